@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* A framed, non-blocking connection over a stream socket: reads frames and
+ * hands them to a callback, queues frames for writing and flushes them in
+ * as few syscalls as it can (writev of many frames when the peer is
+ * behind). Used by the client's I/O thread, the arbiter and the worker.
+ *
+ * Not thread-safe: use it only from the GMainContext it was started on. */
+
+#include <gio/gio.h>
+
+#include "dirty-frame.h"
+
+G_BEGIN_DECLS
+
+#define DIRTY_TYPE_CONNECTION (dirty_connection_get_type ())
+G_DECLARE_FINAL_TYPE (DirtyConnection, dirty_connection, DIRTY, CONNECTION, GObject)
+
+/* Called for each complete frame, in order. */
+typedef void (*DirtyConnectionFrameFunc)  (DirtyConnection *connection,
+                                           DirtyFrame      *frame,
+                                           gpointer         user_data);
+/* Called exactly once when the connection is closed for any reason: the
+ * peer hung up (@error NULL at a frame boundary, set mid-frame), a read or
+ * write failed, a frame broke the protocol, or dirty_connection_close() /
+ * dirty_connection_fail() was called. No frame callback follows it. */
+typedef void (*DirtyConnectionClosedFunc) (DirtyConnection *connection,
+                                           const GError    *error,
+                                           gpointer         user_data);
+
+/* Takes a reference on @socket and makes it non-blocking. @limits is
+ * copied; NULL means the defaults. */
+DirtyConnection *dirty_connection_new (GSocket           *socket,
+                                       const DirtyLimits *limits);
+
+void      dirty_connection_start     (DirtyConnection           *self,
+                                      GMainContext              *context,
+                                      DirtyConnectionFrameFunc   frame_func,
+                                      DirtyConnectionClosedFunc  closed_func,
+                                      gpointer                   user_data);
+
+/* Queues @frame (a reference is taken). Dropped if the connection is
+ * closed or closing. */
+void      dirty_connection_send      (DirtyConnection *self,
+                                      DirtyFrame      *frame);
+
+/* Closes at once; queued frames are dropped. */
+void      dirty_connection_close     (DirtyConnection *self);
+
+/* Stops reading, sends an ERROR frame for @id (0: the connection) made
+ * from @error, closes once it is written (or after a short bound), and
+ * reports @error to the closed callback. */
+void      dirty_connection_fail      (DirtyConnection *self,
+                                      guint64          id,
+                                      const GError    *error);
+
+gboolean  dirty_connection_is_closed (DirtyConnection *self);
+gsize     dirty_connection_get_queued_bytes (DirtyConnection *self);
+GSocket  *dirty_connection_get_socket (DirtyConnection *self);
+const DirtyLimits *dirty_connection_get_limits (DirtyConnection *self);
+
+G_END_DECLS

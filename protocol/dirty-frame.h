@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Frames of wire protocol v1 (docs/protocol.md, "Frames"): a fixed 32-byte
+ * big-endian header, then a body of JSON text and binary attachments. This
+ * is the only place that knows the byte layout. */
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define DIRTY_FRAME_MAGIC        0x44495254u /* "DIRT" */
+#define DIRTY_PROTOCOL_VERSION   1
+#define DIRTY_FRAME_HEADER_SIZE  32
+
+typedef enum {
+  DIRTY_FRAME_HELLO = 1,
+  DIRTY_FRAME_REQUEST = 2,
+  DIRTY_FRAME_RESPONSE = 3,
+  DIRTY_FRAME_CHUNK = 4,
+  DIRTY_FRAME_END = 5,
+  DIRTY_FRAME_ERROR = 6,
+  DIRTY_FRAME_CANCEL = 7,
+  DIRTY_FRAME_CREDIT = 8,
+  DIRTY_FRAME_HEARTBEAT = 9,
+  DIRTY_FRAME_STATUS = 10,
+  DIRTY_FRAME_MANAGE = 11,
+} DirtyFrameType;
+
+#define DIRTY_FRAME_TYPE_LAST DIRTY_FRAME_MANAGE
+
+/* Flags (header bytes 6-7). Unknown bits are a protocol error. */
+typedef enum {
+  DIRTY_FRAME_FLAG_NONE = 0,
+  /* REQUEST: the caller reads the result as a stream (CHUNK..., END). */
+  DIRTY_FRAME_FLAG_STREAM = 1 << 0,
+} DirtyFrameFlags;
+
+#define DIRTY_FRAME_FLAGS_KNOWN (DIRTY_FRAME_FLAG_STREAM)
+
+/* Limits enforced on every frame read. The defaults are in
+ * dirty_limits_init(); the arbiter may lower or raise them by config. */
+typedef struct {
+  guint32 max_body;          /* JSON + attachments, bytes */
+  guint   max_depth;         /* JSON nesting */
+  guint   max_attachments;   /* per frame */
+  guint   max_in_flight;     /* requests per client connection */
+} DirtyLimits;
+
+#define DIRTY_DEFAULT_MAX_BODY        (64u * 1024 * 1024)
+#define DIRTY_DEFAULT_MAX_DEPTH       64
+#define DIRTY_DEFAULT_MAX_ATTACHMENTS 64
+#define DIRTY_DEFAULT_MAX_IN_FLIGHT   1024
+
+void dirty_limits_init (DirtyLimits *limits);
+
+typedef struct {
+  guint8  type;              /* DirtyFrameType */
+  guint16 flags;             /* DirtyFrameFlags */
+  guint64 id;                /* request id; 0 = the connection itself */
+  guint32 aux;               /* per type: REQUEST timeout ms, CREDIT count */
+  guint32 json_length;
+  guint32 attachments_length; /* table (4 bytes each) + data */
+  guint16 n_attachments;
+  guint16 n_fds;             /* reserved, 0 in v1 */
+} DirtyFrameHeader;
+
+/* Parses and checks a header read off the wire: magic, version, type,
+ * flags, sizes against @limits. Sets a DIRTY_ERROR_PROTOCOL error. */
+gboolean dirty_frame_header_parse (const guint8       *data,
+                                   const DirtyLimits  *limits,
+                                   DirtyFrameHeader   *header,
+                                   GError            **error);
+
+void     dirty_frame_header_write (const DirtyFrameHeader *header,
+                                   guint8                 *data);
+
+static inline gsize
+dirty_frame_header_body_length (const DirtyFrameHeader *header)
+{
+  return (gsize) header->json_length + header->attachments_length;
+}
+
+/* One frame: its header and its body bytes (JSON text, then the
+ * attachment table and data), shared by reference so that forwarding a
+ * frame never copies its body. Immutable once built. */
+typedef struct {
+  DirtyFrameHeader header;
+  GBytes          *body;     /* never NULL; may be empty */
+} DirtyFrame;
+
+DirtyFrame *dirty_frame_new          (const DirtyFrameHeader *header,
+                                      GBytes                 *body);
+DirtyFrame *dirty_frame_new_empty    (DirtyFrameType type,
+                                      guint64        id,
+                                      guint32        aux);
+/* A copy sharing the body with another id: how the arbiter forwards. */
+DirtyFrame *dirty_frame_copy_with_id (DirtyFrame *frame,
+                                      guint64     id,
+                                      guint32     aux);
+DirtyFrame *dirty_frame_ref          (DirtyFrame *frame);
+void        dirty_frame_unref        (DirtyFrame *frame);
+
+/* The JSON text of the body (not NUL-terminated) */
+const char *dirty_frame_get_json     (DirtyFrame *frame,
+                                      gsize      *length);
+
+const char *dirty_frame_type_to_string (guint8 type);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirtyFrame, dirty_frame_unref)
+
+G_END_DECLS

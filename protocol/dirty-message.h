@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Frame bodies: JSON text (json-glib) plus raw binary attachments that the
+ * JSON refers to as {"$bytes": INDEX}. Encoding and decoding for every
+ * message type lives here so client, arbiter and worker share it. */
+
+#include <json-glib/json-glib.h>
+
+#include "dirty-error-private.h"
+#include "dirty-frame.h"
+
+G_BEGIN_DECLS
+
+/* Builds a frame. @root (an object) and @attachments (of GBytes) may be
+ * NULL. The attachments are copied into the frame body once. */
+DirtyFrame *dirty_frame_encode (DirtyFrameType  type,
+                                guint16         flags,
+                                guint64         id,
+                                guint32         aux,
+                                JsonNode       *root,
+                                GPtrArray      *attachments);
+
+/* Checks and parses a frame body: UTF-8, nesting depth (before parsing, so
+ * hostile input cannot exhaust the stack), a JSON object at the root, and
+ * the attachment table. @root is set to NULL for a body without JSON;
+ * @attachments to an array of GBytes that share the frame's memory (never
+ * NULL). Sets DIRTY_ERROR_PROTOCOL on failure. */
+gboolean dirty_frame_decode (DirtyFrame         *frame,
+                             const DirtyLimits  *limits,
+                             JsonNode          **root,
+                             GPtrArray         **attachments,
+                             GError            **error);
+
+/* Fails when the JSON text nests deeper than @max_depth or is not valid
+ * UTF-8. Linear, no allocation. */
+gboolean dirty_json_check (const char  *json,
+                           gsize        length,
+                           guint        max_depth,
+                           GError     **error);
+
+/* {"$bytes": INDEX} */
+JsonNode   *dirty_json_bytes_ref_new (guint     index);
+gboolean    dirty_json_is_bytes_ref  (JsonNode *node,
+                                      guint    *index);
+/* The attachment @node refers to, or NULL if @node is not a reference or
+ * points past the end of @attachments. (transfer none) */
+GBytes     *dirty_json_lookup_bytes  (JsonNode  *node,
+                                      GPtrArray *attachments);
+
+/* ERROR frames: {"code", "message", and optionally "app", "action",
+ * "detail", "worker_pid"}. */
+DirtyFrame *dirty_frame_new_error    (guint64       id,
+                                      const GError *error,
+                                      const char   *app,
+                                      const char   *action,
+                                      gint64        worker_pid);
+DirtyFrame *dirty_frame_new_error_literal (guint64     id,
+                                           DirtyError  code,
+                                           const char *message);
+/* The GError an ERROR body describes (always a DIRTY_ERROR). The extended
+ * fields of @error, if it has them, win over @app/@action/@worker_pid. */
+GError     *dirty_error_from_body    (JsonNode *root);
+
+/* Reads a string/integer member of an object node, or NULL/@fallback. */
+const char *dirty_json_get_string    (JsonNode   *root,
+                                      const char *member);
+gint64      dirty_json_get_int       (JsonNode   *root,
+                                      const char *member,
+                                      gint64      fallback);
+
+G_END_DECLS

@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests of the wire protocol code: frame headers, bodies, limits and
+ * the framed connection, over a real socketpair. */
+#include "config.h"
+
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dirty-connection.h"
+#include "dirty-message.h"
+
+static DirtyLimits limits;
+
+static void
+write_header (guint8 *buf, guint8 type, guint64 id, guint32 json_len,
+              guint32 attach_len, guint16 n_attach)
+{
+  DirtyFrameHeader h = { .type = type, .id = id, .json_length = json_len,
+                         .attachments_length = attach_len, .n_attachments = n_attach };
+  dirty_frame_header_write (&h, buf);
+}
+
+static void
+test_header_round_trip (void)
+{
+  DirtyFrameHeader h = { .type = DIRTY_FRAME_REQUEST, .flags = DIRTY_FRAME_FLAG_STREAM,
+                         .id = G_GUINT64_CONSTANT (0x0102030405060708), .aux = 5000,
+                         .json_length = 10, .attachments_length = 8, .n_attachments = 1 };
+  DirtyFrameHeader out;
+  guint8 buf[DIRTY_FRAME_HEADER_SIZE];
+  g_autoptr(GError) error = NULL;
+
+  dirty_frame_header_write (&h, buf);
+  /* the documented byte layout: magic "DIRT", version, type, flags, id BE */
+  g_assert_cmpmem (buf, 4, "DIRT", 4);
+  g_assert_cmpint (buf[4], ==, 1);
+  g_assert_cmpint (buf[5], ==, DIRTY_FRAME_REQUEST);
+  g_assert_cmpint (buf[7], ==, 1);
+  g_assert_cmpint (buf[8], ==, 0x01);
+  g_assert_cmpint (buf[15], ==, 0x08);
+  g_assert_true (dirty_frame_header_parse (buf, &limits, &out, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (&h, sizeof h, &out, sizeof out);
+}
+
+static void
+assert_header_rejected (const guint8 *buf, const char *needle)
+{
+  DirtyFrameHeader out;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (dirty_frame_header_parse (buf, &limits, &out, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+  g_assert_nonnull (strstr (error->message, needle));
+}
+
+static void
+test_header_rejects (void)
+{
+  guint8 buf[DIRTY_FRAME_HEADER_SIZE];
+
+  write_header (buf, DIRTY_FRAME_REQUEST, 1, 2, 0, 0);
+  buf[0] = 'X';
+  assert_header_rejected (buf, "magic");
+
+  write_header (buf, DIRTY_FRAME_REQUEST, 1, 2, 0, 0);
+  buf[4] = 2;
+  assert_header_rejected (buf, "version");
+
+  write_header (buf, 0, 1, 2, 0, 0);
+  assert_header_rejected (buf, "type");
+  write_header (buf, 200, 1, 2, 0, 0);
+  assert_header_rejected (buf, "type");
+
+  write_header (buf, DIRTY_FRAME_REQUEST, 1, 2, 0, 0);
+  buf[6] = 0x80;
+  assert_header_rejected (buf, "flags");
+
+  write_header (buf, DIRTY_FRAME_REQUEST, 1, limits.max_body, 1, 0);
+  assert_header_rejected (buf, "limit");
+
+  write_header (buf, DIRTY_FRAME_REQUEST, 1, 2, 8, limits.max_attachments + 1);
+  assert_header_rejected (buf, "attachments");
+
+  write_header (buf, DIRTY_FRAME_REQUEST, 1, 2, 3, 1);
+  assert_header_rejected (buf, "table");
+
+  write_header (buf, DIRTY_FRAME_REQUEST, 1, 2, 0, 0);
+  buf[31] = 1;
+  assert_header_rejected (buf, "descriptors");
+}
+
+static JsonNode *
+parse (const char *json)
+{
+  return json_from_string (json, NULL);
+}
+
+static void
+test_body_round_trip (void)
+{
+  g_autoptr(JsonNode) root = parse ("{\"app\":\"a:B\",\"args\":[1,{\"$bytes\":1}]}");
+  g_autoptr(GPtrArray) attach = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  g_autoptr(DirtyFrame) frame = NULL;
+  g_autoptr(JsonNode) out = NULL;
+  g_autoptr(GPtrArray) out_attach = NULL;
+  g_autoptr(GError) error = NULL;
+  static const guint8 binary[] = { 0, 1, 2, 255, 0 };
+  JsonArray *args;
+
+  g_ptr_array_add (attach, g_bytes_new_static ("", 0));
+  g_ptr_array_add (attach, g_bytes_new_static (binary, sizeof binary));
+  frame = dirty_frame_encode (DIRTY_FRAME_REQUEST, 0, 7, 100, root, attach);
+  g_assert_cmpuint (frame->header.n_attachments, ==, 2);
+  g_assert_cmpuint (frame->header.attachments_length, ==, 8 + sizeof binary);
+
+  g_assert_true (dirty_frame_decode (frame, &limits, &out, &out_attach, &error));
+  g_assert_no_error (error);
+  g_assert_true (json_node_equal (root, out));
+  g_assert_cmpuint (out_attach->len, ==, 2);
+  g_assert_cmpuint (g_bytes_get_size (out_attach->pdata[0]), ==, 0);
+  g_assert_true (g_bytes_equal (out_attach->pdata[1], attach->pdata[1]));
+
+  args = json_object_get_array_member (json_node_get_object (out), "args");
+  g_assert_true (dirty_json_lookup_bytes (json_array_get_element (args, 1), out_attach)
+                 == out_attach->pdata[1]);
+  g_assert_null (dirty_json_lookup_bytes (json_array_get_element (args, 0), out_attach));
+}
+
+static void
+test_empty_body (void)
+{
+  g_autoptr(DirtyFrame) frame = dirty_frame_new_empty (DIRTY_FRAME_CANCEL, 9, 0);
+  g_autoptr(JsonNode) out = NULL;
+  g_autoptr(GPtrArray) attach = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (dirty_frame_decode (frame, &limits, &out, &attach, &error));
+  g_assert_null (out);
+  g_assert_cmpuint (attach->len, ==, 0);
+}
+
+static void
+assert_body_rejected (const char *json, gsize len, const char *needle)
+{
+  DirtyFrameHeader h = { .type = DIRTY_FRAME_REQUEST, .id = 1, .json_length = len };
+  g_autoptr(GBytes) body = g_bytes_new (json, len);
+  g_autoptr(DirtyFrame) frame = dirty_frame_new (&h, body);
+  g_autoptr(JsonNode) out = NULL;
+  g_autoptr(GPtrArray) attach = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (dirty_frame_decode (frame, &limits, &out, &attach, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+  g_assert_nonnull (strstr (error->message, needle));
+}
+
+static void
+test_body_rejects (void)
+{
+  g_autoptr(GString) deep = g_string_new (NULL);
+
+  assert_body_rejected ("{\"a\":\"\xff\xfe\"}", 9, "UTF-8");
+  assert_body_rejected ("{\"a\":\0}", 7, "UTF-8");
+  assert_body_rejected ("{\"a\":", 5, "parse");
+  assert_body_rejected ("[1,2]", 5, "object");
+  assert_body_rejected ("42", 2, "object");
+
+  /* a million brackets must be refused before the recursive parser runs */
+  for (guint i = 0; i < 1000000; i++)
+    g_string_append_c (deep, '[');
+  assert_body_rejected (deep->str, deep->len, "deeper");
+
+  /* brackets inside strings do not count towards the depth */
+  g_string_assign (deep, "{\"s\":\"");
+  for (guint i = 0; i < 1000; i++)
+    g_string_append (deep, "[{\\\"");
+  g_string_append (deep, "\"}");
+  {
+    g_autoptr(GError) error = NULL;
+    g_assert_true (dirty_json_check (deep->str, deep->len, limits.max_depth, &error));
+    g_assert_no_error (error);
+  }
+}
+
+static void
+test_attachment_table_lies (void)
+{
+  /* table says 100 bytes but the section holds 4 */
+  guint8 raw[2 + 4 + 4] = { '{', '}', 0, 0, 0, 100, 'a', 'b', 'c', 'd' };
+  DirtyFrameHeader h = { .type = DIRTY_FRAME_RESPONSE, .id = 1, .json_length = 2,
+                         .attachments_length = 8, .n_attachments = 1 };
+  g_autoptr(GBytes) body = g_bytes_new (raw, sizeof raw);
+  g_autoptr(DirtyFrame) frame = dirty_frame_new (&h, body);
+  g_autoptr(JsonNode) out = NULL;
+  g_autoptr(GPtrArray) attach = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (dirty_frame_decode (frame, &limits, &out, &attach, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+}
+
+static void
+test_error_frames (void)
+{
+  g_autoptr(GError) app_error = g_error_new_literal (G_FILE_ERROR, G_FILE_ERROR_NOENT, "no model");
+  g_autoptr(DirtyFrame) frame = dirty_frame_new_error (5, app_error, "m:App", "load", 1234);
+  g_autoptr(JsonNode) out = NULL;
+  g_autoptr(GPtrArray) attach = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) parsed = NULL;
+
+  g_assert_true (dirty_frame_decode (frame, &limits, &out, &attach, &error));
+  g_assert_cmpstr (dirty_json_get_string (out, "code"), ==, "app-error");
+  parsed = dirty_error_from_body (out);
+  g_assert_error (parsed, DIRTY_ERROR, DIRTY_ERROR_APP);
+  g_assert_cmpstr (parsed->message, ==, "no model");
+  g_assert_cmpstr (dirty_error_get_app (parsed), ==, "m:App");
+  g_assert_cmpstr (dirty_error_get_action (parsed), ==, "load");
+  g_assert_cmpint (dirty_error_get_worker_pid (parsed), ==, 1234);
+
+  for (int code = DIRTY_ERROR_FAILED; code <= DIRTY_ERROR_SHUTTING_DOWN; code++)
+    g_assert_cmpint (dirty_error_from_wire (dirty_error_to_wire (code)), ==, code);
+  g_assert_cmpint (dirty_error_from_wire ("from-the-future"), ==, DIRTY_ERROR_FAILED);
+}
+
+/* ---- connection over a socketpair ------------------------------------- */
+
+typedef struct {
+  GMainContext    *context;
+  DirtyConnection *conn;
+  int              peer_fd;
+  GPtrArray       *frames;
+  gboolean         closed;
+  GError          *close_error;
+} ConnFixture;
+
+static void
+on_frame (DirtyConnection *conn, DirtyFrame *frame, gpointer user_data)
+{
+  ConnFixture *fx = user_data;
+  g_ptr_array_add (fx->frames, dirty_frame_ref (frame));
+}
+
+static void
+on_closed (DirtyConnection *conn, const GError *error, gpointer user_data)
+{
+  ConnFixture *fx = user_data;
+  g_assert_false (fx->closed);
+  fx->closed = TRUE;
+  fx->close_error = error ? g_error_copy (error) : NULL;
+}
+
+static void
+conn_setup (ConnFixture *fx, gconstpointer data)
+{
+  int fds[2];
+  g_autoptr(GSocket) socket = NULL;
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  socket = g_socket_new_from_fd (fds[0], NULL);
+  g_assert_nonnull (socket);
+  fx->peer_fd = fds[1];
+  fx->context = g_main_context_new ();
+  fx->frames = g_ptr_array_new_with_free_func ((GDestroyNotify) dirty_frame_unref);
+  fx->conn = dirty_connection_new (socket, NULL);
+  dirty_connection_start (fx->conn, fx->context, on_frame, on_closed, fx);
+}
+
+static void
+conn_teardown (ConnFixture *fx, gconstpointer data)
+{
+  g_clear_object (&fx->conn);
+  if (fx->peer_fd >= 0)
+    close (fx->peer_fd);
+  g_ptr_array_unref (fx->frames);
+  g_clear_error (&fx->close_error);
+  g_main_context_unref (fx->context);
+}
+
+static void
+iterate_until (ConnFixture *fx, gboolean (*done) (ConnFixture *))
+{
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  while (!done (fx))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_main_context_iteration (fx->context, TRUE);
+    }
+}
+
+static gboolean has_closed (ConnFixture *fx) { return fx->closed; }
+static gboolean has_two_frames (ConnFixture *fx) { return fx->frames->len >= 2; }
+
+static void
+write_all (int fd, const void *data, gsize len)
+{
+  const guint8 *p = data;
+  while (len > 0)
+    {
+      gssize n = write (fd, p, len);
+      g_assert_cmpint (n, >, 0);
+      p += n;
+      len -= n;
+    }
+}
+
+static void
+test_conn_reads_split_frames (ConnFixture *fx, gconstpointer data)
+{
+  g_autoptr(JsonNode) root = parse ("{\"result\":[1,2,3]}");
+  g_autoptr(DirtyFrame) a = dirty_frame_encode (DIRTY_FRAME_RESPONSE, 0, 1, 0, root, NULL);
+  g_autoptr(DirtyFrame) b = dirty_frame_new_empty (DIRTY_FRAME_HEARTBEAT, 0, 0);
+  guint8 buf[256];
+  gsize len = 0;
+
+  dirty_frame_header_write (&a->header, buf);
+  memcpy (buf + 32, g_bytes_get_data (a->body, NULL), g_bytes_get_size (a->body));
+  len = 32 + g_bytes_get_size (a->body);
+  dirty_frame_header_write (&b->header, buf + len);
+  len += 32;
+  /* one byte at a time: frames must be reassembled, never misread */
+  for (gsize i = 0; i < len; i++)
+    {
+      write_all (fx->peer_fd, buf + i, 1);
+      g_main_context_iteration (fx->context, FALSE);
+    }
+  iterate_until (fx, has_two_frames);
+  g_assert_cmpint (((DirtyFrame *) fx->frames->pdata[0])->header.id, ==, 1);
+  g_assert_true (g_bytes_equal (((DirtyFrame *) fx->frames->pdata[0])->body, a->body));
+  g_assert_cmpint (((DirtyFrame *) fx->frames->pdata[1])->header.type, ==, DIRTY_FRAME_HEARTBEAT);
+  g_assert_false (fx->closed);
+}
+
+static void
+test_conn_truncated_frame (ConnFixture *fx, gconstpointer data)
+{
+  guint8 buf[DIRTY_FRAME_HEADER_SIZE];
+
+  write_header (buf, DIRTY_FRAME_RESPONSE, 1, 100, 0, 0);
+  write_all (fx->peer_fd, buf, sizeof buf);
+  write_all (fx->peer_fd, "{\"res", 5);
+  close (fx->peer_fd);
+  fx->peer_fd = -1;
+  iterate_until (fx, has_closed);
+  g_assert_error (fx->close_error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
+  g_assert_cmpuint (fx->frames->len, ==, 0);
+}
+
+static void
+test_conn_clean_eof (ConnFixture *fx, gconstpointer data)
+{
+  close (fx->peer_fd);
+  fx->peer_fd = -1;
+  iterate_until (fx, has_closed);
+  g_assert_no_error (fx->close_error);
+}
+
+static void
+test_conn_bad_magic_gets_error (ConnFixture *fx, gconstpointer data)
+{
+  guint8 buf[DIRTY_FRAME_HEADER_SIZE];
+  guint8 reply[4096];
+  gssize n;
+  DirtyFrameHeader h;
+  g_autoptr(GError) error = NULL;
+
+  write_header (buf, DIRTY_FRAME_REQUEST, 1, 2, 0, 0);
+  memcpy (buf, "HTTP", 4);
+  write_all (fx->peer_fd, buf, sizeof buf);
+  iterate_until (fx, has_closed);
+  g_assert_error (fx->close_error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+
+  /* the peer was told why before the close */
+  n = read (fx->peer_fd, reply, sizeof reply);
+  g_assert_cmpint (n, >=, DIRTY_FRAME_HEADER_SIZE);
+  g_assert_true (dirty_frame_header_parse (reply, &limits, &h, &error));
+  g_assert_cmpint (h.type, ==, DIRTY_FRAME_ERROR);
+  g_assert_cmpint (h.id, ==, 0);
+  g_assert_nonnull (g_strstr_len ((char *) reply + 32, n - 32, "\"protocol\""));
+  g_assert_cmpint (read (fx->peer_fd, reply, sizeof reply), ==, 0);
+}
+
+static void
+test_conn_writes_many_frames (ConnFixture *fx, gconstpointer data)
+{
+  /* more than the socket buffer holds: the queue must drain in order */
+  const guint n_frames = 2000;
+  g_autoptr(GByteArray) got = g_byte_array_new ();
+  guint8 buf[65536];
+  guint64 expect_id = 1;
+  gsize pos = 0;
+
+  for (guint i = 1; i <= n_frames; i++)
+    {
+      g_autoptr(JsonNode) root = parse ("{\"data\":\"0123456789012345678901234567890123456789\"}");
+      g_autoptr(DirtyFrame) f = dirty_frame_encode (DIRTY_FRAME_CHUNK, 0, i, 0, root, NULL);
+      dirty_connection_send (fx->conn, f);
+    }
+  g_assert_cmpuint (dirty_connection_get_queued_bytes (fx->conn), >, 0);
+  while (expect_id <= n_frames)
+    {
+      gssize n;
+
+      g_main_context_iteration (fx->context, FALSE);
+      n = recv (fx->peer_fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0)
+        g_byte_array_append (got, buf, n);
+      while (got->len - pos >= DIRTY_FRAME_HEADER_SIZE)
+        {
+          DirtyFrameHeader h;
+          g_autoptr(GError) error = NULL;
+
+          g_assert_true (dirty_frame_header_parse (got->data + pos, &limits, &h, &error));
+          if (got->len - pos < DIRTY_FRAME_HEADER_SIZE + dirty_frame_header_body_length (&h))
+            break;
+          g_assert_cmpuint (h.id, ==, expect_id);
+          expect_id++;
+          pos += DIRTY_FRAME_HEADER_SIZE + dirty_frame_header_body_length (&h);
+        }
+    }
+  g_assert_cmpuint (dirty_connection_get_queued_bytes (fx->conn), ==, 0);
+}
+
+static void
+test_conn_large_frame (ConnFixture *fx, gconstpointer data)
+{
+  /* a body larger than the read chunk goes straight into its buffer */
+  gsize size = 3 * 1024 * 1024 + 17;
+  g_autofree guint8 *payload = g_malloc (size);
+  g_autoptr(GPtrArray) attach = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  g_autoptr(DirtyFrame) frame = NULL;
+  g_autoptr(JsonNode) root = parse ("{\"result\":{\"$bytes\":0}}");
+  guint8 hdr[DIRTY_FRAME_HEADER_SIZE];
+  gsize off = 0;
+  gsize body_len;
+  const guint8 *body;
+
+  for (gsize i = 0; i < size; i++)
+    payload[i] = (guint8) (i * 31);
+  g_ptr_array_add (attach, g_bytes_new_static (payload, size));
+  frame = dirty_frame_encode (DIRTY_FRAME_RESPONSE, 0, 3, 0, root, attach);
+  dirty_frame_header_write (&frame->header, hdr);
+  write_all (fx->peer_fd, hdr, sizeof hdr);
+  body = g_bytes_get_data (frame->body, &body_len);
+  while (off < body_len)
+    {
+      gsize n = MIN (body_len - off, 200000);
+      write_all (fx->peer_fd, body + off, n);
+      off += n;
+      while (g_main_context_iteration (fx->context, FALSE))
+        ;
+    }
+  while (fx->frames->len < 1)
+    g_main_context_iteration (fx->context, TRUE);
+  g_assert_true (g_bytes_equal (((DirtyFrame *) fx->frames->pdata[0])->body, frame->body));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  dirty_limits_init (&limits);
+
+  g_test_add_func ("/protocol/header/round-trip", test_header_round_trip);
+  g_test_add_func ("/protocol/header/rejects", test_header_rejects);
+  g_test_add_func ("/protocol/body/round-trip", test_body_round_trip);
+  g_test_add_func ("/protocol/body/empty", test_empty_body);
+  g_test_add_func ("/protocol/body/rejects", test_body_rejects);
+  g_test_add_func ("/protocol/body/attachment-table-lies", test_attachment_table_lies);
+  g_test_add_func ("/protocol/error-frames", test_error_frames);
+  g_test_add ("/protocol/connection/split-frames", ConnFixture, NULL,
+              conn_setup, test_conn_reads_split_frames, conn_teardown);
+  g_test_add ("/protocol/connection/truncated", ConnFixture, NULL,
+              conn_setup, test_conn_truncated_frame, conn_teardown);
+  g_test_add ("/protocol/connection/clean-eof", ConnFixture, NULL,
+              conn_setup, test_conn_clean_eof, conn_teardown);
+  g_test_add ("/protocol/connection/bad-magic", ConnFixture, NULL,
+              conn_setup, test_conn_bad_magic_gets_error, conn_teardown);
+  g_test_add ("/protocol/connection/many-frames", ConnFixture, NULL,
+              conn_setup, test_conn_writes_many_frames, conn_teardown);
+  g_test_add ("/protocol/connection/large-frame", ConnFixture, NULL,
+              conn_setup, test_conn_large_frame, conn_teardown);
+  return g_test_run ();
+}
