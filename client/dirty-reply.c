@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include "dirty-error.h"
+#include "dirty-message.h"
+#include "dirty-reply-private.h"
+
+/**
+ * DirtyReply:
+ *
+ * The result of a call sent with [method@Dirty.Client.send]: a JSON
+ * value and the binary attachments it refers to.
+ *
+ * Bytes in the result are references of the form `{"$bytes": INDEX}`;
+ * [method@Dirty.Reply.lookup_bytes] turns one into its data, and
+ * [method@Dirty.Reply.get_bytes] does it for a result that is itself
+ * bytes (as a thumbnail or a compressed blob is):
+ *
+ * ```c
+ * g_autoptr(DirtyReply) reply = dirty_client_send_sync (client, request, NULL, &error);
+ * GBytes *png = reply ? dirty_reply_get_bytes (reply) : NULL;
+ * ```
+ *
+ * A reply is immutable and may be used from any thread.
+ *
+ * Since: 0.1
+ */
+struct _DirtyReply
+{
+  GObject    parent_instance;
+
+  JsonNode  *result;
+  GPtrArray *attachments;   /* of GBytes */
+};
+
+G_DEFINE_FINAL_TYPE (DirtyReply, dirty_reply, G_TYPE_OBJECT)
+
+static void
+dirty_reply_finalize (GObject *object)
+{
+  DirtyReply *self = DIRTY_REPLY (object);
+
+  json_node_unref (self->result);
+  g_ptr_array_unref (self->attachments);
+
+  G_OBJECT_CLASS (dirty_reply_parent_class)->finalize (object);
+}
+
+static void
+dirty_reply_class_init (DirtyReplyClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = dirty_reply_finalize;
+}
+
+static void
+dirty_reply_init (DirtyReply *self)
+{
+}
+
+DirtyReply *
+dirty_reply_new_from_body (JsonNode   *root,
+                           GPtrArray  *attachments,
+                           GError    **error)
+{
+  g_autoptr(DirtyReply) self = NULL;
+  JsonNode *result = NULL;
+
+  if (root != NULL && !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                           "RESPONSE body is not a JSON object");
+      return NULL;
+    }
+  if (root != NULL)
+    result = json_object_get_member (json_node_get_object (root), "result");
+
+  self = g_object_new (DIRTY_TYPE_REPLY, NULL);
+  /* a shallow copy, without the parent pointer into @root */
+  self->result = result != NULL ? json_node_copy (result) : json_node_new (JSON_NODE_NULL);
+  if (attachments != NULL)
+    self->attachments = g_ptr_array_ref (attachments);
+  else
+    self->attachments = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  return g_steal_pointer (&self);
+}
+
+/**
+ * dirty_reply_get_result:
+ * @self: a #DirtyReply
+ *
+ * Gets the result the action returned. The reply may be shared between
+ * threads, so do not modify it.
+ *
+ * Returns: (transfer none): the result; a JSON `null` node when the
+ *   action returned nothing
+ *
+ * Since: 0.1
+ */
+JsonNode *
+dirty_reply_get_result (DirtyReply *self)
+{
+  g_return_val_if_fail (DIRTY_IS_REPLY (self), NULL);
+  return self->result;
+}
+
+/**
+ * dirty_reply_get_attachments:
+ * @self: a #DirtyReply
+ *
+ * Returns: (transfer none) (element-type GBytes): the reply's binary
+ *   attachments, in index order
+ *
+ * Since: 0.1
+ */
+GPtrArray *
+dirty_reply_get_attachments (DirtyReply *self)
+{
+  g_return_val_if_fail (DIRTY_IS_REPLY (self), NULL);
+  return self->attachments;
+}
+
+/**
+ * dirty_reply_lookup_bytes:
+ * @self: a #DirtyReply
+ * @node: a node of the result, such as a member of it
+ *
+ * Resolves a reference to an attachment, `{"$bytes": INDEX}`.
+ *
+ * Returns: (transfer none) (nullable): the attachment @node refers to, or
+ *   %NULL if @node is not a reference or its index is out of range
+ *
+ * Since: 0.1
+ */
+GBytes *
+dirty_reply_lookup_bytes (DirtyReply *self,
+                          JsonNode   *node)
+{
+  g_return_val_if_fail (DIRTY_IS_REPLY (self), NULL);
+  g_return_val_if_fail (node != NULL, NULL);
+
+  return dirty_json_lookup_bytes (node, self->attachments);
+}
+
+/**
+ * dirty_reply_get_bytes:
+ * @self: a #DirtyReply
+ *
+ * Gets the result as bytes, for an action that returns bytes.
+ *
+ * Returns: (transfer none) (nullable): the attachment the result refers
+ *   to, or %NULL if the result is not a reference to an attachment
+ *
+ * Since: 0.1
+ */
+GBytes *
+dirty_reply_get_bytes (DirtyReply *self)
+{
+  g_return_val_if_fail (DIRTY_IS_REPLY (self), NULL);
+
+  return dirty_json_lookup_bytes (self->result, self->attachments);
+}

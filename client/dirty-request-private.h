@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "dirty-frame.h"
+#include "dirty-request.h"
+
+G_BEGIN_DECLS
+
+/* The REQUEST frame for @self as request @id, with aux = @timeout_ms (the
+ * effective timeout: the request's own, else the client's; 0 = the
+ * arbiter's default). A snapshot: later changes to @self do not affect
+ * it. (transfer full) */
+DirtyFrame *dirty_request_encode (DirtyRequest *self,
+                                  guint64       id,
+                                  guint32       timeout_ms);
+
+G_END_DECLS
