@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The worker's side of DirtyCall: building one from a decoded REQUEST and
+ * reading its outcome once the app has completed it. Not installed. */
+
+#include "dirty-call.h"
+
+G_BEGIN_DECLS
+
+/* Called exactly once, in whichever thread completed the call, after the
+ * outcome is stored. The worker marshals to its main context from here. */
+typedef void (*DirtyCallCompleteFunc) (DirtyCall *call,
+                                       gpointer   user_data);
+
+/* @args, @kwargs and @attachments may be NULL (empty); references are
+ * taken. @cancellable NULL makes a new one. @deadline is monotonic
+ * microseconds, 0 for none. */
+DirtyCall    *dirty_call_new                  (DirtyApp              *app,
+                                               const char            *app_name,
+                                               const char            *action,
+                                               JsonArray             *args,
+                                               JsonObject            *kwargs,
+                                               GPtrArray             *attachments,
+                                               gint64                 deadline,
+                                               GCancellable          *cancellable,
+                                               DirtyCallCompleteFunc  complete_func,
+                                               gpointer               user_data,
+                                               GDestroyNotify         destroy);
+
+gboolean      dirty_call_is_completed         (DirtyCall *self);
+
+/* Completes with @error (transfer full) unless the call is already
+ * complete, in which case @error is freed quietly. Returns whether it
+ * completed the call. For "the action returned no result". */
+gboolean      dirty_call_complete_if_pending  (DirtyCall *self,
+                                               GError    *error);
+
+/* The outcome, valid once completed. (transfer none) */
+JsonNode     *dirty_call_get_result           (DirtyCall *self);
+GPtrArray    *dirty_call_get_reply_attachments (DirtyCall *self);
+const GError *dirty_call_get_error            (DirtyCall *self);
+const char   *dirty_call_get_detail           (DirtyCall *self);
+
+G_END_DECLS

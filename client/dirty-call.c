@@ -1,0 +1,1142 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <math.h>
+
+#include <glib/gi18n-lib.h>
+
+#include "dirty-app.h"
+#include "dirty-call-private.h"
+#include "dirty-message.h"
+
+/**
+ * DirtyCall:
+ *
+ * One request to an app's action, as the app sees it: the action name,
+ * positional arguments (a [struct@Json.Array]), keyword arguments (a
+ * [struct@Json.Object]), the binary attachments they refer to, a
+ * [class@Gio.Cancellable] that fires when the caller cancels or the
+ * deadline passes, and the means to complete it.
+ *
+ * An action completes its call exactly once, with
+ * [method@Dirty.Call.return_value] (or one of its typed variants) or
+ * [method@Dirty.Call.return_error]. Completion is thread-safe: an
+ * asynchronous action may complete from any thread. Completing a call
+ * twice is a programming error: it is reported with g_critical() and
+ * ignored.
+ *
+ * Bytes travel as attachments, never inside the JSON: an argument that is
+ * bytes is a `{"$bytes": INDEX}` object; read it with
+ * [method@Dirty.Call.get_arg_bytes] or [method@Dirty.Call.lookup_bytes].
+ * To return bytes nested in a result, make the reference with
+ * [method@Dirty.Call.attach].
+ *
+ * Since: 0.1
+ */
+struct _DirtyCall
+{
+  GObject parent_instance;
+
+  DirtyApp *app;
+  char *app_name;
+  char *action;
+  JsonArray *args;
+  JsonObject *kwargs;
+  GPtrArray *attachments;
+  GCancellable *cancellable;
+  gint64 deadline;
+
+  DirtyCallCompleteFunc complete_func;
+  gpointer complete_data;
+  GDestroyNotify complete_destroy;
+
+  /* Guards everything below: apps complete and attach from any thread. */
+  GMutex lock;
+  gboolean completed;
+  JsonNode *result;
+  GPtrArray *reply_attachments;
+  GError *error;
+  char *detail;
+};
+
+G_DEFINE_FINAL_TYPE (DirtyCall, dirty_call, G_TYPE_OBJECT)
+
+static void
+dirty_call_finalize (GObject *object)
+{
+  DirtyCall *self = DIRTY_CALL (object);
+
+  if (self->complete_destroy)
+    self->complete_destroy (self->complete_data);
+  g_clear_object (&self->app);
+  g_free (self->app_name);
+  g_free (self->action);
+  g_clear_pointer (&self->args, json_array_unref);
+  g_clear_pointer (&self->kwargs, json_object_unref);
+  g_clear_pointer (&self->attachments, g_ptr_array_unref);
+  g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->result, json_node_unref);
+  g_clear_pointer (&self->reply_attachments, g_ptr_array_unref);
+  g_clear_error (&self->error);
+  g_free (self->detail);
+  g_mutex_clear (&self->lock);
+
+  G_OBJECT_CLASS (dirty_call_parent_class)->finalize (object);
+}
+
+static void
+dirty_call_class_init (DirtyCallClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = dirty_call_finalize;
+}
+
+static void
+dirty_call_init (DirtyCall *self)
+{
+  g_mutex_init (&self->lock);
+  self->reply_attachments = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+}
+
+DirtyCall *
+dirty_call_new (DirtyApp              *app,
+                const char            *app_name,
+                const char            *action,
+                JsonArray             *args,
+                JsonObject            *kwargs,
+                GPtrArray             *attachments,
+                gint64                 deadline,
+                GCancellable          *cancellable,
+                DirtyCallCompleteFunc  complete_func,
+                gpointer               user_data,
+                GDestroyNotify         destroy)
+{
+  DirtyCall *self;
+
+  g_return_val_if_fail (app == NULL || DIRTY_IS_APP (app), NULL);
+  g_return_val_if_fail (action != NULL, NULL);
+
+  self = g_object_new (DIRTY_TYPE_CALL, NULL);
+  self->app = app ? g_object_ref (app) : NULL;
+  self->app_name = g_strdup (app_name ? app_name : (app ? dirty_app_get_name (app) : NULL));
+  self->action = g_strdup (action);
+  self->args = args ? json_array_ref (args) : json_array_new ();
+  self->kwargs = kwargs ? json_object_ref (kwargs) : json_object_new ();
+  self->attachments = attachments
+    ? g_ptr_array_ref (attachments)
+    : g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  self->cancellable = cancellable ? g_object_ref (cancellable) : g_cancellable_new ();
+  self->deadline = deadline;
+  self->complete_func = complete_func;
+  self->complete_data = user_data;
+  self->complete_destroy = destroy;
+  return self;
+}
+
+/**
+ * dirty_call_get_app:
+ * @self: a #DirtyCall
+ *
+ * Returns: (transfer none) (nullable): the app the call is addressed to.
+ */
+DirtyApp *
+dirty_call_get_app (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  return self->app;
+}
+
+/**
+ * dirty_call_get_app_name:
+ * @self: a #DirtyCall
+ *
+ * Returns: (transfer none) (nullable): the app's name, such as
+ *   `echo:DirtyEchoApp`.
+ */
+const char *
+dirty_call_get_app_name (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  return self->app_name;
+}
+
+/**
+ * dirty_call_get_action:
+ * @self: a #DirtyCall
+ *
+ * Returns: (transfer none): the name of the action called.
+ */
+const char *
+dirty_call_get_action (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  return self->action;
+}
+
+/**
+ * dirty_call_get_args:
+ * @self: a #DirtyCall
+ *
+ * Returns: (transfer none): the positional arguments; empty when the
+ *   request had none. Treat it as read-only.
+ */
+JsonArray *
+dirty_call_get_args (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  return self->args;
+}
+
+/**
+ * dirty_call_get_kwargs:
+ * @self: a #DirtyCall
+ *
+ * Returns: (transfer none): the keyword arguments; empty when the request
+ *   had none. Treat it as read-only.
+ */
+JsonObject *
+dirty_call_get_kwargs (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  return self->kwargs;
+}
+
+/**
+ * dirty_call_get_attachments:
+ * @self: a #DirtyCall
+ *
+ * Returns: (transfer none) (element-type GBytes): the request's binary
+ *   attachments, in the order `{"$bytes": INDEX}` refers to them.
+ */
+GPtrArray *
+dirty_call_get_attachments (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  return self->attachments;
+}
+
+/**
+ * dirty_call_lookup_bytes:
+ * @self: a #DirtyCall
+ * @node: (nullable): a node of the arguments
+ *
+ * Resolves a `{"$bytes": INDEX}` reference found anywhere in the
+ * arguments.
+ *
+ * Returns: (transfer none) (nullable): the attachment @node refers to, or
+ *   %NULL if @node is not a valid bytes reference.
+ */
+GBytes *
+dirty_call_lookup_bytes (DirtyCall *self,
+                         JsonNode  *node)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  return dirty_json_lookup_bytes (node, self->attachments);
+}
+
+/**
+ * dirty_call_get_cancellable:
+ * @self: a #DirtyCall
+ *
+ * The cancellable fires when the caller cancels the call, when its
+ * deadline passes, or when the worker shuts down. A long action should
+ * check it, or wait on it, and then complete the call, for example with
+ * [method@Dirty.Call.return_error_if_cancelled].
+ *
+ * Returns: (transfer none): the call's cancellable
+ */
+GCancellable *
+dirty_call_get_cancellable (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  return self->cancellable;
+}
+
+/**
+ * dirty_call_get_deadline:
+ * @self: a #DirtyCall
+ *
+ * Returns: the call's deadline in the clock of g_get_monotonic_time()
+ *   (microseconds), or 0 if it has none.
+ */
+gint64
+dirty_call_get_deadline (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), 0);
+  return self->deadline;
+}
+
+/* Typed arguments */
+
+static const char *
+json_type_name (JsonNode *node,
+                GPtrArray *attachments)
+{
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return "null";
+  if (JSON_NODE_HOLDS_ARRAY (node))
+    return "an array";
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    return dirty_json_is_bytes_ref (node, NULL) ? "bytes" : "an object";
+  switch (json_node_get_value_type (node))
+    {
+    case G_TYPE_BOOLEAN:
+      return "a boolean";
+    case G_TYPE_INT64:
+      return "an integer";
+    case G_TYPE_DOUBLE:
+      return "a number";
+    case G_TYPE_STRING:
+      return "a string";
+    default:
+      return "a value";
+    }
+}
+
+/* "args[1]" or "kwargs.size": how the error names the argument */
+typedef struct {
+  gboolean is_kwarg;
+  guint index;
+  const char *name;
+} ArgRef;
+
+static char *
+arg_ref_describe (const ArgRef *ref)
+{
+  return ref->is_kwarg
+    ? g_strdup_printf ("kwargs.%s", ref->name)
+    : g_strdup_printf ("args[%u]", ref->index);
+}
+
+static void
+set_type_error (DirtyCall    *self,
+                const ArgRef *ref,
+                JsonNode     *node,
+                const char   *wanted,
+                GError      **error)
+{
+  g_autofree char *where = arg_ref_describe (ref);
+
+  g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+               _("%s.%s: %s must be %s, not %s"),
+               self->app_name ? self->app_name : "?", self->action,
+               where, wanted, json_type_name (node, self->attachments));
+}
+
+static gboolean
+node_to_int (DirtyCall    *self,
+             const ArgRef *ref,
+             JsonNode     *node,
+             gint64       *out_value,
+             GError      **error)
+{
+  GType type = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
+
+  if (type == G_TYPE_INT64)
+    {
+      *out_value = json_node_get_int (node);
+      return TRUE;
+    }
+  /* Some JSON writers print every number as a double: accept 3.0 as 3. */
+  if (type == G_TYPE_DOUBLE)
+    {
+      double d = json_node_get_double (node);
+
+      if (d == floor (d) && d >= -9.2e18 && d <= 9.2e18)
+        {
+          *out_value = (gint64) d;
+          return TRUE;
+        }
+    }
+  set_type_error (self, ref, node, "an integer", error);
+  return FALSE;
+}
+
+static gboolean
+node_to_double (DirtyCall    *self,
+                const ArgRef *ref,
+                JsonNode     *node,
+                double       *out_value,
+                GError      **error)
+{
+  GType type = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
+
+  if (type == G_TYPE_INT64 || type == G_TYPE_DOUBLE)
+    {
+      /* json_node_get_double() converts an integer node itself */
+      *out_value = json_node_get_double (node);
+      return TRUE;
+    }
+  set_type_error (self, ref, node, "a number", error);
+  return FALSE;
+}
+
+static gboolean
+node_to_boolean (DirtyCall    *self,
+                 const ArgRef *ref,
+                 JsonNode     *node,
+                 gboolean     *out_value,
+                 GError      **error)
+{
+  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_BOOLEAN)
+    {
+      *out_value = json_node_get_boolean (node);
+      return TRUE;
+    }
+  set_type_error (self, ref, node, "a boolean", error);
+  return FALSE;
+}
+
+static gboolean
+node_to_string (DirtyCall    *self,
+                const ArgRef *ref,
+                JsonNode     *node,
+                const char  **out_value,
+                GError      **error)
+{
+  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+    {
+      *out_value = json_node_get_string (node);
+      return TRUE;
+    }
+  set_type_error (self, ref, node, "a string", error);
+  return FALSE;
+}
+
+static gboolean
+node_to_bytes (DirtyCall    *self,
+               const ArgRef *ref,
+               JsonNode     *node,
+               GBytes      **out_value,
+               GError      **error)
+{
+  GBytes *bytes = dirty_json_lookup_bytes (node, self->attachments);
+
+  if (bytes != NULL)
+    {
+      *out_value = bytes;
+      return TRUE;
+    }
+  if (dirty_json_is_bytes_ref (node, NULL))
+    {
+      g_autofree char *where = arg_ref_describe (ref);
+
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                   _("%s.%s: %s refers to a missing attachment (the request has %u)"),
+                   self->app_name ? self->app_name : "?", self->action,
+                   where, self->attachments->len);
+      return FALSE;
+    }
+  set_type_error (self, ref, node, "bytes", error);
+  return FALSE;
+}
+
+/**
+ * dirty_call_get_n_args:
+ * @self: a #DirtyCall
+ *
+ * Returns: the number of positional arguments
+ */
+guint
+dirty_call_get_n_args (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), 0);
+  return json_array_get_length (self->args);
+}
+
+/**
+ * dirty_call_get_arg:
+ * @self: a #DirtyCall
+ * @index: the argument's position, from 0
+ *
+ * Returns: (transfer none) (nullable): the argument, or %NULL if there are
+ *   not that many.
+ */
+JsonNode *
+dirty_call_get_arg (DirtyCall *self,
+                    guint      index)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  if (index >= json_array_get_length (self->args))
+    return NULL;
+  return json_array_get_element (self->args, index);
+}
+
+static JsonNode *
+require_arg (DirtyCall *self,
+             guint      index,
+             GError   **error)
+{
+  JsonNode *node = dirty_call_get_arg (self, index);
+
+  if (node == NULL)
+    g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                 _("%s.%s: args[%u] is missing (%u positional arguments given)"),
+                 self->app_name ? self->app_name : "?", self->action, index,
+                 json_array_get_length (self->args));
+  return node;
+}
+
+/**
+ * dirty_call_get_arg_int:
+ * @self: a #DirtyCall
+ * @index: the argument's position, from 0
+ * @out_value: (out): return location for the value
+ * @error: return location for a #GError
+ *
+ * Reads an integer argument. A number with no fractional part, such as
+ * `3.0`, is accepted as an integer.
+ *
+ * Returns: %TRUE on success; %FALSE with a %DIRTY_ERROR_INVALID_ARGUMENT
+ *   error naming the argument if it is missing or not an integer. The
+ *   action can complete with that error as it is.
+ */
+gboolean
+dirty_call_get_arg_int (DirtyCall  *self,
+                        guint       index,
+                        gint64     *out_value,
+                        GError    **error)
+{
+  ArgRef ref = { FALSE, index, NULL };
+  JsonNode *node;
+
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  g_return_val_if_fail (out_value != NULL, FALSE);
+
+  node = require_arg (self, index, error);
+  return node != NULL && node_to_int (self, &ref, node, out_value, error);
+}
+
+/**
+ * dirty_call_get_arg_double:
+ * @self: a #DirtyCall
+ * @index: the argument's position, from 0
+ * @out_value: (out): return location for the value
+ * @error: return location for a #GError
+ *
+ * Reads a numeric argument (an integer or a floating-point number).
+ *
+ * Returns: %TRUE on success; %FALSE with a %DIRTY_ERROR_INVALID_ARGUMENT
+ *   error if it is missing or not a number.
+ */
+gboolean
+dirty_call_get_arg_double (DirtyCall  *self,
+                           guint       index,
+                           double     *out_value,
+                           GError    **error)
+{
+  ArgRef ref = { FALSE, index, NULL };
+  JsonNode *node;
+
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  g_return_val_if_fail (out_value != NULL, FALSE);
+
+  node = require_arg (self, index, error);
+  return node != NULL && node_to_double (self, &ref, node, out_value, error);
+}
+
+/**
+ * dirty_call_get_arg_boolean:
+ * @self: a #DirtyCall
+ * @index: the argument's position, from 0
+ * @out_value: (out): return location for the value
+ * @error: return location for a #GError
+ *
+ * Reads a boolean argument.
+ *
+ * Returns: %TRUE on success; %FALSE with a %DIRTY_ERROR_INVALID_ARGUMENT
+ *   error if it is missing or not a boolean.
+ */
+gboolean
+dirty_call_get_arg_boolean (DirtyCall  *self,
+                            guint       index,
+                            gboolean   *out_value,
+                            GError    **error)
+{
+  ArgRef ref = { FALSE, index, NULL };
+  JsonNode *node;
+
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  g_return_val_if_fail (out_value != NULL, FALSE);
+
+  node = require_arg (self, index, error);
+  return node != NULL && node_to_boolean (self, &ref, node, out_value, error);
+}
+
+/**
+ * dirty_call_get_arg_string:
+ * @self: a #DirtyCall
+ * @index: the argument's position, from 0
+ * @out_value: (out) (transfer none): return location for the string,
+ *   valid as long as @self
+ * @error: return location for a #GError
+ *
+ * Reads a string argument.
+ *
+ * Returns: %TRUE on success; %FALSE with a %DIRTY_ERROR_INVALID_ARGUMENT
+ *   error if it is missing or not a string.
+ */
+gboolean
+dirty_call_get_arg_string (DirtyCall    *self,
+                           guint         index,
+                           const char  **out_value,
+                           GError      **error)
+{
+  ArgRef ref = { FALSE, index, NULL };
+  JsonNode *node;
+
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  g_return_val_if_fail (out_value != NULL, FALSE);
+
+  node = require_arg (self, index, error);
+  return node != NULL && node_to_string (self, &ref, node, out_value, error);
+}
+
+/**
+ * dirty_call_get_arg_bytes:
+ * @self: a #DirtyCall
+ * @index: the argument's position, from 0
+ * @out_value: (out) (transfer none): return location for the bytes,
+ *   valid as long as @self
+ * @error: return location for a #GError
+ *
+ * Reads a bytes argument (a `{"$bytes": INDEX}` reference to one of the
+ * request's attachments).
+ *
+ * Returns: %TRUE on success; %FALSE with a %DIRTY_ERROR_INVALID_ARGUMENT
+ *   error if it is missing or not a valid bytes reference.
+ */
+gboolean
+dirty_call_get_arg_bytes (DirtyCall  *self,
+                          guint       index,
+                          GBytes    **out_value,
+                          GError    **error)
+{
+  ArgRef ref = { FALSE, index, NULL };
+  JsonNode *node;
+
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  g_return_val_if_fail (out_value != NULL, FALSE);
+
+  node = require_arg (self, index, error);
+  return node != NULL && node_to_bytes (self, &ref, node, out_value, error);
+}
+
+/**
+ * dirty_call_get_kwarg:
+ * @self: a #DirtyCall
+ * @name: the keyword argument's name
+ *
+ * Returns: (transfer none) (nullable): the keyword argument, or %NULL if
+ *   the request does not have it.
+ */
+JsonNode *
+dirty_call_get_kwarg (DirtyCall  *self,
+                      const char *name)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+  return json_object_get_member (self->kwargs, name);
+}
+
+/* A missing keyword argument, or one set to null, takes its default. */
+static JsonNode *
+lookup_kwarg (DirtyCall  *self,
+              const char *name)
+{
+  JsonNode *node = json_object_get_member (self->kwargs, name);
+
+  return (node == NULL || JSON_NODE_HOLDS_NULL (node)) ? NULL : node;
+}
+
+/**
+ * dirty_call_get_kwarg_int:
+ * @self: a #DirtyCall
+ * @name: the keyword argument's name
+ * @default_value: the value when the argument is absent or null
+ * @out_value: (out): return location for the value
+ * @error: return location for a #GError
+ *
+ * Reads an optional integer keyword argument.
+ *
+ * Returns: %TRUE on success; %FALSE with a %DIRTY_ERROR_INVALID_ARGUMENT
+ *   error if it is present but not an integer.
+ */
+gboolean
+dirty_call_get_kwarg_int (DirtyCall   *self,
+                          const char  *name,
+                          gint64       default_value,
+                          gint64      *out_value,
+                          GError     **error)
+{
+  ArgRef ref = { TRUE, 0, name };
+  JsonNode *node;
+
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  g_return_val_if_fail (name != NULL && out_value != NULL, FALSE);
+
+  node = lookup_kwarg (self, name);
+  if (node == NULL)
+    {
+      *out_value = default_value;
+      return TRUE;
+    }
+  return node_to_int (self, &ref, node, out_value, error);
+}
+
+/**
+ * dirty_call_get_kwarg_double:
+ * @self: a #DirtyCall
+ * @name: the keyword argument's name
+ * @default_value: the value when the argument is absent or null
+ * @out_value: (out): return location for the value
+ * @error: return location for a #GError
+ *
+ * Reads an optional numeric keyword argument.
+ *
+ * Returns: %TRUE on success; %FALSE with a %DIRTY_ERROR_INVALID_ARGUMENT
+ *   error if it is present but not a number.
+ */
+gboolean
+dirty_call_get_kwarg_double (DirtyCall   *self,
+                             const char  *name,
+                             double       default_value,
+                             double      *out_value,
+                             GError     **error)
+{
+  ArgRef ref = { TRUE, 0, name };
+  JsonNode *node;
+
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  g_return_val_if_fail (name != NULL && out_value != NULL, FALSE);
+
+  node = lookup_kwarg (self, name);
+  if (node == NULL)
+    {
+      *out_value = default_value;
+      return TRUE;
+    }
+  return node_to_double (self, &ref, node, out_value, error);
+}
+
+/**
+ * dirty_call_get_kwarg_boolean:
+ * @self: a #DirtyCall
+ * @name: the keyword argument's name
+ * @default_value: the value when the argument is absent or null
+ * @out_value: (out): return location for the value
+ * @error: return location for a #GError
+ *
+ * Reads an optional boolean keyword argument.
+ *
+ * Returns: %TRUE on success; %FALSE with a %DIRTY_ERROR_INVALID_ARGUMENT
+ *   error if it is present but not a boolean.
+ */
+gboolean
+dirty_call_get_kwarg_boolean (DirtyCall   *self,
+                              const char  *name,
+                              gboolean     default_value,
+                              gboolean    *out_value,
+                              GError     **error)
+{
+  ArgRef ref = { TRUE, 0, name };
+  JsonNode *node;
+
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  g_return_val_if_fail (name != NULL && out_value != NULL, FALSE);
+
+  node = lookup_kwarg (self, name);
+  if (node == NULL)
+    {
+      *out_value = default_value;
+      return TRUE;
+    }
+  return node_to_boolean (self, &ref, node, out_value, error);
+}
+
+/**
+ * dirty_call_get_kwarg_string:
+ * @self: a #DirtyCall
+ * @name: the keyword argument's name
+ * @default_value: (nullable): the value when the argument is absent or null
+ * @out_value: (out) (transfer none) (nullable): return location for the
+ *   string, valid as long as @self
+ * @error: return location for a #GError
+ *
+ * Reads an optional string keyword argument.
+ *
+ * Returns: %TRUE on success; %FALSE with a %DIRTY_ERROR_INVALID_ARGUMENT
+ *   error if it is present but not a string.
+ */
+gboolean
+dirty_call_get_kwarg_string (DirtyCall    *self,
+                             const char   *name,
+                             const char   *default_value,
+                             const char  **out_value,
+                             GError      **error)
+{
+  ArgRef ref = { TRUE, 0, name };
+  JsonNode *node;
+
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  g_return_val_if_fail (name != NULL && out_value != NULL, FALSE);
+
+  node = lookup_kwarg (self, name);
+  if (node == NULL)
+    {
+      *out_value = default_value;
+      return TRUE;
+    }
+  return node_to_string (self, &ref, node, out_value, error);
+}
+
+/**
+ * dirty_call_get_kwarg_bytes:
+ * @self: a #DirtyCall
+ * @name: the keyword argument's name
+ * @out_value: (out) (transfer none) (nullable): return location for the
+ *   bytes, or %NULL when the argument is absent or null
+ * @error: return location for a #GError
+ *
+ * Reads an optional bytes keyword argument.
+ *
+ * Returns: %TRUE on success; %FALSE with a %DIRTY_ERROR_INVALID_ARGUMENT
+ *   error if it is present but not a valid bytes reference.
+ */
+gboolean
+dirty_call_get_kwarg_bytes (DirtyCall   *self,
+                            const char  *name,
+                            GBytes     **out_value,
+                            GError     **error)
+{
+  ArgRef ref = { TRUE, 0, name };
+  JsonNode *node;
+
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  g_return_val_if_fail (name != NULL && out_value != NULL, FALSE);
+
+  node = lookup_kwarg (self, name);
+  if (node == NULL)
+    {
+      *out_value = NULL;
+      return TRUE;
+    }
+  return node_to_bytes (self, &ref, node, out_value, error);
+}
+
+/* Completion */
+
+/* Stores the outcome and runs the completion callback, once. Takes
+ * @result and @error. */
+static gboolean
+complete (DirtyCall *self,
+          JsonNode  *result,
+          GError    *error,
+          gboolean   quiet_if_done)
+{
+  g_mutex_lock (&self->lock);
+  if (self->completed)
+    {
+      g_mutex_unlock (&self->lock);
+      if (!quiet_if_done)
+        g_critical ("Action %s of app %s completed its call more than once; "
+                    "the later result is ignored",
+                    self->action, self->app_name ? self->app_name : "?");
+      if (result)
+        json_node_unref (result);
+      g_clear_error (&error);
+      return FALSE;
+    }
+  self->completed = TRUE;
+  self->result = result;
+  self->error = error;
+  g_mutex_unlock (&self->lock);
+
+  /* The callback may drop the last reference the worker holds. */
+  g_object_ref (self);
+  if (self->complete_func)
+    self->complete_func (self, self->complete_data);
+  g_object_unref (self);
+  return TRUE;
+}
+
+/**
+ * dirty_call_attach:
+ * @self: a #DirtyCall
+ * @bytes: the bytes to send with the result
+ *
+ * Adds @bytes to the reply's attachments and returns the reference to put
+ * in the result, anywhere in it, for example as a member of an object.
+ * The bytes travel raw, never encoded in the JSON.
+ *
+ * Returns: (transfer full): a `{"$bytes": INDEX}` node for the attachment
+ */
+JsonNode *
+dirty_call_attach (DirtyCall *self,
+                   GBytes    *bytes)
+{
+  guint index;
+
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  g_return_val_if_fail (bytes != NULL, NULL);
+
+  g_mutex_lock (&self->lock);
+  index = self->reply_attachments->len;
+  g_ptr_array_add (self->reply_attachments, g_bytes_ref (bytes));
+  g_mutex_unlock (&self->lock);
+  return dirty_json_bytes_ref_new (index);
+}
+
+/**
+ * dirty_call_set_detail:
+ * @self: a #DirtyCall
+ * @detail: (nullable): a backtrace or other detail
+ *
+ * Sets the detail sent with an error that completes the call, such as a
+ * backtrace; the caller reads it with [func@Dirty.error_get_detail]. It
+ * overrides a detail carried by the error itself.
+ */
+void
+dirty_call_set_detail (DirtyCall  *self,
+                       const char *detail)
+{
+  g_return_if_fail (DIRTY_IS_CALL (self));
+
+  g_mutex_lock (&self->lock);
+  g_free (self->detail);
+  self->detail = g_strdup (detail);
+  g_mutex_unlock (&self->lock);
+}
+
+/**
+ * dirty_call_return_value:
+ * @self: a #DirtyCall
+ * @value: (transfer full) (nullable): the result; %NULL for JSON null
+ *
+ * Completes the call with a result. Bytes inside @value must be
+ * references made by [method@Dirty.Call.attach].
+ */
+void
+dirty_call_return_value (DirtyCall *self,
+                         JsonNode  *value)
+{
+  g_return_if_fail (DIRTY_IS_CALL (self));
+
+  if (value == NULL)
+    value = json_node_new (JSON_NODE_NULL);
+  complete (self, value, NULL, FALSE);
+}
+
+/**
+ * dirty_call_return_bytes:
+ * @self: a #DirtyCall
+ * @bytes: the result
+ *
+ * Completes the call with @bytes as its whole result, which the caller
+ * reads with `dirty_reply_get_bytes()`.
+ */
+void
+dirty_call_return_bytes (DirtyCall *self,
+                         GBytes    *bytes)
+{
+  g_return_if_fail (DIRTY_IS_CALL (self));
+  g_return_if_fail (bytes != NULL);
+
+  dirty_call_return_value (self, dirty_call_attach (self, bytes));
+}
+
+/**
+ * dirty_call_return_int:
+ * @self: a #DirtyCall
+ * @value: the result
+ *
+ * Completes the call with an integer result.
+ */
+void
+dirty_call_return_int (DirtyCall *self,
+                       gint64     value)
+{
+  g_return_if_fail (DIRTY_IS_CALL (self));
+  dirty_call_return_value (self, json_node_init_int (json_node_alloc (), value));
+}
+
+/**
+ * dirty_call_return_double:
+ * @self: a #DirtyCall
+ * @value: the result
+ *
+ * Completes the call with a numeric result. JSON has no NaN or infinity:
+ * those complete the call with a %DIRTY_ERROR_APP error instead.
+ */
+void
+dirty_call_return_double (DirtyCall *self,
+                          double     value)
+{
+  g_return_if_fail (DIRTY_IS_CALL (self));
+
+  if (!isfinite (value))
+    {
+      dirty_call_return_new_error (self, DIRTY_ERROR, DIRTY_ERROR_APP,
+                                   _("The result %g cannot be sent as JSON"), value);
+      return;
+    }
+  dirty_call_return_value (self, json_node_init_double (json_node_alloc (), value));
+}
+
+/**
+ * dirty_call_return_boolean:
+ * @self: a #DirtyCall
+ * @value: the result
+ *
+ * Completes the call with a boolean result.
+ */
+void
+dirty_call_return_boolean (DirtyCall *self,
+                           gboolean   value)
+{
+  g_return_if_fail (DIRTY_IS_CALL (self));
+  dirty_call_return_value (self, json_node_init_boolean (json_node_alloc (), value));
+}
+
+/**
+ * dirty_call_return_string:
+ * @self: a #DirtyCall
+ * @value: (nullable): the result; %NULL for JSON null
+ *
+ * Completes the call with a string result.
+ */
+void
+dirty_call_return_string (DirtyCall  *self,
+                          const char *value)
+{
+  g_return_if_fail (DIRTY_IS_CALL (self));
+
+  if (value == NULL)
+    dirty_call_return_value (self, NULL);
+  else
+    dirty_call_return_value (self, json_node_init_string (json_node_alloc (), value));
+}
+
+/**
+ * dirty_call_return_error:
+ * @self: a #DirtyCall
+ * @error: (transfer full): the error
+ *
+ * Completes the call with an error. An error of the %DIRTY_ERROR domain
+ * keeps its code on the wire (use %DIRTY_ERROR_INVALID_ARGUMENT for bad
+ * arguments); %G_IO_ERROR_CANCELLED becomes %DIRTY_ERROR_CANCELLED (or
+ * %DIRTY_ERROR_TIMEOUT when the deadline fired); any other domain becomes
+ * %DIRTY_ERROR_APP with the same message.
+ */
+void
+dirty_call_return_error (DirtyCall *self,
+                         GError    *error)
+{
+  g_return_if_fail (DIRTY_IS_CALL (self));
+  g_return_if_fail (error != NULL);
+
+  complete (self, NULL, error, FALSE);
+}
+
+/**
+ * dirty_call_return_new_error:
+ * @self: a #DirtyCall
+ * @domain: the error domain
+ * @code: the error code
+ * @format: printf()-style format for the message
+ * @...: arguments for @format
+ *
+ * Completes the call with a new error; see
+ * [method@Dirty.Call.return_error].
+ */
+void
+dirty_call_return_new_error (DirtyCall  *self,
+                             GQuark      domain,
+                             int         code,
+                             const char *format,
+                             ...)
+{
+  va_list args;
+  GError *error;
+
+  g_return_if_fail (DIRTY_IS_CALL (self));
+  g_return_if_fail (format != NULL);
+
+  va_start (args, format);
+  error = g_error_new_valist (domain, code, format, args);
+  va_end (args);
+  dirty_call_return_error (self, error);
+}
+
+/**
+ * dirty_call_return_error_if_cancelled:
+ * @self: a #DirtyCall
+ *
+ * If the call's cancellable has fired, completes the call with a
+ * cancellation error.
+ *
+ * Returns: %TRUE if the call was cancelled (and is now complete)
+ */
+gboolean
+dirty_call_return_error_if_cancelled (DirtyCall *self)
+{
+  GError *error = NULL;
+
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+
+  if (!g_cancellable_set_error_if_cancelled (self->cancellable, &error))
+    return FALSE;
+  dirty_call_return_error (self, error);
+  return TRUE;
+}
+
+/* Private: the worker's side */
+
+gboolean
+dirty_call_is_completed (DirtyCall *self)
+{
+  gboolean completed;
+
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  g_mutex_lock (&self->lock);
+  completed = self->completed;
+  g_mutex_unlock (&self->lock);
+  return completed;
+}
+
+gboolean
+dirty_call_complete_if_pending (DirtyCall *self,
+                                GError    *error)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  return complete (self, NULL, error, TRUE);
+}
+
+/* The outcome is written once under the lock before the completion
+ * callback runs, and never changes after: reading it afterwards is safe. */
+JsonNode *
+dirty_call_get_result (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  return self->result;
+}
+
+GPtrArray *
+dirty_call_get_reply_attachments (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  return self->reply_attachments;
+}
+
+const GError *
+dirty_call_get_error (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  return self->error;
+}
+
+const char *
+dirty_call_get_detail (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  return self->detail;
+}

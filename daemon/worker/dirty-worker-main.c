@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* dirty-worker: loads apps and serves their calls for dirty-arbiter on an
+ * inherited socket. The arbiter starts it; people rarely do. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gi18n.h>
+
+#include <dirty.h>
+
+#define EXIT_USAGE 2
+
+typedef struct {
+  int fd;
+  int worker_id;
+  int threads;
+  int arbiter_pid;
+  char **app_path;
+  char **apps;
+  gboolean version;
+} Options;
+
+static void
+options_clear (Options *options)
+{
+  g_strfreev (options->app_path);
+  g_strfreev (options->apps);
+}
+
+static gboolean
+parse_options (Options   *options,
+               int       *argc,
+               char    ***argv,
+               GError   **error)
+{
+  const GOptionEntry entries[] = {
+    { "fd", 0, 0, G_OPTION_ARG_INT, &options->fd,
+      N_("The connected stream socket to the arbiter (required)"), N_("FD") },
+    { "worker-id", 0, 0, G_OPTION_ARG_INT, &options->worker_id,
+      N_("This worker's number, for HELLO and logs (default 0)"), N_("K") },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &options->threads,
+      N_("Threads for blocking actions: that many calls run at once (default 1)"), N_("T") },
+    { "app-path", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &options->app_path,
+      N_("Look for app modules in DIR (repeatable, searched in order)"), N_("DIR") },
+    { "app", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options->apps,
+      N_("Load the app MODULE:TypeName, e.g. echo:DirtyEchoApp (repeatable, "
+         "at least one)"), N_("NAME") },
+    { "arbiter-pid", 0, 0, G_OPTION_ARG_INT, &options->arbiter_pid,
+      N_("Exit when this process is no longer the parent"), N_("PID") },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &options->version,
+      N_("Print the version and exit"), NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new (NULL);
+
+  g_option_context_set_summary (context,
+    _("Load dirty-arbiter apps and serve their calls on a socket inherited\n"
+      "from the arbiter. The arbiter starts this program; it is not meant to\n"
+      "be run by hand."));
+  g_option_context_set_description (context,
+    _("Each --app is loaded from a shared module: MODULE is looked up as\n"
+      "MODULE.so, then libMODULE.so, in each --app-path directory, then in\n"
+      "the directories of $DIRTY_APP_PATH (colon-separated), then in\n"
+      "  " DIRTY_APPDIR "\n"
+      "MODULE may also be an absolute path to a .so file.\n"
+      "The module must export <type_name>_get_type() for a DirtyApp\n"
+      "subclass, e.g. dirty_echo_app_get_type for DirtyEchoApp.\n"
+      "\n"
+      "An app that cannot be loaded is reported to the arbiter as\n"
+      "unavailable; one whose init() fails is retried with backoff.\n"
+      "\n"
+      "The worker exits with status 0 when the arbiter closes the socket,\n"
+      "on SIGTERM or SIGINT (after cancelling the calls in flight and\n"
+      "closing its apps), or when the --arbiter-pid process is gone.\n"
+      "It exits with status 2 on bad options, 1 if it cannot start.\n"
+      "\n"
+      "Example:\n"
+      "  dirty-worker --fd=3 --worker-id=1 --threads=4 --app=echo:DirtyEchoApp"));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  return g_option_context_parse (context, argc, argv, error);
+}
+
+/* Bad options get a message and status 2, never a crash. */
+static gboolean
+check_options (Options  *options,
+               GError  **error)
+{
+  struct stat st;
+
+  if (options->fd < 0)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           _("--fd=FD is required (the socket to the arbiter)"));
+      return FALSE;
+    }
+  if (fstat (options->fd, &st) < 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--fd=%d is not an open file descriptor: %s"),
+                   options->fd, g_strerror (errno));
+      return FALSE;
+    }
+  if (!S_ISSOCK (st.st_mode))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--fd=%d is not a socket"), options->fd);
+      return FALSE;
+    }
+  if (options->worker_id < 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--worker-id=%d must not be negative"), options->worker_id);
+      return FALSE;
+    }
+  if (options->threads < 1 || options->threads > 1024)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--threads=%d must be between 1 and 1024"), options->threads);
+      return FALSE;
+    }
+  if (options->apps == NULL || options->apps[0] == NULL)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           _("No app given: use --app=MODULE:TypeName at least once"));
+      return FALSE;
+    }
+  if (options->arbiter_pid < 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--arbiter-pid=%d must be a process id"), options->arbiter_pid);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* --app-path dirs, then $DIRTY_APP_PATH, then the installed directory */
+static char **
+build_app_path (Options *options)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  const char *env = g_getenv ("DIRTY_APP_PATH");
+
+  if (options->app_path)
+    g_strv_builder_addv (builder, (const char **) options->app_path);
+  if (env != NULL && env[0] != '\0')
+    {
+      g_auto(GStrv) dirs = g_strsplit (env, G_SEARCHPATH_SEPARATOR_S, -1);
+      g_strv_builder_addv (builder, (const char **) dirs);
+    }
+  g_strv_builder_add (builder, DIRTY_APPDIR);
+  return g_strv_builder_end (builder);
+}
+
+/* The arbiter normally takes us down with PR_SET_PDEATHSIG and by closing
+ * the socket; this catches the case where neither reaches us. */
+typedef struct {
+  DirtyWorker *worker;
+  pid_t arbiter_pid;
+  guint source_id;
+} ParentWatch;
+
+static gboolean
+check_parent_cb (gpointer user_data)
+{
+  ParentWatch *watch = user_data;
+
+  if (getppid () != watch->arbiter_pid)
+    {
+      g_message ("The arbiter (pid %d) is gone; shutting down", (int) watch->arbiter_pid);
+      dirty_worker_stop (watch->worker);
+      watch->source_id = 0;
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  Options options = { .fd = -1, .worker_id = 0, .threads = 1 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyWorker) worker = NULL;
+  g_auto(GStrv) app_path = NULL;
+  ParentWatch watch = { NULL, 0, 0 };
+  int status;
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+  g_set_prgname ("dirty-worker");
+
+  if (!parse_options (&options, &argc, &argv, &error) ||
+      (!options.version && !check_options (&options, &error)))
+    {
+      g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+      g_printerr (_("Try “%s --help” for more information.\n"), g_get_prgname ());
+      options_clear (&options);
+      return EXIT_USAGE;
+    }
+  if (options.version)
+    {
+      g_print ("dirty-worker %s\n", PACKAGE_VERSION);
+      options_clear (&options);
+      return EXIT_SUCCESS;
+    }
+
+  /* Apps that spawn programs must not hand them our socket. */
+  fcntl (options.fd, F_SETFD, FD_CLOEXEC);
+
+  worker = dirty_worker_new (options.threads);
+  app_path = build_app_path (&options);
+  for (guint i = 0; options.apps[i]; i++)
+    {
+      g_autoptr(GError) load_error = NULL;
+
+      /* Not fatal: the worker reports the app as unavailable, so the
+       * arbiter can say why to every caller, and serves the others. */
+      if (!dirty_worker_load_app (worker, options.apps[i],
+                                  (const char * const *) app_path, &load_error))
+        g_warning ("%s", load_error->message);
+    }
+
+  if (options.arbiter_pid > 0)
+    {
+      if (getppid () != options.arbiter_pid)
+        {
+          g_printerr (_("%s: the arbiter (pid %d) is not the parent process; exiting\n"),
+                      g_get_prgname (), options.arbiter_pid);
+          options_clear (&options);
+          return EXIT_FAILURE;
+        }
+      watch.worker = worker;
+      watch.arbiter_pid = options.arbiter_pid;
+      watch.source_id = g_timeout_add_seconds (1, check_parent_cb, &watch);
+    }
+
+  /* Runs on the default main context, which the timer above is on. */
+  status = dirty_worker_run (worker, options.fd, (guint) options.worker_id);
+  g_clear_handle_id (&watch.source_id, g_source_remove);
+  options_clear (&options);
+  return status;
+}

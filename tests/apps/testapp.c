@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* testapp:DirtyTestApp: misbehaving actions for the tests.
+ *
+ *   ok           returns "ok"
+ *   pid          the worker's process id
+ *   sleep SECS   sleeps, honouring cancellation (returns a cancelled error);
+ *                returns {"pid", "start", "end"}: the worker's pid and the
+ *                CLOCK_MONOTONIC microseconds it ran between (tests compare
+ *                them to show concurrency and routing)
+ *   hang [SECS]  ignores cancellation: sleeps SECS (default 60) without ever
+ *                looking at its cancellable (to test kill after grace and
+ *                late replies)
+ *   crash        abort()s the worker (to test worker-lost and respawn)
+ *   crash_after SECS  abort()s after SECS (so calls can queue behind it)
+ *   noreply      returns without completing its call (a bug the worker
+ *                must answer with an app error)
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <dirty.h>
+
+#define DIRTY_TYPE_TEST_APP (dirty_test_app_get_type ())
+G_DECLARE_FINAL_TYPE (DirtyTestApp, dirty_test_app, DIRTY, TEST_APP, DirtyApp)
+
+struct _DirtyTestApp
+{
+  DirtyApp parent_instance;
+};
+
+G_DEFINE_FINAL_TYPE (DirtyTestApp, dirty_test_app, DIRTY_TYPE_APP)
+
+static void
+ok_action (DirtyApp  *app,
+           DirtyCall *call,
+           gpointer   user_data)
+{
+  dirty_call_return_string (call, "ok");
+}
+
+static void
+pid_action (DirtyApp  *app,
+            DirtyCall *call,
+            gpointer   user_data)
+{
+  dirty_call_return_int (call, getpid ());
+}
+
+static void
+sleep_action (DirtyApp  *app,
+              DirtyCall *call,
+              gpointer   user_data)
+{
+  GCancellable *cancellable = dirty_call_get_cancellable (call);
+  GError *error = NULL;
+  double seconds;
+  gint64 start, end;
+  g_autoptr(JsonBuilder) builder = NULL;
+
+  if (!dirty_call_get_arg_double (call, 0, &seconds, &error))
+    {
+      dirty_call_return_error (call, error);
+      return;
+    }
+  start = g_get_monotonic_time ();
+  end = start + (gint64) (seconds * G_USEC_PER_SEC);
+  /* Polling in 5 ms steps is crude but obviously correct, which is what a
+   * test app wants. */
+  while (g_get_monotonic_time () < end && !g_cancellable_is_cancelled (cancellable))
+    g_usleep (5000);
+  if (dirty_call_return_error_if_cancelled (call))
+    return;
+
+  builder = json_builder_new ();
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "pid");
+  json_builder_add_int_value (builder, getpid ());
+  json_builder_set_member_name (builder, "start");
+  json_builder_add_int_value (builder, start);
+  json_builder_set_member_name (builder, "end");
+  json_builder_add_int_value (builder, g_get_monotonic_time ());
+  json_builder_end_object (builder);
+  dirty_call_return_value (call, json_builder_get_root (builder));
+}
+
+/* Sleeps without looking at the cancellable, in small steps so a short
+ * hang ends on time. */
+static void
+uninterruptible_sleep (double seconds)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
+
+  while (g_get_monotonic_time () < end)
+    g_usleep (10 * 1000);
+}
+
+static void
+hang_action (DirtyApp  *app,
+             DirtyCall *call,
+             gpointer   user_data)
+{
+  double seconds = 60;
+  GError *error = NULL;
+
+  if (dirty_call_get_n_args (call) > 0 && !dirty_call_get_arg_double (call, 0, &seconds, &error))
+    {
+      dirty_call_return_error (call, error);
+      return;
+    }
+  uninterruptible_sleep (seconds);
+  dirty_call_return_string (call, "woke up");
+}
+
+static void
+crash_action (DirtyApp  *app,
+              DirtyCall *call,
+              gpointer   user_data)
+{
+  abort ();
+}
+
+static void
+crash_after_action (DirtyApp  *app,
+                    DirtyCall *call,
+                    gpointer   user_data)
+{
+  double seconds = 0;
+  GError *error = NULL;
+
+  if (!dirty_call_get_arg_double (call, 0, &seconds, &error))
+    {
+      dirty_call_return_error (call, error);
+      return;
+    }
+  uninterruptible_sleep (seconds);
+  abort ();
+}
+
+static void
+noreply_action (DirtyApp  *app,
+                DirtyCall *call,
+                gpointer   user_data)
+{
+}
+
+static void
+dirty_test_app_class_init (DirtyTestAppClass *klass)
+{
+}
+
+static void
+dirty_test_app_init (DirtyTestApp *self)
+{
+  DirtyApp *app = DIRTY_APP (self);
+
+  dirty_app_add_action (app, "ok", DIRTY_ACTION_SYNC, ok_action, NULL, NULL);
+  dirty_app_add_action (app, "pid", DIRTY_ACTION_SYNC, pid_action, NULL, NULL);
+  dirty_app_add_action (app, "sleep", DIRTY_ACTION_SYNC, sleep_action, NULL, NULL);
+  dirty_app_add_action (app, "hang", DIRTY_ACTION_SYNC, hang_action, NULL, NULL);
+  dirty_app_add_action (app, "crash", DIRTY_ACTION_SYNC, crash_action, NULL, NULL);
+  dirty_app_add_action (app, "crash_after", DIRTY_ACTION_SYNC, crash_after_action, NULL, NULL);
+  dirty_app_add_action (app, "noreply", DIRTY_ACTION_SYNC, noreply_action, NULL, NULL);
+}
