@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <gio/gunixsocketaddress.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "dirty-arbiter.h"
+#include "dirty-log.h"
+#include "dirty-peer.h"
+#include "dirty-pool.h"
+#include "dirty-scheduler.h"
+#include "dirty-socket.h"
+
+#define STATUS_INTERVAL_MS  250   /* STATUS= at most this often */
+#define FLUSH_LIMIT_US      (1 * G_USEC_PER_SEC)
+#define ACCEPT_PAUSE_MS     1000  /* after accept() fails, e.g. EMFILE */
+
+struct _DirtyArbiter
+{
+  GObject          parent_instance;
+
+  DirtyConfig     *config;
+  DirtyLimits      limits;
+  DirtyPool       *pool;
+  DirtyScheduler  *scheduler;
+
+  GSocket         *listener;
+  char            *bound_path;     /* unlinked at exit; NULL when activated */
+  GSource         *accept_source;
+  guint            accept_pause;
+  GHashTable      *peers;          /* DirtyPeer set (ref) */
+  guint64          next_peer;
+
+  guint            signal_sources[2];
+  int              quit_pipe[2];   /* SIGQUIT: g_unix_signal_add cannot watch it */
+  guint            quit_watch;
+
+  gboolean         ready_sent;
+  char            *last_status;
+  guint            status_source;
+  guint            watchdog_source;
+
+  gboolean         stopping;
+  gboolean         stopping_immediately;
+  guint            graceful_source;
+  guint            flush_source;
+  gint64           flush_until;
+};
+
+enum {
+  SIGNAL_FINISHED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+static int quit_pipe_write = -1;
+
+G_DEFINE_TYPE (DirtyArbiter, dirty_arbiter, G_TYPE_OBJECT)
+G_DEFINE_QUARK (dirty-arbiter-error-quark, dirty_arbiter_error)
+
+static void
+dirty_arbiter_dispose (GObject *object)
+{
+  DirtyArbiter *self = DIRTY_ARBITER (object);
+
+  for (guint i = 0; i < G_N_ELEMENTS (self->signal_sources); i++)
+    g_clear_handle_id (&self->signal_sources[i], g_source_remove);
+  g_clear_handle_id (&self->quit_watch, g_source_remove);
+  g_clear_handle_id (&self->status_source, g_source_remove);
+  g_clear_handle_id (&self->watchdog_source, g_source_remove);
+  g_clear_handle_id (&self->graceful_source, g_source_remove);
+  g_clear_handle_id (&self->flush_source, g_source_remove);
+  g_clear_handle_id (&self->accept_pause, g_source_remove);
+  if (self->accept_source != NULL)
+    g_source_destroy (self->accept_source);
+  g_clear_pointer (&self->accept_source, g_source_unref);
+  if (self->peers != NULL)
+    g_hash_table_remove_all (self->peers);
+  if (self->scheduler != NULL)
+    g_signal_handlers_disconnect_by_data (self->scheduler, self);
+  if (self->pool != NULL)
+    g_signal_handlers_disconnect_by_data (self->pool, self);
+  g_clear_object (&self->scheduler);
+  g_clear_object (&self->pool);
+  if (self->bound_path != NULL)
+    unlink (self->bound_path);
+  g_clear_pointer (&self->bound_path, g_free);
+  if (self->listener != NULL)
+    g_socket_close (self->listener, NULL);
+  g_clear_object (&self->listener);
+  G_OBJECT_CLASS (dirty_arbiter_parent_class)->dispose (object);
+}
+
+static void
+dirty_arbiter_finalize (GObject *object)
+{
+  DirtyArbiter *self = DIRTY_ARBITER (object);
+
+  if (self->quit_pipe[0] >= 0)
+    {
+      quit_pipe_write = -1;
+      close (self->quit_pipe[0]);
+      close (self->quit_pipe[1]);
+    }
+  g_hash_table_unref (self->peers);
+  g_free (self->last_status);
+  g_clear_object (&self->config);
+  G_OBJECT_CLASS (dirty_arbiter_parent_class)->finalize (object);
+}
+
+static void
+dirty_arbiter_class_init (DirtyArbiterClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = dirty_arbiter_dispose;
+  object_class->finalize = dirty_arbiter_finalize;
+
+  signals[SIGNAL_FINISHED] =
+    g_signal_new ("finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+dirty_arbiter_init (DirtyArbiter *self)
+{
+  self->peers = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
+  self->quit_pipe[0] = self->quit_pipe[1] = -1;
+}
+
+DirtyArbiter *
+dirty_arbiter_new (DirtyConfig *config)
+{
+  DirtyArbiter *self = g_object_new (DIRTY_TYPE_ARBITER, NULL);
+
+  self->config = g_object_ref (config);
+  dirty_limits_init (&self->limits);
+  return self;
+}
+
+/* ---- sd_notify ---- */
+
+static gboolean
+dirty_arbiter_status_cb (gpointer user_data)
+{
+  DirtyArbiter *self = user_data;
+  g_autofree char *status = dirty_scheduler_dup_status (self->scheduler);
+
+  self->status_source = 0;
+  if (g_strcmp0 (status, self->last_status) != 0)
+    {
+      g_autofree char *message = g_strconcat ("STATUS=", status, NULL);
+
+      sd_notify (0, message);
+      g_free (self->last_status);
+      self->last_status = g_steal_pointer (&status);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+dirty_arbiter_check_ready (DirtyArbiter *self)
+{
+  g_autofree char *status = NULL;
+  g_autofree char *message = NULL;
+
+  if (self->ready_sent || self->stopping || !dirty_scheduler_is_settled (self->scheduler))
+    return;
+  self->ready_sent = TRUE;
+  status = dirty_scheduler_dup_status (self->scheduler);
+  message = g_strconcat ("READY=1\nSTATUS=", status, NULL);
+  sd_notify (0, message);
+  dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0, "ready: %s", status);
+  g_free (self->last_status);
+  self->last_status = g_steal_pointer (&status);
+}
+
+static void
+dirty_arbiter_scheduler_changed_cb (DirtyScheduler *scheduler,
+                                    DirtyArbiter   *self)
+{
+  dirty_arbiter_check_ready (self);
+  if (self->status_source == 0)
+    self->status_source = g_timeout_add (STATUS_INTERVAL_MS, dirty_arbiter_status_cb, self);
+}
+
+/* WATCHDOG=1 from the main loop: a wedged loop misses it */
+static gboolean
+dirty_arbiter_watchdog_cb (gpointer user_data)
+{
+  sd_notify (0, "WATCHDOG=1");
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+dirty_arbiter_start_watchdog (DirtyArbiter *self)
+{
+  guint64 usec = 0;
+
+  if (sd_watchdog_enabled (FALSE, &usec) > 0 && usec > 0)
+    self->watchdog_source = g_timeout_add (MAX (usec / 2000, 1), dirty_arbiter_watchdog_cb, self);
+}
+
+/* ---- the listening socket ---- */
+
+static GSocket *
+take_activated_socket (gboolean  *found,
+                       GError   **error)
+{
+  g_auto(GStrv) names = NULL;
+  int n = sd_listen_fds_with_names (TRUE, &names);
+  int index = -1;
+
+  *found = FALSE;
+  if (n < 0)
+    {
+      g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_FAILED,
+                   "socket activation: %s", g_strerror (-n));
+      return NULL;
+    }
+  /* none of these may leak into the workers */
+  for (int i = 0; i < n; i++)
+    fcntl (SD_LISTEN_FDS_START + i, F_SETFD, FD_CLOEXEC);
+  for (int i = 0; i < n && index < 0; i++)
+    if (names != NULL && g_strcmp0 (names[i], "dirty-arbiter") == 0)
+      index = i;
+  if (index < 0 && n == 1)
+    index = 0;
+  if (n == 0)
+    return NULL;
+  *found = TRUE;
+  if (index < 0 || sd_is_socket (SD_LISTEN_FDS_START + index, AF_UNIX, SOCK_STREAM, 1) <= 0)
+    {
+      g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_FAILED,
+                   "socket activation: %d sockets passed, none is a listening Unix "
+                   "stream socket named “dirty-arbiter”", n);
+      return NULL;
+    }
+  return g_socket_new_from_fd (SD_LISTEN_FDS_START + index, error);
+}
+
+/* An existing socket file: a live arbiter answers on it; a stale one
+ * (left by a crash) is removed. */
+static gboolean
+check_existing_socket (const char  *path,
+                       GError     **error)
+{
+  struct stat st;
+  g_autoptr(GSocket) probe = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+
+  if (lstat (path, &st) < 0)
+    return TRUE;
+  if (!S_ISSOCK (st.st_mode))
+    {
+      g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_FAILED,
+                   "%s exists and is not a socket", path);
+      return FALSE;
+    }
+  probe = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
+  if (probe == NULL)
+    return FALSE;
+  address = g_unix_socket_address_new (path);
+  if (g_socket_connect (probe, address, NULL, NULL))
+    {
+      g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_ALREADY_RUNNING,
+                   "another dirty-arbiter is listening on %s", path);
+      return FALSE;
+    }
+  if (unlink (path) < 0 && errno != ENOENT)
+    {
+      int saved_errno = errno;
+      g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_FAILED,
+                   "cannot remove the stale socket %s: %s", path, g_strerror (saved_errno));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static GSocket *
+bind_socket (const char  *path,
+             GError     **error)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  if (!check_existing_socket (path, error))
+    return NULL;
+  if (g_mkdir_with_parents (dir, 0755) < 0)
+    {
+      int saved_errno = errno;
+      g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_FAILED,
+                   "cannot create %s: %s", dir, g_strerror (saved_errno));
+      return NULL;
+    }
+  socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
+  if (socket == NULL)
+    return NULL;
+  address = g_unix_socket_address_new (path);
+  g_socket_set_listen_backlog (socket, SOMAXCONN);
+  if (!g_socket_bind (socket, address, FALSE, error) || !g_socket_listen (socket, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return NULL;
+    }
+  return g_steal_pointer (&socket);
+}
+
+static gboolean
+dirty_arbiter_listen (DirtyArbiter  *self,
+                      GError       **error)
+{
+  gboolean activated;
+  g_autofree char *path = NULL;
+
+  self->listener = take_activated_socket (&activated, error);
+  if (activated)
+    {
+      if (self->listener == NULL)
+        return FALSE;
+      dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0, "using the socket passed by systemd");
+    }
+  else
+    {
+      const char *configured = dirty_config_get_socket (self->config);
+
+      path = configured ? g_strdup (configured) : dirty_socket_default_path ();
+      self->listener = bind_socket (path, error);
+      if (self->listener == NULL)
+        return FALSE;
+      self->bound_path = g_steal_pointer (&path);
+      dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0, "listening on %s", self->bound_path);
+    }
+  g_socket_set_blocking (self->listener, FALSE);
+  return TRUE;
+}
+
+/* ---- clients ---- */
+
+static void
+dirty_arbiter_peer_closed_cb (DirtyPeer    *peer,
+                              DirtyArbiter *self)
+{
+  g_signal_handlers_disconnect_by_data (peer, self);
+  g_hash_table_remove (self->peers, peer);
+}
+
+static gboolean dirty_arbiter_accept_cb (GSocket      *socket,
+                                         GIOCondition  condition,
+                                         gpointer      user_data);
+
+static void
+dirty_arbiter_watch_listener (DirtyArbiter *self)
+{
+  self->accept_source = g_socket_create_source (self->listener, G_IO_IN, NULL);
+  g_source_set_callback (self->accept_source, G_SOURCE_FUNC (dirty_arbiter_accept_cb), self, NULL);
+  g_source_attach (self->accept_source, g_main_context_get_thread_default ());
+}
+
+static gboolean
+dirty_arbiter_resume_accept_cb (gpointer user_data)
+{
+  DirtyArbiter *self = user_data;
+
+  self->accept_pause = 0;
+  dirty_arbiter_watch_listener (self);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+dirty_arbiter_accept_cb (GSocket      *listener,
+                         GIOCondition  condition,
+                         gpointer      user_data)
+{
+  DirtyArbiter *self = user_data;
+
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSocket) socket = g_socket_accept (listener, NULL, &error);
+      DirtyPeer *peer;
+
+      if (socket == NULL)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            return G_SOURCE_CONTINUE;
+          /* out of fds or similar: retrying at once would spin */
+          dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0, "accept: %s", error->message);
+          g_clear_pointer (&self->accept_source, g_source_unref);
+          self->accept_pause = g_timeout_add (ACCEPT_PAUSE_MS, dirty_arbiter_resume_accept_cb, self);
+          return G_SOURCE_REMOVE;
+        }
+      peer = dirty_peer_new (socket, self->scheduler, &self->limits, ++self->next_peer);
+      g_hash_table_add (self->peers, peer);
+      g_signal_connect (peer, "closed", G_CALLBACK (dirty_arbiter_peer_closed_cb), self);
+      dirty_peer_start (peer);
+    }
+}
+
+/* ---- shutdown ---- */
+
+static gboolean
+dirty_arbiter_peers_flushed (DirtyArbiter *self)
+{
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, self->peers);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    if (dirty_peer_get_queued_bytes (key) > 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* Gives the last replies (shutting-down, worker-lost) a moment to reach
+ * their clients before the process exits. */
+static gboolean
+dirty_arbiter_flush_cb (gpointer user_data)
+{
+  DirtyArbiter *self = user_data;
+
+  if (!dirty_arbiter_peers_flushed (self) && g_get_monotonic_time () < self->flush_until)
+    return G_SOURCE_CONTINUE;
+  self->flush_source = 0;
+  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0, "stopped");
+  g_signal_emit (self, signals[SIGNAL_FINISHED], 0);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+dirty_arbiter_pool_stopped_cb (DirtyPool    *pool,
+                               DirtyArbiter *self)
+{
+  if (self->flush_source != 0)
+    return;
+  self->flush_until = g_get_monotonic_time () + FLUSH_LIMIT_US;
+  self->flush_source = g_timeout_add (20, dirty_arbiter_flush_cb, self);
+}
+
+static void
+dirty_arbiter_stop_workers (DirtyArbiter *self,
+                            gboolean      immediate)
+{
+  g_clear_handle_id (&self->graceful_source, g_source_remove);
+  dirty_scheduler_fail_queued (self->scheduler, DIRTY_ERROR_SHUTTING_DOWN,
+                               "the arbiter is shutting down");
+  dirty_pool_stop (self->pool, immediate);
+}
+
+static gboolean
+dirty_arbiter_graceful_timeout_cb (gpointer user_data)
+{
+  DirtyArbiter *self = user_data;
+
+  self->graceful_source = 0;
+  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
+             "calls still running after %u s: stopping the workers",
+             dirty_config_get_graceful_timeout (self->config));
+  dirty_arbiter_stop_workers (self, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+dirty_arbiter_scheduler_idle_cb (DirtyScheduler *scheduler,
+                                 DirtyArbiter   *self)
+{
+  /* only while the graceful period runs */
+  if (self->graceful_source == 0 || self->stopping_immediately)
+    return;
+  dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0, "all calls ended: stopping the workers");
+  dirty_arbiter_stop_workers (self, FALSE);
+}
+
+void
+dirty_arbiter_shutdown (DirtyArbiter *self,
+                        gboolean      immediate)
+{
+  g_return_if_fail (DIRTY_IS_ARBITER (self));
+
+  if (self->stopping_immediately)
+    return;
+  /* asked twice: the user is not willing to wait */
+  if (self->stopping)
+    immediate = TRUE;
+  else
+    sd_notify (0, "STOPPING=1");
+  self->stopping = TRUE;
+  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0, "%s shutdown",
+             immediate ? "immediate" : "graceful");
+  if (immediate)
+    {
+      self->stopping_immediately = TRUE;
+      dirty_scheduler_drain (self->scheduler);
+      dirty_arbiter_stop_workers (self, TRUE);
+      return;
+    }
+  self->graceful_source = g_timeout_add_seconds (dirty_config_get_graceful_timeout (self->config),
+                                                 dirty_arbiter_graceful_timeout_cb, self);
+  /* new calls get "shutting-down" rather than a refused connection; if
+   * nothing runs, "idle" is emitted at once */
+  dirty_scheduler_drain (self->scheduler);
+}
+
+/* ---- signals ---- */
+
+static gboolean
+dirty_arbiter_sigterm_cb (gpointer user_data)
+{
+  dirty_arbiter_shutdown (user_data, FALSE);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+quit_signal_handler (int signum)
+{
+  int saved_errno = errno;
+
+  if (quit_pipe_write >= 0 && write (quit_pipe_write, "q", 1) < 0)
+    { /* the pipe is full: a quit is pending already */ }
+  errno = saved_errno;
+}
+
+static gboolean
+dirty_arbiter_quit_cb (int           fd,
+                       GIOCondition  condition,
+                       gpointer      user_data)
+{
+  char buf[16];
+
+  while (read (fd, buf, sizeof buf) > 0)
+    ;
+  dirty_arbiter_shutdown (user_data, TRUE);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+dirty_arbiter_install_signals (DirtyArbiter  *self,
+                               GError       **error)
+{
+  struct sigaction action = { 0 };
+
+  self->signal_sources[0] = g_unix_signal_add (SIGTERM, dirty_arbiter_sigterm_cb, self);
+  self->signal_sources[1] = g_unix_signal_add (SIGINT, dirty_arbiter_sigterm_cb, self);
+
+  /* GLib's signal sources do not take SIGQUIT: a self-pipe does */
+  if (!g_unix_open_pipe (self->quit_pipe, FD_CLOEXEC, error) ||
+      !g_unix_set_fd_nonblocking (self->quit_pipe[0], TRUE, error) ||
+      !g_unix_set_fd_nonblocking (self->quit_pipe[1], TRUE, error))
+    return FALSE;
+  quit_pipe_write = self->quit_pipe[1];
+  self->quit_watch = g_unix_fd_add (self->quit_pipe[0], G_IO_IN, dirty_arbiter_quit_cb, self);
+  action.sa_handler = quit_signal_handler;
+  sigemptyset (&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction (SIGQUIT, &action, NULL);
+  return TRUE;
+}
+
+gboolean
+dirty_arbiter_start (DirtyArbiter  *self,
+                     GError       **error)
+{
+  g_return_val_if_fail (DIRTY_IS_ARBITER (self), FALSE);
+
+  if (!dirty_arbiter_install_signals (self, error) || !dirty_arbiter_listen (self, error))
+    return FALSE;
+
+  self->pool = dirty_pool_new (self->config, &self->limits);
+  self->scheduler = dirty_scheduler_new (self->config, self->pool);
+  g_signal_connect (self->scheduler, "changed",
+                    G_CALLBACK (dirty_arbiter_scheduler_changed_cb), self);
+  g_signal_connect (self->scheduler, "idle",
+                    G_CALLBACK (dirty_arbiter_scheduler_idle_cb), self);
+  g_signal_connect (self->pool, "stopped", G_CALLBACK (dirty_arbiter_pool_stopped_cb), self);
+  if (!dirty_pool_start (self->pool, error))
+    {
+      g_prefix_error (error, "cannot start a worker: ");
+      return FALSE;
+    }
+  dirty_arbiter_watch_listener (self);
+  dirty_arbiter_start_watchdog (self);
+  dirty_arbiter_check_ready (self);
+  return TRUE;
+}

@@ -1,0 +1,634 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+
+#include "dirty-config.h"
+
+struct _DirtyConfig
+{
+  GObject   parent_instance;
+
+  GStrv     apps;
+  GStrv     app_path;
+  guint     workers;
+  guint     timeout;
+  guint     threads;
+  guint     graceful_timeout;
+  guint     queue_size;
+  char     *socket;
+  char     *file;          /* the config file read, if any */
+  gboolean  show_version;
+};
+
+G_DEFINE_TYPE (DirtyConfig, dirty_config, G_TYPE_OBJECT)
+G_DEFINE_QUARK (dirty-config-error-quark, dirty_config_error)
+
+/* Numeric settings: key, where it lives in the struct, allowed range.
+ * The timeout must fit a u32 of milliseconds on the wire. */
+typedef struct {
+  const char *key;
+  gsize       offset;
+  guint64     min;
+  guint64     max;
+} UintKey;
+
+static const UintKey uint_keys[] = {
+  { "dirty_workers", G_STRUCT_OFFSET (DirtyConfig, workers), 1, 1024 },
+  { "dirty_timeout", G_STRUCT_OFFSET (DirtyConfig, timeout), 0, G_MAXUINT32 / 1000 },
+  { "dirty_threads", G_STRUCT_OFFSET (DirtyConfig, threads), 1, 1024 },
+  { "dirty_graceful_timeout", G_STRUCT_OFFSET (DirtyConfig, graceful_timeout), 0, 24 * 3600 },
+  { "dirty_queue_size", G_STRUCT_OFFSET (DirtyConfig, queue_size), 1, 10000000 },
+};
+
+static const char *const list_keys[] = { "dirty_apps", "dirty_app_path", "socket", NULL };
+
+static void
+dirty_config_finalize (GObject *object)
+{
+  DirtyConfig *self = DIRTY_CONFIG (object);
+
+  g_strfreev (self->apps);
+  g_strfreev (self->app_path);
+  g_free (self->socket);
+  g_free (self->file);
+  G_OBJECT_CLASS (dirty_config_parent_class)->finalize (object);
+}
+
+static void
+dirty_config_class_init (DirtyConfigClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = dirty_config_finalize;
+}
+
+static void
+dirty_config_init (DirtyConfig *self)
+{
+  const char *const default_path[] = { DIRTY_APPDIR, NULL };
+
+  self->apps = g_new0 (char *, 1);
+  self->app_path = g_strdupv ((char **) default_path);
+  self->workers = DIRTY_CONFIG_DEFAULT_WORKERS;
+  self->timeout = DIRTY_CONFIG_DEFAULT_TIMEOUT;
+  self->threads = DIRTY_CONFIG_DEFAULT_THREADS;
+  self->graceful_timeout = DIRTY_CONFIG_DEFAULT_GRACEFUL_TIMEOUT;
+  self->queue_size = DIRTY_CONFIG_DEFAULT_QUEUE_SIZE;
+}
+
+DirtyConfig *
+dirty_config_new (void)
+{
+  return g_object_new (DIRTY_TYPE_CONFIG, NULL);
+}
+
+static guint *
+uint_field (DirtyConfig   *self,
+            const UintKey *key)
+{
+  return G_STRUCT_MEMBER_P (self, key->offset);
+}
+
+static gboolean
+is_type_name (const char *name)
+{
+  if (!g_ascii_isalpha (*name) && *name != '_')
+    return FALSE;
+  for (const char *p = name; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && *p != '_')
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+dirty_config_check_app_spec (const char  *spec,
+                             GError     **error)
+{
+  g_auto(GStrv) parts = g_strsplit (spec, ":", -1);
+  guint n = g_strv_length (parts);
+
+  if (n != 2)
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("app “%s” is not of the form MODULE:TypeName"), spec);
+      return FALSE;
+    }
+  if (*parts[0] == '\0' || *parts[1] == '\0')
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("app “%s” has an empty module or type name"), spec);
+      return FALSE;
+    }
+  if (g_path_is_absolute (parts[0]) ? !g_str_has_suffix (parts[0], ".so")
+                                    : strchr (parts[0], '/') != NULL)
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("app “%s”: the module must be a name or an absolute path to a .so file"),
+                   spec);
+      return FALSE;
+    }
+  if (!is_type_name (parts[1]))
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("app “%s”: “%s” is not a type name"), spec, parts[1]);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Strips the items, rejects empty ones and, for apps, checks each spec
+ * and that none is listed twice. */
+static GStrv
+clean_list (char     **items,
+            gboolean   are_apps,
+            GError   **error)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+
+  for (guint i = 0; items != NULL && items[i] != NULL; i++)
+    {
+      char *item = g_strstrip (items[i]);
+
+      if (*item == '\0')
+        continue;
+      if (are_apps && !dirty_config_check_app_spec (item, error))
+        return NULL;
+      if (are_apps && !g_hash_table_add (seen, item))
+        {
+          g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                       _("app “%s” is listed twice"), item);
+          return NULL;
+        }
+      g_strv_builder_add (builder, item);
+    }
+  return g_strv_builder_end (builder);
+}
+
+static gboolean
+parse_uint (const UintKey  *key,
+            const char     *text,
+            guint          *out,
+            GError        **error)
+{
+  guint64 value;
+  g_autofree char *stripped = g_strstrip (g_strdup (text));
+
+  if (!g_ascii_string_to_unsigned (stripped, 10, key->min, key->max, &value, NULL))
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("“%s” is not a whole number from %" G_GUINT64_FORMAT
+                     " to %" G_GUINT64_FORMAT),
+                   text, key->min, key->max);
+      return FALSE;
+    }
+  *out = (guint) value;
+  return TRUE;
+}
+
+/* The line of @key in the group, for messages; 0 if not found. */
+static guint
+find_key_line (const char *data,
+               const char *key)
+{
+  g_auto(GStrv) lines = g_strsplit (data, "\n", -1);
+  gboolean in_group = FALSE;
+  gsize key_len = strlen (key);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *line = lines[i];
+
+      while (g_ascii_isspace (*line))
+        line++;
+      if (*line == '[')
+        in_group = g_str_has_prefix (line, "[" DIRTY_CONFIG_GROUP "]");
+      else if (in_group && strncmp (line, key, key_len) == 0)
+        {
+          const char *rest = line + key_len;
+
+          while (*rest == ' ' || *rest == '\t')
+            rest++;
+          if (*rest == '=' || *rest == '[')
+            return i + 1;
+        }
+    }
+  return 0;
+}
+
+/* Rewrites @error as "FILE:LINE: KEY: message" */
+static gboolean
+fail_key (GError     **error,
+          GError      *cause,
+          const char  *name,
+          const char  *data,
+          const char  *key)
+{
+  guint line = find_key_line (data, key);
+
+  if (line > 0)
+    g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                 "%s:%u: %s: %s", name, line, key, cause->message);
+  else
+    g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                 "%s: %s: %s", name, key, cause->message);
+  g_error_free (cause);
+  return FALSE;
+}
+
+static gboolean
+is_known_key (const char *key)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (uint_keys); i++)
+    if (g_str_equal (key, uint_keys[i].key))
+      return TRUE;
+  return g_strv_contains (list_keys, key);
+}
+
+static gboolean
+check_keys (GKeyFile    *keyfile,
+            const char  *name,
+            const char  *data,
+            GError     **error)
+{
+  g_auto(GStrv) keys = g_key_file_get_keys (keyfile, DIRTY_CONFIG_GROUP, NULL, NULL);
+
+  for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
+    if (!is_known_key (keys[i]))
+      return fail_key (error,
+                       g_error_new_literal (DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                                            _("unknown key")),
+                       name, data, keys[i]);
+  return TRUE;
+}
+
+static gboolean
+load_uints (DirtyConfig *self,
+            GKeyFile    *keyfile,
+            const char  *name,
+            const char  *data,
+            GError     **error)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (uint_keys); i++)
+    {
+      const UintKey *key = &uint_keys[i];
+      g_autofree char *value = g_key_file_get_value (keyfile, DIRTY_CONFIG_GROUP,
+                                                     key->key, NULL);
+      GError *local_error = NULL;
+
+      if (value != NULL && !parse_uint (key, value, uint_field (self, key), &local_error))
+        return fail_key (error, local_error, name, data, key->key);
+    }
+  return TRUE;
+}
+
+static gboolean
+load_list (GKeyFile    *keyfile,
+           const char  *key,
+           gboolean     are_apps,
+           GStrv       *out,
+           const char  *name,
+           const char  *data,
+           GError     **error)
+{
+  g_auto(GStrv) raw = NULL;
+  GError *local_error = NULL;
+  GStrv cleaned;
+
+  if (!g_key_file_has_key (keyfile, DIRTY_CONFIG_GROUP, key, NULL))
+    return TRUE;
+  raw = g_key_file_get_string_list (keyfile, DIRTY_CONFIG_GROUP, key, NULL, &local_error);
+  if (raw == NULL)
+    return fail_key (error, local_error, name, data, key);
+  cleaned = clean_list (raw, are_apps, &local_error);
+  if (cleaned == NULL)
+    return fail_key (error, local_error, name, data, key);
+  g_strfreev (*out);
+  *out = cleaned;
+  return TRUE;
+}
+
+static gboolean
+load_socket (DirtyConfig *self,
+             GKeyFile    *keyfile,
+             const char  *name,
+             const char  *data,
+             GError     **error)
+{
+  g_autofree char *value = NULL;
+  GError *local_error = NULL;
+
+  if (!g_key_file_has_key (keyfile, DIRTY_CONFIG_GROUP, "socket", NULL))
+    return TRUE;
+  value = g_key_file_get_string (keyfile, DIRTY_CONFIG_GROUP, "socket", &local_error);
+  if (value == NULL)
+    return fail_key (error, local_error, name, data, "socket");
+  g_strstrip (value);
+  if (*value == '\0')
+    return fail_key (error,
+                     g_error_new_literal (DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                                          _("the socket path is empty")),
+                     name, data, "socket");
+  g_free (self->socket);
+  self->socket = g_steal_pointer (&value);
+  return TRUE;
+}
+
+gboolean
+dirty_config_load_data (DirtyConfig  *self,
+                        const char   *data,
+                        const char   *name,
+                        GError      **error)
+{
+  g_autoptr(GKeyFile) keyfile = g_key_file_new ();
+  g_autoptr(GError) local_error = NULL;
+
+  g_return_val_if_fail (DIRTY_IS_CONFIG (self), FALSE);
+  g_return_val_if_fail (data != NULL && name != NULL, FALSE);
+
+  if (!g_key_file_load_from_data (keyfile, data, -1, G_KEY_FILE_NONE, &local_error))
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_PARSE,
+                   "%s: %s", name, local_error->message);
+      return FALSE;
+    }
+  return check_keys (keyfile, name, data, error) &&
+         load_uints (self, keyfile, name, data, error) &&
+         load_list (keyfile, "dirty_apps", TRUE, &self->apps, name, data, error) &&
+         load_list (keyfile, "dirty_app_path", FALSE, &self->app_path, name, data, error) &&
+         load_socket (self, keyfile, name, data, error);
+}
+
+gboolean
+dirty_config_load_file (DirtyConfig  *self,
+                        const char   *path,
+                        gboolean      must_exist,
+                        GError      **error)
+{
+  g_autofree char *data = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  g_return_val_if_fail (DIRTY_IS_CONFIG (self), FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  if (!g_file_get_contents (path, &data, NULL, &local_error))
+    {
+      if (!must_exist && g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return TRUE;
+      g_set_error_literal (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_NOT_FOUND,
+                           local_error->message);
+      return FALSE;
+    }
+  if (!dirty_config_load_data (self, data, path, error))
+    return FALSE;
+  g_free (self->file);
+  self->file = g_strdup (path);
+  return TRUE;
+}
+
+/* Options as given on the command line; applied after the file. */
+typedef struct {
+  char     *config;
+  GStrv     apps;
+  GStrv     app_path;
+  char     *numbers[G_N_ELEMENTS (uint_keys)];
+  char     *socket;
+  gboolean  version;
+} Options;
+
+static void
+options_clear (Options *options)
+{
+  g_free (options->config);
+  g_strfreev (options->apps);
+  g_strfreev (options->app_path);
+  for (guint i = 0; i < G_N_ELEMENTS (uint_keys); i++)
+    g_free (options->numbers[i]);
+  g_free (options->socket);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Options, options_clear)
+
+static const char summary[] = N_(
+  "Runs long-lived worker processes for blocking work (model loading, heavy\n"
+  "computation) and routes calls from clients to them over a Unix socket.\n"
+  "Command-line options override the config file.");
+
+static const char description[] = N_(
+  "Config file (GKeyFile syntax, default " DIRTY_SYSCONFDIR "/dirty-arbiter/dirty-arbiter.conf):\n"
+  "  [dirty-arbiter]\n"
+  "  dirty_apps=MODULE:TypeName;...   apps every worker loads (MODULE may be\n"
+  "                                   an absolute path to a .so file)\n"
+  "  dirty_workers=1                  number of worker processes\n"
+  "  dirty_timeout=300                longest call in seconds (0 = no limit)\n"
+  "  dirty_threads=1                  concurrent calls per worker\n"
+  "  dirty_graceful_timeout=30        seconds to finish calls on SIGTERM\n"
+  "  dirty_app_path=DIR;...           where app modules are looked up\n"
+  "                                   (default " DIRTY_APPDIR ")\n"
+  "  dirty_queue_size=10000           waiting calls per app before “busy”\n"
+  "  socket=PATH                      listening socket\n"
+  "\n"
+  "Signals:\n"
+  "  SIGTERM, SIGINT  graceful stop: no new calls, running and queued calls\n"
+  "                   get dirty_graceful_timeout seconds, then workers stop\n"
+  "  SIGQUIT          immediate stop: workers are killed\n"
+  "\n"
+  "Environment:\n"
+  "  DIRTY_ARBITER_SOCKET  socket path when neither socket= nor --socket is set\n"
+  "                        (else $XDG_RUNTIME_DIR/dirty-arbiter.sock, or\n"
+  "                        /run/dirty-arbiter.sock for root)\n"
+  "  DIRTY_WORKER_PATH     the worker executable (default " DIRTY_LIBEXECDIR "/dirty-worker)\n"
+  "  NOTIFY_SOCKET         set by systemd: READY=1, STATUS= and STOPPING=1 are sent\n"
+  "  LISTEN_FDS            socket activation: the fd named “dirty-arbiter”, or the\n"
+  "                        only one passed, is used instead of binding\n"
+  "\n"
+  "Exit status: 0 on success, 1 for a bad config or command line, 2 when the\n"
+  "service cannot run (for example the socket cannot be bound).");
+
+static GOptionContext *
+make_context (Options *options)
+{
+  const GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &options->config,
+      N_("Read settings from FILE"), N_("FILE") },
+    { "dirty-app", 'a', 0, G_OPTION_ARG_STRING_ARRAY, &options->apps,
+      N_("Serve the app MODULE:TypeName (repeatable; replaces dirty_apps)"), N_("SPEC") },
+    { "dirty-workers", 'w', 0, G_OPTION_ARG_STRING, &options->numbers[0],
+      N_("Number of worker processes"), N_("N") },
+    { "dirty-timeout", 't', 0, G_OPTION_ARG_STRING, &options->numbers[1],
+      N_("Longest call in seconds (0 = no limit)"), N_("SECONDS") },
+    { "dirty-threads", 0, 0, G_OPTION_ARG_STRING, &options->numbers[2],
+      N_("Concurrent calls per worker"), N_("N") },
+    { "dirty-graceful-timeout", 0, 0, G_OPTION_ARG_STRING, &options->numbers[3],
+      N_("Seconds to finish calls when stopping"), N_("SECONDS") },
+    { "dirty-queue-size", 0, 0, G_OPTION_ARG_STRING, &options->numbers[4],
+      N_("Waiting calls per app before “busy”"), N_("N") },
+    { "app-path", 'p', 0, G_OPTION_ARG_FILENAME_ARRAY, &options->app_path,
+      N_("Look up app modules in DIR (repeatable; replaces dirty_app_path)"), N_("DIR") },
+    { "socket", 's', 0, G_OPTION_ARG_FILENAME, &options->socket,
+      N_("Listen on the Unix socket PATH"), N_("PATH") },
+    { "version", 'V', 0, G_OPTION_ARG_NONE, &options->version,
+      N_("Print the version and exit"), NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  GOptionContext *context = g_option_context_new (NULL);
+
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  g_option_context_set_summary (context, _(summary));
+  g_option_context_set_description (context, _(description));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  return context;
+}
+
+static gboolean
+fail_usage (GError    **error,
+            const char *option,
+            GError     *cause)
+{
+  g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_USAGE,
+               "--%s: %s", option, cause->message);
+  g_error_free (cause);
+  return FALSE;
+}
+
+static gboolean
+apply_options (DirtyConfig  *self,
+               Options      *options,
+               GError      **error)
+{
+  GError *local_error = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (uint_keys); i++)
+    {
+      const UintKey *key = &uint_keys[i];
+      g_autofree char *option = g_strdelimit (g_strdup (key->key), "_", '-');
+
+      if (options->numbers[i] != NULL &&
+          !parse_uint (key, options->numbers[i], uint_field (self, key), &local_error))
+        return fail_usage (error, option, local_error);
+    }
+  if (options->apps != NULL)
+    {
+      GStrv apps = clean_list (options->apps, TRUE, &local_error);
+
+      if (apps == NULL)
+        return fail_usage (error, "dirty-app", local_error);
+      g_strfreev (self->apps);
+      self->apps = apps;
+    }
+  if (options->app_path != NULL)
+    {
+      g_strfreev (self->app_path);
+      self->app_path = clean_list (options->app_path, FALSE, NULL);
+    }
+  if (options->socket != NULL)
+    {
+      g_free (self->socket);
+      self->socket = g_strdup (options->socket);
+    }
+  return TRUE;
+}
+
+gboolean
+dirty_config_parse_command_line (DirtyConfig  *self,
+                                 char        **argv,
+                                 GError      **error)
+{
+  g_auto(Options) options = { 0 };
+  g_autoptr(GOptionContext) context = make_context (&options);
+  g_auto(GStrv) args = g_strdupv (argv);
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *default_file = NULL;
+
+  g_return_val_if_fail (DIRTY_IS_CONFIG (self), FALSE);
+
+  if (!g_option_context_parse_strv (context, &args, &local_error))
+    {
+      g_set_error_literal (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_USAGE,
+                           local_error->message);
+      return FALSE;
+    }
+  if (args[0] != NULL && args[1] != NULL)
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_USAGE,
+                   _("unexpected argument “%s”"), args[1]);
+      return FALSE;
+    }
+  self->show_version = options.version;
+  if (options.version)
+    return TRUE;
+
+  if (options.config != NULL)
+    {
+      if (!dirty_config_load_file (self, options.config, TRUE, error))
+        return FALSE;
+    }
+  else
+    {
+      default_file = g_build_filename (DIRTY_SYSCONFDIR, "dirty-arbiter",
+                                       "dirty-arbiter.conf", NULL);
+      if (!dirty_config_load_file (self, default_file, FALSE, error))
+        return FALSE;
+    }
+  return apply_options (self, &options, error);
+}
+
+const char * const *
+dirty_config_get_apps (DirtyConfig *self)
+{
+  return (const char * const *) self->apps;
+}
+
+const char * const *
+dirty_config_get_app_path (DirtyConfig *self)
+{
+  return (const char * const *) self->app_path;
+}
+
+guint
+dirty_config_get_workers (DirtyConfig *self)
+{
+  return self->workers;
+}
+
+guint
+dirty_config_get_timeout (DirtyConfig *self)
+{
+  return self->timeout;
+}
+
+guint
+dirty_config_get_threads (DirtyConfig *self)
+{
+  return self->threads;
+}
+
+guint
+dirty_config_get_graceful_timeout (DirtyConfig *self)
+{
+  return self->graceful_timeout;
+}
+
+guint
+dirty_config_get_queue_size (DirtyConfig *self)
+{
+  return self->queue_size;
+}
+
+const char *
+dirty_config_get_socket (DirtyConfig *self)
+{
+  return self->socket;
+}
+
+const char *
+dirty_config_get_file (DirtyConfig *self)
+{
+  return self->file;
+}
+
+gboolean
+dirty_config_get_show_version (DirtyConfig *self)
+{
+  return self->show_version;
+}

@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include "dirty-connection.h"
+#include "dirty-log.h"
+#include "dirty-message.h"
+#include "dirty-peer.h"
+#include "dirty-scheduler.h"
+
+struct _DirtyPeer
+{
+  GObject          parent_instance;
+
+  guint64          serial;      /* for logs */
+  DirtyConnection *connection;
+  DirtyScheduler  *scheduler;
+  GHashTable      *jobs;        /* &job->client_id -> DirtyJob (ref): the calls it waits for */
+  gboolean         closed;
+};
+
+enum {
+  SIGNAL_CLOSED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_TYPE (DirtyPeer, dirty_peer, G_TYPE_OBJECT)
+
+static void
+dirty_peer_dispose (GObject *object)
+{
+  DirtyPeer *self = DIRTY_PEER (object);
+
+  self->closed = TRUE;
+  if (self->connection != NULL)
+    dirty_connection_close (self->connection);
+  g_clear_object (&self->connection);
+  g_clear_object (&self->scheduler);
+  G_OBJECT_CLASS (dirty_peer_parent_class)->dispose (object);
+}
+
+static void
+dirty_peer_finalize (GObject *object)
+{
+  DirtyPeer *self = DIRTY_PEER (object);
+
+  g_hash_table_unref (self->jobs);
+  G_OBJECT_CLASS (dirty_peer_parent_class)->finalize (object);
+}
+
+static void
+dirty_peer_class_init (DirtyPeerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = dirty_peer_dispose;
+  object_class->finalize = dirty_peer_finalize;
+
+  signals[SIGNAL_CLOSED] =
+    g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+dirty_peer_init (DirtyPeer *self)
+{
+  self->jobs = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
+                                      (GDestroyNotify) dirty_job_unref);
+}
+
+DirtyPeer *
+dirty_peer_new (GSocket           *socket,
+                DirtyScheduler    *scheduler,
+                const DirtyLimits *limits,
+                guint64            serial)
+{
+  DirtyPeer *self = g_object_new (DIRTY_TYPE_PEER, NULL);
+
+  self->serial = serial;
+  self->connection = dirty_connection_new (socket, limits);
+  self->scheduler = g_object_ref (scheduler);
+  return self;
+}
+
+guint64
+dirty_peer_get_serial (DirtyPeer *self)
+{
+  return self->serial;
+}
+
+/* ---- replies ---- */
+
+void
+dirty_peer_deliver (DirtyPeer  *self,
+                    DirtyJob   *job,
+                    DirtyFrame *frame,
+                    gboolean    terminal)
+{
+  g_autoptr(DirtyFrame) copy = NULL;
+
+  g_return_if_fail (job->peer == self);
+
+  /* only the id changes; the body is shared, never decoded */
+  copy = dirty_frame_copy_with_id (frame, job->client_id, frame->header.aux);
+  dirty_connection_send (self->connection, copy);
+  if (terminal)
+    {
+      job->peer = NULL;
+      g_hash_table_remove (self->jobs, &job->client_id);
+    }
+}
+
+void
+dirty_peer_deliver_error (DirtyPeer    *self,
+                          DirtyJob     *job,
+                          const GError *error,
+                          gint64        worker_pid)
+{
+  g_autoptr(DirtyFrame) frame = dirty_frame_new_error (job->client_id, error, job->app,
+                                                       job->action, worker_pid);
+
+  dirty_peer_deliver (self, job, frame, TRUE);
+}
+
+static void
+dirty_peer_send_error (DirtyPeer  *self,
+                       guint64     id,
+                       DirtyError  code,
+                       const char *message)
+{
+  g_autoptr(DirtyFrame) frame = dirty_frame_new_error_literal (id, code, message);
+
+  dirty_connection_send (self->connection, frame);
+}
+
+static void
+dirty_peer_protocol_error (DirtyPeer  *self,
+                           const char *message)
+{
+  g_autoptr(GError) error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL, message);
+
+  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
+             "client %" G_GUINT64_FORMAT ": %s", self->serial, message);
+  dirty_connection_fail (self->connection, 0, error);
+}
+
+/* ---- requests ---- */
+
+static void
+dirty_peer_handle_hello (DirtyPeer  *self)
+{
+  const DirtyLimits *limits = dirty_connection_get_limits (self->connection);
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(DirtyFrame) frame = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "role");
+  json_builder_add_string_value (builder, "arbiter");
+  json_builder_set_member_name (builder, "version");
+  json_builder_add_int_value (builder, DIRTY_PROTOCOL_VERSION);
+  json_builder_set_member_name (builder, "max_body");
+  json_builder_add_int_value (builder, limits->max_body);
+  json_builder_set_member_name (builder, "max_depth");
+  json_builder_add_int_value (builder, limits->max_depth);
+  json_builder_set_member_name (builder, "max_attachments");
+  json_builder_add_int_value (builder, limits->max_attachments);
+  json_builder_set_member_name (builder, "max_in_flight");
+  json_builder_add_int_value (builder, limits->max_in_flight);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  frame = dirty_frame_encode (DIRTY_FRAME_HELLO, 0, 0, 0, root, NULL);
+  dirty_connection_send (self->connection, frame);
+}
+
+/* Reads "app" and "action" and checks the shape of args/kwargs; the body
+ * itself is forwarded unchanged. Returns FALSE after sending an error. */
+static gboolean
+dirty_peer_read_request (DirtyPeer   *self,
+                         DirtyFrame  *frame,
+                         char       **app,
+                         char       **action)
+{
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+  g_autoptr(GError) error = NULL;
+  JsonObject *object;
+  JsonNode *node;
+
+  if (!dirty_frame_decode (frame, dirty_connection_get_limits (self->connection),
+                           &root, &attachments, &error))
+    {
+      dirty_peer_protocol_error (self, error->message);
+      return FALSE;
+    }
+  if (root == NULL || dirty_json_get_string (root, "app") == NULL ||
+      dirty_json_get_string (root, "action") == NULL)
+    {
+      dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_INVALID_ARGUMENT,
+                             "a request needs \"app\" and \"action\" strings");
+      return FALSE;
+    }
+  object = json_node_get_object (root);
+  if ((node = json_object_get_member (object, "args")) != NULL &&
+      !JSON_NODE_HOLDS_ARRAY (node))
+    {
+      dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_INVALID_ARGUMENT,
+                             "\"args\" must be an array");
+      return FALSE;
+    }
+  if ((node = json_object_get_member (object, "kwargs")) != NULL &&
+      !JSON_NODE_HOLDS_OBJECT (node))
+    {
+      dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_INVALID_ARGUMENT,
+                             "\"kwargs\" must be an object");
+      return FALSE;
+    }
+  *app = g_strdup (dirty_json_get_string (root, "app"));
+  *action = g_strdup (dirty_json_get_string (root, "action"));
+  return TRUE;
+}
+
+static void
+dirty_peer_handle_request (DirtyPeer  *self,
+                           DirtyFrame *frame)
+{
+  guint64 id = frame->header.id;
+  const DirtyLimits *limits = dirty_connection_get_limits (self->connection);
+  g_autofree char *app = NULL;
+  g_autofree char *action = NULL;
+  g_autoptr(DirtyJob) job = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (id == 0)
+    {
+      dirty_peer_protocol_error (self, "REQUEST with id 0");
+      return;
+    }
+  if (g_hash_table_contains (self->jobs, &id))
+    {
+      dirty_peer_protocol_error (self, "REQUEST id already in flight");
+      return;
+    }
+  if (g_hash_table_size (self->jobs) >= limits->max_in_flight)
+    {
+      dirty_peer_send_error (self, id, DIRTY_ERROR_BUSY,
+                             "too many calls in flight on this connection");
+      return;
+    }
+  if (!dirty_peer_read_request (self, frame, &app, &action))
+    return;
+
+  job = dirty_job_new (self, id, app, action, frame);
+  /* in the map first: the scheduler may answer through it */
+  g_hash_table_insert (self->jobs, &job->client_id, dirty_job_ref (job));
+  if (!dirty_scheduler_submit (self->scheduler, job, &error))
+    {
+      dirty_log (G_LOG_LEVEL_DEBUG, app, action, id, 0, 0, "call %s.%s refused: %s",
+                 app, action, error->message);
+      job->state = DIRTY_JOB_DONE;
+      dirty_peer_deliver_error (self, job, error, 0);
+    }
+}
+
+static void
+dirty_peer_handle_cancel (DirtyPeer  *self,
+                          DirtyFrame *frame)
+{
+  DirtyJob *job = g_hash_table_lookup (self->jobs, &frame->header.id);
+
+  /* a CANCEL that crossed the reply is normal */
+  if (job != NULL)
+    dirty_scheduler_cancel (self->scheduler, job);
+}
+
+static void
+dirty_peer_frame_cb (DirtyConnection *connection,
+                     DirtyFrame      *frame,
+                     gpointer         user_data)
+{
+  DirtyPeer *self = user_data;
+  g_autoptr(DirtyPeer) hold = g_object_ref (self);
+
+  switch (frame->header.type)
+    {
+    case DIRTY_FRAME_HELLO:
+      dirty_peer_handle_hello (self);
+      break;
+    case DIRTY_FRAME_REQUEST:
+      dirty_peer_handle_request (self, frame);
+      break;
+    case DIRTY_FRAME_CANCEL:
+      dirty_peer_handle_cancel (self, frame);
+      break;
+    case DIRTY_FRAME_HEARTBEAT:
+    case DIRTY_FRAME_CREDIT:   /* flow control comes with streams */
+      break;
+    case DIRTY_FRAME_MANAGE:
+      if (frame->header.id != 0)
+        dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_FAILED,
+                               "MANAGE is not implemented yet");
+      break;
+    default:
+      {
+        g_autofree char *message = g_strdup_printf ("unexpected %s from a client",
+                                                    dirty_frame_type_to_string (frame->header.type));
+        dirty_peer_protocol_error (self, message);
+      }
+    }
+}
+
+static void
+dirty_peer_closed_cb (DirtyConnection *connection,
+                      const GError    *error,
+                      gpointer         user_data)
+{
+  DirtyPeer *self = user_data;
+  g_autoptr(DirtyPeer) hold = NULL;
+  g_autoptr(GPtrArray) jobs = NULL;
+  GHashTableIter iter;
+  gpointer value;
+
+  if (self->closed)
+    return;
+  self->closed = TRUE;
+  hold = g_object_ref (self);
+  if (error != NULL)
+    dirty_log (G_LOG_LEVEL_DEBUG, NULL, NULL, 0, 0, 0, "client %" G_GUINT64_FORMAT ": %s",
+               self->serial, error->message);
+
+  /* nobody waits for these any more */
+  jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) dirty_job_unref);
+  g_hash_table_iter_init (&iter, self->jobs);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      DirtyJob *job = value;
+
+      job->peer = NULL;
+      g_ptr_array_add (jobs, job);
+      g_hash_table_iter_steal (&iter);
+    }
+  for (guint i = 0; i < jobs->len; i++)
+    dirty_scheduler_abandon (self->scheduler, jobs->pdata[i]);
+  g_signal_emit (self, signals[SIGNAL_CLOSED], 0);
+}
+
+void
+dirty_peer_start (DirtyPeer *self)
+{
+  dirty_connection_start (self->connection, g_main_context_get_thread_default (),
+                          dirty_peer_frame_cb, dirty_peer_closed_cb, self);
+}
+
+gsize
+dirty_peer_get_queued_bytes (DirtyPeer *self)
+{
+  if (self->closed)
+    return 0;
+  return dirty_connection_get_queued_bytes (self->connection);
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* One client connection: answers HELLO, turns REQUESTs into jobs for the
+ * scheduler, handles CANCEL, enforces the in-flight cap, and sends each
+ * job's replies back under the client's own id. When the client goes
+ * away, its jobs are abandoned (queued ones dropped, running ones
+ * cancelled on their worker). */
+
+#include <gio/gio.h>
+
+#include "dirty-frame.h"
+#include "dirty-job.h"
+
+G_BEGIN_DECLS
+
+typedef struct _DirtyScheduler DirtyScheduler;
+
+#define DIRTY_TYPE_PEER (dirty_peer_get_type ())
+G_DECLARE_FINAL_TYPE (DirtyPeer, dirty_peer, DIRTY, PEER, GObject)
+
+/* Signal "closed" (): the connection is gone and its jobs abandoned. */
+
+DirtyPeer *dirty_peer_new            (GSocket           *socket,
+                                      DirtyScheduler    *scheduler,
+                                      const DirtyLimits *limits,
+                                      guint64            serial);
+void       dirty_peer_start          (DirtyPeer         *self);
+guint64    dirty_peer_get_serial     (DirtyPeer         *self);
+/* Bytes not yet written to the client */
+gsize      dirty_peer_get_queued_bytes (DirtyPeer       *self);
+
+/* Sends @frame for @job under the client's id. After a terminal frame the
+ * job is no longer the peer's: job->peer is cleared. */
+void       dirty_peer_deliver        (DirtyPeer         *self,
+                                      DirtyJob          *job,
+                                      DirtyFrame        *frame,
+                                      gboolean           terminal);
+/* Terminal ERROR for @job made from @error. */
+void       dirty_peer_deliver_error  (DirtyPeer         *self,
+                                      DirtyJob          *job,
+                                      const GError      *error,
+                                      gint64             worker_pid);
+
+G_END_DECLS

@@ -1,0 +1,710 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include "dirty-error-private.h"
+#include "dirty-log.h"
+#include "dirty-peer.h"
+#include "dirty-scheduler.h"
+#include "dirty-timer.h"
+
+struct _DirtyAppQueue
+{
+  char   *name;
+  GQueue  jobs;            /* of DirtyJob (ref), linked through job->queue_link */
+};
+
+struct _DirtyScheduler
+{
+  GObject      parent_instance;
+
+  DirtyConfig *config;
+  DirtyPool   *pool;
+  GHashTable  *apps;       /* name -> DirtyAppQueue */
+  guint        n_queued;
+  guint64      next_serial;
+
+  /* Every pending deadline or grace end, ordered, with one timer armed
+   * for the first: 100,000 queued calls cost no more than one. */
+  GSequence   *timers;     /* of DirtyJob (ref) */
+  guint64      next_timer_seq;
+  GSource     *timer;
+
+  gboolean     draining;
+  gboolean     idle_emitted;
+};
+
+enum {
+  SIGNAL_CHANGED,
+  SIGNAL_IDLE,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_TYPE (DirtyScheduler, dirty_scheduler, G_TYPE_OBJECT)
+
+static void
+app_queue_free (gpointer data)
+{
+  DirtyAppQueue *queue = data;
+  GList *link;
+
+  while ((link = g_queue_pop_head_link (&queue->jobs)) != NULL)
+    {
+      DirtyJob *job = link->data;
+
+      job->queue = NULL;
+      dirty_job_unref (job);
+    }
+  g_free (queue->name);
+  g_free (queue);
+}
+
+static void
+dirty_scheduler_dispose (GObject *object)
+{
+  DirtyScheduler *self = DIRTY_SCHEDULER (object);
+
+  if (self->pool != NULL)
+    g_signal_handlers_disconnect_by_data (self->pool, self);
+  g_clear_object (&self->pool);
+  g_clear_pointer (&self->timer, dirty_timer_free);
+  G_OBJECT_CLASS (dirty_scheduler_parent_class)->dispose (object);
+}
+
+static void
+dirty_scheduler_finalize (GObject *object)
+{
+  DirtyScheduler *self = DIRTY_SCHEDULER (object);
+
+  g_sequence_free (self->timers);
+  g_hash_table_unref (self->apps);
+  g_clear_object (&self->config);
+  G_OBJECT_CLASS (dirty_scheduler_parent_class)->finalize (object);
+}
+
+static void
+dirty_scheduler_class_init (DirtySchedulerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = dirty_scheduler_dispose;
+  object_class->finalize = dirty_scheduler_finalize;
+
+  signals[SIGNAL_CHANGED] =
+    g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_IDLE] =
+    g_signal_new ("idle", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+dirty_scheduler_init (DirtyScheduler *self)
+{
+  self->apps = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, app_queue_free);
+  self->timers = g_sequence_new ((GDestroyNotify) dirty_job_unref);
+}
+
+/* ---- deadlines ---- */
+
+static int
+timer_compare (gconstpointer a,
+               gconstpointer b,
+               gpointer      user_data)
+{
+  const DirtyJob *ja = a, *jb = b;
+
+  if (ja->timer_at != jb->timer_at)
+    return ja->timer_at < jb->timer_at ? -1 : 1;
+  if (ja->timer_seq != jb->timer_seq)
+    return ja->timer_seq < jb->timer_seq ? -1 : 1;
+  return 0;
+}
+
+static void
+dirty_scheduler_rearm (DirtyScheduler *self)
+{
+  GSequenceIter *first = g_sequence_get_begin_iter (self->timers);
+
+  if (g_sequence_iter_is_end (first))
+    dirty_timer_arm_at (self->timer, -1);
+  else
+    dirty_timer_arm_at (self->timer, ((DirtyJob *) g_sequence_get (first))->timer_at);
+}
+
+/* (Re)places @job's timer at @when (monotonic us), or removes it (0).
+ * The caller holds a reference: the sequence drops its own. */
+static void
+dirty_scheduler_set_timer (DirtyScheduler *self,
+                           DirtyJob       *job,
+                           gint64          when)
+{
+  if (job->timer_iter != NULL)
+    {
+      GSequenceIter *iter = g_steal_pointer (&job->timer_iter);
+      g_sequence_remove (iter);
+    }
+  if (when > 0)
+    {
+      job->timer_at = when;
+      job->timer_seq = ++self->next_timer_seq;
+      job->timer_iter = g_sequence_insert_sorted (self->timers, dirty_job_ref (job),
+                                                  timer_compare, NULL);
+    }
+  dirty_scheduler_rearm (self);
+}
+
+/* ---- queues ---- */
+
+static void
+queue_remove (DirtyScheduler *self,
+              DirtyJob       *job)
+{
+  DirtyAppQueue *queue = job->queue;
+
+  if (queue == NULL)
+    return;
+  g_queue_unlink (&queue->jobs, &job->queue_link);
+  job->queue = NULL;
+  self->n_queued--;
+  dirty_job_unref (job);
+}
+
+static void
+dirty_scheduler_emit_changed (DirtyScheduler *self)
+{
+  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+}
+
+static guint
+dirty_scheduler_count_running (DirtyScheduler *self)
+{
+  g_autoptr(GPtrArray) workers = dirty_pool_list_workers (self->pool);
+  guint running = 0;
+
+  for (guint i = 0; i < workers->len; i++)
+    running += dirty_worker_proc_get_load (workers->pdata[i]);
+  return running;
+}
+
+static void
+dirty_scheduler_check_idle (DirtyScheduler *self)
+{
+  if (!self->draining || self->idle_emitted || self->n_queued > 0 ||
+      dirty_scheduler_count_running (self) > 0)
+    return;
+  self->idle_emitted = TRUE;
+  g_signal_emit (self, signals[SIGNAL_IDLE], 0);
+}
+
+/* Ends @job for its client (if it still waits) with an error. */
+static void
+dirty_scheduler_fail_job (DirtyScheduler *self,
+                          DirtyJob       *job,
+                          DirtyError      code,
+                          const char     *message,
+                          gint64          worker_pid)
+{
+  g_autoptr(GError) error = dirty_error_new_full (code, job->app, job->action, NULL,
+                                                  worker_pid, message);
+
+  job->state = DIRTY_JOB_DONE;
+  dirty_log (code == DIRTY_ERROR_CANCELLED ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_MESSAGE,
+             job->app, job->action, job->client_id, worker_pid, 0,
+             "call %s.%s failed: %s", job->app, job->action, message);
+  if (job->peer != NULL)
+    dirty_peer_deliver_error (job->peer, job, error, worker_pid);
+}
+
+/* ---- dispatch ---- */
+
+/* The oldest queued job among the apps @worker has ready */
+static DirtyJob *
+oldest_head_for (DirtyScheduler  *self,
+                 DirtyWorkerProc *worker)
+{
+  DirtyJob *best = NULL;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->apps);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      DirtyAppQueue *queue = value;
+      DirtyJob *head = g_queue_peek_head (&queue->jobs);
+
+      if (head == NULL || (best != NULL && best->serial < head->serial))
+        continue;
+      if (dirty_worker_proc_get_app_state (worker, queue->name, NULL) == DIRTY_APP_STATE_READY)
+        best = head;
+    }
+  return best;
+}
+
+static void
+dirty_scheduler_run (DirtyScheduler  *self,
+                     DirtyWorkerProc *worker,
+                     DirtyJob        *job)
+{
+  g_autoptr(DirtyJob) hold = dirty_job_ref (job);
+
+  queue_remove (self, job);
+  dirty_worker_proc_run_job (worker, job);
+  dirty_log (G_LOG_LEVEL_DEBUG, job->app, job->action, job->client_id,
+             dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
+             "call %s.%s sent to worker %u as %" G_GUINT64_FORMAT, job->app, job->action,
+             dirty_worker_proc_get_id (worker), job->worker_rid);
+}
+
+/* Fills free slots, least-loaded worker first. */
+static void
+dirty_scheduler_dispatch (DirtyScheduler *self)
+{
+  g_autoptr(GPtrArray) workers = NULL;
+
+  if (self->n_queued == 0)
+    return;
+  workers = dirty_pool_list_workers (self->pool);
+  for (;;)
+    {
+      DirtyWorkerProc *best = NULL;
+      DirtyJob *best_job = NULL;
+
+      for (guint i = 0; i < workers->len; i++)
+        {
+          DirtyWorkerProc *worker = workers->pdata[i];
+          DirtyJob *job;
+
+          if (dirty_worker_proc_get_free_slots (worker) == 0)
+            continue;
+          if (best != NULL &&
+              dirty_worker_proc_get_load (worker) >= dirty_worker_proc_get_load (best))
+            continue;
+          job = oldest_head_for (self, worker);
+          if (job != NULL)
+            {
+              best = worker;
+              best_job = job;
+            }
+        }
+      if (best == NULL)
+        return;
+      dirty_scheduler_run (self, best, best_job);
+    }
+}
+
+/* ---- availability ---- */
+
+/* An app no worker can serve, and none will soon: every live worker
+ * reported it failed or unavailable and none is starting. @reason gets
+ * the workers' message. */
+static gboolean
+dirty_scheduler_is_unservable (DirtyScheduler  *self,
+                               const char      *app,
+                               char           **reason)
+{
+  g_autoptr(GPtrArray) workers = dirty_pool_list_workers (self->pool);
+  const char *message = NULL;
+
+  for (guint i = 0; i < workers->len; i++)
+    {
+      DirtyWorkerProc *worker = workers->pdata[i];
+      const char *error_message = NULL;
+
+      if (dirty_worker_proc_get_state (worker) != DIRTY_WORKER_PROC_LIVE)
+        continue;
+      switch (dirty_worker_proc_get_app_state (worker, app, &error_message))
+        {
+        case DIRTY_APP_STATE_READY:
+        case DIRTY_APP_STATE_STARTING:   /* its init() may still succeed */
+          return FALSE;
+        default:
+          message = message ? message : error_message;
+        }
+    }
+  if (dirty_pool_is_starting (self->pool))
+    return FALSE;
+  *reason = g_strdup_printf ("no worker can run app “%s”: %s", app,
+                             message ? message : "no worker is running");
+  return TRUE;
+}
+
+static void
+dirty_scheduler_fail_queue (DirtyScheduler *self,
+                            DirtyAppQueue  *queue,
+                            DirtyError      code,
+                            const char     *message)
+{
+  DirtyJob *job;
+
+  while ((job = g_queue_peek_head (&queue->jobs)) != NULL)
+    {
+      g_autoptr(DirtyJob) hold = dirty_job_ref (job);
+
+      queue_remove (self, job);
+      dirty_scheduler_set_timer (self, job, 0);
+      dirty_scheduler_fail_job (self, job, code, message, 0);
+    }
+}
+
+static void
+dirty_scheduler_fail_unservable (DirtyScheduler *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->apps);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      DirtyAppQueue *queue = value;
+      g_autofree char *reason = NULL;
+
+      if (queue->jobs.length > 0 && dirty_scheduler_is_unservable (self, queue->name, &reason))
+        dirty_scheduler_fail_queue (self, queue, DIRTY_ERROR_NO_WORKER, reason);
+    }
+}
+
+/* ---- timers ---- */
+
+static void
+dirty_scheduler_start_grace (DirtyScheduler *self,
+                             DirtyJob       *job,
+                             gint64          now)
+{
+  dirty_worker_proc_cancel_job (job->worker, job);
+  job->in_grace = TRUE;
+  dirty_scheduler_set_timer (self, job, now + DIRTY_SCHEDULER_GRACE_US);
+}
+
+static void
+dirty_scheduler_job_expired (DirtyScheduler *self,
+                             DirtyJob       *job,
+                             gint64          now)
+{
+  g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
+                                              (now - job->arrival) / 1000);
+
+  if (job->state == DIRTY_JOB_QUEUED)
+    {
+      queue_remove (self, job);
+      dirty_scheduler_fail_job (self, job, DIRTY_ERROR_TIMEOUT, message, 0);
+    }
+  else if (job->worker == NULL)
+    return;
+  else if (!job->in_grace)
+    {
+      if (job->state == DIRTY_JOB_RUNNING)
+        dirty_scheduler_fail_job (self, job, DIRTY_ERROR_TIMEOUT, message,
+                                  dirty_worker_proc_get_pid (job->worker));
+      dirty_scheduler_start_grace (self, job, now);
+    }
+  else
+    {
+      g_autofree char *reason = g_strdup_printf ("call %s.%s did not end within 2 s of its deadline",
+                                                 job->app, job->action);
+      dirty_worker_proc_kill (job->worker, reason);
+    }
+}
+
+static gboolean
+dirty_scheduler_timer_cb (gpointer user_data)
+{
+  DirtyScheduler *self = user_data;
+  gint64 now = g_get_monotonic_time ();
+  GSequenceIter *first;
+
+  while (!g_sequence_iter_is_end (first = g_sequence_get_begin_iter (self->timers)))
+    {
+      g_autoptr(DirtyJob) job = dirty_job_ref (g_sequence_get (first));
+
+      if (job->timer_at > now)
+        break;
+      dirty_scheduler_set_timer (self, job, 0);
+      dirty_scheduler_job_expired (self, job, now);
+    }
+  dirty_scheduler_rearm (self);
+  dirty_scheduler_emit_changed (self);
+  dirty_scheduler_check_idle (self);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- worker events ---- */
+
+static void
+dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
+                                 DirtyWorkerProc *worker,
+                                 gpointer         job_ptr,
+                                 gpointer         frame_ptr,
+                                 gboolean         terminal,
+                                 DirtyScheduler  *self)
+{
+  DirtyJob *job = job_ptr;
+  DirtyFrame *frame = frame_ptr;
+
+  if (!terminal)
+    {
+      if (job->state == DIRTY_JOB_RUNNING && job->peer != NULL)
+        dirty_peer_deliver (job->peer, job, frame, FALSE);
+      return;
+    }
+  dirty_scheduler_set_timer (self, job, 0);
+  job->in_grace = FALSE;
+  if (job->state == DIRTY_JOB_RUNNING && frame->header.type == DIRTY_FRAME_ERROR &&
+      job->deadline != 0 && g_get_monotonic_time () >= job->deadline)
+    {
+      /* the worker's deadline timer beat ours: its error (usually
+       * "cancelled") is the client's timeout */
+      g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
+                                                  (job->deadline - job->arrival) / 1000);
+
+      dirty_scheduler_fail_job (self, job, DIRTY_ERROR_TIMEOUT, message,
+                                dirty_worker_proc_get_pid (worker));
+    }
+  else if (job->state == DIRTY_JOB_RUNNING)
+    {
+      job->state = DIRTY_JOB_DONE;
+      dirty_log (G_LOG_LEVEL_DEBUG, job->app, job->action, job->client_id,
+                 dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
+                 "call %s.%s ended: %s", job->app, job->action,
+                 dirty_frame_type_to_string (frame->header.type));
+      if (job->peer != NULL)
+        dirty_peer_deliver (job->peer, job, frame, TRUE);
+    }
+  else
+    dirty_log (G_LOG_LEVEL_DEBUG, job->app, job->action, job->client_id,
+               dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
+               "dropping the late reply to call %s.%s", job->app, job->action);
+  dirty_scheduler_dispatch (self);
+  dirty_scheduler_emit_changed (self);
+  dirty_scheduler_check_idle (self);
+}
+
+static void
+dirty_scheduler_worker_lost_cb (DirtyPool       *pool,
+                                DirtyWorkerProc *worker,
+                                DirtyScheduler  *self)
+{
+  g_autoptr(GPtrArray) jobs = dirty_worker_proc_steal_jobs (worker);
+
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      DirtyJob *job = jobs->pdata[i];
+
+      dirty_scheduler_set_timer (self, job, 0);
+      job->in_grace = FALSE;
+      if (job->state == DIRTY_JOB_RUNNING)
+        dirty_scheduler_fail_job (self, job, DIRTY_ERROR_WORKER_LOST,
+                                  "the worker running the call died",
+                                  dirty_worker_proc_get_pid (worker));
+    }
+  /* queued calls stay queued for the other workers or the replacement */
+  dirty_scheduler_dispatch (self);
+  dirty_scheduler_emit_changed (self);
+  dirty_scheduler_check_idle (self);
+}
+
+static void
+dirty_scheduler_worker_changed_cb (DirtyPool       *pool,
+                                   DirtyWorkerProc *worker,
+                                   DirtyScheduler  *self)
+{
+  dirty_scheduler_fail_unservable (self);
+  dirty_scheduler_dispatch (self);
+  dirty_scheduler_emit_changed (self);
+  dirty_scheduler_check_idle (self);
+}
+
+DirtyScheduler *
+dirty_scheduler_new (DirtyConfig *config,
+                     DirtyPool   *pool)
+{
+  DirtyScheduler *self = g_object_new (DIRTY_TYPE_SCHEDULER, NULL);
+  const char * const *apps = dirty_config_get_apps (config);
+
+  self->config = g_object_ref (config);
+  self->pool = g_object_ref (pool);
+  for (guint i = 0; apps[i] != NULL; i++)
+    {
+      DirtyAppQueue *queue = g_new0 (DirtyAppQueue, 1);
+
+      queue->name = g_strdup (apps[i]);
+      g_queue_init (&queue->jobs);
+      g_hash_table_insert (self->apps, queue->name, queue);
+    }
+  self->timer = dirty_timer_new (dirty_scheduler_timer_cb, self);
+  g_signal_connect (pool, "worker-reply", G_CALLBACK (dirty_scheduler_worker_reply_cb), self);
+  g_signal_connect (pool, "worker-lost", G_CALLBACK (dirty_scheduler_worker_lost_cb), self);
+  g_signal_connect (pool, "worker-changed", G_CALLBACK (dirty_scheduler_worker_changed_cb), self);
+  g_signal_connect (pool, "worker-exited", G_CALLBACK (dirty_scheduler_worker_changed_cb), self);
+  return self;
+}
+
+/* ---- client calls ---- */
+
+/* The request's timeout, capped by dirty_timeout (0: no cap, and then a
+ * request without a timeout has no deadline). */
+static gint64
+dirty_scheduler_deadline (DirtyScheduler *self,
+                          DirtyJob       *job)
+{
+  guint64 limit_ms = (guint64) dirty_config_get_timeout (self->config) * 1000;
+  guint64 asked_ms = job->frame->header.aux;
+  guint64 ms;
+
+  if (limit_ms == 0)
+    ms = asked_ms;
+  else
+    ms = asked_ms == 0 ? limit_ms : MIN (asked_ms, limit_ms);
+  return ms == 0 ? 0 : job->arrival + (gint64) ms * 1000;
+}
+
+gboolean
+dirty_scheduler_submit (DirtyScheduler  *self,
+                        DirtyJob        *job,
+                        GError         **error)
+{
+  DirtyAppQueue *queue;
+  g_autofree char *reason = NULL;
+
+  if (self->draining)
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_SHUTTING_DOWN,
+                           "the arbiter is shutting down");
+      return FALSE;
+    }
+  queue = g_hash_table_lookup (self->apps, job->app);
+  if (queue == NULL)
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_APP_NOT_FOUND,
+                   "no app “%s” is configured", job->app);
+      return FALSE;
+    }
+  if (dirty_scheduler_is_unservable (self, job->app, &reason))
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_NO_WORKER, reason);
+      return FALSE;
+    }
+  if (queue->jobs.length >= dirty_config_get_queue_size (self->config))
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_BUSY,
+                   "the queue of app “%s” is full (%u calls)", job->app, queue->jobs.length);
+      return FALSE;
+    }
+
+  job->serial = ++self->next_serial;
+  job->deadline = dirty_scheduler_deadline (self, job);
+  job->state = DIRTY_JOB_QUEUED;
+  job->queue = queue;
+  g_queue_push_tail_link (&queue->jobs, &job->queue_link);
+  dirty_job_ref (job);
+  self->n_queued++;
+  if (job->deadline != 0)
+    dirty_scheduler_set_timer (self, job, job->deadline);
+  dirty_log (G_LOG_LEVEL_DEBUG, job->app, job->action, job->client_id, 0, 0,
+             "call %s.%s queued", job->app, job->action);
+  dirty_scheduler_dispatch (self);
+  dirty_scheduler_emit_changed (self);
+  return TRUE;
+}
+
+void
+dirty_scheduler_cancel (DirtyScheduler *self,
+                        DirtyJob       *job)
+{
+  g_autoptr(DirtyJob) hold = dirty_job_ref (job);
+
+  if (job->state == DIRTY_JOB_QUEUED)
+    {
+      queue_remove (self, job);
+      dirty_scheduler_set_timer (self, job, 0);
+      dirty_scheduler_fail_job (self, job, DIRTY_ERROR_CANCELLED, "cancelled by the client", 0);
+      dirty_scheduler_emit_changed (self);
+      dirty_scheduler_check_idle (self);
+    }
+  else if (job->state == DIRTY_JOB_RUNNING && job->worker != NULL)
+    dirty_worker_proc_cancel_job (job->worker, job);
+}
+
+void
+dirty_scheduler_abandon (DirtyScheduler *self,
+                         DirtyJob       *job)
+{
+  g_autoptr(DirtyJob) hold = dirty_job_ref (job);
+
+  if (job->state == DIRTY_JOB_QUEUED)
+    {
+      queue_remove (self, job);
+      dirty_scheduler_set_timer (self, job, 0);
+      job->state = DIRTY_JOB_DONE;
+    }
+  else if (job->state == DIRTY_JOB_RUNNING && job->worker != NULL)
+    {
+      /* nobody waits for it: stop the work; the slot frees on its reply,
+       * or the worker is killed if it runs on past its deadline */
+      job->state = DIRTY_JOB_DONE;
+      dirty_worker_proc_cancel_job (job->worker, job);
+    }
+  dirty_scheduler_emit_changed (self);
+  dirty_scheduler_check_idle (self);
+}
+
+void
+dirty_scheduler_drain (DirtyScheduler *self)
+{
+  self->draining = TRUE;
+  dirty_scheduler_emit_changed (self);
+  dirty_scheduler_check_idle (self);
+}
+
+void
+dirty_scheduler_fail_queued (DirtyScheduler *self,
+                             DirtyError      code,
+                             const char     *message)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->apps);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    dirty_scheduler_fail_queue (self, value, code, message);
+  dirty_scheduler_emit_changed (self);
+  dirty_scheduler_check_idle (self);
+}
+
+gboolean
+dirty_scheduler_is_settled (DirtyScheduler *self)
+{
+  g_autoptr(GPtrArray) workers = dirty_pool_list_workers (self->pool);
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, self->apps);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    {
+      gboolean reported = FALSE;
+
+      for (guint i = 0; i < workers->len && !reported; i++)
+        reported = dirty_worker_proc_get_state (workers->pdata[i]) == DIRTY_WORKER_PROC_LIVE &&
+                   dirty_worker_proc_get_app_state (workers->pdata[i], key, NULL) !=
+                     DIRTY_APP_STATE_STARTING;
+      if (!reported)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+char *
+dirty_scheduler_dup_status (DirtyScheduler *self)
+{
+  g_autoptr(GPtrArray) workers = dirty_pool_list_workers (self->pool);
+  guint ready = 0;
+
+  for (guint i = 0; i < workers->len; i++)
+    if (dirty_worker_proc_get_state (workers->pdata[i]) == DIRTY_WORKER_PROC_LIVE)
+      ready++;
+  return g_strdup_printf ("%s%u/%u workers ready, %u running, %u queued",
+                          self->draining ? "Stopping: " : "",
+                          ready, dirty_pool_get_size (self->pool),
+                          dirty_scheduler_count_running (self), self->n_queued);
+}

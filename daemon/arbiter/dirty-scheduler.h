@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Queues and routes calls: one bounded FIFO queue per app; a call goes to
+ * the least-loaded live worker that has the app ready and a free slot;
+ * when a slot frees, the worker takes the oldest head among the queues of
+ * the apps it serves. Deadlines live in one ordered sequence with one
+ * timer armed for the earliest. */
+
+#include <glib-object.h>
+
+#include "dirty-config.h"
+#include "dirty-error.h"
+#include "dirty-job.h"
+#include "dirty-pool.h"
+
+G_BEGIN_DECLS
+
+/* After the deadline of a running call: how long the worker has to end
+ * it, after CANCEL, before it is killed. */
+#define DIRTY_SCHEDULER_GRACE_US (2 * G_USEC_PER_SEC)
+
+#define DIRTY_TYPE_SCHEDULER (dirty_scheduler_get_type ())
+G_DECLARE_FINAL_TYPE (DirtyScheduler, dirty_scheduler, DIRTY, SCHEDULER, GObject)
+
+/* Signals:
+ * "changed" (): counts or worker states changed (for STATUS=).
+ * "idle" (): after dirty_scheduler_drain(), nothing is queued or running. */
+
+DirtyScheduler *dirty_scheduler_new (DirtyConfig *config,
+                                     DirtyPool   *pool);
+
+/* Queues @job (computing its deadline) or fails at once: unknown app,
+ * no worker can serve it, queue full, shutting down. */
+gboolean dirty_scheduler_submit   (DirtyScheduler  *self,
+                                   DirtyJob        *job,
+                                   GError         **error);
+/* The client sent CANCEL: a queued job ends with "cancelled"; a running
+ * one gets CANCEL on its worker, whose reply is forwarded. */
+void     dirty_scheduler_cancel   (DirtyScheduler  *self,
+                                   DirtyJob        *job);
+/* The client went away (job->peer is already NULL). */
+void     dirty_scheduler_abandon  (DirtyScheduler  *self,
+                                   DirtyJob        *job);
+
+/* Refuses new calls from now on; "idle" follows once all have ended. */
+void     dirty_scheduler_drain    (DirtyScheduler  *self);
+/* Ends every queued call with @code. */
+void     dirty_scheduler_fail_queued (DirtyScheduler *self,
+                                      DirtyError      code,
+                                      const char     *message);
+
+/* Every app was reported on by at least one worker (ready or not). */
+gboolean dirty_scheduler_is_settled (DirtyScheduler *self);
+char    *dirty_scheduler_dup_status (DirtyScheduler *self);
+
+G_END_DECLS

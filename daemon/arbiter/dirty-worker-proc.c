@@ -1,0 +1,670 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dirty-connection.h"
+#include "dirty-log.h"
+#include "dirty-message.h"
+#include "dirty-timer.h"
+#include "dirty-worker-proc.h"
+
+/* After a worker lost its connection: how long it has to exit on its own */
+#define EXIT_GRACE_US (5 * G_USEC_PER_SEC)
+
+typedef struct {
+  DirtyAppState  state;
+  char          *error;
+} AppStatus;
+
+struct _DirtyWorkerProc
+{
+  GObject               parent_instance;
+
+  guint                 id;          /* worker_id K: its slot in the pool */
+  guint                 threads;
+  DirtyWorkerProcState  state;
+  GSubprocess          *process;
+  gint64                pid;
+  gint64                started;     /* monotonic us */
+  DirtyConnection      *connection;
+  DirtyLimits           limits;
+  GSource              *watchdog;
+  GHashTable           *apps;        /* name -> AppStatus */
+  GHashTable           *in_flight;   /* &job->worker_rid -> DirtyJob (ref) */
+  guint64               next_rid;    /* never reused: late replies are recognised */
+  gboolean              terminating; /* sent SIGTERM: its exit is expected */
+};
+
+enum {
+  SIGNAL_APPS_CHANGED,
+  SIGNAL_REPLY,
+  SIGNAL_LOST,
+  SIGNAL_EXITED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_TYPE (DirtyWorkerProc, dirty_worker_proc, G_TYPE_OBJECT)
+
+static void
+app_status_free (gpointer data)
+{
+  AppStatus *status = data;
+
+  g_free (status->error);
+  g_free (status);
+}
+
+static void
+dirty_worker_proc_dispose (GObject *object)
+{
+  DirtyWorkerProc *self = DIRTY_WORKER_PROC (object);
+
+  /* no callbacks into a dying object */
+  self->state = DIRTY_WORKER_PROC_EXITED;
+  if (self->connection != NULL)
+    dirty_connection_close (self->connection);
+  g_clear_object (&self->connection);
+  g_clear_pointer (&self->watchdog, dirty_timer_free);
+  if (self->in_flight != NULL)
+    g_hash_table_remove_all (self->in_flight);
+  G_OBJECT_CLASS (dirty_worker_proc_parent_class)->dispose (object);
+}
+
+static void
+dirty_worker_proc_finalize (GObject *object)
+{
+  DirtyWorkerProc *self = DIRTY_WORKER_PROC (object);
+
+  g_clear_object (&self->process);
+  g_hash_table_unref (self->apps);
+  g_hash_table_unref (self->in_flight);
+  G_OBJECT_CLASS (dirty_worker_proc_parent_class)->finalize (object);
+}
+
+static void
+dirty_worker_proc_class_init (DirtyWorkerProcClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = dirty_worker_proc_dispose;
+  object_class->finalize = dirty_worker_proc_finalize;
+
+  signals[SIGNAL_APPS_CHANGED] =
+    g_signal_new ("apps-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_REPLY] =
+    g_signal_new ("reply", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 3,
+                  G_TYPE_POINTER, G_TYPE_POINTER, G_TYPE_BOOLEAN);
+  signals[SIGNAL_LOST] =
+    g_signal_new ("lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_EXITED] =
+    g_signal_new ("exited", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+dirty_worker_proc_init (DirtyWorkerProc *self)
+{
+  self->apps = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, app_status_free);
+  self->in_flight = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
+                                           (GDestroyNotify) dirty_job_unref);
+}
+
+static void
+wlog (DirtyWorkerProc *self,
+      GLogLevelFlags   level,
+      const char      *message)
+{
+  dirty_log (level, NULL, NULL, 0, self->pid, self->id, "worker %u (pid %" G_GINT64_FORMAT "): %s",
+             self->id, self->pid, message);
+}
+
+/* Runs in the child between fork and exec: async-signal-safe calls only.
+ * Its own process group, so killing the worker kills what it started;
+ * SIGKILL when the arbiter dies, so a killed arbiter leaves no orphans. */
+static void
+child_setup (gpointer user_data)
+{
+  pid_t arbiter = GPOINTER_TO_INT (user_data);
+
+  setpgid (0, 0);
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  /* the arbiter ignores SIGPIPE; exec keeps an ignored signal ignored */
+  signal (SIGPIPE, SIG_DFL);
+  /* the arbiter died before prctl: nobody would kill us */
+  if (getppid () != arbiter)
+    _exit (1);
+}
+
+static GStrv
+build_argv (guint                         worker_id,
+            const DirtyWorkerProcOptions *options)
+{
+  GPtrArray *argv = g_ptr_array_new ();
+
+  g_ptr_array_add (argv, g_strdup (options->binary));
+  g_ptr_array_add (argv, g_strdup ("--fd=3"));
+  g_ptr_array_add (argv, g_strdup_printf ("--worker-id=%u", worker_id));
+  g_ptr_array_add (argv, g_strdup_printf ("--threads=%u", options->threads));
+  for (guint i = 0; options->app_path != NULL && options->app_path[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strconcat ("--app-path=", options->app_path[i], NULL));
+  for (guint i = 0; options->apps != NULL && options->apps[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strconcat ("--app=", options->apps[i], NULL));
+  g_ptr_array_add (argv, NULL);
+  return (GStrv) g_ptr_array_free (argv, FALSE);
+}
+
+static void dirty_worker_proc_frame_cb (DirtyConnection *connection,
+                                        DirtyFrame      *frame,
+                                        gpointer         user_data);
+static void dirty_worker_proc_closed_cb (DirtyConnection *connection,
+                                         const GError    *error,
+                                         gpointer         user_data);
+static void dirty_worker_proc_wait_cb (GObject      *source,
+                                       GAsyncResult *result,
+                                       gpointer      user_data);
+static gboolean dirty_worker_proc_watchdog_cb (gpointer user_data);
+
+static gboolean
+dirty_worker_proc_start_process (DirtyWorkerProc               *self,
+                                 const DirtyWorkerProcOptions  *options,
+                                 GError                       **error)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_auto(GStrv) argv = build_argv (self->id, options);
+  g_autoptr(GSocket) socket = NULL;
+  int fds[2];
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+    {
+      int saved_errno = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "socketpair: %s", g_strerror (saved_errno));
+      return FALSE;
+    }
+  socket = g_socket_new_from_fd (fds[0], error);
+  if (socket == NULL)
+    {
+      close (fds[0]);
+      close (fds[1]);
+      return FALSE;
+    }
+  /* the worker is not the service: it must not talk to systemd */
+  g_subprocess_launcher_unsetenv (launcher, "NOTIFY_SOCKET");
+  g_subprocess_launcher_unsetenv (launcher, "WATCHDOG_USEC");
+  g_subprocess_launcher_unsetenv (launcher, "WATCHDOG_PID");
+  g_subprocess_launcher_take_fd (launcher, fds[1], 3);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup,
+                                         GINT_TO_POINTER (getpid ()), NULL);
+  self->process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv, error);
+  if (self->process == NULL)
+    return FALSE;
+  self->pid = g_ascii_strtoll (g_subprocess_get_identifier (self->process), NULL, 10);
+  self->connection = dirty_connection_new (socket, options->limits);
+  return TRUE;
+}
+
+DirtyWorkerProc *
+dirty_worker_proc_spawn (guint                          worker_id,
+                         const DirtyWorkerProcOptions  *options,
+                         GError                       **error)
+{
+  g_autoptr(DirtyWorkerProc) self = g_object_new (DIRTY_TYPE_WORKER_PROC, NULL);
+
+  self->id = worker_id;
+  self->threads = MAX (options->threads, 1);
+  if (options->limits != NULL)
+    self->limits = *options->limits;
+  else
+    dirty_limits_init (&self->limits);
+  if (!dirty_worker_proc_start_process (self, options, error))
+    return NULL;
+
+  self->started = g_get_monotonic_time ();
+  self->state = DIRTY_WORKER_PROC_STARTING;
+  for (guint i = 0; options->apps != NULL && options->apps[i] != NULL; i++)
+    g_hash_table_insert (self->apps, g_strdup (options->apps[i]), g_new0 (AppStatus, 1));
+
+  dirty_connection_start (self->connection, g_main_context_get_thread_default (),
+                          dirty_worker_proc_frame_cb, dirty_worker_proc_closed_cb, self);
+  self->watchdog = dirty_timer_new (dirty_worker_proc_watchdog_cb, self);
+  dirty_timer_arm_at (self->watchdog,
+                      self->started + DIRTY_WORKER_PROC_HEARTBEAT_TIMEOUT_S * G_USEC_PER_SEC);
+  g_subprocess_wait_async (self->process, NULL, dirty_worker_proc_wait_cb,
+                           g_object_ref (self));
+  wlog (self, G_LOG_LEVEL_MESSAGE, "started");
+  return g_steal_pointer (&self);
+}
+
+static void
+signal_group (DirtyWorkerProc *self,
+              int              signum)
+{
+  /* the whole process group (setpgid in child_setup); it keeps its id
+   * while any member lives, so stragglers are reached after the leader */
+  if (self->pid > 0 && kill (-(pid_t) self->pid, signum) < 0 && errno != ESRCH)
+    wlog (self, G_LOG_LEVEL_WARNING, g_strerror (errno));
+}
+
+/* Stops using the worker; its calls are taken over by the "lost" handler */
+static void
+dirty_worker_proc_mark_lost (DirtyWorkerProc *self,
+                             gboolean         close_connection)
+{
+  if (self->state == DIRTY_WORKER_PROC_LOST || self->state == DIRTY_WORKER_PROC_EXITED)
+    return;
+  self->state = DIRTY_WORKER_PROC_LOST;
+  /* the watchdog now makes sure it exits */
+  dirty_timer_arm_at (self->watchdog, g_get_monotonic_time () + EXIT_GRACE_US);
+  if (close_connection && self->connection != NULL)
+    dirty_connection_close (self->connection);
+  g_signal_emit (self, signals[SIGNAL_LOST], 0);
+}
+
+void
+dirty_worker_proc_kill (DirtyWorkerProc *self,
+                        const char      *reason)
+{
+  g_return_if_fail (DIRTY_IS_WORKER_PROC (self));
+
+  if (self->state == DIRTY_WORKER_PROC_EXITED)
+    return;
+  {
+    g_autofree char *message = g_strdup_printf ("killing: %s", reason);
+    wlog (self, G_LOG_LEVEL_WARNING, message);
+  }
+  signal_group (self, SIGKILL);
+  dirty_worker_proc_mark_lost (self, TRUE);
+}
+
+void
+dirty_worker_proc_terminate (DirtyWorkerProc *self)
+{
+  g_return_if_fail (DIRTY_IS_WORKER_PROC (self));
+
+  if (self->state == DIRTY_WORKER_PROC_EXITED)
+    return;
+  self->terminating = TRUE;
+  signal_group (self, SIGTERM);
+}
+
+static gboolean
+dirty_worker_proc_watchdog_cb (gpointer user_data)
+{
+  DirtyWorkerProc *self = user_data;
+  g_autoptr(DirtyWorkerProc) hold = g_object_ref (self);
+
+  if (self->state == DIRTY_WORKER_PROC_LOST)
+    {
+      wlog (self, G_LOG_LEVEL_WARNING, "killing: still running 5 s after losing its connection");
+      signal_group (self, SIGKILL);
+    }
+  else
+    dirty_worker_proc_kill (self, "no heartbeat for "
+                            G_STRINGIFY (DIRTY_WORKER_PROC_HEARTBEAT_TIMEOUT_S) " s");
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+log_exit (DirtyWorkerProc *self)
+{
+  g_autofree char *message = NULL;
+  GLogLevelFlags level = G_LOG_LEVEL_MESSAGE;
+
+  if (g_subprocess_get_if_exited (self->process))
+    {
+      int status = g_subprocess_get_exit_status (self->process);
+
+      message = g_strdup_printf ("exited with status %d", status);
+      if (status != 0 || !self->terminating)
+        level = G_LOG_LEVEL_WARNING;
+    }
+  else if (g_subprocess_get_if_signaled (self->process))
+    {
+      int sig = g_subprocess_get_term_sig (self->process);
+
+      message = g_strdup_printf ("killed by signal %d (%s)", sig, g_strsignal (sig));
+      if (!(self->terminating && sig == SIGTERM))
+        level = G_LOG_LEVEL_WARNING;
+    }
+  else
+    message = g_strdup ("exited");
+  wlog (self, level, message);
+}
+
+static void
+dirty_worker_proc_wait_cb (GObject      *source,
+                           GAsyncResult *result,
+                           gpointer      user_data)
+{
+  g_autoptr(DirtyWorkerProc) self = user_data;
+
+  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
+  if (self->state == DIRTY_WORKER_PROC_EXITED)
+    return;
+  log_exit (self);
+  /* helpers it left behind in its group */
+  signal_group (self, SIGKILL);
+  dirty_worker_proc_mark_lost (self, TRUE);
+  self->state = DIRTY_WORKER_PROC_EXITED;
+  g_clear_pointer (&self->watchdog, dirty_timer_free);
+  g_signal_emit (self, signals[SIGNAL_EXITED], 0);
+}
+
+static void
+dirty_worker_proc_closed_cb (DirtyConnection *connection,
+                             const GError    *error,
+                             gpointer         user_data)
+{
+  DirtyWorkerProc *self = user_data;
+  g_autoptr(DirtyWorkerProc) hold = NULL;
+
+  if (self->state == DIRTY_WORKER_PROC_LOST || self->state == DIRTY_WORKER_PROC_EXITED)
+    return;
+  hold = g_object_ref (self);
+  wlog (self, self->terminating ? G_LOG_LEVEL_INFO : G_LOG_LEVEL_WARNING,
+        error != NULL ? error->message : "closed its connection");
+  /* a worker without its connection is of no use: it exits on EOF (and
+   * may be closing its apps); the watchdog sends SIGKILL if it does not */
+  dirty_worker_proc_mark_lost (self, FALSE);
+}
+
+static DirtyAppState
+app_state_from_string (const char *state)
+{
+  if (g_strcmp0 (state, "ready") == 0)
+    return DIRTY_APP_STATE_READY;
+  /* HELLO comes before init() ends, so heartbeats flow during a long one */
+  if (g_strcmp0 (state, "starting") == 0)
+    return DIRTY_APP_STATE_STARTING;
+  if (g_strcmp0 (state, "failed") == 0)
+    return DIRTY_APP_STATE_FAILED;
+  return DIRTY_APP_STATE_UNAVAILABLE;
+}
+
+static void
+log_app_state (DirtyWorkerProc *self,
+               const char      *app,
+               AppStatus       *status)
+{
+  static const char *const names[] = {
+    [DIRTY_APP_STATE_STARTING] = "starting",
+    [DIRTY_APP_STATE_READY] = "ready",
+    [DIRTY_APP_STATE_FAILED] = "failed",
+    [DIRTY_APP_STATE_UNAVAILABLE] = "unavailable",
+  };
+  gboolean bad = status->state == DIRTY_APP_STATE_FAILED ||
+                 status->state == DIRTY_APP_STATE_UNAVAILABLE;
+
+  dirty_log (bad ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO, app, NULL, 0, self->pid, self->id,
+             "worker %u: app %s is %s%s%s", self->id, app, names[status->state],
+             bad ? ": " : "", bad ? (status->error ? status->error : "no reason given") : "");
+}
+
+/* HELLO and STATUS: {"role":"worker","pid":P,"worker_id":K,"apps":{...}} */
+static gboolean
+dirty_worker_proc_read_apps (DirtyWorkerProc  *self,
+                             DirtyFrame       *frame,
+                             GError          **error)
+{
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+  JsonNode *apps_node = NULL;
+  JsonObject *apps;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (!dirty_frame_decode (frame, &self->limits, &root, &attachments, error))
+    return FALSE;
+  if (root != NULL && g_strcmp0 (dirty_json_get_string (root, "role"), "worker") == 0)
+    apps_node = json_object_get_member (json_node_get_object (root), "apps");
+  if (apps_node == NULL || !JSON_NODE_HOLDS_OBJECT (apps_node))
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                   "%s without role \"worker\" and an \"apps\" object",
+                   dirty_frame_type_to_string (frame->header.type));
+      return FALSE;
+    }
+  apps = json_node_get_object (apps_node);
+  g_hash_table_iter_init (&iter, self->apps);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      AppStatus *status = value;
+      JsonNode *node = json_object_get_member (apps, key);
+      DirtyAppState state;
+      const char *message;
+
+      if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+        {
+          state = DIRTY_APP_STATE_UNAVAILABLE;
+          message = "the worker did not report this app";
+        }
+      else
+        {
+          state = app_state_from_string (dirty_json_get_string (node, "state"));
+          message = dirty_json_get_string (node, "error");
+        }
+      if (state == status->state && g_strcmp0 (message, status->error) == 0 &&
+          self->state != DIRTY_WORKER_PROC_STARTING)
+        continue;
+      status->state = state;
+      g_free (status->error);
+      status->error = g_strdup (message);
+      log_app_state (self, key, status);
+    }
+  return TRUE;
+}
+
+static void
+dirty_worker_proc_handle_reply (DirtyWorkerProc *self,
+                                DirtyFrame      *frame)
+{
+  guint64 rid = frame->header.id;
+  gboolean terminal = frame->header.type != DIRTY_FRAME_CHUNK;
+  DirtyJob *job = g_hash_table_lookup (self->in_flight, &rid);
+
+  if (job == NULL)
+    {
+      /* ids are never reused: this is for a call we no longer track */
+      dirty_log (G_LOG_LEVEL_DEBUG, NULL, NULL, rid, self->pid, self->id,
+                 "dropping %s for unknown id %" G_GUINT64_FORMAT,
+                 dirty_frame_type_to_string (frame->header.type), rid);
+      return;
+    }
+  dirty_job_ref (job);
+  if (terminal)
+    {
+      g_hash_table_remove (self->in_flight, &rid);
+      job->worker = NULL;
+    }
+  g_signal_emit (self, signals[SIGNAL_REPLY], 0, job, frame, terminal);
+  dirty_job_unref (job);
+}
+
+static void
+dirty_worker_proc_protocol_error (DirtyWorkerProc *self,
+                                  GError          *error)
+{
+  wlog (self, G_LOG_LEVEL_WARNING, error->message);
+  signal_group (self, SIGKILL);
+  dirty_worker_proc_mark_lost (self, FALSE);
+  dirty_connection_fail (self->connection, 0, error);
+}
+
+static void
+dirty_worker_proc_handle_frame (DirtyWorkerProc *self,
+                                DirtyFrame      *frame)
+{
+  g_autoptr(GError) error = NULL;
+  guint8 type = frame->header.type;
+
+  if (self->state == DIRTY_WORKER_PROC_STARTING && type != DIRTY_FRAME_HELLO)
+    error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                         "expected HELLO, got %s", dirty_frame_type_to_string (type));
+  else if (type == DIRTY_FRAME_HELLO || type == DIRTY_FRAME_STATUS)
+    {
+      if (type == DIRTY_FRAME_HELLO && self->state != DIRTY_WORKER_PROC_STARTING)
+        error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL, "second HELLO");
+      else if (dirty_worker_proc_read_apps (self, frame, &error))
+        {
+          if (type == DIRTY_FRAME_HELLO)
+            wlog (self, G_LOG_LEVEL_INFO, "said hello");
+          self->state = DIRTY_WORKER_PROC_LIVE;
+          g_signal_emit (self, signals[SIGNAL_APPS_CHANGED], 0);
+        }
+    }
+  else if (type == DIRTY_FRAME_HEARTBEAT)
+    ;
+  else if (type == DIRTY_FRAME_ERROR && frame->header.id == 0)
+    {
+      g_autoptr(JsonNode) root = NULL;
+      g_autoptr(GPtrArray) attachments = NULL;
+
+      if (dirty_frame_decode (frame, &self->limits, &root, &attachments, NULL))
+        error = dirty_error_from_body (root);
+      else
+        error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                                     "the worker reported a connection error");
+    }
+  else if (type == DIRTY_FRAME_RESPONSE || type == DIRTY_FRAME_ERROR ||
+           type == DIRTY_FRAME_CHUNK || type == DIRTY_FRAME_END)
+    dirty_worker_proc_handle_reply (self, frame);
+  else
+    error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                         "unexpected %s from a worker", dirty_frame_type_to_string (type));
+
+  if (error != NULL)
+    dirty_worker_proc_protocol_error (self, g_steal_pointer (&error));
+}
+
+static void
+dirty_worker_proc_frame_cb (DirtyConnection *connection,
+                            DirtyFrame      *frame,
+                            gpointer         user_data)
+{
+  DirtyWorkerProc *self = user_data;
+  g_autoptr(DirtyWorkerProc) hold = g_object_ref (self);
+
+  if (self->state == DIRTY_WORKER_PROC_LOST || self->state == DIRTY_WORKER_PROC_EXITED)
+    return;
+  /* any frame shows its main loop turns */
+  dirty_timer_arm_at (self->watchdog, g_get_monotonic_time () +
+                      DIRTY_WORKER_PROC_HEARTBEAT_TIMEOUT_S * G_USEC_PER_SEC);
+  dirty_worker_proc_handle_frame (self, frame);
+}
+
+void
+dirty_worker_proc_run_job (DirtyWorkerProc *self,
+                           DirtyJob        *job)
+{
+  g_autoptr(DirtyFrame) frame = NULL;
+
+  g_return_if_fail (DIRTY_IS_WORKER_PROC (self));
+  g_return_if_fail (job->worker == NULL);
+
+  job->worker = self;
+  job->worker_rid = ++self->next_rid;
+  job->state = DIRTY_JOB_RUNNING;
+  job->cancel_sent = FALSE;
+  g_hash_table_insert (self->in_flight, &job->worker_rid, dirty_job_ref (job));
+  frame = dirty_frame_copy_with_id (job->frame, job->worker_rid,
+                                    dirty_job_remaining_ms (job, g_get_monotonic_time ()));
+  dirty_connection_send (self->connection, frame);
+}
+
+void
+dirty_worker_proc_cancel_job (DirtyWorkerProc *self,
+                              DirtyJob        *job)
+{
+  g_autoptr(DirtyFrame) frame = NULL;
+
+  g_return_if_fail (DIRTY_IS_WORKER_PROC (self));
+
+  if (job->worker != self || job->cancel_sent)
+    return;
+  job->cancel_sent = TRUE;
+  frame = dirty_frame_new_empty (DIRTY_FRAME_CANCEL, job->worker_rid, 0);
+  dirty_connection_send (self->connection, frame);
+}
+
+GPtrArray *
+dirty_worker_proc_steal_jobs (DirtyWorkerProc *self)
+{
+  GPtrArray *jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) dirty_job_unref);
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->in_flight);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      DirtyJob *job = value;
+
+      job->worker = NULL;
+      g_ptr_array_add (jobs, job);
+      g_hash_table_iter_steal (&iter);
+    }
+  return jobs;
+}
+
+guint
+dirty_worker_proc_get_id (DirtyWorkerProc *self)
+{
+  return self->id;
+}
+
+gint64
+dirty_worker_proc_get_pid (DirtyWorkerProc *self)
+{
+  return self->pid;
+}
+
+DirtyWorkerProcState
+dirty_worker_proc_get_state (DirtyWorkerProc *self)
+{
+  return self->state;
+}
+
+gint64
+dirty_worker_proc_get_started (DirtyWorkerProc *self)
+{
+  return self->started;
+}
+
+guint
+dirty_worker_proc_get_load (DirtyWorkerProc *self)
+{
+  return g_hash_table_size (self->in_flight);
+}
+
+guint
+dirty_worker_proc_get_free_slots (DirtyWorkerProc *self)
+{
+  guint load = g_hash_table_size (self->in_flight);
+
+  if (self->state != DIRTY_WORKER_PROC_LIVE || load >= self->threads)
+    return 0;
+  return self->threads - load;
+}
+
+DirtyAppState
+dirty_worker_proc_get_app_state (DirtyWorkerProc  *self,
+                                 const char       *app,
+                                 const char      **error_message)
+{
+  AppStatus *status = g_hash_table_lookup (self->apps, app);
+
+  if (error_message != NULL)
+    *error_message = status ? status->error : NULL;
+  if (status == NULL)
+    return DIRTY_APP_STATE_UNAVAILABLE;
+  return status->state;
+}

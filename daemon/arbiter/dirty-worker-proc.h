@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The arbiter's view of one dirty-worker process: spawning it with its end
+ * of a socketpair at fd 3, its HELLO/STATUS app states, the heartbeat
+ * watchdog, the calls it runs (slots = dirty_threads) under its own ids,
+ * and its exit. (DirtyWorker is the library's worker-side runtime.) */
+
+#include <gio/gio.h>
+
+#include "dirty-frame.h"
+#include "dirty-job.h"
+
+G_BEGIN_DECLS
+
+#define DIRTY_WORKER_PROC_HEARTBEAT_TIMEOUT_S 10
+
+typedef enum {
+  DIRTY_APP_STATE_STARTING,     /* no HELLO yet */
+  DIRTY_APP_STATE_READY,
+  DIRTY_APP_STATE_FAILED,       /* init() failed; the worker retries */
+  DIRTY_APP_STATE_UNAVAILABLE,  /* could not be loaded */
+} DirtyAppState;
+
+typedef enum {
+  DIRTY_WORKER_PROC_STARTING,   /* spawned, no HELLO yet */
+  DIRTY_WORKER_PROC_LIVE,
+  DIRTY_WORKER_PROC_LOST,       /* connection gone or killed; not reaped */
+  DIRTY_WORKER_PROC_EXITED,
+} DirtyWorkerProcState;
+
+typedef struct {
+  const char         *binary;
+  const char * const *apps;
+  const char * const *app_path;
+  guint               threads;
+  const DirtyLimits  *limits;
+} DirtyWorkerProcOptions;
+
+#define DIRTY_TYPE_WORKER_PROC (dirty_worker_proc_get_type ())
+G_DECLARE_FINAL_TYPE (DirtyWorkerProc, dirty_worker_proc, DIRTY, WORKER_PROC, GObject)
+
+/* Signals:
+ * "apps-changed" (): a HELLO or STATUS arrived.
+ * "reply" (gpointer job, gpointer frame, gboolean terminal): a reply for a
+ *   call it runs; after a terminal one the slot is free and the job is no
+ *   longer the worker's (job->worker is cleared before the emission).
+ * "lost" (): the worker can no longer serve (EOF, protocol error, killed);
+ *   emitted once. Take its calls with dirty_worker_proc_steal_jobs().
+ * "exited" (): the process was reaped; emitted once, after "lost". */
+
+DirtyWorkerProc *dirty_worker_proc_spawn (guint                          worker_id,
+                                          const DirtyWorkerProcOptions  *options,
+                                          GError                       **error);
+
+guint                dirty_worker_proc_get_id     (DirtyWorkerProc *self);
+gint64               dirty_worker_proc_get_pid    (DirtyWorkerProc *self);
+DirtyWorkerProcState dirty_worker_proc_get_state  (DirtyWorkerProc *self);
+gint64               dirty_worker_proc_get_started (DirtyWorkerProc *self);
+/* Calls in its slots (including ones whose client was already answered) */
+guint                dirty_worker_proc_get_load   (DirtyWorkerProc *self);
+guint                dirty_worker_proc_get_free_slots (DirtyWorkerProc *self);
+/* @error_message: (out) (transfer none) (optional): why it is not ready */
+DirtyAppState        dirty_worker_proc_get_app_state (DirtyWorkerProc  *self,
+                                                      const char       *app,
+                                                      const char      **error_message);
+
+/* Sends @job's REQUEST under a new worker id with the time it has left. */
+void       dirty_worker_proc_run_job    (DirtyWorkerProc *self,
+                                         DirtyJob        *job);
+/* Sends CANCEL for @job (once). */
+void       dirty_worker_proc_cancel_job (DirtyWorkerProc *self,
+                                         DirtyJob        *job);
+/* The calls it was running (transfer container); the map is emptied. */
+GPtrArray *dirty_worker_proc_steal_jobs (DirtyWorkerProc *self);
+
+/* SIGKILL to its process group; the worker is lost. */
+void       dirty_worker_proc_kill       (DirtyWorkerProc *self,
+                                         const char      *reason);
+/* SIGTERM to its process group: the worker cancels its calls, closes its
+ * apps and exits. */
+void       dirty_worker_proc_terminate  (DirtyWorkerProc *self);
+
+G_END_DECLS

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <locale.h>
+#include <signal.h>
+
+#include "dirty-arbiter.h"
+#include "dirty-config.h"
+
+/* Exit status: 0 ok, 1 bad config or usage (or another arbiter owns the
+ * socket), 2 the service cannot run. */
+enum {
+  EXIT_OK = 0,
+  EXIT_CONFIG = 1,
+  EXIT_RUNTIME = 2,
+};
+
+static void
+on_finished (DirtyArbiter *arbiter,
+             GMainLoop    *loop)
+{
+  g_main_loop_quit (loop);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_autoptr(DirtyConfig) config = NULL;
+  g_autoptr(DirtyArbiter) arbiter = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  g_autoptr(GError) error = NULL;
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+  g_set_prgname ("dirty-arbiter");
+  /* a client that hangs up must not kill the daemon */
+  signal (SIGPIPE, SIG_IGN);
+
+  config = dirty_config_new ();
+  if (!dirty_config_parse_command_line (config, argv, &error))
+    {
+      g_printerr ("dirty-arbiter: %s\n", error->message);
+      return EXIT_CONFIG;
+    }
+  if (dirty_config_get_show_version (config))
+    {
+      g_print ("dirty-arbiter %s\n", PACKAGE_VERSION);
+      return EXIT_OK;
+    }
+  if (dirty_config_get_apps (config)[0] == NULL)
+    g_warning ("no apps are configured (dirty_apps or --dirty-app): every call will fail");
+
+  loop = g_main_loop_new (NULL, FALSE);
+  arbiter = dirty_arbiter_new (config);
+  if (!dirty_arbiter_start (arbiter, &error))
+    {
+      g_printerr ("dirty-arbiter: %s\n", error->message);
+      return g_error_matches (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_ALREADY_RUNNING)
+               ? EXIT_CONFIG : EXIT_RUNTIME;
+    }
+  g_signal_connect (arbiter, "finished", G_CALLBACK (on_finished), loop);
+  g_main_loop_run (loop);
+  return EXIT_OK;
+}
