@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "dirty-test-daemon.h"
+
+struct _DirtyTestDaemon {
+  char        *dir;
+  char        *socket_path;
+  GSubprocess *process;
+  GPid         pid;
+  GSocket     *notify;
+  gboolean     exited;
+};
+
+static const char *
+required_env (const char *name)
+{
+  const char *value = g_getenv (name);
+
+  if (value == NULL)
+    g_error ("%s is not set: run the tests with `meson test`", name);
+  return value;
+}
+
+static GSocket *
+bind_notify_socket (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (path);
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
+                                            G_SOCKET_PROTOCOL_DEFAULT, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (socket, address, TRUE, &error));
+  g_assert_no_error (error);
+  return g_steal_pointer (&socket);
+}
+
+char *
+dirty_test_daemon_wait_notify (DirtyTestDaemon *daemon,
+                               const char      *prefix,
+                               guint            timeout_ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  for (;;)
+    {
+      char buf[4096];
+      gssize n;
+      gint64 left = end - g_get_monotonic_time ();
+      g_autoptr(GError) error = NULL;
+      g_auto(GStrv) lines = NULL;
+
+      if (left <= 0)
+        return NULL;
+      g_socket_set_timeout (daemon->notify, MAX (1, left / G_USEC_PER_SEC + 1));
+      if (!g_socket_condition_timed_wait (daemon->notify, G_IO_IN, left, NULL, &error))
+        return NULL;
+      n = g_socket_receive (daemon->notify, buf, sizeof buf - 1, NULL, &error);
+      if (n <= 0)
+        continue;
+      buf[n] = '\0';
+      lines = g_strsplit (buf, "\n", -1);
+      for (guint i = 0; lines[i]; i++)
+        if (g_str_has_prefix (lines[i], prefix))
+          return g_strdup (lines[i]);
+    }
+}
+
+static char *
+write_config (const char *dir,
+              const char *config)
+{
+  g_autofree char *path = g_build_filename (dir, "dirty-arbiter.conf", NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, config ? config : "", -1, &error);
+  g_assert_no_error (error);
+  return g_steal_pointer (&path);
+}
+
+/* If the test dies on a failed assertion, its daemon must not outlive it
+ * (it would hold the test's output pipes open and meson would wait). */
+static void
+die_with_parent (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
+static GSubprocess *
+spawn_arbiter (DirtyTestDaemon    *daemon,
+               const char         *config_path,
+               const char * const *args)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *notify_path = g_build_filename (daemon->dir, "notify.sock", NULL);
+  g_auto(GStrv) app_dirs = g_strsplit (required_env ("DIRTY_TEST_APP_PATH"), ":", -1);
+  g_autoptr(GError) error = NULL;
+  GSubprocess *process;
+
+  g_ptr_array_add (argv, g_strdup (required_env ("DIRTY_TEST_ARBITER")));
+  g_ptr_array_add (argv, g_strdup_printf ("--config=%s", config_path));
+  g_ptr_array_add (argv, g_strdup_printf ("--socket=%s", daemon->socket_path));
+  for (guint i = 0; app_dirs[i]; i++)
+    g_ptr_array_add (argv, g_strdup_printf ("--app-path=%s", app_dirs[i]));
+  for (guint i = 0; args && args[i]; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  g_ptr_array_add (argv, NULL);
+
+  g_subprocess_launcher_setenv (launcher, "NOTIFY_SOCKET", notify_path, TRUE);
+  g_subprocess_launcher_setenv (launcher, "DIRTY_WORKER_PATH",
+                                required_env ("DIRTY_WORKER_PATH"), TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "DIRTY_ARBITER_SOCKET");
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  return process;
+}
+
+DirtyTestDaemon *
+dirty_test_daemon_start (const char         *config,
+                         const char * const *args)
+{
+  DirtyTestDaemon *daemon = g_new0 (DirtyTestDaemon, 1);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *config_path = NULL;
+  g_autofree char *notify_path = NULL;
+  g_autofree char *ready = NULL;
+
+  daemon->dir = g_dir_make_tmp ("dirty-test-XXXXXX", &error);
+  g_assert_no_error (error);
+  daemon->socket_path = g_build_filename (daemon->dir, "arbiter.sock", NULL);
+  notify_path = g_build_filename (daemon->dir, "notify.sock", NULL);
+  daemon->notify = bind_notify_socket (notify_path);
+  config_path = write_config (daemon->dir, config);
+  daemon->process = spawn_arbiter (daemon, config_path, args);
+  daemon->pid = (GPid) g_ascii_strtoll (g_subprocess_get_identifier (daemon->process), NULL, 10);
+
+  ready = dirty_test_daemon_wait_notify (daemon, "READY=1", 30000);
+  if (ready == NULL)
+    g_error ("dirty-arbiter did not send READY=1 within 30 s");
+  return daemon;
+}
+
+int
+dirty_test_daemon_signal_and_wait (DirtyTestDaemon *daemon,
+                                   int              signum,
+                                   guint            timeout_ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  if (!daemon->exited)
+    g_subprocess_send_signal (daemon->process, signum);
+  /* GSubprocess reaps the child on GLib's worker thread; its identifier
+   * turns NULL once it has. */
+  while (g_subprocess_get_identifier (daemon->process) != NULL)
+    {
+      if (g_get_monotonic_time () >= end)
+        return -1;
+      g_usleep (5 * 1000);
+    }
+  daemon->exited = TRUE;
+  return g_subprocess_get_status (daemon->process);
+}
+
+void
+dirty_test_daemon_stop (DirtyTestDaemon *daemon)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (daemon == NULL)
+    return;
+  if (!daemon->exited &&
+      dirty_test_daemon_signal_and_wait (daemon, SIGTERM, 40000) == -1)
+    {
+      g_test_message ("dirty-arbiter ignored SIGTERM; killing it");
+      g_subprocess_force_exit (daemon->process);
+      g_subprocess_wait (daemon->process, NULL, NULL);
+    }
+  g_clear_object (&daemon->process);
+  g_clear_object (&daemon->notify);
+  {
+    g_autoptr(GFile) dir = g_file_new_for_path (daemon->dir);
+    g_autoptr(GFileEnumerator) children =
+      g_file_enumerate_children (dir, G_FILE_ATTRIBUTE_STANDARD_NAME,
+                                 G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+    GFile *child;
+
+    while (children && g_file_enumerator_iterate (children, NULL, &child, NULL, NULL) && child)
+      g_file_delete (child, NULL, NULL);
+    g_file_delete (dir, NULL, NULL);
+  }
+  g_free (daemon->socket_path);
+  g_free (daemon->dir);
+  g_free (daemon);
+}
+
+const char *
+dirty_test_daemon_get_socket_path (DirtyTestDaemon *daemon)
+{
+  return daemon->socket_path;
+}
+
+const char *
+dirty_test_daemon_get_dir (DirtyTestDaemon *daemon)
+{
+  return daemon->dir;
+}
+
+GPid
+dirty_test_daemon_get_pid (DirtyTestDaemon *daemon)
+{
+  return daemon->pid;
+}
+
+int
+dirty_test_run_arbiter (const char * const *argv,
+                        char              **out_stderr)
+{
+  g_autoptr(GPtrArray) full = g_ptr_array_new ();
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_ptr_array_add (full, (gpointer) required_env ("DIRTY_TEST_ARBITER"));
+  for (guint i = 0; argv[i]; i++)
+    g_ptr_array_add (full, (gpointer) argv[i]);
+  g_ptr_array_add (full, NULL);
+  g_subprocess_launcher_setenv (launcher, "DIRTY_WORKER_PATH",
+                                required_env ("DIRTY_WORKER_PATH"), TRUE);
+  process = g_subprocess_launcher_spawnv (launcher, (const char * const *) full->pdata, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, NULL, out_stderr, &error);
+  g_assert_no_error (error);
+  return g_subprocess_get_status (process);
+}
+
+GArray *
+dirty_test_list_children (GPid pid)
+{
+  GArray *pids = g_array_new (FALSE, FALSE, sizeof (GPid));
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+
+  while (proc && (name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *stat_path = NULL;
+      g_autofree char *contents = NULL;
+      const char *close_paren;
+      GPid ppid;
+
+      if (!g_ascii_isdigit (name[0]))
+        continue;
+      stat_path = g_build_filename ("/proc", name, "stat", NULL);
+      if (!g_file_get_contents (stat_path, &contents, NULL, NULL))
+        continue;
+      /* "pid (comm) state ppid ...": comm may hold spaces, so parse after ')' */
+      close_paren = strrchr (contents, ')');
+      if (close_paren == NULL || sscanf (close_paren + 2, "%*c %d", &ppid) != 1)
+        continue;
+      if (ppid == pid)
+        {
+          GPid child = (GPid) g_ascii_strtoll (name, NULL, 10);
+          g_array_append_val (pids, child);
+        }
+    }
+  return pids;
+}
+
+gboolean
+dirty_test_pid_alive (GPid pid)
+{
+  g_autofree char *stat_path = g_strdup_printf ("/proc/%d/stat", pid);
+  g_autofree char *contents = NULL;
+  const char *close_paren;
+
+  if (kill (pid, 0) != 0 && errno == ESRCH)
+    return FALSE;
+  /* a zombie is dead for our purposes */
+  if (!g_file_get_contents (stat_path, &contents, NULL, NULL))
+    return FALSE;
+  close_paren = strrchr (contents, ')');
+  return close_paren != NULL && close_paren[2] != 'Z';
+}

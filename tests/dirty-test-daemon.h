@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Starts the real dirty-arbiter (and through it real dirty-worker
+ * processes) on a socket in a temporary directory, and waits for its
+ * sd_notify READY=1 on a notify socket the test owns. Uses only GIO, so
+ * both client-library tests and raw-protocol tests can link it. */
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct _DirtyTestDaemon DirtyTestDaemon;
+
+/* @config: the text of the config file (group [dirty-arbiter]), or NULL
+ * for an empty one; @args: extra command-line arguments, NULL-terminated.
+ * The app path holds the example and test apps. Fails the test if the
+ * daemon does not become ready. */
+DirtyTestDaemon *dirty_test_daemon_start    (const char         *config,
+                                             const char * const *args);
+void             dirty_test_daemon_stop     (DirtyTestDaemon    *daemon);
+const char      *dirty_test_daemon_get_socket_path (DirtyTestDaemon *daemon);
+const char      *dirty_test_daemon_get_dir  (DirtyTestDaemon    *daemon);
+GPid             dirty_test_daemon_get_pid  (DirtyTestDaemon    *daemon);
+/* Waits (bounded) for a notify message starting with @prefix; returns it. */
+char            *dirty_test_daemon_wait_notify (DirtyTestDaemon *daemon,
+                                                const char      *prefix,
+                                                guint            timeout_ms);
+/* Sends @signum and waits (bounded) for the exit; returns the wait status. */
+int              dirty_test_daemon_signal_and_wait (DirtyTestDaemon *daemon,
+                                                    int              signum,
+                                                    guint            timeout_ms);
+
+/* Runs dirty-arbiter with @argv to completion, returning its exit status
+ * and stderr (for config and usage errors). */
+int              dirty_test_run_arbiter     (const char * const *argv,
+                                             char              **out_stderr);
+
+/* Pids of the processes whose parent is @pid (the daemon's workers). */
+GArray          *dirty_test_list_children   (GPid pid);
+gboolean         dirty_test_pid_alive       (GPid pid);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirtyTestDaemon, dirty_test_daemon_stop)
+
+G_END_DECLS

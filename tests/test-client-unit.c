@@ -1,0 +1,1125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* Unit tests of the client face of libdirty-glib that need no daemon:
+ * DirtyRequest encoding, DirtyReply, connection errors, argument checks,
+ * and the DirtyClient call machinery against a small fake arbiter that
+ * speaks the protocol through the shared codec (DirtyConnection) on its
+ * own thread.
+ *
+ * Links the library's objects directly (not the shared library), since
+ * it uses the private headers: see tests/meson.build. */
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <gio/gunixsocketaddress.h>
+
+#include "dirty.h"
+#include "dirty-connection.h"
+#include "dirty-message.h"
+#include "dirty-reply-private.h"
+#include "dirty-request-private.h"
+
+/* ---- DirtyRequest ---- */
+
+static GBytes *
+bytes_new_string (const char *s)
+{
+  return g_bytes_new (s, strlen (s));
+}
+
+static void
+assert_bytes_equal (GBytes     *bytes,
+                    const char *expected)
+{
+  g_assert_nonnull (bytes);
+  g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
+                   expected, strlen (expected));
+}
+
+static void
+test_request_encode (void)
+{
+  g_autoptr(DirtyRequest) request = dirty_request_new ("echo:DirtyEchoApp", "echo");
+  g_autoptr(GBytes) b0 = bytes_new_string ("first");
+  g_autoptr(GBytes) b1 = bytes_new_string ("second\0binary");
+  g_autoptr(GBytes) b2 = g_bytes_new ("\0\1\2\3", 4);
+  g_autoptr(JsonNode) text = json_node_init_string (json_node_alloc (), "hello");
+  g_autoptr(JsonNode) number = json_node_init_int (json_node_alloc (), 42);
+  g_autoptr(JsonNode) nested_ref = NULL;
+  g_autoptr(JsonArray) list = json_array_new ();
+  g_autoptr(JsonNode) list_node = NULL;
+  g_autoptr(DirtyFrame) frame = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+  g_autoptr(GError) error = NULL;
+  DirtyLimits limits;
+  JsonObject *object;
+  JsonArray *args;
+  JsonObject *kwargs;
+  JsonNode *item;
+
+  dirty_request_add_arg (request, text);
+  dirty_request_add_arg (request, number);
+  dirty_request_add_arg (request, NULL);
+  dirty_request_add_bytes (request, b0);
+  dirty_request_set_kwarg (request, "size", number);
+  dirty_request_set_kwarg_bytes (request, "data", b1);
+  /* bytes nested inside a list */
+  nested_ref = dirty_request_attach (request, b2);
+  json_array_add_element (list, json_node_ref (nested_ref));
+  list_node = json_node_init_array (json_node_alloc (), list);
+  dirty_request_set_kwarg (request, "list", list_node);
+  dirty_request_set_timeout (request, 1500);
+
+  g_assert_cmpuint (dirty_request_get_attachments (request)->len, ==, 3);
+  g_assert_cmpuint (json_array_get_length (dirty_request_get_args (request)), ==, 4);
+  g_assert_cmpuint (dirty_request_get_timeout (request), ==, 1500);
+
+  frame = dirty_request_encode (request, 42, 1500);
+  g_assert_cmpuint (frame->header.type, ==, DIRTY_FRAME_REQUEST);
+  g_assert_cmpuint (frame->header.id, ==, 42);
+  g_assert_cmpuint (frame->header.aux, ==, 1500);
+  g_assert_cmpuint (frame->header.flags, ==, 0);
+  g_assert_cmpuint (frame->header.n_attachments, ==, 3);
+
+  dirty_limits_init (&limits);
+  g_assert_true (dirty_frame_decode (frame, &limits, &root, &attachments, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (root);
+  g_assert_cmpuint (attachments->len, ==, 3);
+
+  object = json_node_get_object (root);
+  g_assert_cmpstr (json_object_get_string_member (object, "app"), ==, "echo:DirtyEchoApp");
+  g_assert_cmpstr (json_object_get_string_member (object, "action"), ==, "echo");
+
+  args = json_object_get_array_member (object, "args");
+  g_assert_cmpuint (json_array_get_length (args), ==, 4);
+  g_assert_cmpstr (json_array_get_string_element (args, 0), ==, "hello");
+  g_assert_cmpint (json_array_get_int_element (args, 1), ==, 42);
+  g_assert_true (json_array_get_null_element (args, 2));
+  item = json_array_get_element (args, 3);
+  assert_bytes_equal (dirty_json_lookup_bytes (item, attachments), "first");
+
+  kwargs = json_object_get_object_member (object, "kwargs");
+  g_assert_cmpint (json_object_get_int_member (kwargs, "size"), ==, 42);
+  item = json_object_get_member (kwargs, "data");
+  g_assert_true (g_bytes_equal (dirty_json_lookup_bytes (item, attachments), b1));
+  item = json_array_get_element (json_object_get_array_member (kwargs, "list"), 0);
+  g_assert_true (g_bytes_equal (dirty_json_lookup_bytes (item, attachments), b2));
+}
+
+static void
+test_request_empty (void)
+{
+  g_autoptr(DirtyRequest) request = dirty_request_new ("counter:DirtyCounterApp", "get");
+  g_autoptr(DirtyFrame) frame = dirty_request_encode (request, 7, 0);
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+  g_autoptr(GError) error = NULL;
+  DirtyLimits limits;
+
+  dirty_limits_init (&limits);
+  g_assert_true (dirty_frame_decode (frame, &limits, &root, &attachments, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (frame->header.aux, ==, 0);
+  g_assert_cmpuint (attachments->len, ==, 0);
+  g_assert_cmpstr (dirty_json_get_string (root, "action"), ==, "get");
+  /* empty args/kwargs are optional on the wire */
+  g_assert_false (json_object_has_member (json_node_get_object (root), "args"));
+  g_assert_false (json_object_has_member (json_node_get_object (root), "kwargs"));
+}
+
+static void
+test_request_snapshot (void)
+{
+  g_autoptr(DirtyRequest) request = dirty_request_new ("echo:DirtyEchoApp", "echo");
+  g_autoptr(JsonArray) args = json_array_new ();
+  g_autoptr(JsonObject) kwargs = json_object_new ();
+  g_autoptr(DirtyFrame) before = NULL;
+  g_autoptr(DirtyFrame) after = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+  g_autoptr(GError) error = NULL;
+  DirtyLimits limits;
+
+  json_array_add_int_element (args, 1);
+  json_object_set_string_member (kwargs, "k", "v");
+  dirty_request_set_args (request, args);
+  dirty_request_set_kwargs (request, kwargs);
+  /* copies: changing ours later does not change the request */
+  json_array_add_int_element (args, 2);
+  g_assert_cmpuint (json_array_get_length (dirty_request_get_args (request)), ==, 1);
+
+  before = dirty_request_encode (request, 1, 0);
+  dirty_request_add_arg (request, NULL);
+  after = dirty_request_encode (request, 2, 0);
+  g_assert_cmpuint (g_bytes_get_size (before->body), <, g_bytes_get_size (after->body));
+
+  dirty_limits_init (&limits);
+  g_assert_true (dirty_frame_decode (before, &limits, &root, &attachments, &error));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (json_node_get_object (root),
+                                                                         "args")), ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (json_node_get_object (root),
+                                                                                 "kwargs"), "k"), ==, "v");
+
+  dirty_request_set_args (request, NULL);
+  dirty_request_set_kwargs (request, NULL);
+  g_assert_cmpuint (json_array_get_length (dirty_request_get_args (request)), ==, 0);
+  g_assert_cmpuint (json_object_get_size (dirty_request_get_kwargs (request)), ==, 0);
+}
+
+static void
+test_request_properties (void)
+{
+  g_autoptr(DirtyRequest) request = dirty_request_new ("a:B", "c");
+  g_autofree char *app = NULL;
+  guint timeout = 1;
+
+  g_object_set (request, "timeout", 250, NULL);
+  g_object_get (request, "app", &app, "timeout", &timeout, NULL);
+  g_assert_cmpstr (app, ==, "a:B");
+  g_assert_cmpuint (timeout, ==, 250);
+  g_assert_cmpstr (dirty_request_get_action (request), ==, "c");
+}
+
+/* ---- DirtyReply ---- */
+
+static JsonNode *
+parse (const char *json)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (json_parser_load_from_data (parser, json, -1, &error));
+  g_assert_no_error (error);
+  return json_node_ref (json_parser_get_root (parser));
+}
+
+static GPtrArray *
+two_attachments (void)
+{
+  GPtrArray *attachments = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+
+  g_ptr_array_add (attachments, bytes_new_string ("zero"));
+  g_ptr_array_add (attachments, bytes_new_string ("one"));
+  return attachments;
+}
+
+static void
+test_reply_lookup_bytes (void)
+{
+  g_autoptr(JsonNode) root = parse ("{\"result\": {\"png\": {\"$bytes\": 1}, \"n\": 3,"
+                                    " \"bad\": {\"$bytes\": 9}, \"neg\": {\"$bytes\": -1}}}");
+  g_autoptr(GPtrArray) attachments = two_attachments ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyReply) reply = dirty_reply_new_from_body (root, attachments, &error);
+  JsonObject *result;
+
+  g_assert_no_error (error);
+  g_assert_nonnull (reply);
+  result = json_node_get_object (dirty_reply_get_result (reply));
+  assert_bytes_equal (dirty_reply_lookup_bytes (reply, json_object_get_member (result, "png")),
+                      "one");
+  g_assert_null (dirty_reply_lookup_bytes (reply, json_object_get_member (result, "n")));
+  g_assert_null (dirty_reply_lookup_bytes (reply, json_object_get_member (result, "bad")));
+  g_assert_null (dirty_reply_lookup_bytes (reply, json_object_get_member (result, "neg")));
+  g_assert_null (dirty_reply_get_bytes (reply));
+  g_assert_cmpuint (dirty_reply_get_attachments (reply)->len, ==, 2);
+}
+
+static void
+test_reply_get_bytes (void)
+{
+  g_autoptr(JsonNode) root = parse ("{\"result\": {\"$bytes\": 0}}");
+  g_autoptr(GPtrArray) attachments = two_attachments ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyReply) reply = dirty_reply_new_from_body (root, attachments, &error);
+
+  g_assert_no_error (error);
+  assert_bytes_equal (dirty_reply_get_bytes (reply), "zero");
+}
+
+static void
+test_reply_bodies (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyReply) empty = dirty_reply_new_from_body (NULL, NULL, &error);
+  g_autoptr(JsonNode) no_result = parse ("{}");
+  g_autoptr(DirtyReply) reply = NULL;
+  g_autoptr(JsonNode) array = parse ("[1]");
+  g_autoptr(DirtyReply) bad = NULL;
+
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_NULL (dirty_reply_get_result (empty)));
+  g_assert_cmpuint (dirty_reply_get_attachments (empty)->len, ==, 0);
+  g_assert_null (dirty_reply_get_bytes (empty));
+
+  reply = dirty_reply_new_from_body (no_result, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_NULL (dirty_reply_get_result (reply)));
+
+  bad = dirty_reply_new_from_body (array, NULL, &error);
+  g_assert_null (bad);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+}
+
+/* ---- Connection errors ---- */
+
+static char *
+missing_socket_path (void)
+{
+  return g_build_filename (g_get_tmp_dir (), "dirty-test-no-such-dir", "arbiter.sock", NULL);
+}
+
+static void
+test_connect_missing (void)
+{
+  g_autofree char *path = missing_socket_path ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyClient) client = dirty_client_new_sync (path, NULL, &error);
+
+  g_assert_null (client);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
+  g_assert_nonnull (strstr (error->message, path));
+}
+
+static void
+new_cb (GObject      *source,
+        GAsyncResult *result,
+        gpointer      user_data)
+{
+  GAsyncResult **out = user_data;
+
+  *out = g_object_ref (result);
+}
+
+static void
+test_connect_missing_async (void)
+{
+  g_autofree char *path = missing_socket_path ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(DirtyClient) client = NULL;
+
+  dirty_client_new (path, NULL, new_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  client = dirty_client_new_finish (result, &error);
+  g_assert_null (client);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
+  g_assert_nonnull (strstr (error->message, path));
+}
+
+static void
+test_connect_lazy (void)
+{
+  g_autofree char *path = missing_socket_path ();
+  g_autoptr(GError) error = NULL;
+  /* not initialised: connects on the first call */
+  g_autoptr(DirtyClient) client = g_object_new (DIRTY_TYPE_CLIENT, "socket-path", path, NULL);
+  g_autoptr(JsonNode) result = NULL;
+
+  g_assert_cmpstr (dirty_client_get_socket_path (client), ==, path);
+  result = dirty_client_execute_sync (client, "echo:DirtyEchoApp", "echo", NULL, NULL,
+                                      NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
+  g_assert_nonnull (strstr (error->message, path));
+}
+
+static void
+test_connect_cancelled (void)
+{
+  g_autofree char *path = missing_socket_path ();
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyClient) client = NULL;
+
+  g_cancellable_cancel (cancellable);
+  client = dirty_client_new_sync (path, cancellable, &error);
+  g_assert_null (client);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+static void
+test_default_path (void)
+{
+  g_autoptr(DirtyClient) client = NULL;
+
+  g_setenv ("DIRTY_ARBITER_SOCKET", "/nonexistent/dirty.sock", TRUE);
+  client = g_object_new (DIRTY_TYPE_CLIENT, NULL);
+  g_assert_cmpstr (dirty_client_get_socket_path (client), ==, "/nonexistent/dirty.sock");
+  g_unsetenv ("DIRTY_ARBITER_SOCKET");
+}
+
+static void
+test_timeout_property (void)
+{
+  g_autoptr(DirtyClient) client = g_object_new (DIRTY_TYPE_CLIENT,
+                                                "socket-path", "/nonexistent/x.sock",
+                                                "timeout", 1234, NULL);
+  guint timeout = 0;
+
+  g_assert_cmpuint (dirty_client_get_timeout (client), ==, 1234);
+  dirty_client_set_timeout (client, 0);
+  g_object_get (client, "timeout", &timeout, NULL);
+  g_assert_cmpuint (timeout, ==, 0);
+}
+
+/* ---- Precondition checks ---- */
+
+static void
+test_checks (void)
+{
+  if (g_test_subprocess ())
+    {
+      /* fatal-criticals: the first failed check aborts */
+      dirty_request_new (NULL, "echo");
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*CRITICAL*app != NULL*");
+}
+
+static void
+test_checks_request (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(DirtyRequest) request = dirty_request_new ("a:B", "c");
+
+      dirty_request_add_bytes (request, NULL);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*CRITICAL*bytes != NULL*");
+}
+
+static void
+test_checks_send (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(DirtyClient) client = g_object_new (DIRTY_TYPE_CLIENT,
+                                                    "socket-path", "/nonexistent/x.sock",
+                                                    NULL);
+
+      dirty_client_send_sync (client, NULL, NULL, NULL);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*CRITICAL*DIRTY_IS_REQUEST*");
+}
+
+static void
+test_checks_execute (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(DirtyClient) client = g_object_new (DIRTY_TYPE_CLIENT,
+                                                    "socket-path", "/nonexistent/x.sock",
+                                                    NULL);
+
+      dirty_client_execute_sync (client, "echo:DirtyEchoApp", "", NULL, NULL, NULL, NULL);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*CRITICAL*action*");
+}
+
+/* ---- A fake arbiter ----
+ *
+ * Listens on a temporary unix socket and serves each connection with a
+ * DirtyConnection on its own thread. Actions (any app):
+ *   echo      RESPONSE {"result": args} with the request's attachments
+ *   hang      no reply (until CANCEL)
+ *   fail      ERROR app-error
+ *   late      a RESPONSE for an unknown id, then the real one
+ *   pair      held until a second "pair" arrives; both answered newest first
+ *   drop      closes the connection
+ *   fatal     ERROR id 0 (protocol), then closes
+ * Every CANCEL id is pushed to `cancels`. */
+
+typedef struct {
+  GMainContext *context;
+  GThread      *thread;
+  GMainLoop    *loop;
+  GSocket      *listener;
+  GSource      *accept_source;
+  char         *dir;
+  char         *path;
+  GPtrArray    *connections;
+  GAsyncQueue  *cancels;      /* of GUINT_TO_POINTER (id) */
+  guint64       held_id;
+  guint         n_accepted;   /* atomic */
+  guint         n_requests;   /* atomic */
+  guint         hello_max_in_flight;  /* 0: send no HELLO */
+} FakeArbiter;
+
+static void
+fake_reply (DirtyConnection *connection,
+            guint64          id,
+            JsonNode        *args,
+            GPtrArray       *attachments)
+{
+  g_autoptr(JsonObject) object = json_object_new ();
+  g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr(DirtyFrame) frame = NULL;
+
+  json_object_set_member (object, "result",
+                          args ? json_node_copy (args) : json_node_new (JSON_NODE_NULL));
+  json_node_set_object (root, object);
+  frame = dirty_frame_encode (DIRTY_FRAME_RESPONSE, 0, id, 0, root, attachments);
+  dirty_connection_send (connection, frame);
+}
+
+static void
+fake_frame_cb (DirtyConnection *connection,
+               DirtyFrame      *frame,
+               gpointer         user_data)
+{
+  FakeArbiter *fake = user_data;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+  g_autoptr(GError) error = NULL;
+  guint64 id = frame->header.id;
+  const char *action;
+  JsonNode *args;
+
+  if (frame->header.type == DIRTY_FRAME_CANCEL)
+    {
+      g_async_queue_push (fake->cancels, GUINT_TO_POINTER ((guint) id));
+      return;
+    }
+  if (frame->header.type != DIRTY_FRAME_REQUEST)
+    return;
+  g_atomic_int_inc (&fake->n_requests);
+  g_assert_true (dirty_frame_decode (frame, dirty_connection_get_limits (connection),
+                                     &root, &attachments, &error));
+  action = dirty_json_get_string (root, "action");
+  args = json_object_get_member (json_node_get_object (root), "args");
+
+  if (g_str_equal (action, "echo"))
+    fake_reply (connection, id, args, attachments);
+  else if (g_str_equal (action, "fail"))
+    {
+      g_autoptr(GError) app_error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_APP,
+                                                         "it failed");
+      g_autoptr(DirtyFrame) reply = dirty_frame_new_error (id, app_error, "x:Y", action, 1234);
+
+      dirty_connection_send (connection, reply);
+    }
+  else if (g_str_equal (action, "late"))
+    {
+      fake_reply (connection, id + 1000, NULL, NULL);
+      fake_reply (connection, id, args, attachments);
+    }
+  else if (g_str_equal (action, "pair"))
+    {
+      if (fake->held_id == 0)
+        fake->held_id = id;
+      else
+        {
+          g_autoptr(JsonNode) second = json_node_init_string (json_node_alloc (), "second");
+          g_autoptr(JsonNode) first = json_node_init_string (json_node_alloc (), "first");
+
+          fake_reply (connection, id, second, NULL);
+          fake_reply (connection, fake->held_id, first, NULL);
+          fake->held_id = 0;
+        }
+    }
+  else if (g_str_equal (action, "drop"))
+    dirty_connection_close (connection);
+  else if (g_str_equal (action, "fatal"))
+    {
+      g_autoptr(DirtyFrame) reply = dirty_frame_new_error_literal (0, DIRTY_ERROR_PROTOCOL,
+                                                                   "go away");
+
+      dirty_connection_send (connection, reply);
+      dirty_connection_close (connection);
+    }
+  /* "hang": nothing */
+}
+
+static void
+fake_closed_cb (DirtyConnection *connection,
+                const GError    *error,
+                gpointer         user_data)
+{
+}
+
+static gboolean
+fake_accept_cb (GSocket      *listener,
+                GIOCondition  condition,
+                gpointer      user_data)
+{
+  FakeArbiter *fake = user_data;
+  g_autoptr(GSocket) socket = g_socket_accept (listener, NULL, NULL);
+  DirtyConnection *connection;
+
+  if (socket == NULL)
+    return G_SOURCE_CONTINUE;
+  connection = dirty_connection_new (socket, NULL);
+  g_ptr_array_add (fake->connections, connection);
+  dirty_connection_start (connection, fake->context, fake_frame_cb, fake_closed_cb, fake);
+  g_atomic_int_inc (&fake->n_accepted);
+  if (fake->hello_max_in_flight > 0)
+    {
+      g_autoptr(JsonObject) object = json_object_new ();
+      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+      g_autoptr(DirtyFrame) hello = NULL;
+
+      json_object_set_string_member (object, "role", "arbiter");
+      json_object_set_int_member (object, "version", 1);
+      json_object_set_int_member (object, "max_in_flight", fake->hello_max_in_flight);
+      json_node_set_object (root, object);
+      hello = dirty_frame_encode (DIRTY_FRAME_HELLO, 0, 0, 0, root, NULL);
+      dirty_connection_send (connection, hello);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gpointer
+fake_thread (gpointer data)
+{
+  FakeArbiter *fake = data;
+
+  g_main_context_push_thread_default (fake->context);
+  g_main_loop_run (fake->loop);
+  g_main_context_pop_thread_default (fake->context);
+  return NULL;
+}
+
+static FakeArbiter *
+fake_arbiter_new (void)
+{
+  FakeArbiter *fake = g_new0 (FakeArbiter, 1);
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GError) error = NULL;
+
+  fake->dir = g_dir_make_tmp ("dirty-test-XXXXXX", &error);
+  g_assert_no_error (error);
+  fake->path = g_build_filename (fake->dir, "arbiter.sock", NULL);
+  fake->listener = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_DEFAULT, &error);
+  g_assert_no_error (error);
+  address = g_unix_socket_address_new (fake->path);
+  g_assert_true (g_socket_bind (fake->listener, address, FALSE, &error));
+  g_assert_true (g_socket_listen (fake->listener, &error));
+  g_socket_set_blocking (fake->listener, FALSE);
+
+  fake->context = g_main_context_new ();
+  fake->loop = g_main_loop_new (fake->context, FALSE);
+  fake->connections = g_ptr_array_new_with_free_func (g_object_unref);
+  fake->cancels = g_async_queue_new ();
+  fake->accept_source = g_socket_create_source (fake->listener, G_IO_IN, NULL);
+  g_source_set_callback (fake->accept_source, G_SOURCE_FUNC (fake_accept_cb), fake, NULL);
+  g_source_attach (fake->accept_source, fake->context);
+  fake->thread = g_thread_new ("fake-arbiter", fake_thread, fake);
+  return fake;
+}
+
+static gboolean
+fake_stop_cb (gpointer data)
+{
+  FakeArbiter *fake = data;
+
+  for (guint i = 0; i < fake->connections->len; i++)
+    dirty_connection_close (g_ptr_array_index (fake->connections, i));
+  g_source_destroy (fake->accept_source);
+  g_main_loop_quit (fake->loop);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+fake_arbiter_free (FakeArbiter *fake)
+{
+  g_main_context_invoke (fake->context, fake_stop_cb, fake);
+  g_thread_join (fake->thread);
+  g_ptr_array_unref (fake->connections);
+  g_source_unref (fake->accept_source);
+  g_main_loop_unref (fake->loop);
+  g_main_context_unref (fake->context);
+  g_socket_close (fake->listener, NULL);
+  g_object_unref (fake->listener);
+  g_async_queue_unref (fake->cancels);
+  g_unlink (fake->path);
+  g_rmdir (fake->dir);
+  g_free (fake->path);
+  g_free (fake->dir);
+  g_free (fake);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FakeArbiter, fake_arbiter_free)
+
+static DirtyClient *
+fake_client (FakeArbiter *fake)
+{
+  g_autoptr(GError) error = NULL;
+  DirtyClient *client = dirty_client_new_sync (fake->path, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (client);
+  return client;
+}
+
+static JsonNode *
+call_sync (DirtyClient   *client,
+           const char    *action,
+           GCancellable  *cancellable,
+           GError       **error)
+{
+  g_autoptr(JsonArray) args = json_array_new ();
+
+  json_array_add_string_element (args, action);
+  return dirty_client_execute_sync (client, "fake:App", action, args, NULL,
+                                    cancellable, error);
+}
+
+static void
+test_fake_echo (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(DirtyRequest) request = dirty_request_new ("fake:App", "echo");
+  g_autoptr(GBytes) bytes = g_bytes_new ("\0\xff", 2);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyReply) reply = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  JsonArray *array;
+
+  dirty_request_add_bytes (request, bytes);
+  reply = dirty_client_send_sync (client, request, NULL, &error);
+  g_assert_no_error (error);
+  array = json_node_get_array (dirty_reply_get_result (reply));
+  g_assert_true (g_bytes_equal (dirty_reply_lookup_bytes (reply, json_array_get_element (array, 0)),
+                                bytes));
+
+  result = call_sync (client, "echo", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_array_get_string_element (json_node_get_array (result), 0), ==, "echo");
+  /* the result is ours: it may be changed */
+  json_array_add_int_element (json_node_get_array (result), 1);
+}
+
+static void
+test_fake_app_error (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = call_sync (client, "fail", NULL, &error);
+
+  g_assert_null (result);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_APP);
+  g_assert_cmpstr (error->message, ==, "it failed");
+  g_assert_cmpstr (dirty_error_get_app (error), ==, "x:Y");
+  g_assert_cmpint (dirty_error_get_worker_pid (error), ==, 1234);
+}
+
+static void
+test_fake_late_reply (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = call_sync (client, "late", NULL, &error);
+
+  /* the reply for an unknown id was dropped, the right one arrived */
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_array_get_string_element (json_node_get_array (result), 0), ==, "late");
+}
+
+typedef struct {
+  GMainLoop *loop;
+  guint      pending;
+  JsonNode  *results[2];
+} PairState;
+
+static void
+pair_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  PairState *state = user_data;
+  g_autoptr(GError) error = NULL;
+  JsonNode *value = dirty_client_execute_finish (DIRTY_CLIENT (source), result, &error);
+
+  g_assert_no_error (error);
+  state->results[state->results[0] == NULL ? 0 : 1] = value;
+  if (--state->pending == 0)
+    g_main_loop_quit (state->loop);
+}
+
+static void
+test_fake_out_of_order_execute (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr(JsonArray) first = json_array_new ();
+  g_autoptr(JsonArray) second = json_array_new ();
+  PairState state = { loop, 2, { NULL, NULL } };
+
+  json_array_add_string_element (first, "1");
+  json_array_add_string_element (second, "2");
+  dirty_client_execute (client, "fake:App", "pair", first, NULL, NULL, pair_cb, &state);
+  dirty_client_execute (client, "fake:App", "pair", second, NULL, NULL, pair_cb, &state);
+  g_main_loop_run (loop);
+
+  /* the fake answers the newer one first, each with its own result */
+  g_assert_cmpstr (json_node_get_string (state.results[0]), ==, "second");
+  g_assert_cmpstr (json_node_get_string (state.results[1]), ==, "first");
+  json_node_unref (state.results[0]);
+  json_node_unref (state.results[1]);
+}
+
+typedef struct {
+  GCancellable *cancellable;
+  guint         delay_ms;
+} CancelLater;
+
+static gpointer
+cancel_later_thread (gpointer data)
+{
+  CancelLater *later = data;
+
+  g_usleep (later->delay_ms * G_TIME_SPAN_MILLISECOND);
+  g_cancellable_cancel (later->cancellable);
+  return NULL;
+}
+
+static void
+test_fake_cancel_sync (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  CancelLater later = { cancellable, 100 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  g_autoptr(JsonNode) after = NULL;
+  GThread *thread = g_thread_new ("cancel", cancel_later_thread, &later);
+  gint64 start = g_get_monotonic_time ();
+  gpointer cancelled_id;
+
+  /* the fake never answers "hang": only the cancellable can end it */
+  result = call_sync (client, "hang", cancellable, &error);
+  g_thread_join (thread);
+  g_assert_null (result);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_TIME_SPAN_SECOND);
+
+  /* the arbiter was told */
+  cancelled_id = g_async_queue_timeout_pop (fake->cancels, 5 * G_TIME_SPAN_SECOND);
+  g_assert_nonnull (cancelled_id);
+
+  /* the connection is still good */
+  g_clear_error (&error);
+  after = call_sync (client, "echo", NULL, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_fake_cancel_before (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+
+  g_cancellable_cancel (cancellable);
+  result = call_sync (client, "echo", cancellable, &error);
+  g_assert_null (result);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+typedef struct {
+  GMainLoop *loop;
+  guint      pending;
+  guint      n_cancelled;
+  guint      n_ok;
+} ManyState;
+
+static void
+many_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  ManyState *state = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) value = dirty_client_execute_finish (DIRTY_CLIENT (source), result, &error);
+
+  if (value != NULL)
+    state->n_ok++;
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    state->n_cancelled++;
+  else
+    g_assert_no_error (error);
+  if (--state->pending == 0)
+    g_main_loop_quit (state->loop);
+}
+
+static void
+test_fake_cancel_race (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  ManyState state = { loop, 0, 0, 0 };
+  const guint n = 200;
+
+  /* cancel calls at every stage: each callback runs exactly once */
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+      g_autoptr(JsonArray) args = json_array_new ();
+
+      state.pending++;
+      dirty_client_execute (client, "fake:App", i % 2 ? "echo" : "hang", args, NULL,
+                            cancellable, many_cb, &state);
+      if (i % 3 == 0 || i % 2 == 0)
+        g_cancellable_cancel (cancellable);
+    }
+  g_main_loop_run (loop);
+  g_assert_cmpuint (state.n_ok + state.n_cancelled, ==, n);
+  g_assert_cmpuint (state.n_cancelled, >=, n / 2);
+}
+
+static void
+test_fake_timeout (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  gint64 start;
+
+  /* no TIMEOUT comes from the fake: the client's own timer (+1 s) ends it */
+  dirty_client_set_timeout (client, 100);
+  start = g_get_monotonic_time ();
+  result = call_sync (client, "hang", NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_TIMEOUT);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 1000 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_TIME_SPAN_SECOND);
+  g_assert_nonnull (g_async_queue_timeout_pop (fake->cancels, 5 * G_TIME_SPAN_SECOND));
+}
+
+static void
+lost_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  guint *pending = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) value = dirty_client_execute_finish (DIRTY_CLIENT (source), result, &error);
+
+  g_assert_null (value);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
+  (*pending)--;
+}
+
+static void
+test_fake_connection_lost (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  g_autoptr(JsonNode) again = NULL;
+  guint pending = 0;
+
+  for (guint i = 0; i < 3; i++)
+    {
+      pending++;
+      dirty_client_execute (client, "fake:App", "hang", NULL, NULL, NULL, lost_cb, &pending);
+    }
+  result = call_sync (client, "drop", NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
+  g_assert_nonnull (strstr (error->message, fake->path));
+
+  /* the three hanging calls fail too (lost_cb checks the code) */
+  while (pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  /* the next call reconnects */
+  g_clear_error (&error);
+  again = call_sync (client, "echo", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_atomic_int_get (&fake->n_accepted), ==, 2);
+}
+
+static void
+test_fake_connection_lost_async (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  guint pending = 0;
+
+  for (guint i = 0; i < 3; i++)
+    {
+      pending++;
+      dirty_client_execute (client, "fake:App", i == 2 ? "drop" : "hang", NULL, NULL, NULL,
+                            lost_cb, &pending);
+    }
+  while (pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static void
+test_fake_fatal (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = call_sync (client, "fatal", NULL, &error);
+  g_autoptr(JsonNode) again = NULL;
+
+  /* ERROR id 0 ends every call with its error */
+  g_assert_null (result);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+  g_assert_cmpstr (error->message, ==, "go away");
+
+  g_clear_error (&error);
+  again = call_sync (client, "echo", NULL, &error);
+  g_assert_no_error (error);
+}
+
+static void
+wait_for_requests (FakeArbiter *fake,
+                   guint        n)
+{
+  gint64 deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+
+  while ((guint) g_atomic_int_get (&fake->n_requests) < n)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+}
+
+static void
+test_fake_in_flight_limit (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = NULL;
+  g_autoptr(JsonNode) first = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  ManyState state = { loop, 0, 0, 0 };
+  GCancellable *cancellables[3];
+
+  fake->hello_max_in_flight = 2;
+  client = fake_client (fake);
+  /* the HELLO precedes this reply on the stream, so the limit is known */
+  first = call_sync (client, "echo", NULL, &error);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cancellables); i++)
+    {
+      cancellables[i] = g_cancellable_new ();
+      state.pending++;
+      dirty_client_execute (client, "fake:App", "hang", NULL, NULL, cancellables[i],
+                            many_cb, &state);
+    }
+  /* two go out; the third waits for a free slot instead of "busy" */
+  wait_for_requests (fake, 3);
+  g_usleep (100 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpuint (g_atomic_int_get (&fake->n_requests), ==, 3);
+
+  g_cancellable_cancel (cancellables[0]);
+  wait_for_requests (fake, 4);
+
+  g_cancellable_cancel (cancellables[1]);
+  g_cancellable_cancel (cancellables[2]);
+  g_main_loop_run (loop);
+  g_assert_cmpuint (state.n_cancelled, ==, 3);
+  for (guint i = 0; i < G_N_ELEMENTS (cancellables); i++)
+    g_object_unref (cancellables[i]);
+}
+
+typedef struct {
+  DirtyClient *client;
+  guint        n_calls;
+  guint        n_ok;   /* atomic */
+} ThreadState;
+
+static gpointer
+calls_thread (gpointer data)
+{
+  ThreadState *state = data;
+
+  for (guint i = 0; i < state->n_calls; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) result = call_sync (state->client, "echo", NULL, &error);
+
+      g_assert_no_error (error);
+      g_atomic_int_inc (&state->n_ok);
+    }
+  return NULL;
+}
+
+static void
+test_fake_threads (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  ThreadState state = { client, 50, 0 };
+  GThread *threads[8];
+
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    threads[i] = g_thread_new ("caller", calls_thread, &state);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    g_thread_join (threads[i]);
+  g_assert_cmpuint (state.n_ok, ==, G_N_ELEMENTS (threads) * state.n_calls);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  g_test_add_func ("/client/request/encode", test_request_encode);
+  g_test_add_func ("/client/request/empty", test_request_empty);
+  g_test_add_func ("/client/request/snapshot", test_request_snapshot);
+  g_test_add_func ("/client/request/properties", test_request_properties);
+  g_test_add_func ("/client/reply/lookup-bytes", test_reply_lookup_bytes);
+  g_test_add_func ("/client/reply/get-bytes", test_reply_get_bytes);
+  g_test_add_func ("/client/reply/bodies", test_reply_bodies);
+  g_test_add_func ("/client/connect/missing", test_connect_missing);
+  g_test_add_func ("/client/connect/missing-async", test_connect_missing_async);
+  g_test_add_func ("/client/connect/lazy", test_connect_lazy);
+  g_test_add_func ("/client/connect/cancelled", test_connect_cancelled);
+  g_test_add_func ("/client/connect/default-path", test_default_path);
+  g_test_add_func ("/client/timeout-property", test_timeout_property);
+  g_test_add_func ("/client/checks/request-new", test_checks);
+  g_test_add_func ("/client/checks/add-bytes", test_checks_request);
+  g_test_add_func ("/client/checks/send", test_checks_send);
+  g_test_add_func ("/client/checks/execute", test_checks_execute);
+  g_test_add_func ("/client/fake/echo", test_fake_echo);
+  g_test_add_func ("/client/fake/app-error", test_fake_app_error);
+  g_test_add_func ("/client/fake/late-reply", test_fake_late_reply);
+  g_test_add_func ("/client/fake/out-of-order", test_fake_out_of_order_execute);
+  g_test_add_func ("/client/fake/cancel-sync", test_fake_cancel_sync);
+  g_test_add_func ("/client/fake/cancel-before", test_fake_cancel_before);
+  g_test_add_func ("/client/fake/cancel-race", test_fake_cancel_race);
+  g_test_add_func ("/client/fake/timeout", test_fake_timeout);
+  g_test_add_func ("/client/fake/connection-lost", test_fake_connection_lost);
+  g_test_add_func ("/client/fake/connection-lost-async", test_fake_connection_lost_async);
+  g_test_add_func ("/client/fake/fatal", test_fake_fatal);
+  g_test_add_func ("/client/fake/threads", test_fake_threads);
+  g_test_add_func ("/client/fake/in-flight-limit", test_fake_in_flight_limit);
+
+  return g_test_run ();
+}

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The arbiter's config: defaults, the key file, bad values named with
+ * their key and line, and the command line winning over the file. */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dirty-config.h"
+
+static char *
+write_config (const char *text)
+{
+  g_autoptr(GError) error = NULL;
+  char *path = NULL;
+  int fd = g_file_open_tmp ("dirty-config-XXXXXX.conf", &path, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (fd, >=, 0);
+  close (fd);
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+static void
+test_defaults (void)
+{
+  g_autoptr(DirtyConfig) config = dirty_config_new ();
+
+  g_assert_cmpuint (dirty_config_get_workers (config), ==, 1);
+  g_assert_cmpuint (dirty_config_get_timeout (config), ==, 300);
+  g_assert_cmpuint (dirty_config_get_threads (config), ==, 1);
+  g_assert_cmpuint (dirty_config_get_graceful_timeout (config), ==, 30);
+  g_assert_cmpuint (dirty_config_get_queue_size (config), ==, 10000);
+  g_assert_null (dirty_config_get_socket (config));
+  g_assert_cmpuint (g_strv_length ((GStrv) dirty_config_get_apps (config)), ==, 0);
+  g_assert_cmpstr (dirty_config_get_app_path (config)[0], ==, DIRTY_APPDIR);
+  g_assert_null (dirty_config_get_app_path (config)[1]);
+}
+
+static void
+test_good_file (void)
+{
+  g_autoptr(DirtyConfig) config = dirty_config_new ();
+  g_autoptr(GError) error = NULL;
+  const char *text =
+    "# a comment\n"
+    "[dirty-arbiter]\n"
+    "dirty_apps = echo:DirtyEchoApp; /opt/x/libml.so:MlApp ;\n"
+    "dirty_workers=4\n"
+    "dirty_timeout=0\n"
+    "dirty_threads=8\n"
+    "dirty_graceful_timeout=5\n"
+    "dirty_app_path=/a;/b\n"
+    "dirty_queue_size=12\n"
+    "socket=/run/x.sock\n"
+    "\n"
+    "[some-other-group]\n"
+    "whatever=1\n";
+  const char * const *apps;
+
+  g_assert_true (dirty_config_load_data (config, text, "test.conf", &error));
+  g_assert_no_error (error);
+  apps = dirty_config_get_apps (config);
+  g_assert_cmpstr (apps[0], ==, "echo:DirtyEchoApp");
+  g_assert_cmpstr (apps[1], ==, "/opt/x/libml.so:MlApp");
+  g_assert_null (apps[2]);
+  g_assert_cmpuint (dirty_config_get_workers (config), ==, 4);
+  g_assert_cmpuint (dirty_config_get_timeout (config), ==, 0);
+  g_assert_cmpuint (dirty_config_get_threads (config), ==, 8);
+  g_assert_cmpuint (dirty_config_get_graceful_timeout (config), ==, 5);
+  g_assert_cmpuint (dirty_config_get_queue_size (config), ==, 12);
+  g_assert_cmpstr (dirty_config_get_app_path (config)[0], ==, "/a");
+  g_assert_cmpstr (dirty_config_get_app_path (config)[1], ==, "/b");
+  g_assert_cmpstr (dirty_config_get_socket (config), ==, "/run/x.sock");
+}
+
+typedef struct {
+  const char *text;
+  const char *expected;   /* a substring of the message */
+} BadCase;
+
+static void
+test_bad_values (void)
+{
+  static const BadCase cases[] = {
+    { "[dirty-arbiter]\ndirty_workers=abc\n", "test.conf:2: dirty_workers:" },
+    { "[dirty-arbiter]\n\ndirty_workers=-1\n", "test.conf:3: dirty_workers:" },
+    { "[dirty-arbiter]\ndirty_workers=0\n", "dirty_workers" },
+    { "[dirty-arbiter]\ndirty_threads=0\n", "test.conf:2: dirty_threads:" },
+    { "[dirty-arbiter]\ndirty_timeout=1.5\n", "test.conf:2: dirty_timeout:" },
+    { "[dirty-arbiter]\ndirty_graceful_timeout=\n", "dirty_graceful_timeout" },
+    { "[dirty-arbiter]\ndirty_queue_size=99999999999999999999\n", "dirty_queue_size" },
+    { "[dirty-arbiter]\ndirty_wrokers=2\n", "test.conf:2: dirty_wrokers: unknown key" },
+    { "[dirty-arbiter]\ndirty_apps=:DirtyEchoApp\n", "test.conf:2: dirty_apps:" },
+    { "[dirty-arbiter]\ndirty_apps=echo:\n", "dirty_apps" },
+    { "[dirty-arbiter]\ndirty_apps=echo:Dirty:Echo:App\n", "dirty_apps" },
+    { "[dirty-arbiter]\ndirty_apps=echo\n", "dirty_apps" },
+    { "[dirty-arbiter]\ndirty_apps=echo:Bad-Name\n", "dirty_apps" },
+    { "[dirty-arbiter]\ndirty_apps=echo:A;echo:A\n", "listed twice" },
+    { "[dirty-arbiter]\nsocket=\n", "test.conf:2: socket:" },
+    { "not a key file\n", "test.conf" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(DirtyConfig) config = dirty_config_new ();
+      g_autoptr(GError) error = NULL;
+      int code = (i + 1 == G_N_ELEMENTS (cases)) ? DIRTY_CONFIG_ERROR_PARSE
+                                                 : DIRTY_CONFIG_ERROR_INVALID;
+
+      g_test_message ("case %u: %s", i, cases[i].text);
+      g_assert_false (dirty_config_load_data (config, cases[i].text, "test.conf", &error));
+      g_assert_error (error, DIRTY_CONFIG_ERROR, code);
+      g_assert_nonnull (strstr (error->message, cases[i].expected));
+    }
+}
+
+static void
+test_app_spec (void)
+{
+  static const char *const good[] = {
+    "echo:DirtyEchoApp", "my_mod:T", "/abs/libx.so:X_1",
+  };
+  static const char *const bad[] = {
+    "", ":", "echo", "echo:", ":Type", "a:b:c", "rel/path.so:T", "/abs/x:T", "m:1Type",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    g_assert_true (dirty_config_check_app_spec (good[i], NULL));
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_false (dirty_config_check_app_spec (bad[i], &error));
+      g_assert_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID);
+    }
+}
+
+static void
+test_command_line_wins (void)
+{
+  g_autoptr(DirtyConfig) config = dirty_config_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = write_config ("[dirty-arbiter]\n"
+                                        "dirty_apps=a:A;b:B\n"
+                                        "dirty_workers=3\n"
+                                        "dirty_timeout=10\n"
+                                        "dirty_app_path=/from/file\n"
+                                        "socket=/from/file.sock\n");
+  g_autofree char *config_arg = g_strconcat ("--config=", path, NULL);
+  char *argv[] = {
+    "dirty-arbiter", config_arg, "--dirty-app", "c:C", "--dirty-app=d:D",
+    "--dirty-workers", "5", "--app-path", "/x", "--app-path", "/y",
+    "--socket=/cli.sock", NULL
+  };
+  const char * const *apps;
+
+  g_assert_true (dirty_config_parse_command_line (config, argv, &error));
+  g_assert_no_error (error);
+  apps = dirty_config_get_apps (config);
+  g_assert_cmpstr (apps[0], ==, "c:C");
+  g_assert_cmpstr (apps[1], ==, "d:D");
+  g_assert_null (apps[2]);
+  g_assert_cmpuint (dirty_config_get_workers (config), ==, 5);
+  /* not on the command line: the file's value stays */
+  g_assert_cmpuint (dirty_config_get_timeout (config), ==, 10);
+  g_assert_cmpstr (dirty_config_get_app_path (config)[0], ==, "/x");
+  g_assert_cmpstr (dirty_config_get_app_path (config)[1], ==, "/y");
+  g_assert_cmpstr (dirty_config_get_socket (config), ==, "/cli.sock");
+  g_assert_cmpstr (dirty_config_get_file (config), ==, path);
+  g_unlink (path);
+}
+
+static void
+test_command_line_errors (void)
+{
+  g_autofree char *bad_file = write_config ("[dirty-arbiter]\n\n\ndirty_threads=many\n");
+  g_autofree char *bad_file_arg = g_strconcat ("--config=", bad_file, NULL);
+  g_autofree char *bad_file_line = g_strconcat (bad_file, ":4: dirty_threads:", NULL);
+  struct {
+    const char *args[4];
+    int         code;
+    const char *expected;
+  } cases[] = {
+    { { "--dirty-workers", "0" }, DIRTY_CONFIG_ERROR_USAGE, "--dirty-workers" },
+    { { "--dirty-threads=x" }, DIRTY_CONFIG_ERROR_USAGE, "--dirty-threads" },
+    { { "--dirty-timeout=-3" }, DIRTY_CONFIG_ERROR_USAGE, "--dirty-timeout" },
+    { { "--dirty-app=nocolon" }, DIRTY_CONFIG_ERROR_USAGE, "--dirty-app" },
+    { { "--no-such-option" }, DIRTY_CONFIG_ERROR_USAGE, "no-such-option" },
+    { { "stray" }, DIRTY_CONFIG_ERROR_USAGE, "stray" },
+    { { "--config=/nonexistent/dirty.conf" }, DIRTY_CONFIG_ERROR_NOT_FOUND, "/nonexistent/dirty.conf" },
+    { { bad_file_arg }, DIRTY_CONFIG_ERROR_INVALID, bad_file_line },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(DirtyConfig) config = dirty_config_new ();
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+
+      g_ptr_array_add (argv, "dirty-arbiter");
+      for (guint j = 0; j < G_N_ELEMENTS (cases[i].args) && cases[i].args[j]; j++)
+        g_ptr_array_add (argv, (gpointer) cases[i].args[j]);
+      g_ptr_array_add (argv, NULL);
+
+      g_test_message ("case %u: %s", i, cases[i].args[0]);
+      g_assert_false (dirty_config_parse_command_line (config, (char **) argv->pdata, &error));
+      g_assert_error (error, DIRTY_CONFIG_ERROR, cases[i].code);
+      g_assert_nonnull (strstr (error->message, cases[i].expected));
+    }
+  g_unlink (bad_file);
+}
+
+static void
+test_version (void)
+{
+  g_autoptr(DirtyConfig) config = dirty_config_new ();
+  char *argv[] = { "dirty-arbiter", "--version", NULL };
+
+  g_assert_true (dirty_config_parse_command_line (config, argv, NULL));
+  g_assert_true (dirty_config_get_show_version (config));
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  g_test_add_func ("/config/defaults", test_defaults);
+  g_test_add_func ("/config/good-file", test_good_file);
+  g_test_add_func ("/config/bad-values", test_bad_values);
+  g_test_add_func ("/config/app-spec", test_app_spec);
+  g_test_add_func ("/config/command-line-wins", test_command_line_wins);
+  g_test_add_func ("/config/command-line-errors", test_command_line_errors);
+  g_test_add_func ("/config/version", test_version);
+  return g_test_run ();
+}

@@ -1,0 +1,618 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* End-to-end tests of execute: libdirty-glib talking to the real
+ * dirty-arbiter and its real dirty-worker processes over the real
+ * protocol, on a temporary socket. */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <dirty.h>
+#include <glib/gstdio.h>
+
+#include "dirty-test-daemon.h"
+
+#define ECHO    "echo:DirtyEchoApp"
+#define COUNTER "counter:DirtyCounterApp"
+#define TESTAPP "testapp:DirtyTestApp"
+#define SLOW    "slow:DirtySlowApp"
+
+static JsonArray *
+json_args (const char *json)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = json_from_string (json, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (node));
+  return json_array_ref (json_node_get_array (node));
+}
+
+static JsonNode *
+call (DirtyClient *client, const char *app, const char *action,
+      const char *args_json, GError **error)
+{
+  g_autoptr(JsonArray) args = json_args (args_json ? args_json : "[]");
+
+  return dirty_client_execute_sync (client, app, action, args, NULL, NULL, error);
+}
+
+/* One call with its own timeout, through a DirtyRequest. */
+static JsonNode *
+call_with_timeout (DirtyClient *client, const char *app, const char *action,
+                   const char *args_json, guint timeout_ms, GError **error)
+{
+  g_autoptr(DirtyRequest) request = dirty_request_new (app, action);
+  g_autoptr(JsonArray) args = json_args (args_json ? args_json : "[]");
+  g_autoptr(DirtyReply) reply = NULL;
+
+  dirty_request_set_args (request, args);
+  dirty_request_set_timeout (request, timeout_ms);
+  reply = dirty_client_send_sync (client, request, NULL, error);
+  if (reply == NULL)
+    return NULL;
+  return json_node_copy (dirty_reply_get_result (reply));
+}
+
+static gint64
+call_int (DirtyClient *client, const char *app, const char *action, const char *args_json)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = call (client, app, action, args_json, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (json_node_get_value_type (result), ==, G_TYPE_INT64);
+  return json_node_get_int (result);
+}
+
+static DirtyClient *
+connect_to (DirtyTestDaemon *daemon)
+{
+  g_autoptr(GError) error = NULL;
+  DirtyClient *client = dirty_client_new_sync (dirty_test_daemon_get_socket_path (daemon),
+                                               NULL, &error);
+  g_assert_no_error (error);
+  return client;
+}
+
+static DirtyTestDaemon *
+start (const char *config)
+{
+  return dirty_test_daemon_start (config, NULL);
+}
+
+/* Counter state lives in each worker: one worker makes it one counter. */
+#define COUNTER_CONFIG \
+  "[dirty-arbiter]\n" \
+  "dirty_apps=" COUNTER "\n" \
+  "dirty_workers=1\n" \
+  "dirty_threads=2\n"
+
+#define BASIC_CONFIG \
+  "[dirty-arbiter]\n" \
+  "dirty_apps=" ECHO ";" COUNTER ";" TESTAPP ";" SLOW "\n" \
+  "dirty_workers=2\n" \
+  "dirty_threads=2\n"
+
+/* ---- results ---------------------------------------------------------- */
+
+static void
+test_echo_sync (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = start (BASIC_CONFIG);
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) expected = json_from_string ("[1,\"two\",{\"three\":[3.5,null,true]}]", NULL);
+  g_autoptr(JsonNode) result = call (client, ECHO, "echo", "[1,\"two\",{\"three\":[3.5,null,true]}]", &error);
+
+  g_assert_no_error (error);
+  g_assert_true (json_node_equal (result, expected));
+  g_assert_cmpint (call_int (client, ECHO, "add", "[1,2,39]"), ==, 42);
+}
+
+static void
+test_kwargs (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = start (COUNTER_CONFIG);
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) kwargs = json_object_new ();
+  g_autoptr(JsonNode) result = NULL;
+
+  call_int (client, COUNTER, "reset", "[]");
+  json_object_set_int_member (kwargs, "n", 5);
+  result = dirty_client_execute_sync (client, COUNTER, "incr", NULL, kwargs, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (call_int (client, COUNTER, "get", "[]"), ==, 5);
+}
+
+typedef struct {
+  GMainLoop *loop;
+  guint      pending;
+  GArray    *values;
+} AsyncState;
+
+static void
+on_incr_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  AsyncState *state = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = dirty_client_execute_finish (DIRTY_CLIENT (source), result, &error);
+  gint64 value;
+
+  g_assert_no_error (error);
+  value = json_node_get_int (node);
+  g_array_append_val (state->values, value);
+  if (--state->pending == 0)
+    g_main_loop_quit (state->loop);
+}
+
+/* Many calls in flight on one connection, completed on the caller's main
+ * loop: every one gets its own answer. */
+static void
+test_async_many_in_flight (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = start (COUNTER_CONFIG);
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  AsyncState state = { loop, 200, g_array_new (FALSE, FALSE, sizeof (gint64)) };
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_int64_hash, g_int64_equal);
+
+  call_int (client, COUNTER, "reset", "[]");
+  for (guint i = 0; i < 200; i++)
+    dirty_client_execute (client, COUNTER, "incr", NULL, NULL, NULL, on_incr_done, &state);
+  g_main_loop_run (loop);
+
+  g_assert_cmpuint (state.values->len, ==, 200);
+  for (guint i = 0; i < state.values->len; i++)
+    {
+      gint64 *v = &g_array_index (state.values, gint64, i);
+      g_assert_cmpint (*v, >=, 1);
+      g_assert_cmpint (*v, <=, 200);
+      g_assert_false (g_hash_table_contains (seen, v));
+      g_hash_table_add (seen, v);
+    }
+  g_assert_cmpint (call_int (client, COUNTER, "get", "[]"), ==, 200);
+  g_array_unref (state.values);
+}
+
+static gpointer
+adder_thread (gpointer data)
+{
+  DirtyClient *client = data;
+  guint seed = g_random_int ();
+
+  for (guint i = 0; i < 40; i++)
+    {
+      gint64 a = (seed + i) % 100000, b = i * 7;
+      g_autofree char *args = g_strdup_printf ("[%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "]", a, b);
+
+      g_assert_cmpint (call_int (client, ECHO, "add", args), ==, a + b);
+    }
+  return NULL;
+}
+
+/* One client shared by eight threads: answers are matched by id. */
+static void
+test_threads_share_client (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = start (BASIC_CONFIG);
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  GThread *threads[8];
+
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    threads[i] = g_thread_new ("adder", adder_thread, client);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    g_thread_join (threads[i]);
+}
+
+static void
+test_bytes_round_trip (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = start (BASIC_CONFIG);
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(DirtyRequest) request = dirty_request_new (ECHO, "echo_bytes");
+  g_autoptr(DirtyReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize size = 1024 * 1024 + 3;
+  guint8 *data = g_malloc (size);
+  g_autoptr(GBytes) bytes = NULL;
+
+  for (gsize i = 0; i < size; i++)
+    data[i] = (guint8) g_random_int ();
+  data[0] = 0; /* raw bytes, NULs included: never text */
+  bytes = g_bytes_new_take (data, size);
+  dirty_request_add_bytes (request, bytes);
+  reply = dirty_client_send_sync (client, request, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (dirty_reply_get_bytes (reply));
+  g_assert_true (g_bytes_equal (dirty_reply_get_bytes (reply), bytes));
+}
+
+/* ---- typed errors ----------------------------------------------------- */
+
+static void
+test_errors (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = start (BASIC_CONFIG);
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  struct {
+    const char *app, *action, *args;
+    DirtyError  code;
+  } cases[] = {
+    { "nosuch:DirtyNoSuchApp", "echo", "[]", DIRTY_ERROR_APP_NOT_FOUND },
+    { ECHO, "no_such_action", "[]", DIRTY_ERROR_ACTION_NOT_FOUND },
+    { ECHO, "_secret", "[]", DIRTY_ERROR_ACTION_NOT_FOUND },
+    { ECHO, "add", "[1,\"two\"]", DIRTY_ERROR_INVALID_ARGUMENT },
+    { ECHO, "fail", "[]", DIRTY_ERROR_APP },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) result = call (client, cases[i].app, cases[i].action, cases[i].args, &error);
+
+      g_test_message ("%s %s -> %s", cases[i].app, cases[i].action, error ? error->message : "(ok)");
+      g_assert_null (result);
+      g_assert_error (error, DIRTY_ERROR, (gint) cases[i].code);
+      g_assert_cmpstr (error->message, !=, "");
+    }
+
+  /* an app error says where it happened and carries the app's detail */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) result = call (client, ECHO, "fail", "[]", &error);
+
+    g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_APP);
+    g_assert_cmpstr (dirty_error_get_app (error), ==, ECHO);
+    g_assert_cmpstr (dirty_error_get_action (error), ==, "fail");
+    g_assert_nonnull (dirty_error_get_detail (error));
+    g_assert_cmpint (dirty_error_get_worker_pid (error), >, 0);
+  }
+  /* and none of that broke the connection */
+  g_assert_cmpint (call_int (client, ECHO, "add", "[2,2]"), ==, 4);
+}
+
+/* ---- deadlines -------------------------------------------------------- */
+
+static void
+test_timeout_running (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\n");
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  gint64 pid = call_int (client, TESTAPP, "pid", "[]");
+  gint64 start_time = g_get_monotonic_time ();
+
+  result = call_with_timeout (client, TESTAPP, "sleep", "[30]", 300, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_TIMEOUT);
+  g_assert_cmpint (g_get_monotonic_time () - start_time, <, 10 * G_USEC_PER_SEC);
+
+  /* the action saw its cancellable fire: the same worker serves the next call */
+  g_assert_cmpint (call_int (client, TESTAPP, "pid", "[]"), ==, pid);
+}
+
+static void
+test_timeout_queued_never_dispatched (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    start ("[dirty-arbiter]\ndirty_apps=" TESTAPP ";" COUNTER "\ndirty_workers=1\n");
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(DirtyClient) other = connect_to (daemon);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  g_autoptr(JsonArray) sleep_args = json_args ("[1.5]");
+
+  call_int (client, COUNTER, "reset", "[]");
+  /* the only slot is busy for 1.5 s ... */
+  dirty_client_execute (other, TESTAPP, "sleep", sleep_args, NULL, NULL, NULL, NULL);
+  g_usleep (200 * 1000);
+  /* ... so this one waits in the queue and times out there */
+  result = call_with_timeout (client, COUNTER, "incr", "[]", 300, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_TIMEOUT);
+  /* it never ran: the counter is untouched once the slot is free again */
+  g_assert_cmpint (call_int (client, COUNTER, "get", "[]"), ==, 0);
+}
+
+static void
+test_timeout_zero_means_none (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\ndirty_timeout=0\n");
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = call (client, TESTAPP, "sleep", "[1.2]", &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (result);
+  g_assert_cmpint (call_int (client, TESTAPP, "pid", "[]"), >, 0);
+}
+
+static void
+test_timeout_capped_by_daemon (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\ndirty_timeout=1\n");
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+
+  /* asks for 60 s, gets the daemon's 1 s */
+  result = call_with_timeout (client, TESTAPP, "sleep", "[20]", 60000, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_TIMEOUT);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 10 * G_USEC_PER_SEC);
+}
+
+/* An action that ignores cancellation is killed after the grace period,
+ * and its worker replaced; its late reply can never reach another call. */
+static void
+test_hung_worker_replaced (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\ndirty_workers=1\n");
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  gint64 pid = call_int (client, TESTAPP, "pid", "[]");
+  gint64 new_pid;
+
+  result = call_with_timeout (client, TESTAPP, "hang", "[60]", 300, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_TIMEOUT);
+  new_pid = call_int (client, TESTAPP, "pid", "[]");
+  g_assert_cmpint (new_pid, !=, pid);
+  g_assert_false (dirty_test_pid_alive ((GPid) pid));
+}
+
+static void
+test_late_reply_dropped (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    start ("[dirty-arbiter]\ndirty_apps=" TESTAPP ";" ECHO "\ndirty_workers=1\n");
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+
+  /* ignores cancel for 0.8 s, then replies: after its deadline */
+  result = call_with_timeout (client, TESTAPP, "hang", "[0.8]", 200, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_TIMEOUT);
+  /* this call waits for the slot, and must get its own answer */
+  g_assert_cmpint (call_int (client, ECHO, "add", "[20,22]"), ==, 42);
+  g_assert_cmpint (call_int (client, ECHO, "add", "[1,1]"), ==, 2);
+}
+
+/* ---- failures --------------------------------------------------------- */
+
+static void
+test_worker_crash (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    start ("[dirty-arbiter]\ndirty_apps=" TESTAPP ";" ECHO "\ndirty_workers=1\n");
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  gint64 pid = call_int (client, TESTAPP, "pid", "[]");
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  AsyncState state = { loop, 5, g_array_new (FALSE, FALSE, sizeof (gint64)) };
+  g_autoptr(JsonArray) crash_args = json_args ("[0.3]");
+  g_autoptr(JsonArray) add_args = json_args ("[1,1]");
+
+  /* queue five calls behind a crash: they must not be lost */
+  dirty_client_execute (client, TESTAPP, "crash_after", crash_args, NULL, NULL, NULL, NULL);
+  g_usleep (50 * 1000);
+  for (guint i = 0; i < 5; i++)
+    dirty_client_execute (client, ECHO, "add", add_args, NULL, NULL, on_incr_done, &state);
+  g_main_loop_run (loop);
+  g_assert_cmpuint (state.values->len, ==, 5);
+  g_array_unref (state.values);
+
+  result = call (client, TESTAPP, "crash", "[]", &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_WORKER_LOST);
+  /* the replacement serves the next call, with the same apps */
+  g_assert_cmpint (call_int (client, TESTAPP, "pid", "[]"), !=, pid);
+  g_assert_cmpint (call_int (client, ECHO, "add", "[3,4]"), ==, 7);
+}
+
+static void
+test_init_failure_backoff (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("dirty-failinit-XXXXXX", &error);
+  g_autofree char *flag = g_build_filename (dir, "fail", NULL);
+  g_autoptr(DirtyTestDaemon) daemon = NULL;
+  g_autoptr(DirtyClient) client = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  gint64 end;
+
+  g_assert_true (g_file_set_contents (flag, "", 0, &error));
+  g_setenv ("DIRTY_TEST_FAILINIT_FILE", flag, TRUE);
+  daemon = start ("[dirty-arbiter]\ndirty_apps=failinit:DirtyFailInitApp;" ECHO "\ndirty_workers=1\n");
+  g_unsetenv ("DIRTY_TEST_FAILINIT_FILE");
+  client = connect_to (daemon);
+
+  /* while init fails, calls get a clear error at once, and others work */
+  result = call (client, "failinit:DirtyFailInitApp", "ok", "[]", &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_NO_WORKER);
+  g_test_message ("while init fails: %s", error->message);
+  g_assert_nonnull (strstr (error->message, "init"));
+  g_clear_error (&error);
+  g_assert_cmpint (call_int (client, ECHO, "add", "[1,2]"), ==, 3);
+
+  /* once init can succeed, a retry picks it up without a restart */
+  g_assert_cmpint (g_unlink (flag), ==, 0);
+  end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_autoptr(JsonNode) r = call (client, "failinit:DirtyFailInitApp", "ok", "[]", &error);
+      if (r != NULL)
+        break;
+      g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_NO_WORKER);
+      g_clear_error (&error);
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (200 * 1000);
+    }
+  g_rmdir (dir);
+}
+
+/* ---- scheduling ------------------------------------------------------- */
+
+static void
+on_sleep_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  JsonNode **out = user_data;
+  g_autoptr(GError) error = NULL;
+
+  *out = dirty_client_execute_finish (DIRTY_CLIENT (source), result, &error);
+  g_assert_no_error (error);
+}
+
+static gint64
+member_int (JsonNode *node, const char *name)
+{
+  return json_object_get_int_member (json_node_get_object (node), name);
+}
+
+/* A short call never waits behind a long one while another worker is idle. */
+static void
+test_least_loaded (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\ndirty_workers=2\ndirty_threads=1\n");
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(JsonArray) args = json_args ("[1.5]");
+  JsonNode *slept = NULL;
+  gint64 pids[3], short_done;
+
+  dirty_client_execute (client, TESTAPP, "sleep", args, NULL, NULL, on_sleep_done, &slept);
+  g_usleep (300 * 1000);
+  for (guint i = 0; i < 3; i++)
+    pids[i] = call_int (client, TESTAPP, "pid", "[]");
+  short_done = g_get_monotonic_time ();
+  while (slept == NULL)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_assert_cmpint (pids[0], ==, pids[1]);
+  g_assert_cmpint (pids[1], ==, pids[2]);
+  g_assert_cmpint (member_int (slept, "pid"), !=, pids[0]);
+  /* the short calls were answered while the long one still ran (the
+   * worker reports CLOCK_MONOTONIC, the clock of g_get_monotonic_time) */
+  g_assert_cmpint (short_done, <, member_int (slept, "end"));
+  json_node_unref (slept);
+}
+
+/* dirty_threads=2 gives two really concurrent sync actions per worker. */
+static void
+test_threads_concurrent (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\ndirty_workers=1\ndirty_threads=2\n");
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(JsonArray) args = json_args ("[0.8]");
+  JsonNode *a = NULL, *b = NULL;
+
+  dirty_client_execute (client, TESTAPP, "sleep", args, NULL, NULL, on_sleep_done, &a);
+  dirty_client_execute (client, TESTAPP, "sleep", args, NULL, NULL, on_sleep_done, &b);
+  while (a == NULL || b == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  /* same worker, overlapping intervals */
+  g_assert_cmpint (member_int (a, "pid"), ==, member_int (b, "pid"));
+  g_assert_cmpint (member_int (a, "start"), <, member_int (b, "end"));
+  g_assert_cmpint (member_int (b, "start"), <, member_int (a, "end"));
+  json_node_unref (a);
+  json_node_unref (b);
+}
+
+/* ---- cancellation ----------------------------------------------------- */
+
+static gpointer
+cancel_later_thread (gpointer data)
+{
+  g_usleep (200 * 1000);
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+static void
+test_cancel_sync_call (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\ndirty_workers=1\n");
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonArray) args = json_args ("[30]");
+  g_autoptr(JsonNode) result = NULL;
+  GThread *thread = g_thread_new ("cancel", cancel_later_thread, cancellable);
+  gint64 t0 = g_get_monotonic_time ();
+
+  result = dirty_client_execute_sync (client, TESTAPP, "sleep", args, NULL, cancellable, &error);
+  g_thread_join (thread);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  /* the worker's slot frees at once: this does not wait 30 s */
+  g_assert_cmpint (call_int (client, TESTAPP, "pid", "[]"), >, 0);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 10 * G_USEC_PER_SEC);
+}
+
+/* ---- the process tree ------------------------------------------------- */
+
+static void
+test_no_orphans_when_arbiter_killed (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    start ("[dirty-arbiter]\ndirty_apps=" ECHO "\ndirty_workers=3\n");
+  g_autoptr(GArray) workers = dirty_test_list_children (dirty_test_daemon_get_pid (daemon));
+  gint64 end;
+
+  g_assert_cmpuint (workers->len, ==, 3);
+  g_assert_cmpint (dirty_test_daemon_signal_and_wait (daemon, SIGKILL, 5000), !=, -1);
+  end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  for (guint i = 0; i < workers->len; i++)
+    while (dirty_test_pid_alive (g_array_index (workers, GPid, i)))
+      {
+        g_assert_cmpint (g_get_monotonic_time (), <, end);
+        g_usleep (20 * 1000);
+      }
+}
+
+static void
+test_sigterm_clean_exit (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    start ("[dirty-arbiter]\ndirty_apps=" ECHO "\ndirty_workers=2\n");
+  g_autoptr(GArray) workers = dirty_test_list_children (dirty_test_daemon_get_pid (daemon));
+  int status = dirty_test_daemon_signal_and_wait (daemon, SIGTERM, 20000);
+
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  for (guint i = 0; i < workers->len; i++)
+    g_assert_false (dirty_test_pid_alive (g_array_index (workers, GPid, i)));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/execute/echo-sync", test_echo_sync);
+  g_test_add_func ("/execute/kwargs", test_kwargs);
+  g_test_add_func ("/execute/async-many-in-flight", test_async_many_in_flight);
+  g_test_add_func ("/execute/threads-share-client", test_threads_share_client);
+  g_test_add_func ("/execute/bytes-round-trip", test_bytes_round_trip);
+  g_test_add_func ("/execute/errors", test_errors);
+  g_test_add_func ("/deadline/running", test_timeout_running);
+  g_test_add_func ("/deadline/queued-never-dispatched", test_timeout_queued_never_dispatched);
+  g_test_add_func ("/deadline/zero-means-none", test_timeout_zero_means_none);
+  g_test_add_func ("/deadline/capped-by-daemon", test_timeout_capped_by_daemon);
+  g_test_add_func ("/deadline/hung-worker-replaced", test_hung_worker_replaced);
+  g_test_add_func ("/deadline/late-reply-dropped", test_late_reply_dropped);
+  g_test_add_func ("/failure/worker-crash", test_worker_crash);
+  g_test_add_func ("/failure/init-backoff", test_init_failure_backoff);
+  g_test_add_func ("/schedule/least-loaded", test_least_loaded);
+  g_test_add_func ("/schedule/threads-concurrent", test_threads_concurrent);
+  g_test_add_func ("/cancel/sync-call", test_cancel_sync_call);
+  g_test_add_func ("/process/no-orphans", test_no_orphans_when_arbiter_killed);
+  g_test_add_func ("/process/sigterm-clean-exit", test_sigterm_clean_exit);
+  return g_test_run ();
+}
