@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Figures for dirty-arbiter against the IPC floor measured in the same
+ * run: execute round trip (tiny payload, sequential) p50/p99, calls/s
+ * with 8 concurrent callers, and a 1 MiB bytes echo. Prints figures; it
+ * is not a test and asserts nothing about speed. */
+#include "config.h"
+
+#include <dirty.h>
+
+#include "dirty-test-daemon.h"
+#include "relay-floor.h"
+
+#define ECHO "echo:DirtyEchoApp"
+#define N_CALLERS 8
+
+static guint n_round_trips = 20000;
+static double throughput_seconds = 3.0;
+static guint n_large = 100;
+
+static int
+cmp_gint64 (gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+  return (x > y) - (x < y);
+}
+
+static double
+percentile (GArray *samples, double p)
+{
+  g_array_sort (samples, cmp_gint64);
+  return g_array_index (samples, gint64, (guint) ((samples->len - 1) * p));
+}
+
+typedef void (*CallFunc) (gpointer data, guint caller);
+
+static GArray *
+time_calls (CallFunc func, gpointer data, guint n)
+{
+  GArray *samples = g_array_sized_new (FALSE, FALSE, sizeof (gint64), n);
+
+  for (guint i = 0; i < n / 10; i++)
+    func (data, 0);             /* warm up */
+  for (guint i = 0; i < n; i++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      gint64 dt;
+
+      func (data, 0);
+      dt = g_get_monotonic_time () - t0;
+      g_array_append_val (samples, dt);
+    }
+  return samples;
+}
+
+typedef struct {
+  CallFunc  func;
+  gpointer  data;
+  guint     caller;
+  gint64    end;
+  guint64   calls;
+} Runner;
+
+static gpointer
+runner_thread (gpointer user_data)
+{
+  Runner *r = user_data;
+
+  while (g_get_monotonic_time () < r->end)
+    {
+      r->func (r->data, r->caller);
+      r->calls++;
+    }
+  return NULL;
+}
+
+static double
+throughput (CallFunc func, gpointer data)
+{
+  Runner runners[N_CALLERS];
+  GThread *threads[N_CALLERS];
+  gint64 t0 = g_get_monotonic_time ();
+  guint64 total = 0;
+
+  for (guint i = 0; i < N_CALLERS; i++)
+    {
+      runners[i] = (Runner) { func, data, i, t0 + (gint64) (throughput_seconds * G_USEC_PER_SEC), 0 };
+      threads[i] = g_thread_new ("caller", runner_thread, &runners[i]);
+    }
+  for (guint i = 0; i < N_CALLERS; i++)
+    {
+      g_thread_join (threads[i]);
+      total += runners[i].calls;
+    }
+  return total / ((g_get_monotonic_time () - t0) / (double) G_USEC_PER_SEC);
+}
+
+/* ---- the floor -------------------------------------------------------- */
+
+static void
+floor_tiny (gpointer data, guint caller)
+{
+  relay_floor_call (data, caller, 16);
+}
+
+static void
+floor_large (gpointer data, guint caller)
+{
+  relay_floor_call (data, caller, 1024 * 1024);
+}
+
+/* ---- dirty-arbiter ---------------------------------------------------- */
+
+typedef struct {
+  DirtyClient *client;
+  JsonArray   *args;
+  GBytes      *large;
+} Dirty;
+
+static void
+dirty_tiny (gpointer data, guint caller)
+{
+  Dirty *d = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = dirty_client_execute_sync (d->client, ECHO, "echo", d->args,
+                                                          NULL, NULL, &error);
+  if (result == NULL)
+    g_error ("execute failed: %s", error->message);
+}
+
+static void
+dirty_large (gpointer data, guint caller)
+{
+  Dirty *d = data;
+  g_autoptr(DirtyRequest) request = dirty_request_new (ECHO, "echo_bytes");
+  g_autoptr(DirtyReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  dirty_request_add_bytes (request, d->large);
+  reply = dirty_client_send_sync (d->client, request, NULL, &error);
+  if (reply == NULL || g_bytes_get_size (dirty_reply_get_bytes (reply)) != g_bytes_get_size (d->large))
+    g_error ("1 MiB echo failed: %s", error ? error->message : "wrong size");
+}
+
+static void
+report (const char *what, double value, const char *unit, double floor, gboolean lower_is_better)
+{
+  g_print ("%-44s %12.1f %-7s floor %12.1f %-7s ratio %5.2fx%s\n", what, value, unit, floor, unit,
+           value / floor, lower_is_better ? "" : " of floor");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyTestDaemon) daemon = NULL;
+  g_autoptr(DirtyClient) client = NULL;
+  g_autoptr(GArray) floor_rtt = NULL, dirty_rtt = NULL, floor_big = NULL, dirty_big = NULL;
+  g_autoptr(GOptionContext) context = g_option_context_new ("- dirty-arbiter benchmarks");
+  double floor_tput, dirty_tput;
+  RelayFloor *floor;
+  Dirty d = { 0 };
+  gboolean quick = FALSE;
+  GOptionEntry entries[] = {
+    { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "Fewer iterations (a smoke run)", NULL },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("%s\n", error->message);
+      return 1;
+    }
+  if (quick)
+    {
+      n_round_trips = 2000;
+      throughput_seconds = 0.5;
+      n_large = 10;
+    }
+
+  floor = relay_floor_new (N_CALLERS);
+  floor_rtt = time_calls (floor_tiny, floor, n_round_trips);
+  floor_tput = throughput (floor_tiny, floor);
+  floor_big = time_calls (floor_large, floor, n_large);
+  relay_floor_free (floor);
+
+  daemon = dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO "\n"
+                                    "dirty_workers=2\ndirty_threads=2\n", NULL);
+  client = dirty_client_new_sync (dirty_test_daemon_get_socket_path (daemon), NULL, &error);
+  if (client == NULL)
+    g_error ("connect: %s", error->message);
+  d.client = client;
+  d.args = json_array_new ();
+  json_array_add_int_element (d.args, 42);
+  d.large = g_bytes_new_take (g_malloc0 (1024 * 1024), 1024 * 1024);
+
+  dirty_rtt = time_calls (dirty_tiny, &d, n_round_trips);
+  dirty_tput = throughput (dirty_tiny, &d);
+  dirty_big = time_calls (dirty_large, &d, n_large);
+
+  g_print ("dirty-arbiter benchmark: 2 workers x 2 threads, %u round trips, %u callers for %.1f s\n",
+           n_round_trips, N_CALLERS, throughput_seconds);
+  report ("execute round trip, tiny, p50", percentile (dirty_rtt, 0.5), "us",
+          percentile (floor_rtt, 0.5), TRUE);
+  report ("execute round trip, tiny, p99", percentile (dirty_rtt, 0.99), "us",
+          percentile (floor_rtt, 0.99), TRUE);
+  report ("throughput, 8 callers on one client", dirty_tput, "calls/s", floor_tput, FALSE);
+  report ("1 MiB bytes echo, p50", percentile (dirty_big, 0.5) / 1000.0, "ms",
+          percentile (floor_big, 0.5) / 1000.0, TRUE);
+
+  json_array_unref (d.args);
+  g_bytes_unref (d.large);
+  return 0;
+}

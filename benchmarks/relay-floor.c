@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "relay-floor.h"
+
+#define N_ECHO 2
+/* same header size as a real frame, so the floor moves the same bytes */
+#define HEADER 32
+
+struct _RelayFloor {
+  guint    n_callers;
+  int     *caller_fds;   /* caller's end */
+  int     *relay_fds;    /* relay's end of each caller */
+  int      echo_relay[N_ECHO];
+  int      echo_fds[N_ECHO];
+  int      stop_pipe[2];
+  GThread *relay;
+  GThread *echo[N_ECHO];
+  guint8 **buffers;      /* per caller */
+};
+
+static void
+write_all (int fd, const guint8 *p, gsize len)
+{
+  while (len > 0)
+    {
+      gssize n = write (fd, p, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      g_assert_cmpint (n, >, 0);
+      p += n;
+      len -= n;
+    }
+}
+
+static gboolean
+read_all (int fd, guint8 *p, gsize len)
+{
+  while (len > 0)
+    {
+      gssize n = read (fd, p, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      p += n;
+      len -= n;
+    }
+  return TRUE;
+}
+
+/* header: u32 caller, u32 payload length, rest unused */
+static gsize
+frame_payload (const guint8 *header, guint32 *caller)
+{
+  guint32 len;
+
+  memcpy (caller, header, 4);
+  memcpy (&len, header + 4, 4);
+  return len;
+}
+
+static gboolean
+read_frame (int fd, guint8 **buf, gsize *cap, guint32 *caller, gsize *total)
+{
+  gsize len;
+
+  if (*cap < HEADER)
+    *buf = g_realloc (*buf, *cap = HEADER);
+  if (!read_all (fd, *buf, HEADER))
+    return FALSE;
+  len = frame_payload (*buf, caller);
+  if (*cap < HEADER + len)
+    *buf = g_realloc (*buf, *cap = HEADER + len);
+  *total = HEADER + len;
+  return read_all (fd, *buf + HEADER, len);
+}
+
+static gpointer
+echo_thread (gpointer data)
+{
+  int fd = GPOINTER_TO_INT (data);
+  guint8 *buf = NULL;
+  gsize cap = 0, total;
+  guint32 caller;
+
+  while (read_frame (fd, &buf, &cap, &caller, &total))
+    write_all (fd, buf, total);
+  g_free (buf);
+  return NULL;
+}
+
+static gpointer
+relay_thread (gpointer data)
+{
+  RelayFloor *floor = data;
+  guint n = floor->n_callers + N_ECHO + 1;
+  g_autofree struct pollfd *fds = g_new0 (struct pollfd, n);
+  guint8 *buf = NULL;
+  gsize cap = 0, total;
+  guint next = 0;
+
+  for (guint i = 0; i < floor->n_callers; i++)
+    fds[i] = (struct pollfd) { .fd = floor->relay_fds[i], .events = POLLIN };
+  for (guint i = 0; i < N_ECHO; i++)
+    fds[floor->n_callers + i] = (struct pollfd) { .fd = floor->echo_relay[i], .events = POLLIN };
+  fds[n - 1] = (struct pollfd) { .fd = floor->stop_pipe[0], .events = POLLIN };
+
+  for (;;)
+    {
+      if (poll (fds, n, -1) < 0)
+        continue;
+      if (fds[n - 1].revents)
+        break;
+      for (guint i = 0; i < n - 1; i++)
+        {
+          guint32 caller;
+
+          if (!(fds[i].revents & POLLIN))
+            continue;
+          if (!read_frame (fds[i].fd, &buf, &cap, &caller, &total))
+            goto out;
+          if (i < floor->n_callers)
+            write_all (floor->echo_relay[next++ % N_ECHO], buf, total);
+          else
+            write_all (floor->relay_fds[caller], buf, total);
+        }
+    }
+out:
+  g_free (buf);
+  return NULL;
+}
+
+static void
+pair (int *a, int *b)
+{
+  int fds[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  *a = fds[0];
+  *b = fds[1];
+}
+
+RelayFloor *
+relay_floor_new (guint n_callers)
+{
+  RelayFloor *floor = g_new0 (RelayFloor, 1);
+
+  floor->n_callers = n_callers;
+  floor->caller_fds = g_new (int, n_callers);
+  floor->relay_fds = g_new (int, n_callers);
+  floor->buffers = g_new0 (guint8 *, n_callers);
+  for (guint i = 0; i < n_callers; i++)
+    pair (&floor->caller_fds[i], &floor->relay_fds[i]);
+  for (guint i = 0; i < N_ECHO; i++)
+    {
+      pair (&floor->echo_relay[i], &floor->echo_fds[i]);
+      floor->echo[i] = g_thread_new ("echo", echo_thread, GINT_TO_POINTER (floor->echo_fds[i]));
+    }
+  g_assert_cmpint (pipe (floor->stop_pipe), ==, 0);
+  floor->relay = g_thread_new ("relay", relay_thread, floor);
+  return floor;
+}
+
+void
+relay_floor_call (RelayFloor *floor,
+                  guint       caller,
+                  gsize       size)
+{
+  guint32 id = caller, len = size, got;
+  gsize cap = HEADER + size, total;
+  guint8 *buf = floor->buffers[caller] = g_realloc (floor->buffers[caller], cap);
+
+  memset (buf, 0, HEADER);
+  memcpy (buf, &id, 4);
+  memcpy (buf + 4, &len, 4);
+  write_all (floor->caller_fds[caller], buf, HEADER + size);
+  g_assert_true (read_frame (floor->caller_fds[caller], &floor->buffers[caller], &cap, &got, &total));
+  g_assert_cmpuint (got, ==, caller);
+}
+
+void
+relay_floor_free (RelayFloor *floor)
+{
+  g_assert_cmpint (write (floor->stop_pipe[1], "x", 1), ==, 1);
+  g_thread_join (floor->relay);
+  for (guint i = 0; i < N_ECHO; i++)
+    {
+      close (floor->echo_relay[i]);
+      g_thread_join (floor->echo[i]);
+      close (floor->echo_fds[i]);
+    }
+  for (guint i = 0; i < floor->n_callers; i++)
+    {
+      close (floor->caller_fds[i]);
+      close (floor->relay_fds[i]);
+      g_free (floor->buffers[i]);
+    }
+  close (floor->stop_pipe[0]);
+  close (floor->stop_pipe[1]);
+  g_free (floor->caller_fds);
+  g_free (floor->relay_fds);
+  g_free (floor->buffers);
+  g_free (floor);
+}

@@ -1,0 +1,35 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The main job, from a fresh Debian 12 machine (as root): installs what is
+# needed, builds, starts dirty-arbiter with the bundled example apps on a
+# private socket, makes real calls through libdirty-glib and prints them,
+# then stops the arbiter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools/install-deps
+[ -f build/build.ninja ] || meson setup build >/dev/null
+ninja -C build >/dev/null
+
+tmp=$(mktemp -d /tmp/dirty-demo.XXXXXX)
+trap 'kill "$arbiter" 2>/dev/null; wait "$arbiter" 2>/dev/null; rm -rf "$tmp"' EXIT
+export DIRTY_ARBITER_SOCKET=$tmp/arbiter.sock
+export DIRTY_WORKER_PATH=$PWD/build/daemon/worker/dirty-worker
+
+build/daemon/arbiter/dirty-arbiter --config=/dev/null \
+  --app-path="$PWD/build/examples/apps" \
+  --dirty-app=echo:DirtyEchoApp --dirty-app=counter:DirtyCounterApp \
+  --dirty-app=slow:DirtySlowApp --dirty-app=thumbnail:DirtyThumbnailApp \
+  --dirty-app=compress:DirtyCompressApp \
+  --dirty-workers=2 --dirty-threads=2 &
+arbiter=$!
+
+# wait for the socket
+for _ in $(seq 100); do
+  [ -S "$DIRTY_ARBITER_SOCKET" ] && break
+  sleep 0.05
+done
+
+image=/usr/share/icons/hicolor/48x48/apps/debian-logo.png
+[ -f "$image" ] || image=$(find /usr/share -name '*.png' -size +2k 2>/dev/null | head -n 1)
+build/examples/client/dirty-demo ${image:+--image="$image"}
