@@ -31,5 +31,5 @@ for _ in $(seq 100); do
 done
 
 image=/usr/share/icons/hicolor/48x48/apps/debian-logo.png
-[ -f "$image" ] || image=$(find /usr/share -name '*.png' -size +2k 2>/dev/null | head -n 1)
+[ -f "$image" ] || image=$(find /usr/share -name '*.png' -size +2k -print -quit 2>/dev/null || true)
 build/examples/client/dirty-demo ${image:+--image="$image"}
