@@ -41,7 +41,15 @@ test_header_round_trip (void)
   g_assert_cmpint (buf[15], ==, 0x08);
   g_assert_true (dirty_frame_header_parse (buf, &limits, &out, &error));
   g_assert_no_error (error);
-  g_assert_cmpmem (&h, sizeof h, &out, sizeof out);
+  /* field by field: the struct's padding is not part of the frame */
+  g_assert_cmpuint (out.type, ==, h.type);
+  g_assert_cmpuint (out.flags, ==, h.flags);
+  g_assert_cmpuint (out.id, ==, h.id);
+  g_assert_cmpuint (out.aux, ==, h.aux);
+  g_assert_cmpuint (out.json_length, ==, h.json_length);
+  g_assert_cmpuint (out.attachments_length, ==, h.attachments_length);
+  g_assert_cmpuint (out.n_attachments, ==, h.n_attachments);
+  g_assert_cmpuint (out.n_fds, ==, h.n_fds);
 }
 
 static void
