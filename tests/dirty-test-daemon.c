@@ -19,6 +19,15 @@ struct _DirtyTestDaemon {
   GPid         pid;
   GSocket     *notify;
   gboolean     exited;
+
+  /* The notify socket is drained by a thread: an unread datagram queue
+   * (10 deep on some machines) would block the daemon in sd_notify(). */
+  GThread     *notify_thread;
+  GMutex       lock;
+  GCond        cond;
+  GPtrArray   *messages;      /* every line received, in order */
+  guint        next_message;  /* first one wait_notify has not looked at */
+  gint         stopping;      /* atomic */
 };
 
 static const char *
@@ -45,35 +54,60 @@ bind_notify_socket (const char *path)
   return g_steal_pointer (&socket);
 }
 
+static gpointer
+notify_thread (gpointer data)
+{
+  DirtyTestDaemon *daemon = data;
+
+  for (;;)
+    {
+      char buf[4096];
+      gssize n;
+      g_autoptr(GError) error = NULL;
+      g_auto(GStrv) lines = NULL;
+
+      if (!g_socket_condition_timed_wait (daemon->notify, G_IO_IN, 50 * 1000, NULL, NULL))
+        {
+          if (g_atomic_int_get (&daemon->stopping))
+            return NULL;
+          continue;
+        }
+      n = g_socket_receive (daemon->notify, buf, sizeof buf - 1, NULL, &error);
+      if (n <= 0)
+        continue;
+      buf[n] = '\0';
+      lines = g_strsplit (buf, "\n", -1);
+      g_mutex_lock (&daemon->lock);
+      for (guint i = 0; lines[i]; i++)
+        if (*lines[i])
+          g_ptr_array_add (daemon->messages, g_strdup (lines[i]));
+      g_cond_broadcast (&daemon->cond);
+      g_mutex_unlock (&daemon->lock);
+    }
+}
+
 char *
 dirty_test_daemon_wait_notify (DirtyTestDaemon *daemon,
                                const char      *prefix,
                                guint            timeout_ms)
 {
   gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  char *found = NULL;
 
-  for (;;)
+  g_mutex_lock (&daemon->lock);
+  while (found == NULL)
     {
-      char buf[4096];
-      gssize n;
-      gint64 left = end - g_get_monotonic_time ();
-      g_autoptr(GError) error = NULL;
-      g_auto(GStrv) lines = NULL;
-
-      if (left <= 0)
-        return NULL;
-      g_socket_set_timeout (daemon->notify, MAX (1, left / G_USEC_PER_SEC + 1));
-      if (!g_socket_condition_timed_wait (daemon->notify, G_IO_IN, left, NULL, &error))
-        return NULL;
-      n = g_socket_receive (daemon->notify, buf, sizeof buf - 1, NULL, &error);
-      if (n <= 0)
-        continue;
-      buf[n] = '\0';
-      lines = g_strsplit (buf, "\n", -1);
-      for (guint i = 0; lines[i]; i++)
-        if (g_str_has_prefix (lines[i], prefix))
-          return g_strdup (lines[i]);
+      while (found == NULL && daemon->next_message < daemon->messages->len)
+        {
+          const char *line = daemon->messages->pdata[daemon->next_message++];
+          if (g_str_has_prefix (line, prefix))
+            found = g_strdup (line);
+        }
+      if (found == NULL && !g_cond_wait_until (&daemon->cond, &daemon->lock, end))
+        break;
     }
+  g_mutex_unlock (&daemon->lock);
+  return found;
 }
 
 static char *
@@ -142,6 +176,10 @@ dirty_test_daemon_start (const char         *config,
   daemon->socket_path = g_build_filename (daemon->dir, "arbiter.sock", NULL);
   notify_path = g_build_filename (daemon->dir, "notify.sock", NULL);
   daemon->notify = bind_notify_socket (notify_path);
+  g_mutex_init (&daemon->lock);
+  g_cond_init (&daemon->cond);
+  daemon->messages = g_ptr_array_new_with_free_func (g_free);
+  daemon->notify_thread = g_thread_new ("notify", notify_thread, daemon);
   config_path = write_config (daemon->dir, config);
   daemon->process = spawn_arbiter (daemon, config_path, args);
   daemon->pid = (GPid) g_ascii_strtoll (g_subprocess_get_identifier (daemon->process), NULL, 10);
@@ -188,7 +226,12 @@ dirty_test_daemon_stop (DirtyTestDaemon *daemon)
       g_subprocess_wait (daemon->process, NULL, NULL);
     }
   g_clear_object (&daemon->process);
+  g_atomic_int_set (&daemon->stopping, TRUE);
+  g_thread_join (daemon->notify_thread);
   g_clear_object (&daemon->notify);
+  g_ptr_array_unref (daemon->messages);
+  g_mutex_clear (&daemon->lock);
+  g_cond_clear (&daemon->cond);
   {
     g_autoptr(GFile) dir = g_file_new_for_path (daemon->dir);
     g_autoptr(GFileEnumerator) children =
