@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Figures for dirty-arbiter against the IPC floor measured in the same
  * run: execute round trip (tiny payload, sequential) p50/p99, calls/s
- * with 8 concurrent callers, and a 1 MiB bytes echo. Prints figures; it
- * is not a test and asserts nothing about speed. */
+ * with 8 concurrent callers, a 1 MiB bytes echo, and streams: chunks/s of
+ * a 100,000-chunk stream of 16-byte chunks, time to the first chunk, and
+ * MB/s of 64 KiB bytes chunks. Prints figures; it is not a test and
+ * asserts nothing about speed. */
 #include "config.h"
 
 #include <dirty.h>
@@ -11,11 +13,18 @@
 #include "relay-floor.h"
 
 #define ECHO "echo:DirtyEchoApp"
+#define STREAMAPP "streamapp:DirtyStreamTestApp"
 #define N_CALLERS 8
 
 static guint n_round_trips = 20000;
 static double throughput_seconds = 3.0;
 static guint n_large = 100;
+static guint n_small_chunks = 100000;
+static guint n_first_chunk = 2000;
+static guint n_big_chunks = 2000;   /* 64 KiB each: 128 MiB */
+
+#define SMALL_CHUNK 16
+#define BIG_CHUNK   (64 * 1024)
 
 static int
 cmp_gint64 (gconstpointer a, gconstpointer b)
@@ -112,7 +121,9 @@ floor_large (gpointer data, guint caller)
 
 typedef struct {
   DirtyClient *client;
-  JsonArray   *args;
+  /* one per caller thread: json-glib's reference counts are not atomic,
+   * so threads must not share a JsonArray */
+  JsonArray   *args[N_CALLERS];
   GBytes      *large;
 } Dirty;
 
@@ -121,7 +132,7 @@ dirty_tiny (gpointer data, guint caller)
 {
   Dirty *d = data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonNode) result = dirty_client_execute_sync (d->client, ECHO, "echo", d->args,
+  g_autoptr(JsonNode) result = dirty_client_execute_sync (d->client, ECHO, "echo", d->args[caller],
                                                           NULL, NULL, &error);
   if (result == NULL)
     g_error ("execute failed: %s", error->message);
@@ -141,6 +152,80 @@ dirty_large (gpointer data, guint caller)
     g_error ("1 MiB echo failed: %s", error ? error->message : "wrong size");
 }
 
+/* ---- streams ------------------------------------------------------------ */
+
+static DirtyStream *
+dirty_open_stream (DirtyClient *client, guint n, guint size)
+{
+  g_autoptr(JsonObject) kwargs = json_object_new ();
+  g_autoptr(GError) error = NULL;
+  DirtyStream *stream;
+
+  json_object_set_int_member (kwargs, "n", n);
+  json_object_set_string_member (kwargs, "kind", "bytes");
+  json_object_set_int_member (kwargs, "size", size);
+  stream = dirty_client_stream_sync (client, STREAMAPP, "count", NULL, kwargs, NULL, &error);
+  if (stream == NULL)
+    g_error ("stream failed: %s", error->message);
+  return stream;
+}
+
+/* Reads a whole stream of @n bytes chunks through its GInputStream face;
+ * returns the seconds it took from the call. */
+static double
+dirty_stream_seconds (DirtyClient *client, guint n, guint size)
+{
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr(DirtyStream) stream = dirty_open_stream (client, n, size);
+  g_autofree guint8 *buffer = g_malloc (BIG_CHUNK);
+  g_autoptr(GError) error = NULL;
+  guint64 total = 0;
+  gssize got;
+
+  while ((got = g_input_stream_read (G_INPUT_STREAM (stream), buffer, BIG_CHUNK,
+                                     NULL, &error)) > 0)
+    total += got;
+  if (got < 0 || total != (guint64) n * size)
+    g_error ("stream read failed: %s", error ? error->message : "short");
+  return (g_get_monotonic_time () - t0) / (double) G_USEC_PER_SEC;
+}
+
+static double
+floor_stream_seconds (RelayFloor *floor, guint n, guint size)
+{
+  gint64 t0 = g_get_monotonic_time ();
+
+  relay_floor_stream (floor, 0, n, size);
+  return (g_get_monotonic_time () - t0) / (double) G_USEC_PER_SEC;
+}
+
+static GArray *
+first_chunk_samples (DirtyClient *client, RelayFloor *floor, guint n)
+{
+  GArray *samples = g_array_sized_new (FALSE, FALSE, sizeof (gint64), n);
+
+  for (guint i = 0; i < n + n / 10; i++)
+    {
+      gint64 dt;
+
+      if (floor != NULL)
+        dt = relay_floor_stream (floor, 0, 1, SMALL_CHUNK);
+      else
+        {
+          gint64 t0 = g_get_monotonic_time ();
+          /* stream_sync returns as the first chunk arrives */
+          g_autoptr(DirtyStream) stream = dirty_open_stream (client, 1, SMALL_CHUNK);
+
+          dt = g_get_monotonic_time () - t0;
+          while (g_input_stream_skip (G_INPUT_STREAM (stream), 4096, NULL, NULL) > 0)
+            ;
+        }
+      if (i >= n / 10)   /* after the warm-up */
+        g_array_append_val (samples, dt);
+    }
+  return samples;
+}
+
 static void
 report (const char *what, double value, const char *unit, double floor, gboolean lower_is_better)
 {
@@ -157,6 +242,8 @@ main (int argc, char **argv)
   g_autoptr(GArray) floor_rtt = NULL, dirty_rtt = NULL, floor_big = NULL, dirty_big = NULL;
   g_autoptr(GOptionContext) context = g_option_context_new ("- dirty-arbiter benchmarks");
   double floor_tput, dirty_tput;
+  double floor_small_s, dirty_small_s, floor_big_s, dirty_big_s;
+  g_autoptr(GArray) floor_first = NULL, dirty_first = NULL;
   RelayFloor *floor;
   Dirty d = { 0 };
   gboolean quick = FALSE;
@@ -176,27 +263,46 @@ main (int argc, char **argv)
       n_round_trips = 2000;
       throughput_seconds = 0.5;
       n_large = 10;
+      n_small_chunks = 10000;
+      n_first_chunk = 200;
+      n_big_chunks = 200;
     }
 
+  g_printerr ("measuring the raw relay floor...\n");
   floor = relay_floor_new (N_CALLERS);
   floor_rtt = time_calls (floor_tiny, floor, n_round_trips);
   floor_tput = throughput (floor_tiny, floor);
   floor_big = time_calls (floor_large, floor, n_large);
+  floor_stream_seconds (floor, n_small_chunks / 10, SMALL_CHUNK);   /* warm up */
+  floor_small_s = floor_stream_seconds (floor, n_small_chunks, SMALL_CHUNK);
+  floor_first = first_chunk_samples (NULL, floor, n_first_chunk);
+  floor_big_s = floor_stream_seconds (floor, n_big_chunks, BIG_CHUNK);
   relay_floor_free (floor);
 
-  daemon = dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO "\n"
+  daemon = dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO ";" STREAMAPP "\n"
                                     "dirty_workers=2\ndirty_threads=2\n", NULL);
   client = dirty_client_new_sync (dirty_test_daemon_get_socket_path (daemon), NULL, &error);
   if (client == NULL)
     g_error ("connect: %s", error->message);
   d.client = client;
-  d.args = json_array_new ();
-  json_array_add_int_element (d.args, 42);
+  for (guint i = 0; i < N_CALLERS; i++)
+    {
+      d.args[i] = json_array_new ();
+      json_array_add_int_element (d.args[i], 42);
+    }
   d.large = g_bytes_new_take (g_malloc0 (1024 * 1024), 1024 * 1024);
 
+  g_printerr ("measuring dirty-arbiter: round trips...\n");
   dirty_rtt = time_calls (dirty_tiny, &d, n_round_trips);
+  g_printerr ("measuring dirty-arbiter: throughput...\n");
   dirty_tput = throughput (dirty_tiny, &d);
+  g_printerr ("measuring dirty-arbiter: 1 MiB echo...\n");
   dirty_big = time_calls (dirty_large, &d, n_large);
+  g_printerr ("measuring dirty-arbiter: streams...\n");
+  dirty_stream_seconds (client, n_small_chunks / 10, SMALL_CHUNK);   /* warm up */
+  dirty_small_s = dirty_stream_seconds (client, n_small_chunks, SMALL_CHUNK);
+  dirty_first = first_chunk_samples (client, NULL, n_first_chunk);
+  dirty_big_s = dirty_stream_seconds (client, n_big_chunks, BIG_CHUNK);
 
   g_print ("dirty-arbiter benchmark: 2 workers x 2 threads, %u round trips, %u callers for %.1f s\n",
            n_round_trips, N_CALLERS, throughput_seconds);
@@ -207,8 +313,16 @@ main (int argc, char **argv)
   report ("throughput, 8 callers on one client", dirty_tput, "calls/s", floor_tput, FALSE);
   report ("1 MiB bytes echo, p50", percentile (dirty_big, 0.5) / 1000.0, "ms",
           percentile (floor_big, 0.5) / 1000.0, TRUE);
+  g_print ("streams (default credit window of 64 chunks; the floor has no flow control):\n");
+  report ("stream of 16-byte chunks", n_small_chunks / dirty_small_s, "chunk/s",
+          n_small_chunks / floor_small_s, FALSE);
+  report ("time to first chunk, p50", percentile (dirty_first, 0.5), "us",
+          percentile (floor_first, 0.5), TRUE);
+  report ("stream of 64 KiB bytes chunks", n_big_chunks * (double) BIG_CHUNK / 1e6 / dirty_big_s,
+          "MB/s", n_big_chunks * (double) BIG_CHUNK / 1e6 / floor_big_s, FALSE);
 
-  json_array_unref (d.args);
+  for (guint i = 0; i < N_CALLERS; i++)
+    json_array_unref (d.args[i]);
   g_bytes_unref (d.large);
   return 0;
 }

@@ -82,16 +82,43 @@ read_frame (int fd, guint8 **buf, gsize *cap, guint32 *caller, gsize *total)
   return read_all (fd, *buf + HEADER, len);
 }
 
+/* A stream request (header bytes 8-15: u32 chunks, u32 chunk size) is
+ * answered with that many frames, then an empty one flagged as the end
+ * (byte 16), as a worker streams CHUNKs then END. */
+static void
+echo_stream (int fd, const guint8 *request)
+{
+  guint32 n, size, zero = 0;
+  g_autofree guint8 *frame = NULL;
+
+  memcpy (&n, request + 8, 4);
+  memcpy (&size, request + 12, 4);
+  frame = g_malloc0 (HEADER + size);
+  memcpy (frame, request, 4);
+  memcpy (frame + 4, &size, 4);
+  for (guint32 i = 0; i < n; i++)
+    write_all (fd, frame, HEADER + size);
+  memcpy (frame + 4, &zero, 4);
+  frame[16] = 1;
+  write_all (fd, frame, HEADER);
+}
+
 static gpointer
 echo_thread (gpointer data)
 {
   int fd = GPOINTER_TO_INT (data);
   guint8 *buf = NULL;
   gsize cap = 0, total;
-  guint32 caller;
+  guint32 caller, n_chunks;
 
   while (read_frame (fd, &buf, &cap, &caller, &total))
-    write_all (fd, buf, total);
+    {
+      memcpy (&n_chunks, buf + 8, 4);
+      if (n_chunks > 0)
+        echo_stream (fd, buf);
+      else
+        write_all (fd, buf, total);
+    }
   g_free (buf);
   return NULL;
 }
@@ -208,4 +235,36 @@ relay_floor_free (RelayFloor *floor)
   g_free (floor->relay_fds);
   g_free (floor->buffers);
   g_free (floor);
+}
+
+gint64
+relay_floor_stream (RelayFloor *floor,
+                    guint       caller,
+                    guint32     n_chunks,
+                    guint32     chunk_size)
+{
+  guint32 id = caller, got;
+  gsize cap = HEADER, total;
+  guint8 request[HEADER] = { 0 };
+  gint64 start = g_get_monotonic_time ();
+  gint64 first = 0;
+  guint32 n = 0;
+
+  floor->buffers[caller] = g_realloc (floor->buffers[caller], cap);
+  memcpy (request, &id, 4);
+  memcpy (request + 8, &n_chunks, 4);
+  memcpy (request + 12, &chunk_size, 4);
+  write_all (floor->caller_fds[caller], request, HEADER);
+  for (;;)
+    {
+      g_assert_true (read_frame (floor->caller_fds[caller], &floor->buffers[caller], &cap,
+                                 &got, &total));
+      if (first == 0)
+        first = g_get_monotonic_time () - start;
+      if (floor->buffers[caller][16] == 1)
+        break;
+      n++;
+    }
+  g_assert_cmpuint (n, ==, n_chunks);
+  return first;
 }

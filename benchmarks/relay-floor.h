@@ -12,6 +12,12 @@ typedef struct _RelayFloor RelayFloor;
 
 RelayFloor *relay_floor_new            (guint n_callers);
 void        relay_floor_free           (RelayFloor *floor);
+/* One stream: @n_chunks frames of @chunk_size payload bytes, then an end
+ * frame, for caller @caller. Returns the microseconds to the first. */
+gint64      relay_floor_stream         (RelayFloor *floor,
+                                        guint       caller,
+                                        guint32     n_chunks,
+                                        guint32     chunk_size);
 /* One round trip of @size payload bytes for caller @caller. */
 void        relay_floor_call           (RelayFloor *floor,
                                         guint       caller,

@@ -116,6 +116,7 @@ dirty_action_flags_get_type (void)
       static const GFlagsValue values[] = {
         { DIRTY_ACTION_SYNC, "DIRTY_ACTION_SYNC", "sync" },
         { DIRTY_ACTION_ASYNC, "DIRTY_ACTION_ASYNC", "async" },
+        { DIRTY_ACTION_STREAM, "DIRTY_ACTION_STREAM", "stream" },
         { 0, NULL, NULL },
       };
       GType type = g_flags_register_static (g_intern_static_string ("DirtyActionFlags"),
@@ -308,7 +309,7 @@ dirty_app_add_action (DirtyApp         *self,
   g_return_if_fail (DIRTY_IS_APP (self));
   g_return_if_fail (name != NULL && name[0] != '\0');
   g_return_if_fail (g_utf8_validate (name, -1, NULL));
-  g_return_if_fail ((flags & ~DIRTY_ACTION_ASYNC) == 0);
+  g_return_if_fail ((flags & ~(DIRTY_ACTION_ASYNC | DIRTY_ACTION_STREAM)) == 0);
 
   priv = dirty_app_get_instance_private (self);
   action = g_new0 (Action, 1);

@@ -21,6 +21,13 @@ G_BEGIN_DECLS
  * @DIRTY_ACTION_ASYNC: the action does not block: it runs on the worker's
  *   main loop (the thread-default main context), starts its work and
  *   returns at once, and completes the call later, from any thread.
+ * @DIRTY_ACTION_STREAM: the action streams its result: it sends chunks
+ *   with [method@Dirty.Call.send_chunk] (a sync action) or
+ *   [method@Dirty.Call.send_chunk_async] (an async one) and ends with
+ *   [method@Dirty.Call.end_stream] or an error. Combine it with
+ *   %DIRTY_ACTION_SYNC or %DIRTY_ACTION_ASYNC. Callers must read it as a
+ *   stream ([method@Dirty.Client.stream]): an `execute` of it fails with
+ *   %DIRTY_ERROR_INVALID_ARGUMENT before the action runs.
  *
  * How the worker runs an action.
  *
@@ -29,6 +36,7 @@ G_BEGIN_DECLS
 typedef enum {
   DIRTY_ACTION_SYNC = 0,
   DIRTY_ACTION_ASYNC = 1 << 0,
+  DIRTY_ACTION_STREAM = 1 << 1,
 } DirtyActionFlags;
 
 #define DIRTY_TYPE_ACTION_FLAGS (dirty_action_flags_get_type ())

@@ -5,6 +5,7 @@
  * reading its outcome once the app has completed it. Not installed. */
 
 #include "dirty-call.h"
+#include "dirty-call-stream-private.h"
 
 G_BEGIN_DECLS
 
@@ -41,5 +42,13 @@ JsonNode     *dirty_call_get_result           (DirtyCall *self);
 GPtrArray    *dirty_call_get_reply_attachments (DirtyCall *self);
 const GError *dirty_call_get_error            (DirtyCall *self);
 const char   *dirty_call_get_detail           (DirtyCall *self);
+
+/* Streams: the worker sets the stream (taken) before dispatching a call
+ * whose request has the STREAM flag. */
+void             dirty_call_set_stream       (DirtyCall       *self,
+                                              DirtyCallStream *stream);
+DirtyCallStream *dirty_call_get_stream       (DirtyCall       *self);
+/* The call completed with dirty_call_end_stream(). Valid once completed. */
+gboolean         dirty_call_get_stream_ended (DirtyCall       *self);
 
 G_END_DECLS

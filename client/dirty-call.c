@@ -7,6 +7,7 @@
 
 #include "dirty-app.h"
 #include "dirty-call-private.h"
+#include "dirty-call-stream-private.h"
 #include "dirty-message.h"
 
 /**
@@ -31,6 +32,15 @@
  * To return bytes nested in a result, make the reference with
  * [method@Dirty.Call.attach].
  *
+ * A %DIRTY_ACTION_STREAM action streams its result instead: it sends
+ * chunks with [method@Dirty.Call.send_chunk] (blocking, from a worker
+ * thread) or [method@Dirty.Call.send_chunk_async] (from the main loop),
+ * then completes the call with [method@Dirty.Call.end_stream], or with
+ * [method@Dirty.Call.return_error], which the reader gets after every
+ * chunk sent before it. An action without that flag that a caller reads
+ * as a stream may simply return its value: the reader gets it as the one
+ * chunk of the stream.
+ *
  * Since: 0.1
  */
 struct _DirtyCall
@@ -50,6 +60,9 @@ struct _DirtyCall
   gpointer complete_data;
   GDestroyNotify complete_destroy;
 
+  /* Set before the app sees the call when its caller reads a stream */
+  DirtyCallStream *stream;
+
   /* Guards everything below: apps complete and attach from any thread. */
   GMutex lock;
   gboolean completed;
@@ -57,6 +70,7 @@ struct _DirtyCall
   GPtrArray *reply_attachments;
   GError *error;
   char *detail;
+  gboolean stream_ended;
 };
 
 G_DEFINE_FINAL_TYPE (DirtyCall, dirty_call, G_TYPE_OBJECT)
@@ -68,6 +82,7 @@ dirty_call_finalize (GObject *object)
 
   if (self->complete_destroy)
     self->complete_destroy (self->complete_data);
+  g_clear_pointer (&self->stream, dirty_call_stream_free);
   g_clear_object (&self->app);
   g_free (self->app_name);
   g_free (self->action);
@@ -1089,7 +1104,74 @@ dirty_call_return_error_if_cancelled (DirtyCall *self)
   return TRUE;
 }
 
+/**
+ * dirty_call_end_stream:
+ * @self: a #DirtyCall
+ *
+ * Completes a streamed call successfully: the reader gets the end of the
+ * stream after every chunk sent before. To end with an error instead, use
+ * [method@Dirty.Call.return_error]. On a call whose caller does not read
+ * a stream it completes the call with a JSON null result.
+ *
+ * Since: 0.1
+ */
+void
+dirty_call_end_stream (DirtyCall *self)
+{
+  g_return_if_fail (DIRTY_IS_CALL (self));
+
+  if (self->stream == NULL)
+    {
+      dirty_call_return_value (self, NULL);
+      return;
+    }
+  g_mutex_lock (&self->lock);
+  /* read by the worker only after complete() took the lock again */
+  if (!self->completed)
+    self->stream_ended = TRUE;
+  g_mutex_unlock (&self->lock);
+  complete (self, NULL, NULL, FALSE);
+}
+
+/**
+ * dirty_call_is_stream:
+ * @self: a #DirtyCall
+ *
+ * Returns: whether the caller reads the result as a stream of chunks
+ *
+ * Since: 0.1
+ */
+gboolean
+dirty_call_is_stream (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  return self->stream != NULL;
+}
+
 /* Private: the worker's side */
+
+void
+dirty_call_set_stream (DirtyCall       *self,
+                       DirtyCallStream *stream)
+{
+  g_return_if_fail (DIRTY_IS_CALL (self));
+  g_return_if_fail (self->stream == NULL);
+  self->stream = stream;
+}
+
+DirtyCallStream *
+dirty_call_get_stream (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
+  return self->stream;
+}
+
+gboolean
+dirty_call_get_stream_ended (DirtyCall *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CALL (self), FALSE);
+  return self->stream_ended;
+}
 
 gboolean
 dirty_call_is_completed (DirtyCall *self)

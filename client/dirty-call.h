@@ -143,4 +143,36 @@ void          dirty_call_return_new_error (DirtyCall   *self,
 DIRTY_AVAILABLE_IN_ALL
 gboolean      dirty_call_return_error_if_cancelled (DirtyCall *self);
 
+/* Streaming the result (DIRTY_ACTION_STREAM) */
+DIRTY_AVAILABLE_IN_ALL
+gboolean      dirty_call_is_stream        (DirtyCall   *self);
+DIRTY_AVAILABLE_IN_ALL
+gboolean      dirty_call_send_chunk       (DirtyCall    *self,
+                                           JsonNode     *chunk,
+                                           GCancellable *cancellable,
+                                           GError      **error);
+DIRTY_AVAILABLE_IN_ALL
+gboolean      dirty_call_send_bytes_chunk (DirtyCall    *self,
+                                           GBytes       *bytes,
+                                           GCancellable *cancellable,
+                                           GError      **error);
+DIRTY_AVAILABLE_IN_ALL
+void          dirty_call_send_chunk_async (DirtyCall           *self,
+                                           JsonNode            *chunk,
+                                           GCancellable        *cancellable,
+                                           GAsyncReadyCallback  callback,
+                                           gpointer             user_data);
+DIRTY_AVAILABLE_IN_ALL
+void          dirty_call_send_bytes_chunk_async (DirtyCall           *self,
+                                                 GBytes              *bytes,
+                                                 GCancellable        *cancellable,
+                                                 GAsyncReadyCallback  callback,
+                                                 gpointer             user_data);
+DIRTY_AVAILABLE_IN_ALL
+gboolean      dirty_call_send_chunk_finish (DirtyCall    *self,
+                                            GAsyncResult *result,
+                                            GError      **error);
+DIRTY_AVAILABLE_IN_ALL
+void          dirty_call_end_stream       (DirtyCall   *self);
+
 G_END_DECLS

@@ -11,6 +11,7 @@
 #include "dirty-version.h"
 #include "dirty-reply.h"
 #include "dirty-request.h"
+#include "dirty-stream.h"
 
 G_BEGIN_DECLS
 
@@ -84,5 +85,43 @@ DIRTY_AVAILABLE_IN_ALL
 JsonNode    *dirty_client_execute_finish (DirtyClient         *self,
                                           GAsyncResult        *result,
                                           GError             **error);
+
+DIRTY_AVAILABLE_IN_ALL
+DirtyStream *dirty_client_send_stream_sync   (DirtyClient          *self,
+                                              DirtyRequest         *request,
+                                              GCancellable         *cancellable,
+                                              GError              **error);
+DIRTY_AVAILABLE_IN_ALL
+void         dirty_client_send_stream        (DirtyClient          *self,
+                                              DirtyRequest         *request,
+                                              GCancellable         *cancellable,
+                                              GAsyncReadyCallback   callback,
+                                              gpointer              user_data);
+DIRTY_AVAILABLE_IN_ALL
+DirtyStream *dirty_client_send_stream_finish (DirtyClient          *self,
+                                              GAsyncResult         *result,
+                                              GError              **error);
+
+DIRTY_AVAILABLE_IN_ALL
+DirtyStream *dirty_client_stream_sync        (DirtyClient          *self,
+                                              const char           *app,
+                                              const char           *action,
+                                              JsonArray            *args,
+                                              JsonObject           *kwargs,
+                                              GCancellable         *cancellable,
+                                              GError              **error);
+DIRTY_AVAILABLE_IN_ALL
+void         dirty_client_stream             (DirtyClient          *self,
+                                              const char           *app,
+                                              const char           *action,
+                                              JsonArray            *args,
+                                              JsonObject           *kwargs,
+                                              GCancellable         *cancellable,
+                                              GAsyncReadyCallback   callback,
+                                              gpointer              user_data);
+DIRTY_AVAILABLE_IN_ALL
+DirtyStream *dirty_client_stream_finish      (DirtyClient          *self,
+                                              GAsyncResult         *result,
+                                              GError              **error);
 
 G_END_DECLS

@@ -14,4 +14,10 @@ DirtyFrame *dirty_request_encode (DirtyRequest *self,
                                   guint64       id,
                                   guint32       timeout_ms);
 
+/* The same with the STREAM flag: the reply comes as CHUNKs, then END or
+ * ERROR, with the default credit window. */
+DirtyFrame *dirty_request_encode_stream (DirtyRequest *self,
+                                         guint64       id,
+                                         guint32       timeout_ms);
+
 G_END_DECLS

@@ -479,10 +479,11 @@ dirty_request_get_timeout (DirtyRequest *self)
   return self->timeout_ms;
 }
 
-DirtyFrame *
-dirty_request_encode (DirtyRequest *self,
-                      guint64       id,
-                      guint32       timeout_ms)
+static DirtyFrame *
+encode (DirtyRequest *self,
+        guint16       flags,
+        guint64       id,
+        guint32       timeout_ms)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonNode) root = NULL;
@@ -508,6 +509,22 @@ dirty_request_encode (DirtyRequest *self,
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
 
-  return dirty_frame_encode (DIRTY_FRAME_REQUEST, 0, id, timeout_ms, root,
+  return dirty_frame_encode (DIRTY_FRAME_REQUEST, flags, id, timeout_ms, root,
                              self->attachments);
+}
+
+DirtyFrame *
+dirty_request_encode (DirtyRequest *self,
+                      guint64       id,
+                      guint32       timeout_ms)
+{
+  return encode (self, DIRTY_FRAME_FLAG_NONE, id, timeout_ms);
+}
+
+DirtyFrame *
+dirty_request_encode_stream (DirtyRequest *self,
+                             guint64       id,
+                             guint32       timeout_ms)
+{
+  return encode (self, DIRTY_FRAME_FLAG_STREAM, id, timeout_ms);
 }

@@ -30,7 +30,9 @@
  * runs on one of `n_threads` dedicated threads (so that many blocking
  * calls really run at once); a %DIRTY_ACTION_ASYNC action runs on the main
  * loop. CANCEL, the request's deadline and shutdown fire the call's
- * cancellable. Every REQUEST gets exactly one RESPONSE or ERROR.
+ * cancellable. Every REQUEST gets exactly one RESPONSE or ERROR; a
+ * REQUEST with the STREAM flag gets CHUNKs, within its credit window,
+ * then exactly one END or ERROR.
  *
  * The worker stops when the arbiter closes the connection, on SIGTERM or
  * SIGINT, or on [method@Dirty.Worker.stop]: it cancels the calls in
@@ -90,6 +92,7 @@ typedef struct {
   DirtyCall *call;
   GSource *deadline_source;
   CancelReason reason;
+  gboolean completed;     /* a stream's outcome is in; it ends once drained */
 } InFlight;
 
 struct _DirtyWorker
@@ -152,6 +155,9 @@ in_flight_free (InFlight *entry)
       g_source_destroy (entry->deadline_source);
       g_source_unref (entry->deadline_source);
     }
+  /* async sends still waiting for credit hold the call: fail them */
+  if (entry->call != NULL && dirty_call_get_stream (entry->call) != NULL)
+    dirty_call_stream_close (dirty_call_get_stream (entry->call));
   g_clear_object (&entry->call);
   g_free (entry);
 }
@@ -731,6 +737,71 @@ build_reply (DirtyWorker *self,
     }
 }
 
+/* Streams: the terminal message goes out once every chunk queued before
+ * it has had credit, or was dropped by a cancel. */
+static void
+stream_finish (DirtyWorker *self,
+               InFlight    *entry)
+{
+  DirtyCall *call = entry->call;
+  g_autoptr(DirtyFrame) frame = NULL;
+
+  if (dirty_call_get_error (call) != NULL)
+    frame = build_reply (self, entry);
+  else
+    frame = dirty_frame_new_empty (DIRTY_FRAME_END, entry->id, 0);
+  send_frame (self, frame);
+  dirty_call_stream_close (dirty_call_get_stream (call));
+  entry->wapp->n_active--;
+  g_hash_table_remove (self->in_flight, &entry->id);
+  check_drained (self);
+}
+
+/* Sends the chunks that have credit; ends the stream when it can. */
+static void
+stream_pump (DirtyWorker *self,
+             InFlight    *entry)
+{
+  DirtyCallStream *stream = dirty_call_get_stream (entry->call);
+  g_autoptr(GPtrArray) frames = dirty_call_stream_take (stream);
+
+  for (guint i = 0; i < frames->len; i++)
+    send_frame (self, g_ptr_array_index (frames, i));
+  if (entry->completed && dirty_call_stream_is_drained (stream))
+    stream_finish (self, entry);
+}
+
+/* A value returned to a caller that reads a stream is its one chunk. */
+static void
+stream_queue_result (DirtyWorker *self,
+                     InFlight    *entry)
+{
+  DirtyCall *call = entry->call;
+  g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+  JsonObject *object = json_object_new ();
+  JsonNode *result = dirty_call_get_result (call);
+  DirtyFrame *frame;
+
+  json_object_set_member (object, "data",
+                          result ? json_node_ref (result) : json_node_new (JSON_NODE_NULL));
+  json_node_take_object (root, object);
+  frame = dirty_frame_encode (DIRTY_FRAME_CHUNK, 0, entry->id, 0, root,
+                              dirty_call_get_reply_attachments (call));
+  dirty_call_stream_send_async (dirty_call_get_stream (call), frame, NULL);
+}
+
+static void
+stream_completed (DirtyWorker *self,
+                  InFlight    *entry)
+{
+  DirtyCall *call = entry->call;
+
+  entry->completed = TRUE;
+  if (dirty_call_get_error (call) == NULL && !dirty_call_get_stream_ended (call))
+    stream_queue_result (self, entry);
+  stream_pump (self, entry);
+}
+
 static gboolean
 reply_cb (gpointer user_data)
 {
@@ -745,6 +816,11 @@ reply_cb (gpointer user_data)
   entry = g_hash_table_lookup (self->in_flight, &rdata->id);
   if (entry == NULL || entry->call != rdata->call)
     return G_SOURCE_REMOVE;
+  if (dirty_call_get_stream (entry->call) != NULL)
+    {
+      stream_completed (self, entry);
+      return G_SOURCE_REMOVE;
+    }
 
   frame = build_reply (self, entry);
   send_frame (self, frame);
@@ -771,6 +847,54 @@ call_complete_cb (DirtyCall *call,
   g_source_set_callback (source, reply_cb, rdata, reply_data_free);
   g_source_set_static_name (source, "[dirty-worker] reply");
   g_source_attach (source, cdata->context);
+}
+
+static gboolean
+stream_pump_cb (gpointer user_data)
+{
+  CompleteData *cdata = user_data;
+  DirtyWorker *self = cdata->worker;
+  InFlight *entry;
+
+  if (self->in_flight == NULL)
+    return G_SOURCE_REMOVE;
+  /* ids are never reused: the entry of this id is this stream's */
+  entry = g_hash_table_lookup (self->in_flight, &cdata->id);
+  if (entry != NULL)
+    stream_pump (self, entry);
+  return G_SOURCE_REMOVE;
+}
+
+/* A stream has chunks to send (from any thread): pump it from the main
+ * loop, which alone touches the connection. */
+static void
+stream_ready_cb (gpointer user_data)
+{
+  CompleteData *cdata = user_data;
+  CompleteData *copy = g_new0 (CompleteData, 1);
+  g_autoptr(GSource) source = g_idle_source_new ();
+
+  copy->worker = g_object_ref (cdata->worker);
+  copy->context = g_main_context_ref (cdata->context);
+  copy->id = cdata->id;
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, stream_pump_cb, copy, complete_data_free);
+  g_source_set_static_name (source, "[dirty-worker] stream");
+  g_source_attach (source, cdata->context);
+}
+
+static void
+handle_credit (DirtyWorker *self,
+               DirtyFrame  *frame)
+{
+  InFlight *entry = g_hash_table_lookup (self->in_flight, &frame->header.id);
+  DirtyCallStream *stream;
+
+  /* a CREDIT may cross the end of its stream */
+  if (entry == NULL || (stream = dirty_call_get_stream (entry->call)) == NULL)
+    return;
+  dirty_call_stream_add_credit (stream, frame->header.aux);
+  stream_pump (self, entry);
 }
 
 /* Calls */
@@ -930,6 +1054,25 @@ dispatch_call (DirtyWorker      *self,
 }
 
 static void
+enable_stream (DirtyWorker *self,
+               InFlight    *entry,
+               JsonNode    *root)
+{
+  gint64 window = dirty_json_get_int (root, "window", DIRTY_STREAM_DEFAULT_WINDOW);
+  CompleteData *rdata = g_new0 (CompleteData, 1);
+
+  /* the arbiter checked it; a worker under another host clamps it */
+  window = CLAMP (window, 1, DIRTY_STREAM_MAX_WINDOW);
+  rdata->worker = g_object_ref (self);
+  rdata->context = g_main_context_ref (self->context);
+  rdata->id = entry->id;
+  dirty_call_set_stream (entry->call,
+                         dirty_call_stream_new (entry->id, (guint) window, self->context,
+                                                dirty_call_get_cancellable (entry->call),
+                                                stream_ready_cb, rdata, complete_data_free));
+}
+
+static void
 handle_request (DirtyWorker *self,
                 DirtyFrame  *frame)
 {
@@ -944,6 +1087,7 @@ handle_request (DirtyWorker *self,
   CompleteData *cdata;
   InFlight *entry;
   gint64 deadline = 0;
+  gboolean streaming;
 
   if (id == 0 || g_hash_table_contains (self->in_flight, &id))
     {
@@ -968,6 +1112,17 @@ handle_request (DirtyWorker *self,
     }
   if (!validate_request (self, id, root, &wapp, &flags))
     return;
+  streaming = (frame->header.flags & DIRTY_FRAME_FLAG_STREAM) != 0;
+  if ((flags & DIRTY_ACTION_STREAM) && !streaming)
+    {
+      g_autofree char *message =
+        g_strdup_printf (_("Action %s of app %s streams its result: read it as a stream "
+                           "(dirty_client_stream())"),
+                         dirty_json_get_string (root, "action"), wapp->name);
+      send_error (self, id, DIRTY_ERROR_INVALID_ARGUMENT, wapp->name,
+                  dirty_json_get_string (root, "action"), message);
+      return;
+    }
 
   object = json_node_get_object (root);
   args = json_object_get_member (object, "args");
@@ -988,6 +1143,8 @@ handle_request (DirtyWorker *self,
                                 kwargs && JSON_NODE_HOLDS_OBJECT (kwargs) ? json_node_get_object (kwargs) : NULL,
                                 attachments, deadline, NULL,
                                 call_complete_cb, cdata, complete_data_free);
+  if (streaming)
+    enable_stream (self, entry, root);
   g_hash_table_insert (self->in_flight, &entry->id, entry);
 
   if (frame->header.aux > 0)
@@ -1014,9 +1171,11 @@ connection_frame_cb (DirtyConnection *connection,
     case DIRTY_FRAME_CANCEL:
       handle_cancel (self, frame);
       break;
+    case DIRTY_FRAME_CREDIT:
+      handle_credit (self, frame);
+      break;
     case DIRTY_FRAME_HELLO:
     case DIRTY_FRAME_HEARTBEAT:
-    case DIRTY_FRAME_CREDIT:
       /* Nothing to do in v1; accepted so a newer arbiter can send them. */
       break;
     default:

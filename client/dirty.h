@@ -7,6 +7,7 @@
 #include "dirty-error.h"
 #include "dirty-request.h"
 #include "dirty-reply.h"
+#include "dirty-stream.h"
 #include "dirty-client.h"
 #include "dirty-call.h"
 #include "dirty-app.h"

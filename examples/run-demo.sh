@@ -15,12 +15,14 @@ tmp=$(mktemp -d /tmp/dirty-demo.XXXXXX)
 trap 'kill "$arbiter" 2>/dev/null; wait "$arbiter" 2>/dev/null; rm -rf "$tmp"' EXIT
 export DIRTY_ARBITER_SOCKET=$tmp/arbiter.sock
 export DIRTY_WORKER_PATH=$PWD/build/daemon/worker/dirty-worker
+# what markov.so learns from, in the source tree (installed: the data dir)
+export DIRTY_MARKOV_CORPUS=$PWD/examples/apps/markov-corpus.txt
 
 build/daemon/arbiter/dirty-arbiter --config=/dev/null \
   --app-path="$PWD/build/examples/apps" \
   --dirty-app=echo:DirtyEchoApp --dirty-app=counter:DirtyCounterApp \
   --dirty-app=slow:DirtySlowApp --dirty-app=thumbnail:DirtyThumbnailApp \
-  --dirty-app=compress:DirtyCompressApp \
+  --dirty-app=compress:DirtyCompressApp --dirty-app=markov:DirtyMarkovApp \
   --dirty-workers=2 --dirty-threads=2 &
 arbiter=$!
 
@@ -33,3 +35,7 @@ done
 image=/usr/share/icons/hicolor/48x48/apps/debian-logo.png
 [ -f "$image" ] || image=$(find /usr/share -name '*.png' -size +2k -print -quit 2>/dev/null || true)
 build/examples/client/dirty-demo ${image:+--image="$image"}
+
+# a stream read on a main loop, token by token, as a chat UI would
+echo "dirty-tokens (markov:DirtyMarkovApp generate_async, next_chunk on a GMainLoop):"
+build/examples/client/dirty-tokens --words 40 --seed 3

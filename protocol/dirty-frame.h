@@ -38,6 +38,12 @@ typedef enum {
 
 #define DIRTY_FRAME_FLAGS_KNOWN (DIRTY_FRAME_FLAG_STREAM)
 
+/* Streams (docs/protocol.md, "Flow control"): a worker may send at most
+ * "window" CHUNKs of a stream beyond those the reader gave back as
+ * CREDIT. The REQUEST member "window" sets it, within these bounds. */
+#define DIRTY_STREAM_DEFAULT_WINDOW 64
+#define DIRTY_STREAM_MAX_WINDOW     4096
+
 /* Limits enforced on every frame read. The defaults are in
  * dirty_limits_init(); the arbiter may lower or raise them by config. */
 typedef struct {

@@ -48,6 +48,14 @@ typedef struct {
   guint64          worker_rid;  /* the worker-side id W */
   gboolean         cancel_sent; /* CANCEL W was sent */
   gboolean         in_grace;    /* the worker is killed at timer_at */
+
+  /* Streams (REQUEST flag STREAM): CHUNKs the worker may still send. It
+   * starts at the window, drops by one per CHUNK forwarded, and grows by
+   * the client's CREDIT, never above the window: so at most a window of
+   * chunks per stream waits in the arbiter, however slow the reader. */
+  gboolean         streaming;
+  guint32          window;
+  guint32          credit;
 } DirtyJob;
 
 DirtyJob *dirty_job_new   (DirtyPeer  *peer,

@@ -180,7 +180,8 @@ static gboolean
 dirty_peer_read_request (DirtyPeer   *self,
                          DirtyFrame  *frame,
                          char       **app,
-                         char       **action)
+                         char       **action,
+                         guint32     *window)
 {
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(GPtrArray) attachments = NULL;
@@ -216,6 +217,21 @@ dirty_peer_read_request (DirtyPeer   *self,
                              "\"kwargs\" must be an object");
       return FALSE;
     }
+  *window = 0;
+  if (frame->header.flags & DIRTY_FRAME_FLAG_STREAM)
+    {
+      gint64 asked = DIRTY_STREAM_DEFAULT_WINDOW;
+
+      if ((node = json_object_get_member (object, "window")) != NULL &&
+          (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64 ||
+           (asked = json_node_get_int (node)) < 1 || asked > DIRTY_STREAM_MAX_WINDOW))
+        {
+          dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_INVALID_ARGUMENT,
+                                 "\"window\" must be an integer from 1 to 4096");
+          return FALSE;
+        }
+      *window = (guint32) asked;
+    }
   *app = g_strdup (dirty_json_get_string (root, "app"));
   *action = g_strdup (dirty_json_get_string (root, "action"));
   return TRUE;
@@ -231,6 +247,7 @@ dirty_peer_handle_request (DirtyPeer  *self,
   g_autofree char *action = NULL;
   g_autoptr(DirtyJob) job = NULL;
   g_autoptr(GError) error = NULL;
+  guint32 window = 0;
 
   if (id == 0)
     {
@@ -248,10 +265,12 @@ dirty_peer_handle_request (DirtyPeer  *self,
                              "too many calls in flight on this connection");
       return;
     }
-  if (!dirty_peer_read_request (self, frame, &app, &action))
+  if (!dirty_peer_read_request (self, frame, &app, &action, &window))
     return;
 
   job = dirty_job_new (self, id, app, action, frame);
+  job->streaming = window > 0;
+  job->window = job->credit = window;
   /* in the map first: the scheduler may answer through it */
   g_hash_table_insert (self->jobs, &job->client_id, dirty_job_ref (job));
   if (!dirty_scheduler_submit (self->scheduler, job, &error))
@@ -275,6 +294,17 @@ dirty_peer_handle_cancel (DirtyPeer  *self,
 }
 
 static void
+dirty_peer_handle_credit (DirtyPeer  *self,
+                          DirtyFrame *frame)
+{
+  DirtyJob *job = g_hash_table_lookup (self->jobs, &frame->header.id);
+
+  /* a CREDIT that crossed the end of its stream is normal */
+  if (job != NULL)
+    dirty_scheduler_credit (self->scheduler, job, frame->header.aux);
+}
+
+static void
 dirty_peer_frame_cb (DirtyConnection *connection,
                      DirtyFrame      *frame,
                      gpointer         user_data)
@@ -293,8 +323,10 @@ dirty_peer_frame_cb (DirtyConnection *connection,
     case DIRTY_FRAME_CANCEL:
       dirty_peer_handle_cancel (self, frame);
       break;
+    case DIRTY_FRAME_CREDIT:
+      dirty_peer_handle_credit (self, frame);
+      break;
     case DIRTY_FRAME_HEARTBEAT:
-    case DIRTY_FRAME_CREDIT:   /* flow control comes with streams */
       break;
     case DIRTY_FRAME_MANAGE:
       if (frame->header.id != 0)

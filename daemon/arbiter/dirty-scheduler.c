@@ -431,6 +431,32 @@ dirty_scheduler_timer_cb (gpointer user_data)
 
 /* ---- worker events ---- */
 
+/* A CHUNK: forwarded as it is (never decoded), within the job's credit.
+ * A worker that overruns the window would make the arbiter buffer without
+ * bound: the call fails instead, and the worker is told to stop it. */
+static void
+dirty_scheduler_forward_chunk (DirtyScheduler  *self,
+                               DirtyWorkerProc *worker,
+                               DirtyJob        *job,
+                               DirtyFrame      *frame)
+{
+  if (job->state != DIRTY_JOB_RUNNING)
+    return;
+  if (job->credit == 0)
+    {
+      dirty_scheduler_fail_job (self, job, DIRTY_ERROR_PROTOCOL,
+                                job->streaming ? "the worker sent a chunk beyond the credit window"
+                                               : "the worker sent a chunk for a call that is not a stream",
+                                dirty_worker_proc_get_pid (worker));
+      dirty_worker_proc_cancel_job (worker, job);
+      dirty_scheduler_emit_changed (self);
+      return;
+    }
+  job->credit--;
+  if (job->peer != NULL)
+    dirty_peer_deliver (job->peer, job, frame, FALSE);
+}
+
 static void
 dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
                                  DirtyWorkerProc *worker,
@@ -444,8 +470,7 @@ dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
 
   if (!terminal)
     {
-      if (job->state == DIRTY_JOB_RUNNING && job->peer != NULL)
-        dirty_peer_deliver (job->peer, job, frame, FALSE);
+      dirty_scheduler_forward_chunk (self, worker, job, frame);
       return;
     }
   dirty_scheduler_set_timer (self, job, 0);
@@ -624,6 +649,24 @@ dirty_scheduler_cancel (DirtyScheduler *self,
     }
   else if (job->state == DIRTY_JOB_RUNNING && job->worker != NULL)
     dirty_worker_proc_cancel_job (job->worker, job);
+}
+
+void
+dirty_scheduler_credit (DirtyScheduler *self,
+                        DirtyJob       *job,
+                        guint32         n)
+{
+  guint32 granted;
+
+  if (!job->streaming || job->state == DIRTY_JOB_DONE)
+    return;
+  /* a client cannot grant back more than it was sent */
+  granted = MIN (n, job->window - job->credit);
+  if (granted == 0)
+    return;
+  job->credit += granted;
+  if (job->state == DIRTY_JOB_RUNNING && job->worker != NULL)
+    dirty_worker_proc_credit_job (job->worker, job, granted);
 }
 
 void

@@ -39,6 +39,11 @@ gboolean dirty_scheduler_submit   (DirtyScheduler  *self,
  * one gets CANCEL on its worker, whose reply is forwarded. */
 void     dirty_scheduler_cancel   (DirtyScheduler  *self,
                                    DirtyJob        *job);
+/* The client read @n more chunks of @job's stream: forward the credit to
+ * its worker, never beyond the window. */
+void     dirty_scheduler_credit   (DirtyScheduler  *self,
+                                   DirtyJob        *job,
+                                   guint32          n);
 /* The client went away (job->peer is already NULL). */
 void     dirty_scheduler_abandon  (DirtyScheduler  *self,
                                    DirtyJob        *job);

@@ -582,6 +582,21 @@ dirty_worker_proc_run_job (DirtyWorkerProc *self,
 }
 
 void
+dirty_worker_proc_credit_job (DirtyWorkerProc *self,
+                              DirtyJob        *job,
+                              guint32          n)
+{
+  g_autoptr(DirtyFrame) frame = NULL;
+
+  g_return_if_fail (DIRTY_IS_WORKER_PROC (self));
+
+  if (job->worker != self || job->cancel_sent)
+    return;
+  frame = dirty_frame_new_empty (DIRTY_FRAME_CREDIT, job->worker_rid, n);
+  dirty_connection_send (self->connection, frame);
+}
+
+void
 dirty_worker_proc_cancel_job (DirtyWorkerProc *self,
                               DirtyJob        *job)
 {

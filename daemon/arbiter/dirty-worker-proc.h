@@ -68,6 +68,10 @@ DirtyAppState        dirty_worker_proc_get_app_state (DirtyWorkerProc  *self,
 /* Sends @job's REQUEST under a new worker id with the time it has left. */
 void       dirty_worker_proc_run_job    (DirtyWorkerProc *self,
                                          DirtyJob        *job);
+/* Forwards @n credits of @job's stream as CREDIT under the worker's id. */
+void       dirty_worker_proc_credit_job (DirtyWorkerProc *self,
+                                         DirtyJob        *job,
+                                         guint32          n);
 /* Sends CANCEL for @job (once). */
 void       dirty_worker_proc_cancel_job (DirtyWorkerProc *self,
                                          DirtyJob        *job);

@@ -7,6 +7,8 @@
  * - echo:DirtyEchoApp "echo", synchronously;
  * - counter:DirtyCounterApp "incr", several calls in flight at once on a
  *   GMainLoop;
+ * - markov:DirtyMarkovApp "generate", streamed: its tokens are printed
+ *   as they arrive, then the count;
  * - thumbnail:DirtyThumbnailApp "thumbnail" of --image, if given.
  *
  * Each result is printed as JSON on its own line. */
@@ -189,6 +191,42 @@ demo_thumbnail (DirtyClient *client)
   return TRUE;
 }
 
+/* A streamed call read with blocking calls: each token as it arrives. */
+static gboolean
+demo_stream (DirtyClient *client)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) kwargs = json_object_new ();
+  g_autoptr(DirtyStream) stream = NULL;
+  g_autoptr(JsonNode) token = NULL;
+  guint n = 0;
+
+  json_object_set_int_member (kwargs, "words", 30);
+  json_object_set_int_member (kwargs, "seed", 7);
+  stream = dirty_client_stream_sync (client, "markov:DirtyMarkovApp", "generate",
+                                     NULL, kwargs, NULL, &error);
+  if (stream == NULL)
+    {
+      print_error ("markov stream", error);
+      return FALSE;
+    }
+  g_print ("markov stream: ");
+  while ((token = dirty_stream_next_chunk_sync (stream, NULL, &error)) != NULL)
+    {
+      g_print ("%s", json_node_get_string (token));
+      g_clear_pointer (&token, json_node_unref);
+      n++;
+    }
+  if (error != NULL)
+    {
+      g_print ("\n");
+      print_error ("markov stream", error);
+      return FALSE;
+    }
+  g_print ("\nmarkov stream: %u tokens, then the end\n", n);
+  return TRUE;
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -215,6 +253,7 @@ main (int   argc,
 
   ok = demo_echo (client) && ok;
   ok = demo_counter (client) && ok;
+  ok = demo_stream (client) && ok;
   if (image_path != NULL)
     ok = demo_thumbnail (client) && ok;
 
