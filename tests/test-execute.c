@@ -590,6 +590,52 @@ test_sigterm_clean_exit (void)
     g_assert_false (dirty_test_pid_alive (g_array_index (workers, GPid, i)));
 }
 
+/* ---- configuration errors -------------------------------------------- */
+
+/* The real binary refuses bad settings with exit code 1 and a message
+ * that names the key, from the command line and from the file. */
+static void
+test_bad_config_exits_1 (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("dirty-config-XXXXXX", &error);
+  g_autofree char *file = g_build_filename (dir, "bad.conf", NULL);
+  g_autofree char *file_arg = g_strdup_printf ("--config=%s", file);
+  struct {
+    const char *file_text;     /* NULL: an empty file */
+    const char *arg;
+    const char *needle;
+  } cases[] = {
+    { NULL, "--dirty-workers=abc", "--dirty-workers" },
+    { NULL, "--dirty-threads=0", "--dirty-threads" },
+    { NULL, "--dirty-timeout=-5", "--dirty-timeout" },
+    { NULL, "--dirty-app=nocolon", "MODULE:TypeName" },
+    { NULL, "--dirty-app=a:b:c:d", "MODULE:TypeName" },
+    { "[dirty-arbiter]\ndirty_threads=0\n", NULL, "dirty_threads" },
+    { "[dirty-arbiter]\ndirty_workers=many\n", NULL, "dirty_workers" },
+    { "[dirty-arbiter]\ndirty_graceful_timeout=-1\n", NULL, "dirty_graceful_timeout" },
+    { "[dirty-arbiter]\nno_such_key=1\n", NULL, "no_such_key" },
+  };
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const char *argv[] = { file_arg, cases[i].arg, NULL };
+      g_autofree char *err = NULL;
+      int status;
+
+      g_assert_true (g_file_set_contents (file, cases[i].file_text ? cases[i].file_text : "", -1, &error));
+      status = dirty_test_run_arbiter (argv, &err);
+      g_test_message ("%s %s -> %s", cases[i].file_text ? cases[i].file_text : "",
+                      cases[i].arg ? cases[i].arg : "", err);
+      g_assert_true (WIFEXITED (status));
+      g_assert_cmpint (WEXITSTATUS (status), ==, 1);
+      g_assert_nonnull (strstr (err, cases[i].needle));
+    }
+  g_unlink (file);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -614,5 +660,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cancel/sync-call", test_cancel_sync_call);
   g_test_add_func ("/process/no-orphans", test_no_orphans_when_arbiter_killed);
   g_test_add_func ("/process/sigterm-clean-exit", test_sigterm_clean_exit);
+  g_test_add_func ("/config/bad-values-exit-1", test_bad_config_exits_1);
   return g_test_run ();
 }
