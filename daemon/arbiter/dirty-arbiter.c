@@ -21,6 +21,13 @@
 #define STATUS_INTERVAL_MS  250   /* STATUS= at most this often */
 #define FLUSH_LIMIT_US      (1 * G_USEC_PER_SEC)
 #define ACCEPT_PAUSE_MS     1000  /* after accept() fails, e.g. EMFILE */
+/* Before READY=1: while app init()s run (a model may take minutes to
+ * load), the start timeout is pushed out this often, by three times as
+ * much, so one late tick does not fail the start. */
+#define EXTEND_INTERVAL_S   5
+#define EXTEND_BY_US        (3 * EXTEND_INTERVAL_S * G_USEC_PER_SEC)
+/* The name the socket unit gives its fd (FileDescriptorName=) */
+#define LISTEN_FD_NAME      "dirty-arbiter"
 
 struct _DirtyArbiter
 {
@@ -45,7 +52,10 @@ struct _DirtyArbiter
   gboolean         ready_sent;
   char            *last_status;
   guint            status_source;
+  guint            extend_source;
   guint            watchdog_source;
+  guint64          watchdog_usec;  /* WatchdogSec=, 0 when off */
+  gboolean         supervising;    /* the pool runs: from start to "stopped" */
 
   gboolean         stopping;
   gboolean         stopping_immediately;
@@ -74,6 +84,7 @@ dirty_arbiter_dispose (GObject *object)
     g_clear_handle_id (&self->signal_sources[i], g_source_remove);
   g_clear_handle_id (&self->quit_watch, g_source_remove);
   g_clear_handle_id (&self->status_source, g_source_remove);
+  g_clear_handle_id (&self->extend_source, g_source_remove);
   g_clear_handle_id (&self->watchdog_source, g_source_remove);
   g_clear_handle_id (&self->graceful_source, g_source_remove);
   g_clear_handle_id (&self->flush_source, g_source_remove);
@@ -147,11 +158,22 @@ dirty_arbiter_new (DirtyConfig *config)
 
 /* ---- sd_notify ---- */
 
+/* The one-line summary for STATUS= (systemctl status, StatusText) */
+static char *
+dirty_arbiter_dup_status (DirtyArbiter *self)
+{
+  g_autofree char *status = dirty_scheduler_dup_status (self->scheduler);
+
+  if (!self->ready_sent && !self->stopping)
+    return g_strconcat ("Starting: ", status, NULL);
+  return g_steal_pointer (&status);
+}
+
 static gboolean
 dirty_arbiter_status_cb (gpointer user_data)
 {
   DirtyArbiter *self = user_data;
-  g_autofree char *status = dirty_scheduler_dup_status (self->scheduler);
+  g_autofree char *status = dirty_arbiter_dup_status (self);
 
   self->status_source = 0;
   if (g_strcmp0 (status, self->last_status) != 0)
@@ -171,10 +193,16 @@ dirty_arbiter_check_ready (DirtyArbiter *self)
   g_autofree char *status = NULL;
   g_autofree char *message = NULL;
 
+  /* Settled: every app is ready on some worker, or some worker reported
+   * that it cannot serve it (failed init, not loadable). Waiting for a
+   * broken app would fail the whole service at TimeoutStartSec= and take
+   * the working apps down with it; STATUS= and the journal say which app
+   * failed and why. */
   if (self->ready_sent || self->stopping || !dirty_scheduler_is_settled (self->scheduler))
     return;
   self->ready_sent = TRUE;
-  status = dirty_scheduler_dup_status (self->scheduler);
+  g_clear_handle_id (&self->extend_source, g_source_remove);
+  status = dirty_arbiter_dup_status (self);
   message = g_strconcat ("READY=1\nSTATUS=", status, NULL);
   sd_notify (0, message);
   dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0, "ready: %s", status);
@@ -191,25 +219,119 @@ dirty_arbiter_scheduler_changed_cb (DirtyScheduler *scheduler,
     self->status_source = g_timeout_add (STATUS_INTERVAL_MS, dirty_arbiter_status_cb, self);
 }
 
-/* WATCHDOG=1 from the main loop: a wedged loop misses it */
+/* EXTEND_TIMEOUT_USEC= while the apps' init()s run, until READY=1. The
+ * workers' heartbeats prove those inits are alive; a worker that dies is
+ * replaced (with backoff), which is progress too. */
 static gboolean
-dirty_arbiter_watchdog_cb (gpointer user_data)
+dirty_arbiter_extend_cb (gpointer user_data)
 {
-  sd_notify (0, "WATCHDOG=1");
+  DirtyArbiter *self = user_data;
+
+  if (self->ready_sent || self->stopping)
+    {
+      self->extend_source = 0;
+      return G_SOURCE_REMOVE;
+    }
+  sd_notifyf (0, "EXTEND_TIMEOUT_USEC=%" G_GUINT64_FORMAT, (guint64) EXTEND_BY_US);
   return G_SOURCE_CONTINUE;
 }
 
+/* WATCHDOG=1 from a main-loop timer, so a wedged loop misses it, and only
+ * while the pool supervises the workers (their heartbeat timers and
+ * respawns run on this same loop). After the pool has stopped, nothing is
+ * supervised any more and systemd stops expecting pings anyway. */
+static gboolean
+dirty_arbiter_watchdog_cb (gpointer user_data)
+{
+  DirtyArbiter *self = user_data;
+
+  if (self->supervising)
+    sd_notify (0, "WATCHDOG=1");
+  return G_SOURCE_CONTINUE;
+}
+
+/* Reads WATCHDOG_USEC (and unsets it, with WATCHDOG_PID, so no worker
+ * inherits it): call before any worker is spawned. */
 static void
-dirty_arbiter_start_watchdog (DirtyArbiter *self)
+dirty_arbiter_read_watchdog (DirtyArbiter *self)
 {
   guint64 usec = 0;
 
-  if (sd_watchdog_enabled (FALSE, &usec) > 0 && usec > 0)
-    self->watchdog_source = g_timeout_add (MAX (usec / 2000, 1), dirty_arbiter_watchdog_cb, self);
+  if (sd_watchdog_enabled (TRUE, &usec) > 0 && usec > 0)
+    self->watchdog_usec = usec;
+}
+
+static void
+dirty_arbiter_start_timers (DirtyArbiter *self)
+{
+  if (self->watchdog_usec > 0)
+    {
+      /* half the interval, in ms, never 0 */
+      guint interval_ms = MAX (self->watchdog_usec / 2000, 1);
+
+      self->watchdog_source = g_timeout_add (interval_ms, dirty_arbiter_watchdog_cb, self);
+      dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0,
+                 "systemd watchdog: %" G_GUINT64_FORMAT " ms, pinged every %u ms",
+                 self->watchdog_usec / 1000, interval_ms);
+    }
+  /* at once, then periodically: TimeoutStartSec= may be shorter */
+  if (!self->ready_sent && g_getenv ("NOTIFY_SOCKET") != NULL)
+    {
+      dirty_arbiter_extend_cb (self);
+      self->extend_source = g_timeout_add_seconds (EXTEND_INTERVAL_S, dirty_arbiter_extend_cb, self);
+    }
 }
 
 /* ---- the listening socket ---- */
 
+static void
+set_activation_error (GError     **error,
+                      const char  *name,
+                      int          fd,
+                      const char  *why)
+{
+  g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_FAILED,
+               "socket activation: fd %d (“%s”) %s", fd, name, why);
+}
+
+/* The fd must be what dirty-arbiter.socket passes: a listening Unix
+ * stream socket. A connected one means Accept=yes (one service instance
+ * per connection), which this daemon does not support. */
+static gboolean
+check_activated_fd (int          fd,
+                    const char  *name,
+                    GError     **error)
+{
+  int r = sd_is_socket (fd, AF_UNIX, SOCK_STREAM, -1);
+
+  if (r < 0)
+    {
+      set_activation_error (error, name, fd, g_strerror (-r));
+      return FALSE;
+    }
+  if (r == 0)
+    {
+      set_activation_error (error, name, fd,
+                            sd_is_socket (fd, AF_UNSPEC, 0, -1) > 0
+                              ? "is not a Unix stream socket (ListenStream=/path needed)"
+                              : "is not a socket (a FIFO or a file? ListenStream= needed)");
+      return FALSE;
+    }
+  if (sd_is_socket (fd, AF_UNIX, SOCK_STREAM, 1) <= 0)
+    {
+      set_activation_error (error, name, fd,
+                            "is not listening: a connected socket, as Accept=yes passes; "
+                            "dirty-arbiter needs Accept=no");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Socket activation: the fd named “dirty-arbiter” (FileDescriptorName=);
+ * a single fd of another name is taken too (systemd-socket-activate
+ * without --fdname, a unit without FileDescriptorName=). The others are
+ * closed: this daemon has no use for them. *found says whether systemd
+ * passed anything. */
 static GSocket *
 take_activated_socket (gboolean  *found,
                        GError   **error)
@@ -217,6 +339,7 @@ take_activated_socket (gboolean  *found,
   g_auto(GStrv) names = NULL;
   int n = sd_listen_fds_with_names (TRUE, &names);
   int index = -1;
+  g_autoptr(GSocket) socket = NULL;
 
   *found = FALSE;
   if (n < 0)
@@ -225,25 +348,41 @@ take_activated_socket (gboolean  *found,
                    "socket activation: %s", g_strerror (-n));
       return NULL;
     }
-  /* none of these may leak into the workers */
-  for (int i = 0; i < n; i++)
-    fcntl (SD_LISTEN_FDS_START + i, F_SETFD, FD_CLOEXEC);
-  for (int i = 0; i < n && index < 0; i++)
-    if (names != NULL && g_strcmp0 (names[i], "dirty-arbiter") == 0)
-      index = i;
-  if (index < 0 && n == 1)
-    index = 0;
   if (n == 0)
     return NULL;
   *found = TRUE;
-  if (index < 0 || sd_is_socket (SD_LISTEN_FDS_START + index, AF_UNIX, SOCK_STREAM, 1) <= 0)
+  for (int i = 0; i < n && index < 0; i++)
+    if (names != NULL && g_strcmp0 (names[i], LISTEN_FD_NAME) == 0)
+      index = i;
+  if (index < 0 && n == 1)
+    index = 0;
+  for (int i = 0; i < n; i++)
     {
+      if (i == index)
+        fcntl (SD_LISTEN_FDS_START + i, F_SETFD, FD_CLOEXEC);  /* never leaks into workers */
+      else
+        close (SD_LISTEN_FDS_START + i);
+    }
+  if (index < 0)
+    {
+      g_autofree char *list = names != NULL ? g_strjoinv ("”, “", names) : g_strdup ("");
+
       g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_FAILED,
-                   "socket activation: %d sockets passed, none is a listening Unix "
-                   "stream socket named “dirty-arbiter”", n);
+                   "socket activation: %d fds passed (“%s”), none named “%s” "
+                   "(FileDescriptorName=%s in the socket unit)",
+                   n, list, LISTEN_FD_NAME, LISTEN_FD_NAME);
       return NULL;
     }
-  return g_socket_new_from_fd (SD_LISTEN_FDS_START + index, error);
+  if (!check_activated_fd (SD_LISTEN_FDS_START + index,
+                           names != NULL ? names[index] : "unknown", error))
+    {
+      close (SD_LISTEN_FDS_START + index);
+      return NULL;
+    }
+  socket = g_socket_new_from_fd (SD_LISTEN_FDS_START + index, error);
+  if (socket == NULL)
+    close (SD_LISTEN_FDS_START + index);
+  return g_steal_pointer (&socket);
 }
 
 /* An existing socket file: a live arbiter answers on it; a stale one
@@ -326,6 +465,10 @@ dirty_arbiter_listen (DirtyArbiter  *self,
     {
       if (self->listener == NULL)
         return FALSE;
+      if (dirty_config_get_socket (self->config) != NULL)
+        dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
+                   "socket activation: the configured socket %s is ignored",
+                   dirty_config_get_socket (self->config));
       dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0, "using the socket passed by systemd");
     }
   else
@@ -439,6 +582,7 @@ static void
 dirty_arbiter_pool_stopped_cb (DirtyPool    *pool,
                                DirtyArbiter *self)
 {
+  self->supervising = FALSE;
   if (self->flush_source != 0)
     return;
   self->flush_until = g_get_monotonic_time () + FLUSH_LIMIT_US;
@@ -491,8 +635,9 @@ dirty_arbiter_shutdown (DirtyArbiter *self,
   if (self->stopping)
     immediate = TRUE;
   else
-    sd_notify (0, "STOPPING=1");
+    sd_notify (0, "STOPPING=1\nSTATUS=Stopping");
   self->stopping = TRUE;
+  g_clear_handle_id (&self->extend_source, g_source_remove);
   dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0, "%s shutdown",
              immediate ? "immediate" : "graceful");
   if (immediate)
@@ -572,6 +717,7 @@ dirty_arbiter_start (DirtyArbiter  *self,
 
   if (!dirty_arbiter_install_signals (self, error) || !dirty_arbiter_listen (self, error))
     return FALSE;
+  dirty_arbiter_read_watchdog (self);
 
   self->pool = dirty_pool_new (self->config, &self->limits);
   self->scheduler = dirty_scheduler_new (self->config, self->pool);
@@ -585,8 +731,9 @@ dirty_arbiter_start (DirtyArbiter  *self,
       g_prefix_error (error, "cannot start a worker: ");
       return FALSE;
     }
+  self->supervising = TRUE;
   dirty_arbiter_watch_listener (self);
-  dirty_arbiter_start_watchdog (self);
+  dirty_arbiter_start_timers (self);
   dirty_arbiter_check_ready (self);
   return TRUE;
 }

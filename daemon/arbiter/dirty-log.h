@@ -3,11 +3,33 @@
 
 /* Structured log records with the DIRTY_* journal fields that apply:
  * DIRTY_APP, DIRTY_ACTION, DIRTY_REQUEST_ID, DIRTY_WORKER_PID,
- * DIRTY_WORKER_ID. Pass NULL / 0 for a field that does not apply. */
+ * DIRTY_WORKER_ID and, for a failed call, DIRTY_ERROR_CODE (the wire
+ * name: "timeout", "worker-lost", ...). Pass NULL / 0 for a field that
+ * does not apply.
+ *
+ * Levels, as an operator sees them (see dirty_log_init()):
+ *   warning   something is wrong (a worker died, an app failed to load)
+ *   message   lifecycle and every failed call (always recorded)
+ *   info      lifecycle details (ready, worker hello, app states):
+ *             recorded in the journal, shown on a terminal only with
+ *             G_MESSAGES_DEBUG
+ *   debug     every call's steps (queued, sent, ended): only with
+ *             G_MESSAGES_DEBUG=dirty-arbiter (or "all") */
 
 #include <glib.h>
 
+#include "dirty-error.h"
+
 G_BEGIN_DECLS
+
+/* Installs the log writer: when stderr is the journal (systemd set
+ * JOURNAL_STREAM), records go to the journal as structured entries, info
+ * included, debug only as G_MESSAGES_DEBUG asks; on a terminal or a pipe,
+ * GLib's default writer (readable lines; info and debug with
+ * G_MESSAGES_DEBUG). Call once, early in main(). */
+void     dirty_log_init       (void);
+/* Whether a record at @level would be dropped (skip costly formatting). */
+gboolean dirty_log_would_drop (GLogLevelFlags level);
 
 void dirty_log (GLogLevelFlags  level,
                 const char     *app,
@@ -17,5 +39,16 @@ void dirty_log (GLogLevelFlags  level,
                 guint           worker_id,
                 const char     *format,
                 ...) G_GNUC_PRINTF (7, 8);
+
+/* A call that failed with @code: like dirty_log() plus DIRTY_ERROR_CODE. */
+void dirty_log_call_error (GLogLevelFlags  level,
+                           const char     *app,
+                           const char     *action,
+                           guint64         request_id,
+                           gint64          worker_pid,
+                           guint           worker_id,
+                           DirtyError      code,
+                           const char     *format,
+                           ...) G_GNUC_PRINTF (8, 9);
 
 G_END_DECLS

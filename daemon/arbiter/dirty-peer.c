@@ -275,8 +275,9 @@ dirty_peer_handle_request (DirtyPeer  *self,
   g_hash_table_insert (self->jobs, &job->client_id, dirty_job_ref (job));
   if (!dirty_scheduler_submit (self->scheduler, job, &error))
     {
-      dirty_log (G_LOG_LEVEL_DEBUG, app, action, id, 0, 0, "call %s.%s refused: %s",
-                 app, action, error->message);
+      dirty_log_call_error (error->code == DIRTY_ERROR_BUSY ? G_LOG_LEVEL_INFO : G_LOG_LEVEL_MESSAGE,
+                            app, action, id, 0, 0, error->code, "call %s.%s refused: %s",
+                            app, action, error->message);
       job->state = DIRTY_JOB_DONE;
       dirty_peer_deliver_error (self, job, error, 0);
     }

@@ -3,6 +3,7 @@
 
 #include "dirty-error-private.h"
 #include "dirty-log.h"
+#include "dirty-message.h"
 #include "dirty-peer.h"
 #include "dirty-scheduler.h"
 #include "dirty-timer.h"
@@ -210,9 +211,9 @@ dirty_scheduler_fail_job (DirtyScheduler *self,
                                                   worker_pid, message);
 
   job->state = DIRTY_JOB_DONE;
-  dirty_log (code == DIRTY_ERROR_CANCELLED ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_MESSAGE,
-             job->app, job->action, job->client_id, worker_pid, 0,
-             "call %s.%s failed: %s", job->app, job->action, message);
+  dirty_log_call_error (code == DIRTY_ERROR_CANCELLED ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_MESSAGE,
+                        job->app, job->action, job->client_id, worker_pid, 0, code,
+                        "call %s.%s failed: %s", job->app, job->action, message);
   if (job->peer != NULL)
     dirty_peer_deliver_error (job->peer, job, error, worker_pid);
 }
@@ -457,6 +458,32 @@ dirty_scheduler_forward_chunk (DirtyScheduler  *self,
     dirty_peer_deliver (job->peer, job, frame, FALSE);
 }
 
+/* A call the app failed: worth a journal record with its code. Error
+ * bodies are decoded for that alone (errors are not the hot path);
+ * results and chunks never are. */
+static void
+log_worker_error (DirtyScheduler  *self,
+                  DirtyWorkerProc *worker,
+                  DirtyJob        *job,
+                  DirtyFrame      *frame)
+{
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+  g_autoptr(GError) reported = NULL;
+  DirtyLimits limits;
+
+  dirty_limits_init (&limits);
+  if (!dirty_frame_decode (frame, &limits, &root, &attachments, NULL))
+    return;
+  reported = dirty_error_from_body (root);
+  dirty_log_call_error (reported->code == DIRTY_ERROR_CANCELLED ? G_LOG_LEVEL_DEBUG
+                                                                 : G_LOG_LEVEL_MESSAGE,
+                        job->app, job->action, job->client_id,
+                        dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
+                        reported->code, "call %s.%s failed in the worker: %s",
+                        job->app, job->action, reported->message);
+}
+
 static void
 dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
                                  DirtyWorkerProc *worker,
@@ -489,10 +516,13 @@ dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
   else if (job->state == DIRTY_JOB_RUNNING)
     {
       job->state = DIRTY_JOB_DONE;
-      dirty_log (G_LOG_LEVEL_DEBUG, job->app, job->action, job->client_id,
-                 dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
-                 "call %s.%s ended: %s", job->app, job->action,
-                 dirty_frame_type_to_string (frame->header.type));
+      if (frame->header.type == DIRTY_FRAME_ERROR)
+        log_worker_error (self, worker, job, frame);
+      else
+        dirty_log (G_LOG_LEVEL_DEBUG, job->app, job->action, job->client_id,
+                   dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
+                   "call %s.%s ended: %s", job->app, job->action,
+                   dirty_frame_type_to_string (frame->header.type));
       if (job->peer != NULL)
         dirty_peer_deliver (job->peer, job, frame, TRUE);
     }

@@ -7,6 +7,7 @@
 
 #include "dirty-arbiter.h"
 #include "dirty-config.h"
+#include "dirty-log.h"
 
 /* Exit status: 0 ok, 1 bad config or usage (or another arbiter owns the
  * socket), 2 the service cannot run. */
@@ -37,6 +38,7 @@ main (int    argc,
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("dirty-arbiter");
+  dirty_log_init ();
   /* a client that hangs up must not kill the daemon */
   signal (SIGPIPE, SIG_IGN);
 
