@@ -58,6 +58,7 @@ static const char *const wire_names[] = {
   [DIRTY_ERROR_INVALID_ARGUMENT] = "invalid-argument",
   [DIRTY_ERROR_CANCELLED] = "cancelled",
   [DIRTY_ERROR_SHUTTING_DOWN] = "shutting-down",
+  [DIRTY_ERROR_PERMISSION_DENIED] = "permission-denied",
 };
 
 /**

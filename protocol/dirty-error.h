@@ -39,6 +39,8 @@ G_BEGIN_DECLS
  * @DIRTY_ERROR_CANCELLED: the call was cancelled.
  * @DIRTY_ERROR_SHUTTING_DOWN: the arbiter is shutting down and takes no
  *   new calls.
+ * @DIRTY_ERROR_PERMISSION_DENIED: the caller may not connect, or may not
+ *   use that control verb.
  *
  * Error codes of the %DIRTY_ERROR domain. Each has a fixed name on the
  * wire (see `docs/protocol.md`). Values are never renumbered; new ones are
@@ -58,6 +60,7 @@ typedef enum {
   DIRTY_ERROR_INVALID_ARGUMENT,
   DIRTY_ERROR_CANCELLED,
   DIRTY_ERROR_SHUTTING_DOWN,
+  DIRTY_ERROR_PERMISSION_DENIED,
 } DirtyError;
 
 DIRTY_AVAILABLE_IN_ALL
