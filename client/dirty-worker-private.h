@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* DirtyWorker's insides, shared by the files that implement it. Not
+ * installed.
+ *
+ *   dirty-worker.c        the object, run() and stop(), HELLO, STATUS,
+ *                         heartbeat, frame routing, shutdown
+ *   dirty-worker-apps.c   the app table: loading, init() on a helper
+ *                         thread, retry with backoff, app states
+ *   dirty-worker-serve.c  REQUEST, CANCEL, CREDIT: from a frame to a call
+ *                         running on the thread pool or the main loop
+ *   dirty-worker-reply.c  from a completed call, or a stream's chunks, to
+ *                         the frames that go back to the arbiter
+ *
+ * Everything here runs on the worker's main context unless it says
+ * otherwise: only that context touches the connection, the in-flight
+ * table and the app table. */
+
+#include "dirty-call-private.h"
+#include "dirty-connection.h"
+#include "dirty-message.h"
+#include "dirty-worker.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  APP_STARTING,
+  APP_READY,
+  APP_FAILED,
+  APP_UNAVAILABLE,
+} AppState;
+
+typedef struct {
+  DirtyWorker *worker;    /* unowned: the worker owns its apps */
+  char *name;
+  DirtyApp *app;          /* NULL when unavailable */
+  AppState state;
+  char *error;            /* why it is failed or unavailable */
+  guint retry_ms;         /* delay before the next init attempt */
+  guint next_retry_ms;
+  GSource *retry_source;
+  gboolean init_running;
+  guint n_active;         /* calls handed to the app, not yet replied */
+} WorkerApp;
+
+/* Why a call's cancellable fired, for the error code of its reply */
+typedef enum {
+  CANCEL_NONE,
+  CANCEL_BY_PEER,
+  CANCEL_BY_DEADLINE,
+  CANCEL_BY_SHUTDOWN,
+} CancelReason;
+
+/* A REQUEST that has not had its last reply frame yet */
+typedef struct {
+  guint64 id;
+  WorkerApp *wapp;
+  DirtyCall *call;
+  GSource *deadline_source;
+  CancelReason reason;
+  gboolean completed;     /* a stream's outcome is in; it ends once drained */
+} InFlight;
+
+struct _DirtyWorker
+{
+  GObject parent_instance;
+
+  guint n_threads;
+  GPtrArray *apps;                 /* WorkerApp*, in load order */
+  GHashTable *apps_by_name;        /* name -> WorkerApp* */
+
+  /* Only while run() runs, and only touched from its main context */
+  GMainContext *context;
+  GMainLoop *loop;
+  DirtyConnection *connection;
+  GThreadPool *pool;
+  GHashTable *in_flight;           /* guint64* id -> InFlight* */
+  guint worker_id;
+  char *worker_id_str;
+  gint64 pid;
+  GSource *heartbeat_source;
+  GSource *sigterm_source;
+  GSource *sigint_source;
+  GSource *grace_source;
+  GCancellable *init_cancellable;
+  GQueue init_queue;               /* WorkerApp* waiting for init() */
+  gboolean init_running;
+  gboolean shutting_down;
+  gboolean forced;
+  gboolean has_run;                /* run() is once per worker */
+
+  /* dirty_worker_stop() may come from any thread */
+  GMutex stop_lock;
+  gboolean stop_requested;
+};
+
+/* Detaches a source the worker holds a reference to, and drops it. */
+static inline void
+dirty_worker_clear_source (GSource **source)
+{
+  if (*source)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+/* dirty-worker.c */
+
+/* Sends HELLO or STATUS: the worker and the state of every app. */
+void       dirty_worker_send_status       (DirtyWorker    *self,
+                                           DirtyFrameType  type);
+/* Quits the main loop once shutdown has nothing left to wait for. */
+void       dirty_worker_check_drained     (DirtyWorker    *self);
+
+/* dirty-worker-apps.c */
+
+void       dirty_worker_app_free          (WorkerApp      *wapp);
+/* Adds each app's {"state", "error"?, "retry_ms"?} member to the object
+ * @builder is in. */
+void       dirty_worker_add_app_states    (DirtyWorker    *self,
+                                           JsonBuilder    *builder);
+/* Queues every loaded app's init(), to run one at a time. */
+void       dirty_worker_start_app_init    (DirtyWorker    *self);
+/* Shutdown: cancels the running init(), forgets the queued ones and the
+ * pending retries. */
+void       dirty_worker_stop_app_init     (DirtyWorker    *self);
+void       dirty_worker_close_apps        (DirtyWorker    *self);
+
+/* dirty-worker-serve.c */
+
+void       dirty_worker_handle_request    (DirtyWorker    *self,
+                                           DirtyFrame     *frame);
+void       dirty_worker_handle_cancel     (DirtyWorker    *self,
+                                           DirtyFrame     *frame);
+void       dirty_worker_handle_credit     (DirtyWorker    *self,
+                                           DirtyFrame     *frame);
+/* Shutdown: cancels every call in flight, with CANCEL_BY_SHUTDOWN unless
+ * it already had a reason. */
+void       dirty_worker_cancel_all_calls  (DirtyWorker    *self);
+/* The thread pool's function: runs a %DIRTY_ACTION_SYNC call (taken). */
+void       dirty_worker_sync_call_thread  (gpointer        data,
+                                           gpointer        user_data);
+void       dirty_worker_in_flight_free    (InFlight       *entry);
+
+/* dirty-worker-reply.c */
+
+/* Both do nothing once the connection is closed. */
+void       dirty_worker_send_frame        (DirtyWorker    *self,
+                                           DirtyFrame     *frame);
+void       dirty_worker_send_error        (DirtyWorker    *self,
+                                           guint64         id,
+                                           DirtyError      code,
+                                           const char     *app,
+                                           const char     *action,
+                                           const char     *message);
+/* A call whose completion, in whichever thread, becomes the reply to
+ * REQUEST @id. See dirty_call_new() for the arguments. */
+DirtyCall *dirty_worker_new_call          (DirtyWorker    *self,
+                                           guint64         id,
+                                           WorkerApp      *wapp,
+                                           const char     *action,
+                                           JsonArray      *args,
+                                           JsonObject     *kwargs,
+                                           GPtrArray      *attachments,
+                                           gint64          deadline);
+/* The stream of @entry's call, whose chunks go out as CHUNK frames. */
+DirtyCallStream *dirty_worker_new_call_stream (DirtyWorker *self,
+                                               InFlight    *entry,
+                                               guint        window);
+/* Sends the chunks of @entry's stream that have credit; ends the stream
+ * when it can. */
+void       dirty_worker_stream_pump       (DirtyWorker    *self,
+                                           InFlight       *entry);
+
+G_END_DECLS

@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include "dirty-worker-private.h"
+
+/* Replies: every REQUEST gets exactly one RESPONSE or ERROR; a streamed
+ * one gets its CHUNKs, within its credit window, then exactly one END or
+ * ERROR. Calls and their streams report from whichever thread the app
+ * uses; only the main context touches the connection and the in-flight
+ * table, so each report is posted there as an idle. */
+
+void
+dirty_worker_send_frame (DirtyWorker *self,
+                         DirtyFrame  *frame)
+{
+  if (self->connection != NULL && !dirty_connection_is_closed (self->connection))
+    dirty_connection_send (self->connection, frame);
+}
+
+void
+dirty_worker_send_error (DirtyWorker  *self,
+                         guint64       id,
+                         DirtyError    code,
+                         const char   *app,
+                         const char   *action,
+                         const char   *message)
+{
+  g_autoptr(GError) error = dirty_error_new_full (code, app, action, NULL, self->pid, message);
+  g_autoptr(DirtyFrame) frame = dirty_frame_new_error (id, error, app, action, self->pid);
+
+  dirty_worker_send_frame (self, frame);
+}
+
+/* Where a call's outcome goes: the closure of its completion callback
+ * and of its stream's ready callback, and (with @context NULL) the data
+ * of the idle they post. */
+typedef struct {
+  DirtyWorker *worker;
+  GMainContext *context;  /* where to post; NULL in a posted idle */
+  DirtyCall *call;        /* in a posted reply: the call that completed */
+  guint64 id;
+} ReplyTarget;
+
+static ReplyTarget *
+reply_target_new (DirtyWorker  *worker,
+                  GMainContext *context,
+                  DirtyCall    *call,
+                  guint64       id)
+{
+  ReplyTarget *target = g_new0 (ReplyTarget, 1);
+
+  target->worker = g_object_ref (worker);
+  target->context = context ? g_main_context_ref (context) : NULL;
+  target->call = call ? g_object_ref (call) : NULL;
+  target->id = id;
+  return target;
+}
+
+static void
+reply_target_free (gpointer data)
+{
+  ReplyTarget *target = data;
+
+  g_object_unref (target->worker);
+  g_clear_pointer (&target->context, g_main_context_unref);
+  g_clear_object (&target->call);
+  g_free (target);
+}
+
+/* Called from any thread: runs @func on the main context. */
+static void
+post_to_main_context (ReplyTarget *target,
+                      DirtyCall   *call,
+                      GSourceFunc  func,
+                      const char  *name)
+{
+  g_autoptr(GSource) source = g_idle_source_new ();
+
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, func,
+                         reply_target_new (target->worker, NULL, call, target->id),
+                         reply_target_free);
+  g_source_set_static_name (source, name);
+  g_source_attach (source, target->context);
+}
+
+/* Building frames */
+
+/* The wire code for an app's error: DIRTY_ERROR keeps its code; a
+ * cancellation says why the call was cancelled; anything else is the
+ * app's own failure. */
+static DirtyError
+reply_error_code (const GError *error,
+                  CancelReason  reason)
+{
+  gboolean cancelled = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+                       g_error_matches (error, DIRTY_ERROR, DIRTY_ERROR_CANCELLED);
+
+  if (cancelled && reason == CANCEL_BY_DEADLINE)
+    return DIRTY_ERROR_TIMEOUT;
+  if (cancelled && reason == CANCEL_BY_SHUTDOWN)
+    return DIRTY_ERROR_SHUTTING_DOWN;
+  if (cancelled)
+    return DIRTY_ERROR_CANCELLED;
+  if (error->domain == DIRTY_ERROR)
+    return (DirtyError) error->code;
+  return DIRTY_ERROR_APP;
+}
+
+static DirtyFrame *
+error_frame (DirtyWorker  *self,
+             InFlight     *entry,
+             const GError *error)
+{
+  DirtyCall *call = entry->call;
+  const char *app = entry->wapp->name;
+  const char *action = dirty_call_get_action (call);
+  const char *detail = dirty_call_get_detail (call);
+  g_autoptr(GError) wire_error = NULL;
+
+  if (detail == NULL)
+    detail = dirty_error_get_detail (error);
+  wire_error = dirty_error_new_full (reply_error_code (error, entry->reason),
+                                     app, action, detail, self->pid, error->message);
+  return dirty_frame_new_error (entry->id, wire_error, app, action, self->pid);
+}
+
+/* A RESPONSE ({"result": ...}) or a CHUNK ({"data": ...}) carrying the
+ * call's result, JSON null if it returned none, and its attachments. */
+static DirtyFrame *
+result_frame (InFlight       *entry,
+              DirtyFrameType  type,
+              const char     *member)
+{
+  DirtyCall *call = entry->call;
+  g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+  JsonObject *object = json_object_new ();
+  JsonNode *result = dirty_call_get_result (call);
+
+  json_object_set_member (object, member,
+                          result ? json_node_ref (result) : json_node_new (JSON_NODE_NULL));
+  json_node_take_object (root, object);
+  return dirty_frame_encode (type, 0, entry->id, 0, root,
+                             dirty_call_get_reply_attachments (call));
+}
+
+static DirtyFrame *
+build_reply (DirtyWorker *self,
+             InFlight    *entry)
+{
+  const GError *error = dirty_call_get_error (entry->call);
+
+  if (error != NULL)
+    return error_frame (self, entry, error);
+  return result_frame (entry, DIRTY_FRAME_RESPONSE, "result");
+}
+
+/* The call's last frame has gone out. */
+static void
+forget_call (DirtyWorker *self,
+             InFlight    *entry)
+{
+  entry->wapp->n_active--;
+  g_hash_table_remove (self->in_flight, &entry->id);
+  dirty_worker_check_drained (self);
+}
+
+/* Streams */
+
+/* The terminal message goes out once every chunk queued before it has
+ * had credit, or was dropped by a cancel. */
+static void
+stream_finish (DirtyWorker *self,
+               InFlight    *entry)
+{
+  DirtyCall *call = entry->call;
+  g_autoptr(DirtyFrame) frame = NULL;
+
+  if (dirty_call_get_error (call) != NULL)
+    frame = build_reply (self, entry);
+  else
+    frame = dirty_frame_new_empty (DIRTY_FRAME_END, entry->id, 0);
+  dirty_worker_send_frame (self, frame);
+  dirty_call_stream_close (dirty_call_get_stream (call));
+  forget_call (self, entry);
+}
+
+void
+dirty_worker_stream_pump (DirtyWorker *self,
+                          InFlight    *entry)
+{
+  DirtyCallStream *stream = dirty_call_get_stream (entry->call);
+  g_autoptr(GPtrArray) frames = dirty_call_stream_take (stream);
+
+  for (guint i = 0; i < frames->len; i++)
+    dirty_worker_send_frame (self, g_ptr_array_index (frames, i));
+  if (entry->completed && dirty_call_stream_is_drained (stream))
+    stream_finish (self, entry);
+}
+
+static void
+stream_completed (DirtyWorker *self,
+                  InFlight    *entry)
+{
+  DirtyCall *call = entry->call;
+
+  entry->completed = TRUE;
+  /* A value returned to a caller that reads a stream is its one chunk. */
+  if (dirty_call_get_error (call) == NULL && !dirty_call_get_stream_ended (call))
+    dirty_call_stream_send_async (dirty_call_get_stream (call),
+                                  result_frame (entry, DIRTY_FRAME_CHUNK, "data"), NULL);
+  dirty_worker_stream_pump (self, entry);
+}
+
+/* On the main context */
+
+static gboolean
+reply_cb (gpointer user_data)
+{
+  ReplyTarget *target = user_data;
+  DirtyWorker *self = target->worker;
+  InFlight *entry;
+  g_autoptr(DirtyFrame) frame = NULL;
+
+  /* After a forced shutdown, a stuck call may still complete later. */
+  if (self->in_flight == NULL)
+    return G_SOURCE_REMOVE;
+  entry = g_hash_table_lookup (self->in_flight, &target->id);
+  if (entry == NULL || entry->call != target->call)
+    return G_SOURCE_REMOVE;
+  if (dirty_call_get_stream (entry->call) != NULL)
+    {
+      stream_completed (self, entry);
+      return G_SOURCE_REMOVE;
+    }
+
+  frame = build_reply (self, entry);
+  dirty_worker_send_frame (self, frame);
+  forget_call (self, entry);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+stream_pump_cb (gpointer user_data)
+{
+  ReplyTarget *target = user_data;
+  DirtyWorker *self = target->worker;
+  InFlight *entry;
+
+  if (self->in_flight == NULL)
+    return G_SOURCE_REMOVE;
+  /* ids are never reused: the entry of this id is this stream's */
+  entry = g_hash_table_lookup (self->in_flight, &target->id);
+  if (entry != NULL)
+    dirty_worker_stream_pump (self, entry);
+  return G_SOURCE_REMOVE;
+}
+
+/* From any thread */
+
+static void
+call_complete_cb (DirtyCall *call,
+                  gpointer   user_data)
+{
+  post_to_main_context (user_data, call, reply_cb, "[dirty-worker] reply");
+}
+
+/* A stream has chunks to send, or dropped them. */
+static void
+stream_ready_cb (gpointer user_data)
+{
+  post_to_main_context (user_data, NULL, stream_pump_cb, "[dirty-worker] stream");
+}
+
+DirtyCall *
+dirty_worker_new_call (DirtyWorker *self,
+                       guint64      id,
+                       WorkerApp   *wapp,
+                       const char  *action,
+                       JsonArray   *args,
+                       JsonObject  *kwargs,
+                       GPtrArray   *attachments,
+                       gint64       deadline)
+{
+  return dirty_call_new (wapp->app, wapp->name, action, args, kwargs, attachments,
+                         deadline, NULL, call_complete_cb,
+                         reply_target_new (self, self->context, NULL, id),
+                         reply_target_free);
+}
+
+DirtyCallStream *
+dirty_worker_new_call_stream (DirtyWorker *self,
+                              InFlight    *entry,
+                              guint        window)
+{
+  return dirty_call_stream_new (entry->id, window, self->context,
+                                dirty_call_get_cancellable (entry->call),
+                                stream_ready_cb,
+                                reply_target_new (self, self->context, NULL, entry->id),
+                                reply_target_free);
+}
