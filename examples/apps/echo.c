@@ -116,7 +116,7 @@ fail_action (DirtyApp  *app,
   detail = g_strdup_printf ("Traceback (most recent call last):\n"
                             "  #0 fail_action () at examples/apps/echo.c:%d\n"
                             "  #1 dirty_app_call () at client/dirty-app.c\n"
-                            "  #2 sync_call_thread () at client/dirty-worker.c\n"
+                            "  #2 dirty_worker_sync_call_thread () at client/dirty-worker-serve.c\n"
                             "EchoError: %s",
                             __LINE__, message);
   dirty_call_set_detail (call, detail);
