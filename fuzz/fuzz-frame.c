@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libFuzzer target: bytes as they would arrive on a socket, read as a
+ * sequence of frames with the protocol's own header parser and body
+ * decoder (UTF-8 and depth checks, json-glib, attachment table, $bytes
+ * references). Any crash, leak or sanitizer report is a bug. */
+#include "config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dirty-message.h"
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+static void
+walk_bytes_refs (JsonNode *node, GPtrArray *attachments)
+{
+  if (node == NULL)
+    return;
+  dirty_json_lookup_bytes (node, attachments);
+  if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        walk_bytes_refs (json_array_get_element (array, i), attachments);
+    }
+  else if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObjectIter iter;
+      JsonNode *member;
+
+      json_object_iter_init (&iter, json_node_get_object (node));
+      while (json_object_iter_next (&iter, NULL, &member))
+        walk_bytes_refs (member, attachments);
+    }
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  DirtyLimits limits;
+
+  dirty_limits_init (&limits);
+  /* small limits so the fuzzer reaches them */
+  limits.max_body = 1 << 16;
+  limits.max_depth = 16;
+  limits.max_attachments = 8;
+
+  while (size >= DIRTY_FRAME_HEADER_SIZE)
+    {
+      DirtyFrameHeader header;
+      g_autoptr(GBytes) body = NULL;
+      g_autoptr(DirtyFrame) frame = NULL;
+      g_autoptr(JsonNode) root = NULL;
+      g_autoptr(GPtrArray) attachments = NULL;
+      gsize body_length;
+
+      if (!dirty_frame_header_parse (data, &limits, &header, NULL))
+        break;
+      body_length = dirty_frame_header_body_length (&header);
+      if (size - DIRTY_FRAME_HEADER_SIZE < body_length)
+        break;
+      body = g_bytes_new (data + DIRTY_FRAME_HEADER_SIZE, body_length);
+      frame = dirty_frame_new (&header, body);
+      if (dirty_frame_decode (frame, &limits, &root, &attachments, NULL))
+        {
+          g_autoptr(GError) error = NULL;
+
+          walk_bytes_refs (root, attachments);
+          if (header.type == DIRTY_FRAME_ERROR && root != NULL)
+            error = dirty_error_from_body (root);
+          dirty_json_get_string (root, "app");
+          dirty_json_get_int (root, "worker_pid", 0);
+        }
+      data += DIRTY_FRAME_HEADER_SIZE + body_length;
+      size -= DIRTY_FRAME_HEADER_SIZE + body_length;
+    }
+  return 0;
+}
