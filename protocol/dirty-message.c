@@ -147,12 +147,16 @@ split_attachments (DirtyFrame  *frame,
                    GError     **error)
 {
   const DirtyFrameHeader *h = &frame->header;
-  const guint8 *base = g_bytes_get_data (frame->body, NULL);
-  const guint8 *table = base + h->json_length;
   gsize offset = (gsize) h->json_length + 4 * h->n_attachments;
   gsize end = dirty_frame_header_body_length (h);
   g_autoptr(GPtrArray) attachments = g_ptr_array_new_full (h->n_attachments,
                                                            (GDestroyNotify) g_bytes_unref);
+  const guint8 *table;
+
+  /* an empty body has no data pointer at all (found by fuzz-frame) */
+  if (h->n_attachments == 0 && offset == end)
+    return g_steal_pointer (&attachments);
+  table = (const guint8 *) g_bytes_get_data (frame->body, NULL) + h->json_length;
 
   for (guint i = 0; i < h->n_attachments; i++)
     {
