@@ -124,4 +124,36 @@ DirtyStream *dirty_client_stream_finish      (DirtyClient          *self,
                                               GAsyncResult         *result,
                                               GError              **error);
 
+DIRTY_AVAILABLE_IN_ALL
+void         dirty_client_query_status        (DirtyClient          *self,
+                                               GCancellable         *cancellable,
+                                               GAsyncReadyCallback   callback,
+                                               gpointer              user_data);
+DIRTY_AVAILABLE_IN_ALL
+JsonNode    *dirty_client_query_status_finish (DirtyClient          *self,
+                                               GAsyncResult         *result,
+                                               GError              **error);
+DIRTY_AVAILABLE_IN_ALL
+JsonNode    *dirty_client_query_status_sync   (DirtyClient          *self,
+                                               GCancellable         *cancellable,
+                                               GError              **error);
+
+DIRTY_AVAILABLE_IN_ALL
+void         dirty_client_manage              (DirtyClient          *self,
+                                               const char           *verb,
+                                               JsonObject           *params,
+                                               GCancellable         *cancellable,
+                                               GAsyncReadyCallback   callback,
+                                               gpointer              user_data);
+DIRTY_AVAILABLE_IN_ALL
+JsonNode    *dirty_client_manage_finish       (DirtyClient          *self,
+                                               GAsyncResult         *result,
+                                               GError              **error);
+DIRTY_AVAILABLE_IN_ALL
+JsonNode    *dirty_client_manage_sync         (DirtyClient          *self,
+                                               const char           *verb,
+                                               JsonObject           *params,
+                                               GCancellable         *cancellable,
+                                               GError              **error);
+
 G_END_DECLS

@@ -214,6 +214,102 @@ test_command_line_errors (void)
   g_unlink (bad_file);
 }
 
+/* MODULE:TypeName:N: the wire name drops :N; bad counts are named */
+static void
+test_app_counts (void)
+{
+  g_autoptr(DirtyConfig) config = dirty_config_new ();
+  g_autoptr(GError) error = NULL;
+  static const BadCase bad[] = {
+    { "[dirty-arbiter]\ndirty_apps=a:A:0\n", "test.conf:2: dirty_apps:" },
+    { "[dirty-arbiter]\ndirty_apps=a:A:x\n", "“x”" },
+    { "[dirty-arbiter]\ndirty_apps=a:A:-1\n", "dirty_apps" },
+    { "[dirty-arbiter]\ndirty_apps=a:A:1:2\n", "MODULE:TypeName:N" },
+    { "[dirty-arbiter]\ndirty_apps=a:A:1;a:A\n", "listed twice" },
+  };
+
+  g_assert_true (dirty_config_load_data (config, "[dirty-arbiter]\n"
+                                         "dirty_apps=a:A;/x/b.so:B:2\n", "test.conf", &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (dirty_config_get_apps (config)[0], ==, "a:A");
+  g_assert_cmpstr (dirty_config_get_apps (config)[1], ==, "/x/b.so:B");
+  g_assert_cmpuint (dirty_config_get_app_workers (config, "a:A"), ==, 0);
+  g_assert_cmpuint (dirty_config_get_app_workers (config, "/x/b.so:B"), ==, 2);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(DirtyConfig) other = dirty_config_new ();
+      g_autoptr(GError) local_error = NULL;
+
+      g_assert_false (dirty_config_load_data (other, bad[i].text, "test.conf", &local_error));
+      g_test_message ("%s", local_error->message);
+      g_assert_nonnull (strstr (local_error->message, bad[i].expected));
+    }
+}
+
+/* The main file, then its drop-ins in lexical order; a bad drop-in is
+ * named with its line. */
+static void
+test_drop_ins (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("dirty-conf-XXXXXX", &error);
+  g_autofree char *main_file = g_build_filename (dir, "dirty-arbiter.conf", NULL);
+  g_autofree char *d = g_build_filename (dir, "dirty-arbiter.conf.d", NULL);
+  g_autofree char *first = g_build_filename (d, "10-first.conf", NULL);
+  g_autofree char *second = g_build_filename (d, "20-second.conf", NULL);
+  g_autofree char *ignored = g_build_filename (d, "30-ignored.conf.bak", NULL);
+  g_autoptr(DirtyConfig) config = dirty_config_new ();
+  g_autoptr(DirtyConfig) bad = dirty_config_new ();
+  g_autofree char *expected = NULL;
+
+  g_assert_cmpint (g_mkdir (d, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (main_file, "[dirty-arbiter]\ndirty_workers=2\ndirty_timeout=7\n", -1, NULL));
+  g_assert_true (g_file_set_contents (second, "[dirty-arbiter]\ndirty_workers=4\n", -1, NULL));
+  g_assert_true (g_file_set_contents (first, "[dirty-arbiter]\ndirty_workers=3\ndirty_threads=5\n", -1, NULL));
+  g_assert_true (g_file_set_contents (ignored, "[dirty-arbiter]\ndirty_workers=9\n", -1, NULL));
+  g_assert_true (dirty_config_load_dir (config, dir, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (dirty_config_get_workers (config), ==, 4);
+  g_assert_cmpuint (dirty_config_get_threads (config), ==, 5);
+  g_assert_cmpuint (dirty_config_get_timeout (config), ==, 7);
+
+  g_assert_true (g_file_set_contents (first, "[dirty-arbiter]\n\ndirty_threads=x\n", -1, NULL));
+  g_assert_false (dirty_config_load_dir (bad, dir, &error));
+  expected = g_strconcat (first, ":3: dirty_threads:", NULL);
+  g_assert_nonnull (strstr (error->message, expected));
+  g_unlink (first);
+  g_unlink (second);
+  g_unlink (ignored);
+  g_rmdir (d);
+  g_unlink (main_file);
+  g_rmdir (dir);
+}
+
+/* A reload reads the same command line and files again */
+static void
+test_reload (void)
+{
+  g_autoptr(DirtyConfig) config = dirty_config_new ();
+  g_autoptr(DirtyConfig) fresh = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = write_config ("[dirty-arbiter]\ndirty_workers=2\ndirty_timeout=5\n");
+  g_autofree char *config_arg = g_strconcat ("--config=", path, NULL);
+  char *argv[] = { "dirty-arbiter", config_arg, "--dirty-timeout=9", "--log-file=/tmp/x.log", NULL };
+
+  g_assert_true (dirty_config_parse_command_line (config, argv, &error));
+  g_assert_cmpstr (dirty_config_get_log_file (config), ==, "/tmp/x.log");
+  g_assert_true (g_file_set_contents (path, "[dirty-arbiter]\ndirty_workers=6\n", -1, NULL));
+  fresh = dirty_config_reload (config, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (dirty_config_get_workers (fresh), ==, 6);
+  g_assert_cmpuint (dirty_config_get_timeout (fresh), ==, 9);   /* the command line still wins */
+  g_assert_cmpuint (dirty_config_get_workers (config), ==, 2);  /* the old one is untouched */
+  g_assert_true (g_file_set_contents (path, "[dirty-arbiter]\ndirty_workers=none\n", -1, NULL));
+  g_assert_null (dirty_config_reload (config, &error));
+  g_assert_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID);
+  g_unlink (path);
+}
+
 static void
 test_version (void)
 {
@@ -236,6 +332,9 @@ main (int    argc,
   g_test_add_func ("/config/app-spec", test_app_spec);
   g_test_add_func ("/config/command-line-wins", test_command_line_wins);
   g_test_add_func ("/config/command-line-errors", test_command_line_errors);
+  g_test_add_func ("/config/app-counts", test_app_counts);
+  g_test_add_func ("/config/drop-ins", test_drop_ins);
+  g_test_add_func ("/config/reload", test_reload);
   g_test_add_func ("/config/version", test_version);
   return g_test_run ();
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "dirty-arbiter.h"
+#include "dirty-error.h"
 #include "dirty-log.h"
 #include "dirty-peer.h"
 #include "dirty-pool.h"
@@ -45,9 +46,11 @@ struct _DirtyArbiter
   GHashTable      *peers;          /* DirtyPeer set (ref) */
   guint64          next_peer;
 
-  guint            signal_sources[2];
-  int              quit_pipe[2];   /* SIGQUIT: g_unix_signal_add cannot watch it */
-  guint            quit_watch;
+  guint            signal_sources[4];
+  /* SIGQUIT, SIGTTIN, SIGTTOU: g_unix_signal_add (2.74) refuses them, so
+   * their handler writes the signal number into this pipe */
+  int              signal_pipe[2];
+  guint            signal_watch;
 
   gboolean         ready_sent;
   char            *last_status;
@@ -70,7 +73,7 @@ enum {
 };
 
 static guint signals[N_SIGNALS];
-static int quit_pipe_write = -1;
+static int signal_pipe_write = -1;
 
 G_DEFINE_TYPE (DirtyArbiter, dirty_arbiter, G_TYPE_OBJECT)
 G_DEFINE_QUARK (dirty-arbiter-error-quark, dirty_arbiter_error)
@@ -82,7 +85,7 @@ dirty_arbiter_dispose (GObject *object)
 
   for (guint i = 0; i < G_N_ELEMENTS (self->signal_sources); i++)
     g_clear_handle_id (&self->signal_sources[i], g_source_remove);
-  g_clear_handle_id (&self->quit_watch, g_source_remove);
+  g_clear_handle_id (&self->signal_watch, g_source_remove);
   g_clear_handle_id (&self->status_source, g_source_remove);
   g_clear_handle_id (&self->extend_source, g_source_remove);
   g_clear_handle_id (&self->watchdog_source, g_source_remove);
@@ -114,11 +117,11 @@ dirty_arbiter_finalize (GObject *object)
 {
   DirtyArbiter *self = DIRTY_ARBITER (object);
 
-  if (self->quit_pipe[0] >= 0)
+  if (self->signal_pipe[0] >= 0)
     {
-      quit_pipe_write = -1;
-      close (self->quit_pipe[0]);
-      close (self->quit_pipe[1]);
+      signal_pipe_write = -1;
+      close (self->signal_pipe[0]);
+      close (self->signal_pipe[1]);
     }
   g_hash_table_unref (self->peers);
   g_free (self->last_status);
@@ -143,7 +146,7 @@ static void
 dirty_arbiter_init (DirtyArbiter *self)
 {
   self->peers = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
-  self->quit_pipe[0] = self->quit_pipe[1] = -1;
+  self->signal_pipe[0] = self->signal_pipe[1] = -1;
 }
 
 DirtyArbiter *
@@ -542,6 +545,7 @@ dirty_arbiter_accept_cb (GSocket      *listener,
           return G_SOURCE_REMOVE;
         }
       peer = dirty_peer_new (socket, self->scheduler, &self->limits, ++self->next_peer);
+      dirty_peer_set_arbiter (peer, self);
       g_hash_table_add (self->peers, peer);
       g_signal_connect (peer, "closed", G_CALLBACK (dirty_arbiter_peer_closed_cb), self);
       dirty_peer_start (peer);
@@ -654,6 +658,116 @@ dirty_arbiter_shutdown (DirtyArbiter *self,
   dirty_scheduler_drain (self->scheduler);
 }
 
+/* ---- reload and scaling ---- */
+
+static void
+dirty_arbiter_generation_ready_cb (DirtyPool    *pool,
+                                   guint         generation,
+                                   DirtyArbiter *self)
+{
+  g_autofree char *status = NULL;
+  g_autofree char *message = NULL;
+
+  if (self->stopping)
+    return;
+  status = dirty_arbiter_dup_status (self);
+  message = g_strconcat ("READY=1\nSTATUS=", status, NULL);
+  sd_notify (0, message);
+  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0, "reload: generation %u ready: %s",
+             generation, status);
+}
+
+/* What a reload cannot change in a running daemon: said, not failed. */
+static void
+dirty_arbiter_note_fixed_settings (DirtyArbiter *self,
+                                   DirtyConfig  *fresh)
+{
+  if (g_strcmp0 (dirty_config_get_socket (fresh), dirty_config_get_socket (self->config)) != 0)
+    dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
+               "reload: the socket setting changed; it applies at the next start");
+}
+
+/* The log file named by @config (or none); FALSE leaves the old one. */
+static gboolean
+dirty_arbiter_apply_log_file (DirtyConfig  *config,
+                              GError      **error)
+{
+  const char *path = dirty_config_get_log_file (config);
+
+  if (g_strcmp0 (path, dirty_log_get_file ()) == 0)
+    return TRUE;
+  return dirty_log_set_file (path, error);
+}
+
+gboolean
+dirty_arbiter_reload (DirtyArbiter  *self,
+                      GError       **error)
+{
+  g_autoptr(DirtyConfig) fresh = NULL;
+  g_autoptr(GError) local_error = NULL;
+  guint generation;
+
+  g_return_val_if_fail (DIRTY_IS_ARBITER (self), FALSE);
+
+  if (self->stopping)
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_SHUTTING_DOWN,
+                           "the arbiter is shutting down");
+      return FALSE;
+    }
+  if (dirty_pool_is_reloading (self->pool))
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_BUSY,
+                           "a reload is in progress: its new workers are not ready yet");
+      return FALSE;
+    }
+  fresh = dirty_config_reload (self->config, &local_error);
+  if (fresh == NULL || !dirty_arbiter_apply_log_file (fresh, &local_error))
+    {
+      /* the old config keeps serving; the message names file, line, key */
+      dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
+                 "reload refused, the old config stays: %s", local_error->message);
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_FAILED, "invalid config: %s",
+                   local_error->message);
+      return FALSE;
+    }
+  sd_notifyf (0, "RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT "\nSTATUS=Reloading",
+              g_get_monotonic_time ());
+  dirty_arbiter_note_fixed_settings (self, fresh);
+  g_set_object (&self->config, fresh);
+  dirty_scheduler_set_config (self->scheduler, fresh);
+  generation = dirty_pool_reload (self->pool, fresh);
+  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
+             "reload: starting generation %u (%u workers)", generation,
+             dirty_config_get_workers (fresh));
+  return TRUE;
+}
+
+guint
+dirty_arbiter_get_generation (DirtyArbiter *self)
+{
+  g_return_val_if_fail (DIRTY_IS_ARBITER (self), 0);
+
+  return dirty_pool_get_generation (self->pool);
+}
+
+gboolean
+dirty_arbiter_scale (DirtyArbiter  *self,
+                     int            delta,
+                     guint         *out_total,
+                     GError       **error)
+{
+  g_return_val_if_fail (DIRTY_IS_ARBITER (self), FALSE);
+
+  if (self->stopping)
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_SHUTTING_DOWN,
+                           "the arbiter is shutting down");
+      return FALSE;
+    }
+  return dirty_pool_scale (self->pool, delta, out_total, error);
+}
+
 /* ---- signals ---- */
 
 static gboolean
@@ -663,26 +777,76 @@ dirty_arbiter_sigterm_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+dirty_arbiter_sighup_cb (gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  /* refusals are logged where they are decided, or here */
+  if (!dirty_arbiter_reload (user_data, &error) && !g_error_matches (error, DIRTY_ERROR, DIRTY_ERROR_FAILED))
+    dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0, "SIGHUP: %s", error->message);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+dirty_arbiter_sigusr1_cb (gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (dirty_log_get_file () == NULL)
+    dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0, "SIGUSR1: no log file is configured");
+  else if (!dirty_log_reopen (&error))
+    dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0, "SIGUSR1: %s", error->message);
+  else
+    dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0, "log file %s reopened",
+               dirty_log_get_file ());
+  return G_SOURCE_CONTINUE;
+}
+
 static void
-quit_signal_handler (int signum)
+dirty_arbiter_scale_by_signal (DirtyArbiter *self,
+                               int           delta,
+                               const char   *name)
+{
+  g_autoptr(GError) error = NULL;
+  guint total = 0;
+
+  if (!dirty_arbiter_scale (self, delta, &total, &error))
+    dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0, "%s refused (%u workers): %s",
+               name, total, error->message);
+}
+
+/* Async-signal-safe: one byte, the signal number, into the pipe */
+static void
+pipe_signal_handler (int signum)
 {
   int saved_errno = errno;
+  unsigned char byte = (unsigned char) signum;
 
-  if (quit_pipe_write >= 0 && write (quit_pipe_write, "q", 1) < 0)
-    { /* the pipe is full: a quit is pending already */ }
+  if (signal_pipe_write >= 0 && write (signal_pipe_write, &byte, 1) < 0)
+    { /* the pipe is full: the loop is far behind; dropping one is fine */ }
   errno = saved_errno;
 }
 
 static gboolean
-dirty_arbiter_quit_cb (int           fd,
-                       GIOCondition  condition,
-                       gpointer      user_data)
+dirty_arbiter_signal_pipe_cb (int           fd,
+                              GIOCondition  condition,
+                              gpointer      user_data)
 {
-  char buf[16];
+  DirtyArbiter *self = user_data;
+  unsigned char buf[64];
+  gssize n;
 
-  while (read (fd, buf, sizeof buf) > 0)
-    ;
-  dirty_arbiter_shutdown (user_data, TRUE);
+  while ((n = read (fd, buf, sizeof buf)) > 0)
+    for (gssize i = 0; i < n; i++)
+      {
+        if (buf[i] == SIGQUIT)
+          dirty_arbiter_shutdown (self, TRUE);
+        else if (buf[i] == SIGTTIN)
+          dirty_arbiter_scale_by_signal (self, 1, "SIGTTIN");
+        else if (buf[i] == SIGTTOU)
+          dirty_arbiter_scale_by_signal (self, -1, "SIGTTOU");
+      }
   return G_SOURCE_CONTINUE;
 }
 
@@ -690,22 +854,26 @@ static gboolean
 dirty_arbiter_install_signals (DirtyArbiter  *self,
                                GError       **error)
 {
+  static const int piped[] = { SIGQUIT, SIGTTIN, SIGTTOU };
   struct sigaction action = { 0 };
 
   self->signal_sources[0] = g_unix_signal_add (SIGTERM, dirty_arbiter_sigterm_cb, self);
   self->signal_sources[1] = g_unix_signal_add (SIGINT, dirty_arbiter_sigterm_cb, self);
+  self->signal_sources[2] = g_unix_signal_add (SIGHUP, dirty_arbiter_sighup_cb, self);
+  self->signal_sources[3] = g_unix_signal_add (SIGUSR1, dirty_arbiter_sigusr1_cb, self);
 
-  /* GLib's signal sources do not take SIGQUIT: a self-pipe does */
-  if (!g_unix_open_pipe (self->quit_pipe, FD_CLOEXEC, error) ||
-      !g_unix_set_fd_nonblocking (self->quit_pipe[0], TRUE, error) ||
-      !g_unix_set_fd_nonblocking (self->quit_pipe[1], TRUE, error))
+  if (!g_unix_open_pipe (self->signal_pipe, FD_CLOEXEC, error) ||
+      !g_unix_set_fd_nonblocking (self->signal_pipe[0], TRUE, error) ||
+      !g_unix_set_fd_nonblocking (self->signal_pipe[1], TRUE, error))
     return FALSE;
-  quit_pipe_write = self->quit_pipe[1];
-  self->quit_watch = g_unix_fd_add (self->quit_pipe[0], G_IO_IN, dirty_arbiter_quit_cb, self);
-  action.sa_handler = quit_signal_handler;
+  signal_pipe_write = self->signal_pipe[1];
+  self->signal_watch = g_unix_fd_add (self->signal_pipe[0], G_IO_IN,
+                                      dirty_arbiter_signal_pipe_cb, self);
+  action.sa_handler = pipe_signal_handler;
   sigemptyset (&action.sa_mask);
   action.sa_flags = SA_RESTART;
-  sigaction (SIGQUIT, &action, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (piped); i++)
+    sigaction (piped[i], &action, NULL);
   return TRUE;
 }
 
@@ -715,7 +883,8 @@ dirty_arbiter_start (DirtyArbiter  *self,
 {
   g_return_val_if_fail (DIRTY_IS_ARBITER (self), FALSE);
 
-  if (!dirty_arbiter_install_signals (self, error) || !dirty_arbiter_listen (self, error))
+  if (!dirty_arbiter_apply_log_file (self->config, error) ||
+      !dirty_arbiter_install_signals (self, error) || !dirty_arbiter_listen (self, error))
     return FALSE;
   dirty_arbiter_read_watchdog (self);
 
@@ -726,6 +895,8 @@ dirty_arbiter_start (DirtyArbiter  *self,
   g_signal_connect (self->scheduler, "idle",
                     G_CALLBACK (dirty_arbiter_scheduler_idle_cb), self);
   g_signal_connect (self->pool, "stopped", G_CALLBACK (dirty_arbiter_pool_stopped_cb), self);
+  g_signal_connect (self->pool, "generation-ready",
+                    G_CALLBACK (dirty_arbiter_generation_ready_cb), self);
   if (!dirty_pool_start (self->pool, error))
     {
       g_prefix_error (error, "cannot start a worker: ");

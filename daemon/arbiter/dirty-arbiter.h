@@ -35,4 +35,22 @@ gboolean      dirty_arbiter_start    (DirtyArbiter  *self,
 void          dirty_arbiter_shutdown (DirtyArbiter  *self,
                                       gboolean       immediate);
 
+/* SIGHUP and MANAGE {"verb": "reload"}: reads the config again the way
+ * it was read at start (same command line). Invalid: logged, the old
+ * config keeps serving, DIRTY_ERROR_FAILED naming file, line and key.
+ * Valid: RELOADING=1, new workers start next to the old ones; once they
+ * are ready READY=1, and the old ones finish their calls and exit.
+ * Also DIRTY_ERROR_BUSY (a reload is still starting its workers) and
+ * DIRTY_ERROR_SHUTTING_DOWN. */
+gboolean      dirty_arbiter_reload   (DirtyArbiter  *self,
+                                      GError       **error);
+/* 1 at start, one more per accepted reload */
+guint         dirty_arbiter_get_generation (DirtyArbiter *self);
+/* SIGTTIN (+1), SIGTTOU (-1) and MANAGE {"verb": "workers"}: see
+ * dirty_pool_scale(). */
+gboolean      dirty_arbiter_scale    (DirtyArbiter  *self,
+                                      int            delta,
+                                      guint         *out_total,
+                                      GError       **error);
+
 G_END_DECLS

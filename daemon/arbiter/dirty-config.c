@@ -3,6 +3,7 @@
 
 #include <glib/gi18n.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dirty-config.h"
 
@@ -10,7 +11,8 @@ struct _DirtyConfig
 {
   GObject   parent_instance;
 
-  GStrv     apps;
+  GStrv     apps;          /* wire names, MODULE:TypeName */
+  guint    *app_workers;   /* per app: N from MODULE:TypeName:N, 0 = every worker */
   GStrv     app_path;
   guint     workers;
   guint     timeout;
@@ -18,7 +20,9 @@ struct _DirtyConfig
   guint     graceful_timeout;
   guint     queue_size;
   char     *socket;
-  char     *file;          /* the config file read, if any */
+  char     *log_file;
+  char     *file;          /* the main config file read, if any */
+  GStrv     argv;          /* the command line, kept for dirty_config_reload() */
   gboolean  show_version;
 };
 
@@ -35,14 +39,14 @@ typedef struct {
 } UintKey;
 
 static const UintKey uint_keys[] = {
-  { "dirty_workers", G_STRUCT_OFFSET (DirtyConfig, workers), 1, 1024 },
+  { "dirty_workers", G_STRUCT_OFFSET (DirtyConfig, workers), 1, DIRTY_CONFIG_MAX_WORKERS },
   { "dirty_timeout", G_STRUCT_OFFSET (DirtyConfig, timeout), 0, G_MAXUINT32 / 1000 },
   { "dirty_threads", G_STRUCT_OFFSET (DirtyConfig, threads), 1, 1024 },
   { "dirty_graceful_timeout", G_STRUCT_OFFSET (DirtyConfig, graceful_timeout), 0, 24 * 3600 },
   { "dirty_queue_size", G_STRUCT_OFFSET (DirtyConfig, queue_size), 1, 10000000 },
 };
 
-static const char *const list_keys[] = { "dirty_apps", "dirty_app_path", "socket", NULL };
+static const char *const list_keys[] = { "dirty_apps", "dirty_app_path", "socket", "log_file", NULL };
 
 static void
 dirty_config_finalize (GObject *object)
@@ -50,9 +54,12 @@ dirty_config_finalize (GObject *object)
   DirtyConfig *self = DIRTY_CONFIG (object);
 
   g_strfreev (self->apps);
+  g_free (self->app_workers);
   g_strfreev (self->app_path);
   g_free (self->socket);
+  g_free (self->log_file);
   g_free (self->file);
+  g_strfreev (self->argv);
   G_OBJECT_CLASS (dirty_config_parent_class)->finalize (object);
 }
 
@@ -68,6 +75,7 @@ dirty_config_init (DirtyConfig *self)
   const char *const default_path[] = { DIRTY_APPDIR, NULL };
 
   self->apps = g_new0 (char *, 1);
+  self->app_workers = g_new0 (guint, 1);
   self->app_path = g_strdupv ((char **) default_path);
   self->workers = DIRTY_CONFIG_DEFAULT_WORKERS;
   self->timeout = DIRTY_CONFIG_DEFAULT_TIMEOUT;
@@ -100,19 +108,48 @@ is_type_name (const char *name)
   return TRUE;
 }
 
+static gboolean
+fail_spec (GError     **error,
+           const char  *spec)
+{
+  g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+               _("app “%s” is not of the form MODULE:TypeName or MODULE:TypeName:N"), spec);
+  return FALSE;
+}
+
+/* The worker count of MODULE:TypeName:N: a whole number from 1 (at most
+ * the largest pool, so a typo cannot ask for billions). */
+static gboolean
+parse_app_workers (const char  *spec,
+                   const char  *text,
+                   guint       *out,
+                   GError     **error)
+{
+  guint64 value;
+
+  if (!g_ascii_string_to_unsigned (text, 10, 1, DIRTY_CONFIG_MAX_WORKERS, &value, NULL))
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("app “%s”: the worker count “%s” is not a whole number from 1 to %u"),
+                   spec, text, DIRTY_CONFIG_MAX_WORKERS);
+      return FALSE;
+    }
+  *out = (guint) value;
+  return TRUE;
+}
+
 gboolean
-dirty_config_check_app_spec (const char  *spec,
+dirty_config_parse_app_spec (const char  *spec,
+                             char       **out_name,
+                             guint       *out_workers,
                              GError     **error)
 {
   g_auto(GStrv) parts = g_strsplit (spec, ":", -1);
   guint n = g_strv_length (parts);
+  guint workers = 0;
 
-  if (n != 2)
-    {
-      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
-                   _("app “%s” is not of the form MODULE:TypeName"), spec);
-      return FALSE;
-    }
+  if (n != 2 && n != 3)
+    return fail_spec (error, spec);
   if (*parts[0] == '\0' || *parts[1] == '\0')
     {
       g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
@@ -133,7 +170,20 @@ dirty_config_check_app_spec (const char  *spec,
                    _("app “%s”: “%s” is not a type name"), spec, parts[1]);
       return FALSE;
     }
+  if (n == 3 && !parse_app_workers (spec, parts[2], &workers, error))
+    return FALSE;
+  if (out_name != NULL)
+    *out_name = g_strconcat (parts[0], ":", parts[1], NULL);
+  if (out_workers != NULL)
+    *out_workers = workers;
   return TRUE;
+}
+
+gboolean
+dirty_config_check_app_spec (const char  *spec,
+                             GError     **error)
+{
+  return dirty_config_parse_app_spec (spec, NULL, NULL, error);
 }
 
 /* Strips the items, rejects empty ones and, for apps, checks each spec
@@ -144,17 +194,19 @@ clean_list (char     **items,
             GError   **error)
 {
   g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
-  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   for (guint i = 0; items != NULL && items[i] != NULL; i++)
     {
       char *item = g_strstrip (items[i]);
+      char *app_name = NULL;
 
       if (*item == '\0')
         continue;
-      if (are_apps && !dirty_config_check_app_spec (item, error))
+      if (are_apps && !dirty_config_parse_app_spec (item, &app_name, NULL, error))
         return NULL;
-      if (are_apps && !g_hash_table_add (seen, item))
+      /* "x:T" and "x:T:2" are the same app */
+      if (are_apps && !g_hash_table_add (seen, app_name))
         {
           g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
                        _("app “%s” is listed twice"), item);
@@ -163,6 +215,22 @@ clean_list (char     **items,
       g_strv_builder_add (builder, item);
     }
   return g_strv_builder_end (builder);
+}
+
+/* Splits checked specs (from clean_list) into wire names and counts. */
+static void
+set_apps (DirtyConfig *self,
+          GStrv        specs)
+{
+  guint n = g_strv_length (specs);
+
+  g_strfreev (self->apps);
+  g_free (self->app_workers);
+  self->apps = g_new0 (char *, n + 1);
+  self->app_workers = g_new0 (guint, n + 1);
+  for (guint i = 0; i < n; i++)
+    dirty_config_parse_app_spec (specs[i], &self->apps[i], &self->app_workers[i], NULL);
+  g_strfreev (specs);
 }
 
 static gboolean
@@ -186,7 +254,8 @@ parse_uint (const UintKey  *key,
   return TRUE;
 }
 
-/* The line of @key in the group, for messages; 0 if not found. */
+/* The line of @key in the group, for messages; 0 if not found. The last
+ * one: GKeyFile keeps the last of duplicate keys. */
 static guint
 find_key_line (const char *data,
                const char *key)
@@ -194,6 +263,7 @@ find_key_line (const char *data,
   g_auto(GStrv) lines = g_strsplit (data, "\n", -1);
   gboolean in_group = FALSE;
   gsize key_len = strlen (key);
+  guint found = 0;
 
   for (guint i = 0; lines[i] != NULL; i++)
     {
@@ -210,10 +280,10 @@ find_key_line (const char *data,
           while (*rest == ' ' || *rest == '\t')
             rest++;
           if (*rest == '=' || *rest == '[')
-            return i + 1;
+            found = i + 1;
         }
     }
-  return 0;
+  return found;
 }
 
 /* Rewrites @error as "FILE:LINE: KEY: message" */
@@ -286,7 +356,8 @@ static gboolean
 load_list (GKeyFile    *keyfile,
            const char  *key,
            gboolean     are_apps,
-           GStrv       *out,
+           GStrv       *out,     /* (nullable): NULL for apps, set on @self */
+           DirtyConfig *self,
            const char  *name,
            const char  *data,
            GError     **error)
@@ -303,34 +374,41 @@ load_list (GKeyFile    *keyfile,
   cleaned = clean_list (raw, are_apps, &local_error);
   if (cleaned == NULL)
     return fail_key (error, local_error, name, data, key);
+  if (are_apps)
+    {
+      set_apps (self, cleaned);
+      return TRUE;
+    }
   g_strfreev (*out);
   *out = cleaned;
   return TRUE;
 }
 
+/* A single path value (socket, log_file): not empty. */
 static gboolean
-load_socket (DirtyConfig *self,
-             GKeyFile    *keyfile,
-             const char  *name,
-             const char  *data,
-             GError     **error)
+load_path (GKeyFile    *keyfile,
+           const char  *key,
+           char       **out,
+           const char  *name,
+           const char  *data,
+           GError     **error)
 {
   g_autofree char *value = NULL;
   GError *local_error = NULL;
 
-  if (!g_key_file_has_key (keyfile, DIRTY_CONFIG_GROUP, "socket", NULL))
+  if (!g_key_file_has_key (keyfile, DIRTY_CONFIG_GROUP, key, NULL))
     return TRUE;
-  value = g_key_file_get_string (keyfile, DIRTY_CONFIG_GROUP, "socket", &local_error);
+  value = g_key_file_get_string (keyfile, DIRTY_CONFIG_GROUP, key, &local_error);
   if (value == NULL)
-    return fail_key (error, local_error, name, data, "socket");
+    return fail_key (error, local_error, name, data, key);
   g_strstrip (value);
   if (*value == '\0')
     return fail_key (error,
                      g_error_new_literal (DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
-                                          _("the socket path is empty")),
-                     name, data, "socket");
-  g_free (self->socket);
-  self->socket = g_steal_pointer (&value);
+                                          _("the path is empty")),
+                     name, data, key);
+  g_free (*out);
+  *out = g_steal_pointer (&value);
   return TRUE;
 }
 
@@ -354,9 +432,10 @@ dirty_config_load_data (DirtyConfig  *self,
     }
   return check_keys (keyfile, name, data, error) &&
          load_uints (self, keyfile, name, data, error) &&
-         load_list (keyfile, "dirty_apps", TRUE, &self->apps, name, data, error) &&
-         load_list (keyfile, "dirty_app_path", FALSE, &self->app_path, name, data, error) &&
-         load_socket (self, keyfile, name, data, error);
+         load_list (keyfile, "dirty_apps", TRUE, NULL, self, name, data, error) &&
+         load_list (keyfile, "dirty_app_path", FALSE, &self->app_path, self, name, data, error) &&
+         load_path (keyfile, "socket", &self->socket, name, data, error) &&
+         load_path (keyfile, "log_file", &self->log_file, name, data, error);
 }
 
 gboolean
@@ -389,10 +468,12 @@ dirty_config_load_file (DirtyConfig  *self,
 /* Options as given on the command line; applied after the file. */
 typedef struct {
   char     *config;
-  GStrv     apps;
+  GStrv     apps;          /* wire names, MODULE:TypeName */
+  guint    *app_workers;   /* per app: N from MODULE:TypeName:N, 0 = every worker */
   GStrv     app_path;
   char     *numbers[G_N_ELEMENTS (uint_keys)];
   char     *socket;
+  char     *log_file;
   gboolean  version;
 } Options;
 
@@ -405,6 +486,7 @@ options_clear (Options *options)
   for (guint i = 0; i < G_N_ELEMENTS (uint_keys); i++)
     g_free (options->numbers[i]);
   g_free (options->socket);
+  g_free (options->log_file);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Options, options_clear)
@@ -415,10 +497,14 @@ static const char summary[] = N_(
   "Command-line options override the config file.");
 
 static const char description[] = N_(
-  "Config file (GKeyFile syntax, default " DIRTY_SYSCONFDIR "/dirty-arbiter/dirty-arbiter.conf):\n"
+  "Config (GKeyFile syntax): " DIRTY_SYSCONFDIR "/dirty-arbiter/dirty-arbiter.conf,\n"
+  "then dirty-arbiter.conf.d/*.conf beside it in lexical order; a user instance\n"
+  "(not root, XDG_RUNTIME_DIR set) reads $XDG_CONFIG_HOME/dirty-arbiter/ instead.\n"
+  "--config FILE reads FILE alone.\n"
   "  [dirty-arbiter]\n"
   "  dirty_apps=MODULE:TypeName;...   apps every worker loads (MODULE may be\n"
-  "                                   an absolute path to a .so file)\n"
+  "                                   an absolute path to a .so file);\n"
+  "                                   MODULE:TypeName:N loads it on N workers\n"
   "  dirty_workers=1                  number of worker processes\n"
   "  dirty_timeout=300                longest call in seconds (0 = no limit)\n"
   "  dirty_threads=1                  concurrent calls per worker\n"
@@ -427,18 +513,25 @@ static const char description[] = N_(
   "                                   (default " DIRTY_APPDIR ")\n"
   "  dirty_queue_size=10000           waiting calls per app before “busy”\n"
   "  socket=PATH                      listening socket\n"
+  "  log_file=PATH                    also write log records there\n"
   "\n"
   "Signals:\n"
   "  SIGTERM, SIGINT  graceful stop: no new calls, running and queued calls\n"
   "                   get dirty_graceful_timeout seconds, then workers stop\n"
-  "  SIGQUIT          immediate stop: workers are killed\n"
+  "  SIGQUIT          immediate stop: workers are killed (exit status 0)\n"
+  "  SIGHUP           reload the config: new workers, then the old ones leave;\n"
+  "                   an invalid config is logged and the old one kept\n"
+  "  SIGUSR1          reopen log_file\n"
+  "  SIGTTIN, SIGTTOU one worker more, one fewer (never the last worker of an\n"
+  "                   app; scaling lasts until the next reload)\n"
   "\n"
   "Environment:\n"
   "  DIRTY_ARBITER_SOCKET  socket path when neither socket= nor --socket is set\n"
   "                        (else $XDG_RUNTIME_DIR/dirty-arbiter.sock, or\n"
   "                        /run/dirty-arbiter.sock for root)\n"
   "  DIRTY_WORKER_PATH     the worker executable (default " DIRTY_LIBEXECDIR "/dirty-worker)\n"
-  "  NOTIFY_SOCKET         set by systemd: READY=1, STATUS= and STOPPING=1 are sent\n"
+  "  NOTIFY_SOCKET         set by systemd: READY=1, STATUS=, RELOADING=1 and\n"
+  "                        STOPPING=1 are sent\n"
   "  LISTEN_FDS            socket activation: the fd named “dirty-arbiter”, or the\n"
   "                        only one passed, is used instead of binding\n"
   "\n"
@@ -467,6 +560,8 @@ make_context (Options *options)
       N_("Look up app modules in DIR (repeatable; replaces dirty_app_path)"), N_("DIR") },
     { "socket", 's', 0, G_OPTION_ARG_FILENAME, &options->socket,
       N_("Listen on the Unix socket PATH"), N_("PATH") },
+    { "log-file", 0, 0, G_OPTION_ARG_FILENAME, &options->log_file,
+      N_("Also write log records to FILE (reopened on SIGUSR1)"), N_("FILE") },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &options->version,
       N_("Print the version and exit"), NULL },
     G_OPTION_ENTRY_NULL
@@ -513,8 +608,7 @@ apply_options (DirtyConfig  *self,
 
       if (apps == NULL)
         return fail_usage (error, "dirty-app", local_error);
-      g_strfreev (self->apps);
-      self->apps = apps;
+      set_apps (self, apps);
     }
   if (options->app_path != NULL)
     {
@@ -525,6 +619,108 @@ apply_options (DirtyConfig  *self,
     {
       g_free (self->socket);
       self->socket = g_strdup (options->socket);
+    }
+  if (options->log_file != NULL)
+    {
+      g_free (self->log_file);
+      self->log_file = g_strdup (options->log_file);
+    }
+  return TRUE;
+}
+
+/* Checks between keys, once every source is applied: a per-app count
+ * must fit the pool, and every worker must get at least one app (a
+ * worker refuses to start without one). */
+static gboolean
+dirty_config_validate (DirtyConfig  *self,
+                       GError      **error)
+{
+  guint counted = 0;
+  gboolean every_worker_app = FALSE;
+
+  for (guint i = 0; self->apps[i] != NULL; i++)
+    {
+      guint n = self->app_workers[i];
+
+      if (n == 0)
+        every_worker_app = TRUE;
+      else if (n > self->workers)
+        {
+          g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                       _("dirty_apps: app “%s:%u” asks for %u workers, but dirty_workers is %u"),
+                       self->apps[i], n, n, self->workers);
+          return FALSE;
+        }
+      counted += n;
+    }
+  if (self->apps[0] != NULL && !every_worker_app && counted < self->workers)
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("dirty_apps: the per-app worker counts add up to %u, so some of the "
+                     "%u workers (dirty_workers) would have no app; list an app without "
+                     ":N, or lower dirty_workers"),
+                   counted, self->workers);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+char *
+dirty_config_dup_default_dir (void)
+{
+  /* The system instance runs as root, or as the system service's own
+   * (DynamicUser=) user, which has no XDG_RUNTIME_DIR. A user instance
+   * (the user manager's, or started in a session) has one. */
+  if (geteuid () == 0 || g_getenv ("XDG_RUNTIME_DIR") == NULL)
+    return g_build_filename (DIRTY_SYSCONFDIR, "dirty-arbiter", NULL);
+  return g_build_filename (g_get_user_config_dir (), "dirty-arbiter", NULL);
+}
+
+static int
+compare_names (gconstpointer a,
+               gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+/* The *.conf files of @dir, sorted by name (bytes, as systemd does). */
+static GPtrArray *
+list_drop_ins (const char *dir)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GDir) handle = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (handle != NULL && (name = g_dir_read_name (handle)) != NULL)
+    if (g_str_has_suffix (name, ".conf") && name[0] != '.')
+      g_ptr_array_add (names, g_build_filename (dir, name, NULL));
+  g_ptr_array_sort (names, compare_names);
+  return names;
+}
+
+gboolean
+dirty_config_load_dir (DirtyConfig  *self,
+                       const char   *dir,
+                       GError      **error)
+{
+  g_autofree char *main_file = g_build_filename (dir, "dirty-arbiter.conf", NULL);
+  g_autofree char *drop_in_dir = g_build_filename (dir, "dirty-arbiter.conf.d", NULL);
+  g_autoptr(GPtrArray) drop_ins = list_drop_ins (drop_in_dir);
+  g_autofree char *read_first = NULL;
+
+  g_return_val_if_fail (DIRTY_IS_CONFIG (self), FALSE);
+
+  if (!dirty_config_load_file (self, main_file, FALSE, error))
+    return FALSE;
+  read_first = g_strdup (self->file);
+  for (guint i = 0; i < drop_ins->len; i++)
+    if (!dirty_config_load_file (self, drop_ins->pdata[i], TRUE, error))
+      return FALSE;
+  /* the main file names the config in messages, even after drop-ins */
+  if (read_first != NULL)
+    {
+      g_free (self->file);
+      self->file = g_steal_pointer (&read_first);
     }
   return TRUE;
 }
@@ -538,10 +734,11 @@ dirty_config_parse_command_line (DirtyConfig  *self,
   g_autoptr(GOptionContext) context = make_context (&options);
   g_auto(GStrv) args = g_strdupv (argv);
   g_autoptr(GError) local_error = NULL;
-  g_autofree char *default_file = NULL;
 
   g_return_val_if_fail (DIRTY_IS_CONFIG (self), FALSE);
 
+  g_strfreev (self->argv);
+  self->argv = g_strdupv (argv);
   if (!g_option_context_parse_strv (context, &args, &local_error))
     {
       g_set_error_literal (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_USAGE,
@@ -565,12 +762,26 @@ dirty_config_parse_command_line (DirtyConfig  *self,
     }
   else
     {
-      default_file = g_build_filename (DIRTY_SYSCONFDIR, "dirty-arbiter",
-                                       "dirty-arbiter.conf", NULL);
-      if (!dirty_config_load_file (self, default_file, FALSE, error))
+      g_autofree char *dir = dirty_config_dup_default_dir ();
+
+      if (!dirty_config_load_dir (self, dir, error))
         return FALSE;
     }
-  return apply_options (self, &options, error);
+  return apply_options (self, &options, error) && dirty_config_validate (self, error);
+}
+
+DirtyConfig *
+dirty_config_reload (DirtyConfig  *self,
+                     GError      **error)
+{
+  g_autoptr(DirtyConfig) fresh = dirty_config_new ();
+  char *no_args[] = { (char *) g_get_prgname (), NULL };
+
+  g_return_val_if_fail (DIRTY_IS_CONFIG (self), NULL);
+
+  if (!dirty_config_parse_command_line (fresh, self->argv ? self->argv : no_args, error))
+    return NULL;
+  return g_steal_pointer (&fresh);
 }
 
 const char * const *
@@ -619,6 +830,22 @@ const char *
 dirty_config_get_socket (DirtyConfig *self)
 {
   return self->socket;
+}
+
+const char *
+dirty_config_get_log_file (DirtyConfig *self)
+{
+  return self->log_file;
+}
+
+guint
+dirty_config_get_app_workers (DirtyConfig *self,
+                              const char  *app)
+{
+  for (guint i = 0; self->apps[i] != NULL; i++)
+    if (g_str_equal (self->apps[i], app))
+      return self->app_workers[i];
+  return 0;
 }
 
 const char *

@@ -15,6 +15,7 @@ G_BEGIN_DECLS
 #define DIRTY_CONFIG_DEFAULT_THREADS          1
 #define DIRTY_CONFIG_DEFAULT_GRACEFUL_TIMEOUT 30
 #define DIRTY_CONFIG_DEFAULT_QUEUE_SIZE       10000
+#define DIRTY_CONFIG_MAX_WORKERS              1024
 
 #define DIRTY_CONFIG_ERROR (dirty_config_error_quark ())
 
@@ -44,20 +45,45 @@ gboolean     dirty_config_load_data         (DirtyConfig  *self,
                                              const char   *name,
                                              GError      **error);
 
+/* Reads @dir/dirty-arbiter.conf (if it exists), then the drop-ins
+ * @dir/dirty-arbiter.conf.d/\*.conf in lexical order, each over the last. */
+gboolean     dirty_config_load_dir          (DirtyConfig  *self,
+                                             const char   *dir,
+                                             GError      **error);
+/* Where the config is searched without --config: DIRTY_SYSCONFDIR/
+ * dirty-arbiter for the system instance (root, or any user without
+ * XDG_RUNTIME_DIR, as the DynamicUser= service), else
+ * $XDG_CONFIG_HOME/dirty-arbiter (a user instance). */
+char        *dirty_config_dup_default_dir   (void);
+
 /* Parses the command line (@argv includes the program name and is not
- * modified), loads the config file it names (or the default one), then
- * applies the options over it. --help prints and exits; --version only
- * sets dirty_config_get_show_version(). */
+ * modified), loads the config file it names (or searches the default
+ * directory with its drop-ins), then applies the options over it and
+ * checks the result. --help prints and exits; --version only sets
+ * dirty_config_get_show_version(). */
 gboolean     dirty_config_parse_command_line (DirtyConfig  *self,
                                               char        **argv,
                                               GError      **error);
+/* A new config read the way @self was (same command line, files read
+ * again): for SIGHUP. (transfer full) */
+DirtyConfig *dirty_config_reload            (DirtyConfig  *self,
+                                             GError      **error);
 
-/* Checks an app spec ("MODULE:TypeName", MODULE may be an absolute path
- * to a .so). */
+/* Checks an app spec: "MODULE:TypeName" or "MODULE:TypeName:N" (N >= 1:
+ * only N workers load it); MODULE may be an absolute path to a .so.
+ * @out_name gets the wire name (without :N), @out_workers N or 0. */
+gboolean     dirty_config_parse_app_spec    (const char   *spec,
+                                             char        **out_name,
+                                             guint        *out_workers,
+                                             GError      **error);
 gboolean     dirty_config_check_app_spec    (const char   *spec,
                                              GError      **error);
 
+/* Wire names (MODULE:TypeName), without any :N */
 const char * const *dirty_config_get_apps      (DirtyConfig *self);
+/* How many workers load @app: N of MODULE:TypeName:N, 0 = every worker */
+guint        dirty_config_get_app_workers      (DirtyConfig *self,
+                                                const char  *app);
 const char * const *dirty_config_get_app_path  (DirtyConfig *self);
 guint        dirty_config_get_workers          (DirtyConfig *self);
 guint        dirty_config_get_timeout          (DirtyConfig *self);
@@ -66,6 +92,8 @@ guint        dirty_config_get_graceful_timeout (DirtyConfig *self);
 guint        dirty_config_get_queue_size       (DirtyConfig *self);
 /* (nullable): NULL means dirty_socket_default_path() */
 const char  *dirty_config_get_socket           (DirtyConfig *self);
+/* (nullable): log_file / --log-file */
+const char  *dirty_config_get_log_file         (DirtyConfig *self);
 const char  *dirty_config_get_file             (DirtyConfig *self);
 gboolean     dirty_config_get_show_version     (DirtyConfig *self);
 

@@ -1,13 +1,23 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "dirty-log.h"
 
 /* Set by dirty_log_init() when stderr is connected to the journal. */
 static gboolean to_journal;
+
+/* The optional log file (log_file=): records go there in addition to
+ * stderr or the journal. The lock covers swapping the fd on SIGUSR1
+ * against a writer on another thread. */
+static GMutex file_lock;
+static char *file_path;
+static int file_fd = -1;
 
 /* syslog priorities, as GLib maps its levels */
 static const char *
@@ -38,12 +48,41 @@ find_domain (const GLogField *fields,
  * filters: info is worth keeping there (a handful of lifecycle records),
  * while per-call debug records stay opt-in. GLib's default writer would
  * drop info too. */
+/* One line per record, formatted as GLib's default writer formats them
+ * for a terminal (without colours), with the date in front: a log file
+ * outlives a day. One write() per record, so lines never interleave. */
+static void
+write_to_file (GLogLevelFlags   level,
+               const GLogField *fields,
+               gsize            n_fields)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *line = NULL;
+  g_autoptr(GDateTime) now = NULL;
+  g_autofree char *date = NULL;
+
+  if ((level & G_LOG_LEVEL_DEBUG) &&
+      g_log_writer_default_would_drop (level, find_domain (fields, n_fields)))
+    return;
+  now = g_date_time_new_now_local ();
+  date = g_date_time_format (now, "%F");
+  text = g_log_writer_format_fields (level, fields, n_fields, FALSE);
+  /* GLib puts a newline before warnings, for terminals */
+  line = g_strdup_printf ("%s %s\n", date, g_strchug (text));
+  g_mutex_lock (&file_lock);
+  if (file_fd >= 0 && write (file_fd, line, strlen (line)) < 0)
+    { /* nowhere to report it: stderr or the journal still has the record */ }
+  g_mutex_unlock (&file_lock);
+}
+
 static GLogWriterOutput
 dirty_log_writer (GLogLevelFlags   level,
                   const GLogField *fields,
                   gsize            n_fields,
                   gpointer         user_data)
 {
+  if (file_fd >= 0)
+    write_to_file (level, fields, n_fields);
   if (!to_journal)
     return g_log_writer_default (level, fields, n_fields, user_data);
   if ((level & G_LOG_LEVEL_DEBUG) &&
@@ -59,6 +98,60 @@ dirty_log_init (void)
 {
   to_journal = g_log_writer_is_journald (fileno (stderr));
   g_log_set_writer_func (dirty_log_writer, NULL, NULL);
+}
+
+static int
+open_log_file (const char  *path,
+               GError     **error)
+{
+  int fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+
+  if (fd < 0)
+    {
+      int saved_errno = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                   "cannot open the log file %s: %s", path, g_strerror (saved_errno));
+    }
+  return fd;
+}
+
+gboolean
+dirty_log_set_file (const char  *path,
+                    GError     **error)
+{
+  int fd = -1;
+  int old_fd;
+
+  if (path != NULL && (fd = open_log_file (path, error)) < 0)
+    return FALSE;
+  g_mutex_lock (&file_lock);
+  old_fd = file_fd;
+  file_fd = fd;
+  g_free (file_path);
+  file_path = g_strdup (path);
+  g_mutex_unlock (&file_lock);
+  if (old_fd >= 0)
+    close (old_fd);
+  return TRUE;
+}
+
+const char *
+dirty_log_get_file (void)
+{
+  return file_path;
+}
+
+gboolean
+dirty_log_reopen (GError **error)
+{
+  g_autofree char *path = NULL;
+
+  g_mutex_lock (&file_lock);
+  path = g_strdup (file_path);
+  g_mutex_unlock (&file_lock);
+  if (path == NULL)
+    return TRUE;
+  return dirty_log_set_file (path, error);
 }
 
 gboolean

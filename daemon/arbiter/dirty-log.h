@@ -28,6 +28,17 @@ G_BEGIN_DECLS
  * GLib's default writer (readable lines; info and debug with
  * G_MESSAGES_DEBUG). Call once, early in main(). */
 void     dirty_log_init       (void);
+/* Also writes every record (debug ones as G_MESSAGES_DEBUG asks) to
+ * @path, appending, one line each as GLib formats them for a terminal,
+ * dated; NULL stops that. The old file is closed once the new one is
+ * open: on failure nothing changes. */
+gboolean    dirty_log_set_file   (const char  *path,
+                                  GError     **error);
+/* (nullable): the log file, if any */
+const char *dirty_log_get_file   (void);
+/* Opens the log file's path again (after logrotate renamed it): SIGUSR1.
+ * Does nothing without a log file. */
+gboolean    dirty_log_reopen     (GError     **error);
 /* Whether a record at @level would be dropped (skip costly formatting). */
 gboolean dirty_log_would_drop (GLogLevelFlags level);
 

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <unistd.h>
+
 #include "dirty-connection.h"
 #include "dirty-log.h"
 #include "dirty-message.h"
+#include "dirty-arbiter.h"
 #include "dirty-peer.h"
 #include "dirty-scheduler.h"
+#include "dirty-status.h"
 
 struct _DirtyPeer
 {
@@ -16,6 +20,7 @@ struct _DirtyPeer
   DirtyScheduler  *scheduler;
   GHashTable      *jobs;        /* &job->client_id -> DirtyJob (ref): the calls it waits for */
   gboolean         closed;
+  DirtyArbiter    *arbiter;     /* (unowned) (nullable): for MANAGE; outlives its peers */
 };
 
 enum {
@@ -24,6 +29,10 @@ enum {
 };
 
 static guint signals[N_SIGNALS];
+/* For STATUS: connections open now (peers not yet finalized) and ever.
+ * The arbiter drops a peer as soon as it closes. */
+static guint n_open_peers;
+static guint64 n_peers_total;
 
 G_DEFINE_TYPE (DirtyPeer, dirty_peer, G_TYPE_OBJECT)
 
@@ -46,6 +55,7 @@ dirty_peer_finalize (GObject *object)
   DirtyPeer *self = DIRTY_PEER (object);
 
   g_hash_table_unref (self->jobs);
+  n_open_peers--;
   G_OBJECT_CLASS (dirty_peer_parent_class)->finalize (object);
 }
 
@@ -67,6 +77,8 @@ dirty_peer_init (DirtyPeer *self)
 {
   self->jobs = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
                                       (GDestroyNotify) dirty_job_unref);
+  n_open_peers++;
+  n_peers_total++;
 }
 
 DirtyPeer *
@@ -305,6 +317,158 @@ dirty_peer_handle_credit (DirtyPeer  *self,
     dirty_scheduler_credit (self->scheduler, job, frame->header.aux);
 }
 
+/* STATUS with an id: a client asks for the arbiter's status
+ * (docs/protocol.md, "STATUS"). Id 0 is a worker's app-state report,
+ * which has no business on a client connection: ignored. */
+static void
+dirty_peer_handle_status (DirtyPeer  *self,
+                          DirtyFrame *frame)
+{
+  g_autoptr(JsonObject) body = json_object_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(DirtyFrame) reply = NULL;
+
+  if (frame->header.id == 0)
+    return;
+  json_object_set_member (body, "result",
+                          dirty_status_collect (self->scheduler, n_open_peers, n_peers_total));
+  root = json_node_init_object (json_node_alloc (), body);
+  reply = dirty_frame_encode (DIRTY_FRAME_RESPONSE, 0, frame->header.id, 0, root, NULL);
+  dirty_connection_send (self->connection, reply);
+}
+
+/* ---- MANAGE ---- */
+
+/* Control verbs change the service for everyone: only root and the
+ * arbiter's own user (SO_PEERCRED, checked per message, not trusted
+ * from the body). */
+static gboolean
+dirty_peer_may_manage (DirtyPeer  *self,
+                       uid_t      *out_uid)
+{
+  GSocket *socket = dirty_connection_get_socket (self->connection);
+  g_autoptr(GCredentials) credentials = g_socket_get_credentials (socket, NULL);
+  uid_t uid;
+
+  *out_uid = (uid_t) -1;
+  if (credentials == NULL || (uid = g_credentials_get_unix_user (credentials, NULL)) == (uid_t) -1)
+    return FALSE;
+  *out_uid = uid;
+  return uid == 0 || uid == geteuid ();
+}
+
+static void
+dirty_peer_send_result (DirtyPeer  *self,
+                        guint64     id,
+                        const char *member,
+                        gint64      value)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(DirtyFrame) reply = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "result");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, member);
+  json_builder_add_int_value (builder, value);
+  json_builder_end_object (builder);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  reply = dirty_frame_encode (DIRTY_FRAME_RESPONSE, 0, id, 0, root, NULL);
+  dirty_connection_send (self->connection, reply);
+}
+
+/* {"verb": "workers", "delta": INT}: a non-zero integer */
+static gboolean
+read_delta (JsonNode *root,
+            int      *out)
+{
+  JsonNode *node = json_object_get_member (json_node_get_object (root), "delta");
+  gint64 delta;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
+    return FALSE;
+  delta = json_node_get_int (node);
+  if (delta == 0 || delta < -DIRTY_CONFIG_MAX_WORKERS || delta > DIRTY_CONFIG_MAX_WORKERS)
+    return FALSE;
+  *out = (int) delta;
+  return TRUE;
+}
+
+static void
+dirty_peer_run_verb (DirtyPeer  *self,
+                     guint64     id,
+                     JsonNode   *root)
+{
+  const char *verb = dirty_json_get_string (root, "verb");
+  g_autoptr(GError) error = NULL;
+  guint total = 0;
+  int delta = 0;
+
+  if (g_strcmp0 (verb, "reload") == 0)
+    {
+      if (dirty_arbiter_reload (self->arbiter, &error))
+        dirty_peer_send_result (self, id, "generation", dirty_arbiter_get_generation (self->arbiter));
+    }
+  else if (g_strcmp0 (verb, "workers") == 0)
+    {
+      if (!read_delta (root, &delta))
+        error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                             "\"delta\" must be a non-zero integer from %d to %d",
+                             -DIRTY_CONFIG_MAX_WORKERS, DIRTY_CONFIG_MAX_WORKERS);
+      else if (dirty_arbiter_scale (self->arbiter, delta, &total, &error))
+        dirty_peer_send_result (self, id, "workers", total);
+    }
+  else
+    error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                         "unknown MANAGE verb “%s” (known: reload, workers)",
+                         verb ? verb : "(none)");
+  if (error != NULL)
+    dirty_peer_send_error (self, id, error->code, error->message);
+}
+
+/* MANAGE (docs/protocol.md): reload, or add/remove workers. */
+static void
+dirty_peer_handle_manage (DirtyPeer  *self,
+                          DirtyFrame *frame)
+{
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+  g_autoptr(GError) error = NULL;
+  uid_t uid;
+
+  if (frame->header.id == 0)
+    {
+      dirty_peer_protocol_error (self, "MANAGE with id 0");
+      return;
+    }
+  if (!dirty_frame_decode (frame, dirty_connection_get_limits (self->connection),
+                           &root, &attachments, &error))
+    {
+      dirty_peer_protocol_error (self, error->message);
+      return;
+    }
+  if (!dirty_peer_may_manage (self, &uid))
+    {
+      dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
+                 "client %" G_GUINT64_FORMAT " (uid %d): MANAGE refused", self->serial, (int) uid);
+      dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_PERMISSION_DENIED,
+                             "only root and the arbiter's own user may manage it");
+      return;
+    }
+  if (root == NULL || self->arbiter == NULL)
+    {
+      dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_INVALID_ARGUMENT,
+                             "MANAGE needs a body with a \"verb\"");
+      return;
+    }
+  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0, "client %" G_GUINT64_FORMAT
+             " (uid %d): MANAGE %s", self->serial, (int) uid,
+             dirty_json_get_string (root, "verb") ? dirty_json_get_string (root, "verb") : "?");
+  dirty_peer_run_verb (self, frame->header.id, root);
+}
+
 static void
 dirty_peer_frame_cb (DirtyConnection *connection,
                      DirtyFrame      *frame,
@@ -329,10 +493,11 @@ dirty_peer_frame_cb (DirtyConnection *connection,
       break;
     case DIRTY_FRAME_HEARTBEAT:
       break;
+    case DIRTY_FRAME_STATUS:
+      dirty_peer_handle_status (self, frame);
+      break;
     case DIRTY_FRAME_MANAGE:
-      if (frame->header.id != 0)
-        dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_FAILED,
-                               "MANAGE is not implemented yet");
+      dirty_peer_handle_manage (self, frame);
       break;
     default:
       {
@@ -391,4 +556,13 @@ dirty_peer_get_queued_bytes (DirtyPeer *self)
   if (self->closed)
     return 0;
   return dirty_connection_get_queued_bytes (self->connection);
+}
+
+void
+dirty_peer_set_arbiter (DirtyPeer    *self,
+                        DirtyArbiter *arbiter)
+{
+  g_return_if_fail (DIRTY_IS_PEER (self));
+
+  self->arbiter = arbiter;
 }

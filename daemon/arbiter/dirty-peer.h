@@ -30,6 +30,12 @@ guint64    dirty_peer_get_serial     (DirtyPeer         *self);
 /* Bytes not yet written to the client */
 gsize      dirty_peer_get_queued_bytes (DirtyPeer       *self);
 
+typedef struct _DirtyArbiter DirtyArbiter;
+/* The arbiter that MANAGE messages act on (unowned: it outlives its
+ * peers). Without one, MANAGE fails with invalid-argument. */
+void       dirty_peer_set_arbiter    (DirtyPeer         *self,
+                                      DirtyArbiter      *arbiter);
+
 /* Sends @frame for @job under the client's id. After a terminal frame the
  * job is no longer the peer's: job->peer is cleared. */
 void       dirty_peer_deliver        (DirtyPeer         *self,

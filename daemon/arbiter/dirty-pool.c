@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <string.h>
+
+#include "dirty-error-private.h"
 #include "dirty-log.h"
 #include "dirty-pool.h"
 
@@ -11,7 +14,12 @@
 
 typedef struct {
   DirtyPool       *pool;         /* (unowned) */
-  guint            id;           /* worker_id: 1..dirty_workers */
+  guint            id;           /* worker_id: the smallest free one */
+  GStrv            apps;         /* what it loads; a replacement loads the same */
+  guint            generation;   /* the config it was started with */
+  gboolean         retiring;     /* finishes its calls, then leaves; never replaced */
+  gboolean         terminated;   /* SIGTERM sent */
+  guint            restarts;     /* replacements started, for STATUS */
   DirtyWorkerProc *proc;         /* (nullable) */
   guint            respawn_source;
 } Slot;
@@ -20,11 +28,12 @@ struct _DirtyPool
 {
   GObject      parent_instance;
 
-  DirtyConfig *config;
+  DirtyConfig *config;           /* the newest generation's */
   DirtyLimits  limits;
   char        *binary;
-  Slot        *slots;
-  guint        n_slots;
+  GPtrArray   *slots;            /* of Slot (owned) */
+  guint        generation;       /* 1, then one more per reload */
+  gboolean     reloading;        /* the newest generation is not ready yet */
   guint        backoff_ms;       /* delay before replacing a worker that died young */
   gboolean     stopping;
   gboolean     stopped;          /* "stopped" was emitted */
@@ -36,6 +45,7 @@ enum {
   SIGNAL_WORKER_REPLY,
   SIGNAL_WORKER_LOST,
   SIGNAL_WORKER_EXITED,
+  SIGNAL_GENERATION_READY,
   SIGNAL_STOPPED,
   N_SIGNALS
 };
@@ -54,15 +64,23 @@ slot_clear_proc (Slot *slot)
 }
 
 static void
+slot_free (gpointer data)
+{
+  Slot *slot = data;
+
+  g_clear_handle_id (&slot->respawn_source, g_source_remove);
+  slot_clear_proc (slot);
+  g_strfreev (slot->apps);
+  g_free (slot);
+}
+
+static void
 dirty_pool_dispose (GObject *object)
 {
   DirtyPool *self = DIRTY_POOL (object);
 
-  for (guint i = 0; i < self->n_slots; i++)
-    {
-      g_clear_handle_id (&self->slots[i].respawn_source, g_source_remove);
-      slot_clear_proc (&self->slots[i]);
-    }
+  if (self->slots != NULL)
+    g_ptr_array_set_size (self->slots, 0);
   g_clear_handle_id (&self->kill_source, g_source_remove);
   G_OBJECT_CLASS (dirty_pool_parent_class)->dispose (object);
 }
@@ -72,7 +90,7 @@ dirty_pool_finalize (GObject *object)
 {
   DirtyPool *self = DIRTY_POOL (object);
 
-  g_free (self->slots);
+  g_ptr_array_unref (self->slots);
   g_free (self->binary);
   g_clear_object (&self->config);
   G_OBJECT_CLASS (dirty_pool_parent_class)->finalize (object);
@@ -99,6 +117,9 @@ dirty_pool_class_init (DirtyPoolClass *klass)
   signals[SIGNAL_WORKER_EXITED] =
     g_signal_new ("worker-exited", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
+  signals[SIGNAL_GENERATION_READY] =
+    g_signal_new ("generation-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
   signals[SIGNAL_STOPPED] =
     g_signal_new ("stopped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
@@ -108,6 +129,8 @@ static void
 dirty_pool_init (DirtyPool *self)
 {
   self->backoff_ms = BACKOFF_MIN_MS;
+  self->slots = g_ptr_array_new_with_free_func (slot_free);
+  self->generation = 1;
 }
 
 DirtyPool *
@@ -122,21 +145,178 @@ dirty_pool_new (DirtyConfig       *config,
   self->binary = (env != NULL && *env != '\0')
                    ? g_strdup (env)
                    : g_build_filename (DIRTY_LIBEXECDIR, "dirty-worker", NULL);
-  self->n_slots = dirty_config_get_workers (config);
-  self->slots = g_new0 (Slot, self->n_slots);
-  for (guint i = 0; i < self->n_slots; i++)
-    {
-      self->slots[i].pool = self;
-      self->slots[i].id = i + 1;
-    }
   return self;
 }
+
+/* ---- slots and their apps ---- */
+
+/* Slots that count for the newest config: not retiring, not older. */
+static gboolean
+slot_is_active (Slot *slot)
+{
+  return !slot->retiring && slot->generation == slot->pool->generation;
+}
+
+static guint
+dirty_pool_count_active (DirtyPool *self)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < self->slots->len; i++)
+    n += slot_is_active (self->slots->pdata[i]);
+  return n;
+}
+
+/* Active slots that load @app */
+static guint
+dirty_pool_count_holders (DirtyPool  *self,
+                          const char *app)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = self->slots->pdata[i];
+
+      n += slot_is_active (slot) && g_strv_contains ((const char * const *) slot->apps, app);
+    }
+  return n;
+}
+
+/* Whether the slot loads an app that only some workers load: such a
+ * slot is never removed by scaling down, so no app loses its workers. */
+static gboolean
+slot_has_counted_app (Slot *slot)
+{
+  for (guint i = 0; slot->apps[i] != NULL; i++)
+    if (dirty_config_get_app_workers (slot->pool->config, slot->apps[i]) > 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The smallest worker id no slot uses (old and new generations overlap
+ * during a reload, so ids are unique across both). */
+static guint
+dirty_pool_free_id (DirtyPool *self)
+{
+  for (guint id = 1;; id++)
+    {
+      gboolean used = FALSE;
+
+      for (guint i = 0; i < self->slots->len && !used; i++)
+        used = ((Slot *) self->slots->pdata[i])->id == id;
+      if (!used)
+        return id;
+    }
+}
+
+static Slot *
+dirty_pool_add_slot (DirtyPool *self,
+                     GStrv      apps)
+{
+  Slot *slot = g_new0 (Slot, 1);
+
+  slot->pool = self;
+  slot->id = dirty_pool_free_id (self);
+  slot->apps = apps;
+  slot->generation = self->generation;
+  g_ptr_array_add (self->slots, slot);
+  return slot;
+}
+
+/* The index of the worker with the fewest apps with :N so far among
+ * those not marked in @taken. */
+static guint
+least_counted (const guint    *counted,
+               const gboolean *taken,
+               guint           n)
+{
+  guint best = G_MAXUINT;
+
+  for (guint i = 0; i < n; i++)
+    if (!taken[i] && (best == G_MAXUINT || counted[i] < counted[best]))
+      best = i;
+  return best;
+}
+
+/* The apps of @n new workers: every app without :N on each; an app with
+ * :N on the N workers that have the fewest such apps so far, so several
+ * big apps spread over the pool instead of piling onto worker 1. */
+static GPtrArray *
+dirty_pool_assign_apps (DirtyPool *self,
+                        guint      n)
+{
+  const char * const *apps = dirty_config_get_apps (self->config);
+  g_autoptr(GPtrArray) builders = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strv_builder_unref);
+  g_autofree guint *counted = g_new0 (guint, n);
+  g_autofree gboolean *taken = g_new0 (gboolean, n);
+  GPtrArray *result = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add (builders, g_strv_builder_new ());
+  for (guint a = 0; apps[a] != NULL; a++)
+    {
+      guint want = dirty_config_get_app_workers (self->config, apps[a]);
+
+      memset (taken, 0, n * sizeof (gboolean));
+      for (guint k = 0; k < (want == 0 ? n : MIN (want, n)); k++)
+        {
+          guint pick = want == 0 ? k : least_counted (counted, taken, n);
+
+          taken[pick] = TRUE;
+          counted[pick] += want > 0;
+          g_strv_builder_add (builders->pdata[pick], apps[a]);
+        }
+    }
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add (result, g_strv_builder_end (builders->pdata[i]));
+  return result;
+}
+
+/* The apps of one more worker (scaling up): every app without :N, and
+ * any app with :N that has fewer than N workers. */
+static GStrv
+dirty_pool_apps_for_new_worker (DirtyPool *self)
+{
+  const char * const *apps = dirty_config_get_apps (self->config);
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+  for (guint a = 0; apps[a] != NULL; a++)
+    {
+      guint want = dirty_config_get_app_workers (self->config, apps[a]);
+
+      if (want == 0 || dirty_pool_count_holders (self, apps[a]) < want)
+        g_strv_builder_add (builder, apps[a]);
+    }
+  return g_strv_builder_end (builder);
+}
+
+/* ---- worker events ---- */
+
+static void dirty_pool_check_generation (DirtyPool *self);
 
 static void
 slot_apps_changed_cb (DirtyWorkerProc *proc,
                       Slot            *slot)
 {
-  g_signal_emit (slot->pool, signals[SIGNAL_WORKER_CHANGED], 0, proc);
+  DirtyPool *self = slot->pool;
+
+  g_signal_emit (self, signals[SIGNAL_WORKER_CHANGED], 0, proc);
+  dirty_pool_check_generation (self);
+}
+
+/* A retiring worker leaves once its last call has ended: SIGTERM would
+ * cancel calls it still runs. */
+static void
+slot_terminate_if_idle (Slot *slot)
+{
+  if (!slot->retiring || slot->terminated || slot->proc == NULL ||
+      dirty_worker_proc_get_load (slot->proc) > 0)
+    return;
+  slot->terminated = TRUE;
+  dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, dirty_worker_proc_get_pid (slot->proc), slot->id,
+             "worker %u retired: its calls have ended", slot->id);
+  dirty_worker_proc_terminate (slot->proc);
 }
 
 static void
@@ -147,6 +327,8 @@ slot_reply_cb (DirtyWorkerProc *proc,
                Slot            *slot)
 {
   g_signal_emit (slot->pool, signals[SIGNAL_WORKER_REPLY], 0, proc, job, frame, terminal);
+  if (terminal)
+    slot_terminate_if_idle (slot);
 }
 
 static void
@@ -166,7 +348,7 @@ slot_spawn (Slot    *slot,
   DirtyPool *self = slot->pool;
   DirtyWorkerProcOptions options = {
     .binary = self->binary,
-    .apps = dirty_config_get_apps (self->config),
+    .apps = (const char * const *) slot->apps,
     .app_path = dirty_config_get_app_path (self->config),
     .threads = dirty_config_get_threads (self->config),
     .limits = &self->limits,
@@ -194,6 +376,7 @@ slot_respawn_cb (gpointer user_data)
   slot->respawn_source = 0;
   if (slot->pool->stopping)
     return G_SOURCE_REMOVE;
+  slot->restarts++;
   if (!slot_spawn (slot, &error))
     {
       dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, slot->id,
@@ -237,8 +420,8 @@ dirty_pool_next_delay (DirtyPool *self,
 static gboolean
 dirty_pool_all_exited (DirtyPool *self)
 {
-  for (guint i = 0; i < self->n_slots; i++)
-    if (self->slots[i].proc != NULL)
+  for (guint i = 0; i < self->slots->len; i++)
+    if (((Slot *) self->slots->pdata[i])->proc != NULL)
       return FALSE;
   return TRUE;
 }
@@ -260,23 +443,57 @@ slot_exited_cb (DirtyWorkerProc *proc,
   DirtyPool *self = slot->pool;
   g_autoptr(DirtyWorkerProc) hold = g_object_ref (proc);
   gint64 lifetime = g_get_monotonic_time () - dirty_worker_proc_get_started (proc);
+  /* an old generation's worker is not replaced: the new one takes over */
+  gboolean leaves = slot->retiring || slot->generation != self->generation;
 
   slot_clear_proc (slot);
+  if (leaves && !self->stopping)
+    g_ptr_array_remove_fast (self->slots, slot);   /* frees it */
   g_signal_emit (self, signals[SIGNAL_WORKER_EXITED], 0, proc);
   if (self->stopping)
     dirty_pool_check_stopped (self);
-  else
+  else if (!leaves)
     slot_schedule_respawn (slot, dirty_pool_next_delay (self, lifetime));
+}
+
+/* Spawns the slot's worker, or retries later (with the backoff) if the
+ * binary cannot be started now. */
+static void
+slot_spawn_or_retry (Slot *slot)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (slot_spawn (slot, &error))
+    return;
+  dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, slot->id,
+             "cannot start worker %u: %s", slot->id, error->message);
+  slot_schedule_respawn (slot, slot->pool->backoff_ms);
+}
+
+/* Adds @n slots for the newest config, with their apps. */
+static GPtrArray *
+dirty_pool_add_generation (DirtyPool *self,
+                           guint      n)
+{
+  g_autoptr(GPtrArray) app_sets = dirty_pool_assign_apps (self, n);
+  GPtrArray *added = g_ptr_array_new ();
+
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add (added, dirty_pool_add_slot (self, g_steal_pointer (&app_sets->pdata[i])));
+  return added;
 }
 
 gboolean
 dirty_pool_start (DirtyPool  *self,
                   GError    **error)
 {
+  g_autoptr(GPtrArray) added = NULL;
+
   g_return_val_if_fail (DIRTY_IS_POOL (self), FALSE);
 
-  for (guint i = 0; i < self->n_slots; i++)
-    if (self->slots[i].proc == NULL && !slot_spawn (&self->slots[i], error))
+  added = dirty_pool_add_generation (self, dirty_config_get_workers (self->config));
+  for (guint i = 0; i < added->len; i++)
+    if (!slot_spawn (added->pdata[i], error))
       {
         g_prefix_error (error, "%s: ", self->binary);
         return FALSE;
@@ -284,17 +501,210 @@ dirty_pool_start (DirtyPool  *self,
   return TRUE;
 }
 
+/* ---- reload and scaling ---- */
+
+static void
+slot_retire (Slot *slot)
+{
+  DirtyPool *self = slot->pool;
+
+  slot->retiring = TRUE;
+  if (slot->proc == NULL)
+    {
+      /* waiting for a respawn: nothing to finish */
+      g_ptr_array_remove_fast (self->slots, slot);
+      return;
+    }
+  dirty_worker_proc_set_retiring (slot->proc);
+  slot_terminate_if_idle (slot);
+}
+
+/* Every worker of the newest generation said hello and every app it
+ * loads has settled (ready, failed or unavailable). */
+static gboolean
+dirty_pool_generation_settled (DirtyPool *self)
+{
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = self->slots->pdata[i];
+
+      if (slot->generation != self->generation || slot->retiring)
+        continue;
+      if (slot->proc == NULL || dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
+        return FALSE;
+      for (guint a = 0; slot->apps[a] != NULL; a++)
+        if (dirty_worker_proc_get_app_state (slot->proc, slot->apps[a], NULL) ==
+            DIRTY_APP_STATE_STARTING)
+          return FALSE;
+    }
+  return TRUE;
+}
+
+/* After a reload, once the new workers are ready: the old ones take no
+ * new calls, finish theirs and leave. Until then both serve, so no call
+ * waits on the switch. */
+static void
+dirty_pool_check_generation (DirtyPool *self)
+{
+  g_autoptr(GPtrArray) old = g_ptr_array_new ();
+
+  if (!self->reloading || self->stopping || !dirty_pool_generation_settled (self))
+    return;
+  self->reloading = FALSE;
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = self->slots->pdata[i];
+
+      if (slot->generation != self->generation && !slot->retiring)
+        g_ptr_array_add (old, slot);
+    }
+  for (guint i = 0; i < old->len; i++)
+    slot_retire (old->pdata[i]);
+  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
+             "reload: the new workers are ready; %u old ones finish their calls and exit",
+             old->len);
+  g_signal_emit (self, signals[SIGNAL_GENERATION_READY], 0, self->generation);
+}
+
+guint
+dirty_pool_reload (DirtyPool   *self,
+                   DirtyConfig *config)
+{
+  g_autoptr(GPtrArray) added = NULL;
+
+  g_return_val_if_fail (DIRTY_IS_POOL (self), 0);
+  g_return_val_if_fail (!self->reloading && !self->stopping, 0);
+
+  g_set_object (&self->config, config);
+  self->generation++;
+  self->reloading = TRUE;
+  added = dirty_pool_add_generation (self, dirty_config_get_workers (config));
+  for (guint i = 0; i < added->len; i++)
+    slot_spawn_or_retry (added->pdata[i]);
+  return self->generation;
+}
+
+gboolean
+dirty_pool_is_reloading (DirtyPool *self)
+{
+  return self->reloading;
+}
+
+static gboolean
+dirty_pool_grow (DirtyPool  *self,
+                 guint       n,
+                 GError    **error)
+{
+  if (dirty_pool_count_active (self) + n > DIRTY_CONFIG_MAX_WORKERS)
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                   "at most %u workers", DIRTY_CONFIG_MAX_WORKERS);
+      return FALSE;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      g_auto(GStrv) apps = dirty_pool_apps_for_new_worker (self);
+
+      if (apps[0] == NULL)
+        {
+          /* a worker refuses to start without an app */
+          g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_FAILED,
+                               "a new worker would have no app: every app has its "
+                               "MODULE:TypeName:N workers already");
+          return FALSE;
+        }
+      slot_spawn_or_retry (dirty_pool_add_slot (self, g_steal_pointer (&apps)));
+    }
+  return TRUE;
+}
+
+/* Removes the highest-numbered workers that load only apps every worker
+ * loads, so an app with :N keeps its N workers and the last worker
+ * stays. All or nothing. */
+static gboolean
+dirty_pool_shrink (DirtyPool  *self,
+                   guint       n,
+                   GError    **error)
+{
+  g_autoptr(GPtrArray) removable = g_ptr_array_new ();
+  guint active = dirty_pool_count_active (self);
+
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = self->slots->pdata[i];
+
+      if (slot_is_active (slot) && !slot_has_counted_app (slot))
+        g_ptr_array_add (removable, slot);
+    }
+  if (n >= active || n > removable->len)
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_FAILED,
+                   "cannot remove %u of %u workers: %u can go without leaving an app "
+                   "with fewer workers than it needs (MODULE:TypeName:N) or the pool empty",
+                   n, active, MIN (removable->len, active - 1));
+      return FALSE;
+    }
+  for (guint k = 0; k < n; k++)
+    {
+      guint best = 0;
+
+      for (guint i = 1; i < removable->len; i++)
+        if (((Slot *) removable->pdata[i])->id > ((Slot *) removable->pdata[best])->id)
+          best = i;
+      slot_retire (g_ptr_array_steal_index_fast (removable, best));
+    }
+  return TRUE;
+}
+
+gboolean
+dirty_pool_scale (DirtyPool  *self,
+                  int         delta,
+                  guint      *out_total,
+                  GError    **error)
+{
+  gboolean ok;
+
+  g_return_val_if_fail (DIRTY_IS_POOL (self), FALSE);
+
+  if (self->stopping)
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_SHUTTING_DOWN,
+                           "the arbiter is shutting down");
+      return FALSE;
+    }
+  if (delta == 0)
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                           "the change in workers must not be 0");
+      return FALSE;
+    }
+  ok = delta > 0 ? dirty_pool_grow (self, (guint) delta, error)
+                 : dirty_pool_shrink (self, (guint) -(gint64) delta, error);
+  if (ok)
+    dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0, "workers: %+d, now %u",
+               delta, dirty_pool_count_active (self));
+  if (out_total != NULL)
+    *out_total = dirty_pool_count_active (self);
+  return ok;
+}
+
+/* ---- stopping ---- */
+
 static gboolean
 dirty_pool_kill_cb (gpointer user_data)
 {
   DirtyPool *self = user_data;
 
   self->kill_source = 0;
-  for (guint i = 0; i < self->n_slots; i++)
-    if (self->slots[i].proc != NULL)
-      dirty_worker_proc_kill (self->slots[i].proc,
-                              "still running " G_STRINGIFY (DIRTY_POOL_KILL_AFTER_S)
-                              " s after SIGTERM");
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = self->slots->pdata[i];
+
+      if (slot->proc != NULL)
+        dirty_worker_proc_kill (slot->proc,
+                                "still running " G_STRINGIFY (DIRTY_POOL_KILL_AFTER_S)
+                                " s after SIGTERM");
+    }
   return G_SOURCE_REMOVE;
 }
 
@@ -312,9 +722,9 @@ dirty_pool_stop (DirtyPool *self,
   g_return_if_fail (DIRTY_IS_POOL (self));
 
   self->stopping = TRUE;
-  for (guint i = 0; i < self->n_slots; i++)
+  for (guint i = 0; i < self->slots->len; i++)
     {
-      Slot *slot = &self->slots[i];
+      Slot *slot = self->slots->pdata[i];
 
       g_clear_handle_id (&slot->respawn_source, g_source_remove);
       if (slot->proc == NULL)
@@ -331,14 +741,20 @@ dirty_pool_stop (DirtyPool *self,
                    g_object_ref (self), g_object_unref);
 }
 
+/* ---- queries ---- */
+
 GPtrArray *
 dirty_pool_list_workers (DirtyPool *self)
 {
-  GPtrArray *workers = g_ptr_array_sized_new (self->n_slots);
+  GPtrArray *workers = g_ptr_array_sized_new (self->slots->len);
 
-  for (guint i = 0; i < self->n_slots; i++)
-    if (self->slots[i].proc != NULL)
-      g_ptr_array_add (workers, self->slots[i].proc);
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = self->slots->pdata[i];
+
+      if (slot->proc != NULL)
+        g_ptr_array_add (workers, slot->proc);
+    }
   return workers;
 }
 
@@ -347,12 +763,14 @@ dirty_pool_is_starting (DirtyPool *self)
 {
   if (self->stopping)
     return FALSE;
-  for (guint i = 0; i < self->n_slots; i++)
+  for (guint i = 0; i < self->slots->len; i++)
     {
-      DirtyWorkerProc *proc = self->slots[i].proc;
+      Slot *slot = self->slots->pdata[i];
 
+      if (slot->retiring)
+        continue;
       /* a lost one is about to be replaced */
-      if (proc == NULL || dirty_worker_proc_get_state (proc) != DIRTY_WORKER_PROC_LIVE)
+      if (slot->proc == NULL || dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
         return TRUE;
     }
   return FALSE;
@@ -361,5 +779,25 @@ dirty_pool_is_starting (DirtyPool *self)
 guint
 dirty_pool_get_size (DirtyPool *self)
 {
-  return self->n_slots;
+  return dirty_pool_count_active (self);
+}
+
+guint
+dirty_pool_get_generation (DirtyPool *self)
+{
+  return self->generation;
+}
+
+guint
+dirty_pool_get_restarts (DirtyPool *self,
+                         guint      worker_id)
+{
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = self->slots->pdata[i];
+
+      if (slot->id == worker_id)
+        return slot->restarts;
+    }
+  return 0;
 }

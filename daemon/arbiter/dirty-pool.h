@@ -2,9 +2,17 @@
 #pragma once
 
 /* The worker processes: dirty_workers slots, each holding one
- * DirtyWorkerProc; a dead worker is replaced with the same apps, with an
- * exponential backoff when workers die young (1 s doubling up to 30 s,
- * reset once one lives 60 s). Stopping sends SIGTERM, then SIGKILL. */
+ * DirtyWorkerProc and its app set (every app, except that an app
+ * configured as MODULE:TypeName:N goes to N slots only); a dead worker is
+ * replaced with the same apps, with an exponential backoff when workers
+ * die young (1 s doubling up to 30 s, reset once one lives 60 s).
+ * Stopping sends SIGTERM, then SIGKILL.
+ *
+ * A reload starts a new generation of slots from the new config next to
+ * the old one; once every new worker has said hello and its apps have
+ * settled, the old slots retire: no new calls, SIGTERM once their last
+ * call has ended, never replaced. Scaling adds slots, or retires slots
+ * that hold only apps every worker loads (never the last one). */
 
 #include <glib-object.h>
 
@@ -23,6 +31,8 @@ G_DECLARE_FINAL_TYPE (DirtyPool, dirty_pool, DIRTY, POOL, GObject)
  * "worker-reply" (DirtyWorkerProc, gpointer job, gpointer frame, gboolean terminal)
  * "worker-lost" (DirtyWorkerProc)
  * "worker-exited" (DirtyWorkerProc): after the slot was emptied.
+ * "generation-ready" (guint generation): after dirty_pool_reload(), the
+ *   new workers are ready and the old ones retire.
  * "stopped" (): after dirty_pool_stop(), every worker has exited. */
 
 DirtyPool *dirty_pool_new          (DirtyConfig        *config,
@@ -32,12 +42,31 @@ gboolean   dirty_pool_start        (DirtyPool          *self,
                                     GError            **error);
 void       dirty_pool_stop         (DirtyPool          *self,
                                     gboolean            immediate);
+/* Starts the workers of @config next to the current ones (see above);
+ * returns the new generation. Not while reloading or stopping. */
+guint      dirty_pool_reload       (DirtyPool          *self,
+                                    DirtyConfig        *config);
+gboolean   dirty_pool_is_reloading (DirtyPool          *self);
+guint      dirty_pool_get_generation (DirtyPool        *self);
+/* Adds (@delta > 0) or retires (@delta < 0) workers; all or nothing.
+ * Errors in DIRTY_ERROR: INVALID_ARGUMENT (0, too many), FAILED (removing
+ * would leave an app short of its :N or the pool empty; adding would
+ * give a worker no app), SHUTTING_DOWN. @out_total: the workers
+ * counted now (without retiring ones), also on failure. */
+gboolean   dirty_pool_scale        (DirtyPool          *self,
+                                    int                 delta,
+                                    guint              *out_total,
+                                    GError            **error);
 
 /* The worker processes now alive (LIVE or STARTING or LOST). (transfer container) */
 GPtrArray *dirty_pool_list_workers (DirtyPool          *self);
 /* Whether a worker is starting or about to be respawned: apps that no
  * worker serves yet may still become ready. */
 gboolean   dirty_pool_is_starting  (DirtyPool          *self);
+/* Workers of the newest generation that are not retiring */
 guint      dirty_pool_get_size     (DirtyPool          *self);
+/* How many times worker @worker_id's slot started a replacement (STATUS) */
+guint      dirty_pool_get_restarts (DirtyPool          *self,
+                                    guint               worker_id);
 
 G_END_DECLS

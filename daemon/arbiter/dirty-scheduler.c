@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <string.h>
+
 #include "dirty-error-private.h"
 #include "dirty-log.h"
 #include "dirty-message.h"
@@ -12,6 +14,7 @@ struct _DirtyAppQueue
 {
   char   *name;
   GQueue  jobs;            /* of DirtyJob (ref), linked through job->queue_link */
+  DirtyAppStats stats;     /* for STATUS */
 };
 
 struct _DirtyScheduler
@@ -172,6 +175,48 @@ queue_remove (DirtyScheduler *self,
   dirty_job_unref (job);
 }
 
+/* The counters of @job's app (for STATUS); it is always configured. */
+static DirtyAppStats *
+app_stats (DirtyScheduler *self,
+           const char     *app)
+{
+  DirtyAppQueue *queue = g_hash_table_lookup (self->apps, app);
+
+  return queue != NULL ? &queue->stats : NULL;
+}
+
+static void
+record_end (DirtyScheduler *self,
+            DirtyJob       *job,
+            int             code)
+{
+  DirtyAppStats *stats = app_stats (self, job->app);
+
+  if (stats != NULL)
+    dirty_app_stats_record_end (stats, code, job->arrival);
+}
+
+/* @job left its worker's slot (reply, or the worker was lost) */
+static void
+record_slot_freed (DirtyScheduler *self,
+                   DirtyJob       *job)
+{
+  DirtyAppStats *stats = app_stats (self, job->app);
+
+  if (stats != NULL && stats->in_flight > 0)
+    stats->in_flight--;
+}
+
+static void
+record_cancel (DirtyScheduler *self,
+               DirtyJob       *job)
+{
+  DirtyAppStats *stats = app_stats (self, job->app);
+
+  if (stats != NULL && job->state != DIRTY_JOB_DONE)
+    stats->cancels++;
+}
+
 static void
 dirty_scheduler_emit_changed (DirtyScheduler *self)
 {
@@ -211,6 +256,7 @@ dirty_scheduler_fail_job (DirtyScheduler *self,
                                                   worker_pid, message);
 
   job->state = DIRTY_JOB_DONE;
+  record_end (self, job, code);
   dirty_log_call_error (code == DIRTY_ERROR_CANCELLED ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_MESSAGE,
                         job->app, job->action, job->client_id, worker_pid, 0, code,
                         "call %s.%s failed: %s", job->app, job->action, message);
@@ -252,6 +298,8 @@ dirty_scheduler_run (DirtyScheduler  *self,
 
   queue_remove (self, job);
   dirty_worker_proc_run_job (worker, job);
+  if (app_stats (self, job->app) != NULL)
+    app_stats (self, job->app)->in_flight++;
   dirty_log (G_LOG_LEVEL_DEBUG, job->app, job->action, job->client_id,
              dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
              "call %s.%s sent to worker %u as %" G_GUINT64_FORMAT, job->app, job->action,
@@ -313,7 +361,10 @@ dirty_scheduler_is_unservable (DirtyScheduler  *self,
       DirtyWorkerProc *worker = workers->pdata[i];
       const char *error_message = NULL;
 
-      if (dirty_worker_proc_get_state (worker) != DIRTY_WORKER_PROC_LIVE)
+      /* a retiring worker takes no new calls; MODULE:TypeName:N leaves
+       * the app off some workers */
+      if (dirty_worker_proc_get_state (worker) != DIRTY_WORKER_PROC_LIVE ||
+          dirty_worker_proc_is_retiring (worker) || !dirty_worker_proc_has_app (worker, app))
         continue;
       switch (dirty_worker_proc_get_app_state (worker, app, &error_message))
         {
@@ -458,10 +509,10 @@ dirty_scheduler_forward_chunk (DirtyScheduler  *self,
     dirty_peer_deliver (job->peer, job, frame, FALSE);
 }
 
-/* A call the app failed: worth a journal record with its code. Error
- * bodies are decoded for that alone (errors are not the hot path);
- * results and chunks never are. */
-static void
+/* A call the app failed: worth a journal record with its code, which it
+ * returns (for STATUS). Error bodies are decoded for that alone (errors
+ * are not the hot path); results and chunks never are. */
+static int
 log_worker_error (DirtyScheduler  *self,
                   DirtyWorkerProc *worker,
                   DirtyJob        *job,
@@ -474,7 +525,7 @@ log_worker_error (DirtyScheduler  *self,
 
   dirty_limits_init (&limits);
   if (!dirty_frame_decode (frame, &limits, &root, &attachments, NULL))
-    return;
+    return DIRTY_ERROR_PROTOCOL;
   reported = dirty_error_from_body (root);
   dirty_log_call_error (reported->code == DIRTY_ERROR_CANCELLED ? G_LOG_LEVEL_DEBUG
                                                                  : G_LOG_LEVEL_MESSAGE,
@@ -482,6 +533,7 @@ log_worker_error (DirtyScheduler  *self,
                         dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
                         reported->code, "call %s.%s failed in the worker: %s",
                         job->app, job->action, reported->message);
+  return reported->code;
 }
 
 static void
@@ -502,6 +554,7 @@ dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
     }
   dirty_scheduler_set_timer (self, job, 0);
   job->in_grace = FALSE;
+  record_slot_freed (self, job);
   if (job->state == DIRTY_JOB_RUNNING && frame->header.type == DIRTY_FRAME_ERROR &&
       job->deadline != 0 && g_get_monotonic_time () >= job->deadline)
     {
@@ -517,12 +570,15 @@ dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
     {
       job->state = DIRTY_JOB_DONE;
       if (frame->header.type == DIRTY_FRAME_ERROR)
-        log_worker_error (self, worker, job, frame);
+        record_end (self, job, log_worker_error (self, worker, job, frame));
       else
-        dirty_log (G_LOG_LEVEL_DEBUG, job->app, job->action, job->client_id,
-                   dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
-                   "call %s.%s ended: %s", job->app, job->action,
-                   dirty_frame_type_to_string (frame->header.type));
+        {
+          record_end (self, job, -1);
+          dirty_log (G_LOG_LEVEL_DEBUG, job->app, job->action, job->client_id,
+                     dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
+                     "call %s.%s ended: %s", job->app, job->action,
+                     dirty_frame_type_to_string (frame->header.type));
+        }
       if (job->peer != NULL)
         dirty_peer_deliver (job->peer, job, frame, TRUE);
     }
@@ -548,6 +604,7 @@ dirty_scheduler_worker_lost_cb (DirtyPool       *pool,
 
       dirty_scheduler_set_timer (self, job, 0);
       job->in_grace = FALSE;
+      record_slot_freed (self, job);
       if (job->state == DIRTY_JOB_RUNNING)
         dirty_scheduler_fail_job (self, job, DIRTY_ERROR_WORKER_LOST,
                                   "the worker running the call died",
@@ -637,11 +694,13 @@ dirty_scheduler_submit (DirtyScheduler  *self,
     }
   if (dirty_scheduler_is_unservable (self, job->app, &reason))
     {
+      dirty_app_stats_record_end (&queue->stats, DIRTY_ERROR_NO_WORKER, 0);
       g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_NO_WORKER, reason);
       return FALSE;
     }
   if (queue->jobs.length >= dirty_config_get_queue_size (self->config))
     {
+      dirty_app_stats_record_end (&queue->stats, DIRTY_ERROR_BUSY, 0);
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_BUSY,
                    "the queue of app “%s” is full (%u calls)", job->app, queue->jobs.length);
       return FALSE;
@@ -669,6 +728,7 @@ dirty_scheduler_cancel (DirtyScheduler *self,
 {
   g_autoptr(DirtyJob) hold = dirty_job_ref (job);
 
+  record_cancel (self, job);
   if (job->state == DIRTY_JOB_QUEUED)
     {
       queue_remove (self, job);
@@ -705,6 +765,7 @@ dirty_scheduler_abandon (DirtyScheduler *self,
 {
   g_autoptr(DirtyJob) hold = dirty_job_ref (job);
 
+  record_cancel (self, job);
   if (job->state == DIRTY_JOB_QUEUED)
     {
       queue_remove (self, job);
@@ -745,6 +806,41 @@ dirty_scheduler_fail_queued (DirtyScheduler *self,
   dirty_scheduler_check_idle (self);
 }
 
+/* Reload: @config's apps get queues; calls queued for an app it no
+ * longer lists fail now (the operator removed it; no worker of the new
+ * config could run them). Timeouts and queue sizes apply to new calls. */
+void
+dirty_scheduler_set_config (DirtyScheduler *self,
+                            DirtyConfig    *config)
+{
+  const char * const *apps = dirty_config_get_apps (config);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_set_object (&self->config, config);
+  g_hash_table_iter_init (&iter, self->apps);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (!g_strv_contains (apps, key))
+      {
+        g_autofree char *message = g_strdup_printf ("app “%s” was removed by a reload",
+                                                    (const char *) key);
+
+        dirty_scheduler_fail_queue (self, value, DIRTY_ERROR_APP_NOT_FOUND, message);
+        g_hash_table_iter_remove (&iter);
+      }
+  for (guint i = 0; apps[i] != NULL; i++)
+    if (!g_hash_table_contains (self->apps, apps[i]))
+      {
+        DirtyAppQueue *queue = g_new0 (DirtyAppQueue, 1);
+
+        queue->name = g_strdup (apps[i]);
+        g_queue_init (&queue->jobs);
+        g_hash_table_insert (self->apps, queue->name, queue);
+      }
+  dirty_scheduler_emit_changed (self);
+  dirty_scheduler_check_idle (self);
+}
+
 gboolean
 dirty_scheduler_is_settled (DirtyScheduler *self)
 {
@@ -759,6 +855,7 @@ dirty_scheduler_is_settled (DirtyScheduler *self)
 
       for (guint i = 0; i < workers->len && !reported; i++)
         reported = dirty_worker_proc_get_state (workers->pdata[i]) == DIRTY_WORKER_PROC_LIVE &&
+                   dirty_worker_proc_has_app (workers->pdata[i], key) &&
                    dirty_worker_proc_get_app_state (workers->pdata[i], key, NULL) !=
                      DIRTY_APP_STATE_STARTING;
       if (!reported)
@@ -773,11 +870,60 @@ dirty_scheduler_dup_status (DirtyScheduler *self)
   g_autoptr(GPtrArray) workers = dirty_pool_list_workers (self->pool);
   guint ready = 0;
 
+  /* retiring workers (after a reload) are not counted against the size */
   for (guint i = 0; i < workers->len; i++)
-    if (dirty_worker_proc_get_state (workers->pdata[i]) == DIRTY_WORKER_PROC_LIVE)
+    if (dirty_worker_proc_get_state (workers->pdata[i]) == DIRTY_WORKER_PROC_LIVE &&
+        !dirty_worker_proc_is_retiring (workers->pdata[i]))
       ready++;
   return g_strdup_printf ("%s%u/%u workers ready, %u running, %u queued",
                           self->draining ? "Stopping: " : "",
                           ready, dirty_pool_get_size (self->pool),
                           dirty_scheduler_count_running (self), self->n_queued);
+}
+
+/* ---- for STATUS ---- */
+
+DirtyPool *
+dirty_scheduler_get_pool (DirtyScheduler *self)
+{
+  return self->pool;
+}
+
+gboolean
+dirty_scheduler_is_draining (DirtyScheduler *self)
+{
+  return self->draining;
+}
+
+static int
+compare_names (gconstpointer a,
+               gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+GPtrArray *
+dirty_scheduler_list_apps (DirtyScheduler *self)
+{
+  GPtrArray *apps = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, self->apps);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (apps, key);
+  g_ptr_array_sort (apps, compare_names);
+  return apps;
+}
+
+const DirtyAppStats *
+dirty_scheduler_get_app_stats (DirtyScheduler *self,
+                               const char     *app,
+                               guint          *queued)
+{
+  DirtyAppQueue *queue = g_hash_table_lookup (self->apps, app);
+
+  g_return_val_if_fail (queue != NULL, NULL);
+  *queued = queue->jobs.length;
+  return &queue->stats;
 }

@@ -13,6 +13,7 @@
 #include "dirty-error.h"
 #include "dirty-job.h"
 #include "dirty-pool.h"
+#include "dirty-status.h"
 
 G_BEGIN_DECLS
 
@@ -55,8 +56,23 @@ void     dirty_scheduler_fail_queued (DirtyScheduler *self,
                                       DirtyError      code,
                                       const char     *message);
 
+/* Reload: new apps get queues, removed apps' queued calls fail with
+ * app-not-found; dirty_timeout and dirty_queue_size apply to new calls. */
+void     dirty_scheduler_set_config (DirtyScheduler *self,
+                                     DirtyConfig    *config);
+
 /* Every app was reported on by at least one worker (ready or not). */
 gboolean dirty_scheduler_is_settled (DirtyScheduler *self);
 char    *dirty_scheduler_dup_status (DirtyScheduler *self);
+
+/* For STATUS (dirty-status.c) */
+DirtyPool *dirty_scheduler_get_pool    (DirtyScheduler *self);
+gboolean   dirty_scheduler_is_draining (DirtyScheduler *self);
+/* The configured apps' names, sorted (transfer container) */
+GPtrArray *dirty_scheduler_list_apps   (DirtyScheduler *self);
+/* @app's counters and, in @queued, its queue's length */
+const DirtyAppStats *dirty_scheduler_get_app_stats (DirtyScheduler *self,
+                                                    const char     *app,
+                                                    guint          *queued);
 
 G_END_DECLS

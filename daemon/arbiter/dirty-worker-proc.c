@@ -37,7 +37,10 @@ struct _DirtyWorkerProc
   GHashTable           *apps;        /* name -> AppStatus */
   GHashTable           *in_flight;   /* &job->worker_rid -> DirtyJob (ref) */
   guint64               next_rid;    /* never reused: late replies are recognised */
+  guint64               served;      /* calls it ended, for STATUS */
+  guint64               errors;      /* of those, ended with ERROR */
   gboolean              terminating; /* sent SIGTERM: its exit is expected */
+  gboolean              retiring;    /* takes no new calls (reload, scaling down) */
 };
 
 enum {
@@ -485,6 +488,9 @@ dirty_worker_proc_handle_reply (DirtyWorkerProc *self,
     {
       g_hash_table_remove (self->in_flight, &rid);
       job->worker = NULL;
+      self->served++;
+      if (frame->header.type == DIRTY_FRAME_ERROR)
+        self->errors++;
     }
   g_signal_emit (self, signals[SIGNAL_REPLY], 0, job, frame, terminal);
   dirty_job_unref (job);
@@ -665,7 +671,7 @@ dirty_worker_proc_get_free_slots (DirtyWorkerProc *self)
 {
   guint load = g_hash_table_size (self->in_flight);
 
-  if (self->state != DIRTY_WORKER_PROC_LIVE || load >= self->threads)
+  if (self->state != DIRTY_WORKER_PROC_LIVE || self->retiring || load >= self->threads)
     return 0;
   return self->threads - load;
 }
@@ -682,4 +688,58 @@ dirty_worker_proc_get_app_state (DirtyWorkerProc  *self,
   if (status == NULL)
     return DIRTY_APP_STATE_UNAVAILABLE;
   return status->state;
+}
+
+guint64
+dirty_worker_proc_get_served (DirtyWorkerProc *self)
+{
+  return self->served;
+}
+
+guint64
+dirty_worker_proc_get_errors (DirtyWorkerProc *self)
+{
+  return self->errors;
+}
+
+static int
+compare_names (gconstpointer a,
+               gconstpointer b)
+{
+  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
+}
+
+GPtrArray *
+dirty_worker_proc_list_apps (DirtyWorkerProc *self)
+{
+  GPtrArray *apps = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, self->apps);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (apps, key);
+  g_ptr_array_sort (apps, compare_names);
+  return apps;
+}
+
+void
+dirty_worker_proc_set_retiring (DirtyWorkerProc *self)
+{
+  g_return_if_fail (DIRTY_IS_WORKER_PROC (self));
+
+  self->retiring = TRUE;
+}
+
+gboolean
+dirty_worker_proc_is_retiring (DirtyWorkerProc *self)
+{
+  return self->retiring;
+}
+
+gboolean
+dirty_worker_proc_has_app (DirtyWorkerProc *self,
+                           const char      *app)
+{
+  return g_hash_table_contains (self->apps, app);
 }

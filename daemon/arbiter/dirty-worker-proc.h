@@ -65,6 +65,12 @@ DirtyAppState        dirty_worker_proc_get_app_state (DirtyWorkerProc  *self,
                                                       const char       *app,
                                                       const char      **error_message);
 
+/* For STATUS: calls it ended (any terminal reply), those that were
+ * ERRORs, and the names of its apps, sorted (transfer container). */
+guint64              dirty_worker_proc_get_served (DirtyWorkerProc *self);
+guint64              dirty_worker_proc_get_errors (DirtyWorkerProc *self);
+GPtrArray           *dirty_worker_proc_list_apps  (DirtyWorkerProc *self);
+
 /* Sends @job's REQUEST under a new worker id with the time it has left. */
 void       dirty_worker_proc_run_job    (DirtyWorkerProc *self,
                                          DirtyJob        *job);
@@ -77,6 +83,15 @@ void       dirty_worker_proc_cancel_job (DirtyWorkerProc *self,
                                          DirtyJob        *job);
 /* The calls it was running (transfer container); the map is emptied. */
 GPtrArray *dirty_worker_proc_steal_jobs (DirtyWorkerProc *self);
+
+/* Retiring (a reload replaced it, or scaling down): it gets no new
+ * calls (no free slots); the pool stops it once its calls have ended. */
+void       dirty_worker_proc_set_retiring (DirtyWorkerProc *self);
+gboolean   dirty_worker_proc_is_retiring  (DirtyWorkerProc *self);
+/* Whether it loads @app at all (MODULE:TypeName:N puts an app on some
+ * workers only) */
+gboolean   dirty_worker_proc_has_app      (DirtyWorkerProc *self,
+                                           const char      *app);
 
 /* SIGKILL to its process group; the worker is lost. */
 void       dirty_worker_proc_kill       (DirtyWorkerProc *self,

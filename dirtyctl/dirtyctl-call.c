@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* dirtyctl call and dirtyctl stream: one action, its arguments from the
+ * command line, its result or its chunks on stdout. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "dirtyctl.h"
+
+typedef struct {
+  char       **kwargs;
+  int          timeout_ms;
+  char        *output;
+} CallOptions;
+
+static CallOptions options;
+
+static GOptionEntry call_entries[] = {
+  { "kwarg", 'k', 0, G_OPTION_ARG_STRING_ARRAY, &options.kwargs,
+    "A keyword argument; VALUE is parsed like ARG (repeatable)", "NAME=VALUE" },
+  { "timeout", 't', 0, G_OPTION_ARG_INT, &options.timeout_ms,
+    "The call's timeout in milliseconds (default: the arbiter's dirty_timeout)", "MS" },
+  { "output", 'o', 0, G_OPTION_ARG_FILENAME, &options.output,
+    "Write the result there instead of stdout: its bytes when it is bytes, else its JSON "
+    "(stream: bytes chunks are appended there)", "FILE" },
+  G_OPTION_ENTRY_NULL
+};
+
+#define ARGS_HELP \
+  "Arguments:\n" \
+  "  APP is the app's name as configured (MODULE:TypeName), ACTION one of its\n" \
+  "  actions. Each ARG, and each --kwarg VALUE, is parsed as JSON (42, 1.5,\n" \
+  "  true, null, \"text\", [1,2], {\"a\":1}); what does not parse is passed as\n" \
+  "  a string, so plain words need no quotes. @PATH passes the bytes of the\n" \
+  "  file PATH as a bytes argument (raw, never base64). To pass a string that\n" \
+  "  starts with @, quote it as JSON: '\"@home\"'.\n"
+
+/* ---- arguments ---- */
+
+/* ARG or VALUE: @PATH as bytes (set in @bytes), else JSON, else a string */
+static gboolean
+parse_value (const char  *text,
+             JsonNode   **node,
+             GBytes     **bytes,
+             GError     **error)
+{
+  g_autoptr(JsonNode) parsed = NULL;
+
+  *node = NULL;
+  *bytes = NULL;
+  if (text[0] == '@')
+    {
+      g_autofree char *contents = NULL;
+      gsize length;
+
+      if (!g_file_get_contents (text + 1, &contents, &length, error))
+        return FALSE;
+      *bytes = g_bytes_new_take (g_steal_pointer (&contents), length);
+      return TRUE;
+    }
+  parsed = json_from_string (text, NULL);
+  *node = parsed != NULL ? g_steal_pointer (&parsed)
+                         : json_node_init_string (json_node_alloc (), text);
+  return TRUE;
+}
+
+static gboolean
+add_arg (DirtyRequest  *request,
+         const char    *text,
+         GError       **error)
+{
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+
+  if (!parse_value (text, &node, &bytes, error))
+    return FALSE;
+  if (bytes != NULL)
+    dirty_request_add_bytes (request, bytes);
+  else
+    dirty_request_add_arg (request, node);
+  return TRUE;
+}
+
+static gboolean
+add_kwarg (DirtyRequest  *request,
+           const char    *text,
+           GError       **error)
+{
+  const char *equals = strchr (text, '=');
+  g_autofree char *name = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+
+  if (equals == NULL || equals == text)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--kwarg takes NAME=VALUE, not “%s”", text);
+      return FALSE;
+    }
+  name = g_strndup (text, equals - text);
+  if (!parse_value (equals + 1, &node, &bytes, error))
+    return FALSE;
+  if (bytes != NULL)
+    dirty_request_set_kwarg_bytes (request, name, bytes);
+  else
+    dirty_request_set_kwarg (request, name, node);
+  return TRUE;
+}
+
+/* Parses the verb's command line into a request, or returns NULL having
+ * printed why (@status: the exit code). */
+static DirtyRequest *
+build_request (const char  *parameters,
+               const char  *summary,
+               const char  *description,
+               int          argc,
+               char       **argv,
+               int         *status)
+{
+  g_autoptr(GOptionContext) context = dirtyctl_context_new (parameters, summary, description,
+                                                             call_entries);
+  g_autoptr(DirtyRequest) request = NULL;
+  g_autoptr(GError) error = NULL;
+
+  *status = DIRTYCTL_EXIT_USAGE;
+  if (!dirtyctl_parse (context, &argc, &argv))
+    return NULL;
+  if (argc < 3)
+    {
+      dirtyctl_usage ("%s needs APP and ACTION (see “%s --help”)", argv[0], argv[0]);
+      return NULL;
+    }
+  if (options.timeout_ms < 0)
+    {
+      dirtyctl_usage ("--timeout must be 0 or more milliseconds");
+      return NULL;
+    }
+  request = dirty_request_new (argv[1], argv[2]);
+  dirty_request_set_timeout (request, (guint) options.timeout_ms);
+  for (int i = 3; i < argc; i++)
+    if (!add_arg (request, argv[i], &error))
+      break;
+  for (guint i = 0; error == NULL && options.kwargs && options.kwargs[i]; i++)
+    add_kwarg (request, options.kwargs[i], &error);
+  if (error != NULL)
+    {
+      dirtyctl_usage ("%s", error->message);
+      return NULL;
+    }
+  return g_steal_pointer (&request);
+}
+
+/* ---- output ---- */
+
+typedef GBytes *(*LookupBytes) (gpointer owner, JsonNode *node);
+
+/* A copy of @node where each bytes reference says its size:
+ * {"$bytes": 0, "size": 1234}. */
+static JsonNode *
+summarise (JsonNode    *node,
+           LookupBytes  lookup,
+           gpointer     owner)
+{
+  GBytes *bytes = lookup (owner, node);
+
+  if (bytes != NULL)
+    {
+      JsonObject *object = json_object_new ();
+
+      json_object_set_int_member (object, "$bytes",
+                                  json_object_get_int_member (json_node_get_object (node), "$bytes"));
+      json_object_set_int_member (object, "size", (gint64) g_bytes_get_size (bytes));
+      return json_node_init_object (json_node_alloc (), object);
+    }
+  /* new containers: the reply's nodes are sealed */
+  if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+      JsonArray *out = json_array_sized_new (json_array_get_length (array));
+
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        json_array_add_element (out, summarise (json_array_get_element (array, i), lookup, owner));
+      return json_node_init_array (json_node_alloc (), out);
+    }
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *member;
+      JsonObject *out = json_object_new ();
+
+      json_object_iter_init (&iter, json_node_get_object (node));
+      while (json_object_iter_next (&iter, &name, &member))
+        json_object_set_member (out, name, summarise (member, lookup, owner));
+      return json_node_init_object (json_node_alloc (), out);
+    }
+  return json_node_copy (node);
+}
+
+static gboolean
+write_out (const char  *path,
+           const void  *data,
+           gsize        size,
+           gboolean     append,
+           GError     **error)
+{
+  g_autoptr(GFile) file = g_file_new_for_commandline_arg (path);
+  g_autoptr(GFileOutputStream) stream = NULL;
+
+  stream = append ? g_file_append_to (file, G_FILE_CREATE_NONE, NULL, error)
+                  : g_file_replace (file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, error);
+  return stream != NULL &&
+         g_output_stream_write_all (G_OUTPUT_STREAM (stream), data, size, NULL, NULL, error) &&
+         g_output_stream_close (G_OUTPUT_STREAM (stream), NULL, error);
+}
+
+static void
+print_out (const void *data,
+           gsize       size)
+{
+  fwrite (data, 1, size, stdout);
+  fflush (stdout);
+}
+
+static int
+print_reply (DirtyReply *reply)
+{
+  GBytes *bytes = dirty_reply_get_bytes (reply);
+  g_autoptr(JsonNode) shown = summarise (dirty_reply_get_result (reply),
+                                         (LookupBytes) dirty_reply_lookup_bytes, reply);
+  g_autofree char *json = json_to_string (shown, TRUE);
+  g_autofree char *line = g_strconcat (json, "\n", NULL);
+  g_autoptr(GError) error = NULL;
+
+  if (options.output == NULL)
+    {
+      print_out (line, strlen (line));
+      if (bytes != NULL)
+        g_printerr ("dirtyctl: the result is %" G_GSIZE_FORMAT " bytes; "
+                    "--output FILE writes them\n", g_bytes_get_size (bytes));
+      return DIRTYCTL_EXIT_OK;
+    }
+  if (bytes != NULL)
+    write_out (options.output, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
+               FALSE, &error);
+  else
+    write_out (options.output, line, strlen (line), FALSE, &error);
+  if (error != NULL)
+    return dirtyctl_usage ("%s", error->message);
+  return DIRTYCTL_EXIT_OK;
+}
+
+/* ---- call ---- */
+
+static void
+call_reply_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  DirtyctlRun *run = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyReply) reply = dirty_client_send_finish (DIRTY_CLIENT (source), result, &error);
+
+  if (reply == NULL)
+    dirtyctl_run_done (run, run->interrupted ? DIRTYCTL_EXIT_INTERRUPTED : dirtyctl_fail (error));
+  else
+    dirtyctl_run_done (run, print_reply (reply));
+}
+
+int
+dirtyctl_call (int    argc,
+               char **argv)
+{
+  g_autoptr(DirtyRequest) request = NULL;
+  g_autoptr(DirtyClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  DirtyctlRun run;
+  int status;
+
+  request = build_request ("call APP ACTION [ARG...]",
+                           "Calls ACTION of APP in a worker and prints its result as JSON.\n"
+                           "A result that is bytes is summarised as {\"$bytes\": 0, \"size\": N}\n"
+                           "unless --output FILE is given, which gets the raw bytes.",
+                           ARGS_HELP "\nExamples:\n"
+                           "  dirtyctl call echo:DirtyEchoApp add 20 22\n"
+                           "  dirtyctl call thumbnail:DirtyThumbnailApp thumbnail @photo.jpg \\\n"
+                           "      --kwarg size=128 --output thumb.png\n"
+                           "  dirtyctl call slow:DirtySlowApp sleep 10 --timeout 500   # exit 5\n",
+                           argc, argv, &status);
+  if (request == NULL)
+    return status;
+  if ((client = dirtyctl_connect (&error)) == NULL)
+    return dirtyctl_fail (error);
+
+  dirtyctl_run_init (&run);
+  dirty_client_send (client, request, run.cancellable, call_reply_cb, &run);
+  status = dirtyctl_run_until (&run);
+  dirtyctl_run_clear (&run);
+  return status;
+}
+
+/* ---- stream ---- */
+
+typedef struct {
+  DirtyctlRun  run;
+  DirtyStream *stream;
+} StreamState;
+
+static void stream_next_cb (GObject      *source,
+                            GAsyncResult *result,
+                            gpointer      user_data);
+
+static gboolean
+print_chunk (DirtyStream  *stream,
+             JsonNode     *chunk,
+             GError      **error)
+{
+  GBytes *bytes = dirty_stream_lookup_bytes (stream, chunk);
+  g_autoptr(JsonNode) shown = NULL;
+  g_autofree char *line = NULL;
+
+  if (bytes != NULL && options.output != NULL)
+    return write_out (options.output, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
+                      TRUE, error);
+  /* text as the action wrote it: a generator of tokens reads naturally */
+  if (JSON_NODE_HOLDS_VALUE (chunk) && json_node_get_value_type (chunk) == G_TYPE_STRING)
+    {
+      const char *text = json_node_get_string (chunk);
+
+      print_out (text, strlen (text));
+      return TRUE;
+    }
+  shown = summarise (chunk, (LookupBytes) dirty_stream_lookup_bytes, stream);
+  line = json_to_string (shown, FALSE);
+  print_out (line, strlen (line));
+  print_out ("\n", 1);
+  return TRUE;
+}
+
+static void
+stream_read_next (StreamState *state)
+{
+  dirty_stream_next_chunk (state->stream, state->run.cancellable, stream_next_cb, state);
+}
+
+static void
+stream_next_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  StreamState *state = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) chunk = dirty_stream_next_chunk_finish (DIRTY_STREAM (source), result,
+                                                              &error);
+
+  if (chunk != NULL && print_chunk (state->stream, chunk, &error))
+    stream_read_next (state);
+  else if (error == NULL)
+    dirtyctl_run_done (&state->run, DIRTYCTL_EXIT_OK);   /* the end */
+  else if (state->run.interrupted)
+    dirtyctl_run_done (&state->run, DIRTYCTL_EXIT_INTERRUPTED);
+  else if (error->domain == G_IO_ERROR)
+    dirtyctl_run_done (&state->run, dirtyctl_usage ("%s", error->message));
+  else
+    dirtyctl_run_done (&state->run, dirtyctl_fail (error));
+}
+
+static void
+stream_started_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  StreamState *state = user_data;
+  g_autoptr(GError) error = NULL;
+
+  state->stream = dirty_client_send_stream_finish (DIRTY_CLIENT (source), result, &error);
+  if (state->stream != NULL)
+    stream_read_next (state);
+  else
+    dirtyctl_run_done (&state->run, state->run.interrupted ? DIRTYCTL_EXIT_INTERRUPTED
+                                                           : dirtyctl_fail (error));
+}
+
+int
+dirtyctl_stream (int    argc,
+                 char **argv)
+{
+  g_autoptr(DirtyRequest) request = NULL;
+  g_autoptr(DirtyClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  StreamState state = { 0, };
+  int status;
+
+  request = build_request ("stream APP ACTION [ARG...]",
+                           "Calls ACTION of APP as a stream and prints each chunk as it arrives:\n"
+                           "string chunks as they are (no newline added), other chunks as one\n"
+                           "line of JSON each. Bytes chunks are appended to --output FILE, or\n"
+                           "summarised as {\"$bytes\": 0, \"size\": N}. Ctrl-C cancels the call\n"
+                           "in its worker and exits with status 130. The timeout covers the\n"
+                           "whole stream.",
+                           ARGS_HELP "\nExamples:\n"
+                           "  dirtyctl stream markov:DirtyMarkovApp generate --kwarg words=50\n"
+                           "  dirtyctl stream myapp:MyApp export @query.json --output dump.bin\n",
+                           argc, argv, &status);
+  if (request == NULL)
+    return status;
+  if ((client = dirtyctl_connect (&error)) == NULL)
+    return dirtyctl_fail (error);
+
+  dirtyctl_run_init (&state.run);
+  dirty_client_send_stream (client, request, state.run.cancellable, stream_started_cb, &state);
+  status = dirtyctl_run_until (&state.run);
+  /* an unfinished stream's last reference cancels it in the worker */
+  g_clear_object (&state.stream);
+  dirtyctl_run_clear (&state.run);
+  return status;
+}

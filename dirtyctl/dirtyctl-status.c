@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* dirtyctl status and dirtyctl metrics: the arbiter's STATUS object
+ * (docs/protocol.md, "STATUS") as a table, as JSON, or as OpenMetrics. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "dirtyctl.h"
+
+static gboolean opt_json;
+
+static GOptionEntry status_entries[] = {
+  { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json,
+    "Print the STATUS object as the arbiter sent it (see docs/protocol.md)", NULL },
+  G_OPTION_ENTRY_NULL
+};
+
+JsonNode *
+dirtyctl_query_status (int *status)
+{
+  g_autoptr(DirtyClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  JsonNode *node = NULL;
+
+  if ((client = dirtyctl_connect (&error)) != NULL)
+    node = dirty_client_query_status_sync (client, NULL, &error);
+  if (node != NULL && !JSON_NODE_HOLDS_OBJECT (node))
+    {
+      g_clear_pointer (&node, json_node_unref);
+      g_set_error_literal (&error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                           "the arbiter's status is not a JSON object");
+    }
+  if (node == NULL)
+    *status = dirtyctl_fail (error);
+  return node;
+}
+
+/* Members that an older or newer arbiter may lack read as 0 or "" */
+JsonObject *
+dirtyctl_get_object (JsonObject *object,
+                     const char *name)
+{
+  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
+
+  return node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+gint64
+dirtyctl_get_int (JsonObject *object,
+                  const char *name)
+{
+  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
+
+  return node && JSON_NODE_HOLDS_VALUE (node) ? json_node_get_int (node) : 0;
+}
+
+double
+dirtyctl_get_double (JsonObject *object,
+                     const char *name)
+{
+  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
+
+  return node && JSON_NODE_HOLDS_VALUE (node) ? json_node_get_double (node) : 0;
+}
+
+const char *
+dirtyctl_get_string (JsonObject *object,
+                     const char *name)
+{
+  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
+
+  return node && JSON_NODE_HOLDS_VALUE (node) ? json_node_get_string (node) : "";
+}
+
+JsonArray *
+dirtyctl_get_workers (JsonObject *root)
+{
+  JsonNode *node = json_object_get_member (root, "workers");
+
+  return node && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+}
+
+static gint64
+sum_errors (JsonObject *errors)
+{
+  g_autoptr(GList) names = errors ? json_object_get_members (errors) : NULL;
+  gint64 sum = 0;
+
+  for (GList *l = names; l != NULL; l = l->next)
+    sum += dirtyctl_get_int (errors, l->data);
+  return sum;
+}
+
+/* ---- status: a table ---- */
+
+static char *
+format_rss (gint64 bytes)
+{
+  return bytes < 0 ? g_strdup ("-") : g_format_size_full (bytes, G_FORMAT_SIZE_IEC_UNITS);
+}
+
+static void
+print_arbiter (JsonObject *arbiter)
+{
+  g_print ("Arbiter: pid %" G_GINT64_FORMAT ", %s, up %.0f s, %" G_GINT64_FORMAT "/%"
+           G_GINT64_FORMAT " workers live, %" G_GINT64_FORMAT " connections\n"
+           "Calls:   %" G_GINT64_FORMAT " in flight, %" G_GINT64_FORMAT " queued, %"
+           G_GINT64_FORMAT " served, %" G_GINT64_FORMAT " errors\n",
+           dirtyctl_get_int (arbiter, "pid"), dirtyctl_get_string (arbiter, "state"),
+           dirtyctl_get_double (arbiter, "uptime_s"), dirtyctl_get_int (arbiter, "workers"),
+           dirtyctl_get_int (arbiter, "workers_configured"), dirtyctl_get_int (arbiter, "connections"),
+           dirtyctl_get_int (arbiter, "in_flight"), dirtyctl_get_int (arbiter, "queued"),
+           dirtyctl_get_int (arbiter, "served"), dirtyctl_get_int (arbiter, "errors"));
+  if (arbiter != NULL && json_object_has_member (arbiter, "generation"))
+    g_print ("Config:  generation %" G_GINT64_FORMAT "\n", dirtyctl_get_int (arbiter, "generation"));
+}
+
+static char *
+format_worker_apps (JsonObject *apps)
+{
+  g_autoptr(GList) names = apps ? json_object_get_members (apps) : NULL;
+  g_autoptr(GString) text = g_string_new (NULL);
+
+  for (GList *l = names; l != NULL; l = l->next)
+    g_string_append_printf (text, "%s%s (%s)", text->len ? ", " : "", (char *) l->data,
+                            dirtyctl_get_string (apps, l->data));
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+static void
+print_workers (JsonArray *workers)
+{
+  g_print ("\n%-6s %-8s %-8s %9s %8s %7s %10s %9s %8s  %s\n", "WORKER", "PID", "STATE",
+           "IN-FLIGHT", "SERVED", "ERRORS", "RSS", "UPTIME", "RESTARTS", "APPS");
+  for (guint i = 0; workers && i < json_array_get_length (workers); i++)
+    {
+      JsonObject *worker = json_array_get_object_element (workers, i);
+      g_autofree char *rss = format_rss (dirtyctl_get_int (worker, "rss_bytes"));
+      g_autofree char *apps = format_worker_apps (dirtyctl_get_object (worker, "apps"));
+      g_autofree char *uptime = g_strdup_printf ("%.0f s", dirtyctl_get_double (worker, "uptime_s"));
+      JsonNode *retiring = json_object_get_member (worker, "retiring");
+      const char *state = retiring && json_node_get_boolean (retiring)
+                            ? "retiring" : dirtyctl_get_string (worker, "state");
+
+      g_print ("%-6" G_GINT64_FORMAT " %-8" G_GINT64_FORMAT " %-8s %9" G_GINT64_FORMAT
+               " %8" G_GINT64_FORMAT " %7" G_GINT64_FORMAT " %10s %9s %8" G_GINT64_FORMAT "  %s\n",
+               dirtyctl_get_int (worker, "id"), dirtyctl_get_int (worker, "pid"), state,
+               dirtyctl_get_int (worker, "in_flight"), dirtyctl_get_int (worker, "served"),
+               dirtyctl_get_int (worker, "errors"), rss, uptime, dirtyctl_get_int (worker, "restarts"), apps);
+    }
+}
+
+static void
+print_apps (JsonObject *apps)
+{
+  g_autoptr(GList) names = apps ? json_object_get_members (apps) : NULL;
+  int width = 4;
+
+  for (GList *l = names; l != NULL; l = l->next)
+    width = MAX (width, (int) strlen (l->data));
+  g_print ("\n%-*s %7s %9s %8s %7s %9s %8s %9s %9s\n", width, "APP", "QUEUED", "IN-FLIGHT",
+           "SERVED", "ERRORS", "TIMEOUTS", "CANCELS", "P50 (ms)", "P99 (ms)");
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      JsonObject *app = dirtyctl_get_object (apps, l->data);
+      JsonObject *latency = dirtyctl_get_object (app, "latency_ms");
+
+      g_print ("%-*s %7" G_GINT64_FORMAT " %9" G_GINT64_FORMAT " %8" G_GINT64_FORMAT " %7"
+               G_GINT64_FORMAT " %9" G_GINT64_FORMAT " %8" G_GINT64_FORMAT " %9.1f %9.1f\n",
+               width, (char *) l->data, dirtyctl_get_int (app, "queued"), dirtyctl_get_int (app, "in_flight"),
+               dirtyctl_get_int (app, "served"), sum_errors (dirtyctl_get_object (app, "errors")),
+               dirtyctl_get_int (app, "timeouts"), dirtyctl_get_int (app, "cancels"),
+               dirtyctl_get_double (latency, "p50"), dirtyctl_get_double (latency, "p99"));
+    }
+}
+
+int
+dirtyctl_status (int    argc,
+                 char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *object;
+  int status = DIRTYCTL_EXIT_OK;
+
+  context = dirtyctl_context_new ("status",
+    "Shows what the arbiter is doing: one row per worker (pid, state, calls in\n"
+    "flight, calls served and failed, resident memory, uptime, how often its\n"
+    "slot was restarted, its apps and their states), one row per app (calls\n"
+    "queued, in flight, served, failed, timed out, cancelled, and the p50/p99\n"
+    "latency in ms over its last 1024 calls), and the arbiter's totals.",
+    "Columns:\n"
+    "  SERVED counts calls that ended; ERRORS those of them that ended with an\n"
+    "  error (per app: every error, including refusals, timeouts and cancels;\n"
+    "  --json has them by code). Latency runs from the call's arrival at the\n"
+    "  arbiter to its end, queueing included.\n",
+    status_entries);
+  if (!dirtyctl_parse (context, &argc, &argv))
+    return DIRTYCTL_EXIT_USAGE;
+  if (argc > 1)
+    return dirtyctl_usage ("status takes no arguments");
+  if ((root = dirtyctl_query_status (&status)) == NULL)
+    return status;
+
+  if (opt_json)
+    {
+      g_autofree char *json = json_to_string (root, TRUE);
+
+      g_print ("%s\n", json);
+      return DIRTYCTL_EXIT_OK;
+    }
+  object = json_node_get_object (root);
+  print_arbiter (dirtyctl_get_object (object, "arbiter"));
+  print_workers (dirtyctl_get_workers (object));
+  print_apps (dirtyctl_get_object (object, "apps"));
+  return DIRTYCTL_EXIT_OK;
+}

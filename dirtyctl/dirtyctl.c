@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* dirtyctl: call, stream, watch and steer a dirty-arbiter from a shell. */
+#include "config.h"
+
+#include <glib-unix.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dirtyctl.h"
+
+char *dirtyctl_socket;
+
+#define SOCKET_HELP \
+  "Environment:\n" \
+  "  DIRTY_ARBITER_SOCKET  the arbiter's socket when --socket is not given;\n" \
+  "                        without it: $XDG_RUNTIME_DIR/dirty-arbiter.sock for a\n" \
+  "                        user, /run/dirty-arbiter.sock for root\n"
+
+static GOptionEntry socket_entries[] = {
+  { "socket", 's', 0, G_OPTION_ARG_FILENAME, &dirtyctl_socket,
+    "The arbiter's socket (default: $DIRTY_ARBITER_SOCKET, else the user or system socket)",
+    "PATH" },
+  G_OPTION_ENTRY_NULL
+};
+
+typedef struct {
+  const char *name;
+  int       (*run) (int argc, char **argv);
+  const char *what;
+} Verb;
+
+static const Verb verbs[] = {
+  { "call",    dirtyctl_call,    "call APP ACTION [ARG...]   call an action, print its result" },
+  { "stream",  dirtyctl_stream,  "stream APP ACTION [ARG...] call an action, print its chunks as they come" },
+  { "status",  dirtyctl_status,  "status                     workers, apps and counters (--json)" },
+  { "metrics", dirtyctl_metrics, "metrics                    the same as OpenMetrics text" },
+  { "workers", dirtyctl_workers, "workers add|remove N       start or stop N workers" },
+  { "reload",  dirtyctl_reload,  "reload                     re-read the config, replace the workers" },
+};
+
+GOptionContext *
+dirtyctl_context_new (const char   *parameters,
+                      const char   *summary,
+                      const char   *description,
+                      GOptionEntry *entries)
+{
+  GOptionContext *context = g_option_context_new (parameters);
+  g_autofree char *full = g_strconcat (description ? description : "",
+                                       description ? "\n" : "",
+                                       DIRTYCTL_EXIT_HELP "\n" SOCKET_HELP, NULL);
+
+  g_option_context_set_summary (context, summary);
+  g_option_context_set_description (context, full);
+  if (entries != NULL)
+    g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_add_main_entries (context, socket_entries, NULL);
+  return context;
+}
+
+int
+dirtyctl_usage (const char *format,
+                ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_printerr ("dirtyctl: %s\n", message);
+  return DIRTYCTL_EXIT_USAGE;
+}
+
+gboolean
+dirtyctl_parse (GOptionContext   *context,
+                int              *argc,
+                char           ***argv)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (g_option_context_parse (context, argc, argv, &error))
+    return TRUE;
+  dirtyctl_usage ("%s (see “%s --help”)", error->message, (*argv)[0]);
+  return FALSE;
+}
+
+DirtyClient *
+dirtyctl_connect (GError **error)
+{
+  return dirty_client_new_sync (dirtyctl_socket, NULL, error);
+}
+
+static int
+exit_code_for (const GError *error)
+{
+  if (error->domain != DIRTY_ERROR)
+    return DIRTYCTL_EXIT_FAILED;
+  switch ((DirtyError) error->code)
+    {
+    case DIRTY_ERROR_CONNECTION:
+    case DIRTY_ERROR_PROTOCOL:
+      return DIRTYCTL_EXIT_CONNECTION;
+    case DIRTY_ERROR_APP_NOT_FOUND:
+    case DIRTY_ERROR_ACTION_NOT_FOUND:
+      return DIRTYCTL_EXIT_NOT_FOUND;
+    case DIRTY_ERROR_TIMEOUT:
+      return DIRTYCTL_EXIT_TIMEOUT;
+    case DIRTY_ERROR_BUSY:
+    case DIRTY_ERROR_NO_WORKER:
+    case DIRTY_ERROR_SHUTTING_DOWN:
+      return DIRTYCTL_EXIT_UNAVAILABLE;
+    case DIRTY_ERROR_PERMISSION_DENIED:
+      return DIRTYCTL_EXIT_PERMISSION;
+    default:
+      return DIRTYCTL_EXIT_FAILED;
+    }
+}
+
+int
+dirtyctl_fail (const GError *error)
+{
+  const char *detail = error->domain == DIRTY_ERROR ? dirty_error_get_detail (error) : NULL;
+
+  /* the wire name first, so scripts can grep it whatever the language */
+  if (error->domain == DIRTY_ERROR)
+    g_printerr ("dirtyctl: %s: %s\n", dirty_error_to_wire (error->code), error->message);
+  else
+    g_printerr ("dirtyctl: %s\n", error->message);
+  if (detail != NULL)
+    g_printerr ("%s\n", detail);
+  return exit_code_for (error);
+}
+
+/* ---- a main loop that Ctrl-C interrupts ---- */
+
+static gboolean
+run_sigint_cb (gpointer user_data)
+{
+  DirtyctlRun *run = user_data;
+
+  /* the operations end with "cancelled" and call done(); a second
+   * Ctrl-C gets the default action again */
+  run->interrupted = TRUE;
+  run->sigint_source = 0;
+  g_cancellable_cancel (run->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+void
+dirtyctl_run_init (DirtyctlRun *run)
+{
+  run->loop = g_main_loop_new (NULL, FALSE);
+  run->cancellable = g_cancellable_new ();
+  run->interrupted = FALSE;
+  run->status = DIRTYCTL_EXIT_OK;
+  run->sigint_source = 0;
+}
+
+int
+dirtyctl_run_until (DirtyctlRun *run)
+{
+  run->sigint_source = g_unix_signal_add (SIGINT, run_sigint_cb, run);
+  g_main_loop_run (run->loop);
+  g_clear_handle_id (&run->sigint_source, g_source_remove);
+  return run->interrupted ? DIRTYCTL_EXIT_INTERRUPTED : run->status;
+}
+
+void
+dirtyctl_run_done (DirtyctlRun *run,
+                   int          status)
+{
+  run->status = status;
+  g_main_loop_quit (run->loop);
+}
+
+void
+dirtyctl_run_clear (DirtyctlRun *run)
+{
+  g_clear_pointer (&run->loop, g_main_loop_unref);
+  g_clear_object (&run->cancellable);
+}
+
+/* ---- main ---- */
+
+static char *
+main_help (void)
+{
+  g_autoptr(GString) text = g_string_new ("Verbs:\n");
+
+  for (guint i = 0; i < G_N_ELEMENTS (verbs); i++)
+    g_string_append_printf (text, "  %s\n", verbs[i].what);
+  g_string_append (text, "\n“dirtyctl VERB --help” describes each verb.\n"
+                         "Options may come before or after the verb's arguments; “--” ends\n"
+                         "them (for arguments that start with “-”, e.g. negative numbers).\n\n");
+  g_string_append (text, DIRTYCTL_EXIT_HELP "\n" SOCKET_HELP);
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+static int
+print_main_help (gboolean to_stderr)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new ("VERB [ARGS...]");
+  g_autofree char *description = main_help ();
+  g_autofree char *help = NULL;
+
+  g_option_context_set_summary (context,
+                                "Call, stream, watch and steer a dirty-arbiter: the pool of long-lived\n"
+                                "worker processes for blocking work.");
+  g_option_context_set_description (context, description);
+  g_option_context_add_main_entries (context, socket_entries, NULL);
+  help = g_option_context_get_help (context, TRUE, NULL);
+  if (to_stderr)
+    g_printerr ("%s", help);
+  else
+    g_print ("%s", help);
+  return to_stderr ? DIRTYCTL_EXIT_USAGE : DIRTYCTL_EXIT_OK;
+}
+
+static const Verb *
+find_verb (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (verbs); i++)
+    if (g_strcmp0 (verbs[i].name, name) == 0)
+      return &verbs[i];
+  return NULL;
+}
+
+/* Global options before the verb: only --socket (and help). */
+static int
+skip_global_options (int    argc,
+                     char **argv,
+                     int   *first)
+{
+  int i = 1;
+
+  for (; i < argc && argv[i][0] == '-'; i++)
+    {
+      if (g_str_equal (argv[i], "--help") || g_str_equal (argv[i], "-h"))
+        return print_main_help (FALSE);
+      if ((g_str_equal (argv[i], "--socket") || g_str_equal (argv[i], "-s")) && i + 1 < argc)
+        {
+          g_free (dirtyctl_socket);
+          dirtyctl_socket = g_strdup (argv[++i]);
+        }
+      else if (g_str_has_prefix (argv[i], "--socket="))
+        {
+          g_free (dirtyctl_socket);
+          dirtyctl_socket = g_strdup (argv[i] + strlen ("--socket="));
+        }
+      else
+        return dirtyctl_usage ("unknown option %s before the verb (see “dirtyctl --help”)",
+                               argv[i]);
+    }
+  *first = i;
+  return -1;
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  const Verb *verb;
+  g_autofree char *name = NULL;
+  int first = 0, status;
+
+  setlocale (LC_ALL, "");
+  g_set_prgname ("dirtyctl");
+  /* a closed pipe (dirtyctl stream ... | head) ends us quietly */
+  signal (SIGPIPE, SIG_DFL);
+
+  if ((status = skip_global_options (argc, argv, &first)) >= 0)
+    return status;
+  if (first >= argc)
+    return print_main_help (TRUE);
+  if (g_str_equal (argv[first], "help"))
+    {
+      if (first + 1 >= argc || (verb = find_verb (argv[first + 1])) == NULL)
+        return print_main_help (FALSE);
+      name = g_strconcat ("dirtyctl ", verb->name, NULL);
+      return verb->run (2, (char *[]) { name, (char *) "--help", NULL });
+    }
+  if ((verb = find_verb (argv[first])) == NULL)
+    return dirtyctl_usage ("unknown verb “%s” (see “dirtyctl --help”)", argv[first]);
+
+  /* the verb sees "dirtyctl VERB" as its argv[0], then its arguments */
+  name = g_strconcat ("dirtyctl ", verb->name, NULL);
+  argv[first] = name;
+  return verb->run (argc - first, argv + first);
+}

@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The daemon's lifecycle against the real binary: SIGTERM drains,
+ * SIGQUIT stops at once, SIGHUP reloads without failing a call, SIGUSR1
+ * reopens the log file, SIGTTIN/SIGTTOU and MANAGE scale the pool, and
+ * MODULE:TypeName:N puts an app on N workers only. Raw protocol frames,
+ * so MANAGE is tested as any client would send it. */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <glib/gstdio.h>
+
+#include "dirty-message.h"
+#include "dirty-test-daemon.h"
+
+#define TESTAPP "testapp:DirtyTestApp"
+#define ECHO    "echo:DirtyEchoApp"
+
+static DirtyLimits limits;
+
+/* ---- raw protocol ---- */
+
+static GSocket *
+raw_connect (DirtyTestDaemon *daemon)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketAddress) address =
+    g_unix_socket_address_new (dirty_test_daemon_get_socket_path (daemon));
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_DEFAULT, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (g_socket_connect (socket, address, NULL, &error));
+  g_socket_set_timeout (socket, 30);
+  return g_steal_pointer (&socket);
+}
+
+static void
+send_all (GSocket *socket, const void *data, gsize len)
+{
+  const char *p = data;
+
+  while (len > 0)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n = g_socket_send (socket, p, len, NULL, &error);
+
+      g_assert_no_error (error);
+      p += n;
+      len -= n;
+    }
+}
+
+static void
+send_frame (GSocket *socket, DirtyFrame *frame)
+{
+  guint8 header[DIRTY_FRAME_HEADER_SIZE];
+
+  dirty_frame_header_write (&frame->header, header);
+  send_all (socket, header, sizeof header);
+  send_all (socket, g_bytes_get_data (frame->body, NULL), g_bytes_get_size (frame->body));
+}
+
+static gboolean
+recv_exact (GSocket *socket, guint8 *buf, gsize len)
+{
+  while (len > 0)
+    {
+      gssize n = g_socket_receive (socket, (char *) buf, len, NULL, NULL);
+
+      if (n <= 0)
+        return FALSE;
+      buf += n;
+      len -= n;
+    }
+  return TRUE;
+}
+
+/* The next frame, or NULL at EOF. */
+static DirtyFrame *
+read_frame (GSocket *socket)
+{
+  guint8 header[DIRTY_FRAME_HEADER_SIZE];
+  DirtyFrameHeader h;
+  g_autoptr(GError) error = NULL;
+  guint8 *body;
+  gsize length;
+
+  if (!recv_exact (socket, header, sizeof header))
+    return NULL;
+  g_assert_true (dirty_frame_header_parse (header, &limits, &h, &error));
+  length = dirty_frame_header_body_length (&h);
+  body = g_malloc (length + 1);
+  if (!recv_exact (socket, body, length))
+    {
+      g_free (body);
+      return NULL;
+    }
+  return dirty_frame_new (&h, g_bytes_new_take (body, length));
+}
+
+/* Sends @type with @json and reads the answer: the "result" member of a
+ * RESPONSE, or NULL with @code (and @message) set from an ERROR. */
+static JsonNode *
+exchange (GSocket     *socket,
+          DirtyFrameType type,
+          guint64      id,
+          const char  *json,
+          char       **code,
+          char       **message)
+{
+  g_autoptr(JsonNode) body = json_from_string (json, NULL);
+  g_autoptr(DirtyFrame) frame = dirty_frame_encode (type, 0, id, 0, body, NULL);
+  g_autoptr(DirtyFrame) reply = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+
+  send_frame (socket, frame);
+  reply = read_frame (socket);
+  if (reply == NULL)
+    {
+      *code = g_strdup ("eof");
+      return NULL;
+    }
+  g_assert_cmpuint (reply->header.id, ==, id);
+  g_assert_true (dirty_frame_decode (reply, &limits, &root, &attachments, NULL));
+  if (reply->header.type == DIRTY_FRAME_ERROR)
+    {
+      *code = g_strdup (dirty_json_get_string (root, "code"));
+      if (message != NULL)
+        *message = g_strdup (dirty_json_get_string (root, "message"));
+      return NULL;
+    }
+  g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_RESPONSE);
+  return json_node_copy (json_object_get_member (json_node_get_object (root), "result"));
+}
+
+static JsonNode *
+call (GSocket *socket, guint64 id, const char *app, const char *action, const char *args,
+      char **code)
+{
+  g_autofree char *json = g_strdup_printf ("{\"app\":\"%s\",\"action\":\"%s\",\"args\":%s}",
+                                           app, action, args);
+
+  return exchange (socket, DIRTY_FRAME_REQUEST, id, json, code, NULL);
+}
+
+static gint64
+call_int (GSocket *socket, const char *app, const char *action)
+{
+  static guint64 id;
+  g_autofree char *code = NULL;
+  g_autoptr(JsonNode) result = call (socket, ++id, app, action, "[]", &code);
+
+  g_assert_cmpstr (code, ==, NULL);
+  return json_node_get_int (result);
+}
+
+/* MANAGE: the integer @member of the result, or -1 with @code set */
+static gint64
+manage (GSocket *socket, const char *json, const char *member, char **code, char **message)
+{
+  static guint64 id;
+  g_autoptr(JsonNode) result = exchange (socket, DIRTY_FRAME_MANAGE, ++id, json, code, message);
+
+  if (result == NULL)
+    return -1;
+  return json_object_get_int_member (json_node_get_object (result), member);
+}
+
+/* ---- processes ---- */
+
+static GArray *
+workers_of (DirtyTestDaemon *daemon)
+{
+  return dirty_test_list_children (dirty_test_daemon_get_pid (daemon));
+}
+
+static gboolean
+worker_loads (GPid pid, const char *app)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/cmdline", pid);
+  g_autofree char *cmdline = NULL;
+  g_autofree char *needle = g_strconcat ("--app=", app, NULL);
+  gsize length;
+
+  if (!g_file_get_contents (path, &cmdline, &length, NULL))
+    return FALSE;
+  for (gsize i = 0; i < length; i += strlen (cmdline + i) + 1)
+    if (g_str_equal (cmdline + i, needle))
+      return TRUE;
+  return FALSE;
+}
+
+/* Live workers loading @app */
+static guint
+count_loading (DirtyTestDaemon *daemon, const char *app)
+{
+  g_autoptr(GArray) pids = workers_of (daemon);
+  guint n = 0;
+
+  for (guint i = 0; i < pids->len; i++)
+    n += dirty_test_pid_alive (g_array_index (pids, GPid, i)) &&
+         worker_loads (g_array_index (pids, GPid, i), app);
+  return n;
+}
+
+static guint
+count_live_workers (DirtyTestDaemon *daemon)
+{
+  g_autoptr(GArray) pids = workers_of (daemon);
+  guint n = 0;
+
+  for (guint i = 0; i < pids->len; i++)
+    n += dirty_test_pid_alive (g_array_index (pids, GPid, i));
+  return n;
+}
+
+static void
+wait_for_workers (DirtyTestDaemon *daemon, guint n)
+{
+  gint64 end = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
+
+  while (count_live_workers (daemon) != n)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (20 * 1000);
+    }
+}
+
+static void
+wait_gone (GPid pid)
+{
+  gint64 end = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
+
+  while (dirty_test_pid_alive (pid))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (20 * 1000);
+    }
+}
+
+static char *
+config_path (DirtyTestDaemon *daemon)
+{
+  return g_build_filename (dirty_test_daemon_get_dir (daemon), "dirty-arbiter.conf", NULL);
+}
+
+static void
+rewrite_config (DirtyTestDaemon *daemon, const char *text)
+{
+  g_autofree char *path = config_path (daemon);
+
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+}
+
+/* Waits until @path holds @needle */
+static void
+wait_for_text (const char *path, const char *needle)
+{
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_autofree char *text = NULL;
+
+      if (g_file_get_contents (path, &text, NULL, NULL) && strstr (text, needle) != NULL)
+        return;
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (20 * 1000);
+    }
+}
+
+/* ---- SIGTERM, SIGQUIT ---- */
+
+/* A call in flight finishes and is answered; a new one is refused with
+ * shutting-down; the daemon exits 0. */
+static void
+test_sigterm_drains (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\ndirty_workers=1\n"
+                             "dirty_threads=2\ndirty_graceful_timeout=20\n", NULL);
+  g_autoptr(GSocket) busy = raw_connect (daemon);
+  g_autoptr(GSocket) late = raw_connect (daemon);
+  g_autoptr(JsonNode) body = json_from_string ("{\"app\":\"" TESTAPP "\",\"action\":\"sleep\",\"args\":[3]}", NULL);
+  g_autoptr(DirtyFrame) request = dirty_frame_encode (DIRTY_FRAME_REQUEST, 0, 1, 0, body, NULL);
+  g_autoptr(DirtyFrame) reply = NULL;
+  g_autofree char *code = NULL;
+  g_autoptr(JsonNode) refused = NULL;
+  int status;
+
+  send_frame (busy, request);
+  g_usleep (300 * 1000);
+  kill (dirty_test_daemon_get_pid (daemon), SIGTERM);
+  g_usleep (200 * 1000);
+  refused = call (late, 1, TESTAPP, "ok", "[]", &code);
+  g_assert_null (refused);
+  g_assert_cmpstr (code, ==, "shutting-down");
+
+  reply = read_frame (busy);
+  g_assert_nonnull (reply);
+  g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_RESPONSE);
+  status = dirty_test_daemon_signal_and_wait (daemon, 0, 20000);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+}
+
+/* A call that ignores its cancellation outlives dirty_graceful_timeout:
+ * the worker gets SIGTERM, then SIGKILL; the client still gets a
+ * terminal answer and the daemon exits 0. */
+static void
+test_sigterm_graceful_timeout (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\ndirty_workers=1\n"
+                             "dirty_graceful_timeout=1\n", NULL);
+  g_autoptr(GArray) workers = workers_of (daemon);
+  g_autoptr(GSocket) socket = raw_connect (daemon);
+  g_autoptr(JsonNode) body = json_from_string ("{\"app\":\"" TESTAPP "\",\"action\":\"hang\",\"args\":[60]}", NULL);
+  g_autoptr(DirtyFrame) request = dirty_frame_encode (DIRTY_FRAME_REQUEST, 0, 1, 0, body, NULL);
+  g_autoptr(DirtyFrame) reply = NULL;
+  gint64 t0;
+  int status;
+
+  send_frame (socket, request);
+  g_usleep (300 * 1000);
+  t0 = g_get_monotonic_time ();
+  status = dirty_test_daemon_signal_and_wait (daemon, SIGTERM, 30000);
+  g_assert_cmpint (status, !=, -1);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  /* it waited for the graceful timeout, not for the 60 s call */
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 1 * G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 20 * G_USEC_PER_SEC);
+  reply = read_frame (socket);
+  g_assert_nonnull (reply);
+  g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_ERROR);
+  for (guint i = 0; i < workers->len; i++)
+    g_assert_false (dirty_test_pid_alive (g_array_index (workers, GPid, i)));
+}
+
+/* SIGQUIT: no draining, workers killed, exit status 0. */
+static void
+test_sigquit_immediate (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\ndirty_workers=2\n"
+                             "dirty_graceful_timeout=60\n", NULL);
+  g_autoptr(GArray) workers = workers_of (daemon);
+  g_autoptr(GSocket) socket = raw_connect (daemon);
+  g_autoptr(JsonNode) body = json_from_string ("{\"app\":\"" TESTAPP "\",\"action\":\"hang\",\"args\":[60]}", NULL);
+  g_autoptr(DirtyFrame) request = dirty_frame_encode (DIRTY_FRAME_REQUEST, 0, 1, 0, body, NULL);
+  g_autoptr(DirtyFrame) reply = NULL;
+  int status;
+
+  send_frame (socket, request);
+  g_usleep (300 * 1000);
+  status = dirty_test_daemon_signal_and_wait (daemon, SIGQUIT, 5000);
+  g_assert_cmpint (status, !=, -1);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  reply = read_frame (socket);
+  if (reply != NULL)
+    g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_ERROR);
+  for (guint i = 0; i < workers->len; i++)
+    wait_gone (g_array_index (workers, GPid, i));
+}
+
+/* ---- SIGHUP ---- */
+
+typedef struct {
+  DirtyTestDaemon *daemon;
+  gint             stop;       /* atomic */
+  gint             ok;         /* atomic */
+  gint             failed;     /* atomic */
+} Load;
+
+static gpointer
+load_thread (gpointer data)
+{
+  Load *load = data;
+  g_autoptr(GSocket) socket = raw_connect (load->daemon);
+  guint64 id = 0;
+
+  while (!g_atomic_int_get (&load->stop))
+    {
+      g_autofree char *code = NULL;
+      g_autoptr(JsonNode) result = call (socket, ++id, ECHO, "add", "[40,2]", &code);
+
+      if (result != NULL && json_node_get_int (result) == 42)
+        g_atomic_int_inc (&load->ok);
+      else
+        {
+          g_test_message ("call failed during the reload: %s", code);
+          g_atomic_int_inc (&load->failed);
+        }
+    }
+  return NULL;
+}
+
+/* Four clients call in a loop through a reload that adds an app: no call
+ * fails, the new app is served, the old workers are gone. */
+static void
+test_sighup_reload (void)
+{
+  const char *before = "[dirty-arbiter]\ndirty_apps=" ECHO "\ndirty_workers=2\n";
+  g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (before, NULL);
+  g_autoptr(GArray) old = workers_of (daemon);
+  g_autoptr(GSocket) socket = raw_connect (daemon);
+  g_autofree char *reloading = NULL;
+  g_autofree char *ready = NULL;
+  g_autofree char *code = NULL;
+  g_autoptr(JsonNode) missing = NULL;
+  Load load = { daemon, 0, 0, 0 };
+  GThread *threads[4];
+  int before_ok;
+
+  missing = call (socket, 1, TESTAPP, "ok", "[]", &code);
+  g_assert_cmpstr (code, ==, "app-not-found");
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    threads[i] = g_thread_new ("load", load_thread, &load);
+  g_usleep (200 * 1000);
+
+  rewrite_config (daemon, "[dirty-arbiter]\ndirty_apps=" ECHO ";" TESTAPP "\ndirty_workers=2\n");
+  kill (dirty_test_daemon_get_pid (daemon), SIGHUP);
+  reloading = dirty_test_daemon_wait_notify (daemon, "RELOADING=1", 10000);
+  g_assert_nonnull (reloading);
+  ready = dirty_test_daemon_wait_notify (daemon, "READY=1", 20000);
+  g_assert_nonnull (ready);
+  for (guint i = 0; i < old->len; i++)
+    wait_gone (g_array_index (old, GPid, i));
+  /* calls keep flowing on the new workers */
+  before_ok = g_atomic_int_get (&load.ok);
+  g_usleep (200 * 1000);
+  g_assert_cmpint (g_atomic_int_get (&load.ok), >, before_ok);
+
+  g_atomic_int_set (&load.stop, TRUE);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    g_thread_join (threads[i]);
+  g_test_message ("%d calls through the reload", load.ok);
+  g_assert_cmpint (load.failed, ==, 0);
+  g_assert_cmpint (call_int (socket, TESTAPP, "pid"), >, 0);
+  g_assert_cmpuint (count_live_workers (daemon), ==, 2);
+}
+
+/* An invalid config is refused, named (file, line, key) in the log, and
+ * the old config keeps serving. MANAGE reload reports the same. */
+static void
+test_reload_invalid (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = NULL;
+  g_autofree char *log = NULL;
+  g_autofree char *log_arg = NULL;
+  g_autofree char *conf = NULL;
+  g_autofree char *needle = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autofree char *code = NULL;
+  g_autofree char *message = NULL;
+  g_autoptr(GArray) old = NULL;
+  const char *args[2] = { NULL, NULL };
+
+  log = g_build_filename (g_get_tmp_dir (), "dirty-lifecycle-XXXXXX.log", NULL);
+  g_close (g_mkstemp (log), NULL);
+  log_arg = g_strconcat ("--log-file=", log, NULL);
+  args[0] = log_arg;
+  daemon = dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO "\n", args);
+  old = workers_of (daemon);
+  socket = raw_connect (daemon);
+  conf = config_path (daemon);
+  needle = g_strconcat (conf, ":3: dirty_workers:", NULL);
+
+  rewrite_config (daemon, "[dirty-arbiter]\ndirty_apps=" ECHO "\ndirty_workers=lots\n");
+  kill (dirty_test_daemon_get_pid (daemon), SIGHUP);
+  wait_for_text (log, needle);
+  g_assert_cmpint (manage (socket, "{\"verb\":\"reload\"}", "generation", &code, &message), ==, -1);
+  g_assert_cmpstr (code, ==, "failed");
+  g_assert_nonnull (strstr (message, needle));
+  /* still the old workers, still serving */
+  g_assert_cmpint (call_int (socket, ECHO, "add"), ==, 0);
+  g_assert_true (dirty_test_pid_alive (g_array_index (old, GPid, 0)));
+  g_unlink (log);
+}
+
+/* ---- SIGUSR1 ---- */
+
+static void
+test_sigusr1_reopens_log (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("dirty-log-XXXXXX", &error);
+  g_autofree char *log = g_build_filename (dir, "arbiter.log", NULL);
+  g_autofree char *rotated = g_build_filename (dir, "arbiter.log.1", NULL);
+  g_autofree char *log_arg = g_strconcat ("--log-file=", log, NULL);
+  const char *args[] = { log_arg, NULL };
+  g_autoptr(DirtyTestDaemon) daemon =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO "\n", args);
+  g_autofree char *old_text = NULL;
+
+  wait_for_text (log, "started");
+  g_assert_cmpint (g_rename (log, rotated), ==, 0);
+  kill (dirty_test_daemon_get_pid (daemon), SIGUSR1);
+  wait_for_text (log, "reopened");
+  g_assert_true (g_file_get_contents (rotated, &old_text, NULL, NULL));
+  g_assert_null (strstr (old_text, "reopened"));
+  g_clear_pointer (&daemon, dirty_test_daemon_stop);
+  g_unlink (log);
+  g_unlink (rotated);
+  g_rmdir (dir);
+}
+
+/* ---- per-app worker counts and scaling ---- */
+
+/* testapp:N=1 on 3 workers: exactly one loads it, its replacement loads
+ * it again, and scaling down never removes it. */
+static void
+test_per_app_count (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO ";" TESTAPP ":1\n"
+                             "dirty_workers=3\n", NULL);
+  g_autoptr(GSocket) socket = raw_connect (daemon);
+  gint64 holder, replacement;
+
+  g_assert_cmpuint (count_live_workers (daemon), ==, 3);
+  g_assert_cmpuint (count_loading (daemon, TESTAPP), ==, 1);
+  g_assert_cmpuint (count_loading (daemon, ECHO), ==, 3);
+  holder = call_int (socket, TESTAPP, "pid");
+  g_assert_true (worker_loads (holder, TESTAPP));
+  for (guint i = 0; i < 5; i++)
+    g_assert_cmpint (call_int (socket, TESTAPP, "pid"), ==, holder);
+
+  /* the replacement gets the same apps; the call waits for it */
+  kill (holder, SIGKILL);
+  wait_gone (holder);
+  replacement = call_int (socket, TESTAPP, "pid");
+  g_assert_cmpint (replacement, !=, holder);
+  g_assert_cmpuint (count_loading (daemon, TESTAPP), ==, 1);
+
+  /* TTOU removes the other two, then refuses (one at a time: a signal
+   * sent while the same one is pending merges with it) */
+  kill (dirty_test_daemon_get_pid (daemon), SIGTTOU);
+  wait_for_workers (daemon, 2);
+  kill (dirty_test_daemon_get_pid (daemon), SIGTTOU);
+  wait_for_workers (daemon, 1);
+  kill (dirty_test_daemon_get_pid (daemon), SIGTTOU);
+  g_usleep (300 * 1000);
+  g_assert_cmpuint (count_live_workers (daemon), ==, 1);
+  g_assert_true (dirty_test_pid_alive (replacement));
+  g_assert_cmpint (call_int (socket, TESTAPP, "pid"), ==, replacement);
+  /* TTIN adds one, with the apps every worker loads */
+  kill (dirty_test_daemon_get_pid (daemon), SIGTTIN);
+  wait_for_workers (daemon, 2);
+  g_assert_cmpuint (count_loading (daemon, TESTAPP), ==, 1);
+  g_assert_cmpuint (count_loading (daemon, ECHO), ==, 2);
+}
+
+/* Bad specs stop the daemon with exit status 1 and a clear message. */
+static void
+test_bad_app_counts (void)
+{
+  const char *cases[][2] = {
+    { "--dirty-app=" TESTAPP ":0", "from 1 to" },
+    { "--dirty-app=" TESTAPP ":two", "“two”" },
+    { "--dirty-app=" TESTAPP ":1:2", "MODULE:TypeName:N" },
+    { "--dirty-app=" TESTAPP ":5", "dirty_workers is 1" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const char *argv[] = { "--config=/dev/null", cases[i][0], NULL };
+      g_autofree char *err = NULL;
+      int status = dirty_test_run_arbiter (argv, &err);
+
+      g_test_message ("%s -> %s", cases[i][0], err);
+      g_assert_true (WIFEXITED (status));
+      g_assert_cmpint (WEXITSTATUS (status), ==, 1);
+      g_assert_nonnull (strstr (err, cases[i][1]));
+    }
+}
+
+/* ---- MANAGE ---- */
+
+static void
+test_manage (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO "\ndirty_workers=1\n", NULL);
+  g_autoptr(GSocket) socket = raw_connect (daemon);
+  g_autoptr(GArray) old = workers_of (daemon);
+  struct {
+    const char *json;
+    const char *code;
+  } bad[] = {
+    { "{\"verb\":\"explode\"}", "invalid-argument" },
+    { "{}", "invalid-argument" },
+    { "{\"verb\":\"workers\"}", "invalid-argument" },
+    { "{\"verb\":\"workers\",\"delta\":0}", "invalid-argument" },
+    { "{\"verb\":\"workers\",\"delta\":\"1\"}", "invalid-argument" },
+    { "{\"verb\":\"workers\",\"delta\":-1}", "failed" },   /* the last worker */
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *code = NULL;
+      g_autofree char *message = NULL;
+
+      g_assert_cmpint (manage (socket, bad[i].json, "workers", &code, &message), ==, -1);
+      g_test_message ("%s -> %s: %s", bad[i].json, code, message);
+      g_assert_cmpstr (code, ==, bad[i].code);
+    }
+  g_assert_cmpint (manage (socket, "{\"verb\":\"workers\",\"delta\":2}", "workers", NULL, NULL), ==, 3);
+  wait_for_workers (daemon, 3);
+  g_assert_cmpint (manage (socket, "{\"verb\":\"workers\",\"delta\":-1}", "workers", NULL, NULL), ==, 2);
+  wait_for_workers (daemon, 2);
+  g_assert_cmpint (manage (socket, "{\"verb\":\"reload\"}", "generation", NULL, NULL), ==, 2);
+  g_assert_nonnull (dirty_test_daemon_wait_notify (daemon, "READY=1", 20000));
+  wait_gone (g_array_index (old, GPid, 0));
+  /* the reloaded config says 1 worker: runtime scaling does not survive it */
+  wait_for_workers (daemon, 1);
+  g_assert_cmpint (call_int (socket, ECHO, "add"), ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  dirty_limits_init (&limits);
+
+  g_test_add_func ("/lifecycle/sigterm-drains", test_sigterm_drains);
+  g_test_add_func ("/lifecycle/sigterm-graceful-timeout", test_sigterm_graceful_timeout);
+  g_test_add_func ("/lifecycle/sigquit-immediate", test_sigquit_immediate);
+  g_test_add_func ("/lifecycle/sighup-reload", test_sighup_reload);
+  g_test_add_func ("/lifecycle/reload-invalid", test_reload_invalid);
+  g_test_add_func ("/lifecycle/sigusr1-reopens-log", test_sigusr1_reopens_log);
+  g_test_add_func ("/lifecycle/per-app-count", test_per_app_count);
+  g_test_add_func ("/lifecycle/bad-app-counts", test_bad_app_counts);
+  g_test_add_func ("/lifecycle/manage", test_manage);
+  return g_test_run ();
+}
