@@ -590,6 +590,7 @@ test_manage (void)
     dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO "\ndirty_workers=1\n", NULL);
   g_autoptr(GSocket) socket = raw_connect (daemon);
   g_autoptr(GArray) old = workers_of (daemon);
+  g_autofree char *ready = NULL;
   struct {
     const char *json;
     const char *code;
@@ -616,7 +617,8 @@ test_manage (void)
   g_assert_cmpint (manage (socket, "{\"verb\":\"workers\",\"delta\":-1}", "workers", NULL, NULL), ==, 2);
   wait_for_workers (daemon, 2);
   g_assert_cmpint (manage (socket, "{\"verb\":\"reload\"}", "generation", NULL, NULL), ==, 2);
-  g_assert_nonnull (dirty_test_daemon_wait_notify (daemon, "READY=1", 20000));
+  ready = dirty_test_daemon_wait_notify (daemon, "READY=1", 20000);
+  g_assert_nonnull (ready);
   wait_gone (g_array_index (old, GPid, 0));
   /* the reloaded config says 1 worker: runtime scaling does not survive it */
   wait_for_workers (daemon, 1);

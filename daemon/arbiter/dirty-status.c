@@ -57,7 +57,8 @@ add_latency (JsonBuilder         *builder,
                                          stats->latency_count * sizeof (gint64));
   guint n = stats->latency_count;
 
-  qsort (sorted, n, sizeof (gint64), compare_gint64);
+  if (n > 0)     /* qsort of NULL, even of 0 items, is undefined */
+    qsort (sorted, n, sizeof (gint64), compare_gint64);
   json_builder_set_member_name (builder, "latency_ms");
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "window");
