@@ -174,7 +174,7 @@ add_field (GLogField  *fields,
   (*n)++;
 }
 
-static void
+static void G_GNUC_PRINTF (8, 0)
 dirty_log_valist (GLogLevelFlags  level,
                   const char     *app,
                   const char     *action,
