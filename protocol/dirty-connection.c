@@ -33,12 +33,14 @@ struct _DirtyConnection {
   GSource *out_source;
   GSource *closed_source;
   GSource *fail_timer;
+  GSource *frame_timer;     /* only while a frame is incomplete */
 
   /* read side: the frame being assembled */
   guint8          *rbuf;          /* READ_CHUNK bytes */
   gsize            rbuf_pos, rbuf_len;
   guint8           header_buf[DIRTY_FRAME_HEADER_SIZE];
   gsize            header_have;
+  gint64           frame_started;  /* monotonic time of its first byte */
   gboolean         in_body;
   DirtyFrameHeader header;
   guint8          *body;
@@ -90,6 +92,7 @@ dirty_connection_finalize (GObject *object)
   clear_source (&self->out_source);
   clear_source (&self->closed_source);
   clear_source (&self->fail_timer);
+  clear_source (&self->frame_timer);
   g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
   g_free (self->body);
   g_free (self->rbuf);
@@ -176,6 +179,8 @@ consume_buffer (DirtyConnection *self)
         {
           if (avail == 0)
             return TRUE;
+          if (self->header_have == 0)
+            self->frame_started = g_get_monotonic_time ();
           take = MIN (avail, DIRTY_FRAME_HEADER_SIZE - self->header_have);
           memcpy (self->header_buf + self->header_have, self->rbuf + self->rbuf_pos, take);
           self->header_have += take;
@@ -251,6 +256,43 @@ receive_some (DirtyConnection  *self,
 }
 
 static gboolean
+on_frame_timeout (gpointer user_data)
+{
+  DirtyConnection *self = user_data;
+  g_autoptr(GError) error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                                         "A frame stayed incomplete for more than %u ms",
+                                         self->limits.frame_timeout_ms);
+
+  g_clear_pointer (&self->frame_timer, g_source_unref);
+  dirty_connection_fail (self, 0, error);
+  return G_SOURCE_REMOVE;
+}
+
+/* A peer may not hold a frame half-sent for ever (one byte a second
+ * would pin a buffer and a slot). The timer exists only while a frame is
+ * incomplete after a read, so the common case, whole frames per read,
+ * costs nothing. */
+static void
+watch_incomplete_frame (DirtyConnection *self)
+{
+  gboolean incomplete = self->header_have > 0 || self->in_body;
+
+  if (!incomplete || self->closed || self->failing || self->limits.frame_timeout_ms == 0)
+    {
+      clear_source (&self->frame_timer);
+      return;
+    }
+  if (self->frame_timer == NULL)
+    {
+      self->frame_timer = g_timeout_source_new (self->limits.frame_timeout_ms);
+      g_source_set_callback (self->frame_timer, on_frame_timeout, self, NULL);
+      g_source_attach (self->frame_timer, self->context);
+    }
+  g_source_set_ready_time (self->frame_timer,
+                           self->frame_started + (gint64) self->limits.frame_timeout_ms * 1000);
+}
+
+static gboolean
 on_readable (GSocket      *socket,
              GIOCondition  condition,
              gpointer      user_data)
@@ -278,6 +320,7 @@ on_readable (GSocket      *socket,
           break;
         }
     }
+  watch_incomplete_frame (self);
   return self->in_source != NULL ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
@@ -439,6 +482,15 @@ dirty_connection_send (DirtyConnection *self,
   was_empty = g_queue_is_empty (&self->out);
   g_queue_push_tail (&self->out, out);
   self->queued_bytes += out_frame_size (out);
+  if (self->limits.max_queued_bytes > 0 && self->queued_bytes > self->limits.max_queued_bytes)
+    {
+      /* a peer that does not read cannot be told so: drop it */
+      g_autoptr(GError) error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_BUSY,
+                                             "The peer is not reading: %" G_GSIZE_FORMAT
+                                             " bytes wait to be written", self->queued_bytes);
+      connection_shutdown (self, error);
+      return;
+    }
   /* Write at once when nothing is queued (the latency path); otherwise
    * the frame joins the queue and goes out in one writev with the others
    * when the socket is writable again. */
@@ -476,6 +528,7 @@ connection_shutdown (DirtyConnection *self,
   clear_source (&self->in_source);
   clear_source (&self->out_source);
   clear_source (&self->fail_timer);
+  clear_source (&self->frame_timer);
   g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
   self->queued_bytes = 0;
   g_socket_close (self->socket, NULL);

@@ -13,6 +13,8 @@ dirty_limits_init (DirtyLimits *limits)
   limits->max_depth = DIRTY_DEFAULT_MAX_DEPTH;
   limits->max_attachments = DIRTY_DEFAULT_MAX_ATTACHMENTS;
   limits->max_in_flight = DIRTY_DEFAULT_MAX_IN_FLIGHT;
+  limits->frame_timeout_ms = DIRTY_DEFAULT_FRAME_TIMEOUT_MS;
+  limits->max_queued_bytes = DIRTY_DEFAULT_MAX_QUEUED_BYTES;
 }
 
 static inline guint16

@@ -51,12 +51,16 @@ typedef struct {
   guint   max_depth;         /* JSON nesting */
   guint   max_attachments;   /* per frame */
   guint   max_in_flight;     /* requests per client connection */
+  guint   frame_timeout_ms;  /* from a frame's first byte to its last */
+  gsize   max_queued_bytes;  /* written but not yet read by the peer */
 } DirtyLimits;
 
 #define DIRTY_DEFAULT_MAX_BODY        (64u * 1024 * 1024)
 #define DIRTY_DEFAULT_MAX_DEPTH       64
 #define DIRTY_DEFAULT_MAX_ATTACHMENTS 64
 #define DIRTY_DEFAULT_MAX_IN_FLIGHT   1024
+#define DIRTY_DEFAULT_FRAME_TIMEOUT_MS 30000
+#define DIRTY_DEFAULT_MAX_QUEUED_BYTES ((gsize) 4 * DIRTY_DEFAULT_MAX_BODY)
 
 void dirty_limits_init (DirtyLimits *limits);
 

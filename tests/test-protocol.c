@@ -265,6 +265,7 @@ conn_setup (ConnFixture *fx, gconstpointer data)
 {
   int fds[2];
   g_autoptr(GSocket) socket = NULL;
+  const DirtyLimits *fixture_limits = data;
 
   g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
   socket = g_socket_new_from_fd (fds[0], NULL);
@@ -272,7 +273,7 @@ conn_setup (ConnFixture *fx, gconstpointer data)
   fx->peer_fd = fds[1];
   fx->context = g_main_context_new ();
   fx->frames = g_ptr_array_new_with_free_func ((GDestroyNotify) dirty_frame_unref);
-  fx->conn = dirty_connection_new (socket, NULL);
+  fx->conn = dirty_connection_new (socket, fixture_limits);
   dirty_connection_start (fx->conn, fx->context, on_frame, on_closed, fx);
 }
 
@@ -466,11 +467,85 @@ test_conn_large_frame (ConnFixture *fx, gconstpointer data)
   g_assert_true (g_bytes_equal (((DirtyFrame *) fx->frames->pdata[0])->body, frame->body));
 }
 
+/* Slowloris: a frame trickling in one byte at a time is cut off at the
+ * frame timeout, with a protocol error the peer can read. */
+static void
+test_conn_incomplete_frame_times_out (ConnFixture *fx, gconstpointer data)
+{
+  guint8 header[DIRTY_FRAME_HEADER_SIZE];
+  guint8 reply[4096];
+  gint64 start = g_get_monotonic_time ();
+  gsize sent = 0;
+
+  write_header (header, DIRTY_FRAME_REQUEST, 1, 2, 0, 0);
+  while (!fx->closed && sent < sizeof header)
+    {
+      /* the connection may already be gone: no SIGPIPE, just stop */
+      if (send (fx->peer_fd, header + sent, 1, MSG_NOSIGNAL) != 1)
+        break;
+      sent++;
+      g_main_context_iteration (fx->context, FALSE);
+      g_usleep (50 * 1000);
+    }
+  iterate_until (fx, has_closed);
+  g_assert_error (fx->close_error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+  g_assert_nonnull (strstr (fx->close_error->message, "incomplete"));
+  /* cut off mid-header: 32 bytes at 50 ms each would take 1.6 s */
+  g_assert_cmpuint (sent, <, sizeof header);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 300 * 1000);
+  g_assert_cmpint (read (fx->peer_fd, reply, sizeof reply), >=, DIRTY_FRAME_HEADER_SIZE);
+  g_assert_cmpuint (fx->frames->len, ==, 0);
+}
+
+/* Whole frames, however slowly they come, never trip the frame timer. */
+static void
+test_conn_slow_whole_frames_are_fine (ConnFixture *fx, gconstpointer data)
+{
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autoptr(DirtyFrame) f = dirty_frame_new_empty (DIRTY_FRAME_HEARTBEAT, 0, 0);
+      guint8 buf[DIRTY_FRAME_HEADER_SIZE];
+
+      dirty_frame_header_write (&f->header, buf);
+      write_all (fx->peer_fd, buf, sizeof buf);
+      g_main_context_iteration (fx->context, FALSE);
+      g_usleep (200 * 1000);
+      while (g_main_context_iteration (fx->context, FALSE))
+        ;
+    }
+  g_assert_false (fx->closed);
+  g_assert_cmpuint (fx->frames->len, ==, 4);
+}
+
+/* A peer that never reads cannot make the queue grow without bound. */
+static void
+test_conn_unread_queue_is_capped (ConnFixture *fx, gconstpointer data)
+{
+  g_autoptr(GPtrArray) attach = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  g_autoptr(JsonNode) root = parse ("{\"result\":{\"$bytes\":0}}");
+
+  g_ptr_array_add (attach, g_bytes_new_take (g_malloc0 (64 * 1024), 64 * 1024));
+  for (guint i = 1; i <= 1000 && !dirty_connection_is_closed (fx->conn); i++)
+    {
+      g_autoptr(DirtyFrame) f = dirty_frame_encode (DIRTY_FRAME_RESPONSE, 0, i, 0, root, attach);
+      dirty_connection_send (fx->conn, f);
+    }
+  iterate_until (fx, has_closed);
+  g_assert_error (fx->close_error, DIRTY_ERROR, DIRTY_ERROR_BUSY);
+  g_assert_nonnull (strstr (fx->close_error->message, "not reading"));
+}
+
 int
 main (int argc, char **argv)
 {
+  static DirtyLimits short_frame_timeout, small_queue;
+
   g_test_init (&argc, &argv, NULL);
   dirty_limits_init (&limits);
+  short_frame_timeout = limits;
+  short_frame_timeout.frame_timeout_ms = 300;
+  small_queue = limits;
+  small_queue.max_queued_bytes = 1024 * 1024;
 
   g_test_add_func ("/protocol/header/round-trip", test_header_round_trip);
   g_test_add_func ("/protocol/header/rejects", test_header_rejects);
@@ -491,5 +566,13 @@ main (int argc, char **argv)
               conn_setup, test_conn_writes_many_frames, conn_teardown);
   g_test_add ("/protocol/connection/large-frame", ConnFixture, NULL,
               conn_setup, test_conn_large_frame, conn_teardown);
+  g_test_add ("/protocol/connection/incomplete-frame-times-out", ConnFixture,
+              &short_frame_timeout, conn_setup, test_conn_incomplete_frame_times_out,
+              conn_teardown);
+  g_test_add ("/protocol/connection/slow-whole-frames", ConnFixture,
+              &short_frame_timeout, conn_setup, test_conn_slow_whole_frames_are_fine,
+              conn_teardown);
+  g_test_add ("/protocol/connection/unread-queue-capped", ConnFixture, &small_queue,
+              conn_setup, test_conn_unread_queue_is_capped, conn_teardown);
   return g_test_run ();
 }
