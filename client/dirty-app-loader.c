@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include <glib/gi18n-lib.h>
+#include "dirty-i18n-private.h"
 #include <gmodule.h>
 
 #include "dirty-app-loader-private.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <glib/gi18n-lib.h>
+#include "dirty-i18n-private.h"
 
 #include "dirty-call-private.h"
 #include "dirty-call-stream-private.h"

@@ -3,7 +3,7 @@
 
 #include <math.h>
 
-#include <glib/gi18n-lib.h>
+#include "dirty-i18n-private.h"
 
 #include "dirty-app.h"
 #include "dirty-call-private.h"

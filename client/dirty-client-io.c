@@ -9,6 +9,7 @@
 #include "dirty-io-private.h"
 #include "dirty-message.h"
 #include "dirty-reply-private.h"
+#include "dirty-i18n-private.h"
 
 /* How long a connect() may be retried while the arbiter's listen backlog is
  * full (a unix socket then fails with EAGAIN rather than blocking). */
@@ -204,7 +205,7 @@ call_cancel_io_cb (gpointer data)
   if (call->state == CALL_SENT)
     client_io_send_cancel (call->io, call->id);
   call_finish (call, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                "Operation was cancelled"));
+                                                _("Operation was cancelled")));
   return G_SOURCE_REMOVE;
 }
 
@@ -226,7 +227,7 @@ call_timeout_io_cb (gpointer data)
     client_io_send_cancel (call->io, call->id);
   call_finish (call, NULL,
                g_error_new (DIRTY_ERROR, DIRTY_ERROR_TIMEOUT,
-                            "No reply from the arbiter within the call's timeout (%u ms)",
+                            _("No reply from the arbiter within the call's timeout (%u ms)"),
                             timeout_ms));
   return G_SOURCE_REMOVE;
 }
@@ -243,7 +244,7 @@ call_submit_io_cb (gpointer data)
   if (g_cancellable_is_cancelled (call->cancellable))
     {
       call_finish (call, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                    "Operation was cancelled"));
+                                                    _("Operation was cancelled")));
       return G_SOURCE_REMOVE;
     }
 
@@ -337,7 +338,7 @@ call_abandon_io_cb (gpointer data)
   if (call->state == CALL_SENT)
     client_io_send_empty (call->io, DIRTY_FRAME_CANCEL, call->id, 0);
   call_finish (call, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                "The stream was closed"));
+                                                _("The stream was closed")));
   return G_SOURCE_REMOVE;
 }
 
@@ -442,7 +443,7 @@ client_io_body_error (DirtyConnection *connection,
     return error;
   if (root == NULL)
     return g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                                "The arbiter sent an ERROR frame without a body");
+                                _("The arbiter sent an ERROR frame without a body"));
   return dirty_error_from_body (root);
 }
 
@@ -545,7 +546,7 @@ client_io_frame_cb (DirtyConnection *connection,
         call_finish (call, NULL, client_io_body_error (connection, frame));
       else if (call->queue != NULL)
         call_finish (call, NULL, g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                                                      "The arbiter sent a RESPONSE to a stream"));
+                                                      _("The arbiter sent a RESPONSE to a stream")));
       else
         client_io_handle_response (io, connection, call, frame);
       return;
@@ -558,7 +559,7 @@ client_io_frame_cb (DirtyConnection *connection,
       if (call->queue == NULL)
         call_finish (call, NULL,
                      g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                                  "The arbiter sent %s to a call that is not a stream",
+                                  _("The arbiter sent %s to a call that is not a stream"),
                                   dirty_frame_type_to_string (frame->header.type)));
       else if (frame->header.type == DIRTY_FRAME_END)
         call_finish (call, NULL, NULL);
@@ -583,7 +584,7 @@ client_io_closed_cb (DirtyConnection *connection,
   if (connection == io->connection)
     {
       g_autoptr(GError) lost = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
-                                            "Lost the connection to dirty-arbiter at %s: %s",
+                                            _("Lost the connection to dirty-arbiter at %s: %s"),
                                             io->socket_path,
                                             error ? error->message : "closed by the arbiter");
 
@@ -610,7 +611,7 @@ client_io_connect_failed (ClientIo     *io,
                           const GError *reason)
 {
   g_autoptr(GError) error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
-                                         "Could not connect to dirty-arbiter at %s: %s",
+                                         _("Could not connect to dirty-arbiter at %s: %s"),
                                          io->socket_path, reason->message);
 
   client_io_stop_connecting (io);
@@ -722,9 +723,9 @@ client_io_send_call (ClientIo *io,
     {
       call_finish (call, NULL,
                    g_error_new (DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
-                                "The request is too large (%" G_GSIZE_FORMAT " bytes in %u "
-                                "attachments; the arbiter takes at most %u bytes and %u "
-                                "attachments)", body_size,
+                                _("The request is too large (%lu bytes in %u "
+                                  "attachments; the arbiter takes at most %u bytes and %u "
+                                  "attachments)"), (unsigned long) body_size,
                                 (guint) call->frame->header.n_attachments,
                                 (guint) io->max_body, io->max_attachments));
       return;

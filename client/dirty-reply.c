@@ -4,6 +4,7 @@
 #include "dirty-error.h"
 #include "dirty-message.h"
 #include "dirty-reply-private.h"
+#include "dirty-i18n-private.h"
 
 /**
  * DirtyReply:
@@ -68,7 +69,7 @@ dirty_reply_new_from_body (JsonNode   *root,
   if (root != NULL && !JSON_NODE_HOLDS_OBJECT (root))
     {
       g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                           "RESPONSE body is not a JSON object");
+                           _("RESPONSE body is not a JSON object"));
       return NULL;
     }
   if (root != NULL)

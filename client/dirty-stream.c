@@ -12,6 +12,7 @@
 #include "dirty-error.h"
 #include "dirty-message.h"
 #include "dirty-stream-private.h"
+#include "dirty-i18n-private.h"
 
 /**
  * DirtyStream:
@@ -271,7 +272,7 @@ queue_get_event_fd (DirtyStreamQueue  *queue,
 
           g_mutex_unlock (&queue->lock);
           g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                       "eventfd: %s", g_strerror (saved));
+                       _("eventfd: %s"), g_strerror (saved));
           return -1;
         }
       queue->event_set = FALSE;

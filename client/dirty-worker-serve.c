@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <glib/gi18n-lib.h>
+#include "dirty-i18n-private.h"
 
 #include "dirty-worker-private.h"
 
@@ -329,8 +329,8 @@ dirty_worker_handle_request (DirtyWorker *self,
     {
       g_autoptr(GError) proto = g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                                              id == 0 ? _("REQUEST with id 0")
-                                                     : _("REQUEST id %" G_GUINT64_FORMAT
-                                                         " is already in flight"), id);
+                                                     : _("REQUEST id %llu is already in flight"),
+                                             (unsigned long long) id);
       dirty_connection_fail (self->connection, 0, proto);
       return;
     }

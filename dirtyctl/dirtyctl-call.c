@@ -18,23 +18,23 @@ static CallOptions options;
 
 static GOptionEntry call_entries[] = {
   { "kwarg", 'k', 0, G_OPTION_ARG_STRING_ARRAY, &options.kwargs,
-    "A keyword argument; VALUE is parsed like ARG (repeatable)", "NAME=VALUE" },
+    N_("A keyword argument; VALUE is parsed like ARG (repeatable)"), N_("NAME=VALUE") },
   { "timeout", 't', 0, G_OPTION_ARG_INT, &options.timeout_ms,
-    "The call's timeout in milliseconds (default: the arbiter's dirty_timeout)", "MS" },
+    N_("The call's timeout in milliseconds (default: the arbiter's dirty_timeout)"), N_("MS") },
   { "output", 'o', 0, G_OPTION_ARG_FILENAME, &options.output,
-    "Write the result there instead of stdout: its bytes when it is bytes, else its JSON "
-    "(stream: bytes chunks are appended there)", "FILE" },
+    N_("Write the result there instead of stdout: its bytes when it is bytes, else its JSON "
+       "(stream: bytes chunks are appended there)"), N_("FILE") },
   G_OPTION_ENTRY_NULL
 };
 
-#define ARGS_HELP \
-  "Arguments:\n" \
-  "  APP is the app's name as configured (MODULE:TypeName), ACTION one of its\n" \
-  "  actions. Each ARG, and each --kwarg VALUE, is parsed as JSON (42, 1.5,\n" \
-  "  true, null, \"text\", [1,2], {\"a\":1}); what does not parse is passed as\n" \
-  "  a string, so plain words need no quotes. @PATH passes the bytes of the\n" \
-  "  file PATH as a bytes argument (raw, never base64). To pass a string that\n" \
-  "  starts with @, quote it as JSON: '\"@home\"'.\n"
+static const char args_help[] = N_(
+  "Arguments:\n"
+  "  APP is the app's name as configured (MODULE:TypeName), ACTION one of its\n"
+  "  actions. Each ARG, and each --kwarg VALUE, is parsed as JSON (42, 1.5,\n"
+  "  true, null, \"text\", [1,2], {\"a\":1}); what does not parse is passed as\n"
+  "  a string, so plain words need no quotes. @PATH passes the bytes of the\n"
+  "  file PATH as a bytes argument (raw, never base64). To pass a string that\n"
+  "  starts with @, quote it as JSON: '\"@home\"'.\n");
 
 /* ---- arguments ---- */
 
@@ -95,7 +95,7 @@ add_kwarg (DirtyRequest  *request,
   if (equals == NULL || equals == text)
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "--kwarg takes NAME=VALUE, not “%s”", text);
+                   _("--kwarg takes NAME=VALUE, not “%s”"), text);
       return FALSE;
     }
   name = g_strndup (text, equals - text);
@@ -118,7 +118,9 @@ build_request (const char  *parameters,
                char       **argv,
                int         *status)
 {
-  g_autoptr(GOptionContext) context = dirtyctl_context_new (parameters, summary, description,
+  /* the arguments' help, then the verb's examples (both N_() texts) */
+  g_autofree char *full = g_strconcat (_(args_help), "\n", _(description), NULL);
+  g_autoptr(GOptionContext) context = dirtyctl_context_new (parameters, summary, full,
                                                              call_entries);
   g_autoptr(DirtyRequest) request = NULL;
   g_autoptr(GError) error = NULL;
@@ -128,12 +130,12 @@ build_request (const char  *parameters,
     return NULL;
   if (argc < 3)
     {
-      dirtyctl_usage ("%s needs APP and ACTION (see “%s --help”)", argv[0], argv[0]);
+      dirtyctl_usage (_("%s needs APP and ACTION (see “%s --help”)"), argv[0], argv[0]);
       return NULL;
     }
   if (options.timeout_ms < 0)
     {
-      dirtyctl_usage ("--timeout must be 0 or more milliseconds");
+      dirtyctl_usage (_("--timeout must be 0 or more milliseconds"));
       return NULL;
     }
   request = dirty_request_new (argv[1], argv[2]);
@@ -237,8 +239,8 @@ print_reply (DirtyReply *reply)
     {
       print_out (line, strlen (line));
       if (bytes != NULL)
-        g_printerr ("dirtyctl: the result is %" G_GSIZE_FORMAT " bytes; "
-                    "--output FILE writes them\n", g_bytes_get_size (bytes));
+        g_printerr (_("dirtyctl: the result is %lu bytes; --output FILE writes them\n"),
+                    (unsigned long) g_bytes_get_size (bytes));
       return DIRTYCTL_EXIT_OK;
     }
   if (bytes != NULL)
@@ -279,14 +281,14 @@ dirtyctl_call (int    argc,
   int status;
 
   request = build_request ("call APP ACTION [ARG...]",
-                           "Calls ACTION of APP in a worker and prints its result as JSON.\n"
+                           N_("Calls ACTION of APP in a worker and prints its result as JSON.\n"
                            "A result that is bytes is summarised as {\"$bytes\": 0, \"size\": N}\n"
-                           "unless --output FILE is given, which gets the raw bytes.",
-                           ARGS_HELP "\nExamples:\n"
+                           "unless --output FILE is given, which gets the raw bytes."),
+                           N_("Examples:\n"
                            "  dirtyctl call echo:DirtyEchoApp add 20 22\n"
                            "  dirtyctl call thumbnail:DirtyThumbnailApp thumbnail @photo.jpg \\\n"
                            "      --kwarg size=128 --output thumb.png\n"
-                           "  dirtyctl call slow:DirtySlowApp sleep 10 --timeout 500   # exit 5\n",
+                           "  dirtyctl call slow:DirtySlowApp sleep 10 --timeout 500   # exit 5\n"),
                            argc, argv, &status);
   if (request == NULL)
     return status;
@@ -393,15 +395,15 @@ dirtyctl_stream (int    argc,
   int status;
 
   request = build_request ("stream APP ACTION [ARG...]",
-                           "Calls ACTION of APP as a stream and prints each chunk as it arrives:\n"
+                           N_("Calls ACTION of APP as a stream and prints each chunk as it arrives:\n"
                            "string chunks as they are (no newline added), other chunks as one\n"
                            "line of JSON each. Bytes chunks are appended to --output FILE, or\n"
                            "summarised as {\"$bytes\": 0, \"size\": N}. Ctrl-C cancels the call\n"
                            "in its worker and exits with status 130. The timeout covers the\n"
-                           "whole stream.",
-                           ARGS_HELP "\nExamples:\n"
+                           "whole stream."),
+                           N_("Examples:\n"
                            "  dirtyctl stream markov:DirtyMarkovApp generate --kwarg words=50\n"
-                           "  dirtyctl stream myapp:MyApp export @query.json --output dump.bin\n",
+                           "  dirtyctl stream myapp:MyApp export @query.json --output dump.bin\n"),
                            argc, argv, &status);
   if (request == NULL)
     return status;

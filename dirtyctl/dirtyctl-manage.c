@@ -36,25 +36,26 @@ dirtyctl_workers (int    argc,
   char *end;
 
   context = dirtyctl_context_new ("workers add|remove N",
-    "Starts N more workers, or stops N workers (each finishes its calls in\n"
+    N_("Starts N more workers, or stops N workers (each finishes its calls in\n"
     "flight first), and prints the new number of worker slots. The arbiter\n"
     "never removes the last worker an app needs (per-app counts, MODULE:Type:N).\n"
     "Like SIGTTIN/SIGTTOU, but by any number and with an answer. Only root and\n"
-    "the arbiter's own user may do this.",
-    "Examples:\n"
+    "the arbiter's own user may do this."),
+    N_("Examples:\n"
     "  dirtyctl workers add 2\n"
-    "  dirtyctl workers remove 1\n",
+    "  dirtyctl workers remove 1\n"),
     NULL);
   if (!dirtyctl_parse (context, &argc, &argv))
     return DIRTYCTL_EXIT_USAGE;
   if (argc != 3 || (!g_str_equal (argv[1], "add") && !g_str_equal (argv[1], "remove")))
-    return dirtyctl_usage ("usage: dirtyctl workers add|remove N");
+    return dirtyctl_usage (_("usage: dirtyctl workers add|remove N"));
   n = g_ascii_strtoll (argv[2], &end, 10);
   if (*argv[2] == '\0' || *end != '\0' || n < 1 || n > G_MAXINT32)
-    return dirtyctl_usage ("N must be a positive number, not “%s”", argv[2]);
+    return dirtyctl_usage (_("N must be a positive number, not “%s”"), argv[2]);
 
   json_object_set_int_member (params, "delta", g_str_equal (argv[1], "add") ? n : -n);
-  return manage ("workers", params, "workers:", "workers");
+  /* TRANSLATORS: printed before the new number of workers */
+  return manage ("workers", params, _("workers:"), "workers");
 }
 
 int
@@ -64,16 +65,17 @@ dirtyctl_reload (int    argc,
   g_autoptr(GOptionContext) context = NULL;
 
   context = dirtyctl_context_new ("reload",
-    "Makes the arbiter re-read its configuration, as SIGHUP does, and waits\n"
+    N_("Makes the arbiter re-read its configuration, as SIGHUP does, and waits\n"
     "for its answer: new workers start with the new configuration and take\n"
     "new calls once ready; the old ones finish their calls, then exit. No call\n"
     "is dropped. An invalid configuration is refused (exit status 3, with the\n"
     "file, line and key) and the old one keeps serving. Prints the new\n"
-    "configuration generation. Only root and the arbiter's own user may do this.",
+    "configuration generation. Only root and the arbiter's own user may do this."),
     NULL, NULL);
   if (!dirtyctl_parse (context, &argc, &argv))
     return DIRTYCTL_EXIT_USAGE;
   if (argc > 1)
-    return dirtyctl_usage ("reload takes no arguments");
-  return manage ("reload", NULL, "generation:", "generation");
+    return dirtyctl_usage (_("reload takes no arguments"));
+  /* TRANSLATORS: printed before the new configuration generation */
+  return manage ("reload", NULL, _("generation:"), "generation");
 }

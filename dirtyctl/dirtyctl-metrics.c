@@ -277,18 +277,18 @@ dirtyctl_metrics (int    argc,
   int status = DIRTYCTL_EXIT_OK;
 
   context = dirtyctl_context_new ("metrics",
-    "Prints the arbiter's status as OpenMetrics text: families dirty_arbiter_*,\n"
+    N_("Prints the arbiter's status as OpenMetrics text: families dirty_arbiter_*,\n"
     "dirty_worker_* (label worker) and dirty_app_* (label app; errors also by\n"
-    "code; recent latency quantiles 0.5 and 0.99), ending with “# EOF”.",
-    "For node_exporter's textfile collector, write to a temporary file and\n"
+    "code; recent latency quantiles 0.5 and 0.99), ending with “# EOF”."),
+    N_("For node_exporter's textfile collector, write to a temporary file and\n"
     "rename it into the collector's directory (e.g. from a systemd timer):\n"
     "  dirtyctl metrics > DIR/dirty-arbiter.prom.tmp &&\n"
-    "    mv DIR/dirty-arbiter.prom.tmp DIR/dirty-arbiter.prom\n",
+    "    mv DIR/dirty-arbiter.prom.tmp DIR/dirty-arbiter.prom\n"),
     NULL);
   if (!dirtyctl_parse (context, &argc, &argv))
     return DIRTYCTL_EXIT_USAGE;
   if (argc > 1)
-    return dirtyctl_usage ("metrics takes no arguments");
+    return dirtyctl_usage (_("metrics takes no arguments"));
   if ((root = dirtyctl_query_status (&status)) == NULL)
     return status;
 

@@ -12,7 +12,7 @@ static gboolean opt_json;
 
 static GOptionEntry status_entries[] = {
   { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json,
-    "Print the STATUS object as the arbiter sent it (see docs/protocol.md)", NULL },
+    N_("Print the STATUS object as the arbiter sent it (see docs/protocol.md)"), NULL },
   G_OPTION_ENTRY_NULL
 };
 
@@ -29,7 +29,7 @@ dirtyctl_query_status (int *status)
     {
       g_clear_pointer (&node, json_node_unref);
       g_set_error_literal (&error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                           "the arbiter's status is not a JSON object");
+                           _("the arbiter's status is not a JSON object"));
     }
   if (node == NULL)
     *status = dirtyctl_fail (error);
@@ -103,17 +103,19 @@ format_rss (gint64 bytes)
 static void
 print_arbiter (JsonObject *arbiter)
 {
-  g_print ("Arbiter: pid %" G_GINT64_FORMAT ", %s, up %.0f s, %" G_GINT64_FORMAT "/%"
-           G_GINT64_FORMAT " workers live, %" G_GINT64_FORMAT " connections\n"
-           "Calls:   %" G_GINT64_FORMAT " in flight, %" G_GINT64_FORMAT " queued, %"
-           G_GINT64_FORMAT " served, %" G_GINT64_FORMAT " errors\n",
-           dirtyctl_get_int (arbiter, "pid"), dirtyctl_get_string (arbiter, "state"),
-           dirtyctl_get_double (arbiter, "uptime_s"), dirtyctl_get_int (arbiter, "workers"),
-           dirtyctl_get_int (arbiter, "workers_configured"), dirtyctl_get_int (arbiter, "connections"),
-           dirtyctl_get_int (arbiter, "in_flight"), dirtyctl_get_int (arbiter, "queued"),
-           dirtyctl_get_int (arbiter, "served"), dirtyctl_get_int (arbiter, "errors"));
+  /* long long: gettext cannot see through G_GINT64_FORMAT */
+  g_print (_("Arbiter: pid %lld, %s, up %.0f s, %lld/%lld workers live, %lld connections\n"
+             "Calls:   %lld in flight, %lld queued, %lld served, %lld errors\n"),
+           (long long) dirtyctl_get_int (arbiter, "pid"), dirtyctl_get_string (arbiter, "state"),
+           dirtyctl_get_double (arbiter, "uptime_s"), (long long) dirtyctl_get_int (arbiter, "workers"),
+           (long long) dirtyctl_get_int (arbiter, "workers_configured"),
+           (long long) dirtyctl_get_int (arbiter, "connections"),
+           (long long) dirtyctl_get_int (arbiter, "in_flight"),
+           (long long) dirtyctl_get_int (arbiter, "queued"),
+           (long long) dirtyctl_get_int (arbiter, "served"),
+           (long long) dirtyctl_get_int (arbiter, "errors"));
   if (arbiter != NULL && json_object_has_member (arbiter, "generation"))
-    g_print ("Config:  generation %" G_GINT64_FORMAT "\n", dirtyctl_get_int (arbiter, "generation"));
+    g_print (_("Config:  generation %lld\n"), (long long) dirtyctl_get_int (arbiter, "generation"));
 }
 
 static char *
@@ -131,8 +133,12 @@ format_worker_apps (JsonObject *apps)
 static void
 print_workers (JsonArray *workers)
 {
-  g_print ("\n%-6s %-8s %-8s %9s %8s %7s %10s %9s %8s  %s\n", "WORKER", "PID", "STATE",
-           "IN-FLIGHT", "SERVED", "ERRORS", "RSS", "UPTIME", "RESTARTS", "APPS");
+  g_print ("\n%-6s %-8s %-8s %9s %8s %7s %10s %9s %8s  %s\n",
+           /* TRANSLATORS: table headers, at most 6, 8, 8, 9, 8, 7, 10, 9 and 8 characters */
+           C_("header", "WORKER"), C_("header", "PID"), C_("header", "STATE"),
+           C_("header", "IN-FLIGHT"), C_("header", "SERVED"), C_("header", "ERRORS"),
+           C_("header", "RSS"), C_("header", "UPTIME"), C_("header", "RESTARTS"),
+           C_("header", "APPS"));
   for (guint i = 0; workers && i < json_array_get_length (workers); i++)
     {
       JsonObject *worker = json_array_get_object_element (workers, i);
@@ -159,8 +165,11 @@ print_apps (JsonObject *apps)
 
   for (GList *l = names; l != NULL; l = l->next)
     width = MAX (width, (int) strlen (l->data));
-  g_print ("\n%-*s %7s %9s %8s %7s %9s %8s %9s %9s\n", width, "APP", "QUEUED", "IN-FLIGHT",
-           "SERVED", "ERRORS", "TIMEOUTS", "CANCELS", "P50 (ms)", "P99 (ms)");
+  /* TRANSLATORS: table headers, at most 7, 9, 8, 7, 9, 8, 9 and 9 characters after APP */
+  g_print ("\n%-*s %7s %9s %8s %7s %9s %8s %9s %9s\n", width, C_("header", "APP"),
+           C_("header", "QUEUED"), C_("header", "IN-FLIGHT"), C_("header", "SERVED"),
+           C_("header", "ERRORS"), C_("header", "TIMEOUTS"), C_("header", "CANCELS"),
+           C_("header", "P50 (ms)"), C_("header", "P99 (ms)"));
   for (GList *l = names; l != NULL; l = l->next)
     {
       JsonObject *app = dirtyctl_get_object (apps, l->data);
@@ -185,21 +194,21 @@ dirtyctl_status (int    argc,
   int status = DIRTYCTL_EXIT_OK;
 
   context = dirtyctl_context_new ("status",
-    "Shows what the arbiter is doing: one row per worker (pid, state, calls in\n"
+    N_("Shows what the arbiter is doing: one row per worker (pid, state, calls in\n"
     "flight, calls served and failed, resident memory, uptime, how often its\n"
     "slot was restarted, its apps and their states), one row per app (calls\n"
     "queued, in flight, served, failed, timed out, cancelled, and the p50/p99\n"
-    "latency in ms over its last 1024 calls), and the arbiter's totals.",
-    "Columns:\n"
+    "latency in ms over its last 1024 calls), and the arbiter's totals."),
+    N_("Columns:\n"
     "  SERVED counts calls that ended; ERRORS those of them that ended with an\n"
     "  error (per app: every error, including refusals, timeouts and cancels;\n"
     "  --json has them by code). Latency runs from the call's arrival at the\n"
-    "  arbiter to its end, queueing included.\n",
+    "  arbiter to its end, queueing included.\n"),
     status_entries);
   if (!dirtyctl_parse (context, &argc, &argv))
     return DIRTYCTL_EXIT_USAGE;
   if (argc > 1)
-    return dirtyctl_usage ("status takes no arguments");
+    return dirtyctl_usage (_("status takes no arguments"));
   if ((root = dirtyctl_query_status (&status)) == NULL)
     return status;
 

@@ -12,16 +12,16 @@
 
 char *dirtyctl_socket;
 
-#define SOCKET_HELP \
-  "Environment:\n" \
-  "  DIRTY_ARBITER_SOCKET  the arbiter's socket when --socket is not given;\n" \
-  "                        without it: $XDG_RUNTIME_DIR/dirty-arbiter.sock for a\n" \
-  "                        user, /run/dirty-arbiter.sock for root\n"
+static const char socket_help[] = N_(
+  "Environment:\n"
+  "  DIRTY_ARBITER_SOCKET  the arbiter's socket when --socket is not given;\n"
+  "                        without it: $XDG_RUNTIME_DIR/dirty-arbiter.sock for a\n"
+  "                        user, /run/dirty-arbiter.sock for root\n");
 
 static GOptionEntry socket_entries[] = {
   { "socket", 's', 0, G_OPTION_ARG_FILENAME, &dirtyctl_socket,
-    "The arbiter's socket (default: $DIRTY_ARBITER_SOCKET, else the user or system socket)",
-    "PATH" },
+    N_("The arbiter's socket (default: $DIRTY_ARBITER_SOCKET, else the user or system socket)"),
+    N_("PATH") },
   G_OPTION_ENTRY_NULL
 };
 
@@ -32,12 +32,12 @@ typedef struct {
 } Verb;
 
 static const Verb verbs[] = {
-  { "call",    dirtyctl_call,    "call APP ACTION [ARG...]   call an action, print its result" },
-  { "stream",  dirtyctl_stream,  "stream APP ACTION [ARG...] call an action, print its chunks as they come" },
-  { "status",  dirtyctl_status,  "status                     workers, apps and counters (--json)" },
-  { "metrics", dirtyctl_metrics, "metrics                    the same as OpenMetrics text" },
-  { "workers", dirtyctl_workers, "workers add|remove N       start or stop N workers" },
-  { "reload",  dirtyctl_reload,  "reload                     re-read the config, replace the workers" },
+  { "call",    dirtyctl_call,    N_("call APP ACTION [ARG...]   call an action, print its result") },
+  { "stream",  dirtyctl_stream,  N_("stream APP ACTION [ARG...] call an action, print its chunks as they come") },
+  { "status",  dirtyctl_status,  N_("status                     workers, apps and counters (--json)") },
+  { "metrics", dirtyctl_metrics, N_("metrics                    the same as OpenMetrics text") },
+  { "workers", dirtyctl_workers, N_("workers add|remove N       start or stop N workers") },
+  { "reload",  dirtyctl_reload,  N_("reload                     re-read the config, replace the workers") },
 };
 
 GOptionContext *
@@ -47,15 +47,16 @@ dirtyctl_context_new (const char   *parameters,
                       GOptionEntry *entries)
 {
   GOptionContext *context = g_option_context_new (parameters);
-  g_autofree char *full = g_strconcat (description ? description : "",
+  /* @summary and @description are untranslated (N_()) texts */
+  g_autofree char *full = g_strconcat (description ? _(description) : "",
                                        description ? "\n" : "",
-                                       DIRTYCTL_EXIT_HELP "\n" SOCKET_HELP, NULL);
+                                       _(DIRTYCTL_EXIT_HELP), "\n", _(socket_help), NULL);
 
-  g_option_context_set_summary (context, summary);
+  g_option_context_set_summary (context, _(summary));
   g_option_context_set_description (context, full);
   if (entries != NULL)
-    g_option_context_add_main_entries (context, entries, NULL);
-  g_option_context_add_main_entries (context, socket_entries, NULL);
+    g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, socket_entries, GETTEXT_PACKAGE);
   return context;
 }
 
@@ -82,7 +83,7 @@ dirtyctl_parse (GOptionContext   *context,
 
   if (g_option_context_parse (context, argc, argv, &error))
     return TRUE;
-  dirtyctl_usage ("%s (see “%s --help”)", error->message, (*argv)[0]);
+  dirtyctl_usage (_("%s (see “%s --help”)"), error->message, (*argv)[0]);
   return FALSE;
 }
 
@@ -187,14 +188,19 @@ dirtyctl_run_clear (DirtyctlRun *run)
 static char *
 main_help (void)
 {
-  g_autoptr(GString) text = g_string_new ("Verbs:\n");
+  g_autoptr(GString) text = g_string_new (_("Verbs:"));
 
+  g_string_append_c (text, '\n');
   for (guint i = 0; i < G_N_ELEMENTS (verbs); i++)
-    g_string_append_printf (text, "  %s\n", verbs[i].what);
-  g_string_append (text, "\n“dirtyctl VERB --help” describes each verb.\n"
-                         "Options may come before or after the verb's arguments; “--” ends\n"
-                         "them (for arguments that start with “-”, e.g. negative numbers).\n\n");
-  g_string_append (text, DIRTYCTL_EXIT_HELP "\n" SOCKET_HELP);
+    g_string_append_printf (text, "  %s\n", _(verbs[i].what));
+  g_string_append_c (text, '\n');
+  g_string_append (text, _("“dirtyctl VERB --help” describes each verb.\n"
+                           "Options may come before or after the verb's arguments; “--” ends\n"
+                           "them (for arguments that start with “-”, e.g. negative numbers).\n"));
+  g_string_append_c (text, '\n');
+  g_string_append (text, _(DIRTYCTL_EXIT_HELP));
+  g_string_append_c (text, '\n');
+  g_string_append (text, _(socket_help));
   return g_string_free (g_steal_pointer (&text), FALSE);
 }
 
@@ -206,10 +212,10 @@ print_main_help (gboolean to_stderr)
   g_autofree char *help = NULL;
 
   g_option_context_set_summary (context,
-                                "Call, stream, watch and steer a dirty-arbiter: the pool of long-lived\n"
-                                "worker processes for blocking work.");
+                                _("Call, stream, watch and steer a dirty-arbiter: the pool of long-lived\n"
+                                  "worker processes for blocking work."));
   g_option_context_set_description (context, description);
-  g_option_context_add_main_entries (context, socket_entries, NULL);
+  g_option_context_add_main_entries (context, socket_entries, GETTEXT_PACKAGE);
   help = g_option_context_get_help (context, TRUE, NULL);
   if (to_stderr)
     g_printerr ("%s", help);
@@ -250,7 +256,7 @@ skip_global_options (int    argc,
           dirtyctl_socket = g_strdup (argv[i] + strlen ("--socket="));
         }
       else
-        return dirtyctl_usage ("unknown option %s before the verb (see “dirtyctl --help”)",
+        return dirtyctl_usage (_("unknown option %s before the verb (see “dirtyctl --help”)"),
                                argv[i]);
     }
   *first = i;
@@ -266,6 +272,11 @@ main (int    argc,
   int first = 0, status;
 
   setlocale (LC_ALL, "");
+  /* DIRTY_LOCALEDIR: the catalogues of an uninstalled build (tests) */
+  bindtextdomain (GETTEXT_PACKAGE, g_getenv ("DIRTY_LOCALEDIR") ? g_getenv ("DIRTY_LOCALEDIR")
+                                                                 : LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("dirtyctl");
   /* a closed pipe (dirtyctl stream ... | head) ends us quietly */
   signal (SIGPIPE, SIG_DFL);
@@ -282,7 +293,7 @@ main (int    argc,
       return verb->run (2, (char *[]) { name, (char *) "--help", NULL });
     }
   if ((verb = find_verb (argv[first])) == NULL)
-    return dirtyctl_usage ("unknown verb “%s” (see “dirtyctl --help”)", argv[first]);
+    return dirtyctl_usage (_("unknown verb “%s” (see “dirtyctl --help”)"), argv[first]);
 
   /* the verb sees "dirtyctl VERB" as its argv[0], then its arguments */
   name = g_strconcat ("dirtyctl ", verb->name, NULL);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <glib/gi18n.h>
+
 /* What the verbs of dirtyctl share: exit codes, the connection, option
  * contexts with man-page help, and a main loop that Ctrl-C interrupts. */
 
@@ -23,6 +25,7 @@ typedef enum {
 
 /* The text of the "EXIT STATUS" section, for every verb's --help */
 #define DIRTYCTL_EXIT_HELP \
+  N_(\
   "Exit status:\n" \
   "  0    success\n" \
   "  1    usage error: bad options or arguments, unreadable @file\n" \
@@ -32,7 +35,7 @@ typedef enum {
   "  5    the call timed out (timeout)\n" \
   "  6    no capacity now: busy, no-worker, shutting-down\n" \
   "  7    permission denied\n" \
-  "  130  interrupted by Ctrl-C (SIGINT); the call was cancelled in its worker\n"
+  "  130  interrupted by Ctrl-C (SIGINT); the call was cancelled in its worker\n")
 
 /* --socket: NULL for the library's default */
 extern char *dirtyctl_socket;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 #include <gio/gunixsocketaddress.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "dirty-access.h"
 #include "dirty-arbiter.h"
 #include "dirty-error.h"
 #include "dirty-log.h"
@@ -294,7 +296,7 @@ set_activation_error (GError     **error,
                       const char  *why)
 {
   g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_FAILED,
-               "socket activation: fd %d (“%s”) %s", fd, name, why);
+               _("socket activation: fd %d (“%s”) %s"), fd, name, why);
 }
 
 /* The fd must be what dirty-arbiter.socket passes: a listening Unix
@@ -316,15 +318,15 @@ check_activated_fd (int          fd,
     {
       set_activation_error (error, name, fd,
                             sd_is_socket (fd, AF_UNSPEC, 0, -1) > 0
-                              ? "is not a Unix stream socket (ListenStream=/path needed)"
-                              : "is not a socket (a FIFO or a file? ListenStream= needed)");
+                              ? _("is not a Unix stream socket (ListenStream=/path needed)")
+                              : _("is not a socket (a FIFO or a file? ListenStream= needed)"));
       return FALSE;
     }
   if (sd_is_socket (fd, AF_UNIX, SOCK_STREAM, 1) <= 0)
     {
       set_activation_error (error, name, fd,
-                            "is not listening: a connected socket, as Accept=yes passes; "
-                            "dirty-arbiter needs Accept=no");
+                            _("is not listening: a connected socket, as Accept=yes passes; "
+                              "dirty-arbiter needs Accept=no"));
       return FALSE;
     }
   return TRUE;
@@ -371,8 +373,8 @@ take_activated_socket (gboolean  *found,
       g_autofree char *list = names != NULL ? g_strjoinv ("”, “", names) : g_strdup ("");
 
       g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_FAILED,
-                   "socket activation: %d fds passed (“%s”), none named “%s” "
-                   "(FileDescriptorName=%s in the socket unit)",
+                   _("socket activation: %d fds passed (“%s”), none named “%s” "
+                     "(FileDescriptorName=%s in the socket unit)"),
                    n, list, LISTEN_FD_NAME, LISTEN_FD_NAME);
       return NULL;
     }
@@ -403,7 +405,7 @@ check_existing_socket (const char  *path,
   if (!S_ISSOCK (st.st_mode))
     {
       g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_FAILED,
-                   "%s exists and is not a socket", path);
+                   _("%s exists and is not a socket"), path);
       return FALSE;
     }
   probe = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
@@ -413,22 +415,23 @@ check_existing_socket (const char  *path,
   if (g_socket_connect (probe, address, NULL, NULL))
     {
       g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_ALREADY_RUNNING,
-                   "another dirty-arbiter is listening on %s", path);
+                   _("another dirty-arbiter is listening on %s"), path);
       return FALSE;
     }
   if (unlink (path) < 0 && errno != ENOENT)
     {
       int saved_errno = errno;
       g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_FAILED,
-                   "cannot remove the stale socket %s: %s", path, g_strerror (saved_errno));
+                   _("cannot remove the stale socket %s: %s"), path, g_strerror (saved_errno));
       return FALSE;
     }
   return TRUE;
 }
 
 static GSocket *
-bind_socket (const char  *path,
-             GError     **error)
+bind_socket (const char   *path,
+             DirtyConfig  *config,
+             GError      **error)
 {
   g_autoptr(GSocket) socket = NULL;
   g_autoptr(GSocketAddress) address = NULL;
@@ -440,7 +443,7 @@ bind_socket (const char  *path,
     {
       int saved_errno = errno;
       g_set_error (error, DIRTY_ARBITER_ERROR, DIRTY_ARBITER_ERROR_FAILED,
-                   "cannot create %s: %s", dir, g_strerror (saved_errno));
+                   _("cannot create %s: %s"), dir, g_strerror (saved_errno));
       return NULL;
     }
   socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
@@ -448,7 +451,9 @@ bind_socket (const char  *path,
     return NULL;
   address = g_unix_socket_address_new (path);
   g_socket_set_listen_backlog (socket, SOMAXCONN);
-  if (!g_socket_bind (socket, address, FALSE, error) || !g_socket_listen (socket, error))
+  /* mode and group before listen(): nobody connects in between */
+  if (!g_socket_bind (socket, address, FALSE, error) ||
+      !dirty_access_apply_socket (config, path, error) || !g_socket_listen (socket, error))
     {
       g_prefix_error (error, "%s: ", path);
       return NULL;
@@ -479,7 +484,7 @@ dirty_arbiter_listen (DirtyArbiter  *self,
       const char *configured = dirty_config_get_socket (self->config);
 
       path = configured ? g_strdup (configured) : dirty_socket_default_path ();
-      self->listener = bind_socket (path, error);
+      self->listener = bind_socket (path, self->config, error);
       if (self->listener == NULL)
         return FALSE;
       self->bound_path = g_steal_pointer (&path);
@@ -544,7 +549,10 @@ dirty_arbiter_accept_cb (GSocket      *listener,
           self->accept_pause = g_timeout_add (ACCEPT_PAUSE_MS, dirty_arbiter_resume_accept_cb, self);
           return G_SOURCE_REMOVE;
         }
-      peer = dirty_peer_new (socket, self->scheduler, &self->limits, ++self->next_peer);
+      /* allowed_users / allowed_groups: a refused peer is told why */
+      if (!dirty_access_admit (self->config, socket, ++self->next_peer))
+        continue;
+      peer = dirty_peer_new (socket, self->scheduler, &self->limits, self->next_peer);
       dirty_peer_set_arbiter (peer, self);
       g_hash_table_add (self->peers, peer);
       g_signal_connect (peer, "closed", G_CALLBACK (dirty_arbiter_peer_closed_cb), self);
@@ -899,7 +907,7 @@ dirty_arbiter_start (DirtyArbiter  *self,
                     G_CALLBACK (dirty_arbiter_generation_ready_cb), self);
   if (!dirty_pool_start (self->pool, error))
     {
-      g_prefix_error (error, "cannot start a worker: ");
+      g_prefix_error (error, _("cannot start a worker: "));
       return FALSE;
     }
   self->supervising = TRUE;

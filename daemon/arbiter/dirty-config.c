@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dirty-access.h"
 #include "dirty-config.h"
 
 struct _DirtyConfig
@@ -21,9 +22,15 @@ struct _DirtyConfig
   guint     queue_size;
   char     *socket;
   char     *log_file;
+  int       socket_mode;   /* socket_mode, -1 = the default */
+  gint64    socket_group;  /* socket_group as a gid, -1 = unset */
+  GArray   *allowed_users; /* uid_t; empty = everyone */
+  GArray   *allowed_groups; /* gid_t; empty = everyone */
   char     *file;          /* the main config file read, if any */
   GStrv     argv;          /* the command line, kept for dirty_config_reload() */
   gboolean  show_version;
+  DirtyWorkerMode worker_mode;   /* worker_mode: fork (default) or unit */
+  char     *worker_socket; /* worker_socket, unit mode; NULL = the default */
 };
 
 G_DEFINE_TYPE (DirtyConfig, dirty_config, G_TYPE_OBJECT)
@@ -46,18 +53,26 @@ static const UintKey uint_keys[] = {
   { "dirty_queue_size", G_STRUCT_OFFSET (DirtyConfig, queue_size), 1, 10000000 },
 };
 
-static const char *const list_keys[] = { "dirty_apps", "dirty_app_path", "socket", "log_file", NULL };
+static const char *const list_keys[] = { "dirty_apps", "dirty_app_path", "socket", "log_file",
+                                          "socket_mode", "socket_group", "allowed_users",
+                                          "allowed_groups", NULL };
+
+/* Unit mode (dirty-unit-launcher.c) */
+static const char *const worker_keys[] = { "worker_mode", "worker_socket", NULL };
 
 static void
 dirty_config_finalize (GObject *object)
 {
   DirtyConfig *self = DIRTY_CONFIG (object);
 
+  g_free (self->worker_socket);
   g_strfreev (self->apps);
   g_free (self->app_workers);
   g_strfreev (self->app_path);
   g_free (self->socket);
   g_free (self->log_file);
+  g_clear_pointer (&self->allowed_users, g_array_unref);
+  g_clear_pointer (&self->allowed_groups, g_array_unref);
   g_free (self->file);
   g_strfreev (self->argv);
   G_OBJECT_CLASS (dirty_config_parent_class)->finalize (object);
@@ -82,6 +97,8 @@ dirty_config_init (DirtyConfig *self)
   self->threads = DIRTY_CONFIG_DEFAULT_THREADS;
   self->graceful_timeout = DIRTY_CONFIG_DEFAULT_GRACEFUL_TIMEOUT;
   self->queue_size = DIRTY_CONFIG_DEFAULT_QUEUE_SIZE;
+  self->socket_mode = -1;
+  self->socket_group = -1;
 }
 
 DirtyConfig *
@@ -245,9 +262,8 @@ parse_uint (const UintKey  *key,
   if (!g_ascii_string_to_unsigned (stripped, 10, key->min, key->max, &value, NULL))
     {
       g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
-                   _("“%s” is not a whole number from %" G_GUINT64_FORMAT
-                     " to %" G_GUINT64_FORMAT),
-                   text, key->min, key->max);
+                   _("“%s” is not a whole number from %llu to %llu"),
+                   text, (unsigned long long) key->min, (unsigned long long) key->max);
       return FALSE;
     }
   *out = (guint) value;
@@ -312,7 +328,7 @@ is_known_key (const char *key)
   for (guint i = 0; i < G_N_ELEMENTS (uint_keys); i++)
     if (g_str_equal (key, uint_keys[i].key))
       return TRUE;
-  return g_strv_contains (list_keys, key);
+  return g_strv_contains (list_keys, key) || g_strv_contains (worker_keys, key);
 }
 
 static gboolean
@@ -412,6 +428,96 @@ load_path (GKeyFile    *keyfile,
   return TRUE;
 }
 
+/* socket_mode (octal), socket_group, allowed_users, allowed_groups */
+static gboolean
+load_access (DirtyConfig *self,
+             GKeyFile    *keyfile,
+             const char  *name,
+             const char  *data,
+             GError     **error)
+{
+  static const char *const lists[] = { "allowed_users", "allowed_groups" };
+  GError *local_error = NULL;
+  g_autofree char *mode = g_key_file_get_value (keyfile, DIRTY_CONFIG_GROUP, "socket_mode", NULL);
+  g_autofree char *group = g_key_file_get_value (keyfile, DIRTY_CONFIG_GROUP, "socket_group", NULL);
+  guint64 value;
+
+  if (mode != NULL)
+    {
+      if (!g_ascii_string_to_unsigned (g_strstrip (mode), 8, 0, 0777, &value, NULL))
+        return fail_key (error,
+                         g_error_new (DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                                      _("“%s” is not an octal file mode from 0000 to 0777"), mode),
+                         name, data, "socket_mode");
+      self->socket_mode = (int) value;
+    }
+  if (group != NULL)
+    {
+      gid_t gid;
+
+      if (*g_strstrip (group) == '\0')
+        self->socket_group = -1;
+      else if (!dirty_access_resolve_group (group, &gid, &local_error))
+        return fail_key (error, local_error, name, data, "socket_group");
+      else
+        self->socket_group = gid;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (lists); i++)
+    {
+      g_auto(GStrv) items = NULL;
+      GArray *ids = NULL;
+      GArray **field = i == 0 ? &self->allowed_users : &self->allowed_groups;
+
+      if (!g_key_file_has_key (keyfile, DIRTY_CONFIG_GROUP, lists[i], NULL))
+        continue;
+      items = g_key_file_get_string_list (keyfile, DIRTY_CONFIG_GROUP, lists[i], NULL, &local_error);
+      if (items == NULL)
+        return fail_key (error, local_error, name, data, lists[i]);
+      if (!(i == 0 ? dirty_access_resolve_users (items, &ids, &local_error)
+                   : dirty_access_resolve_groups (items, &ids, &local_error)))
+        return fail_key (error, local_error, name, data, lists[i]);
+      g_clear_pointer (field, g_array_unref);
+      *field = ids;
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_worker_mode (const char       *text,
+                   DirtyWorkerMode  *out,
+                   GError          **error)
+{
+  g_autofree char *stripped = g_strstrip (g_strdup (text));
+
+  if (g_str_equal (stripped, "fork"))
+    *out = DIRTY_WORKER_MODE_FORK;
+  else if (g_str_equal (stripped, "unit"))
+    *out = DIRTY_WORKER_MODE_UNIT;
+  else
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("“%s” is neither “fork” nor “unit”"), text);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* worker_mode and worker_socket */
+static gboolean
+load_worker_mode (DirtyConfig *self,
+                  GKeyFile    *keyfile,
+                  const char  *name,
+                  const char  *data,
+                  GError     **error)
+{
+  g_autofree char *mode = g_key_file_get_value (keyfile, DIRTY_CONFIG_GROUP, "worker_mode", NULL);
+  GError *local_error = NULL;
+
+  if (mode != NULL && !parse_worker_mode (mode, &self->worker_mode, &local_error))
+    return fail_key (error, local_error, name, data, "worker_mode");
+  return load_path (keyfile, "worker_socket", &self->worker_socket, name, data, error);
+}
+
 gboolean
 dirty_config_load_data (DirtyConfig  *self,
                         const char   *data,
@@ -435,7 +541,9 @@ dirty_config_load_data (DirtyConfig  *self,
          load_list (keyfile, "dirty_apps", TRUE, NULL, self, name, data, error) &&
          load_list (keyfile, "dirty_app_path", FALSE, &self->app_path, self, name, data, error) &&
          load_path (keyfile, "socket", &self->socket, name, data, error) &&
-         load_path (keyfile, "log_file", &self->log_file, name, data, error);
+         load_path (keyfile, "log_file", &self->log_file, name, data, error) &&
+         load_access (self, keyfile, name, data, error) &&
+         load_worker_mode (self, keyfile, name, data, error);
 }
 
 gboolean
@@ -475,6 +583,8 @@ typedef struct {
   char     *socket;
   char     *log_file;
   gboolean  version;
+  char     *worker_mode;
+  char     *worker_socket;
 } Options;
 
 static void
@@ -487,6 +597,8 @@ options_clear (Options *options)
     g_free (options->numbers[i]);
   g_free (options->socket);
   g_free (options->log_file);
+  g_free (options->worker_mode);
+  g_free (options->worker_socket);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Options, options_clear)
@@ -496,11 +608,15 @@ static const char summary[] = N_(
   "computation) and routes calls from clients to them over a Unix socket.\n"
   "Command-line options override the config file.");
 
-static const char description[] = N_(
-  "Config (GKeyFile syntax): " DIRTY_SYSCONFDIR "/dirty-arbiter/dirty-arbiter.conf,\n"
+/* --help's description, in pieces so that a new key changes one msgid;
+ * %s are install paths (gettext cannot see through macros) */
+static const char description_files[] = N_(
+  "Config (GKeyFile syntax): %s/dirty-arbiter/dirty-arbiter.conf,\n"
   "then dirty-arbiter.conf.d/*.conf beside it in lexical order; a user instance\n"
   "(not root, XDG_RUNTIME_DIR set) reads $XDG_CONFIG_HOME/dirty-arbiter/ instead.\n"
-  "--config FILE reads FILE alone.\n"
+  "--config FILE reads FILE alone.\n");
+
+static const char description_keys[] = N_(
   "  [dirty-arbiter]\n"
   "  dirty_apps=MODULE:TypeName;...   apps every worker loads (MODULE may be\n"
   "                                   an absolute path to a .so file);\n"
@@ -510,11 +626,23 @@ static const char description[] = N_(
   "  dirty_threads=1                  concurrent calls per worker\n"
   "  dirty_graceful_timeout=30        seconds to finish calls on SIGTERM\n"
   "  dirty_app_path=DIR;...           where app modules are looked up\n"
-  "                                   (default " DIRTY_APPDIR ")\n"
+  "                                   (default %s)\n"
   "  dirty_queue_size=10000           waiting calls per app before “busy”\n"
   "  socket=PATH                      listening socket\n"
+  "  worker_mode=fork                 fork: the arbiter starts its workers; unit:\n"
+  "                                   systemd runs each as dirty-worker@N.service\n"
+  "  worker_socket=PATH               unit mode: where workers connect (default\n"
+  "                                   $RUNTIME_DIRECTORY/workers.sock)\n"
   "  log_file=PATH                    also write log records there\n"
-  "\n"
+  "  socket_mode=0660                 mode of a socket it binds itself (0600 for\n"
+  "                                   a user instance)\n"
+  "  socket_group=GROUP               group of a socket it binds itself\n"
+  "  allowed_users=USER;...           who may connect (names or uids; with\n"
+  "  allowed_groups=GROUP;...         allowed_groups, incl. supplementary\n"
+  "                                   groups); both empty: whoever can open\n"
+  "                                   the socket\n");
+
+static const char description_signals[] = N_(
   "Signals:\n"
   "  SIGTERM, SIGINT  graceful stop: no new calls, running and queued calls\n"
   "                   get dirty_graceful_timeout seconds, then workers stop\n"
@@ -523,18 +651,20 @@ static const char description[] = N_(
   "                   an invalid config is logged and the old one kept\n"
   "  SIGUSR1          reopen log_file\n"
   "  SIGTTIN, SIGTTOU one worker more, one fewer (never the last worker of an\n"
-  "                   app; scaling lasts until the next reload)\n"
-  "\n"
+  "                   app; scaling lasts until the next reload)\n");
+
+static const char description_environment[] = N_(
   "Environment:\n"
   "  DIRTY_ARBITER_SOCKET  socket path when neither socket= nor --socket is set\n"
   "                        (else $XDG_RUNTIME_DIR/dirty-arbiter.sock, or\n"
   "                        /run/dirty-arbiter.sock for root)\n"
-  "  DIRTY_WORKER_PATH     the worker executable (default " DIRTY_LIBEXECDIR "/dirty-worker)\n"
+  "  DIRTY_WORKER_PATH     the worker executable (default %s/dirty-worker)\n"
   "  NOTIFY_SOCKET         set by systemd: READY=1, STATUS=, RELOADING=1 and\n"
   "                        STOPPING=1 are sent\n"
   "  LISTEN_FDS            socket activation: the fd named “dirty-arbiter”, or the\n"
-  "                        only one passed, is used instead of binding\n"
-  "\n"
+  "                        only one passed, is used instead of binding\n");
+
+static const char description_exit[] = N_(
   "Exit status: 0 on success, 1 for a bad config or command line, 2 when the\n"
   "service cannot run (for example the socket cannot be bound).");
 
@@ -562,15 +692,29 @@ make_context (Options *options)
       N_("Listen on the Unix socket PATH"), N_("PATH") },
     { "log-file", 0, 0, G_OPTION_ARG_FILENAME, &options->log_file,
       N_("Also write log records to FILE (reopened on SIGUSR1)"), N_("FILE") },
+    { "worker-mode", 0, 0, G_OPTION_ARG_STRING, &options->worker_mode,
+      N_("fork (default): start workers as child processes; unit: as systemd "
+         "units dirty-worker@N.service"), N_("MODE") },
+    { "worker-socket", 0, 0, G_OPTION_ARG_FILENAME, &options->worker_socket,
+      N_("Unit mode: the socket workers connect to"), N_("PATH") },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &options->version,
       N_("Print the version and exit"), NULL },
     G_OPTION_ENTRY_NULL
   };
   GOptionContext *context = g_option_context_new (NULL);
+  g_autofree char *description = NULL;
+  g_autofree char *keys = NULL;
+  g_autofree char *environment = NULL;
+  g_autofree char *full = NULL;
 
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   g_option_context_set_summary (context, _(summary));
-  g_option_context_set_description (context, _(description));
+  description = g_strdup_printf (_(description_files), DIRTY_SYSCONFDIR);
+  keys = g_strdup_printf (_(description_keys), DIRTY_APPDIR);
+  environment = g_strdup_printf (_(description_environment), DIRTY_LIBEXECDIR);
+  full = g_strjoin ("\n", description, keys, _(description_signals), environment,
+                    _(description_exit), NULL);
+  g_option_context_set_description (context, full);
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   return context;
 }
@@ -624,6 +768,14 @@ apply_options (DirtyConfig  *self,
     {
       g_free (self->log_file);
       self->log_file = g_strdup (options->log_file);
+    }
+  if (options->worker_mode != NULL &&
+      !parse_worker_mode (options->worker_mode, &self->worker_mode, &local_error))
+    return fail_usage (error, "worker-mode", local_error);
+  if (options->worker_socket != NULL)
+    {
+      g_free (self->worker_socket);
+      self->worker_socket = g_strdup (options->worker_socket);
     }
   return TRUE;
 }
@@ -858,4 +1010,40 @@ gboolean
 dirty_config_get_show_version (DirtyConfig *self)
 {
   return self->show_version;
+}
+
+int
+dirty_config_get_socket_mode (DirtyConfig *self)
+{
+  return self->socket_mode;
+}
+
+gint64
+dirty_config_get_socket_group (DirtyConfig *self)
+{
+  return self->socket_group;
+}
+
+GArray *
+dirty_config_get_allowed_users (DirtyConfig *self)
+{
+  return self->allowed_users;
+}
+
+GArray *
+dirty_config_get_allowed_groups (DirtyConfig *self)
+{
+  return self->allowed_groups;
+}
+
+DirtyWorkerMode
+dirty_config_get_worker_mode (DirtyConfig *self)
+{
+  return self->worker_mode;
+}
+
+const char *
+dirty_config_get_worker_socket (DirtyConfig *self)
+{
+  return self->worker_socket;
 }

@@ -28,6 +28,12 @@ typedef enum {
 
 GQuark dirty_config_error_quark (void);
 
+/* worker_mode: who starts the workers */
+typedef enum {
+  DIRTY_WORKER_MODE_FORK,   /* the arbiter, fork+exec with a socketpair */
+  DIRTY_WORKER_MODE_UNIT,   /* systemd, as dirty-worker@N.service units */
+} DirtyWorkerMode;
+
 #define DIRTY_TYPE_CONFIG (dirty_config_get_type ())
 G_DECLARE_FINAL_TYPE (DirtyConfig, dirty_config, DIRTY, CONFIG, GObject)
 
@@ -96,5 +102,20 @@ const char  *dirty_config_get_socket           (DirtyConfig *self);
 const char  *dirty_config_get_log_file         (DirtyConfig *self);
 const char  *dirty_config_get_file             (DirtyConfig *self);
 gboolean     dirty_config_get_show_version     (DirtyConfig *self);
+/* socket_mode: the mode of a socket the arbiter binds itself, -1 = the
+ * default (dirty_access_default_socket_mode()) */
+int          dirty_config_get_socket_mode      (DirtyConfig *self);
+/* socket_group as a gid, -1 = unset (the socket keeps the creator's) */
+gint64       dirty_config_get_socket_group     (DirtyConfig *self);
+/* (nullable) (element-type uid_t): allowed_users; NULL or empty = everyone */
+GArray      *dirty_config_get_allowed_users    (DirtyConfig *self);
+/* (nullable) (element-type gid_t): allowed_groups; NULL or empty = everyone */
+GArray      *dirty_config_get_allowed_groups   (DirtyConfig *self);
+
+/* worker_mode / --worker-mode */
+DirtyWorkerMode dirty_config_get_worker_mode   (DirtyConfig *self);
+/* (nullable): worker_socket / --worker-socket; NULL means
+ * dirty_unit_launcher_default_socket() */
+const char  *dirty_config_get_worker_socket    (DirtyConfig *self);
 
 G_END_DECLS

@@ -6,6 +6,8 @@
 #include "dirty-error-private.h"
 #include "dirty-log.h"
 #include "dirty-pool.h"
+#include "dirty-socket.h"
+#include "dirty-unit-launcher.h"
 
 #define BACKOFF_MIN_MS     1000
 #define BACKOFF_MAX_MS     30000
@@ -38,6 +40,8 @@ struct _DirtyPool
   gboolean     stopping;
   gboolean     stopped;          /* "stopped" was emitted */
   guint        kill_source;
+  /* unit mode (set at start, kept across reloads): systemd runs the workers */
+  DirtyUnitLauncher *launcher;
 };
 
 enum {
@@ -82,6 +86,7 @@ dirty_pool_dispose (GObject *object)
   if (self->slots != NULL)
     g_ptr_array_set_size (self->slots, 0);
   g_clear_handle_id (&self->kill_source, g_source_remove);
+  g_clear_object (&self->launcher);
   G_OBJECT_CLASS (dirty_pool_parent_class)->dispose (object);
 }
 
@@ -354,7 +359,10 @@ slot_spawn (Slot    *slot,
     .limits = &self->limits,
   };
 
-  slot->proc = dirty_worker_proc_spawn (slot->id, &options, error);
+  if (self->launcher != NULL)
+    slot->proc = dirty_worker_proc_start_unit (slot->id, &options, self->launcher);
+  else
+    slot->proc = dirty_worker_proc_spawn (slot->id, &options, error);
   if (slot->proc == NULL)
     return FALSE;
   g_signal_connect (slot->proc, "apps-changed", G_CALLBACK (slot_apps_changed_cb), slot);
@@ -483,6 +491,28 @@ dirty_pool_add_generation (DirtyPool *self,
   return added;
 }
 
+/* Unit mode: the worker socket and the manager's bus */
+static gboolean
+dirty_pool_start_launcher (DirtyPool  *self,
+                           GError    **error)
+{
+  const char *configured = dirty_config_get_worker_socket (self->config);
+  g_autofree char *path = NULL;
+
+  if (configured != NULL)
+    path = g_strdup (configured);
+  else
+    {
+      g_autofree char *main_socket = dirty_config_get_socket (self->config) != NULL
+                                       ? g_strdup (dirty_config_get_socket (self->config))
+                                       : dirty_socket_default_path ();
+
+      path = dirty_unit_launcher_default_socket (main_socket);
+    }
+  self->launcher = dirty_unit_launcher_new (path, &self->limits, error);
+  return self->launcher != NULL;
+}
+
 gboolean
 dirty_pool_start (DirtyPool  *self,
                   GError    **error)
@@ -491,6 +521,9 @@ dirty_pool_start (DirtyPool  *self,
 
   g_return_val_if_fail (DIRTY_IS_POOL (self), FALSE);
 
+  if (dirty_config_get_worker_mode (self->config) == DIRTY_WORKER_MODE_UNIT &&
+      !dirty_pool_start_launcher (self, error))
+    return FALSE;
   added = dirty_pool_add_generation (self, dirty_config_get_workers (self->config));
   for (guint i = 0; i < added->len; i++)
     if (!slot_spawn (added->pdata[i], error))
@@ -575,6 +608,11 @@ dirty_pool_reload (DirtyPool   *self,
   g_return_val_if_fail (DIRTY_IS_POOL (self), 0);
   g_return_val_if_fail (!self->reloading && !self->stopping, 0);
 
+  if (dirty_config_get_worker_mode (config) != dirty_config_get_worker_mode (self->config) ||
+      g_strcmp0 (dirty_config_get_worker_socket (config),
+                 dirty_config_get_worker_socket (self->config)) != 0)
+    dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
+               "reload: worker_mode and worker_socket apply at the next start");
   g_set_object (&self->config, config);
   self->generation++;
   self->reloading = TRUE;

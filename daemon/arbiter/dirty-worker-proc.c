@@ -41,6 +41,11 @@ struct _DirtyWorkerProc
   guint64               errors;      /* of those, ended with ERROR */
   gboolean              terminating; /* sent SIGTERM: its exit is expected */
   gboolean              retiring;    /* takes no new calls (reload, scaling down) */
+  /* unit mode: the unit's launcher (NULL in fork mode), and the settings
+   * the worker is sent once it connects */
+  DirtyUnitLauncher    *launcher;
+  GStrv                 unit_apps;
+  GStrv                 unit_app_path;
 };
 
 enum {
@@ -71,6 +76,8 @@ dirty_worker_proc_dispose (GObject *object)
 
   /* no callbacks into a dying object */
   self->state = DIRTY_WORKER_PROC_EXITED;
+  if (self->launcher != NULL)
+    dirty_unit_launcher_forget (self->launcher, self->id, self);
   if (self->connection != NULL)
     dirty_connection_close (self->connection);
   g_clear_object (&self->connection);
@@ -86,6 +93,9 @@ dirty_worker_proc_finalize (GObject *object)
   DirtyWorkerProc *self = DIRTY_WORKER_PROC (object);
 
   g_clear_object (&self->process);
+  g_clear_object (&self->launcher);
+  g_strfreev (self->unit_apps);
+  g_strfreev (self->unit_app_path);
   g_hash_table_unref (self->apps);
   g_hash_table_unref (self->in_flight);
   G_OBJECT_CLASS (dirty_worker_proc_parent_class)->finalize (object);
@@ -216,12 +226,11 @@ dirty_worker_proc_start_process (DirtyWorkerProc               *self,
   return TRUE;
 }
 
-DirtyWorkerProc *
-dirty_worker_proc_spawn (guint                          worker_id,
-                         const DirtyWorkerProcOptions  *options,
-                         GError                       **error)
+static DirtyWorkerProc *
+dirty_worker_proc_new (guint                         worker_id,
+                       const DirtyWorkerProcOptions *options)
 {
-  g_autoptr(DirtyWorkerProc) self = g_object_new (DIRTY_TYPE_WORKER_PROC, NULL);
+  DirtyWorkerProc *self = g_object_new (DIRTY_TYPE_WORKER_PROC, NULL);
 
   self->id = worker_id;
   self->threads = MAX (options->threads, 1);
@@ -229,34 +238,136 @@ dirty_worker_proc_spawn (guint                          worker_id,
     self->limits = *options->limits;
   else
     dirty_limits_init (&self->limits);
-  if (!dirty_worker_proc_start_process (self, options, error))
-    return NULL;
+  return self;
+}
 
+/* Both modes, once the worker was asked to start: STARTING until its
+ * HELLO, which must come before the heartbeat timeout. */
+static void
+dirty_worker_proc_begin (DirtyWorkerProc              *self,
+                         const DirtyWorkerProcOptions *options)
+{
   self->started = g_get_monotonic_time ();
   self->state = DIRTY_WORKER_PROC_STARTING;
   for (guint i = 0; options->apps != NULL && options->apps[i] != NULL; i++)
     g_hash_table_insert (self->apps, g_strdup (options->apps[i]), g_new0 (AppStatus, 1));
-
-  dirty_connection_start (self->connection, g_main_context_get_thread_default (),
-                          dirty_worker_proc_frame_cb, dirty_worker_proc_closed_cb, self);
   self->watchdog = dirty_timer_new (dirty_worker_proc_watchdog_cb, self);
   dirty_timer_arm_at (self->watchdog,
                       self->started + DIRTY_WORKER_PROC_HEARTBEAT_TIMEOUT_S * G_USEC_PER_SEC);
+}
+
+DirtyWorkerProc *
+dirty_worker_proc_spawn (guint                          worker_id,
+                         const DirtyWorkerProcOptions  *options,
+                         GError                       **error)
+{
+  g_autoptr(DirtyWorkerProc) self = dirty_worker_proc_new (worker_id, options);
+
+  if (!dirty_worker_proc_start_process (self, options, error))
+    return NULL;
+  dirty_worker_proc_begin (self, options);
+  dirty_connection_start (self->connection, g_main_context_get_thread_default (),
+                          dirty_worker_proc_frame_cb, dirty_worker_proc_closed_cb, self);
   g_subprocess_wait_async (self->process, NULL, dirty_worker_proc_wait_cb,
                            g_object_ref (self));
   wlog (self, G_LOG_LEVEL_MESSAGE, "started");
   return g_steal_pointer (&self);
 }
 
+DirtyWorkerProc *
+dirty_worker_proc_start_unit (guint                         worker_id,
+                              const DirtyWorkerProcOptions *options,
+                              DirtyUnitLauncher            *launcher)
+{
+  DirtyWorkerProc *self = dirty_worker_proc_new (worker_id, options);
+  g_autofree char *unit = dirty_unit_launcher_unit_name (worker_id);
+  g_autofree char *message = NULL;
+
+  self->launcher = g_object_ref (launcher);
+  self->unit_apps = g_strdupv ((char **) options->apps);
+  self->unit_app_path = g_strdupv ((char **) options->app_path);
+  dirty_worker_proc_begin (self, options);
+  dirty_unit_launcher_expect (launcher, worker_id, self);
+  dirty_unit_launcher_start_unit (launcher, self);
+  message = g_strdup_printf ("starting %s", unit);
+  wlog (self, G_LOG_LEVEL_MESSAGE, message);
+  return self;
+}
+
+/* Unit mode: what a forked worker gets on its command line, as the
+ * arbiter's HELLO: the unit's ExecStart= names only the socket and %i,
+ * and the apps of a slot differ per worker (MODULE:TypeName:N) and per
+ * reload, which no static unit file can say. */
+static DirtyFrame *
+dirty_worker_proc_settings_frame (DirtyWorkerProc *self)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "role");
+  json_builder_add_string_value (builder, "arbiter");
+  json_builder_set_member_name (builder, "version");
+  json_builder_add_int_value (builder, DIRTY_PROTOCOL_VERSION);
+  json_builder_set_member_name (builder, "worker_id");
+  json_builder_add_int_value (builder, self->id);
+  json_builder_set_member_name (builder, "threads");
+  json_builder_add_int_value (builder, self->threads);
+  json_builder_set_member_name (builder, "apps");
+  json_builder_begin_array (builder);
+  for (guint i = 0; self->unit_apps != NULL && self->unit_apps[i] != NULL; i++)
+    json_builder_add_string_value (builder, self->unit_apps[i]);
+  json_builder_end_array (builder);
+  json_builder_set_member_name (builder, "app_path");
+  json_builder_begin_array (builder);
+  for (guint i = 0; self->unit_app_path != NULL && self->unit_app_path[i] != NULL; i++)
+    json_builder_add_string_value (builder, self->unit_app_path[i]);
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  return dirty_frame_encode (DIRTY_FRAME_HELLO, 0, 0, 0, root, NULL);
+}
+
+void
+dirty_worker_proc_attach (DirtyWorkerProc *self,
+                          GSocket         *socket,
+                          gint64           pid)
+{
+  g_autoptr(DirtyFrame) settings = NULL;
+
+  g_return_if_fail (DIRTY_IS_WORKER_PROC (self));
+  g_return_if_fail (self->launcher != NULL && self->connection == NULL);
+
+  if (self->state != DIRTY_WORKER_PROC_STARTING)
+    return;
+  self->pid = pid;
+  self->connection = dirty_connection_new (socket, &self->limits);
+  settings = dirty_worker_proc_settings_frame (self);
+  dirty_connection_send (self->connection, settings);
+  dirty_connection_start (self->connection, g_main_context_get_thread_default (),
+                          dirty_worker_proc_frame_cb, dirty_worker_proc_closed_cb, self);
+  wlog (self, G_LOG_LEVEL_INFO, "connected (peer credentials checked: its unit's cgroup)");
+}
+
 static void
 signal_group (DirtyWorkerProc *self,
               int              signum)
 {
+  /* unit mode: everything in the unit's cgroup, whatever its groups */
+  if (self->launcher != NULL)
+    {
+      dirty_unit_launcher_kill_unit (self->launcher, self->id, signum);
+      return;
+    }
   /* the whole process group (setpgid in child_setup); it keeps its id
    * while any member lives, so stragglers are reached after the leader */
   if (self->pid > 0 && kill (-(pid_t) self->pid, signum) < 0 && errno != ESRCH)
     wlog (self, G_LOG_LEVEL_WARNING, g_strerror (errno));
 }
+
+static void dirty_worker_proc_unit_inactive_cb (GObject      *source,
+                                                GAsyncResult *result,
+                                                gpointer      user_data);
 
 /* Stops using the worker; its calls are taken over by the "lost" handler */
 static void
@@ -270,6 +381,14 @@ dirty_worker_proc_mark_lost (DirtyWorkerProc *self,
   dirty_timer_arm_at (self->watchdog, g_get_monotonic_time () + EXIT_GRACE_US);
   if (close_connection && self->connection != NULL)
     dirty_connection_close (self->connection);
+  /* unit mode: no child to reap; the unit going inactive is its exit */
+  if (self->launcher != NULL)
+    {
+      dirty_unit_launcher_forget (self->launcher, self->id, self);
+      dirty_unit_launcher_wait_inactive_async (self->launcher, self->id,
+                                               dirty_worker_proc_unit_inactive_cb,
+                                               g_object_ref (self));
+    }
   g_signal_emit (self, signals[SIGNAL_LOST], 0);
 }
 
@@ -286,6 +405,9 @@ dirty_worker_proc_kill (DirtyWorkerProc *self,
     wlog (self, G_LOG_LEVEL_WARNING, message);
   }
   signal_group (self, SIGKILL);
+  /* a unit that never connected may still have its start job queued */
+  if (self->launcher != NULL && self->pid == 0)
+    dirty_unit_launcher_stop_unit (self->launcher, self->id);
   dirty_worker_proc_mark_lost (self, TRUE);
 }
 
@@ -345,6 +467,15 @@ log_exit (DirtyWorkerProc *self)
 }
 
 static void
+dirty_worker_proc_finish_exit (DirtyWorkerProc *self)
+{
+  dirty_worker_proc_mark_lost (self, TRUE);
+  self->state = DIRTY_WORKER_PROC_EXITED;
+  g_clear_pointer (&self->watchdog, dirty_timer_free);
+  g_signal_emit (self, signals[SIGNAL_EXITED], 0);
+}
+
+static void
 dirty_worker_proc_wait_cb (GObject      *source,
                            GAsyncResult *result,
                            gpointer      user_data)
@@ -357,10 +488,23 @@ dirty_worker_proc_wait_cb (GObject      *source,
   log_exit (self);
   /* helpers it left behind in its group */
   signal_group (self, SIGKILL);
-  dirty_worker_proc_mark_lost (self, TRUE);
-  self->state = DIRTY_WORKER_PROC_EXITED;
-  g_clear_pointer (&self->watchdog, dirty_timer_free);
-  g_signal_emit (self, signals[SIGNAL_EXITED], 0);
+  dirty_worker_proc_finish_exit (self);
+}
+
+static void
+dirty_worker_proc_unit_inactive_cb (GObject      *source,
+                                    GAsyncResult *result,
+                                    gpointer      user_data)
+{
+  g_autoptr(DirtyWorkerProc) self = user_data;
+
+  dirty_unit_launcher_wait_inactive_finish (DIRTY_UNIT_LAUNCHER (source), result, NULL);
+  if (self->state == DIRTY_WORKER_PROC_EXITED)
+    return;
+  /* systemd stopped the rest of its cgroup (KillMode=control-group) */
+  wlog (self, self->terminating ? G_LOG_LEVEL_MESSAGE : G_LOG_LEVEL_WARNING,
+        "its unit is inactive");
+  dirty_worker_proc_finish_exit (self);
 }
 
 static void

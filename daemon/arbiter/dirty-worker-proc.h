@@ -10,6 +10,7 @@
 
 #include "dirty-frame.h"
 #include "dirty-job.h"
+#include "dirty-unit-launcher.h"
 
 G_BEGIN_DECLS
 
@@ -52,6 +53,20 @@ G_DECLARE_FINAL_TYPE (DirtyWorkerProc, dirty_worker_proc, DIRTY, WORKER_PROC, GO
 DirtyWorkerProc *dirty_worker_proc_spawn (guint                          worker_id,
                                           const DirtyWorkerProcOptions  *options,
                                           GError                       **error);
+
+/* Unit mode: asks systemd to start dirty-worker@@worker_id.service and
+ * waits (STARTING, under the same heartbeat watchdog) for the worker to
+ * connect to @launcher's socket. Killing it uses KillUnit on the unit's
+ * cgroup; "exited" comes once the unit is inactive. */
+DirtyWorkerProc *dirty_worker_proc_start_unit (guint                          worker_id,
+                                               const DirtyWorkerProcOptions  *options,
+                                               DirtyUnitLauncher             *launcher);
+/* For DirtyUnitLauncher: the worker's connection (peer @pid) has been
+ * checked; sends it its settings (HELLO, docs/protocol.md "Unit mode")
+ * and serves it exactly as a forked worker's socketpair. */
+void             dirty_worker_proc_attach     (DirtyWorkerProc *self,
+                                               GSocket         *socket,
+                                               gint64           pid);
 
 guint                dirty_worker_proc_get_id     (DirtyWorkerProc *self);
 gint64               dirty_worker_proc_get_pid    (DirtyWorkerProc *self);

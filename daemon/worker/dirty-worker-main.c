@@ -15,6 +15,8 @@
 
 #include <dirty.h>
 
+#include "dirty-worker-connect.h"
+
 #define EXIT_USAGE 2
 
 typedef struct {
@@ -24,6 +26,7 @@ typedef struct {
   int arbiter_pid;
   char **app_path;
   char **apps;
+  char *connect;
   gboolean version;
 } Options;
 
@@ -32,6 +35,7 @@ options_clear (Options *options)
 {
   g_strfreev (options->app_path);
   g_strfreev (options->apps);
+  g_free (options->connect);
 }
 
 static gboolean
@@ -52,6 +56,9 @@ parse_options (Options   *options,
     { "app", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options->apps,
       N_("Load the app MODULE:TypeName, e.g. echo:DirtyEchoApp (repeatable, "
          "at least one)"), N_("NAME") },
+    { "connect", 0, 0, G_OPTION_ARG_FILENAME, &options->connect,
+      N_("Unit mode: connect to the arbiter's worker socket PATH instead of --fd; "
+         "the arbiter sends the apps, threads and app path"), N_("PATH") },
     { "arbiter-pid", 0, 0, G_OPTION_ARG_INT, &options->arbiter_pid,
       N_("Exit when this process is no longer the parent"), N_("PID") },
     { "version", 0, 0, G_OPTION_ARG_NONE, &options->version,
@@ -88,6 +95,61 @@ parse_options (Options   *options,
   return g_option_context_parse (context, argc, argv, error);
 }
 
+/* Unit mode: the socket and the id come from the unit; the rest from the
+ * arbiter. */
+static gboolean
+check_connect_options (Options  *options,
+                       GError  **error)
+{
+  if (options->fd >= 0 || options->apps != NULL || options->arbiter_pid > 0)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           _("--connect does not go with --fd, --app or --arbiter-pid"));
+      return FALSE;
+    }
+  if (options->worker_id < 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--worker-id=%d must not be negative"), options->worker_id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* --connect: replaces the options the arbiter decides with its settings */
+static gboolean
+connect_to_arbiter (Options  *options,
+                    GError  **error)
+{
+  DirtyWorkerSettings settings = { 0 };
+
+  options->fd = dirty_worker_connect (options->connect, (guint) options->worker_id,
+                                      &settings, error);
+  if (options->fd < 0)
+    {
+      dirty_worker_settings_clear (&settings);
+      return FALSE;
+    }
+  options->worker_id = (int) settings.worker_id;
+  options->threads = (int) settings.threads;
+  g_strfreev (options->apps);
+  options->apps = g_steal_pointer (&settings.apps);
+  /* the arbiter's dirty_app_path, then any --app-path of the unit */
+  if (options->app_path != NULL)
+    {
+      g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+      g_strv_builder_addv (builder, (const char **) settings.app_path);
+      g_strv_builder_addv (builder, (const char **) options->app_path);
+      g_strfreev (options->app_path);
+      options->app_path = g_strv_builder_end (builder);
+    }
+  else
+    options->app_path = g_steal_pointer (&settings.app_path);
+  dirty_worker_settings_clear (&settings);
+  return TRUE;
+}
+
 /* Bad options get a message and status 2, never a crash. */
 static gboolean
 check_options (Options  *options,
@@ -95,6 +157,8 @@ check_options (Options  *options,
 {
   struct stat st;
 
+  if (options->connect != NULL)
+    return check_connect_options (options, error);
   if (options->fd < 0)
     {
       g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
@@ -194,7 +258,8 @@ main (int   argc,
   int status;
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bindtextdomain (GETTEXT_PACKAGE, g_getenv ("DIRTY_LOCALEDIR") ? g_getenv ("DIRTY_LOCALEDIR")
+                                                                 : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("dirty-worker");
@@ -212,6 +277,13 @@ main (int   argc,
       g_print ("dirty-worker %s\n", PACKAGE_VERSION);
       options_clear (&options);
       return EXIT_SUCCESS;
+    }
+
+  if (options.connect != NULL && !connect_to_arbiter (&options, &error))
+    {
+      g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+      options_clear (&options);
+      return EXIT_FAILURE;
     }
 
   /* Apps that spawn programs must not hand them our socket. */

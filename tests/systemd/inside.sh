@@ -34,6 +34,8 @@ jfields() { journalctl -u $S -o json --no-pager "$@"; }
 
 echo "# installing $DEST over / (RAM overlay)"
 cp -a "$DEST/." / && ldconfig
+# the "dirty" group of the system socket (sysusers.d, as a package would)
+systemd-sysusers
 APPDIR=$(dirname "$(find "$DEST" -name echo.so -path '*dirty-arbiter/apps/*' | head -n 1)")
 APPDIR=${APPDIR#"$DEST"}
 CONF=$(find "$DEST" -name dirty-arbiter.conf | head -n 1)
@@ -60,6 +62,7 @@ check "pid 1 is systemd" is systemd cat /proc/1/comm
 check "the installed unit is used ($SYSUNIT)" is "$SYSUNIT" systemctl show -P FragmentPath $S
 check "systemctl start dirty-arbiter.socket" systemctl start dirty-arbiter.socket
 check "socket active" is active systemctl is-active dirty-arbiter.socket
+check "socket 0660, group dirty" is "660 dirty" stat -c "%a %G" /run/dirty-arbiter.sock
 check "service inactive until the first client" is inactive systemctl is-active $S
 check "a call succeeds (activates the service)" is '"hello"' call echo:DirtyEchoApp echo '"hello"'
 check "service active" is active systemctl is-active $S
@@ -130,6 +133,88 @@ check "service active, never restarted (EXTEND_TIMEOUT_USEC)" is "active 0" sh -
 	"echo \$(systemctl is-active $S) \$(systemctl show -P NRestarts $S)"
 timeout 90 systemctl stop $S dirty-arbiter.socket
 rm /etc/systemd/system/$S.d/60-slowinit.conf
+write_conf 'echo:DirtyEchoApp' 1
+
+# reload: `systemctl reload` while a client calls in a loop fails no call
+write_conf 'echo:DirtyEchoApp' 2
+systemctl reset-failed $S 2>/dev/null
+systemctl start dirty-arbiter.socket
+call echo:DirtyEchoApp echo 0 >/dev/null
+pid=$(systemctl show -P MainPID $S)
+call_loop() { # call_loop SECONDS OUT: one call after another, "calls failures" to OUT
+	local end=$((SECONDS + $1)) i=0 bad=0 got
+	while [ $SECONDS -lt $end ]; do
+		i=$((i + 1))
+		got=$(call echo:DirtyEchoApp echo "$i" 2>&1)
+		[ "$got" = "$i" ] || { bad=$((bad + 1)); echo "# call $i: $got" >&2; }
+	done
+	echo "$i $bad" > "$2"
+}
+call_loop 8 /tmp/reload.out &
+looppid=$!
+sleep 1
+reloads=0
+for _ in 1 2; do
+	systemctl reload $S && reloads=$((reloads + 1))
+	waitfor 10 is "2/2 workers ready, 0 running, 0 queued" systemctl show -P StatusText $S >/dev/null
+	sleep 1
+done
+wait $looppid
+read -r calls bad < /tmp/reload.out
+check "two systemctl reloads during $calls calls in a loop: 0 failed (got $bad)" \
+	sh -c "[ $reloads = 2 ] && [ $bad = 0 ] && [ $calls -gt 20 ]"
+check "reload: same main pid, generation 3 ready" sh -c \
+	"[ \$(systemctl show -P MainPID $S) = $pid ] && journalctl -u $S --no-pager | grep -q 'reload: generation 3 ready'"
+timeout 90 systemctl stop $S dirty-arbiter.socket
+
+# unit mode: the documented drop-in and polkit rule, two workers of one thread
+DROPIN=$(find "$DEST" -name unit-mode.conf -path '*unit-mode*' | head -n 1)
+RULES=$(find "$DEST" -name dirty-arbiter-unit-mode.rules | head -n 1)
+cp "${DROPIN#"$DEST"}" /etc/systemd/system/$S.d/unit-mode.conf
+cp "${RULES#"$DEST"}" /etc/polkit-1/rules.d/
+SYSUSERS=$(find "$DEST" -name dirty-arbiter-unit-mode.sysusers | head -n 1)
+mkdir -p /etc/sysusers.d
+cp "${SYSUSERS#"$DEST"}" /etc/sysusers.d/dirty-arbiter-unit-mode.conf
+systemd-sysusers
+write_conf 'echo:DirtyEchoApp;slow:DirtySlowApp' 2
+systemctl daemon-reload
+systemctl reset-failed $S 2>/dev/null
+systemctl start dirty-arbiter.socket
+check "unit mode: a call succeeds" is '"unit"' call echo:DirtyEchoApp echo '"unit"'
+workers() { systemctl list-units --state=active --no-legend --plain 'dirty-worker@*' | awk '{print $1}' | sort | xargs; }
+check "unit mode: list-units shows dirty-worker@1 and @2 active" waitfor 10 is \
+	"dirty-worker@1.service dirty-worker@2.service" workers
+check "unit mode: the workers are not the arbiter's children" sh -c \
+	"! ps -o comm= --ppid \$(systemctl show -P MainPID $S) | grep -q dirty-worker"
+check "unit mode: journal says worker 1 connected after the peer check" waitfor 5 sh -c \
+	"journalctl -u $S --no-pager | grep -q 'worker 1 .*connected (peer credentials checked'"
+check "unit mode: a worker outside its unit is refused (permission-denied)" sh -c \
+	"$(find "$DEST" -name dirty-worker -type f | head -n 1 | sed "s|^$DEST||") \
+	 --connect=/run/dirty-arbiter/workers.sock --worker-id=1 2>&1 | grep -q 'refused this worker: permission-denied'"
+check "unit mode: the refusal is in the journal" waitfor 5 sh -c \
+	"journalctl -u $S --no-pager | grep -q 'worker socket: rejected a connection from pid'"
+# both workers busy with a slow call each; kill worker 1's main process
+old1=$(systemctl show -P MainPID dirty-worker@1.service)
+( call --timeout 20000 slow:DirtySlowApp sleep 4 > /tmp/slow1.out ) &
+( call --timeout 20000 slow:DirtySlowApp sleep 4 > /tmp/slow2.out ) &
+check "unit mode: two slow calls running" waitfor 5 is "2/2 workers ready, 2 running, 0 queued" \
+	systemctl show -P StatusText $S
+[ "${old1:-0}" -gt 1 ] && kill -KILL "$old1"
+wait
+check "unit mode: the killed worker's call got worker-lost, the other succeeded" sh -c \
+	"cat /tmp/slow1.out /tmp/slow2.out | sort | tr '\n' ' ' | grep -q '^[^e].* error: worker-lost:'"
+sed 's/^/# /' /tmp/slow1.out /tmp/slow2.out
+new1() { p=$(systemctl show -P MainPID dirty-worker@1.service); [ "$p" != 0 ] && [ "$p" != "$old1" ] &&
+	is "2/2 workers ready, 0 running, 0 queued" systemctl show -P StatusText $S; }
+check "unit mode: a new dirty-worker@1.service comes up" waitfor 15 new1
+check "unit mode: the next calls succeed (both workers)" sh -c \
+	"for i in 1 2 3 4; do [ \"\$(timeout 30 '$CALL' echo:DirtyEchoApp echo \$i)\" = \$i ] || exit 1; done"
+check "unit mode: systemctl stop dirty-arbiter.service" timeout 90 systemctl stop $S dirty-arbiter.socket
+check "unit mode: no dirty-worker@ unit active, no dirty-worker process" sh -c \
+	"[ -z \"\$(systemctl list-units --state=active --no-legend 'dirty-worker@*')\" ] && ! pgrep -x dirty-worker >/dev/null"
+check "unit mode: clean exit (Result=success)" is success systemctl show -P Result $S
+rm -f /etc/systemd/system/$S.d/unit-mode.conf /etc/polkit-1/rules.d/dirty-arbiter-unit-mode.rules
+systemctl daemon-reload
 write_conf 'echo:DirtyEchoApp' 1
 
 # the user manager's units

@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <glib/gi18n.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dirty-access.h"
+#include "dirty-config.h"
+#include "dirty-error.h"
+#include "dirty-message.h"
+
+/* How long a refused peer's socket stays open after the ERROR frame, so
+ * that a request it already sent does not meet EPIPE before it reads why;
+ * and how many such sockets may linger at once (more are closed at once). */
+#define REFUSED_LINGER_S   2
+#define REFUSED_MAX        64
+#define NOBODY_UID         65534   /* the kernel's default overflowuid */
+
+static guint n_refused;
+
+/* ---- names and ids ---- */
+
+static gboolean
+parse_id (const char *text,
+          guint32    *out)
+{
+  guint64 value;
+
+  if (!g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT32 - 1, &value, NULL))
+    return FALSE;
+  *out = (guint32) value;
+  return TRUE;
+}
+
+static gboolean
+resolve_user (const char  *item,
+              uid_t       *out,
+              GError     **error)
+{
+  struct passwd pwd, *result = NULL;
+  char buf[4096];
+  guint32 id;
+
+  if (parse_id (item, &id))
+    {
+      *out = (uid_t) id;
+      return TRUE;
+    }
+  if (getpwnam_r (item, &pwd, buf, sizeof buf, &result) != 0 || result == NULL)
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("no user “%s” (a user name or a numeric uid)"), item);
+      return FALSE;
+    }
+  *out = result->pw_uid;
+  return TRUE;
+}
+
+gboolean
+dirty_access_resolve_group (const char  *item,
+                            gid_t       *out,
+                            GError     **error)
+{
+  struct group grp, *result = NULL;
+  char buf[8192];
+  guint32 id;
+
+  if (parse_id (item, &id))
+    {
+      *out = (gid_t) id;
+      return TRUE;
+    }
+  if (getgrnam_r (item, &grp, buf, sizeof buf, &result) != 0 || result == NULL)
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("no group “%s” (a group name or a numeric gid)"), item);
+      return FALSE;
+    }
+  *out = result->gr_gid;
+  return TRUE;
+}
+
+gboolean
+dirty_access_resolve_users (char    **items,
+                            GArray  **out,
+                            GError  **error)
+{
+  g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (uid_t));
+
+  for (guint i = 0; items != NULL && items[i] != NULL; i++)
+    {
+      const char *item = g_strstrip (items[i]);
+      uid_t uid;
+
+      if (*item == '\0')
+        continue;
+      if (!resolve_user (item, &uid, error))
+        return FALSE;
+      g_array_append_val (ids, uid);
+    }
+  *out = g_steal_pointer (&ids);
+  return TRUE;
+}
+
+gboolean
+dirty_access_resolve_groups (char    **items,
+                             GArray  **out,
+                             GError  **error)
+{
+  g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (gid_t));
+
+  for (guint i = 0; items != NULL && items[i] != NULL; i++)
+    {
+      const char *item = g_strstrip (items[i]);
+      gid_t gid;
+
+      if (*item == '\0')
+        continue;
+      if (!dirty_access_resolve_group (item, &gid, error))
+        return FALSE;
+      g_array_append_val (ids, gid);
+    }
+  *out = g_steal_pointer (&ids);
+  return TRUE;
+}
+
+/* ---- the socket file ---- */
+
+guint
+dirty_access_default_socket_mode (void)
+{
+  return geteuid () == 0 ? 0660 : 0600;
+}
+
+gboolean
+dirty_access_apply_socket (DirtyConfig  *config,
+                           const char   *path,
+                           GError      **error)
+{
+  int mode = dirty_config_get_socket_mode (config);
+  gint64 group = dirty_config_get_socket_group (config);
+
+  if (mode < 0)
+    mode = (int) dirty_access_default_socket_mode ();
+  if (group >= 0 && chown (path, (uid_t) -1, (gid_t) group) < 0)
+    {
+      int saved_errno = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   _("cannot give %s the group %lld (socket_group): %s"),
+                   path, (long long) group, g_strerror (saved_errno));
+      return FALSE;
+    }
+  if (chmod (path, (mode_t) mode) < 0)
+    {
+      int saved_errno = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   _("cannot give %s the mode %04o (socket_mode): %s"),
+                   path, (guint) mode, g_strerror (saved_errno));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- the peer ---- */
+
+static gboolean
+contains_id (GArray  *ids,
+             guint32  id)
+{
+  for (guint i = 0; ids != NULL && i < ids->len; i++)
+    if (g_array_index (ids, guint32, i) == id)
+      return TRUE;
+  return FALSE;
+}
+
+/* The peer's groups: the gid it connected with, plus the primary and
+ * supplementary groups of its user's passwd entry. */
+static gboolean
+peer_in_groups (GArray *allowed,
+                uid_t   uid,
+                gid_t   gid)
+{
+  struct passwd pwd, *result = NULL;
+  char buf[4096];
+  int n = 64;
+  g_autofree gid_t *groups = NULL;
+
+  if (contains_id (allowed, gid))
+    return TRUE;
+  if (getpwuid_r (uid, &pwd, buf, sizeof buf, &result) != 0 || result == NULL)
+    return FALSE;
+  groups = g_new (gid_t, n);
+  if (getgrouplist (result->pw_name, result->pw_gid, groups, &n) < 0)
+    {
+      /* n now says how many there are */
+      g_free (groups);
+      groups = g_new (gid_t, n);
+      if (getgrouplist (result->pw_name, result->pw_gid, groups, &n) < 0)
+        return FALSE;
+    }
+  for (int i = 0; i < n; i++)
+    if (contains_id (allowed, groups[i]))
+      return TRUE;
+  return FALSE;
+}
+
+/* Whether every uid is mapped into this process's user namespace. Under
+ * PrivateUsers=yes only root and the service's user are: every other peer
+ * shows up as the overflow uid ("nobody") and cannot be told apart. */
+static gboolean
+all_uids_mapped (void)
+{
+  static int mapped = -1;
+
+  if (mapped < 0)
+    {
+      g_autofree char *map = NULL;
+      guint64 inside = 1, outside = 1, count = 0;
+
+      mapped = !g_file_get_contents ("/proc/self/uid_map", &map, NULL, NULL) ||
+               (sscanf (map, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT,
+                        &inside, &outside, &count) == 3 &&
+                inside == 0 && outside == 0 && count == G_MAXUINT32);
+    }
+  return mapped;
+}
+
+typedef struct {
+  GSocket *socket;
+  GSource *source;
+  guint    timeout;
+} Refused;
+
+static void
+refused_free (Refused *refused)
+{
+  g_clear_handle_id (&refused->timeout, g_source_remove);
+  if (refused->source != NULL)
+    g_source_destroy (refused->source);
+  g_clear_pointer (&refused->source, g_source_unref);
+  g_socket_close (refused->socket, NULL);
+  g_object_unref (refused->socket);
+  g_free (refused);
+  n_refused--;
+}
+
+static gboolean
+refused_timeout_cb (gpointer user_data)
+{
+  Refused *refused = user_data;
+
+  refused->timeout = 0;
+  refused_free (refused);
+  return G_SOURCE_REMOVE;
+}
+
+/* Reads and drops what the peer sends until it hangs up. */
+static gboolean
+refused_readable_cb (GSocket      *socket,
+                     GIOCondition  condition,
+                     gpointer      user_data)
+{
+  Refused *refused = user_data;
+  char buf[4096];
+  gssize n;
+
+  do
+    n = g_socket_receive (socket, buf, sizeof buf, NULL, NULL);
+  while (n > 0);
+  if (n == 0 || (condition & (G_IO_HUP | G_IO_ERR)) != 0)
+    {
+      g_clear_pointer (&refused->source, g_source_unref);
+      refused_free (refused);
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* ERROR id 0 permission-denied, then no more writes; the read side stays
+ * open a moment, so a request already on its way does not make the
+ * peer's write fail (EPIPE) before it has read this. */
+static void
+refuse (GSocket    *socket,
+        const char *message)
+{
+  g_autoptr(DirtyFrame) frame = dirty_frame_new_error_literal (0, DIRTY_ERROR_PERMISSION_DENIED,
+                                                               message);
+  guint8 header[DIRTY_FRAME_HEADER_SIZE];
+  gsize body_length;
+  const guint8 *body = g_bytes_get_data (frame->body, &body_length);
+  g_autoptr(GByteArray) bytes = g_byte_array_sized_new (sizeof header + body_length);
+  Refused *refused;
+  int fd = g_socket_get_fd (socket);
+
+  dirty_frame_header_write (&frame->header, header);
+  g_byte_array_append (bytes, header, sizeof header);
+  if (body_length > 0)
+    g_byte_array_append (bytes, body, body_length);
+  /* a fresh socket's buffer holds a small frame: no partial write */
+  if (send (fd, bytes->data, bytes->len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ||
+      n_refused >= REFUSED_MAX)
+    {
+      g_socket_close (socket, NULL);
+      return;
+    }
+  shutdown (fd, SHUT_WR);
+  g_socket_set_blocking (socket, FALSE);
+  refused = g_new0 (Refused, 1);
+  n_refused++;
+  refused->socket = g_object_ref (socket);
+  refused->source = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (refused->source, G_SOURCE_FUNC (refused_readable_cb), refused, NULL);
+  g_source_attach (refused->source, g_main_context_get_thread_default ());
+  refused->timeout = g_timeout_add_seconds (REFUSED_LINGER_S, refused_timeout_cb, refused);
+}
+
+gboolean
+dirty_access_admit (DirtyConfig *config,
+                    GSocket     *socket,
+                    guint64      serial)
+{
+  GArray *users = dirty_config_get_allowed_users (config);
+  GArray *groups = dirty_config_get_allowed_groups (config);
+  g_autoptr(GCredentials) credentials = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message = NULL;
+  g_autofree char *uid_text = NULL;
+  g_autofree char *pid_text = NULL;
+  uid_t uid = (uid_t) -1;
+  gid_t gid = (gid_t) -1;
+  pid_t pid = -1;
+  gboolean unmapped = FALSE;
+  struct ucred *ucred;
+
+  if ((users == NULL || users->len == 0) && (groups == NULL || groups->len == 0))
+    return TRUE;
+  credentials = g_socket_get_credentials (socket, &error);
+  if (credentials != NULL &&
+      (ucred = g_credentials_get_native (credentials, G_CREDENTIALS_TYPE_LINUX_UCRED)) != NULL)
+    {
+      uid = ucred->uid;
+      gid = ucred->gid;
+      pid = ucred->pid;
+      /* "nobody" here may be anyone: never let the overflow uid in */
+      if (uid == NOBODY_UID && !all_uids_mapped ())
+        unmapped = TRUE;
+      else if (contains_id (users, uid) ||
+               (groups != NULL && groups->len > 0 && peer_in_groups (groups, uid, gid)))
+        return TRUE;
+    }
+
+  /* English on purpose: the journal's text is what operators grep for.
+   * Fields other than MESSAGE are plain strings. */
+  uid_text = g_strdup_printf ("%d", (int) uid);
+  pid_text = g_strdup_printf ("%d", (int) pid);
+  g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING,
+                    "DIRTY_PEER_UID", uid_text,
+                    "DIRTY_PEER_PID", pid_text,
+                    "DIRTY_ERROR_CODE", "permission-denied",
+                    "MESSAGE", "client %" G_GUINT64_FORMAT " (uid %d, pid %d) refused: %s",
+                    serial, (int) uid, (int) pid,
+                    credentials == NULL ? error->message
+                    : unmapped ? "its uid is not mapped into the arbiter's user namespace "
+                                 "(PrivateUsers=yes?), so allowed_users and allowed_groups "
+                                 "cannot tell who it is"
+                    : "not in allowed_users or allowed_groups");
+  /* on the wire in English: the arbiter does not know the client's language */
+  message = unmapped
+    ? g_strdup ("the arbiter cannot tell who you are: it runs in a user namespace "
+                "(PrivateUsers=yes) and has allowed_users / allowed_groups set")
+    : g_strdup_printf ("uid %d may not use this arbiter: it is in neither "
+                       "allowed_users nor allowed_groups", (int) uid);
+  refuse (socket, message);
+  return FALSE;
+}
