@@ -23,12 +23,14 @@
 static gboolean
 can_run_as_nobody (void)
 {
+  g_autofree char *setpriv = g_find_program_in_path ("setpriv");
+
   if (geteuid () != 0)
     {
       g_test_skip ("needs root (to run a client as another user)");
       return FALSE;
     }
-  if (g_find_program_in_path ("setpriv") == NULL)
+  if (setpriv == NULL)
     {
       g_test_skip ("setpriv (util-linux) is not installed");
       return FALSE;
