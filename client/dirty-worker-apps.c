@@ -299,7 +299,15 @@ start_next_init (DirtyWorker *self)
     return;
   wapp = g_queue_pop_head (&self->init_queue);
   if (wapp == NULL)
-    return;
+    {
+      /* every app's first init() has ended: the dirty_worker_init moment */
+      if (!self->init_announced)
+        {
+          self->init_announced = TRUE;
+          g_signal_emit_by_name (self, "worker-init");
+        }
+      return;
+    }
 
   self->init_running = TRUE;
   wapp->init_running = TRUE;

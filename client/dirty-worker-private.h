@@ -86,6 +86,7 @@ struct _DirtyWorker
   GCancellable *init_cancellable;
   GQueue init_queue;               /* WorkerApp* waiting for init() */
   gboolean init_running;
+  gboolean init_announced;          /* "worker-init" was emitted */
   gboolean shutting_down;
   gboolean forced;
   gboolean has_run;                /* run() is once per worker */

@@ -62,6 +62,22 @@ static void
 dirty_worker_class_init (DirtyWorkerClass *klass)
 {
   G_OBJECT_CLASS (klass)->finalize = dirty_worker_finalize;
+
+  /**
+   * DirtyWorker::worker-init:
+   * @self: the #DirtyWorker
+   *
+   * Emitted once in [method@Dirty.Worker.run], on the main loop, when the
+   * first init() of every app has finished (succeeded, or failed and is
+   * being retried): the moment of the `dirty_worker_init` hook
+   * (see `dirty-hooks.h`). There is no signal for `dirty_post_fork`: that
+   * moment comes before any app exists, so the worker program calls the
+   * hook itself.
+   *
+   * Since: 0.1
+   */
+  g_signal_new ("worker-init", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void

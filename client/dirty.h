@@ -12,5 +12,6 @@
 #include "dirty-call.h"
 #include "dirty-app.h"
 #include "dirty-worker.h"
+#include "dirty-hooks.h"
 
 #undef __DIRTY_H_INSIDE__

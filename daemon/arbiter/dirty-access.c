@@ -283,15 +283,15 @@ refused_readable_cb (GSocket      *socket,
   return G_SOURCE_CONTINUE;
 }
 
-/* ERROR id 0 permission-denied, then no more writes; the read side stays
+/* ERROR id 0 @code, then no more writes; the read side stays
  * open a moment, so a request already on its way does not make the
  * peer's write fail (EPIPE) before it has read this. */
-static void
-refuse (GSocket    *socket,
-        const char *message)
+void
+dirty_access_refuse (GSocket    *socket,
+                     DirtyError  code,
+                     const char *message)
 {
-  g_autoptr(DirtyFrame) frame = dirty_frame_new_error_literal (0, DIRTY_ERROR_PERMISSION_DENIED,
-                                                               message);
+  g_autoptr(DirtyFrame) frame = dirty_frame_new_error_literal (0, code, message);
   guint8 header[DIRTY_FRAME_HEADER_SIZE];
   gsize body_length;
   const guint8 *body = g_bytes_get_data (frame->body, &body_length);
@@ -377,6 +377,6 @@ dirty_access_admit (DirtyConfig *config,
                 "(PrivateUsers=yes) and has allowed_users / allowed_groups set")
     : g_strdup_printf ("uid %d may not use this arbiter: it is in neither "
                        "allowed_users nor allowed_groups", (int) uid);
-  refuse (socket, message);
+  dirty_access_refuse (socket, DIRTY_ERROR_PERMISSION_DENIED, message);
   return FALSE;
 }

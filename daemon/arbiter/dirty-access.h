@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "dirty-config.h"
+#include "dirty-error.h"
 
 G_BEGIN_DECLS
 
@@ -46,4 +47,10 @@ gboolean dirty_access_admit          (DirtyConfig  *config,
                                       GSocket      *socket,
                                       guint64       serial);
 
+/* Sends ERROR (id 0, @code, @message) to a peer that is not admitted,
+ * then closes @socket once the peer has read it (or after a short
+ * delay); the caller just drops @socket. */
+void     dirty_access_refuse         (GSocket      *socket,
+                                      DirtyError    code,
+                                      const char   *message);
 G_END_DECLS

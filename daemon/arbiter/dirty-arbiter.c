@@ -24,6 +24,8 @@
 #define STATUS_INTERVAL_MS  250   /* STATUS= at most this often */
 #define FLUSH_LIMIT_US      (1 * G_USEC_PER_SEC)
 #define ACCEPT_PAUSE_MS     1000  /* after accept() fails, e.g. EMFILE */
+/* max_connections_per_uid refusals: at most one journal record this often */
+#define CAP_LOG_INTERVAL_US (1 * G_USEC_PER_SEC)
 /* Before READY=1: while app init()s run (a model may take minutes to
  * load), the start timeout is pushed out this often, by three times as
  * much, so one late tick does not fail the start. */
@@ -37,7 +39,8 @@ struct _DirtyArbiter
   GObject          parent_instance;
 
   DirtyConfig     *config;
-  DirtyLimits      limits;
+  DirtyLimits      limits;         /* worker connections: the defaults */
+  DirtyLimits      client_limits;  /* client connections: from the config */
   DirtyPool       *pool;
   DirtyScheduler  *scheduler;
 
@@ -45,7 +48,10 @@ struct _DirtyArbiter
   char            *bound_path;     /* unlinked at exit; NULL when activated */
   GSource         *accept_source;
   guint            accept_pause;
-  GHashTable      *peers;          /* DirtyPeer set (ref) */
+  GHashTable      *peers;          /* DirtyPeer (ref) -> its uid */
+  GHashTable      *uid_counts;     /* uid -> open connections */
+  gint64           cap_logged_at;  /* last max_connections_per_uid record */
+  guint            cap_unlogged;   /* refusals since then */
   guint64          next_peer;
 
   guint            signal_sources[4];
@@ -71,6 +77,9 @@ struct _DirtyArbiter
 
 enum {
   SIGNAL_FINISHED,
+  SIGNAL_STARTING,
+  SIGNAL_WORKER_STARTED,
+  SIGNAL_WORKER_EXITED,
   N_SIGNALS
 };
 
@@ -126,6 +135,7 @@ dirty_arbiter_finalize (GObject *object)
       close (self->signal_pipe[1]);
     }
   g_hash_table_unref (self->peers);
+  g_hash_table_unref (self->uid_counts);
   g_free (self->last_status);
   g_clear_object (&self->config);
   G_OBJECT_CLASS (dirty_arbiter_parent_class)->finalize (object);
@@ -142,13 +152,38 @@ dirty_arbiter_class_init (DirtyArbiterClass *klass)
   signals[SIGNAL_FINISHED] =
     g_signal_new ("finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /* lifecycle (dirty-arbiter.h, dirty-hooks.h): each with its a{sv} facts */
+  signals[SIGNAL_STARTING] =
+    g_signal_new ("starting", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_VARIANT);
+  signals[SIGNAL_WORKER_STARTED] =
+    g_signal_new ("worker-started", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_VARIANT);
+  signals[SIGNAL_WORKER_EXITED] =
+    g_signal_new ("worker-exited", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_VARIANT);
 }
 
 static void
 dirty_arbiter_init (DirtyArbiter *self)
 {
   self->peers = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
+  self->uid_counts = g_hash_table_new (NULL, NULL);
   self->signal_pipe[0] = self->signal_pipe[1] = -1;
+}
+
+/* max_body, max_in_flight, frame_timeout, max_queued: for connections
+ * accepted from now on (a reload does not change open ones) */
+static void
+dirty_arbiter_update_client_limits (DirtyArbiter *self)
+{
+  DirtyLimits *limits = &self->client_limits;
+
+  dirty_limits_init (limits);
+  limits->max_body = dirty_config_get_max_body (self->config);
+  limits->max_in_flight = dirty_config_get_max_in_flight (self->config);
+  limits->frame_timeout_ms = dirty_config_get_frame_timeout (self->config);
+  limits->max_queued_bytes = dirty_config_get_max_queued (self->config);
 }
 
 DirtyArbiter *
@@ -158,6 +193,7 @@ dirty_arbiter_new (DirtyConfig *config)
 
   self->config = g_object_ref (config);
   dirty_limits_init (&self->limits);
+  dirty_arbiter_update_client_limits (self);
   return self;
 }
 
@@ -500,8 +536,73 @@ static void
 dirty_arbiter_peer_closed_cb (DirtyPeer    *peer,
                               DirtyArbiter *self)
 {
+  gpointer uid;
+
   g_signal_handlers_disconnect_by_data (peer, self);
+  if (g_hash_table_lookup_extended (self->peers, peer, NULL, &uid))
+    {
+      guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->uid_counts, uid));
+
+      if (count <= 1)
+        g_hash_table_remove (self->uid_counts, uid);
+      else
+        g_hash_table_insert (self->uid_counts, uid, GUINT_TO_POINTER (count - 1));
+    }
   g_hash_table_remove (self->peers, peer);
+}
+
+/* SO_PEERCRED's uid, (uid_t) -1 if unknown (all unknown ones count as
+ * one uid) */
+static uid_t
+peer_uid (GSocket *socket)
+{
+  g_autoptr(GCredentials) credentials = g_socket_get_credentials (socket, NULL);
+
+  if (credentials == NULL)
+    return (uid_t) -1;
+  return g_credentials_get_unix_user (credentials, NULL);
+}
+
+/* max_connections_per_uid: FALSE (and @socket refused with ERROR busy)
+ * when @uid already has that many connections open. */
+static gboolean
+dirty_arbiter_admit_uid (DirtyArbiter *self,
+                         GSocket      *socket,
+                         uid_t         uid,
+                         guint64       serial)
+{
+  guint cap = dirty_config_get_max_connections_per_uid (self->config);
+  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->uid_counts, GUINT_TO_POINTER (uid)));
+  gint64 now;
+  g_autofree char *message = NULL;
+
+  if (cap == 0 || count < cap)
+    return TRUE;
+  /* one record per interval: a flood of connections is not a flood of
+   * records; the count says how many were refused meanwhile */
+  self->cap_unlogged++;
+  now = g_get_monotonic_time ();
+  if (self->cap_logged_at == 0 || now - self->cap_logged_at >= CAP_LOG_INTERVAL_US)
+    {
+      g_autofree char *uid_text = g_strdup_printf ("%d", (int) uid);
+      g_autofree char *refused_text = g_strdup_printf ("%u", self->cap_unlogged);
+
+      g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING,
+                        "DIRTY_PEER_UID", uid_text,
+                        "DIRTY_ERROR_CODE", "busy",
+                        "DIRTY_REFUSED", refused_text,
+                        "MESSAGE", "client %" G_GUINT64_FORMAT " (uid %d) refused: uid %d has "
+                        "%u connections open, max_connections_per_uid is %u (%u refused "
+                        "since the last record)",
+                        serial, (int) uid, (int) uid, count, cap, self->cap_unlogged);
+      self->cap_logged_at = now;
+      self->cap_unlogged = 0;
+    }
+  /* on the wire in English, as every error the arbiter sends */
+  message = g_strdup_printf ("too many connections: uid %d has %u open, the limit "
+                             "(max_connections_per_uid) is %u", (int) uid, count, cap);
+  dirty_access_refuse (socket, DIRTY_ERROR_BUSY, message);
+  return FALSE;
 }
 
 static gboolean dirty_arbiter_accept_cb (GSocket      *socket,
@@ -538,6 +639,8 @@ dirty_arbiter_accept_cb (GSocket      *listener,
       g_autoptr(GError) error = NULL;
       g_autoptr(GSocket) socket = g_socket_accept (listener, NULL, &error);
       DirtyPeer *peer;
+      uid_t uid;
+      guint n_open;
 
       if (socket == NULL)
         {
@@ -552,9 +655,14 @@ dirty_arbiter_accept_cb (GSocket      *listener,
       /* allowed_users / allowed_groups: a refused peer is told why */
       if (!dirty_access_admit (self->config, socket, ++self->next_peer))
         continue;
-      peer = dirty_peer_new (socket, self->scheduler, &self->limits, self->next_peer);
+      uid = peer_uid (socket);
+      if (!dirty_arbiter_admit_uid (self, socket, uid, self->next_peer))
+        continue;
+      peer = dirty_peer_new (socket, self->scheduler, &self->client_limits, self->next_peer);
       dirty_peer_set_arbiter (peer, self);
-      g_hash_table_add (self->peers, peer);
+      g_hash_table_insert (self->peers, peer, GUINT_TO_POINTER (uid));
+      n_open = GPOINTER_TO_UINT (g_hash_table_lookup (self->uid_counts, GUINT_TO_POINTER (uid)));
+      g_hash_table_insert (self->uid_counts, GUINT_TO_POINTER (uid), GUINT_TO_POINTER (n_open + 1));
       g_signal_connect (peer, "closed", G_CALLBACK (dirty_arbiter_peer_closed_cb), self);
       dirty_peer_start (peer);
     }
@@ -743,6 +851,7 @@ dirty_arbiter_reload (DirtyArbiter  *self,
               g_get_monotonic_time ());
   dirty_arbiter_note_fixed_settings (self, fresh);
   g_set_object (&self->config, fresh);
+  dirty_arbiter_update_client_limits (self);
   dirty_scheduler_set_config (self->scheduler, fresh);
   generation = dirty_pool_reload (self->pool, fresh);
   dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
@@ -885,6 +994,67 @@ dirty_arbiter_install_signals (DirtyArbiter  *self,
   return TRUE;
 }
 
+/* ---- lifecycle signals ---- */
+
+static GVariant *
+dirty_arbiter_worker_facts (DirtyWorkerProc *worker,
+                            gboolean         exited)
+{
+  g_autoptr(GPtrArray) apps = dirty_worker_proc_list_apps (worker);
+  GVariantDict dict;
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "pid", "x", (gint64) getpid ());
+  g_variant_dict_insert (&dict, "worker_pid", "x", dirty_worker_proc_get_pid (worker));
+  g_variant_dict_insert (&dict, "worker_id", "u", (guint32) dirty_worker_proc_get_id (worker));
+  g_variant_dict_insert_value (&dict, "apps",
+                               g_variant_new_strv ((const char * const *) apps->pdata,
+                                                   apps->len));
+  if (exited)
+    {
+      g_variant_dict_insert (&dict, "exit_status", "i",
+                             (gint32) dirty_worker_proc_get_exit_status (worker));
+      g_variant_dict_insert (&dict, "term_signal", "i",
+                             (gint32) dirty_worker_proc_get_term_signal (worker));
+    }
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
+static void
+dirty_arbiter_pool_worker_started_cb (DirtyPool       *pool,
+                                      DirtyWorkerProc *worker,
+                                      DirtyArbiter    *self)
+{
+  g_autoptr(GVariant) facts = dirty_arbiter_worker_facts (worker, FALSE);
+
+  g_signal_emit (self, signals[SIGNAL_WORKER_STARTED], 0, facts);
+}
+
+static void
+dirty_arbiter_pool_worker_exited_cb (DirtyPool       *pool,
+                                     DirtyWorkerProc *worker,
+                                     DirtyArbiter    *self)
+{
+  g_autoptr(GVariant) facts = dirty_arbiter_worker_facts (worker, TRUE);
+
+  g_signal_emit (self, signals[SIGNAL_WORKER_EXITED], 0, facts);
+}
+
+static void
+dirty_arbiter_emit_starting (DirtyArbiter *self)
+{
+  GVariantDict dict;
+  g_autoptr(GVariant) facts = NULL;
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "pid", "x", (gint64) getpid ());
+  g_variant_dict_insert (&dict, "workers", "u", (guint32) dirty_config_get_workers (self->config));
+  g_variant_dict_insert_value (&dict, "apps",
+                               g_variant_new_strv (dirty_config_get_apps (self->config), -1));
+  facts = g_variant_ref_sink (g_variant_dict_end (&dict));
+  g_signal_emit (self, signals[SIGNAL_STARTING], 0, facts);
+}
+
 gboolean
 dirty_arbiter_start (DirtyArbiter  *self,
                      GError       **error)
@@ -905,6 +1075,11 @@ dirty_arbiter_start (DirtyArbiter  *self,
   g_signal_connect (self->pool, "stopped", G_CALLBACK (dirty_arbiter_pool_stopped_cb), self);
   g_signal_connect (self->pool, "generation-ready",
                     G_CALLBACK (dirty_arbiter_generation_ready_cb), self);
+  g_signal_connect (self->pool, "worker-started",
+                    G_CALLBACK (dirty_arbiter_pool_worker_started_cb), self);
+  g_signal_connect (self->pool, "worker-exited",
+                    G_CALLBACK (dirty_arbiter_pool_worker_exited_cb), self);
+  dirty_arbiter_emit_starting (self);
   if (!dirty_pool_start (self->pool, error))
     {
       g_prefix_error (error, _("cannot start a worker: "));

@@ -23,7 +23,16 @@ GQuark dirty_arbiter_error_quark (void);
 #define DIRTY_TYPE_ARBITER (dirty_arbiter_get_type ())
 G_DECLARE_FINAL_TYPE (DirtyArbiter, dirty_arbiter, DIRTY, ARBITER, GObject)
 
-/* Signal "finished" (): shut down, every worker has exited. */
+/* Signals:
+ * "finished" (): shut down, every worker has exited.
+ * Lifecycle, each with an a{sv} of facts (keys as in dirty-hooks.h), for
+ * in-process use; main() connects the hooks_module's hooks to them:
+ * "starting" (GVariant): in dirty_arbiter_start(), listening, before any
+ *   worker starts (on_dirty_starting).
+ * "worker-started" (GVariant): a worker process was started (worker_pid
+ *   is 0 for a unit-mode worker that has not connected yet).
+ * "worker-exited" (GVariant): a worker process exited, with exit_status
+ *   and term_signal (dirty_worker_exit). */
 
 DirtyArbiter *dirty_arbiter_new      (DirtyConfig   *config);
 /* Listens, starts the workers, installs the signal handlers. */

@@ -31,6 +31,18 @@ struct _DirtyConfig
   gboolean  show_version;
   DirtyWorkerMode worker_mode;   /* worker_mode: fork (default) or unit */
   char     *worker_socket; /* worker_socket, unit mode; NULL = the default */
+  /* Client connection limits (docs/protocol.md, "Limits") */
+  guint     max_body;
+  guint     max_in_flight;
+  guint     frame_timeout;
+  guint     max_queued;
+  guint     max_connections_per_uid;
+  /* recycling and hooks (load_recycle) */
+  guint     max_requests;
+  guint     max_requests_jitter;
+  guint     max_rss;       /* MiB */
+  DirtyRecycleOrder recycle_order;
+  char     *hooks_module;
 };
 
 G_DEFINE_TYPE (DirtyConfig, dirty_config, G_TYPE_OBJECT)
@@ -57,6 +69,25 @@ static const char *const list_keys[] = { "dirty_apps", "dirty_app_path", "socket
                                           "socket_mode", "socket_group", "allowed_users",
                                           "allowed_groups", NULL };
 
+/* Limits on client connections (hostile clients): same parsing as
+ * uint_keys, kept apart so each table grows on its own. max_body fits
+ * the wire's u32 lengths; max_queued is a guint of bytes. */
+static const UintKey limit_keys[] = {
+  { "max_body", G_STRUCT_OFFSET (DirtyConfig, max_body), 1024, 1024 * 1024 * 1024 },
+  { "max_in_flight", G_STRUCT_OFFSET (DirtyConfig, max_in_flight), 1, 1000000 },
+  { "frame_timeout", G_STRUCT_OFFSET (DirtyConfig, frame_timeout), 100, 3600 * 1000 },
+  { "max_queued", G_STRUCT_OFFSET (DirtyConfig, max_queued), 64 * 1024, G_MAXUINT32 },
+  { "max_connections_per_uid", G_STRUCT_OFFSET (DirtyConfig, max_connections_per_uid), 0, 1000000 },
+};
+
+/* Recycling (dirty-pool.c) and hooks (dirty-hooks.c) */
+static const UintKey recycle_keys[] = {
+  { "dirty_max_requests", G_STRUCT_OFFSET (DirtyConfig, max_requests), 0, G_MAXINT32 },
+  { "dirty_max_requests_jitter", G_STRUCT_OFFSET (DirtyConfig, max_requests_jitter), 0, G_MAXINT32 },
+  { "dirty_max_rss", G_STRUCT_OFFSET (DirtyConfig, max_rss), 0, 16 * 1024 * 1024 },
+};
+static const char *const recycle_keys_other[] = { "recycle_order", "hooks_module", NULL };
+
 /* Unit mode (dirty-unit-launcher.c) */
 static const char *const worker_keys[] = { "worker_mode", "worker_socket", NULL };
 
@@ -66,6 +97,7 @@ dirty_config_finalize (GObject *object)
   DirtyConfig *self = DIRTY_CONFIG (object);
 
   g_free (self->worker_socket);
+  g_free (self->hooks_module);
   g_strfreev (self->apps);
   g_free (self->app_workers);
   g_strfreev (self->app_path);
@@ -99,6 +131,11 @@ dirty_config_init (DirtyConfig *self)
   self->queue_size = DIRTY_CONFIG_DEFAULT_QUEUE_SIZE;
   self->socket_mode = -1;
   self->socket_group = -1;
+  self->max_body = DIRTY_CONFIG_DEFAULT_MAX_BODY;
+  self->max_in_flight = DIRTY_CONFIG_DEFAULT_MAX_IN_FLIGHT;
+  self->frame_timeout = DIRTY_CONFIG_DEFAULT_FRAME_TIMEOUT;
+  self->max_queued = DIRTY_CONFIG_DEFAULT_MAX_QUEUED;
+  self->max_connections_per_uid = DIRTY_CONFIG_DEFAULT_MAX_CONNECTIONS_PER_UID;
 }
 
 DirtyConfig *
@@ -328,7 +365,14 @@ is_known_key (const char *key)
   for (guint i = 0; i < G_N_ELEMENTS (uint_keys); i++)
     if (g_str_equal (key, uint_keys[i].key))
       return TRUE;
-  return g_strv_contains (list_keys, key) || g_strv_contains (worker_keys, key);
+  for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++)
+    if (g_str_equal (key, limit_keys[i].key))
+      return TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (recycle_keys); i++)
+    if (g_str_equal (key, recycle_keys[i].key))
+      return TRUE;
+  return g_strv_contains (list_keys, key) || g_strv_contains (worker_keys, key) ||
+         g_strv_contains (recycle_keys_other, key);
 }
 
 static gboolean
@@ -349,15 +393,17 @@ check_keys (GKeyFile    *keyfile,
 }
 
 static gboolean
-load_uints (DirtyConfig *self,
-            GKeyFile    *keyfile,
-            const char  *name,
-            const char  *data,
-            GError     **error)
+load_uint_table (DirtyConfig   *self,
+                 const UintKey *table,
+                 gsize          n_keys,
+                 GKeyFile      *keyfile,
+                 const char    *name,
+                 const char    *data,
+                 GError       **error)
 {
-  for (guint i = 0; i < G_N_ELEMENTS (uint_keys); i++)
+  for (gsize i = 0; i < n_keys; i++)
     {
-      const UintKey *key = &uint_keys[i];
+      const UintKey *key = &table[i];
       g_autofree char *value = g_key_file_get_value (keyfile, DIRTY_CONFIG_GROUP,
                                                      key->key, NULL);
       GError *local_error = NULL;
@@ -366,6 +412,17 @@ load_uints (DirtyConfig *self,
         return fail_key (error, local_error, name, data, key->key);
     }
   return TRUE;
+}
+
+static gboolean
+load_uints (DirtyConfig *self,
+            GKeyFile    *keyfile,
+            const char  *name,
+            const char  *data,
+            GError     **error)
+{
+  return load_uint_table (self, uint_keys, G_N_ELEMENTS (uint_keys), keyfile, name, data, error) &&
+         load_uint_table (self, limit_keys, G_N_ELEMENTS (limit_keys), keyfile, name, data, error);
 }
 
 static gboolean
@@ -518,6 +575,51 @@ load_worker_mode (DirtyConfig *self,
   return load_path (keyfile, "worker_socket", &self->worker_socket, name, data, error);
 }
 
+/* dirty_max_requests, dirty_max_requests_jitter, dirty_max_rss,
+ * recycle_order and hooks_module */
+static gboolean
+load_recycle (DirtyConfig *self,
+              GKeyFile    *keyfile,
+              const char  *name,
+              const char  *data,
+              GError     **error)
+{
+  g_autofree char *order = g_key_file_get_value (keyfile, DIRTY_CONFIG_GROUP, "recycle_order", NULL);
+  GError *local_error = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (recycle_keys); i++)
+    {
+      const UintKey *key = &recycle_keys[i];
+      g_autofree char *value = g_key_file_get_value (keyfile, DIRTY_CONFIG_GROUP,
+                                                     key->key, NULL);
+
+      if (value != NULL && !parse_uint (key, value, uint_field (self, key), &local_error))
+        return fail_key (error, local_error, name, data, key->key);
+    }
+  if (order != NULL)
+    {
+      g_strstrip (order);
+      if (g_str_equal (order, "replace-first"))
+        self->recycle_order = DIRTY_RECYCLE_REPLACE_FIRST;
+      else if (g_str_equal (order, "retire-first"))
+        self->recycle_order = DIRTY_RECYCLE_RETIRE_FIRST;
+      else
+        return fail_key (error,
+                         g_error_new (DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                                      _("“%s” is neither “replace-first” nor “retire-first”"),
+                                      order),
+                         name, data, "recycle_order");
+    }
+  if (!load_path (keyfile, "hooks_module", &self->hooks_module, name, data, error))
+    return FALSE;
+  if (self->hooks_module != NULL && !g_path_is_absolute (self->hooks_module))
+    return fail_key (error,
+                     g_error_new (DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                                  _("“%s” is not an absolute path"), self->hooks_module),
+                     name, data, "hooks_module");
+  return TRUE;
+}
+
 gboolean
 dirty_config_load_data (DirtyConfig  *self,
                         const char   *data,
@@ -543,7 +645,8 @@ dirty_config_load_data (DirtyConfig  *self,
          load_path (keyfile, "socket", &self->socket, name, data, error) &&
          load_path (keyfile, "log_file", &self->log_file, name, data, error) &&
          load_access (self, keyfile, name, data, error) &&
-         load_worker_mode (self, keyfile, name, data, error);
+         load_worker_mode (self, keyfile, name, data, error) &&
+         load_recycle (self, keyfile, name, data, error);
 }
 
 gboolean
@@ -580,6 +683,7 @@ typedef struct {
   guint    *app_workers;   /* per app: N from MODULE:TypeName:N, 0 = every worker */
   GStrv     app_path;
   char     *numbers[G_N_ELEMENTS (uint_keys)];
+  char     *limits[G_N_ELEMENTS (limit_keys)];
   char     *socket;
   char     *log_file;
   gboolean  version;
@@ -595,6 +699,8 @@ options_clear (Options *options)
   g_strfreev (options->app_path);
   for (guint i = 0; i < G_N_ELEMENTS (uint_keys); i++)
     g_free (options->numbers[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++)
+    g_free (options->limits[i]);
   g_free (options->socket);
   g_free (options->log_file);
   g_free (options->worker_mode);
@@ -641,6 +747,33 @@ static const char description_keys[] = N_(
   "  allowed_groups=GROUP;...         allowed_groups, incl. supplementary\n"
   "                                   groups); both empty: whoever can open\n"
   "                                   the socket\n");
+
+static const char description_limits[] = N_(
+  "  Limits on each client connection (a worker's keeps the defaults):\n"
+  "  max_body=67108864                largest frame body in bytes (JSON and\n"
+  "                                   attachments)\n"
+  "  max_in_flight=1024               calls in flight per connection before\n"
+  "                                   “busy”\n"
+  "  frame_timeout=30000              ms from a frame's first byte to its last\n"
+  "                                   (a slower one is a protocol error)\n"
+  "  max_queued=268435456             bytes written to a client it has not read;\n"
+  "                                   past that the connection is closed\n"
+  "  max_connections_per_uid=4096     connections per client uid (0 = no\n"
+  "                                   limit); more get “busy” and are closed\n");
+
+static const char description_recycle[] = N_(
+  "  dirty_max_requests=0             recycle a worker after that many calls\n"
+  "                                   (0 = never)\n"
+  "  dirty_max_requests_jitter=0      plus up to that many more, per worker\n"
+  "  dirty_max_rss=0                  recycle a worker above that many MiB of\n"
+  "                                   resident memory (0 = no limit)\n"
+  "  recycle_order=replace-first      replace-first: the replacement is ready\n"
+  "                                   before the old worker leaves (two copies\n"
+  "                                   of the apps for a while); retire-first:\n"
+  "                                   the old one leaves first\n"
+  "  hooks_module=PATH                a .so with lifecycle hooks (on_dirty_starting,\n"
+  "                                   dirty_post_fork, dirty_worker_init,\n"
+  "                                   dirty_worker_exit)\n");
 
 static const char description_signals[] = N_(
   "Signals:\n"
@@ -697,6 +830,16 @@ make_context (Options *options)
          "units dirty-worker@N.service"), N_("MODE") },
     { "worker-socket", 0, 0, G_OPTION_ARG_FILENAME, &options->worker_socket,
       N_("Unit mode: the socket workers connect to"), N_("PATH") },
+    { "max-body", 0, 0, G_OPTION_ARG_STRING, &options->limits[0],
+      N_("Largest frame body a client may send, in bytes"), N_("BYTES") },
+    { "max-in-flight", 0, 0, G_OPTION_ARG_STRING, &options->limits[1],
+      N_("Calls in flight per client connection before “busy”"), N_("N") },
+    { "frame-timeout", 0, 0, G_OPTION_ARG_STRING, &options->limits[2],
+      N_("Milliseconds a client may take to send one frame"), N_("MS") },
+    { "max-queued", 0, 0, G_OPTION_ARG_STRING, &options->limits[3],
+      N_("Bytes a client may leave unread before it is disconnected"), N_("BYTES") },
+    { "max-connections-per-uid", 0, 0, G_OPTION_ARG_STRING, &options->limits[4],
+      N_("Connections per client uid (0 = no limit)"), N_("N") },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &options->version,
       N_("Print the version and exit"), NULL },
     G_OPTION_ENTRY_NULL
@@ -712,7 +855,9 @@ make_context (Options *options)
   description = g_strdup_printf (_(description_files), DIRTY_SYSCONFDIR);
   keys = g_strdup_printf (_(description_keys), DIRTY_APPDIR);
   environment = g_strdup_printf (_(description_environment), DIRTY_LIBEXECDIR);
-  full = g_strjoin ("\n", description, keys, _(description_signals), environment,
+  full = g_strjoin ("\n", description, keys, _(description_limits), _(description_recycle),
+                    _(description_signals),
+                    environment,
                     _(description_exit), NULL);
   g_option_context_set_description (context, full);
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
@@ -744,6 +889,15 @@ apply_options (DirtyConfig  *self,
 
       if (options->numbers[i] != NULL &&
           !parse_uint (key, options->numbers[i], uint_field (self, key), &local_error))
+        return fail_usage (error, option, local_error);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++)
+    {
+      const UintKey *key = &limit_keys[i];
+      g_autofree char *option = g_strdelimit (g_strdup (key->key), "_", '-');
+
+      if (options->limits[i] != NULL &&
+          !parse_uint (key, options->limits[i], uint_field (self, key), &local_error))
         return fail_usage (error, option, local_error);
     }
   if (options->apps != NULL)
@@ -1046,4 +1200,64 @@ const char *
 dirty_config_get_worker_socket (DirtyConfig *self)
 {
   return self->worker_socket;
+}
+
+guint
+dirty_config_get_max_body (DirtyConfig *self)
+{
+  return self->max_body;
+}
+
+guint
+dirty_config_get_max_in_flight (DirtyConfig *self)
+{
+  return self->max_in_flight;
+}
+
+guint
+dirty_config_get_frame_timeout (DirtyConfig *self)
+{
+  return self->frame_timeout;
+}
+
+guint
+dirty_config_get_max_queued (DirtyConfig *self)
+{
+  return self->max_queued;
+}
+
+guint
+dirty_config_get_max_connections_per_uid (DirtyConfig *self)
+{
+  return self->max_connections_per_uid;
+}
+
+guint
+dirty_config_get_max_requests (DirtyConfig *self)
+{
+  return self->max_requests;
+}
+
+guint
+dirty_config_get_max_requests_jitter (DirtyConfig *self)
+{
+  return self->max_requests_jitter;
+}
+
+guint
+dirty_config_get_max_rss (DirtyConfig *self)
+{
+  return self->max_rss;
+}
+
+DirtyRecycleOrder
+dirty_config_get_recycle_order (DirtyConfig *self)
+{
+  return self->recycle_order;
+}
+
+const char *
+dirty_config_get_hooks_module (DirtyConfig *self)
+{
+  return self->hooks_module;
 }

@@ -16,6 +16,12 @@ G_BEGIN_DECLS
 #define DIRTY_CONFIG_DEFAULT_GRACEFUL_TIMEOUT 30
 #define DIRTY_CONFIG_DEFAULT_QUEUE_SIZE       10000
 #define DIRTY_CONFIG_MAX_WORKERS              1024
+/* Client connection limits: the protocol's defaults (dirty-frame.h) */
+#define DIRTY_CONFIG_DEFAULT_MAX_BODY         (64u * 1024 * 1024)
+#define DIRTY_CONFIG_DEFAULT_MAX_IN_FLIGHT    1024
+#define DIRTY_CONFIG_DEFAULT_FRAME_TIMEOUT    30000
+#define DIRTY_CONFIG_DEFAULT_MAX_QUEUED       (256u * 1024 * 1024)
+#define DIRTY_CONFIG_DEFAULT_MAX_CONNECTIONS_PER_UID 4096
 
 #define DIRTY_CONFIG_ERROR (dirty_config_error_quark ())
 
@@ -36,6 +42,13 @@ typedef enum {
 
 #define DIRTY_TYPE_CONFIG (dirty_config_get_type ())
 G_DECLARE_FINAL_TYPE (DirtyConfig, dirty_config, DIRTY, CONFIG, GObject)
+
+/* recycle_order: how a worker that reached dirty_max_requests or
+ * dirty_max_rss is replaced */
+typedef enum {
+  DIRTY_RECYCLE_REPLACE_FIRST,  /* start the replacement, retire the old one once it is ready */
+  DIRTY_RECYCLE_RETIRE_FIRST,   /* retire the old one, start the replacement once it exited */
+} DirtyRecycleOrder;
 
 DirtyConfig *dirty_config_new               (void);
 
@@ -117,5 +130,27 @@ DirtyWorkerMode dirty_config_get_worker_mode   (DirtyConfig *self);
 /* (nullable): worker_socket / --worker-socket; NULL means
  * dirty_unit_launcher_default_socket() */
 const char  *dirty_config_get_worker_socket    (DirtyConfig *self);
+
+/* Limits on each client connection (docs/protocol.md, "Limits") */
+/* max_body: bytes of JSON + attachments in one frame */
+guint        dirty_config_get_max_body         (DirtyConfig *self);
+/* max_in_flight: calls per connection before "busy" */
+guint        dirty_config_get_max_in_flight    (DirtyConfig *self);
+/* frame_timeout: ms from a frame's first byte to its last */
+guint        dirty_config_get_frame_timeout    (DirtyConfig *self);
+/* max_queued: bytes written to a client that it has not read */
+guint        dirty_config_get_max_queued       (DirtyConfig *self);
+/* max_connections_per_uid: 0 = no limit */
+guint        dirty_config_get_max_connections_per_uid (DirtyConfig *self);
+
+/* Recycling (dirty-pool.c): dirty_max_requests (0 = never), plus up to
+ * dirty_max_requests_jitter more, drawn per worker; dirty_max_rss in MiB
+ * (0 = no limit); recycle_order */
+guint        dirty_config_get_max_requests        (DirtyConfig *self);
+guint        dirty_config_get_max_requests_jitter (DirtyConfig *self);
+guint        dirty_config_get_max_rss             (DirtyConfig *self);
+DirtyRecycleOrder dirty_config_get_recycle_order  (DirtyConfig *self);
+/* (nullable): hooks_module, an absolute path to a .so (dirty-hooks.h) */
+const char  *dirty_config_get_hooks_module        (DirtyConfig *self);
 
 G_END_DECLS

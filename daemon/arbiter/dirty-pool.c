@@ -13,6 +13,14 @@
 #define BACKOFF_MAX_MS     30000
 #define DIED_YOUNG_US      (5 * G_USEC_PER_SEC)
 #define LIVED_LONG_US      (60 * G_USEC_PER_SEC)
+#define RSS_CHECK_MS       1000
+
+/* Recycling (dirty_max_requests, dirty_max_rss) */
+typedef enum {
+  RECYCLE_NONE,
+  RECYCLE_REPLACING,   /* replace-first: serves until its replacement is ready */
+  RECYCLE_DRAINING,    /* retire-first: no new calls; respawned once it exited */
+} RecycleState;
 
 typedef struct {
   DirtyPool       *pool;         /* (unowned) */
@@ -22,6 +30,9 @@ typedef struct {
   gboolean         retiring;     /* finishes its calls, then leaves; never replaced */
   gboolean         terminated;   /* SIGTERM sent */
   guint            restarts;     /* replacements started, for STATUS */
+  guint            max_requests; /* this process's dirty_max_requests + jitter, 0 = none */
+  RecycleState     recycle;
+  guint            replacement;  /* RECYCLE_REPLACING: the new slot's id */
   DirtyWorkerProc *proc;         /* (nullable) */
   guint            respawn_source;
 } Slot;
@@ -40,6 +51,7 @@ struct _DirtyPool
   gboolean     stopping;
   gboolean     stopped;          /* "stopped" was emitted */
   guint        kill_source;
+  guint        rss_source;       /* dirty_max_rss checks */
   /* unit mode (set at start, kept across reloads): systemd runs the workers */
   DirtyUnitLauncher *launcher;
 };
@@ -51,6 +63,7 @@ enum {
   SIGNAL_WORKER_EXITED,
   SIGNAL_GENERATION_READY,
   SIGNAL_STOPPED,
+  SIGNAL_WORKER_STARTED,
   N_SIGNALS
 };
 
@@ -86,6 +99,7 @@ dirty_pool_dispose (GObject *object)
   if (self->slots != NULL)
     g_ptr_array_set_size (self->slots, 0);
   g_clear_handle_id (&self->kill_source, g_source_remove);
+  g_clear_handle_id (&self->rss_source, g_source_remove);
   g_clear_object (&self->launcher);
   G_OBJECT_CLASS (dirty_pool_parent_class)->dispose (object);
 }
@@ -128,6 +142,9 @@ dirty_pool_class_init (DirtyPoolClass *klass)
   signals[SIGNAL_STOPPED] =
     g_signal_new ("stopped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_WORKER_STARTED] =
+    g_signal_new ("worker-started", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
 }
 
 static void
@@ -159,7 +176,9 @@ dirty_pool_new (DirtyConfig       *config,
 static gboolean
 slot_is_active (Slot *slot)
 {
-  return !slot->retiring && slot->generation == slot->pool->generation;
+  /* a worker being replaced (recycling) counts as its replacement */
+  return !slot->retiring && slot->recycle != RECYCLE_REPLACING &&
+         slot->generation == slot->pool->generation;
 }
 
 static guint
@@ -299,6 +318,10 @@ dirty_pool_apps_for_new_worker (DirtyPool *self)
 /* ---- worker events ---- */
 
 static void dirty_pool_check_generation (DirtyPool *self);
+static void dirty_pool_check_recycles (DirtyPool *self);
+static void slot_recycle (Slot       *slot,
+                          const char *reason);
+static void slot_retire (Slot *slot);
 
 static void
 slot_apps_changed_cb (DirtyWorkerProc *proc,
@@ -308,6 +331,7 @@ slot_apps_changed_cb (DirtyWorkerProc *proc,
 
   g_signal_emit (self, signals[SIGNAL_WORKER_CHANGED], 0, proc);
   dirty_pool_check_generation (self);
+  dirty_pool_check_recycles (self);
 }
 
 /* A retiring worker leaves once its last call has ended: SIGTERM would
@@ -315,8 +339,8 @@ slot_apps_changed_cb (DirtyWorkerProc *proc,
 static void
 slot_terminate_if_idle (Slot *slot)
 {
-  if (!slot->retiring || slot->terminated || slot->proc == NULL ||
-      dirty_worker_proc_get_load (slot->proc) > 0)
+  if ((!slot->retiring && slot->recycle != RECYCLE_DRAINING) || slot->terminated ||
+      slot->proc == NULL || dirty_worker_proc_get_load (slot->proc) > 0)
     return;
   slot->terminated = TRUE;
   dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, dirty_worker_proc_get_pid (slot->proc), slot->id,
@@ -332,6 +356,9 @@ slot_reply_cb (DirtyWorkerProc *proc,
                Slot            *slot)
 {
   g_signal_emit (slot->pool, signals[SIGNAL_WORKER_REPLY], 0, proc, job, frame, terminal);
+  if (terminal && slot->max_requests > 0 && slot->proc == proc &&
+      dirty_worker_proc_get_served (proc) >= slot->max_requests)
+    slot_recycle (slot, "dirty_max_requests");
   if (terminal)
     slot_terminate_if_idle (slot);
 }
@@ -357,7 +384,10 @@ slot_spawn (Slot    *slot,
     .app_path = dirty_config_get_app_path (self->config),
     .threads = dirty_config_get_threads (self->config),
     .limits = &self->limits,
+    .hooks = dirty_config_get_hooks_module (self->config),
   };
+  guint max_requests = dirty_config_get_max_requests (self->config);
+  guint jitter = dirty_config_get_max_requests_jitter (self->config);
 
   if (self->launcher != NULL)
     slot->proc = dirty_worker_proc_start_unit (slot->id, &options, self->launcher);
@@ -369,6 +399,11 @@ slot_spawn (Slot    *slot,
   g_signal_connect (slot->proc, "reply", G_CALLBACK (slot_reply_cb), slot);
   g_signal_connect (slot->proc, "lost", G_CALLBACK (slot_lost_cb), slot);
   g_signal_connect (slot->proc, "exited", G_CALLBACK (slot_exited_cb), slot);
+  /* the jitter spreads the recycling of workers started together */
+  slot->max_requests = max_requests == 0 ? 0
+                       : max_requests + (guint) g_random_int_range (0, (gint32) MIN (jitter, G_MAXINT32 - 1) + 1);
+  slot->terminated = FALSE;
+  g_signal_emit (self, signals[SIGNAL_WORKER_STARTED], 0, slot->proc);
   return TRUE;
 }
 
@@ -451,17 +486,24 @@ slot_exited_cb (DirtyWorkerProc *proc,
   DirtyPool *self = slot->pool;
   g_autoptr(DirtyWorkerProc) hold = g_object_ref (proc);
   gint64 lifetime = g_get_monotonic_time () - dirty_worker_proc_get_started (proc);
-  /* an old generation's worker is not replaced: the new one takes over */
-  gboolean leaves = slot->retiring || slot->generation != self->generation;
+  /* an old generation's worker is not replaced: the new one takes over;
+   * nor is one being recycled whose replacement is already coming */
+  gboolean leaves = slot->retiring || slot->generation != self->generation ||
+                    slot->recycle == RECYCLE_REPLACING;
+  /* retire-first recycling: its replacement starts now, without backoff */
+  gboolean recycled = slot->recycle == RECYCLE_DRAINING;
 
   slot_clear_proc (slot);
+  slot->recycle = RECYCLE_NONE;
   if (leaves && !self->stopping)
     g_ptr_array_remove_fast (self->slots, slot);   /* frees it */
   g_signal_emit (self, signals[SIGNAL_WORKER_EXITED], 0, proc);
   if (self->stopping)
     dirty_pool_check_stopped (self);
   else if (!leaves)
-    slot_schedule_respawn (slot, dirty_pool_next_delay (self, lifetime));
+    slot_schedule_respawn (slot, recycled ? 0 : dirty_pool_next_delay (self, lifetime));
+  if (!self->stopping)
+    dirty_pool_check_recycles (self);
 }
 
 /* Spawns the slot's worker, or retries later (with the backoff) if the
@@ -489,6 +531,128 @@ dirty_pool_add_generation (DirtyPool *self,
   for (guint i = 0; i < n; i++)
     g_ptr_array_add (added, dirty_pool_add_slot (self, g_steal_pointer (&app_sets->pdata[i])));
   return added;
+}
+
+/* ---- recycling ---- */
+
+static Slot *
+dirty_pool_find_slot (DirtyPool *self,
+                      guint      id)
+{
+  for (guint i = 0; i < self->slots->len; i++)
+    if (((Slot *) self->slots->pdata[i])->id == id)
+      return self->slots->pdata[i];
+  return NULL;
+}
+
+/* Whether @slot's worker said hello and every app it loads settled */
+static gboolean
+slot_is_settled (Slot *slot)
+{
+  if (slot->proc == NULL || dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
+    return FALSE;
+  for (guint a = 0; slot->apps[a] != NULL; a++)
+    if (dirty_worker_proc_get_app_state (slot->proc, slot->apps[a], NULL) ==
+        DIRTY_APP_STATE_STARTING)
+      return FALSE;
+  return TRUE;
+}
+
+/* A worker reached dirty_max_requests or dirty_max_rss. replace-first:
+ * a new slot with the same apps starts, and the old worker serves until
+ * it is ready (dirty_pool_check_recycles), so its apps always have a
+ * worker. retire-first: the old worker takes no new calls, leaves once
+ * its calls have ended, and its slot starts the replacement then. */
+static void
+slot_recycle (Slot       *slot,
+              const char *reason)
+{
+  DirtyPool *self = slot->pool;
+  Slot *replacement;
+
+  /* a reload replaces every worker anyway */
+  if (self->stopping || self->reloading || slot->retiring || slot->recycle != RECYCLE_NONE ||
+      slot->generation != self->generation || slot->proc == NULL ||
+      dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
+    return;
+  if (dirty_config_get_recycle_order (self->config) == DIRTY_RECYCLE_RETIRE_FIRST)
+    {
+      slot->recycle = RECYCLE_DRAINING;
+      dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, dirty_worker_proc_get_pid (slot->proc),
+                 slot->id, "worker %u reached %s: it finishes its calls, then a new one starts",
+                 slot->id, reason);
+      dirty_worker_proc_set_retiring (slot->proc);
+      slot_terminate_if_idle (slot);
+      return;
+    }
+  slot->recycle = RECYCLE_REPLACING;
+  /* dirty_max_requests is a hard limit: calls that come meanwhile wait
+   * for the replacement (never fail). Over dirty_max_rss it keeps
+   * serving until then. */
+  if (g_str_equal (reason, "dirty_max_requests"))
+    dirty_worker_proc_set_retiring (slot->proc);
+  replacement = dirty_pool_add_slot (self, g_strdupv (slot->apps));
+  replacement->restarts = slot->restarts + 1;
+  slot->replacement = replacement->id;
+  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, dirty_worker_proc_get_pid (slot->proc),
+             slot->id, "worker %u reached %s: worker %u starts to replace it",
+             slot->id, reason, replacement->id);
+  slot_spawn_or_retry (replacement);
+  g_signal_emit (self, signals[SIGNAL_WORKER_CHANGED], 0, replacement->proc);
+}
+
+/* replace-first: a worker whose replacement is ready (or gone) retires */
+static void
+dirty_pool_check_recycles (DirtyPool *self)
+{
+  g_autoptr(GPtrArray) done = g_ptr_array_new ();
+
+  if (self->stopping)
+    return;
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = self->slots->pdata[i];
+      Slot *replacement;
+
+      if (slot->recycle != RECYCLE_REPLACING || slot->retiring)
+        continue;
+      replacement = dirty_pool_find_slot (self, slot->replacement);
+      if (replacement == NULL || replacement->retiring || slot_is_settled (replacement))
+        g_ptr_array_add (done, slot);
+    }
+  for (guint i = 0; i < done->len; i++)
+    slot_retire (done->pdata[i]);
+}
+
+static gboolean
+dirty_pool_check_rss_cb (gpointer user_data)
+{
+  DirtyPool *self = user_data;
+  guint max_rss = dirty_config_get_max_rss (self->config);
+  g_autoptr(GPtrArray) over = g_ptr_array_new ();
+
+  if (max_rss == 0 || self->stopping)
+    return G_SOURCE_CONTINUE;
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = self->slots->pdata[i];
+      gint64 rss;
+
+      if (slot->proc == NULL || slot->retiring || slot->recycle != RECYCLE_NONE)
+        continue;
+      rss = dirty_worker_proc_read_rss (slot->proc);
+      if (rss > (gint64) max_rss * 1024 * 1024)
+        {
+          dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, dirty_worker_proc_get_pid (slot->proc),
+                     slot->id, "worker %u uses %" G_GINT64_FORMAT " MiB, more than "
+                     "dirty_max_rss=%u", slot->id, rss / (1024 * 1024), max_rss);
+          g_ptr_array_add (over, slot);
+        }
+    }
+  /* slot_recycle may add slots: not while iterating */
+  for (guint i = 0; i < over->len; i++)
+    slot_recycle (over->pdata[i], "dirty_max_rss");
+  return G_SOURCE_CONTINUE;
 }
 
 /* Unit mode: the worker socket and the manager's bus */
@@ -531,6 +695,7 @@ dirty_pool_start (DirtyPool  *self,
         g_prefix_error (error, "%s: ", self->binary);
         return FALSE;
       }
+  self->rss_source = g_timeout_add (RSS_CHECK_MS, dirty_pool_check_rss_cb, self);
   return TRUE;
 }
 
@@ -760,6 +925,7 @@ dirty_pool_stop (DirtyPool *self,
   g_return_if_fail (DIRTY_IS_POOL (self));
 
   self->stopping = TRUE;
+  g_clear_handle_id (&self->rss_source, g_source_remove);
   for (guint i = 0; i < self->slots->len; i++)
     {
       Slot *slot = self->slots->pdata[i];
@@ -807,6 +973,9 @@ dirty_pool_is_starting (DirtyPool *self)
 
       if (slot->retiring)
         continue;
+      /* retire-first recycling: its replacement starts once it exited */
+      if (slot->recycle == RECYCLE_DRAINING)
+        return TRUE;
       /* a lost one is about to be replaced */
       if (slot->proc == NULL || dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
         return TRUE;

@@ -33,7 +33,17 @@ G_DECLARE_FINAL_TYPE (DirtyPool, dirty_pool, DIRTY, POOL, GObject)
  * "worker-exited" (DirtyWorkerProc): after the slot was emptied.
  * "generation-ready" (guint generation): after dirty_pool_reload(), the
  *   new workers are ready and the old ones retire.
- * "stopped" (): after dirty_pool_stop(), every worker has exited. */
+ * "stopped" (): after dirty_pool_stop(), every worker has exited.
+ * "worker-started" (DirtyWorkerProc): a worker process was started (in
+ *   unit mode its pid is 0 until it connects).
+ *
+ * Recycling: a worker that has served dirty_max_requests calls (plus a
+ * random 0..dirty_max_requests_jitter, drawn per process) or whose
+ * resident memory exceeds dirty_max_rss MiB (checked every second) is
+ * replaced. recycle_order=replace-first (the default) starts a new slot
+ * with the same apps and retires the old one once the new one has
+ * settled; retire-first retires it at once and restarts its slot when it
+ * has exited. */
 
 DirtyPool *dirty_pool_new          (DirtyConfig        *config,
                                     const DirtyLimits  *limits);

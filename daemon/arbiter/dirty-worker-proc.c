@@ -46,6 +46,7 @@ struct _DirtyWorkerProc
   DirtyUnitLauncher    *launcher;
   GStrv                 unit_apps;
   GStrv                 unit_app_path;
+  char                 *hooks;       /* hooks_module, for the unit's HELLO */
 };
 
 enum {
@@ -96,6 +97,7 @@ dirty_worker_proc_finalize (GObject *object)
   g_clear_object (&self->launcher);
   g_strfreev (self->unit_apps);
   g_strfreev (self->unit_app_path);
+  g_free (self->hooks);
   g_hash_table_unref (self->apps);
   g_hash_table_unref (self->in_flight);
   G_OBJECT_CLASS (dirty_worker_proc_parent_class)->finalize (object);
@@ -172,6 +174,8 @@ build_argv (guint                         worker_id,
     g_ptr_array_add (argv, g_strconcat ("--app-path=", options->app_path[i], NULL));
   for (guint i = 0; options->apps != NULL && options->apps[i] != NULL; i++)
     g_ptr_array_add (argv, g_strconcat ("--app=", options->apps[i], NULL));
+  if (options->hooks != NULL)
+    g_ptr_array_add (argv, g_strconcat ("--hooks=", options->hooks, NULL));
   g_ptr_array_add (argv, NULL);
   return (GStrv) g_ptr_array_free (argv, FALSE);
 }
@@ -286,6 +290,7 @@ dirty_worker_proc_start_unit (guint                         worker_id,
   self->launcher = g_object_ref (launcher);
   self->unit_apps = g_strdupv ((char **) options->apps);
   self->unit_app_path = g_strdupv ((char **) options->app_path);
+  self->hooks = g_strdup (options->hooks);
   dirty_worker_proc_begin (self, options);
   dirty_unit_launcher_expect (launcher, worker_id, self);
   dirty_unit_launcher_start_unit (launcher, self);
@@ -323,6 +328,11 @@ dirty_worker_proc_settings_frame (DirtyWorkerProc *self)
   for (guint i = 0; self->unit_app_path != NULL && self->unit_app_path[i] != NULL; i++)
     json_builder_add_string_value (builder, self->unit_app_path[i]);
   json_builder_end_array (builder);
+  if (self->hooks != NULL)
+    {
+      json_builder_set_member_name (builder, "hooks");
+      json_builder_add_string_value (builder, self->hooks);
+    }
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
   return dirty_frame_encode (DIRTY_FRAME_HELLO, 0, 0, 0, root, NULL);
@@ -886,4 +896,40 @@ dirty_worker_proc_has_app (DirtyWorkerProc *self,
                            const char      *app)
 {
   return g_hash_table_contains (self->apps, app);
+}
+
+int
+dirty_worker_proc_get_exit_status (DirtyWorkerProc *self)
+{
+  if (self->state != DIRTY_WORKER_PROC_EXITED || self->process == NULL ||
+      !g_subprocess_get_if_exited (self->process))
+    return -1;
+  return g_subprocess_get_exit_status (self->process);
+}
+
+int
+dirty_worker_proc_get_term_signal (DirtyWorkerProc *self)
+{
+  if (self->state != DIRTY_WORKER_PROC_EXITED || self->process == NULL ||
+      !g_subprocess_get_if_signaled (self->process))
+    return 0;
+  return g_subprocess_get_term_sig (self->process);
+}
+
+gint64
+dirty_worker_proc_read_rss (DirtyWorkerProc *self)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *text = NULL;
+  g_auto(GStrv) fields = NULL;
+
+  if (self->pid <= 0 || self->state == DIRTY_WORKER_PROC_EXITED)
+    return -1;
+  path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/statm", self->pid);
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return -1;
+  fields = g_strsplit (text, " ", 3);
+  if (g_strv_length (fields) < 2)
+    return -1;
+  return g_ascii_strtoll (fields[1], NULL, 10) * sysconf (_SC_PAGESIZE);
 }

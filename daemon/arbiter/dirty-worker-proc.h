@@ -36,6 +36,7 @@ typedef struct {
   const char * const *app_path;
   guint               threads;
   const DirtyLimits  *limits;
+  const char         *hooks;      /* (nullable): hooks_module */
 } DirtyWorkerProcOptions;
 
 #define DIRTY_TYPE_WORKER_PROC (dirty_worker_proc_get_type ())
@@ -98,6 +99,13 @@ void       dirty_worker_proc_cancel_job (DirtyWorkerProc *self,
                                          DirtyJob        *job);
 /* The calls it was running (transfer container); the map is emptied. */
 GPtrArray *dirty_worker_proc_steal_jobs (DirtyWorkerProc *self);
+
+/* After "exited": its exit status, -1 if it was killed or it is not
+ * known (unit mode); the signal that killed it, or 0. */
+int        dirty_worker_proc_get_exit_status (DirtyWorkerProc *self);
+int        dirty_worker_proc_get_term_signal (DirtyWorkerProc *self);
+/* Resident memory in bytes from /proc/PID/statm, -1 if unknown */
+gint64     dirty_worker_proc_read_rss     (DirtyWorkerProc *self);
 
 /* Retiring (a reload replaced it, or scaling down): it gets no new
  * calls (no free slots); the pool stops it once its calls have ended. */

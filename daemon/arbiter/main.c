@@ -7,6 +7,7 @@
 
 #include "dirty-arbiter.h"
 #include "dirty-config.h"
+#include "dirty-hooks-module.h"
 #include "dirty-log.h"
 
 /* Exit status: 0 ok, 1 bad config or usage (or another arbiter owns the
@@ -24,11 +25,29 @@ on_finished (DirtyArbiter *arbiter,
   g_main_loop_quit (loop);
 }
 
+/* hooks_module: the arbiter-side hooks follow the arbiter's signals */
+static void
+on_starting (DirtyArbiter *arbiter,
+             GVariant     *facts,
+             DirtyHooks   *hooks)
+{
+  dirty_hooks_call (hooks, "on_dirty_starting", g_variant_ref (facts));
+}
+
+static void
+on_worker_exited (DirtyArbiter *arbiter,
+                  GVariant     *facts,
+                  DirtyHooks   *hooks)
+{
+  dirty_hooks_call (hooks, "dirty_worker_exit", g_variant_ref (facts));
+}
+
 int
 main (int    argc,
       char **argv)
 {
   g_autoptr(DirtyConfig) config = NULL;
+  g_autoptr(DirtyHooks) hooks = NULL;   /* outlives the arbiter */
   g_autoptr(DirtyArbiter) arbiter = NULL;
   g_autoptr(GMainLoop) loop = NULL;
   g_autoptr(GError) error = NULL;
@@ -58,8 +77,23 @@ main (int    argc,
   if (dirty_config_get_apps (config)[0] == NULL)
     g_warning ("no apps are configured (dirty_apps or --dirty-app): every call will fail");
 
+  if (dirty_config_get_hooks_module (config) != NULL)
+    {
+      hooks = dirty_hooks_load (dirty_config_get_hooks_module (config), &error);
+      if (hooks == NULL)
+        {
+          g_printerr ("dirty-arbiter: hooks_module: %s\n", error->message);
+          return EXIT_CONFIG;
+        }
+    }
+
   loop = g_main_loop_new (NULL, FALSE);
   arbiter = dirty_arbiter_new (config);
+  if (hooks != NULL)
+    {
+      g_signal_connect (arbiter, "starting", G_CALLBACK (on_starting), hooks);
+      g_signal_connect (arbiter, "worker-exited", G_CALLBACK (on_worker_exited), hooks);
+    }
   if (!dirty_arbiter_start (arbiter, &error))
     {
       g_printerr ("dirty-arbiter: %s\n", error->message);

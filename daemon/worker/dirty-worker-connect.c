@@ -27,6 +27,7 @@ dirty_worker_settings_clear (DirtyWorkerSettings *settings)
 {
   g_clear_pointer (&settings->apps, g_strfreev);
   g_clear_pointer (&settings->app_path, g_strfreev);
+  g_clear_pointer (&settings->hooks, g_free);
 }
 
 static gboolean
@@ -124,6 +125,7 @@ parse_settings (JsonObject           *object,
 
   settings->apps = string_array (object, "apps");
   settings->app_path = string_array (object, "app_path");
+  settings->hooks = g_strdup (json_object_get_string_member_with_default (object, "hooks", NULL));
   if (g_strcmp0 (json_object_get_string_member_with_default (object, "role", NULL), "arbiter") != 0 ||
       id < 1 || id > G_MAXUINT || threads < 1 || threads > 1024 ||
       settings->apps == NULL || settings->apps[0] == NULL || settings->app_path == NULL)

@@ -17,6 +17,7 @@ typedef struct {
   guint  threads;
   GStrv  apps;
   GStrv  app_path;
+  char  *hooks;      /* (nullable): hooks_module */
 } DirtyWorkerSettings;
 
 void dirty_worker_settings_clear (DirtyWorkerSettings *settings);

@@ -15,6 +15,7 @@
 
 #include <dirty.h>
 
+#include "dirty-hooks-module.h"
 #include "dirty-worker-connect.h"
 
 #define EXIT_USAGE 2
@@ -27,6 +28,7 @@ typedef struct {
   char **app_path;
   char **apps;
   char *connect;
+  char *hooks;
   gboolean version;
 } Options;
 
@@ -36,6 +38,7 @@ options_clear (Options *options)
   g_strfreev (options->app_path);
   g_strfreev (options->apps);
   g_free (options->connect);
+  g_free (options->hooks);
 }
 
 static gboolean
@@ -61,6 +64,9 @@ parse_options (Options   *options,
          "the arbiter sends the apps, threads and app path"), N_("PATH") },
     { "arbiter-pid", 0, 0, G_OPTION_ARG_INT, &options->arbiter_pid,
       N_("Exit when this process is no longer the parent"), N_("PID") },
+    { "hooks", 0, 0, G_OPTION_ARG_FILENAME, &options->hooks,
+      N_("Call the dirty_post_fork and dirty_worker_init hooks of the module PATH"),
+      N_("PATH") },
     { "version", 0, 0, G_OPTION_ARG_NONE, &options->version,
       N_("Print the version and exit"), NULL },
     G_OPTION_ENTRY_NULL
@@ -146,6 +152,11 @@ connect_to_arbiter (Options  *options,
     }
   else
     options->app_path = g_steal_pointer (&settings.app_path);
+  if (settings.hooks != NULL)
+    {
+      g_free (options->hooks);
+      options->hooks = g_steal_pointer (&settings.hooks);
+    }
   dirty_worker_settings_clear (&settings);
   return TRUE;
 }
@@ -223,6 +234,33 @@ build_app_path (Options *options)
   return g_strv_builder_end (builder);
 }
 
+/* The facts of the worker-side hooks (dirty-hooks.h) */
+static GVariant *
+worker_facts (Options *options)
+{
+  GVariantDict dict;
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "pid", "x", (gint64) getpid ());
+  /* a forked worker's parent is the arbiter; a unit's is systemd */
+  g_variant_dict_insert (&dict, "arbiter_pid", "x",
+                         (gint64) (options->connect == NULL ? getppid () : 0));
+  g_variant_dict_insert (&dict, "worker_id", "u", (guint32) options->worker_id);
+  g_variant_dict_insert_value (&dict, "apps",
+                               g_variant_new_strv ((const char * const *) options->apps, -1));
+  return g_variant_dict_end (&dict);
+}
+
+static void
+worker_init_cb (DirtyWorker *worker,
+                gpointer     user_data)
+{
+  Options *options = user_data;
+
+  dirty_hooks_call (g_object_get_data (G_OBJECT (worker), "dirty-hooks"),
+                    DIRTY_HOOK_DIRTY_WORKER_INIT, worker_facts (options));
+}
+
 /* The arbiter normally takes us down with PR_SET_PDEATHSIG and by closing
  * the socket; this catches the case where neither reaches us. */
 typedef struct {
@@ -254,6 +292,7 @@ main (int   argc,
   g_autoptr(GError) error = NULL;
   g_autoptr(DirtyWorker) worker = NULL;
   g_auto(GStrv) app_path = NULL;
+  g_autoptr(DirtyHooks) hooks = NULL;
   ParentWatch watch = { NULL, 0, 0 };
   int status;
 
@@ -289,7 +328,22 @@ main (int   argc,
   /* Apps that spawn programs must not hand them our socket. */
   fcntl (options.fd, F_SETFD, FD_CLOEXEC);
 
+  /* dirty_post_fork: before any app is instantiated. A module the
+   * arbiter could load but we cannot is logged, not fatal: the arbiter
+   * would only respawn us in a loop. */
+  if (options.hooks != NULL)
+    {
+      g_autoptr(GError) hooks_error = NULL;
+
+      hooks = dirty_hooks_load (options.hooks, &hooks_error);
+      if (hooks == NULL)
+        g_warning ("%s", hooks_error->message);
+    }
+  dirty_hooks_call (hooks, DIRTY_HOOK_DIRTY_POST_FORK, worker_facts (&options));
+
   worker = dirty_worker_new (options.threads);
+  g_object_set_data (G_OBJECT (worker), "dirty-hooks", hooks);
+  g_signal_connect (worker, "worker-init", G_CALLBACK (worker_init_cb), &options);
   app_path = build_app_path (&options);
   for (guint i = 0; options.apps[i]; i++)
     {

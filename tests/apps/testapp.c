@@ -14,8 +14,15 @@
  *   crash_after SECS  abort()s after SECS (so calls can queue behind it)
  *   noreply      returns without completing its call (a bug the worker
  *                must answer with an app error)
+ *   alloc MIB    allocates and touches MIB MiB that it never frees (to push
+ *                the worker over dirty_max_rss); returns the worker's pid
+ *
+ * init() appends "init pid=PID" to $DIRTY_TEST_HOOKS_LOG when it is set
+ * (test-recycle.c checks that dirty_worker_init comes after it).
  */
+#include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <dirty.h>
@@ -144,8 +151,64 @@ noreply_action (DirtyApp  *app,
 }
 
 static void
+alloc_action (DirtyApp  *app,
+              DirtyCall *call,
+              gpointer   user_data)
+{
+  static GPtrArray *kept;
+  double mib = 0;
+  GError *error = NULL;
+  gsize size;
+  char *block;
+
+  if (!dirty_call_get_arg_double (call, 0, &mib, &error))
+    {
+      dirty_call_return_error (call, error);
+      return;
+    }
+  size = (gsize) (mib * 1024 * 1024);
+  block = g_malloc (size);
+  memset (block, 1, size);
+  if (kept == NULL)
+    kept = g_ptr_array_new ();
+  g_ptr_array_add (kept, block);
+  dirty_call_return_int (call, getpid ());
+}
+
+/* One O_APPEND write per line, so lines of several processes interleave whole */
+static void
+append_line (const char *line)
+{
+  const char *path = g_getenv ("DIRTY_TEST_HOOKS_LOG");
+  int fd;
+
+  if (path == NULL)
+    return;
+  fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return;
+  if (write (fd, line, strlen (line)) < 0)
+    g_warning ("cannot write to %s", path);
+  close (fd);
+}
+
+static gboolean
+dirty_test_app_real_init (DirtyApp      *app,
+                          GCancellable  *cancellable,
+                          GError       **error)
+{
+  g_autofree char *line = g_strdup_printf ("init pid=%d\n", (int) getpid ());
+
+  /* a little work, so a hook that does not wait for it would show */
+  g_usleep (100 * 1000);
+  append_line (line);
+  return TRUE;
+}
+
+static void
 dirty_test_app_class_init (DirtyTestAppClass *klass)
 {
+  DIRTY_APP_CLASS (klass)->init = dirty_test_app_real_init;
 }
 
 static void
@@ -160,4 +223,5 @@ dirty_test_app_init (DirtyTestApp *self)
   dirty_app_add_action (app, "crash", DIRTY_ACTION_SYNC, crash_action, NULL, NULL);
   dirty_app_add_action (app, "crash_after", DIRTY_ACTION_SYNC, crash_after_action, NULL, NULL);
   dirty_app_add_action (app, "noreply", DIRTY_ACTION_SYNC, noreply_action, NULL, NULL);
+  dirty_app_add_action (app, "alloc", DIRTY_ACTION_SYNC, alloc_action, NULL, NULL);
 }
