@@ -19,6 +19,7 @@
 
 #include "dirty-message.h"
 #include "dirty-test-daemon.h"
+#include "dirty-test-raw.h"
 
 #define ECHO            "echo:DirtyEchoApp"
 #define MAX_BODY        (1024 * 1024)
@@ -40,102 +41,14 @@ static gint64 rss_start_kb;
 static GSocket *
 raw_connect (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocketAddress) address =
-    g_unix_socket_address_new (dirty_test_daemon_get_socket_path (daemon_));
-  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
-                                            G_SOCKET_PROTOCOL_DEFAULT, &error);
-
-  g_assert_no_error (error);
-  g_assert_true (g_socket_connect (socket, address, NULL, &error));
-  g_socket_set_timeout (socket, 20);
-  return g_steal_pointer (&socket);
-}
-
-/* FALSE once the daemon has closed the connection (EPIPE, ECONNRESET, or
- * the 20 s socket timeout) */
-static gboolean
-send_raw (GSocket *socket, const void *data, gsize len)
-{
-  const char *p = data;
-
-  while (len > 0)
-    {
-      g_autoptr(GError) error = NULL;
-      gssize n = g_socket_send (socket, p, len, NULL, &error);
-
-      if (n < 0)
-        return FALSE;
-      p += n;
-      len -= n;
-    }
-  return TRUE;
-}
-
-static gboolean
-send_frame (GSocket *socket, DirtyFrame *frame)
-{
-  guint8 header[DIRTY_FRAME_HEADER_SIZE];
-
-  dirty_frame_header_write (&frame->header, header);
-  return send_raw (socket, header, sizeof header) &&
-         send_raw (socket, g_bytes_get_data (frame->body, NULL), g_bytes_get_size (frame->body));
-}
-
-static gboolean
-recv_exact (GSocket *socket, guint8 *buf, gsize len)
-{
-  while (len > 0)
-    {
-      g_autoptr(GError) error = NULL;
-      gssize n = g_socket_receive (socket, (char *) buf, len, NULL, &error);
-
-      if (n <= 0)
-        return FALSE;
-      buf += n;
-      len -= n;
-    }
-  return TRUE;
-}
-
-/* The next frame, or NULL at EOF (or a reset) */
-static DirtyFrame *
-read_frame (GSocket *socket)
-{
-  guint8 header[DIRTY_FRAME_HEADER_SIZE];
-  DirtyFrameHeader h;
-  g_autoptr(GError) error = NULL;
-  g_autofree guint8 *body = NULL;
-  g_autoptr(GBytes) bytes = NULL;
-
-  if (!recv_exact (socket, header, sizeof header))
-    return NULL;
-  g_assert_true (dirty_frame_header_parse (header, &limits, &h, &error));
-  g_assert_no_error (error);
-  body = g_malloc (dirty_frame_header_body_length (&h) + 1);
-  if (!recv_exact (socket, body, dirty_frame_header_body_length (&h)))
-    return NULL;
-  bytes = g_bytes_new_take (g_steal_pointer (&body), dirty_frame_header_body_length (&h));
-  return dirty_frame_new (&h, bytes);
-}
-
-static JsonNode *
-frame_json (DirtyFrame *frame)
-{
-  JsonNode *root = NULL;
-  g_autoptr(GPtrArray) attachments = NULL;
-  g_autoptr(GError) error = NULL;
-
-  g_assert_true (dirty_frame_decode (frame, &limits, &root, &attachments, &error));
-  g_assert_no_error (error);
-  return root;
+  return dirty_test_raw_connect (dirty_test_daemon_get_socket_path (daemon_));
 }
 
 /* The ERROR frame's code and message (the caller frees the message) */
 static const char *
 error_code (DirtyFrame *frame, char **out_message)
 {
-  g_autoptr(JsonNode) root = frame_json (frame);
+  g_autoptr(JsonNode) root = dirty_test_raw_frame_json (frame);
   const char *code = dirty_json_get_string (root, "code");
 
   if (out_message != NULL)
@@ -147,7 +60,7 @@ error_code (DirtyFrame *frame, char **out_message)
 static void
 expect_error_and_close (GSocket *socket, const char *code, const char *needle)
 {
-  g_autoptr(DirtyFrame) frame = read_frame (socket);
+  g_autoptr(DirtyFrame) frame = dirty_test_raw_read_frame (socket);
   g_autoptr(DirtyFrame) after = NULL;
   g_autofree char *message = NULL;
 
@@ -158,23 +71,14 @@ expect_error_and_close (GSocket *socket, const char *code, const char *needle)
   g_test_message ("  error: %s: %s", code, message);
   if (needle != NULL)
     g_assert_nonnull (strstr (message, needle));
-  after = read_frame (socket);
+  after = dirty_test_raw_read_frame (socket);
   g_assert_null (after);
-}
-
-static DirtyFrame *
-request_frame (guint64 id, const char *json)
-{
-  g_autoptr(JsonNode) root = json_from_string (json, NULL);
-
-  g_assert_nonnull (root);
-  return dirty_frame_encode (DIRTY_FRAME_REQUEST, 0, id, 0, root, NULL);
 }
 
 static DirtyFrame *
 add_frame (guint64 id)
 {
-  return request_frame (id, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[40,2]}");
+  return dirty_test_raw_request (id, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[40,2]}", 0);
 }
 
 static void
@@ -239,8 +143,8 @@ probe_thread (gpointer user_data)
       g_autoptr(DirtyFrame) reply = NULL;
       gint64 start = g_get_monotonic_time ();
 
-      g_assert_true (send_frame (probe->socket, req));
-      reply = read_frame (probe->socket);
+      g_assert_true (dirty_test_raw_send_frame (probe->socket, req));
+      reply = dirty_test_raw_read_frame (probe->socket);
       latency[i] = g_get_monotonic_time () - start;
       g_assert_nonnull (reply);
       g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_RESPONSE);
@@ -307,11 +211,11 @@ test_hello_limits (void)
   g_autoptr(DirtyFrame) reply = NULL;
   g_autoptr(JsonNode) root = NULL;
 
-  g_assert_true (send_frame (socket, hello));
-  reply = read_frame (socket);
+  g_assert_true (dirty_test_raw_send_frame (socket, hello));
+  reply = dirty_test_raw_read_frame (socket);
   g_assert_nonnull (reply);
   g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_HELLO);
-  root = frame_json (reply);
+  root = dirty_test_raw_frame_json (reply);
   g_assert_cmpint (dirty_json_get_int (root, "max_body", 0), ==, MAX_BODY);
   g_assert_cmpint (dirty_json_get_int (root, "max_in_flight", 0), ==, MAX_IN_FLIGHT);
 }
@@ -351,7 +255,7 @@ test_slowloris (void)
               n_closed++;
               continue;
             }
-          send_raw (sockets[i], &header[byte], 1);
+          dirty_test_raw_send (sockets[i], &header[byte], 1);
         }
       g_usleep (100 * 1000);
     }
@@ -397,10 +301,10 @@ test_many_in_flight (void)
       g_byte_array_append (batch, g_bytes_get_data (req->body, NULL),
                            g_bytes_get_size (req->body));
     }
-  g_assert_true (send_raw (socket, batch->data, batch->len));
+  g_assert_true (dirty_test_raw_send (socket, batch->data, batch->len));
   for (guint i = 0; i < TINY_REQUESTS; i++)
     {
-      g_autoptr(DirtyFrame) reply = read_frame (socket);
+      g_autoptr(DirtyFrame) reply = dirty_test_raw_read_frame (socket);
 
       g_assert_nonnull (reply);
       g_assert_cmpuint (reply->header.id, >=, 1);
@@ -450,9 +354,9 @@ test_never_reads (void)
 
   for (guint i = 1; i <= BIG_CALLS; i++)
     {
-      g_autoptr(DirtyFrame) req = request_frame (i, json);
+      g_autoptr(DirtyFrame) req = dirty_test_raw_request (i, json, 0);
 
-      if (!send_frame (socket, req))
+      if (!dirty_test_raw_send_frame (socket, req))
         {
           dropped = TRUE;
           break;
@@ -477,7 +381,7 @@ test_never_reads (void)
   /* what the kernel had buffered is still there, then EOF */
   for (;;)
     {
-      g_autoptr(DirtyFrame) reply = read_frame (socket);
+      g_autoptr(DirtyFrame) reply = dirty_test_raw_read_frame (socket);
 
       if (reply == NULL)
         break;
@@ -528,8 +432,8 @@ test_many_connections (void)
       g_autoptr(DirtyFrame) req = add_frame (1);
       g_autoptr(DirtyFrame) reply = NULL;
 
-      send_frame (socket, req);
-      reply = read_frame (socket);
+      dirty_test_raw_send_frame (socket, req);
+      reply = dirty_test_raw_read_frame (socket);
       g_assert_nonnull (reply);
       if (reply->header.type == DIRTY_FRAME_RESPONSE)
         n_admitted++;
@@ -568,7 +472,7 @@ test_over_max_body (void)
   guint8 header[DIRTY_FRAME_HEADER_SIZE];
 
   write_header (header, 1, MAX_BODY + 1);
-  g_assert_true (send_raw (socket, header, sizeof header));
+  g_assert_true (dirty_test_raw_send (socket, header, sizeof header));
   expect_error_and_close (socket, "protocol", NULL);
 }
 
@@ -582,8 +486,8 @@ test_length_too_short (void)
   guint8 header[DIRTY_FRAME_HEADER_SIZE];
 
   write_header (header, 1, 10);
-  g_assert_true (send_raw (socket, header, sizeof header));
-  send_raw (socket, json, sizeof json - 1);
+  g_assert_true (dirty_test_raw_send (socket, header, sizeof header));
+  dirty_test_raw_send (socket, json, sizeof json - 1);
   expect_error_and_close (socket, "protocol", NULL);
 }
 
@@ -599,8 +503,8 @@ test_length_too_long (void)
   gint64 elapsed;
 
   write_header (header, 1, 4096);
-  g_assert_true (send_raw (socket, header, sizeof header));
-  g_assert_true (send_raw (socket, json, sizeof json - 1));
+  g_assert_true (dirty_test_raw_send (socket, header, sizeof header));
+  g_assert_true (dirty_test_raw_send (socket, json, sizeof json - 1));
   expect_error_and_close (socket, "protocol", NULL);
   elapsed = g_get_monotonic_time () - start;
   g_test_message ("  a frame 4000 bytes short was cut after %" G_GINT64_FORMAT " ms",

@@ -7,8 +7,8 @@
 
 #include <string.h>
 
-#include "dirty-message.h"
 #include "dirty-test-daemon.h"
+#include "dirty-test-raw.h"
 
 #define TESTAPP "testapp:DirtyTestApp"
 #define ECHO    "echo:DirtyEchoApp"
@@ -18,102 +18,27 @@ static DirtyLimits limits;
 static GSocket *
 raw_connect (DirtyTestDaemon *daemon)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocketAddress) address =
-    g_unix_socket_address_new (dirty_test_daemon_get_socket_path (daemon));
-  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
-                                            G_SOCKET_PROTOCOL_DEFAULT, &error);
-
-  g_assert_no_error (error);
-  g_assert_true (g_socket_connect (socket, address, NULL, &error));
-  g_socket_set_timeout (socket, 20);
-  return g_steal_pointer (&socket);
+  return dirty_test_raw_connect (dirty_test_daemon_get_socket_path (daemon));
 }
 
 static void
 send_raw (GSocket *socket, const void *data, gsize len)
 {
-  g_autoptr(GError) error = NULL;
-  const char *p = data;
-
-  while (len > 0)
-    {
-      gssize n = g_socket_send (socket, p, len, NULL, &error);
-      g_assert_no_error (error);
-      p += n;
-      len -= n;
-    }
+  g_assert_true (dirty_test_raw_send (socket, data, len));
 }
 
-static void
-send_frame (GSocket *socket, DirtyFrame *frame)
-{
-  guint8 header[DIRTY_FRAME_HEADER_SIZE];
-
-  dirty_frame_header_write (&frame->header, header);
-  send_raw (socket, header, sizeof header);
-  send_raw (socket, g_bytes_get_data (frame->body, NULL), g_bytes_get_size (frame->body));
-}
-
-static gboolean
-recv_exact (GSocket *socket, guint8 *buf, gsize len)
-{
-  while (len > 0)
-    {
-      g_autoptr(GError) error = NULL;
-      gssize n = g_socket_receive (socket, (char *) buf, len, NULL, &error);
-
-      if (n <= 0)
-        return FALSE;
-      buf += n;
-      len -= n;
-    }
-  return TRUE;
-}
-
-/* The next frame, or NULL at EOF. */
-static DirtyFrame *
-read_frame (GSocket *socket)
-{
-  guint8 header[DIRTY_FRAME_HEADER_SIZE];
-  DirtyFrameHeader h;
-  g_autoptr(GError) error = NULL;
-  g_autofree guint8 *body = NULL;
-  g_autoptr(GBytes) bytes = NULL;
-
-  if (!recv_exact (socket, header, sizeof header))
-    return NULL;
-  g_assert_true (dirty_frame_header_parse (header, &limits, &h, &error));
-  g_assert_no_error (error);
-  body = g_malloc (dirty_frame_header_body_length (&h) + 1);
-  g_assert_true (recv_exact (socket, body, dirty_frame_header_body_length (&h)));
-  bytes = g_bytes_new_take (g_steal_pointer (&body), dirty_frame_header_body_length (&h));
-  return dirty_frame_new (&h, bytes);
-}
-
-static JsonNode *
-frame_json (DirtyFrame *frame)
-{
-  JsonNode *root = NULL;
-  g_autoptr(GPtrArray) attachments = NULL;
-  g_autoptr(GError) error = NULL;
-
-  g_assert_true (dirty_frame_decode (frame, &limits, &root, &attachments, &error));
-  g_assert_no_error (error);
-  return root;
-}
 
 /* Reads the next frame and checks it is an ERROR with @code for @id. */
 static void
 expect_error (GSocket *socket, guint64 id, const char *code)
 {
-  g_autoptr(DirtyFrame) frame = read_frame (socket);
+  g_autoptr(DirtyFrame) frame = dirty_test_raw_read_frame (socket);
   g_autoptr(JsonNode) root = NULL;
 
   g_assert_nonnull (frame);
   g_assert_cmpint (frame->header.type, ==, DIRTY_FRAME_ERROR);
   g_assert_cmpuint (frame->header.id, ==, id);
-  root = frame_json (frame);
+  root = dirty_test_raw_frame_json (frame);
   g_test_message ("error for %" G_GUINT64_FORMAT ": %s: %s", id,
                   dirty_json_get_string (root, "code"), dirty_json_get_string (root, "message"));
   g_assert_cmpstr (dirty_json_get_string (root, "code"), ==, code);
@@ -122,37 +47,28 @@ expect_error (GSocket *socket, guint64 id, const char *code)
 static void
 expect_closed (GSocket *socket)
 {
-  g_autoptr(DirtyFrame) frame = read_frame (socket);
+  g_autoptr(DirtyFrame) frame = dirty_test_raw_read_frame (socket);
 
   g_assert_null (frame);
-}
-
-static DirtyFrame *
-request_frame (guint64 id, const char *json, guint32 timeout_ms)
-{
-  g_autoptr(JsonNode) root = json_from_string (json, NULL);
-
-  g_assert_nonnull (root);
-  return dirty_frame_encode (DIRTY_FRAME_REQUEST, 0, id, timeout_ms, root, NULL);
 }
 
 static JsonNode *
 expect_result (GSocket *socket, guint64 id)
 {
-  g_autoptr(DirtyFrame) frame = read_frame (socket);
+  g_autoptr(DirtyFrame) frame = dirty_test_raw_read_frame (socket);
   g_autoptr(JsonNode) root = NULL;
   JsonNode *result;
 
   g_assert_nonnull (frame);
   if (frame->header.type == DIRTY_FRAME_ERROR)
     {
-      g_autoptr(JsonNode) err = frame_json (frame);
+      g_autoptr(JsonNode) err = dirty_test_raw_frame_json (frame);
       g_error ("expected a result for %" G_GUINT64_FORMAT ", got error %s",
                id, dirty_json_get_string (err, "message"));
     }
   g_assert_cmpint (frame->header.type, ==, DIRTY_FRAME_RESPONSE);
   g_assert_cmpuint (frame->header.id, ==, id);
-  root = frame_json (frame);
+  root = dirty_test_raw_frame_json (frame);
   result = json_object_get_member (json_node_get_object (root), "result");
   g_assert_nonnull (result);
   return json_node_copy (result);
@@ -163,10 +79,10 @@ static void
 assert_still_serving (DirtyTestDaemon *daemon)
 {
   g_autoptr(GSocket) socket = raw_connect (daemon);
-  g_autoptr(DirtyFrame) req = request_frame (1, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[40,2]}", 0);
+  g_autoptr(DirtyFrame) req = dirty_test_raw_request (1, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[40,2]}", 0);
   g_autoptr(JsonNode) result = NULL;
 
-  send_frame (socket, req);
+  g_assert_true (dirty_test_raw_send_frame (socket, req));
   result = expect_result (socket, 1);
   g_assert_cmpint (json_node_get_int (result), ==, 42);
 }
@@ -286,14 +202,14 @@ test_request_without_app (void)
 {
   g_autoptr(DirtyTestDaemon) daemon = start ();
   g_autoptr(GSocket) socket = raw_connect (daemon);
-  g_autoptr(DirtyFrame) req = request_frame (5, "{\"action\":\"echo\"}", 0);
-  g_autoptr(DirtyFrame) good = request_frame (6, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[1,2]}", 0);
+  g_autoptr(DirtyFrame) req = dirty_test_raw_request (5, "{\"action\":\"echo\"}", 0);
+  g_autoptr(DirtyFrame) good = dirty_test_raw_request (6, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[1,2]}", 0);
   g_autoptr(JsonNode) result = NULL;
 
   /* a well-formed frame with a bad request fails only that request */
-  send_frame (socket, req);
+  g_assert_true (dirty_test_raw_send_frame (socket, req));
   expect_error (socket, 5, "invalid-argument");
-  send_frame (socket, good);
+  g_assert_true (dirty_test_raw_send_frame (socket, good));
   result = expect_result (socket, 6);
   g_assert_cmpint (json_node_get_int (result), ==, 3);
 }
@@ -303,17 +219,17 @@ test_wrong_typed_args (void)
 {
   g_autoptr(DirtyTestDaemon) daemon = start ();
   g_autoptr(GSocket) socket = raw_connect (daemon);
-  g_autoptr(DirtyFrame) bad_args = request_frame (6, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":{\"a\":1}}", 0);
-  g_autoptr(DirtyFrame) bad_kwargs = request_frame (7, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"kwargs\":[1]}", 0);
-  g_autoptr(DirtyFrame) good = request_frame (8, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[1,2]}", 0);
+  g_autoptr(DirtyFrame) bad_args = dirty_test_raw_request (6, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":{\"a\":1}}", 0);
+  g_autoptr(DirtyFrame) bad_kwargs = dirty_test_raw_request (7, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"kwargs\":[1]}", 0);
+  g_autoptr(DirtyFrame) good = dirty_test_raw_request (8, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[1,2]}", 0);
   g_autoptr(JsonNode) result = NULL;
 
-  send_frame (socket, bad_args);
+  g_assert_true (dirty_test_raw_send_frame (socket, bad_args));
   expect_error (socket, 6, "invalid-argument");
-  send_frame (socket, bad_kwargs);
+  g_assert_true (dirty_test_raw_send_frame (socket, bad_kwargs));
   expect_error (socket, 7, "invalid-argument");
   /* the connection is still good */
-  send_frame (socket, good);
+  g_assert_true (dirty_test_raw_send_frame (socket, good));
   result = expect_result (socket, 8);
   g_assert_cmpint (json_node_get_int (result), ==, 3);
 }
@@ -331,8 +247,8 @@ test_replies_out_of_order (void)
     {
       g_autofree char *json = g_strdup_printf ("{\"app\":\"" TESTAPP "\",\"action\":\"sleep\",\"args\":[%s]}",
                                                calls[i].secs);
-      g_autoptr(DirtyFrame) req = request_frame (calls[i].id, json, 0);
-      send_frame (socket, req);
+      g_autoptr(DirtyFrame) req = dirty_test_raw_request (calls[i].id, json, 0);
+      g_assert_true (dirty_test_raw_send_frame (socket, req));
     }
   for (guint i = 0; i < G_N_ELEMENTS (expected_order); i++)
     {
@@ -351,9 +267,9 @@ test_client_disconnect_mid_call (void)
 
   {
     g_autoptr(GSocket) doomed = raw_connect (daemon);
-    g_autoptr(DirtyFrame) req = request_frame (1, "{\"app\":\"" TESTAPP "\",\"action\":\"sleep\",\"args\":[30]}", 0);
+    g_autoptr(DirtyFrame) req = dirty_test_raw_request (1, "{\"app\":\"" TESTAPP "\",\"action\":\"sleep\",\"args\":[30]}", 0);
 
-    send_frame (doomed, req);
+    g_assert_true (dirty_test_raw_send_frame (doomed, req));
     g_usleep (300 * 1000);
     g_socket_close (doomed, NULL);
   }
@@ -372,11 +288,11 @@ test_hello (void)
   g_autoptr(DirtyFrame) reply = NULL;
   g_autoptr(JsonNode) root = NULL;
 
-  send_frame (socket, hello);
-  reply = read_frame (socket);
+  g_assert_true (dirty_test_raw_send_frame (socket, hello));
+  reply = dirty_test_raw_read_frame (socket);
   g_assert_nonnull (reply);
   g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_HELLO);
-  root = frame_json (reply);
+  root = dirty_test_raw_frame_json (reply);
   g_assert_cmpstr (dirty_json_get_string (root, "role"), ==, "arbiter");
   g_assert_cmpint (dirty_json_get_int (root, "version", 0), ==, 1);
   g_assert_cmpint (dirty_json_get_int (root, "max_body", 0), ==, limits.max_body);

@@ -14,92 +14,20 @@
 
 #include "dirty-message.h"
 #include "dirty-test-daemon.h"
+#include "dirty-test-raw.h"
 
 #define TESTAPP "testapp:DirtyTestApp"
 #define ECHO    "echo:DirtyEchoApp"
 
 static DirtyLimits limits;
 
-/* ---- raw protocol ---- */
-
 static GSocket *
 raw_connect (DirtyTestDaemon *daemon)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocketAddress) address =
-    g_unix_socket_address_new (dirty_test_daemon_get_socket_path (daemon));
-  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
-                                            G_SOCKET_PROTOCOL_DEFAULT, &error);
-
-  g_assert_no_error (error);
-  g_assert_true (g_socket_connect (socket, address, NULL, &error));
-  g_socket_set_timeout (socket, 30);
-  return g_steal_pointer (&socket);
+  return dirty_test_raw_connect (dirty_test_daemon_get_socket_path (daemon));
 }
 
-static void
-send_all (GSocket *socket, const void *data, gsize len)
-{
-  const char *p = data;
-
-  while (len > 0)
-    {
-      g_autoptr(GError) error = NULL;
-      gssize n = g_socket_send (socket, p, len, NULL, &error);
-
-      g_assert_no_error (error);
-      p += n;
-      len -= n;
-    }
-}
-
-static void
-send_frame (GSocket *socket, DirtyFrame *frame)
-{
-  guint8 header[DIRTY_FRAME_HEADER_SIZE];
-
-  dirty_frame_header_write (&frame->header, header);
-  send_all (socket, header, sizeof header);
-  send_all (socket, g_bytes_get_data (frame->body, NULL), g_bytes_get_size (frame->body));
-}
-
-static gboolean
-recv_exact (GSocket *socket, guint8 *buf, gsize len)
-{
-  while (len > 0)
-    {
-      gssize n = g_socket_receive (socket, (char *) buf, len, NULL, NULL);
-
-      if (n <= 0)
-        return FALSE;
-      buf += n;
-      len -= n;
-    }
-  return TRUE;
-}
-
-/* The next frame, or NULL at EOF. */
-static DirtyFrame *
-read_frame (GSocket *socket)
-{
-  guint8 header[DIRTY_FRAME_HEADER_SIZE];
-  DirtyFrameHeader h;
-  g_autoptr(GError) error = NULL;
-  guint8 *body;
-  gsize length;
-
-  if (!recv_exact (socket, header, sizeof header))
-    return NULL;
-  g_assert_true (dirty_frame_header_parse (header, &limits, &h, &error));
-  length = dirty_frame_header_body_length (&h);
-  body = g_malloc (length + 1);
-  if (!recv_exact (socket, body, length))
-    {
-      g_free (body);
-      return NULL;
-    }
-  return dirty_frame_new (&h, g_bytes_new_take (body, length));
-}
+/* ---- raw protocol ---- */
 
 /* Sends @type with @json and reads the answer: the "result" member of a
  * RESPONSE, or NULL with @code (and @message) set from an ERROR. */
@@ -117,8 +45,8 @@ exchange (GSocket     *socket,
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(GPtrArray) attachments = NULL;
 
-  send_frame (socket, frame);
-  reply = read_frame (socket);
+  g_assert_true (dirty_test_raw_send_frame (socket, frame));
+  reply = dirty_test_raw_read_frame (socket);
   if (reply == NULL)
     {
       *code = g_strdup ("eof");
@@ -315,7 +243,7 @@ test_sigterm_drains (void)
   g_autoptr(JsonNode) refused = NULL;
   int status;
 
-  send_frame (busy, request);
+  g_assert_true (dirty_test_raw_send_frame (busy, request));
   g_usleep (300 * 1000);
   kill (dirty_test_daemon_get_pid (daemon), SIGTERM);
   g_usleep (200 * 1000);
@@ -323,7 +251,7 @@ test_sigterm_drains (void)
   g_assert_null (refused);
   g_assert_cmpstr (code, ==, "shutting-down");
 
-  reply = read_frame (busy);
+  reply = dirty_test_raw_read_frame (busy);
   g_assert_nonnull (reply);
   g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_RESPONSE);
   status = dirty_test_daemon_signal_and_wait (daemon, 0, 20000);
@@ -348,7 +276,7 @@ test_sigterm_graceful_timeout (void)
   gint64 t0;
   int status;
 
-  send_frame (socket, request);
+  g_assert_true (dirty_test_raw_send_frame (socket, request));
   g_usleep (300 * 1000);
   t0 = g_get_monotonic_time ();
   status = dirty_test_daemon_signal_and_wait (daemon, SIGTERM, 30000);
@@ -358,7 +286,7 @@ test_sigterm_graceful_timeout (void)
   /* it waited for the graceful timeout, not for the 60 s call */
   g_assert_cmpint (g_get_monotonic_time () - t0, >=, 1 * G_USEC_PER_SEC);
   g_assert_cmpint (g_get_monotonic_time () - t0, <, 20 * G_USEC_PER_SEC);
-  reply = read_frame (socket);
+  reply = dirty_test_raw_read_frame (socket);
   g_assert_nonnull (reply);
   g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_ERROR);
   for (guint i = 0; i < workers->len; i++)
@@ -379,13 +307,13 @@ test_sigquit_immediate (void)
   g_autoptr(DirtyFrame) reply = NULL;
   int status;
 
-  send_frame (socket, request);
+  g_assert_true (dirty_test_raw_send_frame (socket, request));
   g_usleep (300 * 1000);
   status = dirty_test_daemon_signal_and_wait (daemon, SIGQUIT, 5000);
   g_assert_cmpint (status, !=, -1);
   g_assert_true (WIFEXITED (status));
   g_assert_cmpint (WEXITSTATUS (status), ==, 0);
-  reply = read_frame (socket);
+  reply = dirty_test_raw_read_frame (socket);
   if (reply != NULL)
     g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_ERROR);
   for (guint i = 0; i < workers->len; i++)
