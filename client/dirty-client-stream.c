@@ -143,19 +143,6 @@ dirty_client_send_stream_sync (DirtyClient   *self,
   return dirty_client_send_stream_finish (self, result, error);
 }
 
-static DirtyRequest *
-build_request (const char *app,
-               const char *action,
-               JsonArray  *args,
-               JsonObject *kwargs)
-{
-  DirtyRequest *request = dirty_request_new (app, action);
-
-  dirty_request_set_args (request, args);
-  dirty_request_set_kwargs (request, kwargs);
-  return request;
-}
-
 static void
 dirty_client_stream_sent_cb (GObject      *source,
                              GAsyncResult *result,
@@ -223,7 +210,7 @@ dirty_client_stream (DirtyClient         *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, dirty_client_stream);
-  request = build_request (app, action, args, kwargs);
+  request = dirty_request_new_json (app, action, args, kwargs);
   dirty_client_send_stream (self, request, cancellable, dirty_client_stream_sent_cb, task);
 }
 
@@ -289,6 +276,6 @@ dirty_client_stream_sync (DirtyClient   *self,
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  request = build_request (app, action, args, kwargs);
+  request = dirty_request_new_json (app, action, args, kwargs);
   return dirty_client_send_stream_sync (self, request, cancellable, error);
 }

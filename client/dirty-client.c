@@ -594,9 +594,7 @@ dirty_client_execute (DirtyClient         *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, dirty_client_execute);
-  request = dirty_request_new (app, action);
-  dirty_request_set_args (request, args);
-  dirty_request_set_kwargs (request, kwargs);
+  request = dirty_request_new_json (app, action, args, kwargs);
   dirty_client_send (self, request, cancellable, dirty_client_execute_send_cb, task);
 }
 

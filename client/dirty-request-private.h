@@ -20,4 +20,11 @@ DirtyFrame *dirty_request_encode_stream (DirtyRequest *self,
                                          guint64       id,
                                          guint32       timeout_ms);
 
+/* A request for the JSON-only shortcuts (execute, stream): @args and
+ * @kwargs are copied, either may be NULL. (transfer full) */
+DirtyRequest *dirty_request_new_json (const char *app,
+                                      const char *action,
+                                      JsonArray  *args,
+                                      JsonObject *kwargs);
+
 G_END_DECLS

@@ -528,3 +528,16 @@ dirty_request_encode_stream (DirtyRequest *self,
 {
   return encode (self, DIRTY_FRAME_FLAG_STREAM, id, timeout_ms);
 }
+
+DirtyRequest *
+dirty_request_new_json (const char *app,
+                        const char *action,
+                        JsonArray  *args,
+                        JsonObject *kwargs)
+{
+  DirtyRequest *request = dirty_request_new (app, action);
+
+  dirty_request_set_args (request, args);
+  dirty_request_set_kwargs (request, kwargs);
+  return request;
+}

@@ -9,6 +9,7 @@
 #include "dirty-peer.h"
 #include "dirty-scheduler.h"
 #include "dirty-timer.h"
+#include "dirty-util.h"
 
 struct _DirtyAppQueue
 {
@@ -895,25 +896,10 @@ dirty_scheduler_is_draining (DirtyScheduler *self)
   return self->draining;
 }
 
-static int
-compare_names (gconstpointer a,
-               gconstpointer b)
-{
-  return strcmp (*(const char * const *) a, *(const char * const *) b);
-}
-
 GPtrArray *
 dirty_scheduler_list_apps (DirtyScheduler *self)
 {
-  GPtrArray *apps = g_ptr_array_new ();
-  GHashTableIter iter;
-  gpointer key;
-
-  g_hash_table_iter_init (&iter, self->apps);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    g_ptr_array_add (apps, key);
-  g_ptr_array_sort (apps, compare_names);
-  return apps;
+  return dirty_util_sorted_keys (self->apps);
 }
 
 const DirtyAppStats *

@@ -11,6 +11,7 @@
 #include "dirty-log.h"
 #include "dirty-message.h"
 #include "dirty-timer.h"
+#include "dirty-util.h"
 #include "dirty-worker-proc.h"
 
 /* After a worker lost its connection: how long it has to exit on its own */
@@ -856,25 +857,10 @@ dirty_worker_proc_get_errors (DirtyWorkerProc *self)
   return self->errors;
 }
 
-static int
-compare_names (gconstpointer a,
-               gconstpointer b)
-{
-  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
-}
-
 GPtrArray *
 dirty_worker_proc_list_apps (DirtyWorkerProc *self)
 {
-  GPtrArray *apps = g_ptr_array_new ();
-  GHashTableIter iter;
-  gpointer key;
-
-  g_hash_table_iter_init (&iter, self->apps);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    g_ptr_array_add (apps, key);
-  g_ptr_array_sort (apps, compare_names);
-  return apps;
+  return dirty_util_sorted_keys (self->apps);
 }
 
 void
