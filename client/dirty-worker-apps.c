@@ -144,6 +144,34 @@ dirty_worker_add_app (DirtyWorker *self,
 }
 
 /**
+ * dirty_worker_add_unavailable_app:
+ * @self: a #DirtyWorker
+ * @name: the name clients address the app by
+ * @reason: why the host could not make the app, for the arbiter and its
+ *   callers
+ *
+ * Records an app that the host could not make (a module that does not
+ * import, a class that is missing) as `unavailable`, as
+ * [method@Dirty.Worker.load_app] does for a module that cannot be loaded:
+ * the HELLO carries @reason, so every call of the app fails with it
+ * instead of the app silently missing.
+ *
+ * Since: 0.1
+ */
+void
+dirty_worker_add_unavailable_app (DirtyWorker *self,
+                                  const char  *name,
+                                  const char  *reason)
+{
+  g_return_if_fail (DIRTY_IS_WORKER (self));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (reason != NULL);
+  g_return_if_fail (self->loop == NULL);
+
+  add_worker_app (self, name, NULL, reason);
+}
+
+/**
  * dirty_worker_get_app:
  * @self: a #DirtyWorker
  * @name: an app name

@@ -31,6 +31,10 @@ void         dirty_worker_add_app      (DirtyWorker         *self,
                                         const char          *name,
                                         DirtyApp            *app);
 DIRTY_AVAILABLE_IN_ALL
+void         dirty_worker_add_unavailable_app (DirtyWorker *self,
+                                               const char  *name,
+                                               const char  *reason);
+DIRTY_AVAILABLE_IN_ALL
 DirtyApp    *dirty_worker_get_app      (DirtyWorker         *self,
                                         const char          *name);
 
