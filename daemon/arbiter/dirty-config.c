@@ -43,6 +43,7 @@ struct _DirtyConfig
   guint     max_rss;       /* MiB */
   DirtyRecycleOrder recycle_order;
   char     *hooks_module;
+  char     *python;        /* runs dirty-python-worker for python: apps */
 };
 
 G_DEFINE_TYPE (DirtyConfig, dirty_config, G_TYPE_OBJECT)
@@ -88,6 +89,9 @@ static const UintKey recycle_keys[] = {
 };
 static const char *const recycle_keys_other[] = { "recycle_order", "hooks_module", NULL };
 
+/* Python apps (dirty-worker-proc.c) */
+static const char *const python_keys[] = { "python", NULL };
+
 /* Unit mode (dirty-unit-launcher.c) */
 static const char *const worker_keys[] = { "worker_mode", "worker_socket", NULL };
 
@@ -98,6 +102,7 @@ dirty_config_finalize (GObject *object)
 
   g_free (self->worker_socket);
   g_free (self->hooks_module);
+  g_free (self->python);
   g_strfreev (self->apps);
   g_free (self->app_workers);
   g_strfreev (self->app_path);
@@ -124,6 +129,7 @@ dirty_config_init (DirtyConfig *self)
   self->apps = g_new0 (char *, 1);
   self->app_workers = g_new0 (guint, 1);
   self->app_path = g_strdupv ((char **) default_path);
+  self->python = g_strdup (DIRTY_PYTHON);
   self->workers = DIRTY_CONFIG_DEFAULT_WORKERS;
   self->timeout = DIRTY_CONFIG_DEFAULT_TIMEOUT;
   self->threads = DIRTY_CONFIG_DEFAULT_THREADS;
@@ -192,16 +198,72 @@ parse_app_workers (const char  *spec,
   return TRUE;
 }
 
+/* package.module: dotted Python identifiers (ASCII, as the worker imports
+ * it by that name) */
+static gboolean
+is_python_module_name (const char *name)
+{
+  g_auto(GStrv) parts = g_strsplit (name, ".", -1);
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    if (!is_type_name (parts[i]))
+      return FALSE;
+  return TRUE;
+}
+
+/* python:package.module:ClassName[:N], run by dirty-python-worker */
+static gboolean
+parse_python_app_spec (const char  *spec,
+                       char       **out_name,
+                       guint       *out_workers,
+                       GError     **error)
+{
+  g_auto(GStrv) parts = g_strsplit (spec + strlen (DIRTY_CONFIG_PYTHON_PREFIX), ":", -1);
+  guint n = g_strv_length (parts);
+  guint workers = 0;
+
+  if (n != 2 && n != 3)
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("app “%s” is not of the form python:package.module:ClassName or "
+                     "python:package.module:ClassName:N"), spec);
+      return FALSE;
+    }
+  if (!is_python_module_name (parts[0]))
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("app “%s”: “%s” is not a Python module name"), spec, parts[0]);
+      return FALSE;
+    }
+  if (!is_type_name (parts[1]))
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("app “%s”: “%s” is not a type name"), spec, parts[1]);
+      return FALSE;
+    }
+  if (n == 3 && !parse_app_workers (spec, parts[2], &workers, error))
+    return FALSE;
+  if (out_name != NULL)
+    *out_name = g_strconcat (DIRTY_CONFIG_PYTHON_PREFIX, parts[0], ":", parts[1], NULL);
+  if (out_workers != NULL)
+    *out_workers = workers;
+  return TRUE;
+}
+
 gboolean
 dirty_config_parse_app_spec (const char  *spec,
                              char       **out_name,
                              guint       *out_workers,
                              GError     **error)
 {
-  g_auto(GStrv) parts = g_strsplit (spec, ":", -1);
-  guint n = g_strv_length (parts);
+  g_auto(GStrv) parts = NULL;
+  guint n;
   guint workers = 0;
 
+  if (dirty_config_is_python_app (spec))
+    return parse_python_app_spec (spec, out_name, out_workers, error);
+  parts = g_strsplit (spec, ":", -1);
+  n = g_strv_length (parts);
   if (n != 2 && n != 3)
     return fail_spec (error, spec);
   if (*parts[0] == '\0' || *parts[1] == '\0')
@@ -231,6 +293,12 @@ dirty_config_parse_app_spec (const char  *spec,
   if (out_workers != NULL)
     *out_workers = workers;
   return TRUE;
+}
+
+gboolean
+dirty_config_is_python_app (const char *name)
+{
+  return g_str_has_prefix (name, DIRTY_CONFIG_PYTHON_PREFIX);
 }
 
 gboolean
@@ -372,7 +440,7 @@ is_known_key (const char *key)
     if (g_str_equal (key, recycle_keys[i].key))
       return TRUE;
   return g_strv_contains (list_keys, key) || g_strv_contains (worker_keys, key) ||
-         g_strv_contains (recycle_keys_other, key);
+         g_strv_contains (recycle_keys_other, key) || g_strv_contains (python_keys, key);
 }
 
 static gboolean
@@ -575,6 +643,24 @@ load_worker_mode (DirtyConfig *self,
   return load_path (keyfile, "worker_socket", &self->worker_socket, name, data, error);
 }
 
+/* python: the interpreter of dirty-python-worker */
+static gboolean
+load_python (DirtyConfig *self,
+             GKeyFile    *keyfile,
+             const char  *name,
+             const char  *data,
+             GError     **error)
+{
+  if (!load_path (keyfile, "python", &self->python, name, data, error))
+    return FALSE;
+  if (!g_path_is_absolute (self->python))
+    return fail_key (error,
+                     g_error_new (DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                                  _("“%s” is not an absolute path"), self->python),
+                     name, data, "python");
+  return TRUE;
+}
+
 /* dirty_max_requests, dirty_max_requests_jitter, dirty_max_rss,
  * recycle_order and hooks_module */
 static gboolean
@@ -646,7 +732,8 @@ dirty_config_load_data (DirtyConfig  *self,
          load_path (keyfile, "log_file", &self->log_file, name, data, error) &&
          load_access (self, keyfile, name, data, error) &&
          load_worker_mode (self, keyfile, name, data, error) &&
-         load_recycle (self, keyfile, name, data, error);
+         load_recycle (self, keyfile, name, data, error) &&
+         load_python (self, keyfile, name, data, error);
 }
 
 gboolean
@@ -948,6 +1035,15 @@ dirty_config_validate (DirtyConfig  *self,
     {
       guint n = self->app_workers[i];
 
+      /* a unit's ExecStart= is the C dirty-worker */
+      if (dirty_config_is_python_app (self->apps[i]) &&
+          self->worker_mode == DIRTY_WORKER_MODE_UNIT)
+        {
+          g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                       _("dirty_apps: the Python app “%s” needs worker_mode=fork"),
+                       self->apps[i]);
+          return FALSE;
+        }
       if (n == 0)
         every_worker_app = TRUE;
       else if (n > self->workers)
@@ -1254,6 +1350,12 @@ DirtyRecycleOrder
 dirty_config_get_recycle_order (DirtyConfig *self)
 {
   return self->recycle_order;
+}
+
+const char *
+dirty_config_get_python (DirtyConfig *self)
+{
+  return self->python;
 }
 
 const char *

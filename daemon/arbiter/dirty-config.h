@@ -89,7 +89,8 @@ DirtyConfig *dirty_config_reload            (DirtyConfig  *self,
                                              GError      **error);
 
 /* Checks an app spec: "MODULE:TypeName" or "MODULE:TypeName:N" (N >= 1:
- * only N workers load it); MODULE may be an absolute path to a .so.
+ * only N workers load it); MODULE may be an absolute path to a .so. Or a
+ * Python app, "python:package.module:ClassName" with the same optional :N.
  * @out_name gets the wire name (without :N), @out_workers N or 0. */
 gboolean     dirty_config_parse_app_spec    (const char   *spec,
                                              char        **out_name,
@@ -97,6 +98,10 @@ gboolean     dirty_config_parse_app_spec    (const char   *spec,
                                              GError      **error);
 gboolean     dirty_config_check_app_spec    (const char   *spec,
                                              GError      **error);
+/* A Python app (spec or wire name): a worker that loads one is started as
+ * dirty-python-worker */
+#define DIRTY_CONFIG_PYTHON_PREFIX "python:"
+gboolean     dirty_config_is_python_app     (const char   *name);
 
 /* Wire names (MODULE:TypeName), without any :N */
 const char * const *dirty_config_get_apps      (DirtyConfig *self);
@@ -150,6 +155,8 @@ guint        dirty_config_get_max_requests        (DirtyConfig *self);
 guint        dirty_config_get_max_requests_jitter (DirtyConfig *self);
 guint        dirty_config_get_max_rss             (DirtyConfig *self);
 DirtyRecycleOrder dirty_config_get_recycle_order  (DirtyConfig *self);
+/* python: the interpreter dirty-python-worker runs with (an absolute path) */
+const char  *dirty_config_get_python              (DirtyConfig *self);
 /* (nullable): hooks_module, an absolute path to a .so (dirty-hooks.h) */
 const char  *dirty_config_get_hooks_module        (DirtyConfig *self);
 

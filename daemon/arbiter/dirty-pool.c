@@ -44,6 +44,7 @@ struct _DirtyPool
   DirtyConfig *config;           /* the newest generation's */
   DirtyLimits  limits;
   char        *binary;
+  char        *python_worker;
   GPtrArray   *slots;            /* of Slot (owned) */
   guint        generation;       /* 1, then one more per reload */
   gboolean     reloading;        /* the newest generation is not ready yet */
@@ -111,6 +112,7 @@ dirty_pool_finalize (GObject *object)
 
   g_ptr_array_unref (self->slots);
   g_free (self->binary);
+  g_free (self->python_worker);
   g_clear_object (&self->config);
   G_OBJECT_CLASS (dirty_pool_parent_class)->finalize (object);
 }
@@ -161,12 +163,16 @@ dirty_pool_new (DirtyConfig       *config,
 {
   DirtyPool *self = g_object_new (DIRTY_TYPE_POOL, NULL);
   const char *env = g_getenv ("DIRTY_WORKER_PATH");
+  const char *python_env = g_getenv ("DIRTY_PYTHON_WORKER_PATH");
 
   self->config = g_object_ref (config);
   self->limits = *limits;
   self->binary = (env != NULL && *env != '\0')
                    ? g_strdup (env)
                    : g_build_filename (DIRTY_LIBEXECDIR, "dirty-worker", NULL);
+  self->python_worker = (python_env != NULL && *python_env != '\0')
+                          ? g_strdup (python_env)
+                          : g_build_filename (DIRTY_LIBEXECDIR, "dirty-python-worker", NULL);
   return self;
 }
 
@@ -385,6 +391,8 @@ slot_spawn (Slot    *slot,
     .threads = dirty_config_get_threads (self->config),
     .limits = &self->limits,
     .hooks = dirty_config_get_hooks_module (self->config),
+    .python = dirty_config_get_python (self->config),
+    .python_worker = self->python_worker,
   };
   guint max_requests = dirty_config_get_max_requests (self->config);
   guint jitter = dirty_config_get_max_requests_jitter (self->config);

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dirty-config.h"
 #include "dirty-connection.h"
 #include "dirty-log.h"
 #include "dirty-message.h"
@@ -161,13 +162,31 @@ child_setup (gpointer user_data)
     _exit (1);
 }
 
+/* Python apps need dirty-python-worker, which loads C apps too: a worker
+ * with at least one is started as that. */
+static gboolean
+has_python_app (const DirtyWorkerProcOptions *options)
+{
+  for (guint i = 0; options->apps != NULL && options->apps[i] != NULL; i++)
+    if (dirty_config_is_python_app (options->apps[i]))
+      return TRUE;
+  return FALSE;
+}
+
 static GStrv
 build_argv (guint                         worker_id,
             const DirtyWorkerProcOptions *options)
 {
   GPtrArray *argv = g_ptr_array_new ();
 
-  g_ptr_array_add (argv, g_strdup (options->binary));
+  if (has_python_app (options))
+    {
+      /* the interpreter of the config, not the script's #! line */
+      g_ptr_array_add (argv, g_strdup (options->python));
+      g_ptr_array_add (argv, g_strdup (options->python_worker));
+    }
+  else
+    g_ptr_array_add (argv, g_strdup (options->binary));
   g_ptr_array_add (argv, g_strdup ("--fd=3"));
   g_ptr_array_add (argv, g_strdup_printf ("--worker-id=%u", worker_id));
   g_ptr_array_add (argv, g_strdup_printf ("--threads=%u", options->threads));

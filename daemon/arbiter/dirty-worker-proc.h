@@ -37,6 +37,10 @@ typedef struct {
   guint               threads;
   const DirtyLimits  *limits;
   const char         *hooks;      /* (nullable): hooks_module */
+  /* A worker with a python: app runs `python python_worker` instead of
+   * binary (fork mode only) */
+  const char         *python;
+  const char         *python_worker;
 } DirtyWorkerProcOptions;
 
 #define DIRTY_TYPE_WORKER_PROC (dirty_worker_proc_get_type ())
