@@ -1,0 +1,223 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Write dirty-arbiter apps in Python.
+
+An app is a subclass of :class:`App` (itself a subclass of the
+introspected ``Dirty.App``) whose actions are methods marked with
+:func:`action`. The arbiter runs it in ``dirty-python-worker`` when its
+config names it ``python:package.module:ClassName``; the wire protocol is
+the C library's (libdirty-glib), reached through GObject introspection.
+
+What a method is decides how it runs and what the caller gets:
+
+- a plain function runs on one of the worker's ``dirty_threads`` threads;
+  its return value is the result;
+- a generator function runs there too and streams: each ``yield`` is a
+  chunk, sent when the reader has credit (it blocks until then);
+- a coroutine function (``async def``) runs on the worker's asyncio loop;
+  its return value is the result;
+- an async generator function streams from the asyncio loop, resumed once
+  each chunk has credit.
+
+Arguments arrive decoded from JSON, bytes arguments as ``bytes``. Results
+and chunks may be any JSON value (dicts, lists, str, int, float, bool,
+None), ``bytes`` (a top-level result or chunk is sent raw; bytes nested in
+a result become attachments) and anything with a ``tolist()`` method
+(numpy arrays and scalars). An exception ends the call with the error
+``app-error``, its message ``Type: message`` and its detail the Python
+traceback; :class:`InvalidArgument` gives ``invalid-argument`` instead.
+When the caller cancels (or the deadline passes) a generator is closed
+(``GeneratorExit`` at its ``yield``) and an async action's task is
+cancelled (``asyncio.CancelledError`` at its ``await``).
+"""
+
+import contextvars
+import inspect
+import traceback
+
+import gi
+
+gi.require_version("Dirty", "1")
+gi.require_version("Json", "1.0")
+from gi.repository import Dirty, GLib  # noqa: E402
+
+from . import _async, _convert  # noqa: E402
+
+__all__ = ["App", "action", "current_call", "InvalidArgument"]
+
+_current_call = contextvars.ContextVar("dirty_current_call", default=None)
+
+
+class InvalidArgument(ValueError):
+    """Raise it for bad arguments: the caller gets ``invalid-argument``."""
+
+
+def current_call():
+    """The ``Dirty.Call`` being served in this thread or task: its
+    cancellable (``get_cancellable()``), deadline, raw attachments."""
+    return _current_call.get()
+
+
+def action(func=None, *, name=None):
+    """Marks a method of an :class:`App` as an action, callable as
+    ``name`` (the method's name by default; names starting with ``_`` are
+    never callable)."""
+
+    def mark(f):
+        f._dirty_action = name or f.__name__
+        return f
+
+    return mark(func) if func is not None else mark
+
+
+def _app_error(exc):
+    message = "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
+    code = Dirty.Error.INVALID_ARGUMENT if isinstance(exc, InvalidArgument) else Dirty.Error.APP
+    return GLib.Error.new_literal(Dirty.error_quark(), message, code)
+
+
+def _fail(call, exc):
+    """Completes @call with @exc: a GLib.Error as it is (cancellation
+    included), any other exception as an app error with its traceback."""
+    if isinstance(exc, GLib.Error):
+        call.return_error(exc)
+        return
+    call.set_detail("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    call.return_error(_app_error(exc))
+
+
+def _return(call, value):
+    if _convert.is_raw(value):
+        call.return_bytes(_convert.to_glib_bytes(value))
+    else:
+        call.return_value(_convert.to_node(value, call))
+
+
+def _send(call, value):
+    """One chunk from a worker thread: blocks until it has credit."""
+    cancellable = call.get_cancellable()
+    if _convert.is_raw(value):
+        call.send_bytes_chunk(_convert.to_glib_bytes(value), cancellable)
+    else:
+        call.send_chunk(_convert.to_node(value), cancellable)
+
+
+def _run_sync(call, method):
+    args, kwargs = _convert.call_arguments(call)
+    return method(*args, **kwargs)
+
+
+def _serve_function(call, method):
+    try:
+        _return(call, _run_sync(call, method))
+    except Exception as exc:  # noqa: BLE001 -- every failure is the caller's error
+        _fail(call, exc)
+
+
+def _serve_generator(call, method):
+    try:
+        generator = _run_sync(call, method)
+    except Exception as exc:  # noqa: BLE001
+        _fail(call, exc)
+        return
+    try:
+        for chunk in generator:
+            _send(call, chunk)
+        call.end_stream()
+    except Exception as exc:  # noqa: BLE001
+        _fail(call, exc)
+    finally:
+        # cancelled or failed: GeneratorExit at its yield, its finally runs
+        generator.close()
+
+
+async def _serve_coroutine(call, method):
+    _current_call.set(call)  # this task's own context
+    try:
+        _return(call, await _run_sync(call, method))
+    except Exception as exc:  # noqa: BLE001
+        _fail(call, exc)
+
+
+async def _serve_async_generator(call, method):
+    _current_call.set(call)  # this task's own context
+    try:
+        generator = _run_sync(call, method)
+    except Exception as exc:  # noqa: BLE001
+        _fail(call, exc)
+        return
+    try:
+        async for chunk in generator:
+            raw = _convert.to_glib_bytes(chunk) if _convert.is_raw(chunk) else None
+            await _async.send_chunk(call, None if raw else _convert.to_node(chunk), raw)
+        call.end_stream()
+    except Exception as exc:  # noqa: BLE001
+        _fail(call, exc)
+    finally:
+        await generator.aclose()
+
+
+def _kind(method):
+    if inspect.isasyncgenfunction(method):
+        return Dirty.ActionFlags.ASYNC | Dirty.ActionFlags.STREAM
+    if inspect.iscoroutinefunction(method):
+        return Dirty.ActionFlags.ASYNC
+    if inspect.isgeneratorfunction(method):
+        return Dirty.ActionFlags.SYNC | Dirty.ActionFlags.STREAM
+    return Dirty.ActionFlags.SYNC
+
+
+class App(Dirty.App):
+    """Base class of Python apps. Override :meth:`setup` to load what the
+    app needs once (a model, a table) and :meth:`teardown` to release it;
+    mark actions with :func:`action`."""
+
+    def __init__(self, **properties):
+        super().__init__(**properties)
+        for attribute in dir(type(self)):
+            function = getattr(type(self), attribute, None)
+            name = getattr(function, "_dirty_action", None)
+            if name is None:
+                continue
+            method = getattr(self, attribute)
+            self.add_action(name, _kind(function), self._dispatch, method)
+
+    def setup(self):
+        """Runs once per worker before any call, on a helper thread (it may
+        block). Raise to fail: the worker retries with backoff."""
+
+    def teardown(self):
+        """Runs once at worker shutdown, after every call has ended."""
+
+    def do_init(self, cancellable):
+        try:
+            self.setup()
+        except GLib.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- reported, then retried
+            traceback.print_exc()
+            raise GLib.Error.new_literal(Dirty.error_quark(),
+                                         "%s: %s" % (type(exc).__name__, exc),
+                                         Dirty.Error.FAILED) from exc
+        return True
+
+    def do_close(self):
+        try:
+            self.teardown()
+        finally:
+            _async.stop()
+
+    @staticmethod
+    def _dispatch(app, call, method):
+        token = _current_call.set(call)
+        try:
+            flags = _kind(method.__func__)
+            if flags & Dirty.ActionFlags.ASYNC:
+                serve = (_serve_async_generator if flags & Dirty.ActionFlags.STREAM
+                         else _serve_coroutine)
+                _async.run(call, lambda: serve(call, method), lambda error: _fail(call, error))
+            elif flags & Dirty.ActionFlags.STREAM:
+                _serve_generator(call, method)
+            else:
+                _serve_function(call, method)
+        finally:
+            _current_call.reset(token)
