@@ -246,6 +246,66 @@ test_app_counts (void)
     }
 }
 
+/* python:package.module:ClassName[:N]: its own syntax, the same :N, its
+ * own errors; the python key; unit mode refuses Python apps. */
+static void
+test_python_apps (void)
+{
+  g_autoptr(DirtyConfig) config = dirty_config_new ();
+  g_autoptr(DirtyConfig) unit = dirty_config_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = write_config ("[dirty-arbiter]\n"
+                                        "dirty_apps=python:numstats:NumStats\n"
+                                        "worker_mode=unit\n");
+  g_autofree char *config_arg = g_strconcat ("--config=", path, NULL);
+  char *argv[] = { "dirty-arbiter", config_arg, NULL };
+  static const BadCase bad[] = {
+    { "[dirty-arbiter]\ndirty_apps=python:numstats\n", "python:package.module:ClassName" },
+    { "[dirty-arbiter]\ndirty_apps=python:a:B:2:3\n", "python:package.module:ClassName:N" },
+    { "[dirty-arbiter]\ndirty_apps=python:a-b:B\n", "“a-b” is not a Python module name" },
+    { "[dirty-arbiter]\ndirty_apps=python:a..b:B\n", "not a Python module name" },
+    { "[dirty-arbiter]\ndirty_apps=python:.a:B\n", "not a Python module name" },
+    { "[dirty-arbiter]\ndirty_apps=python:/x/a.py:B\n", "not a Python module name" },
+    { "[dirty-arbiter]\ndirty_apps=python:a:1B\n", "“1B” is not a type name" },
+    { "[dirty-arbiter]\ndirty_apps=python:a:B:0\n", "the worker count “0”" },
+    { "[dirty-arbiter]\ndirty_apps=python:a:B;python:a:B:1\n", "listed twice" },
+    { "[dirty-arbiter]\npython=python3\n", "test.conf:2: python: “python3” is not an absolute path" },
+    { "[dirty-arbiter]\npython=\n", "test.conf:2: python:" },
+  };
+
+  g_assert_cmpstr (dirty_config_get_python (config), ==, DIRTY_PYTHON);
+  g_assert_true (dirty_config_load_data (config, "[dirty-arbiter]\n"
+                                         "dirty_apps=python:pkg.sub.mod:Cls;echo:E;"
+                                         "python:numstats:NumStats:2\n"
+                                         "python=/opt/py/bin/python3\n", "test.conf", &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (dirty_config_get_apps (config)[0], ==, "python:pkg.sub.mod:Cls");
+  g_assert_cmpstr (dirty_config_get_apps (config)[1], ==, "echo:E");
+  g_assert_cmpstr (dirty_config_get_apps (config)[2], ==, "python:numstats:NumStats");
+  g_assert_cmpuint (dirty_config_get_app_workers (config, "python:pkg.sub.mod:Cls"), ==, 0);
+  g_assert_cmpuint (dirty_config_get_app_workers (config, "python:numstats:NumStats"), ==, 2);
+  g_assert_true (dirty_config_is_python_app (dirty_config_get_apps (config)[0]));
+  g_assert_false (dirty_config_is_python_app (dirty_config_get_apps (config)[1]));
+  g_assert_cmpstr (dirty_config_get_python (config), ==, "/opt/py/bin/python3");
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(DirtyConfig) other = dirty_config_new ();
+      g_autoptr(GError) local_error = NULL;
+
+      g_assert_false (dirty_config_load_data (other, bad[i].text, "test.conf", &local_error));
+      g_test_message ("%s", local_error->message);
+      g_assert_error (local_error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID);
+      g_assert_nonnull (strstr (local_error->message, bad[i].expected));
+    }
+
+  /* a unit runs the C dirty-worker */
+  g_assert_false (dirty_config_parse_command_line (unit, argv, &error));
+  g_assert_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "“python:numstats:NumStats” needs worker_mode=fork"));
+  g_unlink (path);
+}
+
 /* The main file, then its drop-ins in lexical order; a bad drop-in is
  * named with its line. */
 static void
@@ -333,6 +393,7 @@ main (int    argc,
   g_test_add_func ("/config/command-line-wins", test_command_line_wins);
   g_test_add_func ("/config/command-line-errors", test_command_line_errors);
   g_test_add_func ("/config/app-counts", test_app_counts);
+  g_test_add_func ("/config/python-apps", test_python_apps);
   g_test_add_func ("/config/drop-ins", test_drop_ins);
   g_test_add_func ("/config/reload", test_reload);
   g_test_add_func ("/config/version", test_version);
