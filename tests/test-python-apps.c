@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* End-to-end tests of Python apps: examples/python/numstats.py (numpy)
+ * in a real dirty-python-worker started by the real dirty-arbiter, called
+ * through libdirty-glib and dirtyctl: values, bytes both ways, a sync
+ * and an async generator streaming, cancel mid-stream (the generator
+ * closed, the task cancelled), a Python exception as an app error with
+ * its traceback, and apps that cannot be made. */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <dirty.h>
+
+#include "dirty-test-daemon.h"
+
+#define NUMSTATS "python:numstats:NumStats"
+#define ECHO     "echo:DirtyEchoApp"
+
+/* One worker: the app's counters (closed_early) are that worker's. It
+ * hosts a C app beside the Python one. */
+#define CONFIG \
+  "[dirty-arbiter]\n" \
+  "dirty_apps=" NUMSTATS ";" ECHO "\n" \
+  "dirty_workers=1\n" \
+  "dirty_threads=2\n"
+
+static DirtyTestDaemon *daemon_;
+
+/* examples/python and tests/apps hold the Python modules */
+static const char * const *
+python_app_path_args (void)
+{
+  static char *args[3];
+
+  if (args[0] == NULL)
+    {
+      args[0] = g_strconcat ("--app-path=", g_test_get_dir (G_TEST_DIST), "/../examples/python",
+                             NULL);
+      args[1] = g_strconcat ("--app-path=", g_test_get_dir (G_TEST_DIST), "/apps", NULL);
+    }
+  return (const char * const *) args;
+}
+
+static DirtyTestDaemon *
+shared_daemon (void)
+{
+  if (daemon_ == NULL)
+    daemon_ = dirty_test_daemon_start (CONFIG, python_app_path_args ());
+  return daemon_;
+}
+
+static DirtyClient *
+connect_to (DirtyTestDaemon *daemon)
+{
+  g_autoptr(GError) error = NULL;
+  DirtyClient *client = dirty_client_new_sync (dirty_test_daemon_get_socket_path (daemon),
+                                               NULL, &error);
+  g_assert_no_error (error);
+  return client;
+}
+
+static JsonNode *
+parse_json (const char *text)
+{
+  g_autoptr(GError) error = NULL;
+  JsonNode *node = json_from_string (text, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (node);
+  return node;
+}
+
+static JsonArray *
+json_args (const char *text)
+{
+  g_autoptr(JsonNode) node = parse_json (text);
+
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (node));
+  return json_array_ref (json_node_get_array (node));
+}
+
+static JsonObject *
+json_kwargs (const char *text)
+{
+  g_autoptr(JsonNode) node = parse_json (text);
+
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
+  return json_object_ref (json_node_get_object (node));
+}
+
+static JsonNode *
+execute (DirtyClient *client, const char *app, const char *action, const char *args,
+         GError **error)
+{
+  g_autoptr(JsonArray) array = json_args (args);
+
+  return dirty_client_execute_sync (client, app, action, array, NULL, NULL, error);
+}
+
+static double
+member_double (JsonNode *node, const char *name)
+{
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
+  return json_object_get_double_member (json_node_get_object (node), name);
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+static void
+test_value (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon ());
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) stats = execute (client, NUMSTATS, "describe", "[[1, 2, 3, 4, 10]]", &error);
+  g_autoptr(JsonNode) x = NULL;
+  g_autoptr(JsonNode) eig = NULL;
+  g_autoptr(JsonNode) sum = NULL;
+  JsonArray *array;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (stats), "n"), ==, 5);
+  g_assert_cmpfloat_with_epsilon (member_double (stats, "mean"), 4.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (member_double (stats, "median"), 3.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (member_double (stats, "std"), sqrt (10.0), 1e-12);
+  g_assert_cmpfloat_with_epsilon (member_double (stats, "max"), 10.0, 1e-12);
+
+  /* numpy's solve: [[2,1],[1,3]] x = [3,5] -> x = [0.8, 1.4] (a numpy
+   * array as a JSON list) */
+  x = execute (client, NUMSTATS, "solve", "[[[2, 1], [1, 3]], [3, 5]]", &error);
+  g_assert_no_error (error);
+  array = json_node_get_array (x);
+  g_assert_cmpuint (json_array_get_length (array), ==, 2);
+  g_assert_cmpfloat_with_epsilon (json_array_get_double_element (array, 0), 0.8, 1e-12);
+  g_assert_cmpfloat_with_epsilon (json_array_get_double_element (array, 1), 1.4, 1e-12);
+
+  /* a coroutine (async def) on the worker's asyncio loop */
+  eig = execute (client, NUMSTATS, "eigenvalues", "[[[2, 1], [1, 2]]]", &error);
+  g_assert_no_error (error);
+  array = json_node_get_array (eig);
+  g_assert_cmpfloat_with_epsilon (json_array_get_double_element (array, 0), 1.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (json_array_get_double_element (array, 1), 3.0, 1e-12);
+
+  /* the C app in the same (Python) worker */
+  sum = execute (client, ECHO, "add", "[20, 22]", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (json_node_get_int (sum), ==, 42);
+}
+
+/* Raw float64 bytes in (an attachment, not base64) and out. */
+static void
+test_bytes (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon ());
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyRequest) describe = dirty_request_new (NUMSTATS, "describe");
+  g_autoptr(DirtyRequest) normalize = dirty_request_new (NUMSTATS, "normalize");
+  g_autoptr(DirtyReply) reply = NULL;
+  g_autoptr(DirtyReply) normalized = NULL;
+  g_autoptr(GBytes) data = NULL;
+  double values[1000];
+  const double *out;
+  gsize size;
+
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    values[i] = (double) i;   /* little-endian on every Debian arch we run */
+  data = g_bytes_new (values, sizeof values);
+  dirty_request_add_bytes (describe, data);
+  reply = dirty_client_send_sync (client, describe, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat_with_epsilon (member_double (dirty_reply_get_result (reply), "mean"),
+                                  499.5, 1e-9);
+  g_assert_cmpfloat_with_epsilon (member_double (dirty_reply_get_result (reply), "std"),
+                                  sqrt ((1000.0 * 1000.0 - 1.0) / 12.0), 1e-9);
+
+  dirty_request_add_bytes (normalize, data);
+  normalized = dirty_client_send_sync (client, normalize, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (dirty_reply_get_bytes (normalized));
+  out = g_bytes_get_data (dirty_reply_get_bytes (normalized), &size);
+  g_assert_cmpuint (size, ==, sizeof values);
+  g_assert_cmpfloat_with_epsilon (out[0], -499.5 / sqrt ((1000.0 * 1000.0 - 1.0) / 12.0), 1e-9);
+}
+
+/* ---- streams ----------------------------------------------------------- */
+
+static DirtyStream *
+open_stream (DirtyClient *client, const char *action, const char *args, const char *kwargs)
+{
+  g_autoptr(JsonArray) array = json_args (args);
+  g_autoptr(JsonObject) object = json_kwargs (kwargs);
+  g_autoptr(GError) error = NULL;
+  DirtyStream *stream = dirty_client_stream_sync (client, NUMSTATS, action, array, object,
+                                                  NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (stream);
+  return stream;
+}
+
+/* A sync generator: one summary per chunk of 3 values, as they come. */
+static void
+test_sync_generator (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon ());
+  g_autoptr(DirtyStream) stream = open_stream (client, "running", "[[1, 2, 3, 4, 5, 6, 7]]",
+                                               "{\"chunk\": 3}");
+  static const double means[] = { 2.0, 3.5, 4.0 };
+  g_autoptr(GError) error = NULL;
+  JsonNode *chunk;
+  guint n = 0;
+
+  while ((chunk = dirty_stream_next_chunk_sync (stream, NULL, &error)) != NULL)
+    {
+      g_assert_cmpuint (n, <, G_N_ELEMENTS (means));
+      g_assert_cmpfloat_with_epsilon (member_double (chunk, "mean"), means[n], 1e-12);
+      n++;
+      json_node_unref (chunk);
+    }
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 3);
+}
+
+/* An async generator: the seeded walk is the same every time, and its
+ * steps come in order. */
+static void
+test_async_generator (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon ());
+  g_autoptr(GPtrArray) first = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
+  g_autoptr(GError) error = NULL;
+
+  for (guint round = 0; round < 2; round++)
+    {
+      g_autoptr(DirtyStream) stream = open_stream (client, "walk", "[]",
+                                                   "{\"steps\": 200, \"seed\": 7}");
+      JsonNode *chunk;
+      guint n = 0;
+
+      while ((chunk = dirty_stream_next_chunk_sync (stream, NULL, &error)) != NULL)
+        {
+          JsonObject *object = json_node_get_object (chunk);
+
+          g_assert_cmpint (json_object_get_int_member (object, "step"), ==, n);
+          if (round == 0)
+            g_ptr_array_add (first, chunk);
+          else
+            {
+              g_assert_true (json_node_equal (chunk, first->pdata[n]));
+              json_node_unref (chunk);
+            }
+          n++;
+        }
+      g_assert_no_error (error);
+      /* more than the credit window: backpressure let it through */
+      g_assert_cmpuint (n, ==, 200);
+    }
+}
+
+static gint64
+closed_early (DirtyClient *client, const char *action)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) counts = execute (client, NUMSTATS, "closed_early", "[]", &error);
+
+  g_assert_no_error (error);
+  return json_object_get_int_member_with_default (json_node_get_object (counts), action, 0);
+}
+
+/* Reads a few chunks, drops the stream (which cancels the call) and
+ * waits (bounded) until the app counted its generator as closed early. */
+static void
+cancel_mid_stream (const char *action, const char *args, const char *kwargs)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon ());
+  gint64 before = closed_early (client, action);
+  DirtyStream *stream = open_stream (client, action, args, kwargs);
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) chunk = dirty_stream_next_chunk_sync (stream, NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (chunk);
+    }
+  g_object_unref (stream);
+  while (closed_early (client, action) == before && g_get_monotonic_time () < end)
+    g_usleep (20 * 1000);
+  g_assert_cmpint (closed_early (client, action), ==, before + 1);
+}
+
+/* The sync generator is closed (GeneratorExit at its yield) while it
+ * waits for credit. */
+static void
+test_cancel_generator (void)
+{
+  g_autoptr(GString) data = g_string_new ("[[");
+
+  for (guint i = 0; i < 5000; i++)
+    g_string_append_printf (data, "%s%u", i ? ", " : "", i);
+  g_string_append (data, "]]");
+  cancel_mid_stream ("running", data->str, "{\"chunk\": 1}");
+}
+
+/* The async generator's task is cancelled (CancelledError at its await). */
+static void
+test_cancel_async_generator (void)
+{
+  cancel_mid_stream ("walk", "[]", "{\"steps\": 100000, \"delay_ms\": 20}");
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* numpy raises LinAlgError: the caller gets app-error, "Type: message",
+ * and the Python traceback as the detail. */
+static void
+test_exception (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon ());
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = execute (client, NUMSTATS, "solve", "[[[1, 2], [2, 4]], [3, 5]]",
+                                        &error);
+  const char *detail;
+
+  g_assert_null (result);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_APP);
+  g_assert_nonnull (strstr (error->message, "LinAlgError: Singular matrix"));
+  detail = dirty_error_get_detail (error);
+  g_assert_nonnull (detail);
+  g_test_message ("detail: %s", detail);
+  g_assert_true (g_str_has_prefix (detail, "Traceback (most recent call last):\n"));
+  g_assert_nonnull (strstr (detail, "numstats.py\", line "));
+  g_assert_nonnull (strstr (detail, ", in solve\n"));
+  g_assert_nonnull (strstr (detail, "numpy.linalg.LinAlgError: Singular matrix"));
+}
+
+/* dirty.InvalidArgument is invalid-argument, also from a generator. */
+static void
+test_invalid_argument (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon ());
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = execute (client, NUMSTATS, "describe", "[\"abc\"]", &error);
+  g_autoptr(JsonArray) args = json_args ("[[1, 2]]");
+  g_autoptr(JsonObject) kwargs = json_kwargs ("{\"chunk\": 0}");
+  g_autoptr(DirtyStream) stream = NULL;
+
+  g_assert_null (result);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "not a list of numbers"));
+  g_clear_error (&error);
+
+  /* failed before its first chunk: the stream call itself fails */
+  stream = dirty_client_stream_sync (client, NUMSTATS, "running", args, kwargs, NULL, &error);
+  g_assert_null (stream);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "chunk must be at least 1"));
+}
+
+/* Apps that cannot be made are reported with the reason (no-worker, as
+ * for a C module that cannot be loaded or whose init() fails); the
+ * worker's other apps serve. */
+static void
+test_broken_apps (void)
+{
+  static const struct {
+    const char *app;
+    const char *reason;
+  } cases[] = {
+    { "python:nosuchmodule:App", "ModuleNotFoundError: No module named 'nosuchmodule'" },
+    { "python:numstats:NoSuchClass", "has no class NoSuchClass" },
+    { "python:pybroken:NotAnApp", "is not a subclass of Dirty.App" },
+    { "python:pybroken:BrokenSetup", "RuntimeError: the model file is missing" },
+  };
+  g_autoptr(GString) config = g_string_new ("[dirty-arbiter]\ndirty_apps=" NUMSTATS);
+  g_autoptr(DirtyTestDaemon) daemon = NULL;
+  g_autoptr(DirtyClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) stats = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_string_append_printf (config, ";%s", cases[i].app);
+  g_string_append_c (config, '\n');
+  daemon = dirty_test_daemon_start (config->str, python_app_path_args ());
+  client = connect_to (daemon);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) local_error = NULL;
+      g_autoptr(JsonNode) result = execute (client, cases[i].app, "ping", "[]", &local_error);
+
+      g_assert_null (result);
+      g_test_message ("%s: %s", cases[i].app, local_error->message);
+      g_assert_error (local_error, DIRTY_ERROR, DIRTY_ERROR_NO_WORKER);
+      g_assert_nonnull (strstr (local_error->message, cases[i].reason));
+    }
+  stats = execute (client, NUMSTATS, "describe", "[[2, 4]]", &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat_with_epsilon (member_double (stats, "mean"), 3.0, 1e-12);
+}
+
+/* ---- dirtyctl ---------------------------------------------------------- */
+
+static int
+run_dirtyctl (char **out, char **err, const char * const *args)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  int wait_status = 0;
+
+  g_ptr_array_add (argv, (char *) g_getenv ("DIRTY_TEST_DIRTYCTL"));
+  g_assert_nonnull (argv->pdata[0]);
+  g_ptr_array_add (argv, (char *) "--socket");
+  g_ptr_array_add (argv, (char *) dirty_test_daemon_get_socket_path (shared_daemon ()));
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) args[i]);
+  g_ptr_array_add (argv, NULL);
+  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                out, err, &wait_status, &error);
+  g_assert_no_error (error);
+  g_assert_true (WIFEXITED (wait_status));
+  return WEXITSTATUS (wait_status);
+}
+
+#define DIRTYCTL(out, err, ...) \
+  run_dirtyctl ((out), (err), (const char * const[]) { __VA_ARGS__, NULL })
+
+static void
+test_dirtyctl (void)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *stream_out = NULL;
+  g_autofree char *fail_err = NULL;
+  g_autofree char *status = NULL;
+  g_autoptr(JsonNode) stats = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  g_assert_cmpint (DIRTYCTL (&out, &err, "call", NUMSTATS, "describe", "[1, 2, 3]"), ==, 0);
+  stats = parse_json (out);
+  g_assert_cmpfloat_with_epsilon (member_double (stats, "mean"), 2.0, 1e-12);
+
+  g_assert_cmpint (DIRTYCTL (&stream_out, NULL, "stream", NUMSTATS, "walk",
+                             "--kwarg", "steps=5", "--kwarg", "seed=7"), ==, 0);
+  lines = g_strsplit (g_strchomp (stream_out), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 5);
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autoptr(JsonNode) chunk = parse_json (lines[i]);
+      g_assert_cmpint (json_object_get_int_member (json_node_get_object (chunk), "step"), ==, i);
+    }
+
+  /* an app error: exit 3, the message and the Python traceback */
+  g_assert_cmpint (DIRTYCTL (NULL, &fail_err, "call", NUMSTATS, "solve", "[[1,2],[2,4]]",
+                             "[3,5]"), ==, 3);
+  g_assert_true (g_str_has_prefix (fail_err, "dirtyctl: app-error: LinAlgError: Singular matrix\n"));
+  g_assert_nonnull (strstr (fail_err, "Traceback (most recent call last):"));
+  g_assert_nonnull (strstr (fail_err, ", in solve\n"));
+
+  /* status lists it like any app */
+  g_assert_cmpint (DIRTYCTL (&status, NULL, "status"), ==, 0);
+  g_assert_nonnull (strstr (status, NUMSTATS " (ready)"));
+}
+
+int
+main (int argc, char *argv[])
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/python-apps/value", test_value);
+  g_test_add_func ("/python-apps/bytes", test_bytes);
+  g_test_add_func ("/python-apps/sync-generator", test_sync_generator);
+  g_test_add_func ("/python-apps/async-generator", test_async_generator);
+  g_test_add_func ("/python-apps/cancel-generator", test_cancel_generator);
+  g_test_add_func ("/python-apps/cancel-async-generator", test_cancel_async_generator);
+  g_test_add_func ("/python-apps/exception", test_exception);
+  g_test_add_func ("/python-apps/invalid-argument", test_invalid_argument);
+  g_test_add_func ("/python-apps/dirtyctl", test_dirtyctl);
+  g_test_add_func ("/python-apps/broken-apps", test_broken_apps);
+  status = g_test_run ();
+  g_clear_pointer (&daemon_, dirty_test_daemon_stop);
+  return status;
+}
