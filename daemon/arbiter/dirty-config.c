@@ -873,6 +873,13 @@ static const char description_signals[] = N_(
   "  SIGTTIN, SIGTTOU one worker more, one fewer (never the last worker of an\n"
   "                   app; scaling lasts until the next reload)\n");
 
+static const char description_python[] = N_(
+  "  Python apps: dirty_apps=python:package.module:ClassName[:N] (a dirty.App\n"
+  "  subclass); a worker with one runs dirty-python-worker, which loads its C\n"
+  "  apps too. The module is imported from dirty_app_path, then PYTHONPATH.\n"
+  "  python=%s         the interpreter that runs it (needs gi)\n"
+  "  DIRTY_PYTHON_WORKER_PATH (environment) overrides %s/dirty-python-worker\n");
+
 static const char description_environment[] = N_(
   "Environment:\n"
   "  DIRTY_ARBITER_SOCKET  socket path when neither socket= nor --socket is set\n"
@@ -935,6 +942,7 @@ make_context (Options *options)
   g_autofree char *description = NULL;
   g_autofree char *keys = NULL;
   g_autofree char *environment = NULL;
+  g_autofree char *python = NULL;
   g_autofree char *full = NULL;
 
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
@@ -942,8 +950,9 @@ make_context (Options *options)
   description = g_strdup_printf (_(description_files), DIRTY_SYSCONFDIR);
   keys = g_strdup_printf (_(description_keys), DIRTY_APPDIR);
   environment = g_strdup_printf (_(description_environment), DIRTY_LIBEXECDIR);
+  python = g_strdup_printf (_(description_python), DIRTY_PYTHON, DIRTY_LIBEXECDIR);
   full = g_strjoin ("\n", description, keys, _(description_limits), _(description_recycle),
-                    _(description_signals),
+                    python, _(description_signals),
                     environment,
                     _(description_exit), NULL);
   g_option_context_set_description (context, full);

@@ -32,6 +32,7 @@ cancelled (``asyncio.CancelledError`` at its ``await``).
 
 import contextvars
 import inspect
+import os
 import traceback
 
 import gi
@@ -75,13 +76,27 @@ def _app_error(exc):
     return GLib.Error.new_literal(Dirty.error_quark(), message, code)
 
 
+_HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _format_traceback(exc):
+    """The traceback from the app's own code on: the frames of this module
+    that called it say nothing to the app's author."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_HERE):
+        tb = tb.tb_next
+    if tb is None:  # it failed in here (a result that is not JSON)
+        tb = exc.__traceback__
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
 def _fail(call, exc):
     """Completes @call with @exc: a GLib.Error as it is (cancellation
     included), any other exception as an app error with its traceback."""
     if isinstance(exc, GLib.Error):
         call.return_error(exc)
         return
-    call.set_detail("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    call.set_detail(_format_traceback(exc))
     call.return_error(_app_error(exc))
 
 
