@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include <dirty.h>
+#include <glib/gstdio.h>
 
 #include "dirty-test-daemon.h"
 
@@ -402,6 +403,56 @@ test_broken_apps (void)
   g_assert_cmpfloat_with_epsilon (member_double (stats, "mean"), 3.0, 1e-12);
 }
 
+/* The worker-side hooks of hooks_module (tests/apps/hooksmod.so, which
+ * logs them) run in the Python worker too: dirty_post_fork, then
+ * dirty_worker_init after the app's setup(), with the worker's facts. */
+static void
+test_hooks (void)
+{
+  g_autofree char *module = g_test_build_filename (G_TEST_BUILT, "apps", "hooksmod.so", NULL);
+  g_autofree char *dir = g_dir_make_tmp ("dirty-pyhooks-XXXXXX", NULL);
+  g_autofree char *log = g_build_filename (dir, "hooks.log", NULL);
+  g_autofree char *config = g_strdup_printf ("[dirty-arbiter]\ndirty_apps=" NUMSTATS "\n"
+                                             "hooks_module=%s\n", module);
+  g_autoptr(DirtyTestDaemon) daemon = NULL;
+  g_autoptr(DirtyClient) client = NULL;
+  g_autoptr(JsonNode) pid_node = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *post_fork = NULL;
+  g_autofree char *worker_init = NULL;
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  GArray *children;
+  int worker_pid;
+
+  g_setenv ("DIRTY_TEST_HOOKS_LOG", log, TRUE);
+  daemon = dirty_test_daemon_start (config, python_app_path_args ());
+  g_unsetenv ("DIRTY_TEST_HOOKS_LOG");
+  children = dirty_test_list_children (dirty_test_daemon_get_pid (daemon));
+  g_assert_cmpuint (children->len, ==, 1);
+  worker_pid = g_array_index (children, GPid, 0);
+  g_array_unref (children);
+
+  post_fork = g_strdup_printf ("dirty_post_fork pid=%d worker_id=1 worker_pid=-1 real_pid=%d\n",
+                               worker_pid, worker_pid);
+  worker_init = g_strdup_printf ("dirty_worker_init pid=%d worker_id=1 worker_pid=-1 "
+                                 "real_pid=%d\n", worker_pid, worker_pid);
+  /* READY=1 may come a moment before the worker-init hook has run */
+  while (g_get_monotonic_time () < end)
+    {
+      g_clear_pointer (&text, g_free);
+      if (g_file_get_contents (log, &text, NULL, NULL) && strstr (text, worker_init) != NULL)
+        break;
+      g_usleep (20 * 1000);
+    }
+  g_test_message ("%s", text);
+  g_assert_nonnull (text);
+  g_assert_true (g_str_has_prefix (strstr (text, "dirty_post_fork"), post_fork));
+  g_assert_nonnull (strstr (text, worker_init));
+  g_assert_true (strstr (text, post_fork) < strstr (text, worker_init));
+  g_unlink (log);
+  g_rmdir (dir);
+}
+
 /* ---- dirtyctl ---------------------------------------------------------- */
 
 static int
@@ -481,6 +532,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/python-apps/invalid-argument", test_invalid_argument);
   g_test_add_func ("/python-apps/dirtyctl", test_dirtyctl);
   g_test_add_func ("/python-apps/broken-apps", test_broken_apps);
+  g_test_add_func ("/python-apps/hooks", test_hooks);
   status = g_test_run ();
   g_clear_pointer (&daemon_, dirty_test_daemon_stop);
   return status;

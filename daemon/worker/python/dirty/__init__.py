@@ -87,7 +87,7 @@ def _format_traceback(exc):
         tb = tb.tb_next
     if tb is None:  # it failed in here (a result that is not JSON)
         tb = exc.__traceback__
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip("\n")
 
 
 def _fail(call, exc):
