@@ -162,6 +162,8 @@ test_bytes (void)
   g_autoptr(GBytes) data = NULL;
   double values[1000];
   const double *out;
+  JsonNode *result;
+  GBytes *out_bytes;
   gsize size;
 
   for (guint i = 0; i < G_N_ELEMENTS (values); i++)
@@ -178,8 +180,14 @@ test_bytes (void)
   dirty_request_add_bytes (normalize, data);
   normalized = dirty_client_send_sync (client, normalize, NULL, &error);
   g_assert_no_error (error);
-  g_assert_nonnull (dirty_reply_get_bytes (normalized));
-  out = g_bytes_get_data (dirty_reply_get_bytes (normalized), &size);
+  /* bytes nested in the result: an attachment and its reference */
+  result = dirty_reply_get_result (normalized);
+  g_assert_cmpfloat_with_epsilon (member_double (result, "mean"), 499.5, 1e-9);
+  out_bytes = dirty_reply_lookup_bytes (normalized,
+                                        json_object_get_member (json_node_get_object (result),
+                                                                "data"));
+  g_assert_nonnull (out_bytes);
+  out = g_bytes_get_data (out_bytes, &size);
   g_assert_cmpuint (size, ==, sizeof values);
   g_assert_cmpfloat_with_epsilon (out[0], -499.5 / sqrt ((1000.0 * 1000.0 - 1.0) / 12.0), 1e-9);
 }

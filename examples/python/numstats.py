@@ -83,12 +83,14 @@ class NumStats(dirty.App):
 
     @dirty.action
     def normalize(self, data):
-        """(x - mean) / std, as raw float64 bytes."""
+        """(x - mean) / std as raw float64 bytes (an attachment of the
+        reply, not base64), with the mean and std it took out."""
         array = as_array(data)
-        std = array.std()
+        mean, std = array.mean(), array.std()
         if std == 0:
             raise dirty.InvalidArgument("the numbers do not vary")
-        return ((array - array.mean()) / std).astype("<f8").tobytes()
+        return {"mean": mean, "std": std,
+                "data": ((array - mean) / std).astype("<f8").tobytes()}
 
     @dirty.action
     def running(self, data, chunk=1000):
