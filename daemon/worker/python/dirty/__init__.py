@@ -39,7 +39,7 @@ import gi
 
 gi.require_version("Dirty", "1")
 gi.require_version("Json", "1.0")
-from gi.repository import Dirty, GLib  # noqa: E402
+from gi.repository import Dirty, Gio, GLib  # noqa: E402
 
 from . import _async, _convert  # noqa: E402
 
@@ -91,13 +91,16 @@ def _format_traceback(exc):
 
 
 def _fail(call, exc):
-    """Completes @call with @exc: a GLib.Error as it is (cancellation
-    included), any other exception as an app error with its traceback."""
-    if isinstance(exc, GLib.Error):
-        call.return_error(exc)
+    """Completes @call with @exc: a cancellation as it is, any other
+    exception with its traceback as the detail, as an app error unless it
+    is a GLib.Error."""
+    if isinstance(exc, GLib.Error) and exc.matches(Gio.io_error_quark(),
+                                                   Gio.IOErrorEnum.CANCELLED):
+        call.return_error(exc)  # the worker's reply says why: cancel, deadline
         return
     call.set_detail(_format_traceback(exc))
-    call.return_error(_app_error(exc))
+    # a GLib.Error keeps its domain and code (a DIRTY_ERROR one its meaning)
+    call.return_error(exc if isinstance(exc, GLib.Error) else _app_error(exc))
 
 
 def _return(call, value):
@@ -163,7 +166,8 @@ async def _serve_async_generator(call, method):
     try:
         async for chunk in generator:
             raw = _convert.to_glib_bytes(chunk) if _convert.is_raw(chunk) else None
-            await _async.send_chunk(call, None if raw else _convert.to_node(chunk), raw)
+            await _async.send_chunk(call, None if raw is not None else _convert.to_node(chunk),
+                                    raw)
         call.end_stream()
     except Exception as exc:  # noqa: BLE001
         _fail(call, exc)
