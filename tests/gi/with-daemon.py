@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Runs a command against a real dirty-arbiter, as tests/dirty-test-daemon.c
+does for the C tests: starts $DIRTY_TEST_ARBITER on a socket in a fresh
+temporary directory (workers from $DIRTY_WORKER_PATH, apps from
+$DIRTY_TEST_APP_PATH), waits for its READY=1 on a notify socket, runs the
+command with DIRTY_ARBITER_SOCKET set to the arbiter's socket (the default
+socket of libdirty-glib's clients), then stops the arbiter with SIGTERM.
+Exits with the command's status.
+
+Usage: with-daemon.py [ARBITER OPTION...] -- COMMAND [ARG...]
+e.g.   with-daemon.py --dirty-app=echo:DirtyEchoApp -- gjs test-client.js"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+
+READY_TIMEOUT = 30
+
+
+def required_env(name):
+    value = os.environ.get(name)
+    if not value:
+        sys.exit("with-daemon: %s is not set: run the tests with `meson test`" % name)
+    return value
+
+
+def wait_ready(notify, arbiter):
+    """READY=1 from the arbiter, or exit if it dies or takes too long."""
+    notify.settimeout(0.2)
+    waited = 0.0
+    while waited < READY_TIMEOUT:
+        try:
+            message = notify.recv(4096).decode("utf-8", "replace")
+        except socket.timeout:
+            waited += 0.2
+            if arbiter.poll() is not None:
+                sys.exit("with-daemon: dirty-arbiter exited with status %d before READY=1"
+                         % arbiter.returncode)
+            continue
+        if "READY=1" in message.split("\n"):
+            return
+    sys.exit("with-daemon: dirty-arbiter did not send READY=1 within %d s" % READY_TIMEOUT)
+
+
+def main():
+    if "--" not in sys.argv:
+        sys.exit(__doc__)
+    split = sys.argv.index("--")
+    options, command = sys.argv[1:split], sys.argv[split + 1:]
+    tmp = tempfile.mkdtemp(prefix="dirty-gi-test-")
+    socket_path = os.path.join(tmp, "arbiter.sock")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(os.path.join(tmp, "notify.sock"))
+
+    argv = [required_env("DIRTY_TEST_ARBITER"), "--config=/dev/null",
+            "--socket=" + socket_path]
+    argv += ["--app-path=" + d for d in required_env("DIRTY_TEST_APP_PATH").split(":")]
+    env = dict(os.environ, NOTIFY_SOCKET=notify.getsockname(),
+               DIRTY_WORKER_PATH=required_env("DIRTY_WORKER_PATH"))
+    env.pop("DIRTY_ARBITER_SOCKET", None)
+    arbiter = subprocess.Popen(argv + options, env=env)
+    try:
+        wait_ready(notify, arbiter)
+        status = subprocess.run(command, env=dict(os.environ, DIRTY_ARBITER_SOCKET=socket_path)
+                                ).returncode
+    finally:
+        if arbiter.poll() is None:
+            arbiter.send_signal(signal.SIGTERM)
+            try:
+                arbiter.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                arbiter.kill()
+                arbiter.wait()
+        notify.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if arbiter.returncode not in (0, -signal.SIGTERM):
+        print("with-daemon: dirty-arbiter exited with status %d" % arbiter.returncode,
+              file=sys.stderr)
+        return 1
+    return status
+
+
+sys.exit(main())
