@@ -9,7 +9,7 @@ socket of libdirty-glib's clients), then stops the arbiter with SIGTERM.
 Exits with the command's status.
 
 Usage: with-daemon.py [ARBITER OPTION...] -- COMMAND [ARG...]
-e.g.   with-daemon.py --dirty-app=echo:DirtyEchoApp -- gjs test-client.js"""
+e.g.   with-daemon.py --dirty-app=echo:DirtyEchoApp -- gjs gi/test-client.js"""
 import os
 import shutil
 import signal
