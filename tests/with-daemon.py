@@ -6,11 +6,13 @@ temporary directory (workers from $DIRTY_WORKER_PATH, apps from
 $DIRTY_TEST_APP_PATH), waits for its READY=1 on a notify socket, runs the
 command with DIRTY_ARBITER_SOCKET set to the arbiter's socket (the default
 socket of libdirty-glib's clients), then stops the arbiter with SIGTERM.
-Exits with the command's status.
+Exits with the command's status; with --expect=REGEX (repeatable), fails
+also if the command's output has no match for REGEX.
 
-Usage: with-daemon.py [ARBITER OPTION...] -- COMMAND [ARG...]
+Usage: with-daemon.py [--expect=REGEX...] [ARBITER OPTION...] -- COMMAND [ARG...]
 e.g.   with-daemon.py --dirty-app=echo:DirtyEchoApp -- gjs gi/test-client.js"""
 import os
+import re
 import shutil
 import signal
 import socket
@@ -46,11 +48,25 @@ def wait_ready(notify, arbiter):
     sys.exit("with-daemon: dirty-arbiter did not send READY=1 within %d s" % READY_TIMEOUT)
 
 
+def run(command, env, expected):
+    """The command's status, or 1 if its output lacks an expected match."""
+    if not expected:
+        return subprocess.run(command, env=env).returncode
+    done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True)
+    sys.stdout.write(done.stdout)
+    missing = [r for r in expected if not re.search(r, done.stdout, re.M)]
+    for regex in missing:
+        print("with-daemon: no match for %r in the output" % regex, file=sys.stderr)
+    return done.returncode or (1 if missing else 0)
+
+
 def main():
     if "--" not in sys.argv:
         sys.exit(__doc__)
     split = sys.argv.index("--")
     options, command = sys.argv[1:split], sys.argv[split + 1:]
+    expected = [o[len("--expect="):] for o in options if o.startswith("--expect=")]
+    options = [o for o in options if not o.startswith("--expect=")]
     tmp = tempfile.mkdtemp(prefix="dirty-gi-test-")
     socket_path = os.path.join(tmp, "arbiter.sock")
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -65,8 +81,7 @@ def main():
     arbiter = subprocess.Popen(argv + options, env=env)
     try:
         wait_ready(notify, arbiter)
-        status = subprocess.run(command, env=dict(os.environ, DIRTY_ARBITER_SOCKET=socket_path)
-                                ).returncode
+        status = run(command, dict(os.environ, DIRTY_ARBITER_SOCKET=socket_path), expected)
     finally:
         if arbiter.poll() is None:
             arbiter.send_signal(signal.SIGTERM)
