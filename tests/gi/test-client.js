@@ -167,6 +167,18 @@ tests.push(function bytesBothWays(client) {
     assert(back.length === payload.length && back.every((b, i) => b === payload[i]), 'the same bytes');
 });
 
+tests.push(function streamOfBytes(client) {
+    const kwargs = new Json.Object();
+    kwargs.set_string_member('kind', 'bytes');
+    kwargs.set_int_member('n', 3);
+    kwargs.set_int_member('size', 5);
+    const stream = client.stream_sync('streamapp:DirtyStreamTestApp', 'count', null, kwargs, null);
+    const chunks = [];
+    for (let chunk; (chunk = stream.next_chunk_sync(null)) !== null;)
+        chunks.push(Array.from(stream.lookup_bytes(chunk).toArray()).join());
+    assert(chunks.join('|') === '0,0,0,0,0|1,1,1,1,1|2,2,2,2,2', `chunks ${chunks.join('|')}`);
+});
+
 tests.push(function errorTimeout(client) {
     const request = Dirty.Request.new('slow:DirtySlowApp', 'sleep');
     request.add_arg(Json.Node.alloc().init_int(10));
@@ -194,6 +206,12 @@ tests.push(function errorApp(client) {
     const error = expectError(Dirty.Error.APP,
         () => client.execute_sync(ECHO, 'fail', null, kwargs, null));
     assert(error.message.includes('no such file'), error.message);
+    // GJS hands the GError itself back: its extended fields are there.
+    assert(Dirty.error_get_app(error) === ECHO, `app ${Dirty.error_get_app(error)}`);
+    assert(Dirty.error_get_action(error) === 'fail', `action ${Dirty.error_get_action(error)}`);
+    assert((Dirty.error_get_detail(error) ?? '').includes('EchoError: no such file'),
+        `detail ${Dirty.error_get_detail(error)}`);
+    assert(Dirty.error_get_worker_pid(error) > 0, 'a worker pid');
 });
 
 tests.push(function errorMidStream(client) {

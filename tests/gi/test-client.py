@@ -171,6 +171,19 @@ def bytes_both_ways(client):
 
 
 @test
+def stream_of_bytes(client):
+    kwargs = Json.Object.new()
+    kwargs.set_string_member("kind", "bytes")
+    kwargs.set_int_member("n", 3)
+    kwargs.set_int_member("size", 5)
+    stream = client.stream_sync("streamapp:DirtyStreamTestApp", "count", None, kwargs, None)
+    chunks = []
+    while (chunk := stream.next_chunk_sync(None)) is not None:
+        chunks.append(stream.lookup_bytes(chunk).get_data())
+    assert chunks == [bytes([i]) * 5 for i in range(3)], chunks
+
+
+@test
 def error_timeout(client):
     request = Dirty.Request.new("slow:DirtySlowApp", "sleep")
     request.add_arg(Json.Node.alloc().init_int(10))
