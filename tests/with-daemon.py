@@ -11,6 +11,7 @@ also if the command's output has no match for REGEX.
 
 Usage: with-daemon.py [--expect=REGEX...] [ARBITER OPTION...] -- COMMAND [ARG...]
 e.g.   with-daemon.py --dirty-app=echo:DirtyEchoApp -- gjs gi/test-client.js"""
+import ctypes
 import os
 import re
 import shutil
@@ -21,6 +22,12 @@ import sys
 import tempfile
 
 READY_TIMEOUT = 30
+
+
+def die_with_parent():
+    """In the child: SIGTERM when this script dies, however it dies (a
+    test timeout), so no arbiter outlives its test."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
 
 
 def required_env(name):
@@ -78,7 +85,9 @@ def main():
     env = dict(os.environ, NOTIFY_SOCKET=notify.getsockname(),
                DIRTY_WORKER_PATH=required_env("DIRTY_WORKER_PATH"))
     env.pop("DIRTY_ARBITER_SOCKET", None)
-    arbiter = subprocess.Popen(argv + options, env=env)
+    arbiter = subprocess.Popen(argv + options, env=env, preexec_fn=die_with_parent)
+    # meson stops a test that overruns with SIGTERM: clean up as on exit.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         wait_ready(notify, arbiter)
         status = run(command, dict(os.environ, DIRTY_ARBITER_SOCKET=socket_path), expected)

@@ -9,7 +9,9 @@ open and a reader is slow, a client that goes away cancelling its call
 error event.
 
 Usage: test-http-service.py SERVICE DIRTYCTL"""
+import ctypes
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -30,9 +32,13 @@ def check(ok, what, detail=""):
         print("%s: %s" % (what, detail), file=sys.stderr)
 
 
+def die_with_parent():
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+
+
 def start_service(*args):
     process = subprocess.Popen([service_exe, "--port=0"] + list(args),
-                               stdout=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
     line = process.stdout.readline()
     if not line.startswith("listening on "):
         process.kill()
