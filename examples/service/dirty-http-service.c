@@ -37,7 +37,7 @@
 
 #define ECHO "echo:DirtyEchoApp"
 #define MARKOV "markov:DirtyMarkovApp"
-#define MAX_WORDS 10000
+#define MAX_WORDS 100000
 
 static int port = 8080;
 static char *socket_path;

@@ -103,9 +103,14 @@ def test_generate(base):
     check(read_generation(base, 30, 7)[1] == received, "the same seed, the same events")
 
 
+# 100,000 words are about 1.5 MB of events: far more than the sockets on
+# the way buffer, so an unread stream cannot end on its own meanwhile.
+LONG = "generate?words=100000&seed=%d"
+
+
 def test_responsive_and_cancel(base):
     cancels = markov_status()["cancels"]
-    response = urllib.request.urlopen(base + "generate?words=10000&seed=1", timeout=30)
+    response = urllib.request.urlopen(base + LONG % 1, timeout=30)
     stream = events(response)
     first = next(stream)
     start = time.monotonic()
@@ -127,14 +132,14 @@ def test_responsive_and_cancel(base):
 def test_deadline(base):
     """A slow reader: the worker stops a credit window ahead, the stream's
     deadline passes, and the tokens already sent end with an error event."""
-    with urllib.request.urlopen(base + "generate?words=10000&seed=2", timeout=30) as response:
+    with urllib.request.urlopen(base + LONG % 2, timeout=30) as response:
         stream = events(response)
         next(stream)
         time.sleep(1.0)
         received = list(stream)
     last = received[-1] if received else None
     check(last is not None and last[0] == "error" and last[1]["error"] == "timeout"
-          and len(received) < 10000, "a stream past its deadline ends with an error event",
+          and len(received) < 100000, "a stream past its deadline ends with an error event",
           received[-3:])
 
 
