@@ -302,7 +302,7 @@ dirty_client_new_sync (const char    *socket_path,
  * @user_data: data for @callback
  *
  * Connects to the arbiter at @socket_path. Call
- * [func@Dirty.Client.new_finish] from @callback to get the client.
+ * [ctor@Dirty.Client.new_finish] from @callback to get the client.
  *
  * Since: 0.1
  */

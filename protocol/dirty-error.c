@@ -134,6 +134,11 @@ dirty_error_get_action (const GError *error)
  * dirty_error_get_detail:
  * @error: a #GError
  *
+ * The app, action, detail and worker pid travel in the #GError itself
+ * (an extended error): C and GJS, which pass the caller's #GError back,
+ * see them; PyGObject rebuilds a #GError from the domain, code and
+ * message it kept, so from Python these functions return %NULL and 0.
+ *
  * Returns: (transfer none) (nullable): the backtrace or detail string the
  *   app attached to the error, if any.
  */
