@@ -38,6 +38,7 @@ struct _DirtyConnection {
   GSource *frame_timer;     /* only while a frame is incomplete */
   GSource *unread_source;   /* feeds @unread before the socket is watched */
   GBytes  *unread;          /* bytes another process read off this socket */
+  gboolean paused;          /* dirty_connection_pause_reading(): for good */
 
   /* read side: the frame being assembled */
   guint8          *rbuf;          /* READ_CHUNK bytes */
@@ -482,7 +483,7 @@ feed_unread (gpointer user_data)
       offset += n;
       consume_buffer (self);
     }
-  if (!self->closed && !self->failing && self->in_source == NULL)
+  if (!self->closed && !self->failing && !self->paused && self->in_source == NULL)
     {
       watch_readable (self);
       watch_incomplete_frame (self);
@@ -695,6 +696,7 @@ dirty_connection_pause_reading (DirtyConnection *self)
 {
   g_return_if_fail (DIRTY_IS_CONNECTION (self));
 
+  self->paused = TRUE;
   clear_source (&self->in_source);
   clear_source (&self->frame_timer);
 }
