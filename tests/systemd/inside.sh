@@ -168,8 +168,10 @@ check "reload: same main pid, generation 3 ready" sh -c \
 timeout 90 systemctl stop $S dirty-arbiter.socket
 
 # restart: client connections survive `systemctl restart` (fd store).
-# 8 clients, one connection each, call without pause (every 10th call a
-# 0.2 s sleep, so calls are in flight at each SIGTERM) through 10 restarts.
+# 8 clients, one connection each, 2 threads per connection, call without
+# pause (every 10th call a 0.2 s sleep, so calls are in flight at each
+# SIGTERM and the other thread's requests arrive meanwhile) through 10
+# restarts.
 write_conf 'echo:DirtyEchoApp;slow:DirtySlowApp' 2
 systemctl reset-failed $S dirty-arbiter.socket 2>/dev/null
 systemctl start dirty-arbiter.socket
@@ -177,7 +179,7 @@ call echo:DirtyEchoApp echo 0 >/dev/null
 check "restart: the unit has an fd store (FileDescriptorStoreMax=4096)" is 4096 \
 	systemctl show -P FileDescriptorStoreMax $S
 rm -f /tmp/load.stop
-"$T/dirty-sd-load" --clients 8 --slow-every 10 /tmp/load.stop > /tmp/load.out 2>&1 &
+"$T/dirty-sd-load" --clients 8 --threads 2 --slow-every 10 /tmp/load.stop > /tmp/load.out 2>&1 &
 loadpid=$!
 sleep 1
 restarts=0 firstpid=$(systemctl show -P MainPID $S)
@@ -202,6 +204,10 @@ check "restart: clients that saw a connection error: ${clients_lost:-?} of 8 (${
 check "restart: calls with an error answer: ${errors:-?} (target 0)" sh -c "[ '${errors:-x}' = 0 ]"
 handed=$(journalctl -u $S --no-pager | grep -c 'handoff: took back 8 client connections')
 check "restart: each new arbiter took the 8 connections back ($handed of 10)" sh -c "[ $handed -ge 10 ]"
+held=$(journalctl -u $S --no-pager | sed -n 's/.*in the fd store for the next start (\([0-9]*\) bytes read.*/\1/p' |
+	awk '{ s += $1 } END { print s + 0 }')
+check "restart: requests that came during the handoff went with their connections ($held bytes)" \
+	sh -c "[ $held -gt 0 ]"
 check "restart: the store is empty once taken back (NFileDescriptorStore=0)" is 0 \
 	systemctl show -P NFileDescriptorStore $S
 # stop: the store is dropped, an idle client sees the connection closed
