@@ -272,6 +272,22 @@ new1() { p=$(systemctl show -P MainPID dirty-worker@1.service); [ "$p" != 0 ] &&
 check "unit mode: a new dirty-worker@1.service comes up" waitfor 15 new1
 check "unit mode: the next calls succeed (both workers)" sh -c \
 	"for i in 1 2 3 4; do [ \"\$(timeout 30 '$CALL' echo:DirtyEchoApp echo \$i)\" = \$i ] || exit 1; done"
+# restart in unit mode: a client's connection is kept, new worker units
+"$T/dirty-sd-load" --clients 2 --threads 2 --slow-every 10 /tmp/unitload.stop > /tmp/unitload.out 2>&1 &
+loadpid=$!
+sleep 1
+pid=$(systemctl show -P MainPID $S)
+check "unit mode: systemctl restart dirty-arbiter.service" timeout 60 systemctl restart $S
+check "unit mode: after the restart, dirty-worker@1 and @2 active again" waitfor 15 is \
+	"dirty-worker@1.service dirty-worker@2.service" workers
+sleep 1
+touch /tmp/unitload.stop
+wait $loadpid
+sed 's/^/# /' /tmp/unitload.out
+check "unit mode: 2 clients calling through the restart saw no error" \
+	grep -q '^total: [1-9][0-9]* calls, 0 error answers, 0 connection errors' /tmp/unitload.out
+check "unit mode: a new main pid, the connections taken back" sh -c \
+	"[ \$(systemctl show -P MainPID $S) != $pid ] && journalctl -u $S --no-pager | grep -q 'took back 2 client connections'"
 check "unit mode: systemctl stop dirty-arbiter.service" timeout 90 systemctl stop $S dirty-arbiter.socket
 check "unit mode: no dirty-worker@ unit active, no dirty-worker process" sh -c \
 	"[ -z \"\$(systemctl list-units --state=active --no-legend 'dirty-worker@*')\" ] && ! pgrep -x dirty-worker >/dev/null"
