@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "dirty-connection.h"
@@ -34,6 +36,9 @@ struct _DirtyConnection {
   GSource *closed_source;
   GSource *fail_timer;
   GSource *frame_timer;     /* only while a frame is incomplete */
+  GSource *unread_source;   /* feeds @unread before the socket is watched */
+  GBytes  *unread;          /* bytes another process read off this socket */
+  gboolean paused;          /* dirty_connection_pause_reading(): for good */
 
   /* read side: the frame being assembled */
   guint8          *rbuf;          /* READ_CHUNK bytes */
@@ -93,6 +98,8 @@ dirty_connection_finalize (GObject *object)
   clear_source (&self->closed_source);
   clear_source (&self->fail_timer);
   clear_source (&self->frame_timer);
+  clear_source (&self->unread_source);
+  g_clear_pointer (&self->unread, g_bytes_unref);
   g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
   g_free (self->body);
   g_free (self->rbuf);
@@ -277,7 +284,9 @@ watch_incomplete_frame (DirtyConnection *self)
 {
   gboolean incomplete = self->header_have > 0 || self->in_body;
 
-  if (!incomplete || self->closed || self->failing || self->limits.frame_timeout_ms == 0)
+  /* a paused connection is not expected to complete its frame */
+  if (!incomplete || self->closed || self->failing || self->in_source == NULL ||
+      self->limits.frame_timeout_ms == 0)
     {
       clear_source (&self->frame_timer);
       return;
@@ -299,7 +308,8 @@ on_readable (GSocket      *socket,
 {
   g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
 
-  for (guint i = 0; i < READS_PER_DISPATCH && !self->closed && !self->failing; i++)
+  for (guint i = 0; i < READS_PER_DISPATCH && !self->closed && !self->failing &&
+       self->in_source != NULL; i++)
     {
       g_autoptr(GError) error = NULL;
       gssize n = receive_some (self, &error);
@@ -443,6 +453,44 @@ on_writable (GSocket      *socket,
 
 /* ---- public ----------------------------------------------------------- */
 
+static void
+watch_readable (DirtyConnection *self)
+{
+  self->in_source = g_socket_create_source (self->socket, G_IO_IN, NULL);
+  g_source_set_callback (self->in_source, G_SOURCE_FUNC (on_readable), self, NULL);
+  g_source_attach (self->in_source, self->context);
+}
+
+/* The bytes of dirty_connection_set_unread(), through the same parser as
+ * bytes off the socket, then the socket itself. */
+static gboolean
+feed_unread (gpointer user_data)
+{
+  g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
+  g_autoptr(GBytes) unread = g_steal_pointer (&self->unread);
+  gsize size = 0;
+  const guint8 *data = g_bytes_get_data (unread, &size);
+  gsize offset = 0;
+
+  g_clear_pointer (&self->unread_source, g_source_unref);
+  while (offset < size && !self->closed && !self->failing)
+    {
+      gsize n = MIN (size - offset, READ_CHUNK);
+
+      memcpy (self->rbuf, data + offset, n);
+      self->rbuf_pos = 0;
+      self->rbuf_len = n;
+      offset += n;
+      consume_buffer (self);
+    }
+  if (!self->closed && !self->failing && !self->paused && self->in_source == NULL)
+    {
+      watch_readable (self);
+      watch_incomplete_frame (self);
+    }
+  return G_SOURCE_REMOVE;
+}
+
 void
 dirty_connection_start (DirtyConnection           *self,
                         GMainContext              *context,
@@ -457,9 +505,15 @@ dirty_connection_start (DirtyConnection           *self,
   self->frame_func = frame_func;
   self->closed_func = closed_func;
   self->user_data = user_data;
-  self->in_source = g_socket_create_source (self->socket, G_IO_IN, NULL);
-  g_source_set_callback (self->in_source, G_SOURCE_FUNC (on_readable), self, NULL);
-  g_source_attach (self->in_source, self->context);
+  if (self->unread != NULL)
+    {
+      /* from an idle, as if read: a frame callback never runs inside start */
+      self->unread_source = g_idle_source_new ();
+      g_source_set_callback (self->unread_source, feed_unread, self, NULL);
+      g_source_attach (self->unread_source, self->context);
+    }
+  else
+    watch_readable (self);
   if (!g_queue_is_empty (&self->out))
     flush (self);
 }
@@ -623,4 +677,58 @@ dirty_connection_get_limits (DirtyConnection *self)
   g_return_val_if_fail (DIRTY_IS_CONNECTION (self), NULL);
 
   return &self->limits;
+}
+
+void
+dirty_connection_set_unread (DirtyConnection *self,
+                             GBytes          *unread)
+{
+  g_return_if_fail (DIRTY_IS_CONNECTION (self));
+  g_return_if_fail (self->context == NULL);
+
+  g_clear_pointer (&self->unread, g_bytes_unref);
+  if (unread != NULL && g_bytes_get_size (unread) > 0)
+    self->unread = g_bytes_ref (unread);
+}
+
+void
+dirty_connection_pause_reading (DirtyConnection *self)
+{
+  g_return_if_fail (DIRTY_IS_CONNECTION (self));
+
+  self->paused = TRUE;
+  clear_source (&self->in_source);
+  clear_source (&self->frame_timer);
+}
+
+int
+dirty_connection_detach (DirtyConnection *self,
+                         GByteArray      *unread)
+{
+  int fd;
+
+  g_return_val_if_fail (DIRTY_IS_CONNECTION (self), -1);
+  g_return_val_if_fail (unread != NULL, -1);
+
+  if (self->closed || self->failing)
+    {
+      errno = ENOTCONN;
+      return -1;
+    }
+  fd = fcntl (g_socket_get_fd (self->socket), F_DUPFD_CLOEXEC, 3);
+  if (fd < 0)
+    return -1;
+  /* the frame being assembled: its header bytes, then its body bytes */
+  g_byte_array_append (unread, self->header_buf, self->header_have);
+  if (self->in_body)
+    g_byte_array_append (unread, self->body, self->body_have);
+  if (self->rbuf_pos < self->rbuf_len)
+    g_byte_array_append (unread, self->rbuf + self->rbuf_pos, self->rbuf_len - self->rbuf_pos);
+  if (self->unread != NULL)
+    g_byte_array_append (unread, g_bytes_get_data (self->unread, NULL),
+                         g_bytes_get_size (self->unread));
+  /* closes this process's fd only: the duplicate keeps the connection */
+  self->closed_func = NULL;
+  connection_shutdown (self, NULL);
+  return fd;
 }

@@ -55,6 +55,24 @@ void      dirty_connection_fail      (DirtyConnection *self,
                                       guint64          id,
                                       const GError    *error);
 
+/* Restart handoff (daemon/arbiter/dirty-handoff.c). */
+
+/* Before start: @unread holds bytes that an earlier owner of the socket
+ * read but did not act on (a frame boundary first). They are parsed, as
+ * if just read, before the socket itself. */
+void      dirty_connection_set_unread (DirtyConnection *self,
+                                       GBytes          *unread);
+/* Reads nothing more (the kernel buffers what the peer sends); writing
+ * goes on. */
+void      dirty_connection_pause_reading (DirtyConnection *self);
+/* Gives the connection up to another owner: appends the bytes read but
+ * not yet delivered as a frame to @unread, stops all I/O without a
+ * closed callback, and returns a close-on-exec duplicate of the socket's
+ * fd (-1 and errno when closed or out of fds). Frames still queued for
+ * writing are dropped: wait for dirty_connection_get_queued_bytes() 0. */
+int       dirty_connection_detach    (DirtyConnection *self,
+                                      GByteArray      *unread);
+
 gboolean  dirty_connection_is_closed (DirtyConnection *self);
 gsize     dirty_connection_get_queued_bytes (DirtyConnection *self);
 GSocket  *dirty_connection_get_socket (DirtyConnection *self);

@@ -535,6 +535,80 @@ test_conn_unread_queue_is_capped (ConnFixture *fx, gconstpointer data)
   g_assert_nonnull (strstr (fx->close_error->message, "not reading"));
 }
 
+static gboolean has_one_frame (ConnFixture *fx) { return fx->frames->len >= 1; }
+
+/* The restart handoff (daemon/arbiter/dirty-handoff.c): a connection
+ * paused mid-frame and detached gives its fd and the partial frame to a
+ * new connection, which delivers that frame and the ones after it, in
+ * order, as if nothing happened. */
+static void
+test_conn_detach_resume (ConnFixture *fx, gconstpointer data)
+{
+  g_autoptr(JsonNode) root = parse ("{\"result\":\"a body long enough to be cut in two\"}");
+  g_autoptr(DirtyFrame) a = dirty_frame_encode (DIRTY_FRAME_RESPONSE, 0, 1, 0, root, NULL);
+  g_autoptr(DirtyFrame) b = dirty_frame_encode (DIRTY_FRAME_RESPONSE, 0, 2, 0, root, NULL);
+  g_autoptr(DirtyFrame) c = dirty_frame_new_empty (DIRTY_FRAME_HEARTBEAT, 3, 0);
+  g_autoptr(GByteArray) wire = g_byte_array_new ();
+  g_autoptr(GByteArray) unread = g_byte_array_new ();
+  g_autoptr(GBytes) unread_bytes = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(DirtyFrame) reply = dirty_frame_new_empty (DIRTY_FRAME_HEARTBEAT, 4, 0);
+  ConnFixture next = { 0 };
+  guint8 header[DIRTY_FRAME_HEADER_SIZE];
+  gsize cut;
+  int fd;
+
+  for (DirtyFrame *f = a; f != NULL; f = f == a ? b : f == b ? c : NULL)
+    {
+      dirty_frame_header_write (&f->header, header);
+      g_byte_array_append (wire, header, sizeof header);
+      g_byte_array_append (wire, g_bytes_get_data (f->body, NULL), g_bytes_get_size (f->body));
+    }
+  /* all of a, b's header and half of its body */
+  cut = 2 * DIRTY_FRAME_HEADER_SIZE + g_bytes_get_size (a->body) + g_bytes_get_size (b->body) / 2;
+  write_all (fx->peer_fd, wire->data, cut);
+  iterate_until (fx, has_one_frame);
+  while (g_main_context_iteration (fx->context, FALSE))
+    ;
+  dirty_connection_pause_reading (fx->conn);
+  write_all (fx->peer_fd, wire->data + cut, wire->len - cut);
+  for (int i = 0; i < 10; i++)
+    g_main_context_iteration (fx->context, FALSE);
+  g_assert_cmpuint (fx->frames->len, ==, 1);   /* paused: the rest waits in the kernel */
+
+  fd = dirty_connection_detach (fx->conn, unread);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpuint (unread->len, ==, cut - DIRTY_FRAME_HEADER_SIZE - g_bytes_get_size (a->body));
+  g_assert_cmpmem (unread->data, unread->len,
+                   wire->data + DIRTY_FRAME_HEADER_SIZE + g_bytes_get_size (a->body), unread->len);
+  g_assert_true (dirty_connection_is_closed (fx->conn));
+  for (int i = 0; i < 10; i++)
+    g_main_context_iteration (fx->context, FALSE);
+  g_assert_false (fx->closed);   /* given up, not closed: no callback */
+  g_clear_object (&fx->conn);
+
+  next.context = g_main_context_ref (fx->context);
+  next.frames = g_ptr_array_new_with_free_func ((GDestroyNotify) dirty_frame_unref);
+  next.peer_fd = -1;
+  socket = g_socket_new_from_fd (fd, NULL);
+  g_assert_nonnull (socket);
+  next.conn = dirty_connection_new (socket, NULL);
+  unread_bytes = g_byte_array_free_to_bytes (g_steal_pointer (&unread));
+  dirty_connection_set_unread (next.conn, unread_bytes);
+  dirty_connection_start (next.conn, next.context, on_frame, on_closed, &next);
+  iterate_until (&next, has_two_frames);
+  g_assert_cmpint (((DirtyFrame *) next.frames->pdata[0])->header.id, ==, 2);
+  g_assert_true (g_bytes_equal (((DirtyFrame *) next.frames->pdata[0])->body, b->body));
+  g_assert_cmpint (((DirtyFrame *) next.frames->pdata[1])->header.id, ==, 3);
+  g_assert_false (next.closed);
+
+  /* and the other way: the client reads what the new owner writes */
+  dirty_connection_send (next.conn, reply);
+  g_assert_cmpint (read (fx->peer_fd, header, sizeof header), ==, sizeof header);
+  g_assert_cmpint (header[0], ==, wire->data[0]);
+  conn_teardown (&next, NULL);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -574,5 +648,7 @@ main (int argc, char **argv)
               conn_teardown);
   g_test_add ("/protocol/connection/unread-queue-capped", ConnFixture, &small_queue,
               conn_setup, test_conn_unread_queue_is_capped, conn_teardown);
+  g_test_add ("/protocol/connection/detach-resume", ConnFixture, NULL,
+              conn_setup, test_conn_detach_resume, conn_teardown);
   return g_test_run ();
 }

@@ -15,6 +15,7 @@
 #include "dirty-access.h"
 #include "dirty-arbiter.h"
 #include "dirty-error.h"
+#include "dirty-handoff.h"
 #include "dirty-log.h"
 #include "dirty-peer.h"
 #include "dirty-pool.h"
@@ -73,6 +74,12 @@ struct _DirtyArbiter
   guint            graceful_source;
   guint            flush_source;
   gint64           flush_until;
+
+  /* restart handoff (dirty-handoff.h) */
+  guint            fdstore_max;    /* $FDSTORE: 0 = connections die with the process */
+  gboolean         handing_off;    /* SIGTERM came: connections go to the store */
+  GArray          *stored_fds;     /* (nullable) "client" fds passed at start */
+  int              state_fd;       /* "handoff" memfd passed at start, or -1 */
 };
 
 enum {
@@ -134,6 +141,12 @@ dirty_arbiter_finalize (GObject *object)
       close (self->signal_pipe[0]);
       close (self->signal_pipe[1]);
     }
+  if (self->stored_fds != NULL)
+    for (guint i = 0; i < self->stored_fds->len; i++)
+      close (g_array_index (self->stored_fds, int, i));
+  g_clear_pointer (&self->stored_fds, g_array_unref);
+  if (self->state_fd >= 0)
+    close (self->state_fd);
   g_hash_table_unref (self->peers);
   g_hash_table_unref (self->uid_counts);
   g_free (self->last_status);
@@ -170,6 +183,7 @@ dirty_arbiter_init (DirtyArbiter *self)
   self->peers = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
   self->uid_counts = g_hash_table_new (NULL, NULL);
   self->signal_pipe[0] = self->signal_pipe[1] = -1;
+  self->state_fd = -1;
 }
 
 /* max_body, max_in_flight, frame_timeout, max_queued: for connections
@@ -368,18 +382,42 @@ check_activated_fd (int          fd,
   return TRUE;
 }
 
+/* The fds of a restart handoff (dirty-handoff.h), kept for
+ * dirty_arbiter_restore_clients(): TRUE if @name is one of theirs. */
+static gboolean
+dirty_arbiter_keep_stored_fd (DirtyArbiter *self,
+                              const char   *name,
+                              int           fd)
+{
+  if (g_strcmp0 (name, DIRTY_HANDOFF_CLIENT_NAME) == 0)
+    {
+      if (self->stored_fds == NULL)
+        self->stored_fds = g_array_new (FALSE, FALSE, sizeof (int));
+      g_array_append_val (self->stored_fds, fd);
+    }
+  else if (g_strcmp0 (name, DIRTY_HANDOFF_STATE_NAME) == 0 && self->state_fd < 0)
+    self->state_fd = fd;
+  else
+    return FALSE;
+  fcntl (fd, F_SETFD, FD_CLOEXEC);
+  return TRUE;
+}
+
 /* Socket activation: the fd named “dirty-arbiter” (FileDescriptorName=);
  * a single fd of another name is taken too (systemd-socket-activate
- * without --fdname, a unit without FileDescriptorName=). The others are
- * closed: this daemon has no use for them. *found says whether systemd
- * passed anything. */
+ * without --fdname, a unit without FileDescriptorName=). Connections of
+ * a restart handoff are kept aside; the other fds are closed: this
+ * daemon has no use for them. *found says whether systemd passed a
+ * listening socket. */
 static GSocket *
-take_activated_socket (gboolean  *found,
-                       GError   **error)
+take_activated_socket (DirtyArbiter  *self,
+                       gboolean      *found,
+                       GError       **error)
 {
   g_auto(GStrv) names = NULL;
   int n = sd_listen_fds_with_names (TRUE, &names);
-  int index = -1;
+  int index = -1, n_other = 0;
+  g_autofree gboolean *kept = NULL;
   g_autoptr(GSocket) socket = NULL;
 
   *found = FALSE;
@@ -389,19 +427,26 @@ take_activated_socket (gboolean  *found,
                    "socket activation: %s", g_strerror (-n));
       return NULL;
     }
-  if (n == 0)
+  kept = g_new0 (gboolean, MAX (n, 1));
+  for (int i = 0; i < n; i++)
+    {
+      kept[i] = names != NULL && dirty_arbiter_keep_stored_fd (self, names[i], SD_LISTEN_FDS_START + i);
+      n_other += !kept[i];
+    }
+  if (n_other == 0)
     return NULL;
   *found = TRUE;
   for (int i = 0; i < n && index < 0; i++)
-    if (names != NULL && g_strcmp0 (names[i], LISTEN_FD_NAME) == 0)
+    if (!kept[i] && names != NULL && g_strcmp0 (names[i], LISTEN_FD_NAME) == 0)
       index = i;
-  if (index < 0 && n == 1)
-    index = 0;
+  for (int i = 0; i < n && index < 0 && n_other == 1; i++)
+    if (!kept[i])
+      index = i;
   for (int i = 0; i < n; i++)
     {
       if (i == index)
         fcntl (SD_LISTEN_FDS_START + i, F_SETFD, FD_CLOEXEC);  /* never leaks into workers */
-      else
+      else if (!kept[i])
         close (SD_LISTEN_FDS_START + i);
     }
   if (index < 0)
@@ -504,7 +549,7 @@ dirty_arbiter_listen (DirtyArbiter  *self,
   gboolean activated;
   g_autofree char *path = NULL;
 
-  self->listener = take_activated_socket (&activated, error);
+  self->listener = take_activated_socket (self, &activated, error);
   if (activated)
     {
       if (self->listener == NULL)
@@ -605,6 +650,33 @@ dirty_arbiter_admit_uid (DirtyArbiter *self,
   return FALSE;
 }
 
+/* A new connection, or one a previous arbiter handed over with the
+ * bytes it had read and not acted on (@unread) */
+static void
+dirty_arbiter_add_peer (DirtyArbiter *self,
+                        GSocket      *socket,
+                        GBytes       *unread)
+{
+  DirtyPeer *peer;
+  uid_t uid;
+  guint n_open;
+
+  /* allowed_users / allowed_groups: a refused peer is told why */
+  if (!dirty_access_admit (self->config, socket, ++self->next_peer))
+    return;
+  uid = peer_uid (socket);
+  if (!dirty_arbiter_admit_uid (self, socket, uid, self->next_peer))
+    return;
+  peer = dirty_peer_new (socket, self->scheduler, &self->client_limits, self->next_peer);
+  dirty_peer_set_arbiter (peer, self);
+  dirty_peer_set_unread (peer, unread);
+  g_hash_table_insert (self->peers, peer, GUINT_TO_POINTER (uid));
+  n_open = GPOINTER_TO_UINT (g_hash_table_lookup (self->uid_counts, GUINT_TO_POINTER (uid)));
+  g_hash_table_insert (self->uid_counts, GUINT_TO_POINTER (uid), GUINT_TO_POINTER (n_open + 1));
+  g_signal_connect (peer, "closed", G_CALLBACK (dirty_arbiter_peer_closed_cb), self);
+  dirty_peer_start (peer);
+}
+
 static gboolean dirty_arbiter_accept_cb (GSocket      *socket,
                                          GIOCondition  condition,
                                          gpointer      user_data);
@@ -638,9 +710,6 @@ dirty_arbiter_accept_cb (GSocket      *listener,
     {
       g_autoptr(GError) error = NULL;
       g_autoptr(GSocket) socket = g_socket_accept (listener, NULL, &error);
-      DirtyPeer *peer;
-      uid_t uid;
-      guint n_open;
 
       if (socket == NULL)
         {
@@ -652,20 +721,106 @@ dirty_arbiter_accept_cb (GSocket      *listener,
           self->accept_pause = g_timeout_add (ACCEPT_PAUSE_MS, dirty_arbiter_resume_accept_cb, self);
           return G_SOURCE_REMOVE;
         }
-      /* allowed_users / allowed_groups: a refused peer is told why */
-      if (!dirty_access_admit (self->config, socket, ++self->next_peer))
-        continue;
-      uid = peer_uid (socket);
-      if (!dirty_arbiter_admit_uid (self, socket, uid, self->next_peer))
-        continue;
-      peer = dirty_peer_new (socket, self->scheduler, &self->client_limits, self->next_peer);
-      dirty_peer_set_arbiter (peer, self);
-      g_hash_table_insert (self->peers, peer, GUINT_TO_POINTER (uid));
-      n_open = GPOINTER_TO_UINT (g_hash_table_lookup (self->uid_counts, GUINT_TO_POINTER (uid)));
-      g_hash_table_insert (self->uid_counts, GUINT_TO_POINTER (uid), GUINT_TO_POINTER (n_open + 1));
-      g_signal_connect (peer, "closed", G_CALLBACK (dirty_arbiter_peer_closed_cb), self);
-      dirty_peer_start (peer);
+      dirty_arbiter_add_peer (self, socket, NULL);
     }
+}
+
+/* ---- restart handoff (dirty-handoff.h) ---- */
+
+/* At start: the connections a previous arbiter left in the fd store */
+static void
+dirty_arbiter_restore_clients (DirtyArbiter *self)
+{
+  g_autoptr(GArray) conns = NULL;
+  guint restored = 0;
+
+  if (self->stored_fds == NULL && self->state_fd < 0)
+    return;
+  if (self->stored_fds == NULL)
+    self->stored_fds = g_array_new (FALSE, FALSE, sizeof (int));
+  conns = dirty_handoff_take (self->stored_fds, self->state_fd);
+  self->state_fd = -1;
+  g_clear_pointer (&self->stored_fds, g_array_unref);
+  for (guint i = 0; i < conns->len; i++)
+    {
+      DirtyHandoffConn *conn = &g_array_index (conns, DirtyHandoffConn, i);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSocket) socket = g_socket_new_from_fd (conn->fd, &error);
+
+      if (socket == NULL)
+        {
+          close (conn->fd);
+          dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
+                     "handoff: a stored connection cannot be used: %s", error->message);
+          continue;
+        }
+      dirty_arbiter_add_peer (self, socket, conn->unread);
+      restored++;
+    }
+  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
+             "handoff: took back %u client connections from the fd store", restored);
+}
+
+/* SIGTERM with a store: accept nothing more (the listening socket is
+ * systemd's; new clients wait in its backlog) and keep every request
+ * that arrives from now on for the next arbiter. */
+static void
+dirty_arbiter_begin_handoff (DirtyArbiter *self)
+{
+  GHashTableIter iter;
+  gpointer key;
+
+  self->handing_off = TRUE;
+  g_clear_handle_id (&self->accept_pause, g_source_remove);
+  if (self->accept_source != NULL)
+    g_source_destroy (self->accept_source);
+  g_clear_pointer (&self->accept_source, g_source_unref);
+  g_hash_table_iter_init (&iter, self->peers);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    dirty_peer_hold (key);
+}
+
+/* The calls have ended and their replies are written (or the flush
+ * bound passed): every connection goes to the store. */
+static void
+dirty_arbiter_hand_off (DirtyArbiter *self)
+{
+  g_autoptr(GArray) conns = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffConn));
+  g_autoptr(GError) error = NULL;
+  GHashTableIter iter;
+  gpointer key;
+  guint lost = 0, stored;
+  gsize unread_bytes = 0;
+
+  g_array_set_clear_func (conns, (GDestroyNotify) dirty_handoff_conn_clear);
+  g_hash_table_iter_init (&iter, self->peers);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    {
+      g_autoptr(GByteArray) unread = g_byte_array_new ();
+      DirtyHandoffConn conn = { -1, NULL };
+
+      g_signal_handlers_disconnect_by_data (key, self);
+      /* replies not written yet, or no room left (one fd is the state) */
+      if (dirty_peer_get_queued_bytes (key) > 0 || conns->len + 1 >= self->fdstore_max ||
+          (conn.fd = dirty_peer_detach (key, unread)) < 0)
+        {
+          lost++;
+          continue;
+        }
+      unread_bytes += unread->len;
+      conn.unread = g_byte_array_free_to_bytes (g_steal_pointer (&unread));
+      g_array_append_val (conns, conn);
+    }
+  g_hash_table_remove_all (self->peers);
+  g_hash_table_remove_all (self->uid_counts);
+  stored = dirty_handoff_store (conns, &error);
+  if (error != NULL)
+    dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0, "handoff failed: %s", error->message);
+  lost += conns->len - stored;
+  dirty_log (lost > 0 ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
+             "handoff: %u client connections in the fd store for the next start "
+             "(%" G_GSIZE_FORMAT " bytes read and not yet acted on go with them), %u closed",
+             stored, unread_bytes, lost);
 }
 
 /* ---- shutdown ---- */
@@ -693,6 +848,8 @@ dirty_arbiter_flush_cb (gpointer user_data)
   if (!dirty_arbiter_peers_flushed (self) && g_get_monotonic_time () < self->flush_until)
     return G_SOURCE_CONTINUE;
   self->flush_source = 0;
+  if (self->handing_off)
+    dirty_arbiter_hand_off (self);
   dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0, "stopped");
   g_signal_emit (self, signals[SIGNAL_FINISHED], 0);
   return G_SOURCE_REMOVE;
@@ -758,8 +915,11 @@ dirty_arbiter_shutdown (DirtyArbiter *self,
     sd_notify (0, "STOPPING=1\nSTATUS=Stopping");
   self->stopping = TRUE;
   g_clear_handle_id (&self->extend_source, g_source_remove);
-  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0, "%s shutdown",
-             immediate ? "immediate" : "graceful");
+  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0, "%s shutdown%s",
+             immediate ? "immediate" : "graceful",
+             self->fdstore_max > 0 ? ": client connections go to the fd store" : "");
+  if (self->fdstore_max > 0 && !self->handing_off)
+    dirty_arbiter_begin_handoff (self);
   if (immediate)
     {
       self->stopping_immediately = TRUE;
@@ -1065,6 +1225,7 @@ dirty_arbiter_start (DirtyArbiter  *self,
       !dirty_arbiter_install_signals (self, error) || !dirty_arbiter_listen (self, error))
     return FALSE;
   dirty_arbiter_read_watchdog (self);
+  self->fdstore_max = dirty_handoff_read_store_max ();
 
   self->pool = dirty_pool_new (self->config, &self->limits);
   self->scheduler = dirty_scheduler_new (self->config, self->pool);
@@ -1086,6 +1247,7 @@ dirty_arbiter_start (DirtyArbiter  *self,
       return FALSE;
     }
   self->supervising = TRUE;
+  dirty_arbiter_restore_clients (self);
   dirty_arbiter_watch_listener (self);
   dirty_arbiter_start_timers (self);
   dirty_arbiter_check_ready (self);

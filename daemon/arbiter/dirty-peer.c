@@ -21,6 +21,7 @@ struct _DirtyPeer
   GHashTable      *jobs;        /* &job->client_id -> DirtyJob (ref): the calls it waits for */
   gboolean         closed;
   DirtyArbiter    *arbiter;     /* (unowned) (nullable): for MANAGE; outlives its peers */
+  GByteArray      *held;        /* (nullable): frames kept for the next arbiter */
 };
 
 enum {
@@ -55,6 +56,7 @@ dirty_peer_finalize (GObject *object)
   DirtyPeer *self = DIRTY_PEER (object);
 
   g_hash_table_unref (self->jobs);
+  g_clear_pointer (&self->held, g_byte_array_unref);
   n_open_peers--;
   G_OBJECT_CLASS (dirty_peer_parent_class)->finalize (object);
 }
@@ -120,6 +122,9 @@ dirty_peer_deliver (DirtyPeer  *self,
     {
       job->peer = NULL;
       g_hash_table_remove (self->jobs, &job->client_id);
+      /* holding and nothing left to finish: no CREDIT or CANCEL needed */
+      if (self->held != NULL && g_hash_table_size (self->jobs) == 0)
+        dirty_connection_pause_reading (self->connection);
     }
 }
 
@@ -469,6 +474,31 @@ dirty_peer_handle_manage (DirtyPeer  *self,
   dirty_peer_run_verb (self, frame->header.id, root);
 }
 
+/* While holding: CANCEL and CREDIT of calls still running here (and
+ * HEARTBEAT) are acted on; every other frame is kept as it came, in
+ * order, for the next arbiter. TRUE if @frame was kept. */
+static gboolean
+dirty_peer_hold_frame (DirtyPeer  *self,
+                       DirtyFrame *frame)
+{
+  guint8 header[DIRTY_FRAME_HEADER_SIZE];
+  guint8 type = frame->header.type;
+  gsize max_held = dirty_connection_get_limits (self->connection)->max_body;
+
+  if (type == DIRTY_FRAME_HEARTBEAT ||
+      ((type == DIRTY_FRAME_CANCEL || type == DIRTY_FRAME_CREDIT) &&
+       g_hash_table_contains (self->jobs, &frame->header.id)))
+    return FALSE;
+  dirty_frame_header_write (&frame->header, header);
+  g_byte_array_append (self->held, header, sizeof header);
+  g_byte_array_append (self->held, g_bytes_get_data (frame->body, NULL),
+                       g_bytes_get_size (frame->body));
+  /* the rest can wait in the kernel's buffer */
+  if (self->held->len > max_held)
+    dirty_connection_pause_reading (self->connection);
+  return TRUE;
+}
+
 static void
 dirty_peer_frame_cb (DirtyConnection *connection,
                      DirtyFrame      *frame,
@@ -477,6 +507,8 @@ dirty_peer_frame_cb (DirtyConnection *connection,
   DirtyPeer *self = user_data;
   g_autoptr(DirtyPeer) hold = g_object_ref (self);
 
+  if (self->held != NULL && dirty_peer_hold_frame (self, frame))
+    return;
   switch (frame->header.type)
     {
     case DIRTY_FRAME_HELLO:
@@ -508,6 +540,8 @@ dirty_peer_frame_cb (DirtyConnection *connection,
     }
 }
 
+static void dirty_peer_abandon_jobs (DirtyPeer *self);
+
 static void
 dirty_peer_closed_cb (DirtyConnection *connection,
                       const GError    *error,
@@ -515,9 +549,6 @@ dirty_peer_closed_cb (DirtyConnection *connection,
 {
   DirtyPeer *self = user_data;
   g_autoptr(DirtyPeer) hold = NULL;
-  g_autoptr(GPtrArray) jobs = NULL;
-  GHashTableIter iter;
-  gpointer value;
 
   if (self->closed)
     return;
@@ -526,8 +557,18 @@ dirty_peer_closed_cb (DirtyConnection *connection,
   if (error != NULL)
     dirty_log (G_LOG_LEVEL_DEBUG, NULL, NULL, 0, 0, 0, "client %" G_GUINT64_FORMAT ": %s",
                self->serial, error->message);
+  dirty_peer_abandon_jobs (self);
+  g_signal_emit (self, signals[SIGNAL_CLOSED], 0);
+}
 
-  /* nobody waits for these any more */
+/* nobody waits for these any more */
+static void
+dirty_peer_abandon_jobs (DirtyPeer *self)
+{
+  g_autoptr(GPtrArray) jobs = NULL;
+  GHashTableIter iter;
+  gpointer value;
+
   jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) dirty_job_unref);
   g_hash_table_iter_init (&iter, self->jobs);
   while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -540,7 +581,6 @@ dirty_peer_closed_cb (DirtyConnection *connection,
     }
   for (guint i = 0; i < jobs->len; i++)
     dirty_scheduler_abandon (self->scheduler, jobs->pdata[i]);
-  g_signal_emit (self, signals[SIGNAL_CLOSED], 0);
 }
 
 void
@@ -565,4 +605,48 @@ dirty_peer_set_arbiter (DirtyPeer    *self,
   g_return_if_fail (DIRTY_IS_PEER (self));
 
   self->arbiter = arbiter;
+}
+
+/* ---- restart handoff ---- */
+
+void
+dirty_peer_hold (DirtyPeer *self)
+{
+  g_return_if_fail (DIRTY_IS_PEER (self));
+
+  if (self->held == NULL)
+    self->held = g_byte_array_new ();
+  if (g_hash_table_size (self->jobs) == 0)
+    dirty_connection_pause_reading (self->connection);
+}
+
+int
+dirty_peer_detach (DirtyPeer  *self,
+                   GByteArray *unread)
+{
+  int fd;
+
+  g_return_val_if_fail (DIRTY_IS_PEER (self), -1);
+
+  if (self->closed)
+    return -1;
+  if (self->held != NULL)
+    g_byte_array_append (unread, self->held->data, self->held->len);
+  fd = dirty_connection_detach (self->connection, unread);
+  if (fd < 0)
+    return -1;
+  /* calls still here (none after a graceful drain) are cancelled;
+   * "closed" is not emitted: the caller drops the peer itself */
+  self->closed = TRUE;
+  dirty_peer_abandon_jobs (self);
+  return fd;
+}
+
+void
+dirty_peer_set_unread (DirtyPeer *self,
+                       GBytes    *unread)
+{
+  g_return_if_fail (DIRTY_IS_PEER (self));
+
+  dirty_connection_set_unread (self->connection, unread);
 }

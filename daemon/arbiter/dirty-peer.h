@@ -48,4 +48,19 @@ void       dirty_peer_deliver_error  (DirtyPeer         *self,
                                       const GError      *error,
                                       gint64             worker_pid);
 
+/* Restart handoff (dirty-handoff.c). From hold on, the peer acts only on
+ * CANCEL and CREDIT of its calls still running (and reads nothing once
+ * none runs); every other frame is kept, unprocessed, for the next
+ * arbiter. */
+void       dirty_peer_hold           (DirtyPeer         *self);
+/* Gives the connection up: appends the kept frames and any partial frame
+ * to @unread and returns a close-on-exec duplicate of its fd (-1 if it is
+ * closed). No "closed" signal follows. */
+int        dirty_peer_detach         (DirtyPeer         *self,
+                                      GByteArray        *unread);
+/* Before start: bytes a previous arbiter read off this connection and
+ * did not act on (dirty_peer_detach() there), parsed first. */
+void       dirty_peer_set_unread     (DirtyPeer         *self,
+                                      GBytes            *unread);
+
 G_END_DECLS

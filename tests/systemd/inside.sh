@@ -167,6 +167,69 @@ check "reload: same main pid, generation 3 ready" sh -c \
 	"[ \$(systemctl show -P MainPID $S) = $pid ] && journalctl -u $S --no-pager | grep -q 'reload: generation 3 ready'"
 timeout 90 systemctl stop $S dirty-arbiter.socket
 
+# restart: client connections survive `systemctl restart` (fd store).
+# 8 clients, one connection each, 2 threads per connection, call without
+# pause (every 10th call a 0.2 s sleep, so calls are in flight at each
+# SIGTERM and the other thread's requests arrive meanwhile) through 10
+# restarts.
+write_conf 'echo:DirtyEchoApp;slow:DirtySlowApp' 2
+systemctl reset-failed $S dirty-arbiter.socket 2>/dev/null
+systemctl start dirty-arbiter.socket
+call echo:DirtyEchoApp echo 0 >/dev/null
+check "restart: the unit has an fd store (FileDescriptorStoreMax=4096)" is 4096 \
+	systemctl show -P FileDescriptorStoreMax $S
+rm -f /tmp/load.stop
+"$T/dirty-sd-load" --clients 8 --threads 2 --slow-every 10 /tmp/load.stop > /tmp/load.out 2>&1 &
+loadpid=$!
+sleep 1
+restarts=0 firstpid=$(systemctl show -P MainPID $S)
+# 2.5 s apart: systemd refuses a 6th start within 10 s (StartLimitBurst=5)
+for _ in $(seq 10); do
+	next=$(($(date +%s%N) / 1000000 + 2500))
+	timeout 60 systemctl restart $S && restarts=$((restarts + 1))
+	while [ $(($(date +%s%N) / 1000000)) -lt $next ]; do sleep 0.1; done
+done
+sleep 1
+touch /tmp/load.stop
+wait $loadpid
+sed 's/^/# /' /tmp/load.out
+read -r calls errors lost clients_lost <<< "$(sed -n \
+	's/^total: \([0-9]*\) calls, \([0-9]*\) error answers, \([0-9]*\) connection errors, \([0-9]*\) clients.*/\1 \2 \3 \4/p' \
+	/tmp/load.out)"
+check "restart: 10 systemctl restarts, a new main pid" sh -c \
+	"[ $restarts = 10 ] && [ \$(systemctl show -P MainPID $S) != $firstpid ]"
+check "restart: the 8 clients made ${calls:-?} calls across them" sh -c "[ '${calls:-0}' -gt 200 ]"
+check "restart: clients that saw a connection error: ${clients_lost:-?} of 8 (${lost:-?} errors, target 0)" \
+	sh -c "[ '${lost:-x}' = 0 ]"
+check "restart: calls with an error answer: ${errors:-?} (target 0)" sh -c "[ '${errors:-x}' = 0 ]"
+handed=$(journalctl -u $S --no-pager | grep -c 'handoff: took back 8 client connections')
+check "restart: each new arbiter took the 8 connections back ($handed of 10)" sh -c "[ $handed -ge 10 ]"
+held=$(journalctl -u $S --no-pager | sed -n 's/.*in the fd store for the next start (\([0-9]*\) bytes read.*/\1/p' |
+	awk '{ s += $1 } END { print s + 0 }')
+check "restart: requests that came during the handoff went with their connections ($held bytes)" \
+	sh -c "[ $held -gt 0 ]"
+check "restart: the store is empty once taken back (NFileDescriptorStore=0)" is 0 \
+	systemctl show -P NFileDescriptorStore $S
+# stop: the store is dropped, an idle client sees the connection closed
+/usr/bin/python3 - > /tmp/idle.out 2>&1 <<'EOP' &
+import socket, time
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/dirty-arbiter.sock")
+s.settimeout(60)
+start = time.monotonic()
+print("eof" if s.recv(1) == b"" else "data", round(time.monotonic() - start))
+EOP
+idlepid=$!
+sleep 1
+check "stop with a connection open: clean exit (Result=success)" sh -c \
+	"timeout 90 systemctl stop $S && [ \$(systemctl show -P Result $S) = success ]"
+wait $idlepid
+check "stop: the idle client's connection is closed, not kept ($(cat /tmp/idle.out))" \
+	grep -q '^eof' /tmp/idle.out
+check "stop: nothing left in the fd store (NFileDescriptorStore=0)" is 0 \
+	systemctl show -P NFileDescriptorStore $S
+timeout 90 systemctl stop $S dirty-arbiter.socket
+
 # unit mode: the documented drop-in and polkit rule, two workers of one thread
 DROPIN=$(find "$DEST" -name unit-mode.conf -path '*unit-mode*' | head -n 1)
 RULES=$(find "$DEST" -name dirty-arbiter-unit-mode.rules | head -n 1)
@@ -209,6 +272,22 @@ new1() { p=$(systemctl show -P MainPID dirty-worker@1.service); [ "$p" != 0 ] &&
 check "unit mode: a new dirty-worker@1.service comes up" waitfor 15 new1
 check "unit mode: the next calls succeed (both workers)" sh -c \
 	"for i in 1 2 3 4; do [ \"\$(timeout 30 '$CALL' echo:DirtyEchoApp echo \$i)\" = \$i ] || exit 1; done"
+# restart in unit mode: a client's connection is kept, new worker units
+"$T/dirty-sd-load" --clients 2 --threads 2 --slow-every 10 /tmp/unitload.stop > /tmp/unitload.out 2>&1 &
+loadpid=$!
+sleep 1
+pid=$(systemctl show -P MainPID $S)
+check "unit mode: systemctl restart dirty-arbiter.service" timeout 60 systemctl restart $S
+check "unit mode: after the restart, dirty-worker@1 and @2 active again" waitfor 15 is \
+	"dirty-worker@1.service dirty-worker@2.service" workers
+sleep 1
+touch /tmp/unitload.stop
+wait $loadpid
+sed 's/^/# /' /tmp/unitload.out
+check "unit mode: 2 clients calling through the restart saw no error" \
+	grep -q '^total: [1-9][0-9]* calls, 0 error answers, 0 connection errors' /tmp/unitload.out
+check "unit mode: a new main pid, the connections taken back" sh -c \
+	"[ \$(systemctl show -P MainPID $S) != $pid ] && journalctl -u $S --no-pager | grep -q 'took back 2 client connections'"
 check "unit mode: systemctl stop dirty-arbiter.service" timeout 90 systemctl stop $S dirty-arbiter.socket
 check "unit mode: no dirty-worker@ unit active, no dirty-worker process" sh -c \
 	"[ -z \"\$(systemctl list-units --state=active --no-legend 'dirty-worker@*')\" ] && ! pgrep -x dirty-worker >/dev/null"

@@ -7,13 +7,14 @@
 # prints TAP. Root only; bounded to 3 minutes; the container is always
 # torn down.
 #
-# Usage: run.sh BUILD_DIR INSIDE_SH DIRTY_SD_CALL SLOWINIT_SO
+# Usage: run.sh BUILD_DIR INSIDE_SH DIRTY_SD_CALL SLOWINIT_SO DIRTY_SD_LOAD
 set -u
-if [ $# -ne 4 ]; then
-	echo "usage: $0 BUILD_DIR INSIDE_SH DIRTY_SD_CALL SLOWINIT_SO" >&2
+if [ $# -ne 5 ]; then
+	echo "usage: $0 BUILD_DIR INSIDE_SH DIRTY_SD_CALL SLOWINIT_SO DIRTY_SD_LOAD" >&2
 	exit 2
 fi
 build=$(readlink -f "$1") inside=$(readlink -f "$2") call=$(readlink -f "$3") slowinit=$(readlink -f "$4")
+load=$(readlink -f "$5")
 here=$(dirname "$(readlink -f "$0")")
 
 if [ "$(id -u)" != 0 ]; then
@@ -31,7 +32,7 @@ if ! meson install -C "$build" --destdir "$tmp/dest" --no-rebuild --quiet >"$tmp
 	sed 's/^/# /' "$tmp/install.log"
 	exit 1
 fi
-cp "$inside" "$call" "$slowinit" "$tmp/test/"
+cp "$inside" "$call" "$slowinit" "$load" "$tmp/test/"
 
 # 180 s for the command; booting and teardown add a few seconds
 "$here/sandbox.sh" --bind-ro "$tmp" --bind-ro "$build" --timeout 180 \
