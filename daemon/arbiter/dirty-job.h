@@ -14,7 +14,7 @@ G_BEGIN_DECLS
 
 typedef struct _DirtyPeer DirtyPeer;
 typedef struct _DirtyWorkerProc DirtyWorkerProc;
-typedef struct _DirtyAppQueue DirtyAppQueue;
+typedef struct _DirtyClientQueue DirtyClientQueue;
 
 typedef enum {
   DIRTY_JOB_QUEUED,     /* in its app's queue */
@@ -41,8 +41,10 @@ typedef struct {
   guint64          timer_seq;
   GSequenceIter   *timer_iter;
 
-  DirtyAppQueue   *queue;       /* (unowned) while queued */
-  GList            queue_link;  /* embedded: O(1) removal from the queue */
+  /* (unowned) while queued: its client's queue for its app (the
+   * scheduler's); queue_link is its place there, for O(1) removal */
+  DirtyClientQueue *queue;
+  GList            queue_link;
 
   DirtyWorkerProc *worker;      /* (unowned) while running */
   guint64          worker_rid;  /* the worker-side id W */

@@ -11,10 +11,28 @@
 #include "dirty-timer.h"
 #include "dirty-util.h"
 
+typedef struct _DirtyAppQueue DirtyAppQueue;
+
+/* One client connection's calls waiting for one app, oldest first. */
+struct _DirtyClientQueue
+{
+  DirtyAppQueue *app;
+  gconstpointer  client;      /* its peer: the key in app->clients */
+  GQueue         jobs;        /* of DirtyJob (ref), linked through job->queue_link */
+  GList          turn_link;   /* embedded: its place in app->turns */
+};
+
+/* An app's queue is fair between clients: each connection with calls
+ * waiting has its own FIFO, and the FIFOs take turns (round robin), one
+ * call per turn. A client that queued thousands of calls delays another
+ * client's call by at most one of its own, not by its whole backlog.
+ * Queueing, dispatching and removing a call are all O(1). */
 struct _DirtyAppQueue
 {
-  char   *name;
-  GQueue  jobs;            /* of DirtyJob (ref), linked through job->queue_link */
+  char       *name;
+  GHashTable *clients;     /* peer -> DirtyClientQueue, those with calls waiting */
+  GQueue      turns;       /* of DirtyClientQueue: the head's oldest call goes next */
+  guint       n_jobs;
   DirtyAppStats stats;     /* for STATUS */
 };
 
@@ -48,21 +66,86 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (DirtyScheduler, dirty_scheduler, G_TYPE_OBJECT)
 
+static DirtyAppQueue *
+app_queue_new (const char *name)
+{
+  DirtyAppQueue *queue = g_new0 (DirtyAppQueue, 1);
+
+  queue->name = g_strdup (name);
+  queue->clients = g_hash_table_new (NULL, NULL);
+  g_queue_init (&queue->turns);
+  return queue;
+}
+
 static void
 app_queue_free (gpointer data)
 {
   DirtyAppQueue *queue = data;
-  GList *link;
+  GList *turn;
 
-  while ((link = g_queue_pop_head_link (&queue->jobs)) != NULL)
+  while ((turn = g_queue_pop_head_link (&queue->turns)) != NULL)
     {
-      DirtyJob *job = link->data;
+      DirtyClientQueue *client = turn->data;
+      GList *link;
 
-      job->queue = NULL;
-      dirty_job_unref (job);
+      while ((link = g_queue_pop_head_link (&client->jobs)) != NULL)
+        {
+          DirtyJob *job = link->data;
+
+          job->queue = NULL;
+          dirty_job_unref (job);
+        }
+      g_free (client);
     }
+  g_hash_table_unref (queue->clients);
   g_free (queue->name);
   g_free (queue);
+}
+
+/* Appends @job to its client's FIFO; a client new to the queue takes
+ * the last turn. */
+static void
+app_queue_push (DirtyAppQueue *queue,
+                DirtyJob      *job)
+{
+  DirtyClientQueue *client = g_hash_table_lookup (queue->clients, job->peer);
+
+  if (client == NULL)
+    {
+      client = g_new0 (DirtyClientQueue, 1);
+      client->app = queue;
+      client->client = job->peer;
+      g_queue_init (&client->jobs);
+      client->turn_link.data = client;
+      g_hash_table_insert (queue->clients, (gpointer) client->client, client);
+      g_queue_push_tail_link (&queue->turns, &client->turn_link);
+    }
+  job->queue = client;
+  g_queue_push_tail_link (&client->jobs, &job->queue_link);
+  queue->n_jobs++;
+}
+
+/* The call whose turn it is */
+static DirtyJob *
+app_queue_peek (DirtyAppQueue *queue)
+{
+  DirtyClientQueue *client = g_queue_peek_head (&queue->turns);
+
+  return client != NULL ? g_queue_peek_head (&client->jobs) : NULL;
+}
+
+/* @job's client had its turn: it goes to the back of the line. */
+static void
+app_queue_end_turn (DirtyJob *job)
+{
+  DirtyClientQueue *client = job->queue;
+  DirtyAppQueue *queue = client->app;
+
+  if (queue->turns.head == &client->turn_link && client->jobs.length > 1)
+    {
+      g_queue_unlink (&queue->turns, &client->turn_link);
+      g_queue_push_tail_link (&queue->turns, &client->turn_link);
+    }
 }
 
 static void
@@ -166,12 +249,21 @@ static void
 queue_remove (DirtyScheduler *self,
               DirtyJob       *job)
 {
-  DirtyAppQueue *queue = job->queue;
+  DirtyClientQueue *client = job->queue;
+  DirtyAppQueue *queue;
 
-  if (queue == NULL)
+  if (client == NULL)
     return;
-  g_queue_unlink (&queue->jobs, &job->queue_link);
+  queue = client->app;
+  g_queue_unlink (&client->jobs, &job->queue_link);
   job->queue = NULL;
+  queue->n_jobs--;
+  if (client->jobs.length == 0)
+    {
+      g_queue_unlink (&queue->turns, &client->turn_link);
+      g_hash_table_remove (queue->clients, client->client);
+      g_free (client);
+    }
   self->n_queued--;
   dirty_job_unref (job);
 }
@@ -267,7 +359,9 @@ dirty_scheduler_fail_job (DirtyScheduler *self,
 
 /* ---- dispatch ---- */
 
-/* The oldest queued job among the apps @worker has ready */
+/* Among the apps @worker has ready, the call whose turn it is in the
+ * app whose turn is oldest (apps are served in arrival order; within an
+ * app, clients take turns) */
 static DirtyJob *
 oldest_head_for (DirtyScheduler  *self,
                  DirtyWorkerProc *worker)
@@ -280,7 +374,7 @@ oldest_head_for (DirtyScheduler  *self,
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       DirtyAppQueue *queue = value;
-      DirtyJob *head = g_queue_peek_head (&queue->jobs);
+      DirtyJob *head = app_queue_peek (queue);
 
       if (head == NULL || (best != NULL && best->serial < head->serial))
         continue;
@@ -297,6 +391,7 @@ dirty_scheduler_run (DirtyScheduler  *self,
 {
   g_autoptr(DirtyJob) hold = dirty_job_ref (job);
 
+  app_queue_end_turn (job);
   queue_remove (self, job);
   dirty_worker_proc_run_job (worker, job);
   if (app_stats (self, job->app) != NULL)
@@ -391,7 +486,7 @@ dirty_scheduler_fail_queue (DirtyScheduler *self,
 {
   DirtyJob *job;
 
-  while ((job = g_queue_peek_head (&queue->jobs)) != NULL)
+  while ((job = app_queue_peek (queue)) != NULL)
     {
       g_autoptr(DirtyJob) hold = dirty_job_ref (job);
 
@@ -413,7 +508,7 @@ dirty_scheduler_fail_unservable (DirtyScheduler *self)
       DirtyAppQueue *queue = value;
       g_autofree char *reason = NULL;
 
-      if (queue->jobs.length > 0 && dirty_scheduler_is_unservable (self, queue->name, &reason))
+      if (queue->n_jobs > 0 && dirty_scheduler_is_unservable (self, queue->name, &reason))
         dirty_scheduler_fail_queue (self, queue, DIRTY_ERROR_NO_WORKER, reason);
     }
 }
@@ -639,10 +734,8 @@ dirty_scheduler_new (DirtyConfig *config,
   self->pool = g_object_ref (pool);
   for (guint i = 0; apps[i] != NULL; i++)
     {
-      DirtyAppQueue *queue = g_new0 (DirtyAppQueue, 1);
+      DirtyAppQueue *queue = app_queue_new (apps[i]);
 
-      queue->name = g_strdup (apps[i]);
-      g_queue_init (&queue->jobs);
       g_hash_table_insert (self->apps, queue->name, queue);
     }
   self->timer = dirty_timer_new (dirty_scheduler_timer_cb, self);
@@ -699,19 +792,18 @@ dirty_scheduler_submit (DirtyScheduler  *self,
       g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_NO_WORKER, reason);
       return FALSE;
     }
-  if (queue->jobs.length >= dirty_config_get_queue_size (self->config))
+  if (queue->n_jobs >= dirty_config_get_queue_size (self->config))
     {
       dirty_app_stats_record_end (&queue->stats, DIRTY_ERROR_BUSY, 0);
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_BUSY,
-                   "the queue of app “%s” is full (%u calls)", job->app, queue->jobs.length);
+                   "the queue of app “%s” is full (%u calls)", job->app, queue->n_jobs);
       return FALSE;
     }
 
   job->serial = ++self->next_serial;
   job->deadline = dirty_scheduler_deadline (self, job);
   job->state = DIRTY_JOB_QUEUED;
-  job->queue = queue;
-  g_queue_push_tail_link (&queue->jobs, &job->queue_link);
+  app_queue_push (queue, job);
   dirty_job_ref (job);
   self->n_queued++;
   if (job->deadline != 0)
@@ -832,10 +924,8 @@ dirty_scheduler_set_config (DirtyScheduler *self,
   for (guint i = 0; apps[i] != NULL; i++)
     if (!g_hash_table_contains (self->apps, apps[i]))
       {
-        DirtyAppQueue *queue = g_new0 (DirtyAppQueue, 1);
+        DirtyAppQueue *queue = app_queue_new (apps[i]);
 
-        queue->name = g_strdup (apps[i]);
-        g_queue_init (&queue->jobs);
         g_hash_table_insert (self->apps, queue->name, queue);
       }
   dirty_scheduler_emit_changed (self);
@@ -910,6 +1000,6 @@ dirty_scheduler_get_app_stats (DirtyScheduler *self,
   DirtyAppQueue *queue = g_hash_table_lookup (self->apps, app);
 
   g_return_val_if_fail (queue != NULL, NULL);
-  *queued = queue->jobs.length;
+  *queued = queue->n_jobs;
   return &queue->stats;
 }

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Queues and routes calls: one bounded FIFO queue per app; a call goes to
- * the least-loaded live worker that has the app ready and a free slot;
- * when a slot frees, the worker takes the oldest head among the queues of
- * the apps it serves. Deadlines live in one ordered sequence with one
- * timer armed for the earliest. */
+/* Queues and routes calls: one bounded queue per app, fair between
+ * client connections (a FIFO per client, the clients taking turns); a
+ * call goes to the least-loaded live worker that has the app ready and a
+ * free slot; when a slot frees, the worker takes the call whose turn it
+ * is in the app (among those it serves) whose turn is the oldest.
+ * Deadlines live in one ordered sequence with one timer armed for the
+ * earliest. */
 
 #include <glib-object.h>
 
