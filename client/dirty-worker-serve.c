@@ -40,7 +40,9 @@ dirty_worker_sync_call_thread (gpointer data,
       return;
     }
 
+  dirty_worker_set_call_thread (call, TRUE);
   dirty_app_call (app, call);
+  dirty_worker_set_call_thread (call, FALSE);
 
   if (!dirty_call_is_completed (call) &&
       dirty_call_complete_if_pending (call,
@@ -69,6 +71,7 @@ dispatch_call (DirtyWorker      *self,
       dirty_app_call (dirty_call_get_app (call), call);
       return;
     }
+  dirty_worker_track_call_thread (entry->call);
   if (!g_thread_pool_push (self->pool, g_object_ref (entry->call), &error))
     dirty_call_complete_if_pending (entry->call, g_steal_pointer (&error));
 }

@@ -22,6 +22,12 @@ typedef enum {
   DIRTY_JOB_DONE,       /* ended (reply, timeout, cancel, worker lost) */
 } DirtyJobState;
 
+enum {
+  DIRTY_JOB_BACKTRACE_NONE,
+  DIRTY_JOB_BACKTRACE_WAITING,
+  DIRTY_JOB_BACKTRACE_DONE,
+};
+
 typedef struct {
   DirtyJobState    state;
   /* The client waiting for the reply; NULL once it was answered or
@@ -50,6 +56,12 @@ typedef struct {
   guint64          worker_rid;  /* the worker-side id W */
   gboolean         cancel_sent; /* CANCEL W was sent */
   gboolean         in_grace;    /* the worker is killed at timer_at */
+  /* At its deadline a running call's worker is asked for a BACKTRACE of
+   * it (DIRTY_JOB_BACKTRACE_WAITING until the answer or timer_at); the
+   * text, or why there is none, goes into its timeout error and the
+   * journal. */
+  guint8           backtrace_state;
+  char            *backtrace;
 
   /* Streams (REQUEST flag STREAM): CHUNKs the worker may still send. It
    * starts at the window, drops by one per CHUNK forwarded, and grows by

@@ -337,7 +337,28 @@ dirty_scheduler_check_idle (DirtyScheduler *self)
   g_signal_emit (self, signals[SIGNAL_IDLE], 0);
 }
 
-/* Ends @job for its client (if it still waits) with an error. */
+/* Ends @job for its client (if it still waits) with an error; @detail
+ * (nullable) is the backtrace of a call that overran its deadline. */
+static void
+dirty_scheduler_fail_job_full (DirtyScheduler *self,
+                               DirtyJob       *job,
+                               DirtyError      code,
+                               const char     *message,
+                               gint64          worker_pid,
+                               const char     *detail)
+{
+  g_autoptr(GError) error = dirty_error_new_full (code, job->app, job->action, detail,
+                                                  worker_pid, message);
+
+  job->state = DIRTY_JOB_DONE;
+  record_end (self, job, code);
+  dirty_log_call_backtrace (code == DIRTY_ERROR_CANCELLED ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_MESSAGE,
+                            job->app, job->action, job->client_id, worker_pid, 0, code, detail,
+                            "call %s.%s failed: %s", job->app, job->action, message);
+  if (job->peer != NULL)
+    dirty_peer_deliver_error (job->peer, job, error, worker_pid);
+}
+
 static void
 dirty_scheduler_fail_job (DirtyScheduler *self,
                           DirtyJob       *job,
@@ -345,16 +366,7 @@ dirty_scheduler_fail_job (DirtyScheduler *self,
                           const char     *message,
                           gint64          worker_pid)
 {
-  g_autoptr(GError) error = dirty_error_new_full (code, job->app, job->action, NULL,
-                                                  worker_pid, message);
-
-  job->state = DIRTY_JOB_DONE;
-  record_end (self, job, code);
-  dirty_log_call_error (code == DIRTY_ERROR_CANCELLED ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_MESSAGE,
-                        job->app, job->action, job->client_id, worker_pid, 0, code,
-                        "call %s.%s failed: %s", job->app, job->action, message);
-  if (job->peer != NULL)
-    dirty_peer_deliver_error (job->peer, job, error, worker_pid);
+  dirty_scheduler_fail_job_full (self, job, code, message, worker_pid, NULL);
 }
 
 /* ---- dispatch ---- */
@@ -515,14 +527,56 @@ dirty_scheduler_fail_unservable (DirtyScheduler *self)
 
 /* ---- timers ---- */
 
+/* A running call overran its deadline and its backtrace is in (or known
+ * to be missing): its client gets "timeout" with the backtrace as the
+ * detail, the worker gets CANCEL, and it is killed if the call has not
+ * ended 2 s after the deadline. */
 static void
-dirty_scheduler_start_grace (DirtyScheduler *self,
-                             DirtyJob       *job,
-                             gint64          now)
+dirty_scheduler_overran (DirtyScheduler *self,
+                         DirtyJob       *job,
+                         gint64          now)
 {
+  g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
+                                              (job->deadline - job->arrival) / 1000);
+
+  if (job->state == DIRTY_JOB_RUNNING)
+    dirty_scheduler_fail_job_full (self, job, DIRTY_ERROR_TIMEOUT, message,
+                                   dirty_worker_proc_get_pid (job->worker), job->backtrace);
   dirty_worker_proc_cancel_job (job->worker, job);
   job->in_grace = TRUE;
-  dirty_scheduler_set_timer (self, job, now + DIRTY_SCHEDULER_GRACE_US);
+  dirty_scheduler_set_timer (self, job, MAX (job->deadline + DIRTY_SCHEDULER_GRACE_US, now + 1));
+}
+
+/* The worker did not answer BACKTRACE in time: its main loop is blocked
+ * too, or the process is stopped (SIGSTOP, a debugger). */
+static void
+dirty_scheduler_backtrace_missing (DirtyScheduler *self,
+                                   DirtyJob       *job,
+                                   gint64          now)
+{
+  job->backtrace_state = DIRTY_JOB_BACKTRACE_DONE;
+  job->backtrace = g_strdup_printf ("no backtrace could be taken: worker %u (pid %" G_GINT64_FORMAT
+                                    ") did not answer within %d ms (its main loop is blocked, or "
+                                    "the process is stopped)",
+                                    dirty_worker_proc_get_id (job->worker),
+                                    dirty_worker_proc_get_pid (job->worker),
+                                    (int) (DIRTY_SCHEDULER_BACKTRACE_WAIT_US / 1000));
+  dirty_scheduler_overran (self, job, now);
+}
+
+static void
+dirty_scheduler_kill_overrun (DirtyScheduler *self,
+                              DirtyJob       *job)
+{
+  g_autofree char *reason = g_strdup_printf ("call %s.%s did not end within 2 s of its deadline",
+                                             job->app, job->action);
+
+  dirty_log_call_backtrace (G_LOG_LEVEL_WARNING, job->app, job->action, job->client_id,
+                            dirty_worker_proc_get_pid (job->worker),
+                            dirty_worker_proc_get_id (job->worker), DIRTY_ERROR_TIMEOUT,
+                            job->backtrace, "killing worker %u: %s",
+                            dirty_worker_proc_get_id (job->worker), reason);
+  dirty_worker_proc_kill (job->worker, reason);
 }
 
 static void
@@ -530,29 +584,27 @@ dirty_scheduler_job_expired (DirtyScheduler *self,
                              DirtyJob       *job,
                              gint64          now)
 {
-  g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
-                                              (now - job->arrival) / 1000);
-
   if (job->state == DIRTY_JOB_QUEUED)
     {
+      g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
+                                                  (now - job->arrival) / 1000);
+
       queue_remove (self, job);
       dirty_scheduler_fail_job (self, job, DIRTY_ERROR_TIMEOUT, message, 0);
     }
   else if (job->worker == NULL)
     return;
-  else if (!job->in_grace)
+  else if (job->in_grace)
+    dirty_scheduler_kill_overrun (self, job);
+  else if (job->backtrace_state == DIRTY_JOB_BACKTRACE_NONE)
     {
-      if (job->state == DIRTY_JOB_RUNNING)
-        dirty_scheduler_fail_job (self, job, DIRTY_ERROR_TIMEOUT, message,
-                                  dirty_worker_proc_get_pid (job->worker));
-      dirty_scheduler_start_grace (self, job, now);
+      /* what it is doing, before CANCEL can change it */
+      job->backtrace_state = DIRTY_JOB_BACKTRACE_WAITING;
+      dirty_worker_proc_request_backtrace (job->worker, job);
+      dirty_scheduler_set_timer (self, job, now + DIRTY_SCHEDULER_BACKTRACE_WAIT_US);
     }
   else
-    {
-      g_autofree char *reason = g_strdup_printf ("call %s.%s did not end within 2 s of its deadline",
-                                                 job->app, job->action);
-      dirty_worker_proc_kill (job->worker, reason);
-    }
+    dirty_scheduler_backtrace_missing (self, job, now);
 }
 
 static gboolean
@@ -651,11 +703,15 @@ dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
   dirty_scheduler_set_timer (self, job, 0);
   job->in_grace = FALSE;
   record_slot_freed (self, job);
-  if (job->state == DIRTY_JOB_RUNNING && frame->header.type == DIRTY_FRAME_ERROR &&
+  if (job->state == DIRTY_JOB_RUNNING &&
+      (frame->header.type == DIRTY_FRAME_ERROR ||
+       job->backtrace_state == DIRTY_JOB_BACKTRACE_WAITING) &&
       job->deadline != 0 && g_get_monotonic_time () >= job->deadline)
     {
       /* the worker's deadline timer beat ours: its error (usually
-       * "cancelled") is the client's timeout */
+       * "cancelled") is the client's timeout; and a call that ends
+       * while its backtrace is taken has overrun its deadline all the
+       * same */
       g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
                                                   (job->deadline - job->arrival) / 1000);
 
@@ -685,6 +741,28 @@ dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
   dirty_scheduler_dispatch (self);
   dirty_scheduler_emit_changed (self);
   dirty_scheduler_check_idle (self);
+}
+
+static void
+dirty_scheduler_worker_backtrace_cb (DirtyPool       *pool,
+                                     DirtyWorkerProc *worker,
+                                     gpointer         job_ptr,
+                                     const char      *backtrace,
+                                     const char      *why,
+                                     DirtyScheduler  *self)
+{
+  DirtyJob *job = job_ptr;
+  g_autoptr(DirtyJob) hold = NULL;
+
+  if (job->backtrace_state != DIRTY_JOB_BACKTRACE_WAITING || job->worker != worker)
+    return;
+  hold = dirty_job_ref (job);
+  job->backtrace_state = DIRTY_JOB_BACKTRACE_DONE;
+  job->backtrace = backtrace != NULL
+                     ? g_strdup_printf ("the thread running the call, at its deadline:\n%s", backtrace)
+                     : g_strdup_printf ("no backtrace could be taken: %s", why);
+  dirty_scheduler_overran (self, job, g_get_monotonic_time ());
+  dirty_scheduler_emit_changed (self);
 }
 
 static void
@@ -740,6 +818,7 @@ dirty_scheduler_new (DirtyConfig *config,
     }
   self->timer = dirty_timer_new (dirty_scheduler_timer_cb, self);
   g_signal_connect (pool, "worker-reply", G_CALLBACK (dirty_scheduler_worker_reply_cb), self);
+  g_signal_connect (pool, "worker-backtrace", G_CALLBACK (dirty_scheduler_worker_backtrace_cb), self);
   g_signal_connect (pool, "worker-lost", G_CALLBACK (dirty_scheduler_worker_lost_cb), self);
   g_signal_connect (pool, "worker-changed", G_CALLBACK (dirty_scheduler_worker_changed_cb), self);
   g_signal_connect (pool, "worker-exited", G_CALLBACK (dirty_scheduler_worker_changed_cb), self);

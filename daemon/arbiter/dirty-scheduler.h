@@ -22,6 +22,9 @@ G_BEGIN_DECLS
 /* After the deadline of a running call: how long the worker has to end
  * it, after CANCEL, before it is killed. */
 #define DIRTY_SCHEDULER_GRACE_US (2 * G_USEC_PER_SEC)
+/* At the deadline of a running call, before its client gets "timeout"
+ * and its worker CANCEL: how long the worker has to answer BACKTRACE. */
+#define DIRTY_SCHEDULER_BACKTRACE_WAIT_US (500 * 1000)
 
 #define DIRTY_TYPE_SCHEDULER (dirty_scheduler_get_type ())
 G_DECLARE_FINAL_TYPE (DirtyScheduler, dirty_scheduler, DIRTY, SCHEDULER, GObject)
