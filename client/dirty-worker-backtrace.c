@@ -6,6 +6,7 @@
 #include <execinfo.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -25,11 +26,12 @@
  * functions show as their module and offset, for addr2line) and
  * replies. One capture at a time; requests queue. A thread that does not
  * take the signal in time (blocked in the kernel, or blocking the
- * signal) is reported as such. */
+ * signal) is reported as such. At a call's own deadline the worker sends
+ * its BACKTRACE unasked before it cancels the call, so a call that ends
+ * at once on cancellation still has it (the arbiter's request for it
+ * would race that ending). */
 
 #define MAX_FRAMES      64
-/* the handler's own frame and the kernel's signal trampoline */
-#define SKIP_FRAMES     2
 #define CAPTURE_WAIT_MS 250
 
 /* capture.target: the tid asked, or one of these */
@@ -44,20 +46,47 @@ static struct {
   gint  target;
   int   n_frames;
   void *frames[MAX_FRAMES];
+  void *pc;            /* where the thread was interrupted, if known */
 } capture = { .wake = { -1, -1 } };
 
 static GQuark thread_quark;
+
+typedef struct {
+  guint64  id;
+  gboolean cancel_after;   /* its deadline passed: cancel it once answered */
+} Pending;
 
 struct _DirtyWorkerBacktrace
 {
   DirtyWorker *worker;        /* unowned: it owns us */
   GSource     *wake_source;
   GSource     *timeout_source;
-  GQueue       pending;       /* guint64* request ids waiting for their turn */
+  GQueue       pending;       /* Pending*, waiting for their turn */
   guint64      current_id;    /* the capture in progress, 0 for none */
+  gboolean     current_cancel;
   DirtyCall   *current_call;
   gint         current_tid;
 };
+
+/* The frames before the interrupted one are the handler's own, the
+ * signal trampoline and, under sanitizers, their wrappers: the
+ * interrupted program counter tells where the thread's stack starts. */
+static void *
+interrupted_pc (void *context)
+{
+  const ucontext_t *uc = context;
+
+#if defined(__x86_64__)
+  return (void *) uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__i386__)
+  return (void *) uc->uc_mcontext.gregs[REG_EIP];
+#elif defined(__aarch64__)
+  return (void *) uc->uc_mcontext.pc;
+#else
+  (void) uc;
+  return NULL;
+#endif
+}
 
 static void
 capture_handler (int        signum,
@@ -70,6 +99,7 @@ capture_handler (int        signum,
   if (info->si_code == SI_TKILL && info->si_pid == getpid () &&
       g_atomic_int_compare_and_exchange (&capture.target, gettid (), TARGET_CAPTURING))
     {
+      capture.pc = interrupted_pc (context);
       capture.n_frames = backtrace (capture.frames, MAX_FRAMES);
       g_atomic_int_set (&capture.target, TARGET_CAPTURED);
       if (write (capture.wake[1], "", 1) < 0)
@@ -165,16 +195,26 @@ send_reply (DirtyWorker *self,
 
 static char *
 symbolize (void *const *frames,
-           int          n_frames)
+           int          n_frames,
+           void        *interrupted)
 {
   GString *text = g_string_new (NULL);
+  int first = 0;
 
-  for (int i = SKIP_FRAMES; i < n_frames; i++)
+  /* without the interrupted pc (another architecture) every frame shows,
+   * the handler's included: more than needed, nothing hidden */
+  for (int i = 0; i < n_frames && interrupted != NULL; i++)
+    if (frames[i] == interrupted)
+      {
+        first = i;
+        break;
+      }
+  for (int i = first; i < n_frames; i++)
     {
       guintptr pc = (guintptr) frames[i];
       Dl_info info;
 
-      g_string_append_printf (text, "#%-2d 0x%" G_GINTPTR_MODIFIER "x", i - SKIP_FRAMES, pc);
+      g_string_append_printf (text, "#%-2d 0x%" G_GINTPTR_MODIFIER "x", i - first, pc);
       if (dladdr (frames[i], &info) != 0)
         {
           if (info.dli_sname != NULL)
@@ -196,11 +236,15 @@ static void next_capture (DirtyWorkerBacktrace *bt);
 static void
 end_capture (DirtyWorkerBacktrace *bt)
 {
+  guint64 id = bt->current_id;
+
   dirty_worker_clear_source (&bt->timeout_source);
   g_clear_object (&bt->current_call);
   bt->current_id = 0;
   bt->current_tid = 0;
   g_atomic_int_set (&capture.target, TARGET_NONE);
+  if (bt->current_cancel)
+    dirty_worker_cancel_at_deadline (bt->worker, id);
   next_capture (bt);
 }
 
@@ -216,7 +260,7 @@ finish_capture (DirtyWorkerBacktrace *bt)
                 "the call ended while its backtrace was taken");
   else
     {
-      text = symbolize (capture.frames, capture.n_frames);
+      text = symbolize (capture.frames, capture.n_frames, capture.pc);
       send_reply (bt->worker, bt->current_id, bt->current_tid, "backtrace", text);
     }
   end_capture (bt);
@@ -258,7 +302,8 @@ timeout_cb (gpointer user_data)
 /* Starts the capture for @id, or answers at once why there is none. */
 static gboolean
 start_capture (DirtyWorkerBacktrace *bt,
-               guint64               id)
+               guint64               id,
+               gboolean              cancel_after)
 {
   DirtyWorker *self = bt->worker;
   InFlight *entry = g_hash_table_lookup (self->in_flight, &id);
@@ -282,6 +327,7 @@ start_capture (DirtyWorkerBacktrace *bt,
       if (tgkill (getpid (), tid, capture.signum) == 0)
         {
           bt->current_id = id;
+          bt->current_cancel = cancel_after;
           bt->current_tid = tid;
           bt->current_call = g_object_ref (entry->call);
           bt->timeout_source = g_timeout_source_new (CAPTURE_WAIT_MS);
@@ -293,6 +339,8 @@ start_capture (DirtyWorkerBacktrace *bt,
       message = g_strdup_printf ("cannot signal thread %d: %s", tid, g_strerror (errno));
     }
   send_reply (self, id, 0, "error", message);
+  if (cancel_after)
+    dirty_worker_cancel_at_deadline (self, id);
   return FALSE;
 }
 
@@ -301,20 +349,37 @@ next_capture (DirtyWorkerBacktrace *bt)
 {
   while (bt->current_id == 0 && !g_queue_is_empty (&bt->pending))
     {
-      g_autofree guint64 *id = g_queue_pop_head (&bt->pending);
+      g_autofree Pending *pending = g_queue_pop_head (&bt->pending);
 
-      start_capture (bt, *id);
+      start_capture (bt, pending->id, pending->cancel_after);
     }
+}
+
+static void
+queue_capture (DirtyWorker *self,
+               guint64      id,
+               gboolean     cancel_after)
+{
+  Pending *pending = g_new (Pending, 1);
+
+  pending->id = id;
+  pending->cancel_after = cancel_after;
+  g_queue_push_tail (&self->backtrace->pending, pending);
+  next_capture (self->backtrace);
 }
 
 void
 dirty_worker_handle_backtrace (DirtyWorker *self,
                                DirtyFrame  *frame)
 {
-  DirtyWorkerBacktrace *bt = self->backtrace;
+  queue_capture (self, frame->header.id, FALSE);
+}
 
-  g_queue_push_tail (&bt->pending, g_memdup2 (&frame->header.id, sizeof (guint64)));
-  next_capture (bt);
+void
+dirty_worker_backtrace_then_cancel (DirtyWorker *self,
+                                    guint64      id)
+{
+  queue_capture (self, id, TRUE);
 }
 
 DirtyWorkerBacktrace *

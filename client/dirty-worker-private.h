@@ -142,6 +142,9 @@ void       dirty_worker_handle_cancel     (DirtyWorker    *self,
                                            DirtyFrame     *frame);
 void       dirty_worker_handle_credit     (DirtyWorker    *self,
                                            DirtyFrame     *frame);
+/* Cancels call @id (if still in flight) for its deadline. */
+void       dirty_worker_cancel_at_deadline (DirtyWorker   *self,
+                                            guint64        id);
 /* Shutdown: cancels every call in flight, with CANCEL_BY_SHUTDOWN unless
  * it already had a reason. */
 void       dirty_worker_cancel_all_calls  (DirtyWorker    *self);
@@ -157,6 +160,10 @@ void       dirty_worker_backtrace_free    (DirtyWorkerBacktrace *bt);
 /* BACKTRACE id N from the arbiter: answered with BACKTRACE id N. */
 void       dirty_worker_handle_backtrace  (DirtyWorker    *self,
                                            DirtyFrame     *frame);
+/* The deadline of call @id passed: sends its BACKTRACE unasked, then
+ * cancels it (dirty_worker_cancel_at_deadline()). */
+void       dirty_worker_backtrace_then_cancel (DirtyWorker *self,
+                                               guint64      id);
 /* A sync call records which thread runs it: track before it is queued
  * (main context), set around running it (its thread). */
 void       dirty_worker_track_call_thread (DirtyCall      *call);

@@ -603,8 +603,11 @@ dirty_scheduler_job_expired (DirtyScheduler *self,
       dirty_worker_proc_request_backtrace (job->worker, job);
       dirty_scheduler_set_timer (self, job, now + DIRTY_SCHEDULER_BACKTRACE_WAIT_US);
     }
-  else
+  else if (job->backtrace_state == DIRTY_JOB_BACKTRACE_WAITING)
     dirty_scheduler_backtrace_missing (self, job, now);
+  else
+    /* the worker's own deadline came first and sent it */
+    dirty_scheduler_overran (self, job, now);
 }
 
 static gboolean
@@ -715,8 +718,8 @@ dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
       g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
                                                   (job->deadline - job->arrival) / 1000);
 
-      dirty_scheduler_fail_job (self, job, DIRTY_ERROR_TIMEOUT, message,
-                                dirty_worker_proc_get_pid (worker));
+      dirty_scheduler_fail_job_full (self, job, DIRTY_ERROR_TIMEOUT, message,
+                                     dirty_worker_proc_get_pid (worker), job->backtrace);
     }
   else if (job->state == DIRTY_JOB_RUNNING)
     {
@@ -753,14 +756,20 @@ dirty_scheduler_worker_backtrace_cb (DirtyPool       *pool,
 {
   DirtyJob *job = job_ptr;
   g_autoptr(DirtyJob) hold = NULL;
+  gboolean waiting = job->backtrace_state == DIRTY_JOB_BACKTRACE_WAITING;
 
-  if (job->backtrace_state != DIRTY_JOB_BACKTRACE_WAITING || job->worker != worker)
+  /* the first answer counts: the worker sends one unasked at its own
+   * deadline, which may cross the arbiter's request */
+  if (job->backtrace_state == DIRTY_JOB_BACKTRACE_DONE || job->worker != worker)
     return;
   hold = dirty_job_ref (job);
   job->backtrace_state = DIRTY_JOB_BACKTRACE_DONE;
   job->backtrace = backtrace != NULL
                      ? g_strdup_printf ("the thread running the call, at its deadline:\n%s", backtrace)
                      : g_strdup_printf ("no backtrace could be taken: %s", why);
+  /* unasked, before the arbiter's deadline: kept for its timeout */
+  if (!waiting)
+    return;
   dirty_scheduler_overran (self, job, g_get_monotonic_time ());
   dirty_scheduler_emit_changed (self);
 }
