@@ -360,8 +360,16 @@ queue_capture (DirtyWorker *self,
                guint64      id,
                gboolean     cancel_after)
 {
-  Pending *pending = g_new (Pending, 1);
+  Pending *pending;
 
+  /* stopping: no more captures, but a deadline still cancels */
+  if (self->backtrace == NULL)
+    {
+      if (cancel_after)
+        dirty_worker_cancel_at_deadline (self, id);
+      return;
+    }
+  pending = g_new (Pending, 1);
   pending->id = id;
   pending->cancel_after = cancel_after;
   g_queue_push_tail (&self->backtrace->pending, pending);
