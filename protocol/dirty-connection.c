@@ -49,6 +49,7 @@ struct _DirtyConnection {
   DirtyFrameHeader header;
   guint8          *body;
   gsize            body_have;
+  gboolean         in_dispatch;          /* on_readable() runs: the budget applies */
   guint            frames_this_dispatch;
 
   /* write side */
@@ -184,7 +185,8 @@ consume_buffer (DirtyConnection *self)
 
       if (!self->in_body)
         {
-          if (avail == 0 || self->frames_this_dispatch >= FRAMES_PER_DISPATCH)
+          if (avail == 0 ||
+              (self->in_dispatch && self->frames_this_dispatch >= FRAMES_PER_DISPATCH))
             return TRUE;
           if (self->header_have == 0)
             self->frame_started = g_get_monotonic_time ();
@@ -308,9 +310,10 @@ on_readable (GSocket      *socket,
 {
   g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
 
+  self->in_dispatch = TRUE;
   self->frames_this_dispatch = 0;
   /* frames left over from the last turn first */
-  if (self->rbuf_pos < self->rbuf_len)
+  if (self->rbuf_pos < self->rbuf_len && self->in_source != NULL)
     consume_buffer (self);
   for (guint i = 0; i < READS_PER_DISPATCH && !self->closed && !self->failing &&
                     self->rbuf_pos == self->rbuf_len &&
@@ -335,6 +338,7 @@ on_readable (GSocket      *socket,
           break;
         }
     }
+  self->in_dispatch = FALSE;
   watch_incomplete_frame (self);
   if (self->in_source == NULL)
     return G_SOURCE_REMOVE;
@@ -357,7 +361,9 @@ on_resume (gpointer user_data)
   DirtyConnection *self = user_data;
 
   g_clear_pointer (&self->resume_source, g_source_unref);
-  on_readable (self->socket, G_IO_IN, self);
+  /* not reading any more: the frames stay where they are */
+  if (self->in_source != NULL)
+    on_readable (self->socket, G_IO_IN, self);
   return G_SOURCE_REMOVE;
 }
 
