@@ -12,6 +12,8 @@
  *                         running on the thread pool or the main loop
  *   dirty-worker-reply.c  from a completed call, or a stream's chunks, to
  *                         the frames that go back to the arbiter
+ *   dirty-worker-backtrace.c  BACKTRACE: what the thread running a call
+ *                         is doing (a signal to that thread)
  *
  * Everything here runs on the worker's main context unless it says
  * otherwise: only that context touches the connection, the in-flight
@@ -62,6 +64,8 @@ typedef struct {
   gboolean completed;     /* a stream's outcome is in; it ends once drained */
 } InFlight;
 
+typedef struct _DirtyWorkerBacktrace DirtyWorkerBacktrace;
+
 struct _DirtyWorker
 {
   GObject parent_instance;
@@ -83,6 +87,7 @@ struct _DirtyWorker
   GSource *sigterm_source;
   GSource *sigint_source;
   GSource *grace_source;
+  DirtyWorkerBacktrace *backtrace;
   GCancellable *init_cancellable;
   GQueue init_queue;               /* WorkerApp* waiting for init() */
   gboolean init_running;
@@ -137,6 +142,9 @@ void       dirty_worker_handle_cancel     (DirtyWorker    *self,
                                            DirtyFrame     *frame);
 void       dirty_worker_handle_credit     (DirtyWorker    *self,
                                            DirtyFrame     *frame);
+/* Cancels call @id (if still in flight) for its deadline. */
+void       dirty_worker_cancel_at_deadline (DirtyWorker   *self,
+                                            guint64        id);
 /* Shutdown: cancels every call in flight, with CANCEL_BY_SHUTDOWN unless
  * it already had a reason. */
 void       dirty_worker_cancel_all_calls  (DirtyWorker    *self);
@@ -144,6 +152,23 @@ void       dirty_worker_cancel_all_calls  (DirtyWorker    *self);
 void       dirty_worker_sync_call_thread  (gpointer        data,
                                            gpointer        user_data);
 void       dirty_worker_in_flight_free    (InFlight       *entry);
+
+/* dirty-worker-backtrace.c */
+
+DirtyWorkerBacktrace *dirty_worker_backtrace_new (DirtyWorker *self);
+void       dirty_worker_backtrace_free    (DirtyWorkerBacktrace *bt);
+/* BACKTRACE id N from the arbiter: answered with BACKTRACE id N. */
+void       dirty_worker_handle_backtrace  (DirtyWorker    *self,
+                                           DirtyFrame     *frame);
+/* The deadline of call @id passed: sends its BACKTRACE unasked, then
+ * cancels it (dirty_worker_cancel_at_deadline()). */
+void       dirty_worker_backtrace_then_cancel (DirtyWorker *self,
+                                               guint64      id);
+/* A sync call records which thread runs it: track before it is queued
+ * (main context), set around running it (its thread). */
+void       dirty_worker_track_call_thread (DirtyCall      *call);
+void       dirty_worker_set_call_thread   (DirtyCall      *call,
+                                           gboolean        running);
 
 /* dirty-worker-reply.c */
 

@@ -40,7 +40,9 @@ dirty_worker_sync_call_thread (gpointer data,
       return;
     }
 
+  dirty_worker_set_call_thread (call, TRUE);
   dirty_app_call (app, call);
+  dirty_worker_set_call_thread (call, FALSE);
 
   if (!dirty_call_is_completed (call) &&
       dirty_call_complete_if_pending (call,
@@ -69,6 +71,7 @@ dispatch_call (DirtyWorker      *self,
       dirty_app_call (dirty_call_get_app (call), call);
       return;
     }
+  dirty_worker_track_call_thread (entry->call);
   if (!g_thread_pool_push (self->pool, g_object_ref (entry->call), &error))
     dirty_call_complete_if_pending (entry->call, g_steal_pointer (&error));
 }
@@ -84,15 +87,28 @@ set_cancel_reason (InFlight     *entry,
     entry->reason = reason;
 }
 
+/* The backtrace first: the call's ERROR for its deadline then carries
+ * what it was doing, even when it ends at once on cancellation. */
 static gboolean
 deadline_cb (gpointer user_data)
 {
   InFlight *entry = user_data;
 
   g_clear_pointer (&entry->deadline_source, g_source_unref);
+  dirty_worker_backtrace_then_cancel (entry->wapp->worker, entry->id);
+  return G_SOURCE_REMOVE;
+}
+
+void
+dirty_worker_cancel_at_deadline (DirtyWorker *self,
+                                 guint64      id)
+{
+  InFlight *entry = g_hash_table_lookup (self->in_flight, &id);
+
+  if (entry == NULL)
+    return;
   set_cancel_reason (entry, CANCEL_BY_DEADLINE);
   g_cancellable_cancel (dirty_call_get_cancellable (entry->call));
-  return G_SOURCE_REMOVE;
 }
 
 void

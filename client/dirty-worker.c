@@ -251,6 +251,9 @@ connection_frame_cb (DirtyConnection *connection,
     case DIRTY_FRAME_CREDIT:
       dirty_worker_handle_credit (self, frame);
       break;
+    case DIRTY_FRAME_BACKTRACE:
+      dirty_worker_handle_backtrace (self, frame);
+      break;
     case DIRTY_FRAME_HELLO:
     case DIRTY_FRAME_HEARTBEAT:
       /* Nothing to do in v1; accepted so a newer arbiter can send them. */
@@ -293,6 +296,7 @@ start (DirtyWorker *self,
   if (self->pool == NULL)
     return FALSE;
 
+  self->backtrace = dirty_worker_backtrace_new (self);
   self->connection = dirty_connection_new (gsocket, NULL);
   dirty_connection_start (self->connection, self->context,
                           connection_frame_cb, connection_closed_cb, self);
@@ -330,6 +334,7 @@ stop_everything (DirtyWorker *self)
   dirty_worker_clear_source (&self->sigterm_source);
   dirty_worker_clear_source (&self->sigint_source);
   dirty_worker_clear_source (&self->grace_source);
+  g_clear_pointer (&self->backtrace, dirty_worker_backtrace_free);
   if (self->connection)
     dirty_connection_close (self->connection);
 

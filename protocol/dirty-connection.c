@@ -9,8 +9,11 @@
 #include "dirty-message.h"
 
 #define READ_CHUNK        (64 * 1024)
-/* Bound one dispatch so a fast peer cannot starve the others. */
+/* Bound one dispatch so a fast peer cannot starve the others: in bytes
+ * read, and in frames handled (a megabyte of tiny requests is thousands
+ * of frames; the rest waits in rbuf for the next turn of the loop). */
 #define READS_PER_DISPATCH 16
+#define FRAMES_PER_DISPATCH 64
 #define MAX_IOV           64
 /* How long a failing connection waits for its ERROR frame to be read. */
 #define FAIL_FLUSH_MS     1000
@@ -39,6 +42,7 @@ struct _DirtyConnection {
   GSource *unread_source;   /* feeds @unread before the socket is watched */
   GBytes  *unread;          /* bytes another process read off this socket */
   gboolean paused;          /* dirty_connection_pause_reading(): for good */
+  GSource *resume_source;   /* only while read frames wait in rbuf */
 
   /* read side: the frame being assembled */
   guint8          *rbuf;          /* READ_CHUNK bytes */
@@ -50,6 +54,8 @@ struct _DirtyConnection {
   DirtyFrameHeader header;
   guint8          *body;
   gsize            body_have;
+  gboolean         in_dispatch;          /* on_readable() runs: the budget applies */
+  guint            frames_this_dispatch;
 
   /* write side */
   GQueue   out;          /* of OutFrame */
@@ -94,6 +100,7 @@ dirty_connection_finalize (GObject *object)
   DirtyConnection *self = DIRTY_CONNECTION (object);
 
   clear_source (&self->in_source);
+  clear_source (&self->resume_source);
   clear_source (&self->out_source);
   clear_source (&self->closed_source);
   clear_source (&self->fail_timer);
@@ -152,6 +159,7 @@ deliver_frame (DirtyConnection *self)
   self->in_body = FALSE;
   self->header_have = 0;
   self->body_have = 0;
+  self->frames_this_dispatch++;
   self->frame_func (self, frame, self->user_data);
 }
 
@@ -184,7 +192,8 @@ consume_buffer (DirtyConnection *self)
 
       if (!self->in_body)
         {
-          if (avail == 0)
+          if (avail == 0 ||
+              (self->in_dispatch && self->frames_this_dispatch >= FRAMES_PER_DISPATCH))
             return TRUE;
           if (self->header_have == 0)
             self->frame_started = g_get_monotonic_time ();
@@ -301,6 +310,8 @@ watch_incomplete_frame (DirtyConnection *self)
                            self->frame_started + (gint64) self->limits.frame_timeout_ms * 1000);
 }
 
+static gboolean on_resume (gpointer user_data);
+
 static gboolean
 on_readable (GSocket      *socket,
              GIOCondition  condition,
@@ -308,8 +319,14 @@ on_readable (GSocket      *socket,
 {
   g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
 
+  self->in_dispatch = TRUE;
+  self->frames_this_dispatch = 0;
+  /* frames left over from the last turn first */
+  if (self->rbuf_pos < self->rbuf_len && self->in_source != NULL)
+    consume_buffer (self);
   for (guint i = 0; i < READS_PER_DISPATCH && !self->closed && !self->failing &&
-       self->in_source != NULL; i++)
+                    self->in_source != NULL && self->rbuf_pos == self->rbuf_len &&
+                    self->frames_this_dispatch < FRAMES_PER_DISPATCH; i++)
     {
       g_autoptr(GError) error = NULL;
       gssize n = receive_some (self, &error);
@@ -330,8 +347,33 @@ on_readable (GSocket      *socket,
           break;
         }
     }
+  self->in_dispatch = FALSE;
   watch_incomplete_frame (self);
-  return self->in_source != NULL ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  if (self->in_source == NULL)
+    return G_SOURCE_REMOVE;
+  /* frames still buffered: another turn even if the socket has no more
+   * (at the socket source's priority, so they are not starved either) */
+  if (self->rbuf_pos < self->rbuf_len && !self->closed && !self->failing &&
+      self->resume_source == NULL)
+    {
+      self->resume_source = g_idle_source_new ();
+      g_source_set_priority (self->resume_source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (self->resume_source, on_resume, self, NULL);
+      g_source_attach (self->resume_source, self->context);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_resume (gpointer user_data)
+{
+  DirtyConnection *self = user_data;
+
+  g_clear_pointer (&self->resume_source, g_source_unref);
+  /* not reading any more: the frames stay where they are */
+  if (self->in_source != NULL)
+    on_readable (self->socket, G_IO_IN, self);
+  return G_SOURCE_REMOVE;
 }
 
 /* ---- writing ---------------------------------------------------------- */
@@ -580,6 +622,7 @@ connection_shutdown (DirtyConnection *self,
   self->closed = TRUE;
   self->failing = FALSE;
   clear_source (&self->in_source);
+  clear_source (&self->resume_source);
   clear_source (&self->out_source);
   clear_source (&self->fail_timer);
   clear_source (&self->frame_timer);
@@ -636,6 +679,7 @@ dirty_connection_fail (DirtyConnection *self,
   self->failing = TRUE;
   self->close_error = g_error_copy (error);
   clear_source (&self->in_source);
+  clear_source (&self->resume_source);
   if (g_queue_is_empty (&self->out))
     {
       g_autoptr(GError) copy = g_steal_pointer (&self->close_error);

@@ -216,7 +216,7 @@ dirty_frame_type_to_string (guint8 type)
 {
   static const char *const names[] = {
     NULL, "HELLO", "REQUEST", "RESPONSE", "CHUNK", "END", "ERROR",
-    "CANCEL", "CREDIT", "HEARTBEAT", "STATUS", "MANAGE",
+    "CANCEL", "CREDIT", "HEARTBEAT", "STATUS", "MANAGE", "BACKTRACE",
   };
 
   if (type == 0 || type >= G_N_ELEMENTS (names))

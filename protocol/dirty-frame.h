@@ -25,9 +25,10 @@ typedef enum {
   DIRTY_FRAME_HEARTBEAT = 9,
   DIRTY_FRAME_STATUS = 10,
   DIRTY_FRAME_MANAGE = 11,
+  DIRTY_FRAME_BACKTRACE = 12,
 } DirtyFrameType;
 
-#define DIRTY_FRAME_TYPE_LAST DIRTY_FRAME_MANAGE
+#define DIRTY_FRAME_TYPE_LAST DIRTY_FRAME_BACKTRACE
 
 /* Flags (header bytes 6-7). Unknown bits are a protocol error. */
 typedef enum {

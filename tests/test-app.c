@@ -28,6 +28,7 @@
 /* Frame types and header layout (docs/protocol.md) */
 enum {
   HELLO = 1, REQUEST = 2, RESPONSE = 3, ERROR = 6, CANCEL = 7, HEARTBEAT = 9, STATUS = 10,
+  BACKTRACE = 12,
 };
 #define MAGIC 0x44495254u
 #define HEADER_SIZE 32
@@ -469,7 +470,8 @@ next_frame (Fixture *fixture)
     }
 }
 
-/* The next reply, skipping STATUS */
+/* The next reply, skipping STATUS and BACKTRACE (sent unasked at a
+ * call's deadline) */
 static Frame *
 next_reply (Fixture *fixture)
 {
@@ -480,7 +482,8 @@ next_reply (Fixture *fixture)
       g_assert_nonnull (frame);
       if (frame->type == RESPONSE || frame->type == ERROR)
         return frame;
-      g_assert_cmpuint (frame->type, ==, STATUS);
+      if (frame->type != BACKTRACE)
+        g_assert_cmpuint (frame->type, ==, STATUS);
       frame_free (frame);
     }
 }
@@ -978,14 +981,27 @@ test_worker_deadline (void)
     "{\"app\":\"slow:DirtySlowApp\",\"action\":\"sleep_async\",\"args\":[30]}",
   };
 
+  /* at the deadline, before the error: a BACKTRACE of the sync call's
+   * thread, or (async) why there is none */
+  const char *backtrace_members[] = { "backtrace", "error" };
+
   start_ready_worker (&fixture, 1);
   for (guint i = 0; i < G_N_ELEMENTS (requests); i++)
     {
       gint64 start = g_get_monotonic_time ();
       guint64 id = send_request (&fixture, 200, requests[i], NULL, 0);
-      g_autoptr(Frame) reply = next_reply (&fixture);
-      gint64 elapsed = g_get_monotonic_time () - start;
+      g_autoptr(Frame) backtrace = NULL;
+      g_autoptr(Frame) reply = NULL;
+      gint64 elapsed;
 
+      while ((backtrace = next_frame (&fixture))->type == STATUS)
+        frame_free (g_steal_pointer (&backtrace));
+      g_assert_cmpuint (backtrace->type, ==, BACKTRACE);
+      g_assert_cmpuint (backtrace->id, ==, id);
+      g_assert_nonnull (json_object_get_string_member_with_default (
+                          json_node_get_object (backtrace->root), backtrace_members[i], NULL));
+      reply = next_reply (&fixture);
+      elapsed = g_get_monotonic_time () - start;
       g_assert_cmpuint (reply->id, ==, id);
       assert_error (reply, "timeout", NULL);
       g_assert_cmpint (elapsed, >=, 190000);

@@ -4,12 +4,38 @@
  * max_connections_per_uid): each attack is bounded by its limit, gets a
  * typed error or a close, the daemon's RSS stays bounded, and a
  * well-behaved client keeps being served meanwhile. Figures are printed:
- * the well-behaved client's p99 latency unloaded and under each attack.
+ * the well-behaved client's p99 latency unloaded (measured again just
+ * before each attack, so a machine whose load changes meanwhile does not
+ * skew the comparison) and during the attack.
  *
- * The p99 figures are printed, not asserted: on a loaded 2-core machine
- * (meson runs tests in parallel) a 2x bound on a sub-millisecond p99 is
- * noise; speed is the benchmarks' job. What is asserted is that every
- * one of its calls gets its result, within a generous bound. */
+ * Where the arbiter can keep it, the p99 during the attack is asserted
+ * to stay within 2x of the unloaded one, plus FAIR_SLACK_US: attacks
+ * that cost the arbiter work per connection or per frame (slowloris, a
+ * flood of frames on one connection, a flood of queued calls), which
+ * the per-dispatch frame budget and the per-client round robin bound.
+ * The slack is absolute because a p99 of a few hundred microseconds on
+ * 2 cores shared with other jobs moves by milliseconds on its own (one
+ * scheduler time slice lost is ~3 ms; measured on the development
+ * machine under a load average of 8: the unloaded p99 ranged from 0.2 to
+ * 8.5 ms between runs, and the p99 during the queue flood from 3.7 to
+ * 7.3 ms). A regression of fairness costs far more: with one FIFO per
+ * app, the queue flood's p99 was 35 and 69 ms (unloaded 3.9 and 0.2 ms),
+ * as the call waited behind all 512 queued calls, and the test fails.
+ * On a quieter machine (load average 1.7) the figures were: slowloris
+ * 0.2-1.1 ms (unloaded 0.2-0.4), the in-flight flood 2.9-3.2 ms and the
+ * queue flood 1.7-2.7 ms (unloaded 0.2-0.6): beyond a bare 2x, because
+ * those attackers keep the arbiter's one thread busy (parsing 20,000
+ * frames; serving 512 queued calls as fast as it can), which no queue
+ * discipline gives back to the others; well within the slack.
+ *
+ * Not asserted (printed, and explained where measured): a client that
+ * never reads and the connection flood. There the attack takes the
+ * resources themselves: 64 echoes of 256 KiB keep every worker slot busy
+ * for milliseconds each (a call cannot be pre-empted: the well-behaved
+ * call waits for a slot), and 2,000 connects with their credential
+ * checks, on the arbiter's one thread, compete for the same 2 cores as
+ * the probe and the test's own connect loop. What is asserted for them
+ * is that every call gets its result, within a generous bound. */
 #include "config.h"
 
 #include <stdio.h>
@@ -28,7 +54,14 @@
 #define MAX_QUEUED      (4 * 1024 * 1024)
 #define MAX_PER_UID     1000
 #define PROBE_CALLS     300
-#define PROBE_SLOW_US   (2 * G_USEC_PER_SEC)   /* a call this slow fails the test */
+/* a call this slow fails the test; AddressSanitizer makes every call
+ * cost milliseconds of CPU (measured: a call waited up to 2.05 s during
+ * the queue flood, under a load average of 11 on 2 cores) */
+#if defined(__SANITIZE_ADDRESS__)
+#define PROBE_SLOW_US   (5 * G_USEC_PER_SEC)
+#else
+#define PROBE_SLOW_US   (2 * G_USEC_PER_SEC)
+#endif
 /* bound on the arbiter's growth; AddressSanitizer's shadow memory and
  * quarantine roughly double what the same work costs (measured: 134 MiB
  * with 1000 connections open under ASan, 72 MiB without) */
@@ -38,9 +71,11 @@
 #define RSS_GROWTH_KB   (128 * 1024)
 #endif
 
+/* see the top: what a loaded 2-core machine adds to a p99 on its own */
+#define FAIR_SLACK_US   (15 * 1000)
+
 static DirtyLimits limits;
 static DirtyTestDaemon *daemon_;   /* one for the whole program */
-static gint64 unloaded_p99;        /* µs */
 static gint64 rss_start_kb;
 
 /* ---- raw protocol ---- */
@@ -171,18 +206,54 @@ probe_start (Probe *probe)
   return g_thread_new ("probe", probe_thread, probe);
 }
 
-static void
-probe_finish (Probe *probe, GThread *thread, const char *attack)
+/* The well-behaved client's p99 with nothing else going on, now */
+static gint64
+measure_unloaded (const char *before)
 {
+  Probe probe;
+  GThread *thread = probe_start (&probe);
+
   g_thread_join (thread);
+  g_clear_object (&probe.socket);
+  g_test_message ("  well-behaved client, %u calls unloaded (before %s): p99 %" G_GINT64_FORMAT
+                  " us, max %" G_GINT64_FORMAT " us", PROBE_CALLS, before, probe.p99, probe.max);
+  return probe.p99;
+}
+
+typedef enum {
+  PRINT_ONLY,
+  ASSERT_FAIR,   /* within 2x the unloaded p99, plus FAIR_SLACK_US */
+} Check;
+
+/* @turn: what the arbiter cannot avoid on top of 2x: the time of one
+ * turn of the other clients' calls that wait with the probe's (queue
+ * flood), 0 for the other attacks */
+static void
+probe_finish_turn (Probe *probe, GThread *thread, const char *attack, gint64 unloaded,
+                   Check check, gint64 turn)
+{
+  gint64 bound = 2 * unloaded + turn + FAIR_SLACK_US;
+
+  if (thread != NULL)
+    g_thread_join (thread);
   g_clear_object (&probe->socket);
   g_test_message ("  well-behaved client, %u calls during %s: p99 %" G_GINT64_FORMAT
-                  " us (unloaded %" G_GINT64_FORMAT " us, %.1fx), max %" G_GINT64_FORMAT " us",
-                  PROBE_CALLS, attack, probe->p99, unloaded_p99,
-                  unloaded_p99 > 0 ? (double) probe->p99 / unloaded_p99 : 0.0, probe->max);
+                  " us (unloaded %" G_GINT64_FORMAT " us, %.1fx; bound %s %" G_GINT64_FORMAT
+                  " us), max %" G_GINT64_FORMAT " us",
+                  PROBE_CALLS, attack, probe->p99, unloaded,
+                  unloaded > 0 ? (double) probe->p99 / unloaded : 0.0,
+                  check == ASSERT_FAIR ? "asserted" : "not asserted", bound, probe->max);
   printf ("# FIGURE p99 %s: %" G_GINT64_FORMAT " us (unloaded %" G_GINT64_FORMAT " us)\n",
-          attack, probe->p99, unloaded_p99);
+          attack, probe->p99, unloaded);
   g_assert_cmpint (probe->max, <, PROBE_SLOW_US);
+  if (check == ASSERT_FAIR)
+    g_assert_cmpint (probe->p99, <=, bound);
+}
+
+static void
+probe_finish (Probe *probe, GThread *thread, const char *attack, gint64 unloaded, Check check)
+{
+  probe_finish_turn (probe, thread, attack, unloaded, check, 0);
 }
 
 static gboolean
@@ -196,15 +267,9 @@ readable (GSocket *socket)
 static void
 test_unloaded (void)
 {
-  Probe probe;
-  GThread *thread = probe_start (&probe);
+  gint64 p99 = measure_unloaded ("anything");
 
-  g_thread_join (thread);
-  g_clear_object (&probe.socket);
-  unloaded_p99 = probe.p99;
-  g_test_message ("  well-behaved client, %u calls unloaded: p99 %" G_GINT64_FORMAT
-                  " us, max %" G_GINT64_FORMAT " us", PROBE_CALLS, probe.p99, probe.max);
-  printf ("# FIGURE p99 unloaded: %" G_GINT64_FORMAT " us\n", probe.p99);
+  printf ("# FIGURE p99 unloaded: %" G_GINT64_FORMAT " us\n", p99);
 }
 
 /* The HELLO tells the configured limits: the config reached the client
@@ -234,6 +299,7 @@ test_hello_limits (void)
 static void
 test_slowloris (void)
 {
+  gint64 unloaded = measure_unloaded ("slowloris");
   GSocket *sockets[SLOW_CONNECTIONS];
   gint64 closed_after[SLOW_CONNECTIONS] = { 0 };
   guint8 header[DIRTY_FRAME_HEADER_SIZE];
@@ -266,7 +332,7 @@ test_slowloris (void)
         }
       g_usleep (100 * 1000);
     }
-  probe_finish (&probe, thread, "slowloris");
+  probe_finish (&probe, thread, "slowloris", unloaded, ASSERT_FAIR);
   for (guint i = 0; i < SLOW_CONNECTIONS; i++)
     {
       longest = MAX (longest, closed_after[i]);
@@ -290,6 +356,7 @@ test_slowloris (void)
 static void
 test_many_in_flight (void)
 {
+  gint64 unloaded = measure_unloaded ("20000 requests in flight");
   g_autoptr(GSocket) socket = raw_connect ();
   g_autoptr(GByteArray) batch = g_byte_array_new ();
   g_autofree guint8 *answered = g_new0 (guint8, TINY_REQUESTS + 1);
@@ -327,7 +394,7 @@ test_many_in_flight (void)
           n_busy++;
         }
     }
-  probe_finish (&probe, thread, "20000 requests in flight");
+  probe_finish (&probe, thread, "20000 requests in flight", unloaded, ASSERT_FAIR);
   g_test_message ("  %u requests sent unread on one connection (%u bytes, max_in_flight %u): "
                   "%u results, %u busy, in %" G_GINT64_FORMAT " ms",
                   TINY_REQUESTS, batch->len, MAX_IN_FLIGHT, n_results, n_busy,
@@ -348,6 +415,7 @@ test_many_in_flight (void)
 static void
 test_never_reads (void)
 {
+  gint64 unloaded = measure_unloaded ("a client that never reads");
   g_autoptr(GSocket) socket = raw_connect ();
   g_autofree char *big = g_strnfill (BIG_ARG, 'x');
   g_autofree char *json = g_strdup_printf ("{\"app\":\"" ECHO "\",\"action\":\"echo\","
@@ -384,7 +452,7 @@ test_never_reads (void)
       else
         g_usleep (50 * 1000);
     }
-  probe_finish (&probe, thread, "a client that never reads");
+  probe_finish (&probe, thread, "a client that never reads", unloaded, PRINT_ONLY);
   /* what the kernel had buffered is still there, then EOF */
   for (;;)
     {
@@ -413,6 +481,7 @@ test_never_reads (void)
 static void
 test_many_connections (void)
 {
+  gint64 unloaded = measure_unloaded ("connection flood");
   struct rlimit rl;
   guint n, n_admitted = 0, n_refused = 0;
   g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func (g_object_unref);
@@ -457,7 +526,7 @@ test_many_connections (void)
           n_refused++;
         }
     }
-  probe_finish (&probe, thread, "connection flood");
+  probe_finish (&probe, thread, "connection flood", unloaded, PRINT_ONLY);
   g_test_message ("  %u connections from one uid (max_connections_per_uid %u): %u admitted, "
                   "%u refused with busy, in %" G_GINT64_FORMAT " ms", n, MAX_PER_UID,
                   n_admitted, n_refused, (g_get_monotonic_time () - start) / 1000);
@@ -468,6 +537,137 @@ test_many_connections (void)
   g_assert_cmpuint (n_admitted, >=, MAX_PER_UID - 10);
   g_assert_cmpuint (n_admitted + n_refused, ==, n);
   check_rss ("after the connection flood");
+}
+
+/* Clients that keep the app's queue full: QUEUE_FLOODERS connections,
+ * each with max_in_flight quick calls always outstanding (a new one for
+ * every reply), so about QUEUE_FLOODERS * MAX_IN_FLIGHT calls wait in
+ * the queue the whole time. Per-client round robin puts the
+ * well-behaved client's call one turn (one call of each flooder) from a
+ * worker, not behind the whole backlog; so, whatever the machine's
+ * speed, its p99 stays far below the flooders' own median latency (they
+ * wait behind their backlogs). With one FIFO per app both would be
+ * alike: everyone waits behind everything. */
+#define QUEUE_FLOODERS 8
+/* Under AddressSanitizer (with the slow unwinding on every malloc the CI
+ * asks for) a call costs milliseconds of CPU, and the arbiter, the
+ * workers and the flooding thread all want the same 2 cores: the
+ * well-behaved client's p99 there (measured 0.14 to 1.3 s, unloaded 7 to
+ * 44 ms, under a load average of 11) is the machine's, not the queue's. The comparison with the
+ * flooders' own latency below still holds there; the 2x bound is
+ * asserted in the normal build. */
+#if defined(__SANITIZE_ADDRESS__)
+#define QUEUE_FLOOD_CHECK PRINT_ONLY
+#else
+#define QUEUE_FLOOD_CHECK ASSERT_FAIR
+#endif
+
+typedef struct {
+  GSocket *sockets[QUEUE_FLOODERS];
+  gint     stop;
+  gint     measuring;
+  gint     served;     /* atomic */
+  GArray  *latency;    /* of gint64 µs, of flood calls ended while measuring */
+} Flood;
+
+static void
+flood_send (Flood *flood, guint c, GHashTable *sent, guint64 id)
+{
+  g_autoptr(DirtyFrame) req = add_frame (id);
+  gint64 *start = g_new (gint64, 1);
+
+  *start = g_get_monotonic_time ();
+  g_hash_table_insert (sent, g_memdup2 (&id, sizeof id), start);
+  g_assert_true (dirty_test_raw_send_frame (flood->sockets[c], req));
+}
+
+static gpointer
+flood_thread (gpointer user_data)
+{
+  Flood *flood = user_data;
+  GHashTable *sent[QUEUE_FLOODERS];
+  guint64 next_id[QUEUE_FLOODERS];
+
+  for (guint c = 0; c < QUEUE_FLOODERS; c++)
+    {
+      sent[c] = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
+      for (next_id[c] = 1; next_id[c] <= MAX_IN_FLIGHT; next_id[c]++)
+        flood_send (flood, c, sent[c], next_id[c]);
+    }
+  /* one reply in, one call out, on each connection in turn */
+  while (!g_atomic_int_get (&flood->stop))
+    for (guint c = 0; c < QUEUE_FLOODERS; c++)
+      {
+        g_autoptr(DirtyFrame) reply = dirty_test_raw_read_frame (flood->sockets[c]);
+        gint64 *start;
+
+        g_assert_nonnull (reply);
+        g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_RESPONSE);
+        start = g_hash_table_lookup (sent[c], &reply->header.id);
+        g_assert_nonnull (start);
+        if (g_atomic_int_get (&flood->measuring))
+          {
+            gint64 latency = g_get_monotonic_time () - *start;
+
+            g_array_append_val (flood->latency, latency);
+          }
+        g_hash_table_remove (sent[c], &reply->header.id);
+        g_atomic_int_inc (&flood->served);
+        flood_send (flood, c, sent[c], next_id[c]++);
+      }
+  for (guint c = 0; c < QUEUE_FLOODERS; c++)
+    g_hash_table_unref (sent[c]);
+  return NULL;
+}
+
+static void
+test_queue_flood (void)
+{
+  gint64 unloaded = measure_unloaded ("a queue flood");
+  Flood flood = { .latency = g_array_new (FALSE, FALSE, sizeof (gint64)) };
+  GThread *flooder;
+  Probe probe;
+  GThread *thread;
+  gint64 start, flood_median, turn;
+  gint served_before;
+
+  for (guint c = 0; c < QUEUE_FLOODERS; c++)
+    flood.sockets[c] = raw_connect ();
+  flooder = g_thread_new ("flood", flood_thread, &flood);
+  /* let the queue fill before measuring */
+  g_usleep (200 * 1000);
+  start = g_get_monotonic_time ();
+  served_before = g_atomic_int_get (&flood.served);
+  g_atomic_int_set (&flood.measuring, 1);
+  thread = probe_start (&probe);
+  g_thread_join (thread);
+  /* one turn: a call of each flooder and the probe's own, at the rate
+   * the arbiter served calls meanwhile (~70 us each in a normal build,
+   * ~4 ms under AddressSanitizer with its slow malloc unwinding) */
+  turn = (QUEUE_FLOODERS + 1) * (g_get_monotonic_time () - start) /
+         MAX (g_atomic_int_get (&flood.served) - served_before, 1);
+  probe_finish_turn (&probe, NULL, "a queue flood", unloaded, QUEUE_FLOOD_CHECK, turn);
+  g_atomic_int_set (&flood.stop, 1);
+  g_thread_join (flooder);
+  for (guint c = 0; c < QUEUE_FLOODERS; c++)
+    g_object_unref (flood.sockets[c]);
+  g_assert_cmpuint (flood.latency->len, >, 0);
+  g_array_sort (flood.latency, compare_gint64);
+  flood_median = g_array_index (flood.latency, gint64, flood.latency->len / 2);
+  g_test_message ("  %u flooding connections, %u calls outstanding each: %d"
+                  " of their calls served in %" G_GINT64_FORMAT " ms, their median latency %"
+                  G_GINT64_FORMAT " us (the well-behaved client's p99: %" G_GINT64_FORMAT " us)",
+                  QUEUE_FLOODERS, MAX_IN_FLIGHT, flood.served,
+                  (g_get_monotonic_time () - start) / 1000, flood_median, probe.p99);
+  printf ("# FIGURE queue flood: %u connections x %u outstanding, %d"
+          " flood calls served, flooders' median %" G_GINT64_FORMAT " us\n",
+          QUEUE_FLOODERS, MAX_IN_FLIGHT, flood.served, flood_median);
+  /* each flooder waits behind its own 64 calls, the well-behaved client
+   * for one turn: half is far from the FIFO's ratio (about 1: everyone
+   * waits for everything) and from round robin's (about 1/64, plus what
+   * a loaded machine adds to a p99) */
+  g_assert_cmpint (probe.p99, <, flood_median / 2);
+  g_array_unref (flood.latency);
 }
 
 /* Over the configured max_body (not just the protocol's): refused from
@@ -562,6 +762,7 @@ main (int argc, char **argv)
   g_test_add_func ("/hostile-load/hello-limits", test_hello_limits);
   g_test_add_func ("/hostile-load/slowloris", test_slowloris);
   g_test_add_func ("/hostile-load/many-in-flight", test_many_in_flight);
+  g_test_add_func ("/hostile-load/queue-flood", test_queue_flood);
   g_test_add_func ("/hostile-load/never-reads", test_never_reads);
   g_test_add_func ("/hostile-load/many-connections", test_many_connections);
   g_test_add_func ("/hostile-load/over-max-body", test_over_max_body);

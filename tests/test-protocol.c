@@ -433,6 +433,38 @@ test_conn_writes_many_frames (ConnFixture *fx, gconstpointer data)
   g_assert_cmpuint (dirty_connection_get_queued_bytes (fx->conn), ==, 0);
 }
 
+static gboolean has_1000_frames (ConnFixture *fx) { return fx->frames->len >= 1000; }
+
+/* 1000 frames in one write: one turn of the loop handles at most 64 of
+ * them (so one busy peer cannot hold up the others); the rest follow on
+ * the next turns, all of them, in order, and the EOF after them. */
+static void
+test_conn_frame_budget (ConnFixture *fx, gconstpointer data)
+{
+  g_autoptr(GByteArray) all = g_byte_array_new ();
+
+  for (guint64 id = 1; id <= 1000; id++)
+    {
+      g_autoptr(DirtyFrame) f = dirty_frame_new_empty (DIRTY_FRAME_CANCEL, id, 0);
+      guint8 header[DIRTY_FRAME_HEADER_SIZE];
+
+      dirty_frame_header_write (&f->header, header);
+      g_byte_array_append (all, header, sizeof header);
+    }
+  write_all (fx->peer_fd, all->data, all->len);
+  close (fx->peer_fd);
+  fx->peer_fd = -1;
+  g_main_context_iteration (fx->context, TRUE);
+  g_assert_cmpuint (fx->frames->len, >, 0);
+  g_assert_cmpuint (fx->frames->len, <=, 64);
+  iterate_until (fx, has_1000_frames);
+  for (guint i = 0; i < fx->frames->len; i++)
+    g_assert_cmpuint (((DirtyFrame *) fx->frames->pdata[i])->header.id, ==, i + 1);
+  iterate_until (fx, has_closed);
+  g_assert_cmpuint (fx->frames->len, ==, 1000);
+  g_assert_null (fx->close_error);
+}
+
 static void
 test_conn_large_frame (ConnFixture *fx, gconstpointer data)
 {
@@ -638,6 +670,8 @@ main (int argc, char **argv)
               conn_setup, test_conn_bad_magic_gets_error, conn_teardown);
   g_test_add ("/protocol/connection/many-frames", ConnFixture, NULL,
               conn_setup, test_conn_writes_many_frames, conn_teardown);
+  g_test_add ("/protocol/connection/frame-budget", ConnFixture, NULL,
+              conn_setup, test_conn_frame_budget, conn_teardown);
   g_test_add ("/protocol/connection/large-frame", ConnFixture, NULL,
               conn_setup, test_conn_large_frame, conn_teardown);
   g_test_add ("/protocol/connection/incomplete-frame-times-out", ConnFixture,

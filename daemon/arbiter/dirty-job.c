@@ -36,6 +36,7 @@ dirty_job_clear (gpointer data)
 
   g_free (job->app);
   g_free (job->action);
+  g_free (job->backtrace);
   dirty_frame_unref (job->frame);
 }
 

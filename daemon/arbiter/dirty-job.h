@@ -14,13 +14,19 @@ G_BEGIN_DECLS
 
 typedef struct _DirtyPeer DirtyPeer;
 typedef struct _DirtyWorkerProc DirtyWorkerProc;
-typedef struct _DirtyAppQueue DirtyAppQueue;
+typedef struct _DirtyClientQueue DirtyClientQueue;
 
 typedef enum {
   DIRTY_JOB_QUEUED,     /* in its app's queue */
   DIRTY_JOB_RUNNING,    /* sent to a worker, no terminal reply yet */
   DIRTY_JOB_DONE,       /* ended (reply, timeout, cancel, worker lost) */
 } DirtyJobState;
+
+enum {
+  DIRTY_JOB_BACKTRACE_NONE,
+  DIRTY_JOB_BACKTRACE_WAITING,
+  DIRTY_JOB_BACKTRACE_DONE,
+};
 
 typedef struct {
   DirtyJobState    state;
@@ -41,13 +47,21 @@ typedef struct {
   guint64          timer_seq;
   GSequenceIter   *timer_iter;
 
-  DirtyAppQueue   *queue;       /* (unowned) while queued */
-  GList            queue_link;  /* embedded: O(1) removal from the queue */
+  /* (unowned) while queued: its client's queue for its app (the
+   * scheduler's); queue_link is its place there, for O(1) removal */
+  DirtyClientQueue *queue;
+  GList            queue_link;
 
   DirtyWorkerProc *worker;      /* (unowned) while running */
   guint64          worker_rid;  /* the worker-side id W */
   gboolean         cancel_sent; /* CANCEL W was sent */
   gboolean         in_grace;    /* the worker is killed at timer_at */
+  /* At its deadline a running call's worker is asked for a BACKTRACE of
+   * it (DIRTY_JOB_BACKTRACE_WAITING until the answer or timer_at); the
+   * text, or why there is none, goes into its timeout error and the
+   * journal. */
+  guint8           backtrace_state;
+  char            *backtrace;
 
   /* Streams (REQUEST flag STREAM): CHUNKs the worker may still send. It
    * starts at the window, drops by one per CHUNK forwarded, and grows by

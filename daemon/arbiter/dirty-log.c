@@ -35,13 +35,21 @@ level_to_priority (GLogLevelFlags level)
 }
 
 static const char *
+find_field (const GLogField *fields,
+            gsize            n_fields,
+            const char      *key)
+{
+  for (gsize i = 0; i < n_fields; i++)
+    if (g_strcmp0 (fields[i].key, key) == 0)
+      return fields[i].value;
+  return NULL;
+}
+
+static const char *
 find_domain (const GLogField *fields,
              gsize            n_fields)
 {
-  for (gsize i = 0; i < n_fields; i++)
-    if (g_strcmp0 (fields[i].key, "GLIB_DOMAIN") == 0)
-      return fields[i].value;
-  return NULL;
+  return find_field (fields, n_fields, "GLIB_DOMAIN");
 }
 
 /* The journal keeps every record with its PRIORITY, and `journalctl -p`
@@ -60,6 +68,7 @@ write_to_file (GLogLevelFlags   level,
   g_autofree char *line = NULL;
   g_autoptr(GDateTime) now = NULL;
   g_autofree char *date = NULL;
+  const char *backtrace;
 
   if ((level & G_LOG_LEVEL_DEBUG) &&
       g_log_writer_default_would_drop (level, find_domain (fields, n_fields)))
@@ -67,8 +76,11 @@ write_to_file (GLogLevelFlags   level,
   now = g_date_time_new_now_local ();
   date = g_date_time_format (now, "%F");
   text = g_log_writer_format_fields (level, fields, n_fields, FALSE);
-  /* GLib puts a newline before warnings, for terminals */
-  line = g_strdup_printf ("%s %s\n", date, g_strchug (text));
+  /* GLib puts a newline before warnings, for terminals; the backtrace is
+   * in MESSAGE already unless the journal has it as a field */
+  line = g_strdup_printf ("%s %s\n%s", date, g_strchug (text),
+                          to_journal && (backtrace = find_field (fields, n_fields, "DIRTY_BACKTRACE"))
+                            ? backtrace : "");
   g_mutex_lock (&file_lock);
   if (file_fd >= 0 && write (file_fd, line, strlen (line)) < 0)
     { /* nowhere to report it: stderr or the journal still has the record */ }
@@ -174,7 +186,7 @@ add_field (GLogField  *fields,
   (*n)++;
 }
 
-static void G_GNUC_PRINTF (8, 0)
+static void G_GNUC_PRINTF (9, 0)
 dirty_log_valist (GLogLevelFlags  level,
                   const char     *app,
                   const char     *action,
@@ -182,10 +194,11 @@ dirty_log_valist (GLogLevelFlags  level,
                   gint64          worker_pid,
                   guint           worker_id,
                   const char     *error_code,
+                  const char     *backtrace,
                   const char     *format,
                   va_list         args)
 {
-  GLogField fields[9];
+  GLogField fields[10];
   gsize n = 0;
   g_autofree char *message = NULL;
   g_autofree char *id_text = NULL;
@@ -210,6 +223,19 @@ dirty_log_valist (GLogLevelFlags  level,
                (worker_text = g_strdup_printf ("%u", worker_id)));
   if (error_code != NULL)
     add_field (fields, &n, "DIRTY_ERROR_CODE", error_code);
+  if (backtrace != NULL)
+    {
+      /* the journal keeps it as a field; a terminal or a pipe shows
+       * only MESSAGE, so there it follows the message */
+      add_field (fields, &n, "DIRTY_BACKTRACE", backtrace);
+      if (!to_journal)
+        {
+          char *both = g_strconcat (message, "\n", backtrace, NULL);
+
+          g_free (message);
+          message = both;
+        }
+    }
   add_field (fields, &n, "MESSAGE", message);
   g_log_structured_array (level, fields, n);
 }
@@ -231,7 +257,8 @@ dirty_log (GLogLevelFlags  level,
   if (dirty_log_would_drop (level))
     return;
   va_start (args, format);
-  dirty_log_valist (level, app, action, request_id, worker_pid, worker_id, NULL, format, args);
+  dirty_log_valist (level, app, action, request_id, worker_pid, worker_id, NULL, NULL,
+                    format, args);
   va_end (args);
 }
 
@@ -252,6 +279,28 @@ dirty_log_call_error (GLogLevelFlags  level,
     return;
   va_start (args, format);
   dirty_log_valist (level, app, action, request_id, worker_pid, worker_id,
-                    dirty_error_to_wire (code), format, args);
+                    dirty_error_to_wire (code), NULL, format, args);
+  va_end (args);
+}
+
+void
+dirty_log_call_backtrace (GLogLevelFlags  level,
+                          const char     *app,
+                          const char     *action,
+                          guint64         request_id,
+                          gint64          worker_pid,
+                          guint           worker_id,
+                          DirtyError      code,
+                          const char     *backtrace,
+                          const char     *format,
+                          ...)
+{
+  va_list args;
+
+  if (dirty_log_would_drop (level))
+    return;
+  va_start (args, format);
+  dirty_log_valist (level, app, action, request_id, worker_pid, worker_id,
+                    dirty_error_to_wire (code), backtrace, format, args);
   va_end (args);
 }

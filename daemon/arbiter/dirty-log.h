@@ -4,8 +4,9 @@
 /* Structured log records with the DIRTY_* journal fields that apply:
  * DIRTY_APP, DIRTY_ACTION, DIRTY_REQUEST_ID, DIRTY_WORKER_PID,
  * DIRTY_WORKER_ID and, for a failed call, DIRTY_ERROR_CODE (the wire
- * name: "timeout", "worker-lost", ...). Pass NULL / 0 for a field that
- * does not apply.
+ * name: "timeout", "worker-lost", ...), and for a call that overran its
+ * deadline DIRTY_BACKTRACE. Pass NULL / 0 for a field that does not
+ * apply.
  *
  * Levels, as an operator sees them (see dirty_log_init()):
  *   warning   something is wrong (a worker died, an app failed to load)
@@ -61,5 +62,20 @@ void dirty_log_call_error (GLogLevelFlags  level,
                            DirtyError      code,
                            const char     *format,
                            ...) G_GNUC_PRINTF (8, 9);
+
+/* Like dirty_log_call_error(), plus DIRTY_BACKTRACE=@backtrace (nullable):
+ * what the call's thread was doing when it overran its deadline, or why
+ * that is not known. Outside the journal (a terminal, a pipe, the log
+ * file) it follows the message on its own lines. */
+void dirty_log_call_backtrace (GLogLevelFlags  level,
+                               const char     *app,
+                               const char     *action,
+                               guint64         request_id,
+                               gint64          worker_pid,
+                               guint           worker_id,
+                               DirtyError      code,
+                               const char     *backtrace,
+                               const char     *format,
+                               ...) G_GNUC_PRINTF (9, 10);
 
 G_END_DECLS

@@ -60,6 +60,7 @@ struct _DirtyPool
 enum {
   SIGNAL_WORKER_CHANGED,
   SIGNAL_WORKER_REPLY,
+  SIGNAL_WORKER_BACKTRACE,
   SIGNAL_WORKER_LOST,
   SIGNAL_WORKER_EXITED,
   SIGNAL_GENERATION_READY,
@@ -132,6 +133,10 @@ dirty_pool_class_init (DirtyPoolClass *klass)
     g_signal_new ("worker-reply", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 4, DIRTY_TYPE_WORKER_PROC,
                   G_TYPE_POINTER, G_TYPE_POINTER, G_TYPE_BOOLEAN);
+  signals[SIGNAL_WORKER_BACKTRACE] =
+    g_signal_new ("worker-backtrace", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 4, DIRTY_TYPE_WORKER_PROC,
+                  G_TYPE_POINTER, G_TYPE_STRING, G_TYPE_STRING);
   signals[SIGNAL_WORKER_LOST] =
     g_signal_new ("worker-lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
@@ -370,6 +375,16 @@ slot_reply_cb (DirtyWorkerProc *proc,
 }
 
 static void
+slot_backtrace_cb (DirtyWorkerProc *proc,
+                   gpointer         job,
+                   const char      *backtrace,
+                   const char      *error,
+                   Slot            *slot)
+{
+  g_signal_emit (slot->pool, signals[SIGNAL_WORKER_BACKTRACE], 0, proc, job, backtrace, error);
+}
+
+static void
 slot_lost_cb (DirtyWorkerProc *proc,
               Slot            *slot)
 {
@@ -405,6 +420,7 @@ slot_spawn (Slot    *slot,
     return FALSE;
   g_signal_connect (slot->proc, "apps-changed", G_CALLBACK (slot_apps_changed_cb), slot);
   g_signal_connect (slot->proc, "reply", G_CALLBACK (slot_reply_cb), slot);
+  g_signal_connect (slot->proc, "backtrace", G_CALLBACK (slot_backtrace_cb), slot);
   g_signal_connect (slot->proc, "lost", G_CALLBACK (slot_lost_cb), slot);
   g_signal_connect (slot->proc, "exited", G_CALLBACK (slot_exited_cb), slot);
   /* the jitter spreads the recycling of workers started together */

@@ -29,6 +29,8 @@ G_DECLARE_FINAL_TYPE (DirtyPool, dirty_pool, DIRTY, POOL, GObject)
 /* Signals, relayed from the workers (see dirty-worker-proc.h):
  * "worker-changed" (DirtyWorkerProc): app states changed.
  * "worker-reply" (DirtyWorkerProc, gpointer job, gpointer frame, gboolean terminal)
+ * "worker-backtrace" (DirtyWorkerProc, gpointer job, const char *backtrace,
+ *   const char *error)
  * "worker-lost" (DirtyWorkerProc)
  * "worker-exited" (DirtyWorkerProc): after the slot was emptied.
  * "generation-ready" (guint generation): after dirty_pool_reload(), the

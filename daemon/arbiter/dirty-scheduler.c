@@ -11,10 +11,28 @@
 #include "dirty-timer.h"
 #include "dirty-util.h"
 
+typedef struct _DirtyAppQueue DirtyAppQueue;
+
+/* One client connection's calls waiting for one app, oldest first. */
+struct _DirtyClientQueue
+{
+  DirtyAppQueue *app;
+  gconstpointer  client;      /* its peer: the key in app->clients */
+  GQueue         jobs;        /* of DirtyJob (ref), linked through job->queue_link */
+  GList          turn_link;   /* embedded: its place in app->turns */
+};
+
+/* An app's queue is fair between clients: each connection with calls
+ * waiting has its own FIFO, and the FIFOs take turns (round robin), one
+ * call per turn. A client that queued thousands of calls delays another
+ * client's call by at most one of its own, not by its whole backlog.
+ * Queueing, dispatching and removing a call are all O(1). */
 struct _DirtyAppQueue
 {
-  char   *name;
-  GQueue  jobs;            /* of DirtyJob (ref), linked through job->queue_link */
+  char       *name;
+  GHashTable *clients;     /* peer -> DirtyClientQueue, those with calls waiting */
+  GQueue      turns;       /* of DirtyClientQueue: the head's oldest call goes next */
+  guint       n_jobs;
   DirtyAppStats stats;     /* for STATUS */
 };
 
@@ -48,21 +66,86 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (DirtyScheduler, dirty_scheduler, G_TYPE_OBJECT)
 
+static DirtyAppQueue *
+app_queue_new (const char *name)
+{
+  DirtyAppQueue *queue = g_new0 (DirtyAppQueue, 1);
+
+  queue->name = g_strdup (name);
+  queue->clients = g_hash_table_new (NULL, NULL);
+  g_queue_init (&queue->turns);
+  return queue;
+}
+
 static void
 app_queue_free (gpointer data)
 {
   DirtyAppQueue *queue = data;
-  GList *link;
+  GList *turn;
 
-  while ((link = g_queue_pop_head_link (&queue->jobs)) != NULL)
+  while ((turn = g_queue_pop_head_link (&queue->turns)) != NULL)
     {
-      DirtyJob *job = link->data;
+      DirtyClientQueue *client = turn->data;
+      GList *link;
 
-      job->queue = NULL;
-      dirty_job_unref (job);
+      while ((link = g_queue_pop_head_link (&client->jobs)) != NULL)
+        {
+          DirtyJob *job = link->data;
+
+          job->queue = NULL;
+          dirty_job_unref (job);
+        }
+      g_free (client);
     }
+  g_hash_table_unref (queue->clients);
   g_free (queue->name);
   g_free (queue);
+}
+
+/* Appends @job to its client's FIFO; a client new to the queue takes
+ * the last turn. */
+static void
+app_queue_push (DirtyAppQueue *queue,
+                DirtyJob      *job)
+{
+  DirtyClientQueue *client = g_hash_table_lookup (queue->clients, job->peer);
+
+  if (client == NULL)
+    {
+      client = g_new0 (DirtyClientQueue, 1);
+      client->app = queue;
+      client->client = job->peer;
+      g_queue_init (&client->jobs);
+      client->turn_link.data = client;
+      g_hash_table_insert (queue->clients, (gpointer) client->client, client);
+      g_queue_push_tail_link (&queue->turns, &client->turn_link);
+    }
+  job->queue = client;
+  g_queue_push_tail_link (&client->jobs, &job->queue_link);
+  queue->n_jobs++;
+}
+
+/* The call whose turn it is */
+static DirtyJob *
+app_queue_peek (DirtyAppQueue *queue)
+{
+  DirtyClientQueue *client = g_queue_peek_head (&queue->turns);
+
+  return client != NULL ? g_queue_peek_head (&client->jobs) : NULL;
+}
+
+/* @job's client had its turn: it goes to the back of the line. */
+static void
+app_queue_end_turn (DirtyJob *job)
+{
+  DirtyClientQueue *client = job->queue;
+  DirtyAppQueue *queue = client->app;
+
+  if (queue->turns.head == &client->turn_link && client->jobs.length > 1)
+    {
+      g_queue_unlink (&queue->turns, &client->turn_link);
+      g_queue_push_tail_link (&queue->turns, &client->turn_link);
+    }
 }
 
 static void
@@ -166,12 +249,21 @@ static void
 queue_remove (DirtyScheduler *self,
               DirtyJob       *job)
 {
-  DirtyAppQueue *queue = job->queue;
+  DirtyClientQueue *client = job->queue;
+  DirtyAppQueue *queue;
 
-  if (queue == NULL)
+  if (client == NULL)
     return;
-  g_queue_unlink (&queue->jobs, &job->queue_link);
+  queue = client->app;
+  g_queue_unlink (&client->jobs, &job->queue_link);
   job->queue = NULL;
+  queue->n_jobs--;
+  if (client->jobs.length == 0)
+    {
+      g_queue_unlink (&queue->turns, &client->turn_link);
+      g_hash_table_remove (queue->clients, client->client);
+      g_free (client);
+    }
   self->n_queued--;
   dirty_job_unref (job);
 }
@@ -245,7 +337,28 @@ dirty_scheduler_check_idle (DirtyScheduler *self)
   g_signal_emit (self, signals[SIGNAL_IDLE], 0);
 }
 
-/* Ends @job for its client (if it still waits) with an error. */
+/* Ends @job for its client (if it still waits) with an error; @detail
+ * (nullable) is the backtrace of a call that overran its deadline. */
+static void
+dirty_scheduler_fail_job_full (DirtyScheduler *self,
+                               DirtyJob       *job,
+                               DirtyError      code,
+                               const char     *message,
+                               gint64          worker_pid,
+                               const char     *detail)
+{
+  g_autoptr(GError) error = dirty_error_new_full (code, job->app, job->action, detail,
+                                                  worker_pid, message);
+
+  job->state = DIRTY_JOB_DONE;
+  record_end (self, job, code);
+  dirty_log_call_backtrace (code == DIRTY_ERROR_CANCELLED ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_MESSAGE,
+                            job->app, job->action, job->client_id, worker_pid, 0, code, detail,
+                            "call %s.%s failed: %s", job->app, job->action, message);
+  if (job->peer != NULL)
+    dirty_peer_deliver_error (job->peer, job, error, worker_pid);
+}
+
 static void
 dirty_scheduler_fail_job (DirtyScheduler *self,
                           DirtyJob       *job,
@@ -253,21 +366,14 @@ dirty_scheduler_fail_job (DirtyScheduler *self,
                           const char     *message,
                           gint64          worker_pid)
 {
-  g_autoptr(GError) error = dirty_error_new_full (code, job->app, job->action, NULL,
-                                                  worker_pid, message);
-
-  job->state = DIRTY_JOB_DONE;
-  record_end (self, job, code);
-  dirty_log_call_error (code == DIRTY_ERROR_CANCELLED ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_MESSAGE,
-                        job->app, job->action, job->client_id, worker_pid, 0, code,
-                        "call %s.%s failed: %s", job->app, job->action, message);
-  if (job->peer != NULL)
-    dirty_peer_deliver_error (job->peer, job, error, worker_pid);
+  dirty_scheduler_fail_job_full (self, job, code, message, worker_pid, NULL);
 }
 
 /* ---- dispatch ---- */
 
-/* The oldest queued job among the apps @worker has ready */
+/* Among the apps @worker has ready, the call whose turn it is in the
+ * app whose turn is oldest (apps are served in arrival order; within an
+ * app, clients take turns) */
 static DirtyJob *
 oldest_head_for (DirtyScheduler  *self,
                  DirtyWorkerProc *worker)
@@ -280,7 +386,7 @@ oldest_head_for (DirtyScheduler  *self,
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       DirtyAppQueue *queue = value;
-      DirtyJob *head = g_queue_peek_head (&queue->jobs);
+      DirtyJob *head = app_queue_peek (queue);
 
       if (head == NULL || (best != NULL && best->serial < head->serial))
         continue;
@@ -297,6 +403,7 @@ dirty_scheduler_run (DirtyScheduler  *self,
 {
   g_autoptr(DirtyJob) hold = dirty_job_ref (job);
 
+  app_queue_end_turn (job);
   queue_remove (self, job);
   dirty_worker_proc_run_job (worker, job);
   if (app_stats (self, job->app) != NULL)
@@ -391,7 +498,7 @@ dirty_scheduler_fail_queue (DirtyScheduler *self,
 {
   DirtyJob *job;
 
-  while ((job = g_queue_peek_head (&queue->jobs)) != NULL)
+  while ((job = app_queue_peek (queue)) != NULL)
     {
       g_autoptr(DirtyJob) hold = dirty_job_ref (job);
 
@@ -413,21 +520,63 @@ dirty_scheduler_fail_unservable (DirtyScheduler *self)
       DirtyAppQueue *queue = value;
       g_autofree char *reason = NULL;
 
-      if (queue->jobs.length > 0 && dirty_scheduler_is_unservable (self, queue->name, &reason))
+      if (queue->n_jobs > 0 && dirty_scheduler_is_unservable (self, queue->name, &reason))
         dirty_scheduler_fail_queue (self, queue, DIRTY_ERROR_NO_WORKER, reason);
     }
 }
 
 /* ---- timers ---- */
 
+/* A running call overran its deadline and its backtrace is in (or known
+ * to be missing): its client gets "timeout" with the backtrace as the
+ * detail, the worker gets CANCEL, and it is killed if the call has not
+ * ended 2 s after the deadline. */
 static void
-dirty_scheduler_start_grace (DirtyScheduler *self,
-                             DirtyJob       *job,
-                             gint64          now)
+dirty_scheduler_overran (DirtyScheduler *self,
+                         DirtyJob       *job,
+                         gint64          now)
 {
+  g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
+                                              (job->deadline - job->arrival) / 1000);
+
+  if (job->state == DIRTY_JOB_RUNNING)
+    dirty_scheduler_fail_job_full (self, job, DIRTY_ERROR_TIMEOUT, message,
+                                   dirty_worker_proc_get_pid (job->worker), job->backtrace);
   dirty_worker_proc_cancel_job (job->worker, job);
   job->in_grace = TRUE;
-  dirty_scheduler_set_timer (self, job, now + DIRTY_SCHEDULER_GRACE_US);
+  dirty_scheduler_set_timer (self, job, MAX (job->deadline + DIRTY_SCHEDULER_GRACE_US, now + 1));
+}
+
+/* The worker did not answer BACKTRACE in time: its main loop is blocked
+ * too, or the process is stopped (SIGSTOP, a debugger). */
+static void
+dirty_scheduler_backtrace_missing (DirtyScheduler *self,
+                                   DirtyJob       *job,
+                                   gint64          now)
+{
+  job->backtrace_state = DIRTY_JOB_BACKTRACE_DONE;
+  job->backtrace = g_strdup_printf ("no backtrace could be taken: worker %u (pid %" G_GINT64_FORMAT
+                                    ") did not answer within %d ms (its main loop is blocked, or "
+                                    "the process is stopped)",
+                                    dirty_worker_proc_get_id (job->worker),
+                                    dirty_worker_proc_get_pid (job->worker),
+                                    (int) (DIRTY_SCHEDULER_BACKTRACE_WAIT_US / 1000));
+  dirty_scheduler_overran (self, job, now);
+}
+
+static void
+dirty_scheduler_kill_overrun (DirtyScheduler *self,
+                              DirtyJob       *job)
+{
+  g_autofree char *reason = g_strdup_printf ("call %s.%s did not end within 2 s of its deadline",
+                                             job->app, job->action);
+
+  dirty_log_call_backtrace (G_LOG_LEVEL_WARNING, job->app, job->action, job->client_id,
+                            dirty_worker_proc_get_pid (job->worker),
+                            dirty_worker_proc_get_id (job->worker), DIRTY_ERROR_TIMEOUT,
+                            job->backtrace, "killing worker %u: %s",
+                            dirty_worker_proc_get_id (job->worker), reason);
+  dirty_worker_proc_kill (job->worker, reason);
 }
 
 static void
@@ -435,29 +584,30 @@ dirty_scheduler_job_expired (DirtyScheduler *self,
                              DirtyJob       *job,
                              gint64          now)
 {
-  g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
-                                              (now - job->arrival) / 1000);
-
   if (job->state == DIRTY_JOB_QUEUED)
     {
+      g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
+                                                  (now - job->arrival) / 1000);
+
       queue_remove (self, job);
       dirty_scheduler_fail_job (self, job, DIRTY_ERROR_TIMEOUT, message, 0);
     }
   else if (job->worker == NULL)
     return;
-  else if (!job->in_grace)
+  else if (job->in_grace)
+    dirty_scheduler_kill_overrun (self, job);
+  else if (job->backtrace_state == DIRTY_JOB_BACKTRACE_NONE)
     {
-      if (job->state == DIRTY_JOB_RUNNING)
-        dirty_scheduler_fail_job (self, job, DIRTY_ERROR_TIMEOUT, message,
-                                  dirty_worker_proc_get_pid (job->worker));
-      dirty_scheduler_start_grace (self, job, now);
+      /* what it is doing, before CANCEL can change it */
+      job->backtrace_state = DIRTY_JOB_BACKTRACE_WAITING;
+      dirty_worker_proc_request_backtrace (job->worker, job);
+      dirty_scheduler_set_timer (self, job, now + DIRTY_SCHEDULER_BACKTRACE_WAIT_US);
     }
+  else if (job->backtrace_state == DIRTY_JOB_BACKTRACE_WAITING)
+    dirty_scheduler_backtrace_missing (self, job, now);
   else
-    {
-      g_autofree char *reason = g_strdup_printf ("call %s.%s did not end within 2 s of its deadline",
-                                                 job->app, job->action);
-      dirty_worker_proc_kill (job->worker, reason);
-    }
+    /* the worker's own deadline came first and sent it */
+    dirty_scheduler_overran (self, job, now);
 }
 
 static gboolean
@@ -556,16 +706,20 @@ dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
   dirty_scheduler_set_timer (self, job, 0);
   job->in_grace = FALSE;
   record_slot_freed (self, job);
-  if (job->state == DIRTY_JOB_RUNNING && frame->header.type == DIRTY_FRAME_ERROR &&
+  if (job->state == DIRTY_JOB_RUNNING &&
+      (frame->header.type == DIRTY_FRAME_ERROR ||
+       job->backtrace_state == DIRTY_JOB_BACKTRACE_WAITING) &&
       job->deadline != 0 && g_get_monotonic_time () >= job->deadline)
     {
       /* the worker's deadline timer beat ours: its error (usually
-       * "cancelled") is the client's timeout */
+       * "cancelled") is the client's timeout; and a call that ends
+       * while its backtrace is taken has overrun its deadline all the
+       * same */
       g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
                                                   (job->deadline - job->arrival) / 1000);
 
-      dirty_scheduler_fail_job (self, job, DIRTY_ERROR_TIMEOUT, message,
-                                dirty_worker_proc_get_pid (worker));
+      dirty_scheduler_fail_job_full (self, job, DIRTY_ERROR_TIMEOUT, message,
+                                     dirty_worker_proc_get_pid (worker), job->backtrace);
     }
   else if (job->state == DIRTY_JOB_RUNNING)
     {
@@ -590,6 +744,34 @@ dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
   dirty_scheduler_dispatch (self);
   dirty_scheduler_emit_changed (self);
   dirty_scheduler_check_idle (self);
+}
+
+static void
+dirty_scheduler_worker_backtrace_cb (DirtyPool       *pool,
+                                     DirtyWorkerProc *worker,
+                                     gpointer         job_ptr,
+                                     const char      *backtrace,
+                                     const char      *why,
+                                     DirtyScheduler  *self)
+{
+  DirtyJob *job = job_ptr;
+  g_autoptr(DirtyJob) hold = NULL;
+  gboolean waiting = job->backtrace_state == DIRTY_JOB_BACKTRACE_WAITING;
+
+  /* the first answer counts: the worker sends one unasked at its own
+   * deadline, which may cross the arbiter's request */
+  if (job->backtrace_state == DIRTY_JOB_BACKTRACE_DONE || job->worker != worker)
+    return;
+  hold = dirty_job_ref (job);
+  job->backtrace_state = DIRTY_JOB_BACKTRACE_DONE;
+  job->backtrace = backtrace != NULL
+                     ? g_strdup_printf ("the thread running the call, at its deadline:\n%s", backtrace)
+                     : g_strdup_printf ("no backtrace could be taken: %s", why);
+  /* unasked, before the arbiter's deadline: kept for its timeout */
+  if (!waiting)
+    return;
+  dirty_scheduler_overran (self, job, g_get_monotonic_time ());
+  dirty_scheduler_emit_changed (self);
 }
 
 static void
@@ -639,14 +821,13 @@ dirty_scheduler_new (DirtyConfig *config,
   self->pool = g_object_ref (pool);
   for (guint i = 0; apps[i] != NULL; i++)
     {
-      DirtyAppQueue *queue = g_new0 (DirtyAppQueue, 1);
+      DirtyAppQueue *queue = app_queue_new (apps[i]);
 
-      queue->name = g_strdup (apps[i]);
-      g_queue_init (&queue->jobs);
       g_hash_table_insert (self->apps, queue->name, queue);
     }
   self->timer = dirty_timer_new (dirty_scheduler_timer_cb, self);
   g_signal_connect (pool, "worker-reply", G_CALLBACK (dirty_scheduler_worker_reply_cb), self);
+  g_signal_connect (pool, "worker-backtrace", G_CALLBACK (dirty_scheduler_worker_backtrace_cb), self);
   g_signal_connect (pool, "worker-lost", G_CALLBACK (dirty_scheduler_worker_lost_cb), self);
   g_signal_connect (pool, "worker-changed", G_CALLBACK (dirty_scheduler_worker_changed_cb), self);
   g_signal_connect (pool, "worker-exited", G_CALLBACK (dirty_scheduler_worker_changed_cb), self);
@@ -699,19 +880,18 @@ dirty_scheduler_submit (DirtyScheduler  *self,
       g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_NO_WORKER, reason);
       return FALSE;
     }
-  if (queue->jobs.length >= dirty_config_get_queue_size (self->config))
+  if (queue->n_jobs >= dirty_config_get_queue_size (self->config))
     {
       dirty_app_stats_record_end (&queue->stats, DIRTY_ERROR_BUSY, 0);
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_BUSY,
-                   "the queue of app “%s” is full (%u calls)", job->app, queue->jobs.length);
+                   "the queue of app “%s” is full (%u calls)", job->app, queue->n_jobs);
       return FALSE;
     }
 
   job->serial = ++self->next_serial;
   job->deadline = dirty_scheduler_deadline (self, job);
   job->state = DIRTY_JOB_QUEUED;
-  job->queue = queue;
-  g_queue_push_tail_link (&queue->jobs, &job->queue_link);
+  app_queue_push (queue, job);
   dirty_job_ref (job);
   self->n_queued++;
   if (job->deadline != 0)
@@ -832,10 +1012,8 @@ dirty_scheduler_set_config (DirtyScheduler *self,
   for (guint i = 0; apps[i] != NULL; i++)
     if (!g_hash_table_contains (self->apps, apps[i]))
       {
-        DirtyAppQueue *queue = g_new0 (DirtyAppQueue, 1);
+        DirtyAppQueue *queue = app_queue_new (apps[i]);
 
-        queue->name = g_strdup (apps[i]);
-        g_queue_init (&queue->jobs);
         g_hash_table_insert (self->apps, queue->name, queue);
       }
   dirty_scheduler_emit_changed (self);
@@ -910,6 +1088,6 @@ dirty_scheduler_get_app_stats (DirtyScheduler *self,
   DirtyAppQueue *queue = g_hash_table_lookup (self->apps, app);
 
   g_return_val_if_fail (queue != NULL, NULL);
-  *queued = queue->jobs.length;
+  *queued = queue->n_jobs;
   return &queue->stats;
 }

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Queues and routes calls: one bounded FIFO queue per app; a call goes to
- * the least-loaded live worker that has the app ready and a free slot;
- * when a slot frees, the worker takes the oldest head among the queues of
- * the apps it serves. Deadlines live in one ordered sequence with one
- * timer armed for the earliest. */
+/* Queues and routes calls: one bounded queue per app, fair between
+ * client connections (a FIFO per client, the clients taking turns); a
+ * call goes to the least-loaded live worker that has the app ready and a
+ * free slot; when a slot frees, the worker takes the call whose turn it
+ * is in the app (among those it serves) whose turn is the oldest.
+ * Deadlines live in one ordered sequence with one timer armed for the
+ * earliest. */
 
 #include <glib-object.h>
 
@@ -20,6 +22,9 @@ G_BEGIN_DECLS
 /* After the deadline of a running call: how long the worker has to end
  * it, after CANCEL, before it is killed. */
 #define DIRTY_SCHEDULER_GRACE_US (2 * G_USEC_PER_SEC)
+/* At the deadline of a running call, before its client gets "timeout"
+ * and its worker CANCEL: how long the worker has to answer BACKTRACE. */
+#define DIRTY_SCHEDULER_BACKTRACE_WAIT_US (500 * 1000)
 
 #define DIRTY_TYPE_SCHEDULER (dirty_scheduler_get_type ())
 G_DECLARE_FINAL_TYPE (DirtyScheduler, dirty_scheduler, DIRTY, SCHEDULER, GObject)

@@ -54,6 +54,7 @@ struct _DirtyWorkerProc
 enum {
   SIGNAL_APPS_CHANGED,
   SIGNAL_REPLY,
+  SIGNAL_BACKTRACE,
   SIGNAL_LOST,
   SIGNAL_EXITED,
   N_SIGNALS
@@ -120,6 +121,10 @@ dirty_worker_proc_class_init (DirtyWorkerProcClass *klass)
     g_signal_new ("reply", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 3,
                   G_TYPE_POINTER, G_TYPE_POINTER, G_TYPE_BOOLEAN);
+  signals[SIGNAL_BACKTRACE] =
+    g_signal_new ("backtrace", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 3,
+                  G_TYPE_POINTER, G_TYPE_STRING, G_TYPE_STRING);
   signals[SIGNAL_LOST] =
     g_signal_new ("lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
@@ -670,6 +675,30 @@ dirty_worker_proc_handle_reply (DirtyWorkerProc *self,
   dirty_job_unref (job);
 }
 
+/* BACKTRACE id W: {"backtrace": TEXT} or {"error": WHY} */
+static void
+dirty_worker_proc_handle_backtrace (DirtyWorkerProc *self,
+                                    DirtyFrame      *frame)
+{
+  guint64 rid = frame->header.id;
+  DirtyJob *job = g_hash_table_lookup (self->in_flight, &rid);
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+  const char *text = NULL, *why = NULL;
+
+  /* the call ended meanwhile: nobody waits for it */
+  if (job == NULL)
+    return;
+  if (dirty_frame_decode (frame, &self->limits, &root, &attachments, NULL) && root != NULL)
+    {
+      text = dirty_json_get_string (root, "backtrace");
+      why = dirty_json_get_string (root, "error");
+    }
+  if (text == NULL && why == NULL)
+    why = "the worker's answer had neither \"backtrace\" nor \"error\"";
+  g_signal_emit (self, signals[SIGNAL_BACKTRACE], 0, job, text, text != NULL ? NULL : why);
+}
+
 static void
 dirty_worker_proc_protocol_error (DirtyWorkerProc *self,
                                   GError          *error)
@@ -715,6 +744,8 @@ dirty_worker_proc_handle_frame (DirtyWorkerProc *self,
         error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                                      "the worker reported a connection error");
     }
+  else if (type == DIRTY_FRAME_BACKTRACE && self->state == DIRTY_WORKER_PROC_LIVE)
+    dirty_worker_proc_handle_backtrace (self, frame);
   else if (type == DIRTY_FRAME_RESPONSE || type == DIRTY_FRAME_ERROR ||
            type == DIRTY_FRAME_CHUNK || type == DIRTY_FRAME_END)
     dirty_worker_proc_handle_reply (self, frame);
@@ -773,6 +804,19 @@ dirty_worker_proc_credit_job (DirtyWorkerProc *self,
   if (job->worker != self || job->cancel_sent)
     return;
   frame = dirty_frame_new_empty (DIRTY_FRAME_CREDIT, job->worker_rid, n);
+  dirty_connection_send (self->connection, frame);
+}
+
+void
+dirty_worker_proc_request_backtrace (DirtyWorkerProc *self,
+                                     DirtyJob        *job)
+{
+  g_autoptr(DirtyFrame) frame = NULL;
+
+  g_return_if_fail (DIRTY_IS_WORKER_PROC (self));
+  g_return_if_fail (job->worker == self);
+
+  frame = dirty_frame_new_empty (DIRTY_FRAME_BACKTRACE, job->worker_rid, 0);
   dirty_connection_send (self->connection, frame);
 }
 

@@ -51,6 +51,9 @@ G_DECLARE_FINAL_TYPE (DirtyWorkerProc, dirty_worker_proc, DIRTY, WORKER_PROC, GO
  * "reply" (gpointer job, gpointer frame, gboolean terminal): a reply for a
  *   call it runs; after a terminal one the slot is free and the job is no
  *   longer the worker's (job->worker is cleared before the emission).
+ * "backtrace" (gpointer job, const char *backtrace, const char *error):
+ *   the worker's answer to dirty_worker_proc_request_backtrace(): the
+ *   text, or (backtrace NULL) why it took none.
  * "lost" (): the worker can no longer serve (EOF, protocol error, killed);
  *   emitted once. Take its calls with dirty_worker_proc_steal_jobs().
  * "exited" (): the process was reaped; emitted once, after "lost". */
@@ -98,6 +101,10 @@ void       dirty_worker_proc_run_job    (DirtyWorkerProc *self,
 void       dirty_worker_proc_credit_job (DirtyWorkerProc *self,
                                          DirtyJob        *job,
                                          guint32          n);
+/* Sends BACKTRACE for @job: the worker answers with what the thread
+ * running it is doing ("backtrace" signal). */
+void       dirty_worker_proc_request_backtrace (DirtyWorkerProc *self,
+                                                DirtyJob        *job);
 /* Sends CANCEL for @job (once). */
 void       dirty_worker_proc_cancel_job (DirtyWorkerProc *self,
                                          DirtyJob        *job);

@@ -10,6 +10,8 @@
  *   hang [SECS]  ignores cancellation: sleeps SECS (default 60) without ever
  *                looking at its cancellable (to test kill after grace and
  *                late replies)
+ *   stuck [SECS] like hang, inside the exported testapp_stuck_in_loop(), a
+ *                name the backtrace of a stuck call must show
  *   crash        abort()s the worker (to test worker-lost and respawn)
  *   crash_after SECS  abort()s after SECS (so calls can queue behind it)
  *   noreply      returns without completing its call (a bug the worker
@@ -118,6 +120,32 @@ hang_action (DirtyApp  *app,
   dirty_call_return_string (call, "woke up");
 }
 
+/* Exported (and never inlined), so dladdr() names it in a backtrace. */
+G_MODULE_EXPORT G_GNUC_NO_INLINE void testapp_stuck_in_loop (double seconds);
+
+G_MODULE_EXPORT G_GNUC_NO_INLINE void
+testapp_stuck_in_loop (double seconds)
+{
+  uninterruptible_sleep (seconds);
+}
+
+static void
+stuck_action (DirtyApp  *app,
+              DirtyCall *call,
+              gpointer   user_data)
+{
+  double seconds = 60;
+  GError *error = NULL;
+
+  if (dirty_call_get_n_args (call) > 0 && !dirty_call_get_arg_double (call, 0, &seconds, &error))
+    {
+      dirty_call_return_error (call, error);
+      return;
+    }
+  testapp_stuck_in_loop (seconds);
+  dirty_call_return_string (call, "unstuck");
+}
+
 static void
 crash_action (DirtyApp  *app,
               DirtyCall *call,
@@ -220,6 +248,7 @@ dirty_test_app_init (DirtyTestApp *self)
   dirty_app_add_action (app, "pid", DIRTY_ACTION_SYNC, pid_action, NULL, NULL);
   dirty_app_add_action (app, "sleep", DIRTY_ACTION_SYNC, sleep_action, NULL, NULL);
   dirty_app_add_action (app, "hang", DIRTY_ACTION_SYNC, hang_action, NULL, NULL);
+  dirty_app_add_action (app, "stuck", DIRTY_ACTION_SYNC, stuck_action, NULL, NULL);
   dirty_app_add_action (app, "crash", DIRTY_ACTION_SYNC, crash_action, NULL, NULL);
   dirty_app_add_action (app, "crash_after", DIRTY_ACTION_SYNC, crash_after_action, NULL, NULL);
   dirty_app_add_action (app, "noreply", DIRTY_ACTION_SYNC, noreply_action, NULL, NULL);
