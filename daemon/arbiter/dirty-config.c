@@ -41,6 +41,7 @@ struct _DirtyConfig
   guint     max_requests;
   guint     max_requests_jitter;
   guint     max_rss;       /* MiB */
+  guint     kill_rss;      /* MiB */
   DirtyRecycleOrder recycle_order;
   char     *hooks_module;
 };
@@ -85,6 +86,7 @@ static const UintKey recycle_keys[] = {
   { "dirty_max_requests", G_STRUCT_OFFSET (DirtyConfig, max_requests), 0, G_MAXINT32 },
   { "dirty_max_requests_jitter", G_STRUCT_OFFSET (DirtyConfig, max_requests_jitter), 0, G_MAXINT32 },
   { "dirty_max_rss", G_STRUCT_OFFSET (DirtyConfig, max_rss), 0, 16 * 1024 * 1024 },
+  { "dirty_kill_rss", G_STRUCT_OFFSET (DirtyConfig, kill_rss), 0, 16 * 1024 * 1024 },
 };
 static const char *const recycle_keys_other[] = { "recycle_order", "hooks_module", NULL };
 
@@ -575,7 +577,7 @@ load_worker_mode (DirtyConfig *self,
   return load_path (keyfile, "worker_socket", &self->worker_socket, name, data, error);
 }
 
-/* dirty_max_requests, dirty_max_requests_jitter, dirty_max_rss,
+/* dirty_max_requests, dirty_max_requests_jitter, dirty_max_rss, dirty_kill_rss,
  * recycle_order and hooks_module */
 static gboolean
 load_recycle (DirtyConfig *self,
@@ -767,6 +769,8 @@ static const char description_recycle[] = N_(
   "  dirty_max_requests_jitter=0      plus up to that many more, per worker\n"
   "  dirty_max_rss=0                  recycle a worker above that many MiB of\n"
   "                                   resident memory (0 = no limit)\n"
+  "  dirty_kill_rss=0                 kill a worker at once above that many MiB\n"
+  "                                   (0 = no limit); its calls end worker-lost\n"
   "  recycle_order=replace-first      replace-first: the replacement is ready\n"
   "                                   before the old worker leaves (two copies\n"
   "                                   of the apps for a while); retire-first:\n"
@@ -1248,6 +1252,12 @@ guint
 dirty_config_get_max_rss (DirtyConfig *self)
 {
   return self->max_rss;
+}
+
+guint
+dirty_config_get_kill_rss (DirtyConfig *self)
+{
+  return self->kill_rss;
 }
 
 DirtyRecycleOrder

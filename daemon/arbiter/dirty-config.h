@@ -149,6 +149,8 @@ guint        dirty_config_get_max_connections_per_uid (DirtyConfig *self);
 guint        dirty_config_get_max_requests        (DirtyConfig *self);
 guint        dirty_config_get_max_requests_jitter (DirtyConfig *self);
 guint        dirty_config_get_max_rss             (DirtyConfig *self);
+/* dirty_kill_rss in MiB (0 = no limit): the hard limit, SIGKILL */
+guint        dirty_config_get_kill_rss            (DirtyConfig *self);
 DirtyRecycleOrder dirty_config_get_recycle_order  (DirtyConfig *self);
 /* (nullable): hooks_module, an absolute path to a .so (dirty-hooks.h) */
 const char  *dirty_config_get_hooks_module        (DirtyConfig *self);
