@@ -49,10 +49,16 @@ valgrind_wrapper (void)
   return g_getenv ("DIRTY_TEST_VALGRIND");
 }
 
+gboolean
+dirty_test_under_valgrind (void)
+{
+  return valgrind_wrapper () != NULL;
+}
+
 guint
 dirty_test_timeout_scale (void)
 {
-  return valgrind_wrapper () != NULL ? 10 : 1;
+  return dirty_test_under_valgrind () ? 10 : 1;
 }
 
 #define VALGRIND_BEGIN "DIRTY-VALGRIND-ERROR"

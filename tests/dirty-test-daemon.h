@@ -40,8 +40,9 @@ int              dirty_test_run_arbiter     (const char * const *argv,
 GArray          *dirty_test_list_children   (GPid pid);
 gboolean         dirty_test_pid_alive       (GPid pid);
 
-/* How much longer than usual the test's waits should be: 10 under
- * valgrind (meson test --setup=valgrind), else 1. */
+/* Whether the daemon runs under valgrind (meson test --setup=valgrind),
+ * and so how much longer than usual the test's waits should be: 10, or 1. */
+gboolean         dirty_test_under_valgrind  (void);
 guint            dirty_test_timeout_scale   (void);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirtyTestDaemon, dirty_test_daemon_stop)

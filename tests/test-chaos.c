@@ -111,12 +111,6 @@ rss_kb (GPid pid)
   return g_ascii_strtoll (line + strlen ("VmRSS:"), NULL, 10);
 }
 
-static gboolean
-under_valgrind (void)
-{
-  return g_getenv ("DIRTY_TEST_VALGRIND") != NULL;
-}
-
 static void
 count_code (GHashTable *table, const char *code)
 {
@@ -653,7 +647,7 @@ test_chaos (void)
   g_assert_cmpuint (chaos.grows_lost, >, 0);
   g_assert_null (g_hash_table_lookup (chaos.grow_errors, "result"));
   g_assert_null (g_hash_table_lookup (chaos.grow_errors, "app-error"));
-  bound = under_valgrind () ? RSS_GROWTH_KB_VALGRIND : RSS_GROWTH_KB;
+  bound = dirty_test_under_valgrind () ? RSS_GROWTH_KB_VALGRIND : RSS_GROWTH_KB;
   g_assert_cmpint (rss_end, <, rss_start + bound);
 
   dirty_test_daemon_stop (chaos.daemon);
