@@ -61,6 +61,15 @@ dirty_test_timeout_scale (void)
   return dirty_test_under_valgrind () ? 10 : 1;
 }
 
+void
+dirty_test_add_valgrind (GPtrArray *argv)
+{
+  if (valgrind_wrapper () == NULL)
+    return;
+  g_ptr_array_add (argv, (gpointer) valgrind_wrapper ());
+  g_ptr_array_add (argv, (gpointer) "--error-exitcode=99");
+}
+
 #define VALGRIND_BEGIN "DIRTY-VALGRIND-ERROR"
 
 static void
@@ -339,12 +348,7 @@ dirty_test_run_arbiter (const char * const *argv,
   g_autoptr(GSubprocess) process = NULL;
   g_autoptr(GError) error = NULL;
 
-  /* under valgrind, an error gives status 99: no test expects that one */
-  if (valgrind_wrapper () != NULL)
-    {
-      g_ptr_array_add (full, (gpointer) valgrind_wrapper ());
-      g_ptr_array_add (full, (gpointer) "--error-exitcode=99");
-    }
+  dirty_test_add_valgrind (full);
   g_ptr_array_add (full, (gpointer) required_env ("DIRTY_TEST_ARBITER"));
   for (guint i = 0; argv[i]; i++)
     g_ptr_array_add (full, (gpointer) argv[i]);

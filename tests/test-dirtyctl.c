@@ -53,6 +53,7 @@ run_ctl (DirtyTestDaemon    *daemon,
   g_autoptr(GError) error = NULL;
   int wait_status = 0;
 
+  dirty_test_add_valgrind (argv);
   g_ptr_array_add (argv, (char *) dirtyctl_path ());
   if (daemon != NULL)
     {
