@@ -80,7 +80,8 @@ dirty_client_query_status (DirtyClient         *self,
                            GAsyncReadyCallback  callback,
                            gpointer             user_data)
 {
-  g_autoptr(JsonNode) root = json_node_init_object (json_node_alloc (), json_object_new ());
+  g_autoptr(JsonObject) body = json_object_new ();
+  g_autoptr(JsonNode) root = json_node_init_object (json_node_alloc (), body);   /* refs body */
   GTask *task;
 
   g_return_if_fail (DIRTY_IS_CLIENT (self));

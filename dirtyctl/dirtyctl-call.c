@@ -168,8 +168,9 @@ summarise (JsonNode    *node,
 
   if (bytes != NULL)
     {
-      JsonObject *object = json_object_new ();
+      g_autoptr(JsonObject) object = json_object_new ();
 
+      /* json_node_init_object () and _array () take a reference of their own */
       json_object_set_int_member (object, "$bytes",
                                   json_object_get_int_member (json_node_get_object (node), "$bytes"));
       json_object_set_int_member (object, "size", (gint64) g_bytes_get_size (bytes));
@@ -179,7 +180,7 @@ summarise (JsonNode    *node,
   if (JSON_NODE_HOLDS_ARRAY (node))
     {
       JsonArray *array = json_node_get_array (node);
-      JsonArray *out = json_array_sized_new (json_array_get_length (array));
+      g_autoptr(JsonArray) out = json_array_sized_new (json_array_get_length (array));
 
       for (guint i = 0; i < json_array_get_length (array); i++)
         json_array_add_element (out, summarise (json_array_get_element (array, i), lookup, owner));
@@ -190,7 +191,7 @@ summarise (JsonNode    *node,
       JsonObjectIter iter;
       const char *name;
       JsonNode *member;
-      JsonObject *out = json_object_new ();
+      g_autoptr(JsonObject) out = json_object_new ();
 
       json_object_iter_init (&iter, json_node_get_object (node));
       while (json_object_iter_next (&iter, &name, &member))

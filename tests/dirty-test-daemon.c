@@ -40,6 +40,76 @@ required_env (const char *name)
   return value;
 }
 
+/* $DIRTY_TEST_VALGRIND, set by `meson test --setup=valgrind`: the
+ * wrapper (tests/valgrind-wrap.sh) that runs the daemon and, through
+ * --trace-children, its workers under memcheck. */
+static const char *
+valgrind_wrapper (void)
+{
+  return g_getenv ("DIRTY_TEST_VALGRIND");
+}
+
+gboolean
+dirty_test_under_valgrind (void)
+{
+  return valgrind_wrapper () != NULL;
+}
+
+guint
+dirty_test_timeout_scale (void)
+{
+  return dirty_test_under_valgrind () ? 10 : 1;
+}
+
+void
+dirty_test_add_valgrind (GPtrArray *argv)
+{
+  if (valgrind_wrapper () == NULL)
+    return;
+  g_ptr_array_add (argv, (gpointer) valgrind_wrapper ());
+  g_ptr_array_add (argv, (gpointer) "--error-exitcode=99");
+}
+
+#define VALGRIND_BEGIN "DIRTY-VALGRIND-ERROR"
+
+static void
+add_valgrind_args (GPtrArray  *argv,
+                   const char *log_dir)
+{
+  if (valgrind_wrapper () == NULL)
+    return;
+  g_ptr_array_add (argv, g_strdup (valgrind_wrapper ()));
+  g_ptr_array_add (argv, g_strdup ("--trace-children=yes"));
+  g_ptr_array_add (argv, g_strdup ("--error-markers=" VALGRIND_BEGIN ",DIRTY-VALGRIND-END"));
+  g_ptr_array_add (argv, g_strdup_printf ("--log-file=%s/valgrind-%%p.log", log_dir));
+}
+
+/* Prints the log of every daemon or worker process in which valgrind
+ * found an error or a definite leak, and fails the test if there was
+ * one: a worker's errors do not reach the test any other way. */
+static void
+check_valgrind_logs (const char *dir)
+{
+  g_autoptr(GDir) listing = g_dir_open (dir, 0, NULL);
+  const char *name;
+  guint failed = 0;
+
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_autofree char *contents = NULL;
+
+      if (!g_str_has_prefix (name, "valgrind-") ||
+          !g_file_get_contents (path, &contents, NULL, NULL) ||
+          strstr (contents, VALGRIND_BEGIN) == NULL)
+        continue;
+      g_printerr ("valgrind: %s:\n%s\n", name, contents);
+      failed++;
+    }
+  if (failed > 0)
+    g_error ("valgrind found errors in %u daemon or worker processes (above)", failed);
+}
+
 static GSocket *
 bind_notify_socket (const char *path)
 {
@@ -142,6 +212,7 @@ spawn_arbiter (DirtyTestDaemon    *daemon,
   g_autoptr(GError) error = NULL;
   GSubprocess *process;
 
+  add_valgrind_args (argv, daemon->dir);
   g_ptr_array_add (argv, g_strdup (required_env ("DIRTY_TEST_ARBITER")));
   g_ptr_array_add (argv, g_strdup_printf ("--config=%s", config_path));
   g_ptr_array_add (argv, g_strdup_printf ("--socket=%s", daemon->socket_path));
@@ -184,9 +255,9 @@ dirty_test_daemon_start (const char         *config,
   daemon->process = spawn_arbiter (daemon, config_path, args);
   daemon->pid = (GPid) g_ascii_strtoll (g_subprocess_get_identifier (daemon->process), NULL, 10);
 
-  ready = dirty_test_daemon_wait_notify (daemon, "READY=1", 30000);
+  ready = dirty_test_daemon_wait_notify (daemon, "READY=1", 30000 * dirty_test_timeout_scale ());
   if (ready == NULL)
-    g_error ("dirty-arbiter did not send READY=1 within 30 s");
+    g_error ("dirty-arbiter did not send READY=1 within %u s", 30 * dirty_test_timeout_scale ());
   return daemon;
 }
 
@@ -219,7 +290,7 @@ dirty_test_daemon_stop (DirtyTestDaemon *daemon)
   if (daemon == NULL)
     return;
   if (!daemon->exited &&
-      dirty_test_daemon_signal_and_wait (daemon, SIGTERM, 40000) == -1)
+      dirty_test_daemon_signal_and_wait (daemon, SIGTERM, 40000 * dirty_test_timeout_scale ()) == -1)
     {
       g_test_message ("dirty-arbiter ignored SIGTERM; killing it");
       g_subprocess_force_exit (daemon->process);
@@ -232,6 +303,7 @@ dirty_test_daemon_stop (DirtyTestDaemon *daemon)
   g_ptr_array_unref (daemon->messages);
   g_mutex_clear (&daemon->lock);
   g_cond_clear (&daemon->cond);
+  check_valgrind_logs (daemon->dir);
   {
     g_autoptr(GFile) dir = g_file_new_for_path (daemon->dir);
     g_autoptr(GFileEnumerator) children =
@@ -276,6 +348,7 @@ dirty_test_run_arbiter (const char * const *argv,
   g_autoptr(GSubprocess) process = NULL;
   g_autoptr(GError) error = NULL;
 
+  dirty_test_add_valgrind (full);
   g_ptr_array_add (full, (gpointer) required_env ("DIRTY_TEST_ARBITER"));
   for (guint i = 0; argv[i]; i++)
     g_ptr_array_add (full, (gpointer) argv[i]);

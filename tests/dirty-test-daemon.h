@@ -40,6 +40,16 @@ int              dirty_test_run_arbiter     (const char * const *argv,
 GArray          *dirty_test_list_children   (GPid pid);
 gboolean         dirty_test_pid_alive       (GPid pid);
 
+/* Whether the daemon runs under valgrind (meson test --setup=valgrind),
+ * and so how much longer than usual the test's waits should be: 10, or 1. */
+gboolean         dirty_test_under_valgrind  (void);
+guint            dirty_test_timeout_scale   (void);
+/* Under valgrind, appends to @argv (of static strings, no free function)
+ * the wrapper that runs the program that follows under memcheck, where
+ * an error or a definite leak gives exit status 99 (no test expects
+ * that one); otherwise does nothing. */
+void             dirty_test_add_valgrind    (GPtrArray *argv);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirtyTestDaemon, dirty_test_daemon_stop)
 
 G_END_DECLS

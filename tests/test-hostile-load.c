@@ -64,11 +64,12 @@
 #endif
 /* bound on the arbiter's growth; AddressSanitizer's shadow memory and
  * quarantine roughly double what the same work costs (measured: 134 MiB
- * with 1000 connections open under ASan, 72 MiB without) */
+ * with 1000 connections open under ASan, 72 MiB without), and so does
+ * valgrind (140 MiB) */
 #if defined(__SANITIZE_ADDRESS__)
 #define RSS_GROWTH_KB   (256 * 1024)
 #else
-#define RSS_GROWTH_KB   (128 * 1024)
+#define RSS_GROWTH_KB   (dirty_test_under_valgrind () ? 256 * 1024 : 128 * 1024)
 #endif
 
 /* see the top: what a loaded 2-core machine adds to a p99 on its own */
@@ -234,6 +235,10 @@ probe_finish_turn (Probe *probe, GThread *thread, const char *attack, gint64 unl
 {
   gint64 bound = 2 * unloaded + turn + FAIR_SLACK_US;
 
+  /* under valgrind every call is dozens of times slower and its cost
+   * varies with what the emulator translates: measured, not bounded */
+  if (dirty_test_under_valgrind ())
+    check = PRINT_ONLY;
   if (thread != NULL)
     g_thread_join (thread);
   g_clear_object (&probe->socket);
@@ -245,7 +250,7 @@ probe_finish_turn (Probe *probe, GThread *thread, const char *attack, gint64 unl
                   check == ASSERT_FAIR ? "asserted" : "not asserted", bound, probe->max);
   printf ("# FIGURE p99 %s: %" G_GINT64_FORMAT " us (unloaded %" G_GINT64_FORMAT " us)\n",
           attack, probe->p99, unloaded);
-  g_assert_cmpint (probe->max, <, PROBE_SLOW_US);
+  g_assert_cmpint (probe->max, <, PROBE_SLOW_US * dirty_test_timeout_scale ());
   if (check == ASSERT_FAIR)
     g_assert_cmpint (probe->p99, <=, bound);
 }
@@ -356,16 +361,20 @@ test_slowloris (void)
 static void
 test_many_in_flight (void)
 {
-  gint64 unloaded = measure_unloaded ("20000 requests in flight");
+  /* under valgrind a tenth: the arbiter, 50 times slower, would go
+   * more than 10 s without reading its workers' heartbeats and kill them */
+  guint n_requests = TINY_REQUESTS / dirty_test_timeout_scale ();
+  g_autofree char *what = g_strdup_printf ("%u requests in flight", n_requests);
+  gint64 unloaded = measure_unloaded (what);
   g_autoptr(GSocket) socket = raw_connect ();
   g_autoptr(GByteArray) batch = g_byte_array_new ();
-  g_autofree guint8 *answered = g_new0 (guint8, TINY_REQUESTS + 1);
+  g_autofree guint8 *answered = g_new0 (guint8, n_requests + 1);
   guint n_results = 0, n_busy = 0;
   Probe probe;
   GThread *thread = probe_start (&probe);
   gint64 start = g_get_monotonic_time ();
 
-  for (guint i = 1; i <= TINY_REQUESTS; i++)
+  for (guint i = 1; i <= n_requests; i++)
     {
       g_autoptr(DirtyFrame) req = add_frame (i);
       guint8 header[DIRTY_FRAME_HEADER_SIZE];
@@ -376,13 +385,13 @@ test_many_in_flight (void)
                            g_bytes_get_size (req->body));
     }
   g_assert_true (dirty_test_raw_send (socket, batch->data, batch->len));
-  for (guint i = 0; i < TINY_REQUESTS; i++)
+  for (guint i = 0; i < n_requests; i++)
     {
       g_autoptr(DirtyFrame) reply = dirty_test_raw_read_frame (socket);
 
       g_assert_nonnull (reply);
       g_assert_cmpuint (reply->header.id, >=, 1);
-      g_assert_cmpuint (reply->header.id, <=, TINY_REQUESTS);
+      g_assert_cmpuint (reply->header.id, <=, n_requests);
       g_assert_cmpuint (answered[reply->header.id], ==, 0);
       answered[reply->header.id] = 1;
       if (reply->header.type == DIRTY_FRAME_RESPONSE)
@@ -394,14 +403,14 @@ test_many_in_flight (void)
           n_busy++;
         }
     }
-  probe_finish (&probe, thread, "20000 requests in flight", unloaded, ASSERT_FAIR);
+  probe_finish (&probe, thread, what, unloaded, ASSERT_FAIR);
   g_test_message ("  %u requests sent unread on one connection (%u bytes, max_in_flight %u): "
                   "%u results, %u busy, in %" G_GINT64_FORMAT " ms",
-                  TINY_REQUESTS, batch->len, MAX_IN_FLIGHT, n_results, n_busy,
+                  n_requests, batch->len, MAX_IN_FLIGHT, n_results, n_busy,
                   (g_get_monotonic_time () - start) / 1000);
   printf ("# FIGURE in-flight flood: %u requests, %u results, %u busy\n",
-          TINY_REQUESTS, n_results, n_busy);
-  g_assert_cmpuint (n_results + n_busy, ==, TINY_REQUESTS);
+          n_requests, n_results, n_busy);
+  g_assert_cmpuint (n_results + n_busy, ==, n_requests);
   g_assert_cmpuint (n_busy, >, 0);
   g_assert_cmpuint (n_results, >=, MAX_IN_FLIGHT);
   check_rss ("after the in-flight flood");

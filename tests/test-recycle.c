@@ -3,7 +3,8 @@
  * run in the right process at the right moment (tests/apps/hooksmod.c
  * logs them, testapp's init() logs itself), a module that cannot be
  * loaded is a config error, and workers are recycled after
- * dirty_max_requests calls or above dirty_max_rss without a failed call. */
+ * dirty_max_requests calls or above dirty_max_rss without a failed call,
+ * and killed above dirty_kill_rss. */
 #include "config.h"
 
 #include <signal.h>
@@ -242,6 +243,30 @@ test_max_rss (void)
   g_assert_cmpint (now_pid, !=, first);
 }
 
+/* dirty_kill_rss: a call that allocates without end is not waited for
+ * (recycling would wait for its deadline): its worker is killed, the
+ * call ends worker-lost, and a new worker serves the next call. 256 MiB
+ * is above what a worker uses at start in any build, valgrind's included. */
+static void
+test_kill_rss (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\ndirty_workers=1\n"
+                             "dirty_max_rss=64\ndirty_kill_rss=256\n", NULL);
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(JsonArray) args = json_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  gint64 first = call_int (client, "pid", -1);
+
+  json_array_add_int_element (args, 4);   /* MiB per 10 ms */
+  result = dirty_client_execute_sync (client, TESTAPP, "grow", args, NULL, NULL, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_WORKER_LOST);
+  g_assert_null (result);
+  g_assert_false (dirty_test_pid_alive ((GPid) first));
+  g_assert_cmpint (call_int (client, "pid", -1), !=, first);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -253,5 +278,6 @@ main (int    argc,
   g_test_add_func ("/recycle/max-requests", test_max_requests);
   g_test_add_func ("/recycle/max-requests-retire-first", test_max_requests_retire_first);
   g_test_add_func ("/recycle/max-rss", test_max_rss);
+  g_test_add_func ("/recycle/kill-rss", test_kill_rss);
   return g_test_run ();
 }

@@ -41,6 +41,7 @@ struct _DirtyConfig
   guint     max_requests;
   guint     max_requests_jitter;
   guint     max_rss;       /* MiB */
+  guint     kill_rss;      /* MiB */
   DirtyRecycleOrder recycle_order;
   char     *hooks_module;
   char     *python;        /* runs dirty-python-worker for python: apps */
@@ -86,6 +87,7 @@ static const UintKey recycle_keys[] = {
   { "dirty_max_requests", G_STRUCT_OFFSET (DirtyConfig, max_requests), 0, G_MAXINT32 },
   { "dirty_max_requests_jitter", G_STRUCT_OFFSET (DirtyConfig, max_requests_jitter), 0, G_MAXINT32 },
   { "dirty_max_rss", G_STRUCT_OFFSET (DirtyConfig, max_rss), 0, 16 * 1024 * 1024 },
+  { "dirty_kill_rss", G_STRUCT_OFFSET (DirtyConfig, kill_rss), 0, 16 * 1024 * 1024 },
 };
 static const char *const recycle_keys_other[] = { "recycle_order", "hooks_module", NULL };
 
@@ -661,7 +663,7 @@ load_python (DirtyConfig *self,
   return TRUE;
 }
 
-/* dirty_max_requests, dirty_max_requests_jitter, dirty_max_rss,
+/* dirty_max_requests, dirty_max_requests_jitter, dirty_max_rss, dirty_kill_rss,
  * recycle_order and hooks_module */
 static gboolean
 load_recycle (DirtyConfig *self,
@@ -854,6 +856,8 @@ static const char description_recycle[] = N_(
   "  dirty_max_requests_jitter=0      plus up to that many more, per worker\n"
   "  dirty_max_rss=0                  recycle a worker above that many MiB of\n"
   "                                   resident memory (0 = no limit)\n"
+  "  dirty_kill_rss=0                 kill a worker at once above that many MiB\n"
+  "                                   (0 = no limit); its calls end worker-lost\n"
   "  recycle_order=replace-first      replace-first: the replacement is ready\n"
   "                                   before the old worker leaves (two copies\n"
   "                                   of the apps for a while); retire-first:\n"
@@ -1353,6 +1357,12 @@ guint
 dirty_config_get_max_rss (DirtyConfig *self)
 {
   return self->max_rss;
+}
+
+guint
+dirty_config_get_kill_rss (DirtyConfig *self)
+{
+  return self->kill_rss;
 }
 
 DirtyRecycleOrder

@@ -154,6 +154,8 @@ guint        dirty_config_get_max_connections_per_uid (DirtyConfig *self);
 guint        dirty_config_get_max_requests        (DirtyConfig *self);
 guint        dirty_config_get_max_requests_jitter (DirtyConfig *self);
 guint        dirty_config_get_max_rss             (DirtyConfig *self);
+/* dirty_kill_rss in MiB (0 = no limit): the hard limit, SIGKILL */
+guint        dirty_config_get_kill_rss            (DirtyConfig *self);
 DirtyRecycleOrder dirty_config_get_recycle_order  (DirtyConfig *self);
 /* python: the interpreter dirty-python-worker runs with (an absolute path) */
 const char  *dirty_config_get_python              (DirtyConfig *self);

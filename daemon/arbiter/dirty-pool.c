@@ -13,7 +13,7 @@
 #define BACKOFF_MAX_MS     30000
 #define DIED_YOUNG_US      (5 * G_USEC_PER_SEC)
 #define LIVED_LONG_US      (60 * G_USEC_PER_SEC)
-#define RSS_CHECK_MS       1000
+#define RSS_CHECK_MS       250    /* a runaway allocation is fast */
 
 /* Recycling (dirty_max_requests, dirty_max_rss) */
 typedef enum {
@@ -648,14 +648,47 @@ dirty_pool_check_recycles (DirtyPool *self)
     slot_retire (done->pdata[i]);
 }
 
+/* dirty_kill_rss: a worker above it is killed at once, whatever it
+ * runs. Recycling cannot bound a runaway allocation: the old worker
+ * leaves only once its calls have ended, and the call that allocates
+ * ends at its deadline at the earliest. */
+static void
+dirty_pool_kill_over_rss (DirtyPool *self,
+                          guint      kill_rss)
+{
+  g_autoptr(GPtrArray) over = g_ptr_array_new_with_free_func (g_object_unref);
+
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = self->slots->pdata[i];
+
+      if (slot->proc != NULL &&
+          dirty_worker_proc_read_rss (slot->proc) > (gint64) kill_rss * 1024 * 1024)
+        g_ptr_array_add (over, g_object_ref (slot->proc));
+    }
+  /* killing ends calls and may respawn slots: not while iterating */
+  for (guint i = 0; i < over->len; i++)
+    {
+      g_autofree char *reason = g_strdup_printf ("more than dirty_kill_rss=%u MiB resident",
+                                                 kill_rss);
+
+      dirty_worker_proc_kill (over->pdata[i], reason);
+    }
+}
+
 static gboolean
 dirty_pool_check_rss_cb (gpointer user_data)
 {
   DirtyPool *self = user_data;
   guint max_rss = dirty_config_get_max_rss (self->config);
+  guint kill_rss = dirty_config_get_kill_rss (self->config);
   g_autoptr(GPtrArray) over = g_ptr_array_new ();
 
-  if (max_rss == 0 || self->stopping)
+  if (self->stopping)
+    return G_SOURCE_CONTINUE;
+  if (kill_rss > 0)
+    dirty_pool_kill_over_rss (self, kill_rss);
+  if (max_rss == 0)
     return G_SOURCE_CONTINUE;
   for (guint i = 0; i < self->slots->len; i++)
     {

@@ -41,11 +41,12 @@ G_DECLARE_FINAL_TYPE (DirtyPool, dirty_pool, DIRTY, POOL, GObject)
  *
  * Recycling: a worker that has served dirty_max_requests calls (plus a
  * random 0..dirty_max_requests_jitter, drawn per process) or whose
- * resident memory exceeds dirty_max_rss MiB (checked every second) is
- * replaced. recycle_order=replace-first (the default) starts a new slot
- * with the same apps and retires the old one once the new one has
- * settled; retire-first retires it at once and restarts its slot when it
- * has exited. */
+ * resident memory exceeds dirty_max_rss MiB (checked every 250 ms) is
+ * replaced; one above dirty_kill_rss MiB is killed at once.
+ * recycle_order=replace-first (the default) starts a new slot with the
+ * same apps and retires the old one once the new one has settled;
+ * retire-first retires it at once and restarts its slot when it has
+ * exited. */
 
 DirtyPool *dirty_pool_new          (DirtyConfig        *config,
                                     const DirtyLimits  *limits);

@@ -18,6 +18,17 @@
  *                must answer with an app error)
  *   alloc MIB    allocates and touches MIB MiB that it never frees (to push
  *                the worker over dirty_max_rss); returns the worker's pid
+ *   tagged TOKEN [SECS]  sleeps SECS (default 0, honouring cancellation),
+ *                then returns TOKEN: the chaos test gives every call its
+ *                own token, so a result delivered to the wrong call shows
+ *   tagged_stream (stream)  kwargs token, n, interval: n chunks
+ *                {"token": TOKEN, "seq": i}, interval seconds apart, then
+ *                the end
+ *   grow MIB_PER_STEP  a runaway: allocates and touches MIB_PER_STEP MiB
+ *                every 10 ms, never frees, never looks at its cancellable,
+ *                until something kills the worker (dirty_kill_rss); past
+ *                4 GiB it gives up with an app error, so a missing limit
+ *                fails the test instead of the machine
  *
  * init() appends "init pid=PID" to $DIRTY_TEST_HOOKS_LOG when it is set
  * (test-recycle.c checks that dirty_worker_init comes after it).
@@ -203,6 +214,107 @@ alloc_action (DirtyApp  *app,
   dirty_call_return_int (call, getpid ());
 }
 
+static void
+tagged_action (DirtyApp  *app,
+               DirtyCall *call,
+               gpointer   user_data)
+{
+  GCancellable *cancellable = dirty_call_get_cancellable (call);
+  GError *error = NULL;
+  const char *token;
+  double seconds = 0;
+  gint64 end;
+
+  if (!dirty_call_get_arg_string (call, 0, &token, &error) ||
+      (dirty_call_get_n_args (call) > 1 && !dirty_call_get_arg_double (call, 1, &seconds, &error)))
+    {
+      dirty_call_return_error (call, error);
+      return;
+    }
+  end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
+  while (g_get_monotonic_time () < end && !g_cancellable_is_cancelled (cancellable))
+    g_usleep (2000);
+  if (dirty_call_return_error_if_cancelled (call))
+    return;
+  dirty_call_return_string (call, token);
+}
+
+static JsonNode *
+tagged_chunk (const char *token,
+              gint64      seq)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "token");
+  json_builder_add_string_value (builder, token);
+  json_builder_set_member_name (builder, "seq");
+  json_builder_add_int_value (builder, seq);
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
+}
+
+static void
+tagged_stream_action (DirtyApp  *app,
+                      DirtyCall *call,
+                      gpointer   user_data)
+{
+  GCancellable *cancellable = dirty_call_get_cancellable (call);
+  GError *error = NULL;
+  const char *token;
+  gint64 n;
+  double interval;
+
+  if (!dirty_call_get_kwarg_string (call, "token", "", &token, &error) ||
+      !dirty_call_get_kwarg_int (call, "n", 10, &n, &error) ||
+      !dirty_call_get_kwarg_double (call, "interval", 0, &interval, &error))
+    {
+      dirty_call_return_error (call, error);
+      return;
+    }
+  for (gint64 i = 0; i < n; i++)
+    {
+      g_autoptr(JsonNode) chunk = tagged_chunk (token, i);
+
+      if (i > 0 && interval > 0)
+        g_usleep ((gulong) (interval * G_USEC_PER_SEC));
+      if (!dirty_call_send_chunk (call, chunk, cancellable, &error))
+        {
+          dirty_call_return_error (call, error);
+          return;
+        }
+    }
+  dirty_call_end_stream (call);
+}
+
+static void
+grow_action (DirtyApp  *app,
+             DirtyCall *call,
+             gpointer   user_data)
+{
+  static const gsize give_up = (gsize) 4 * 1024 * 1024 * 1024;
+  double mib = 0;
+  GError *error = NULL;
+  gsize step, total = 0;
+
+  if (!dirty_call_get_arg_double (call, 0, &mib, &error))
+    {
+      dirty_call_return_error (call, error);
+      return;
+    }
+  step = (gsize) (mib * 1024 * 1024);
+  for (; total < give_up && step > 0; total += step)
+    {
+      /* never freed: the worker is meant to die of it */
+      char *block = g_malloc (step);
+
+      memset (block, 1, step);
+      g_usleep (10 * 1000);
+    }
+  dirty_call_return_new_error (call, DIRTY_ERROR, DIRTY_ERROR_APP,
+                               "grew to 4 GiB: no memory limit stopped it");
+}
+
 /* One O_APPEND write per line, so lines of several processes interleave whole */
 static void
 append_line (const char *line)
@@ -253,4 +365,8 @@ dirty_test_app_init (DirtyTestApp *self)
   dirty_app_add_action (app, "crash_after", DIRTY_ACTION_SYNC, crash_after_action, NULL, NULL);
   dirty_app_add_action (app, "noreply", DIRTY_ACTION_SYNC, noreply_action, NULL, NULL);
   dirty_app_add_action (app, "alloc", DIRTY_ACTION_SYNC, alloc_action, NULL, NULL);
+  dirty_app_add_action (app, "tagged", DIRTY_ACTION_SYNC, tagged_action, NULL, NULL);
+  dirty_app_add_action (app, "tagged_stream", DIRTY_ACTION_SYNC | DIRTY_ACTION_STREAM,
+                        tagged_stream_action, NULL, NULL);
+  dirty_app_add_action (app, "grow", DIRTY_ACTION_SYNC, grow_action, NULL, NULL);
 }
