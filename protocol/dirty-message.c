@@ -182,6 +182,40 @@ split_attachments (DirtyFrame  *frame,
 }
 
 gboolean
+dirty_frame_check_attachments (DirtyFrame  *frame,
+                               GError     **error)
+{
+  const DirtyFrameHeader *h = &frame->header;
+  gsize offset = (gsize) h->json_length + 4 * h->n_attachments;
+  gsize end = dirty_frame_header_body_length (h);
+  g_autoptr(GPtrArray) parts = NULL;
+
+  if (h->n_attachments > 0)
+    {
+      /* no pointer arithmetic on an empty body's NULL data */
+      const guint8 *table = (const guint8 *) g_bytes_get_data (frame->body, NULL) + h->json_length;
+
+      for (guint i = 0; i < h->n_attachments; i++)
+        {
+          guint32 size = read_be32 (table + 4 * i);
+
+          if (size > end - offset)
+            {
+              offset = end + 1;   /* runs past the end */
+              break;
+            }
+          offset += size;
+        }
+    }
+  if (offset == end)
+    return TRUE;
+  /* not common: the error message a decode would give */
+  parts = split_attachments (frame, error);
+  g_return_val_if_fail (parts == NULL, FALSE);
+  return FALSE;
+}
+
+gboolean
 dirty_frame_decode (DirtyFrame         *frame,
                     const DirtyLimits  *limits,
                     JsonNode          **root,

@@ -32,6 +32,11 @@ gboolean dirty_frame_decode (DirtyFrame         *frame,
                              GPtrArray         **attachments,
                              GError            **error);
 
+/* The attachment table of dirty_frame_decode() alone: its sizes add up
+ * to the body. No allocation when they do. */
+gboolean dirty_frame_check_attachments (DirtyFrame  *frame,
+                                        GError     **error);
+
 /* Fails when the JSON text nests deeper than @max_depth or is not valid
  * UTF-8. Linear, no allocation. */
 gboolean dirty_json_check (const char  *json,

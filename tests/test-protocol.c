@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dirty-connection.h"
+#include "dirty-json-scan.h"
 #include "dirty-message.h"
 
 static DirtyLimits limits;
@@ -190,6 +191,135 @@ test_body_rejects (void)
     g_assert_true (dirty_json_check (deep->str, deep->len, limits.max_depth, &error));
     g_assert_no_error (error);
   }
+}
+
+/* The arbiter's request scan accepts only what json-glib (the worker's
+ * parser) accepts, and reads the same routing members from it. */
+static void
+assert_scan_agrees (const char *json)
+{
+  DirtyRequestHead head;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) root = json_from_string (json, NULL);
+  gboolean scanned = dirty_request_head_scan (json, strlen (json), limits.max_depth, &head, &error);
+
+  if (!scanned)
+    {
+      g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+      return;
+    }
+  g_assert_nonnull (root);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (root));
+  g_assert_cmpstr (head.app_kind == DIRTY_JSON_STRING ? head.app : NULL, ==,
+                   dirty_json_get_string (root, "app"));
+  g_assert_cmpstr (head.action_kind == DIRTY_JSON_STRING ? head.action : NULL, ==,
+                   dirty_json_get_string (root, "action"));
+  {
+    JsonObject *object = json_node_get_object (root);
+    JsonNode *args = json_object_get_member (object, "args");
+    JsonNode *kwargs = json_object_get_member (object, "kwargs");
+    JsonNode *window = json_object_get_member (object, "window");
+
+    g_assert_cmpint (head.args_kind == DIRTY_JSON_ARRAY, ==, args && JSON_NODE_HOLDS_ARRAY (args));
+    g_assert_cmpint (head.args_kind == DIRTY_JSON_ABSENT, ==, args == NULL);
+    g_assert_cmpint (head.kwargs_kind == DIRTY_JSON_OBJECT, ==,
+                     kwargs && JSON_NODE_HOLDS_OBJECT (kwargs));
+    g_assert_cmpint (head.kwargs_kind == DIRTY_JSON_ABSENT, ==, kwargs == NULL);
+    g_assert_cmpint (head.window_kind == DIRTY_JSON_INTEGER, ==,
+                     window && JSON_NODE_HOLDS_VALUE (window) &&
+                     json_node_get_value_type (window) == G_TYPE_INT64);
+    if (head.window_kind == DIRTY_JSON_INTEGER && !head.window_overflows)
+      g_assert_cmpint (head.window, ==, json_node_get_int (window));
+  }
+  dirty_request_head_clear (&head);
+}
+
+static void
+assert_scan_rejects (const char *json, gsize length)
+{
+  DirtyRequestHead head;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (dirty_request_head_scan (json, length, limits.max_depth, &head, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+  g_assert_null (head.app);
+}
+
+static void
+test_request_scan (void)
+{
+  static const char *const agree[] = {
+    "{}", " {\"app\":\"e:E\",\"action\":\"a\"} ",
+    "{\"app\":\"e:E\",\"action\":\"a\",\"args\":[1,[2,{\"x\":[]}],\"]\"],\"kwargs\":{\"a\":{}}}",
+    "{\"app\":1,\"action\":\"a\"}", "{\"app\":\"x\",\"app\":\"y\",\"action\":\"z\"}",
+    "{\"app\":\"x\",\"app\":null}", "{\"args\":{},\"kwargs\":[]}", "{\"args\":\"[\"}",
+    "{\"\\u0061pp\":\"a\\u00e9\\n\\\"\",\"action\":\"\\ud83d\\ude00\"}",
+    "{\"window\":8}", "{\"window\":-3}", "{\"window\":8.0}", "{\"window\":1e2}", "{\"window\":\"8\"}",
+    "{\"window\":99999999999999999999999}", "{\"a\":[true,false,null,-0,0.5,1E+2,\"\\/\"]}",
+    /* json-glib takes these; the scan refuses them (stricter is safe) */
+    "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":\"\\x\"}", "{\"a\":\"\t\"}", "{}{}",
+    "{'a':1}", "{/*c*/}", "{\"a\":0x10}",
+    /* neither takes these */
+    "", "[]", "42", "\"app\"", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{,}", "[1,]",
+    "{\"a\":-}", "{\"a\":1e}", "{\"a\":+1}", "{\"a\":NaN}", "{\"a\":tRue}", "{\"a\":nul}",
+    "{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\"}", "{\"a\":\"\\uDE00\\uD83D\"}", "{\"a\":\"\\u12\"}",
+    "{\"a\":[1 2]}", "{\"a\" 1}", "{a:1}", "{} x", "{\"a\":\"open}", "{\"a\":[}", "{\"a\":{]}",
+  };
+  g_autoptr(GString) deep = g_string_new ("{\"args\":");
+
+  for (guint i = 0; i < G_N_ELEMENTS (agree); i++)
+    assert_scan_agrees (agree[i]);
+
+  assert_scan_rejects ("{\"a\":\"\xff\"}", 8);
+  assert_scan_rejects ("{\"a\":1}\0", 8);
+  for (guint i = 0; i < 1000000; i++)
+    g_string_append_c (deep, '[');
+  assert_scan_rejects (deep->str, deep->len);
+  /* exactly the depth limit is fine, one more is not */
+  g_string_assign (deep, "{\"a\":");
+  for (guint i = 1; i < limits.max_depth; i++)
+    g_string_append_c (deep, '[');
+  for (guint i = 1; i < limits.max_depth; i++)
+    g_string_append_c (deep, ']');
+  g_string_append_c (deep, '}');
+  assert_scan_agrees (deep->str);
+  g_string_insert (deep, 5, "[");
+  g_string_insert (deep, deep->len - 1, "]");
+  assert_scan_rejects (deep->str, deep->len);
+}
+
+static void
+test_attachment_check (void)
+{
+  guint8 lies[2 + 4 + 4] = { '{', '}', 0, 0, 0, 100, 'a', 'b', 'c', 'd' };
+  guint8 good[2 + 8 + 4] = { '{', '}', 0, 0, 0, 4, 0, 0, 0, 0, 'a', 'b', 'c', 'd' };
+  guint8 past[2 + 8 + 4] = { '{', '}', 0, 0, 0, 4, 0, 0, 0, 1, 'a', 'b', 'c', 'd' };
+  DirtyFrameHeader h = { .type = DIRTY_FRAME_REQUEST, .id = 1, .json_length = 2,
+                         .n_attachments = 1, .attachments_length = 8 };
+  g_autoptr(GBytes) body = g_bytes_new (lies, sizeof lies);
+  g_autoptr(DirtyFrame) frame = dirty_frame_new (&h, body);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (dirty_frame_check_attachments (frame, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+  g_clear_error (&error);
+  g_clear_pointer (&frame, dirty_frame_unref);
+  g_clear_pointer (&body, g_bytes_unref);
+
+  h.n_attachments = 2;
+  h.attachments_length = 12;
+  body = g_bytes_new (good, sizeof good);
+  frame = dirty_frame_new (&h, body);
+  g_assert_true (dirty_frame_check_attachments (frame, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&frame, dirty_frame_unref);
+  g_clear_pointer (&body, g_bytes_unref);
+
+  /* the first fills the section exactly, the second runs past it */
+  body = g_bytes_new (past, sizeof past);
+  frame = dirty_frame_new (&h, body);
+  g_assert_false (dirty_frame_check_attachments (frame, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
 }
 
 static void
@@ -549,6 +679,8 @@ main (int argc, char **argv)
 
   g_test_add_func ("/protocol/header/round-trip", test_header_round_trip);
   g_test_add_func ("/protocol/header/rejects", test_header_rejects);
+  g_test_add_func ("/protocol/request-scan", test_request_scan);
+  g_test_add_func ("/protocol/attachment-check", test_attachment_check);
   g_test_add_func ("/protocol/body/round-trip", test_body_round_trip);
   g_test_add_func ("/protocol/body/empty", test_empty_body);
   g_test_add_func ("/protocol/body/rejects", test_body_rejects);
