@@ -184,10 +184,20 @@ dirty_client_init (DirtyClient *self)
 {
 }
 
+/* One private context per thread, kept between sync calls: a new
+ * GMainContext per call costs an eventfd and its close. A sync call made
+ * while another waits on the same thread (from a callback of its own
+ * context) gets a fresh one. */
+static GPrivate sync_context_key = G_PRIVATE_INIT ((GDestroyNotify) g_main_context_unref);
+
 void
 dirty_sync_wait_begin (DirtySyncWait *wait)
 {
-  wait->context = g_main_context_new ();
+  wait->context = g_private_get (&sync_context_key);
+  if (wait->context != NULL)
+    g_private_set (&sync_context_key, NULL);
+  else
+    wait->context = g_main_context_new ();
   wait->result = NULL;
   g_main_context_push_thread_default (wait->context);
 }
@@ -208,7 +218,10 @@ dirty_sync_wait_end (DirtySyncWait *wait)
   while (wait->result == NULL)
     g_main_context_iteration (wait->context, TRUE);
   g_main_context_pop_thread_default (wait->context);
-  g_main_context_unref (wait->context);
+  if (g_private_get (&sync_context_key) == NULL)
+    g_private_set (&sync_context_key, wait->context);
+  else
+    g_main_context_unref (wait->context);
   return wait->result;
 }
 
