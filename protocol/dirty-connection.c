@@ -5,6 +5,7 @@
 
 #include "dirty-connection.h"
 #include "dirty-message.h"
+#include "dirty-poller.h"
 
 #define READ_CHUNK        (64 * 1024)
 /* Bound one dispatch so a fast peer cannot starve the others. */
@@ -29,14 +30,15 @@ struct _DirtyConnection {
   DirtyConnectionClosedFunc closed_func;
   gpointer                  user_data;
 
-  GSource *in_source;
-  GSource *out_source;
+  DirtyWatch *watch;        /* from dirty_connection_start () until closed */
+  gboolean    reading;      /* watching for input */
+  gboolean    writing;      /* watching for room to write the queue */
   GSource *closed_source;
   GSource *fail_timer;
   GSource *frame_timer;     /* only while a frame is incomplete */
 
   /* read side: the frame being assembled */
-  guint8          *rbuf;          /* READ_CHUNK bytes */
+  guint8          *rbuf;          /* READ_CHUNK bytes, only during on_readable () */
   gsize            rbuf_pos, rbuf_len;
   guint8           header_buf[DIRTY_FRAME_HEADER_SIZE];
   gsize            header_have;
@@ -83,19 +85,40 @@ clear_source (GSource **source)
     }
 }
 
+/* What the socket is watched for follows reading and writing. */
+static void
+update_watch (DirtyConnection *self)
+{
+  if (self->watch != NULL)
+    dirty_watch_set_events (self->watch, (self->reading ? G_IO_IN : 0) |
+                                         (self->writing ? G_IO_OUT : 0));
+}
+
+static void
+stop_reading (DirtyConnection *self)
+{
+  self->reading = FALSE;
+  update_watch (self);
+}
+
+static void
+stop_writing (DirtyConnection *self)
+{
+  self->writing = FALSE;
+  update_watch (self);
+}
+
 static void
 dirty_connection_finalize (GObject *object)
 {
   DirtyConnection *self = DIRTY_CONNECTION (object);
 
-  clear_source (&self->in_source);
-  clear_source (&self->out_source);
+  g_clear_pointer (&self->watch, dirty_watch_destroy);
   clear_source (&self->closed_source);
   clear_source (&self->fail_timer);
   clear_source (&self->frame_timer);
   g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
   g_free (self->body);
-  g_free (self->rbuf);
   if (self->socket)
     g_socket_close (self->socket, NULL);
   g_clear_object (&self->socket);
@@ -115,7 +138,6 @@ static void
 dirty_connection_init (DirtyConnection *self)
 {
   g_queue_init (&self->out);
-  self->rbuf = g_malloc (READ_CHUNK);
 }
 
 DirtyConnection *
@@ -292,6 +314,43 @@ watch_incomplete_frame (DirtyConnection *self)
                            self->frame_started + (gint64) self->limits.frame_timeout_ms * 1000);
 }
 
+/* The read buffer is scratch: every read is consumed into the frame
+ * being assembled (header_buf, body) before on_readable () returns. So
+ * one buffer per thread serves all its connections, and an idle
+ * connection holds none (10,000 idle clients cost no 64 KiB each). A
+ * frame callback that reads another connection on the same thread (a
+ * nested main loop) gets a buffer of its own. */
+static GPrivate scratch_key = G_PRIVATE_INIT (g_free);
+static GPrivate scratch_busy;
+
+static guint8 *
+scratch_acquire (void)
+{
+  guint8 *buffer;
+
+  if (g_private_get (&scratch_busy) != NULL)
+    return g_malloc (READ_CHUNK);
+  g_private_set (&scratch_busy, GINT_TO_POINTER (1));
+  buffer = g_private_get (&scratch_key);
+  if (buffer == NULL)
+    {
+      buffer = g_malloc (READ_CHUNK);
+      g_private_set (&scratch_key, buffer);
+    }
+  return buffer;
+}
+
+static void
+scratch_release (guint8 *buffer)
+{
+  if (buffer != g_private_get (&scratch_key))
+    {
+      g_free (buffer);
+      return;
+    }
+  g_private_set (&scratch_busy, NULL);
+}
+
 static gboolean
 on_readable (GSocket      *socket,
              GIOCondition  condition,
@@ -299,6 +358,8 @@ on_readable (GSocket      *socket,
 {
   g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
 
+  self->rbuf = scratch_acquire ();
+  self->rbuf_pos = self->rbuf_len = 0;
   for (guint i = 0; i < READS_PER_DISPATCH && !self->closed && !self->failing; i++)
     {
       g_autoptr(GError) error = NULL;
@@ -320,8 +381,10 @@ on_readable (GSocket      *socket,
           break;
         }
     }
+  scratch_release (g_steal_pointer (&self->rbuf));
+  self->rbuf_pos = self->rbuf_len = 0;
   watch_incomplete_frame (self);
-  return self->in_source != NULL ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  return self->reading ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
 /* ---- writing ---------------------------------------------------------- */
@@ -331,11 +394,10 @@ static gboolean on_writable (GSocket *socket, GIOCondition condition, gpointer u
 static void
 watch_writable (DirtyConnection *self)
 {
-  if (self->out_source)
+  if (self->writing)
     return;
-  self->out_source = g_socket_create_source (self->socket, G_IO_OUT, NULL);
-  g_source_set_callback (self->out_source, G_SOURCE_FUNC (on_writable), self, NULL);
-  g_source_attach (self->out_source, self->context);
+  self->writing = TRUE;
+  update_watch (self);
 }
 
 static void
@@ -419,7 +481,7 @@ flush (DirtyConnection *self)
         }
       advance_written (self, written);
     }
-  clear_source (&self->out_source);
+  stop_writing (self);
   if (self->failing)
     {
       g_autoptr(GError) error = g_steal_pointer (&self->close_error);
@@ -436,9 +498,23 @@ on_writable (GSocket      *socket,
 {
   g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
 
-  /* flush() clears out_source itself once the queue is empty */
+  /* flush() stops writing itself once the queue is empty */
   flush (self);
-  return self->out_source != NULL ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  return self->writing ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* The socket is ready: HUP and ERR go to whichever side is watching, and
+ * the read or write there meets the error. */
+static void
+on_ready (GIOCondition condition,
+          gpointer     user_data)
+{
+  g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
+
+  if (self->reading && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
+    on_readable (self->socket, condition, self);
+  if (self->writing && (condition & (G_IO_OUT | G_IO_HUP | G_IO_ERR)))
+    on_writable (self->socket, condition, self);
 }
 
 /* ---- public ----------------------------------------------------------- */
@@ -451,15 +527,15 @@ dirty_connection_start (DirtyConnection           *self,
                         gpointer                   user_data)
 {
   g_return_if_fail (DIRTY_IS_CONNECTION (self));
-  g_return_if_fail (self->in_source == NULL && !self->closed);
+  g_return_if_fail (self->watch == NULL && !self->closed);
 
   self->context = context ? g_main_context_ref (context) : g_main_context_ref_thread_default ();
   self->frame_func = frame_func;
   self->closed_func = closed_func;
   self->user_data = user_data;
-  self->in_source = g_socket_create_source (self->socket, G_IO_IN, NULL);
-  g_source_set_callback (self->in_source, G_SOURCE_FUNC (on_readable), self, NULL);
-  g_source_attach (self->in_source, self->context);
+  self->watch = dirty_watch_new (self->context, g_socket_get_fd (self->socket), on_ready, self);
+  self->reading = TRUE;
+  update_watch (self);
   if (!g_queue_is_empty (&self->out))
     flush (self);
 }
@@ -525,8 +601,8 @@ connection_shutdown (DirtyConnection *self,
     }
   self->closed = TRUE;
   self->failing = FALSE;
-  clear_source (&self->in_source);
-  clear_source (&self->out_source);
+  self->reading = self->writing = FALSE;
+  g_clear_pointer (&self->watch, dirty_watch_destroy);
   clear_source (&self->fail_timer);
   clear_source (&self->frame_timer);
   g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
@@ -581,7 +657,7 @@ dirty_connection_fail (DirtyConnection *self,
     return;
   self->failing = TRUE;
   self->close_error = g_error_copy (error);
-  clear_source (&self->in_source);
+  stop_reading (self);
   if (g_queue_is_empty (&self->out))
     {
       g_autoptr(GError) copy = g_steal_pointer (&self->close_error);
