@@ -54,6 +54,13 @@ check_request_scan (DirtyFrame *frame, const DirtyLimits *limits)
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     g_error ("the request scan accepted JSON that json-glib refuses");
   root = json_node_ref (json_parser_get_root (parser));
+  {
+    /* and the strict parser's tree is json-glib's */
+    g_autoptr(JsonNode) fast = dirty_json_parse_strict (json, length);
+
+    if (fast != NULL && !json_node_equal (fast, root))
+      g_error ("the strict parser built another tree than json-glib");
+  }
   if (g_strcmp0 (head.app_kind == DIRTY_JSON_STRING ? head.app : NULL,
                  dirty_json_get_string (root, "app")) != 0 ||
       g_strcmp0 (head.action_kind == DIRTY_JSON_STRING ? head.action : NULL,

@@ -5,6 +5,7 @@
 
 #include <gio/gio.h>
 
+#include "dirty-json-scan.h"
 #include "dirty-message.h"
 
 static guint32
@@ -121,10 +122,14 @@ parse_json (const char  *json,
             JsonNode   **root,
             GError     **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(JsonParser) parser = NULL;
   g_autoptr(GError) local_error = NULL;
   JsonNode *node;
 
+  /* the common case, strict JSON, without json-glib's parser */
+  if ((*root = dirty_json_parse_strict (json, length)) != NULL)
+    return TRUE;
+  parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, json, length, &local_error))
     {
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,

@@ -288,6 +288,53 @@ test_request_scan (void)
   assert_scan_rejects (deep->str, deep->len);
 }
 
+/* The strict parser builds exactly json-glib's tree, or leaves it to
+ * json-glib. */
+static void
+assert_parse_agrees (const char *json, gboolean strict)
+{
+  g_autoptr(JsonNode) fast = dirty_json_parse_strict (json, strlen (json));
+  g_autoptr(JsonNode) slow = json_from_string (json, NULL);
+
+  if (!strict)
+    {
+      g_assert_null (fast);
+      return;
+    }
+  g_assert_nonnull (fast);
+  g_assert_nonnull (slow);
+  g_assert_true (json_node_is_immutable (fast));
+  g_assert_true (json_node_equal (fast, slow));
+  {
+    g_autofree char *a = json_to_string (fast, FALSE);
+    g_autofree char *b = json_to_string (slow, FALSE);
+
+    g_assert_cmpstr (a, ==, b);   /* also tells 1 from 1.0 */
+  }
+}
+
+static void
+test_parse_strict (void)
+{
+  static const char *const strict[] = {
+    "{}", " { } ", "{\"a\":[]}", "{\"a\":{}}", "{\"a\":[[],{},[[{}]]]}",
+    "{\"app\":\"e:E\",\"action\":\"a\",\"args\":[1,-2,0,-0,3.5,-1e3,2E-2,1.0,true,false,null,\"s\"],"
+    "\"kwargs\":{\"x\":{\"y\":[1,{\"$bytes\":0}]}}}",
+    "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00 caf\xc3\xa9\"}",
+    "{\"dup\":1,\"dup\":2}", "{\"\\u0061\":1}", "{\"big\":123456789012345678}",
+    "{\"neg\":-123456789012345678}", "{\"d\":0.1}", "{\"d\":1e308}",
+  };
+  static const char *const other[] = {
+    "[]", "1", "{\"a\":01}", "{\"a\":1,}", "{} x", "{'a':1}", "{\"a\":\"\\x\"}",
+    "{\"a\":1234567890123456789012}", "{\"a\":\"\\u0000\"}", "{\"a\":", "{\"a\":[1,]}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (strict); i++)
+    assert_parse_agrees (strict[i], TRUE);
+  for (guint i = 0; i < G_N_ELEMENTS (other); i++)
+    assert_parse_agrees (other[i], FALSE);
+}
+
 static void
 test_attachment_check (void)
 {
@@ -680,6 +727,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/header/round-trip", test_header_round_trip);
   g_test_add_func ("/protocol/header/rejects", test_header_rejects);
   g_test_add_func ("/protocol/request-scan", test_request_scan);
+  g_test_add_func ("/protocol/parse-strict", test_parse_strict);
   g_test_add_func ("/protocol/attachment-check", test_attachment_check);
   g_test_add_func ("/protocol/body/round-trip", test_body_round_trip);
   g_test_add_func ("/protocol/body/empty", test_empty_body);
