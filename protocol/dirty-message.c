@@ -24,26 +24,19 @@ write_be32 (guint8 *p, guint32 v)
 }
 
 DirtyFrame *
-dirty_frame_encode (DirtyFrameType  type,
-                    guint16         flags,
-                    guint64         id,
-                    guint32         aux,
-                    JsonNode       *root,
-                    GPtrArray      *attachments)
+dirty_frame_encode_text (DirtyFrameType  type,
+                         guint16         flags,
+                         guint64         id,
+                         guint32         aux,
+                         const char     *json,
+                         gsize           json_length,
+                         GPtrArray      *attachments)
 {
   DirtyFrameHeader header = { .type = type, .flags = flags, .id = id, .aux = aux };
-  g_autofree char *json = NULL;
-  gsize json_length = 0, total, attach_data = 0;
+  gsize total, attach_data = 0;
   guint n = attachments ? attachments->len : 0;
   guint8 *body, *p;
 
-  if (root != NULL)
-    {
-      g_autoptr(JsonGenerator) generator = json_generator_new ();
-
-      json_generator_set_root (generator, root);
-      json = json_generator_to_data (generator, &json_length);
-    }
   for (guint i = 0; i < n; i++)
     attach_data += g_bytes_get_size (g_ptr_array_index (attachments, i));
 
@@ -70,6 +63,45 @@ dirty_frame_encode (DirtyFrameType  type,
     g_autoptr(GBytes) bytes = g_bytes_new_take (body, total);
     return dirty_frame_new (&header, bytes);
   }
+}
+
+DirtyFrame *
+dirty_frame_encode (DirtyFrameType  type,
+                    guint16         flags,
+                    guint64         id,
+                    guint32         aux,
+                    JsonNode       *root,
+                    GPtrArray      *attachments)
+{
+  g_autofree char *json = NULL;
+  gsize json_length = 0;
+
+  if (root != NULL)
+    {
+      g_autoptr(JsonGenerator) generator = json_generator_new ();
+
+      json_generator_set_root (generator, root);
+      json = json_generator_to_data (generator, &json_length);
+    }
+  return dirty_frame_encode_text (type, flags, id, aux, json, json_length, attachments);
+}
+
+GBytes *
+dirty_frame_get_bytes_chunk (DirtyFrame *frame)
+{
+  static const char text[] = DIRTY_BYTES_CHUNK_JSON;
+  const DirtyFrameHeader *h = &frame->header;
+  const guint8 *body;
+  gsize size;
+
+  if (h->type != DIRTY_FRAME_CHUNK || h->json_length != sizeof text - 1 ||
+      h->n_attachments != 1)
+    return NULL;
+  body = g_bytes_get_data (frame->body, NULL);
+  if (memcmp (body, text, sizeof text - 1) != 0 || !dirty_frame_check_attachments (frame, NULL))
+    return NULL;
+  size = read_be32 (body + h->json_length);
+  return g_bytes_new_from_bytes (frame->body, h->json_length + 4, size);
 }
 
 gboolean

@@ -21,6 +21,22 @@ DirtyFrame *dirty_frame_encode (DirtyFrameType  type,
                                 JsonNode       *root,
                                 GPtrArray      *attachments);
 
+/* The same from JSON text the caller wrote (@json_length bytes). */
+DirtyFrame *dirty_frame_encode_text (DirtyFrameType  type,
+                                     guint16         flags,
+                                     guint64         id,
+                                     guint32         aux,
+                                     const char     *json,
+                                     gsize           json_length,
+                                     GPtrArray      *attachments);
+
+/* A CHUNK whose data is its only attachment, as a worker writes it: the
+ * JSON text is always this, so neither side needs json-glib per chunk. */
+#define DIRTY_BYTES_CHUNK_JSON "{\"data\":{\"$bytes\":0}}"
+/* The attachment of such a CHUNK (a slice of the frame), or NULL if
+ * @frame is any other frame: decode that one. (transfer full) */
+GBytes     *dirty_frame_get_bytes_chunk (DirtyFrame *frame);
+
 /* Checks and parses a frame body: UTF-8, nesting depth (before parsing, so
  * hostile input cannot exhaust the stack), a JSON object at the root, and
  * the attachment table. @root is set to NULL for a body without JSON;

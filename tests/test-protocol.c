@@ -336,6 +336,39 @@ test_parse_strict (void)
 }
 
 static void
+test_bytes_chunk (void)
+{
+  static const guint8 data[] = { 1, 2, 3, 0, 255 };
+  g_autoptr(GBytes) bytes = g_bytes_new_static (data, sizeof data);
+  g_autoptr(GPtrArray) attach = g_ptr_array_new ();
+  g_autoptr(DirtyFrame) chunk = NULL;
+  g_autoptr(DirtyFrame) other = NULL;
+  g_autoptr(GBytes) got = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) decoded = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_ptr_array_add (attach, bytes);
+  chunk = dirty_frame_encode_text (DIRTY_FRAME_CHUNK, 0, 3, 0, DIRTY_BYTES_CHUNK_JSON,
+                                   strlen (DIRTY_BYTES_CHUNK_JSON), attach);
+  got = dirty_frame_get_bytes_chunk (chunk);
+  g_assert_nonnull (got);
+  g_assert_true (g_bytes_equal (got, bytes));
+  /* what a full decode says of the same frame */
+  g_assert_true (dirty_frame_decode (chunk, &limits, &root, &decoded, &error));
+  g_assert_true (dirty_json_lookup_bytes (json_object_get_member (json_node_get_object (root), "data"),
+                                          decoded) == decoded->pdata[0]);
+
+  /* any other chunk is left to the decoder */
+  other = dirty_frame_encode_text (DIRTY_FRAME_CHUNK, 0, 3, 0, "{\"data\":{\"$bytes\":1}}", 21, attach);
+  g_assert_null (dirty_frame_get_bytes_chunk (other));
+  g_clear_pointer (&other, dirty_frame_unref);
+  other = dirty_frame_encode_text (DIRTY_FRAME_RESPONSE, 0, 3, 0, DIRTY_BYTES_CHUNK_JSON,
+                                   strlen (DIRTY_BYTES_CHUNK_JSON), attach);
+  g_assert_null (dirty_frame_get_bytes_chunk (other));
+}
+
+static void
 test_attachment_check (void)
 {
   guint8 lies[2 + 4 + 4] = { '{', '}', 0, 0, 0, 100, 'a', 'b', 'c', 'd' };
@@ -728,6 +761,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/header/rejects", test_header_rejects);
   g_test_add_func ("/protocol/request-scan", test_request_scan);
   g_test_add_func ("/protocol/parse-strict", test_parse_strict);
+  g_test_add_func ("/protocol/bytes-chunk", test_bytes_chunk);
   g_test_add_func ("/protocol/attachment-check", test_attachment_check);
   g_test_add_func ("/protocol/body/round-trip", test_body_round_trip);
   g_test_add_func ("/protocol/body/empty", test_empty_body);
