@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 
 #include <gio/gio.h>
@@ -65,6 +66,119 @@ dirty_frame_encode_text (DirtyFrameType  type,
   }
 }
 
+static gboolean
+write_json_string (GString    *out,
+                   const char *text)
+{
+  if (text == NULL || !g_utf8_validate (text, -1, NULL))
+    return FALSE;
+  g_string_append_c (out, '"');
+  for (const char *p = text; *p; p++)
+    {
+      guchar c = *p;
+
+      if (c == '"' || c == '\\')
+        {
+          g_string_append_c (out, '\\');
+          g_string_append_c (out, c);
+        }
+      else if (c < 0x20)
+        g_string_append_printf (out, "\\u%04x", c);
+      else
+        g_string_append_c (out, c);
+    }
+  g_string_append_c (out, '"');
+  return TRUE;
+}
+
+/* JSON text without JsonGenerator, whose setup costs more than a small
+ * body's text. FALSE for what only json-glib should decide how to write
+ * (non-finite doubles, strings that are not UTF-8): the caller falls back
+ * to it. Strict JSON: escapes for '"', '\\' and control characters,
+ * doubles with 17 significant digits (exact round trip). */
+static gboolean
+write_json (GString  *out,
+            JsonNode *node,
+            guint     depth)
+{
+  if (depth > 512)
+    return FALSE;
+  switch (json_node_get_node_type (node))
+    {
+    case JSON_NODE_OBJECT:
+      {
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *member;
+        gboolean first = TRUE;
+
+        g_string_append_c (out, '{');
+        json_object_iter_init_ordered (&iter, json_node_get_object (node));
+        while (json_object_iter_next_ordered (&iter, &name, &member))
+          {
+            if (!first)
+              g_string_append_c (out, ',');
+            first = FALSE;
+            if (!write_json_string (out, name))
+              return FALSE;
+            g_string_append_c (out, ':');
+            if (!write_json (out, member, depth + 1))
+              return FALSE;
+          }
+        g_string_append_c (out, '}');
+        return TRUE;
+      }
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_node_get_array (node);
+        guint n = json_array_get_length (array);
+
+        g_string_append_c (out, '[');
+        for (guint i = 0; i < n; i++)
+          {
+            if (i > 0)
+              g_string_append_c (out, ',');
+            if (!write_json (out, json_array_get_element (array, i), depth + 1))
+              return FALSE;
+          }
+        g_string_append_c (out, ']');
+        return TRUE;
+      }
+    case JSON_NODE_NULL:
+      g_string_append (out, "null");
+      return TRUE;
+    case JSON_NODE_VALUE:
+    default:
+      switch (json_node_get_value_type (node))
+        {
+        case G_TYPE_INT64:
+          g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
+          return TRUE;
+        case G_TYPE_BOOLEAN:
+          g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
+          return TRUE;
+        case G_TYPE_STRING:
+          return write_json_string (out, json_node_get_string (node));
+        case G_TYPE_DOUBLE:
+          {
+            double d = json_node_get_double (node);
+            char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+            if (!isfinite (d))
+              return FALSE;
+            g_ascii_formatd (buf, sizeof buf, "%.17g", d);
+            g_string_append (out, buf);
+            /* keep it a double for the reader: 1 would come back an integer */
+            if (strpbrk (buf, ".eE") == NULL)
+              g_string_append (out, ".0");
+            return TRUE;
+          }
+        default:
+          return FALSE;
+        }
+    }
+}
+
 DirtyFrame *
 dirty_frame_encode (DirtyFrameType  type,
                     guint16         flags,
@@ -78,10 +192,21 @@ dirty_frame_encode (DirtyFrameType  type,
 
   if (root != NULL)
     {
-      g_autoptr(JsonGenerator) generator = json_generator_new ();
+      GString *text = g_string_sized_new (128);
 
-      json_generator_set_root (generator, root);
-      json = json_generator_to_data (generator, &json_length);
+      if (write_json (text, root, 0))
+        {
+          json_length = text->len;
+          json = g_string_free (text, FALSE);
+        }
+      else
+        {
+          g_autoptr(JsonGenerator) generator = json_generator_new ();
+
+          g_string_free (text, TRUE);
+          json_generator_set_root (generator, root);
+          json = json_generator_to_data (generator, &json_length);
+        }
     }
   return dirty_frame_encode_text (type, flags, id, aux, json, json_length, attachments);
 }

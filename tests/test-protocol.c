@@ -368,6 +368,43 @@ test_bytes_chunk (void)
   g_assert_null (dirty_frame_get_bytes_chunk (other));
 }
 
+/* dirty_frame_encode writes JSON itself: what comes back is what went in,
+ * for json-glib's parser as well as the strict one. */
+static void
+test_encode_round_trip (void)
+{
+  static const char *const docs[] = {
+    "{\"s\":\"q\\\"b\\\\s\\/ \\n\\t\\u0001\\u001f caf\xc3\xa9 \xf0\x9f\x98\x80\"}",
+    "{\"d\":[1.0,0.1,-0.0,1e300,-2.5e-300,123456789.125,3.0e10]}",
+    "{\"i\":[0,-1,9223372036854775807,-9223372036854775807],\"b\":[true,false,null]}",
+    "{\"o\":{\"a\":{\"b\":[[],{}]}},\"e\":\"\",\"\\u0000k\":1}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (docs); i++)
+    {
+      g_autoptr(JsonNode) root = json_from_string (docs[i], NULL);
+      g_autoptr(DirtyFrame) frame = NULL;
+      g_autoptr(JsonNode) out = NULL;
+      g_autoptr(JsonNode) slow = NULL;
+      g_autoptr(GPtrArray) attach = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *text = NULL;
+      gsize length;
+      const char *json;
+
+      g_assert_nonnull (root);
+      frame = dirty_frame_encode (DIRTY_FRAME_RESPONSE, 0, 1, 0, root, NULL);
+      g_assert_true (dirty_frame_decode (frame, &limits, &out, &attach, &error));
+      g_assert_no_error (error);
+      g_assert_true (json_node_equal (root, out));
+      json = dirty_frame_get_json (frame, &length);
+      text = g_strndup (json, length);
+      slow = json_from_string (text, &error);
+      g_assert_no_error (error);
+      g_assert_true (json_node_equal (root, slow));
+    }
+}
+
 static void
 test_attachment_check (void)
 {
@@ -762,6 +799,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/request-scan", test_request_scan);
   g_test_add_func ("/protocol/parse-strict", test_parse_strict);
   g_test_add_func ("/protocol/bytes-chunk", test_bytes_chunk);
+  g_test_add_func ("/protocol/encode-round-trip", test_encode_round_trip);
   g_test_add_func ("/protocol/attachment-check", test_attachment_check);
   g_test_add_func ("/protocol/body/round-trip", test_body_round_trip);
   g_test_add_func ("/protocol/body/empty", test_empty_body);
