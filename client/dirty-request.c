@@ -479,6 +479,41 @@ dirty_request_get_timeout (DirtyRequest *self)
   return self->timeout_ms;
 }
 
+/* The REQUEST's JSON text, written directly (no tree: this runs for
+ * every call); FALSE if a value needs JsonGenerator. */
+static gboolean
+write_request (GString    *out,
+               const char *app,
+               const char *action,
+               JsonArray  *args,
+               JsonObject *kwargs)
+{
+  g_string_append (out, "{\"app\":");
+  if (!dirty_json_append_string (out, app))
+    return FALSE;
+  g_string_append (out, ",\"action\":");
+  if (!dirty_json_append_string (out, action))
+    return FALSE;
+  if (args != NULL && json_array_get_length (args) > 0)
+    {
+      g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), args);
+
+      g_string_append (out, ",\"args\":");
+      if (!dirty_json_append (out, node))
+        return FALSE;
+    }
+  if (kwargs != NULL && json_object_get_size (kwargs) > 0)
+    {
+      g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), kwargs);
+
+      g_string_append (out, ",\"kwargs\":");
+      if (!dirty_json_append (out, node))
+        return FALSE;
+    }
+  g_string_append_c (out, '}');
+  return TRUE;
+}
+
 /* The REQUEST body; @args and @kwargs are referenced, not copied: the
  * tree lives only while it is written, on the caller's thread. */
 static DirtyFrame *
@@ -492,9 +527,15 @@ encode_parts (const char *app,
               guint32     timeout_ms)
 {
   g_autoptr(JsonNode) root = NULL;
-  JsonObject *object = json_object_new ();
+  g_autoptr(GString) text = g_string_sized_new (128);
+  JsonObject *object;
 
-  /* a plain object, not a JsonBuilder: this runs for every call */
+  if (write_request (text, app, action, args, kwargs))
+    return dirty_frame_encode_text (DIRTY_FRAME_REQUEST, flags, id, timeout_ms, text->str,
+                                    text->len, attachments);
+
+  object = json_object_new ();
+  /* as a tree, for JsonGenerator */
   json_object_set_string_member (object, "app", app);
   json_object_set_string_member (object, "action", action);
   /* both optional on the wire: leave out what is empty */

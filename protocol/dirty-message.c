@@ -179,6 +179,20 @@ write_json (GString  *out,
     }
 }
 
+gboolean
+dirty_json_append (GString  *out,
+                   JsonNode *node)
+{
+  return write_json (out, node, 0);
+}
+
+gboolean
+dirty_json_append_string (GString    *out,
+                          const char *text)
+{
+  return write_json_string (out, text);
+}
+
 DirtyFrame *
 dirty_frame_encode (DirtyFrameType  type,
                     guint16         flags,

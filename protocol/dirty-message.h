@@ -30,6 +30,14 @@ DirtyFrame *dirty_frame_encode_text (DirtyFrameType  type,
                                      gsize           json_length,
                                      GPtrArray      *attachments);
 
+/* Appends @node (or a string) as strict JSON text, as dirty_frame_encode
+ * writes it; FALSE (with @out partly written) for what only JsonGenerator
+ * should write: non-finite doubles, strings that are not UTF-8. */
+gboolean    dirty_json_append        (GString    *out,
+                                      JsonNode   *node);
+gboolean    dirty_json_append_string (GString    *out,
+                                      const char *text);
+
 /* A CHUNK whose data is its only attachment, as a worker writes it: the
  * JSON text is always this, so neither side needs json-glib per chunk. */
 #define DIRTY_BYTES_CHUNK_JSON "{\"data\":{\"$bytes\":0}}"
