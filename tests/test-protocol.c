@@ -639,6 +639,142 @@ test_conn_bad_magic_gets_error (ConnFixture *fx, gconstpointer data)
   g_assert_cmpint (read (fx->peer_fd, reply, sizeof reply), ==, 0);
 }
 
+/* Two connections on one context (one epoll set): frames ready on both
+ * in the same iteration. */
+typedef struct {
+  GMainContext    *context;
+  DirtyConnection *conns[2];
+  int              peers[2];
+  guint            frames[2];
+  gboolean         nested_done;
+} Pair;
+
+static void
+pair_write_frame (Pair *pair, guint i)
+{
+  guint8 buf[DIRTY_FRAME_HEADER_SIZE];
+  DirtyFrameHeader h = { .type = DIRTY_FRAME_HEARTBEAT, .id = 0 };
+
+  dirty_frame_header_write (&h, buf);
+  g_assert_cmpint (write (pair->peers[i], buf, sizeof buf), ==, sizeof buf);
+}
+
+static void pair_frame_drops_other (DirtyConnection *conn, DirtyFrame *frame, gpointer data);
+static void pair_frame_nests (DirtyConnection *conn, DirtyFrame *frame, gpointer data);
+
+static void
+pair_closed (DirtyConnection *conn, const GError *error, gpointer data)
+{
+}
+
+static void
+pair_setup (Pair *pair, DirtyConnectionFrameFunc func)
+{
+  pair->context = g_main_context_new ();
+  for (guint i = 0; i < 2; i++)
+    {
+      int fds[2];
+      g_autoptr(GSocket) socket = NULL;
+
+      g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+      socket = g_socket_new_from_fd (fds[0], NULL);
+      pair->peers[i] = fds[1];
+      pair->conns[i] = dirty_connection_new (socket, NULL);
+      dirty_connection_start (pair->conns[i], pair->context, func, pair_closed, pair);
+    }
+}
+
+static void
+pair_teardown (Pair *pair)
+{
+  for (guint i = 0; i < 2; i++)
+    {
+      g_clear_object (&pair->conns[i]);
+      close (pair->peers[i]);
+    }
+  /* the epoll source goes with the last connection */
+  while (g_main_context_iteration (pair->context, FALSE))
+    ;
+  g_main_context_unref (pair->context);
+}
+
+static guint
+pair_index (Pair *pair, DirtyConnection *conn)
+{
+  return conn == pair->conns[0] ? 0 : 1;
+}
+
+static void
+pair_frame_drops_other (DirtyConnection *conn, DirtyFrame *frame, gpointer data)
+{
+  Pair *pair = data;
+  guint i = pair_index (pair, conn);
+
+  pair->frames[i]++;
+  /* the other one is ready in this same batch: it must never be called */
+  g_clear_object (&pair->conns[1 - i]);
+}
+
+static void
+test_conn_dropped_in_same_batch (void)
+{
+  Pair pair = { 0 };
+
+  pair_setup (&pair, pair_frame_drops_other);
+  pair_write_frame (&pair, 0);
+  pair_write_frame (&pair, 1);
+  for (guint n = 0; n < 10 && pair.frames[0] + pair.frames[1] == 0; n++)
+    g_main_context_iteration (pair.context, TRUE);
+  g_assert_cmpuint (pair.frames[0] + pair.frames[1], ==, 1);
+  g_assert_true (pair.conns[0] == NULL || pair.conns[1] == NULL);
+  pair_teardown (&pair);
+}
+
+static void
+pair_frame_nests (DirtyConnection *conn, DirtyFrame *frame, gpointer data)
+{
+  Pair *pair = data;
+  guint i = pair_index (pair, conn);
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  pair->frames[i]++;
+  if (i != 0)
+    return;
+  /* a nested main loop inside a frame callback still serves the other
+   * connection (and does not spin on this one's readable socket) */
+  pair_write_frame (pair, 0);
+  pair_write_frame (pair, 1);
+  while (pair->frames[1] == 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_main_context_iteration (pair->context, TRUE);
+    }
+  pair->nested_done = TRUE;
+}
+
+static void
+test_conn_nested_loop (void)
+{
+  Pair pair = { 0 };
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  pair_setup (&pair, pair_frame_nests);
+  pair_write_frame (&pair, 0);
+  while (!pair.nested_done)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_main_context_iteration (pair.context, TRUE);
+    }
+  /* the frame written to 0 during the nested loop is read afterwards */
+  while (pair.frames[0] < 2)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_main_context_iteration (pair.context, TRUE);
+    }
+  g_assert_cmpuint (pair.frames[1], ==, 1);
+  pair_teardown (&pair);
+}
+
 static void
 test_conn_writes_many_frames (ConnFixture *fx, gconstpointer data)
 {
@@ -814,6 +950,8 @@ main (int argc, char **argv)
               conn_setup, test_conn_clean_eof, conn_teardown);
   g_test_add ("/protocol/connection/bad-magic", ConnFixture, NULL,
               conn_setup, test_conn_bad_magic_gets_error, conn_teardown);
+  g_test_add_func ("/protocol/connection/dropped-in-same-batch", test_conn_dropped_in_same_batch);
+  g_test_add_func ("/protocol/connection/nested-loop", test_conn_nested_loop);
   g_test_add ("/protocol/connection/many-frames", ConnFixture, NULL,
               conn_setup, test_conn_writes_many_frames, conn_teardown);
   g_test_add ("/protocol/connection/large-frame", ConnFixture, NULL,
