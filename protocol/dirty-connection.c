@@ -48,7 +48,11 @@ struct _DirtyConnection {
   guint8          *body;
   gsize            body_have;
 
-  /* write side */
+  /* write side: under write_lock, so another thread may send (see
+   * dirty_connection_send_from_thread ()) */
+  GRecMutex write_lock;
+  gboolean  foreign;      /* flush () runs on a thread that is not the owner */
+  GSource  *flush_source; /* the owner finishes what another thread began */
   GQueue   out;          /* of OutFrame */
   gsize    out_offset;   /* bytes of the head frame already written */
   gsize    queued_bytes;
@@ -117,7 +121,9 @@ dirty_connection_finalize (GObject *object)
   clear_source (&self->closed_source);
   clear_source (&self->fail_timer);
   clear_source (&self->frame_timer);
+  clear_source (&self->flush_source);
   g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
+  g_rec_mutex_clear (&self->write_lock);
   g_free (self->body);
   if (self->socket)
     g_socket_close (self->socket, NULL);
@@ -138,6 +144,7 @@ static void
 dirty_connection_init (DirtyConnection *self)
 {
   g_queue_init (&self->out);
+  g_rec_mutex_init (&self->write_lock);
 }
 
 DirtyConnection *
@@ -455,7 +462,33 @@ gather (DirtyConnection *self,
   return n;
 }
 
-/* Writes as much as the socket takes now. FALSE if the connection died. */
+static gboolean flush (DirtyConnection *self);
+
+static gboolean
+owner_flush_cb (gpointer user_data)
+{
+  DirtyConnection *self = user_data;
+  g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new (&self->write_lock);
+
+  g_clear_pointer (&self->flush_source, g_source_unref);
+  if (!self->closed)
+    flush (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_owner_flush (DirtyConnection *self)
+{
+  if (self->flush_source != NULL)
+    return;
+  self->flush_source = g_idle_source_new ();
+  g_source_set_priority (self->flush_source, G_PRIORITY_HIGH);
+  g_source_set_callback (self->flush_source, owner_flush_cb, g_object_ref (self), g_object_unref);
+  g_source_attach (self->flush_source, self->context);
+}
+
+/* Writes as much as the socket takes now. FALSE if the connection died.
+ * Under write_lock. */
 static gboolean
 flush (DirtyConnection *self)
 {
@@ -468,6 +501,12 @@ flush (DirtyConnection *self)
                                               NULL, 0, 0, NULL, &error);
       if (written < 0)
         {
+          /* another thread leaves waiting and errors to the owner */
+          if (self->foreign)
+            {
+              schedule_owner_flush (self);
+              return TRUE;
+            }
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
             {
               watch_writable (self);
@@ -481,6 +520,8 @@ flush (DirtyConnection *self)
         }
       advance_written (self, written);
     }
+  if (self->foreign)
+    return TRUE;   /* it only writes while the owner is not writing */
   stop_writing (self);
   if (self->failing)
     {
@@ -497,6 +538,7 @@ on_writable (GSocket      *socket,
              gpointer      user_data)
 {
   g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
+  g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new (&self->write_lock);
 
   /* flush() stops writing itself once the queue is empty */
   flush (self);
@@ -536,20 +578,24 @@ dirty_connection_start (DirtyConnection           *self,
   self->watch = dirty_watch_new (self->context, g_socket_get_fd (self->socket), on_ready, self);
   self->reading = TRUE;
   update_watch (self);
+  g_rec_mutex_lock (&self->write_lock);
   if (!g_queue_is_empty (&self->out))
     flush (self);
+  g_rec_mutex_unlock (&self->write_lock);
 }
 
 void
 dirty_connection_send (DirtyConnection *self,
                        DirtyFrame      *frame)
 {
+  g_autoptr(GRecMutexLocker) locker = NULL;
   OutFrame *out;
   gboolean was_empty;
 
   g_return_if_fail (DIRTY_IS_CONNECTION (self));
   g_return_if_fail (frame != NULL);
 
+  locker = g_rec_mutex_locker_new (&self->write_lock);
   if (self->closed || self->failing)
     return;
   out = g_new (OutFrame, 1);
@@ -574,6 +620,43 @@ dirty_connection_send (DirtyConnection *self,
     flush (self);
 }
 
+void
+dirty_connection_send_from_thread (DirtyConnection *self,
+                                   DirtyFrame      *frame)
+{
+  g_autoptr(GRecMutexLocker) locker = NULL;
+  OutFrame *out;
+
+  g_return_if_fail (DIRTY_IS_CONNECTION (self));
+  g_return_if_fail (frame != NULL);
+
+  if (self->context == NULL || g_main_context_is_owner (self->context))
+    {
+      dirty_connection_send (self, frame);
+      return;
+    }
+  locker = g_rec_mutex_locker_new (&self->write_lock);
+  if (self->closed || self->failing)
+    return;
+  out = g_new (OutFrame, 1);
+  out->frame = dirty_frame_ref (frame);
+  dirty_frame_header_write (&frame->header, out->header);
+  g_queue_push_tail (&self->out, out);
+  self->queued_bytes += out_frame_size (out);
+  /* Written here only when nothing waits before it and the owner is not
+   * waiting for room; all else (a full socket, an error, the queue
+   * limit) is the owner's to handle, from its context. */
+  if (self->queued_bytes == out_frame_size (out) && !self->writing &&
+      self->flush_source == NULL)
+    {
+      self->foreign = TRUE;
+      flush (self);
+      self->foreign = FALSE;
+    }
+  else
+    schedule_owner_flush (self);
+}
+
 static gboolean
 dispatch_closed (gpointer user_data)
 {
@@ -592,6 +675,7 @@ static void
 connection_shutdown (DirtyConnection *self,
                      const GError    *error)
 {
+  g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new (&self->write_lock);
   GError *copy = error ? g_error_copy (error) : NULL;
 
   if (self->closed)
@@ -644,10 +728,12 @@ dirty_connection_fail (DirtyConnection *self,
                        const GError    *error)
 {
   g_autoptr(DirtyFrame) frame = NULL;
+  g_autoptr(GRecMutexLocker) locker = NULL;
 
   g_return_if_fail (DIRTY_IS_CONNECTION (self));
   g_return_if_fail (error != NULL);
 
+  locker = g_rec_mutex_locker_new (&self->write_lock);
   if (self->closed || self->failing)
     return;
   g_debug ("Closing connection after protocol error: %s", error->message);
@@ -680,8 +766,11 @@ dirty_connection_is_closed (DirtyConnection *self)
 gsize
 dirty_connection_get_queued_bytes (DirtyConnection *self)
 {
+  g_autoptr(GRecMutexLocker) locker = NULL;
+
   g_return_val_if_fail (DIRTY_IS_CONNECTION (self), 0);
 
+  locker = g_rec_mutex_locker_new (&self->write_lock);
   return self->queued_bytes;
 }
 

@@ -775,6 +775,84 @@ test_conn_nested_loop (void)
   pair_teardown (&pair);
 }
 
+/* Another thread sends while the owner sends too, past what the socket
+ * buffer holds: every frame arrives whole, each sender's in order. */
+typedef struct {
+  DirtyConnection *conn;
+  guint            n;
+} ThreadSender;
+
+static gpointer
+thread_sender (gpointer data)
+{
+  ThreadSender *sender = data;
+
+  for (guint i = 1; i <= sender->n; i++)
+    {
+      g_autoptr(JsonNode) root = parse ("{\"data\":\"from a thread, long enough to fill buffers\"}");
+      /* odd ids from the thread, even ones from the owner */
+      g_autoptr(DirtyFrame) f = dirty_frame_encode (DIRTY_FRAME_CHUNK, 0, 2 * i - 1, 0, root, NULL);
+
+      dirty_connection_send_from_thread (sender->conn, f);
+    }
+  return NULL;
+}
+
+static void
+test_conn_send_from_thread (ConnFixture *fx, gconstpointer data)
+{
+  const guint n = 3000;
+  ThreadSender sender = { fx->conn, n };
+  g_autoptr(GByteArray) got = g_byte_array_new ();
+  guint64 next_odd = 1, next_even = 2;
+  GThread *thread;
+  gsize pos = 0;
+  guint sent_even = 0;
+  gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  thread = g_thread_new ("sender", thread_sender, &sender);
+  while (next_odd < 2 * n || next_even <= 2 * n)
+    {
+      guint8 buf[65536];
+      gssize got_n;
+
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      if (sent_even < n)
+        {
+          g_autoptr(JsonNode) root = parse ("{\"data\":\"from the owner\"}");
+          g_autoptr(DirtyFrame) f = dirty_frame_encode (DIRTY_FRAME_CHUNK, 0, 2 * ++sent_even, 0,
+                                                        root, NULL);
+          dirty_connection_send (fx->conn, f);
+        }
+      g_main_context_iteration (fx->context, FALSE);
+      got_n = recv (fx->peer_fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (got_n > 0)
+        g_byte_array_append (got, buf, got_n);
+      while (got->len - pos >= DIRTY_FRAME_HEADER_SIZE)
+        {
+          DirtyFrameHeader h;
+          g_autoptr(GError) error = NULL;
+
+          g_assert_true (dirty_frame_header_parse (got->data + pos, &limits, &h, &error));
+          if (got->len - pos < DIRTY_FRAME_HEADER_SIZE + dirty_frame_header_body_length (&h))
+            break;
+          if (h.id % 2)
+            {
+              g_assert_cmpuint (h.id, ==, next_odd);
+              next_odd += 2;
+            }
+          else
+            {
+              g_assert_cmpuint (h.id, ==, next_even);
+              next_even += 2;
+            }
+          pos += DIRTY_FRAME_HEADER_SIZE + dirty_frame_header_body_length (&h);
+        }
+    }
+  g_thread_join (thread);
+  g_assert_false (fx->closed);
+}
+
 static void
 test_conn_writes_many_frames (ConnFixture *fx, gconstpointer data)
 {
@@ -952,6 +1030,8 @@ main (int argc, char **argv)
               conn_setup, test_conn_bad_magic_gets_error, conn_teardown);
   g_test_add_func ("/protocol/connection/dropped-in-same-batch", test_conn_dropped_in_same_batch);
   g_test_add_func ("/protocol/connection/nested-loop", test_conn_nested_loop);
+  g_test_add ("/protocol/connection/send-from-thread", ConnFixture, NULL,
+              conn_setup, test_conn_send_from_thread, conn_teardown);
   g_test_add ("/protocol/connection/many-frames", ConnFixture, NULL,
               conn_setup, test_conn_writes_many_frames, conn_teardown);
   g_test_add ("/protocol/connection/large-frame", ConnFixture, NULL,
