@@ -9,6 +9,7 @@
 
 #include <dirty.h>
 
+#include "bench-table.h"
 #include "dirty-test-daemon.h"
 #include "relay-floor.h"
 
@@ -121,6 +122,7 @@ floor_large (gpointer data, guint caller)
 
 typedef struct {
   DirtyClient *client;
+  DirtyClient *clients[N_CALLERS];   /* one connection per caller */
   /* one per caller thread: json-glib's reference counts are not atomic,
    * so threads must not share a JsonArray */
   JsonArray   *args[N_CALLERS];
@@ -134,6 +136,18 @@ dirty_tiny (gpointer data, guint caller)
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) result = dirty_client_execute_sync (d->client, ECHO, "echo", d->args[caller],
                                                           NULL, NULL, &error);
+  if (result == NULL)
+    g_error ("execute failed: %s", error->message);
+}
+
+/* the same call, each caller on its own connection */
+static void
+dirty_tiny_own_client (gpointer data, guint caller)
+{
+  Dirty *d = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = dirty_client_execute_sync (d->clients[caller], ECHO, "echo",
+                                                          d->args[caller], NULL, NULL, &error);
   if (result == NULL)
     g_error ("execute failed: %s", error->message);
 }
@@ -233,6 +247,25 @@ report (const char *what, double value, const char *unit, double floor, gboolean
            value / floor, lower_is_better ? "" : " of floor");
 }
 
+/* --profile: only the dirty-arbiter side, no floor, for callgrind. */
+static int
+profile (DirtyClient *client, Dirty *d, const char *what)
+{
+  if (g_strcmp0 (what, "rtt") == 0)
+    for (guint i = 0; i < n_round_trips; i++)
+      dirty_tiny (d, 0);
+  else if (g_strcmp0 (what, "stream") == 0)
+    dirty_stream_seconds (client, n_small_chunks, SMALL_CHUNK);
+  else if (g_strcmp0 (what, "tput") == 0)
+    throughput (dirty_tiny, d);
+  else
+    {
+      g_printerr ("--profile takes rtt, stream or tput\n");
+      return 1;
+    }
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -241,14 +274,23 @@ main (int argc, char **argv)
   g_autoptr(DirtyClient) client = NULL;
   g_autoptr(GArray) floor_rtt = NULL, dirty_rtt = NULL, floor_big = NULL, dirty_big = NULL;
   g_autoptr(GOptionContext) context = g_option_context_new ("- dirty-arbiter benchmarks");
-  double floor_tput, dirty_tput;
-  double floor_small_s, dirty_small_s, floor_big_s, dirty_big_s;
+  g_autofree char *table = NULL;
+  g_autofree char *profile_what = NULL;
+  double floor_tput = 0, dirty_tput, dirty_tput_conns;
+  double floor_small_s = 1, dirty_small_s, floor_big_s = 1, dirty_big_s;
+  double exec_p50;
   g_autoptr(GArray) floor_first = NULL, dirty_first = NULL;
-  RelayFloor *floor;
+  RelayFloor *floor = NULL;
   Dirty d = { 0 };
   gboolean quick = FALSE;
+  gint count = 0;
   GOptionEntry entries[] = {
     { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "Fewer iterations (a smoke run)", NULL },
+    { "table", 0, 0, G_OPTION_ARG_FILENAME, &table, "Append the result rows to FILE", "FILE" },
+    { "profile", 0, 0, G_OPTION_ARG_STRING, &profile_what,
+      "Run only one dirty-arbiter figure (rtt, stream, tput), without the floor", "WHAT" },
+    { "count", 0, 0, G_OPTION_ARG_INT, &count,
+      "Round trips, or chunks of the 16-byte stream (after --quick)", "N" },
     { NULL }
   };
 
@@ -267,17 +309,23 @@ main (int argc, char **argv)
       n_first_chunk = 200;
       n_big_chunks = 200;
     }
+  if (count > 0)
+    n_round_trips = n_small_chunks = count;
+  bench_table_open (table);
 
-  g_printerr ("measuring the raw relay floor...\n");
-  floor = relay_floor_new (N_CALLERS);
-  floor_rtt = time_calls (floor_tiny, floor, n_round_trips);
-  floor_tput = throughput (floor_tiny, floor);
-  floor_big = time_calls (floor_large, floor, n_large);
-  floor_stream_seconds (floor, n_small_chunks / 10, SMALL_CHUNK);   /* warm up */
-  floor_small_s = floor_stream_seconds (floor, n_small_chunks, SMALL_CHUNK);
-  floor_first = first_chunk_samples (NULL, floor, n_first_chunk);
-  floor_big_s = floor_stream_seconds (floor, n_big_chunks, BIG_CHUNK);
-  relay_floor_free (floor);
+  if (profile_what == NULL)
+    {
+      g_printerr ("measuring the raw relay floor...\n");
+      floor = relay_floor_new (N_CALLERS);
+      floor_rtt = time_calls (floor_tiny, floor, n_round_trips);
+      floor_tput = throughput (floor_tiny, floor);
+      floor_big = time_calls (floor_large, floor, n_large);
+      floor_stream_seconds (floor, n_small_chunks / 10, SMALL_CHUNK);   /* warm up */
+      floor_small_s = floor_stream_seconds (floor, n_small_chunks, SMALL_CHUNK);
+      floor_first = first_chunk_samples (NULL, floor, n_first_chunk);
+      floor_big_s = floor_stream_seconds (floor, n_big_chunks, BIG_CHUNK);
+      relay_floor_free (floor);
+    }
 
   daemon = dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO ";" STREAMAPP "\n"
                                     "dirty_workers=2\ndirty_threads=2\n", NULL);
@@ -289,13 +337,24 @@ main (int argc, char **argv)
     {
       d.args[i] = json_array_new ();
       json_array_add_int_element (d.args[i], 42);
+      d.clients[i] = dirty_client_new_sync (dirty_test_daemon_get_socket_path (daemon), NULL, &error);
+      if (d.clients[i] == NULL)
+        g_error ("connect: %s", error->message);
     }
   d.large = g_bytes_new_take (g_malloc0 (1024 * 1024), 1024 * 1024);
+
+  if (profile_what != NULL)
+    {
+      for (guint i = 0; i < 200; i++)
+        dirty_tiny (&d, 0);   /* warm up: workers connected, code paged in */
+      return profile (client, &d, profile_what);
+    }
 
   g_printerr ("measuring dirty-arbiter: round trips...\n");
   dirty_rtt = time_calls (dirty_tiny, &d, n_round_trips);
   g_printerr ("measuring dirty-arbiter: throughput...\n");
   dirty_tput = throughput (dirty_tiny, &d);
+  dirty_tput_conns = throughput (dirty_tiny_own_client, &d);
   g_printerr ("measuring dirty-arbiter: 1 MiB echo...\n");
   dirty_big = time_calls (dirty_large, &d, n_large);
   g_printerr ("measuring dirty-arbiter: streams...\n");
@@ -311,6 +370,7 @@ main (int argc, char **argv)
   report ("execute round trip, tiny, p99", percentile (dirty_rtt, 0.99), "us",
           percentile (floor_rtt, 0.99), TRUE);
   report ("throughput, 8 callers on one client", dirty_tput, "calls/s", floor_tput, FALSE);
+  report ("throughput, 8 callers on 8 connections", dirty_tput_conns, "calls/s", floor_tput, FALSE);
   report ("1 MiB bytes echo, p50", percentile (dirty_big, 0.5) / 1000.0, "ms",
           percentile (floor_big, 0.5) / 1000.0, TRUE);
   g_print ("streams (default credit window of 64 chunks; the floor has no flow control):\n");
@@ -321,8 +381,31 @@ main (int argc, char **argv)
   report ("stream of 64 KiB bytes chunks", n_big_chunks * (double) BIG_CHUNK / 1e6 / dirty_big_s,
           "MB/s", n_big_chunks * (double) BIG_CHUNK / 1e6 / floor_big_s, FALSE);
 
+  exec_p50 = percentile (dirty_rtt, 0.5);
+  bench_table_add ("1. execute round trip p50", exec_p50, "us",
+                   percentile (floor_rtt, 0.5), BENCH_LOWER_IS_BETTER, 1.5);
+  bench_table_add ("1. execute round trip p99", percentile (dirty_rtt, 0.99), "us",
+                   percentile (floor_rtt, 0.99), BENCH_LOWER_IS_BETTER, 3.0);
+  bench_table_add ("2. 8 callers, one client connection", dirty_tput, "calls/s",
+                   floor_tput, BENCH_HIGHER_IS_BETTER, 0.5);
+  bench_table_add ("2. 8 callers, 8 connections", dirty_tput_conns, "calls/s",
+                   floor_tput, BENCH_HIGHER_IS_BETTER, 0.5);
+  bench_table_add ("3. stream of 16-byte chunks", n_small_chunks / dirty_small_s, "chunk/s",
+                   0, BENCH_ABSOLUTE_MIN, 300000);
+  bench_table_add ("3. stream of 16-byte chunks vs floor", n_small_chunks / dirty_small_s,
+                   "chunk/s", n_small_chunks / floor_small_s, BENCH_INFO, 0);
+  /* the floor of time to first chunk is our own execute p50 */
+  bench_table_add ("3. time to first chunk p50 vs execute p50", percentile (dirty_first, 0.5),
+                   "us", exec_p50, BENCH_LOWER_IS_BETTER, 1.5);
+  bench_table_add ("1 MiB bytes echo p50 (target 4)", percentile (dirty_big, 0.5) / 1000.0, "ms",
+                   percentile (floor_big, 0.5) / 1000.0, BENCH_INFO, 0);
+  bench_table_close ();
+
   for (guint i = 0; i < N_CALLERS; i++)
-    json_array_unref (d.args[i]);
+    {
+      json_array_unref (d.args[i]);
+      g_object_unref (d.clients[i]);
+    }
   g_bytes_unref (d.large);
   return 0;
 }

@@ -356,21 +356,24 @@ encode_chunk (DirtyCallStream *stream,
               JsonNode        *data,
               GBytes          *bytes)
 {
-  g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
-  g_autoptr(GPtrArray) attachments = NULL;
-  JsonObject *object = json_object_new ();
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *object;
 
   if (bytes != NULL)
     {
-      attachments = g_ptr_array_new ();
+      /* the common bytes chunk: its JSON never changes */
+      g_autoptr(GPtrArray) attachments = g_ptr_array_new ();
+
       g_ptr_array_add (attachments, bytes);
-      json_object_set_member (object, "data", dirty_json_bytes_ref_new (0));
+      return dirty_frame_encode_text (DIRTY_FRAME_CHUNK, 0, stream->id, 0, DIRTY_BYTES_CHUNK_JSON,
+                                      sizeof DIRTY_BYTES_CHUNK_JSON - 1, attachments);
     }
-  else
-    json_object_set_member (object, "data",
-                            data ? json_node_copy (data) : json_node_new (JSON_NODE_NULL));
+  root = json_node_new (JSON_NODE_OBJECT);
+  object = json_object_new ();
+  json_object_set_member (object, "data",
+                          data ? json_node_copy (data) : json_node_new (JSON_NODE_NULL));
   json_node_take_object (root, object);
-  return dirty_frame_encode (DIRTY_FRAME_CHUNK, 0, stream->id, 0, root, attachments);
+  return dirty_frame_encode (DIRTY_FRAME_CHUNK, 0, stream->id, 0, root, NULL);
 }
 
 /* The stream to send on, or NULL with @error set */

@@ -184,10 +184,20 @@ dirty_client_init (DirtyClient *self)
 {
 }
 
+/* One private context per thread, kept between sync calls: a new
+ * GMainContext per call costs an eventfd and its close. A sync call made
+ * while another waits on the same thread (from a callback of its own
+ * context) gets a fresh one. */
+static GPrivate sync_context_key = G_PRIVATE_INIT ((GDestroyNotify) g_main_context_unref);
+
 void
 dirty_sync_wait_begin (DirtySyncWait *wait)
 {
-  wait->context = g_main_context_new ();
+  wait->context = g_private_get (&sync_context_key);
+  if (wait->context != NULL)
+    g_private_set (&sync_context_key, NULL);
+  else
+    wait->context = g_main_context_new ();
   wait->result = NULL;
   g_main_context_push_thread_default (wait->context);
 }
@@ -208,7 +218,10 @@ dirty_sync_wait_end (DirtySyncWait *wait)
   while (wait->result == NULL)
     g_main_context_iteration (wait->context, TRUE);
   g_main_context_pop_thread_default (wait->context);
-  g_main_context_unref (wait->context);
+  if (g_private_get (&sync_context_key) == NULL)
+    g_private_set (&sync_context_key, wait->context);
+  else
+    g_main_context_unref (wait->context);
   return wait->result;
 }
 
@@ -426,6 +439,23 @@ dirty_client_set_timeout (DirtyClient *self,
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TIMEOUT]);
 }
 
+/* Starts the call of a REQUEST @frame (taken); its task is a
+ * dirty_client_send () one, whichever way it was built. */
+static void
+send_frame (DirtyClient         *self,
+            DirtyFrame          *frame,
+            guint32              timeout_ms,
+            GCancellable        *cancellable,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data)
+{
+  g_autoptr(DirtyClientCall) call = NULL;
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, dirty_client_send);
+  call = dirty_client_io_start_call (self->io, task, cancellable, frame, timeout_ms, NULL);
+}
+
 /**
  * dirty_client_send:
  * @self: a #DirtyClient
@@ -451,22 +481,17 @@ dirty_client_send (DirtyClient         *self,
                    GAsyncReadyCallback  callback,
                    gpointer             user_data)
 {
-  g_autoptr(DirtyClientCall) call = NULL;
-  GTask *task;
   guint timeout_ms;
 
   g_return_if_fail (DIRTY_IS_CLIENT (self));
   g_return_if_fail (DIRTY_IS_REQUEST (request));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, dirty_client_send);
   timeout_ms = dirty_request_get_timeout (request);
   if (timeout_ms == 0)
     timeout_ms = dirty_client_get_timeout (self);
-  call = dirty_client_io_start_call (self->io, task, cancellable,
-                                     dirty_request_encode (request, 0, timeout_ms),
-                                     timeout_ms, NULL);
+  send_frame (self, dirty_request_encode (request, 0, timeout_ms), timeout_ms, cancellable,
+              callback, user_data);
 }
 
 DirtyClientIo *
@@ -584,8 +609,8 @@ dirty_client_execute (DirtyClient         *self,
                       GAsyncReadyCallback  callback,
                       gpointer             user_data)
 {
-  g_autoptr(DirtyRequest) request = NULL;
   GTask *task;
+  guint timeout_ms;
 
   g_return_if_fail (DIRTY_IS_CLIENT (self));
   g_return_if_fail (app != NULL && *app != '\0');
@@ -594,8 +619,10 @@ dirty_client_execute (DirtyClient         *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, dirty_client_execute);
-  request = dirty_request_new_json (app, action, args, kwargs);
-  dirty_client_send (self, request, cancellable, dirty_client_execute_send_cb, task);
+  /* no DirtyRequest, no copy of the arguments: encoded here and now */
+  timeout_ms = dirty_client_get_timeout (self);
+  send_frame (self, dirty_request_encode_json (app, action, args, kwargs, timeout_ms),
+              timeout_ms, cancellable, dirty_client_execute_send_cb, task);
 }
 
 /**

@@ -479,38 +479,96 @@ dirty_request_get_timeout (DirtyRequest *self)
   return self->timeout_ms;
 }
 
+/* The REQUEST's JSON text, written directly (no tree: this runs for
+ * every call); FALSE if a value needs JsonGenerator. */
+static gboolean
+write_request (GString    *out,
+               const char *app,
+               const char *action,
+               JsonArray  *args,
+               JsonObject *kwargs)
+{
+  g_string_append (out, "{\"app\":");
+  if (!dirty_json_append_string (out, app))
+    return FALSE;
+  g_string_append (out, ",\"action\":");
+  if (!dirty_json_append_string (out, action))
+    return FALSE;
+  if (args != NULL && json_array_get_length (args) > 0)
+    {
+      g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), args);
+
+      g_string_append (out, ",\"args\":");
+      if (!dirty_json_append (out, node))
+        return FALSE;
+    }
+  if (kwargs != NULL && json_object_get_size (kwargs) > 0)
+    {
+      g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), kwargs);
+
+      g_string_append (out, ",\"kwargs\":");
+      if (!dirty_json_append (out, node))
+        return FALSE;
+    }
+  g_string_append_c (out, '}');
+  return TRUE;
+}
+
+/* The REQUEST body; @args and @kwargs are referenced, not copied: the
+ * tree lives only while it is written, on the caller's thread. */
+static DirtyFrame *
+encode_parts (const char *app,
+              const char *action,
+              JsonArray  *args,
+              JsonObject *kwargs,
+              GPtrArray  *attachments,
+              guint16     flags,
+              guint64     id,
+              guint32     timeout_ms)
+{
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GString) text = g_string_sized_new (128);
+  JsonObject *object;
+
+  if (write_request (text, app, action, args, kwargs))
+    return dirty_frame_encode_text (DIRTY_FRAME_REQUEST, flags, id, timeout_ms, text->str,
+                                    text->len, attachments);
+
+  object = json_object_new ();
+  /* as a tree, for JsonGenerator */
+  json_object_set_string_member (object, "app", app);
+  json_object_set_string_member (object, "action", action);
+  /* both optional on the wire: leave out what is empty */
+  if (args != NULL && json_array_get_length (args) > 0)
+    json_object_set_array_member (object, "args", json_array_ref (args));
+  if (kwargs != NULL && json_object_get_size (kwargs) > 0)
+    json_object_set_object_member (object, "kwargs", json_object_ref (kwargs));
+  root = json_node_init_object (json_node_alloc (), object);
+  json_object_unref (object);
+
+  return dirty_frame_encode (DIRTY_FRAME_REQUEST, flags, id, timeout_ms, root, attachments);
+}
+
 static DirtyFrame *
 encode (DirtyRequest *self,
         guint16       flags,
         guint64       id,
         guint32       timeout_ms)
 {
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
-
   g_return_val_if_fail (DIRTY_IS_REQUEST (self), NULL);
 
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "app");
-  json_builder_add_string_value (builder, self->app);
-  json_builder_set_member_name (builder, "action");
-  json_builder_add_string_value (builder, self->action);
-  /* both optional on the wire: leave out what is empty */
-  if (json_array_get_length (self->args) > 0)
-    {
-      json_builder_set_member_name (builder, "args");
-      json_builder_add_value (builder, json_node_init_array (json_node_alloc (), self->args));
-    }
-  if (json_object_get_size (self->kwargs) > 0)
-    {
-      json_builder_set_member_name (builder, "kwargs");
-      json_builder_add_value (builder, json_node_init_object (json_node_alloc (), self->kwargs));
-    }
-  json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
+  return encode_parts (self->app, self->action, self->args, self->kwargs, self->attachments,
+                       flags, id, timeout_ms);
+}
 
-  return dirty_frame_encode (DIRTY_FRAME_REQUEST, flags, id, timeout_ms, root,
-                             self->attachments);
+DirtyFrame *
+dirty_request_encode_json (const char *app,
+                           const char *action,
+                           JsonArray  *args,
+                           JsonObject *kwargs,
+                           guint32     timeout_ms)
+{
+  return encode_parts (app, action, args, kwargs, NULL, DIRTY_FRAME_FLAG_NONE, 0, timeout_ms);
 }
 
 DirtyFrame *

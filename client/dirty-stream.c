@@ -367,6 +367,11 @@ dirty_stream_load (DirtyStream  *self,
   g_autoptr(JsonNode) data = NULL;
 
   dirty_stream_consumed (self);
+  g_clear_pointer (&self->current, g_bytes_unref);
+  self->offset = 0;
+  /* bytes as a worker writes them: no JSON to parse */
+  if ((self->current = dirty_frame_get_bytes_chunk (frame)) != NULL)
+    return TRUE;
   data = decode_chunk (self, frame, &attachments, error);
   if (data == NULL)
     return FALSE;

@@ -99,6 +99,10 @@ struct _DirtyWorker
   /* dirty_worker_stop() may come from any thread */
   GMutex stop_lock;
   gboolean stop_requested;
+
+  /* a call's thread writes its own successful reply (one wake-up of the
+   * main loop less per call); this guards `connection` for it */
+  GMutex send_lock;
 };
 
 /* Detaches a source the worker holds a reference to, and drops it. */

@@ -39,6 +39,7 @@ typedef struct {
   GMainContext *context;  /* where to post; NULL in a posted idle */
   DirtyCall *call;        /* in a posted reply: the call that completed */
   guint64 id;
+  gboolean sent;          /* in a posted reply: its thread sent it already */
 } ReplyTarget;
 
 static ReplyTarget *
@@ -71,15 +72,16 @@ reply_target_free (gpointer data)
 static void
 post_to_main_context (ReplyTarget *target,
                       DirtyCall   *call,
+                      gboolean     sent,
                       GSourceFunc  func,
                       const char  *name)
 {
   g_autoptr(GSource) source = g_idle_source_new ();
+  ReplyTarget *posted = reply_target_new (target->worker, NULL, call, target->id);
 
+  posted->sent = sent;
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
-  g_source_set_callback (source, func,
-                         reply_target_new (target->worker, NULL, call, target->id),
-                         reply_target_free);
+  g_source_set_callback (source, func, posted, reply_target_free);
   g_source_set_static_name (source, name);
   g_source_attach (source, target->context);
 }
@@ -128,11 +130,11 @@ error_frame (DirtyWorker  *self,
 /* A RESPONSE ({"result": ...}) or a CHUNK ({"data": ...}) carrying the
  * call's result, JSON null if it returned none, and its attachments. */
 static DirtyFrame *
-result_frame (InFlight       *entry,
-              DirtyFrameType  type,
-              const char     *member)
+call_result_frame (guint64         id,
+                   DirtyCall      *call,
+                   DirtyFrameType  type,
+                   const char     *member)
 {
-  DirtyCall *call = entry->call;
   g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
   JsonObject *object = json_object_new ();
   JsonNode *result = dirty_call_get_result (call);
@@ -140,8 +142,15 @@ result_frame (InFlight       *entry,
   json_object_set_member (object, member,
                           result ? json_node_ref (result) : json_node_new (JSON_NODE_NULL));
   json_node_take_object (root, object);
-  return dirty_frame_encode (type, 0, entry->id, 0, root,
-                             dirty_call_get_reply_attachments (call));
+  return dirty_frame_encode (type, 0, id, 0, root, dirty_call_get_reply_attachments (call));
+}
+
+static DirtyFrame *
+result_frame (InFlight       *entry,
+              DirtyFrameType  type,
+              const char     *member)
+{
+  return call_result_frame (entry->id, entry->call, type, member);
 }
 
 static DirtyFrame *
@@ -234,8 +243,11 @@ reply_cb (gpointer user_data)
       return G_SOURCE_REMOVE;
     }
 
-  frame = build_reply (self, entry);
-  dirty_worker_send_frame (self, frame);
+  if (!target->sent)
+    {
+      frame = build_reply (self, entry);
+      dirty_worker_send_frame (self, frame);
+    }
   forget_call (self, entry);
   return G_SOURCE_REMOVE;
 }
@@ -258,18 +270,41 @@ stream_pump_cb (gpointer user_data)
 
 /* From any thread */
 
+/* A result (not an error: its code depends on why the call was
+ * cancelled, which the main context decides) of a call that is not a
+ * stream goes out from the thread that completed it, rather than after
+ * a wake-up of the main loop; reply_cb () then only forgets the call. */
+static gboolean
+send_result_now (ReplyTarget *target,
+                 DirtyCall   *call)
+{
+  DirtyWorker *self = target->worker;
+  g_autoptr(DirtyFrame) frame = NULL;
+
+  if (dirty_call_get_error (call) != NULL || dirty_call_get_stream (call) != NULL)
+    return FALSE;
+  frame = call_result_frame (target->id, call, DIRTY_FRAME_RESPONSE, "result");
+  g_mutex_lock (&self->send_lock);
+  if (self->connection != NULL)
+    dirty_connection_send_from_thread (self->connection, frame);
+  g_mutex_unlock (&self->send_lock);
+  return TRUE;
+}
+
 static void
 call_complete_cb (DirtyCall *call,
                   gpointer   user_data)
 {
-  post_to_main_context (user_data, call, reply_cb, "[dirty-worker] reply");
+  gboolean sent = send_result_now (user_data, call);
+
+  post_to_main_context (user_data, call, sent, reply_cb, "[dirty-worker] reply");
 }
 
 /* A stream has chunks to send, or dropped them. */
 static void
 stream_ready_cb (gpointer user_data)
 {
-  post_to_main_context (user_data, NULL, stream_pump_cb, "[dirty-worker] stream");
+  post_to_main_context (user_data, NULL, FALSE, stream_pump_cb, "[dirty-worker] stream");
 }
 
 DirtyCall *

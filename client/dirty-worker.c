@@ -54,6 +54,7 @@ dirty_worker_finalize (GObject *object)
   g_ptr_array_unref (self->apps);
   g_hash_table_unref (self->apps_by_name);
   g_mutex_clear (&self->stop_lock);
+  g_mutex_clear (&self->send_lock);
 
   G_OBJECT_CLASS (dirty_worker_parent_class)->finalize (object);
 }
@@ -87,6 +88,7 @@ dirty_worker_init (DirtyWorker *self)
   self->apps = g_ptr_array_new_with_free_func ((GDestroyNotify) dirty_worker_app_free);
   self->apps_by_name = g_hash_table_new (g_str_hash, g_str_equal);
   g_mutex_init (&self->stop_lock);
+  g_mutex_init (&self->send_lock);
   g_queue_init (&self->init_queue);
 }
 
@@ -344,7 +346,9 @@ stop_everything (DirtyWorker *self)
     g_thread_pool_free (g_steal_pointer (&self->pool), self->forced, !self->forced);
   dirty_worker_close_apps (self);
 
+  g_mutex_lock (&self->send_lock);
   g_clear_object (&self->connection);
+  g_mutex_unlock (&self->send_lock);
   /* Entries left after a forced shutdown keep their calls alive; the
    * threads still running them hold their own references. */
   g_clear_pointer (&self->in_flight, g_hash_table_unref);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dirty-json-scan.h"
 #include "dirty-message.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -33,6 +34,39 @@ walk_bytes_refs (JsonNode *node, GPtrArray *attachments)
       while (json_object_iter_next (&iter, NULL, &member))
         walk_bytes_refs (member, attachments);
     }
+}
+
+/* The arbiter's scan of a request must never let through what json-glib
+ * (the worker) refuses, and must read the same app and action. */
+static void
+check_request_scan (DirtyFrame *frame, const DirtyLimits *limits)
+{
+  DirtyRequestHead head;
+  gsize length;
+  const char *json = dirty_frame_get_json (frame, &length);
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(JsonParser) parser = NULL;
+
+  if (length == 0 || !dirty_request_head_scan (json, length, limits->max_depth, &head, NULL))
+    return;
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, json, length, NULL) ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    g_error ("the request scan accepted JSON that json-glib refuses");
+  root = json_node_ref (json_parser_get_root (parser));
+  {
+    /* and the strict parser's tree is json-glib's */
+    g_autoptr(JsonNode) fast = dirty_json_parse_strict (json, length);
+
+    if (fast != NULL && !json_node_equal (fast, root))
+      g_error ("the strict parser built another tree than json-glib");
+  }
+  if (g_strcmp0 (head.app_kind == DIRTY_JSON_STRING ? head.app : NULL,
+                 dirty_json_get_string (root, "app")) != 0 ||
+      g_strcmp0 (head.action_kind == DIRTY_JSON_STRING ? head.action : NULL,
+                 dirty_json_get_string (root, "action")) != 0)
+    g_error ("the request scan read another app or action than json-glib");
+  dirty_request_head_clear (&head);
 }
 
 int
@@ -62,6 +96,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         break;
       body = g_bytes_new (data + DIRTY_FRAME_HEADER_SIZE, body_length);
       frame = dirty_frame_new (&header, body);
+      check_request_scan (frame, &limits);
       if (dirty_frame_decode (frame, &limits, &root, &attachments, NULL))
         {
           g_autoptr(GError) error = NULL;

@@ -7,11 +7,12 @@
 
 #include "dirty-connection.h"
 #include "dirty-message.h"
+#include "dirty-poller.h"
 
 #define READ_CHUNK        (64 * 1024)
 /* Bound one dispatch so a fast peer cannot starve the others: in bytes
  * read, and in frames handled (a megabyte of tiny requests is thousands
- * of frames; the rest waits in rbuf for the next turn of the loop). */
+ * of frames; the rest waits in @pending for the next turn of the loop). */
 #define READS_PER_DISPATCH 16
 #define FRAMES_PER_DISPATCH 64
 #define MAX_IOV           64
@@ -34,18 +35,20 @@ struct _DirtyConnection {
   DirtyConnectionClosedFunc closed_func;
   gpointer                  user_data;
 
-  GSource *in_source;
-  GSource *out_source;
+  DirtyWatch *watch;        /* from dirty_connection_start () until closed */
+  gboolean    reading;      /* watching for input */
+  gboolean    writing;      /* watching for room to write the queue */
   GSource *closed_source;
   GSource *fail_timer;
   GSource *frame_timer;     /* only while a frame is incomplete */
   GSource *unread_source;   /* feeds @unread before the socket is watched */
   GBytes  *unread;          /* bytes another process read off this socket */
   gboolean paused;          /* dirty_connection_pause_reading(): for good */
-  GSource *resume_source;   /* only while read frames wait in rbuf */
+  GSource *resume_source;   /* only while read frames wait in @pending */
+  GByteArray *pending;      /* read, not consumed: past the frame budget */
 
   /* read side: the frame being assembled */
-  guint8          *rbuf;          /* READ_CHUNK bytes */
+  guint8          *rbuf;          /* READ_CHUNK bytes, only during on_readable () */
   gsize            rbuf_pos, rbuf_len;
   guint8           header_buf[DIRTY_FRAME_HEADER_SIZE];
   gsize            header_have;
@@ -57,7 +60,11 @@ struct _DirtyConnection {
   gboolean         in_dispatch;          /* on_readable() runs: the budget applies */
   guint            frames_this_dispatch;
 
-  /* write side */
+  /* write side: under write_lock, so another thread may send (see
+   * dirty_connection_send_from_thread ()) */
+  GRecMutex write_lock;
+  gboolean  foreign;      /* flush () runs on a thread that is not the owner */
+  GSource  *flush_source; /* the owner finishes what another thread began */
   GQueue   out;          /* of OutFrame */
   gsize    out_offset;   /* bytes of the head frame already written */
   gsize    queued_bytes;
@@ -94,22 +101,46 @@ clear_source (GSource **source)
     }
 }
 
+/* What the socket is watched for follows reading and writing. */
+static void
+update_watch (DirtyConnection *self)
+{
+  if (self->watch != NULL)
+    dirty_watch_set_events (self->watch, (self->reading ? G_IO_IN : 0) |
+                                         (self->writing ? G_IO_OUT : 0));
+}
+
+static void
+stop_reading (DirtyConnection *self)
+{
+  self->reading = FALSE;
+  update_watch (self);
+}
+
+static void
+stop_writing (DirtyConnection *self)
+{
+  self->writing = FALSE;
+  update_watch (self);
+}
+
 static void
 dirty_connection_finalize (GObject *object)
 {
   DirtyConnection *self = DIRTY_CONNECTION (object);
 
-  clear_source (&self->in_source);
+  g_clear_pointer (&self->watch, dirty_watch_destroy);
   clear_source (&self->resume_source);
-  clear_source (&self->out_source);
   clear_source (&self->closed_source);
   clear_source (&self->fail_timer);
   clear_source (&self->frame_timer);
+  clear_source (&self->flush_source);
   clear_source (&self->unread_source);
   g_clear_pointer (&self->unread, g_bytes_unref);
+  g_clear_pointer (&self->pending, g_byte_array_unref);
   g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
+  g_rec_mutex_clear (&self->write_lock);
   g_free (self->body);
-  g_free (self->rbuf);
   if (self->socket)
     g_socket_close (self->socket, NULL);
   g_clear_object (&self->socket);
@@ -129,7 +160,7 @@ static void
 dirty_connection_init (DirtyConnection *self)
 {
   g_queue_init (&self->out);
-  self->rbuf = g_malloc (READ_CHUNK);
+  g_rec_mutex_init (&self->write_lock);
 }
 
 DirtyConnection *
@@ -294,7 +325,7 @@ watch_incomplete_frame (DirtyConnection *self)
   gboolean incomplete = self->header_have > 0 || self->in_body;
 
   /* a paused connection is not expected to complete its frame */
-  if (!incomplete || self->closed || self->failing || self->in_source == NULL ||
+  if (!incomplete || self->closed || self->failing || !self->reading ||
       self->limits.frame_timeout_ms == 0)
     {
       clear_source (&self->frame_timer);
@@ -310,6 +341,72 @@ watch_incomplete_frame (DirtyConnection *self)
                            self->frame_started + (gint64) self->limits.frame_timeout_ms * 1000);
 }
 
+/* The read buffer is scratch: every read is consumed into the frame
+ * being assembled (header_buf, body) before on_readable () returns. So
+ * one buffer per thread serves all its connections, and an idle
+ * connection holds none (10,000 idle clients cost no 64 KiB each). A
+ * frame callback that reads another connection on the same thread (a
+ * nested main loop) gets a buffer of its own. */
+static GPrivate scratch_key = G_PRIVATE_INIT (g_free);
+static GPrivate scratch_busy;
+
+static guint8 *
+scratch_acquire (void)
+{
+  guint8 *buffer;
+
+  if (g_private_get (&scratch_busy) != NULL)
+    return g_malloc (READ_CHUNK);
+  g_private_set (&scratch_busy, GINT_TO_POINTER (1));
+  buffer = g_private_get (&scratch_key);
+  if (buffer == NULL)
+    {
+      buffer = g_malloc (READ_CHUNK);
+      g_private_set (&scratch_key, buffer);
+    }
+  return buffer;
+}
+
+static void
+scratch_release (guint8 *buffer)
+{
+  if (buffer != g_private_get (&scratch_key))
+    {
+      g_free (buffer);
+      return;
+    }
+  g_private_set (&scratch_busy, NULL);
+}
+
+/* Bytes the frame budget left unconsumed in the scratch buffer: kept
+ * (copied) until the connection's next turn. */
+static void
+keep_leftover (DirtyConnection *self)
+{
+  if (self->rbuf_pos < self->rbuf_len && !self->closed && !self->failing)
+    {
+      if (self->pending == NULL)
+        self->pending = g_byte_array_new ();
+      g_byte_array_append (self->pending, self->rbuf + self->rbuf_pos,
+                           self->rbuf_len - self->rbuf_pos);
+    }
+  self->rbuf_pos = self->rbuf_len = 0;
+}
+
+/* Frames left over from the last turn go first, within this turn's budget. */
+static void
+consume_pending (DirtyConnection *self)
+{
+  g_autoptr(GByteArray) pending = g_steal_pointer (&self->pending);
+
+  self->rbuf = pending->data;
+  self->rbuf_pos = 0;
+  self->rbuf_len = pending->len;
+  consume_buffer (self);
+  keep_leftover (self);
+  self->rbuf = NULL;
+}
+
 static gboolean on_resume (gpointer user_data);
 
 static gboolean
@@ -321,11 +418,12 @@ on_readable (GSocket      *socket,
 
   self->in_dispatch = TRUE;
   self->frames_this_dispatch = 0;
-  /* frames left over from the last turn first */
-  if (self->rbuf_pos < self->rbuf_len && self->in_source != NULL)
-    consume_buffer (self);
+  if (self->pending != NULL && self->reading)
+    consume_pending (self);
+  self->rbuf = scratch_acquire ();
+  self->rbuf_pos = self->rbuf_len = 0;
   for (guint i = 0; i < READS_PER_DISPATCH && !self->closed && !self->failing &&
-                    self->in_source != NULL && self->rbuf_pos == self->rbuf_len &&
+                    self->reading && self->pending == NULL &&
                     self->frames_this_dispatch < FRAMES_PER_DISPATCH; i++)
     {
       g_autoptr(GError) error = NULL;
@@ -347,13 +445,15 @@ on_readable (GSocket      *socket,
           break;
         }
     }
+  keep_leftover (self);
+  scratch_release (g_steal_pointer (&self->rbuf));
   self->in_dispatch = FALSE;
   watch_incomplete_frame (self);
-  if (self->in_source == NULL)
+  if (!self->reading)
     return G_SOURCE_REMOVE;
-  /* frames still buffered: another turn even if the socket has no more
-   * (at the socket source's priority, so they are not starved either) */
-  if (self->rbuf_pos < self->rbuf_len && !self->closed && !self->failing &&
+  /* frames still pending: another turn even if the socket has no more
+   * (at the socket's priority, so they are not starved either) */
+  if (self->pending != NULL && !self->closed && !self->failing &&
       self->resume_source == NULL)
     {
       self->resume_source = g_idle_source_new ();
@@ -371,7 +471,7 @@ on_resume (gpointer user_data)
 
   g_clear_pointer (&self->resume_source, g_source_unref);
   /* not reading any more: the frames stay where they are */
-  if (self->in_source != NULL)
+  if (self->reading)
     on_readable (self->socket, G_IO_IN, self);
   return G_SOURCE_REMOVE;
 }
@@ -383,11 +483,10 @@ static gboolean on_writable (GSocket *socket, GIOCondition condition, gpointer u
 static void
 watch_writable (DirtyConnection *self)
 {
-  if (self->out_source)
+  if (self->writing)
     return;
-  self->out_source = g_socket_create_source (self->socket, G_IO_OUT, NULL);
-  g_source_set_callback (self->out_source, G_SOURCE_FUNC (on_writable), self, NULL);
-  g_source_attach (self->out_source, self->context);
+  self->writing = TRUE;
+  update_watch (self);
 }
 
 static void
@@ -445,7 +544,33 @@ gather (DirtyConnection *self,
   return n;
 }
 
-/* Writes as much as the socket takes now. FALSE if the connection died. */
+static gboolean flush (DirtyConnection *self);
+
+static gboolean
+owner_flush_cb (gpointer user_data)
+{
+  DirtyConnection *self = user_data;
+  g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new (&self->write_lock);
+
+  g_clear_pointer (&self->flush_source, g_source_unref);
+  if (!self->closed)
+    flush (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_owner_flush (DirtyConnection *self)
+{
+  if (self->flush_source != NULL)
+    return;
+  self->flush_source = g_idle_source_new ();
+  g_source_set_priority (self->flush_source, G_PRIORITY_HIGH);
+  g_source_set_callback (self->flush_source, owner_flush_cb, g_object_ref (self), g_object_unref);
+  g_source_attach (self->flush_source, self->context);
+}
+
+/* Writes as much as the socket takes now. FALSE if the connection died.
+ * Under write_lock. */
 static gboolean
 flush (DirtyConnection *self)
 {
@@ -458,6 +583,12 @@ flush (DirtyConnection *self)
                                               NULL, 0, 0, NULL, &error);
       if (written < 0)
         {
+          /* another thread leaves waiting and errors to the owner */
+          if (self->foreign)
+            {
+              schedule_owner_flush (self);
+              return TRUE;
+            }
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
             {
               watch_writable (self);
@@ -471,7 +602,9 @@ flush (DirtyConnection *self)
         }
       advance_written (self, written);
     }
-  clear_source (&self->out_source);
+  if (self->foreign)
+    return TRUE;   /* it only writes while the owner is not writing */
+  stop_writing (self);
   if (self->failing)
     {
       g_autoptr(GError) error = g_steal_pointer (&self->close_error);
@@ -487,10 +620,25 @@ on_writable (GSocket      *socket,
              gpointer      user_data)
 {
   g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
+  g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new (&self->write_lock);
 
-  /* flush() clears out_source itself once the queue is empty */
+  /* flush() stops writing itself once the queue is empty */
   flush (self);
-  return self->out_source != NULL ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  return self->writing ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* The socket is ready: HUP and ERR go to whichever side is watching, and
+ * the read or write there meets the error. */
+static void
+on_ready (GIOCondition condition,
+          gpointer     user_data)
+{
+  g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
+
+  if (self->reading && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
+    on_readable (self->socket, condition, self);
+  if (self->writing && (condition & (G_IO_OUT | G_IO_HUP | G_IO_ERR)))
+    on_writable (self->socket, condition, self);
 }
 
 /* ---- public ----------------------------------------------------------- */
@@ -498,9 +646,8 @@ on_writable (GSocket      *socket,
 static void
 watch_readable (DirtyConnection *self)
 {
-  self->in_source = g_socket_create_source (self->socket, G_IO_IN, NULL);
-  g_source_set_callback (self->in_source, G_SOURCE_FUNC (on_readable), self, NULL);
-  g_source_attach (self->in_source, self->context);
+  self->reading = TRUE;
+  update_watch (self);
 }
 
 /* The bytes of dirty_connection_set_unread(), through the same parser as
@@ -512,20 +659,16 @@ feed_unread (gpointer user_data)
   g_autoptr(GBytes) unread = g_steal_pointer (&self->unread);
   gsize size = 0;
   const guint8 *data = g_bytes_get_data (unread, &size);
-  gsize offset = 0;
 
   g_clear_pointer (&self->unread_source, g_source_unref);
-  while (offset < size && !self->closed && !self->failing)
-    {
-      gsize n = MIN (size - offset, READ_CHUNK);
-
-      memcpy (self->rbuf, data + offset, n);
-      self->rbuf_pos = 0;
-      self->rbuf_len = n;
-      offset += n;
-      consume_buffer (self);
-    }
-  if (!self->closed && !self->failing && !self->paused && self->in_source == NULL)
+  /* no frame budget here: in_dispatch is FALSE */
+  self->rbuf = (guint8 *) data;
+  self->rbuf_pos = 0;
+  self->rbuf_len = size;
+  consume_buffer (self);
+  self->rbuf = NULL;
+  self->rbuf_pos = self->rbuf_len = 0;
+  if (!self->closed && !self->failing && !self->paused && !self->reading)
     {
       watch_readable (self);
       watch_incomplete_frame (self);
@@ -541,12 +684,13 @@ dirty_connection_start (DirtyConnection           *self,
                         gpointer                   user_data)
 {
   g_return_if_fail (DIRTY_IS_CONNECTION (self));
-  g_return_if_fail (self->in_source == NULL && !self->closed);
+  g_return_if_fail (self->watch == NULL && !self->closed);
 
   self->context = context ? g_main_context_ref (context) : g_main_context_ref_thread_default ();
   self->frame_func = frame_func;
   self->closed_func = closed_func;
   self->user_data = user_data;
+  self->watch = dirty_watch_new (self->context, g_socket_get_fd (self->socket), on_ready, self);
   if (self->unread != NULL)
     {
       /* from an idle, as if read: a frame callback never runs inside start */
@@ -556,20 +700,24 @@ dirty_connection_start (DirtyConnection           *self,
     }
   else
     watch_readable (self);
+  g_rec_mutex_lock (&self->write_lock);
   if (!g_queue_is_empty (&self->out))
     flush (self);
+  g_rec_mutex_unlock (&self->write_lock);
 }
 
 void
 dirty_connection_send (DirtyConnection *self,
                        DirtyFrame      *frame)
 {
+  g_autoptr(GRecMutexLocker) locker = NULL;
   OutFrame *out;
   gboolean was_empty;
 
   g_return_if_fail (DIRTY_IS_CONNECTION (self));
   g_return_if_fail (frame != NULL);
 
+  locker = g_rec_mutex_locker_new (&self->write_lock);
   if (self->closed || self->failing)
     return;
   out = g_new (OutFrame, 1);
@@ -594,6 +742,43 @@ dirty_connection_send (DirtyConnection *self,
     flush (self);
 }
 
+void
+dirty_connection_send_from_thread (DirtyConnection *self,
+                                   DirtyFrame      *frame)
+{
+  g_autoptr(GRecMutexLocker) locker = NULL;
+  OutFrame *out;
+
+  g_return_if_fail (DIRTY_IS_CONNECTION (self));
+  g_return_if_fail (frame != NULL);
+
+  if (self->context == NULL || g_main_context_is_owner (self->context))
+    {
+      dirty_connection_send (self, frame);
+      return;
+    }
+  locker = g_rec_mutex_locker_new (&self->write_lock);
+  if (self->closed || self->failing)
+    return;
+  out = g_new (OutFrame, 1);
+  out->frame = dirty_frame_ref (frame);
+  dirty_frame_header_write (&frame->header, out->header);
+  g_queue_push_tail (&self->out, out);
+  self->queued_bytes += out_frame_size (out);
+  /* Written here only when nothing waits before it and the owner is not
+   * waiting for room; all else (a full socket, an error, the queue
+   * limit) is the owner's to handle, from its context. */
+  if (self->queued_bytes == out_frame_size (out) && !self->writing &&
+      self->flush_source == NULL)
+    {
+      self->foreign = TRUE;
+      flush (self);
+      self->foreign = FALSE;
+    }
+  else
+    schedule_owner_flush (self);
+}
+
 static gboolean
 dispatch_closed (gpointer user_data)
 {
@@ -612,6 +797,7 @@ static void
 connection_shutdown (DirtyConnection *self,
                      const GError    *error)
 {
+  g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new (&self->write_lock);
   GError *copy = error ? g_error_copy (error) : NULL;
 
   if (self->closed)
@@ -621,9 +807,9 @@ connection_shutdown (DirtyConnection *self,
     }
   self->closed = TRUE;
   self->failing = FALSE;
-  clear_source (&self->in_source);
+  self->reading = self->writing = FALSE;
+  g_clear_pointer (&self->watch, dirty_watch_destroy);
   clear_source (&self->resume_source);
-  clear_source (&self->out_source);
   clear_source (&self->fail_timer);
   clear_source (&self->frame_timer);
   g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
@@ -665,10 +851,12 @@ dirty_connection_fail (DirtyConnection *self,
                        const GError    *error)
 {
   g_autoptr(DirtyFrame) frame = NULL;
+  g_autoptr(GRecMutexLocker) locker = NULL;
 
   g_return_if_fail (DIRTY_IS_CONNECTION (self));
   g_return_if_fail (error != NULL);
 
+  locker = g_rec_mutex_locker_new (&self->write_lock);
   if (self->closed || self->failing)
     return;
   g_debug ("Closing connection after protocol error: %s", error->message);
@@ -678,7 +866,7 @@ dirty_connection_fail (DirtyConnection *self,
     return;
   self->failing = TRUE;
   self->close_error = g_error_copy (error);
-  clear_source (&self->in_source);
+  stop_reading (self);
   clear_source (&self->resume_source);
   if (g_queue_is_empty (&self->out))
     {
@@ -702,8 +890,11 @@ dirty_connection_is_closed (DirtyConnection *self)
 gsize
 dirty_connection_get_queued_bytes (DirtyConnection *self)
 {
+  g_autoptr(GRecMutexLocker) locker = NULL;
+
   g_return_val_if_fail (DIRTY_IS_CONNECTION (self), 0);
 
+  locker = g_rec_mutex_locker_new (&self->write_lock);
   return self->queued_bytes;
 }
 
@@ -741,7 +932,8 @@ dirty_connection_pause_reading (DirtyConnection *self)
   g_return_if_fail (DIRTY_IS_CONNECTION (self));
 
   self->paused = TRUE;
-  clear_source (&self->in_source);
+  stop_reading (self);
+  clear_source (&self->resume_source);
   clear_source (&self->frame_timer);
 }
 
@@ -766,8 +958,8 @@ dirty_connection_detach (DirtyConnection *self,
   g_byte_array_append (unread, self->header_buf, self->header_have);
   if (self->in_body)
     g_byte_array_append (unread, self->body, self->body_have);
-  if (self->rbuf_pos < self->rbuf_len)
-    g_byte_array_append (unread, self->rbuf + self->rbuf_pos, self->rbuf_len - self->rbuf_pos);
+  if (self->pending != NULL)
+    g_byte_array_append (unread, self->pending->data, self->pending->len);
   if (self->unread != NULL)
     g_byte_array_append (unread, g_bytes_get_data (self->unread, NULL),
                          g_bytes_get_size (self->unread));

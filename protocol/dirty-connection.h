@@ -45,6 +45,12 @@ void      dirty_connection_start     (DirtyConnection           *self,
 void      dirty_connection_send      (DirtyConnection *self,
                                       DirtyFrame      *frame);
 
+/* The same from any thread (the others are for the thread that runs the
+ * connection's context). Written at once when nothing is queued before
+ * it; otherwise the connection's context writes it, in order. */
+void      dirty_connection_send_from_thread (DirtyConnection *self,
+                                             DirtyFrame      *frame);
+
 /* Closes at once; queued frames are dropped. */
 void      dirty_connection_close     (DirtyConnection *self);
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 
 #include <gio/gio.h>
 
+#include "dirty-json-scan.h"
 #include "dirty-message.h"
 
 static guint32
@@ -23,26 +25,19 @@ write_be32 (guint8 *p, guint32 v)
 }
 
 DirtyFrame *
-dirty_frame_encode (DirtyFrameType  type,
-                    guint16         flags,
-                    guint64         id,
-                    guint32         aux,
-                    JsonNode       *root,
-                    GPtrArray      *attachments)
+dirty_frame_encode_text (DirtyFrameType  type,
+                         guint16         flags,
+                         guint64         id,
+                         guint32         aux,
+                         const char     *json,
+                         gsize           json_length,
+                         GPtrArray      *attachments)
 {
   DirtyFrameHeader header = { .type = type, .flags = flags, .id = id, .aux = aux };
-  g_autofree char *json = NULL;
-  gsize json_length = 0, total, attach_data = 0;
+  gsize total, attach_data = 0;
   guint n = attachments ? attachments->len : 0;
   guint8 *body, *p;
 
-  if (root != NULL)
-    {
-      g_autoptr(JsonGenerator) generator = json_generator_new ();
-
-      json_generator_set_root (generator, root);
-      json = json_generator_to_data (generator, &json_length);
-    }
   for (guint i = 0; i < n; i++)
     attach_data += g_bytes_get_size (g_ptr_array_index (attachments, i));
 
@@ -69,6 +64,183 @@ dirty_frame_encode (DirtyFrameType  type,
     g_autoptr(GBytes) bytes = g_bytes_new_take (body, total);
     return dirty_frame_new (&header, bytes);
   }
+}
+
+static gboolean
+write_json_string (GString    *out,
+                   const char *text)
+{
+  if (text == NULL || !g_utf8_validate (text, -1, NULL))
+    return FALSE;
+  g_string_append_c (out, '"');
+  for (const char *p = text; *p; p++)
+    {
+      guchar c = *p;
+
+      if (c == '"' || c == '\\')
+        {
+          g_string_append_c (out, '\\');
+          g_string_append_c (out, c);
+        }
+      else if (c < 0x20)
+        g_string_append_printf (out, "\\u%04x", c);
+      else
+        g_string_append_c (out, c);
+    }
+  g_string_append_c (out, '"');
+  return TRUE;
+}
+
+/* JSON text without JsonGenerator, whose setup costs more than a small
+ * body's text. FALSE for what only json-glib should decide how to write
+ * (non-finite doubles, strings that are not UTF-8): the caller falls back
+ * to it. Strict JSON: escapes for '"', '\\' and control characters,
+ * doubles with 17 significant digits (exact round trip). */
+static gboolean
+write_json (GString  *out,
+            JsonNode *node,
+            guint     depth)
+{
+  if (depth > 512)
+    return FALSE;
+  switch (json_node_get_node_type (node))
+    {
+    case JSON_NODE_OBJECT:
+      {
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *member;
+        gboolean first = TRUE;
+
+        g_string_append_c (out, '{');
+        json_object_iter_init_ordered (&iter, json_node_get_object (node));
+        while (json_object_iter_next_ordered (&iter, &name, &member))
+          {
+            if (!first)
+              g_string_append_c (out, ',');
+            first = FALSE;
+            if (!write_json_string (out, name))
+              return FALSE;
+            g_string_append_c (out, ':');
+            if (!write_json (out, member, depth + 1))
+              return FALSE;
+          }
+        g_string_append_c (out, '}');
+        return TRUE;
+      }
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_node_get_array (node);
+        guint n = json_array_get_length (array);
+
+        g_string_append_c (out, '[');
+        for (guint i = 0; i < n; i++)
+          {
+            if (i > 0)
+              g_string_append_c (out, ',');
+            if (!write_json (out, json_array_get_element (array, i), depth + 1))
+              return FALSE;
+          }
+        g_string_append_c (out, ']');
+        return TRUE;
+      }
+    case JSON_NODE_NULL:
+      g_string_append (out, "null");
+      return TRUE;
+    case JSON_NODE_VALUE:
+    default:
+      switch (json_node_get_value_type (node))
+        {
+        case G_TYPE_INT64:
+          g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
+          return TRUE;
+        case G_TYPE_BOOLEAN:
+          g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
+          return TRUE;
+        case G_TYPE_STRING:
+          return write_json_string (out, json_node_get_string (node));
+        case G_TYPE_DOUBLE:
+          {
+            double d = json_node_get_double (node);
+            char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+            if (!isfinite (d))
+              return FALSE;
+            g_ascii_formatd (buf, sizeof buf, "%.17g", d);
+            g_string_append (out, buf);
+            /* keep it a double for the reader: 1 would come back an integer */
+            if (strpbrk (buf, ".eE") == NULL)
+              g_string_append (out, ".0");
+            return TRUE;
+          }
+        default:
+          return FALSE;
+        }
+    }
+}
+
+gboolean
+dirty_json_append (GString  *out,
+                   JsonNode *node)
+{
+  return write_json (out, node, 0);
+}
+
+gboolean
+dirty_json_append_string (GString    *out,
+                          const char *text)
+{
+  return write_json_string (out, text);
+}
+
+DirtyFrame *
+dirty_frame_encode (DirtyFrameType  type,
+                    guint16         flags,
+                    guint64         id,
+                    guint32         aux,
+                    JsonNode       *root,
+                    GPtrArray      *attachments)
+{
+  g_autofree char *json = NULL;
+  gsize json_length = 0;
+
+  if (root != NULL)
+    {
+      GString *text = g_string_sized_new (128);
+
+      if (write_json (text, root, 0))
+        {
+          json_length = text->len;
+          json = g_string_free (text, FALSE);
+        }
+      else
+        {
+          g_autoptr(JsonGenerator) generator = json_generator_new ();
+
+          g_string_free (text, TRUE);
+          json_generator_set_root (generator, root);
+          json = json_generator_to_data (generator, &json_length);
+        }
+    }
+  return dirty_frame_encode_text (type, flags, id, aux, json, json_length, attachments);
+}
+
+GBytes *
+dirty_frame_get_bytes_chunk (DirtyFrame *frame)
+{
+  static const char text[] = DIRTY_BYTES_CHUNK_JSON;
+  const DirtyFrameHeader *h = &frame->header;
+  const guint8 *body;
+  gsize size;
+
+  if (h->type != DIRTY_FRAME_CHUNK || h->json_length != sizeof text - 1 ||
+      h->n_attachments != 1)
+    return NULL;
+  body = g_bytes_get_data (frame->body, NULL);
+  if (memcmp (body, text, sizeof text - 1) != 0 || !dirty_frame_check_attachments (frame, NULL))
+    return NULL;
+  size = read_be32 (body + h->json_length);
+  return g_bytes_new_from_bytes (frame->body, h->json_length + 4, size);
 }
 
 gboolean
@@ -121,10 +293,14 @@ parse_json (const char  *json,
             JsonNode   **root,
             GError     **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(JsonParser) parser = NULL;
   g_autoptr(GError) local_error = NULL;
   JsonNode *node;
 
+  /* the common case, strict JSON, without json-glib's parser */
+  if ((*root = dirty_json_parse_strict (json, length)) != NULL)
+    return TRUE;
+  parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, json, length, &local_error))
     {
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
@@ -179,6 +355,40 @@ split_attachments (DirtyFrame  *frame,
       return NULL;
     }
   return g_steal_pointer (&attachments);
+}
+
+gboolean
+dirty_frame_check_attachments (DirtyFrame  *frame,
+                               GError     **error)
+{
+  const DirtyFrameHeader *h = &frame->header;
+  gsize offset = (gsize) h->json_length + 4 * h->n_attachments;
+  gsize end = dirty_frame_header_body_length (h);
+  g_autoptr(GPtrArray) parts = NULL;
+
+  if (h->n_attachments > 0)
+    {
+      /* no pointer arithmetic on an empty body's NULL data */
+      const guint8 *table = (const guint8 *) g_bytes_get_data (frame->body, NULL) + h->json_length;
+
+      for (guint i = 0; i < h->n_attachments; i++)
+        {
+          guint32 size = read_be32 (table + 4 * i);
+
+          if (size > end - offset)
+            {
+              offset = end + 1;   /* runs past the end */
+              break;
+            }
+          offset += size;
+        }
+    }
+  if (offset == end)
+    return TRUE;
+  /* not common: the error message a decode would give */
+  parts = split_attachments (frame, error);
+  g_return_val_if_fail (parts == NULL, FALSE);
+  return FALSE;
 }
 
 gboolean

@@ -21,6 +21,30 @@ DirtyFrame *dirty_frame_encode (DirtyFrameType  type,
                                 JsonNode       *root,
                                 GPtrArray      *attachments);
 
+/* The same from JSON text the caller wrote (@json_length bytes). */
+DirtyFrame *dirty_frame_encode_text (DirtyFrameType  type,
+                                     guint16         flags,
+                                     guint64         id,
+                                     guint32         aux,
+                                     const char     *json,
+                                     gsize           json_length,
+                                     GPtrArray      *attachments);
+
+/* Appends @node (or a string) as strict JSON text, as dirty_frame_encode
+ * writes it; FALSE (with @out partly written) for what only JsonGenerator
+ * should write: non-finite doubles, strings that are not UTF-8. */
+gboolean    dirty_json_append        (GString    *out,
+                                      JsonNode   *node);
+gboolean    dirty_json_append_string (GString    *out,
+                                      const char *text);
+
+/* A CHUNK whose data is its only attachment, as a worker writes it: the
+ * JSON text is always this, so neither side needs json-glib per chunk. */
+#define DIRTY_BYTES_CHUNK_JSON "{\"data\":{\"$bytes\":0}}"
+/* The attachment of such a CHUNK (a slice of the frame), or NULL if
+ * @frame is any other frame: decode that one. (transfer full) */
+GBytes     *dirty_frame_get_bytes_chunk (DirtyFrame *frame);
+
 /* Checks and parses a frame body: UTF-8, nesting depth (before parsing, so
  * hostile input cannot exhaust the stack), a JSON object at the root, and
  * the attachment table. @root is set to NULL for a body without JSON;
@@ -31,6 +55,11 @@ gboolean dirty_frame_decode (DirtyFrame         *frame,
                              JsonNode          **root,
                              GPtrArray         **attachments,
                              GError            **error);
+
+/* The attachment table of dirty_frame_decode() alone: its sizes add up
+ * to the body. No allocation when they do. */
+gboolean dirty_frame_check_attachments (DirtyFrame  *frame,
+                                        GError     **error);
 
 /* Fails when the JSON text nests deeper than @max_depth or is not valid
  * UTF-8. Linear, no allocation. */

@@ -130,6 +130,40 @@ test_request_empty (void)
   g_assert_false (json_object_has_member (json_node_get_object (root), "kwargs"));
 }
 
+/* execute's path: the same body as a DirtyRequest's, straight from the
+ * arguments, which it leaves as they were */
+static void
+test_request_encode_json (void)
+{
+  g_autoptr(JsonNode) args_node = json_from_string ("[1.5, \"a\\\"b\\n\", [], {\"k\": null}]", NULL);
+  g_autoptr(JsonNode) kwargs_node = json_from_string ("{\"flag\": true, \"n\": -7}", NULL);
+  g_autoptr(JsonNode) expected = json_from_string (
+    "{\"app\": \"e:E\\\"\", \"action\": \"act\", \"args\": [1.5, \"a\\\"b\\n\", [], {\"k\": null}],"
+    " \"kwargs\": {\"flag\": true, \"n\": -7}}", NULL);
+  g_autoptr(DirtyFrame) frame = NULL;
+  g_autoptr(DirtyFrame) bare = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(JsonNode) bare_root = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+  g_autoptr(GError) error = NULL;
+  DirtyLimits limits;
+
+  dirty_limits_init (&limits);
+  frame = dirty_request_encode_json ("e:E\"", "act", json_node_get_array (args_node),
+                                     json_node_get_object (kwargs_node), 250);
+  g_assert_cmpuint (frame->header.aux, ==, 250);
+  g_assert_true (dirty_frame_decode (frame, &limits, &root, &attachments, &error));
+  g_assert_no_error (error);
+  g_assert_true (json_node_equal (root, expected));
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (args_node)), ==, 4);
+
+  g_clear_pointer (&attachments, g_ptr_array_unref);
+  bare = dirty_request_encode_json ("e:E", "act", NULL, NULL, 0);
+  g_assert_true (dirty_frame_decode (bare, &limits, &bare_root, &attachments, &error));
+  g_assert_false (json_object_has_member (json_node_get_object (bare_root), "args"));
+  g_assert_false (json_object_has_member (json_node_get_object (bare_root), "kwargs"));
+}
+
 static void
 test_request_snapshot (void)
 {
@@ -1093,6 +1127,7 @@ main (int   argc,
   g_test_add_func ("/client/request/encode", test_request_encode);
   g_test_add_func ("/client/request/empty", test_request_empty);
   g_test_add_func ("/client/request/snapshot", test_request_snapshot);
+  g_test_add_func ("/client/request/encode-json", test_request_encode_json);
   g_test_add_func ("/client/request/properties", test_request_properties);
   g_test_add_func ("/client/reply/lookup-bytes", test_reply_lookup_bytes);
   g_test_add_func ("/client/reply/get-bytes", test_reply_get_bytes);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dirty-connection.h"
+#include "dirty-json-scan.h"
 #include "dirty-message.h"
 
 static DirtyLimits limits;
@@ -190,6 +191,252 @@ test_body_rejects (void)
     g_assert_true (dirty_json_check (deep->str, deep->len, limits.max_depth, &error));
     g_assert_no_error (error);
   }
+}
+
+/* The arbiter's request scan accepts only what json-glib (the worker's
+ * parser) accepts, and reads the same routing members from it. */
+static void
+assert_scan_agrees (const char *json)
+{
+  DirtyRequestHead head;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) root = json_from_string (json, NULL);
+  gboolean scanned = dirty_request_head_scan (json, strlen (json), limits.max_depth, &head, &error);
+
+  if (!scanned)
+    {
+      g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+      return;
+    }
+  g_assert_nonnull (root);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (root));
+  g_assert_cmpstr (head.app_kind == DIRTY_JSON_STRING ? head.app : NULL, ==,
+                   dirty_json_get_string (root, "app"));
+  g_assert_cmpstr (head.action_kind == DIRTY_JSON_STRING ? head.action : NULL, ==,
+                   dirty_json_get_string (root, "action"));
+  {
+    JsonObject *object = json_node_get_object (root);
+    JsonNode *args = json_object_get_member (object, "args");
+    JsonNode *kwargs = json_object_get_member (object, "kwargs");
+    JsonNode *window = json_object_get_member (object, "window");
+
+    g_assert_cmpint (head.args_kind == DIRTY_JSON_ARRAY, ==, args && JSON_NODE_HOLDS_ARRAY (args));
+    g_assert_cmpint (head.args_kind == DIRTY_JSON_ABSENT, ==, args == NULL);
+    g_assert_cmpint (head.kwargs_kind == DIRTY_JSON_OBJECT, ==,
+                     kwargs && JSON_NODE_HOLDS_OBJECT (kwargs));
+    g_assert_cmpint (head.kwargs_kind == DIRTY_JSON_ABSENT, ==, kwargs == NULL);
+    g_assert_cmpint (head.window_kind == DIRTY_JSON_INTEGER, ==,
+                     window && JSON_NODE_HOLDS_VALUE (window) &&
+                     json_node_get_value_type (window) == G_TYPE_INT64);
+    if (head.window_kind == DIRTY_JSON_INTEGER && !head.window_overflows)
+      g_assert_cmpint (head.window, ==, json_node_get_int (window));
+  }
+  dirty_request_head_clear (&head);
+}
+
+static void
+assert_scan_rejects (const char *json, gsize length)
+{
+  DirtyRequestHead head;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (dirty_request_head_scan (json, length, limits.max_depth, &head, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+  g_assert_null (head.app);
+}
+
+static void
+test_request_scan (void)
+{
+  static const char *const agree[] = {
+    "{}", " {\"app\":\"e:E\",\"action\":\"a\"} ",
+    "{\"app\":\"e:E\",\"action\":\"a\",\"args\":[1,[2,{\"x\":[]}],\"]\"],\"kwargs\":{\"a\":{}}}",
+    "{\"app\":1,\"action\":\"a\"}", "{\"app\":\"x\",\"app\":\"y\",\"action\":\"z\"}",
+    "{\"app\":\"x\",\"app\":null}", "{\"args\":{},\"kwargs\":[]}", "{\"args\":\"[\"}",
+    "{\"\\u0061pp\":\"a\\u00e9\\n\\\"\",\"action\":\"\\ud83d\\ude00\"}",
+    "{\"window\":8}", "{\"window\":-3}", "{\"window\":8.0}", "{\"window\":1e2}", "{\"window\":\"8\"}",
+    "{\"window\":99999999999999999999999}", "{\"a\":[true,false,null,-0,0.5,1E+2,\"\\/\"]}",
+    /* json-glib takes these; the scan refuses them (stricter is safe) */
+    "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":\"\\x\"}", "{\"a\":\"\t\"}", "{}{}",
+    "{'a':1}", "{/*c*/}", "{\"a\":0x10}",
+    /* neither takes these */
+    "", "[]", "42", "\"app\"", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{,}", "[1,]",
+    "{\"a\":-}", "{\"a\":1e}", "{\"a\":+1}", "{\"a\":NaN}", "{\"a\":tRue}", "{\"a\":nul}",
+    "{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\"}", "{\"a\":\"\\uDE00\\uD83D\"}", "{\"a\":\"\\u12\"}",
+    "{\"a\":[1 2]}", "{\"a\" 1}", "{a:1}", "{} x", "{\"a\":\"open}", "{\"a\":[}", "{\"a\":{]}",
+  };
+  g_autoptr(GString) deep = g_string_new ("{\"args\":");
+
+  for (guint i = 0; i < G_N_ELEMENTS (agree); i++)
+    assert_scan_agrees (agree[i]);
+
+  assert_scan_rejects ("{\"a\":\"\xff\"}", 8);
+  assert_scan_rejects ("{\"a\":1}\0", 8);
+  for (guint i = 0; i < 1000000; i++)
+    g_string_append_c (deep, '[');
+  assert_scan_rejects (deep->str, deep->len);
+  /* exactly the depth limit is fine, one more is not */
+  g_string_assign (deep, "{\"a\":");
+  for (guint i = 1; i < limits.max_depth; i++)
+    g_string_append_c (deep, '[');
+  for (guint i = 1; i < limits.max_depth; i++)
+    g_string_append_c (deep, ']');
+  g_string_append_c (deep, '}');
+  assert_scan_agrees (deep->str);
+  g_string_insert (deep, 5, "[");
+  g_string_insert (deep, deep->len - 1, "]");
+  assert_scan_rejects (deep->str, deep->len);
+}
+
+/* The strict parser builds exactly json-glib's tree, or leaves it to
+ * json-glib. */
+static void
+assert_parse_agrees (const char *json, gboolean strict)
+{
+  g_autoptr(JsonNode) fast = dirty_json_parse_strict (json, strlen (json));
+  g_autoptr(JsonNode) slow = json_from_string (json, NULL);
+
+  if (!strict)
+    {
+      g_assert_null (fast);
+      return;
+    }
+  g_assert_nonnull (fast);
+  g_assert_nonnull (slow);
+  g_assert_true (json_node_is_immutable (fast));
+  g_assert_true (json_node_equal (fast, slow));
+  {
+    g_autofree char *a = json_to_string (fast, FALSE);
+    g_autofree char *b = json_to_string (slow, FALSE);
+
+    g_assert_cmpstr (a, ==, b);   /* also tells 1 from 1.0 */
+  }
+}
+
+static void
+test_parse_strict (void)
+{
+  static const char *const strict[] = {
+    "{}", " { } ", "{\"a\":[]}", "{\"a\":{}}", "{\"a\":[[],{},[[{}]]]}",
+    "{\"app\":\"e:E\",\"action\":\"a\",\"args\":[1,-2,0,-0,3.5,-1e3,2E-2,1.0,true,false,null,\"s\"],"
+    "\"kwargs\":{\"x\":{\"y\":[1,{\"$bytes\":0}]}}}",
+    "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00 caf\xc3\xa9\"}",
+    "{\"dup\":1,\"dup\":2}", "{\"\\u0061\":1}", "{\"big\":123456789012345678}",
+    "{\"neg\":-123456789012345678}", "{\"d\":0.1}", "{\"d\":1e308}",
+  };
+  static const char *const other[] = {
+    "[]", "1", "{\"a\":01}", "{\"a\":1,}", "{} x", "{'a':1}", "{\"a\":\"\\x\"}",
+    "{\"a\":1234567890123456789012}", "{\"a\":\"\\u0000\"}", "{\"a\":", "{\"a\":[1,]}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (strict); i++)
+    assert_parse_agrees (strict[i], TRUE);
+  for (guint i = 0; i < G_N_ELEMENTS (other); i++)
+    assert_parse_agrees (other[i], FALSE);
+}
+
+static void
+test_bytes_chunk (void)
+{
+  static const guint8 data[] = { 1, 2, 3, 0, 255 };
+  g_autoptr(GBytes) bytes = g_bytes_new_static (data, sizeof data);
+  g_autoptr(GPtrArray) attach = g_ptr_array_new ();
+  g_autoptr(DirtyFrame) chunk = NULL;
+  g_autoptr(DirtyFrame) other = NULL;
+  g_autoptr(GBytes) got = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) decoded = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_ptr_array_add (attach, bytes);
+  chunk = dirty_frame_encode_text (DIRTY_FRAME_CHUNK, 0, 3, 0, DIRTY_BYTES_CHUNK_JSON,
+                                   strlen (DIRTY_BYTES_CHUNK_JSON), attach);
+  got = dirty_frame_get_bytes_chunk (chunk);
+  g_assert_nonnull (got);
+  g_assert_true (g_bytes_equal (got, bytes));
+  /* what a full decode says of the same frame */
+  g_assert_true (dirty_frame_decode (chunk, &limits, &root, &decoded, &error));
+  g_assert_true (dirty_json_lookup_bytes (json_object_get_member (json_node_get_object (root), "data"),
+                                          decoded) == decoded->pdata[0]);
+
+  /* any other chunk is left to the decoder */
+  other = dirty_frame_encode_text (DIRTY_FRAME_CHUNK, 0, 3, 0, "{\"data\":{\"$bytes\":1}}", 21, attach);
+  g_assert_null (dirty_frame_get_bytes_chunk (other));
+  g_clear_pointer (&other, dirty_frame_unref);
+  other = dirty_frame_encode_text (DIRTY_FRAME_RESPONSE, 0, 3, 0, DIRTY_BYTES_CHUNK_JSON,
+                                   strlen (DIRTY_BYTES_CHUNK_JSON), attach);
+  g_assert_null (dirty_frame_get_bytes_chunk (other));
+}
+
+/* dirty_frame_encode writes JSON itself: what comes back is what went in,
+ * for json-glib's parser as well as the strict one. */
+static void
+test_encode_round_trip (void)
+{
+  static const char *const docs[] = {
+    "{\"s\":\"q\\\"b\\\\s\\/ \\n\\t\\u0001\\u001f caf\xc3\xa9 \xf0\x9f\x98\x80\"}",
+    "{\"d\":[1.0,0.1,-0.0,1e300,-2.5e-300,123456789.125,3.0e10]}",
+    "{\"i\":[0,-1,9223372036854775807,-9223372036854775807],\"b\":[true,false,null]}",
+    "{\"o\":{\"a\":{\"b\":[[],{}]}},\"e\":\"\",\"\\u0000k\":1}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (docs); i++)
+    {
+      g_autoptr(JsonNode) root = json_from_string (docs[i], NULL);
+      g_autoptr(DirtyFrame) frame = NULL;
+      g_autoptr(JsonNode) out = NULL;
+      g_autoptr(JsonNode) slow = NULL;
+      g_autoptr(GPtrArray) attach = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *text = NULL;
+      gsize length;
+      const char *json;
+
+      g_assert_nonnull (root);
+      frame = dirty_frame_encode (DIRTY_FRAME_RESPONSE, 0, 1, 0, root, NULL);
+      g_assert_true (dirty_frame_decode (frame, &limits, &out, &attach, &error));
+      g_assert_no_error (error);
+      g_assert_true (json_node_equal (root, out));
+      json = dirty_frame_get_json (frame, &length);
+      text = g_strndup (json, length);
+      slow = json_from_string (text, &error);
+      g_assert_no_error (error);
+      g_assert_true (json_node_equal (root, slow));
+    }
+}
+
+static void
+test_attachment_check (void)
+{
+  guint8 lies[2 + 4 + 4] = { '{', '}', 0, 0, 0, 100, 'a', 'b', 'c', 'd' };
+  guint8 good[2 + 8 + 4] = { '{', '}', 0, 0, 0, 4, 0, 0, 0, 0, 'a', 'b', 'c', 'd' };
+  guint8 past[2 + 8 + 4] = { '{', '}', 0, 0, 0, 4, 0, 0, 0, 1, 'a', 'b', 'c', 'd' };
+  DirtyFrameHeader h = { .type = DIRTY_FRAME_REQUEST, .id = 1, .json_length = 2,
+                         .n_attachments = 1, .attachments_length = 8 };
+  g_autoptr(GBytes) body = g_bytes_new (lies, sizeof lies);
+  g_autoptr(DirtyFrame) frame = dirty_frame_new (&h, body);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (dirty_frame_check_attachments (frame, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+  g_clear_error (&error);
+  g_clear_pointer (&frame, dirty_frame_unref);
+  g_clear_pointer (&body, g_bytes_unref);
+
+  h.n_attachments = 2;
+  h.attachments_length = 12;
+  body = g_bytes_new (good, sizeof good);
+  frame = dirty_frame_new (&h, body);
+  g_assert_true (dirty_frame_check_attachments (frame, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&frame, dirty_frame_unref);
+  g_clear_pointer (&body, g_bytes_unref);
+
+  /* the first fills the section exactly, the second runs past it */
+  body = g_bytes_new (past, sizeof past);
+  frame = dirty_frame_new (&h, body);
+  g_assert_false (dirty_frame_check_attachments (frame, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
 }
 
 static void
@@ -390,6 +637,220 @@ test_conn_bad_magic_gets_error (ConnFixture *fx, gconstpointer data)
   g_assert_cmpint (h.id, ==, 0);
   g_assert_nonnull (g_strstr_len ((char *) reply + 32, n - 32, "\"protocol\""));
   g_assert_cmpint (read (fx->peer_fd, reply, sizeof reply), ==, 0);
+}
+
+/* Two connections on one context (one epoll set): frames ready on both
+ * in the same iteration. */
+typedef struct {
+  GMainContext    *context;
+  DirtyConnection *conns[2];
+  int              peers[2];
+  guint            frames[2];
+  gboolean         nested_done;
+} Pair;
+
+static void
+pair_write_frame (Pair *pair, guint i)
+{
+  guint8 buf[DIRTY_FRAME_HEADER_SIZE];
+  DirtyFrameHeader h = { .type = DIRTY_FRAME_HEARTBEAT, .id = 0 };
+
+  dirty_frame_header_write (&h, buf);
+  g_assert_cmpint (write (pair->peers[i], buf, sizeof buf), ==, sizeof buf);
+}
+
+static void pair_frame_drops_other (DirtyConnection *conn, DirtyFrame *frame, gpointer data);
+static void pair_frame_nests (DirtyConnection *conn, DirtyFrame *frame, gpointer data);
+
+static void
+pair_closed (DirtyConnection *conn, const GError *error, gpointer data)
+{
+}
+
+static void
+pair_setup (Pair *pair, DirtyConnectionFrameFunc func)
+{
+  pair->context = g_main_context_new ();
+  for (guint i = 0; i < 2; i++)
+    {
+      int fds[2];
+      g_autoptr(GSocket) socket = NULL;
+
+      g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+      socket = g_socket_new_from_fd (fds[0], NULL);
+      pair->peers[i] = fds[1];
+      pair->conns[i] = dirty_connection_new (socket, NULL);
+      dirty_connection_start (pair->conns[i], pair->context, func, pair_closed, pair);
+    }
+}
+
+static void
+pair_teardown (Pair *pair)
+{
+  for (guint i = 0; i < 2; i++)
+    {
+      g_clear_object (&pair->conns[i]);
+      close (pair->peers[i]);
+    }
+  /* the epoll source goes with the last connection */
+  while (g_main_context_iteration (pair->context, FALSE))
+    ;
+  g_main_context_unref (pair->context);
+}
+
+static guint
+pair_index (Pair *pair, DirtyConnection *conn)
+{
+  return conn == pair->conns[0] ? 0 : 1;
+}
+
+static void
+pair_frame_drops_other (DirtyConnection *conn, DirtyFrame *frame, gpointer data)
+{
+  Pair *pair = data;
+  guint i = pair_index (pair, conn);
+
+  pair->frames[i]++;
+  /* the other one is ready in this same batch: it must never be called */
+  g_clear_object (&pair->conns[1 - i]);
+}
+
+static void
+test_conn_dropped_in_same_batch (void)
+{
+  Pair pair = { 0 };
+
+  pair_setup (&pair, pair_frame_drops_other);
+  pair_write_frame (&pair, 0);
+  pair_write_frame (&pair, 1);
+  for (guint n = 0; n < 10 && pair.frames[0] + pair.frames[1] == 0; n++)
+    g_main_context_iteration (pair.context, TRUE);
+  g_assert_cmpuint (pair.frames[0] + pair.frames[1], ==, 1);
+  g_assert_true (pair.conns[0] == NULL || pair.conns[1] == NULL);
+  pair_teardown (&pair);
+}
+
+static void
+pair_frame_nests (DirtyConnection *conn, DirtyFrame *frame, gpointer data)
+{
+  Pair *pair = data;
+  guint i = pair_index (pair, conn);
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  pair->frames[i]++;
+  if (i != 0)
+    return;
+  /* a nested main loop inside a frame callback still serves the other
+   * connection (and does not spin on this one's readable socket) */
+  pair_write_frame (pair, 0);
+  pair_write_frame (pair, 1);
+  while (pair->frames[1] == 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_main_context_iteration (pair->context, TRUE);
+    }
+  pair->nested_done = TRUE;
+}
+
+static void
+test_conn_nested_loop (void)
+{
+  Pair pair = { 0 };
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  pair_setup (&pair, pair_frame_nests);
+  pair_write_frame (&pair, 0);
+  while (!pair.nested_done)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_main_context_iteration (pair.context, TRUE);
+    }
+  /* the frame written to 0 during the nested loop is read afterwards */
+  while (pair.frames[0] < 2)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_main_context_iteration (pair.context, TRUE);
+    }
+  g_assert_cmpuint (pair.frames[1], ==, 1);
+  pair_teardown (&pair);
+}
+
+/* Another thread sends while the owner sends too, past what the socket
+ * buffer holds: every frame arrives whole, each sender's in order. */
+typedef struct {
+  DirtyConnection *conn;
+  guint            n;
+} ThreadSender;
+
+static gpointer
+thread_sender (gpointer data)
+{
+  ThreadSender *sender = data;
+
+  for (guint i = 1; i <= sender->n; i++)
+    {
+      g_autoptr(JsonNode) root = parse ("{\"data\":\"from a thread, long enough to fill buffers\"}");
+      /* odd ids from the thread, even ones from the owner */
+      g_autoptr(DirtyFrame) f = dirty_frame_encode (DIRTY_FRAME_CHUNK, 0, 2 * i - 1, 0, root, NULL);
+
+      dirty_connection_send_from_thread (sender->conn, f);
+    }
+  return NULL;
+}
+
+static void
+test_conn_send_from_thread (ConnFixture *fx, gconstpointer data)
+{
+  const guint n = 3000;
+  ThreadSender sender = { fx->conn, n };
+  g_autoptr(GByteArray) got = g_byte_array_new ();
+  guint64 next_odd = 1, next_even = 2;
+  GThread *thread;
+  gsize pos = 0;
+  guint sent_even = 0;
+  gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  thread = g_thread_new ("sender", thread_sender, &sender);
+  while (next_odd < 2 * n || next_even <= 2 * n)
+    {
+      guint8 buf[65536];
+      gssize got_n;
+
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      if (sent_even < n)
+        {
+          g_autoptr(JsonNode) root = parse ("{\"data\":\"from the owner\"}");
+          g_autoptr(DirtyFrame) f = dirty_frame_encode (DIRTY_FRAME_CHUNK, 0, 2 * ++sent_even, 0,
+                                                        root, NULL);
+          dirty_connection_send (fx->conn, f);
+        }
+      g_main_context_iteration (fx->context, FALSE);
+      got_n = recv (fx->peer_fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (got_n > 0)
+        g_byte_array_append (got, buf, got_n);
+      while (got->len - pos >= DIRTY_FRAME_HEADER_SIZE)
+        {
+          DirtyFrameHeader h;
+          g_autoptr(GError) error = NULL;
+
+          g_assert_true (dirty_frame_header_parse (got->data + pos, &limits, &h, &error));
+          if (got->len - pos < DIRTY_FRAME_HEADER_SIZE + dirty_frame_header_body_length (&h))
+            break;
+          if (h.id % 2)
+            {
+              g_assert_cmpuint (h.id, ==, next_odd);
+              next_odd += 2;
+            }
+          else
+            {
+              g_assert_cmpuint (h.id, ==, next_even);
+              next_even += 2;
+            }
+          pos += DIRTY_FRAME_HEADER_SIZE + dirty_frame_header_body_length (&h);
+        }
+    }
+  g_thread_join (thread);
+  g_assert_false (fx->closed);
 }
 
 static void
@@ -655,6 +1116,11 @@ main (int argc, char **argv)
 
   g_test_add_func ("/protocol/header/round-trip", test_header_round_trip);
   g_test_add_func ("/protocol/header/rejects", test_header_rejects);
+  g_test_add_func ("/protocol/request-scan", test_request_scan);
+  g_test_add_func ("/protocol/parse-strict", test_parse_strict);
+  g_test_add_func ("/protocol/bytes-chunk", test_bytes_chunk);
+  g_test_add_func ("/protocol/encode-round-trip", test_encode_round_trip);
+  g_test_add_func ("/protocol/attachment-check", test_attachment_check);
   g_test_add_func ("/protocol/body/round-trip", test_body_round_trip);
   g_test_add_func ("/protocol/body/empty", test_empty_body);
   g_test_add_func ("/protocol/body/rejects", test_body_rejects);
@@ -668,6 +1134,10 @@ main (int argc, char **argv)
               conn_setup, test_conn_clean_eof, conn_teardown);
   g_test_add ("/protocol/connection/bad-magic", ConnFixture, NULL,
               conn_setup, test_conn_bad_magic_gets_error, conn_teardown);
+  g_test_add_func ("/protocol/connection/dropped-in-same-batch", test_conn_dropped_in_same_batch);
+  g_test_add_func ("/protocol/connection/nested-loop", test_conn_nested_loop);
+  g_test_add ("/protocol/connection/send-from-thread", ConnFixture, NULL,
+              conn_setup, test_conn_send_from_thread, conn_teardown);
   g_test_add ("/protocol/connection/many-frames", ConnFixture, NULL,
               conn_setup, test_conn_writes_many_frames, conn_teardown);
   g_test_add ("/protocol/connection/frame-budget", ConnFixture, NULL,

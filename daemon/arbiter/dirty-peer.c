@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "dirty-connection.h"
+#include "dirty-json-scan.h"
 #include "dirty-log.h"
 #include "dirty-message.h"
 #include "dirty-arbiter.h"
@@ -192,7 +193,9 @@ dirty_peer_handle_hello (DirtyPeer  *self)
 }
 
 /* Reads "app" and "action" and checks the shape of args/kwargs; the body
- * itself is forwarded unchanged. Returns FALSE after sending an error. */
+ * itself is forwarded unchanged. One pass over the text, no JSON tree:
+ * the worker parses the body in full. Returns FALSE after sending an
+ * error. */
 static gboolean
 dirty_peer_read_request (DirtyPeer   *self,
                          DirtyFrame  *frame,
@@ -200,35 +203,31 @@ dirty_peer_read_request (DirtyPeer   *self,
                          char       **action,
                          guint32     *window)
 {
-  g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GPtrArray) attachments = NULL;
+  const DirtyLimits *limits = dirty_connection_get_limits (self->connection);
+  g_auto(DirtyRequestHead) head = { 0 };
   g_autoptr(GError) error = NULL;
-  JsonObject *object;
-  JsonNode *node;
+  gsize length;
+  const char *json = dirty_frame_get_json (frame, &length);
 
-  if (!dirty_frame_decode (frame, dirty_connection_get_limits (self->connection),
-                           &root, &attachments, &error))
+  if ((length > 0 && !dirty_request_head_scan (json, length, limits->max_depth, &head, &error)) ||
+      !dirty_frame_check_attachments (frame, &error))
     {
       dirty_peer_protocol_error (self, error->message);
       return FALSE;
     }
-  if (root == NULL || dirty_json_get_string (root, "app") == NULL ||
-      dirty_json_get_string (root, "action") == NULL)
+  if (head.app_kind != DIRTY_JSON_STRING || head.action_kind != DIRTY_JSON_STRING)
     {
       dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_INVALID_ARGUMENT,
                              "a request needs \"app\" and \"action\" strings");
       return FALSE;
     }
-  object = json_node_get_object (root);
-  if ((node = json_object_get_member (object, "args")) != NULL &&
-      !JSON_NODE_HOLDS_ARRAY (node))
+  if (head.args_kind != DIRTY_JSON_ABSENT && head.args_kind != DIRTY_JSON_ARRAY)
     {
       dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_INVALID_ARGUMENT,
                              "\"args\" must be an array");
       return FALSE;
     }
-  if ((node = json_object_get_member (object, "kwargs")) != NULL &&
-      !JSON_NODE_HOLDS_OBJECT (node))
+  if (head.kwargs_kind != DIRTY_JSON_ABSENT && head.kwargs_kind != DIRTY_JSON_OBJECT)
     {
       dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_INVALID_ARGUMENT,
                              "\"kwargs\" must be an object");
@@ -239,9 +238,9 @@ dirty_peer_read_request (DirtyPeer   *self,
     {
       gint64 asked = DIRTY_STREAM_DEFAULT_WINDOW;
 
-      if ((node = json_object_get_member (object, "window")) != NULL &&
-          (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64 ||
-           (asked = json_node_get_int (node)) < 1 || asked > DIRTY_STREAM_MAX_WINDOW))
+      if (head.window_kind != DIRTY_JSON_ABSENT &&
+          (head.window_kind != DIRTY_JSON_INTEGER || head.window_overflows ||
+           (asked = head.window) < 1 || asked > DIRTY_STREAM_MAX_WINDOW))
         {
           dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_INVALID_ARGUMENT,
                                  "\"window\" must be an integer from 1 to 4096");
@@ -249,8 +248,8 @@ dirty_peer_read_request (DirtyPeer   *self,
         }
       *window = (guint32) asked;
     }
-  *app = g_strdup (dirty_json_get_string (root, "app"));
-  *action = g_strdup (dirty_json_get_string (root, "action"));
+  *app = g_steal_pointer (&head.app);
+  *action = g_steal_pointer (&head.action);
   return TRUE;
 }
 

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "dirty-arbiter-marshal.h"
 #include "dirty-error-private.h"
 #include "dirty-log.h"
 #include "dirty-pool.h"
@@ -131,8 +132,11 @@ dirty_pool_class_init (DirtyPoolClass *klass)
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
   signals[SIGNAL_WORKER_REPLY] =
     g_signal_new ("worker-reply", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 4, DIRTY_TYPE_WORKER_PROC,
+                  0, NULL, NULL, dirty_arbiter_marshal_VOID__OBJECT_POINTER_POINTER_BOOLEAN,
+                  G_TYPE_NONE, 4, DIRTY_TYPE_WORKER_PROC,
                   G_TYPE_POINTER, G_TYPE_POINTER, G_TYPE_BOOLEAN);
+  g_signal_set_va_marshaller (signals[SIGNAL_WORKER_REPLY], G_TYPE_FROM_CLASS (klass),
+                              dirty_arbiter_marshal_VOID__OBJECT_POINTER_POINTER_BOOLEANv);
   signals[SIGNAL_WORKER_BACKTRACE] =
     g_signal_new ("worker-backtrace", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 4, DIRTY_TYPE_WORKER_PROC,

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dirty-config.h"
+#include "dirty-arbiter-marshal.h"
 #include "dirty-connection.h"
 #include "dirty-log.h"
 #include "dirty-message.h"
@@ -119,8 +120,10 @@ dirty_worker_proc_class_init (DirtyWorkerProcClass *klass)
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
   signals[SIGNAL_REPLY] =
     g_signal_new ("reply", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 3,
-                  G_TYPE_POINTER, G_TYPE_POINTER, G_TYPE_BOOLEAN);
+                  0, NULL, NULL, dirty_arbiter_marshal_VOID__POINTER_POINTER_BOOLEAN,
+                  G_TYPE_NONE, 3, G_TYPE_POINTER, G_TYPE_POINTER, G_TYPE_BOOLEAN);
+  g_signal_set_va_marshaller (signals[SIGNAL_REPLY], G_TYPE_FROM_CLASS (klass),
+                              dirty_arbiter_marshal_VOID__POINTER_POINTER_BOOLEANv);
   signals[SIGNAL_BACKTRACE] =
     g_signal_new ("backtrace", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 3,

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* dirty_json_parse_strict (): strict JSON into a sealed JsonNode tree in
+ * one pass, for frame bodies, without json-glib's parser. */
+#include "config.h"
+
+#include <string.h>
+
+#include "dirty-json-lexer-private.h"
+
+typedef struct {
+  Scanner     sc;
+  GPtrArray  *containers;   /* JsonNode (object or array), innermost last */
+  GPtrArray  *keys;         /* per container: the pending member name or NULL */
+} Builder;
+
+/* A string value or member name, decoded; NULL if it holds a NUL. */
+static char *
+build_string (Builder *b)
+{
+  const char *raw;
+  gsize length;
+  gboolean escaped;
+
+  if (!dirty_lexer_string (&b->sc, &raw, &length, &escaped))
+    return NULL;
+  return escaped ? dirty_lexer_decode_string (raw, length) : g_strndup (raw, length);
+}
+
+static JsonNode *
+build_scalar (Builder *b)
+{
+  const char *start = b->sc.p;
+  DirtyJsonKind kind;
+
+  switch (*b->sc.p)
+    {
+    case '"':
+      {
+        g_autofree char *text = build_string (b);
+
+        return text ? json_node_init_string (json_node_alloc (), text) : NULL;
+      }
+    case 't':
+      return dirty_lexer_literal (&b->sc, "true") ? json_node_init_boolean (json_node_alloc (), TRUE) : NULL;
+    case 'f':
+      return dirty_lexer_literal (&b->sc, "false") ? json_node_init_boolean (json_node_alloc (), FALSE) : NULL;
+    case 'n':
+      return dirty_lexer_literal (&b->sc, "null") ? json_node_init_null (json_node_alloc ()) : NULL;
+    default:
+      {
+        char digits[64];
+        gsize length;
+
+        if ((*b->sc.p != '-' && !g_ascii_isdigit (*b->sc.p)) || !dirty_lexer_number (&b->sc, &kind))
+          return NULL;
+        length = b->sc.p - start;
+        /* past 18 digits an integer may not fit: json-glib decides */
+        if (length >= (kind == DIRTY_JSON_INTEGER ? 19 + (*start == '-') : sizeof digits))
+          return NULL;
+        memcpy (digits, start, length);
+        digits[length] = '\0';
+        if (kind == DIRTY_JSON_INTEGER)
+          return json_node_init_int (json_node_alloc (), g_ascii_strtoll (digits, NULL, 10));
+        return json_node_init_double (json_node_alloc (), g_ascii_strtod (digits, NULL));
+      }
+    }
+}
+
+/* Adds @node (taken) to the innermost container. */
+static void
+build_add (Builder *b, JsonNode *node)
+{
+  JsonNode *parent = g_ptr_array_index (b->containers, b->containers->len - 1);
+
+  if (JSON_NODE_HOLDS_ARRAY (parent))
+    json_array_add_element (json_node_get_array (parent), node);
+  else
+    {
+      char *key = g_ptr_array_index (b->keys, b->keys->len - 1);
+
+      json_object_set_member (json_node_get_object (parent), key, node);
+      g_free (key);
+      b->keys->pdata[b->keys->len - 1] = NULL;
+    }
+}
+
+static gboolean
+build_key (Builder *b)
+{
+  char *key;
+
+  dirty_lexer_skip_ws (&b->sc);
+  if (b->sc.p >= b->sc.end || *b->sc.p != '"' || (key = build_string (b)) == NULL)
+    return FALSE;
+  b->keys->pdata[b->keys->len - 1] = key;
+  dirty_lexer_skip_ws (&b->sc);
+  if (b->sc.p >= b->sc.end || *b->sc.p != ':')
+    return FALSE;
+  b->sc.p++;
+  return TRUE;
+}
+
+/* Opens a container (on its bracket); FALSE if the text is bad. */
+static gboolean
+build_open (Builder *b, JsonNode **root)
+{
+  gboolean object = *b->sc.p == '{';
+  JsonNode *node = object ? json_node_init_object (json_node_alloc (), NULL)
+                          : json_node_init_array (json_node_alloc (), NULL);
+
+  if (object)
+    json_node_take_object (node, json_object_new ());
+  else
+    json_node_take_array (node, json_array_new ());
+  if (*root == NULL)
+    *root = json_node_ref (node);
+  else
+    build_add (b, json_node_ref (node));
+  g_ptr_array_add (b->containers, node);
+  g_ptr_array_add (b->keys, NULL);
+  b->sc.p++;
+  dirty_lexer_skip_ws (&b->sc);
+  if (b->sc.p < b->sc.end && *b->sc.p == (object ? '}' : ']'))
+    {
+      b->sc.p++;
+      g_ptr_array_set_size (b->keys, b->keys->len - 1);
+      g_ptr_array_set_size (b->containers, b->containers->len - 1);
+      return TRUE;
+    }
+  return object ? build_key (b) : TRUE;
+}
+
+static gboolean
+build_document (Builder *b, JsonNode **root)
+{
+  dirty_lexer_skip_ws (&b->sc);
+  if (b->sc.p >= b->sc.end || *b->sc.p != '{')
+    return FALSE;
+  for (;;)
+    {
+      /* a value */
+      dirty_lexer_skip_ws (&b->sc);
+      if (b->sc.p >= b->sc.end)
+        return FALSE;
+      if (*b->sc.p == '{' || *b->sc.p == '[')
+        {
+          guint before = b->containers->len;
+
+          if (!build_open (b, root))
+            return FALSE;
+          if (b->containers->len > before)
+            continue;   /* not empty: its first value comes next */
+        }
+      else
+        {
+          JsonNode *node = build_scalar (b);
+
+          if (node == NULL)
+            return FALSE;
+          build_add (b, node);
+        }
+
+      /* after a complete value */
+      for (;;)
+        {
+          JsonNode *parent;
+
+          if (b->containers->len == 0)
+            {
+              dirty_lexer_skip_ws (&b->sc);
+              return b->sc.p == b->sc.end;
+            }
+          parent = g_ptr_array_index (b->containers, b->containers->len - 1);
+          dirty_lexer_skip_ws (&b->sc);
+          if (b->sc.p >= b->sc.end)
+            return FALSE;
+          if (*b->sc.p == (JSON_NODE_HOLDS_OBJECT (parent) ? '}' : ']'))
+            {
+              b->sc.p++;
+              g_ptr_array_set_size (b->keys, b->keys->len - 1);
+              g_ptr_array_set_size (b->containers, b->containers->len - 1);
+              continue;
+            }
+          if (*b->sc.p != ',')
+            return FALSE;
+          b->sc.p++;
+          if (JSON_NODE_HOLDS_OBJECT (parent) && !build_key (b))
+            return FALSE;
+          break;
+        }
+    }
+}
+
+JsonNode *
+dirty_json_parse_strict (const char *json,
+                         gsize       length)
+{
+  Builder b = { { json, json + length, NULL }, NULL, NULL };
+  JsonNode *root = NULL;
+  gboolean ok;
+
+  b.containers = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
+  b.keys = g_ptr_array_new_with_free_func (g_free);
+  ok = build_document (&b, &root);
+  g_ptr_array_unref (b.containers);
+  g_ptr_array_unref (b.keys);
+  if (!ok)
+    {
+      g_clear_pointer (&root, json_node_unref);
+      return NULL;
+    }
+  json_node_seal (root);
+  return root;
+}
