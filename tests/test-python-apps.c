@@ -586,6 +586,23 @@ test_stuck_await (StuckFixture *fixture, gconstpointer data)
   g_assert_null (strstr (detail, "C stack of thread "));
 }
 
+/* An async def action that never awaits blocks the asyncio loop: the
+ * stack of the loop's thread, from the action on. */
+static void
+test_stuck_loop (StuckFixture *fixture, gconstpointer data)
+{
+  g_autofree char *detail = call_stuck (fixture, "hog");
+
+  g_assert_true (g_str_has_prefix (detail, "the thread running the call, at its deadline:\n"
+                                           "Python stack of the call (its asyncio task runs, "
+                                           "blocking the loop, most recent call last):\n"));
+  assert_names_frame (detail, "hog");
+  assert_names_frame (detail, "hog_the_loop");
+  /* neither the loop's own frames nor the dirty module's */
+  g_assert_null (strstr (detail, "in run_forever\n"));
+  g_assert_null (strstr (detail, "in supervise\n"));
+}
+
 /* A C function holds the GIL: no Python stack can be taken, the C stack
  * says where it is, and the detail says why there is only that, in
  * bounded time. */
@@ -687,6 +704,8 @@ main (int argc, char *argv[])
               stuck_set_up, test_stuck_busy, stuck_tear_down);
   g_test_add ("/python-apps/stuck-await", StuckFixture, NULL,
               stuck_set_up, test_stuck_await, stuck_tear_down);
+  g_test_add ("/python-apps/stuck-loop", StuckFixture, NULL,
+              stuck_set_up, test_stuck_loop, stuck_tear_down);
   g_test_add ("/python-apps/stuck-gil", StuckFixture, NULL,
               stuck_set_up, test_stuck_gil, stuck_tear_down);
   status = g_test_run ();

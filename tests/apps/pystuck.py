@@ -23,6 +23,13 @@ async def wait_forever():
     await asyncio.Event().wait()
 
 
+def hog_the_loop(call):
+    """Called from a coroutine, busy: the asyncio loop cannot run."""
+    cancellable = call.get_cancellable()
+    while not cancellable.is_cancelled():
+        pass
+
+
 def hold_gil_in_c():
     """A C function called with the GIL held (ctypes.PyDLL does not release
     it) that runs for minutes: SHA-512 crypt with the most rounds. No
@@ -41,6 +48,10 @@ class Stuck(dirty.App):
     @dirty.action
     async def wait(self):
         await wait_forever()
+
+    @dirty.action
+    async def hog(self):
+        hog_the_loop(dirty.current_call())
 
     @dirty.action
     def hold_gil(self):
