@@ -487,3 +487,41 @@ dirty_app_close (DirtyApp *self)
   if (klass->close)
     klass->close (self);
 }
+
+/**
+ * dirty_app_describe_call:
+ * @self: a #DirtyApp
+ * @call: a call of the app that is running
+ *
+ * Runs the app's [vfunc@Dirty.App.describe_call]: what @call is doing
+ * now, in the app's own terms. The worker asks it when a call's deadline
+ * passes (or the arbiter asks for the call's BACKTRACE), on a helper
+ * thread, and waits for it at most 250 ms; the text goes before the C
+ * stack of the thread running the call in the caller's `timeout` error
+ * detail and in the journal (`DIRTY_BACKTRACE`). The Python apps'
+ * `dirty.App` gives the Python stack of the call: the frames of the
+ * thread running a `def` action, or the await chain of an `async def`
+ * action's task.
+ *
+ * An implementation may block briefly (to take a lock, or Python's GIL),
+ * must not complete @call, and runs while @call runs on another thread:
+ * it reads only what is safe to read from there.
+ *
+ * Returns: (transfer full) (nullable): the description, several lines
+ *   of text, or %NULL when the app has none (also when the class has no
+ *   describe_call())
+ */
+char *
+dirty_app_describe_call (DirtyApp  *self,
+                         DirtyCall *call)
+{
+  DirtyAppClass *klass;
+
+  g_return_val_if_fail (DIRTY_IS_APP (self), NULL);
+  g_return_val_if_fail (DIRTY_IS_CALL (call), NULL);
+
+  klass = DIRTY_APP_GET_CLASS (self);
+  if (klass->describe_call == NULL)
+    return NULL;
+  return klass->describe_call (self, call);
+}

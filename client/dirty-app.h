@@ -77,6 +77,9 @@ typedef void (*DirtyActionFunc) (DirtyApp  *app,
  * @close: releases the app's resources at worker shutdown, after every
  *   call has ended. It is called on every loaded app, also one whose
  *   init() failed or never ran. May be %NULL.
+ * @describe_call: says what a running call is doing, for the error and
+ *   the journal record of a call whose deadline passed: see
+ *   [method@Dirty.App.describe_call]. May be %NULL.
  *
  * The class of apps. Subclass it in a module that the worker loads by
  * name; see [method@Dirty.Worker.load_app].
@@ -93,9 +96,11 @@ struct _DirtyAppClass
   void     (*call)  (DirtyApp      *self,
                      DirtyCall     *call);
   void     (*close) (DirtyApp      *self);
+  char *   (*describe_call) (DirtyApp  *self,
+                             DirtyCall *call);
 
   /*< private >*/
-  gpointer padding[12];
+  gpointer padding[11];
 };
 
 DIRTY_AVAILABLE_IN_ALL
@@ -124,5 +129,8 @@ void        dirty_app_call          (DirtyApp          *self,
                                      DirtyCall         *call);
 DIRTY_AVAILABLE_IN_ALL
 void        dirty_app_close         (DirtyApp          *self);
+DIRTY_AVAILABLE_IN_ALL
+char       *dirty_app_describe_call (DirtyApp          *self,
+                                     DirtyCall         *call);
 
 G_END_DECLS

@@ -29,7 +29,12 @@
  * signal) is reported as such. At a call's own deadline the worker sends
  * its BACKTRACE unasked before it cancels the call, so a call that ends
  * at once on cancellation still has it (the arbiter's request for it
- * would race that ending). */
+ * would race that ending).
+ *
+ * An app may describe its call too (dirty_app_describe_call(): a Python
+ * app gives the call's Python stack). That runs on a helper thread,
+ * bounded by the same wait, as it may block: a Python app needs the GIL,
+ * which a C extension can hold for as long as it likes. */
 
 #define MAX_FRAMES      64
 #define CAPTURE_WAIT_MS 250
@@ -65,7 +70,13 @@ struct _DirtyWorkerBacktrace
   guint64      current_id;    /* the capture in progress, 0 for none */
   gboolean     current_cancel;
   DirtyCall   *current_call;
-  gint         current_tid;
+  gint         current_tid;   /* the thread signalled, 0 for none */
+  gboolean     c_pending;     /* its signal handler has not run yet */
+  char        *c_text;        /* the C stack, or NULL and ... */
+  char        *c_note;        /* ... why there is none */
+  GCancellable *describe_cancellable; /* the app's describe_call() runs */
+  char        *app_text;      /* what it returned, or NULL and ... */
+  char        *app_note;      /* ... why there is none (NULL: it has none) */
 };
 
 /* The frames before the interrupted one are the handler's own, the
@@ -229,9 +240,38 @@ symbolize (void *const *frames,
   return g_string_free (text, FALSE);
 }
 
-/* Captures */
+/* Captures: the C stack (a signal to the thread) and the app's own
+ * description (describe_call() on a helper thread) are taken side by
+ * side; the reply goes once both are in or CAPTURE_WAIT_MS has passed. */
 
 static void next_capture (DirtyWorkerBacktrace *bt);
+
+typedef struct {
+  DirtyApp  *app;
+  DirtyCall *call;
+} Describe;
+
+static void
+describe_free (gpointer data)
+{
+  Describe *describe = data;
+
+  g_object_unref (describe->app);
+  g_object_unref (describe->call);
+  g_free (describe);
+}
+
+/* Drops the app's describe_call() in progress: its thread may still run
+ * (a Python app waiting for a GIL held elsewhere), its result is lost. */
+static void
+stop_describe (DirtyWorkerBacktrace *bt)
+{
+  if (bt->describe_cancellable != NULL)
+    {
+      g_cancellable_cancel (bt->describe_cancellable);
+      g_clear_object (&bt->describe_cancellable);
+    }
+}
 
 static void
 end_capture (DirtyWorkerBacktrace *bt)
@@ -239,31 +279,86 @@ end_capture (DirtyWorkerBacktrace *bt)
   guint64 id = bt->current_id;
 
   dirty_worker_clear_source (&bt->timeout_source);
+  stop_describe (bt);
   g_clear_object (&bt->current_call);
+  g_clear_pointer (&bt->c_text, g_free);
+  g_clear_pointer (&bt->c_note, g_free);
+  g_clear_pointer (&bt->app_text, g_free);
+  g_clear_pointer (&bt->app_note, g_free);
   bt->current_id = 0;
   bt->current_tid = 0;
+  bt->c_pending = FALSE;
   g_atomic_int_set (&capture.target, TARGET_NONE);
   if (bt->current_cancel)
     dirty_worker_cancel_at_deadline (bt->worker, id);
   next_capture (bt);
 }
 
+/* The app's description first (what the call does in the app's terms,
+ * such as its Python stack), then the C stack; without a description
+ * the text is the C stack alone. NULL when there is neither. */
+static char *
+compose_text (DirtyWorkerBacktrace *bt)
+{
+  GString *text;
+
+  if (bt->app_text == NULL && bt->c_text == NULL)
+    return NULL;
+  text = g_string_new (bt->app_text);
+  if (bt->app_text != NULL && !g_str_has_suffix (bt->app_text, "\n"))
+    g_string_append_c (text, '\n');
+  if (bt->app_text == NULL && bt->app_note != NULL)
+    g_string_append_printf (text, "(%s; the C stack follows)\n", bt->app_note);
+  if (bt->c_text != NULL)
+    {
+      if (bt->app_text != NULL)
+        g_string_append_printf (text, "C stack of thread %d:\n", bt->current_tid);
+      g_string_append (text, bt->c_text);
+    }
+  else if (bt->c_note != NULL && bt->current_tid > 0)
+    g_string_append_printf (text, "(no C stack: %s)\n", bt->c_note);
+  return g_string_free (text, FALSE);
+}
+
 static void
 finish_capture (DirtyWorkerBacktrace *bt)
 {
-  gboolean is_sync;
-  g_autofree char *text = NULL;
+  g_autofree char *text = compose_text (bt);
+  g_autofree char *why = NULL;
 
-  /* still the same call on that thread: the frames are the call's */
-  if (get_call_thread (bt->current_call, &is_sync) != bt->current_tid)
-    send_reply (bt->worker, bt->current_id, 0, "error",
-                "the call ended while its backtrace was taken");
+  if (text != NULL)
+    send_reply (bt->worker, bt->current_id, bt->c_text != NULL ? bt->current_tid : 0,
+                "backtrace", text);
   else
     {
-      text = symbolize (capture.frames, capture.n_frames, capture.pc);
-      send_reply (bt->worker, bt->current_id, bt->current_tid, "backtrace", text);
+      why = bt->app_note != NULL && bt->c_note != NULL
+              ? g_strdup_printf ("%s; %s", bt->app_note, bt->c_note)
+              : g_strdup (bt->c_note != NULL ? bt->c_note : bt->app_note);
+      send_reply (bt->worker, bt->current_id, 0, "error",
+                  why != NULL ? why : "the app gave no description of the call");
     }
   end_capture (bt);
+}
+
+static void
+maybe_finish_capture (DirtyWorkerBacktrace *bt)
+{
+  if (!bt->c_pending && bt->describe_cancellable == NULL)
+    finish_capture (bt);
+}
+
+/* The signal handler has filled capture.frames. */
+static void
+collect_c_stack (DirtyWorkerBacktrace *bt)
+{
+  gboolean is_sync;
+
+  bt->c_pending = FALSE;
+  /* still the same call on that thread: the frames are the call's */
+  if (get_call_thread (bt->current_call, &is_sync) != bt->current_tid)
+    bt->c_note = g_strdup ("the call ended while its backtrace was taken");
+  else
+    bt->c_text = symbolize (capture.frames, capture.n_frames, capture.pc);
 }
 
 static gboolean
@@ -276,8 +371,12 @@ wake_cb (gint         fd,
 
   while (read (fd, buf, sizeof buf) > 0)
     ;
-  if (bt->current_id != 0 && g_atomic_int_get (&capture.target) == TARGET_CAPTURED)
-    finish_capture (bt);
+  if (bt->current_id != 0 && bt->c_pending &&
+      g_atomic_int_get (&capture.target) == TARGET_CAPTURED)
+    {
+      collect_c_stack (bt);
+      maybe_finish_capture (bt);
+    }
   return G_SOURCE_CONTINUE;
 }
 
@@ -285,22 +384,107 @@ static gboolean
 timeout_cb (gpointer user_data)
 {
   DirtyWorkerBacktrace *bt = user_data;
-  g_autofree char *message = NULL;
 
   g_clear_pointer (&bt->timeout_source, g_source_unref);
-  /* the handler is running right now: its wake-up follows at once */
-  if (!g_atomic_int_compare_and_exchange (&capture.target, bt->current_tid, TARGET_NONE))
-    return G_SOURCE_REMOVE;
-  message = g_strdup_printf ("thread %d did not take signal %d within %d ms (it is blocked in "
-                             "the kernel, or it blocks the signal)",
-                             bt->current_tid, capture.signum, CAPTURE_WAIT_MS);
-  send_reply (bt->worker, bt->current_id, bt->current_tid, "error", message);
-  end_capture (bt);
+  if (bt->describe_cancellable != NULL)
+    {
+      /* e.g. a Python app whose GIL a C extension holds */
+      bt->app_note = g_strdup_printf ("the app did not describe the call within %d ms",
+                                      CAPTURE_WAIT_MS);
+      stop_describe (bt);
+    }
+  if (bt->c_pending)
+    {
+      /* the handler is running right now: its wake-up follows at once */
+      if (!g_atomic_int_compare_and_exchange (&capture.target, bt->current_tid, TARGET_NONE))
+        return G_SOURCE_REMOVE;
+      bt->c_pending = FALSE;
+      bt->c_note = g_strdup_printf ("thread %d did not take signal %d within %d ms (it is "
+                                    "blocked in the kernel, or it blocks the signal)",
+                                    bt->current_tid, capture.signum, CAPTURE_WAIT_MS);
+    }
+  finish_capture (bt);
   return G_SOURCE_REMOVE;
 }
 
+static void
+describe_thread (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  Describe *describe = task_data;
+
+  g_task_return_pointer (task, dirty_app_describe_call (describe->app, describe->call), g_free);
+}
+
+static void
+describe_done (GObject      *source_object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = g_task_propagate_pointer (G_TASK (result), &error);
+  DirtyWorkerBacktrace *bt = user_data;
+
+  /* cancelled: its capture has ended without it, and @bt may be freed */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_object (&bt->describe_cancellable);
+  bt->app_text = g_steal_pointer (&text);
+  maybe_finish_capture (bt);
+}
+
+/* On a helper thread: describe_call() may block (a Python app takes the
+ * GIL), and the main loop must not. The task returns at once when it is
+ * cancelled, whatever its thread is doing. */
+static void
+start_describe (DirtyWorkerBacktrace *bt,
+                DirtyApp             *app)
+{
+  g_autoptr(GTask) task = NULL;
+  Describe *describe;
+
+  if (app == NULL || DIRTY_APP_GET_CLASS (app)->describe_call == NULL)
+    return;
+  describe = g_new (Describe, 1);
+  describe->app = g_object_ref (app);
+  describe->call = g_object_ref (bt->current_call);
+  bt->describe_cancellable = g_cancellable_new ();
+  task = g_task_new (NULL, bt->describe_cancellable, describe_done, bt);
+  g_task_set_source_tag (task, start_describe);
+  g_task_set_task_data (task, describe, describe_free);
+  g_task_set_return_on_cancel (task, TRUE);
+  g_task_run_in_thread (task, describe_thread);
+}
+
+/* Signals the thread running the call, or says why not. */
+static void
+start_signal (DirtyWorkerBacktrace *bt,
+              gint                  tid,
+              gboolean              is_sync)
+{
+  if (!is_sync)
+    bt->c_note = g_strdup ("an async action: no thread of the worker runs it; it waits "
+                           "for its main loop");
+  else if (capture.signum == 0)
+    bt->c_note = g_strdup ("backtraces are not available in this worker");
+  else
+    {
+      g_atomic_int_set (&capture.target, tid);
+      if (tgkill (getpid (), tid, capture.signum) == 0)
+        {
+          bt->current_tid = tid;
+          bt->c_pending = TRUE;
+          return;
+        }
+      g_atomic_int_set (&capture.target, TARGET_NONE);
+      bt->c_note = g_strdup_printf ("cannot signal thread %d: %s", tid, g_strerror (errno));
+    }
+}
+
 /* Starts the capture for @id, or answers at once why there is none. */
-static gboolean
+static void
 start_capture (DirtyWorkerBacktrace *bt,
                guint64               id,
                gboolean              cancel_after)
@@ -313,35 +497,30 @@ start_capture (DirtyWorkerBacktrace *bt,
 
   if (entry == NULL || tid < 0)
     message = g_strdup ("the call has ended");
-  else if (!is_sync)
-    message = g_strdup ("an async action: no thread of the worker runs it; it waits "
-                        "for its main loop");
-  else if (tid == 0)
+  else if (is_sync && tid == 0)
     message = g_strdup_printf ("the call has not started: it waits for one of the worker's "
                                "%u threads", self->n_threads);
-  else if (capture.signum == 0)
-    message = g_strdup ("backtraces are not available in this worker");
-  else
+  if (message != NULL)
     {
-      g_atomic_int_set (&capture.target, tid);
-      if (tgkill (getpid (), tid, capture.signum) == 0)
-        {
-          bt->current_id = id;
-          bt->current_cancel = cancel_after;
-          bt->current_tid = tid;
-          bt->current_call = g_object_ref (entry->call);
-          bt->timeout_source = g_timeout_source_new (CAPTURE_WAIT_MS);
-          g_source_set_callback (bt->timeout_source, timeout_cb, bt, NULL);
-          g_source_attach (bt->timeout_source, self->context);
-          return TRUE;
-        }
-      g_atomic_int_set (&capture.target, TARGET_NONE);
-      message = g_strdup_printf ("cannot signal thread %d: %s", tid, g_strerror (errno));
+      send_reply (self, id, 0, "error", message);
+      if (cancel_after)
+        dirty_worker_cancel_at_deadline (self, id);
+      return;
     }
-  send_reply (self, id, 0, "error", message);
-  if (cancel_after)
-    dirty_worker_cancel_at_deadline (self, id);
-  return FALSE;
+
+  bt->current_id = id;
+  bt->current_cancel = cancel_after;
+  bt->current_call = g_object_ref (entry->call);
+  start_describe (bt, entry->wapp->app);
+  start_signal (bt, tid, is_sync);
+  if (!bt->c_pending && bt->describe_cancellable == NULL)
+    {
+      finish_capture (bt);
+      return;
+    }
+  bt->timeout_source = g_timeout_source_new (CAPTURE_WAIT_MS);
+  g_source_set_callback (bt->timeout_source, timeout_cb, bt, NULL);
+  g_source_attach (bt->timeout_source, self->context);
 }
 
 static void
@@ -415,7 +594,12 @@ dirty_worker_backtrace_free (DirtyWorkerBacktrace *bt)
     return;
   dirty_worker_clear_source (&bt->wake_source);
   dirty_worker_clear_source (&bt->timeout_source);
+  stop_describe (bt);
   g_clear_object (&bt->current_call);
+  g_free (bt->c_text);
+  g_free (bt->c_note);
+  g_free (bt->app_text);
+  g_free (bt->app_note);
   g_atomic_int_set (&capture.target, TARGET_NONE);
   g_queue_clear_full (&bt->pending, g_free);
   g_free (bt);

@@ -4,7 +4,8 @@
  * through libdirty-glib and dirtyctl: values, bytes both ways, a sync
  * and an async generator streaming, cancel mid-stream (the generator
  * closed, the task cancelled), a Python exception as an app error with
- * its traceback, and apps that cannot be made. */
+ * its traceback, apps that cannot be made, and stuck calls whose timeout
+ * names the Python function they are stuck in. */
 #include "config.h"
 
 #include <math.h>
@@ -18,6 +19,8 @@
 
 #define NUMSTATS "python:numstats:NumStats"
 #define ECHO     "echo:DirtyEchoApp"
+#define STUCK    "python:pystuck:Stuck"
+#define STUCK_TIMEOUT_MS 400
 
 /* One worker: the app's counters (closed_early) are that worker's. It
  * hosts a C app beside the Python one. */
@@ -461,6 +464,162 @@ test_hooks (void)
   g_rmdir (dir);
 }
 
+/* ---- stuck calls --------------------------------------------------------- */
+
+typedef struct {
+  DirtyTestDaemon *daemon;
+  DirtyClient     *client;
+  char            *log;
+} StuckFixture;
+
+static void
+stuck_set_up (StuckFixture *fixture, gconstpointer data)
+{
+  const char * const *path_args = python_app_path_args ();
+  g_autofree char *log_arg = NULL;
+  const char *args[4] = { path_args[0], path_args[1], NULL, NULL };
+  int fd;
+
+  fixture->log = g_build_filename (g_get_tmp_dir (), "dirty-pystuck-XXXXXX.log", NULL);
+  fd = g_mkstemp (fixture->log);
+  g_assert_cmpint (fd, >=, 0);
+  g_close (fd, NULL);
+  log_arg = g_strconcat ("--log-file=", fixture->log, NULL);
+  args[2] = log_arg;
+  fixture->daemon = dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" STUCK "\n"
+                                             "dirty_workers=1\ndirty_threads=2\n", args);
+  fixture->client = connect_to (fixture->daemon);
+}
+
+static void
+stuck_tear_down (StuckFixture *fixture, gconstpointer data)
+{
+  g_clear_object (&fixture->client);
+  g_clear_pointer (&fixture->daemon, dirty_test_daemon_stop);
+  g_unlink (fixture->log);
+  g_free (fixture->log);
+}
+
+/* @action overruns its deadline: returns the timeout's detail. */
+static char *
+call_stuck (StuckFixture *fixture, const char *action)
+{
+  g_autoptr(DirtyRequest) request = dirty_request_new (STUCK, action);
+  g_autoptr(DirtyReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  dirty_request_set_timeout (request, STUCK_TIMEOUT_MS);
+  reply = dirty_client_send_sync (fixture->client, request, NULL, &error);
+  g_assert_null (reply);
+  g_test_message ("%s: %s\ndetail:\n%s", action, error->message,
+                  dirty_error_get_detail (error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_TIMEOUT);
+  g_assert_nonnull (dirty_error_get_detail (error));
+  return g_strdup (dirty_error_get_detail (error));
+}
+
+/* A traceback line: File ".../pystuck.py", line N, in FUNCTION */
+static void
+assert_names_frame (const char *text, const char *function)
+{
+  g_autofree char *pattern = g_strdup_printf ("  File \"[^\"]*/tests/apps/pystuck\\.py\", "
+                                              "line [0-9]+, in %s\\n", function);
+
+  g_assert_true (g_regex_match_simple (pattern, text, 0, 0));
+}
+
+/* The log file names @needle (the timeout's journal record has the same
+ * text as DIRTY_BACKTRACE), waiting up to 10 s. */
+static void
+assert_logged (StuckFixture *fixture, const char *needle)
+{
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_autofree char *text = NULL;
+
+      if (g_file_get_contents (fixture->log, &text, NULL, NULL) && strstr (text, needle))
+        return;
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (20 * 1000);
+    }
+}
+
+/* A def action in a pure-Python busy loop: the Python stack of its
+ * thread (the function and its file:line), then the C stack. */
+static void
+test_stuck_busy (StuckFixture *fixture, gconstpointer data)
+{
+  g_autofree char *detail = call_stuck (fixture, "spin");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) pong = NULL;
+
+  g_assert_true (g_str_has_prefix (detail, "the thread running the call, at its deadline:\n"
+                                           "Python stack of the call (its thread, most recent "
+                                           "call last):\n"));
+  assert_names_frame (detail, "spin_until_cancelled");
+  assert_names_frame (detail, "spin");
+  /* not the dirty module's dispatching frames */
+  g_assert_null (strstr (detail, "in _dispatch\n"));
+  g_assert_nonnull (strstr (detail, "C stack of thread "));
+  g_assert_nonnull (strstr (detail, "\n#0 "));
+  assert_logged (fixture, "in spin_until_cancelled\n");
+  /* it honoured the cancellation: the worker serves on */
+  pong = execute (fixture->client, STUCK, "ping", "[]", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_node_get_string (pong), ==, "pong");
+}
+
+/* An async def action awaiting forever: its task's await chain. */
+static void
+test_stuck_await (StuckFixture *fixture, gconstpointer data)
+{
+  g_autofree char *detail = call_stuck (fixture, "wait");
+
+  g_assert_nonnull (strstr (detail, "Python stack of the call (its asyncio task awaits, most "
+                                    "recent call last):\n"));
+  assert_names_frame (detail, "wait");
+  assert_names_frame (detail, "wait_forever");
+  /* the innermost frame: asyncio's Event.wait */
+  g_assert_nonnull (strstr (detail, "asyncio/locks.py\", line "));
+  g_assert_null (strstr (detail, "C stack of thread "));
+}
+
+/* An async def action that never awaits blocks the asyncio loop: the
+ * stack of the loop's thread, from the action on. */
+static void
+test_stuck_loop (StuckFixture *fixture, gconstpointer data)
+{
+  g_autofree char *detail = call_stuck (fixture, "hog");
+
+  g_assert_true (g_str_has_prefix (detail, "the thread running the call, at its deadline:\n"
+                                           "Python stack of the call (its asyncio task runs, "
+                                           "blocking the loop, most recent call last):\n"));
+  assert_names_frame (detail, "hog");
+  assert_names_frame (detail, "hog_the_loop");
+  /* neither the loop's own frames nor the dirty module's */
+  g_assert_null (strstr (detail, "in run_forever\n"));
+  g_assert_null (strstr (detail, "in supervise\n"));
+}
+
+/* A C function holds the GIL: no Python stack can be taken, the C stack
+ * says where it is, and the detail says why there is only that, in
+ * bounded time. */
+static void
+test_stuck_gil (StuckFixture *fixture, gconstpointer data)
+{
+  gint64 start = g_get_monotonic_time ();
+  g_autofree char *detail = call_stuck (fixture, "hold_gil");
+  gint64 elapsed = g_get_monotonic_time () - start;
+
+  g_assert_nonnull (strstr (detail, "(the app did not describe the call within 250 ms; the C "
+                                    "stack follows)\n#0 "));
+  g_assert_nonnull (strstr (detail, "libcrypt.so"));
+  /* the arbiter's 500 ms for the answer, and slack for a loaded machine */
+  g_assert_cmpint (elapsed, <, (STUCK_TIMEOUT_MS + 500 + 1500) * 1000);
+}
+
 /* ---- dirtyctl ---------------------------------------------------------- */
 
 static int
@@ -541,6 +700,14 @@ main (int argc, char *argv[])
   g_test_add_func ("/python-apps/dirtyctl", test_dirtyctl);
   g_test_add_func ("/python-apps/broken-apps", test_broken_apps);
   g_test_add_func ("/python-apps/hooks", test_hooks);
+  g_test_add ("/python-apps/stuck-busy", StuckFixture, NULL,
+              stuck_set_up, test_stuck_busy, stuck_tear_down);
+  g_test_add ("/python-apps/stuck-await", StuckFixture, NULL,
+              stuck_set_up, test_stuck_await, stuck_tear_down);
+  g_test_add ("/python-apps/stuck-loop", StuckFixture, NULL,
+              stuck_set_up, test_stuck_loop, stuck_tear_down);
+  g_test_add ("/python-apps/stuck-gil", StuckFixture, NULL,
+              stuck_set_up, test_stuck_gil, stuck_tear_down);
   status = g_test_run ();
   g_clear_pointer (&daemon_, dirty_test_daemon_stop);
   return status;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Stuck-call diagnosis (issue 7, item 6), against the real daemon: a call
  * that overruns its deadline is answered "timeout" with a backtrace of
- * the thread running it as the error's detail, the same backtrace is in
+ * the thread running it as the error's detail (after the app's own
+ * description of the call, when it gives one), the same backtrace is in
  * the record of the worker's kill, and a worker that cannot answer (it is
  * SIGSTOPped) is still killed in bounded time, the error saying that no
  * backtrace could be taken. */
@@ -135,7 +136,10 @@ test_backtrace_in_error (Fixture *fixture, gconstpointer data)
                   elapsed / 1000, error->message, detail);
   g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_TIMEOUT);
   g_assert_nonnull (detail);
-  g_assert_nonnull (strstr (detail, "the thread running the call"));
+  /* the app's own description first (describe_call()), then the C stack */
+  g_assert_true (g_str_has_prefix (detail, "the thread running the call, at its deadline:\n"
+                                           "testapp: the stuck action never looks at its "
+                                           "cancellable\nC stack of thread "));
   g_assert_nonnull (strstr (detail, STUCK_FUNCTION));
   g_assert_cmpint (elapsed, >=, TIMEOUT_MS * 1000);
   g_assert_cmpint (elapsed, <, ANSWER_BOUND_US);
@@ -163,6 +167,8 @@ test_backtrace_cooperative (Fixture *fixture, gconstpointer data)
   g_assert_nonnull (detail);
   /* sleep_action is static; the module is named with the offset */
   g_assert_nonnull (strstr (detail, "testapp.so+0x"));
+  /* the app has no description of it: the C stack alone, as ever */
+  g_assert_true (g_str_has_prefix (detail, "the thread running the call, at its deadline:\n#0 "));
   g_assert_cmpint (elapsed, <, ANSWER_BOUND_US);
   g_assert_cmpint (worker_pid (fixture), ==, pid);
 }

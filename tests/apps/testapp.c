@@ -11,7 +11,8 @@
  *                looking at its cancellable (to test kill after grace and
  *                late replies)
  *   stuck [SECS] like hang, inside the exported testapp_stuck_in_loop(), a
- *                name the backtrace of a stuck call must show
+ *                name the backtrace of a stuck call must show; the app's
+ *                describe_call() describes it (and no other action)
  *   crash        abort()s the worker (to test worker-lost and respawn)
  *   crash_after SECS  abort()s after SECS (so calls can queue behind it)
  *   noreply      returns without completing its call (a bug the worker
@@ -345,10 +346,22 @@ dirty_test_app_real_init (DirtyApp      *app,
   return TRUE;
 }
 
+/* Runs on a helper thread of the worker while the call runs: reads only
+ * the call's fixed fields. */
+static char *
+dirty_test_app_describe_call (DirtyApp  *app,
+                              DirtyCall *call)
+{
+  if (g_strcmp0 (dirty_call_get_action (call), "stuck") != 0)
+    return NULL;
+  return g_strdup ("testapp: the stuck action never looks at its cancellable");
+}
+
 static void
 dirty_test_app_class_init (DirtyTestAppClass *klass)
 {
   DIRTY_APP_CLASS (klass)->init = dirty_test_app_real_init;
+  DIRTY_APP_CLASS (klass)->describe_call = dirty_test_app_describe_call;
 }
 
 static void

@@ -27,12 +27,15 @@ a result become attachments) and anything with a ``tolist()`` method
 traceback; :class:`InvalidArgument` gives ``invalid-argument`` instead.
 When the caller cancels (or the deadline passes) a generator is closed
 (``GeneratorExit`` at its ``yield``) and an async action's task is
-cancelled (``asyncio.CancelledError`` at its ``await``).
+cancelled (``asyncio.CancelledError`` at its ``await``). At the deadline,
+before that, the worker takes the call's Python stack (its thread's
+frames, or its task's await chain) for the timeout error's detail.
 """
 
 import contextvars
 import inspect
 import os
+import threading
 import traceback
 
 import gi
@@ -41,7 +44,7 @@ gi.require_version("Dirty", "1")
 gi.require_version("Json", "1.0")
 from gi.repository import Dirty, Gio, GLib  # noqa: E402
 
-from . import _async, _convert  # noqa: E402
+from . import _async, _convert, _stack  # noqa: E402
 
 __all__ = ["App", "action", "current_call", "InvalidArgument"]
 
@@ -219,6 +222,11 @@ class App(Dirty.App):
                                          Dirty.Error.FAILED) from exc
         return True
 
+    def do_describe_call(self, call):
+        """The call's Python stack: the worker asks for it when the call's
+        deadline passes, for the timeout error's detail."""
+        return _stack.describe(call, _async.loop_thread())
+
     def do_close(self):
         try:
             self.teardown()
@@ -234,9 +242,14 @@ class App(Dirty.App):
                 serve = (_serve_async_generator if flags & Dirty.ActionFlags.STREAM
                          else _serve_coroutine)
                 _async.run(call, lambda: serve(call, method), lambda error: _fail(call, error))
-            elif flags & Dirty.ActionFlags.STREAM:
-                _serve_generator(call, method)
             else:
-                _serve_function(call, method)
+                _stack.track(call, threading.get_ident())
+                try:
+                    if flags & Dirty.ActionFlags.STREAM:
+                        _serve_generator(call, method)
+                    else:
+                        _serve_function(call, method)
+                finally:
+                    _stack.untrack(call)
         finally:
             _current_call.reset(token)

@@ -16,20 +16,30 @@ import threading
 
 from gi.repository import Gio, GLib, GObject
 
+from . import _stack
+
 _lock = threading.Lock()
 _loop = None
+_thread_ident = None  # the thread running _loop
 
 
 def loop():
     """The asyncio loop of this worker, started on first use."""
-    global _loop
+    global _loop, _thread_ident
     with _lock:
         if _loop is None:
             _loop = asyncio.new_event_loop()
             thread = threading.Thread(target=_loop.run_forever,
                                       name="dirty-asyncio", daemon=True)
             thread.start()
+            _thread_ident = thread.ident
         return _loop
+
+
+def loop_thread():
+    """The ident of the asyncio loop's thread, None before it starts."""
+    with _lock:
+        return _thread_ident
 
 
 def stop():
@@ -82,6 +92,7 @@ def run(call, coroutine_factory, on_cancel_error):
 
     async def supervise():
         task = asyncio.current_task()
+        _stack.track(call, task)
         cancellable = call.get_cancellable()
         # GObject's connect: Gio.Cancellable.connect is g_cancellable_connect
         handler = GObject.Object.connect(
@@ -94,6 +105,7 @@ def run(call, coroutine_factory, on_cancel_error):
         except asyncio.CancelledError:
             on_cancel_error(cancelled_error())
         finally:
+            _stack.untrack(call)
             GObject.Object.disconnect(cancellable, handler)
 
     asyncio.run_coroutine_threadsafe(supervise(), event_loop)
