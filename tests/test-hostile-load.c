@@ -410,6 +410,7 @@ test_slowloris (void)
 
 typedef struct {
   GSocket *socket;
+  guint    n_requests;
   guint    n_sent;      /* atomic */
 } TinySender;
 
@@ -421,9 +422,9 @@ tiny_sender_thread (gpointer user_data)
   const gsize frame_len = DIRTY_FRAME_HEADER_SIZE + json_len;
   g_autofree guint8 *batch = g_malloc (TINY_BATCH * frame_len);
 
-  for (guint64 id = 1; id <= TINY_REQUESTS; )
+  for (guint64 id = 1; id <= sender->n_requests; )
     {
-      guint n = MIN (TINY_BATCH, TINY_REQUESTS - id + 1);
+      guint n = MIN (TINY_BATCH, sender->n_requests - id + 1);
 
       for (guint i = 0; i < n; i++)
         {
@@ -514,11 +515,12 @@ assert_busy_body (const guint8 *body, gsize len, GByteArray *last_busy)
 static void
 test_many_in_flight (void)
 {
-  g_autofree char *attack = g_strdup_printf ("%u requests in flight", TINY_REQUESTS);
+  guint n_requests = TINY_REQUESTS;
+  g_autofree char *attack = g_strdup_printf ("%u requests in flight", n_requests);
   gint64 unloaded = measure_unloaded (attack);
-  TinySender sender = { .socket = raw_connect () };
+  TinySender sender = { .socket = raw_connect (), .n_requests = n_requests };
   g_autofree TinyReader *reader = g_new0 (TinyReader, 1);
-  g_autofree guint8 *answered = g_new0 (guint8, TINY_REQUESTS + 1);
+  g_autofree guint8 *answered = g_new0 (guint8, n_requests + 1);
   g_autoptr(GByteArray) last_busy = g_byte_array_new ();
   guint n_results = 0, n_busy = 0, n_answered = 0;
   gint64 waiting, most_waiting = 0;
@@ -531,10 +533,10 @@ test_many_in_flight (void)
   gsize body_len;
 
   reader->socket = sender.socket;
-  while (n_answered < TINY_REQUESTS && tiny_reader_next (reader, &header, &body, &body_len))
+  while (n_answered < n_requests && tiny_reader_next (reader, &header, &body, &body_len))
     {
       g_assert_cmpuint (header.id, >=, 1);
-      g_assert_cmpuint (header.id, <=, TINY_REQUESTS);
+      g_assert_cmpuint (header.id, <=, n_requests);
       g_assert_cmpuint (answered[header.id], ==, 0);
       answered[header.id] = 1;
       n_answered++;
@@ -556,13 +558,13 @@ test_many_in_flight (void)
   probe_finish (&probe, thread, attack, unloaded, FLOOD_CHECK);
   g_test_message ("  %u requests pipelined on one connection (max_in_flight %u): %u sent, "
                   "%u results, %u busy, up to %" G_GINT64_FORMAT " sent and not yet answered, in %"
-                  G_GINT64_FORMAT " ms", TINY_REQUESTS, MAX_IN_FLIGHT, sender.n_sent,
+                  G_GINT64_FORMAT " ms", n_requests, MAX_IN_FLIGHT, sender.n_sent,
                   n_results, n_busy, most_waiting, (g_get_monotonic_time () - start) / 1000);
   printf ("# FIGURE in-flight flood: %u requests, %u results, %u busy, up to %" G_GINT64_FORMAT
-          " unanswered at once, %" G_GINT64_FORMAT " ms\n", TINY_REQUESTS, n_results, n_busy, most_waiting,
-          (g_get_monotonic_time () - start) / 1000);
-  g_assert_cmpuint (sender.n_sent, ==, TINY_REQUESTS);
-  g_assert_cmpuint (n_results + n_busy, ==, TINY_REQUESTS);
+          " unanswered at once, %" G_GINT64_FORMAT " ms\n", n_requests, n_results, n_busy,
+          most_waiting, (g_get_monotonic_time () - start) / 1000);
+  g_assert_cmpuint (sender.n_sent, ==, n_requests);
+  g_assert_cmpuint (n_results + n_busy, ==, n_requests);
   g_assert_cmpuint (n_busy, >, 0);
   g_assert_cmpuint (n_results, >=, MAX_IN_FLIGHT);
   g_object_unref (sender.socket);
