@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Hostile clients against the real daemon, with small limits configured
- * (max_body, max_in_flight, frame_timeout, max_queued,
- * max_connections_per_uid): each attack is bounded by its limit, gets a
+/* Hostile clients against the real daemon, at the scale of issue 7, with
+ * small limits configured (max_body, max_in_flight, frame_timeout,
+ * max_queued, max_connections_per_uid): slowloris at one byte a second
+ * on 100 connections, a million tiny requests pipelined on one
+ * connection, a queue flood, a client that never reads, 10,000
+ * connections from one uid. Each attack is bounded by its limit, gets a
  * typed error or a close, the daemon's RSS stays bounded, and a
- * well-behaved client keeps being served meanwhile. Figures are printed:
- * the well-behaved client's p99 latency unloaded (measured again just
- * before each attack, so a machine whose load changes meanwhile does not
- * skew the comparison) and during the attack.
+ * well-behaved client keeps being served meanwhile. Figures are printed
+ * (`# FIGURE` lines): the well-behaved client's p99 latency unloaded
+ * (measured again just before each attack, so a machine whose load
+ * changes meanwhile does not skew the comparison) and during the attack.
  *
  * Where the arbiter can keep it, the p99 during the attack is asserted
  * to stay within 2x of the unloaded one, plus FAIR_SLACK_US: attacks
@@ -22,26 +25,38 @@
  * app, the queue flood's p99 was 35 and 69 ms (unloaded 3.9 and 0.2 ms),
  * as the call waited behind all 512 queued calls, and the test fails.
  * On a quieter machine (load average 1.7) the figures were: slowloris
- * 0.2-1.1 ms (unloaded 0.2-0.4), the in-flight flood 2.9-3.2 ms and the
- * queue flood 1.7-2.7 ms (unloaded 0.2-0.6): beyond a bare 2x, because
- * those attackers keep the arbiter's one thread busy (parsing 20,000
- * frames; serving 512 queued calls as fast as it can), which no queue
- * discipline gives back to the others; well within the slack.
+ * 0.2-1.1 ms (unloaded 0.2-0.4), the in-flight flood (then 20,000
+ * requests) 2.9-3.2 ms and the queue flood 1.7-2.7 ms (unloaded
+ * 0.2-0.6): beyond a bare 2x, because those attackers keep the
+ * arbiter's one thread busy (parsing frames as fast as they come;
+ * serving 512 queued calls as fast as it can), which no queue discipline
+ * gives back to the others; well within the slack. The million-request
+ * flood keeps the arbiter's thread busy for its whole ~9 s, so every
+ * probe call runs during it: 6.8-9.2 ms under a load average of 8
+ * (unloaded 0.2-7 ms); without the slow reader (the reader waking for
+ * every reply, the arbiter writing each one alone) it was 8.7-43 ms.
  *
  * Not asserted (printed, and explained where measured): a client that
  * never reads and the connection flood. There the attack takes the
  * resources themselves: 64 echoes of 256 KiB keep every worker slot busy
  * for milliseconds each (a call cannot be pre-empted: the well-behaved
- * call waits for a slot), and 2,000 connects with their credential
+ * call waits for a slot), and 10,000 connects with their credential
  * checks, on the arbiter's one thread, compete for the same 2 cores as
- * the probe and the test's own connect loop. What is asserted for them
- * is that every call gets its result, within a generous bound. */
+ * the probe and the test's own connect loop (measured under a load
+ * average of 5: p99 2.8-11 ms, unloaded 0.2-9.7 ms). The slowest call
+ * took 0.6-1.5 s (3.3 s under AddressSanitizer): the arbiter takes its
+ * whole backlog (up to SOMAXCONN connects) in one dispatch. Bounding
+ * that to 16 accepts a dispatch cut the slowest call to 24-38 ms but
+ * raised the p99 to 19-26 ms (every call then shares the loop with the
+ * accepts), so it is left as is here. What is asserted for them is that
+ * every call gets its result, within a generous bound. */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <gio/gunixsocketaddress.h>
 
 #include "dirty-message.h"
 #include "dirty-test-daemon.h"
@@ -52,7 +67,7 @@
 #define MAX_IN_FLIGHT   64
 #define FRAME_TIMEOUT   1000            /* ms */
 #define MAX_QUEUED      (4 * 1024 * 1024)
-#define MAX_PER_UID     1000
+#define MAX_PER_UID     2500
 #define PROBE_CALLS     300
 /* a call this slow fails the test; AddressSanitizer makes every call
  * cost milliseconds of CPU (measured: a call waited up to 2.05 s during
@@ -70,6 +85,18 @@
 #define RSS_GROWTH_KB   (256 * 1024)
 #else
 #define RSS_GROWTH_KB   (dirty_test_under_valgrind () ? 256 * 1024 : 128 * 1024)
+#endif
+
+/* the connection flood: the issue's 10,000 from one peer (fewer only if
+ * the hard RLIMIT_NOFILE does not allow them; the figure says how many);
+ * the daemon's memory per admitted connection is bounded loosely here
+ * (refused connections must leave nothing behind; what one admitted
+ * connection costs is the performance benchmark's to bound) */
+#define FLOOD_CONNECTIONS 10000
+#if defined(__SANITIZE_ADDRESS__)
+#define CONNECTION_KB   512
+#else
+#define CONNECTION_KB   256
 #endif
 
 /* see the top: what a loaded 2-core machine adds to a p99 on its own */
@@ -170,6 +197,7 @@ compare_gint64 (gconstpointer a, gconstpointer b)
  * connection; returns the p99 latency in µs. */
 typedef struct {
   GSocket *socket;
+  gint64   pause_us;   /* between calls: to span a longer attack */
   gint64   p99;
   gint64   max;
 } Probe;
@@ -192,6 +220,8 @@ probe_thread (gpointer user_data)
       g_assert_nonnull (reply);
       g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_RESPONSE);
       g_assert_cmpuint (reply->header.id, ==, i + 1);
+      if (probe->pause_us > 0)
+        g_usleep (probe->pause_us);
     }
   qsort (latency, PROBE_CALLS, sizeof *latency, compare_gint64);
   probe->p99 = latency[(PROBE_CALLS * 99 + 99) / 100 - 1];
@@ -200,11 +230,18 @@ probe_thread (gpointer user_data)
 }
 
 static GThread *
-probe_start (Probe *probe)
+probe_start_paced (Probe *probe, gint64 pause_us)
 {
   memset (probe, 0, sizeof *probe);
   probe->socket = raw_connect ();
+  probe->pause_us = pause_us;
   return g_thread_new ("probe", probe_thread, probe);
+}
+
+static GThread *
+probe_start (Probe *probe)
+{
+  return probe_start_paced (probe, 0);
 }
 
 /* The well-behaved client's p99 with nothing else going on, now */
@@ -297,9 +334,17 @@ test_hello_limits (void)
   g_assert_cmpint (dirty_json_get_int (root, "max_in_flight", 0), ==, MAX_IN_FLIGHT);
 }
 
-/* One byte per 100 ms, on 20 connections at once: each is cut at
- * frame_timeout with ERROR protocol. */
-#define SLOW_CONNECTIONS 20
+/* One byte a second, on SLOW_CONNECTIONS connections at once: each is
+ * cut at frame_timeout (which runs from a frame's first byte, however
+ * often more bytes come) with ERROR protocol. Readiness is checked every
+ * SLOW_POLL_MS, so when each was cut is known to that precision. */
+#define SLOW_CONNECTIONS 100
+#define SLOW_POLL_MS     50
+/* the probe's calls spread over 1.5 s, past the cut at 1 s, so they
+ * also meet the bytes' arrival and the timeouts firing (unpaced, its
+ * 300 calls take ~0.1 s); measured under a load average of 3: p99
+ * 1.2-2.8 ms (unloaded 1.1-3.0 ms), the slowest call 18-19 ms */
+#define SLOW_PROBE_PAUSE_US (5 * 1000)
 
 static void
 test_slowloris (void)
@@ -307,9 +352,10 @@ test_slowloris (void)
   gint64 unloaded = measure_unloaded ("slowloris");
   GSocket *sockets[SLOW_CONNECTIONS];
   gint64 closed_after[SLOW_CONNECTIONS] = { 0 };
+  guint bytes_sent[SLOW_CONNECTIONS] = { 0 };
   guint8 header[DIRTY_FRAME_HEADER_SIZE];
-  guint n_closed = 0;
-  gint64 start = g_get_monotonic_time ();
+  guint n_closed = 0, most_bytes = 0;
+  gint64 start, next_byte;
   Probe probe;
   GThread *thread;
   gint64 longest = 0;
@@ -317,11 +363,14 @@ test_slowloris (void)
   write_header (header, 1, 100);
   for (guint i = 0; i < SLOW_CONNECTIONS; i++)
     sockets[i] = raw_connect ();
-  thread = probe_start (&probe);
-  for (guint byte = 0; n_closed < SLOW_CONNECTIONS; byte++)
+  thread = probe_start_paced (&probe, SLOW_PROBE_PAUSE_US);
+  start = next_byte = g_get_monotonic_time ();
+  while (n_closed < SLOW_CONNECTIONS)
     {
-      /* a header takes 3.2 s at this pace: far past the 1 s limit */
-      g_assert_cmpuint (byte, <, sizeof header);
+      gboolean send_now = g_get_monotonic_time () >= next_byte;
+
+      /* a header takes 32 s at this pace: far past the 1 s limit */
+      g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * FRAME_TIMEOUT * 1000);
       for (guint i = 0; i < SLOW_CONNECTIONS; i++)
         {
           if (closed_after[i] != 0)
@@ -333,86 +382,215 @@ test_slowloris (void)
               n_closed++;
               continue;
             }
-          dirty_test_raw_send (sockets[i], &header[byte], 1);
+          if (send_now && dirty_test_raw_send (sockets[i], &header[bytes_sent[i]], 1))
+            bytes_sent[i]++;
         }
-      g_usleep (100 * 1000);
+      if (send_now)
+        next_byte += G_USEC_PER_SEC;
+      g_usleep (SLOW_POLL_MS * 1000);
     }
   probe_finish (&probe, thread, "slowloris", unloaded, ASSERT_FAIR);
   for (guint i = 0; i < SLOW_CONNECTIONS; i++)
     {
       longest = MAX (longest, closed_after[i]);
+      most_bytes = MAX (most_bytes, bytes_sent[i]);
       g_object_unref (sockets[i]);
     }
-  g_test_message ("  %u slowloris connections (1 byte/100 ms, frame_timeout %u ms): all closed, "
-                  "the last after %" G_GINT64_FORMAT " ms", SLOW_CONNECTIONS, FRAME_TIMEOUT,
-                  longest / 1000);
-  printf ("# FIGURE slowloris: %u connections closed, last after %" G_GINT64_FORMAT " ms\n",
-          SLOW_CONNECTIONS, longest / 1000);
-  g_assert_cmpint (longest, >=, FRAME_TIMEOUT * 1000 - 100 * 1000);
+  g_test_message ("  %u slowloris connections (1 byte/s, frame_timeout %u ms): all closed, "
+                  "the last after %" G_GINT64_FORMAT " ms, having sent at most %u bytes",
+                  SLOW_CONNECTIONS, FRAME_TIMEOUT, longest / 1000, most_bytes);
+  printf ("# FIGURE slowloris: %u connections at 1 byte/s closed, last after %" G_GINT64_FORMAT
+          " ms\n", SLOW_CONNECTIONS, longest / 1000);
+  g_assert_cmpint (longest, >=, FRAME_TIMEOUT * 1000 - SLOW_POLL_MS * 1000);
   g_assert_cmpint (longest, <, 3 * FRAME_TIMEOUT * 1000);
   check_rss ("after slowloris");
 }
 
-/* 20,000 tiny requests on one connection, none of its replies read
- * until all are sent: max_in_flight answers busy, every request gets
- * exactly one answer, and the daemon is fine. */
-#define TINY_REQUESTS 20000
+/* A million tiny requests pipelined on one connection: a thread writes
+ * them as fast as the socket takes them, never waiting for a reply,
+ * while this thread reads the replies slowly (a pause after each read,
+ * so they pile up in the socket and the daemon's queue and go out in
+ * batches). max_in_flight answers busy to those over it, every request
+ * gets exactly one answer, the replies never pile past max_queued, and
+ * the daemon is fine. Under AddressSanitizer (with the slow unwinding
+ * on every malloc the CI asks for) a frame costs ~30 times more
+ * (measured: 10,000 took 3.3 s, a million 9 s in a normal build), so the
+ * count is smaller there to fit the test's time, and the p99 is printed only (as
+ * for the queue flood below: the machine's, not the arbiter's). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TINY_REQUESTS   20000
+#define FLOOD_CHECK     PRINT_ONLY
+#else
+#define TINY_REQUESTS   1000000
+#define FLOOD_CHECK     ASSERT_FAIR
+#endif
+#define TINY_JSON       "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[40,2]}"
+#define TINY_BATCH      4096    /* frames per write */
+#define TINY_READ_PAUSE_US 2000
+
+typedef struct {
+  GSocket *socket;
+  guint    n_requests;
+  guint    n_sent;      /* atomic */
+} TinySender;
+
+static gpointer
+tiny_sender_thread (gpointer user_data)
+{
+  TinySender *sender = user_data;
+  const gsize json_len = strlen (TINY_JSON);
+  const gsize frame_len = DIRTY_FRAME_HEADER_SIZE + json_len;
+  g_autofree guint8 *batch = g_malloc (TINY_BATCH * frame_len);
+
+  for (guint64 id = 1; id <= sender->n_requests; )
+    {
+      guint n = MIN (TINY_BATCH, sender->n_requests - id + 1);
+
+      for (guint i = 0; i < n; i++)
+        {
+          write_header (batch + i * frame_len, id + i, json_len);
+          memcpy (batch + i * frame_len + DIRTY_FRAME_HEADER_SIZE, TINY_JSON, json_len);
+        }
+      if (!dirty_test_raw_send (sender->socket, batch, n * frame_len))
+        break;
+      id += n;
+      g_atomic_int_add (&sender->n_sent, n);
+    }
+  return NULL;
+}
+
+/* Reads frames from a socket through a large buffer: a million replies
+ * one recv() each would make the reader, not the daemon, the bottleneck */
+typedef struct {
+  GSocket *socket;
+  guint8   data[256 * 1024];
+  gsize    pos, len;
+} TinyReader;
+
+static gboolean
+tiny_reader_fill (TinyReader *reader, gsize need)
+{
+  memmove (reader->data, reader->data + reader->pos, reader->len - reader->pos);
+  reader->len -= reader->pos;
+  reader->pos = 0;
+  while (reader->len < need)
+    {
+      gssize n = g_socket_receive (reader->socket, (char *) reader->data + reader->len,
+                                   sizeof reader->data - reader->len, NULL, NULL);
+
+      if (n <= 0)
+        return FALSE;
+      reader->len += n;
+      /* reading slowly: the replies wait in the socket and in the
+       * daemon's queue (well under max_queued at this pace) */
+      g_usleep (TINY_READ_PAUSE_US);
+    }
+  return TRUE;
+}
+
+/* The next frame's header and body (pointing into the buffer, valid until
+ * the next call); FALSE at EOF. */
+static gboolean
+tiny_reader_next (TinyReader *reader, DirtyFrameHeader *header, const guint8 **body,
+                  gsize *body_len)
+{
+  DirtyLimits any;
+  g_autoptr(GError) error = NULL;
+
+  if (reader->len - reader->pos < DIRTY_FRAME_HEADER_SIZE &&
+      !tiny_reader_fill (reader, DIRTY_FRAME_HEADER_SIZE))
+    return FALSE;
+  dirty_limits_init (&any);
+  g_assert_true (dirty_frame_header_parse (reader->data + reader->pos, &any, header, &error));
+  g_assert_no_error (error);
+  *body_len = dirty_frame_header_body_length (header);
+  g_assert_cmpuint (*body_len, <, sizeof reader->data - DIRTY_FRAME_HEADER_SIZE);
+  if (reader->len - reader->pos < DIRTY_FRAME_HEADER_SIZE + *body_len &&
+      !tiny_reader_fill (reader, DIRTY_FRAME_HEADER_SIZE + *body_len))
+    return FALSE;
+  *body = reader->data + reader->pos + DIRTY_FRAME_HEADER_SIZE;
+  reader->pos += DIRTY_FRAME_HEADER_SIZE + *body_len;
+  return TRUE;
+}
+
+/* An ERROR body is busy: decoded, unless it is the same bytes as the last
+ * one decoded as busy (they repeat: decoding a million would cost the
+ * reader more than the daemon's work) */
+static void
+assert_busy_body (const guint8 *body, gsize len, GByteArray *last_busy)
+{
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+
+  if (len == last_busy->len && memcmp (body, last_busy->data, len) == 0)
+    return;
+  text = g_strndup ((const char *) body, len);
+  root = json_from_string (text, NULL);
+  g_assert_nonnull (root);
+  g_assert_cmpstr (dirty_json_get_string (root, "code"), ==, "busy");
+  g_byte_array_set_size (last_busy, 0);
+  g_byte_array_append (last_busy, body, len);
+}
 
 static void
 test_many_in_flight (void)
 {
-  /* under valgrind a tenth: the arbiter, 50 times slower, would go
-   * more than 10 s without reading its workers' heartbeats and kill them */
-  guint n_requests = TINY_REQUESTS / dirty_test_timeout_scale ();
-  g_autofree char *what = g_strdup_printf ("%u requests in flight", n_requests);
-  gint64 unloaded = measure_unloaded (what);
-  g_autoptr(GSocket) socket = raw_connect ();
-  g_autoptr(GByteArray) batch = g_byte_array_new ();
+  /* under valgrind a tenth of the ASan count: the arbiter, 50 times
+   * slower, would go more than 10 s without reading its workers'
+   * heartbeats and kill them */
+  guint n_requests = dirty_test_under_valgrind () ? 2000 : TINY_REQUESTS;
+  g_autofree char *attack = g_strdup_printf ("%u requests in flight", n_requests);
+  gint64 unloaded = measure_unloaded (attack);
+  TinySender sender = { .socket = raw_connect (), .n_requests = n_requests };
+  g_autofree TinyReader *reader = g_new0 (TinyReader, 1);
   g_autofree guint8 *answered = g_new0 (guint8, n_requests + 1);
-  guint n_results = 0, n_busy = 0;
+  g_autoptr(GByteArray) last_busy = g_byte_array_new ();
+  guint n_results = 0, n_busy = 0, n_answered = 0;
+  gint64 waiting, most_waiting = 0;
+  gint64 start = g_get_monotonic_time ();
+  GThread *writer = g_thread_new ("tiny-sender", tiny_sender_thread, &sender);
   Probe probe;
   GThread *thread = probe_start (&probe);
-  gint64 start = g_get_monotonic_time ();
+  DirtyFrameHeader header;
+  const guint8 *body;
+  gsize body_len;
 
-  for (guint i = 1; i <= n_requests; i++)
+  reader->socket = sender.socket;
+  while (n_answered < n_requests && tiny_reader_next (reader, &header, &body, &body_len))
     {
-      g_autoptr(DirtyFrame) req = add_frame (i);
-      guint8 header[DIRTY_FRAME_HEADER_SIZE];
-
-      dirty_frame_header_write (&req->header, header);
-      g_byte_array_append (batch, header, sizeof header);
-      g_byte_array_append (batch, g_bytes_get_data (req->body, NULL),
-                           g_bytes_get_size (req->body));
-    }
-  g_assert_true (dirty_test_raw_send (socket, batch->data, batch->len));
-  for (guint i = 0; i < n_requests; i++)
-    {
-      g_autoptr(DirtyFrame) reply = dirty_test_raw_read_frame (socket);
-
-      g_assert_nonnull (reply);
-      g_assert_cmpuint (reply->header.id, >=, 1);
-      g_assert_cmpuint (reply->header.id, <=, n_requests);
-      g_assert_cmpuint (answered[reply->header.id], ==, 0);
-      answered[reply->header.id] = 1;
-      if (reply->header.type == DIRTY_FRAME_RESPONSE)
+      g_assert_cmpuint (header.id, >=, 1);
+      g_assert_cmpuint (header.id, <=, n_requests);
+      g_assert_cmpuint (answered[header.id], ==, 0);
+      answered[header.id] = 1;
+      n_answered++;
+      if (header.type == DIRTY_FRAME_RESPONSE)
         n_results++;
       else
         {
-          g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_ERROR);
-          g_assert_cmpstr (error_code (reply, NULL), ==, "busy");
+          g_assert_cmpint (header.type, ==, DIRTY_FRAME_ERROR);
+          assert_busy_body (body, body_len, last_busy);
           n_busy++;
         }
+      /* sent and not answered yet: what the daemon had in hand or in
+       * the socket buffers (n_sent counts whole batches once written:
+       * a lower bound) */
+      waiting = (gint64) g_atomic_int_get (&sender.n_sent) - n_answered;
+      most_waiting = MAX (most_waiting, waiting);
     }
-  probe_finish (&probe, thread, what, unloaded, ASSERT_FAIR);
-  g_test_message ("  %u requests sent unread on one connection (%u bytes, max_in_flight %u): "
-                  "%u results, %u busy, in %" G_GINT64_FORMAT " ms",
-                  n_requests, batch->len, MAX_IN_FLIGHT, n_results, n_busy,
-                  (g_get_monotonic_time () - start) / 1000);
-  printf ("# FIGURE in-flight flood: %u requests, %u results, %u busy\n",
-          n_requests, n_results, n_busy);
+  g_thread_join (writer);
+  probe_finish (&probe, thread, attack, unloaded, FLOOD_CHECK);
+  g_test_message ("  %u requests pipelined on one connection (max_in_flight %u): %u sent, "
+                  "%u results, %u busy, up to %" G_GINT64_FORMAT " sent and not yet answered, in %"
+                  G_GINT64_FORMAT " ms", n_requests, MAX_IN_FLIGHT, sender.n_sent,
+                  n_results, n_busy, most_waiting, (g_get_monotonic_time () - start) / 1000);
+  printf ("# FIGURE in-flight flood: %u requests, %u results, %u busy, up to %" G_GINT64_FORMAT
+          " unanswered at once, %" G_GINT64_FORMAT " ms\n", n_requests, n_results, n_busy,
+          most_waiting, (g_get_monotonic_time () - start) / 1000);
+  g_assert_cmpuint (sender.n_sent, ==, n_requests);
   g_assert_cmpuint (n_results + n_busy, ==, n_requests);
   g_assert_cmpuint (n_busy, >, 0);
   g_assert_cmpuint (n_results, >=, MAX_IN_FLIGHT);
+  g_object_unref (sender.socket);
   check_rss ("after the in-flight flood");
 }
 
@@ -485,31 +663,103 @@ test_never_reads (void)
   check_rss ("after the never-reading client");
 }
 
-/* Twice max_connections_per_uid from one uid: the ones over the cap get
- * ERROR busy and a close; the others are served. */
+/* Entries in /proc/PID/fd: the daemon's open descriptors */
+static guint
+daemon_open_fds (void)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/fd",
+                                           (int) dirty_test_daemon_get_pid (daemon_));
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+/* The soft and hard "Max open files" of the daemon, from /proc/PID/limits */
+static void
+daemon_nofile (guint64 *soft, guint64 *hard)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/limits",
+                                           (int) dirty_test_daemon_get_pid (daemon_));
+  g_autofree char *contents = NULL;
+  const char *line;
+  char *end;
+
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  line = strstr (contents, "Max open files");
+  g_assert_nonnull (line);
+  *soft = g_ascii_strtoull (line + strlen ("Max open files"), &end, 10);
+  *hard = g_ascii_strtoull (end, NULL, 10);
+}
+
+/* A connection for the flood. Connecting faster than the arbiter accepts
+ * fills the listening socket's backlog (SOMAXCONN), where the kernel
+ * answers a non-blocking connect (GSocket's) with EAGAIN: such a
+ * connect is retried a moment later, as a client would. */
+static GSocket *
+flood_connect (guint *n_retries)
+{
+  g_autoptr(GSocketAddress) address =
+    g_unix_socket_address_new (dirty_test_daemon_get_socket_path (daemon_));
+
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                                G_SOCKET_PROTOCOL_DEFAULT, &error);
+
+      g_assert_no_error (error);
+      if (g_socket_connect (socket, address, NULL, &error))
+        {
+          g_socket_set_timeout (socket, 30);
+          return g_steal_pointer (&socket);
+        }
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+      (*n_retries)++;
+      g_assert_cmpuint (*n_retries, <, 100000);
+      g_usleep (1000);
+    }
+}
+
+/* FLOOD_CONNECTIONS from one uid, four times max_connections_per_uid:
+ * the ones over the cap get ERROR busy and a close; the others are
+ * served, and stay open while the daemon's memory is measured. The
+ * daemon was started with a soft RLIMIT_NOFILE of 1024 (see main()): it
+ * holds its 2,500 only because it raises that to the hard limit itself. */
 static void
 test_many_connections (void)
 {
   gint64 unloaded = measure_unloaded ("connection flood");
   struct rlimit rl;
-  guint n, n_admitted = 0, n_refused = 0;
+  guint64 soft, hard;
+  guint n, n_admitted = 0, n_refused = 0, fds, n_retries = 0;
   g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autofree char *attack = NULL;
   Probe probe;
   GThread *thread;
-  gint64 start;
+  gint64 start, rss;
 
+  daemon_nofile (&soft, &hard);
+  g_test_message ("  arbiter's open file limit: soft %" G_GUINT64_FORMAT ", hard %"
+                  G_GUINT64_FORMAT, soft, hard);
+  g_assert_cmpuint (soft, ==, hard);
   g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &rl), ==, 0);
-  n = MIN (2 * MAX_PER_UID, rl.rlim_cur > 100 ? rl.rlim_cur - 100 : 0);
+  /* room for the test's other descriptors */
+  n = MIN (FLOOD_CONNECTIONS, rl.rlim_cur > 100 ? rl.rlim_cur - 100 : 0);
   if (n <= MAX_PER_UID)
     {
       g_test_skip ("RLIMIT_NOFILE too low for more connections than max_connections_per_uid");
       return;
     }
+  attack = g_strdup_printf ("%u connections", n);
   /* the well-behaved client is one of the uid's connections */
   thread = probe_start (&probe);
   start = g_get_monotonic_time ();
   for (guint i = 0; i < n; i++)
-    g_ptr_array_add (sockets, raw_connect ());
+    g_ptr_array_add (sockets, flood_connect (&n_retries));
   /* each asks once: a result (admitted) or ERROR id 0 busy (refused) */
   for (guint i = 0; i < n; i++)
     {
@@ -535,17 +785,27 @@ test_many_connections (void)
           n_refused++;
         }
     }
-  probe_finish (&probe, thread, "connection flood", unloaded, PRINT_ONLY);
+  probe_finish (&probe, thread, attack, unloaded, PRINT_ONLY);
+  /* the admitted ones are still open */
+  rss = daemon_rss_kb ();
+  fds = daemon_open_fds ();
   g_test_message ("  %u connections from one uid (max_connections_per_uid %u): %u admitted, "
-                  "%u refused with busy, in %" G_GINT64_FORMAT " ms", n, MAX_PER_UID,
-                  n_admitted, n_refused, (g_get_monotonic_time () - start) / 1000);
-  printf ("# FIGURE connection flood: %u connections, %u admitted, %u busy\n",
-          n, n_admitted, n_refused);
+                  "%u refused with busy, in %" G_GINT64_FORMAT " ms (%u connects retried on a "
+                  "full backlog); with the admitted open, "
+                  "the arbiter holds %u descriptors and its RSS is %" G_GINT64_FORMAT
+                  " KiB (%" G_GINT64_FORMAT " KiB more than at start)", n, MAX_PER_UID,
+                  n_admitted, n_refused, (g_get_monotonic_time () - start) / 1000, n_retries,
+                  fds, rss, rss - rss_start_kb);
+  printf ("# FIGURE connection flood: %u connections, %u admitted, %u busy; arbiter RSS %"
+          G_GINT64_FORMAT " KiB with them open (start %" G_GINT64_FORMAT " KiB), %u fds\n",
+          n, n_admitted, n_refused, rss, rss_start_kb, fds);
   /* the probe held one (maybe a closing one from before still counts) */
   g_assert_cmpuint (n_admitted, <=, MAX_PER_UID - 1);
   g_assert_cmpuint (n_admitted, >=, MAX_PER_UID - 10);
   g_assert_cmpuint (n_admitted + n_refused, ==, n);
-  check_rss ("after the connection flood");
+  /* the refused are gone: the daemon holds about the admitted */
+  g_assert_cmpuint (fds, <, MAX_PER_UID + 100);
+  g_assert_cmpint (rss, <, rss_start_kb + RSS_GROWTH_KB + (gint64) n_admitted * CONNECTION_KB);
 }
 
 /* Clients that keep the app's queue full: QUEUE_FLOODERS connections,
@@ -729,16 +989,15 @@ test_length_too_long (void)
   g_assert_cmpint (elapsed, <, 3 * FRAME_TIMEOUT * 1000);
 }
 
+/* Sets the soft RLIMIT_NOFILE to @soft, at most the hard limit */
 static void
-raise_nofile (void)
+set_nofile (rlim_t soft)
 {
   struct rlimit rl;
 
-  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
-    {
-      rl.rlim_cur = rl.rlim_max;
-      setrlimit (RLIMIT_NOFILE, &rl);
-    }
+  g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &rl), ==, 0);
+  rl.rlim_cur = MIN (soft, rl.rlim_max);
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &rl), ==, 0);
 }
 
 int
@@ -749,8 +1008,9 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, NULL);
   dirty_limits_init (&limits);
-  /* for the test's connections and, inherited, the daemon's */
-  raise_nofile ();
+  /* the daemon starts with the soft limit services usually get (1024),
+   * and must raise it itself to hold the connection flood */
+  set_nofile (1024);
 
   config = g_strdup_printf ("[dirty-arbiter]\n"
                             "dirty_apps=" ECHO "\n"
@@ -763,6 +1023,8 @@ main (int argc, char **argv)
                             "max_connections_per_uid=%u\n",
                             MAX_BODY, MAX_IN_FLIGHT, FRAME_TIMEOUT, MAX_QUEUED, MAX_PER_UID);
   daemon_ = dirty_test_daemon_start (config, NULL);
+  /* the test's own connections: as many as the hard limit allows */
+  set_nofile (RLIM_INFINITY);
   rss_start_kb = daemon_rss_kb ();
   g_test_message ("arbiter RSS at start: %" G_GINT64_FORMAT " KiB", rss_start_kb);
 
