@@ -370,7 +370,8 @@ encode_chunk (DirtyCallStream *stream,
     json_object_set_member (object, "data",
                             data ? json_node_copy (data) : json_node_new (JSON_NODE_NULL));
   json_node_take_object (root, object);
-  return dirty_frame_encode (DIRTY_FRAME_CHUNK, 0, stream->id, 0, root, attachments);
+  return dirty_frame_encode_with_fds (DIRTY_FRAME_CHUNK, 0, stream->id, 0, root, attachments,
+                                      NULL);
 }
 
 /* The stream to send on, or NULL with @error set */

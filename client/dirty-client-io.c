@@ -65,6 +65,8 @@ struct _DirtyClientIo {
   guint64          next_id;
   guint32          max_body;      /* from the arbiter's HELLO */
   guint            max_attachments;
+  guint            max_fds;
+  guint64          max_fd_payload;
   guint            max_in_flight;
   gboolean         flush_scheduled;
 };
@@ -382,6 +384,8 @@ dirty_client_io_new (const char *socket_path)
   io->next_id = 1;
   io->max_body = DIRTY_DEFAULT_MAX_BODY;
   io->max_attachments = DIRTY_DEFAULT_MAX_ATTACHMENTS;
+  io->max_fds = DIRTY_DEFAULT_MAX_FDS;
+  io->max_fd_payload = DIRTY_DEFAULT_MAX_FD_PAYLOAD;
   io->max_in_flight = DIRTY_DEFAULT_MAX_IN_FLIGHT;
   return io;
 }
@@ -428,6 +432,18 @@ client_io_drop_connection (ClientIo *io)
 
   if (connection != NULL)
     dirty_connection_close (connection);
+}
+
+/* A RESPONSE or END comes from the worker once the call is over, and a
+ * worker is done with a request's memfds by then (docs/protocol.md, "File
+ * descriptor attachments"): they may go back to the pool for reuse. Not
+ * on an ERROR, which the arbiter may send (a timeout, a cancel) while the
+ * worker still reads them: those memfds are closed, not reused. */
+static void
+call_release_arguments (Call *call)
+{
+  if (call->frame != NULL && call->frame->fds != NULL)
+    dirty_fd_set_release_reusable (call->frame->fds);
 }
 
 static GError *
@@ -497,6 +513,12 @@ client_io_handle_hello (ClientIo        *io,
   value = dirty_json_get_int (root, "max_attachments", io->max_attachments);
   if (value > 0 && value <= G_MAXUINT16)
     io->max_attachments = (guint) value;
+  value = dirty_json_get_int (root, "max_fds", io->max_fds);
+  if (value >= 0 && value <= G_MAXUINT16)
+    io->max_fds = (guint) value;
+  value = dirty_json_get_int (root, "max_fd_payload", (gint64) io->max_fd_payload);
+  if (value >= 0)
+    io->max_fd_payload = (guint64) value;
   value = dirty_json_get_int (root, "max_in_flight", io->max_in_flight);
   if (value > 0 && value <= G_MAXUINT32)
     io->max_in_flight = (guint) value;
@@ -548,7 +570,10 @@ client_io_frame_cb (DirtyConnection *connection,
         call_finish (call, NULL, g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                                                       _("The arbiter sent a RESPONSE to a stream")));
       else
-        client_io_handle_response (io, connection, call, frame);
+        {
+          call_release_arguments (call);
+          client_io_handle_response (io, connection, call, frame);
+        }
       return;
 
     case DIRTY_FRAME_CHUNK:
@@ -562,7 +587,10 @@ client_io_frame_cb (DirtyConnection *connection,
                                   _("The arbiter sent %s to a call that is not a stream"),
                                   dirty_frame_type_to_string (frame->header.type)));
       else if (frame->header.type == DIRTY_FRAME_END)
-        call_finish (call, NULL, NULL);
+        {
+          call_release_arguments (call);
+          call_finish (call, NULL, NULL);
+        }
       else
         client_io_handle_chunk (call, frame);
       return;
@@ -728,6 +756,18 @@ client_io_send_call (ClientIo *io,
                                   "attachments)"), (unsigned long) body_size,
                                 (guint) call->frame->header.n_attachments,
                                 (guint) io->max_body, io->max_attachments));
+      return;
+    }
+  if (call->frame->header.n_fds > io->max_fds ||
+      dirty_frame_get_fd_payload (call->frame) > io->max_fd_payload)
+    {
+      call_finish (call, NULL,
+                   g_error_new (DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                                _("The request's large attachments are too large (%llu bytes "
+                                  "in %u memfds; the arbiter takes at most %llu bytes in %u)"),
+                                (unsigned long long) dirty_frame_get_fd_payload (call->frame),
+                                (guint) call->frame->header.n_fds,
+                                (unsigned long long) io->max_fd_payload, io->max_fds));
       return;
     }
 

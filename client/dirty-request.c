@@ -509,8 +509,10 @@ encode (DirtyRequest *self,
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
 
-  return dirty_frame_encode (DIRTY_FRAME_REQUEST, flags, id, timeout_ms, root,
-                             self->attachments);
+  /* large arguments in memfds from the process's pool: the call gives
+   * them back once its answer shows the worker is done with them */
+  return dirty_frame_encode_with_fds (DIRTY_FRAME_REQUEST, flags, id, timeout_ms, root,
+                                      self->attachments, dirty_memfd_pool_get_default ());
 }
 
 DirtyFrame *

@@ -140,8 +140,10 @@ result_frame (InFlight       *entry,
   json_object_set_member (object, member,
                           result ? json_node_ref (result) : json_node_new (JSON_NODE_NULL));
   json_node_take_object (root, object);
-  return dirty_frame_encode (type, 0, entry->id, 0, root,
-                             dirty_call_get_reply_attachments (call));
+  /* large results in new write-sealed memfds, never pooled: the client
+   * may keep them as long as it likes */
+  return dirty_frame_encode_with_fds (type, 0, entry->id, 0, root,
+                                      dirty_call_get_reply_attachments (call), NULL);
 }
 
 static DirtyFrame *

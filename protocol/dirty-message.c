@@ -22,18 +22,63 @@ write_be32 (guint8 *p, guint32 v)
   p[3] = v & 0xff;
 }
 
-DirtyFrame *
-dirty_frame_encode (DirtyFrameType  type,
-                    guint16         flags,
-                    guint64         id,
-                    guint32         aux,
-                    JsonNode       *root,
-                    GPtrArray      *attachments)
+static void
+write_be64 (guint8 *p, guint64 v)
+{
+  write_be32 (p, v >> 32);
+  write_be32 (p + 4, v & 0xffffffffu);
+}
+
+static guint64
+read_be64 (const guint8 *p)
+{
+  return ((guint64) read_be32 (p) << 32) | read_be32 (p + 4);
+}
+
+/* Pooled fds go back to their pool, for reuse only when the peer is done
+ * with them (dirty_fd_set_mark_reusable). */
+static void
+release_to_pool (DirtyFdSet *set,
+                 gboolean    reusable,
+                 gpointer    user_data)
+{
+  for (guint i = 0; i < dirty_fd_set_get_length (set); i++)
+    dirty_memfd_pool_release (user_data, dirty_fd_set_steal (set, i), reusable);
+}
+
+/* The fd for attachment @bytes, or -1 to send it inline: below the
+ * threshold, or when no memfd can be made (then it goes inline if it
+ * fits, and the peer's max_body says whether it does). */
+static int
+attachment_fd (GBytes         *bytes,
+               gboolean        use_fds,
+               DirtyMemfdPool *pool,
+               guint           n_fds)
+{
+  if (!use_fds || g_bytes_get_size (bytes) < DIRTY_MEMFD_THRESHOLD ||
+      n_fds >= DIRTY_DEFAULT_MAX_FDS)
+    return -1;
+  if (pool != NULL)
+    return dirty_memfd_pool_acquire (pool, bytes);
+  return dirty_memfd_new_from_bytes (bytes);
+}
+
+static DirtyFrame *
+encode_full (DirtyFrameType  type,
+             guint16         flags,
+             guint64         id,
+             guint32         aux,
+             JsonNode       *root,
+             GPtrArray      *attachments,
+             gboolean        use_fds,
+             DirtyMemfdPool *pool)
 {
   DirtyFrameHeader header = { .type = type, .flags = flags, .id = id, .aux = aux };
   g_autofree char *json = NULL;
+  g_autofree int *fds = NULL;
+  g_autoptr(DirtyFdSet) fd_set = NULL;
   gsize json_length = 0, total, attach_data = 0;
-  guint n = attachments ? attachments->len : 0;
+  guint n = attachments ? attachments->len : 0, n_fds = 0;
   guint8 *body, *p;
 
   if (root != NULL)
@@ -43,32 +88,83 @@ dirty_frame_encode (DirtyFrameType  type,
       json_generator_set_root (generator, root);
       json = json_generator_to_data (generator, &json_length);
     }
+  fds = g_new (int, n + 1);
   for (guint i = 0; i < n; i++)
-    attach_data += g_bytes_get_size (g_ptr_array_index (attachments, i));
+    {
+      GBytes *bytes = g_ptr_array_index (attachments, i);
+
+      fds[i] = attachment_fd (bytes, use_fds, pool, n_fds);
+      if (fds[i] >= 0)
+        n_fds++;
+      else
+        attach_data += g_bytes_get_size (bytes);
+    }
 
   header.json_length = json_length;
   header.n_attachments = n;
-  header.attachments_length = n ? 4 * n + attach_data : 0;
+  header.n_fds = n_fds;
+  header.attachments_length = n ? 4 * n + 8 * n_fds + attach_data : 0;
   total = json_length + header.attachments_length;
 
   body = p = g_malloc (total ? total : 1);
   if (json_length)
     p = mempcpy (p, json, json_length);
   for (guint i = 0; i < n; i++, p += 4)
-    write_be32 (p, g_bytes_get_size (g_ptr_array_index (attachments, i)));
+    write_be32 (p, fds[i] >= 0 ? DIRTY_ATTACHMENT_FD_MARK
+                               : g_bytes_get_size (g_ptr_array_index (attachments, i)));
+  for (guint i = 0; i < n; i++)
+    if (fds[i] >= 0)
+      {
+        write_be64 (p, g_bytes_get_size (g_ptr_array_index (attachments, i)));
+        p += 8;
+      }
   for (guint i = 0; i < n; i++)
     {
       gsize size;
       gconstpointer data = g_bytes_get_data (g_ptr_array_index (attachments, i), &size);
 
-      if (size)
+      if (size && fds[i] < 0)
         p = mempcpy (p, data, size);
+    }
+  if (n_fds > 0)
+    {
+      guint k = 0;
+
+      for (guint i = 0; i < n; i++)
+        if (fds[i] >= 0)
+          fds[k++] = fds[i];
+      fd_set = dirty_fd_set_new (fds, n_fds);
+      if (pool != NULL)
+        dirty_fd_set_set_release (fd_set, release_to_pool, pool);
     }
 
   {
     g_autoptr(GBytes) bytes = g_bytes_new_take (body, total);
-    return dirty_frame_new (&header, bytes);
+    return dirty_frame_new_with_fds (&header, bytes, fd_set);
   }
+}
+
+DirtyFrame *
+dirty_frame_encode (DirtyFrameType  type,
+                    guint16         flags,
+                    guint64         id,
+                    guint32         aux,
+                    JsonNode       *root,
+                    GPtrArray      *attachments)
+{
+  return encode_full (type, flags, id, aux, root, attachments, FALSE, NULL);
+}
+
+DirtyFrame *
+dirty_frame_encode_with_fds (DirtyFrameType  type,
+                             guint16         flags,
+                             guint64         id,
+                             guint32         aux,
+                             JsonNode       *root,
+                             GPtrArray      *attachments,
+                             DirtyMemfdPool *pool)
+{
+  return encode_full (type, flags, id, aux, root, attachments, TRUE, pool);
 }
 
 gboolean
@@ -142,43 +238,136 @@ parse_json (const char  *json,
   return TRUE;
 }
 
-static GPtrArray *
-split_attachments (DirtyFrame  *frame,
-                   GError     **error)
+typedef enum {
+  WALK_TABLE_ONLY,   /* sizes add up; fds are not looked at */
+  WALK_CHECK_FDS,    /* and every fd is a sealed memfd of its size */
+  WALK_MAP,          /* and make the GBytes, mapping the fds */
+} WalkMode;
+
+/* The fd attachment @fd_index of @size bytes, checked or mapped */
+static gboolean
+walk_fd (DirtyFrame  *frame,
+         guint        fd_index,
+         guint64      size,
+         WalkMode     mode,
+         GPtrArray   *out,
+         GError     **error)
+{
+  int fd;
+
+  if (mode == WALK_TABLE_ONLY)
+    return TRUE;
+  if (dirty_fd_set_get_length (frame->fds) <= fd_index)
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                           "Frame declares file descriptors it did not carry");
+      return FALSE;
+    }
+  fd = dirty_fd_set_get (frame->fds, fd_index);
+  if (mode == WALK_CHECK_FDS)
+    return dirty_memfd_check (fd, size, error);
+  {
+    GBytes *bytes = dirty_memfd_map (fd, size, error);
+
+    if (bytes == NULL)
+      return FALSE;
+    g_ptr_array_add (out, bytes);
+    return TRUE;
+  }
+}
+
+/* Walks the attachment table (docs/protocol.md, "Body" and "File
+ * descriptor attachments"): inline lengths and fd marks, the fd size
+ * table, the inline data. */
+static gboolean
+walk_attachments (DirtyFrame         *frame,
+                  const DirtyLimits  *limits,
+                  WalkMode            mode,
+                  GPtrArray          *out,
+                  GError            **error)
 {
   const DirtyFrameHeader *h = &frame->header;
-  gsize offset = (gsize) h->json_length + 4 * h->n_attachments;
+  gsize fd_table = (gsize) h->json_length + 4 * h->n_attachments;
+  gsize offset = fd_table + 8 * h->n_fds;
   gsize end = dirty_frame_header_body_length (h);
-  g_autoptr(GPtrArray) attachments = g_ptr_array_new_full (h->n_attachments,
-                                                           (GDestroyNotify) g_bytes_unref);
   const guint8 *table;
+  guint fd_index = 0;
+  guint64 fd_total = 0;
 
   /* an empty body has no data pointer at all (found by fuzz-frame) */
   if (h->n_attachments == 0 && offset == end)
-    return g_steal_pointer (&attachments);
+    return TRUE;
   table = (const guint8 *) g_bytes_get_data (frame->body, NULL) + h->json_length;
 
   for (guint i = 0; i < h->n_attachments; i++)
     {
       guint32 size = read_be32 (table + 4 * i);
 
+      if (size == DIRTY_ATTACHMENT_FD_MARK && fd_index < h->n_fds)
+        {
+          guint64 fd_size = read_be64 (table + 4 * h->n_attachments + 8 * fd_index);
+
+          fd_total += MIN (fd_size, G_MAXUINT64 - fd_total);
+          if (fd_total > limits->max_fd_payload)
+            {
+              g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                           "File descriptor attachments of more than %" G_GUINT64_FORMAT
+                           " bytes in one frame exceed the limit", limits->max_fd_payload);
+              return FALSE;
+            }
+          if (!walk_fd (frame, fd_index++, fd_size, mode, out, error))
+            return FALSE;
+          continue;
+        }
       if (size > end - offset)
         {
           g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                        "Attachment %u of %u bytes runs past the end of the frame", i, size);
-          return NULL;
+          return FALSE;
         }
-      g_ptr_array_add (attachments, g_bytes_new_from_bytes (frame->body, offset, size));
+      if (out != NULL)
+        g_ptr_array_add (out, g_bytes_new_from_bytes (frame->body, offset, size));
       offset += size;
+    }
+  if (fd_index != h->n_fds)
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                   "Frame declares %u file descriptors, its table marks %u",
+                   h->n_fds, fd_index);
+      return FALSE;
     }
   if (offset != end)
     {
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                    "Attachment section has %" G_GSIZE_FORMAT " bytes beyond its table",
                    end - offset);
-      return NULL;
+      return FALSE;
     }
-  return g_steal_pointer (&attachments);
+  return TRUE;
+}
+
+guint64
+dirty_frame_get_fd_payload (DirtyFrame *frame)
+{
+  const DirtyFrameHeader *h = &frame->header;
+  const guint8 *table;
+  guint64 total = 0;
+
+  if (h->n_fds == 0)
+    return 0;
+  table = (const guint8 *) g_bytes_get_data (frame->body, NULL) + h->json_length +
+          4 * h->n_attachments;
+  for (guint i = 0; i < h->n_fds; i++)
+    total += MIN (read_be64 (table + 8 * i), G_MAXUINT64 - total);
+  return total;
+}
+
+gboolean
+dirty_frame_check_fds (DirtyFrame         *frame,
+                       const DirtyLimits  *limits,
+                       GError            **error)
+{
+  return walk_attachments (frame, limits, WALK_CHECK_FDS, NULL, error);
 }
 
 gboolean
@@ -190,6 +379,7 @@ dirty_frame_decode (DirtyFrame         *frame,
 {
   g_autoptr(JsonNode) node = NULL;
   g_autoptr(GPtrArray) parts = NULL;
+  const DirtyFrameHeader *h = &frame->header;
   gsize length;
   const char *json = dirty_frame_get_json (frame, &length);
 
@@ -199,12 +389,15 @@ dirty_frame_decode (DirtyFrame         *frame,
           !parse_json (json, length, &node, error))
         return FALSE;
     }
-  parts = split_attachments (frame, error);
-  if (parts == NULL)
+  if (attachments != NULL)
+    parts = g_ptr_array_new_full (h->n_attachments, (GDestroyNotify) g_bytes_unref);
+  if (!walk_attachments (frame, limits, attachments != NULL ? WALK_MAP : WALK_TABLE_ONLY,
+                         parts, error))
     return FALSE;
 
   *root = g_steal_pointer (&node);
-  *attachments = g_steal_pointer (&parts);
+  if (attachments != NULL)
+    *attachments = g_steal_pointer (&parts);
   return TRUE;
 }
 

@@ -20,17 +20,42 @@ DirtyFrame *dirty_frame_encode (DirtyFrameType  type,
                                 guint32         aux,
                                 JsonNode       *root,
                                 GPtrArray      *attachments);
+/* The same, but attachments of DIRTY_MEMFD_THRESHOLD bytes or more go
+ * into sealed memfds that the frame carries as fd attachments: from @pool,
+ * to which they go back when the frame and its copies are freed (for
+ * reuse only if dirty_fd_set_release_reusable () said the peer is done
+ * with them); with @pool NULL, a new memfd each, write-sealed. */
+DirtyFrame *dirty_frame_encode_with_fds (DirtyFrameType  type,
+                                         guint16         flags,
+                                         guint64         id,
+                                         guint32         aux,
+                                         JsonNode       *root,
+                                         GPtrArray      *attachments,
+                                         DirtyMemfdPool *pool);
 
 /* Checks and parses a frame body: UTF-8, nesting depth (before parsing, so
  * hostile input cannot exhaust the stack), a JSON object at the root, and
  * the attachment table. @root is set to NULL for a body without JSON;
- * @attachments to an array of GBytes that share the frame's memory (never
- * NULL). Sets DIRTY_ERROR_PROTOCOL on failure. */
+ * @attachments to an array of GBytes that share the frame's memory or map
+ * its fd attachments read-only (never NULL). With @attachments NULL only
+ * the table is checked and no fd is touched (the arbiter). Sets
+ * DIRTY_ERROR_PROTOCOL on failure. */
 gboolean dirty_frame_decode (DirtyFrame         *frame,
                              const DirtyLimits  *limits,
                              JsonNode          **root,
                              GPtrArray         **attachments,
                              GError            **error);
+
+/* Checks every fd attachment of @frame: sealed memfds at least as long as
+ * the frame says, all of them within @limits->max_fd_payload. Does not
+ * map them. Sets DIRTY_ERROR_PROTOCOL. */
+gboolean dirty_frame_check_fds (DirtyFrame         *frame,
+                                const DirtyLimits  *limits,
+                                GError            **error);
+
+/* The sum of the sizes its fd size table declares, for a frame whose
+ * header was checked (saturates at G_MAXUINT64) */
+guint64  dirty_frame_get_fd_payload (DirtyFrame *frame);
 
 /* Fails when the JSON text nests deeper than @max_depth or is not valid
  * UTF-8. Linear, no allocation. */

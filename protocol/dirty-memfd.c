@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dirty-error-private.h"
+#include "dirty-memfd.h"
+
+/* The pool keeps memfds of power-of-two capacities from the threshold up
+ * to POOL_MAX_CAPACITY; larger payloads get a fresh memfd each (their
+ * copy dwarfs the creation cost). Idle memfds hold their pages: bound
+ * them. */
+#define POOL_MAX_CAPACITY  (64u * 1024 * 1024)
+#define POOL_MAX_IDLE      16
+#define POOL_MAX_IDLE_BYTES ((gsize) 128 * 1024 * 1024)
+
+/* ---- DirtyFdSet ------------------------------------------------------- */
+
+struct _DirtyFdSet {
+  gatomicrefcount        ref_count;
+  GMutex                 mutex;      /* for release */
+  DirtyFdSetReleaseFunc  release;
+  gpointer               release_data;
+  guint                  n_fds;
+  int                    fds[];
+};
+
+DirtyFdSet *
+dirty_fd_set_new (const int *fds,
+                  guint      n_fds)
+{
+  DirtyFdSet *set = g_malloc0 (sizeof (DirtyFdSet) + n_fds * sizeof (int));
+
+  g_atomic_ref_count_init (&set->ref_count);
+  g_mutex_init (&set->mutex);
+  set->n_fds = n_fds;
+  if (n_fds > 0)
+    memcpy (set->fds, fds, n_fds * sizeof (int));
+  return set;
+}
+
+DirtyFdSet *
+dirty_fd_set_ref (DirtyFdSet *set)
+{
+  g_atomic_ref_count_inc (&set->ref_count);
+  return set;
+}
+
+void
+dirty_fd_set_unref (DirtyFdSet *set)
+{
+  if (!g_atomic_ref_count_dec (&set->ref_count))
+    return;
+  if (set->release != NULL)
+    set->release (set, FALSE, set->release_data);
+  g_mutex_clear (&set->mutex);
+  for (guint i = 0; i < set->n_fds; i++)
+    if (set->fds[i] >= 0)
+      close (set->fds[i]);
+  g_free (set);
+}
+
+guint
+dirty_fd_set_get_length (DirtyFdSet *set)
+{
+  return set ? set->n_fds : 0;
+}
+
+int
+dirty_fd_set_get (DirtyFdSet *set,
+                  guint       index)
+{
+  g_return_val_if_fail (index < set->n_fds, -1);
+  return set->fds[index];
+}
+
+void
+dirty_fd_set_set_release (DirtyFdSet            *set,
+                          DirtyFdSetReleaseFunc  func,
+                          gpointer               user_data)
+{
+  set->release = func;
+  set->release_data = user_data;
+}
+
+void
+dirty_fd_set_release_reusable (DirtyFdSet *set)
+{
+  DirtyFdSetReleaseFunc release;
+
+  g_mutex_lock (&set->mutex);
+  release = g_steal_pointer (&set->release);
+  g_mutex_unlock (&set->mutex);
+  if (release != NULL)
+    release (set, TRUE, set->release_data);
+}
+
+int
+dirty_fd_set_steal (DirtyFdSet *set,
+                    guint       index)
+{
+  int fd;
+
+  g_return_val_if_fail (index < set->n_fds, -1);
+  fd = set->fds[index];
+  set->fds[index] = -1;
+  return fd;
+}
+
+/* ---- checking and mapping -------------------------------------------- */
+
+gboolean
+dirty_memfd_check (int       fd,
+                   guint64   size,
+                   GError  **error)
+{
+  struct stat st;
+  int seals;
+
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                           "A file descriptor attachment is not a memfd (not a regular file)");
+      return FALSE;
+    }
+  seals = fcntl (fd, F_GET_SEALS);
+  if (seals < 0)
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                           "A file descriptor attachment is not a memfd (it cannot be sealed)");
+      return FALSE;
+    }
+  if ((seals & DIRTY_MEMFD_REQUIRED_SEALS) != DIRTY_MEMFD_REQUIRED_SEALS)
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                           "A memfd attachment is not sealed against shrinking and growing");
+      return FALSE;
+    }
+  if ((guint64) st.st_size < size)
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                   "A memfd attachment has %" G_GUINT64_FORMAT " bytes, its frame says %"
+                   G_GUINT64_FORMAT, (guint64) st.st_size, size);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+typedef struct {
+  void  *data;
+  gsize  length;
+} Mapping;
+
+static void
+mapping_free (gpointer user_data)
+{
+  Mapping *mapping = user_data;
+
+  munmap (mapping->data, mapping->length);
+  g_free (mapping);
+}
+
+GBytes *
+dirty_memfd_map (int       fd,
+                 guint64   size,
+                 GError  **error)
+{
+  Mapping *mapping;
+  void *data;
+
+  if (!dirty_memfd_check (fd, size, error))
+    return NULL;
+  if (size == 0)
+    return g_bytes_new (NULL, 0);
+  if (size > G_MAXSIZE)
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                           "A memfd attachment is larger than this address space");
+      return NULL;
+    }
+  /* populated at once: one call faults in every page instead of one
+   * fault per page as the reader walks it */
+  data = mmap (NULL, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+  if (data == MAP_FAILED)
+    {
+      int saved = errno;
+
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_FAILED,
+                   "Cannot map a memfd attachment of %" G_GUINT64_FORMAT " bytes: %s",
+                   size, g_strerror (saved));
+      return NULL;
+    }
+  mapping = g_new (Mapping, 1);
+  mapping->data = data;
+  mapping->length = size;
+  return g_bytes_new_with_free_func (data, size, mapping_free, mapping);
+}
+
+/* ---- creating --------------------------------------------------------- */
+
+static int
+memfd_new_sized (gsize size)
+{
+  int fd = memfd_create ("dirty-attachment", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+  if (fd < 0)
+    return -1;
+  if (ftruncate (fd, size) < 0)
+    {
+      int saved = errno;
+
+      close (fd);
+      errno = saved;
+      return -1;
+    }
+  return fd;
+}
+
+static int
+fail_close (int fd)
+{
+  int saved = errno;
+
+  close (fd);
+  errno = saved;
+  return -1;
+}
+
+int
+dirty_memfd_new_from_bytes (GBytes *bytes)
+{
+  gsize size, done = 0;
+  const guint8 *data = g_bytes_get_data (bytes, &size);
+  int fd = memfd_new_sized (size);
+
+  if (fd < 0)
+    return -1;
+  /* pwrite, not a mapping: the kernel copies into the new pages without
+   * a page fault per page, and no writable mapping remains, so the
+   * content can be sealed too */
+  while (done < size)
+    {
+      gssize n = pwrite (fd, data + done, size - done, done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return fail_close (fd);
+      done += n;
+    }
+  if (fcntl (fd, F_ADD_SEALS, DIRTY_MEMFD_REQUIRED_SEALS | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+    return fail_close (fd);
+  return fd;
+}
+
+/* ---- the pool --------------------------------------------------------- */
+
+typedef struct {
+  int     fd;
+  gsize   capacity;
+  guint8 *map;          /* writable, capacity bytes; NULL: not pooled */
+} PoolEntry;
+
+struct _DirtyMemfdPool {
+  GMutex      mutex;
+  GHashTable *lent;     /* fd -> PoolEntry, acquired and not released */
+  GQueue      idle;     /* of PoolEntry */
+  gsize       idle_bytes;
+};
+
+static void
+pool_entry_free (PoolEntry *entry)
+{
+  if (entry->map != NULL)
+    munmap (entry->map, entry->capacity);
+  if (entry->fd >= 0)
+    close (entry->fd);
+  g_free (entry);
+}
+
+DirtyMemfdPool *
+dirty_memfd_pool_get_default (void)
+{
+  static DirtyMemfdPool *pool;
+
+  if (g_once_init_enter (&pool))
+    {
+      DirtyMemfdPool *new_pool = g_new0 (DirtyMemfdPool, 1);
+
+      g_mutex_init (&new_pool->mutex);
+      new_pool->lent = g_hash_table_new (NULL, NULL);
+      g_queue_init (&new_pool->idle);
+      g_once_init_leave (&pool, new_pool);
+    }
+  return pool;
+}
+
+static gsize
+pool_capacity_for (gsize size)
+{
+  gsize capacity = DIRTY_MEMFD_THRESHOLD;
+
+  while (capacity < size)
+    capacity *= 2;
+  return capacity;
+}
+
+/* A new pooled memfd: sized and sealed at once (its size never changes,
+ * so the seals cannot get in the way of reuse), mapped writable. */
+static PoolEntry *
+pool_entry_new (gsize capacity)
+{
+  PoolEntry *entry = g_new0 (PoolEntry, 1);
+
+  entry->capacity = capacity;
+  entry->fd = memfd_new_sized (capacity);
+  if (entry->fd < 0 ||
+      fcntl (entry->fd, F_ADD_SEALS, DIRTY_MEMFD_REQUIRED_SEALS | F_SEAL_SEAL) < 0)
+    goto fail;
+  entry->map = mmap (NULL, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, entry->fd, 0);
+  if (entry->map == MAP_FAILED)
+    {
+      entry->map = NULL;
+      goto fail;
+    }
+  return entry;
+
+fail:
+  {
+    int saved = errno;
+
+    pool_entry_free (entry);
+    errno = saved;
+    return NULL;
+  }
+}
+
+static PoolEntry *
+pool_take_idle (DirtyMemfdPool *pool,
+                gsize           capacity)
+{
+  for (GList *l = pool->idle.head; l != NULL; l = l->next)
+    {
+      PoolEntry *entry = l->data;
+
+      if (entry->capacity == capacity)
+        {
+          g_queue_delete_link (&pool->idle, l);
+          pool->idle_bytes -= capacity;
+          return entry;
+        }
+    }
+  return NULL;
+}
+
+int
+dirty_memfd_pool_acquire (DirtyMemfdPool *pool,
+                          GBytes         *bytes)
+{
+  gsize size;
+  const guint8 *data = g_bytes_get_data (bytes, &size);
+  gsize capacity = pool_capacity_for (size);
+  PoolEntry *entry = NULL;
+
+  if (capacity > POOL_MAX_CAPACITY)
+    {
+      entry = g_new0 (PoolEntry, 1);
+      entry->fd = dirty_memfd_new_from_bytes (bytes);
+      if (entry->fd < 0)
+        {
+          g_free (entry);
+          return -1;
+        }
+    }
+  else
+    {
+      g_mutex_lock (&pool->mutex);
+      entry = pool_take_idle (pool, capacity);
+      g_mutex_unlock (&pool->mutex);
+      if (entry == NULL && (entry = pool_entry_new (capacity)) == NULL)
+        return -1;
+      memcpy (entry->map, data, size);
+    }
+  g_mutex_lock (&pool->mutex);
+  g_hash_table_insert (pool->lent, GINT_TO_POINTER (entry->fd), entry);
+  g_mutex_unlock (&pool->mutex);
+  return entry->fd;
+}
+
+void
+dirty_memfd_pool_release (DirtyMemfdPool *pool,
+                          int             fd,
+                          gboolean        reusable)
+{
+  PoolEntry *entry;
+
+  g_mutex_lock (&pool->mutex);
+  entry = g_hash_table_lookup (pool->lent, GINT_TO_POINTER (fd));
+  if (entry != NULL)
+    g_hash_table_remove (pool->lent, GINT_TO_POINTER (fd));
+  if (entry != NULL && reusable && entry->map != NULL &&
+      pool->idle.length < POOL_MAX_IDLE &&
+      pool->idle_bytes + entry->capacity <= POOL_MAX_IDLE_BYTES)
+    {
+      g_queue_push_head (&pool->idle, entry);
+      pool->idle_bytes += entry->capacity;
+      entry = NULL;
+    }
+  else if (entry == NULL)
+    {
+      close (fd);   /* not the pool's: nothing to keep */
+      g_mutex_unlock (&pool->mutex);
+      return;
+    }
+  g_mutex_unlock (&pool->mutex);
+  if (entry != NULL)
+    pool_entry_free (entry);
+}
+
+guint
+dirty_memfd_pool_get_idle (DirtyMemfdPool *pool)
+{
+  guint n;
+
+  g_mutex_lock (&pool->mutex);
+  n = pool->idle.length;
+  g_mutex_unlock (&pool->mutex);
+  return n;
+}

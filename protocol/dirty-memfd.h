@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Large attachments as sealed memfds (docs/protocol.md, "File descriptor
+ * attachments"): creating, checking and mapping them, the set of fds a
+ * frame carries, and the sender's pool of reusable memfds. */
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Attachments of this many bytes or more travel as memfds; smaller ones
+ * inline (benchmarks/README.md, "Large payloads (memfd)", says why). */
+#define DIRTY_MEMFD_THRESHOLD (64 * 1024)
+
+/* The seals a receiver requires: the size is fixed, so a mapping of the
+ * declared size can never fault with SIGBUS. */
+#define DIRTY_MEMFD_REQUIRED_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
+
+/* The fds one frame carries, shared by reference between the copies of a
+ * frame (forwarding never dups them). The last unref closes them, unless
+ * a release function took them first. Thread-safe refcount. */
+typedef struct _DirtyFdSet DirtyFdSet;
+
+typedef void (*DirtyFdSetReleaseFunc) (DirtyFdSet *set,
+                                       gboolean    reusable,
+                                       gpointer    user_data);
+
+/* Takes ownership of @fds[0 .. @n_fds). */
+DirtyFdSet *dirty_fd_set_new          (const int  *fds,
+                                       guint       n_fds);
+DirtyFdSet *dirty_fd_set_ref          (DirtyFdSet *set);
+void        dirty_fd_set_unref        (DirtyFdSet *set);
+guint       dirty_fd_set_get_length   (DirtyFdSet *set);
+int         dirty_fd_set_get          (DirtyFdSet *set,
+                                       guint       index);
+/* Called once: by dirty_fd_set_release_reusable () or before the last
+ * unref closes the fds. It may steal fds it owns (dirty_fd_set_steal) to
+ * reuse them if @reusable. */
+void        dirty_fd_set_set_release  (DirtyFdSet            *set,
+                                       DirtyFdSetReleaseFunc  func,
+                                       gpointer               user_data);
+/* The peer is done with these fds (the call's RESPONSE or END came):
+ * runs the release function now, with @reusable TRUE, so that the fds
+ * are back in their pool before the caller learns the call ended. Nobody
+ * may send @set afterwards. */
+void        dirty_fd_set_release_reusable (DirtyFdSet *set);
+int         dirty_fd_set_steal        (DirtyFdSet *set,
+                                       guint       index);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirtyFdSet, dirty_fd_set_unref)
+
+/* Checks a received fd: a memfd (a sealable regular file) with
+ * DIRTY_MEMFD_REQUIRED_SEALS, at least @size bytes long. Sets a
+ * DIRTY_ERROR_PROTOCOL error naming what is wrong. */
+gboolean    dirty_memfd_check         (int          fd,
+                                       guint64      size,
+                                       GError     **error);
+/* The first @size bytes of @fd as a read-only GBytes backed by a shared
+ * mapping, unmapped when the GBytes is freed; @fd itself is not kept.
+ * Checks @fd first. (transfer full) */
+GBytes     *dirty_memfd_map           (int          fd,
+                                       guint64      size,
+                                       GError     **error);
+/* A new sealed memfd holding @bytes (no pool), or -1 with errno set. */
+int         dirty_memfd_new_from_bytes (GBytes     *bytes);
+
+/* A sender's pool of sealed memfds with a writable mapping each, kept
+ * filled with pages, so a payload costs one memcpy instead of creating,
+ * faulting in and freeing a memfd per call. Thread-safe. */
+typedef struct _DirtyMemfdPool DirtyMemfdPool;
+
+/* The process's pool, created on first use. */
+DirtyMemfdPool *dirty_memfd_pool_get_default (void);
+/* Copies @bytes into a pooled memfd (or a fresh one, for sizes the pool
+ * does not keep) and returns its fd, or -1 with errno set. The fd stays
+ * the pool's: dirty_memfd_pool_release () gives it back. */
+int         dirty_memfd_pool_acquire  (DirtyMemfdPool *pool,
+                                       GBytes         *bytes);
+/* Gives an acquired fd back: kept for reuse if @reusable (no peer can
+ * still read it) and the pool has room, closed otherwise. */
+void        dirty_memfd_pool_release  (DirtyMemfdPool *pool,
+                                       int             fd,
+                                       gboolean        reusable);
+/* For tests and benchmarks: memfds idle in the pool */
+guint       dirty_memfd_pool_get_idle (DirtyMemfdPool *pool);
+
+G_END_DECLS
