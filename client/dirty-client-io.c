@@ -47,6 +47,7 @@ struct _DirtyClientCall {
   guint64          id;
   GSource         *timer;
   DirtyStreamQueue *queue;      /* a stream's chunks go there; NULL: not a stream */
+  gboolean         args_kept;   /* a reply holds one of its argument memfds */
 };
 
 /* The connection state of one client, owned by the I/O thread. It is
@@ -438,11 +439,23 @@ client_io_drop_connection (ClientIo *io)
  * worker is done with a request's memfds by then (docs/protocol.md, "File
  * descriptor attachments"): they may go back to the pool for reuse. Not
  * on an ERROR, which the arbiter may send (a timeout, a cancel) while the
- * worker still reads them: those memfds are closed, not reused. */
+ * worker still reads them, nor when @reply hands one of them back (an
+ * echo): those memfds are closed, not reused. */
 static void
-call_release_arguments (Call *call)
+call_note_reply_fds (Call       *call,
+                     DirtyFrame *reply)
 {
-  if (call->frame != NULL && call->frame->fds != NULL)
+  if (call->frame != NULL && call->frame->fds != NULL && reply->fds != NULL &&
+      dirty_fd_set_shares_file (call->frame->fds, reply->fds))
+    call->args_kept = TRUE;
+}
+
+static void
+call_release_arguments (Call       *call,
+                        DirtyFrame *reply)
+{
+  call_note_reply_fds (call, reply);
+  if (call->frame != NULL && call->frame->fds != NULL && !call->args_kept)
     dirty_fd_set_release_reusable (call->frame->fds);
 }
 
@@ -487,6 +500,7 @@ client_io_handle_chunk (Call       *call,
 {
   g_autoptr(GTask) task = g_steal_pointer (&call->task);
 
+  call_note_reply_fds (call, frame);   /* a chunk may hand back an argument */
   dirty_stream_queue_push (call->queue, frame);
   if (task != NULL)
     g_task_return_boolean (task, TRUE);
@@ -571,7 +585,7 @@ client_io_frame_cb (DirtyConnection *connection,
                                                       _("The arbiter sent a RESPONSE to a stream")));
       else
         {
-          call_release_arguments (call);
+          call_release_arguments (call, frame);
           client_io_handle_response (io, connection, call, frame);
         }
       return;
@@ -588,7 +602,7 @@ client_io_frame_cb (DirtyConnection *connection,
                                   dirty_frame_type_to_string (frame->header.type)));
       else if (frame->header.type == DIRTY_FRAME_END)
         {
-          call_release_arguments (call);
+          call_release_arguments (call, frame);
           call_finish (call, NULL, NULL);
         }
       else

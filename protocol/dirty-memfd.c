@@ -154,20 +154,87 @@ dirty_memfd_check (int       fd,
 typedef struct {
   void  *data;
   gsize  length;
+  int    fd;        /* -1 unless kept */
 } Mapping;
+
+/* Mappings that kept their fd, by address: few (a worker's arguments in
+ * flight), looked up when a reply sends an argument back unchanged */
+static GMutex      registry_lock;
+static GHashTable *registry;
 
 static void
 mapping_free (gpointer user_data)
 {
   Mapping *mapping = user_data;
 
+  if (mapping->fd >= 0)
+    {
+      g_mutex_lock (&registry_lock);
+      g_hash_table_remove (registry, mapping->data);
+      g_mutex_unlock (&registry_lock);
+      close (mapping->fd);
+    }
   munmap (mapping->data, mapping->length);
   g_free (mapping);
+}
+
+static gboolean
+register_mapping (Mapping *mapping,
+                  int      fd)
+{
+  mapping->fd = fcntl (fd, F_DUPFD_CLOEXEC, 3);
+  if (mapping->fd < 0)
+    return FALSE;
+  g_mutex_lock (&registry_lock);
+  if (registry == NULL)
+    registry = g_hash_table_new (NULL, NULL);
+  g_hash_table_insert (registry, mapping->data, mapping);
+  g_mutex_unlock (&registry_lock);
+  return TRUE;
+}
+
+int
+dirty_memfd_lookup (GBytes *bytes)
+{
+  gsize size;
+  gconstpointer data = g_bytes_get_data (bytes, &size);
+  Mapping *mapping;
+  int fd = -1;
+
+  g_mutex_lock (&registry_lock);
+  mapping = registry != NULL ? g_hash_table_lookup (registry, data) : NULL;
+  if (mapping != NULL && mapping->length == size)
+    fd = fcntl (mapping->fd, F_DUPFD_CLOEXEC, 3);
+  g_mutex_unlock (&registry_lock);
+  return fd;
+}
+
+gboolean
+dirty_fd_set_shares_file (DirtyFdSet *a,
+                          DirtyFdSet *b)
+{
+  for (guint i = 0; i < dirty_fd_set_get_length (a); i++)
+    {
+      struct stat sa;
+
+      if (a->fds[i] < 0 || fstat (a->fds[i], &sa) < 0)
+        continue;
+      for (guint j = 0; j < dirty_fd_set_get_length (b); j++)
+        {
+          struct stat sb;
+
+          if (b->fds[j] >= 0 && fstat (b->fds[j], &sb) == 0 &&
+              sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
+            return TRUE;
+        }
+    }
+  return FALSE;
 }
 
 GBytes *
 dirty_memfd_map (int       fd,
                  guint64   size,
+                 gboolean  keep_fd,
                  GError  **error)
 {
   Mapping *mapping;
@@ -198,6 +265,11 @@ dirty_memfd_map (int       fd,
   mapping = g_new (Mapping, 1);
   mapping->data = data;
   mapping->length = size;
+  mapping->fd = -1;
+  /* without the fd, a reply sending these bytes back copies them: slower,
+   * not wrong */
+  if (keep_fd && !register_mapping (mapping, fd))
+    mapping->fd = -1;
   return g_bytes_new_with_free_func (data, size, mapping_free, mapping);
 }
 

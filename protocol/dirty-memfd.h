@@ -9,9 +9,14 @@
 
 G_BEGIN_DECLS
 
-/* Attachments of this many bytes or more travel as memfds; smaller ones
- * inline (benchmarks/README.md, "Large payloads (memfd)", says why). */
+/* Attachments of this many bytes or more travel as memfds from a pool;
+ * smaller ones inline (benchmarks/README.md, "Large payloads (memfd)",
+ * says why). */
 #define DIRTY_MEMFD_THRESHOLD (64 * 1024)
+/* A new memfd per payload (no pool: replies) costs page allocation and
+ * freeing each time; it beats copying through the arbiter only from
+ * about this size (the same README). */
+#define DIRTY_MEMFD_FRESH_THRESHOLD (8 * 1024 * 1024)
 
 /* The seals a receiver requires: the size is fixed, so a mapping of the
  * declared size can never fault with SIGBUS. */
@@ -57,11 +62,20 @@ gboolean    dirty_memfd_check         (int          fd,
                                        guint64      size,
                                        GError     **error);
 /* The first @size bytes of @fd as a read-only GBytes backed by a shared
- * mapping, unmapped when the GBytes is freed; @fd itself is not kept.
- * Checks @fd first. (transfer full) */
+ * mapping, unmapped when the GBytes is freed. With @keep_fd, a dup of @fd
+ * lives as long as the mapping, so that sending the same GBytes on sends
+ * the same memfd (dirty_memfd_lookup), without a copy. Checks @fd first.
+ * (transfer full) */
 GBytes     *dirty_memfd_map           (int          fd,
                                        guint64      size,
+                                       gboolean     keep_fd,
                                        GError     **error);
+/* The memfd @bytes maps whole, if it came from dirty_memfd_map () with
+ * @keep_fd: a new dup of it, or -1. */
+int         dirty_memfd_lookup        (GBytes      *bytes);
+/* Whether some fd of @a and some fd of @b are the same file */
+gboolean    dirty_fd_set_shares_file  (DirtyFdSet  *a,
+                                       DirtyFdSet  *b);
 /* A new sealed memfd holding @bytes (no pool), or -1 with errno set. */
 int         dirty_memfd_new_from_bytes (GBytes     *bytes);
 

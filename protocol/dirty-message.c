@@ -55,11 +55,19 @@ attachment_fd (GBytes         *bytes,
                DirtyMemfdPool *pool,
                guint           n_fds)
 {
-  if (!use_fds || g_bytes_get_size (bytes) < DIRTY_MEMFD_THRESHOLD ||
-      n_fds >= DIRTY_DEFAULT_MAX_FDS)
+  gsize size = g_bytes_get_size (bytes);
+  int fd;
+
+  if (!use_fds || size < DIRTY_MEMFD_THRESHOLD || n_fds >= DIRTY_DEFAULT_MAX_FDS)
     return -1;
+  /* bytes that arrived as a memfd and go back unchanged (an echo, a
+   * pass-through) go back as the same memfd: no copy at all */
+  if ((fd = dirty_memfd_lookup (bytes)) >= 0)
+    return fd;
   if (pool != NULL)
     return dirty_memfd_pool_acquire (pool, bytes);
+  if (size < DIRTY_MEMFD_FRESH_THRESHOLD)
+    return -1;
   return dirty_memfd_new_from_bytes (bytes);
 }
 
@@ -242,6 +250,7 @@ typedef enum {
   WALK_TABLE_ONLY,   /* sizes add up; fds are not looked at */
   WALK_CHECK_FDS,    /* and every fd is a sealed memfd of its size */
   WALK_MAP,          /* and make the GBytes, mapping the fds */
+  WALK_MAP_KEEP,     /* the same, the mappings keeping their fds */
 } WalkMode;
 
 /* The fd attachment @fd_index of @size bytes, checked or mapped */
@@ -267,7 +276,7 @@ walk_fd (DirtyFrame  *frame,
   if (mode == WALK_CHECK_FDS)
     return dirty_memfd_check (fd, size, error);
   {
-    GBytes *bytes = dirty_memfd_map (fd, size, error);
+    GBytes *bytes = dirty_memfd_map (fd, size, mode == WALK_MAP_KEEP, error);
 
     if (bytes == NULL)
       return FALSE;
@@ -370,12 +379,13 @@ dirty_frame_check_fds (DirtyFrame         *frame,
   return walk_attachments (frame, limits, WALK_CHECK_FDS, NULL, error);
 }
 
-gboolean
-dirty_frame_decode (DirtyFrame         *frame,
-                    const DirtyLimits  *limits,
-                    JsonNode          **root,
-                    GPtrArray         **attachments,
-                    GError            **error)
+static gboolean
+decode (DirtyFrame         *frame,
+        const DirtyLimits  *limits,
+        WalkMode            map_mode,
+        JsonNode          **root,
+        GPtrArray         **attachments,
+        GError            **error)
 {
   g_autoptr(JsonNode) node = NULL;
   g_autoptr(GPtrArray) parts = NULL;
@@ -391,7 +401,7 @@ dirty_frame_decode (DirtyFrame         *frame,
     }
   if (attachments != NULL)
     parts = g_ptr_array_new_full (h->n_attachments, (GDestroyNotify) g_bytes_unref);
-  if (!walk_attachments (frame, limits, attachments != NULL ? WALK_MAP : WALK_TABLE_ONLY,
+  if (!walk_attachments (frame, limits, attachments != NULL ? map_mode : WALK_TABLE_ONLY,
                          parts, error))
     return FALSE;
 
@@ -399,6 +409,26 @@ dirty_frame_decode (DirtyFrame         *frame,
   if (attachments != NULL)
     *attachments = g_steal_pointer (&parts);
   return TRUE;
+}
+
+gboolean
+dirty_frame_decode (DirtyFrame         *frame,
+                    const DirtyLimits  *limits,
+                    JsonNode          **root,
+                    GPtrArray         **attachments,
+                    GError            **error)
+{
+  return decode (frame, limits, WALK_MAP, root, attachments, error);
+}
+
+gboolean
+dirty_frame_decode_keep_fds (DirtyFrame         *frame,
+                             const DirtyLimits  *limits,
+                             JsonNode          **root,
+                             GPtrArray         **attachments,
+                             GError            **error)
+{
+  return decode (frame, limits, WALK_MAP_KEEP, root, attachments, error);
 }
 
 JsonNode *

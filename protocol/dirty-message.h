@@ -20,11 +20,13 @@ DirtyFrame *dirty_frame_encode (DirtyFrameType  type,
                                 guint32         aux,
                                 JsonNode       *root,
                                 GPtrArray      *attachments);
-/* The same, but attachments of DIRTY_MEMFD_THRESHOLD bytes or more go
- * into sealed memfds that the frame carries as fd attachments: from @pool,
- * to which they go back when the frame and its copies are freed (for
- * reuse only if dirty_fd_set_release_reusable () said the peer is done
- * with them); with @pool NULL, a new memfd each, write-sealed. */
+/* The same, but large attachments go into sealed memfds that the frame
+ * carries as fd attachments: from DIRTY_MEMFD_THRESHOLD bytes into memfds
+ * of @pool, to which they go back when the frame and its copies are freed
+ * (for reuse only if dirty_fd_set_release_reusable () said the peer is
+ * done with them); with @pool NULL, from DIRTY_MEMFD_FRESH_THRESHOLD into
+ * a new write-sealed memfd each. Bytes that are a kept mapping of a
+ * received memfd (dirty_frame_decode_keep_fds) go as that memfd. */
 DirtyFrame *dirty_frame_encode_with_fds (DirtyFrameType  type,
                                          guint16         flags,
                                          guint64         id,
@@ -45,6 +47,15 @@ gboolean dirty_frame_decode (DirtyFrame         *frame,
                              JsonNode          **root,
                              GPtrArray         **attachments,
                              GError            **error);
+
+/* The same, but the mappings of fd attachments keep their fds, so that
+ * sending the same GBytes on passes the same memfd (the worker: an app
+ * returning an argument unchanged). */
+gboolean dirty_frame_decode_keep_fds (DirtyFrame         *frame,
+                                      const DirtyLimits  *limits,
+                                      JsonNode          **root,
+                                      GPtrArray         **attachments,
+                                      GError            **error);
 
 /* Checks every fd attachment of @frame: sealed memfds at least as long as
  * the frame says, all of them within @limits->max_fd_payload. Does not

@@ -125,6 +125,24 @@ test_sizes (void)
     }
 }
 
+/* An echo hands the request's memfd back: the client must not reuse it
+ * for its next call while the reply maps it */
+static void
+test_reply_outlives_call (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon);
+  g_autoptr(GPtrArray) sent = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  g_autoptr(GPtrArray) replies = g_ptr_array_new_with_free_func (g_object_unref);
+
+  for (guint i = 0; i < 8; i++)
+    {
+      g_ptr_array_add (sent, pattern_bytes (1024 * 1024, 40 + i));
+      g_ptr_array_add (replies, echo_bytes (client, sent->pdata[i]));
+    }
+  for (guint i = 0; i < 8; i++)
+    g_assert_true (g_bytes_equal (dirty_reply_get_bytes (replies->pdata[i]), sent->pdata[i]));
+}
+
 /* The GInputStream face reads the mapping as it is */
 static void
 test_input_stream (void)
@@ -175,21 +193,25 @@ test_no_fd_leak (void)
   wait_for_fds (arbiter, arbiter_fds);
 }
 
-/* A stream of large bytes chunks: each arrives mapped, in order */
+/* A stream of large bytes chunks: each arrives mapped, in order (new
+ * bytes from a worker travel as memfds from 8 MiB, DIRTY_MEMFD_FRESH_THRESHOLD;
+ * smaller ones inline, which a stream of 1 MiB chunks checks too) */
 static void
-test_large_chunks (void)
+check_chunks (DirtyClient *client,
+              guint        n,
+              gsize        chunk_size)
 {
-  g_autoptr(DirtyClient) client = connect_to (shared_daemon);
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonNode) kwargs_node = json_from_string ("{\"n\": 6, \"kind\": \"bytes\", "
-                                                      "\"size\": 1048579}", &error);
+  g_autofree char *kwargs = g_strdup_printf ("{\"n\": %u, \"kind\": \"bytes\", \"size\": %"
+                                             G_GSIZE_FORMAT "}", n, chunk_size);
+  g_autoptr(JsonNode) kwargs_node = json_from_string (kwargs, &error);
   g_autoptr(DirtyStream) stream = NULL;
 
   g_assert_no_error (error);
   stream = dirty_client_stream_sync (client, STREAMAPP, "count", NULL,
                                      json_node_get_object (kwargs_node), NULL, &error);
   g_assert_no_error (error);
-  for (guint i = 0; i < 6; i++)
+  for (guint i = 0; i < n; i++)
     {
       g_autoptr(JsonNode) chunk = dirty_stream_next_chunk_sync (stream, NULL, &error);
       GBytes *bytes;
@@ -200,14 +222,23 @@ test_large_chunks (void)
       bytes = dirty_stream_lookup_bytes (stream, chunk);
       g_assert_nonnull (bytes);
       data = g_bytes_get_data (bytes, &size);
-      g_assert_cmpuint (size, ==, 1048579);
-      g_assert_true (is_memfd_mapping (data));
+      g_assert_cmpuint (size, ==, chunk_size);
+      g_assert_cmpint (is_memfd_mapping (data), ==, chunk_size >= 8 * 1024 * 1024);
       for (gsize j = 0; j < size; j += 4093)
         g_assert_cmpuint (data[j], ==, i);
       g_assert_cmpuint (data[size - 1], ==, i);
     }
   g_assert_null (dirty_stream_next_chunk_sync (stream, NULL, &error));
   g_assert_no_error (error);
+}
+
+static void
+test_large_chunks (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon);
+
+  check_chunks (client, 6, 1024 * 1024 + 3);
+  check_chunks (client, 4, 9 * 1024 * 1024 + 1);
 }
 
 /* 1 GiB each way, beyond max_body (64 MiB): only the memfd path can carry
@@ -244,6 +275,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/memfd/round-trip-sizes", test_sizes);
+  g_test_add_func ("/memfd/reply-outlives-call", test_reply_outlives_call);
   g_test_add_func ("/memfd/input-stream", test_input_stream);
   g_test_add_func ("/memfd/no-fd-leak", test_no_fd_leak);
   g_test_add_func ("/memfd/large-chunks", test_large_chunks);
