@@ -404,6 +404,12 @@ dirty_call_get_arg_string (DirtyCall    *self,
  * Reads a bytes argument (a `{"$bytes": INDEX}` reference to one of the
  * request's attachments).
  *
+ * Bytes of 64 KiB or more are a read-only mapping of the client's memfd,
+ * not a copy. The client may reuse that memfd once the call has ended:
+ * an app that keeps the bytes past the call (in its state, for a later
+ * call) must keep a copy (`g_bytes_new (g_bytes_get_data (...), ...)`).
+ * Returning them unchanged (an echo) needs no copy.
+ *
  * Returns: %TRUE on success; %FALSE with a %DIRTY_ERROR_INVALID_ARGUMENT
  *   error if it is missing or not a valid bytes reference.
  */
