@@ -156,6 +156,7 @@ child_setup (gpointer user_data)
   prctl (PR_SET_PDEATHSIG, SIGKILL);
   /* the arbiter ignores SIGPIPE; exec keeps an ignored signal ignored */
   signal (SIGPIPE, SIG_DFL);
+  dirty_util_restore_fd_limit ();
   /* the arbiter died before prctl: nobody would kill us */
   if (getppid () != arbiter)
     _exit (1);
