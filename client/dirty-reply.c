@@ -22,8 +22,9 @@
  * GBytes *png = reply ? dirty_reply_get_bytes (reply) : NULL;
  * ```
  *
- * Large attachments (64 KiB or more) arrive as sealed memfds and are
- * mapped, not copied: their #GBytes read straight from the shared memory
+ * Large attachments (results of 8 MiB or more, and arguments of 64 KiB
+ * or more sent back unchanged) arrive as sealed memfds and are mapped,
+ * not copied: their #GBytes read straight from the shared memory
  * and unmap it when freed. [method@Dirty.Reply.dup_bytes_stream] reads
  * one as a #GInputStream.
  *

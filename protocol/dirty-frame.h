@@ -66,7 +66,10 @@ typedef struct {
 #define DIRTY_DEFAULT_FRAME_TIMEOUT_MS 30000
 #define DIRTY_DEFAULT_MAX_QUEUED_BYTES ((gsize) 4 * DIRTY_DEFAULT_MAX_BODY)
 #define DIRTY_DEFAULT_MAX_FDS         16
-#define DIRTY_DEFAULT_MAX_FD_PAYLOAD  ((guint64) 4 * 1024 * 1024 * 1024)
+/* None between the arbiter and its workers (the arbiter has checked the
+ * client's frame, and a mapping costs the reader address space only);
+ * the arbiter sets max_fd_payload for client connections. */
+#define DIRTY_DEFAULT_MAX_FD_PAYLOAD  G_MAXUINT64
 
 /* The attachment table entry that marks an fd attachment (docs/protocol.md,
  * "File descriptor attachments"); its size is in the fd size table. */
