@@ -182,6 +182,7 @@ stream_finish (DirtyWorker *self,
     frame = build_reply (self, entry);
   else
     frame = dirty_frame_new_empty (DIRTY_FRAME_END, entry->id, 0);
+  dirty_call_release_arguments (call);
   dirty_worker_send_frame (self, frame);
   dirty_call_stream_close (dirty_call_get_stream (call));
   forget_call (self, entry);
@@ -237,6 +238,8 @@ reply_cb (gpointer user_data)
     }
 
   frame = build_reply (self, entry);
+  /* the client may reuse the arguments' memfds once this reply is out */
+  dirty_call_release_arguments (entry->call);
   dirty_worker_send_frame (self, frame);
   forget_call (self, entry);
   return G_SOURCE_REMOVE;

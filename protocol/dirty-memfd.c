@@ -11,6 +11,10 @@
 #include "dirty-error-private.h"
 #include "dirty-memfd.h"
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23   /* Linux 5.14 */
+#endif
+
 /* The pool keeps memfds of power-of-two capacities from the threshold up
  * to POOL_MAX_CAPACITY; larger payloads get a fresh memfd each (their
  * copy dwarfs the creation cost). Idle memfds hold their pages: bound
@@ -167,13 +171,16 @@ mapping_free (gpointer user_data)
 {
   Mapping *mapping = user_data;
 
+  /* fd and registry change under the lock (dirty_memfd_release_arguments
+   * may be detaching this mapping right now) */
+  g_mutex_lock (&registry_lock);
   if (mapping->fd >= 0)
     {
-      g_mutex_lock (&registry_lock);
       g_hash_table_remove (registry, mapping->data);
-      g_mutex_unlock (&registry_lock);
       close (mapping->fd);
+      mapping->fd = -1;
     }
+  g_mutex_unlock (&registry_lock);
   munmap (mapping->data, mapping->length);
   g_free (mapping);
 }
@@ -207,6 +214,66 @@ dirty_memfd_lookup (GBytes *bytes)
     fd = fcntl (mapping->fd, F_DUPFD_CLOEXEC, 3);
   g_mutex_unlock (&registry_lock);
   return fd;
+}
+
+/* Replaces @mapping's pages by private copies at the same address: a
+ * private mapping of the same file over it (atomic for readers: they see
+ * the same bytes), each page then written once so that it is copied, and
+ * write access taken away again. Under registry_lock, so the mapping's
+ * owner cannot unmap it meanwhile. */
+static void
+privatize (Mapping *mapping)
+{
+  guint8 *data = mmap (mapping->data, mapping->length, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_FIXED, mapping->fd, 0);
+
+  if (data == MAP_FAILED)
+    {
+      g_warning ("Cannot detach a kept argument from its memfd: %s", g_strerror (errno));
+      return;
+    }
+  if (madvise (data, mapping->length, MADV_POPULATE_WRITE) < 0)
+    for (gsize offset = 0; offset < mapping->length; offset += 4096)
+      {
+        volatile guint8 *byte = data + offset;
+        *byte = *byte;
+      }
+  mprotect (data, mapping->length, PROT_READ);
+}
+
+void
+dirty_memfd_release_arguments (GPtrArray *attachments)
+{
+  g_autoptr(GPtrArray) kept = g_ptr_array_new ();
+
+  g_mutex_lock (&registry_lock);
+  for (guint i = 0; registry != NULL && i < attachments->len; i++)
+    {
+      gsize size;
+      gconstpointer data = g_bytes_get_data (g_ptr_array_index (attachments, i), &size);
+      Mapping *mapping = g_hash_table_lookup (registry, data);
+
+      if (mapping != NULL && mapping->length == size)
+        g_ptr_array_add (kept, (gpointer) data);
+    }
+  g_mutex_unlock (&registry_lock);
+  /* mappings only the call held are unmapped here */
+  g_ptr_array_unref (attachments);
+
+  g_mutex_lock (&registry_lock);
+  for (guint i = 0; i < kept->len; i++)
+    {
+      Mapping *mapping = g_hash_table_lookup (registry, kept->pdata[i]);
+
+      if (mapping == NULL)
+        continue;
+      privatize (mapping);
+      /* no longer the sender's memfd: never sent back as it */
+      g_hash_table_remove (registry, mapping->data);
+      close (mapping->fd);
+      mapping->fd = -1;
+    }
+  g_mutex_unlock (&registry_lock);
 }
 
 gboolean

@@ -73,6 +73,12 @@ GBytes     *dirty_memfd_map           (int          fd,
 /* The memfd @bytes maps whole, if it came from dirty_memfd_map () with
  * @keep_fd: a new dup of it, or -1. */
 int         dirty_memfd_lookup        (GBytes      *bytes);
+/* A call is over: drops @attachments (transfer full), then detaches every
+ * kept mapping among them that is still alive (an app holds its bytes)
+ * from the sender's memfd, giving it private copies of the pages in
+ * place, so the sender may reuse the memfd without the app seeing its
+ * bytes change. Mappings nobody holds any more are just gone. */
+void        dirty_memfd_release_arguments (GPtrArray *attachments);
 /* Whether some fd of @a and some fd of @b are the same file */
 gboolean    dirty_fd_set_shares_file  (DirtyFdSet  *a,
                                        DirtyFdSet  *b);

@@ -15,6 +15,7 @@
 
 #define ECHO      "echo:DirtyEchoApp"
 #define STREAMAPP "streamapp:DirtyStreamTestApp"
+#define TESTAPP   "testapp:DirtyTestApp"
 #define THRESHOLD (64 * 1024)   /* DIRTY_MEMFD_THRESHOLD */
 #define GIB       ((gsize) 1024 * 1024 * 1024)
 
@@ -107,19 +108,29 @@ settled_fds (GPid pid)
 }
 
 static DirtyReply *
-echo_bytes (DirtyClient *client,
+call_bytes (DirtyClient *client,
+            const char  *app,
+            const char  *action,
             GBytes      *bytes)
 {
-  g_autoptr(DirtyRequest) request = dirty_request_new (ECHO, "echo_bytes");
+  g_autoptr(DirtyRequest) request = dirty_request_new (app, action);
   g_autoptr(GError) error = NULL;
   DirtyReply *reply;
 
-  dirty_request_add_bytes (request, bytes);
+  if (bytes != NULL)
+    dirty_request_add_bytes (request, bytes);
   dirty_request_set_timeout (request, 120000);
   reply = dirty_client_send_sync (client, request, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (reply);
   return reply;
+}
+
+static DirtyReply *
+echo_bytes (DirtyClient *client,
+            GBytes      *bytes)
+{
+  return call_bytes (client, ECHO, "echo_bytes", bytes);
 }
 
 static void
@@ -158,6 +169,24 @@ test_reply_outlives_call (void)
     }
   for (guint i = 0; i < 8; i++)
     g_assert_true (g_bytes_equal (dirty_reply_get_bytes (replies->pdata[i]), sent->pdata[i]));
+}
+
+/* An app keeps an argument past its call; the client's next call reuses
+ * the memfd it came in (a size class no other test uses, so the pool has
+ * just that one): the kept bytes must not change */
+static void
+test_app_keeps_argument (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon);
+  g_autoptr(GBytes) first = pattern_bytes (300 * 1024, 90);
+  g_autoptr(GBytes) second = pattern_bytes (300 * 1024, 91);
+  g_autoptr(DirtyReply) kept = NULL;
+
+  g_object_unref (call_bytes (client, TESTAPP, "keep", first));
+  g_object_unref (echo_bytes (client, second));
+  kept = call_bytes (client, TESTAPP, "kept", NULL);
+  g_assert_nonnull (dirty_reply_get_bytes (kept));
+  g_assert_true (g_bytes_equal (dirty_reply_get_bytes (kept), first));
 }
 
 /* The GInputStream face reads the mapping as it is */
@@ -293,13 +322,14 @@ main (int argc, char **argv)
 
   g_test_add_func ("/memfd/round-trip-sizes", test_sizes);
   g_test_add_func ("/memfd/reply-outlives-call", test_reply_outlives_call);
+  g_test_add_func ("/memfd/app-keeps-argument", test_app_keeps_argument);
   g_test_add_func ("/memfd/input-stream", test_input_stream);
   g_test_add_func ("/memfd/no-fd-leak", test_no_fd_leak);
   g_test_add_func ("/memfd/large-chunks", test_large_chunks);
   g_test_add_func ("/memfd/one-gib", test_one_gib);
 
   shared_daemon = dirty_test_daemon_start ("[dirty-arbiter]\n"
-                                           "dirty_apps=" ECHO ";" STREAMAPP "\n"
+                                           "dirty_apps=" ECHO ";" STREAMAPP ";" TESTAPP "\n"
                                            "dirty_workers=1\n", NULL);
   status = g_test_run ();
   dirty_test_daemon_stop (shared_daemon);
