@@ -439,8 +439,12 @@ client_io_drop_connection (ClientIo *io)
  * worker is done with a request's memfds by then (docs/protocol.md, "File
  * descriptor attachments"): they may go back to the pool for reuse. Not
  * on an ERROR, which the arbiter may send (a timeout, a cancel) while the
- * worker still reads them, nor when @reply hands one of them back (an
- * echo): those memfds are closed, not reused. */
+ * worker still reads them: those memfds are closed, not reused. A reply
+ * that hands one back (an echo) maps it through the pool, which then
+ * waits for that GBytes too (dirty_memfd_map): a RESPONSE is decoded
+ * before its call releases its arguments. A CHUNK is decoded later, by
+ * its reader, maybe after the END: a memfd a chunk hands back is never
+ * reused. */
 static void
 call_note_reply_fds (Call       *call,
                      DirtyFrame *reply)
@@ -451,10 +455,8 @@ call_note_reply_fds (Call       *call,
 }
 
 static void
-call_release_arguments (Call       *call,
-                        DirtyFrame *reply)
+call_release_arguments (Call *call)
 {
-  call_note_reply_fds (call, reply);
   if (call->frame != NULL && call->frame->fds != NULL && !call->args_kept)
     dirty_fd_set_release_reusable (call->frame->fds);
 }
@@ -490,6 +492,7 @@ client_io_handle_response (ClientIo        *io,
   if (dirty_frame_decode (frame, dirty_connection_get_limits (connection),
                           &root, &attachments, &error))
     reply = dirty_reply_new_from_body (root, attachments, &error);
+  call_release_arguments (call);
   call_finish (call, reply, error);
 }
 
@@ -584,10 +587,7 @@ client_io_frame_cb (DirtyConnection *connection,
         call_finish (call, NULL, g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                                                       _("The arbiter sent a RESPONSE to a stream")));
       else
-        {
-          call_release_arguments (call, frame);
-          client_io_handle_response (io, connection, call, frame);
-        }
+        client_io_handle_response (io, connection, call, frame);
       return;
 
     case DIRTY_FRAME_CHUNK:
@@ -602,7 +602,7 @@ client_io_frame_cb (DirtyConnection *connection,
                                   dirty_frame_type_to_string (frame->header.type)));
       else if (frame->header.type == DIRTY_FRAME_END)
         {
-          call_release_arguments (call, frame);
+          call_release_arguments (call);
           call_finish (call, NULL, NULL);
         }
       else
