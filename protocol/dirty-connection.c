@@ -368,13 +368,14 @@ receive_some (DirtyConnection  *self,
   }
 }
 
-/* After a read's bytes are consumed, queued fds must belong to a header
- * that has begun: fds come with their frame's first byte. */
+/* Once all of a read's bytes are consumed, queued fds must belong to a
+ * header that has begun: fds come with their frame's first byte. (Bytes
+ * still waiting in rbuf may hold that header.) */
 static gboolean
 fds_unclaimed (DirtyConnection *self)
 {
   return self->pending_fds->len > 0 && self->header_have == 0 &&
-         !self->closed && !self->failing;
+         self->rbuf_pos == self->rbuf_len && !self->closed && !self->failing;
 }
 
 static gboolean
