@@ -9,6 +9,7 @@
 #include "dirty-config.h"
 #include "dirty-hooks-module.h"
 #include "dirty-log.h"
+#include "dirty-util.h"
 
 /* Exit status: 0 ok, 1 bad config or usage (or another arbiter owns the
  * socket), 2 the service cannot run. */
@@ -62,6 +63,7 @@ main (int    argc,
   dirty_log_init ();
   /* a client that hangs up must not kill the daemon */
   signal (SIGPIPE, SIG_IGN);
+  dirty_util_raise_fd_limit ();
 
   config = dirty_config_new ();
   if (!dirty_config_parse_command_line (config, argv, &error))
