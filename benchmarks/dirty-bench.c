@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Figures for dirty-arbiter against the IPC floor measured in the same
  * run: execute round trip (tiny payload, sequential) p50/p99, calls/s
- * with 8 concurrent callers, a 1 MiB bytes echo, and streams: chunks/s of
+ * with 8 concurrent callers, a 1 MiB bytes echo (also against a plain
+ * memcpy-and-socket echo), a 1 GiB bytes echo, and streams: chunks/s of
  * a 100,000-chunk stream of 16-byte chunks, time to the first chunk, and
  * MB/s of 64 KiB bytes chunks. Prints figures; it is not a test and
  * asserts nothing about speed. */
@@ -24,6 +25,7 @@ static guint n_small_chunks = 100000;
 static guint n_first_chunk = 2000;
 static guint n_big_chunks = 2000;   /* 64 KiB each: 128 MiB */
 
+#define GIB         ((gsize) 1024 * 1024 * 1024)
 #define SMALL_CHUNK 16
 #define BIG_CHUNK   (64 * 1024)
 
@@ -118,6 +120,25 @@ floor_large (gpointer data, guint caller)
   relay_floor_call (data, caller, 1024 * 1024);
 }
 
+static const guint8 *echo_payload;   /* 1 MiB for floor_memcpy */
+
+static void
+floor_memcpy (gpointer data, guint caller)
+{
+  relay_floor_echo (data, caller, echo_payload, 1024 * 1024);
+}
+
+/* One echo of @size bytes through the floor; microseconds */
+static gint64
+floor_echo_once (RelayFloor *floor, gsize size)
+{
+  g_autofree guint8 *payload = g_malloc0 (size);
+  gint64 t0 = g_get_monotonic_time ();
+
+  relay_floor_echo (floor, 0, payload, size);
+  return g_get_monotonic_time () - t0;
+}
+
 /* ---- dirty-arbiter ---------------------------------------------------- */
 
 typedef struct {
@@ -164,6 +185,26 @@ dirty_large (gpointer data, guint caller)
   reply = dirty_client_send_sync (d->client, request, NULL, &error);
   if (reply == NULL || g_bytes_get_size (dirty_reply_get_bytes (reply)) != g_bytes_get_size (d->large))
     g_error ("1 MiB echo failed: %s", error ? error->message : "wrong size");
+}
+
+/* One echo_bytes of @size bytes through dirty-arbiter (they travel as
+ * memfds); microseconds */
+static gint64
+dirty_echo_once (DirtyClient *client, gsize size)
+{
+  g_autoptr(GBytes) bytes = g_bytes_new_take (g_malloc0 (size), size);
+  g_autoptr(DirtyRequest) request = dirty_request_new (ECHO, "echo_bytes");
+  g_autoptr(DirtyReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+
+  dirty_request_add_bytes (request, bytes);
+  dirty_request_set_timeout (request, 600000);
+  reply = dirty_client_send_sync (client, request, NULL, &error);
+  if (reply == NULL || g_bytes_get_size (dirty_reply_get_bytes (reply)) != size)
+    g_error ("%" G_GSIZE_FORMAT "-byte echo failed: %s", size,
+             error ? error->message : "wrong size");
+  return g_get_monotonic_time () - t0;
 }
 
 /* ---- streams ------------------------------------------------------------ */
@@ -279,7 +320,9 @@ main (int argc, char **argv)
   double floor_tput = 0, dirty_tput, dirty_tput_conns;
   double floor_small_s = 1, dirty_small_s, floor_big_s = 1, dirty_big_s;
   double exec_p50;
-  g_autoptr(GArray) floor_first = NULL, dirty_first = NULL;
+  g_autoptr(GArray) floor_first = NULL, dirty_first = NULL, floor_copy = NULL;
+  g_autofree guint8 *payload = g_malloc0 (1024 * 1024);
+  gint64 floor_gib_us = 0, dirty_gib_us;
   RelayFloor *floor = NULL;
   Dirty d = { 0 };
   gboolean quick = FALSE;
@@ -320,6 +363,9 @@ main (int argc, char **argv)
       floor_rtt = time_calls (floor_tiny, floor, n_round_trips);
       floor_tput = throughput (floor_tiny, floor);
       floor_big = time_calls (floor_large, floor, n_large);
+      echo_payload = payload;
+      floor_copy = time_calls (floor_memcpy, floor, n_large);
+      floor_gib_us = floor_echo_once (floor, GIB);
       floor_stream_seconds (floor, n_small_chunks / 10, SMALL_CHUNK);   /* warm up */
       floor_small_s = floor_stream_seconds (floor, n_small_chunks, SMALL_CHUNK);
       floor_first = first_chunk_samples (NULL, floor, n_first_chunk);
@@ -357,6 +403,8 @@ main (int argc, char **argv)
   dirty_tput_conns = throughput (dirty_tiny_own_client, &d);
   g_printerr ("measuring dirty-arbiter: 1 MiB echo...\n");
   dirty_big = time_calls (dirty_large, &d, n_large);
+  g_printerr ("measuring dirty-arbiter: 1 GiB echo...\n");
+  dirty_gib_us = dirty_echo_once (client, GIB);
   g_printerr ("measuring dirty-arbiter: streams...\n");
   dirty_stream_seconds (client, n_small_chunks / 10, SMALL_CHUNK);   /* warm up */
   dirty_small_s = dirty_stream_seconds (client, n_small_chunks, SMALL_CHUNK);
@@ -373,6 +421,10 @@ main (int argc, char **argv)
   report ("throughput, 8 callers on 8 connections", dirty_tput_conns, "calls/s", floor_tput, FALSE);
   report ("1 MiB bytes echo, p50", percentile (dirty_big, 0.5) / 1000.0, "ms",
           percentile (floor_big, 0.5) / 1000.0, TRUE);
+  report ("1 MiB bytes echo, p50, vs memcpy+socket", percentile (dirty_big, 0.5) / 1000.0, "ms",
+          percentile (floor_copy, 0.5) / 1000.0, TRUE);
+  report ("1 GiB bytes echo (memfd), once", dirty_gib_us / 1000.0, "ms",
+          floor_gib_us / 1000.0, TRUE);
   g_print ("streams (default credit window of 64 chunks; the floor has no flow control):\n");
   report ("stream of 16-byte chunks", n_small_chunks / dirty_small_s, "chunk/s",
           n_small_chunks / floor_small_s, FALSE);

@@ -213,6 +213,26 @@ relay_floor_call (RelayFloor *floor,
 }
 
 void
+relay_floor_echo (RelayFloor   *floor,
+                  guint         caller,
+                  const guint8 *payload,
+                  gsize         size)
+{
+  guint32 id = caller, len = size, got;
+  gsize cap = HEADER + size, total;
+  guint8 *buf = floor->buffers[caller] = g_realloc (floor->buffers[caller], cap);
+
+  memset (buf, 0, HEADER);
+  memcpy (buf, &id, 4);
+  memcpy (buf + 4, &len, 4);
+  memcpy (buf + HEADER, payload, size);   /* the sender builds its frame */
+  write_all (floor->caller_fds[caller], buf, HEADER + size);
+  g_assert_true (read_frame (floor->caller_fds[caller], &floor->buffers[caller], &cap, &got, &total));
+  g_assert_cmpuint (got, ==, caller);
+  g_assert_cmpuint (total, ==, HEADER + size);
+}
+
+void
 relay_floor_free (RelayFloor *floor)
 {
   g_assert_cmpint (write (floor->stop_pipe[1], "x", 1), ==, 1);

@@ -22,3 +22,10 @@ gint64      relay_floor_stream         (RelayFloor *floor,
 void        relay_floor_call           (RelayFloor *floor,
                                         guint       caller,
                                         gsize       size);
+/* The plain memcpy-and-socket baseline of a bytes echo: @payload copied
+ * into the caller's frame, sent through the relay to an echo thread and
+ * back, read into the caller's buffer. */
+void        relay_floor_echo           (RelayFloor   *floor,
+                                        guint         caller,
+                                        const guint8 *payload,
+                                        gsize         size);

@@ -404,6 +404,13 @@ dirty_call_get_arg_string (DirtyCall    *self,
  * Reads a bytes argument (a `{"$bytes": INDEX}` reference to one of the
  * request's attachments).
  *
+ * Bytes of 64 KiB or more are a read-only mapping of the client's memfd,
+ * not a copy. The client may reuse that memfd once the call has ended;
+ * an app may still keep the bytes past its call (a reference is enough):
+ * when the call ends, the worker gives bytes still held private copies of
+ * their pages in place, so they never change. Returning them unchanged
+ * (an echo) sends the same memfd back, without a copy.
+ *
  * Returns: %TRUE on success; %FALSE with a %DIRTY_ERROR_INVALID_ARGUMENT
  *   error if it is missing or not a valid bytes reference.
  */

@@ -40,6 +40,11 @@ gboolean      dirty_call_complete_if_pending  (DirtyCall *self,
 /* The outcome, valid once completed. (transfer none) */
 JsonNode     *dirty_call_get_result           (DirtyCall *self);
 GPtrArray    *dirty_call_get_reply_attachments (DirtyCall *self);
+/* The call is over and its reply encoded: drops its arguments and reply
+ * attachments, and detaches argument bytes the app still holds from the
+ * client's memfds (dirty_memfd_release_arguments), before the terminal
+ * reply lets the client reuse them. */
+void          dirty_call_release_arguments (DirtyCall *self);
 const GError *dirty_call_get_error            (DirtyCall *self);
 const char   *dirty_call_get_detail           (DirtyCall *self);
 

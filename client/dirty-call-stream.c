@@ -365,8 +365,11 @@ encode_chunk (DirtyCallStream *stream,
       g_autoptr(GPtrArray) attachments = g_ptr_array_new ();
 
       g_ptr_array_add (attachments, bytes);
-      return dirty_frame_encode_text (DIRTY_FRAME_CHUNK, 0, stream->id, 0, DIRTY_BYTES_CHUNK_JSON,
-                                      sizeof DIRTY_BYTES_CHUNK_JSON - 1, attachments);
+      /* large ones in a new memfd each (no pool), as replies */
+      return dirty_frame_encode_text_with_fds (DIRTY_FRAME_CHUNK, 0, stream->id, 0,
+                                               DIRTY_BYTES_CHUNK_JSON,
+                                               sizeof DIRTY_BYTES_CHUNK_JSON - 1, attachments,
+                                               NULL);
     }
   root = json_node_new (JSON_NODE_OBJECT);
   object = json_object_new ();

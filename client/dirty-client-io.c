@@ -47,6 +47,7 @@ struct _DirtyClientCall {
   guint64          id;
   GSource         *timer;
   DirtyStreamQueue *queue;      /* a stream's chunks go there; NULL: not a stream */
+  gboolean         args_kept;   /* a reply holds one of its argument memfds */
 };
 
 /* The connection state of one client, owned by the I/O thread. It is
@@ -65,6 +66,8 @@ struct _DirtyClientIo {
   guint64          next_id;
   guint32          max_body;      /* from the arbiter's HELLO */
   guint            max_attachments;
+  guint            max_fds;
+  guint64          max_fd_payload;
   guint            max_in_flight;
   gboolean         flush_scheduled;
 };
@@ -382,6 +385,8 @@ dirty_client_io_new (const char *socket_path)
   io->next_id = 1;
   io->max_body = DIRTY_DEFAULT_MAX_BODY;
   io->max_attachments = DIRTY_DEFAULT_MAX_ATTACHMENTS;
+  io->max_fds = DIRTY_DEFAULT_MAX_FDS;
+  io->max_fd_payload = DIRTY_DEFAULT_MAX_FD_PAYLOAD;
   io->max_in_flight = DIRTY_DEFAULT_MAX_IN_FLIGHT;
   return io;
 }
@@ -430,6 +435,32 @@ client_io_drop_connection (ClientIo *io)
     dirty_connection_close (connection);
 }
 
+/* A RESPONSE or END comes from the worker once the call is over, and a
+ * worker is done with a request's memfds by then (docs/protocol.md, "File
+ * descriptor attachments"): they may go back to the pool for reuse. Not
+ * on an ERROR, which the arbiter may send (a timeout, a cancel) while the
+ * worker still reads them: those memfds are closed, not reused. A reply
+ * that hands one back (an echo) maps it through the pool, which then
+ * waits for that GBytes too (dirty_memfd_map): a RESPONSE is decoded
+ * before its call releases its arguments. A CHUNK is decoded later, by
+ * its reader, maybe after the END: a memfd a chunk hands back is never
+ * reused. */
+static void
+call_note_reply_fds (Call       *call,
+                     DirtyFrame *reply)
+{
+  if (call->frame != NULL && call->frame->fds != NULL && reply->fds != NULL &&
+      dirty_fd_set_shares_file (call->frame->fds, reply->fds))
+    call->args_kept = TRUE;
+}
+
+static void
+call_release_arguments (Call *call)
+{
+  if (call->frame != NULL && call->frame->fds != NULL && !call->args_kept)
+    dirty_fd_set_release_reusable (call->frame->fds);
+}
+
 static GError *
 client_io_body_error (DirtyConnection *connection,
                       DirtyFrame      *frame)
@@ -461,6 +492,7 @@ client_io_handle_response (ClientIo        *io,
   if (dirty_frame_decode (frame, dirty_connection_get_limits (connection),
                           &root, &attachments, &error))
     reply = dirty_reply_new_from_body (root, attachments, &error);
+  call_release_arguments (call);
   call_finish (call, reply, error);
 }
 
@@ -471,6 +503,7 @@ client_io_handle_chunk (Call       *call,
 {
   g_autoptr(GTask) task = g_steal_pointer (&call->task);
 
+  call_note_reply_fds (call, frame);   /* a chunk may hand back an argument */
   dirty_stream_queue_push (call->queue, frame);
   if (task != NULL)
     g_task_return_boolean (task, TRUE);
@@ -497,6 +530,12 @@ client_io_handle_hello (ClientIo        *io,
   value = dirty_json_get_int (root, "max_attachments", io->max_attachments);
   if (value > 0 && value <= G_MAXUINT16)
     io->max_attachments = (guint) value;
+  value = dirty_json_get_int (root, "max_fds", io->max_fds);
+  if (value >= 0 && value <= G_MAXUINT16)
+    io->max_fds = (guint) value;
+  value = dirty_json_get_int (root, "max_fd_payload", (gint64) io->max_fd_payload);
+  if (value >= 0)
+    io->max_fd_payload = (guint64) value;
   value = dirty_json_get_int (root, "max_in_flight", io->max_in_flight);
   if (value > 0 && value <= G_MAXUINT32)
     io->max_in_flight = (guint) value;
@@ -562,7 +601,10 @@ client_io_frame_cb (DirtyConnection *connection,
                                   _("The arbiter sent %s to a call that is not a stream"),
                                   dirty_frame_type_to_string (frame->header.type)));
       else if (frame->header.type == DIRTY_FRAME_END)
-        call_finish (call, NULL, NULL);
+        {
+          call_release_arguments (call);
+          call_finish (call, NULL, NULL);
+        }
       else
         client_io_handle_chunk (call, frame);
       return;
@@ -728,6 +770,18 @@ client_io_send_call (ClientIo *io,
                                   "attachments)"), (unsigned long) body_size,
                                 (guint) call->frame->header.n_attachments,
                                 (guint) io->max_body, io->max_attachments));
+      return;
+    }
+  if (call->frame->header.n_fds > io->max_fds ||
+      dirty_frame_get_fd_payload (call->frame) > io->max_fd_payload)
+    {
+      call_finish (call, NULL,
+                   g_error_new (DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                                _("The request's large attachments are too large (%llu bytes "
+                                  "in %u memfds; the arbiter takes at most %llu bytes in %u)"),
+                                (unsigned long long) dirty_frame_get_fd_payload (call->frame),
+                                (guint) call->frame->header.n_fds,
+                                (unsigned long long) io->max_fd_payload, io->max_fds));
       return;
     }
 

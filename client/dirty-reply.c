@@ -22,6 +22,12 @@
  * GBytes *png = reply ? dirty_reply_get_bytes (reply) : NULL;
  * ```
  *
+ * Large attachments (results of 8 MiB or more, and arguments of 64 KiB
+ * or more sent back unchanged) arrive as sealed memfds and are mapped,
+ * not copied: their #GBytes read straight from the shared memory
+ * and unmap it when freed. [method@Dirty.Reply.dup_bytes_stream] reads
+ * one as a #GInputStream.
+ *
  * A reply is immutable and may be used from any thread.
  *
  * Since: 0.1
@@ -159,4 +165,34 @@ dirty_reply_get_bytes (DirtyReply *self)
   g_return_val_if_fail (DIRTY_IS_REPLY (self), NULL);
 
   return dirty_json_lookup_bytes (self->result, self->attachments);
+}
+
+/**
+ * dirty_reply_dup_bytes_stream:
+ * @self: a #DirtyReply
+ * @node: (nullable): a reference `{"$bytes": INDEX}` in the result, or
+ *   %NULL for the result itself
+ *
+ * Opens the bytes @node refers to as a stream, for a reader that takes a
+ * #GInputStream (a decoder, a splice to a file). The stream reads the
+ * attachment's memory (for a large one, its mapping of the memfd) without
+ * copying it first, and keeps it alive until the stream is freed.
+ *
+ * Returns: (transfer full) (nullable): a new stream over the attachment,
+ *   or %NULL if @node is not a reference to one
+ *
+ * Since: 0.1
+ */
+GInputStream *
+dirty_reply_dup_bytes_stream (DirtyReply *self,
+                              JsonNode   *node)
+{
+  GBytes *bytes;
+
+  g_return_val_if_fail (DIRTY_IS_REPLY (self), NULL);
+
+  bytes = dirty_json_lookup_bytes (node != NULL ? node : self->result, self->attachments);
+  if (bytes == NULL)
+    return NULL;
+  return g_memory_input_stream_new_from_bytes (bytes);
 }

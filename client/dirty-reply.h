@@ -5,7 +5,7 @@
 #error "Only <dirty.h> can be included directly."
 #endif
 
-#include <glib-object.h>
+#include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
 #include "dirty-version.h"
@@ -31,5 +31,8 @@ GBytes    *dirty_reply_lookup_bytes    (DirtyReply *self,
                                         JsonNode   *node);
 DIRTY_AVAILABLE_IN_ALL
 GBytes    *dirty_reply_get_bytes       (DirtyReply *self);
+DIRTY_AVAILABLE_IN_ALL
+GInputStream *dirty_reply_dup_bytes_stream (DirtyReply *self,
+                                            JsonNode   *node);
 
 G_END_DECLS

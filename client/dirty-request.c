@@ -530,9 +530,12 @@ encode_parts (const char *app,
   g_autoptr(GString) text = g_string_sized_new (128);
   JsonObject *object;
 
+  /* large arguments in memfds from the process's pool: the call gives
+   * them back once its answer shows the worker is done with them */
   if (write_request (text, app, action, args, kwargs))
-    return dirty_frame_encode_text (DIRTY_FRAME_REQUEST, flags, id, timeout_ms, text->str,
-                                    text->len, attachments);
+    return dirty_frame_encode_text_with_fds (DIRTY_FRAME_REQUEST, flags, id, timeout_ms,
+                                             text->str, text->len, attachments,
+                                             dirty_memfd_pool_get_default ());
 
   object = json_object_new ();
   /* as a tree, for JsonGenerator */
@@ -546,7 +549,8 @@ encode_parts (const char *app,
   root = json_node_init_object (json_node_alloc (), object);
   json_object_unref (object);
 
-  return dirty_frame_encode (DIRTY_FRAME_REQUEST, flags, id, timeout_ms, root, attachments);
+  return dirty_frame_encode_with_fds (DIRTY_FRAME_REQUEST, flags, id, timeout_ms, root,
+                                      attachments, dirty_memfd_pool_get_default ());
 }
 
 static DirtyFrame *

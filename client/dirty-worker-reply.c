@@ -142,7 +142,10 @@ call_result_frame (guint64         id,
   json_object_set_member (object, member,
                           result ? json_node_ref (result) : json_node_new (JSON_NODE_NULL));
   json_node_take_object (root, object);
-  return dirty_frame_encode (type, 0, id, 0, root, dirty_call_get_reply_attachments (call));
+  /* large results in new write-sealed memfds, never pooled: the client
+   * may keep them as long as it likes */
+  return dirty_frame_encode_with_fds (type, 0, id, 0, root,
+                                      dirty_call_get_reply_attachments (call), NULL);
 }
 
 static DirtyFrame *
@@ -189,6 +192,7 @@ stream_finish (DirtyWorker *self,
     frame = build_reply (self, entry);
   else
     frame = dirty_frame_new_empty (DIRTY_FRAME_END, entry->id, 0);
+  dirty_call_release_arguments (call);
   dirty_worker_send_frame (self, frame);
   dirty_call_stream_close (dirty_call_get_stream (call));
   forget_call (self, entry);
@@ -243,9 +247,12 @@ reply_cb (gpointer user_data)
       return G_SOURCE_REMOVE;
     }
 
+  /* a result sent from the call's thread released the arguments there */
   if (!target->sent)
     {
       frame = build_reply (self, entry);
+      /* the client may reuse the arguments' memfds once this reply is out */
+      dirty_call_release_arguments (entry->call);
       dirty_worker_send_frame (self, frame);
     }
   forget_call (self, entry);
@@ -284,6 +291,9 @@ send_result_now (ReplyTarget *target,
   if (dirty_call_get_error (call) != NULL || dirty_call_get_stream (call) != NULL)
     return FALSE;
   frame = call_result_frame (target->id, call, DIRTY_FRAME_RESPONSE, "result");
+  /* before the reply goes out, as reply_cb () does: the client may reuse
+   * the arguments' memfds once it has the reply */
+  dirty_call_release_arguments (call);
   g_mutex_lock (&self->send_lock);
   if (self->connection != NULL)
     dirty_connection_send_from_thread (self->connection, frame);

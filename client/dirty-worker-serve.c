@@ -356,8 +356,10 @@ dirty_worker_handle_request (DirtyWorker *self,
                                _("The worker is shutting down"));
       return;
     }
-  if (!dirty_frame_decode (frame, dirty_connection_get_limits (self->connection),
-                           &root, &attachments, &error))
+  /* keep the fds of the arguments' memfds: an app that returns an
+   * argument unchanged sends the same memfd back, without a copy */
+  if (!dirty_frame_decode_keep_fds (frame, dirty_connection_get_limits (self->connection),
+                                    &root, &attachments, &error))
     {
       dirty_worker_send_error (self, id, DIRTY_ERROR_PROTOCOL, NULL, NULL, error->message);
       return;

@@ -2,11 +2,15 @@
 /* libFuzzer target: bytes as they would arrive on a socket, read as a
  * sequence of frames with the protocol's own header parser and body
  * decoder (UTF-8 and depth checks, json-glib, attachment table, $bytes
- * references). Any crash, leak or sanitizer report is a bug. */
+ * references, fd attachments against a real sealed memfd of 4096 bytes).
+ * Any crash, leak or sanitizer report is a bug. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "dirty-json-scan.h"
 #include "dirty-message.h"
@@ -69,6 +73,26 @@ check_request_scan (DirtyFrame *frame, const DirtyLimits *limits)
   dirty_request_head_clear (&head);
 }
 
+/* The fds a frame declares: dups of one sealed memfd, so the fd size
+ * table is checked and mapped for real (sizes past 4096 are rejected) */
+static DirtyFdSet *
+memfd_set (guint n)
+{
+  static int memfd = -1;
+  int fds[DIRTY_DEFAULT_MAX_FDS];   /* the header parser allows no more */
+
+  if (memfd < 0)
+    {
+      memfd = memfd_create ("fuzz", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+      g_assert (memfd >= 0 && ftruncate (memfd, 4096) == 0);
+      g_assert (fcntl (memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0);
+    }
+  g_assert (n <= G_N_ELEMENTS (fds));
+  for (guint i = 0; i < n; i++)
+    fds[i] = fcntl (memfd, F_DUPFD_CLOEXEC, 3);
+  return dirty_fd_set_new (fds, n);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -87,6 +111,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       g_autoptr(DirtyFrame) frame = NULL;
       g_autoptr(JsonNode) root = NULL;
       g_autoptr(GPtrArray) attachments = NULL;
+      g_autoptr(DirtyFdSet) fds = NULL;
       gsize body_length;
 
       if (!dirty_frame_header_parse (data, &limits, &header, NULL))
@@ -95,12 +120,21 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       if (size - DIRTY_FRAME_HEADER_SIZE < body_length)
         break;
       body = g_bytes_new (data + DIRTY_FRAME_HEADER_SIZE, body_length);
-      frame = dirty_frame_new (&header, body);
+      if (header.n_fds > 0)
+        fds = memfd_set (header.n_fds);
+      frame = dirty_frame_new_with_fds (&header, body, fds);
       check_request_scan (frame, &limits);
       if (dirty_frame_decode (frame, &limits, &root, &attachments, NULL))
         {
           g_autoptr(GError) error = NULL;
 
+          g_autoptr(GBytes) chunk = dirty_frame_get_bytes_chunk (frame);
+
+          /* the arbiter's table check and the chunk fast path agree */
+          if (!dirty_frame_check_attachments (frame, &limits, NULL))
+            g_error ("the table check refused a frame the decode accepted");
+          if (chunk != NULL && !g_bytes_equal (chunk, g_ptr_array_index (attachments, 0)))
+            g_error ("the bytes chunk fast path read other bytes than the decode");
           walk_bytes_refs (root, attachments);
           if (header.type == DIRTY_FRAME_ERROR && root != NULL)
             error = dirty_error_from_body (root);

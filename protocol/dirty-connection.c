@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "dirty-connection.h"
 #include "dirty-message.h"
@@ -18,6 +20,9 @@
 #define MAX_IOV           64
 /* How long a failing connection waits for its ERROR frame to be read. */
 #define FAIL_FLUSH_MS     1000
+/* Room for every fd one recvmsg can bring (the kernel's SCM_MAX_FD), so
+ * none is silently dropped by truncation */
+#define MAX_FDS_PER_READ  253
 
 typedef struct {
   DirtyFrame *frame;
@@ -59,6 +64,10 @@ struct _DirtyConnection {
   gsize            body_have;
   gboolean         in_dispatch;          /* on_readable() runs: the budget applies */
   guint            frames_this_dispatch;
+  /* received, not yet claimed by a header (also those of frames still
+   * in @pending) */
+  GArray          *pending_fds;
+  DirtyFdSet      *body_fds;      /* those of the frame being assembled */
 
   /* write side: under write_lock, so another thread may send (see
    * dirty_connection_send_from_thread ()) */
@@ -125,6 +134,14 @@ stop_writing (DirtyConnection *self)
 }
 
 static void
+close_pending_fds (DirtyConnection *self)
+{
+  for (guint i = 0; i < self->pending_fds->len; i++)
+    close (g_array_index (self->pending_fds, int, i));
+  g_array_set_size (self->pending_fds, 0);
+}
+
+static void
 dirty_connection_finalize (GObject *object)
 {
   DirtyConnection *self = DIRTY_CONNECTION (object);
@@ -141,6 +158,9 @@ dirty_connection_finalize (GObject *object)
   g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
   g_rec_mutex_clear (&self->write_lock);
   g_free (self->body);
+  close_pending_fds (self);
+  g_array_unref (self->pending_fds);
+  g_clear_pointer (&self->body_fds, dirty_fd_set_unref);
   if (self->socket)
     g_socket_close (self->socket, NULL);
   g_clear_object (&self->socket);
@@ -161,6 +181,7 @@ dirty_connection_init (DirtyConnection *self)
 {
   g_queue_init (&self->out);
   g_rec_mutex_init (&self->write_lock);
+  self->pending_fds = g_array_new (FALSE, FALSE, sizeof (int));
 }
 
 DirtyConnection *
@@ -185,13 +206,44 @@ deliver_frame (DirtyConnection *self)
 {
   gsize length = dirty_frame_header_body_length (&self->header);
   g_autoptr(GBytes) body = g_bytes_new_take (g_steal_pointer (&self->body), length);
-  g_autoptr(DirtyFrame) frame = dirty_frame_new (&self->header, body);
+  g_autoptr(DirtyFdSet) fds = g_steal_pointer (&self->body_fds);
+  g_autoptr(DirtyFrame) frame = dirty_frame_new_with_fds (&self->header, body, fds);
+  g_autoptr(GError) error = NULL;
 
   self->in_body = FALSE;
   self->header_have = 0;
   self->body_have = 0;
   self->frames_this_dispatch++;
+  /* a lying fd (not a sealed memfd, shorter than said) never reaches a
+   * callback: a mapping of it could fault */
+  if (fds != NULL && !dirty_frame_check_fds (frame, &self->limits, &error))
+    {
+      dirty_connection_fail (self, 0, error);
+      return;
+    }
   self->frame_func (self, frame, self->user_data);
+}
+
+/* A frame takes its n_fds fds from the front of the queue: they came with
+ * its first byte, so they are there by the time its header is complete. */
+static gboolean
+claim_fds (DirtyConnection *self)
+{
+  guint n = self->header.n_fds;
+
+  if (n > self->pending_fds->len)
+    {
+      g_autoptr(GError) error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                                             "Frame declares %u file descriptors, %u arrived"
+                                             " with it", n, self->pending_fds->len);
+      dirty_connection_fail (self, 0, error);
+      return FALSE;
+    }
+  if (n == 0)
+    return TRUE;
+  self->body_fds = dirty_fd_set_new ((int *) self->pending_fds->data, n);
+  g_array_remove_range (self->pending_fds, 0, n);
+  return TRUE;
 }
 
 static gboolean
@@ -204,6 +256,8 @@ start_body (DirtyConnection *self)
       dirty_connection_fail (self, 0, error);
       return FALSE;
     }
+  if (!claim_fds (self))
+    return FALSE;
   self->in_body = TRUE;
   self->body_have = 0;
   /* +1 so a zero-length body still has a buffer to hand over */
@@ -267,6 +321,67 @@ handle_eof (DirtyConnection *self)
   connection_shutdown (self, error);
 }
 
+/* Queues the fds of an SCM_RIGHTS message. FALSE (the fds closed) when
+ * they cannot belong to a frame: the previous ones were never claimed, or
+ * the kernel had to drop some. */
+static gboolean
+queue_fds (DirtyConnection *self,
+           struct msghdr   *msg,
+           GError         **error)
+{
+  gboolean ok = !(msg->msg_flags & MSG_CTRUNC) && self->pending_fds->len == 0;
+
+  for (struct cmsghdr *c = CMSG_FIRSTHDR (msg); c != NULL; c = CMSG_NXTHDR (msg, c))
+    {
+      guint n;
+
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+        continue;
+      n = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+      g_array_append_vals (self->pending_fds, CMSG_DATA (c), n);
+    }
+  if (!ok)
+    {
+      close_pending_fds (self);
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                           "File descriptors arrived that no frame declares");
+    }
+  return ok;
+}
+
+/* recv with room for fds (MSG_CMSG_CLOEXEC: never leaked to a child).
+ * Errors of the fds are DIRTY_ERROR_PROTOCOL, of the socket G_IO_ERROR. */
+static gssize
+receive_raw (DirtyConnection  *self,
+             guint8           *buffer,
+             gsize             size,
+             GError          **error)
+{
+  union {
+    struct cmsghdr header;
+    char           space[CMSG_SPACE (MAX_FDS_PER_READ * sizeof (int))];
+  } control;
+  struct iovec iov = { .iov_base = buffer, .iov_len = size };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = &control, .msg_controllen = sizeof control };
+  gssize n;
+
+  do
+    n = recvmsg (g_socket_get_fd (self->socket), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    {
+      int saved = errno;
+
+      g_set_error_literal (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                           g_strerror (saved));
+      return -1;
+    }
+  if (msg.msg_controllen > 0 && !queue_fds (self, &msg, error))
+    return -1;
+  return n;
+}
+
 /* Reads straight into the body buffer when a large body is still
  * missing, so big frames are not copied through rbuf. */
 static gssize
@@ -279,8 +394,7 @@ receive_some (DirtyConnection  *self,
 
       if (want >= READ_CHUNK)
         {
-          gssize n = g_socket_receive (self->socket, (char *) self->body + self->body_have,
-                                       want, NULL, error);
+          gssize n = receive_raw (self, self->body + self->body_have, want, error);
           if (n > 0)
             {
               self->body_have += n;
@@ -292,7 +406,7 @@ receive_some (DirtyConnection  *self,
     }
   self->rbuf_pos = self->rbuf_len = 0;
   {
-    gssize n = g_socket_receive (self->socket, (char *) self->rbuf, READ_CHUNK, NULL, error);
+    gssize n = receive_raw (self, self->rbuf, READ_CHUNK, error);
     if (n > 0)
       {
         self->rbuf_len = n;
@@ -300,6 +414,27 @@ receive_some (DirtyConnection  *self,
       }
     return n;
   }
+}
+
+/* Once all of a read's bytes are consumed, queued fds must belong to a
+ * header that has begun: fds come with their frame's first byte. (Bytes
+ * still waiting in rbuf, or left in @pending by the frame budget, may
+ * hold that header.) */
+static gboolean
+fds_unclaimed (DirtyConnection *self)
+{
+  return self->pending_fds->len > 0 && self->header_have == 0 &&
+         self->rbuf_pos == self->rbuf_len && self->pending == NULL &&
+         !self->closed && !self->failing;
+}
+
+static void
+fail_unclaimed_fds (DirtyConnection *self)
+{
+  g_autoptr(GError) error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                                                 "File descriptors arrived that no "
+                                                 "frame declares");
+  dirty_connection_fail (self, 0, error);
 }
 
 static gboolean
@@ -420,6 +555,8 @@ on_readable (GSocket      *socket,
   self->frames_this_dispatch = 0;
   if (self->pending != NULL && self->reading)
     consume_pending (self);
+  if (fds_unclaimed (self))
+    fail_unclaimed_fds (self);
   self->rbuf = scratch_acquire ();
   self->rbuf_pos = self->rbuf_len = 0;
   for (guint i = 0; i < READS_PER_DISPATCH && !self->closed && !self->failing &&
@@ -438,10 +575,20 @@ on_readable (GSocket      *socket,
         {
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
             break;
+          if (error->domain == DIRTY_ERROR)
+            {
+              dirty_connection_fail (self, 0, error);
+              break;
+            }
           g_autoptr(GError) conn_error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
                                                       "Reading from the connection failed: %s",
                                                       error->message);
           connection_shutdown (self, conn_error);
+          break;
+        }
+      if (fds_unclaimed (self))
+        {
+          fail_unclaimed_fds (self);
           break;
         }
     }
@@ -512,10 +659,12 @@ advance_written (DirtyConnection *self,
 }
 
 /* Gathers up to MAX_IOV pieces of queued frames, skipping what is already
- * written of the head frame. */
+ * written of the head frame. A frame's fds go with its first byte: a
+ * write that sends them starts with that frame, and no write carries the
+ * fds of two frames (the reader assigns fds to frames in order). */
 static guint
 gather (DirtyConnection *self,
-        GOutputVector   *vectors)
+        struct iovec    *vectors)
 {
   guint n = 0;
   gsize skip = self->out_offset;
@@ -526,18 +675,20 @@ gather (DirtyConnection *self,
       gsize body_size;
       const guint8 *body = g_bytes_get_data (out->frame->body, &body_size);
 
+      if (out->frame->fds != NULL && l != self->out.head)
+        break;
       if (skip < DIRTY_FRAME_HEADER_SIZE)
         {
-          vectors[n].buffer = out->header + skip;
-          vectors[n++].size = DIRTY_FRAME_HEADER_SIZE - skip;
+          vectors[n].iov_base = out->header + skip;
+          vectors[n++].iov_len = DIRTY_FRAME_HEADER_SIZE - skip;
           skip = 0;
         }
       else
         skip -= DIRTY_FRAME_HEADER_SIZE;
       if (body_size > skip)
         {
-          vectors[n].buffer = body + skip;
-          vectors[n++].size = body_size - skip;
+          vectors[n].iov_base = (guint8 *) body + skip;
+          vectors[n++].iov_len = body_size - skip;
         }
       skip = 0;
     }
@@ -569,6 +720,50 @@ schedule_owner_flush (DirtyConnection *self)
   g_source_attach (self->flush_source, self->context);
 }
 
+/* sendmsg of @vectors, with the head frame's fds when its first byte is
+ * among them */
+static gssize
+send_raw (DirtyConnection  *self,
+          struct iovec     *vectors,
+          guint             n_vectors,
+          GError          **error)
+{
+  OutFrame *head = g_queue_peek_head (&self->out);
+  DirtyFdSet *fds = self->out_offset == 0 ? head->frame->fds : NULL;
+  guint n_fds = dirty_fd_set_get_length (fds);
+  void *control = NULL;
+  struct msghdr msg = { .msg_iov = vectors, .msg_iovlen = n_vectors };
+  gssize written;
+
+  if (n_fds > 0)
+    {
+      struct cmsghdr *c;
+
+      /* rare (large payloads only): the heap, not 256 KiB of stack */
+      control = g_malloc0 (CMSG_SPACE (n_fds * sizeof (int)));
+      msg.msg_control = control;
+      msg.msg_controllen = CMSG_SPACE (n_fds * sizeof (int));
+      c = CMSG_FIRSTHDR (&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN (n_fds * sizeof (int));
+      for (guint i = 0; i < n_fds; i++)
+        ((int *) CMSG_DATA (c))[i] = dirty_fd_set_get (fds, i);
+    }
+  do
+    written = sendmsg (g_socket_get_fd (self->socket), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (written < 0 && errno == EINTR);
+  g_free (control);
+  if (written < 0)
+    {
+      int saved = errno;
+
+      g_set_error_literal (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                           g_strerror (saved));
+    }
+  return written;
+}
+
 /* Writes as much as the socket takes now. FALSE if the connection died.
  * Under write_lock. */
 static gboolean
@@ -576,11 +771,10 @@ flush (DirtyConnection *self)
 {
   while (!g_queue_is_empty (&self->out))
     {
-      GOutputVector vectors[MAX_IOV];
+      struct iovec vectors[MAX_IOV];
       guint n = gather (self, vectors);
       g_autoptr(GError) error = NULL;
-      gssize written = g_socket_send_message (self->socket, NULL, vectors, n,
-                                              NULL, 0, 0, NULL, &error);
+      gssize written = send_raw (self, vectors, n, &error);
       if (written < 0)
         {
           /* another thread leaves waiting and errors to the owner */
@@ -814,6 +1008,8 @@ connection_shutdown (DirtyConnection *self,
   clear_source (&self->frame_timer);
   g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
   self->queued_bytes = 0;
+  close_pending_fds (self);
+  g_clear_pointer (&self->body_fds, dirty_fd_set_unref);
   g_socket_close (self->socket, NULL);
   g_clear_error (&self->close_error);
   self->close_error = copy;

@@ -15,6 +15,8 @@ dirty_limits_init (DirtyLimits *limits)
   limits->max_in_flight = DIRTY_DEFAULT_MAX_IN_FLIGHT;
   limits->frame_timeout_ms = DIRTY_DEFAULT_FRAME_TIMEOUT_MS;
   limits->max_queued_bytes = DIRTY_DEFAULT_MAX_QUEUED_BYTES;
+  limits->max_fds = DIRTY_DEFAULT_MAX_FDS;
+  limits->max_fd_payload = DIRTY_DEFAULT_MAX_FD_PAYLOAD;
 }
 
 static inline guint16
@@ -102,10 +104,11 @@ dirty_frame_header_parse (const guint8       *data,
                    "Unknown frame flags 0x%04x", header->flags);
       return FALSE;
     }
-  if (header->n_fds != 0)
+  if (header->n_fds > limits->max_fds || header->n_fds > header->n_attachments)
     {
-      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                           "File descriptors are not supported in protocol version 1");
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                   "Frame has %u file descriptors (%u attachments), more than the limit of %u",
+                   header->n_fds, header->n_attachments, limits->max_fds);
       return FALSE;
     }
   body = (guint64) header->json_length + header->attachments_length;
@@ -123,11 +126,13 @@ dirty_frame_header_parse (const guint8       *data,
                    header->n_attachments, limits->max_attachments);
       return FALSE;
     }
-  if ((guint64) header->n_attachments * 4 > header->attachments_length)
+  if ((guint64) header->n_attachments * 4 + (guint64) header->n_fds * 8 >
+      header->attachments_length)
     {
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                   "Attachment section of %u bytes cannot hold the table of %u attachments",
-                   header->attachments_length, header->n_attachments);
+                   "Attachment section of %u bytes cannot hold the tables of %u attachments"
+                   " and %u file descriptors",
+                   header->attachments_length, header->n_attachments, header->n_fds);
       return FALSE;
     }
   return TRUE;
@@ -155,18 +160,29 @@ dirty_frame_clear (gpointer data)
   DirtyFrame *frame = data;
 
   g_bytes_unref (frame->body);
+  g_clear_pointer (&frame->fds, dirty_fd_set_unref);
+}
+
+DirtyFrame *
+dirty_frame_new_with_fds (const DirtyFrameHeader *header,
+                          GBytes                 *body,
+                          DirtyFdSet             *fds)
+{
+  DirtyFrame *frame = g_atomic_rc_box_new0 (DirtyFrame);
+
+  frame->header = *header;
+  frame->body = body ? g_bytes_ref (body) : g_bytes_new_static ("", 0);
+  frame->fds = fds ? dirty_fd_set_ref (fds) : NULL;
+  g_warn_if_fail (g_bytes_get_size (frame->body) == dirty_frame_header_body_length (header));
+  g_warn_if_fail (dirty_fd_set_get_length (fds) == header->n_fds);
+  return frame;
 }
 
 DirtyFrame *
 dirty_frame_new (const DirtyFrameHeader *header,
                  GBytes                 *body)
 {
-  DirtyFrame *frame = g_atomic_rc_box_new0 (DirtyFrame);
-
-  frame->header = *header;
-  frame->body = body ? g_bytes_ref (body) : g_bytes_new_static ("", 0);
-  g_warn_if_fail (g_bytes_get_size (frame->body) == dirty_frame_header_body_length (header));
-  return frame;
+  return dirty_frame_new_with_fds (header, body, NULL);
 }
 
 DirtyFrame *
@@ -188,7 +204,7 @@ dirty_frame_copy_with_id (DirtyFrame *frame,
 
   header.id = id;
   header.aux = aux;
-  return dirty_frame_new (&header, frame->body);
+  return dirty_frame_new_with_fds (&header, frame->body, frame->fds);
 }
 
 DirtyFrame *

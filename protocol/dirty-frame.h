@@ -7,6 +7,8 @@
 
 #include <glib.h>
 
+#include "dirty-memfd.h"
+
 G_BEGIN_DECLS
 
 #define DIRTY_FRAME_MAGIC        0x44495254u /* "DIRT" */
@@ -54,6 +56,8 @@ typedef struct {
   guint   max_in_flight;     /* requests per client connection */
   guint   frame_timeout_ms;  /* from a frame's first byte to its last */
   gsize   max_queued_bytes;  /* written but not yet read by the peer */
+  guint   max_fds;           /* fd attachments per frame */
+  guint64 max_fd_payload;    /* bytes of all fd attachments of one frame */
 } DirtyLimits;
 
 #define DIRTY_DEFAULT_MAX_BODY        (64u * 1024 * 1024)
@@ -62,6 +66,15 @@ typedef struct {
 #define DIRTY_DEFAULT_MAX_IN_FLIGHT   1024
 #define DIRTY_DEFAULT_FRAME_TIMEOUT_MS 30000
 #define DIRTY_DEFAULT_MAX_QUEUED_BYTES ((gsize) 4 * DIRTY_DEFAULT_MAX_BODY)
+#define DIRTY_DEFAULT_MAX_FDS         16
+/* None between the arbiter and its workers (the arbiter has checked the
+ * client's frame, and a mapping costs the reader address space only);
+ * the arbiter sets max_fd_payload for client connections. */
+#define DIRTY_DEFAULT_MAX_FD_PAYLOAD  G_MAXUINT64
+
+/* The attachment table entry that marks an fd attachment (docs/protocol.md,
+ * "File descriptor attachments"); its size is in the fd size table. */
+#define DIRTY_ATTACHMENT_FD_MARK 0xffffffffu
 
 void dirty_limits_init (DirtyLimits *limits);
 
@@ -73,7 +86,7 @@ typedef struct {
   guint32 json_length;
   guint32 attachments_length; /* table (4 bytes each) + data */
   guint16 n_attachments;
-  guint16 n_fds;             /* reserved, 0 in v1 */
+  guint16 n_fds;             /* fd attachments, sent with the first byte */
 } DirtyFrameHeader;
 
 /* Parses and checks a header read off the wire: magic, version, type,
@@ -98,14 +111,20 @@ dirty_frame_header_body_length (const DirtyFrameHeader *header)
 typedef struct {
   DirtyFrameHeader header;
   GBytes          *body;     /* never NULL; may be empty */
+  DirtyFdSet      *fds;      /* header.n_fds of them; NULL when none */
 } DirtyFrame;
 
 DirtyFrame *dirty_frame_new          (const DirtyFrameHeader *header,
                                       GBytes                 *body);
+/* With the fds of its fd attachments (a reference is taken; NULL: none) */
+DirtyFrame *dirty_frame_new_with_fds (const DirtyFrameHeader *header,
+                                      GBytes                 *body,
+                                      DirtyFdSet             *fds);
 DirtyFrame *dirty_frame_new_empty    (DirtyFrameType type,
                                       guint64        id,
                                       guint32        aux);
-/* A copy sharing the body with another id: how the arbiter forwards. */
+/* A copy sharing the body (and fds) with another id: how the arbiter
+ * forwards. */
 DirtyFrame *dirty_frame_copy_with_id (DirtyFrame *frame,
                                       guint64     id,
                                       guint32     aux);

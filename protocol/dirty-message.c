@@ -24,45 +24,129 @@ write_be32 (guint8 *p, guint32 v)
   p[3] = v & 0xff;
 }
 
-DirtyFrame *
-dirty_frame_encode_text (DirtyFrameType  type,
-                         guint16         flags,
-                         guint64         id,
-                         guint32         aux,
-                         const char     *json,
-                         gsize           json_length,
-                         GPtrArray      *attachments)
+static void
+write_be64 (guint8 *p, guint64 v)
+{
+  write_be32 (p, v >> 32);
+  write_be32 (p + 4, v & 0xffffffffu);
+}
+
+static guint64
+read_be64 (const guint8 *p)
+{
+  return ((guint64) read_be32 (p) << 32) | read_be32 (p + 4);
+}
+
+/* Pooled fds go back to their pool, for reuse only when the peer is done
+ * with them (dirty_fd_set_mark_reusable). */
+static void
+release_to_pool (DirtyFdSet *set,
+                 gboolean    reusable,
+                 gpointer    user_data)
+{
+  for (guint i = 0; i < dirty_fd_set_get_length (set); i++)
+    dirty_memfd_pool_release (user_data, dirty_fd_set_steal (set, i), reusable);
+}
+
+/* The fd for attachment @bytes, or -1 to send it inline: below the
+ * threshold, or when no memfd can be made (then it goes inline if it
+ * fits, and the peer's max_body says whether it does). */
+static int
+attachment_fd (GBytes         *bytes,
+               gboolean        use_fds,
+               DirtyMemfdPool *pool,
+               guint           n_fds)
+{
+  gsize size = g_bytes_get_size (bytes);
+  int fd;
+
+  if (!use_fds || size < DIRTY_MEMFD_THRESHOLD || n_fds >= DIRTY_DEFAULT_MAX_FDS)
+    return -1;
+  /* bytes that arrived as a memfd and go back unchanged (an echo, a
+   * pass-through) go back as the same memfd: no copy at all */
+  if ((fd = dirty_memfd_lookup (bytes)) >= 0)
+    return fd;
+  if (pool != NULL)
+    return dirty_memfd_pool_acquire (pool, bytes);
+  if (size < DIRTY_MEMFD_FRESH_THRESHOLD)
+    return -1;
+  return dirty_memfd_new_from_bytes (bytes);
+}
+
+/* The one body builder (docs/protocol.md, "Body"): the JSON text, the
+ * attachment table, the fd size table, the inline data. With @use_fds,
+ * large attachments become fd attachments (attachment_fd). */
+static DirtyFrame *
+encode_body (DirtyFrameType  type,
+             guint16         flags,
+             guint64         id,
+             guint32         aux,
+             const char     *json,
+             gsize           json_length,
+             GPtrArray      *attachments,
+             gboolean        use_fds,
+             DirtyMemfdPool *pool)
 {
   DirtyFrameHeader header = { .type = type, .flags = flags, .id = id, .aux = aux };
+  g_autofree int *fds = NULL;
+  g_autoptr(DirtyFdSet) fd_set = NULL;
   gsize total, attach_data = 0;
-  guint n = attachments ? attachments->len : 0;
+  guint n = attachments ? attachments->len : 0, n_fds = 0;
   guint8 *body, *p;
 
+  fds = n > 0 ? g_new (int, n) : NULL;
   for (guint i = 0; i < n; i++)
-    attach_data += g_bytes_get_size (g_ptr_array_index (attachments, i));
+    {
+      GBytes *bytes = g_ptr_array_index (attachments, i);
+
+      fds[i] = attachment_fd (bytes, use_fds, pool, n_fds);
+      if (fds[i] >= 0)
+        n_fds++;
+      else
+        attach_data += g_bytes_get_size (bytes);
+    }
 
   header.json_length = json_length;
   header.n_attachments = n;
-  header.attachments_length = n ? 4 * n + attach_data : 0;
+  header.n_fds = n_fds;
+  header.attachments_length = n ? 4 * n + 8 * n_fds + attach_data : 0;
   total = json_length + header.attachments_length;
 
   body = p = g_malloc (total ? total : 1);
   if (json_length)
     p = mempcpy (p, json, json_length);
   for (guint i = 0; i < n; i++, p += 4)
-    write_be32 (p, g_bytes_get_size (g_ptr_array_index (attachments, i)));
+    write_be32 (p, fds[i] >= 0 ? DIRTY_ATTACHMENT_FD_MARK
+                               : g_bytes_get_size (g_ptr_array_index (attachments, i)));
+  for (guint i = 0; i < n; i++)
+    if (fds[i] >= 0)
+      {
+        write_be64 (p, g_bytes_get_size (g_ptr_array_index (attachments, i)));
+        p += 8;
+      }
   for (guint i = 0; i < n; i++)
     {
       gsize size;
       gconstpointer data = g_bytes_get_data (g_ptr_array_index (attachments, i), &size);
 
-      if (size)
+      if (size && fds[i] < 0)
         p = mempcpy (p, data, size);
+    }
+  if (n_fds > 0)
+    {
+      guint k = 0;
+
+      for (guint i = 0; i < n; i++)
+        if (fds[i] >= 0)
+          fds[k++] = fds[i];
+      fd_set = dirty_fd_set_new (fds, n_fds);
+      if (pool != NULL)
+        dirty_fd_set_set_release (fd_set, release_to_pool, pool);
     }
 
   {
     g_autoptr(GBytes) bytes = g_bytes_new_take (body, total);
-    return dirty_frame_new (&header, bytes);
+    return dirty_frame_new_with_fds (&header, bytes, fd_set);
   }
 }
 
@@ -193,6 +277,57 @@ dirty_json_append_string (GString    *out,
   return write_json_string (out, text);
 }
 
+/* @root as JSON text: write_json, or JsonGenerator for what it declines */
+static char *
+json_text (JsonNode *root,
+           gsize    *json_length)
+{
+  GString *text;
+
+  *json_length = 0;
+  if (root == NULL)
+    return NULL;
+  text = g_string_sized_new (128);
+  if (write_json (text, root, 0))
+    {
+      *json_length = text->len;
+      return g_string_free (text, FALSE);
+    }
+  else
+    {
+      g_autoptr(JsonGenerator) generator = json_generator_new ();
+
+      g_string_free (text, TRUE);
+      json_generator_set_root (generator, root);
+      return json_generator_to_data (generator, json_length);
+    }
+}
+
+DirtyFrame *
+dirty_frame_encode_text (DirtyFrameType  type,
+                         guint16         flags,
+                         guint64         id,
+                         guint32         aux,
+                         const char     *json,
+                         gsize           json_length,
+                         GPtrArray      *attachments)
+{
+  return encode_body (type, flags, id, aux, json, json_length, attachments, FALSE, NULL);
+}
+
+DirtyFrame *
+dirty_frame_encode_text_with_fds (DirtyFrameType  type,
+                                  guint16         flags,
+                                  guint64         id,
+                                  guint32         aux,
+                                  const char     *json,
+                                  gsize           json_length,
+                                  GPtrArray      *attachments,
+                                  DirtyMemfdPool *pool)
+{
+  return encode_body (type, flags, id, aux, json, json_length, attachments, TRUE, pool);
+}
+
 DirtyFrame *
 dirty_frame_encode (DirtyFrameType  type,
                     guint16         flags,
@@ -201,29 +336,28 @@ dirty_frame_encode (DirtyFrameType  type,
                     JsonNode       *root,
                     GPtrArray      *attachments)
 {
-  g_autofree char *json = NULL;
-  gsize json_length = 0;
+  gsize json_length;
+  g_autofree char *json = json_text (root, &json_length);
 
-  if (root != NULL)
-    {
-      GString *text = g_string_sized_new (128);
-
-      if (write_json (text, root, 0))
-        {
-          json_length = text->len;
-          json = g_string_free (text, FALSE);
-        }
-      else
-        {
-          g_autoptr(JsonGenerator) generator = json_generator_new ();
-
-          g_string_free (text, TRUE);
-          json_generator_set_root (generator, root);
-          json = json_generator_to_data (generator, &json_length);
-        }
-    }
-  return dirty_frame_encode_text (type, flags, id, aux, json, json_length, attachments);
+  return encode_body (type, flags, id, aux, json, json_length, attachments, FALSE, NULL);
 }
+
+DirtyFrame *
+dirty_frame_encode_with_fds (DirtyFrameType  type,
+                             guint16         flags,
+                             guint64         id,
+                             guint32         aux,
+                             JsonNode       *root,
+                             GPtrArray      *attachments,
+                             DirtyMemfdPool *pool)
+{
+  gsize json_length;
+  g_autofree char *json = json_text (root, &json_length);
+
+  return encode_body (type, flags, id, aux, json, json_length, attachments, TRUE, pool);
+}
+
+static gboolean inline_table_adds_up (DirtyFrame *frame);
 
 GBytes *
 dirty_frame_get_bytes_chunk (DirtyFrame *frame)
@@ -233,11 +367,12 @@ dirty_frame_get_bytes_chunk (DirtyFrame *frame)
   const guint8 *body;
   gsize size;
 
+  /* an fd attachment is mapped (and checked) by the full decode */
   if (h->type != DIRTY_FRAME_CHUNK || h->json_length != sizeof text - 1 ||
-      h->n_attachments != 1)
+      h->n_attachments != 1 || h->n_fds != 0)
     return NULL;
   body = g_bytes_get_data (frame->body, NULL);
-  if (memcmp (body, text, sizeof text - 1) != 0 || !dirty_frame_check_attachments (frame, NULL))
+  if (memcmp (body, text, sizeof text - 1) != 0 || !inline_table_adds_up (frame))
     return NULL;
   size = read_be32 (body + h->json_length);
   return g_bytes_new_from_bytes (frame->body, h->json_length + 4, size);
@@ -318,54 +453,150 @@ parse_json (const char  *json,
   return TRUE;
 }
 
-static GPtrArray *
-split_attachments (DirtyFrame  *frame,
-                   GError     **error)
+typedef enum {
+  WALK_TABLE_ONLY,   /* sizes add up; fds are not looked at */
+  WALK_CHECK_FDS,    /* and every fd is a sealed memfd of its size */
+  WALK_MAP,          /* and make the GBytes, mapping the fds */
+  WALK_MAP_KEEP,     /* the same, the mappings keeping their fds */
+} WalkMode;
+
+/* The fd attachment @fd_index of @size bytes, checked or mapped */
+static gboolean
+walk_fd (DirtyFrame  *frame,
+         guint        fd_index,
+         guint64      size,
+         WalkMode     mode,
+         GPtrArray   *out,
+         GError     **error)
+{
+  int fd;
+
+  if (mode == WALK_TABLE_ONLY)
+    return TRUE;
+  if (dirty_fd_set_get_length (frame->fds) <= fd_index)
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                           "Frame declares file descriptors it did not carry");
+      return FALSE;
+    }
+  fd = dirty_fd_set_get (frame->fds, fd_index);
+  if (mode == WALK_CHECK_FDS)
+    return dirty_memfd_check (fd, size, error);
+  {
+    GBytes *bytes = dirty_memfd_map (fd, size, mode == WALK_MAP_KEEP, error);
+
+    if (bytes == NULL)
+      return FALSE;
+    g_ptr_array_add (out, bytes);
+    return TRUE;
+  }
+}
+
+/* Walks the attachment table (docs/protocol.md, "Body" and "File
+ * descriptor attachments"): inline lengths and fd marks, the fd size
+ * table, the inline data. */
+static gboolean
+walk_attachments (DirtyFrame         *frame,
+                  const DirtyLimits  *limits,
+                  WalkMode            mode,
+                  GPtrArray          *out,
+                  GError            **error)
 {
   const DirtyFrameHeader *h = &frame->header;
-  gsize offset = (gsize) h->json_length + 4 * h->n_attachments;
+  gsize fd_table = (gsize) h->json_length + 4 * h->n_attachments;
+  gsize offset = fd_table + 8 * h->n_fds;
   gsize end = dirty_frame_header_body_length (h);
-  g_autoptr(GPtrArray) attachments = g_ptr_array_new_full (h->n_attachments,
-                                                           (GDestroyNotify) g_bytes_unref);
   const guint8 *table;
+  guint fd_index = 0;
+  guint64 fd_total = 0;
 
   /* an empty body has no data pointer at all (found by fuzz-frame) */
   if (h->n_attachments == 0 && offset == end)
-    return g_steal_pointer (&attachments);
+    return TRUE;
   table = (const guint8 *) g_bytes_get_data (frame->body, NULL) + h->json_length;
 
   for (guint i = 0; i < h->n_attachments; i++)
     {
       guint32 size = read_be32 (table + 4 * i);
 
+      if (size == DIRTY_ATTACHMENT_FD_MARK && fd_index < h->n_fds)
+        {
+          guint64 fd_size = read_be64 (table + 4 * h->n_attachments + 8 * fd_index);
+
+          fd_total += MIN (fd_size, G_MAXUINT64 - fd_total);
+          if (fd_total > limits->max_fd_payload)
+            {
+              g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                           "File descriptor attachments of more than %" G_GUINT64_FORMAT
+                           " bytes in one frame exceed the limit", limits->max_fd_payload);
+              return FALSE;
+            }
+          if (!walk_fd (frame, fd_index++, fd_size, mode, out, error))
+            return FALSE;
+          continue;
+        }
       if (size > end - offset)
         {
           g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                        "Attachment %u of %u bytes runs past the end of the frame", i, size);
-          return NULL;
+          return FALSE;
         }
-      g_ptr_array_add (attachments, g_bytes_new_from_bytes (frame->body, offset, size));
+      if (out != NULL)
+        g_ptr_array_add (out, g_bytes_new_from_bytes (frame->body, offset, size));
       offset += size;
+    }
+  if (fd_index != h->n_fds)
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                   "Frame declares %u file descriptors, its table marks %u",
+                   h->n_fds, fd_index);
+      return FALSE;
     }
   if (offset != end)
     {
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                    "Attachment section has %" G_GSIZE_FORMAT " bytes beyond its table",
                    end - offset);
-      return NULL;
+      return FALSE;
     }
-  return g_steal_pointer (&attachments);
+  return TRUE;
+}
+
+guint64
+dirty_frame_get_fd_payload (DirtyFrame *frame)
+{
+  const DirtyFrameHeader *h = &frame->header;
+  const guint8 *table;
+  guint64 total = 0;
+
+  if (h->n_fds == 0)
+    return 0;
+  table = (const guint8 *) g_bytes_get_data (frame->body, NULL) + h->json_length +
+          4 * h->n_attachments;
+  for (guint i = 0; i < h->n_fds; i++)
+    total += MIN (read_be64 (table + 8 * i), G_MAXUINT64 - total);
+  return total;
 }
 
 gboolean
-dirty_frame_check_attachments (DirtyFrame  *frame,
-                               GError     **error)
+dirty_frame_check_fds (DirtyFrame         *frame,
+                       const DirtyLimits  *limits,
+                       GError            **error)
+{
+  return walk_attachments (frame, limits, WALK_CHECK_FDS, NULL, error);
+}
+
+/* The inline sizes of a table without fd attachments add up to the body:
+ * the common case, without allocation */
+static gboolean
+inline_table_adds_up (DirtyFrame *frame)
 {
   const DirtyFrameHeader *h = &frame->header;
   gsize offset = (gsize) h->json_length + 4 * h->n_attachments;
   gsize end = dirty_frame_header_body_length (h);
-  g_autoptr(GPtrArray) parts = NULL;
 
+  if (h->n_fds != 0)
+    return FALSE;
   if (h->n_attachments > 0)
     {
       /* no pointer arithmetic on an empty body's NULL data */
@@ -376,30 +607,36 @@ dirty_frame_check_attachments (DirtyFrame  *frame,
           guint32 size = read_be32 (table + 4 * i);
 
           if (size > end - offset)
-            {
-              offset = end + 1;   /* runs past the end */
-              break;
-            }
+            return FALSE;
           offset += size;
         }
     }
-  if (offset == end)
-    return TRUE;
-  /* not common: the error message a decode would give */
-  parts = split_attachments (frame, error);
-  g_return_val_if_fail (parts == NULL, FALSE);
-  return FALSE;
+  return offset == end;
 }
 
 gboolean
-dirty_frame_decode (DirtyFrame         *frame,
-                    const DirtyLimits  *limits,
-                    JsonNode          **root,
-                    GPtrArray         **attachments,
-                    GError            **error)
+dirty_frame_check_attachments (DirtyFrame         *frame,
+                               const DirtyLimits  *limits,
+                               GError            **error)
+{
+  if (inline_table_adds_up (frame))
+    return TRUE;
+  /* fd attachments, or not common: the checks and error message of a
+   * decode, without touching any fd */
+  return walk_attachments (frame, limits, WALK_TABLE_ONLY, NULL, error);
+}
+
+static gboolean
+decode (DirtyFrame         *frame,
+        const DirtyLimits  *limits,
+        WalkMode            map_mode,
+        JsonNode          **root,
+        GPtrArray         **attachments,
+        GError            **error)
 {
   g_autoptr(JsonNode) node = NULL;
   g_autoptr(GPtrArray) parts = NULL;
+  const DirtyFrameHeader *h = &frame->header;
   gsize length;
   const char *json = dirty_frame_get_json (frame, &length);
 
@@ -409,13 +646,36 @@ dirty_frame_decode (DirtyFrame         *frame,
           !parse_json (json, length, &node, error))
         return FALSE;
     }
-  parts = split_attachments (frame, error);
-  if (parts == NULL)
+  if (attachments != NULL)
+    parts = g_ptr_array_new_full (h->n_attachments, (GDestroyNotify) g_bytes_unref);
+  if (!walk_attachments (frame, limits, attachments != NULL ? map_mode : WALK_TABLE_ONLY,
+                         parts, error))
     return FALSE;
 
   *root = g_steal_pointer (&node);
-  *attachments = g_steal_pointer (&parts);
+  if (attachments != NULL)
+    *attachments = g_steal_pointer (&parts);
   return TRUE;
+}
+
+gboolean
+dirty_frame_decode (DirtyFrame         *frame,
+                    const DirtyLimits  *limits,
+                    JsonNode          **root,
+                    GPtrArray         **attachments,
+                    GError            **error)
+{
+  return decode (frame, limits, WALK_MAP, root, attachments, error);
+}
+
+gboolean
+dirty_frame_decode_keep_fds (DirtyFrame         *frame,
+                             const DirtyLimits  *limits,
+                             JsonNode          **root,
+                             GPtrArray         **attachments,
+                             GError            **error)
+{
+  return decode (frame, limits, WALK_MAP_KEEP, root, attachments, error);
 }
 
 JsonNode *

@@ -20,8 +20,22 @@ DirtyFrame *dirty_frame_encode (DirtyFrameType  type,
                                 guint32         aux,
                                 JsonNode       *root,
                                 GPtrArray      *attachments);
+/* The same, but large attachments go into sealed memfds that the frame
+ * carries as fd attachments: from DIRTY_MEMFD_THRESHOLD bytes into memfds
+ * of @pool, to which they go back when the frame and its copies are freed
+ * (for reuse only if dirty_fd_set_release_reusable () said the peer is
+ * done with them); with @pool NULL, from DIRTY_MEMFD_FRESH_THRESHOLD into
+ * a new write-sealed memfd each. Bytes that are a kept mapping of a
+ * received memfd (dirty_frame_decode_keep_fds) go as that memfd. */
+DirtyFrame *dirty_frame_encode_with_fds (DirtyFrameType  type,
+                                         guint16         flags,
+                                         guint64         id,
+                                         guint32         aux,
+                                         JsonNode       *root,
+                                         GPtrArray      *attachments,
+                                         DirtyMemfdPool *pool);
 
-/* The same from JSON text the caller wrote (@json_length bytes). */
+/* dirty_frame_encode from JSON text the caller wrote (@json_length bytes). */
 DirtyFrame *dirty_frame_encode_text (DirtyFrameType  type,
                                      guint16         flags,
                                      guint64         id,
@@ -29,6 +43,16 @@ DirtyFrame *dirty_frame_encode_text (DirtyFrameType  type,
                                      const char     *json,
                                      gsize           json_length,
                                      GPtrArray      *attachments);
+/* From JSON text, large attachments as dirty_frame_encode_with_fds sends
+ * them. */
+DirtyFrame *dirty_frame_encode_text_with_fds (DirtyFrameType  type,
+                                              guint16         flags,
+                                              guint64         id,
+                                              guint32         aux,
+                                              const char     *json,
+                                              gsize           json_length,
+                                              GPtrArray      *attachments,
+                                              DirtyMemfdPool *pool);
 
 /* Appends @node (or a string) as strict JSON text, as dirty_frame_encode
  * writes it; FALSE (with @out partly written) for what only JsonGenerator
@@ -48,8 +72,10 @@ GBytes     *dirty_frame_get_bytes_chunk (DirtyFrame *frame);
 /* Checks and parses a frame body: UTF-8, nesting depth (before parsing, so
  * hostile input cannot exhaust the stack), a JSON object at the root, and
  * the attachment table. @root is set to NULL for a body without JSON;
- * @attachments to an array of GBytes that share the frame's memory (never
- * NULL). Sets DIRTY_ERROR_PROTOCOL on failure. */
+ * @attachments to an array of GBytes that share the frame's memory or map
+ * its fd attachments read-only (never NULL). With @attachments NULL only
+ * the table is checked and no fd is touched (the arbiter). Sets
+ * DIRTY_ERROR_PROTOCOL on failure. */
 gboolean dirty_frame_decode (DirtyFrame         *frame,
                              const DirtyLimits  *limits,
                              JsonNode          **root,
@@ -57,9 +83,31 @@ gboolean dirty_frame_decode (DirtyFrame         *frame,
                              GError            **error);
 
 /* The attachment table of dirty_frame_decode() alone: its sizes add up
- * to the body. No allocation when they do. */
-gboolean dirty_frame_check_attachments (DirtyFrame  *frame,
-                                        GError     **error);
+ * to the body, fd attachments within @limits->max_fd_payload; no fd is
+ * touched. No allocation when the frame has no fd attachments. */
+gboolean dirty_frame_check_attachments (DirtyFrame         *frame,
+                                        const DirtyLimits  *limits,
+                                        GError            **error);
+
+/* The same, but the mappings of fd attachments keep their fds, so that
+ * sending the same GBytes on passes the same memfd (the worker: an app
+ * returning an argument unchanged). */
+gboolean dirty_frame_decode_keep_fds (DirtyFrame         *frame,
+                                      const DirtyLimits  *limits,
+                                      JsonNode          **root,
+                                      GPtrArray         **attachments,
+                                      GError            **error);
+
+/* Checks every fd attachment of @frame: sealed memfds at least as long as
+ * the frame says, all of them within @limits->max_fd_payload. Does not
+ * map them. Sets DIRTY_ERROR_PROTOCOL. */
+gboolean dirty_frame_check_fds (DirtyFrame         *frame,
+                                const DirtyLimits  *limits,
+                                GError            **error);
+
+/* The sum of the sizes its fd size table declares, for a frame whose
+ * header was checked (saturates at G_MAXUINT64) */
+guint64  dirty_frame_get_fd_payload (DirtyFrame *frame);
 
 /* Fails when the JSON text nests deeper than @max_depth or is not valid
  * UTF-8. Linear, no allocation. */

@@ -417,7 +417,7 @@ test_attachment_check (void)
   g_autoptr(DirtyFrame) frame = dirty_frame_new (&h, body);
   g_autoptr(GError) error = NULL;
 
-  g_assert_false (dirty_frame_check_attachments (frame, &error));
+  g_assert_false (dirty_frame_check_attachments (frame, &limits, &error));
   g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
   g_clear_error (&error);
   g_clear_pointer (&frame, dirty_frame_unref);
@@ -427,7 +427,7 @@ test_attachment_check (void)
   h.attachments_length = 12;
   body = g_bytes_new (good, sizeof good);
   frame = dirty_frame_new (&h, body);
-  g_assert_true (dirty_frame_check_attachments (frame, &error));
+  g_assert_true (dirty_frame_check_attachments (frame, &limits, &error));
   g_assert_no_error (error);
   g_clear_pointer (&frame, dirty_frame_unref);
   g_clear_pointer (&body, g_bytes_unref);
@@ -435,7 +435,42 @@ test_attachment_check (void)
   /* the first fills the section exactly, the second runs past it */
   body = g_bytes_new (past, sizeof past);
   frame = dirty_frame_new (&h, body);
-  g_assert_false (dirty_frame_check_attachments (frame, &error));
+  g_assert_false (dirty_frame_check_attachments (frame, &limits, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+}
+
+/* A bytes CHUNK whose data travels as an fd attachment: the chunk fast
+ * path leaves it to the full decode (which maps the memfd), and the
+ * arbiter's table check counts it against max_fd_payload without
+ * touching the fd. */
+static void
+test_fd_attachment_fast_paths (void)
+{
+  gsize size = DIRTY_MEMFD_THRESHOLD;
+  g_autoptr(GBytes) bytes = g_bytes_new_take (g_malloc (size), size);
+  g_autoptr(GPtrArray) attach = g_ptr_array_new ();
+  g_autoptr(DirtyFrame) chunk = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) decoded = NULL;
+  g_autoptr(GError) error = NULL;
+  DirtyLimits small = limits;
+
+  memset ((guint8 *) g_bytes_get_data (bytes, NULL), 0x5a, size);
+  g_ptr_array_add (attach, bytes);
+  chunk = dirty_frame_encode_text_with_fds (DIRTY_FRAME_CHUNK, 0, 3, 0, DIRTY_BYTES_CHUNK_JSON,
+                                            sizeof DIRTY_BYTES_CHUNK_JSON - 1, attach,
+                                            dirty_memfd_pool_get_default ());
+  g_assert_cmpuint (chunk->header.n_fds, ==, 1);
+  g_assert_null (dirty_frame_get_bytes_chunk (chunk));
+  g_assert_true (dirty_frame_check_attachments (chunk, &limits, &error));
+  g_assert_no_error (error);
+  g_assert_true (dirty_frame_decode (chunk, &limits, &root, &decoded, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (decoded->len, ==, 1);
+  g_assert_true (g_bytes_equal (g_ptr_array_index (decoded, 0), bytes));
+
+  small.max_fd_payload = size - 1;
+  g_assert_false (dirty_frame_check_attachments (chunk, &small, &error));
   g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
 }
 
@@ -1121,6 +1156,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/bytes-chunk", test_bytes_chunk);
   g_test_add_func ("/protocol/encode-round-trip", test_encode_round_trip);
   g_test_add_func ("/protocol/attachment-check", test_attachment_check);
+  g_test_add_func ("/protocol/fd-attachment-fast-paths", test_fd_attachment_fast_paths);
   g_test_add_func ("/protocol/body/round-trip", test_body_round_trip);
   g_test_add_func ("/protocol/body/empty", test_empty_body);
   g_test_add_func ("/protocol/body/rejects", test_body_rejects);

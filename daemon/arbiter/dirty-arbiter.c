@@ -198,6 +198,7 @@ dirty_arbiter_update_client_limits (DirtyArbiter *self)
   limits->max_in_flight = dirty_config_get_max_in_flight (self->config);
   limits->frame_timeout_ms = dirty_config_get_frame_timeout (self->config);
   limits->max_queued_bytes = dirty_config_get_max_queued (self->config);
+  limits->max_fd_payload = (guint64) dirty_config_get_max_fd_payload (self->config) * 1024 * 1024;
 }
 
 DirtyArbiter *

@@ -37,6 +37,7 @@ struct _DirtyConfig
   guint     frame_timeout;
   guint     max_queued;
   guint     max_connections_per_uid;
+  guint     max_fd_payload;  /* MiB */
   /* recycling and hooks (load_recycle) */
   guint     max_requests;
   guint     max_requests_jitter;
@@ -80,6 +81,7 @@ static const UintKey limit_keys[] = {
   { "frame_timeout", G_STRUCT_OFFSET (DirtyConfig, frame_timeout), 100, 3600 * 1000 },
   { "max_queued", G_STRUCT_OFFSET (DirtyConfig, max_queued), 64 * 1024, G_MAXUINT32 },
   { "max_connections_per_uid", G_STRUCT_OFFSET (DirtyConfig, max_connections_per_uid), 0, 1000000 },
+  { "max_fd_payload", G_STRUCT_OFFSET (DirtyConfig, max_fd_payload), 1, 16 * 1024 * 1024 },
 };
 
 /* Recycling (dirty-pool.c) and hooks (dirty-hooks.c) */
@@ -144,6 +146,7 @@ dirty_config_init (DirtyConfig *self)
   self->frame_timeout = DIRTY_CONFIG_DEFAULT_FRAME_TIMEOUT;
   self->max_queued = DIRTY_CONFIG_DEFAULT_MAX_QUEUED;
   self->max_connections_per_uid = DIRTY_CONFIG_DEFAULT_MAX_CONNECTIONS_PER_UID;
+  self->max_fd_payload = DIRTY_CONFIG_DEFAULT_MAX_FD_PAYLOAD;
 }
 
 DirtyConfig *
@@ -848,7 +851,8 @@ static const char description_limits[] = N_(
   "  max_queued=268435456             bytes written to a client it has not read;\n"
   "                                   past that the connection is closed\n"
   "  max_connections_per_uid=4096     connections per client uid (0 = no\n"
-  "                                   limit); more get “busy” and are closed\n");
+  "                                   limit); more get “busy” and are closed\n"
+  "  max_fd_payload=4096              MiB of memfd attachments in one frame\n");
 
 static const char description_recycle[] = N_(
   "  dirty_max_requests=0             recycle a worker after that many calls\n"
@@ -938,6 +942,8 @@ make_context (Options *options)
       N_("Bytes a client may leave unread before it is disconnected"), N_("BYTES") },
     { "max-connections-per-uid", 0, 0, G_OPTION_ARG_STRING, &options->limits[4],
       N_("Connections per client uid (0 = no limit)"), N_("N") },
+    { "max-fd-payload", 0, 0, G_OPTION_ARG_STRING, &options->limits[5],
+      N_("MiB of memfd attachments in one frame"), N_("MIB") },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &options->version,
       N_("Print the version and exit"), NULL },
     G_OPTION_ENTRY_NULL
@@ -1339,6 +1345,12 @@ guint
 dirty_config_get_max_connections_per_uid (DirtyConfig *self)
 {
   return self->max_connections_per_uid;
+}
+
+guint
+dirty_config_get_max_fd_payload (DirtyConfig *self)
+{
+  return self->max_fd_payload;
 }
 
 guint

@@ -22,6 +22,7 @@ G_BEGIN_DECLS
 #define DIRTY_CONFIG_DEFAULT_FRAME_TIMEOUT    30000
 #define DIRTY_CONFIG_DEFAULT_MAX_QUEUED       (256u * 1024 * 1024)
 #define DIRTY_CONFIG_DEFAULT_MAX_CONNECTIONS_PER_UID 4096
+#define DIRTY_CONFIG_DEFAULT_MAX_FD_PAYLOAD   4096 /* MiB */
 
 #define DIRTY_CONFIG_ERROR (dirty_config_error_quark ())
 
@@ -147,6 +148,8 @@ guint        dirty_config_get_frame_timeout    (DirtyConfig *self);
 guint        dirty_config_get_max_queued       (DirtyConfig *self);
 /* max_connections_per_uid: 0 = no limit */
 guint        dirty_config_get_max_connections_per_uid (DirtyConfig *self);
+/* max_fd_payload: MiB of memfd attachments in one frame */
+guint        dirty_config_get_max_fd_payload   (DirtyConfig *self);
 
 /* Recycling (dirty-pool.c): dirty_max_requests (0 = never), plus up to
  * dirty_max_requests_jitter more, drawn per worker; dirty_max_rss in MiB

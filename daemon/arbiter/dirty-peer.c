@@ -186,6 +186,10 @@ dirty_peer_handle_hello (DirtyPeer  *self)
   json_builder_add_int_value (builder, limits->max_attachments);
   json_builder_set_member_name (builder, "max_in_flight");
   json_builder_add_int_value (builder, limits->max_in_flight);
+  json_builder_set_member_name (builder, "max_fds");
+  json_builder_add_int_value (builder, limits->max_fds);
+  json_builder_set_member_name (builder, "max_fd_payload");
+  json_builder_add_int_value (builder, (gint64) MIN (limits->max_fd_payload, G_MAXINT64));
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
   frame = dirty_frame_encode (DIRTY_FRAME_HELLO, 0, 0, 0, root, NULL);
@@ -209,8 +213,9 @@ dirty_peer_read_request (DirtyPeer   *self,
   gsize length;
   const char *json = dirty_frame_get_json (frame, &length);
 
+  /* the table only: fds are forwarded untouched, the worker maps them */
   if ((length > 0 && !dirty_request_head_scan (json, length, limits->max_depth, &head, &error)) ||
-      !dirty_frame_check_attachments (frame, &error))
+      !dirty_frame_check_attachments (frame, limits, &error))
     {
       dirty_peer_protocol_error (self, error->message);
       return FALSE;
@@ -438,7 +443,6 @@ dirty_peer_handle_manage (DirtyPeer  *self,
                           DirtyFrame *frame)
 {
   g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GPtrArray) attachments = NULL;
   g_autoptr(GError) error = NULL;
   uid_t uid;
 
@@ -448,7 +452,7 @@ dirty_peer_handle_manage (DirtyPeer  *self,
       return;
     }
   if (!dirty_frame_decode (frame, dirty_connection_get_limits (self->connection),
-                           &root, &attachments, &error))
+                           &root, NULL, &error))
     {
       dirty_peer_protocol_error (self, error->message);
       return;

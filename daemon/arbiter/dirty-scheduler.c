@@ -670,12 +670,11 @@ log_worker_error (DirtyScheduler  *self,
                   DirtyFrame      *frame)
 {
   g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GPtrArray) attachments = NULL;
   g_autoptr(GError) reported = NULL;
   DirtyLimits limits;
 
   dirty_limits_init (&limits);
-  if (!dirty_frame_decode (frame, &limits, &root, &attachments, NULL))
+  if (!dirty_frame_decode (frame, &limits, &root, NULL, NULL))
     return DIRTY_ERROR_PROTOCOL;
   reported = dirty_error_from_body (root);
   dirty_log_call_error (reported->code == DIRTY_ERROR_CANCELLED ? G_LOG_LEVEL_DEBUG

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "dirty-util.h"
 
@@ -24,4 +26,29 @@ dirty_util_sorted_keys (GHashTable *table)
     g_ptr_array_add (keys, key);
   g_ptr_array_sort (keys, compare_names);
   return keys;
+}
+
+static struct rlimit saved_fd_limit;
+static gboolean      fd_limit_raised;
+
+void
+dirty_util_raise_fd_limit (void)
+{
+  struct rlimit limit;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) < 0 || limit.rlim_cur >= limit.rlim_max)
+    return;
+  saved_fd_limit = limit;
+  limit.rlim_cur = limit.rlim_max;
+  fd_limit_raised = setrlimit (RLIMIT_NOFILE, &limit) == 0;
+  if (!fd_limit_raised)
+    g_warning ("cannot raise the open file limit to %llu: %s",
+               (unsigned long long) limit.rlim_max, g_strerror (errno));
+}
+
+void
+dirty_util_restore_fd_limit (void)
+{
+  if (fd_limit_raised)
+    setrlimit (RLIMIT_NOFILE, &saved_fd_limit);
 }

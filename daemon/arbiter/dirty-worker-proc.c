@@ -165,6 +165,7 @@ child_setup (gpointer user_data)
   prctl (PR_SET_PDEATHSIG, SIGKILL);
   /* the arbiter ignores SIGPIPE; exec keeps an ignored signal ignored */
   signal (SIGPIPE, SIG_DFL);
+  dirty_util_restore_fd_limit ();
   /* the arbiter died before prctl: nobody would kill us */
   if (getppid () != arbiter)
     _exit (1);
@@ -602,13 +603,12 @@ dirty_worker_proc_read_apps (DirtyWorkerProc  *self,
                              GError          **error)
 {
   g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GPtrArray) attachments = NULL;
   JsonNode *apps_node = NULL;
   JsonObject *apps;
   GHashTableIter iter;
   gpointer key, value;
 
-  if (!dirty_frame_decode (frame, &self->limits, &root, &attachments, error))
+  if (!dirty_frame_decode (frame, &self->limits, &root, NULL, error))
     return FALSE;
   if (root != NULL && g_strcmp0 (dirty_json_get_string (root, "role"), "worker") == 0)
     apps_node = json_object_get_member (json_node_get_object (root), "apps");
@@ -739,9 +739,8 @@ dirty_worker_proc_handle_frame (DirtyWorkerProc *self,
   else if (type == DIRTY_FRAME_ERROR && frame->header.id == 0)
     {
       g_autoptr(JsonNode) root = NULL;
-      g_autoptr(GPtrArray) attachments = NULL;
 
-      if (dirty_frame_decode (frame, &self->limits, &root, &attachments, NULL))
+      if (dirty_frame_decode (frame, &self->limits, &root, NULL, NULL))
         error = dirty_error_from_body (root);
       else
         error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,

@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <errno.h>
 #include <glib/gi18n.h>
 #include <locale.h>
 #include <signal.h>
-#include <sys/resource.h>
 
 #include "dirty-arbiter.h"
 #include "dirty-config.h"
 #include "dirty-hooks-module.h"
 #include "dirty-log.h"
+#include "dirty-util.h"
 
 /* Exit status: 0 ok, 1 bad config or usage (or another arbiter owns the
  * socket), 2 the service cannot run. */
@@ -44,25 +43,6 @@ on_worker_exited (DirtyArbiter *arbiter,
   dirty_hooks_call (hooks, "dirty_worker_exit", g_variant_ref (facts));
 }
 
-/* Every client connection holds a descriptor, and max_connections_per_uid
- * (4096 by default) alone passes the usual soft limit of 1024: raise the
- * soft limit to the hard one, as systemd expects of services (the soft
- * limit stays low only for programs that use select(), which nothing in
- * the arbiter, GLib's main loop included, does). The hard limit (systemd's
- * LimitNOFILE=) stays the ceiling. */
-static void
-raise_nofile_limit (void)
-{
-  struct rlimit rl;
-
-  if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
-    return;
-  rl.rlim_cur = rl.rlim_max;
-  if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
-    g_warning ("cannot raise the open file limit to %llu: %s",
-               (unsigned long long) rl.rlim_max, g_strerror (errno));
-}
-
 int
 main (int    argc,
       char **argv)
@@ -83,7 +63,7 @@ main (int    argc,
   dirty_log_init ();
   /* a client that hangs up must not kill the daemon */
   signal (SIGPIPE, SIG_IGN);
-  raise_nofile_limit ();
+  dirty_util_raise_fd_limit ();
 
   config = dirty_config_new ();
   if (!dirty_config_parse_command_line (config, argv, &error))

@@ -30,6 +30,8 @@
  *                until something kills the worker (dirty_kill_rss); past
  *                4 GiB it gives up with an app error, so a missing limit
  *                fails the test instead of the machine
+ *   keep BYTES   keeps its bytes argument past the call (returns null)
+ *   kept         returns the bytes the last keep kept
  *
  * init() appends "init pid=PID" to $DIRTY_TEST_HOOKS_LOG when it is set
  * (test-recycle.c checks that dirty_worker_init comes after it).
@@ -47,6 +49,9 @@ G_DECLARE_FINAL_TYPE (DirtyTestApp, dirty_test_app, DIRTY, TEST_APP, DirtyApp)
 struct _DirtyTestApp
 {
   DirtyApp parent_instance;
+
+  GMutex  lock;
+  GBytes *kept;    /* keep: an argument held past its call, as is */
 };
 
 G_DEFINE_FINAL_TYPE (DirtyTestApp, dirty_test_app, DIRTY_TYPE_APP)
@@ -357,9 +362,60 @@ dirty_test_app_describe_call (DirtyApp  *app,
   return g_strdup ("testapp: the stuck action never looks at its cancellable");
 }
 
+/* An app that holds an argument's bytes after its call: the client may
+ * reuse the memfd they came in, and these bytes must not change */
+static void
+keep_action (DirtyApp  *app,
+             DirtyCall *call,
+             gpointer   user_data)
+{
+  DirtyTestApp *self = DIRTY_TEST_APP (app);
+  GError *error = NULL;
+  GBytes *bytes;
+
+  if (!dirty_call_get_arg_bytes (call, 0, &bytes, &error))
+    {
+      dirty_call_return_error (call, error);
+      return;
+    }
+  g_mutex_lock (&self->lock);
+  g_clear_pointer (&self->kept, g_bytes_unref);
+  self->kept = g_bytes_ref (bytes);
+  g_mutex_unlock (&self->lock);
+  dirty_call_return_value (call, NULL);
+}
+
+static void
+kept_action (DirtyApp  *app,
+             DirtyCall *call,
+             gpointer   user_data)
+{
+  DirtyTestApp *self = DIRTY_TEST_APP (app);
+  g_autoptr(GBytes) kept = NULL;
+
+  g_mutex_lock (&self->lock);
+  kept = self->kept ? g_bytes_ref (self->kept) : NULL;
+  g_mutex_unlock (&self->lock);
+  if (kept == NULL)
+    dirty_call_return_new_error (call, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "nothing kept");
+  else
+    dirty_call_return_bytes (call, kept);
+}
+
+static void
+dirty_test_app_finalize (GObject *object)
+{
+  DirtyTestApp *self = DIRTY_TEST_APP (object);
+
+  g_clear_pointer (&self->kept, g_bytes_unref);
+  g_mutex_clear (&self->lock);
+  G_OBJECT_CLASS (dirty_test_app_parent_class)->finalize (object);
+}
+
 static void
 dirty_test_app_class_init (DirtyTestAppClass *klass)
 {
+  G_OBJECT_CLASS (klass)->finalize = dirty_test_app_finalize;
   DIRTY_APP_CLASS (klass)->init = dirty_test_app_real_init;
   DIRTY_APP_CLASS (klass)->describe_call = dirty_test_app_describe_call;
 }
@@ -382,4 +438,7 @@ dirty_test_app_init (DirtyTestApp *self)
   dirty_app_add_action (app, "tagged_stream", DIRTY_ACTION_SYNC | DIRTY_ACTION_STREAM,
                         tagged_stream_action, NULL, NULL);
   dirty_app_add_action (app, "grow", DIRTY_ACTION_SYNC, grow_action, NULL, NULL);
+  dirty_app_add_action (app, "keep", DIRTY_ACTION_SYNC, keep_action, NULL, NULL);
+  dirty_app_add_action (app, "kept", DIRTY_ACTION_SYNC, kept_action, NULL, NULL);
+  g_mutex_init (&self->lock);
 }
