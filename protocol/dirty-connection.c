@@ -551,6 +551,11 @@ on_readable (GSocket      *socket,
 {
   g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
 
+  /* a frame callback's nested main loop may dispatch this connection's
+   * resume idle: the outer turn still owns the bytes it is consuming, and
+   * schedules the next turn itself when it ends */
+  if (self->in_dispatch)
+    return G_SOURCE_CONTINUE;
   self->in_dispatch = TRUE;
   self->frames_this_dispatch = 0;
   if (self->pending != NULL && self->reading)
@@ -1145,6 +1150,13 @@ dirty_connection_detach (DirtyConnection *self,
   if (self->closed || self->failing)
     {
       errno = ENOTCONN;
+      return -1;
+    }
+  /* the bytes go on, but fds already received could not: a new owner
+   * would read a frame whose fds never arrive */
+  if (self->body_fds != NULL || self->pending_fds->len > 0)
+    {
+      errno = EBUSY;
       return -1;
     }
   fd = fcntl (g_socket_get_fd (self->socket), F_DUPFD_CLOEXEC, 3);

@@ -3,10 +3,13 @@
 
 /* A framed, non-blocking connection over a stream socket: reads frames and
  * hands them to a callback, queues frames for writing and flushes them in
- * as few syscalls as it can (writev of many frames when the peer is
- * behind). Used by the client's I/O thread, the arbiter and the worker.
+ * as few syscalls as it can (one sendmsg of many frames when the peer is
+ * behind; a frame carrying fds starts its own). Used by the client's I/O
+ * thread, the arbiter and the worker.
  *
- * Not thread-safe: use it only from the GMainContext it was started on. */
+ * Use it from the GMainContext it was started on, except
+ * dirty_connection_send_from_thread(), which any thread may call: the
+ * write side is under a lock, the read side belongs to that context. */
 
 #include <gio/gio.h>
 
