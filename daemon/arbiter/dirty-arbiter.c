@@ -652,8 +652,8 @@ dirty_arbiter_admit_uid (DirtyArbiter *self,
 }
 
 /* A new connection, or one a previous arbiter handed over with the
- * bytes it had read and not acted on (@unread) */
-static void
+ * bytes it had read and not acted on (@unread). FALSE if it was refused. */
+static gboolean
 dirty_arbiter_add_peer (DirtyArbiter *self,
                         GSocket      *socket,
                         GBytes       *unread)
@@ -664,10 +664,10 @@ dirty_arbiter_add_peer (DirtyArbiter *self,
 
   /* allowed_users / allowed_groups: a refused peer is told why */
   if (!dirty_access_admit (self->config, socket, ++self->next_peer))
-    return;
+    return FALSE;
   uid = peer_uid (socket);
   if (!dirty_arbiter_admit_uid (self, socket, uid, self->next_peer))
-    return;
+    return FALSE;
   peer = dirty_peer_new (socket, self->scheduler, &self->client_limits, self->next_peer);
   dirty_peer_set_arbiter (peer, self);
   dirty_peer_set_unread (peer, unread);
@@ -676,6 +676,7 @@ dirty_arbiter_add_peer (DirtyArbiter *self,
   g_hash_table_insert (self->uid_counts, GUINT_TO_POINTER (uid), GUINT_TO_POINTER (n_open + 1));
   g_signal_connect (peer, "closed", G_CALLBACK (dirty_arbiter_peer_closed_cb), self);
   dirty_peer_start (peer);
+  return TRUE;
 }
 
 static gboolean dirty_arbiter_accept_cb (GSocket      *socket,
@@ -755,8 +756,8 @@ dirty_arbiter_restore_clients (DirtyArbiter *self)
                      "handoff: a stored connection cannot be used: %s", error->message);
           continue;
         }
-      dirty_arbiter_add_peer (self, socket, conn->unread);
-      restored++;
+      if (dirty_arbiter_add_peer (self, socket, conn->unread))
+        restored++;
     }
   dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
              "handoff: took back %u client connections from the fd store", restored);

@@ -78,9 +78,9 @@ write_to_file (GLogLevelFlags   level,
   text = g_log_writer_format_fields (level, fields, n_fields, FALSE);
   /* GLib puts a newline before warnings, for terminals; the backtrace is
    * in MESSAGE already unless the journal has it as a field */
-  line = g_strdup_printf ("%s %s\n%s", date, g_strchug (text),
-                          to_journal && (backtrace = find_field (fields, n_fields, "DIRTY_BACKTRACE"))
-                            ? backtrace : "");
+  backtrace = to_journal ? find_field (fields, n_fields, "DIRTY_BACKTRACE") : NULL;
+  line = g_strdup_printf ("%s %s\n%s%s", date, g_strchug (text), backtrace ? backtrace : "",
+                          backtrace && !g_str_has_suffix (backtrace, "\n") ? "\n" : "");
   g_mutex_lock (&file_lock);
   if (file_fd >= 0 && write (file_fd, line, strlen (line)) < 0)
     { /* nowhere to report it: stderr or the journal still has the record */ }

@@ -492,6 +492,14 @@ dirty_peer_hold_frame (DirtyPeer  *self,
       ((type == DIRTY_FRAME_CANCEL || type == DIRTY_FRAME_CREDIT) &&
        g_hash_table_contains (self->jobs, &frame->header.id)))
     return FALSE;
+  /* its memfds cannot travel with the saved bytes: one clear answer
+   * instead, on a connection that survives the restart */
+  if (frame->header.n_fds > 0)
+    {
+      dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_SHUTTING_DOWN,
+                             "The arbiter is restarting; send the request again");
+      return TRUE;
+    }
   dirty_frame_header_write (&frame->header, header);
   g_byte_array_append (self->held, header, sizeof header);
   g_byte_array_append (self->held, g_bytes_get_data (frame->body, NULL),
