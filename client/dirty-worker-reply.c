@@ -6,8 +6,10 @@
 /* Replies: every REQUEST gets exactly one RESPONSE or ERROR; a streamed
  * one gets its CHUNKs, within its credit window, then exactly one END or
  * ERROR. Calls and their streams report from whichever thread the app
- * uses; only the main context touches the connection and the in-flight
- * table, so each report is posted there as an idle. */
+ * uses; only the main context touches the in-flight table, so each
+ * report is posted there as an idle, except a sync call's successful
+ * result, which its own thread sends (under send_lock, taken before the
+ * connection's write lock), saving the main context's wake-up. */
 
 void
 dirty_worker_send_frame (DirtyWorker *self,
