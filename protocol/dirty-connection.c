@@ -702,6 +702,16 @@ gather (DirtyConnection *self,
 
 static gboolean flush (DirtyConnection *self);
 
+/* a peer that does not read cannot be told so: it is dropped */
+static void
+drop_slow_reader (DirtyConnection *self)
+{
+  g_autoptr(GError) error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_BUSY,
+                                         "The peer is not reading: %" G_GSIZE_FORMAT
+                                         " bytes wait to be written", self->queued_bytes);
+  connection_shutdown (self, error);
+}
+
 static gboolean
 owner_flush_cb (gpointer user_data)
 {
@@ -709,7 +719,11 @@ owner_flush_cb (gpointer user_data)
   g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new (&self->write_lock);
 
   g_clear_pointer (&self->flush_source, g_source_unref);
-  if (!self->closed)
+  if (self->closed)
+    return G_SOURCE_REMOVE;
+  if (self->limits.max_queued_bytes > 0 && self->queued_bytes > self->limits.max_queued_bytes)
+    drop_slow_reader (self);
+  else
     flush (self);
   return G_SOURCE_REMOVE;
 }
@@ -905,12 +919,27 @@ dirty_connection_start (DirtyConnection           *self,
   g_rec_mutex_unlock (&self->write_lock);
 }
 
+/* Queues @frame (write_lock held); TRUE if the queue now holds more than
+ * max_queued_bytes: a peer that does not read cannot be told so, and the
+ * owner drops it. */
+static gboolean
+enqueue_locked (DirtyConnection *self,
+                DirtyFrame      *frame)
+{
+  OutFrame *out = g_new (OutFrame, 1);
+
+  out->frame = dirty_frame_ref (frame);
+  dirty_frame_header_write (&frame->header, out->header);
+  g_queue_push_tail (&self->out, out);
+  self->queued_bytes += out_frame_size (out);
+  return self->limits.max_queued_bytes > 0 && self->queued_bytes > self->limits.max_queued_bytes;
+}
+
 void
 dirty_connection_send (DirtyConnection *self,
                        DirtyFrame      *frame)
 {
   g_autoptr(GRecMutexLocker) locker = NULL;
-  OutFrame *out;
   gboolean was_empty;
 
   g_return_if_fail (DIRTY_IS_CONNECTION (self));
@@ -919,19 +948,10 @@ dirty_connection_send (DirtyConnection *self,
   locker = g_rec_mutex_locker_new (&self->write_lock);
   if (self->closed || self->failing)
     return;
-  out = g_new (OutFrame, 1);
-  out->frame = dirty_frame_ref (frame);
-  dirty_frame_header_write (&frame->header, out->header);
   was_empty = g_queue_is_empty (&self->out);
-  g_queue_push_tail (&self->out, out);
-  self->queued_bytes += out_frame_size (out);
-  if (self->limits.max_queued_bytes > 0 && self->queued_bytes > self->limits.max_queued_bytes)
+  if (enqueue_locked (self, frame))
     {
-      /* a peer that does not read cannot be told so: drop it */
-      g_autoptr(GError) error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_BUSY,
-                                             "The peer is not reading: %" G_GSIZE_FORMAT
-                                             " bytes wait to be written", self->queued_bytes);
-      connection_shutdown (self, error);
+      drop_slow_reader (self);
       return;
     }
   /* Write at once when nothing is queued (the latency path); otherwise
@@ -946,7 +966,7 @@ dirty_connection_send_from_thread (DirtyConnection *self,
                                    DirtyFrame      *frame)
 {
   g_autoptr(GRecMutexLocker) locker = NULL;
-  OutFrame *out;
+  gboolean was_empty;
 
   g_return_if_fail (DIRTY_IS_CONNECTION (self));
   g_return_if_fail (frame != NULL);
@@ -959,15 +979,12 @@ dirty_connection_send_from_thread (DirtyConnection *self,
   locker = g_rec_mutex_locker_new (&self->write_lock);
   if (self->closed || self->failing)
     return;
-  out = g_new (OutFrame, 1);
-  out->frame = dirty_frame_ref (frame);
-  dirty_frame_header_write (&frame->header, out->header);
-  g_queue_push_tail (&self->out, out);
-  self->queued_bytes += out_frame_size (out);
+  was_empty = g_queue_is_empty (&self->out);
   /* Written here only when nothing waits before it and the owner is not
    * waiting for room; all else (a full socket, an error, the queue
-   * limit) is the owner's to handle, from its context. */
-  if (self->queued_bytes == out_frame_size (out) && !self->writing &&
+   * limit: owner_flush_cb () checks it) is the owner's to handle, from
+   * its context. */
+  if (!enqueue_locked (self, frame) && was_empty && !self->writing &&
       self->flush_source == NULL)
     {
       self->foreign = TRUE;
