@@ -6,36 +6,9 @@
 
 #include <gio/gio.h>
 
+#include "dirty-be-private.h"
 #include "dirty-json-scan.h"
 #include "dirty-message.h"
-
-static guint32
-read_be32 (const guint8 *p)
-{
-  return ((guint32) p[0] << 24) | ((guint32) p[1] << 16) | ((guint32) p[2] << 8) | p[3];
-}
-
-static void
-write_be32 (guint8 *p, guint32 v)
-{
-  p[0] = v >> 24;
-  p[1] = (v >> 16) & 0xff;
-  p[2] = (v >> 8) & 0xff;
-  p[3] = v & 0xff;
-}
-
-static void
-write_be64 (guint8 *p, guint64 v)
-{
-  write_be32 (p, v >> 32);
-  write_be32 (p + 4, v & 0xffffffffu);
-}
-
-static guint64
-read_be64 (const guint8 *p)
-{
-  return ((guint64) read_be32 (p) << 32) | read_be32 (p + 4);
-}
 
 /* Pooled fds go back to their pool, for reuse only when the peer is done
  * with them (dirty_fd_set_mark_reusable). */
@@ -116,12 +89,12 @@ encode_body (DirtyFrameType  type,
   if (json_length)
     p = mempcpy (p, json, json_length);
   for (guint i = 0; i < n; i++, p += 4)
-    write_be32 (p, fds[i] >= 0 ? DIRTY_ATTACHMENT_FD_MARK
+    put_be32 (p, fds[i] >= 0 ? DIRTY_ATTACHMENT_FD_MARK
                                : g_bytes_get_size (g_ptr_array_index (attachments, i)));
   for (guint i = 0; i < n; i++)
     if (fds[i] >= 0)
       {
-        write_be64 (p, g_bytes_get_size (g_ptr_array_index (attachments, i)));
+        put_be64 (p, g_bytes_get_size (g_ptr_array_index (attachments, i)));
         p += 8;
       }
   for (guint i = 0; i < n; i++)
@@ -374,7 +347,7 @@ dirty_frame_get_bytes_chunk (DirtyFrame *frame)
   body = g_bytes_get_data (frame->body, NULL);
   if (memcmp (body, text, sizeof text - 1) != 0 || !inline_table_adds_up (frame))
     return NULL;
-  size = read_be32 (body + h->json_length);
+  size = get_be32 (body + h->json_length);
   return g_bytes_new_from_bytes (frame->body, h->json_length + 4, size);
 }
 
@@ -517,11 +490,11 @@ walk_attachments (DirtyFrame         *frame,
 
   for (guint i = 0; i < h->n_attachments; i++)
     {
-      guint32 size = read_be32 (table + 4 * i);
+      guint32 size = get_be32 (table + 4 * i);
 
       if (size == DIRTY_ATTACHMENT_FD_MARK && fd_index < h->n_fds)
         {
-          guint64 fd_size = read_be64 (table + 4 * h->n_attachments + 8 * fd_index);
+          guint64 fd_size = get_be64 (table + 4 * h->n_attachments + 8 * fd_index);
 
           fd_total += MIN (fd_size, G_MAXUINT64 - fd_total);
           if (fd_total > limits->max_fd_payload)
@@ -574,7 +547,7 @@ dirty_frame_get_fd_payload (DirtyFrame *frame)
   table = (const guint8 *) g_bytes_get_data (frame->body, NULL) + h->json_length +
           4 * h->n_attachments;
   for (guint i = 0; i < h->n_fds; i++)
-    total += MIN (read_be64 (table + 8 * i), G_MAXUINT64 - total);
+    total += MIN (get_be64 (table + 8 * i), G_MAXUINT64 - total);
   return total;
 }
 
@@ -604,7 +577,7 @@ inline_table_adds_up (DirtyFrame *frame)
 
       for (guint i = 0; i < h->n_attachments; i++)
         {
-          guint32 size = read_be32 (table + 4 * i);
+          guint32 size = get_be32 (table + 4 * i);
 
           if (size > end - offset)
             return FALSE;

@@ -10,6 +10,7 @@
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 
+#include "dirty-be-private.h"
 #include "dirty-worker-connect.h"
 
 /* The frame header of docs/protocol.md ("Frames"); the worker links only
@@ -54,12 +55,6 @@ read_exactly (int       fd,
       done += (gsize) n;
     }
   return TRUE;
-}
-
-static guint32
-be32 (const guint8 *p)
-{
-  return ((guint32) p[0] << 24) | ((guint32) p[1] << 16) | ((guint32) p[2] << 8) | p[3];
 }
 
 static int
@@ -153,9 +148,9 @@ read_settings (int                   fd,
 
   if (!read_exactly (fd, header, sizeof header, error))
     return FALSE;
-  json_length = be32 (header + 20);
-  attachments_length = be32 (header + 24);
-  if (be32 (header) != 0x44495254u || header[4] != 1 ||
+  json_length = get_be32 (header + 20);
+  attachments_length = get_be32 (header + 24);
+  if (get_be32 (header) != 0x44495254u || header[4] != 1 ||
       (header[5] != FRAME_HELLO && header[5] != FRAME_ERROR) ||
       json_length == 0 || json_length > MAX_BODY || attachments_length != 0)
     {
