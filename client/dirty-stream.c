@@ -375,9 +375,7 @@ dirty_stream_load (DirtyStream  *self,
   data = decode_chunk (self, frame, &attachments, error);
   if (data == NULL)
     return FALSE;
-  g_clear_pointer (&self->current, g_bytes_unref);
   self->current = chunk_to_bytes (data, attachments);
-  self->offset = 0;
   return TRUE;
 }
 

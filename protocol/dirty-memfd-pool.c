@@ -261,14 +261,3 @@ dirty_memfd_pool_map_lent (const struct stat *st,
   lent->entry = entry;
   return g_bytes_new_with_free_func (entry->map, size, lent_bytes_free, lent);
 }
-
-guint
-dirty_memfd_pool_get_idle (DirtyMemfdPool *pool)
-{
-  guint n;
-
-  g_mutex_lock (&pool->mutex);
-  n = pool->idle.length;
-  g_mutex_unlock (&pool->mutex);
-  return n;
-}

@@ -102,7 +102,5 @@ int         dirty_memfd_pool_acquire  (DirtyMemfdPool *pool,
 void        dirty_memfd_pool_release  (DirtyMemfdPool *pool,
                                        int             fd,
                                        gboolean        reusable);
-/* For tests and benchmarks: memfds idle in the pool */
-guint       dirty_memfd_pool_get_idle (DirtyMemfdPool *pool);
 
 G_END_DECLS
