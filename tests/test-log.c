@@ -31,8 +31,8 @@ test_backtrace_field (void)
   const char *backtrace = "the thread running the call, at its deadline:\n#0  0x1 in stuck+0x2";
   const char *message;
 
-  dirty_log_call_backtrace (G_LOG_LEVEL_MESSAGE, "testapp:DirtyTestApp", "stuck", 7, 4242, 1,
-                            DIRTY_ERROR_TIMEOUT, backtrace, "call %s failed", "stuck");
+  dirty_log_call_error (G_LOG_LEVEL_MESSAGE, "testapp:DirtyTestApp", "stuck", 7, 4242, 1,
+                        DIRTY_ERROR_TIMEOUT, backtrace, "call %s failed", "stuck");
   g_assert_cmpstr (g_hash_table_lookup (captured, "DIRTY_BACKTRACE"), ==, backtrace);
   g_assert_cmpstr (g_hash_table_lookup (captured, "DIRTY_ERROR_CODE"), ==, "timeout");
   g_assert_cmpstr (g_hash_table_lookup (captured, "DIRTY_WORKER_PID"), ==, "4242");
@@ -44,8 +44,8 @@ test_backtrace_field (void)
 static void
 test_no_backtrace (void)
 {
-  dirty_log_call_backtrace (G_LOG_LEVEL_MESSAGE, "a", "b", 1, 0, 0, DIRTY_ERROR_CANCELLED,
-                            NULL, "call %s failed", "b");
+  dirty_log_call_error (G_LOG_LEVEL_MESSAGE, "a", "b", 1, 0, 0, DIRTY_ERROR_CANCELLED,
+                        NULL, "call %s failed", "b");
   g_assert_false (g_hash_table_contains (captured, "DIRTY_BACKTRACE"));
   g_assert_cmpstr (g_hash_table_lookup (captured, "MESSAGE"), ==, "call b failed");
 }

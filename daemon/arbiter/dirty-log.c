@@ -270,30 +270,9 @@ dirty_log_call_error (GLogLevelFlags  level,
                       gint64          worker_pid,
                       guint           worker_id,
                       DirtyError      code,
+                      const char     *backtrace,
                       const char     *format,
                       ...)
-{
-  va_list args;
-
-  if (dirty_log_would_drop (level))
-    return;
-  va_start (args, format);
-  dirty_log_valist (level, app, action, request_id, worker_pid, worker_id,
-                    dirty_error_to_wire (code), NULL, format, args);
-  va_end (args);
-}
-
-void
-dirty_log_call_backtrace (GLogLevelFlags  level,
-                          const char     *app,
-                          const char     *action,
-                          guint64         request_id,
-                          gint64          worker_pid,
-                          guint           worker_id,
-                          DirtyError      code,
-                          const char     *backtrace,
-                          const char     *format,
-                          ...)
 {
   va_list args;
 

@@ -52,7 +52,11 @@ void dirty_log (GLogLevelFlags  level,
                 const char     *format,
                 ...) G_GNUC_PRINTF (7, 8);
 
-/* A call that failed with @code: like dirty_log() plus DIRTY_ERROR_CODE. */
+/* A call that failed with @code: like dirty_log() plus DIRTY_ERROR_CODE,
+ * and DIRTY_BACKTRACE=@backtrace when it is not %NULL: what the call's
+ * thread was doing when it overran its deadline, or why that is not
+ * known. Outside the journal (a terminal, a pipe, the log file) the
+ * backtrace follows the message on its own lines. */
 void dirty_log_call_error (GLogLevelFlags  level,
                            const char     *app,
                            const char     *action,
@@ -60,22 +64,8 @@ void dirty_log_call_error (GLogLevelFlags  level,
                            gint64          worker_pid,
                            guint           worker_id,
                            DirtyError      code,
+                           const char     *backtrace,
                            const char     *format,
-                           ...) G_GNUC_PRINTF (8, 9);
-
-/* Like dirty_log_call_error(), plus DIRTY_BACKTRACE=@backtrace (nullable):
- * what the call's thread was doing when it overran its deadline, or why
- * that is not known. Outside the journal (a terminal, a pipe, the log
- * file) it follows the message on its own lines. */
-void dirty_log_call_backtrace (GLogLevelFlags  level,
-                               const char     *app,
-                               const char     *action,
-                               guint64         request_id,
-                               gint64          worker_pid,
-                               guint           worker_id,
-                               DirtyError      code,
-                               const char     *backtrace,
-                               const char     *format,
-                               ...) G_GNUC_PRINTF (9, 10);
+                           ...) G_GNUC_PRINTF (9, 10);
 
 G_END_DECLS

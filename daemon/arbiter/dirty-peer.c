@@ -297,7 +297,7 @@ dirty_peer_handle_request (DirtyPeer  *self,
   if (!dirty_scheduler_submit (self->scheduler, job, &error))
     {
       dirty_log_call_error (error->code == DIRTY_ERROR_BUSY ? G_LOG_LEVEL_INFO : G_LOG_LEVEL_MESSAGE,
-                            app, action, id, 0, 0, error->code, "call %s.%s refused: %s",
+                            app, action, id, 0, 0, error->code, NULL, "call %s.%s refused: %s",
                             app, action, error->message);
       job->state = DIRTY_JOB_DONE;
       dirty_peer_deliver_error (self, job, error, 0);

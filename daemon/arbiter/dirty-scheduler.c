@@ -352,9 +352,9 @@ dirty_scheduler_fail_job_full (DirtyScheduler *self,
 
   job->state = DIRTY_JOB_DONE;
   record_end (self, job, code);
-  dirty_log_call_backtrace (code == DIRTY_ERROR_CANCELLED ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_MESSAGE,
-                            job->app, job->action, job->client_id, worker_pid, 0, code, detail,
-                            "call %s.%s failed: %s", job->app, job->action, message);
+  dirty_log_call_error (code == DIRTY_ERROR_CANCELLED ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_MESSAGE,
+                        job->app, job->action, job->client_id, worker_pid, 0, code, detail,
+                        "call %s.%s failed: %s", job->app, job->action, message);
   if (job->peer != NULL)
     dirty_peer_deliver_error (job->peer, job, error, worker_pid);
 }
@@ -571,11 +571,11 @@ dirty_scheduler_kill_overrun (DirtyScheduler *self,
   g_autofree char *reason = g_strdup_printf ("call %s.%s did not end within 2 s of its deadline",
                                              job->app, job->action);
 
-  dirty_log_call_backtrace (G_LOG_LEVEL_WARNING, job->app, job->action, job->client_id,
-                            dirty_worker_proc_get_pid (job->worker),
-                            dirty_worker_proc_get_id (job->worker), DIRTY_ERROR_TIMEOUT,
-                            job->backtrace, "killing worker %u: %s",
-                            dirty_worker_proc_get_id (job->worker), reason);
+  dirty_log_call_error (G_LOG_LEVEL_WARNING, job->app, job->action, job->client_id,
+                        dirty_worker_proc_get_pid (job->worker),
+                        dirty_worker_proc_get_id (job->worker), DIRTY_ERROR_TIMEOUT,
+                        job->backtrace, "killing worker %u: %s",
+                        dirty_worker_proc_get_id (job->worker), reason);
   dirty_worker_proc_kill (job->worker, reason);
 }
 
@@ -681,7 +681,7 @@ log_worker_error (DirtyScheduler  *self,
                                                                  : G_LOG_LEVEL_MESSAGE,
                         job->app, job->action, job->client_id,
                         dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
-                        reported->code, "call %s.%s failed in the worker: %s",
+                        reported->code, NULL, "call %s.%s failed in the worker: %s",
                         job->app, job->action, reported->message);
   return reported->code;
 }
