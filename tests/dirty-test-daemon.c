@@ -55,6 +55,39 @@ dirty_test_under_valgrind (void)
   return valgrind_wrapper () != NULL;
 }
 
+char *
+dirty_test_wait_for_text (const char *path,
+                          const char *needle)
+{
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_autofree char *text = NULL;
+      const char *found;
+
+      if (g_file_get_contents (path, &text, NULL, NULL) &&
+          (found = strstr (text, needle)) != NULL)
+        return g_strdup (found);
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (20 * 1000);
+    }
+}
+
+guint
+dirty_test_count_fds (GPid pid)
+{
+  g_autofree char *path = pid > 0 ? g_strdup_printf ("/proc/%d/fd", (int) pid)
+                                  : g_strdup ("/proc/self/fd");
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
 guint
 dirty_test_timeout_scale (void)
 {

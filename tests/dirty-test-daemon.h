@@ -44,6 +44,12 @@ gboolean         dirty_test_pid_alive       (GPid pid);
  * and so how much longer than usual the test's waits should be: 10, or 1. */
 gboolean         dirty_test_under_valgrind  (void);
 guint            dirty_test_timeout_scale   (void);
+/* The text of the file at @path from the first @needle on, waiting up to
+ * 10 s for it to appear (a log file the daemon writes) */
+char            *dirty_test_wait_for_text   (const char *path,
+                                             const char *needle);
+/* File descriptors @pid has open (this process when @pid is 0) */
+guint            dirty_test_count_fds       (GPid pid);
 /* Under valgrind, appends to @argv (of static strings, no free function)
  * the wrapper that runs the program that follows under memcheck, where
  * an error or a definite leak gives exit status 99 (no test expects

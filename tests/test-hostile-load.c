@@ -667,15 +667,7 @@ test_never_reads (void)
 static guint
 daemon_open_fds (void)
 {
-  g_autofree char *path = g_strdup_printf ("/proc/%d/fd",
-                                           (int) dirty_test_daemon_get_pid (daemon_));
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
+  return dirty_test_count_fds (dirty_test_daemon_get_pid (daemon_));
 }
 
 /* The soft and hard "Max open files" of the daemon, from /proc/PID/limits */

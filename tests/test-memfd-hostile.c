@@ -21,19 +21,6 @@
 
 static DirtyTestDaemon *daemon_;
 
-static guint
-count_fds (GPid pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", (int) pid);
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
-}
-
 /* A memfd of @size bytes (byte i = i & 0xff) with @seals added */
 static int
 make_memfd (gsize size,
@@ -193,12 +180,12 @@ check_serving (void)
 static guint
 settled_fds (GPid pid)
 {
-  guint last = count_fds (pid), now;
+  guint last = dirty_test_count_fds (pid), now;
 
   for (guint i = 0; i < 50; i++)
     {
       g_usleep (100000);
-      if ((now = count_fds (pid)) == last)
+      if ((now = dirty_test_count_fds (pid)) == last)
         break;
       last = now;
     }
@@ -211,9 +198,9 @@ wait_for_fds (GPid  pid,
 {
   gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
 
-  while (count_fds (pid) != expected && g_get_monotonic_time () < end)
+  while (dirty_test_count_fds (pid) != expected && g_get_monotonic_time () < end)
     g_usleep (10000);
-  g_assert_cmpuint (count_fds (pid), ==, expected);
+  g_assert_cmpuint (dirty_test_count_fds (pid), ==, expected);
 }
 
 static void

@@ -64,20 +64,6 @@ is_memfd_mapping (gconstpointer data)
   return FALSE;
 }
 
-static guint
-count_fds (GPid pid)
-{
-  g_autofree char *path = pid > 0 ? g_strdup_printf ("/proc/%d/fd", (int) pid)
-                                  : g_strdup ("/proc/self/fd");
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
-}
-
 /* Waits (bounded) for @pid to have @expected fds open again */
 static void
 wait_for_fds (GPid  pid,
@@ -85,9 +71,9 @@ wait_for_fds (GPid  pid,
 {
   gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
 
-  while (count_fds (pid) != expected && g_get_monotonic_time () < end)
+  while (dirty_test_count_fds (pid) != expected && g_get_monotonic_time () < end)
     g_usleep (10000);
-  g_assert_cmpuint (count_fds (pid), ==, expected);
+  g_assert_cmpuint (dirty_test_count_fds (pid), ==, expected);
 }
 
 /* @pid's fd count once it stops changing (earlier tests' connections
@@ -95,12 +81,12 @@ wait_for_fds (GPid  pid,
 static guint
 settled_fds (GPid pid)
 {
-  guint last = count_fds (pid), now;
+  guint last = dirty_test_count_fds (pid), now;
 
   for (guint i = 0; i < 50; i++)
     {
       g_usleep (100000);
-      if ((now = count_fds (pid)) == last)
+      if ((now = dirty_test_count_fds (pid)) == last)
         break;
       last = now;
     }

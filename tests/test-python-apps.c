@@ -533,17 +533,7 @@ assert_names_frame (const char *text, const char *function)
 static void
 assert_logged (StuckFixture *fixture, const char *needle)
 {
-  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-  for (;;)
-    {
-      g_autofree char *text = NULL;
-
-      if (g_file_get_contents (fixture->log, &text, NULL, NULL) && strstr (text, needle))
-        return;
-      g_assert_cmpint (g_get_monotonic_time (), <, end);
-      g_usleep (20 * 1000);
-    }
+  g_free (dirty_test_wait_for_text (fixture->log, needle));
 }
 
 /* A def action in a pure-Python busy loop: the Python stack of its

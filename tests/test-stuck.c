@@ -95,19 +95,7 @@ call_stuck (Fixture *fixture, const char *action, gint64 *elapsed)
 static char *
 wait_for_log (Fixture *fixture, const char *needle)
 {
-  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-  for (;;)
-    {
-      g_autofree char *text = NULL;
-      const char *found;
-
-      if (g_file_get_contents (fixture->log, &text, NULL, NULL) &&
-          (found = strstr (text, needle)) != NULL)
-        return g_strdup (found);
-      g_assert_cmpint (g_get_monotonic_time (), <, end);
-      g_usleep (20 * 1000);
-    }
+  return dirty_test_wait_for_text (fixture->log, needle);
 }
 
 static void
