@@ -217,6 +217,34 @@ is_python_module_name (const char *name)
 }
 
 /* python:package.module:ClassName[:N], run by dirty-python-worker */
+/* What C and Python app specs share once the module (@parts[0]) is
+ * checked: the type name, the optional :N, and the normalized name
+ * (@prefix MODULE:Type). */
+static gboolean
+finish_app_spec (const char  *spec,
+                 const char  *prefix,
+                 GStrv        parts,
+                 char       **out_name,
+                 guint       *out_workers,
+                 GError     **error)
+{
+  guint workers = 0;
+
+  if (!is_type_name (parts[1]))
+    {
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                   _("app “%s”: “%s” is not a type name"), spec, parts[1]);
+      return FALSE;
+    }
+  if (parts[2] != NULL && !parse_app_workers (spec, parts[2], &workers, error))
+    return FALSE;
+  if (out_name != NULL)
+    *out_name = g_strconcat (prefix, parts[0], ":", parts[1], NULL);
+  if (out_workers != NULL)
+    *out_workers = workers;
+  return TRUE;
+}
+
 static gboolean
 parse_python_app_spec (const char  *spec,
                        char       **out_name,
@@ -225,7 +253,6 @@ parse_python_app_spec (const char  *spec,
 {
   g_auto(GStrv) parts = g_strsplit (spec + strlen (DIRTY_CONFIG_PYTHON_PREFIX), ":", -1);
   guint n = g_strv_length (parts);
-  guint workers = 0;
 
   if (n != 2 && n != 3)
     {
@@ -240,19 +267,7 @@ parse_python_app_spec (const char  *spec,
                    _("app “%s”: “%s” is not a Python module name"), spec, parts[0]);
       return FALSE;
     }
-  if (!is_type_name (parts[1]))
-    {
-      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
-                   _("app “%s”: “%s” is not a type name"), spec, parts[1]);
-      return FALSE;
-    }
-  if (n == 3 && !parse_app_workers (spec, parts[2], &workers, error))
-    return FALSE;
-  if (out_name != NULL)
-    *out_name = g_strconcat (DIRTY_CONFIG_PYTHON_PREFIX, parts[0], ":", parts[1], NULL);
-  if (out_workers != NULL)
-    *out_workers = workers;
-  return TRUE;
+  return finish_app_spec (spec, DIRTY_CONFIG_PYTHON_PREFIX, parts, out_name, out_workers, error);
 }
 
 gboolean
@@ -263,7 +278,6 @@ dirty_config_parse_app_spec (const char  *spec,
 {
   g_auto(GStrv) parts = NULL;
   guint n;
-  guint workers = 0;
 
   if (dirty_config_is_python_app (spec))
     return parse_python_app_spec (spec, out_name, out_workers, error);
@@ -285,19 +299,7 @@ dirty_config_parse_app_spec (const char  *spec,
                    spec);
       return FALSE;
     }
-  if (!is_type_name (parts[1]))
-    {
-      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
-                   _("app “%s”: “%s” is not a type name"), spec, parts[1]);
-      return FALSE;
-    }
-  if (n == 3 && !parse_app_workers (spec, parts[2], &workers, error))
-    return FALSE;
-  if (out_name != NULL)
-    *out_name = g_strconcat (parts[0], ":", parts[1], NULL);
-  if (out_workers != NULL)
-    *out_workers = workers;
-  return TRUE;
+  return finish_app_spec (spec, "", parts, out_name, out_workers, error);
 }
 
 gboolean
