@@ -120,23 +120,6 @@ uninterruptible_sleep (double seconds)
     g_usleep (10 * 1000);
 }
 
-static void
-hang_action (DirtyApp  *app,
-             DirtyCall *call,
-             gpointer   user_data)
-{
-  double seconds = 60;
-  GError *error = NULL;
-
-  if (dirty_call_get_n_args (call) > 0 && !dirty_call_get_arg_double (call, 0, &seconds, &error))
-    {
-      dirty_call_return_error (call, error);
-      return;
-    }
-  uninterruptible_sleep (seconds);
-  dirty_call_return_string (call, "woke up");
-}
-
 /* Exported (and never inlined), so dladdr() names it in a backtrace. */
 G_MODULE_EXPORT G_GNUC_NO_INLINE void testapp_stuck_in_loop (double seconds);
 
@@ -146,11 +129,22 @@ testapp_stuck_in_loop (double seconds)
   uninterruptible_sleep (seconds);
 }
 
+/* hang and stuck: the same call, but for where it sleeps and what it
+ * answers when it wakes */
+typedef struct {
+  void        (*sleep) (double seconds);
+  const char   *reply;
+} HangKind;
+
+static const HangKind hang = { uninterruptible_sleep, "woke up" };
+static const HangKind stuck = { testapp_stuck_in_loop, "unstuck" };
+
 static void
-stuck_action (DirtyApp  *app,
-              DirtyCall *call,
-              gpointer   user_data)
+hang_action (DirtyApp  *app,
+             DirtyCall *call,
+             gpointer   user_data)
 {
+  const HangKind *kind = user_data;
   double seconds = 60;
   GError *error = NULL;
 
@@ -159,8 +153,8 @@ stuck_action (DirtyApp  *app,
       dirty_call_return_error (call, error);
       return;
     }
-  testapp_stuck_in_loop (seconds);
-  dirty_call_return_string (call, "unstuck");
+  kind->sleep (seconds);
+  dirty_call_return_string (call, kind->reply);
 }
 
 static void
@@ -428,8 +422,8 @@ dirty_test_app_init (DirtyTestApp *self)
   dirty_app_add_action (app, "ok", DIRTY_ACTION_SYNC, ok_action, NULL, NULL);
   dirty_app_add_action (app, "pid", DIRTY_ACTION_SYNC, pid_action, NULL, NULL);
   dirty_app_add_action (app, "sleep", DIRTY_ACTION_SYNC, sleep_action, NULL, NULL);
-  dirty_app_add_action (app, "hang", DIRTY_ACTION_SYNC, hang_action, NULL, NULL);
-  dirty_app_add_action (app, "stuck", DIRTY_ACTION_SYNC, stuck_action, NULL, NULL);
+  dirty_app_add_action (app, "hang", DIRTY_ACTION_SYNC, hang_action, (gpointer) &hang, NULL);
+  dirty_app_add_action (app, "stuck", DIRTY_ACTION_SYNC, hang_action, (gpointer) &stuck, NULL);
   dirty_app_add_action (app, "crash", DIRTY_ACTION_SYNC, crash_action, NULL, NULL);
   dirty_app_add_action (app, "crash_after", DIRTY_ACTION_SYNC, crash_after_action, NULL, NULL);
   dirty_app_add_action (app, "noreply", DIRTY_ACTION_SYNC, noreply_action, NULL, NULL);
