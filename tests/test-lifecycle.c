@@ -226,51 +226,64 @@ wait_for_text (const char *path, const char *needle)
 
 /* ---- SIGTERM, SIGQUIT ---- */
 
+/* What becomes of the workers once the daemon has exited */
+typedef enum {
+  WORKERS_UNCHECKED,
+  WORKERS_DEAD,        /* already, when the daemon's exit is seen */
+  WORKERS_GONE,        /* soon after */
+} WorkersEnd;
+
+/* A call is in flight when the daemon gets @signum; it exits 0 within
+ * @timeout_ms, and the call gets a @reply_type answer. */
+typedef struct {
+  const char     *config;          /* the lines after dirty_apps= */
+  const char     *action_args;     /* the call in flight: action and args */
+  int             signum;
+  guint           timeout_ms;
+  gboolean        late_refused;    /* a call sent after the signal gets shutting-down */
+  guint           min_seconds;     /* between the signal and the exit */
+  guint           max_seconds;     /* (0: either not checked) */
+  DirtyFrameType  reply_type;
+  gboolean        reply_optional;  /* or no answer at all */
+  WorkersEnd      workers;
+} SignalCase;
+
 /* A call in flight finishes and is answered; a new one is refused with
  * shutting-down; the daemon exits 0. */
-static void
-test_sigterm_drains (void)
-{
-  g_autoptr(DirtyTestDaemon) daemon =
-    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\ndirty_workers=1\n"
-                             "dirty_threads=2\ndirty_graceful_timeout=20\n", NULL);
-  g_autoptr(GSocket) busy = raw_connect (daemon);
-  g_autoptr(GSocket) late = raw_connect (daemon);
-  g_autoptr(JsonNode) body = json_from_string ("{\"app\":\"" TESTAPP "\",\"action\":\"sleep\",\"args\":[3]}", NULL);
-  g_autoptr(DirtyFrame) request = dirty_frame_encode (DIRTY_FRAME_REQUEST, 0, 1, 0, body, NULL);
-  g_autoptr(DirtyFrame) reply = NULL;
-  g_autofree char *code = NULL;
-  g_autoptr(JsonNode) refused = NULL;
-  int status;
-
-  g_assert_true (dirty_test_raw_send_frame (busy, request));
-  g_usleep (300 * 1000);
-  kill (dirty_test_daemon_get_pid (daemon), SIGTERM);
-  g_usleep (200 * 1000);
-  refused = call (late, 1, TESTAPP, "ok", "[]", &code);
-  g_assert_null (refused);
-  g_assert_cmpstr (code, ==, "shutting-down");
-
-  reply = dirty_test_raw_read_frame (busy);
-  g_assert_nonnull (reply);
-  g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_RESPONSE);
-  status = dirty_test_daemon_signal_and_wait (daemon, 0, 20000);
-  g_assert_true (WIFEXITED (status));
-  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
-}
+static const SignalCase sigterm_drains = {
+  "dirty_workers=1\ndirty_threads=2\ndirty_graceful_timeout=20\n",
+  "\"action\":\"sleep\",\"args\":[3]", SIGTERM, 20000, TRUE, 0, 0,
+  DIRTY_FRAME_RESPONSE, FALSE, WORKERS_UNCHECKED,
+};
 
 /* A call that ignores its cancellation outlives dirty_graceful_timeout:
  * the worker gets SIGTERM, then SIGKILL; the client still gets a
- * terminal answer and the daemon exits 0. */
+ * terminal answer and the daemon exits 0 after the graceful timeout, not
+ * after the 60 s call. */
+static const SignalCase sigterm_graceful_timeout = {
+  "dirty_workers=1\ndirty_graceful_timeout=1\n",
+  "\"action\":\"hang\",\"args\":[60]", SIGTERM, 30000, FALSE, 1, 20,
+  DIRTY_FRAME_ERROR, FALSE, WORKERS_DEAD,
+};
+
+/* SIGQUIT: no draining, workers killed, exit status 0. */
+static const SignalCase sigquit_immediate = {
+  "dirty_workers=2\ndirty_graceful_timeout=60\n",
+  "\"action\":\"hang\",\"args\":[60]", SIGQUIT, 5000, FALSE, 0, 0,
+  DIRTY_FRAME_ERROR, TRUE, WORKERS_GONE,
+};
+
 static void
-test_sigterm_graceful_timeout (void)
+test_signal_in_flight (gconstpointer data)
 {
-  g_autoptr(DirtyTestDaemon) daemon =
-    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\ndirty_workers=1\n"
-                             "dirty_graceful_timeout=1\n", NULL);
+  const SignalCase *c = data;
+  g_autofree char *config = g_strconcat ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\n", c->config, NULL);
+  g_autofree char *json = g_strconcat ("{\"app\":\"" TESTAPP "\",", c->action_args, "}", NULL);
+  g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (config, NULL);
   g_autoptr(GArray) workers = workers_of (daemon);
   g_autoptr(GSocket) socket = raw_connect (daemon);
-  g_autoptr(JsonNode) body = json_from_string ("{\"app\":\"" TESTAPP "\",\"action\":\"hang\",\"args\":[60]}", NULL);
+  g_autoptr(GSocket) late = c->late_refused ? raw_connect (daemon) : NULL;
+  g_autoptr(JsonNode) body = json_from_string (json, NULL);
   g_autoptr(DirtyFrame) request = dirty_frame_encode (DIRTY_FRAME_REQUEST, 0, 1, 0, body, NULL);
   g_autoptr(DirtyFrame) reply = NULL;
   gint64 t0;
@@ -279,44 +292,35 @@ test_sigterm_graceful_timeout (void)
   g_assert_true (dirty_test_raw_send_frame (socket, request));
   g_usleep (300 * 1000);
   t0 = g_get_monotonic_time ();
-  status = dirty_test_daemon_signal_and_wait (daemon, SIGTERM, 30000);
+  kill (dirty_test_daemon_get_pid (daemon), c->signum);
+  if (c->late_refused)
+    {
+      g_autofree char *code = NULL;
+      g_autoptr(JsonNode) refused = NULL;
+
+      g_usleep (200 * 1000);
+      refused = call (late, 1, TESTAPP, "ok", "[]", &code);
+      g_assert_null (refused);
+      g_assert_cmpstr (code, ==, "shutting-down");
+    }
+  status = dirty_test_daemon_signal_and_wait (daemon, 0, c->timeout_ms);
   g_assert_cmpint (status, !=, -1);
   g_assert_true (WIFEXITED (status));
   g_assert_cmpint (WEXITSTATUS (status), ==, 0);
-  /* it waited for the graceful timeout, not for the 60 s call */
-  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 1 * G_USEC_PER_SEC);
-  g_assert_cmpint (g_get_monotonic_time () - t0, <, 20 * G_USEC_PER_SEC);
+  if (c->min_seconds > 0)
+    g_assert_cmpint (g_get_monotonic_time () - t0, >=, c->min_seconds * G_USEC_PER_SEC);
+  if (c->max_seconds > 0)
+    g_assert_cmpint (g_get_monotonic_time () - t0, <, c->max_seconds * G_USEC_PER_SEC);
+
   reply = dirty_test_raw_read_frame (socket);
-  g_assert_nonnull (reply);
-  g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_ERROR);
-  for (guint i = 0; i < workers->len; i++)
+  if (reply != NULL || !c->reply_optional)
+    {
+      g_assert_nonnull (reply);
+      g_assert_cmpint (reply->header.type, ==, c->reply_type);
+    }
+  for (guint i = 0; i < workers->len && c->workers == WORKERS_DEAD; i++)
     g_assert_false (dirty_test_pid_alive (g_array_index (workers, GPid, i)));
-}
-
-/* SIGQUIT: no draining, workers killed, exit status 0. */
-static void
-test_sigquit_immediate (void)
-{
-  g_autoptr(DirtyTestDaemon) daemon =
-    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\ndirty_workers=2\n"
-                             "dirty_graceful_timeout=60\n", NULL);
-  g_autoptr(GArray) workers = workers_of (daemon);
-  g_autoptr(GSocket) socket = raw_connect (daemon);
-  g_autoptr(JsonNode) body = json_from_string ("{\"app\":\"" TESTAPP "\",\"action\":\"hang\",\"args\":[60]}", NULL);
-  g_autoptr(DirtyFrame) request = dirty_frame_encode (DIRTY_FRAME_REQUEST, 0, 1, 0, body, NULL);
-  g_autoptr(DirtyFrame) reply = NULL;
-  int status;
-
-  g_assert_true (dirty_test_raw_send_frame (socket, request));
-  g_usleep (300 * 1000);
-  status = dirty_test_daemon_signal_and_wait (daemon, SIGQUIT, 5000);
-  g_assert_cmpint (status, !=, -1);
-  g_assert_true (WIFEXITED (status));
-  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
-  reply = dirty_test_raw_read_frame (socket);
-  if (reply != NULL)
-    g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_ERROR);
-  for (guint i = 0; i < workers->len; i++)
+  for (guint i = 0; i < workers->len && c->workers == WORKERS_GONE; i++)
     wait_gone (g_array_index (workers, GPid, i));
 }
 
@@ -582,9 +586,10 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   dirty_limits_init (&limits);
 
-  g_test_add_func ("/lifecycle/sigterm-drains", test_sigterm_drains);
-  g_test_add_func ("/lifecycle/sigterm-graceful-timeout", test_sigterm_graceful_timeout);
-  g_test_add_func ("/lifecycle/sigquit-immediate", test_sigquit_immediate);
+  g_test_add_data_func ("/lifecycle/sigterm-drains", &sigterm_drains, test_signal_in_flight);
+  g_test_add_data_func ("/lifecycle/sigterm-graceful-timeout", &sigterm_graceful_timeout,
+                        test_signal_in_flight);
+  g_test_add_data_func ("/lifecycle/sigquit-immediate", &sigquit_immediate, test_signal_in_flight);
   g_test_add_func ("/lifecycle/sighup-reload", test_sighup_reload);
   g_test_add_func ("/lifecycle/reload-invalid", test_reload_invalid);
   g_test_add_func ("/lifecycle/sigusr1-reopens-log", test_sigusr1_reopens_log);
