@@ -58,19 +58,33 @@ check_request_scan (DirtyFrame *frame, const DirtyLimits *limits)
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     g_error ("the request scan accepted JSON that json-glib refuses");
   root = json_node_ref (json_parser_get_root (parser));
-  {
-    /* and the strict parser's tree is json-glib's */
-    g_autoptr(JsonNode) fast = dirty_json_parse_strict (json, length);
-
-    if (fast != NULL && !json_node_equal (fast, root))
-      g_error ("the strict parser built another tree than json-glib");
-  }
   if (g_strcmp0 (head.app_kind == DIRTY_JSON_STRING ? head.app : NULL,
                  dirty_json_get_string (root, "app")) != 0 ||
       g_strcmp0 (head.action_kind == DIRTY_JSON_STRING ? head.action : NULL,
                  dirty_json_get_string (root, "action")) != 0)
     g_error ("the request scan read another app or action than json-glib");
   dirty_request_head_clear (&head);
+}
+
+/* The strict parser refuses all that dirty_json_check () refuses (the
+ * decode runs that check only when the parser gives up), and builds
+ * json-glib's tree. */
+static void
+check_strict_parse (DirtyFrame *frame, const DirtyLimits *limits)
+{
+  gsize length;
+  const char *json = dirty_frame_get_json (frame, &length);
+  g_autoptr(JsonNode) fast = NULL;
+  g_autoptr(JsonParser) parser = NULL;
+
+  if (length == 0 || (fast = dirty_json_parse_strict (json, length, limits->max_depth)) == NULL)
+    return;
+  if (!dirty_json_check (json, length, limits->max_depth, NULL))
+    g_error ("the strict parser accepted JSON that dirty_json_check refuses");
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, json, length, NULL) ||
+      !json_node_equal (fast, json_parser_get_root (parser)))
+    g_error ("the strict parser built another tree than json-glib");
 }
 
 /* The fds a frame declares: dups of one sealed memfd, so the fd size
@@ -124,6 +138,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         fds = memfd_set (header.n_fds);
       frame = dirty_frame_new_with_fds (&header, body, fds);
       check_request_scan (frame, &limits);
+      check_strict_parse (frame, &limits);
       if (dirty_frame_decode (frame, &limits, &root, &attachments, NULL))
         {
           g_autoptr(GError) error = NULL;

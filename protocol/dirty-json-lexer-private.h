@@ -11,6 +11,7 @@ G_BEGIN_DECLS
 typedef struct {
   const char *p, *end;
   const char *what;     /* why it failed, for the error */
+  gboolean    non_ascii;  /* the last string held a byte past 0x7F */
 } Scanner;
 
 void      dirty_lexer_skip_ws       (Scanner     *sc);
@@ -18,7 +19,8 @@ void      dirty_lexer_skip_ws       (Scanner     *sc);
 gboolean  dirty_lexer_fail          (Scanner     *sc,
                                      const char  *what);
 /* A string at sc->p (on its opening quote): its raw content span and
- * whether it holds escapes; sc->p ends after the closing quote. Refuses
+ * whether it holds escapes; sc->p ends after the closing quote, and
+ * sc->non_ascii says whether the span needs a UTF-8 check. Refuses
  * control characters, bad escapes and lone surrogates. */
 gboolean  dirty_lexer_string        (Scanner     *sc,
                                      const char **start,

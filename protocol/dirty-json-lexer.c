@@ -63,6 +63,7 @@ gboolean
 dirty_lexer_string (Scanner *sc, const char **start, gsize *raw_length, gboolean *escaped)
 {
   const char *p = sc->p + 1;
+  guchar seen = 0;   /* every byte ORed: bit 7 for non-ASCII, no branch */
 
   *start = p;
   *escaped = FALSE;
@@ -74,12 +75,14 @@ dirty_lexer_string (Scanner *sc, const char **start, gsize *raw_length, gboolean
         {
           *raw_length = p - *start;
           sc->p = p + 1;
+          sc->non_ascii = (seen & 0x80) != 0;
           return TRUE;
         }
       if (c < 0x20)
         return dirty_lexer_fail (sc, "a control character in a string");
       if (c != '\\')
         {
+          seen |= c;
           p++;
           continue;
         }

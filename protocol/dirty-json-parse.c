@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* dirty_json_parse_strict (): strict JSON into a sealed JsonNode tree in
- * one pass, for frame bodies, without json-glib's parser. */
+ * one pass, for frame bodies, without json-glib's parser; it also does
+ * the checks of dirty_json_check () (UTF-8, depth), so a body it accepts
+ * is walked once. */
 #include "config.h"
 
 #include <string.h>
@@ -11,9 +13,12 @@ typedef struct {
   Scanner     sc;
   GPtrArray  *containers;   /* JsonNode (object or array), innermost last */
   GPtrArray  *keys;         /* per container: the pending member name or NULL */
+  guint       max_depth;
 } Builder;
 
-/* A string value or member name, decoded; NULL if it holds a NUL. */
+/* A string value or member name, decoded; NULL if it holds a NUL or is
+ * not valid UTF-8. Outside strings the parser takes only ASCII, so this
+ * is the whole text's UTF-8 check. */
 static char *
 build_string (Builder *b)
 {
@@ -21,7 +26,8 @@ build_string (Builder *b)
   gsize length;
   gboolean escaped;
 
-  if (!dirty_lexer_string (&b->sc, &raw, &length, &escaped))
+  if (!dirty_lexer_string (&b->sc, &raw, &length, &escaped) ||
+      (b->sc.non_ascii && !g_utf8_validate_len (raw, length, NULL)))
     return NULL;
   return escaped ? dirty_lexer_decode_string (raw, length) : g_strndup (raw, length);
 }
@@ -100,14 +106,18 @@ build_key (Builder *b)
   return TRUE;
 }
 
-/* Opens a container (on its bracket); FALSE if the text is bad. */
+/* Opens a container (on its bracket); FALSE if the text is bad or nests
+ * deeper than the limit. */
 static gboolean
 build_open (Builder *b, JsonNode **root)
 {
   gboolean object = *b->sc.p == '{';
-  JsonNode *node = object ? json_node_init_object (json_node_alloc (), NULL)
-                          : json_node_init_array (json_node_alloc (), NULL);
+  JsonNode *node;
 
+  if (b->containers->len >= b->max_depth)
+    return FALSE;
+  node = object ? json_node_init_object (json_node_alloc (), NULL)
+                : json_node_init_array (json_node_alloc (), NULL);
   if (object)
     json_node_take_object (node, json_object_new ());
   else
@@ -193,9 +203,10 @@ build_document (Builder *b, JsonNode **root)
 
 JsonNode *
 dirty_json_parse_strict (const char *json,
-                         gsize       length)
+                         gsize       length,
+                         guint       max_depth)
 {
-  Builder b = { { json, json + length, NULL }, NULL, NULL };
+  Builder b = { { json, json + length, NULL, FALSE }, NULL, NULL, max_depth };
   JsonNode *root = NULL;
   gboolean ok;
 

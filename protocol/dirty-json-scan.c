@@ -239,7 +239,7 @@ dirty_request_head_scan (const char        *json,
                          DirtyRequestHead  *head,
                          GError           **error)
 {
-  Scanner sc = { json, json + length, NULL };
+  Scanner sc = { json, json + length, NULL, FALSE };
 
   memset (head, 0, sizeof *head);
   if (!g_utf8_validate_len (json, length, NULL))

@@ -46,13 +46,14 @@ gboolean dirty_request_head_scan  (const char        *json,
 void     dirty_request_head_clear (DirtyRequestHead  *head);
 
 /* A sealed tree of @json when it is strict JSON with an object at its
- * root, built in one pass without json-glib's parser (whose setup costs
- * more than a small body's parse); NULL otherwise, to leave the verdict
- * and its message to json-glib. Integers beyond 18 digits and strings
- * holding NUL also give NULL. The caller has checked UTF-8 and depth
- * (dirty_json_check). */
+ * root, valid UTF-8 and no deeper than @max_depth, built in one pass
+ * without json-glib's parser (whose setup costs more than a small body's
+ * parse); NULL otherwise, to leave the verdict and its message to
+ * dirty_json_check () and json-glib. Integers beyond 18 digits and
+ * strings holding NUL also give NULL. */
 JsonNode *dirty_json_parse_strict (const char *json,
-                                   gsize       length);
+                                   gsize       length,
+                                   guint       max_depth);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (DirtyRequestHead, dirty_request_head_clear)
 

@@ -398,6 +398,7 @@ dirty_json_check (const char  *json,
 static gboolean
 parse_json (const char  *json,
             gsize        length,
+            guint        max_depth,
             JsonNode   **root,
             GError     **error)
 {
@@ -405,9 +406,14 @@ parse_json (const char  *json,
   g_autoptr(GError) local_error = NULL;
   JsonNode *node;
 
-  /* the common case, strict JSON, without json-glib's parser */
-  if ((*root = dirty_json_parse_strict (json, length)) != NULL)
+  /* the common case, strict JSON, without json-glib's parser; it checks
+   * UTF-8 and depth as it goes */
+  if ((*root = dirty_json_parse_strict (json, length, max_depth)) != NULL)
     return TRUE;
+  /* json-glib recurses per level: the depth check comes first, and its
+   * verdict is the error for hostile text */
+  if (!dirty_json_check (json, length, max_depth, error))
+    return FALSE;
   parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, json, length, &local_error))
     {
@@ -615,8 +621,7 @@ decode (DirtyFrame         *frame,
 
   if (length > 0)
     {
-      if (!dirty_json_check (json, length, limits->max_depth, error) ||
-          !parse_json (json, length, &node, error))
+      if (!parse_json (json, length, limits->max_depth, &node, error))
         return FALSE;
     }
   if (attachments != NULL)

@@ -293,7 +293,7 @@ test_request_scan (void)
 static void
 assert_parse_agrees (const char *json, gboolean strict)
 {
-  g_autoptr(JsonNode) fast = dirty_json_parse_strict (json, strlen (json));
+  g_autoptr(JsonNode) fast = dirty_json_parse_strict (json, strlen (json), limits.max_depth);
   g_autoptr(JsonNode) slow = json_from_string (json, NULL);
 
   if (!strict)
@@ -333,6 +333,43 @@ test_parse_strict (void)
     assert_parse_agrees (strict[i], TRUE);
   for (guint i = 0; i < G_N_ELEMENTS (other); i++)
     assert_parse_agrees (other[i], FALSE);
+}
+
+/* The strict parser refuses what dirty_json_check () refuses, so the
+ * decode can leave that check to the fallback: bad UTF-8 in strings
+ * (elsewhere only ASCII parses) and nesting past the limit. */
+static void
+test_parse_strict_checks (void)
+{
+  static const char *const bad_utf8[] = {
+    "{\"a\":\"\xff\"}", "{\"\xc3\":1}", "{\"a\":\"\xc3\"}", "{\"a\":\"\xc0\xaf\"}",
+    "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":[\"ok\",\"\xf4\x90\x80\x80\"]}",
+  };
+  g_autoptr(GString) deep = g_string_new ("{\"a\":");
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad_utf8); i++)
+    {
+      g_autoptr(JsonNode) fast = dirty_json_parse_strict (bad_utf8[i], strlen (bad_utf8[i]),
+                                                          limits.max_depth);
+
+      g_assert_false (dirty_json_check (bad_utf8[i], strlen (bad_utf8[i]), limits.max_depth, NULL));
+      g_assert_null (fast);
+    }
+  /* exactly the depth limit parses, one more does not */
+  for (guint i = 1; i < limits.max_depth; i++)
+    g_string_append_c (deep, '[');
+  for (guint i = 1; i < limits.max_depth; i++)
+    g_string_append_c (deep, ']');
+  g_string_append_c (deep, '}');
+  assert_parse_agrees (deep->str, TRUE);
+  g_string_insert (deep, 5, "[");
+  g_string_insert (deep, deep->len - 1, "]");
+  {
+    g_autoptr(JsonNode) fast = dirty_json_parse_strict (deep->str, deep->len, limits.max_depth);
+
+    g_assert_false (dirty_json_check (deep->str, deep->len, limits.max_depth, NULL));
+    g_assert_null (fast);
+  }
 }
 
 static void
@@ -1153,6 +1190,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/header/rejects", test_header_rejects);
   g_test_add_func ("/protocol/request-scan", test_request_scan);
   g_test_add_func ("/protocol/parse-strict", test_parse_strict);
+  g_test_add_func ("/protocol/parse-strict-checks", test_parse_strict_checks);
   g_test_add_func ("/protocol/bytes-chunk", test_bytes_chunk);
   g_test_add_func ("/protocol/encode-round-trip", test_encode_round_trip);
   g_test_add_func ("/protocol/attachment-check", test_attachment_check);
