@@ -181,6 +181,20 @@ wait_for_workers (DirtyTestDaemon *daemon, guint n)
     }
 }
 
+/* A forked worker shows the arbiter's command line until it has exec'd
+ * dirty-worker: wait for that rather than read it at once. */
+static void
+wait_loading (DirtyTestDaemon *daemon, const char *app, guint n)
+{
+  gint64 end = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
+
+  while (count_loading (daemon, app) != n)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (20 * 1000);
+    }
+}
+
 static void
 wait_gone (GPid pid)
 {
@@ -508,8 +522,8 @@ test_per_app_count (void)
   /* TTIN adds one, with the apps every worker loads */
   kill (dirty_test_daemon_get_pid (daemon), SIGTTIN);
   wait_for_workers (daemon, 2);
+  wait_loading (daemon, ECHO, 2);
   g_assert_cmpuint (count_loading (daemon, TESTAPP), ==, 1);
-  g_assert_cmpuint (count_loading (daemon, ECHO), ==, 2);
 }
 
 /* Bad specs stop the daemon with exit status 1 and a clear message. */
