@@ -8,7 +8,9 @@
  * not acted on, keyed by the socket's inode. systemd passes them to the
  * next arbiter with the listening socket; it takes them back, removes
  * them from the store (FDSTOREREMOVE=1) and serves them. A stop drops
- * the store (no restart job is queued), closing them. */
+ * the store (no restart job is queued), closing them. In unit mode the
+ * idle workers' connections go the same way (FDNAME=worker-N, their
+ * facts in the memfd): their units run on across the restart. */
 
 #include <gio/gio.h>
 
