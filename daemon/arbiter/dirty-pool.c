@@ -802,14 +802,18 @@ dirty_pool_adopt_slot (DirtyPool          *self,
   Slot *slot;
   guint32 restarts = 0;
 
-  if (socket == NULL)
+  if (socket != NULL)
+    worker->fd = -1;   /* the socket's now */
+  /* one connection per worker id: another is not ours to serve */
+  if (socket != NULL && dirty_pool_find_slot (self, worker->id) != NULL)
+    g_set_error (&error, G_IO_ERROR, G_IO_ERROR_EXISTS, "a second connection for this worker");
+  if (socket == NULL || error != NULL)
     {
       dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, worker->id,
                  "handoff: worker %u's connection cannot be used: %s", worker->id, error->message);
       g_strfreev (apps);
-      return NULL;   /* the fd is closed with the array */
+      return NULL;   /* the fd is closed with the socket or the array */
     }
-  worker->fd = -1;   /* the socket's now */
   slot = dirty_pool_add_slot (self, apps);
   slot->id = worker->id;
   if (g_variant_lookup (worker->facts, "restarts", "u", &restarts))

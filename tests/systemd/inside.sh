@@ -308,6 +308,23 @@ check "unit mode: each new arbiter took its 2 client connections back" sh -c \
 check "unit mode: the fd store is empty after each takeover (NFileDescriptorStore:$stores)" \
 	sh -c "[ '$stores' = ' 0 0 0 0 0' ]"
 check "unit mode: a call succeeds on the kept workers" is '"kept"' call echo:DirtyEchoApp echo '"kept"'
+# a worker that dies while the arbiter restarts (SIGKILL while the next
+# one is still in ExecStartPre=): systemd drops its connection from the
+# store (it polls them), the next arbiter keeps the other worker and
+# starts a new one in the dead one's place
+printf '%s\n' '[Service]' 'ExecStartPre=/bin/sleep 2' > /etc/systemd/system/$S.d/70-slow-start.conf
+systemctl daemon-reload
+w2=$(systemctl show -P MainPID dirty-worker@2.service)
+systemctl restart --no-block $S
+waitfor 30 is activating systemctl is-active $S >/dev/null
+kill -KILL "$(systemctl show -P MainPID dirty-worker@1.service)"
+check "unit mode: a worker killed during the restart: the new arbiter keeps the other, starts one" \
+	waitfor 30 sh -c "journalctl -u $S --no-pager | grep -q 'took back 1 workers from the fd store (1 kept, 0 replaced.*, 1 new'"
+check "unit mode: both workers ready again, dirty-worker@2 the same process ($w2)" waitfor 20 sh -c \
+	"[ \$(systemctl show -P MainPID dirty-worker@2.service) = $w2 ] && [ \"\$(systemctl show -P StatusText $S)\" = '2/2 workers ready, 0 running, 0 queued' ]"
+check "unit mode: a call succeeds after it" is '"again"' call echo:DirtyEchoApp echo '"again"'
+rm /etc/systemd/system/$S.d/70-slow-start.conf
+systemctl daemon-reload
 # a restart with other apps: the kept workers no longer match and are
 # replaced as in a reload (new workers 3 and 4, the old ones leave)
 write_conf 'echo:DirtyEchoApp' 2
