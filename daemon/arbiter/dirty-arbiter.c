@@ -785,7 +785,6 @@ dirty_arbiter_restore_clients (DirtyArbiter *self)
 static void
 dirty_arbiter_restore_workers (DirtyArbiter *self)
 {
-  g_autoptr(GArray) dropped = g_array_new (FALSE, FALSE, sizeof (guint));
   g_autoptr(GArray) workers = NULL;
 
   if (self->stored_fds != NULL || self->stored_workers != NULL || self->state_fd >= 0)
@@ -793,7 +792,7 @@ dirty_arbiter_restore_workers (DirtyArbiter *self)
   self->state_fd = -1;
   if (self->stored_workers == NULL)
     return;
-  workers = dirty_handoff_take_workers (self->stored_workers, self->handoff_state, dropped);
+  workers = dirty_handoff_take_workers (self->stored_workers, self->handoff_state);
   g_clear_pointer (&self->stored_workers, g_array_unref);
   if (dirty_config_get_worker_mode (self->config) != DIRTY_WORKER_MODE_UNIT && workers->len > 0)
     dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,

@@ -366,8 +366,7 @@ dirty_handoff_take (GArray            *client_fds,
 
 GArray *
 dirty_handoff_take_workers (GArray            *worker_fds,
-                            DirtyHandoffState *state,
-                            GArray            *dropped)
+                            DirtyHandoffState *state)
 {
   g_autoptr(GArray) workers = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffWorker));
 
@@ -383,10 +382,10 @@ dirty_handoff_take_workers (GArray            *worker_fds,
       if (facts == NULL || sd_is_socket (worker.fd, AF_UNIX, SOCK_STREAM, 0) <= 0)
         {
           dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, worker.id,
-                     "handoff: worker %u's stored connection %s: it is stopped", worker.id,
+                     "handoff: worker %u's stored connection %s: it is let go (it exits "
+                     "when its connection closes)", worker.id,
                      facts == NULL ? "came without its state" : "is not a connected socket");
           close (worker.fd);
-          g_array_append_val (dropped, worker.id);
           continue;
         }
       worker.facts = g_variant_ref (facts);

@@ -83,10 +83,10 @@ GArray *dirty_handoff_take (GArray            *client_fds,
 
 /* The same for the workers' connections (@worker_fds: DirtyHandoffWorker
  * with fd and id set): each gets its facts from @state; one without
- * facts, or not a connected Unix stream socket, is closed and its id
- * added to @dropped. Removes each "worker-N" from the store. */
+ * facts, or not a connected Unix stream socket, is closed (the worker
+ * exits when its connection closes). Removes each "worker-N" from the
+ * store. */
 GArray *dirty_handoff_take_workers (GArray            *worker_fds,
-                                    DirtyHandoffState *state,
-                                    GArray            *dropped);
+                                    DirtyHandoffState *state);
 
 G_END_DECLS

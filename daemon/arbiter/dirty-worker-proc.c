@@ -384,6 +384,15 @@ dirty_worker_proc_attach (DirtyWorkerProc *self,
 
   if (self->state != DIRTY_WORKER_PROC_STARTING)
     return;
+  /* the pid the previous arbiter served must be the socket's peer */
+  if (self->adopted && self->pid != pid)
+    {
+      g_autofree char *reason = g_strdup_printf ("handoff: its connection's peer is pid %"
+                                                 G_GINT64_FORMAT ", not the worker's", pid);
+
+      dirty_worker_proc_kill (self, reason);
+      return;
+    }
   self->pid = pid;
   self->connection = dirty_connection_new (socket, &self->limits);
   if (self->adopted)
@@ -435,7 +444,8 @@ dirty_worker_proc_write_facts (DirtyWorkerProc *self,
     }
   g_variant_dict_insert (facts, "pid", "x", self->pid);
   g_variant_dict_insert (facts, "threads", "u", (guint32) self->threads);
-  g_variant_dict_insert_value (facts, "apps", g_variant_new_strv ((const char * const *) self->unit_apps, -1));
+  g_variant_dict_insert_value (facts, "apps",
+                               g_variant_new_strv ((const char * const *) self->unit_apps, -1));
   g_variant_dict_insert_value (facts, "app_path",
                                g_variant_new_strv ((const char * const *) self->unit_app_path,
                                                    self->unit_app_path != NULL ? -1 : 0));
@@ -532,7 +542,8 @@ dirty_worker_proc_read_facts (DirtyWorkerProc *self,
 
   self->unit_apps = facts_strv (facts, "apps");
   self->unit_app_path = facts_strv (facts, "app_path");
-  if (states == NULL || self->unit_apps == NULL || self->unit_app_path == NULL)
+  if (states == NULL || self->unit_apps == NULL || self->unit_app_path == NULL ||
+      !g_variant_lookup (facts, "pid", "x", &self->pid) || self->pid <= 0)
     return FALSE;
   g_variant_lookup (facts, "hooks", "s", &self->hooks);
   g_variant_lookup (facts, "served", "t", &self->served);
