@@ -54,8 +54,9 @@ void dirty_unit_launcher_check (DirtyUnitLauncher *self,
                                 GSocket           *socket,
                                 DirtyWorkerProc   *proc);
 
-/* StartUnit(dirty-worker@N.service, "replace"); @proc is killed if the
- * manager refuses. */
+/* StartUnit(dirty-worker@N.service, "replace") once the unit is
+ * inactive (a previous arbiter's worker may still be on its way out);
+ * @proc is killed if the manager refuses. */
 void dirty_unit_launcher_start_unit (DirtyUnitLauncher *self,
                                      DirtyWorkerProc   *proc);
 /* StopUnit(..., "replace"), not waited for. */
