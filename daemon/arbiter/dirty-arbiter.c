@@ -79,7 +79,9 @@ struct _DirtyArbiter
   guint            fdstore_max;    /* $FDSTORE: 0 = connections die with the process */
   gboolean         handing_off;    /* SIGTERM came: connections go to the store */
   GArray          *stored_fds;     /* (nullable) "client" fds passed at start */
+  GArray          *stored_workers; /* (nullable) "worker-N" fds: DirtyHandoffWorker */
   int              state_fd;       /* "handoff" memfd passed at start, or -1 */
+  DirtyHandoffState *handoff_state; /* (nullable) its content, until the clients are back */
 };
 
 enum {
@@ -145,6 +147,11 @@ dirty_arbiter_finalize (GObject *object)
     for (guint i = 0; i < self->stored_fds->len; i++)
       close (g_array_index (self->stored_fds, int, i));
   g_clear_pointer (&self->stored_fds, g_array_unref);
+  if (self->stored_workers != NULL)
+    for (guint i = 0; i < self->stored_workers->len; i++)
+      close (g_array_index (self->stored_workers, DirtyHandoffWorker, i).fd);
+  g_clear_pointer (&self->stored_workers, g_array_unref);
+  g_clear_pointer (&self->handoff_state, dirty_handoff_state_free);
   if (self->state_fd >= 0)
     close (self->state_fd);
   g_hash_table_unref (self->peers);
@@ -390,11 +397,19 @@ dirty_arbiter_keep_stored_fd (DirtyArbiter *self,
                               const char   *name,
                               int           fd)
 {
+  DirtyHandoffWorker worker = { fd, dirty_handoff_worker_id_from_name (name), NULL };
+
   if (g_strcmp0 (name, DIRTY_HANDOFF_CLIENT_NAME) == 0)
     {
       if (self->stored_fds == NULL)
         self->stored_fds = g_array_new (FALSE, FALSE, sizeof (int));
       g_array_append_val (self->stored_fds, fd);
+    }
+  else if (worker.id > 0)
+    {
+      if (self->stored_workers == NULL)
+        self->stored_workers = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffWorker));
+      g_array_append_val (self->stored_workers, worker);
     }
   else if (g_strcmp0 (name, DIRTY_HANDOFF_STATE_NAME) == 0 && self->state_fd < 0)
     self->state_fd = fd;
@@ -736,12 +751,14 @@ dirty_arbiter_restore_clients (DirtyArbiter *self)
   g_autoptr(GArray) conns = NULL;
   guint restored = 0;
 
-  if (self->stored_fds == NULL && self->state_fd < 0)
+  if (self->stored_fds == NULL && self->handoff_state == NULL)
     return;
   if (self->stored_fds == NULL)
     self->stored_fds = g_array_new (FALSE, FALSE, sizeof (int));
-  conns = dirty_handoff_take (self->stored_fds, self->state_fd);
-  self->state_fd = -1;
+  if (self->handoff_state == NULL)
+    self->handoff_state = dirty_handoff_state_read (-1);
+  conns = dirty_handoff_take (self->stored_fds, self->handoff_state);
+  g_clear_pointer (&self->handoff_state, dirty_handoff_state_free);
   g_clear_pointer (&self->stored_fds, g_array_unref);
   for (guint i = 0; i < conns->len; i++)
     {
@@ -763,6 +780,27 @@ dirty_arbiter_restore_clients (DirtyArbiter *self)
              "handoff: took back %u client connections from the fd store", restored);
 }
 
+/* Before the pool starts: the unit-mode workers a previous arbiter left
+ * in the store (the pool keeps them, or lets them go in fork mode) */
+static void
+dirty_arbiter_restore_workers (DirtyArbiter *self)
+{
+  g_autoptr(GArray) workers = NULL;
+
+  if (self->stored_fds != NULL || self->stored_workers != NULL || self->state_fd >= 0)
+    self->handoff_state = dirty_handoff_state_read (self->state_fd);
+  self->state_fd = -1;
+  if (self->stored_workers == NULL)
+    return;
+  workers = dirty_handoff_take_workers (self->stored_workers, self->handoff_state);
+  g_clear_pointer (&self->stored_workers, g_array_unref);
+  if (dirty_config_get_worker_mode (self->config) != DIRTY_WORKER_MODE_UNIT && workers->len > 0)
+    dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
+               "handoff: worker_mode is fork now: %u unit workers of the previous arbiter "
+               "are let go (they exit when their connection closes)", workers->len);
+  dirty_pool_adopt (self->pool, workers);
+}
+
 /* SIGTERM with a store: accept nothing more (the listening socket is
  * systemd's; new clients wait in its backlog) and keep every request
  * that arrives from now on for the next arbiter. */
@@ -773,6 +811,8 @@ dirty_arbiter_begin_handoff (DirtyArbiter *self)
   gpointer key;
 
   self->handing_off = TRUE;
+  /* unit mode: idle workers go to the store too, and keep running */
+  dirty_pool_set_handoff (self->pool, TRUE);
   g_clear_handle_id (&self->accept_pause, g_source_remove);
   if (self->accept_source != NULL)
     g_source_destroy (self->accept_source);
@@ -788,10 +828,11 @@ static void
 dirty_arbiter_hand_off (DirtyArbiter *self)
 {
   g_autoptr(GArray) conns = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffConn));
+  g_autoptr(GArray) workers = dirty_pool_take_released (self->pool);
   g_autoptr(GError) error = NULL;
   GHashTableIter iter;
   gpointer key;
-  guint lost = 0, stored;
+  guint lost = 0, stored, workers_stored = 0;
   gsize unread_bytes = 0;
 
   g_array_set_clear_func (conns, (GDestroyNotify) dirty_handoff_conn_clear);
@@ -802,9 +843,8 @@ dirty_arbiter_hand_off (DirtyArbiter *self)
       DirtyHandoffConn conn = { -1, NULL };
 
       g_signal_handlers_disconnect_by_data (key, self);
-      /* replies not written yet, or no room left (one fd is the state) */
-      if (dirty_peer_get_queued_bytes (key) > 0 || conns->len + 1 >= self->fdstore_max ||
-          (conn.fd = dirty_peer_detach (key, unread)) < 0)
+      /* replies not written yet (no room left in the store: see there) */
+      if (dirty_peer_get_queued_bytes (key) > 0 || (conn.fd = dirty_peer_detach (key, unread)) < 0)
         {
           lost++;
           continue;
@@ -815,10 +855,14 @@ dirty_arbiter_hand_off (DirtyArbiter *self)
     }
   g_hash_table_remove_all (self->peers);
   g_hash_table_remove_all (self->uid_counts);
-  stored = dirty_handoff_store (conns, &error);
+  stored = dirty_handoff_store (workers, conns, self->fdstore_max, &workers_stored, &error);
   if (error != NULL)
     dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0, "handoff failed: %s", error->message);
   lost += conns->len - stored;
+  if (workers->len > 0)
+    dirty_log (workers_stored < workers->len ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE,
+               NULL, NULL, 0, 0, 0, "handoff: %u of %u idle workers in the fd store, running on "
+               "for the next start", workers_stored, workers->len);
   dirty_log (lost > 0 ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
              "handoff: %u client connections in the fd store for the next start "
              "(%" G_GSIZE_FORMAT " bytes read and not yet acted on go with them), %u closed",
@@ -1243,6 +1287,7 @@ dirty_arbiter_start (DirtyArbiter  *self,
   g_signal_connect (self->pool, "worker-exited",
                     G_CALLBACK (dirty_arbiter_pool_worker_exited_cb), self);
   dirty_arbiter_emit_starting (self);
+  dirty_arbiter_restore_workers (self);
   if (!dirty_pool_start (self->pool, error))
     {
       g_prefix_error (error, _("cannot start a worker: "));

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -11,9 +12,18 @@
 #include "dirty-handoff.h"
 #include "dirty-log.h"
 
-/* The memfd's content: (version, [(socket inode, unread bytes)]) */
-#define STATE_TYPE    "(ua(tay))"
-#define STATE_VERSION 1
+struct _DirtyHandoffState
+{
+  GHashTable *unread;    /* socket inode -> GBytes */
+  GHashTable *workers;   /* worker id -> GVariant a{sv} */
+};
+
+/* The memfd's content: (version, [(socket inode, unread bytes)]) in
+ * version 1; version 2 adds [(worker id, facts)]. The version is the
+ * tuple's first member, so its first 4 bytes in either. */
+#define STATE_TYPE_V1 "(ua(tay))"
+#define STATE_TYPE    "(ua(tay)a(ua{sv}))"
+#define STATE_VERSION 2
 /* How long systemd may take to have the fds before the process exits */
 #define BARRIER_USEC  (5 * G_USEC_PER_SEC)
 
@@ -38,16 +48,18 @@ socket_inode (int fd)
   return fstat (fd, &st) == 0 ? (guint64) st.st_ino : 0;
 }
 
-/* The unread bytes of @conns in a memfd (-1 and @error on failure) */
+static int write_memfd (GVariant  *state,
+                        GError   **error);
+
+/* The unread bytes of @conns and the facts of @workers in a memfd (-1
+ * and @error on failure) */
 static int
-write_state (GArray  *conns,
+write_state (GArray  *workers,
+             GArray  *conns,
              GError **error)
 {
-  GVariantBuilder builder;
+  GVariantBuilder builder, facts;
   g_autoptr(GVariant) state = NULL;
-  gsize size, done = 0;
-  const guint8 *data;
-  int fd;
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(tay)"));
   for (guint i = 0; i < conns->len; i++)
@@ -60,10 +72,27 @@ write_state (GArray  *conns,
                              g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING,
                                                        conn->unread, TRUE));
     }
-  state = g_variant_ref_sink (g_variant_new ("(ua(tay))", (guint32) STATE_VERSION, &builder));
-  size = g_variant_get_size (state);
-  data = g_variant_get_data (state);
-  fd = memfd_create ("dirty-arbiter-handoff", MFD_CLOEXEC);
+  g_variant_builder_init (&facts, G_VARIANT_TYPE ("a(ua{sv})"));
+  for (guint i = 0; i < workers->len; i++)
+    {
+      DirtyHandoffWorker *worker = &g_array_index (workers, DirtyHandoffWorker, i);
+
+      if (worker->fd >= 0 && worker->facts != NULL)
+        g_variant_builder_add (&facts, "(u@a{sv})", (guint32) worker->id, worker->facts);
+    }
+  state = g_variant_ref_sink (g_variant_new (STATE_TYPE, (guint32) STATE_VERSION,
+                                             &builder, &facts));
+  return write_memfd (state, error);
+}
+
+static int
+write_memfd (GVariant  *state,
+             GError   **error)
+{
+  gsize size = g_variant_get_size (state), done = 0;
+  const guint8 *data = g_variant_get_data (state);
+  int fd = memfd_create ("dirty-arbiter-handoff", MFD_CLOEXEC);
+
   if (fd < 0)
     {
       int saved_errno = errno;
@@ -91,7 +120,8 @@ write_state (GArray  *conns,
 }
 
 static void
-close_all (GArray *conns)
+close_all (GArray *conns,
+           GArray *workers)
 {
   for (guint i = 0; i < conns->len; i++)
     {
@@ -101,20 +131,44 @@ close_all (GArray *conns)
         close (conn->fd);
       conn->fd = -1;
     }
+  for (guint i = 0; i < workers->len; i++)
+    {
+      DirtyHandoffWorker *worker = &g_array_index (workers, DirtyHandoffWorker, i);
+
+      if (worker->fd >= 0)
+        close (worker->fd);
+      worker->fd = -1;
+    }
 }
 
 guint
-dirty_handoff_store (GArray  *conns,
+dirty_handoff_store (GArray  *workers,
+                     GArray  *conns,
+                     guint    max,
+                     guint   *workers_stored,
                      GError **error)
 {
   int state_fd;
-  guint stored = 0;
+  guint stored = 0, used = 1;   /* the state memfd */
   int r;
 
-  state_fd = write_state (conns, error);
+  *workers_stored = 0;
+  /* workers first: few, and each one is an app's loaded state */
+  for (guint i = 0; i < workers->len; i++)
+    {
+      DirtyHandoffWorker *worker = &g_array_index (workers, DirtyHandoffWorker, i);
+
+      if (used >= max && worker->fd >= 0)
+        {
+          close (worker->fd);
+          worker->fd = -1;
+        }
+      used += worker->fd >= 0;
+    }
+  state_fd = write_state (workers, conns, error);
   if (state_fd < 0)
     {
-      close_all (conns);
+      close_all (conns, workers);
       return 0;
     }
   /* a memfd is not pollable: FDPOLL=0, or systemd would drop it */
@@ -125,8 +179,19 @@ dirty_handoff_store (GArray  *conns,
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "FDSTORE: %s",
                    r == 0 ? "not under systemd" : g_strerror (-r));
-      close_all (conns);
+      close_all (conns, workers);
       return 0;
+    }
+  for (guint i = 0; i < workers->len; i++)
+    {
+      DirtyHandoffWorker *worker = &g_array_index (workers, DirtyHandoffWorker, i);
+      g_autofree char *message = NULL;
+
+      if (worker->fd < 0)
+        continue;
+      message = g_strdup_printf ("FDSTORE=1\nFDNAME=" DIRTY_HANDOFF_WORKER_PREFIX "%u", worker->id);
+      if (sd_pid_notify_with_fds (0, FALSE, message, &worker->fd, 1) > 0)
+        (*workers_stored)++;
     }
   /* one message per fd: a client that hangs up meanwhile is dropped by
    * systemd (it polls them), the others are kept */
@@ -134,11 +199,14 @@ dirty_handoff_store (GArray  *conns,
     {
       DirtyHandoffConn *conn = &g_array_index (conns, DirtyHandoffConn, i);
 
+      if (used >= max)
+        break;
+      used++;
       if (sd_pid_notify_with_fds (0, FALSE, "FDSTORE=1\nFDNAME=" DIRTY_HANDOFF_CLIENT_NAME,
                                   &conn->fd, 1) > 0)
         stored++;
     }
-  close_all (conns);
+  close_all (conns, workers);
   /* systemd has read them all before this process is seen to exit */
   r = sd_notify_barrier (0, BARRIER_USEC);
   if (r < 0)
@@ -147,23 +215,17 @@ dirty_handoff_store (GArray  *conns,
   return stored;
 }
 
-/* inode -> unread bytes, from the memfd of the previous arbiter */
-static GHashTable *
-read_state (int fd)
+static gboolean
+read_all (int      fd,
+          guint8 **out,
+          gsize   *out_size)
 {
-  g_autoptr(GHashTable) map = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
-                                                     (GDestroyNotify) g_bytes_unref);
   struct stat st;
   g_autofree guint8 *data = NULL;
   gsize done = 0;
-  g_autoptr(GVariant) state = NULL;
-  g_autoptr(GVariantIter) iter = NULL;
-  GVariant *bytes;
-  guint32 version;
-  guint64 inode;
 
-  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size <= 0)
-    return g_steal_pointer (&map);
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size < 4)
+    return FALSE;
   data = g_malloc (st.st_size);
   while (done < (gsize) st.st_size)
     {
@@ -172,26 +234,97 @@ read_state (int fd)
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
-        return g_steal_pointer (&map);
+        return FALSE;
       done += n;
     }
-  state = g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE (STATE_TYPE),
-                                                       g_steal_pointer (&data), done,
-                                                       FALSE, g_free, NULL));
-  g_variant_get (state, "(ua(tay))", &version, &iter);
-  if (version != STATE_VERSION)
+  *out = g_steal_pointer (&data);
+  *out_size = done;
+  return TRUE;
+}
+
+static void
+read_state (DirtyHandoffState *state,
+            int                fd)
+{
+  guint8 *data = NULL;
+  gsize size;
+  guint32 version;
+  g_autoptr(GVariant) variant = NULL;
+  g_autoptr(GVariantIter) unread = NULL;
+  g_autoptr(GVariantIter) workers = NULL;
+  GVariant *bytes, *facts;
+  guint64 inode;
+  guint32 id;
+
+  if (!read_all (fd, &data, &size))
+    return;
+  /* the first member of either version's tuple, at offset 0 */
+  memcpy (&version, data, sizeof version);
+  if (version != 1 && version != STATE_VERSION)
     {
+      g_free (data);
       dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
-                 "handoff: state version %u is not %u: unread bytes dropped",
+                 "handoff: state version %u is not %u: unread bytes and workers dropped",
                  version, STATE_VERSION);
-      return g_steal_pointer (&map);
+      return;
     }
-  while (g_variant_iter_next (iter, "(t@ay)", &inode, &bytes))
+  variant = g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE (version == 1 ? STATE_TYPE_V1
+                                                                                        : STATE_TYPE),
+                                                         data, size, FALSE, g_free, data));
+  if (version == 1)
+    g_variant_get (variant, STATE_TYPE_V1, NULL, &unread);
+  else
+    g_variant_get (variant, STATE_TYPE, NULL, &unread, &workers);
+  while (g_variant_iter_next (unread, "(t@ay)", &inode, &bytes))
     {
-      g_hash_table_insert (map, g_memdup2 (&inode, sizeof inode), g_variant_get_data_as_bytes (bytes));
+      g_hash_table_insert (state->unread, g_memdup2 (&inode, sizeof inode),
+                           g_variant_get_data_as_bytes (bytes));
       g_variant_unref (bytes);
     }
-  return g_steal_pointer (&map);
+  while (workers != NULL && g_variant_iter_next (workers, "(u@a{sv})", &id, &facts))
+    g_hash_table_insert (state->workers, GUINT_TO_POINTER (id), facts);
+}
+
+DirtyHandoffState *
+dirty_handoff_state_read (int state_fd)
+{
+  DirtyHandoffState *state = g_new0 (DirtyHandoffState, 1);
+
+  state->unread = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+                                         (GDestroyNotify) g_bytes_unref);
+  state->workers = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_variant_unref);
+  if (state_fd >= 0)
+    {
+      read_state (state, state_fd);
+      close (state_fd);
+    }
+  return state;
+}
+
+void
+dirty_handoff_state_free (DirtyHandoffState *state)
+{
+  g_hash_table_unref (state->unread);
+  g_hash_table_unref (state->workers);
+  g_free (state);
+}
+
+guint
+dirty_handoff_worker_id_from_name (const char *name)
+{
+  guint64 id = 0;
+
+  if (name == NULL || !g_str_has_prefix (name, DIRTY_HANDOFF_WORKER_PREFIX) ||
+      !g_ascii_string_to_unsigned (name + strlen (DIRTY_HANDOFF_WORKER_PREFIX), 10, 1,
+                                   G_MAXUINT, &id, NULL))
+    return 0;
+  return (guint) id;
+}
+
+void
+dirty_handoff_worker_clear (DirtyHandoffWorker *worker)
+{
+  g_clear_pointer (&worker->facts, g_variant_unref);
 }
 
 void
@@ -201,22 +334,17 @@ dirty_handoff_conn_clear (DirtyHandoffConn *conn)
 }
 
 GArray *
-dirty_handoff_take (GArray *client_fds,
-                    int     state_fd)
+dirty_handoff_take (GArray            *client_fds,
+                    DirtyHandoffState *state)
 {
   g_autoptr(GArray) conns = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffConn));
-  g_autoptr(GHashTable) unread = NULL;
 
   g_array_set_clear_func (conns, (GDestroyNotify) dirty_handoff_conn_clear);
-  if (state_fd >= 0)
-    {
-      unread = read_state (state_fd);
-      close (state_fd);
-    }
   for (guint i = 0; i < client_fds->len; i++)
     {
       DirtyHandoffConn conn = { g_array_index (client_fds, int, i), NULL };
       guint64 inode;
+      GBytes *unread;
 
       /* connected (listening = 0) Unix stream sockets only */
       if (sd_is_socket (conn.fd, AF_UNIX, SOCK_STREAM, 0) <= 0)
@@ -225,12 +353,43 @@ dirty_handoff_take (GArray *client_fds,
           continue;
         }
       inode = socket_inode (conn.fd);
-      if (unread != NULL && g_hash_table_lookup (unread, &inode) != NULL)
-        conn.unread = g_bytes_ref (g_hash_table_lookup (unread, &inode));
+      unread = g_hash_table_lookup (state->unread, &inode);
+      if (unread != NULL)
+        conn.unread = g_bytes_ref (unread);
       g_array_append_val (conns, conn);
     }
   /* ours now: out of the store, or the next start would get them again */
   sd_notify (0, "FDSTOREREMOVE=1\nFDNAME=" DIRTY_HANDOFF_CLIENT_NAME);
   sd_notify (0, "FDSTOREREMOVE=1\nFDNAME=" DIRTY_HANDOFF_STATE_NAME);
   return g_steal_pointer (&conns);
+}
+
+GArray *
+dirty_handoff_take_workers (GArray            *worker_fds,
+                            DirtyHandoffState *state)
+{
+  g_autoptr(GArray) workers = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffWorker));
+
+  g_array_set_clear_func (workers, (GDestroyNotify) dirty_handoff_worker_clear);
+  for (guint i = 0; i < worker_fds->len; i++)
+    {
+      DirtyHandoffWorker worker = g_array_index (worker_fds, DirtyHandoffWorker, i);
+      g_autofree char *message = g_strdup_printf ("FDSTOREREMOVE=1\nFDNAME="
+                                                  DIRTY_HANDOFF_WORKER_PREFIX "%u", worker.id);
+      GVariant *facts = g_hash_table_lookup (state->workers, GUINT_TO_POINTER (worker.id));
+
+      sd_notify (0, message);
+      if (facts == NULL || sd_is_socket (worker.fd, AF_UNIX, SOCK_STREAM, 0) <= 0)
+        {
+          dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, worker.id,
+                     "handoff: worker %u's stored connection %s: it is let go (it exits "
+                     "when its connection closes)", worker.id,
+                     facts == NULL ? "came without its state" : "is not a connected socket");
+          close (worker.fd);
+          continue;
+        }
+      worker.facts = g_variant_ref (facts);
+      g_array_append_val (workers, worker);
+    }
+  return g_steal_pointer (&workers);
 }

@@ -8,7 +8,9 @@
  * not acted on, keyed by the socket's inode. systemd passes them to the
  * next arbiter with the listening socket; it takes them back, removes
  * them from the store (FDSTOREREMOVE=1) and serves them. A stop drops
- * the store (no restart job is queued), closing them. */
+ * the store (no restart job is queued), closing them. In unit mode the
+ * idle workers' connections go the same way (FDNAME=worker-N, their
+ * facts in the memfd): their units run on across the restart. */
 
 #include <gio/gio.h>
 
@@ -17,6 +19,9 @@ G_BEGIN_DECLS
 /* The names of what the store holds, as LISTEN_FDNAMES shows them */
 #define DIRTY_HANDOFF_CLIENT_NAME "client"
 #define DIRTY_HANDOFF_STATE_NAME  "handoff"
+/* Unit mode: worker N's connection is "worker-N" (the worker keeps
+ * running in its own unit across the restart) */
+#define DIRTY_HANDOFF_WORKER_PREFIX "worker-"
 
 typedef struct {
   int     fd;       /* a connected AF_UNIX stream socket */
@@ -26,24 +31,62 @@ typedef struct {
 /* Frees @conn's unread bytes (not its fd): a GArray clear func */
 void    dirty_handoff_conn_clear (DirtyHandoffConn *conn);
 
+/* A unit-mode worker's connection: its id (the N of dirty-worker@N) and
+ * what the next arbiter needs to serve it without a new HELLO: an a{sv}
+ * of facts that dirty-worker-proc.c writes and reads ("unread" ay: the
+ * bytes read off it and not acted on; the rest see there). */
+typedef struct {
+  int       fd;
+  guint     id;
+  GVariant *facts;   /* (nullable) a{sv} */
+} DirtyHandoffWorker;
+
+/* Frees @worker's facts (not its fd): a GArray clear func */
+void    dirty_handoff_worker_clear (DirtyHandoffWorker *worker);
+
+/* The id N of the name "worker-N", 0 if @name is not one */
+guint   dirty_handoff_worker_id_from_name (const char *name);
+
 /* How many fds systemd's store takes for this service: $FDSTORE (systemd
  * 254 sets it from FileDescriptorStoreMax=; the shipped unit sets it for
  * older ones), 0 when unset, invalid or not under systemd. Unsets it, so
  * workers do not inherit it. */
 guint   dirty_handoff_read_store_max (void);
 
-/* Sends @conns (a GArray of DirtyHandoffConn) to the store and waits
- * until systemd has them. Closes every fd, stored or not. Returns how
- * many connections were stored; on an error, 0 and @error. */
-guint   dirty_handoff_store (GArray  *conns,
+/* Sends @workers (a GArray of DirtyHandoffWorker, may be empty) and
+ * @conns (a GArray of DirtyHandoffConn) to the store, at most @max fds
+ * with the state memfd, and waits until systemd has them. Closes every
+ * fd, stored or not. Returns how many client connections were stored
+ * (*@workers_stored: workers); on an error, 0 and @error. */
+guint   dirty_handoff_store (GArray  *workers,
+                             GArray  *conns,
+                             guint    max,
+                             guint   *workers_stored,
                              GError **error);
 
+/* What the previous arbiter wrote in the "handoff" memfd */
+typedef struct _DirtyHandoffState DirtyHandoffState;
+
+/* Reads @state_fd ("handoff"; -1: none) and closes it. Never NULL: an
+ * unreadable or unknown state is an empty one (logged). */
+DirtyHandoffState *dirty_handoff_state_read (int state_fd);
+void               dirty_handoff_state_free (DirtyHandoffState *state);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirtyHandoffState, dirty_handoff_state_free)
+
 /* At start: the stored connections (fds passed as "client") with their
- * unread bytes from @state_fd ("handoff", -1 if none; closed here), as
- * a GArray of DirtyHandoffConn (fds the caller's; unread freed with the
- * array). Fds that are not connected Unix stream sockets are closed and
- * left out. Then removes both names from the store. */
-GArray *dirty_handoff_take (GArray *client_fds,
-                            int     state_fd);
+ * unread bytes from @state, as a GArray of DirtyHandoffConn (fds the
+ * caller's; unread freed with the array). Fds that are not connected
+ * Unix stream sockets are closed and left out. Then removes "client"
+ * and "handoff" from the store. */
+GArray *dirty_handoff_take (GArray            *client_fds,
+                            DirtyHandoffState *state);
+
+/* The same for the workers' connections (@worker_fds: DirtyHandoffWorker
+ * with fd and id set): each gets its facts from @state; one without
+ * facts, or not a connected Unix stream socket, is closed (the worker
+ * exits when its connection closes). Removes each "worker-N" from the
+ * store. */
+GArray *dirty_handoff_take_workers (GArray            *worker_fds,
+                                    DirtyHandoffState *state);
 
 G_END_DECLS

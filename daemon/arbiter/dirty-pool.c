@@ -2,9 +2,11 @@
 #include "config.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "dirty-arbiter-marshal.h"
 #include "dirty-error-private.h"
+#include "dirty-handoff.h"
 #include "dirty-log.h"
 #include "dirty-pool.h"
 #include "dirty-socket.h"
@@ -56,6 +58,11 @@ struct _DirtyPool
   guint        rss_source;       /* dirty_max_rss checks */
   /* unit mode (set at start, kept across reloads): systemd runs the workers */
   DirtyUnitLauncher *launcher;
+  /* restart handoff (unit mode): workers taken over at start, and those
+   * given up at stop for the next arbiter (DirtyHandoffWorker) */
+  GArray      *adopted;
+  gboolean     handoff;
+  GArray      *released;
 };
 
 enum {
@@ -107,12 +114,26 @@ dirty_pool_dispose (GObject *object)
   G_OBJECT_CLASS (dirty_pool_parent_class)->dispose (object);
 }
 
+/* Closes the fds of an array of DirtyHandoffWorker and frees it */
+static void
+dirty_pool_close_handoff (GArray *workers)
+{
+  if (workers == NULL)
+    return;
+  for (guint i = 0; i < workers->len; i++)
+    if (g_array_index (workers, DirtyHandoffWorker, i).fd >= 0)
+      close (g_array_index (workers, DirtyHandoffWorker, i).fd);
+  g_array_unref (workers);
+}
+
 static void
 dirty_pool_finalize (GObject *object)
 {
   DirtyPool *self = DIRTY_POOL (object);
 
   g_ptr_array_unref (self->slots);
+  dirty_pool_close_handoff (self->adopted);
+  dirty_pool_close_handoff (self->released);
   g_free (self->binary);
   g_free (self->python_worker);
   g_clear_object (&self->config);
@@ -398,14 +419,14 @@ slot_lost_cb (DirtyWorkerProc *proc,
 static void slot_exited_cb (DirtyWorkerProc *proc,
                             Slot            *slot);
 
-static gboolean
-slot_spawn (Slot    *slot,
-            GError **error)
+/* What a worker of @apps is started with under the current config */
+static DirtyWorkerProcOptions
+dirty_pool_options (DirtyPool *self,
+                    GStrv      apps)
 {
-  DirtyPool *self = slot->pool;
   DirtyWorkerProcOptions options = {
     .binary = self->binary,
-    .apps = (const char * const *) slot->apps,
+    .apps = (const char * const *) apps,
     .app_path = dirty_config_get_app_path (self->config),
     .threads = dirty_config_get_threads (self->config),
     .limits = &self->limits,
@@ -413,15 +434,18 @@ slot_spawn (Slot    *slot,
     .python = dirty_config_get_python (self->config),
     .python_worker = self->python_worker,
   };
+
+  return options;
+}
+
+/* The slot's new proc: its signals, its dirty_max_requests */
+static void
+slot_watch_proc (Slot *slot)
+{
+  DirtyPool *self = slot->pool;
   guint max_requests = dirty_config_get_max_requests (self->config);
   guint jitter = dirty_config_get_max_requests_jitter (self->config);
 
-  if (self->launcher != NULL)
-    slot->proc = dirty_worker_proc_start_unit (slot->id, &options, self->launcher);
-  else
-    slot->proc = dirty_worker_proc_spawn (slot->id, &options, error);
-  if (slot->proc == NULL)
-    return FALSE;
   g_signal_connect (slot->proc, "apps-changed", G_CALLBACK (slot_apps_changed_cb), slot);
   g_signal_connect (slot->proc, "reply", G_CALLBACK (slot_reply_cb), slot);
   g_signal_connect (slot->proc, "backtrace", G_CALLBACK (slot_backtrace_cb), slot);
@@ -431,6 +455,22 @@ slot_spawn (Slot    *slot,
   slot->max_requests = max_requests == 0 ? 0
                        : max_requests + (guint) g_random_int_range (0, (gint32) MIN (jitter, G_MAXINT32 - 1) + 1);
   slot->terminated = FALSE;
+}
+
+static gboolean
+slot_spawn (Slot    *slot,
+            GError **error)
+{
+  DirtyPool *self = slot->pool;
+  DirtyWorkerProcOptions options = dirty_pool_options (self, slot->apps);
+
+  if (self->launcher != NULL)
+    slot->proc = dirty_worker_proc_start_unit (slot->id, &options, self->launcher);
+  else
+    slot->proc = dirty_worker_proc_spawn (slot->id, &options, error);
+  if (slot->proc == NULL)
+    return FALSE;
+  slot_watch_proc (slot);
   g_signal_emit (self, signals[SIGNAL_WORKER_STARTED], 0, slot->proc);
   return TRUE;
 }
@@ -738,6 +778,167 @@ dirty_pool_start_launcher (DirtyPool  *self,
   return self->launcher != NULL;
 }
 
+/* ---- restart handoff (unit mode, dirty-handoff.h) ---- */
+
+void
+dirty_pool_adopt (DirtyPool *self,
+                  GArray    *workers)
+{
+  g_return_if_fail (DIRTY_IS_POOL (self));
+  g_return_if_fail (self->adopted == NULL);
+
+  self->adopted = g_array_ref (workers);
+}
+
+/* Worker @worker of the previous arbiter in a slot of its own id */
+static Slot *
+dirty_pool_adopt_slot (DirtyPool          *self,
+                       DirtyHandoffWorker *worker,
+                       GStrv               apps)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = g_socket_new_from_fd (worker->fd, &error);
+  DirtyWorkerProcOptions options = dirty_pool_options (self, apps);
+  Slot *slot;
+  guint32 restarts = 0;
+
+  if (socket != NULL)
+    worker->fd = -1;   /* the socket's now */
+  /* one connection per worker id: another is not ours to serve */
+  if (socket != NULL && dirty_pool_find_slot (self, worker->id) != NULL)
+    g_set_error (&error, G_IO_ERROR, G_IO_ERROR_EXISTS, "a second connection for this worker");
+  if (socket == NULL || error != NULL)
+    {
+      dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, worker->id,
+                 "handoff: worker %u's connection cannot be used: %s", worker->id, error->message);
+      g_strfreev (apps);
+      return NULL;   /* the fd is closed with the socket or the array */
+    }
+  slot = dirty_pool_add_slot (self, apps);
+  slot->id = worker->id;
+  if (g_variant_lookup (worker->facts, "restarts", "u", &restarts))
+    slot->restarts = restarts;
+  slot->proc = dirty_worker_proc_adopt_unit (worker->id, worker->facts, &options,
+                                             self->launcher, socket);
+  slot_watch_proc (slot);
+  return slot;
+}
+
+static GStrv
+facts_apps (GVariant *facts)
+{
+  g_autoptr(GVariant) apps = g_variant_lookup_value (facts, "apps", G_VARIANT_TYPE_STRING_ARRAY);
+
+  return apps != NULL ? g_variant_dup_strv (apps, NULL) : g_new0 (char *, 1);
+}
+
+/* At start after a restart: the previous arbiter's workers, each kept
+ * when its apps and settings are what this config would start (in the
+ * place of one of the @n new workers), else kept as the old generation
+ * of a reload: they serve until the new ones are ready, then leave.
+ * Returns the slots still to start. */
+static GPtrArray *
+dirty_pool_adopt_generation (DirtyPool *self,
+                             guint      n)
+{
+  g_autoptr(GPtrArray) app_sets = dirty_pool_assign_apps (self, n);
+  guint n_adopted = self->adopted->len, kept = 0, replaced = 0;
+  g_autofree GStrv *matched = g_new0 (GStrv, n_adopted);   /* the config's apps, or NULL */
+  GPtrArray *added = g_ptr_array_new ();
+
+  for (guint w = 0; w < n_adopted; w++)
+    {
+      GVariant *facts = g_array_index (self->adopted, DirtyHandoffWorker, w).facts;
+
+      for (guint k = 0; k < app_sets->len && matched[w] == NULL; k++)
+        {
+          DirtyWorkerProcOptions options = dirty_pool_options (self, app_sets->pdata[k]);
+
+          if (app_sets->pdata[k] != NULL && dirty_worker_proc_facts_match (facts, &options))
+            matched[w] = g_steal_pointer (&app_sets->pdata[k]);
+        }
+    }
+  /* the ones that do not match first, as generation 1 of a reload */
+  for (guint w = 0; w < n_adopted; w++)
+    {
+      DirtyHandoffWorker *worker = &g_array_index (self->adopted, DirtyHandoffWorker, w);
+
+      if (matched[w] == NULL)
+        replaced += dirty_pool_adopt_slot (self, worker, facts_apps (worker->facts)) != NULL;
+    }
+  if (replaced > 0)
+    {
+      self->generation++;
+      self->reloading = TRUE;
+    }
+  for (guint w = 0; w < n_adopted; w++)
+    if (matched[w] != NULL)
+      kept += dirty_pool_adopt_slot (self, &g_array_index (self->adopted, DirtyHandoffWorker, w),
+                                     g_steal_pointer (&matched[w])) != NULL;
+  for (guint k = 0; k < app_sets->len; k++)
+    if (app_sets->pdata[k] != NULL)
+      g_ptr_array_add (added, dirty_pool_add_slot (self, g_steal_pointer (&app_sets->pdata[k])));
+  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
+             "handoff: took back %u workers from the fd store (%u kept, %u replaced as in a "
+             "reload: their apps or settings changed), %u new", kept + replaced, kept, replaced,
+             added->len);
+  return added;
+}
+
+void
+dirty_pool_set_handoff (DirtyPool *self,
+                        gboolean   handoff)
+{
+  g_return_if_fail (DIRTY_IS_POOL (self));
+
+  self->handoff = handoff;
+}
+
+/* dirty_pool_stop() with a handoff: the idle unit workers are given up,
+ * not stopped */
+static void
+dirty_pool_release_workers (DirtyPool *self)
+{
+  if (self->released == NULL)
+    {
+      self->released = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffWorker));
+      g_array_set_clear_func (self->released, (GDestroyNotify) dirty_handoff_worker_clear);
+    }
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = self->slots->pdata[i];
+      DirtyHandoffWorker worker = { -1, slot->id, NULL };
+      GVariantDict facts;
+
+      if (slot->proc == NULL || slot->retiring || slot->recycle != RECYCLE_NONE)
+        continue;
+      g_variant_dict_init (&facts, NULL);
+      worker.fd = dirty_worker_proc_release (slot->proc, &facts);
+      if (worker.fd < 0)
+        {
+          g_variant_dict_clear (&facts);
+          continue;
+        }
+      g_variant_dict_insert (&facts, "restarts", "u", (guint32) slot->restarts);
+      worker.facts = g_variant_ref_sink (g_variant_dict_end (&facts));
+      g_array_append_val (self->released, worker);
+      slot_clear_proc (slot);
+    }
+}
+
+GArray *
+dirty_pool_take_released (DirtyPool *self)
+{
+  g_return_val_if_fail (DIRTY_IS_POOL (self), NULL);
+
+  if (self->released == NULL)
+    {
+      self->released = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffWorker));
+      g_array_set_clear_func (self->released, (GDestroyNotify) dirty_handoff_worker_clear);
+    }
+  return g_steal_pointer (&self->released);
+}
+
 gboolean
 dirty_pool_start (DirtyPool  *self,
                   GError    **error)
@@ -749,7 +950,12 @@ dirty_pool_start (DirtyPool  *self,
   if (dirty_config_get_worker_mode (self->config) == DIRTY_WORKER_MODE_UNIT &&
       !dirty_pool_start_launcher (self, error))
     return FALSE;
-  added = dirty_pool_add_generation (self, dirty_config_get_workers (self->config));
+  if (self->adopted != NULL && self->launcher != NULL)
+    added = dirty_pool_adopt_generation (self, dirty_config_get_workers (self->config));
+  else
+    added = dirty_pool_add_generation (self, dirty_config_get_workers (self->config));
+  /* fork mode now: unit workers of a previous arbiter exit on EOF */
+  g_clear_pointer (&self->adopted, dirty_pool_close_handoff);
   for (guint i = 0; i < added->len; i++)
     if (!slot_spawn (added->pdata[i], error))
       {
@@ -987,6 +1193,8 @@ dirty_pool_stop (DirtyPool *self,
 
   self->stopping = TRUE;
   g_clear_handle_id (&self->rss_source, g_source_remove);
+  if (self->handoff && self->launcher != NULL)
+    dirty_pool_release_workers (self);
   for (guint i = 0; i < self->slots->len; i++)
     {
       Slot *slot = self->slots->pdata[i];

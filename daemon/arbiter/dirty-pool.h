@@ -71,6 +71,19 @@ gboolean   dirty_pool_scale        (DirtyPool          *self,
                                     guint              *out_total,
                                     GError            **error);
 
+/* Restart handoff (unit mode; dirty-handoff.h). Before start: the
+ * workers the previous arbiter left in the fd store (a GArray of
+ * DirtyHandoffWorker; the pool takes their fds). Each keeps its id; one
+ * whose apps or settings this config would not start is replaced as in
+ * a reload. With @handoff set, dirty_pool_stop() gives the idle unit
+ * workers up instead of stopping them: take them (transfer full; fds
+ * the caller's) for the store. */
+void       dirty_pool_adopt        (DirtyPool          *self,
+                                    GArray             *workers);
+void       dirty_pool_set_handoff  (DirtyPool          *self,
+                                    gboolean            handoff);
+GArray    *dirty_pool_take_released (DirtyPool         *self);
+
 /* The worker processes now alive (LIVE or STARTING or LOST). (transfer container) */
 GPtrArray *dirty_pool_list_workers (DirtyPool          *self);
 /* Whether a worker is starting or about to be respawned: apps that no

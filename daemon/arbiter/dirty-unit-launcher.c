@@ -278,6 +278,7 @@ typedef struct {
   DirtyUnitLauncher *launcher;   /* (owned) */
   GSocket           *socket;     /* (owned) */
   gint64             pid;
+  DirtyWorkerProc   *adopting;   /* (owned) (nullable): a handed-over connection's */
 } PeerCheck;
 
 static void
@@ -285,7 +286,26 @@ peer_check_free (PeerCheck *check)
 {
   g_object_unref (check->launcher);
   g_object_unref (check->socket);
+  g_clear_object (&check->adopting);
   g_free (check);
+}
+
+/* A connection that failed the check: a new one is refused with an
+ * ERROR; a handed-over one's worker is killed (its unit is not what
+ * the previous arbiter said), and its slot starts a new one. */
+static void
+peer_check_refuse (PeerCheck    *check,
+                   const GError *why)
+{
+  g_autofree char *reason = NULL;
+
+  if (check->adopting == NULL)
+    {
+      dirty_unit_launcher_reject (check->launcher, check->socket, check->pid, why);
+      return;
+    }
+  reason = g_strdup_printf ("handoff: its connection failed the unit check: %s", why->message);
+  dirty_worker_proc_kill (check->adopting, reason);
 }
 
 /* The manager's answer: which unit the peer's pid belongs to. Accepted
@@ -308,6 +328,9 @@ unit_by_pid_cb (GObject      *source,
     {
       g_variant_get (reply, "(&o)", &path);
       proc = dirty_unit_launcher_find (self, path);
+      /* a handed-over connection belongs to the worker it was stored as */
+      if (check->adopting != NULL && proc != check->adopting)
+        proc = NULL;
       if (proc == NULL)
         error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_PERMISSION_DENIED,
                              "pid %" G_GINT64_FORMAT " runs in %s, not in a worker unit "
@@ -316,7 +339,7 @@ unit_by_pid_cb (GObject      *source,
   else
     g_dbus_error_strip_remote_error (error);
   if (proc == NULL)
-    dirty_unit_launcher_reject (self, check->socket, check->pid, error);
+    peer_check_refuse (check, error);
   else
     {
       g_hash_table_remove (self->expected,
@@ -332,22 +355,24 @@ unit_by_pid_cb (GObject      *source,
  * manager needs no loosening of either sandbox. */
 static void
 dirty_unit_launcher_handle (DirtyUnitLauncher *self,
-                            GSocket           *socket)
+                            GSocket           *socket,
+                            DirtyWorkerProc   *adopting)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GCredentials) credentials = g_socket_get_credentials (socket, &error);
-  PeerCheck *check;
+  PeerCheck *check = g_new0 (PeerCheck, 1);
   gint64 pid = credentials != NULL ? g_credentials_get_unix_pid (credentials, &error) : -1;
 
-  if (pid <= 0)
-    {
-      dirty_unit_launcher_reject (self, socket, 0, error);
-      return;
-    }
-  check = g_new0 (PeerCheck, 1);
   check->launcher = g_object_ref (self);
   check->socket = g_object_ref (socket);
   check->pid = pid;
+  check->adopting = adopting != NULL ? g_object_ref (adopting) : NULL;
+  if (pid <= 0)
+    {
+      peer_check_refuse (check, error);
+      peer_check_free (check);
+      return;
+    }
   g_dbus_connection_call (self->bus, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER,
                           "GetUnitByPID", g_variant_new ("(u)", (guint32) pid),
                           G_VARIANT_TYPE ("(o)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
@@ -374,8 +399,16 @@ dirty_unit_launcher_accept_cb (GSocket      *listener,
           /* a failure such as EMFILE: the next worker retries */
           return G_SOURCE_CONTINUE;
         }
-      dirty_unit_launcher_handle (self, socket);
+      dirty_unit_launcher_handle (self, socket, NULL);
     }
+}
+
+void
+dirty_unit_launcher_check (DirtyUnitLauncher *self,
+                           GSocket           *socket,
+                           DirtyWorkerProc   *proc)
+{
+  dirty_unit_launcher_handle (self, socket, proc);
 }
 
 /* ---- the manager's D-Bus API ---- */
@@ -440,13 +473,31 @@ manager_call (DirtyUnitLauncher *self,
                           manager_call_cb, data);
 }
 
+static void
+start_when_inactive_cb (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  DirtyUnitLauncher *self = DIRTY_UNIT_LAUNCHER (source);
+  g_autoptr(DirtyWorkerProc) proc = user_data;
+  g_autofree char *unit = dirty_unit_launcher_unit_name (dirty_worker_proc_get_id (proc));
+
+  dirty_unit_launcher_wait_inactive_finish (self, result, NULL);
+  /* killed meanwhile (the heartbeat timeout, a stop) */
+  if (dirty_worker_proc_get_state (proc) != DIRTY_WORKER_PROC_STARTING)
+    return;
+  manager_call (self, proc, "StartUnit", unit, g_variant_new ("(ss)", unit, "replace"));
+}
+
+/* StartUnit on a unit that is still active is a no-op: the worker of a
+ * previous arbiter may still be on its way out (it exits when its
+ * connection closes), so the start waits until its unit is inactive. */
 void
 dirty_unit_launcher_start_unit (DirtyUnitLauncher *self,
                                 DirtyWorkerProc   *proc)
 {
-  g_autofree char *unit = dirty_unit_launcher_unit_name (dirty_worker_proc_get_id (proc));
-
-  manager_call (self, proc, "StartUnit", unit, g_variant_new ("(ss)", unit, "replace"));
+  dirty_unit_launcher_wait_inactive_async (self, dirty_worker_proc_get_id (proc),
+                                           start_when_inactive_cb, g_object_ref (proc));
 }
 
 void

@@ -46,8 +46,17 @@ void dirty_unit_launcher_forget (DirtyUnitLauncher *self,
                                  guint              worker_id,
                                  DirtyWorkerProc   *proc);
 
-/* StartUnit(dirty-worker@N.service, "replace"); @proc is killed if the
- * manager refuses. */
+/* Restart handoff: @socket is worker @proc's connection, taken over from
+ * the previous arbiter. The same check as a new connection (its peer's
+ * pid must run in the unit of @proc, which must be expected); then
+ * dirty_worker_proc_attach(), or dirty_worker_proc_kill() if it fails. */
+void dirty_unit_launcher_check (DirtyUnitLauncher *self,
+                                GSocket           *socket,
+                                DirtyWorkerProc   *proc);
+
+/* StartUnit(dirty-worker@N.service, "replace") once the unit is
+ * inactive (a previous arbiter's worker may still be on its way out);
+ * @proc is killed if the manager refuses. */
 void dirty_unit_launcher_start_unit (DirtyUnitLauncher *self,
                                      DirtyWorkerProc   *proc);
 /* StopUnit(..., "replace"), not waited for. */

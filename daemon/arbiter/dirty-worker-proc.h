@@ -76,6 +76,27 @@ void             dirty_worker_proc_attach     (DirtyWorkerProc *self,
                                                GSocket         *socket,
                                                gint64           pid);
 
+/* Restart handoff (unit mode; dirty-handoff.h). An idle, LIVE unit
+ * worker with nothing left to write gives its connection up: returns a
+ * duplicate of its fd and adds to @facts what the next arbiter needs;
+ * it then counts as exited, without "lost" or "exited" (it keeps
+ * running). -1 if it cannot be handed on (stop it instead). */
+int              dirty_worker_proc_release    (DirtyWorkerProc *self,
+                                               GVariantDict    *facts);
+/* Whether a released worker's @facts match what @options would start
+ * (apps, threads, app path, hooks): if not, a reload replaces it. */
+gboolean         dirty_worker_proc_facts_match (GVariant                     *facts,
+                                                const DirtyWorkerProcOptions *options);
+/* The next arbiter's side: worker @worker_id, LIVE with the apps and
+ * states of @facts once @launcher has checked that @socket's peer runs
+ * in dirty-worker@@worker_id.service (the same check as a new
+ * connection); killed and lost if not. No HELLO is exchanged. */
+DirtyWorkerProc *dirty_worker_proc_adopt_unit  (guint                         worker_id,
+                                                GVariant                     *facts,
+                                                const DirtyWorkerProcOptions *options,
+                                                DirtyUnitLauncher            *launcher,
+                                                GSocket                      *socket);
+
 guint                dirty_worker_proc_get_id     (DirtyWorkerProc *self);
 gint64               dirty_worker_proc_get_pid    (DirtyWorkerProc *self);
 DirtyWorkerProcState dirty_worker_proc_get_state  (DirtyWorkerProc *self);

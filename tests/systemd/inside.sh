@@ -272,25 +272,73 @@ new1() { p=$(systemctl show -P MainPID dirty-worker@1.service); [ "$p" != 0 ] &&
 check "unit mode: a new dirty-worker@1.service comes up" waitfor 15 new1
 check "unit mode: the next calls succeed (both workers)" sh -c \
 	"for i in 1 2 3 4; do [ \"\$(timeout 30 '$CALL' echo:DirtyEchoApp echo \$i)\" = \$i ] || exit 1; done"
-# restart in unit mode: a client's connection is kept, new worker units
+# restart in unit mode: the client connections and the workers are kept.
+# 2 clients calling without pause (every 10th call a 0.2 s sleep) through
+# 5 restarts; the workers' units must keep their main pids.
+wpids() { echo $(systemctl show -P MainPID dirty-worker@1.service dirty-worker@2.service); }
+before=$(wpids)
+rm -f /tmp/unitload.stop
 "$T/dirty-sd-load" --clients 2 --threads 2 --slow-every 10 /tmp/unitload.stop > /tmp/unitload.out 2>&1 &
 loadpid=$!
 sleep 1
 pid=$(systemctl show -P MainPID $S)
-check "unit mode: systemctl restart dirty-arbiter.service" timeout 60 systemctl restart $S
-check "unit mode: after the restart, dirty-worker@1 and @2 active again" waitfor 15 is \
-	"dirty-worker@1.service dirty-worker@2.service" workers
-sleep 1
+restarts=0 same=0 stores=""
+for _ in 1 2 3 4 5; do
+	next=$(($(date +%s%N) / 1000000 + 2500))
+	timeout 60 systemctl restart $S && restarts=$((restarts + 1))
+	[ "$(wpids)" = "$before" ] && same=$((same + 1))
+	waitfor 10 is "2/2 workers ready" sh -c "systemctl show -P StatusText $S | cut -d, -f1" >/dev/null
+	stores="$stores $(systemctl show -P NFileDescriptorStore $S)"
+	while [ $(($(date +%s%N) / 1000000)) -lt $next ]; do sleep 0.1; done
+done
 touch /tmp/unitload.stop
 wait $loadpid
 sed 's/^/# /' /tmp/unitload.out
-check "unit mode: 2 clients calling through the restart saw no error" \
+echo "# worker main pids before: $before, after: $(wpids); fd store after each takeover:$stores"
+check "unit mode: 5 systemctl restarts, a new main pid" sh -c \
+	"[ $restarts = 5 ] && [ \$(systemctl show -P MainPID $S) != $pid ]"
+check "unit mode: 2 clients calling through 5 restarts: 0 error answers, 0 connection errors" \
 	grep -q '^total: [1-9][0-9]* calls, 0 error answers, 0 connection errors' /tmp/unitload.out
-check "unit mode: a new main pid, the connections taken back" sh -c \
-	"[ \$(systemctl show -P MainPID $S) != $pid ] && journalctl -u $S --no-pager | grep -q 'took back 2 client connections'"
+check "unit mode: dirty-worker@1 and @2 kept their main pids through every restart ($same of 5: $before)" \
+	sh -c "[ $same = 5 ] && [ '$(wpids)' = '$before' ]"
+kept=$(journalctl -u $S --no-pager | grep -c 'handoff: took back 2 workers from the fd store (2 kept, 0 replaced')
+check "unit mode: each new arbiter took the 2 workers back, started none ($kept of 5)" sh -c "[ $kept -ge 5 ]"
+check "unit mode: each new arbiter took its 2 client connections back" sh -c \
+	"[ \$(journalctl -u $S --no-pager | grep -c 'took back 2 client connections') -ge 5 ]"
+check "unit mode: the fd store is empty after each takeover (NFileDescriptorStore:$stores)" \
+	sh -c "[ '$stores' = ' 0 0 0 0 0' ]"
+check "unit mode: a call succeeds on the kept workers" is '"kept"' call echo:DirtyEchoApp echo '"kept"'
+# a worker that dies while the arbiter restarts (SIGKILL while the next
+# one is still in ExecStartPre=): systemd drops its connection from the
+# store (it polls them), the next arbiter keeps the other worker and
+# starts a new one in the dead one's place
+printf '%s\n' '[Service]' 'ExecStartPre=/bin/sleep 2' > /etc/systemd/system/$S.d/70-slow-start.conf
+systemctl daemon-reload
+w2=$(systemctl show -P MainPID dirty-worker@2.service)
+systemctl restart --no-block $S
+waitfor 30 is activating systemctl is-active $S >/dev/null
+kill -KILL "$(systemctl show -P MainPID dirty-worker@1.service)"
+check "unit mode: a worker killed during the restart: the new arbiter keeps the other, starts one" \
+	waitfor 30 sh -c "journalctl -u $S --no-pager | grep -q 'took back 1 workers from the fd store (1 kept, 0 replaced.*, 1 new'"
+check "unit mode: both workers ready again, dirty-worker@2 the same process ($w2)" waitfor 20 sh -c \
+	"[ \$(systemctl show -P MainPID dirty-worker@2.service) = $w2 ] && [ \"\$(systemctl show -P StatusText $S)\" = '2/2 workers ready, 0 running, 0 queued' ]"
+check "unit mode: a call succeeds after it" is '"again"' call echo:DirtyEchoApp echo '"again"'
+rm /etc/systemd/system/$S.d/70-slow-start.conf
+systemctl daemon-reload
+# a restart with other apps: the kept workers no longer match and are
+# replaced as in a reload (new workers 3 and 4, the old ones leave)
+write_conf 'echo:DirtyEchoApp' 2
+check "unit mode: restart with another dirty_apps" timeout 60 systemctl restart $S
+check "unit mode: the old workers are replaced by dirty-worker@3 and @4" waitfor 20 is \
+	"dirty-worker@3.service dirty-worker@4.service" workers
+check "unit mode: the journal says 2 replaced as in a reload" sh -c \
+	"journalctl -u $S --no-pager | grep -q 'took back 2 workers from the fd store (0 kept, 2 replaced'"
+check "unit mode: a call succeeds after the replacement" is '"new"' call echo:DirtyEchoApp echo '"new"'
 check "unit mode: systemctl stop dirty-arbiter.service" timeout 90 systemctl stop $S dirty-arbiter.socket
 check "unit mode: no dirty-worker@ unit active, no dirty-worker process" sh -c \
 	"[ -z \"\$(systemctl list-units --state=active --no-legend 'dirty-worker@*')\" ] && ! pgrep -x dirty-worker >/dev/null"
+check "unit mode: nothing left in the fd store after the stop" is 0 \
+	systemctl show -P NFileDescriptorStore $S
 check "unit mode: clean exit (Result=success)" is success systemctl show -P Result $S
 rm -f /etc/systemd/system/$S.d/unit-mode.conf /etc/polkit-1/rules.d/dirty-arbiter-unit-mode.rules
 systemctl daemon-reload
