@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dirty-connection.h"
+#include "dirty-connection-private.h"
 #include "dirty-message.h"
 #include "dirty-poller.h"
 
@@ -23,65 +23,6 @@
 /* Room for every fd one recvmsg can bring (the kernel's SCM_MAX_FD), so
  * none is silently dropped by truncation */
 #define MAX_FDS_PER_READ  253
-
-typedef struct {
-  DirtyFrame *frame;
-  guint8      header[DIRTY_FRAME_HEADER_SIZE];
-} OutFrame;
-
-struct _DirtyConnection {
-  GObject parent_instance;
-
-  GSocket      *socket;
-  DirtyLimits   limits;
-  GMainContext *context;
-
-  DirtyConnectionFrameFunc  frame_func;
-  DirtyConnectionClosedFunc closed_func;
-  gpointer                  user_data;
-
-  DirtyWatch *watch;        /* from dirty_connection_start () until closed */
-  gboolean    reading;      /* watching for input */
-  gboolean    writing;      /* watching for room to write the queue */
-  GSource *closed_source;
-  GSource *fail_timer;
-  GSource *frame_timer;     /* only while a frame is incomplete */
-  GSource *unread_source;   /* feeds @unread before the socket is watched */
-  GBytes  *unread;          /* bytes another process read off this socket */
-  gboolean paused;          /* dirty_connection_pause_reading(): for good */
-  GSource *resume_source;   /* only while read frames wait in @pending */
-  GByteArray *pending;      /* read, not consumed: past the frame budget */
-
-  /* read side: the frame being assembled */
-  guint8          *rbuf;          /* READ_CHUNK bytes, only during on_readable () */
-  gsize            rbuf_pos, rbuf_len;
-  guint8           header_buf[DIRTY_FRAME_HEADER_SIZE];
-  gsize            header_have;
-  gint64           frame_started;  /* monotonic time of its first byte */
-  gboolean         in_body;
-  DirtyFrameHeader header;
-  guint8          *body;
-  gsize            body_have;
-  gboolean         in_dispatch;          /* on_readable() runs: the budget applies */
-  guint            frames_this_dispatch;
-  /* received, not yet claimed by a header (also those of frames still
-   * in @pending) */
-  GArray          *pending_fds;
-  DirtyFdSet      *body_fds;      /* those of the frame being assembled */
-
-  /* write side: under write_lock, so another thread may send (see
-   * dirty_connection_send_from_thread ()) */
-  GRecMutex write_lock;
-  gboolean  foreign;      /* flush () runs on a thread that is not the owner */
-  GSource  *flush_source; /* the owner finishes what another thread began */
-  GQueue   out;          /* of OutFrame */
-  gsize    out_offset;   /* bytes of the head frame already written */
-  gsize    queued_bytes;
-
-  gboolean closed;       /* no more I/O at all */
-  gboolean failing;      /* flushing a final ERROR, then closing */
-  GError  *close_error;
-};
 
 G_DEFINE_FINAL_TYPE (DirtyConnection, dirty_connection, G_TYPE_OBJECT)
 
@@ -157,6 +98,7 @@ dirty_connection_finalize (GObject *object)
   g_clear_pointer (&self->pending, g_byte_array_unref);
   g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
   g_rec_mutex_clear (&self->write_lock);
+  dirty_connection_sync_clear (self);
   g_free (self->body);
   close_pending_fds (self);
   g_array_unref (self->pending_fds);
@@ -181,6 +123,7 @@ dirty_connection_init (DirtyConnection *self)
 {
   g_queue_init (&self->out);
   g_rec_mutex_init (&self->write_lock);
+  dirty_connection_sync_init (self);
   self->pending_fds = g_array_new (FALSE, FALSE, sizeof (int));
 }
 
@@ -201,6 +144,19 @@ dirty_connection_new (GSocket           *socket,
 
 /* ---- reading ---------------------------------------------------------- */
 
+/* A frame broke the protocol: the owner fails the connection, now or,
+ * when a waiter's thread reads (dirty-connection-sync.c), from its
+ * context. */
+static void
+read_fail (DirtyConnection *self,
+           const GError    *error)
+{
+  if (self->leader_reading)
+    dirty_connection_sync_read_error (self, error, TRUE);
+  else
+    dirty_connection_fail (self, 0, error);
+}
+
 static void
 deliver_frame (DirtyConnection *self)
 {
@@ -218,9 +174,11 @@ deliver_frame (DirtyConnection *self)
    * callback: a mapping of it could fault */
   if (fds != NULL && !dirty_frame_check_fds (frame, &self->limits, &error))
     {
-      dirty_connection_fail (self, 0, error);
+      read_fail (self, error);
       return;
     }
+  if (dirty_connection_sync_route (self, frame))
+    return;
   self->frame_func (self, frame, self->user_data);
 }
 
@@ -236,7 +194,7 @@ claim_fds (DirtyConnection *self)
       g_autoptr(GError) error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                                              "Frame declares %u file descriptors, %u arrived"
                                              " with it", n, self->pending_fds->len);
-      dirty_connection_fail (self, 0, error);
+      read_fail (self, error);
       return FALSE;
     }
   if (n == 0)
@@ -253,7 +211,7 @@ start_body (DirtyConnection *self)
 
   if (!dirty_frame_header_parse (self->header_buf, &self->limits, &self->header, &error))
     {
-      dirty_connection_fail (self, 0, error);
+      read_fail (self, error);
       return FALSE;
     }
   if (!claim_fds (self))
@@ -270,7 +228,7 @@ start_body (DirtyConnection *self)
 static gboolean
 consume_buffer (DirtyConnection *self)
 {
-  while (!self->closed && !self->failing)
+  while (!self->closed && !self->failing && !self->read_broken)
     {
       gsize avail = self->rbuf_len - self->rbuf_pos;
       gsize take;
@@ -318,7 +276,10 @@ handle_eof (DirtyConnection *self)
   if (self->header_have > 0 || self->in_body)
     error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
                                  "The peer closed the connection in the middle of a frame");
-  connection_shutdown (self, error);
+  if (self->leader_reading)
+    dirty_connection_sync_read_error (self, error, FALSE);
+  else
+    connection_shutdown (self, error);
 }
 
 /* Queues the fds of an SCM_RIGHTS message. FALSE (the fds closed) when
@@ -434,7 +395,7 @@ fail_unclaimed_fds (DirtyConnection *self)
   g_autoptr(GError) error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                                                  "File descriptors arrived that no "
                                                  "frame declares");
-  dirty_connection_fail (self, 0, error);
+  read_fail (self, error);
 }
 
 static gboolean
@@ -544,6 +505,21 @@ consume_pending (DirtyConnection *self)
 
 static gboolean on_resume (gpointer user_data);
 
+/* Frames still pending: another turn even if the socket has no more (at
+ * the socket's priority, so they are not starved either). */
+static void
+schedule_resume (DirtyConnection *self)
+{
+  if (self->pending != NULL && !self->closed && !self->failing &&
+      self->resume_source == NULL)
+    {
+      self->resume_source = g_idle_source_new ();
+      g_source_set_priority (self->resume_source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (self->resume_source, on_resume, self, NULL);
+      g_source_attach (self->resume_source, self->context);
+    }
+}
+
 static gboolean
 on_readable (GSocket      *socket,
              GIOCondition  condition,
@@ -558,6 +534,7 @@ on_readable (GSocket      *socket,
     return G_SOURCE_CONTINUE;
   self->in_dispatch = TRUE;
   self->frames_this_dispatch = 0;
+  dirty_connection_sync_owner_turn (self);
   if (self->pending != NULL && self->reading)
     consume_pending (self);
   if (fds_unclaimed (self))
@@ -601,18 +578,11 @@ on_readable (GSocket      *socket,
   scratch_release (g_steal_pointer (&self->rbuf));
   self->in_dispatch = FALSE;
   watch_incomplete_frame (self);
+  /* a frame callback gave the read side to the waiters: theirs now */
+  dirty_connection_sync_owner_done (self);
   if (!self->reading)
     return G_SOURCE_REMOVE;
-  /* frames still pending: another turn even if the socket has no more
-   * (at the socket's priority, so they are not starved either) */
-  if (self->pending != NULL && !self->closed && !self->failing &&
-      self->resume_source == NULL)
-    {
-      self->resume_source = g_idle_source_new ();
-      g_source_set_priority (self->resume_source, G_PRIORITY_DEFAULT);
-      g_source_set_callback (self->resume_source, on_resume, self, NULL);
-      g_source_attach (self->resume_source, self->context);
-    }
+  schedule_resume (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -626,6 +596,55 @@ on_resume (gpointer user_data)
   if (self->reading)
     on_readable (self->socket, G_IO_IN, self);
   return G_SOURCE_REMOVE;
+}
+
+/* The same on a waiter's thread (dirty-connection-sync.c), which serves
+ * this connection alone: no frame budget, and errors go to the owner. */
+void
+dirty_connection_read_as_leader (DirtyConnection *self)
+{
+  if (self->pending != NULL)
+    consume_pending (self);
+  if (fds_unclaimed (self))
+    {
+      fail_unclaimed_fds (self);
+      return;
+    }
+  self->rbuf = scratch_acquire ();
+  self->rbuf_pos = self->rbuf_len = 0;
+  for (guint i = 0; i < READS_PER_DISPATCH && !self->read_broken; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      gssize n = receive_some (self, &error);
+
+      if (n == 0)
+        {
+          handle_eof (self);
+          break;
+        }
+      if (n < 0)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            break;
+          if (error->domain == DIRTY_ERROR)
+            {
+              dirty_connection_sync_read_error (self, error, TRUE);
+              break;
+            }
+          g_autoptr(GError) conn_error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
+                                                      "Reading from the connection failed: %s",
+                                                      error->message);
+          dirty_connection_sync_read_error (self, conn_error, FALSE);
+          break;
+        }
+      if (fds_unclaimed (self))
+        {
+          fail_unclaimed_fds (self);
+          break;
+        }
+    }
+  keep_leftover (self);
+  scratch_release (g_steal_pointer (&self->rbuf));
 }
 
 /* ---- writing ---------------------------------------------------------- */
@@ -881,7 +900,8 @@ feed_unread (gpointer user_data)
   consume_buffer (self);
   self->rbuf = NULL;
   self->rbuf_pos = self->rbuf_len = 0;
-  if (!self->closed && !self->failing && !self->paused && !self->reading)
+  if (!self->closed && !self->failing && !self->paused && !self->reading &&
+      self->owner_reads)
     {
       watch_readable (self);
       watch_incomplete_frame (self);
@@ -1021,6 +1041,8 @@ connection_shutdown (DirtyConnection *self,
       g_clear_error (&copy);
       return;
     }
+  /* no waiter's thread is on the socket past this */
+  dirty_connection_sync_close (self, error);
   self->closed = TRUE;
   self->failing = FALSE;
   self->reading = self->writing = FALSE;
@@ -1078,6 +1100,7 @@ dirty_connection_fail (DirtyConnection *self,
   if (self->closed || self->failing)
     return;
   g_debug ("Closing connection after protocol error: %s", error->message);
+  dirty_connection_sync_take_back (self);
   frame = dirty_frame_new_error (id, error, NULL, NULL, 0);
   dirty_connection_send (self, frame);
   if (self->closed)
@@ -1149,6 +1172,7 @@ dirty_connection_pause_reading (DirtyConnection *self)
 {
   g_return_if_fail (DIRTY_IS_CONNECTION (self));
 
+  dirty_connection_sync_take_back (self);
   self->paused = TRUE;
   stop_reading (self);
   clear_source (&self->resume_source);
@@ -1169,6 +1193,7 @@ dirty_connection_detach (DirtyConnection *self,
       errno = ENOTCONN;
       return -1;
     }
+  dirty_connection_sync_take_back (self);
   /* the bytes go on, but fds already received could not: a new owner
    * would read a frame whose fds never arrive */
   if (self->body_fds != NULL || self->pending_fds->len > 0)
@@ -1192,4 +1217,43 @@ dirty_connection_detach (DirtyConnection *self,
   self->closed_func = NULL;
   connection_shutdown (self, NULL);
   return fd;
+}
+
+void
+dirty_connection_lost (DirtyConnection *self,
+                       const GError    *error)
+{
+  connection_shutdown (self, error);
+}
+
+void
+dirty_connection_set_owner_reads (DirtyConnection *self,
+                                  gboolean         owner_reads)
+{
+  g_return_if_fail (DIRTY_IS_CONNECTION (self));
+
+  if (self->owner_reads == owner_reads)
+    return;
+  self->owner_reads = owner_reads;
+  if (self->closed || self->failing || self->paused)
+    return;
+  if (!owner_reads)
+    {
+      stop_reading (self);
+      clear_source (&self->resume_source);
+      clear_source (&self->frame_timer);
+      /* inside a frame callback the turn ends first (on_readable ()) */
+      if (!self->in_dispatch)
+        dirty_connection_sync_owner_done (self);
+      return;
+    }
+  dirty_connection_sync_take_back (self);
+  dirty_connection_sync_owner_turn (self);
+  if (self->closed || self->failing)
+    return;
+  /* a frame a waiter began is the owner's to finish, from now */
+  self->frame_started = g_get_monotonic_time ();
+  watch_readable (self);
+  watch_incomplete_frame (self);
+  schedule_resume (self);
 }
