@@ -75,7 +75,6 @@ struct _DirtyClientIo {
   guint            max_in_flight;
   guint            in_flight;     /* calls sent: io->pending and sync calls */
   gboolean         held_back;     /* a call waits for a free slot */
-  gboolean         hello_seen;    /* on this connection */
   /* end of sync_lock */
   gboolean         flush_scheduled;
 };
@@ -542,7 +541,6 @@ client_io_handle_hello (ClientIo        *io,
                            &root, &attachments, &error) || root == NULL)
     return;
   g_mutex_lock (&io->sync_lock);
-  io->hello_seen = TRUE;
   /* the arbiter's limits, so that one oversized request fails alone
    * instead of getting the whole connection closed as a protocol error */
   value = dirty_json_get_int (root, "max_body", io->max_body);
@@ -561,8 +559,6 @@ client_io_handle_hello (ClientIo        *io,
   if (value > 0 && value <= G_MAXUINT32)
     io->max_in_flight = (guint) value;
   g_mutex_unlock (&io->sync_lock);
-  /* from now on sync calls may read for themselves */
-  client_io_update_read_mode (io);
 }
 
 static void
@@ -692,13 +688,12 @@ client_io_connected (ClientIo *io)
 
   client_io_stop_connecting (io);
   g_mutex_lock (&io->sync_lock);
-  /* the owner reads (the default) until the HELLO came */
-  io->hello_seen = FALSE;
   io->connection = dirty_connection_new (socket, NULL);
   g_mutex_unlock (&io->sync_lock);
   dirty_connection_start (io->connection, dirty_io_get_context (),
                           client_io_frame_cb, client_io_closed_cb, io);
   client_io_flush (io);
+  client_io_update_read_mode (io);
 }
 
 static void client_io_try_connect (ClientIo *io);
@@ -917,17 +912,17 @@ dirty_client_io_shutdown (DirtyClientIo *io)
   dirty_io_schedule (client_io_shutdown_cb, io, (GDestroyNotify) client_io_unref);
 }
 
-/* The owner (this thread) reads while the HELLO is to come or a call of
- * its own is in flight (its replies and a stream's chunks come here);
- * otherwise sync calls read for themselves, and with none waiting nobody
- * reads: the kernel keeps what comes (a late reply, the arbiter's ERROR
- * or hang-up) for the next reader. */
+/* The owner (this thread) reads while a call of its own is in flight
+ * (its replies and a stream's chunks come here); otherwise sync calls
+ * read for themselves, and with none waiting nobody reads: the kernel
+ * keeps what comes (a late reply, the arbiter's ERROR or hang-up) for
+ * the next reader. (A HELLO, with the arbiter's limits, only answers
+ * one.) */
 static void
 client_io_update_read_mode (ClientIo *io)
 {
   if (io->connection != NULL)
-    dirty_connection_set_owner_reads (io->connection,
-                                      !io->hello_seen || g_hash_table_size (io->pending) > 0);
+    dirty_connection_set_owner_reads (io->connection, g_hash_table_size (io->pending) > 0);
 }
 
 const char *
@@ -945,8 +940,8 @@ dirty_client_io_sync_begin (DirtyClientIo  *io,
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&io->sync_lock);
   GError *size_error;
 
-  /* connecting, and the arbiter's limits, are the I/O thread's */
-  if (io->connection == NULL || !io->hello_seen)
+  /* connecting is the I/O thread's */
+  if (io->connection == NULL)
     return NULL;
   size_error = client_io_check_size (io, frame);
   if (size_error != NULL)

@@ -85,6 +85,8 @@ struct _DirtyConnection {
   gboolean     owner_reads;   /* owner thread only: the owner wants the read side */
   DirtyConnectionWaiter *leader;   /* the waiter that reads, or NULL */
   gboolean     leader_reading;    /* only the thread that reads uses it */
+  gboolean     leader_answered;   /* the leader's frame came: it stops reading */
+  gboolean     owner_waiting;     /* on sync_cond */
   gboolean     read_broken;   /* a leader met an error; the owner closes */
   GError      *read_error;
   gboolean     read_error_protocol;

@@ -78,7 +78,11 @@ waiter_answer (DirtyConnection        *self,
   g_hash_table_remove (self->waiters, &waiter->id);
   waiter->done = TRUE;
   waiter->end = end;
-  g_cond_signal (&waiter->cond);
+  /* the leader does not wait on its GCond (a signal is a syscall) */
+  if (waiter == self->leader)
+    self->leader_answered = TRUE;
+  else
+    g_cond_signal (&waiter->cond);
 }
 
 /* Under sync_lock: wakes the leader out of its poll. */
@@ -140,7 +144,8 @@ static void
 stop_leading (DirtyConnection *self)
 {
   self->leader = NULL;
-  g_cond_broadcast (&self->sync_cond);
+  if (self->owner_waiting)
+    g_cond_broadcast (&self->sync_cond);
   nominate (self);
 }
 
@@ -166,6 +171,7 @@ lead (DirtyConnection       *self,
       gint64                 deadline)
 {
   self->leader = waiter;
+  self->leader_answered = FALSE;
   while (!waiter->done && !waiter->cancelled && !self->read_broken &&
          self->read_side == DIRTY_READ_SIDE_CALLERS &&
          (deadline == 0 || g_get_monotonic_time () < deadline))
@@ -407,7 +413,9 @@ take_back_locked (DirtyConnection *self)
   while (self->leader != NULL)
     {
       wake_leader (self);
+      self->owner_waiting = TRUE;
       g_cond_wait (&self->sync_cond, &self->sync_lock);
+      self->owner_waiting = FALSE;
     }
 }
 

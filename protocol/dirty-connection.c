@@ -612,7 +612,8 @@ dirty_connection_read_as_leader (DirtyConnection *self)
     }
   self->rbuf = scratch_acquire ();
   self->rbuf_pos = self->rbuf_len = 0;
-  for (guint i = 0; i < READS_PER_DISPATCH && !self->read_broken; i++)
+  /* until its own frame came: the rest can wait for the next reader */
+  for (guint i = 0; i < READS_PER_DISPATCH && !self->read_broken && !self->leader_answered; i++)
     {
       g_autoptr(GError) error = NULL;
       gssize n = receive_some (self, &error);
