@@ -850,6 +850,18 @@ client_io_flush (ClientIo *io)
 {
   Call *call;
 
+  /* sync calls read for themselves, and nobody read since: a connection
+   * the arbiter closed meanwhile is dropped here, as a read would have */
+  if (io->connection != NULL && !g_queue_is_empty (&io->waiting) &&
+      dirty_connection_peer_gone (io->connection))
+    {
+      g_autoptr(GError) lost = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
+                                            _("Lost the connection to dirty-arbiter at %s: %s"),
+                                            io->socket_path, "closed by the arbiter");
+
+      client_io_drop_connection (io);
+      client_io_fail_pending (io, lost);
+    }
   while (io->connection != NULL && (call = g_queue_peek_head (&io->waiting)) != NULL)
     {
       g_autoptr(Call) owned = NULL;

@@ -111,6 +111,25 @@ nominate (DirtyConnection *self)
     g_cond_signal (&((DirtyConnectionWaiter *) value)->cond);
 }
 
+/* Under sync_lock or on the owner's thread (the socket stays open). */
+static gboolean
+peer_gone (DirtyConnection *self)
+{
+  struct pollfd fd = { .fd = g_socket_get_fd (self->socket), .events = POLLRDHUP };
+
+  return poll (&fd, 1, 0) > 0 && (fd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+gboolean
+dirty_connection_peer_gone (DirtyConnection *self)
+{
+  g_return_val_if_fail (DIRTY_IS_CONNECTION (self), TRUE);
+
+  if (self->closed || self->failing)
+    return TRUE;
+  return !self->owner_reads && peer_gone (self);
+}
+
 DirtyConnectionWaiter *
 dirty_connection_expect (DirtyConnection *self,
                          guint64          id)
@@ -123,6 +142,11 @@ dirty_connection_expect (DirtyConnection *self,
 
   locker = g_mutex_locker_new (&self->sync_lock);
   if (self->read_side == DIRTY_READ_SIDE_CLOSED || self->read_broken)
+    return NULL;
+  /* Nobody may have read for a while: a peer that hung up meanwhile
+   * (the arbiter restarted) would fail this call. The owner's path
+   * connects again instead (dirty_connection_peer_gone ()). */
+  if (self->read_side == DIRTY_READ_SIDE_CALLERS && self->leader == NULL && peer_gone (self))
     return NULL;
   if (self->wake_fd < 0)
     {
@@ -422,8 +446,7 @@ take_back_locked (DirtyConnection *self)
 void
 dirty_connection_sync_take_back (DirtyConnection *self)
 {
-  if (!g_atomic_int_get (&self->sync_used))
-    return;
+  /* even with no waiter yet: read_side must say OWNER before one comes */
   g_mutex_lock (&self->sync_lock);
   take_back_locked (self);
   g_mutex_unlock (&self->sync_lock);

@@ -35,7 +35,9 @@ typedef enum {
 
 /* From any thread: the next frame with @id (not 0) goes to the returned
  * waiter instead of the frame callback. NULL if the connection is closed
- * or closing. Register before sending the request. */
+ * or closing, or when nobody reads and the peer hung up: the owner's
+ * context should notice that first (dirty_connection_peer_gone ()).
+ * Register before sending the request. */
 DirtyConnectionWaiter *dirty_connection_expect (DirtyConnection *self,
                                                 guint64          id);
 
@@ -55,6 +57,10 @@ DirtyFrame *dirty_connection_wait (DirtyConnection        *self,
  * closes. */
 void        dirty_connection_fail_waiters (DirtyConnection *self,
                                            const GError    *error);
+
+/* From the owner's context: whether the peer hung up (or the connection
+ * closed) while the owner left the reading to waiters and none read. */
+gboolean    dirty_connection_peer_gone (DirtyConnection *self);
 
 /* From the owner's context: whether the owner reads the socket (TRUE,
  * the default) or leaves it to the waiters. Taking it back waits for the

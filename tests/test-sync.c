@@ -8,8 +8,10 @@
 
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <dirty.h>
+#include <glib/gstdio.h>
 
 #include "dirty-test-daemon.h"
 
@@ -351,6 +353,36 @@ test_lost_while_another_leads (void)
   g_assert_nonnull (strstr (error->message, "connect"));
 }
 
+/* The arbiter goes away while the client is idle, so nobody reads its
+ * hang-up; another one comes up at the same path (a symlink here). The
+ * next call connects to it, as if the hang-up had been read at once. */
+static void
+test_reconnect_after_idle_hang_up (void)
+{
+  DirtyTestDaemon *first = dirty_test_daemon_start (CONFIG, NULL);
+  g_autoptr(DirtyTestDaemon) second = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("dirty-sync-XXXXXX", NULL);
+  g_autofree char *link = g_build_filename (dir, "arbiter.sock", NULL);
+  g_autoptr(DirtyClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+
+  g_assert_cmpint (symlink (dirty_test_daemon_get_socket_path (first), link), ==, 0);
+  client = dirty_client_new_sync (link, NULL, &error);
+  g_assert_no_error (error);
+  warm_up (client);
+  g_assert_cmpint (dirty_test_daemon_signal_and_wait (first, SIGKILL, 5000), !=, -1);
+  dirty_test_daemon_stop (first);
+  second = dirty_test_daemon_start (CONFIG, NULL);
+  g_assert_cmpint (unlink (link), ==, 0);
+  g_assert_cmpint (symlink (dirty_test_daemon_get_socket_path (second), link), ==, 0);
+  result = tagged (client, "again", 0, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_node_get_string (result), ==, "again");
+  g_unlink (link);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -361,5 +393,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sync/timeout-while-another-leads", test_timeout_while_another_leads);
   g_test_add_func ("/sync/client-deadline", test_client_deadline);
   g_test_add_func ("/sync/lost-while-another-leads", test_lost_while_another_leads);
+  g_test_add_func ("/sync/reconnect-after-idle-hang-up", test_reconnect_after_idle_hang_up);
   return g_test_run ();
 }
