@@ -204,11 +204,13 @@ lead (DirtyConnection       *self,
         { .fd = g_socket_get_fd (self->socket), .events = POLLIN },
         { .fd = self->wake_fd, .events = POLLIN },
       };
+      /* frames the owner read but left past its frame budget are ready */
+      int timeout = self->pending != NULL ? 0 : poll_timeout_ms (deadline);
       int n;
 
       g_mutex_unlock (&self->sync_lock);
       do
-        n = poll (fds, G_N_ELEMENTS (fds), poll_timeout_ms (deadline));
+        n = poll (fds, G_N_ELEMENTS (fds), timeout);
       while (n < 0 && errno == EINTR);
       if (n > 0 && fds[1].revents != 0)
         {
@@ -219,7 +221,8 @@ lead (DirtyConnection       *self,
         }
       /* the owner may want the side back: it wrote wake_fd and waits */
       g_mutex_lock (&self->sync_lock);
-      if (n > 0 && fds[0].revents != 0 && self->read_side == DIRTY_READ_SIDE_CALLERS)
+      if ((self->pending != NULL || (n > 0 && fds[0].revents != 0)) &&
+          self->read_side == DIRTY_READ_SIDE_CALLERS)
         {
           g_mutex_unlock (&self->sync_lock);
           self->leader_reading = TRUE;

@@ -118,8 +118,8 @@ stream_thread (gpointer data)
   gint64 n = 0;
 
   json_object_set_string_member (kwargs, "token", "stream");
-  json_object_set_int_member (kwargs, "n", 40);
-  json_object_set_double_member (kwargs, "interval", 0.005);
+  json_object_set_int_member (kwargs, "n", 400);
+  json_object_set_double_member (kwargs, "interval", 0);
   stream = dirty_client_stream_sync (client, TESTAPP, "tagged_stream", NULL, kwargs, NULL, &error);
   g_assert_no_error (error);
   for (;;)
@@ -175,7 +175,7 @@ test_mixed (void)
     g_main_context_iteration (NULL, TRUE);
   g_assert_cmpstr (json_node_get_string (async_result), ==, "async");
   json_node_unref (async_result);
-  g_assert_cmpint (GPOINTER_TO_INT (g_thread_join (streamer)), ==, 40);
+  g_assert_cmpint (GPOINTER_TO_INT (g_thread_join (streamer)), ==, 400);
   for (guint i = 0; i < N_THREADS; i++)
     {
       g_thread_join (threads[i]);
