@@ -1248,10 +1248,10 @@ dirty_connection_set_owner_reads (DirtyConnection *self,
         dirty_connection_sync_owner_done (self);
       return;
     }
+  /* frames a leader forwarded go first: on_readable () and the forward
+   * idle deliver them, never this call (a frame callback may be what
+   * called it) */
   dirty_connection_sync_take_back (self);
-  dirty_connection_sync_owner_turn (self);
-  if (self->closed || self->failing)
-    return;
   /* a frame a waiter began is the owner's to finish, from now */
   self->frame_started = g_get_monotonic_time ();
   watch_readable (self);
