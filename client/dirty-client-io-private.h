@@ -55,8 +55,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirtyClientCall, dirty_client_call_unref)
 /* A call of REQUEST @frame (not taken) on the calling thread
  * (dirty-client-sync.c): sent from here, its reply read here or handed
  * here by whichever thread reads. *@handled FALSE (and NULL) when it must
- * take the I/O thread's path instead: not connected yet, or as many calls
- * in flight as the arbiter takes. */
+ * take the I/O thread's path instead: not connected yet, as many calls
+ * in flight as the arbiter takes, or an earlier call still to be sent
+ * there (calls leave in the order they were made). */
 DirtyReply      *dirty_client_io_call_sync  (DirtyClientIo  *io,
                                              DirtyFrame     *frame,
                                              guint32         timeout_ms,

@@ -74,12 +74,24 @@ struct _DirtyClientIo {
   guint64          max_fd_payload;
   guint            max_in_flight;
   guint            in_flight;     /* calls sent: io->pending and sync calls */
+  guint            n_unsent;      /* calls started here, not yet SENT or DONE */
   gboolean         held_back;     /* a call waits for a free slot */
   /* end of sync_lock */
   gboolean         flush_scheduled;
 };
 
 static void client_io_flush (ClientIo *io);
+
+/* A call of this path was sent or ended before it was: sync calls may
+ * go their own way again once none is left to send (dirty_client_io_
+ * sync_begin ()). */
+static void
+client_io_sent_or_ended (ClientIo *io)
+{
+  g_mutex_lock (&io->sync_lock);
+  io->n_unsent--;
+  g_mutex_unlock (&io->sync_lock);
+}
 static void client_io_update_read_mode (ClientIo *io);
 static void client_io_schedule_flush (ClientIo *io);
 
@@ -144,6 +156,8 @@ call_finish (Call       *call,
   if (call->state == CALL_DONE)
     return;
 
+  if (call->state != CALL_SENT)
+    client_io_sent_or_ended (call->io);
   if (call->state == CALL_WAITING && g_queue_remove (&call->io->waiting, call))
     call_unref (call);
   else if (call->state == CALL_SENT)
@@ -288,6 +302,9 @@ dirty_client_io_start_call (DirtyClientIo    *io,
 {
   Call *call = call_new (io, task, cancellable, frame, timeout_ms, queue);
 
+  g_mutex_lock (&io->sync_lock);
+  io->n_unsent++;
+  g_mutex_unlock (&io->sync_lock);
   /* If already cancelled, the handler runs now; the submit then sees it. */
   if (cancellable != NULL)
     call->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (call_cancelled_cb),
@@ -835,6 +852,7 @@ client_io_send_call (ClientIo *io,
       call_finish (call, NULL, error);
       return;
     }
+  client_io_sent_or_ended (io);
   call->state = CALL_SENT;
   g_hash_table_insert (io->pending, &call->id, call_ref (call));
   client_io_update_read_mode (io);
@@ -952,8 +970,9 @@ dirty_client_io_sync_begin (DirtyClientIo  *io,
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&io->sync_lock);
   GError *size_error;
 
-  /* connecting is the I/O thread's */
-  if (io->connection == NULL)
+  /* connecting is the I/O thread's; and a call started before this one
+   * (on any thread) but not yet sent by the I/O thread goes first */
+  if (io->connection == NULL || io->n_unsent > 0)
     return NULL;
   size_error = client_io_check_size (io, frame);
   if (size_error != NULL)

@@ -383,6 +383,43 @@ test_reconnect_after_idle_hang_up (void)
   g_rmdir (dir);
 }
 
+static void
+on_sleep_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  JsonNode **out = user_data;
+  g_autoptr(GError) error = NULL;
+
+  *out = dirty_client_execute_finish (DIRTY_CLIENT (source), result, &error);
+  g_assert_no_error (error);
+}
+
+/* Calls leave in the order they were made, even when the later one is a
+ * blocking call that could go straight out: with one worker thread, the
+ * async call started first runs first. */
+static void
+test_order_kept (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\n"
+                             "dirty_workers=1\ndirty_threads=1\n", NULL);
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(JsonArray) first_args = json_args ("[0.2]");
+  g_autoptr(JsonArray) second_args = json_args ("[0]");
+  g_autoptr(JsonNode) second = NULL;
+  g_autoptr(GError) error = NULL;
+  JsonNode *first = NULL;
+
+  warm_up (client);
+  dirty_client_execute (client, TESTAPP, "sleep", first_args, NULL, NULL, on_sleep_done, &first);
+  second = dirty_client_execute_sync (client, TESTAPP, "sleep", second_args, NULL, NULL, &error);
+  g_assert_no_error (error);
+  while (first == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (first), "end"), <=,
+                   json_object_get_int_member (json_node_get_object (second), "start"));
+  json_node_unref (first);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -394,5 +431,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sync/client-deadline", test_client_deadline);
   g_test_add_func ("/sync/lost-while-another-leads", test_lost_while_another_leads);
   g_test_add_func ("/sync/reconnect-after-idle-hang-up", test_reconnect_after_idle_hang_up);
+  g_test_add_func ("/sync/order-kept", test_order_kept);
   return g_test_run ();
 }
