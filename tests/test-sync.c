@@ -16,10 +16,11 @@
 #include "dirty-test-daemon.h"
 
 #define TESTAPP "testapp:DirtyTestApp"
+#define ECHO    "echo:DirtyEchoApp"
 
 #define CONFIG \
   "[dirty-arbiter]\n" \
-  "dirty_apps=" TESTAPP "\n" \
+  "dirty_apps=" TESTAPP ";" ECHO "\n" \
   "dirty_workers=2\n" \
   "dirty_threads=4\n"
 
@@ -383,6 +384,62 @@ test_reconnect_after_idle_hang_up (void)
   g_rmdir (dir);
 }
 
+/* ---- memfd attachments through the leader ----------------------------- */
+
+typedef struct {
+  DirtyClient *client;
+  guint        index;
+  guint        wrong;
+} Echoer;
+
+/* 1 MiB and more travels as a memfd (SCM_RIGHTS): the leader receives
+ * the fds of the others' replies and hands them over with their frames */
+static gpointer
+echo_thread (gpointer data)
+{
+  Echoer *echoer = data;
+
+  for (guint i = 0; i < 10; i++)
+    {
+      gsize size = 1024 * 1024 + echoer->index * 4096 + i;
+      g_autofree guint8 *data_bytes = g_malloc (size);
+      g_autoptr(GBytes) sent = NULL;
+      g_autoptr(DirtyRequest) request = dirty_request_new (ECHO, "echo_bytes");
+      g_autoptr(DirtyReply) reply = NULL;
+      g_autoptr(GError) error = NULL;
+
+      memset (data_bytes, (int) (echoer->index * 16 + i), size);
+      sent = g_bytes_new_take (g_steal_pointer (&data_bytes), size);
+      dirty_request_add_bytes (request, sent);
+      reply = dirty_client_send_sync (echoer->client, request, NULL, &error);
+      g_assert_no_error (error);
+      if (!g_bytes_equal (dirty_reply_get_bytes (reply), sent))
+        echoer->wrong++;
+    }
+  return NULL;
+}
+
+static void
+test_memfd_threads (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (CONFIG, NULL);
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  Echoer echoers[4];
+  GThread *threads[4];
+
+  warm_up (client);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    {
+      echoers[i] = (Echoer) { .client = client, .index = i };
+      threads[i] = g_thread_new ("echo", echo_thread, &echoers[i]);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    {
+      g_thread_join (threads[i]);
+      g_assert_cmpuint (echoers[i].wrong, ==, 0);
+    }
+}
+
 static void
 on_sleep_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -432,5 +489,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sync/lost-while-another-leads", test_lost_while_another_leads);
   g_test_add_func ("/sync/reconnect-after-idle-hang-up", test_reconnect_after_idle_hang_up);
   g_test_add_func ("/sync/order-kept", test_order_kept);
+  g_test_add_func ("/sync/memfd-threads", test_memfd_threads);
   return g_test_run ();
 }
