@@ -100,6 +100,21 @@ struct _DirtyConnection {
 };
 
 
+/* dirty-connection.c, for the write side */
+
+/* What the socket is watched for follows reading and writing. */
+void     dirty_connection_update_watch   (DirtyConnection *self);
+
+/* dirty-connection-write.c */
+
+void     dirty_out_frame_free            (OutFrame        *out);
+/* Writes as much as the socket takes now. FALSE if the connection died.
+ * Under write_lock. */
+gboolean dirty_connection_flush          (DirtyConnection *self);
+gboolean dirty_connection_on_writable    (GSocket         *socket,
+                                          GIOCondition     condition,
+                                          gpointer         user_data);
+
 /* dirty-connection.c, for the sync side */
 
 /* One round of non-blocking reads on a leader's thread: frames for
