@@ -4,12 +4,16 @@
 /* The connection state of a DirtyClient and its calls in flight, owned by
  * the shared I/O thread (dirty-io-private.h): connecting, sending
  * requests, matching replies by id, cancels, the client-side timeout, and
- * the delivery of a stream's chunks to its DirtyStreamQueue. Not
- * installed. */
+ * the delivery of a stream's chunks to its DirtyStreamQueue. A blocking
+ * call on a connected client is the exception: it is sent and its reply
+ * read on the calling thread (dirty_client_io_call_sync ()), with no
+ * wake-up of the I/O thread. Not installed. */
 
 #include <gio/gio.h>
 
+#include "dirty-connection.h"
 #include "dirty-frame.h"
+#include "dirty-reply.h"
 #include "dirty-stream-private.h"
 
 G_BEGIN_DECLS
@@ -43,5 +47,35 @@ void             dirty_client_call_credit   (DirtyClientCall *call,
 void             dirty_client_call_abandon  (DirtyClientCall *call);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirtyClientCall, dirty_client_call_unref)
+
+/* The client's own deadline is the call's timeout plus this: the arbiter's
+ * TIMEOUT error normally arrives first and says more. */
+#define DIRTY_CLIENT_SAFETY_MARGIN_MS 1000
+
+/* A call of REQUEST @frame (not taken) on the calling thread
+ * (dirty-client-sync.c): sent from here, its reply read here or handed
+ * here by whichever thread reads. *@handled FALSE (and NULL) when it must
+ * take the I/O thread's path instead: not connected yet, as many calls
+ * in flight as the arbiter takes, or an earlier call still to be sent
+ * there (calls leave in the order they were made). */
+DirtyReply      *dirty_client_io_call_sync  (DirtyClientIo  *io,
+                                             DirtyFrame     *frame,
+                                             guint32         timeout_ms,
+                                             GCancellable   *cancellable,
+                                             gboolean       *handled,
+                                             GError        **error);
+
+/* For dirty-client-sync.c: the connection with a slot and a new id for
+ * @frame, or NULL (@error set if @frame is too large for the arbiter);
+ * dirty_client_io_sync_end () gives the slot back. */
+DirtyConnection *dirty_client_io_sync_begin (DirtyClientIo  *io,
+                                             DirtyFrame     *frame,
+                                             guint64        *id,
+                                             GError        **error);
+void             dirty_client_io_sync_end   (DirtyClientIo  *io);
+const char      *dirty_client_io_get_socket_path (DirtyClientIo *io);
+/* The error an ERROR frame carries. (transfer full) */
+GError          *dirty_client_io_body_error (DirtyConnection *connection,
+                                             DirtyFrame      *frame);
 
 G_END_DECLS

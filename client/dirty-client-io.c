@@ -4,7 +4,7 @@
 #include <gio/gunixsocketaddress.h>
 
 #include "dirty-client-io-private.h"
-#include "dirty-connection.h"
+#include "dirty-connection-sync.h"
 #include "dirty-error.h"
 #include "dirty-io-private.h"
 #include "dirty-message.h"
@@ -15,9 +15,7 @@
  * full (a unix socket then fails with EAGAIN rather than blocking). */
 #define CONNECT_TIMEOUT_MS 10000
 #define CONNECT_RETRY_MS   20
-/* The client's own deadline is the call's timeout plus this: the arbiter's
- * TIMEOUT error normally arrives first and says more. */
-#define SAFETY_MARGIN_MS   1000
+#define SAFETY_MARGIN_MS   DIRTY_CLIENT_SAFETY_MARGIN_MS
 
 typedef DirtyClientIo ClientIo;
 typedef DirtyClientCall Call;
@@ -29,7 +27,9 @@ typedef enum {
   CALL_DONE,      /* ended: its task has returned, a stream's queue has its end */
 } CallState;
 
-/* One call in flight. Created on the caller's thread; from then on only
+/* One call in flight on the I/O thread's path (a sync call on the
+ * calling thread, dirty-client-sync.c, has no Call: its state is its
+ * stack). Created on the caller's thread; from then on only
  * the I/O thread reads or writes it, so completing it is race-free: the
  * first of reply, error, cancel, timeout or disconnect to run there wins,
  * and the task is returned once. A stream's task returns at its first
@@ -53,26 +53,46 @@ struct _DirtyClientCall {
 /* The connection state of one client, owned by the I/O thread. It is
  * referenced by the client (then by its shutdown idle) and by the sources
  * of a connect attempt. Its connection never outlives it: the shutdown
- * closes and releases it first. */
+ * closes and releases it first. Sync calls on their callers' threads
+ * (dirty-client-sync.c) read what is marked "sync_lock": the I/O thread
+ * writes it under that lock. */
 struct _DirtyClientIo {
   gatomicrefcount  ref_count;
   char            *socket_path;
-  DirtyConnection *connection;
+  GMutex           sync_lock;
+  DirtyConnection *connection;    /* sync_lock */
   GSocket         *connecting;
   GSource         *connect_source;
   gint64           connect_deadline;
   GQueue           waiting;       /* of Call (a reference each) */
   GHashTable      *pending;       /* &call->id -> Call (a reference each) */
+  /* sync_lock: */
   guint64          next_id;
   guint32          max_body;      /* from the arbiter's HELLO */
   guint            max_attachments;
   guint            max_fds;
   guint64          max_fd_payload;
   guint            max_in_flight;
+  guint            in_flight;     /* calls sent: io->pending and sync calls */
+  guint            n_unsent;      /* calls started here, not yet SENT or DONE */
+  gboolean         held_back;     /* a call waits for a free slot */
+  /* end of sync_lock */
   gboolean         flush_scheduled;
 };
 
 static void client_io_flush (ClientIo *io);
+
+/* A call of this path was sent or ended before it was: sync calls may
+ * go their own way again once none is left to send (dirty_client_io_
+ * sync_begin ()). */
+static void
+client_io_sent_or_ended (ClientIo *io)
+{
+  g_mutex_lock (&io->sync_lock);
+  io->n_unsent--;
+  g_mutex_unlock (&io->sync_lock);
+}
+static void client_io_update_read_mode (ClientIo *io);
 static void client_io_schedule_flush (ClientIo *io);
 
 /* ---- Calls ---- */
@@ -136,11 +156,17 @@ call_finish (Call       *call,
   if (call->state == CALL_DONE)
     return;
 
+  if (call->state != CALL_SENT)
+    client_io_sent_or_ended (call->io);
   if (call->state == CALL_WAITING && g_queue_remove (&call->io->waiting, call))
     call_unref (call);
   else if (call->state == CALL_SENT)
     {
       g_hash_table_remove (call->io->pending, &call->id);
+      g_mutex_lock (&call->io->sync_lock);
+      call->io->in_flight--;
+      g_mutex_unlock (&call->io->sync_lock);
+      client_io_update_read_mode (call->io);
       /* a slot is free for a call held back by the in-flight limit */
       if (!g_queue_is_empty (&call->io->waiting))
         client_io_schedule_flush (call->io);
@@ -276,6 +302,9 @@ dirty_client_io_start_call (DirtyClientIo    *io,
 {
   Call *call = call_new (io, task, cancellable, frame, timeout_ms, queue);
 
+  g_mutex_lock (&io->sync_lock);
+  io->n_unsent++;
+  g_mutex_unlock (&io->sync_lock);
   /* If already cancelled, the handler runs now; the submit then sees it. */
   if (cancellable != NULL)
     call->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (call_cancelled_cb),
@@ -368,6 +397,7 @@ client_io_unref (ClientIo *io)
   g_warn_if_fail (io->connection == NULL && io->connecting == NULL);
   g_warn_if_fail (g_queue_is_empty (&io->waiting));
   g_hash_table_unref (io->pending);
+  g_mutex_clear (&io->sync_lock);
   g_free (io->socket_path);
   g_free (io);
 }
@@ -379,6 +409,7 @@ dirty_client_io_new (const char *socket_path)
 
   g_atomic_ref_count_init (&io->ref_count);
   io->socket_path = g_strdup (socket_path);
+  g_mutex_init (&io->sync_lock);
   g_queue_init (&io->waiting);
   io->pending = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
                                        (GDestroyNotify) call_unref);
@@ -429,7 +460,11 @@ client_io_fail_pending (ClientIo     *io,
 static void
 client_io_drop_connection (ClientIo *io)
 {
-  g_autoptr(DirtyConnection) connection = g_steal_pointer (&io->connection);
+  g_autoptr(DirtyConnection) connection = NULL;
+
+  g_mutex_lock (&io->sync_lock);
+  connection = g_steal_pointer (&io->connection);
+  g_mutex_unlock (&io->sync_lock);
 
   if (connection != NULL)
     dirty_connection_close (connection);
@@ -461,9 +496,9 @@ call_release_arguments (Call *call)
     dirty_fd_set_release_reusable (call->frame->fds);
 }
 
-static GError *
-client_io_body_error (DirtyConnection *connection,
-                      DirtyFrame      *frame)
+GError *
+dirty_client_io_body_error (DirtyConnection *connection,
+                            DirtyFrame      *frame)
 {
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(GPtrArray) attachments = NULL;
@@ -522,6 +557,7 @@ client_io_handle_hello (ClientIo        *io,
   if (!dirty_frame_decode (frame, dirty_connection_get_limits (connection),
                            &root, &attachments, &error) || root == NULL)
     return;
+  g_mutex_lock (&io->sync_lock);
   /* the arbiter's limits, so that one oversized request fails alone
    * instead of getting the whole connection closed as a protocol error */
   value = dirty_json_get_int (root, "max_body", io->max_body);
@@ -539,6 +575,7 @@ client_io_handle_hello (ClientIo        *io,
   value = dirty_json_get_int (root, "max_in_flight", io->max_in_flight);
   if (value > 0 && value <= G_MAXUINT32)
     io->max_in_flight = (guint) value;
+  g_mutex_unlock (&io->sync_lock);
 }
 
 static void
@@ -562,10 +599,11 @@ client_io_frame_cb (DirtyConnection *connection,
     case DIRTY_FRAME_ERROR:
       if (id == 0)
         {
-          g_autoptr(GError) error = client_io_body_error (connection, frame);
+          g_autoptr(GError) error = dirty_client_io_body_error (connection, frame);
 
           g_debug ("The arbiter at %s closes the connection: %s",
                    io->socket_path, error->message);
+          dirty_connection_fail_waiters (connection, error);
           client_io_drop_connection (io);
           client_io_fail_pending (io, error);
           return;
@@ -582,7 +620,7 @@ client_io_frame_cb (DirtyConnection *connection,
           return;
         }
       if (frame->header.type == DIRTY_FRAME_ERROR)
-        call_finish (call, NULL, client_io_body_error (connection, frame));
+        call_finish (call, NULL, dirty_client_io_body_error (connection, frame));
       else if (call->queue != NULL)
         call_finish (call, NULL, g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                                                       _("The arbiter sent a RESPONSE to a stream")));
@@ -666,10 +704,13 @@ client_io_connected (ClientIo *io)
   g_autoptr(GSocket) socket = g_steal_pointer (&io->connecting);
 
   client_io_stop_connecting (io);
+  g_mutex_lock (&io->sync_lock);
   io->connection = dirty_connection_new (socket, NULL);
+  g_mutex_unlock (&io->sync_lock);
   dirty_connection_start (io->connection, dirty_io_get_context (),
                           client_io_frame_cb, client_io_closed_cb, io);
   client_io_flush (io);
+  client_io_update_read_mode (io);
 }
 
 static void client_io_try_connect (ClientIo *io);
@@ -751,43 +792,70 @@ client_io_connect (ClientIo *io)
   client_io_try_connect (io);
 }
 
+/* The arbiter would close the whole connection on an oversized frame,
+ * failing every other call in flight: refuse it here, alone. Under
+ * sync_lock. */
+static GError *
+client_io_check_size (ClientIo   *io,
+                      DirtyFrame *request)
+{
+  gsize body_size = g_bytes_get_size (request->body);
+
+  if (body_size > io->max_body || request->header.n_attachments > io->max_attachments)
+    return g_error_new (DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                                _("The request is too large (%lu bytes in %u "
+                                  "attachments; the arbiter takes at most %u bytes and %u "
+                                  "attachments)"), (unsigned long) body_size,
+                                (guint) request->header.n_attachments,
+                                (guint) io->max_body, io->max_attachments);
+  if (request->header.n_fds > io->max_fds ||
+      dirty_frame_get_fd_payload (request) > io->max_fd_payload)
+    return g_error_new (DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                        _("The request's large attachments are too large (%llu bytes "
+                          "in %u memfds; the arbiter takes at most %llu bytes in %u)"),
+                        (unsigned long long) dirty_frame_get_fd_payload (request),
+                        (guint) request->header.n_fds,
+                        (unsigned long long) io->max_fd_payload, io->max_fds);
+  return NULL;
+}
+
+/* Takes a slot for a call, under the arbiter's max_in_flight; FALSE when
+ * none is free. Under sync_lock. */
+static gboolean
+client_io_take_slot (ClientIo *io)
+{
+  io->held_back = io->in_flight >= io->max_in_flight;
+  if (io->held_back)
+    return FALSE;
+  io->in_flight++;
+  return TRUE;
+}
+
+/* Sends @call (its slot taken) or ends it with the size error. */
 static void
 client_io_send_call (ClientIo *io,
                      Call     *call)
 {
   g_autoptr(DirtyFrame) frame = NULL;
   g_autoptr(DirtyConnection) connection = g_object_ref (io->connection);
-  gsize body_size = g_bytes_get_size (call->frame->body);
+  GError *error;
 
-  /* the arbiter would close the whole connection on an oversized frame,
-   * failing every other call in flight: refuse it here, alone */
-  if (body_size > io->max_body || call->frame->header.n_attachments > io->max_attachments)
+  g_mutex_lock (&io->sync_lock);
+  error = client_io_check_size (io, call->frame);
+  if (error != NULL)
+    io->in_flight--;
+  else
+    call->id = io->next_id++;
+  g_mutex_unlock (&io->sync_lock);
+  if (error != NULL)
     {
-      call_finish (call, NULL,
-                   g_error_new (DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
-                                _("The request is too large (%lu bytes in %u "
-                                  "attachments; the arbiter takes at most %u bytes and %u "
-                                  "attachments)"), (unsigned long) body_size,
-                                (guint) call->frame->header.n_attachments,
-                                (guint) io->max_body, io->max_attachments));
+      call_finish (call, NULL, error);
       return;
     }
-  if (call->frame->header.n_fds > io->max_fds ||
-      dirty_frame_get_fd_payload (call->frame) > io->max_fd_payload)
-    {
-      call_finish (call, NULL,
-                   g_error_new (DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
-                                _("The request's large attachments are too large (%llu bytes "
-                                  "in %u memfds; the arbiter takes at most %llu bytes in %u)"),
-                                (unsigned long long) dirty_frame_get_fd_payload (call->frame),
-                                (guint) call->frame->header.n_fds,
-                                (unsigned long long) io->max_fd_payload, io->max_fds));
-      return;
-    }
-
-  call->id = io->next_id++;
+  client_io_sent_or_ended (io);
   call->state = CALL_SENT;
   g_hash_table_insert (io->pending, &call->id, call_ref (call));
+  client_io_update_read_mode (io);
   frame = dirty_frame_copy_with_id (call->frame, call->id, call->timeout_ms);
   dirty_connection_send (connection, frame);
 }
@@ -800,12 +868,32 @@ client_io_flush (ClientIo *io)
 {
   Call *call;
 
-  while (io->connection != NULL &&
-         g_hash_table_size (io->pending) < io->max_in_flight &&
-         (call = g_queue_pop_head (&io->waiting)) != NULL)
+  /* sync calls read for themselves, and nobody read since: a connection
+   * the arbiter closed meanwhile is dropped here, as a read would have */
+  if (io->connection != NULL && !g_queue_is_empty (&io->waiting) &&
+      dirty_connection_peer_gone (io->connection))
     {
-      g_autoptr(Call) owned = call;
+      g_autoptr(GError) lost = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
+                                            _("Lost the connection to dirty-arbiter at %s: %s"),
+                                            io->socket_path, "closed by the arbiter");
 
+      client_io_drop_connection (io);
+      client_io_fail_pending (io, lost);
+    }
+  while (io->connection != NULL && (call = g_queue_peek_head (&io->waiting)) != NULL)
+    {
+      g_autoptr(Call) owned = NULL;
+      gboolean slot;
+
+      if (call->frame != NULL)
+        {
+          g_mutex_lock (&io->sync_lock);
+          slot = client_io_take_slot (io);
+          g_mutex_unlock (&io->sync_lock);
+          if (!slot)
+            break;
+        }
+      owned = g_queue_pop_head (&io->waiting);
       call->state = CALL_NEW;
       if (call->frame == NULL)
         call_finish (call, NULL, NULL);
@@ -852,4 +940,62 @@ void
 dirty_client_io_shutdown (DirtyClientIo *io)
 {
   dirty_io_schedule (client_io_shutdown_cb, io, (GDestroyNotify) client_io_unref);
+}
+
+/* The owner (this thread) reads while a call of its own is in flight
+ * (its replies and a stream's chunks come here); otherwise sync calls
+ * read for themselves, and with none waiting nobody reads: the kernel
+ * keeps what comes (a late reply, the arbiter's ERROR or hang-up) for
+ * the next reader. (A HELLO, with the arbiter's limits, only answers
+ * one.) */
+static void
+client_io_update_read_mode (ClientIo *io)
+{
+  if (io->connection != NULL)
+    dirty_connection_set_owner_reads (io->connection, g_hash_table_size (io->pending) > 0);
+}
+
+const char *
+dirty_client_io_get_socket_path (DirtyClientIo *io)
+{
+  return io->socket_path;
+}
+
+DirtyConnection *
+dirty_client_io_sync_begin (DirtyClientIo  *io,
+                            DirtyFrame     *frame,
+                            guint64        *id,
+                            GError        **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&io->sync_lock);
+  GError *size_error;
+
+  /* connecting is the I/O thread's; and a call started before this one
+   * (on any thread) but not yet sent by the I/O thread goes first */
+  if (io->connection == NULL || io->n_unsent > 0)
+    return NULL;
+  size_error = client_io_check_size (io, frame);
+  if (size_error != NULL)
+    {
+      g_propagate_error (error, size_error);
+      return NULL;
+    }
+  /* at the limit the call waits in io->waiting, in order */
+  if (!client_io_take_slot (io))
+    return NULL;
+  *id = io->next_id++;
+  return g_object_ref (io->connection);
+}
+
+void
+dirty_client_io_sync_end (DirtyClientIo *io)
+{
+  gboolean held_back;
+
+  g_mutex_lock (&io->sync_lock);
+  io->in_flight--;
+  held_back = io->held_back;
+  g_mutex_unlock (&io->sync_lock);
+  if (held_back)
+    dirty_io_schedule (client_io_flush_cb, client_io_ref (io), (GDestroyNotify) client_io_unref);
 }

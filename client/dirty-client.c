@@ -28,7 +28,9 @@
  * A client is thread-safe: its connection lives on a private I/O thread
  * shared by every client in the process (as GDBus does), and its methods
  * may be called from any thread. Asynchronous callbacks run in the
- * thread-default main context of the thread that started the call.
+ * thread-default main context of the thread that started the call. A
+ * blocking call on a connected client sends its request and takes its
+ * reply on the calling thread, without a detour through the I/O thread.
  *
  * Many calls may be in flight at once on one client; each reply is matched
  * to its call by id. Cancelling a call's #GCancellable tells the arbiter
@@ -494,6 +496,33 @@ dirty_client_send (DirtyClient         *self,
               callback, user_data);
 }
 
+/* A blocking call of REQUEST @frame (taken): on the calling thread when
+ * the client is connected, else through the I/O thread (which connects,
+ * or holds the call back for the arbiter's in-flight limit). */
+static DirtyReply *
+send_frame_sync (DirtyClient   *self,
+                 DirtyFrame    *frame,
+                 guint32        timeout_ms,
+                 GCancellable  *cancellable,
+                 GError       **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  DirtySyncWait wait;
+  gboolean handled;
+  DirtyReply *reply;
+
+  reply = dirty_client_io_call_sync (self->io, frame, timeout_ms, cancellable, &handled, error);
+  if (handled)
+    {
+      dirty_frame_unref (frame);
+      return reply;
+    }
+  dirty_sync_wait_begin (&wait);
+  send_frame (self, frame, timeout_ms, cancellable, dirty_sync_wait_cb, &wait);
+  result = dirty_sync_wait_end (&wait);
+  return dirty_client_send_finish (self, result, error);
+}
+
 DirtyClientIo *
 dirty_client_get_io (DirtyClient *self)
 {
@@ -549,18 +578,18 @@ dirty_client_send_sync (DirtyClient   *self,
                         GCancellable  *cancellable,
                         GError       **error)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  DirtySyncWait wait;
+  guint timeout_ms;
 
   g_return_val_if_fail (DIRTY_IS_CLIENT (self), NULL);
   g_return_val_if_fail (DIRTY_IS_REQUEST (request), NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  dirty_sync_wait_begin (&wait);
-  dirty_client_send (self, request, cancellable, dirty_sync_wait_cb, &wait);
-  result = dirty_sync_wait_end (&wait);
-  return dirty_client_send_finish (self, result, error);
+  timeout_ms = dirty_request_get_timeout (request);
+  if (timeout_ms == 0)
+    timeout_ms = dirty_client_get_timeout (self);
+  return send_frame_sync (self, dirty_request_encode (request, 0, timeout_ms), timeout_ms,
+                          cancellable, error);
 }
 
 static void
@@ -681,8 +710,8 @@ dirty_client_execute_sync (DirtyClient   *self,
                            GCancellable  *cancellable,
                            GError       **error)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  DirtySyncWait wait;
+  g_autoptr(DirtyReply) reply = NULL;
+  guint timeout_ms;
 
   g_return_val_if_fail (DIRTY_IS_CLIENT (self), NULL);
   g_return_val_if_fail (app != NULL && *app != '\0', NULL);
@@ -690,8 +719,11 @@ dirty_client_execute_sync (DirtyClient   *self,
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  dirty_sync_wait_begin (&wait);
-  dirty_client_execute (self, app, action, args, kwargs, cancellable, dirty_sync_wait_cb, &wait);
-  result = dirty_sync_wait_end (&wait);
-  return dirty_client_execute_finish (self, result, error);
+  timeout_ms = dirty_client_get_timeout (self);
+  reply = send_frame_sync (self, dirty_request_encode_json (app, action, args, kwargs, timeout_ms),
+                           timeout_ms, cancellable, error);
+  if (reply == NULL)
+    return NULL;
+  /* the reply dies here, so its result is the caller's alone */
+  return json_node_ref (dirty_reply_get_result (reply));
 }

@@ -3,8 +3,11 @@
 
 /* The shared private I/O thread of libdirty-glib ("dirty-io"), as GDBus
  * has one: every DirtyClient in the process keeps its connection state on
- * this thread's GMainContext, so callers on any thread never touch it. The
- * thread starts on first use and lives as long as the process. */
+ * this thread's GMainContext, so callers on any thread never touch it
+ * (but a blocking call on a connected client, which writes its request
+ * and reads its reply on its own thread through locks of the connection:
+ * dirty-client-sync.c). The thread starts on first use and lives as long
+ * as the process. */
 
 #include <glib.h>
 

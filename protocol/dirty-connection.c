@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dirty-connection.h"
+#include "dirty-connection-private.h"
 #include "dirty-message.h"
 #include "dirty-poller.h"
 
@@ -17,88 +17,15 @@
  * of frames; the rest waits in @pending for the next turn of the loop). */
 #define READS_PER_DISPATCH 16
 #define FRAMES_PER_DISPATCH 64
-#define MAX_IOV           64
 /* How long a failing connection waits for its ERROR frame to be read. */
 #define FAIL_FLUSH_MS     1000
 /* Room for every fd one recvmsg can bring (the kernel's SCM_MAX_FD), so
  * none is silently dropped by truncation */
 #define MAX_FDS_PER_READ  253
 
-typedef struct {
-  DirtyFrame *frame;
-  guint8      header[DIRTY_FRAME_HEADER_SIZE];
-} OutFrame;
-
-struct _DirtyConnection {
-  GObject parent_instance;
-
-  GSocket      *socket;
-  DirtyLimits   limits;
-  GMainContext *context;
-
-  DirtyConnectionFrameFunc  frame_func;
-  DirtyConnectionClosedFunc closed_func;
-  gpointer                  user_data;
-
-  DirtyWatch *watch;        /* from dirty_connection_start () until closed */
-  gboolean    reading;      /* watching for input */
-  gboolean    writing;      /* watching for room to write the queue */
-  GSource *closed_source;
-  GSource *fail_timer;
-  GSource *frame_timer;     /* only while a frame is incomplete */
-  GSource *unread_source;   /* feeds @unread before the socket is watched */
-  GBytes  *unread;          /* bytes another process read off this socket */
-  gboolean paused;          /* dirty_connection_pause_reading(): for good */
-  GSource *resume_source;   /* only while read frames wait in @pending */
-  GByteArray *pending;      /* read, not consumed: past the frame budget */
-
-  /* read side: the frame being assembled */
-  guint8          *rbuf;          /* READ_CHUNK bytes, only during on_readable () */
-  gsize            rbuf_pos, rbuf_len;
-  guint8           header_buf[DIRTY_FRAME_HEADER_SIZE];
-  gsize            header_have;
-  gint64           frame_started;  /* monotonic time of its first byte */
-  gboolean         in_body;
-  DirtyFrameHeader header;
-  guint8          *body;
-  gsize            body_have;
-  gboolean         in_dispatch;          /* on_readable() runs: the budget applies */
-  guint            frames_this_dispatch;
-  /* received, not yet claimed by a header (also those of frames still
-   * in @pending) */
-  GArray          *pending_fds;
-  DirtyFdSet      *body_fds;      /* those of the frame being assembled */
-
-  /* write side: under write_lock, so another thread may send (see
-   * dirty_connection_send_from_thread ()) */
-  GRecMutex write_lock;
-  gboolean  foreign;      /* flush () runs on a thread that is not the owner */
-  GSource  *flush_source; /* the owner finishes what another thread began */
-  GQueue   out;          /* of OutFrame */
-  gsize    out_offset;   /* bytes of the head frame already written */
-  gsize    queued_bytes;
-
-  gboolean closed;       /* no more I/O at all */
-  gboolean failing;      /* flushing a final ERROR, then closing */
-  GError  *close_error;
-};
-
 G_DEFINE_FINAL_TYPE (DirtyConnection, dirty_connection, G_TYPE_OBJECT)
 
 static void connection_shutdown (DirtyConnection *self, const GError *error);
-
-static gsize
-out_frame_size (OutFrame *out)
-{
-  return DIRTY_FRAME_HEADER_SIZE + g_bytes_get_size (out->frame->body);
-}
-
-static void
-out_frame_free (OutFrame *out)
-{
-  dirty_frame_unref (out->frame);
-  g_free (out);
-}
 
 static void
 clear_source (GSource **source)
@@ -111,8 +38,8 @@ clear_source (GSource **source)
 }
 
 /* What the socket is watched for follows reading and writing. */
-static void
-update_watch (DirtyConnection *self)
+void
+dirty_connection_update_watch (DirtyConnection *self)
 {
   if (self->watch != NULL)
     dirty_watch_set_events (self->watch, (self->reading ? G_IO_IN : 0) |
@@ -123,14 +50,7 @@ static void
 stop_reading (DirtyConnection *self)
 {
   self->reading = FALSE;
-  update_watch (self);
-}
-
-static void
-stop_writing (DirtyConnection *self)
-{
-  self->writing = FALSE;
-  update_watch (self);
+  dirty_connection_update_watch (self);
 }
 
 static void
@@ -155,8 +75,9 @@ dirty_connection_finalize (GObject *object)
   clear_source (&self->unread_source);
   g_clear_pointer (&self->unread, g_bytes_unref);
   g_clear_pointer (&self->pending, g_byte_array_unref);
-  g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
+  g_queue_clear_full (&self->out, (GDestroyNotify) dirty_out_frame_free);
   g_rec_mutex_clear (&self->write_lock);
+  dirty_connection_sync_clear (self);
   g_free (self->body);
   close_pending_fds (self);
   g_array_unref (self->pending_fds);
@@ -181,6 +102,7 @@ dirty_connection_init (DirtyConnection *self)
 {
   g_queue_init (&self->out);
   g_rec_mutex_init (&self->write_lock);
+  dirty_connection_sync_init (self);
   self->pending_fds = g_array_new (FALSE, FALSE, sizeof (int));
 }
 
@@ -201,6 +123,19 @@ dirty_connection_new (GSocket           *socket,
 
 /* ---- reading ---------------------------------------------------------- */
 
+/* A frame broke the protocol: the owner fails the connection, now or,
+ * when a waiter's thread reads (dirty-connection-sync.c), from its
+ * context. */
+static void
+read_fail (DirtyConnection *self,
+           const GError    *error)
+{
+  if (self->leader_reading)
+    dirty_connection_sync_read_error (self, error, TRUE);
+  else
+    dirty_connection_fail (self, 0, error);
+}
+
 static void
 deliver_frame (DirtyConnection *self)
 {
@@ -218,9 +153,11 @@ deliver_frame (DirtyConnection *self)
    * callback: a mapping of it could fault */
   if (fds != NULL && !dirty_frame_check_fds (frame, &self->limits, &error))
     {
-      dirty_connection_fail (self, 0, error);
+      read_fail (self, error);
       return;
     }
+  if (dirty_connection_sync_route (self, frame))
+    return;
   self->frame_func (self, frame, self->user_data);
 }
 
@@ -236,7 +173,7 @@ claim_fds (DirtyConnection *self)
       g_autoptr(GError) error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                                              "Frame declares %u file descriptors, %u arrived"
                                              " with it", n, self->pending_fds->len);
-      dirty_connection_fail (self, 0, error);
+      read_fail (self, error);
       return FALSE;
     }
   if (n == 0)
@@ -253,7 +190,7 @@ start_body (DirtyConnection *self)
 
   if (!dirty_frame_header_parse (self->header_buf, &self->limits, &self->header, &error))
     {
-      dirty_connection_fail (self, 0, error);
+      read_fail (self, error);
       return FALSE;
     }
   if (!claim_fds (self))
@@ -270,7 +207,7 @@ start_body (DirtyConnection *self)
 static gboolean
 consume_buffer (DirtyConnection *self)
 {
-  while (!self->closed && !self->failing)
+  while (!self->closed && !self->failing && !self->read_broken)
     {
       gsize avail = self->rbuf_len - self->rbuf_pos;
       gsize take;
@@ -318,7 +255,10 @@ handle_eof (DirtyConnection *self)
   if (self->header_have > 0 || self->in_body)
     error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
                                  "The peer closed the connection in the middle of a frame");
-  connection_shutdown (self, error);
+  if (self->leader_reading)
+    dirty_connection_sync_read_error (self, error, FALSE);
+  else
+    connection_shutdown (self, error);
 }
 
 /* Queues the fds of an SCM_RIGHTS message. FALSE (the fds closed) when
@@ -434,7 +374,7 @@ fail_unclaimed_fds (DirtyConnection *self)
   g_autoptr(GError) error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                                                  "File descriptors arrived that no "
                                                  "frame declares");
-  dirty_connection_fail (self, 0, error);
+  read_fail (self, error);
 }
 
 static gboolean
@@ -544,6 +484,21 @@ consume_pending (DirtyConnection *self)
 
 static gboolean on_resume (gpointer user_data);
 
+/* Frames still pending: another turn even if the socket has no more (at
+ * the socket's priority, so they are not starved either). */
+static void
+schedule_resume (DirtyConnection *self)
+{
+  if (self->pending != NULL && !self->closed && !self->failing &&
+      self->resume_source == NULL)
+    {
+      self->resume_source = g_idle_source_new ();
+      g_source_set_priority (self->resume_source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (self->resume_source, on_resume, self, NULL);
+      g_source_attach (self->resume_source, self->context);
+    }
+}
+
 static gboolean
 on_readable (GSocket      *socket,
              GIOCondition  condition,
@@ -558,6 +513,7 @@ on_readable (GSocket      *socket,
     return G_SOURCE_CONTINUE;
   self->in_dispatch = TRUE;
   self->frames_this_dispatch = 0;
+  dirty_connection_sync_owner_turn (self);
   if (self->pending != NULL && self->reading)
     consume_pending (self);
   if (fds_unclaimed (self))
@@ -601,18 +557,11 @@ on_readable (GSocket      *socket,
   scratch_release (g_steal_pointer (&self->rbuf));
   self->in_dispatch = FALSE;
   watch_incomplete_frame (self);
+  /* a frame callback gave the read side to the waiters: theirs now */
+  dirty_connection_sync_owner_done (self);
   if (!self->reading)
     return G_SOURCE_REMOVE;
-  /* frames still pending: another turn even if the socket has no more
-   * (at the socket's priority, so they are not starved either) */
-  if (self->pending != NULL && !self->closed && !self->failing &&
-      self->resume_source == NULL)
-    {
-      self->resume_source = g_idle_source_new ();
-      g_source_set_priority (self->resume_source, G_PRIORITY_DEFAULT);
-      g_source_set_callback (self->resume_source, on_resume, self, NULL);
-      g_source_attach (self->resume_source, self->context);
-    }
+  schedule_resume (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -628,216 +577,54 @@ on_resume (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* ---- writing ---------------------------------------------------------- */
-
-static gboolean on_writable (GSocket *socket, GIOCondition condition, gpointer user_data);
-
-static void
-watch_writable (DirtyConnection *self)
+/* The same on a waiter's thread (dirty-connection-sync.c), which serves
+ * this connection alone: no frame budget, and errors go to the owner. */
+void
+dirty_connection_read_as_leader (DirtyConnection *self)
 {
-  if (self->writing)
-    return;
-  self->writing = TRUE;
-  update_watch (self);
-}
-
-static void
-advance_written (DirtyConnection *self,
-                 gsize            written)
-{
-  while (written > 0)
+  if (self->pending != NULL)
+    consume_pending (self);
+  if (fds_unclaimed (self))
     {
-      OutFrame *head = g_queue_peek_head (&self->out);
-      gsize left = out_frame_size (head) - self->out_offset;
-
-      if (written < left)
-        {
-          self->out_offset += written;
-          self->queued_bytes -= written;
-          return;
-        }
-      written -= left;
-      self->queued_bytes -= left;
-      self->out_offset = 0;
-      out_frame_free (g_queue_pop_head (&self->out));
+      fail_unclaimed_fds (self);
+      return;
     }
-}
-
-/* Gathers up to MAX_IOV pieces of queued frames, skipping what is already
- * written of the head frame. A frame's fds go with its first byte: a
- * write that sends them starts with that frame, and no write carries the
- * fds of two frames (the reader assigns fds to frames in order). */
-static guint
-gather (DirtyConnection *self,
-        struct iovec    *vectors)
-{
-  guint n = 0;
-  gsize skip = self->out_offset;
-
-  for (GList *l = self->out.head; l != NULL && n + 2 <= MAX_IOV; l = l->next)
+  self->rbuf = scratch_acquire ();
+  self->rbuf_pos = self->rbuf_len = 0;
+  /* until its own frame came: the rest can wait for the next reader */
+  for (guint i = 0; i < READS_PER_DISPATCH && !self->read_broken && !self->leader_answered; i++)
     {
-      OutFrame *out = l->data;
-      gsize body_size;
-      const guint8 *body = g_bytes_get_data (out->frame->body, &body_size);
-
-      if (out->frame->fds != NULL && l != self->out.head)
-        break;
-      if (skip < DIRTY_FRAME_HEADER_SIZE)
-        {
-          vectors[n].iov_base = out->header + skip;
-          vectors[n++].iov_len = DIRTY_FRAME_HEADER_SIZE - skip;
-          skip = 0;
-        }
-      else
-        skip -= DIRTY_FRAME_HEADER_SIZE;
-      if (body_size > skip)
-        {
-          vectors[n].iov_base = (guint8 *) body + skip;
-          vectors[n++].iov_len = body_size - skip;
-        }
-      skip = 0;
-    }
-  return n;
-}
-
-static gboolean flush (DirtyConnection *self);
-
-/* a peer that does not read cannot be told so: it is dropped */
-static void
-drop_slow_reader (DirtyConnection *self)
-{
-  g_autoptr(GError) error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_BUSY,
-                                         "The peer is not reading: %" G_GSIZE_FORMAT
-                                         " bytes wait to be written", self->queued_bytes);
-  connection_shutdown (self, error);
-}
-
-static gboolean
-owner_flush_cb (gpointer user_data)
-{
-  DirtyConnection *self = user_data;
-  g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new (&self->write_lock);
-
-  g_clear_pointer (&self->flush_source, g_source_unref);
-  if (self->closed)
-    return G_SOURCE_REMOVE;
-  if (self->limits.max_queued_bytes > 0 && self->queued_bytes > self->limits.max_queued_bytes)
-    drop_slow_reader (self);
-  else
-    flush (self);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-schedule_owner_flush (DirtyConnection *self)
-{
-  if (self->flush_source != NULL)
-    return;
-  self->flush_source = g_idle_source_new ();
-  g_source_set_priority (self->flush_source, G_PRIORITY_HIGH);
-  g_source_set_callback (self->flush_source, owner_flush_cb, g_object_ref (self), g_object_unref);
-  g_source_attach (self->flush_source, self->context);
-}
-
-/* sendmsg of @vectors, with the head frame's fds when its first byte is
- * among them */
-static gssize
-send_raw (DirtyConnection  *self,
-          struct iovec     *vectors,
-          guint             n_vectors,
-          GError          **error)
-{
-  OutFrame *head = g_queue_peek_head (&self->out);
-  DirtyFdSet *fds = self->out_offset == 0 ? head->frame->fds : NULL;
-  guint n_fds = dirty_fd_set_get_length (fds);
-  void *control = NULL;
-  struct msghdr msg = { .msg_iov = vectors, .msg_iovlen = n_vectors };
-  gssize written;
-
-  if (n_fds > 0)
-    {
-      struct cmsghdr *c;
-
-      /* rare (large payloads only): the heap, not 256 KiB of stack */
-      control = g_malloc0 (CMSG_SPACE (n_fds * sizeof (int)));
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE (n_fds * sizeof (int));
-      c = CMSG_FIRSTHDR (&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN (n_fds * sizeof (int));
-      for (guint i = 0; i < n_fds; i++)
-        ((int *) CMSG_DATA (c))[i] = dirty_fd_set_get (fds, i);
-    }
-  do
-    written = sendmsg (g_socket_get_fd (self->socket), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-  while (written < 0 && errno == EINTR);
-  g_free (control);
-  if (written < 0)
-    {
-      int saved = errno;
-
-      g_set_error_literal (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                           g_strerror (saved));
-    }
-  return written;
-}
-
-/* Writes as much as the socket takes now. FALSE if the connection died.
- * Under write_lock. */
-static gboolean
-flush (DirtyConnection *self)
-{
-  while (!g_queue_is_empty (&self->out))
-    {
-      struct iovec vectors[MAX_IOV];
-      guint n = gather (self, vectors);
       g_autoptr(GError) error = NULL;
-      gssize written = send_raw (self, vectors, n, &error);
-      if (written < 0)
+      gssize n = receive_some (self, &error);
+
+      if (n == 0)
         {
-          /* another thread leaves waiting and errors to the owner */
-          if (self->foreign)
-            {
-              schedule_owner_flush (self);
-              return TRUE;
-            }
+          handle_eof (self);
+          break;
+        }
+      if (n < 0)
+        {
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            break;
+          if (error->domain == DIRTY_ERROR)
             {
-              watch_writable (self);
-              return TRUE;
+              dirty_connection_sync_read_error (self, error, TRUE);
+              break;
             }
           g_autoptr(GError) conn_error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
-                                                      "Writing to the connection failed: %s",
+                                                      "Reading from the connection failed: %s",
                                                       error->message);
-          connection_shutdown (self, self->failing ? self->close_error : conn_error);
-          return FALSE;
+          dirty_connection_sync_read_error (self, conn_error, FALSE);
+          break;
         }
-      advance_written (self, written);
+      if (fds_unclaimed (self))
+        {
+          fail_unclaimed_fds (self);
+          break;
+        }
     }
-  if (self->foreign)
-    return TRUE;   /* it only writes while the owner is not writing */
-  stop_writing (self);
-  if (self->failing)
-    {
-      g_autoptr(GError) error = g_steal_pointer (&self->close_error);
-      connection_shutdown (self, error);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-on_writable (GSocket      *socket,
-             GIOCondition  condition,
-             gpointer      user_data)
-{
-  g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
-  g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new (&self->write_lock);
-
-  /* flush() stops writing itself once the queue is empty */
-  flush (self);
-  return self->writing ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  keep_leftover (self);
+  scratch_release (g_steal_pointer (&self->rbuf));
 }
 
 /* The socket is ready: HUP and ERR go to whichever side is watching, and
@@ -851,7 +638,7 @@ on_ready (GIOCondition condition,
   if (self->reading && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
     on_readable (self->socket, condition, self);
   if (self->writing && (condition & (G_IO_OUT | G_IO_HUP | G_IO_ERR)))
-    on_writable (self->socket, condition, self);
+    dirty_connection_on_writable (self->socket, condition, self);
 }
 
 /* ---- public ----------------------------------------------------------- */
@@ -860,7 +647,7 @@ static void
 watch_readable (DirtyConnection *self)
 {
   self->reading = TRUE;
-  update_watch (self);
+  dirty_connection_update_watch (self);
 }
 
 /* The bytes of dirty_connection_set_unread(), through the same parser as
@@ -881,7 +668,8 @@ feed_unread (gpointer user_data)
   consume_buffer (self);
   self->rbuf = NULL;
   self->rbuf_pos = self->rbuf_len = 0;
-  if (!self->closed && !self->failing && !self->paused && !self->reading)
+  if (!self->closed && !self->failing && !self->paused && !self->reading &&
+      self->owner_reads)
     {
       watch_readable (self);
       watch_incomplete_frame (self);
@@ -915,84 +703,8 @@ dirty_connection_start (DirtyConnection           *self,
     watch_readable (self);
   g_rec_mutex_lock (&self->write_lock);
   if (!g_queue_is_empty (&self->out))
-    flush (self);
+    dirty_connection_flush (self);
   g_rec_mutex_unlock (&self->write_lock);
-}
-
-/* Queues @frame (write_lock held); TRUE if the queue now holds more than
- * max_queued_bytes: a peer that does not read cannot be told so, and the
- * owner drops it. */
-static gboolean
-enqueue_locked (DirtyConnection *self,
-                DirtyFrame      *frame)
-{
-  OutFrame *out = g_new (OutFrame, 1);
-
-  out->frame = dirty_frame_ref (frame);
-  dirty_frame_header_write (&frame->header, out->header);
-  g_queue_push_tail (&self->out, out);
-  self->queued_bytes += out_frame_size (out);
-  return self->limits.max_queued_bytes > 0 && self->queued_bytes > self->limits.max_queued_bytes;
-}
-
-void
-dirty_connection_send (DirtyConnection *self,
-                       DirtyFrame      *frame)
-{
-  g_autoptr(GRecMutexLocker) locker = NULL;
-  gboolean was_empty;
-
-  g_return_if_fail (DIRTY_IS_CONNECTION (self));
-  g_return_if_fail (frame != NULL);
-
-  locker = g_rec_mutex_locker_new (&self->write_lock);
-  if (self->closed || self->failing)
-    return;
-  was_empty = g_queue_is_empty (&self->out);
-  if (enqueue_locked (self, frame))
-    {
-      drop_slow_reader (self);
-      return;
-    }
-  /* Write at once when nothing is queued (the latency path); otherwise
-   * the frame joins the queue and goes out in one writev with the others
-   * when the socket is writable again. */
-  if (was_empty && self->context != NULL)
-    flush (self);
-}
-
-void
-dirty_connection_send_from_thread (DirtyConnection *self,
-                                   DirtyFrame      *frame)
-{
-  g_autoptr(GRecMutexLocker) locker = NULL;
-  gboolean was_empty;
-
-  g_return_if_fail (DIRTY_IS_CONNECTION (self));
-  g_return_if_fail (frame != NULL);
-
-  if (self->context == NULL || g_main_context_is_owner (self->context))
-    {
-      dirty_connection_send (self, frame);
-      return;
-    }
-  locker = g_rec_mutex_locker_new (&self->write_lock);
-  if (self->closed || self->failing)
-    return;
-  was_empty = g_queue_is_empty (&self->out);
-  /* Written here only when nothing waits before it and the owner is not
-   * waiting for room; all else (a full socket, an error, the queue
-   * limit: owner_flush_cb () checks it) is the owner's to handle, from
-   * its context. */
-  if (!enqueue_locked (self, frame) && was_empty && !self->writing &&
-      self->flush_source == NULL)
-    {
-      self->foreign = TRUE;
-      flush (self);
-      self->foreign = FALSE;
-    }
-  else
-    schedule_owner_flush (self);
 }
 
 static gboolean
@@ -1021,6 +733,8 @@ connection_shutdown (DirtyConnection *self,
       g_clear_error (&copy);
       return;
     }
+  /* no waiter's thread is on the socket past this */
+  dirty_connection_sync_close (self, error);
   self->closed = TRUE;
   self->failing = FALSE;
   self->reading = self->writing = FALSE;
@@ -1028,7 +742,7 @@ connection_shutdown (DirtyConnection *self,
   clear_source (&self->resume_source);
   clear_source (&self->fail_timer);
   clear_source (&self->frame_timer);
-  g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
+  g_queue_clear_full (&self->out, (GDestroyNotify) dirty_out_frame_free);
   self->queued_bytes = 0;
   close_pending_fds (self);
   g_clear_pointer (&self->body_fds, dirty_fd_set_unref);
@@ -1078,6 +792,7 @@ dirty_connection_fail (DirtyConnection *self,
   if (self->closed || self->failing)
     return;
   g_debug ("Closing connection after protocol error: %s", error->message);
+  dirty_connection_sync_take_back (self);
   frame = dirty_frame_new_error (id, error, NULL, NULL, 0);
   dirty_connection_send (self, frame);
   if (self->closed)
@@ -1103,17 +818,6 @@ dirty_connection_is_closed (DirtyConnection *self)
   g_return_val_if_fail (DIRTY_IS_CONNECTION (self), TRUE);
 
   return self->closed || self->failing;
-}
-
-gsize
-dirty_connection_get_queued_bytes (DirtyConnection *self)
-{
-  g_autoptr(GRecMutexLocker) locker = NULL;
-
-  g_return_val_if_fail (DIRTY_IS_CONNECTION (self), 0);
-
-  locker = g_rec_mutex_locker_new (&self->write_lock);
-  return self->queued_bytes;
 }
 
 GSocket *
@@ -1149,6 +853,7 @@ dirty_connection_pause_reading (DirtyConnection *self)
 {
   g_return_if_fail (DIRTY_IS_CONNECTION (self));
 
+  dirty_connection_sync_take_back (self);
   self->paused = TRUE;
   stop_reading (self);
   clear_source (&self->resume_source);
@@ -1169,6 +874,7 @@ dirty_connection_detach (DirtyConnection *self,
       errno = ENOTCONN;
       return -1;
     }
+  dirty_connection_sync_take_back (self);
   /* the bytes go on, but fds already received could not: a new owner
    * would read a frame whose fds never arrive */
   if (self->body_fds != NULL || self->pending_fds->len > 0)
@@ -1192,4 +898,43 @@ dirty_connection_detach (DirtyConnection *self,
   self->closed_func = NULL;
   connection_shutdown (self, NULL);
   return fd;
+}
+
+void
+dirty_connection_lost (DirtyConnection *self,
+                       const GError    *error)
+{
+  connection_shutdown (self, error);
+}
+
+void
+dirty_connection_set_owner_reads (DirtyConnection *self,
+                                  gboolean         owner_reads)
+{
+  g_return_if_fail (DIRTY_IS_CONNECTION (self));
+
+  if (self->owner_reads == owner_reads)
+    return;
+  self->owner_reads = owner_reads;
+  if (self->closed || self->failing || self->paused)
+    return;
+  if (!owner_reads)
+    {
+      stop_reading (self);
+      clear_source (&self->resume_source);
+      clear_source (&self->frame_timer);
+      /* inside a frame callback the turn ends first (on_readable ()) */
+      if (!self->in_dispatch)
+        dirty_connection_sync_owner_done (self);
+      return;
+    }
+  /* frames a leader forwarded go first: on_readable () and the forward
+   * idle deliver them, never this call (a frame callback may be what
+   * called it) */
+  dirty_connection_sync_take_back (self);
+  /* a frame a waiter began is the owner's to finish, from now */
+  self->frame_started = g_get_monotonic_time ();
+  watch_readable (self);
+  watch_incomplete_frame (self);
+  schedule_resume (self);
 }

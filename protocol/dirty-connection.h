@@ -9,7 +9,9 @@
  *
  * Use it from the GMainContext it was started on, except
  * dirty_connection_send_from_thread(), which any thread may call: the
- * write side is under a lock, the read side belongs to that context. */
+ * write side is under a lock, the read side belongs to that context
+ * unless the owner leaves it to threads waiting for a reply
+ * (dirty-connection-sync.h). */
 
 #include <gio/gio.h>
 

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include "dirty-client-io-private.h"
+#include "dirty-connection-sync.h"
+#include "dirty-error.h"
+#include "dirty-message.h"
+#include "dirty-reply-private.h"
+#include "dirty-i18n-private.h"
+
+/* A blocking call on a connected client, on the calling thread. Through
+ * the I/O thread a call costs that thread two wake-ups (the caller's
+ * request handed to it, the reply handed back); here the caller writes
+ * its request itself and waits for its reply on the connection
+ * (dirty-connection-sync.h): while the I/O thread has no call of its own
+ * in flight, the blocked callers take turns reading the socket, and the
+ * one that reads hands the others their replies. Otherwise the I/O thread
+ * reads, and hands this thread its reply through a GCond: still no main
+ * context in between.
+ *
+ * The same answers as the I/O thread's path, in the same words: a
+ * timeout (the call's plus DIRTY_CLIENT_SAFETY_MARGIN_MS) and a cancel
+ * send CANCEL; the connection's loss or the arbiter's ERROR for the whole
+ * connection end the call; the request's memfds go back to the pool only
+ * after a RESPONSE that does not hand one back (see call_note_reply_fds ()
+ * in dirty-client-io.c). */
+
+static DirtyReply *
+reply_from_response (DirtyConnection  *connection,
+                     DirtyFrame       *request,
+                     DirtyFrame       *frame,
+                     GError          **error)
+{
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+  DirtyReply *reply = NULL;
+
+  if (dirty_frame_decode (frame, dirty_connection_get_limits (connection),
+                          &root, &attachments, error))
+    reply = dirty_reply_new_from_body (root, attachments, error);
+  /* the worker is done with the arguments; an echoed one is the reply's */
+  if (request->fds != NULL &&
+      !(frame->fds != NULL && dirty_fd_set_shares_file (request->fds, frame->fds)))
+    dirty_fd_set_release_reusable (request->fds);
+  return reply;
+}
+
+static DirtyReply *
+reply_from_frame (DirtyConnection  *connection,
+                  DirtyFrame       *request,
+                  DirtyFrame       *frame,
+                  GError          **error)
+{
+  switch (frame->header.type)
+    {
+    case DIRTY_FRAME_RESPONSE:
+      return reply_from_response (connection, request, frame, error);
+    case DIRTY_FRAME_ERROR:
+      g_propagate_error (error, dirty_client_io_body_error (connection, frame));
+      return NULL;
+    default:
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                   _("The arbiter sent %s to a call that is not a stream"),
+                   dirty_frame_type_to_string (frame->header.type));
+      return NULL;
+    }
+}
+
+static void
+send_cancel (DirtyConnection *connection,
+             guint64          id)
+{
+  g_autoptr(DirtyFrame) frame = dirty_frame_new_empty (DIRTY_FRAME_CANCEL, id, 0);
+
+  dirty_connection_send_from_thread (connection, frame);
+}
+
+static DirtyReply *
+wait_reply (DirtyClientIo          *io,
+            DirtyConnection        *connection,
+            DirtyConnectionWaiter  *waiter,
+            DirtyFrame             *request,
+            guint64                 id,
+            guint32                 timeout_ms,
+            GCancellable           *cancellable,
+            GError                **error)
+{
+  g_autoptr(DirtyFrame) frame = NULL;
+  g_autoptr(GError) wait_error = NULL;
+  DirtyConnectionWaitEnd end;
+  gint64 deadline = 0;
+
+  if (timeout_ms > 0)
+    deadline = g_get_monotonic_time () +
+               ((gint64) timeout_ms + DIRTY_CLIENT_SAFETY_MARGIN_MS) * G_TIME_SPAN_MILLISECOND;
+  frame = dirty_connection_wait (connection, waiter, deadline, cancellable, &end, &wait_error);
+  switch (end)
+    {
+    case DIRTY_CONNECTION_WAIT_FRAME:
+      return reply_from_frame (connection, request, frame, error);
+    case DIRTY_CONNECTION_WAIT_TIMEOUT:
+      send_cancel (connection, id);
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_TIMEOUT,
+                   _("No reply from the arbiter within the call's timeout (%u ms)"),
+                   timeout_ms);
+      return NULL;
+    case DIRTY_CONNECTION_WAIT_CANCELLED:
+      send_cancel (connection, id);
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                           _("Operation was cancelled"));
+      return NULL;
+    case DIRTY_CONNECTION_WAIT_FAILED:
+      g_propagate_error (error, g_steal_pointer (&wait_error));
+      return NULL;
+    case DIRTY_CONNECTION_WAIT_CLOSED:
+    default:
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
+                   _("Lost the connection to dirty-arbiter at %s: %s"),
+                   dirty_client_io_get_socket_path (io),
+                   wait_error ? wait_error->message : "closed by the arbiter");
+      return NULL;
+    }
+}
+
+DirtyReply *
+dirty_client_io_call_sync (DirtyClientIo  *io,
+                           DirtyFrame     *frame,
+                           guint32         timeout_ms,
+                           GCancellable   *cancellable,
+                           gboolean       *handled,
+                           GError        **error)
+{
+  g_autoptr(DirtyConnection) connection = NULL;
+  g_autoptr(DirtyFrame) request = NULL;
+  g_autoptr(GError) local_error = NULL;
+  DirtyConnectionWaiter *waiter;
+  DirtyReply *reply;
+  guint64 id = 0;
+
+  *handled = TRUE;
+  if (g_cancellable_is_cancelled (cancellable))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                           _("Operation was cancelled"));
+      return NULL;
+    }
+  connection = dirty_client_io_sync_begin (io, frame, &id, &local_error);
+  if (connection == NULL)
+    {
+      *handled = local_error != NULL;
+      if (local_error != NULL)
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  /* registered before the request leaves: the reply cannot miss it */
+  waiter = dirty_connection_expect (connection, id);
+  if (waiter == NULL)
+    {
+      /* closing: the I/O thread's path connects again */
+      dirty_client_io_sync_end (io);
+      *handled = FALSE;
+      return NULL;
+    }
+  request = dirty_frame_copy_with_id (frame, id, timeout_ms);
+  dirty_connection_send_from_thread (connection, request);
+  reply = wait_reply (io, connection, waiter, frame, id, timeout_ms, cancellable, error);
+  dirty_client_io_sync_end (io);
+  return reply;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Waiting for a reply on the calling thread (leader/follower), so that a
+ * blocking call costs no wake-up of the connection's owner.
+ *
+ * A thread registers the id it expects (dirty_connection_expect()), sends
+ * its request (dirty_connection_send_from_thread()) and waits
+ * (dirty_connection_wait()). Whoever reads the socket hands the frame of
+ * a registered id to its waiter (a GCond, no main context). Who reads:
+ * the owner's context, as always, while the owner wants the read side
+ * (dirty_connection_set_owner_reads(), the default); otherwise the
+ * waiters take turns: one, the leader, polls and reads on its own
+ * thread, hands the others their frames and forwards frames nobody waits
+ * for to the owner's context; when its own frame came it lets another
+ * waiter lead. With no waiter and the owner not reading, nobody reads:
+ * the kernel keeps the bytes for the next reader.
+ *
+ * Errors the leader meets are the owner's to act on (from its context);
+ * closing the connection answers every waiter. */
+
+#include "dirty-connection.h"
+
+G_BEGIN_DECLS
+
+typedef struct _DirtyConnectionWaiter DirtyConnectionWaiter;
+
+typedef enum {
+  DIRTY_CONNECTION_WAIT_FRAME,      /* the frame came */
+  DIRTY_CONNECTION_WAIT_TIMEOUT,    /* the deadline passed */
+  DIRTY_CONNECTION_WAIT_CANCELLED,  /* the cancellable was cancelled */
+  DIRTY_CONNECTION_WAIT_FAILED,     /* dirty_connection_fail_waiters() */
+  DIRTY_CONNECTION_WAIT_CLOSED,     /* the connection closed (error: why, or NULL) */
+} DirtyConnectionWaitEnd;
+
+/* From any thread: the next frame with @id (not 0) goes to the returned
+ * waiter instead of the frame callback. NULL if the connection is closed
+ * or closing, or when nobody reads and the peer hung up: the owner's
+ * context should notice that first (dirty_connection_peer_gone ()).
+ * Register before sending the request. */
+DirtyConnectionWaiter *dirty_connection_expect (DirtyConnection *self,
+                                                guint64          id);
+
+/* Blocks until @waiter's frame comes, @deadline (monotonic µs; 0: none)
+ * passes, @cancellable is cancelled or the connection closes, reading
+ * for itself and the other waiters while it leads. Frees @waiter. The
+ * frame (transfer full) for WAIT_FRAME, else NULL with @error set for
+ * WAIT_FAILED and maybe for WAIT_CLOSED. */
+DirtyFrame *dirty_connection_wait (DirtyConnection        *self,
+                                   DirtyConnectionWaiter  *waiter,
+                                   gint64                  deadline,
+                                   GCancellable           *cancellable,
+                                   DirtyConnectionWaitEnd *end,
+                                   GError                **error);
+
+/* Ends every waiter with @error (WAIT_FAILED): the peer said why it
+ * closes. */
+void        dirty_connection_fail_waiters (DirtyConnection *self,
+                                           const GError    *error);
+
+/* From the owner's context: whether the peer hung up (or the connection
+ * closed) while the owner left the reading to waiters and none read. */
+gboolean    dirty_connection_peer_gone (DirtyConnection *self);
+
+/* From the owner's context: whether the owner reads the socket (TRUE,
+ * the default) or leaves it to the waiters. Taking it back waits for the
+ * leader to stop (it is woken at once). */
+void        dirty_connection_set_owner_reads (DirtyConnection *self,
+                                              gboolean         owner_reads);
+
+G_END_DECLS

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests of threads waiting for a reply on a DirtyConnection and
+ * reading it themselves (protocol/dirty-connection-sync.c), over a real
+ * socketpair: this thread runs the owner's context, other threads wait.
+ * The hand-overs of the read side are what these test: inside a frame
+ * callback with frames left past the budget, back to the owner while a
+ * leader polls, to the next waiter when the leader gives up, and the
+ * errors a leader meets. */
+#include "config.h"
+
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dirty-connection-sync.h"
+#include "dirty-error.h"
+
+typedef struct {
+  GMainContext    *context;
+  DirtyConnection *conn;
+  int              peer_fd;
+  GPtrArray       *frames;        /* what reached the frame callback */
+  guint            switch_after;  /* frames; then the owner stops reading */
+  guint            n_closed;
+  GError          *close_error;
+} Fixture;
+
+typedef struct {
+  DirtyConnection        *conn;
+  DirtyConnectionWaiter  *waiter;
+  gint64                  deadline;
+  GThread                *thread;
+  gint                    done;   /* atomic */
+  DirtyConnectionWaitEnd  end;
+  DirtyFrame             *frame;
+} Waiter;
+
+static void
+on_frame (DirtyConnection *conn, DirtyFrame *frame, gpointer user_data)
+{
+  Fixture *fx = user_data;
+
+  g_ptr_array_add (fx->frames, dirty_frame_ref (frame));
+  if (fx->frames->len == fx->switch_after)
+    dirty_connection_set_owner_reads (conn, FALSE);
+}
+
+static void
+on_closed (DirtyConnection *conn, const GError *error, gpointer user_data)
+{
+  Fixture *fx = user_data;
+
+  fx->n_closed++;
+  fx->close_error = error ? g_error_copy (error) : NULL;
+}
+
+static void
+setup (Fixture *fx, gconstpointer data)
+{
+  int fds[2];
+  g_autoptr(GSocket) socket = NULL;
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  socket = g_socket_new_from_fd (fds[0], NULL);
+  fx->peer_fd = fds[1];
+  fx->context = g_main_context_new ();
+  fx->frames = g_ptr_array_new_with_free_func ((GDestroyNotify) dirty_frame_unref);
+  fx->conn = dirty_connection_new (socket, NULL);
+  dirty_connection_start (fx->conn, fx->context, on_frame, on_closed, fx);
+}
+
+static void
+teardown (Fixture *fx, gconstpointer data)
+{
+  g_clear_object (&fx->conn);
+  if (fx->peer_fd >= 0)
+    close (fx->peer_fd);
+  g_ptr_array_unref (fx->frames);
+  g_clear_error (&fx->close_error);
+  /* sources that hold the connection go with the context */
+  g_main_context_unref (fx->context);
+}
+
+static gpointer
+wait_thread (gpointer data)
+{
+  Waiter *w = data;
+  g_autoptr(GError) error = NULL;
+
+  w->frame = dirty_connection_wait (w->conn, w->waiter, w->deadline, NULL, &w->end, &error);
+  g_atomic_int_set (&w->done, 1);
+  return NULL;
+}
+
+/* Registers @id now (before anything is written), waits on a thread. */
+static void
+waiter_start (Waiter *w, Fixture *fx, guint64 id, guint timeout_ms)
+{
+  *w = (Waiter) { .conn = fx->conn };
+  w->waiter = dirty_connection_expect (fx->conn, id);
+  g_assert_nonnull (w->waiter);
+  if (timeout_ms > 0)
+    w->deadline = g_get_monotonic_time () + timeout_ms * G_TIME_SPAN_MILLISECOND;
+  w->thread = g_thread_new ("waiter", wait_thread, w);
+}
+
+static void
+waiter_join (Waiter *w)
+{
+  g_thread_join (w->thread);
+  g_clear_pointer (&w->frame, dirty_frame_unref);
+}
+
+/* Runs the owner's context until @w is done and @n_frames reached the
+ * frame callback. */
+static void
+iterate_until (Fixture *fx, Waiter *w, guint n_frames)
+{
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  while (!g_atomic_int_get (&w->done) || fx->frames->len < n_frames)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_main_context_iteration (fx->context, FALSE);
+      g_usleep (1000);
+    }
+}
+
+static void
+append_frame (GByteArray *out, guint64 id)
+{
+  g_autoptr(DirtyFrame) frame = dirty_frame_new_empty (DIRTY_FRAME_RESPONSE, id, 0);
+  guint8 header[DIRTY_FRAME_HEADER_SIZE];
+
+  dirty_frame_header_write (&frame->header, header);
+  g_byte_array_append (out, header, sizeof header);
+}
+
+static void
+write_frames (Fixture *fx, const guint64 *ids, guint n)
+{
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+
+  for (guint i = 0; i < n; i++)
+    append_frame (out, ids[i]);
+  g_assert_cmpint (write (fx->peer_fd, out->data, out->len), ==, out->len);
+}
+
+static void
+assert_got (Waiter *w, guint64 id)
+{
+  g_assert_cmpint (w->end, ==, DIRTY_CONNECTION_WAIT_FRAME);
+  g_assert_nonnull (w->frame);
+  g_assert_cmpuint (w->frame->header.id, ==, id);
+}
+
+/* The owner gives the read side away inside a frame callback, in a turn
+ * that read more frames than its budget: the waiter, as leader, reads
+ * the frames left over (without waiting for the socket, which has no
+ * more), finds its own among them, and forwards the others to the owner
+ * in order. */
+static void
+test_handover_with_leftover (Fixture *fx, gconstpointer data)
+{
+  guint64 ids[101];
+  Waiter w;
+
+  for (guint i = 0; i < 100; i++)
+    ids[i] = 1000 + i;
+  ids[100] = 5;
+  fx->switch_after = 10;
+  waiter_start (&w, fx, 5, 0);
+  write_frames (fx, ids, G_N_ELEMENTS (ids));
+  iterate_until (fx, &w, 100);
+  assert_got (&w, 5);
+  for (guint i = 0; i < 100; i++)
+    g_assert_cmpuint (((DirtyFrame *) fx->frames->pdata[i])->header.id, ==, 1000 + i);
+  waiter_join (&w);
+}
+
+/* The owner takes the read side back while a leader polls: the leader is
+ * woken and lets go; the owner then reads and hands the waiter its frame. */
+static void
+test_owner_takes_back (Fixture *fx, gconstpointer data)
+{
+  const guint64 ids[] = { 9, 7 };
+  Waiter w;
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  waiter_start (&w, fx, 7, 0);
+  g_usleep (100 * 1000);
+  dirty_connection_set_owner_reads (fx->conn, TRUE);
+  write_frames (fx, ids, G_N_ELEMENTS (ids));
+  iterate_until (fx, &w, 1);
+  assert_got (&w, 7);
+  g_assert_cmpuint (((DirtyFrame *) fx->frames->pdata[0])->header.id, ==, 9);
+  waiter_join (&w);
+}
+
+/* The leader's deadline passes: the other waiter leads and gets its own
+ * frame. */
+static void
+test_next_waiter_leads (Fixture *fx, gconstpointer data)
+{
+  const guint64 id = 2;
+  Waiter first, second;
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  waiter_start (&first, fx, 1, 200);
+  g_usleep (50 * 1000);
+  waiter_start (&second, fx, 2, 0);
+  iterate_until (fx, &first, 0);
+  g_assert_cmpint (first.end, ==, DIRTY_CONNECTION_WAIT_TIMEOUT);
+  g_usleep (100 * 1000);
+  write_frames (fx, &id, 1);
+  iterate_until (fx, &second, 0);
+  assert_got (&second, 2);
+  g_assert_cmpuint (fx->frames->len, ==, 0);
+  waiter_join (&first);
+  waiter_join (&second);
+}
+
+/* The peer hangs up under a leader: the owner closes the connection, the
+ * waiter gets WAIT_CLOSED, the closed callback runs once. */
+static void
+test_leader_meets_eof (Fixture *fx, gconstpointer data)
+{
+  Waiter w;
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  waiter_start (&w, fx, 3, 0);
+  g_usleep (100 * 1000);
+  close (fx->peer_fd);
+  fx->peer_fd = -1;
+  iterate_until (fx, &w, 0);
+  while (fx->n_closed == 0)
+    g_main_context_iteration (fx->context, TRUE);
+  g_assert_cmpint (w.end, ==, DIRTY_CONNECTION_WAIT_CLOSED);
+  g_assert_cmpuint (fx->n_closed, ==, 1);
+  g_assert_no_error (fx->close_error);
+  g_assert_null (dirty_connection_expect (fx->conn, 4));
+  waiter_join (&w);
+}
+
+/* A bad header read by a leader: the owner fails the connection with a
+ * protocol error, and the waiter is answered. */
+static void
+test_leader_meets_garbage (Fixture *fx, gconstpointer data)
+{
+  guint8 garbage[DIRTY_FRAME_HEADER_SIZE];
+  Waiter w;
+
+  memset (garbage, 0x5a, sizeof garbage);
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  waiter_start (&w, fx, 3, 0);
+  g_usleep (100 * 1000);
+  g_assert_cmpint (write (fx->peer_fd, garbage, sizeof garbage), ==, sizeof garbage);
+  iterate_until (fx, &w, 0);
+  while (fx->n_closed == 0)
+    g_main_context_iteration (fx->context, TRUE);
+  g_assert_cmpint (w.end, ==, DIRTY_CONNECTION_WAIT_CLOSED);
+  g_assert_error (fx->close_error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+  waiter_join (&w);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add ("/connection-sync/" path, Fixture, NULL, setup, func, teardown)
+  ADD ("handover-with-leftover", test_handover_with_leftover);
+  ADD ("owner-takes-back", test_owner_takes_back);
+  ADD ("next-waiter-leads", test_next_waiter_leads);
+  ADD ("leader-meets-eof", test_leader_meets_eof);
+  ADD ("leader-meets-garbage", test_leader_meets_garbage);
+#undef ADD
+  return g_test_run ();
+}
