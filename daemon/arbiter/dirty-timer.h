@@ -3,7 +3,8 @@
 
 /* A one-shot timer that is re-armed by moving its ready time: cheaper than
  * destroying and creating a timeout source each time, which the heartbeat
- * watchdog and the deadline timer would otherwise do constantly. */
+ * watchdog and the deadline timer would otherwise do constantly. Pushing
+ * it back or disarming it costs no main-loop wake-up (dirty-timer.c). */
 
 #include <glib.h>
 
@@ -13,7 +14,8 @@ G_BEGIN_DECLS
  * -1). @func runs when armed and due; the timer is disarmed before. */
 GSource *dirty_timer_new    (GSourceFunc   func,
                              gpointer      user_data);
-/* @when: monotonic us, or -1 to disarm */
+/* @when: monotonic us, or -1 to disarm. The callback never runs before
+ * @when; the context may wake up once, early, for an older time. */
 void     dirty_timer_arm_at (GSource      *timer,
                              gint64        when);
 void     dirty_timer_free   (GSource      *timer);
