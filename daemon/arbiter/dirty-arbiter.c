@@ -116,7 +116,10 @@ dirty_arbiter_dispose (GObject *object)
   if (self->peers != NULL)
     g_hash_table_remove_all (self->peers);
   if (self->scheduler != NULL)
-    g_signal_handlers_disconnect_by_data (self->scheduler, self);
+    {
+      dirty_scheduler_set_changed_func (self->scheduler, NULL, NULL);
+      g_signal_handlers_disconnect_by_data (self->scheduler, self);
+    }
   if (self->pool != NULL)
     g_signal_handlers_disconnect_by_data (self->pool, self);
   g_clear_object (&self->scheduler);
@@ -268,8 +271,10 @@ dirty_arbiter_check_ready (DirtyArbiter *self)
 
 static void
 dirty_arbiter_scheduler_changed_cb (DirtyScheduler *scheduler,
-                                    DirtyArbiter   *self)
+                                    gpointer        user_data)
 {
+  DirtyArbiter *self = user_data;
+
   dirty_arbiter_check_ready (self);
   if (self->status_source == 0)
     self->status_source = g_timeout_add (STATUS_INTERVAL_MS, dirty_arbiter_status_cb, self);
@@ -1231,8 +1236,7 @@ dirty_arbiter_start (DirtyArbiter  *self,
 
   self->pool = dirty_pool_new (self->config, &self->limits);
   self->scheduler = dirty_scheduler_new (self->config, self->pool);
-  g_signal_connect (self->scheduler, "changed",
-                    G_CALLBACK (dirty_arbiter_scheduler_changed_cb), self);
+  dirty_scheduler_set_changed_func (self->scheduler, dirty_arbiter_scheduler_changed_cb, self);
   g_signal_connect (self->scheduler, "idle",
                     G_CALLBACK (dirty_arbiter_scheduler_idle_cb), self);
   g_signal_connect (self->pool, "stopped", G_CALLBACK (dirty_arbiter_pool_stopped_cb), self);

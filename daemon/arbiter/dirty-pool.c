@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-#include "dirty-arbiter-marshal.h"
 #include "dirty-error-private.h"
 #include "dirty-log.h"
 #include "dirty-pool.h"
@@ -47,6 +46,8 @@ struct _DirtyPool
   char        *binary;
   char        *python_worker;
   GPtrArray   *slots;            /* of Slot (owned) */
+  DirtyWorkerProcReplyFunc reply_func;
+  gpointer     reply_data;
   guint        generation;       /* 1, then one more per reload */
   gboolean     reloading;        /* the newest generation is not ready yet */
   guint        backoff_ms;       /* delay before replacing a worker that died young */
@@ -60,7 +61,6 @@ struct _DirtyPool
 
 enum {
   SIGNAL_WORKER_CHANGED,
-  SIGNAL_WORKER_REPLY,
   SIGNAL_WORKER_BACKTRACE,
   SIGNAL_WORKER_LOST,
   SIGNAL_WORKER_EXITED,
@@ -79,6 +79,7 @@ slot_clear_proc (Slot *slot)
 {
   if (slot->proc == NULL)
     return;
+  dirty_worker_proc_set_reply_func (slot->proc, NULL, NULL);
   g_signal_handlers_disconnect_by_data (slot->proc, slot);
   g_clear_object (&slot->proc);
 }
@@ -130,13 +131,6 @@ dirty_pool_class_init (DirtyPoolClass *klass)
   signals[SIGNAL_WORKER_CHANGED] =
     g_signal_new ("worker-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
-  signals[SIGNAL_WORKER_REPLY] =
-    g_signal_new ("worker-reply", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, dirty_arbiter_marshal_VOID__OBJECT_POINTER_POINTER_BOOLEAN,
-                  G_TYPE_NONE, 4, DIRTY_TYPE_WORKER_PROC,
-                  G_TYPE_POINTER, G_TYPE_POINTER, G_TYPE_BOOLEAN);
-  g_signal_set_va_marshaller (signals[SIGNAL_WORKER_REPLY], G_TYPE_FROM_CLASS (klass),
-                              dirty_arbiter_marshal_VOID__OBJECT_POINTER_POINTER_BOOLEANv);
   signals[SIGNAL_WORKER_BACKTRACE] =
     g_signal_new ("worker-backtrace", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 4, DIRTY_TYPE_WORKER_PROC,
@@ -365,12 +359,16 @@ slot_terminate_if_idle (Slot *slot)
 
 static void
 slot_reply_cb (DirtyWorkerProc *proc,
-               gpointer         job,
-               gpointer         frame,
+               DirtyJob        *job,
+               DirtyFrame      *frame,
                gboolean         terminal,
-               Slot            *slot)
+               gpointer         user_data)
 {
-  g_signal_emit (slot->pool, signals[SIGNAL_WORKER_REPLY], 0, proc, job, frame, terminal);
+  Slot *slot = user_data;
+  DirtyPool *self = slot->pool;
+
+  if (self->reply_func != NULL)
+    self->reply_func (proc, job, frame, terminal, self->reply_data);
   if (terminal && slot->max_requests > 0 && slot->proc == proc &&
       dirty_worker_proc_get_served (proc) >= slot->max_requests)
     slot_recycle (slot, "dirty_max_requests");
@@ -423,7 +421,7 @@ slot_spawn (Slot    *slot,
   if (slot->proc == NULL)
     return FALSE;
   g_signal_connect (slot->proc, "apps-changed", G_CALLBACK (slot_apps_changed_cb), slot);
-  g_signal_connect (slot->proc, "reply", G_CALLBACK (slot_reply_cb), slot);
+  dirty_worker_proc_set_reply_func (slot->proc, slot_reply_cb, slot);
   g_signal_connect (slot->proc, "backtrace", G_CALLBACK (slot_backtrace_cb), slot);
   g_signal_connect (slot->proc, "lost", G_CALLBACK (slot_lost_cb), slot);
   g_signal_connect (slot->proc, "exited", G_CALLBACK (slot_exited_cb), slot);
@@ -1004,6 +1002,17 @@ dirty_pool_stop (DirtyPool *self,
   /* report it from the loop even when nothing runs, like any other stop */
   g_idle_add_full (G_PRIORITY_DEFAULT, dirty_pool_stopped_idle_cb,
                    g_object_ref (self), g_object_unref);
+}
+
+void
+dirty_pool_set_reply_func (DirtyPool                *self,
+                           DirtyWorkerProcReplyFunc  func,
+                           gpointer                  user_data)
+{
+  g_return_if_fail (DIRTY_IS_POOL (self));
+
+  self->reply_func = func;
+  self->reply_data = user_data;
 }
 
 /* ---- queries ---- */

@@ -28,7 +28,6 @@ G_DECLARE_FINAL_TYPE (DirtyPool, dirty_pool, DIRTY, POOL, GObject)
 
 /* Signals, relayed from the workers (see dirty-worker-proc.h):
  * "worker-changed" (DirtyWorkerProc): app states changed.
- * "worker-reply" (DirtyWorkerProc, gpointer job, gpointer frame, gboolean terminal)
  * "worker-backtrace" (DirtyWorkerProc, gpointer job, const char *backtrace,
  *   const char *error)
  * "worker-lost" (DirtyWorkerProc)
@@ -70,6 +69,12 @@ gboolean   dirty_pool_scale        (DirtyPool          *self,
                                     int                 delta,
                                     guint              *out_total,
                                     GError            **error);
+
+/* Who gets every worker's replies (see DirtyWorkerProcReplyFunc); the
+ * pool looks at them after @func returned (recycling). */
+void       dirty_pool_set_reply_func (DirtyPool                *self,
+                                      DirtyWorkerProcReplyFunc  func,
+                                      gpointer                  user_data);
 
 /* The worker processes now alive (LIVE or STARTING or LOST). (transfer container) */
 GPtrArray *dirty_pool_list_workers (DirtyPool          *self);

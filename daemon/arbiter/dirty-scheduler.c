@@ -54,10 +54,12 @@ struct _DirtyScheduler
 
   gboolean     draining;
   gboolean     idle_emitted;
+
+  DirtySchedulerChangedFunc changed_func;
+  gpointer     changed_data;
 };
 
 enum {
-  SIGNAL_CHANGED,
   SIGNAL_IDLE,
   N_SIGNALS
 };
@@ -154,7 +156,10 @@ dirty_scheduler_dispose (GObject *object)
   DirtyScheduler *self = DIRTY_SCHEDULER (object);
 
   if (self->pool != NULL)
-    g_signal_handlers_disconnect_by_data (self->pool, self);
+    {
+      dirty_pool_set_reply_func (self->pool, NULL, NULL);
+      g_signal_handlers_disconnect_by_data (self->pool, self);
+    }
   g_clear_object (&self->pool);
   g_clear_pointer (&self->timer, dirty_timer_free);
   G_OBJECT_CLASS (dirty_scheduler_parent_class)->dispose (object);
@@ -179,9 +184,6 @@ dirty_scheduler_class_init (DirtySchedulerClass *klass)
   object_class->dispose = dirty_scheduler_dispose;
   object_class->finalize = dirty_scheduler_finalize;
 
-  signals[SIGNAL_CHANGED] =
-    g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
   signals[SIGNAL_IDLE] =
     g_signal_new ("idle", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
@@ -313,7 +315,8 @@ record_cancel (DirtyScheduler *self,
 static void
 dirty_scheduler_emit_changed (DirtyScheduler *self)
 {
-  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+  if (self->changed_func != NULL)
+    self->changed_func (self, self->changed_data);
 }
 
 static guint
@@ -687,15 +690,13 @@ log_worker_error (DirtyScheduler  *self,
 }
 
 static void
-dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
-                                 DirtyWorkerProc *worker,
-                                 gpointer         job_ptr,
-                                 gpointer         frame_ptr,
+dirty_scheduler_worker_reply_cb (DirtyWorkerProc *worker,
+                                 DirtyJob        *job,
+                                 DirtyFrame      *frame,
                                  gboolean         terminal,
-                                 DirtyScheduler  *self)
+                                 gpointer         user_data)
 {
-  DirtyJob *job = job_ptr;
-  DirtyFrame *frame = frame_ptr;
+  DirtyScheduler *self = user_data;
 
   if (!terminal)
     {
@@ -825,12 +826,23 @@ dirty_scheduler_new (DirtyConfig *config,
       g_hash_table_insert (self->apps, queue->name, queue);
     }
   self->timer = dirty_timer_new (dirty_scheduler_timer_cb, self);
-  g_signal_connect (pool, "worker-reply", G_CALLBACK (dirty_scheduler_worker_reply_cb), self);
+  dirty_pool_set_reply_func (pool, dirty_scheduler_worker_reply_cb, self);
   g_signal_connect (pool, "worker-backtrace", G_CALLBACK (dirty_scheduler_worker_backtrace_cb), self);
   g_signal_connect (pool, "worker-lost", G_CALLBACK (dirty_scheduler_worker_lost_cb), self);
   g_signal_connect (pool, "worker-changed", G_CALLBACK (dirty_scheduler_worker_changed_cb), self);
   g_signal_connect (pool, "worker-exited", G_CALLBACK (dirty_scheduler_worker_changed_cb), self);
   return self;
+}
+
+void
+dirty_scheduler_set_changed_func (DirtyScheduler            *self,
+                                  DirtySchedulerChangedFunc  func,
+                                  gpointer                   user_data)
+{
+  g_return_if_fail (DIRTY_IS_SCHEDULER (self));
+
+  self->changed_func = func;
+  self->changed_data = user_data;
 }
 
 /* ---- client calls ---- */
