@@ -54,7 +54,7 @@ struct _DirtyPool
   gboolean     stopping;
   gboolean     stopped;          /* "stopped" was emitted */
   guint        kill_source;
-  guint        rss_source;       /* dirty_max_rss checks */
+  guint        rss_source;       /* dirty_max_rss and dirty_kill_rss checks, when set */
   /* unit mode (set at start, kept across reloads): systemd runs the workers */
   DirtyUnitLauncher *launcher;
 };
@@ -736,6 +736,20 @@ dirty_pool_start_launcher (DirtyPool  *self,
   return self->launcher != NULL;
 }
 
+static void
+dirty_pool_watch_rss (DirtyPool *self)
+{
+  gboolean wanted = !self->stopping && (dirty_config_get_max_rss (self->config) > 0 ||
+                                        dirty_config_get_kill_rss (self->config) > 0);
+
+  /* without a limit there is nothing to check: no timer, which the main
+   * loop would visit in every iteration and wake up for 4 times a second */
+  if (wanted && self->rss_source == 0)
+    self->rss_source = g_timeout_add (RSS_CHECK_MS, dirty_pool_check_rss_cb, self);
+  else if (!wanted)
+    g_clear_handle_id (&self->rss_source, g_source_remove);
+}
+
 gboolean
 dirty_pool_start (DirtyPool  *self,
                   GError    **error)
@@ -754,7 +768,7 @@ dirty_pool_start (DirtyPool  *self,
         g_prefix_error (error, "%s: ", self->binary);
         return FALSE;
       }
-  self->rss_source = g_timeout_add (RSS_CHECK_MS, dirty_pool_check_rss_cb, self);
+  dirty_pool_watch_rss (self);
   return TRUE;
 }
 
@@ -838,6 +852,7 @@ dirty_pool_reload (DirtyPool   *self,
     dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
                "reload: worker_mode and worker_socket apply at the next start");
   g_set_object (&self->config, config);
+  dirty_pool_watch_rss (self);
   self->generation++;
   self->reloading = TRUE;
   added = dirty_pool_add_generation (self, dirty_config_get_workers (config));
