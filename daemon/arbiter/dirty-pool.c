@@ -1047,6 +1047,21 @@ dirty_pool_list_workers (DirtyPool *self)
   return workers;
 }
 
+guint
+dirty_pool_get_n_slots (DirtyPool *self)
+{
+  return self->slots->len;
+}
+
+DirtyWorkerProc *
+dirty_pool_get_slot_worker (DirtyPool *self,
+                            guint      i)
+{
+  g_return_val_if_fail (i < self->slots->len, NULL);
+
+  return ((Slot *) self->slots->pdata[i])->proc;
+}
+
 gboolean
 dirty_pool_is_starting (DirtyPool *self)
 {

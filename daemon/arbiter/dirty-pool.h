@@ -78,6 +78,12 @@ void       dirty_pool_set_reply_func (DirtyPool                *self,
 
 /* The worker processes now alive (LIVE or STARTING or LOST). (transfer container) */
 GPtrArray *dirty_pool_list_workers (DirtyPool          *self);
+/* The same without allocating, for the loops every call runs: the
+ * number of slots, and slot @i's worker (NULL while the slot waits for a
+ * respawn). */
+guint            dirty_pool_get_n_slots     (DirtyPool *self);
+DirtyWorkerProc *dirty_pool_get_slot_worker (DirtyPool *self,
+                                             guint      i);
 /* Whether a worker is starting or about to be respawned: apps that no
  * worker serves yet may still become ready. */
 gboolean   dirty_pool_is_starting  (DirtyPool          *self);

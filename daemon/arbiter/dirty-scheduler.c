@@ -421,22 +421,17 @@ dirty_scheduler_run (DirtyScheduler  *self,
 static void
 dirty_scheduler_dispatch (DirtyScheduler *self)
 {
-  g_autoptr(GPtrArray) workers = NULL;
-
-  if (self->n_queued == 0)
-    return;
-  workers = dirty_pool_list_workers (self->pool);
-  for (;;)
+  while (self->n_queued > 0)
     {
       DirtyWorkerProc *best = NULL;
       DirtyJob *best_job = NULL;
 
-      for (guint i = 0; i < workers->len; i++)
+      for (guint i = 0; i < dirty_pool_get_n_slots (self->pool); i++)
         {
-          DirtyWorkerProc *worker = workers->pdata[i];
+          DirtyWorkerProc *worker = dirty_pool_get_slot_worker (self->pool, i);
           DirtyJob *job;
 
-          if (dirty_worker_proc_get_free_slots (worker) == 0)
+          if (worker == NULL || dirty_worker_proc_get_free_slots (worker) == 0)
             continue;
           if (best != NULL &&
               dirty_worker_proc_get_load (worker) >= dirty_worker_proc_get_load (best))
@@ -464,27 +459,26 @@ dirty_scheduler_is_unservable (DirtyScheduler  *self,
                                const char      *app,
                                char           **reason)
 {
-  g_autoptr(GPtrArray) workers = dirty_pool_list_workers (self->pool);
   const char *message = NULL;
 
-  for (guint i = 0; i < workers->len; i++)
+  for (guint i = 0; i < dirty_pool_get_n_slots (self->pool); i++)
     {
-      DirtyWorkerProc *worker = workers->pdata[i];
+      DirtyWorkerProc *worker = dirty_pool_get_slot_worker (self->pool, i);
       const char *error_message = NULL;
+      DirtyAppState state;
 
-      /* a retiring worker takes no new calls; MODULE:TypeName:N leaves
-       * the app off some workers */
-      if (dirty_worker_proc_get_state (worker) != DIRTY_WORKER_PROC_LIVE ||
-          dirty_worker_proc_is_retiring (worker) || !dirty_worker_proc_has_app (worker, app))
+      /* a retiring worker takes no new calls */
+      if (worker == NULL || dirty_worker_proc_get_state (worker) != DIRTY_WORKER_PROC_LIVE ||
+          dirty_worker_proc_is_retiring (worker))
         continue;
-      switch (dirty_worker_proc_get_app_state (worker, app, &error_message))
-        {
-        case DIRTY_APP_STATE_READY:
-        case DIRTY_APP_STATE_STARTING:   /* its init() may still succeed */
-          return FALSE;
-        default:
-          message = message ? message : error_message;
-        }
+      state = dirty_worker_proc_get_app_state (worker, app, &error_message);
+      /* STARTING: its init() may still succeed */
+      if (state == DIRTY_APP_STATE_READY || state == DIRTY_APP_STATE_STARTING)
+        return FALSE;
+      /* MODULE:TypeName:N leaves the app off some workers: they are
+       * UNAVAILABLE for it, and say nothing about it */
+      if (dirty_worker_proc_has_app (worker, app))
+        message = message ? message : error_message;
     }
   if (dirty_pool_is_starting (self->pool))
     return FALSE;
