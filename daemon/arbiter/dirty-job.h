@@ -45,7 +45,7 @@ typedef struct {
    * end of the grace after a CANCEL) and its place there. */
   gint64           timer_at;
   guint64          timer_seq;
-  GSequenceIter   *timer_iter;
+  guint            timer_pos;   /* in the heap (dirty-job-heap.h); 0 = none */
 
   /* (unowned) while queued: its client's queue for its app (the
    * scheduler's); queue_link is its place there, for O(1) removal */

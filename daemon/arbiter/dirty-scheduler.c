@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dirty-error-private.h"
+#include "dirty-job-heap.h"
 #include "dirty-log.h"
 #include "dirty-message.h"
 #include "dirty-peer.h"
@@ -48,7 +49,7 @@ struct _DirtyScheduler
 
   /* Every pending deadline or grace end, ordered, with one timer armed
    * for the first: 100,000 queued calls cost no more than one. */
-  GSequence   *timers;     /* of DirtyJob (ref) */
+  DirtyJobHeap timers;
   guint64      next_timer_seq;
   GSource     *timer;
 
@@ -170,7 +171,7 @@ dirty_scheduler_finalize (GObject *object)
 {
   DirtyScheduler *self = DIRTY_SCHEDULER (object);
 
-  g_sequence_free (self->timers);
+  dirty_job_heap_clear (&self->timers);
   g_hash_table_unref (self->apps);
   g_clear_object (&self->config);
   G_OBJECT_CLASS (dirty_scheduler_parent_class)->finalize (object);
@@ -193,54 +194,32 @@ static void
 dirty_scheduler_init (DirtyScheduler *self)
 {
   self->apps = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, app_queue_free);
-  self->timers = g_sequence_new ((GDestroyNotify) dirty_job_unref);
+  dirty_job_heap_init (&self->timers);
 }
 
 /* ---- deadlines ---- */
 
-static int
-timer_compare (gconstpointer a,
-               gconstpointer b,
-               gpointer      user_data)
-{
-  const DirtyJob *ja = a, *jb = b;
-
-  if (ja->timer_at != jb->timer_at)
-    return ja->timer_at < jb->timer_at ? -1 : 1;
-  if (ja->timer_seq != jb->timer_seq)
-    return ja->timer_seq < jb->timer_seq ? -1 : 1;
-  return 0;
-}
-
 static void
 dirty_scheduler_rearm (DirtyScheduler *self)
 {
-  GSequenceIter *first = g_sequence_get_begin_iter (self->timers);
+  DirtyJob *first = dirty_job_heap_peek (&self->timers);
 
-  if (g_sequence_iter_is_end (first))
-    dirty_timer_arm_at (self->timer, -1);
-  else
-    dirty_timer_arm_at (self->timer, ((DirtyJob *) g_sequence_get (first))->timer_at);
+  dirty_timer_arm_at (self->timer, first != NULL ? first->timer_at : -1);
 }
 
 /* (Re)places @job's timer at @when (monotonic us), or removes it (0).
- * The caller holds a reference: the sequence drops its own. */
+ * The caller holds a reference: the heap drops its own. */
 static void
 dirty_scheduler_set_timer (DirtyScheduler *self,
                            DirtyJob       *job,
                            gint64          when)
 {
-  if (job->timer_iter != NULL)
-    {
-      GSequenceIter *iter = g_steal_pointer (&job->timer_iter);
-      g_sequence_remove (iter);
-    }
+  dirty_job_heap_remove (&self->timers, job);
   if (when > 0)
     {
       job->timer_at = when;
       job->timer_seq = ++self->next_timer_seq;
-      job->timer_iter = g_sequence_insert_sorted (self->timers, dirty_job_ref (job),
-                                                  timer_compare, NULL);
+      dirty_job_heap_push (&self->timers, job);
     }
   dirty_scheduler_rearm (self);
 }
@@ -612,11 +591,11 @@ dirty_scheduler_timer_cb (gpointer user_data)
 {
   DirtyScheduler *self = user_data;
   gint64 now = g_get_monotonic_time ();
-  GSequenceIter *first;
+  DirtyJob *first;
 
-  while (!g_sequence_iter_is_end (first = g_sequence_get_begin_iter (self->timers)))
+  while ((first = dirty_job_heap_peek (&self->timers)) != NULL)
     {
-      g_autoptr(DirtyJob) job = dirty_job_ref (g_sequence_get (first));
+      g_autoptr(DirtyJob) job = dirty_job_ref (first);
 
       if (job->timer_at > now)
         break;

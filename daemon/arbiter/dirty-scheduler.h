@@ -6,8 +6,8 @@
  * call goes to the least-loaded live worker that has the app ready and a
  * free slot; when a slot frees, the worker takes the call whose turn it
  * is in the app (among those it serves) whose turn is the oldest.
- * Deadlines live in one ordered sequence with one timer armed for the
- * earliest. */
+ * Deadlines live in one min-heap (dirty-job-heap.h) with one timer armed
+ * for the earliest. */
 
 #include <glib-object.h>
 
