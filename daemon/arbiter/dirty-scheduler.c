@@ -51,7 +51,7 @@ struct _DirtyScheduler
    * for the first: 100,000 queued calls cost no more than one. */
   DirtyJobHeap timers;
   guint64      next_timer_seq;
-  GSource     *timer;
+  DirtyTimer  *timer;
 
   gboolean     draining;
   gboolean     idle_emitted;

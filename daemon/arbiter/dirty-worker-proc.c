@@ -35,7 +35,7 @@ struct _DirtyWorkerProc
   gint64                started;     /* monotonic us */
   DirtyConnection      *connection;
   DirtyLimits           limits;
-  GSource              *watchdog;
+  DirtyTimer           *watchdog;
   GHashTable           *apps;        /* name -> AppStatus */
   GHashTable           *in_flight;   /* &job->worker_rid -> DirtyJob (ref) */
   DirtyWorkerProcReplyFunc reply_func;
