@@ -21,6 +21,7 @@
 #include "dirty-pool.h"
 #include "dirty-scheduler.h"
 #include "dirty-socket.h"
+#include "dirty-timer.h"
 
 #define STATUS_INTERVAL_MS  250   /* STATUS= at most this often */
 #define FLUSH_LIMIT_US      (1 * G_USEC_PER_SEC)
@@ -65,7 +66,11 @@ struct _DirtyArbiter
 
   gboolean         ready_sent;
   char            *last_status;
-  guint            status_source;
+  /* STATUS= after changes, at most every STATUS_INTERVAL_MS: a
+   * DirtyTimer, as a timeout source would be one more source for every
+   * main-loop iteration while calls flow */
+  DirtyTimer      *status_timer;
+  gboolean         status_pending;
   guint            extend_source;
   guint            watchdog_source;
   guint64          watchdog_usec;  /* WatchdogSec=, 0 when off */
@@ -104,7 +109,7 @@ dirty_arbiter_dispose (GObject *object)
   DirtyArbiter *self = DIRTY_ARBITER (object);
 
   g_clear_handle_id (&self->signal_watch, g_source_remove);
-  g_clear_handle_id (&self->status_source, g_source_remove);
+  g_clear_pointer (&self->status_timer, dirty_timer_free);
   g_clear_handle_id (&self->extend_source, g_source_remove);
   g_clear_handle_id (&self->watchdog_source, g_source_remove);
   g_clear_handle_id (&self->graceful_source, g_source_remove);
@@ -234,7 +239,7 @@ dirty_arbiter_status_cb (gpointer user_data)
   DirtyArbiter *self = user_data;
   g_autofree char *status = dirty_arbiter_dup_status (self);
 
-  self->status_source = 0;
+  self->status_pending = FALSE;
   if (g_strcmp0 (status, self->last_status) != 0)
     {
       g_autofree char *message = g_strconcat ("STATUS=", status, NULL);
@@ -276,8 +281,12 @@ dirty_arbiter_scheduler_changed_cb (DirtyScheduler *scheduler,
   DirtyArbiter *self = user_data;
 
   dirty_arbiter_check_ready (self);
-  if (self->status_source == 0)
-    self->status_source = g_timeout_add (STATUS_INTERVAL_MS, dirty_arbiter_status_cb, self);
+  if (self->status_pending)
+    return;
+  if (self->status_timer == NULL)
+    self->status_timer = dirty_timer_new (dirty_arbiter_status_cb, self);
+  dirty_timer_arm_at (self->status_timer, g_get_monotonic_time () + STATUS_INTERVAL_MS * 1000);
+  self->status_pending = TRUE;
 }
 
 /* EXTEND_TIMEOUT_USEC= while the apps' init()s run, until READY=1. The
