@@ -37,6 +37,7 @@ dirty_job_clear (gpointer data)
   g_free (job->app);
   g_free (job->action);
   g_free (job->backtrace);
+  g_clear_pointer (&job->stats, g_rc_box_release);
   dirty_frame_unref (job->frame);
 }
 

@@ -15,6 +15,7 @@ G_BEGIN_DECLS
 typedef struct _DirtyPeer DirtyPeer;
 typedef struct _DirtyWorkerProc DirtyWorkerProc;
 typedef struct _DirtyClientQueue DirtyClientQueue;
+typedef struct _DirtyAppStats DirtyAppStats;
 
 typedef enum {
   DIRTY_JOB_QUEUED,     /* in its app's queue */
@@ -36,6 +37,7 @@ typedef struct {
   guint64          client_id;   /* the client's id (also the peer's map key) */
   char            *app;
   char            *action;
+  DirtyAppStats   *stats;       /* (nullable): its app's counters (ref), once queued */
   DirtyFrame      *frame;       /* the client's REQUEST, forwarded as is */
   guint64          serial;      /* arrival order among all jobs */
   gint64           arrival;     /* monotonic us */

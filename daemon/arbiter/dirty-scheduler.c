@@ -34,7 +34,7 @@ struct _DirtyAppQueue
   GHashTable *clients;     /* peer -> DirtyClientQueue, those with calls waiting */
   GQueue      turns;       /* of DirtyClientQueue: the head's oldest call goes next */
   guint       n_jobs;
-  DirtyAppStats stats;     /* for STATUS */
+  DirtyAppStats *stats;    /* for STATUS (ref) */
 };
 
 struct _DirtyScheduler
@@ -75,6 +75,7 @@ app_queue_new (const char *name)
   DirtyAppQueue *queue = g_new0 (DirtyAppQueue, 1);
 
   queue->name = g_strdup (name);
+  queue->stats = g_rc_box_new0 (DirtyAppStats);
   queue->clients = g_hash_table_new (NULL, NULL);
   g_queue_init (&queue->turns);
   return queue;
@@ -101,6 +102,7 @@ app_queue_free (gpointer data)
       g_free (client);
     }
   g_hash_table_unref (queue->clients);
+  g_rc_box_release (queue->stats);
   g_free (queue->name);
   g_free (queue);
 }
@@ -249,22 +251,12 @@ queue_remove (DirtyScheduler *self,
   dirty_job_unref (job);
 }
 
-/* The counters of @job's app (for STATUS); it is always configured. */
-static DirtyAppStats *
-app_stats (DirtyScheduler *self,
-           const char     *app)
-{
-  DirtyAppQueue *queue = g_hash_table_lookup (self->apps, app);
-
-  return queue != NULL ? &queue->stats : NULL;
-}
-
 static void
 record_end (DirtyScheduler *self,
             DirtyJob       *job,
             int             code)
 {
-  DirtyAppStats *stats = app_stats (self, job->app);
+  DirtyAppStats *stats = job->stats;
 
   if (stats != NULL)
     dirty_app_stats_record_end (stats, code, job->arrival);
@@ -275,7 +267,7 @@ static void
 record_slot_freed (DirtyScheduler *self,
                    DirtyJob       *job)
 {
-  DirtyAppStats *stats = app_stats (self, job->app);
+  DirtyAppStats *stats = job->stats;
 
   if (stats != NULL && stats->in_flight > 0)
     stats->in_flight--;
@@ -285,7 +277,7 @@ static void
 record_cancel (DirtyScheduler *self,
                DirtyJob       *job)
 {
-  DirtyAppStats *stats = app_stats (self, job->app);
+  DirtyAppStats *stats = job->stats;
 
   if (stats != NULL && job->state != DIRTY_JOB_DONE)
     stats->cancels++;
@@ -388,8 +380,8 @@ dirty_scheduler_run (DirtyScheduler  *self,
   app_queue_end_turn (job);
   queue_remove (self, job);
   dirty_worker_proc_run_job (worker, job);
-  if (app_stats (self, job->app) != NULL)
-    app_stats (self, job->app)->in_flight++;
+  if (job->stats != NULL)
+    job->stats->in_flight++;
   dirty_log (G_LOG_LEVEL_DEBUG, job->app, job->action, job->client_id,
              dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
              "call %s.%s sent to worker %u as %" G_GUINT64_FORMAT, job->app, job->action,
@@ -860,19 +852,20 @@ dirty_scheduler_submit (DirtyScheduler  *self,
     }
   if (dirty_scheduler_is_unservable (self, job->app, &reason))
     {
-      dirty_app_stats_record_end (&queue->stats, DIRTY_ERROR_NO_WORKER, 0);
+      dirty_app_stats_record_end (queue->stats, DIRTY_ERROR_NO_WORKER, 0);
       g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_NO_WORKER, reason);
       return FALSE;
     }
   if (queue->n_jobs >= dirty_config_get_queue_size (self->config))
     {
-      dirty_app_stats_record_end (&queue->stats, DIRTY_ERROR_BUSY, 0);
+      dirty_app_stats_record_end (queue->stats, DIRTY_ERROR_BUSY, 0);
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_BUSY,
                    "the queue of app “%s” is full (%u calls)", job->app, queue->n_jobs);
       return FALSE;
     }
 
   job->serial = ++self->next_serial;
+  job->stats = g_rc_box_acquire (queue->stats);
   job->deadline = dirty_scheduler_deadline (self, job);
   job->state = DIRTY_JOB_QUEUED;
   app_queue_push (queue, job);
@@ -1073,5 +1066,5 @@ dirty_scheduler_get_app_stats (DirtyScheduler *self,
 
   g_return_val_if_fail (queue != NULL, NULL);
   *queued = queue->n_jobs;
-  return &queue->stats;
+  return queue->stats;
 }
