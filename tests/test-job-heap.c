@@ -25,7 +25,7 @@ new_job (void)
 {
   g_autoptr(DirtyFrame) frame = dirty_frame_new_empty (DIRTY_FRAME_REQUEST, 1, 0);
 
-  return dirty_job_new (NULL, 1, "app", "action", frame);
+  return dirty_job_new (NULL, 1, g_strdup ("app"), g_strdup ("action"), frame);
 }
 
 /* Pops everything through peek and remove, checking the order against

@@ -74,10 +74,11 @@ typedef struct {
   guint32          credit;
 } DirtyJob;
 
+/* @app, @action: (transfer full): the strings the request scan made */
 DirtyJob *dirty_job_new   (DirtyPeer  *peer,
                            guint64     client_id,
-                           const char *app,
-                           const char *action,
+                           char       *app,
+                           char       *action,
                            DirtyFrame *frame);
 DirtyJob *dirty_job_ref   (DirtyJob   *job);
 void      dirty_job_unref (DirtyJob   *job);
