@@ -377,8 +377,12 @@ dirty_scheduler_run (DirtyScheduler  *self,
 {
   g_autoptr(DirtyJob) hold = dirty_job_ref (job);
 
-  app_queue_end_turn (job);
-  queue_remove (self, job);
+  /* not queued: dirty_scheduler_submit() found it a worker at once */
+  if (job->queue != NULL)
+    {
+      app_queue_end_turn (job);
+      queue_remove (self, job);
+    }
   dirty_worker_proc_run_job (worker, job);
   if (job->stats != NULL)
     job->stats->in_flight++;
@@ -386,6 +390,26 @@ dirty_scheduler_run (DirtyScheduler  *self,
              dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
              "call %s.%s sent to worker %u as %" G_GUINT64_FORMAT, job->app, job->action,
              dirty_worker_proc_get_id (worker), job->worker_rid);
+}
+
+/* The least-loaded worker with a free slot and @app ready, or NULL */
+static DirtyWorkerProc *
+free_worker_for (DirtyScheduler *self,
+                 const char     *app)
+{
+  DirtyWorkerProc *best = NULL;
+
+  for (guint i = 0; i < dirty_pool_get_n_slots (self->pool); i++)
+    {
+      DirtyWorkerProc *worker = dirty_pool_get_slot_worker (self->pool, i);
+
+      if (worker == NULL || dirty_worker_proc_get_free_slots (worker) == 0 ||
+          (best != NULL && dirty_worker_proc_get_load (worker) >= dirty_worker_proc_get_load (best)))
+        continue;
+      if (dirty_worker_proc_get_app_state (worker, app, NULL) == DIRTY_APP_STATE_READY)
+        best = worker;
+    }
+  return best;
 }
 
 /* Fills free slots, least-loaded worker first. */
@@ -835,6 +859,7 @@ dirty_scheduler_submit (DirtyScheduler  *self,
                         GError         **error)
 {
   DirtyAppQueue *queue;
+  DirtyWorkerProc *worker = NULL;
   g_autofree char *reason = NULL;
 
   if (self->draining)
@@ -850,13 +875,19 @@ dirty_scheduler_submit (DirtyScheduler  *self,
                    "no app “%s” is configured", job->app);
       return FALSE;
     }
-  if (dirty_scheduler_is_unservable (self, job->app, &reason))
+  /* Nothing of the app waits: a free worker with the app ready takes the
+   * call at once, without queueing it. Nothing else waits for that
+   * worker either (every dispatch leaves no slot free that a queued call
+   * could use), so the order is the one the queues would give. */
+  if (queue->n_jobs == 0)
+    worker = free_worker_for (self, job->app);
+  if (worker == NULL && dirty_scheduler_is_unservable (self, job->app, &reason))
     {
       dirty_app_stats_record_end (queue->stats, DIRTY_ERROR_NO_WORKER, 0);
       g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_NO_WORKER, reason);
       return FALSE;
     }
-  if (queue->n_jobs >= dirty_config_get_queue_size (self->config))
+  if (worker == NULL && queue->n_jobs >= dirty_config_get_queue_size (self->config))
     {
       dirty_app_stats_record_end (queue->stats, DIRTY_ERROR_BUSY, 0);
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_BUSY,
@@ -868,14 +899,19 @@ dirty_scheduler_submit (DirtyScheduler  *self,
   job->stats = g_rc_box_acquire (queue->stats);
   job->deadline = dirty_scheduler_deadline (self, job);
   job->state = DIRTY_JOB_QUEUED;
-  app_queue_push (queue, job);
-  dirty_job_ref (job);
-  self->n_queued++;
   if (job->deadline != 0)
     dirty_scheduler_set_timer (self, job, job->deadline);
   dirty_log (G_LOG_LEVEL_DEBUG, job->app, job->action, job->client_id, 0, 0,
              "call %s.%s queued", job->app, job->action);
-  dirty_scheduler_dispatch (self);
+  if (worker != NULL)
+    dirty_scheduler_run (self, worker, job);
+  else
+    {
+      app_queue_push (queue, job);
+      dirty_job_ref (job);
+      self->n_queued++;
+      dirty_scheduler_dispatch (self);
+    }
   dirty_scheduler_emit_changed (self);
   return TRUE;
 }
