@@ -18,6 +18,7 @@
 #include "dirty-handoff.h"
 #include "dirty-log.h"
 #include "dirty-peer.h"
+#include "dirty-poller.h"
 #include "dirty-pool.h"
 #include "dirty-scheduler.h"
 #include "dirty-socket.h"
@@ -62,7 +63,8 @@ struct _DirtyArbiter
    * visited twice in every main-loop iteration: 2,000 instructions per
    * call for four signals that almost never come. */
   int              signal_pipe[2];
-  guint            signal_watch;
+  /* in the connections' epoll set: no GSource of its own */
+  DirtyWatch      *signal_watch;
 
   gboolean         ready_sent;
   char            *last_status;
@@ -108,7 +110,7 @@ dirty_arbiter_dispose (GObject *object)
 {
   DirtyArbiter *self = DIRTY_ARBITER (object);
 
-  g_clear_handle_id (&self->signal_watch, g_source_remove);
+  g_clear_pointer (&self->signal_watch, dirty_watch_destroy);
   g_clear_pointer (&self->status_timer, dirty_timer_free);
   g_clear_handle_id (&self->extend_source, g_source_remove);
   g_clear_handle_id (&self->watchdog_source, g_source_remove);
@@ -1121,16 +1123,15 @@ pipe_signal_handler (int signum)
   errno = saved_errno;
 }
 
-static gboolean
-dirty_arbiter_signal_pipe_cb (int           fd,
-                              GIOCondition  condition,
-                              gpointer      user_data)
+static void
+dirty_arbiter_signal_pipe_cb (GIOCondition condition,
+                              gpointer     user_data)
 {
   DirtyArbiter *self = user_data;
   unsigned char buf[64];
   gssize n;
 
-  while ((n = read (fd, buf, sizeof buf)) > 0)
+  while ((n = read (self->signal_pipe[0], buf, sizeof buf)) > 0)
     for (gssize i = 0; i < n; i++)
       {
         if (buf[i] == SIGTERM || buf[i] == SIGINT)
@@ -1146,7 +1147,6 @@ dirty_arbiter_signal_pipe_cb (int           fd,
         else if (buf[i] == SIGTTOU)
           dirty_arbiter_scale_by_signal (self, -1, "SIGTTOU");
       }
-  return G_SOURCE_CONTINUE;
 }
 
 static gboolean
@@ -1161,8 +1161,9 @@ dirty_arbiter_install_signals (DirtyArbiter  *self,
       !g_unix_set_fd_nonblocking (self->signal_pipe[1], TRUE, error))
     return FALSE;
   signal_pipe_write = self->signal_pipe[1];
-  self->signal_watch = g_unix_fd_add (self->signal_pipe[0], G_IO_IN,
-                                      dirty_arbiter_signal_pipe_cb, self);
+  self->signal_watch = dirty_watch_new (g_main_context_get_thread_default (),
+                                       self->signal_pipe[0], dirty_arbiter_signal_pipe_cb, self);
+  dirty_watch_set_events (self->signal_watch, G_IO_IN);
   action.sa_handler = pipe_signal_handler;
   sigemptyset (&action.sa_mask);
   action.sa_flags = SA_RESTART;
