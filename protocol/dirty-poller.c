@@ -165,7 +165,9 @@ dirty_watch_new (GMainContext   *context,
   DirtyWatch *watch = g_new0 (DirtyWatch, 1);
 
   g_mutex_lock (&pollers_lock);
-  watch->poller = poller_for (context);
+  /* NULL is the global default context, as for g_source_attach(): one
+   * poller for it under either name */
+  watch->poller = poller_for (context != NULL ? context : g_main_context_default ());
   watch->poller->n_watches++;
   g_mutex_unlock (&pollers_lock);
   watch->fd = fd;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* One epoll set per GMainContext for every DirtyConnection on it. A GSource
+/* One epoll set per GMainContext for every DirtyConnection on it (and any
+ * other fd that is read in the same way: the arbiter's signal pipe). A GSource
  * per socket costs the main loop a prepare, a query and a check per
  * socket per iteration: O(connections) for every frame, which with
  * 10,000 idle clients is most of the arbiter's time. Here the context
@@ -18,7 +19,8 @@ typedef struct _DirtyWatch DirtyWatch;
 typedef void (*DirtyWatchFunc) (GIOCondition condition,
                                 gpointer     user_data);
 
-/* Watches @fd on @context (not yet for anything: see _set_events). */
+/* Watches @fd on @context (NULL: the global default context), not yet
+ * for anything: see _set_events. */
 DirtyWatch *dirty_watch_new        (GMainContext   *context,
                                     int             fd,
                                     DirtyWatchFunc  func,

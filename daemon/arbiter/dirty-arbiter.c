@@ -18,9 +18,11 @@
 #include "dirty-handoff.h"
 #include "dirty-log.h"
 #include "dirty-peer.h"
+#include "dirty-poller.h"
 #include "dirty-pool.h"
 #include "dirty-scheduler.h"
 #include "dirty-socket.h"
+#include "dirty-timer.h"
 
 #define STATUS_INTERVAL_MS  250   /* STATUS= at most this often */
 #define FLUSH_LIMIT_US      (1 * G_USEC_PER_SEC)
@@ -55,15 +57,22 @@ struct _DirtyArbiter
   guint            cap_unlogged;   /* refusals since then */
   guint64          next_peer;
 
-  guint            signal_sources[4];
-  /* SIGQUIT, SIGTTIN, SIGTTOU: g_unix_signal_add (2.74) refuses them, so
-   * their handler writes the signal number into this pipe */
+  /* Every signal the arbiter handles: its handler writes the signal
+   * number into this pipe. g_unix_signal_add (2.74) refuses SIGQUIT,
+   * SIGTTIN and SIGTTOU, and its sources (one per signal) are each
+   * visited twice in every main-loop iteration: 2,000 instructions per
+   * call for four signals that almost never come. */
   int              signal_pipe[2];
-  guint            signal_watch;
+  /* in the connections' epoll set: no GSource of its own */
+  DirtyWatch      *signal_watch;
 
   gboolean         ready_sent;
   char            *last_status;
-  guint            status_source;
+  /* STATUS= after changes, at most every STATUS_INTERVAL_MS: a
+   * DirtyTimer, as a timeout source would be one more source for every
+   * main-loop iteration while calls flow */
+  DirtyTimer      *status_timer;
+  gboolean         status_pending;
   guint            extend_source;
   guint            watchdog_source;
   guint64          watchdog_usec;  /* WatchdogSec=, 0 when off */
@@ -103,10 +112,8 @@ dirty_arbiter_dispose (GObject *object)
 {
   DirtyArbiter *self = DIRTY_ARBITER (object);
 
-  for (guint i = 0; i < G_N_ELEMENTS (self->signal_sources); i++)
-    g_clear_handle_id (&self->signal_sources[i], g_source_remove);
-  g_clear_handle_id (&self->signal_watch, g_source_remove);
-  g_clear_handle_id (&self->status_source, g_source_remove);
+  g_clear_pointer (&self->signal_watch, dirty_watch_destroy);
+  g_clear_pointer (&self->status_timer, dirty_timer_free);
   g_clear_handle_id (&self->extend_source, g_source_remove);
   g_clear_handle_id (&self->watchdog_source, g_source_remove);
   g_clear_handle_id (&self->graceful_source, g_source_remove);
@@ -118,7 +125,10 @@ dirty_arbiter_dispose (GObject *object)
   if (self->peers != NULL)
     g_hash_table_remove_all (self->peers);
   if (self->scheduler != NULL)
-    g_signal_handlers_disconnect_by_data (self->scheduler, self);
+    {
+      dirty_scheduler_set_changed_func (self->scheduler, NULL, NULL);
+      g_signal_handlers_disconnect_by_data (self->scheduler, self);
+    }
   if (self->pool != NULL)
     g_signal_handlers_disconnect_by_data (self->pool, self);
   g_clear_object (&self->scheduler);
@@ -238,7 +248,7 @@ dirty_arbiter_status_cb (gpointer user_data)
   DirtyArbiter *self = user_data;
   g_autofree char *status = dirty_arbiter_dup_status (self);
 
-  self->status_source = 0;
+  self->status_pending = FALSE;
   if (g_strcmp0 (status, self->last_status) != 0)
     {
       g_autofree char *message = g_strconcat ("STATUS=", status, NULL);
@@ -275,11 +285,17 @@ dirty_arbiter_check_ready (DirtyArbiter *self)
 
 static void
 dirty_arbiter_scheduler_changed_cb (DirtyScheduler *scheduler,
-                                    DirtyArbiter   *self)
+                                    gpointer        user_data)
 {
+  DirtyArbiter *self = user_data;
+
   dirty_arbiter_check_ready (self);
-  if (self->status_source == 0)
-    self->status_source = g_timeout_add (STATUS_INTERVAL_MS, dirty_arbiter_status_cb, self);
+  if (self->status_pending)
+    return;
+  if (self->status_timer == NULL)
+    self->status_timer = dirty_timer_new (dirty_arbiter_status_cb, self);
+  dirty_timer_arm_at (self->status_timer, g_get_monotonic_time () + STATUS_INTERVAL_MS * 1000);
+  self->status_pending = TRUE;
 }
 
 /* EXTEND_TIMEOUT_USEC= while the apps' init()s run, until READY=1. The
@@ -1151,47 +1167,47 @@ pipe_signal_handler (int signum)
   errno = saved_errno;
 }
 
-static gboolean
-dirty_arbiter_signal_pipe_cb (int           fd,
-                              GIOCondition  condition,
-                              gpointer      user_data)
+static void
+dirty_arbiter_signal_pipe_cb (GIOCondition condition,
+                              gpointer     user_data)
 {
   DirtyArbiter *self = user_data;
   unsigned char buf[64];
   gssize n;
 
-  while ((n = read (fd, buf, sizeof buf)) > 0)
+  while ((n = read (self->signal_pipe[0], buf, sizeof buf)) > 0)
     for (gssize i = 0; i < n; i++)
       {
-        if (buf[i] == SIGQUIT)
+        if (buf[i] == SIGTERM || buf[i] == SIGINT)
+          dirty_arbiter_sigterm_cb (self);
+        else if (buf[i] == SIGHUP)
+          dirty_arbiter_sighup_cb (self);
+        else if (buf[i] == SIGUSR1)
+          dirty_arbiter_sigusr1_cb (self);
+        else if (buf[i] == SIGQUIT)
           dirty_arbiter_shutdown (self, TRUE);
         else if (buf[i] == SIGTTIN)
           dirty_arbiter_scale_by_signal (self, 1, "SIGTTIN");
         else if (buf[i] == SIGTTOU)
           dirty_arbiter_scale_by_signal (self, -1, "SIGTTOU");
       }
-  return G_SOURCE_CONTINUE;
 }
 
 static gboolean
 dirty_arbiter_install_signals (DirtyArbiter  *self,
                                GError       **error)
 {
-  static const int piped[] = { SIGQUIT, SIGTTIN, SIGTTOU };
+  static const int piped[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGQUIT, SIGTTIN, SIGTTOU };
   struct sigaction action = { 0 };
-
-  self->signal_sources[0] = g_unix_signal_add (SIGTERM, dirty_arbiter_sigterm_cb, self);
-  self->signal_sources[1] = g_unix_signal_add (SIGINT, dirty_arbiter_sigterm_cb, self);
-  self->signal_sources[2] = g_unix_signal_add (SIGHUP, dirty_arbiter_sighup_cb, self);
-  self->signal_sources[3] = g_unix_signal_add (SIGUSR1, dirty_arbiter_sigusr1_cb, self);
 
   if (!g_unix_open_pipe (self->signal_pipe, FD_CLOEXEC, error) ||
       !g_unix_set_fd_nonblocking (self->signal_pipe[0], TRUE, error) ||
       !g_unix_set_fd_nonblocking (self->signal_pipe[1], TRUE, error))
     return FALSE;
   signal_pipe_write = self->signal_pipe[1];
-  self->signal_watch = g_unix_fd_add (self->signal_pipe[0], G_IO_IN,
-                                      dirty_arbiter_signal_pipe_cb, self);
+  self->signal_watch = dirty_watch_new (g_main_context_get_thread_default (),
+                                       self->signal_pipe[0], dirty_arbiter_signal_pipe_cb, self);
+  dirty_watch_set_events (self->signal_watch, G_IO_IN);
   action.sa_handler = pipe_signal_handler;
   sigemptyset (&action.sa_mask);
   action.sa_flags = SA_RESTART;
@@ -1275,8 +1291,7 @@ dirty_arbiter_start (DirtyArbiter  *self,
 
   self->pool = dirty_pool_new (self->config, &self->limits);
   self->scheduler = dirty_scheduler_new (self->config, self->pool);
-  g_signal_connect (self->scheduler, "changed",
-                    G_CALLBACK (dirty_arbiter_scheduler_changed_cb), self);
+  dirty_scheduler_set_changed_func (self->scheduler, dirty_arbiter_scheduler_changed_cb, self);
   g_signal_connect (self->scheduler, "idle",
                     G_CALLBACK (dirty_arbiter_scheduler_idle_cb), self);
   g_signal_connect (self->pool, "stopped", G_CALLBACK (dirty_arbiter_pool_stopped_cb), self);

@@ -6,8 +6,8 @@
 DirtyJob *
 dirty_job_new (DirtyPeer  *peer,
                guint64     client_id,
-               const char *app,
-               const char *action,
+               char       *app,
+               char       *action,
                DirtyFrame *frame)
 {
   DirtyJob *job = g_rc_box_new0 (DirtyJob);
@@ -15,8 +15,8 @@ dirty_job_new (DirtyPeer  *peer,
   job->state = DIRTY_JOB_QUEUED;
   job->peer = peer;
   job->client_id = client_id;
-  job->app = g_strdup (app);
-  job->action = g_strdup (action);
+  job->app = app;
+  job->action = action;
   job->frame = dirty_frame_ref (frame);
   job->arrival = g_get_monotonic_time ();
   job->queue_link.data = job;
@@ -37,6 +37,7 @@ dirty_job_clear (gpointer data)
   g_free (job->app);
   g_free (job->action);
   g_free (job->backtrace);
+  g_clear_pointer (&job->stats, g_rc_box_release);
   dirty_frame_unref (job->frame);
 }
 

@@ -15,6 +15,7 @@ G_BEGIN_DECLS
 typedef struct _DirtyPeer DirtyPeer;
 typedef struct _DirtyWorkerProc DirtyWorkerProc;
 typedef struct _DirtyClientQueue DirtyClientQueue;
+typedef struct _DirtyAppStats DirtyAppStats;
 
 typedef enum {
   DIRTY_JOB_QUEUED,     /* in its app's queue */
@@ -36,6 +37,7 @@ typedef struct {
   guint64          client_id;   /* the client's id (also the peer's map key) */
   char            *app;
   char            *action;
+  DirtyAppStats   *stats;       /* (nullable): its app's counters (ref), once queued */
   DirtyFrame      *frame;       /* the client's REQUEST, forwarded as is */
   guint64          serial;      /* arrival order among all jobs */
   gint64           arrival;     /* monotonic us */
@@ -45,7 +47,7 @@ typedef struct {
    * end of the grace after a CANCEL) and its place there. */
   gint64           timer_at;
   guint64          timer_seq;
-  GSequenceIter   *timer_iter;
+  guint            timer_pos;   /* in the heap (dirty-job-heap.h); 0 = none */
 
   /* (unowned) while queued: its client's queue for its app (the
    * scheduler's); queue_link is its place there, for O(1) removal */
@@ -72,10 +74,11 @@ typedef struct {
   guint32          credit;
 } DirtyJob;
 
+/* @app, @action: (transfer full): the strings the request scan made */
 DirtyJob *dirty_job_new   (DirtyPeer  *peer,
                            guint64     client_id,
-                           const char *app,
-                           const char *action,
+                           char       *app,
+                           char       *action,
                            DirtyFrame *frame);
 DirtyJob *dirty_job_ref   (DirtyJob   *job);
 void      dirty_job_unref (DirtyJob   *job);

@@ -12,6 +12,13 @@
 /* Set by dirty_log_init() when stderr is connected to the journal. */
 static gboolean to_journal;
 
+/* Whether GLib drops info and debug records of our domain: G_MESSAGES_DEBUG,
+ * read once by dirty_log_init(). GLib reads it with getenv() each time it
+ * is asked, and three debug records per call asked it. */
+static gboolean levels_known;
+static gboolean drops_info;
+static gboolean drops_debug;
+
 /* The optional log file (log_file=): records go there in addition to
  * stderr or the journal. The lock covers swapping the fd on SIGUSR1
  * against a writer on another thread. */
@@ -109,6 +116,9 @@ void
 dirty_log_init (void)
 {
   to_journal = g_log_writer_is_journald (fileno (stderr));
+  drops_info = g_log_writer_default_would_drop (G_LOG_LEVEL_INFO, G_LOG_DOMAIN);
+  drops_debug = g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN);
+  levels_known = TRUE;
   g_log_set_writer_func (dirty_log_writer, NULL, NULL);
 }
 
@@ -171,6 +181,10 @@ dirty_log_would_drop (GLogLevelFlags level)
 {
   if (to_journal && !(level & G_LOG_LEVEL_DEBUG))
     return FALSE;
+  if (levels_known && level == G_LOG_LEVEL_DEBUG)
+    return drops_debug;
+  if (levels_known && level == G_LOG_LEVEL_INFO)
+    return drops_info;
   return g_log_writer_default_would_drop (level, G_LOG_DOMAIN);
 }
 

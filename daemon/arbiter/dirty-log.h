@@ -27,7 +27,8 @@ G_BEGIN_DECLS
  * JOURNAL_STREAM), records go to the journal as structured entries, info
  * included, debug only as G_MESSAGES_DEBUG asks; on a terminal or a pipe,
  * GLib's default writer (readable lines; info and debug with
- * G_MESSAGES_DEBUG). Call once, early in main(). */
+ * G_MESSAGES_DEBUG). Call once, early in main(): G_MESSAGES_DEBUG is read
+ * then, not per record. */
 void     dirty_log_init       (void);
 /* Also writes every record (debug ones as G_MESSAGES_DEBUG asks) to
  * @path, appending, one line each as GLib formats them for a terminal,

@@ -289,7 +289,7 @@ dirty_peer_handle_request (DirtyPeer  *self,
   if (!dirty_peer_read_request (self, frame, &app, &action, &window))
     return;
 
-  job = dirty_job_new (self, id, app, action, frame);
+  job = dirty_job_new (self, id, g_steal_pointer (&app), g_steal_pointer (&action), frame);
   job->streaming = window > 0;
   job->window = job->credit = window;
   /* in the map first: the scheduler may answer through it */
@@ -297,8 +297,8 @@ dirty_peer_handle_request (DirtyPeer  *self,
   if (!dirty_scheduler_submit (self->scheduler, job, &error))
     {
       dirty_log_call_error (error->code == DIRTY_ERROR_BUSY ? G_LOG_LEVEL_INFO : G_LOG_LEVEL_MESSAGE,
-                            app, action, id, 0, 0, error->code, NULL, "call %s.%s refused: %s",
-                            app, action, error->message);
+                            job->app, job->action, id, 0, 0, error->code, NULL,
+                            "call %s.%s refused: %s", job->app, job->action, error->message);
       job->state = DIRTY_JOB_DONE;
       dirty_peer_deliver_error (self, job, error, 0);
     }

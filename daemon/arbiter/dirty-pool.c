@@ -4,7 +4,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dirty-arbiter-marshal.h"
 #include "dirty-error-private.h"
 #include "dirty-handoff.h"
 #include "dirty-log.h"
@@ -49,13 +48,15 @@ struct _DirtyPool
   char        *binary;
   char        *python_worker;
   GPtrArray   *slots;            /* of Slot (owned) */
+  DirtyWorkerProcReplyFunc reply_func;
+  gpointer     reply_data;
   guint        generation;       /* 1, then one more per reload */
   gboolean     reloading;        /* the newest generation is not ready yet */
   guint        backoff_ms;       /* delay before replacing a worker that died young */
   gboolean     stopping;
   gboolean     stopped;          /* "stopped" was emitted */
   guint        kill_source;
-  guint        rss_source;       /* dirty_max_rss checks */
+  guint        rss_source;       /* dirty_max_rss and dirty_kill_rss checks, when set */
   /* unit mode (set at start, kept across reloads): systemd runs the workers */
   DirtyUnitLauncher *launcher;
   /* restart handoff (unit mode): workers taken over at start, and those
@@ -67,7 +68,6 @@ struct _DirtyPool
 
 enum {
   SIGNAL_WORKER_CHANGED,
-  SIGNAL_WORKER_REPLY,
   SIGNAL_WORKER_BACKTRACE,
   SIGNAL_WORKER_LOST,
   SIGNAL_WORKER_EXITED,
@@ -86,6 +86,7 @@ slot_clear_proc (Slot *slot)
 {
   if (slot->proc == NULL)
     return;
+  dirty_worker_proc_set_reply_func (slot->proc, NULL, NULL);
   g_signal_handlers_disconnect_by_data (slot->proc, slot);
   g_clear_object (&slot->proc);
 }
@@ -151,13 +152,6 @@ dirty_pool_class_init (DirtyPoolClass *klass)
   signals[SIGNAL_WORKER_CHANGED] =
     g_signal_new ("worker-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
-  signals[SIGNAL_WORKER_REPLY] =
-    g_signal_new ("worker-reply", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, dirty_arbiter_marshal_VOID__OBJECT_POINTER_POINTER_BOOLEAN,
-                  G_TYPE_NONE, 4, DIRTY_TYPE_WORKER_PROC,
-                  G_TYPE_POINTER, G_TYPE_POINTER, G_TYPE_BOOLEAN);
-  g_signal_set_va_marshaller (signals[SIGNAL_WORKER_REPLY], G_TYPE_FROM_CLASS (klass),
-                              dirty_arbiter_marshal_VOID__OBJECT_POINTER_POINTER_BOOLEANv);
   signals[SIGNAL_WORKER_BACKTRACE] =
     g_signal_new ("worker-backtrace", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 4, DIRTY_TYPE_WORKER_PROC,
@@ -386,12 +380,16 @@ slot_terminate_if_idle (Slot *slot)
 
 static void
 slot_reply_cb (DirtyWorkerProc *proc,
-               gpointer         job,
-               gpointer         frame,
+               DirtyJob        *job,
+               DirtyFrame      *frame,
                gboolean         terminal,
-               Slot            *slot)
+               gpointer         user_data)
 {
-  g_signal_emit (slot->pool, signals[SIGNAL_WORKER_REPLY], 0, proc, job, frame, terminal);
+  Slot *slot = user_data;
+  DirtyPool *self = slot->pool;
+
+  if (self->reply_func != NULL)
+    self->reply_func (proc, job, frame, terminal, self->reply_data);
   if (terminal && slot->max_requests > 0 && slot->proc == proc &&
       dirty_worker_proc_get_served (proc) >= slot->max_requests)
     slot_recycle (slot, "dirty_max_requests");
@@ -447,7 +445,7 @@ slot_watch_proc (Slot *slot)
   guint jitter = dirty_config_get_max_requests_jitter (self->config);
 
   g_signal_connect (slot->proc, "apps-changed", G_CALLBACK (slot_apps_changed_cb), slot);
-  g_signal_connect (slot->proc, "reply", G_CALLBACK (slot_reply_cb), slot);
+  dirty_worker_proc_set_reply_func (slot->proc, slot_reply_cb, slot);
   g_signal_connect (slot->proc, "backtrace", G_CALLBACK (slot_backtrace_cb), slot);
   g_signal_connect (slot->proc, "lost", G_CALLBACK (slot_lost_cb), slot);
   g_signal_connect (slot->proc, "exited", G_CALLBACK (slot_exited_cb), slot);
@@ -939,6 +937,20 @@ dirty_pool_take_released (DirtyPool *self)
   return g_steal_pointer (&self->released);
 }
 
+static void
+dirty_pool_watch_rss (DirtyPool *self)
+{
+  gboolean wanted = !self->stopping && (dirty_config_get_max_rss (self->config) > 0 ||
+                                        dirty_config_get_kill_rss (self->config) > 0);
+
+  /* without a limit there is nothing to check: no timer, which the main
+   * loop would visit in every iteration and wake up for 4 times a second */
+  if (wanted && self->rss_source == 0)
+    self->rss_source = g_timeout_add (RSS_CHECK_MS, dirty_pool_check_rss_cb, self);
+  else if (!wanted)
+    g_clear_handle_id (&self->rss_source, g_source_remove);
+}
+
 gboolean
 dirty_pool_start (DirtyPool  *self,
                   GError    **error)
@@ -962,7 +974,7 @@ dirty_pool_start (DirtyPool  *self,
         g_prefix_error (error, "%s: ", self->binary);
         return FALSE;
       }
-  self->rss_source = g_timeout_add (RSS_CHECK_MS, dirty_pool_check_rss_cb, self);
+  dirty_pool_watch_rss (self);
   return TRUE;
 }
 
@@ -1046,6 +1058,7 @@ dirty_pool_reload (DirtyPool   *self,
     dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
                "reload: worker_mode and worker_socket apply at the next start");
   g_set_object (&self->config, config);
+  dirty_pool_watch_rss (self);
   self->generation++;
   self->reloading = TRUE;
   added = dirty_pool_add_generation (self, dirty_config_get_workers (config));
@@ -1214,6 +1227,17 @@ dirty_pool_stop (DirtyPool *self,
                    g_object_ref (self), g_object_unref);
 }
 
+void
+dirty_pool_set_reply_func (DirtyPool                *self,
+                           DirtyWorkerProcReplyFunc  func,
+                           gpointer                  user_data)
+{
+  g_return_if_fail (DIRTY_IS_POOL (self));
+
+  self->reply_func = func;
+  self->reply_data = user_data;
+}
+
 /* ---- queries ---- */
 
 GPtrArray *
@@ -1229,6 +1253,21 @@ dirty_pool_list_workers (DirtyPool *self)
         g_ptr_array_add (workers, slot->proc);
     }
   return workers;
+}
+
+guint
+dirty_pool_get_n_slots (DirtyPool *self)
+{
+  return self->slots->len;
+}
+
+DirtyWorkerProc *
+dirty_pool_get_slot_worker (DirtyPool *self,
+                            guint      i)
+{
+  g_return_val_if_fail (i < self->slots->len, NULL);
+
+  return ((Slot *) self->slots->pdata[i])->proc;
 }
 
 gboolean

@@ -28,7 +28,6 @@ G_DECLARE_FINAL_TYPE (DirtyPool, dirty_pool, DIRTY, POOL, GObject)
 
 /* Signals, relayed from the workers (see dirty-worker-proc.h):
  * "worker-changed" (DirtyWorkerProc): app states changed.
- * "worker-reply" (DirtyWorkerProc, gpointer job, gpointer frame, gboolean terminal)
  * "worker-backtrace" (DirtyWorkerProc, gpointer job, const char *backtrace,
  *   const char *error)
  * "worker-lost" (DirtyWorkerProc)
@@ -84,8 +83,20 @@ void       dirty_pool_set_handoff  (DirtyPool          *self,
                                     gboolean            handoff);
 GArray    *dirty_pool_take_released (DirtyPool         *self);
 
+/* Who gets every worker's replies (see DirtyWorkerProcReplyFunc); the
+ * pool looks at them after @func returned (recycling). */
+void       dirty_pool_set_reply_func (DirtyPool                *self,
+                                      DirtyWorkerProcReplyFunc  func,
+                                      gpointer                  user_data);
+
 /* The worker processes now alive (LIVE or STARTING or LOST). (transfer container) */
 GPtrArray *dirty_pool_list_workers (DirtyPool          *self);
+/* The same without allocating, for the loops every call runs: the
+ * number of slots, and slot @i's worker (NULL while the slot waits for a
+ * respawn). */
+guint            dirty_pool_get_n_slots     (DirtyPool *self);
+DirtyWorkerProc *dirty_pool_get_slot_worker (DirtyPool *self,
+                                             guint      i);
 /* Whether a worker is starting or about to be respawned: apps that no
  * worker serves yet may still become ready. */
 gboolean   dirty_pool_is_starting  (DirtyPool          *self);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dirty-error-private.h"
+#include "dirty-job-heap.h"
 #include "dirty-log.h"
 #include "dirty-message.h"
 #include "dirty-peer.h"
@@ -33,7 +34,7 @@ struct _DirtyAppQueue
   GHashTable *clients;     /* peer -> DirtyClientQueue, those with calls waiting */
   GQueue      turns;       /* of DirtyClientQueue: the head's oldest call goes next */
   guint       n_jobs;
-  DirtyAppStats stats;     /* for STATUS */
+  DirtyAppStats *stats;    /* for STATUS (ref) */
 };
 
 struct _DirtyScheduler
@@ -48,16 +49,18 @@ struct _DirtyScheduler
 
   /* Every pending deadline or grace end, ordered, with one timer armed
    * for the first: 100,000 queued calls cost no more than one. */
-  GSequence   *timers;     /* of DirtyJob (ref) */
+  DirtyJobHeap timers;
   guint64      next_timer_seq;
-  GSource     *timer;
+  DirtyTimer  *timer;
 
   gboolean     draining;
   gboolean     idle_emitted;
+
+  DirtySchedulerChangedFunc changed_func;
+  gpointer     changed_data;
 };
 
 enum {
-  SIGNAL_CHANGED,
   SIGNAL_IDLE,
   N_SIGNALS
 };
@@ -72,6 +75,7 @@ app_queue_new (const char *name)
   DirtyAppQueue *queue = g_new0 (DirtyAppQueue, 1);
 
   queue->name = g_strdup (name);
+  queue->stats = g_rc_box_new0 (DirtyAppStats);
   queue->clients = g_hash_table_new (NULL, NULL);
   g_queue_init (&queue->turns);
   return queue;
@@ -98,6 +102,7 @@ app_queue_free (gpointer data)
       g_free (client);
     }
   g_hash_table_unref (queue->clients);
+  g_rc_box_release (queue->stats);
   g_free (queue->name);
   g_free (queue);
 }
@@ -154,7 +159,10 @@ dirty_scheduler_dispose (GObject *object)
   DirtyScheduler *self = DIRTY_SCHEDULER (object);
 
   if (self->pool != NULL)
-    g_signal_handlers_disconnect_by_data (self->pool, self);
+    {
+      dirty_pool_set_reply_func (self->pool, NULL, NULL);
+      g_signal_handlers_disconnect_by_data (self->pool, self);
+    }
   g_clear_object (&self->pool);
   g_clear_pointer (&self->timer, dirty_timer_free);
   G_OBJECT_CLASS (dirty_scheduler_parent_class)->dispose (object);
@@ -165,7 +173,7 @@ dirty_scheduler_finalize (GObject *object)
 {
   DirtyScheduler *self = DIRTY_SCHEDULER (object);
 
-  g_sequence_free (self->timers);
+  dirty_job_heap_clear (&self->timers);
   g_hash_table_unref (self->apps);
   g_clear_object (&self->config);
   G_OBJECT_CLASS (dirty_scheduler_parent_class)->finalize (object);
@@ -179,9 +187,6 @@ dirty_scheduler_class_init (DirtySchedulerClass *klass)
   object_class->dispose = dirty_scheduler_dispose;
   object_class->finalize = dirty_scheduler_finalize;
 
-  signals[SIGNAL_CHANGED] =
-    g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
   signals[SIGNAL_IDLE] =
     g_signal_new ("idle", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
@@ -191,54 +196,32 @@ static void
 dirty_scheduler_init (DirtyScheduler *self)
 {
   self->apps = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, app_queue_free);
-  self->timers = g_sequence_new ((GDestroyNotify) dirty_job_unref);
+  dirty_job_heap_init (&self->timers);
 }
 
 /* ---- deadlines ---- */
 
-static int
-timer_compare (gconstpointer a,
-               gconstpointer b,
-               gpointer      user_data)
-{
-  const DirtyJob *ja = a, *jb = b;
-
-  if (ja->timer_at != jb->timer_at)
-    return ja->timer_at < jb->timer_at ? -1 : 1;
-  if (ja->timer_seq != jb->timer_seq)
-    return ja->timer_seq < jb->timer_seq ? -1 : 1;
-  return 0;
-}
-
 static void
 dirty_scheduler_rearm (DirtyScheduler *self)
 {
-  GSequenceIter *first = g_sequence_get_begin_iter (self->timers);
+  DirtyJob *first = dirty_job_heap_peek (&self->timers);
 
-  if (g_sequence_iter_is_end (first))
-    dirty_timer_arm_at (self->timer, -1);
-  else
-    dirty_timer_arm_at (self->timer, ((DirtyJob *) g_sequence_get (first))->timer_at);
+  dirty_timer_arm_at (self->timer, first != NULL ? first->timer_at : -1);
 }
 
 /* (Re)places @job's timer at @when (monotonic us), or removes it (0).
- * The caller holds a reference: the sequence drops its own. */
+ * The caller holds a reference: the heap drops its own. */
 static void
 dirty_scheduler_set_timer (DirtyScheduler *self,
                            DirtyJob       *job,
                            gint64          when)
 {
-  if (job->timer_iter != NULL)
-    {
-      GSequenceIter *iter = g_steal_pointer (&job->timer_iter);
-      g_sequence_remove (iter);
-    }
+  dirty_job_heap_remove (&self->timers, job);
   if (when > 0)
     {
       job->timer_at = when;
       job->timer_seq = ++self->next_timer_seq;
-      job->timer_iter = g_sequence_insert_sorted (self->timers, dirty_job_ref (job),
-                                                  timer_compare, NULL);
+      dirty_job_heap_push (&self->timers, job);
     }
   dirty_scheduler_rearm (self);
 }
@@ -268,22 +251,12 @@ queue_remove (DirtyScheduler *self,
   dirty_job_unref (job);
 }
 
-/* The counters of @job's app (for STATUS); it is always configured. */
-static DirtyAppStats *
-app_stats (DirtyScheduler *self,
-           const char     *app)
-{
-  DirtyAppQueue *queue = g_hash_table_lookup (self->apps, app);
-
-  return queue != NULL ? &queue->stats : NULL;
-}
-
 static void
 record_end (DirtyScheduler *self,
             DirtyJob       *job,
             int             code)
 {
-  DirtyAppStats *stats = app_stats (self, job->app);
+  DirtyAppStats *stats = job->stats;
 
   if (stats != NULL)
     dirty_app_stats_record_end (stats, code, job->arrival);
@@ -294,7 +267,7 @@ static void
 record_slot_freed (DirtyScheduler *self,
                    DirtyJob       *job)
 {
-  DirtyAppStats *stats = app_stats (self, job->app);
+  DirtyAppStats *stats = job->stats;
 
   if (stats != NULL && stats->in_flight > 0)
     stats->in_flight--;
@@ -304,7 +277,7 @@ static void
 record_cancel (DirtyScheduler *self,
                DirtyJob       *job)
 {
-  DirtyAppStats *stats = app_stats (self, job->app);
+  DirtyAppStats *stats = job->stats;
 
   if (stats != NULL && job->state != DIRTY_JOB_DONE)
     stats->cancels++;
@@ -313,7 +286,8 @@ record_cancel (DirtyScheduler *self,
 static void
 dirty_scheduler_emit_changed (DirtyScheduler *self)
 {
-  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+  if (self->changed_func != NULL)
+    self->changed_func (self, self->changed_data);
 }
 
 static guint
@@ -403,37 +377,56 @@ dirty_scheduler_run (DirtyScheduler  *self,
 {
   g_autoptr(DirtyJob) hold = dirty_job_ref (job);
 
-  app_queue_end_turn (job);
-  queue_remove (self, job);
+  /* not queued: dirty_scheduler_submit() found it a worker at once */
+  if (job->queue != NULL)
+    {
+      app_queue_end_turn (job);
+      queue_remove (self, job);
+    }
   dirty_worker_proc_run_job (worker, job);
-  if (app_stats (self, job->app) != NULL)
-    app_stats (self, job->app)->in_flight++;
+  if (job->stats != NULL)
+    job->stats->in_flight++;
   dirty_log (G_LOG_LEVEL_DEBUG, job->app, job->action, job->client_id,
              dirty_worker_proc_get_pid (worker), dirty_worker_proc_get_id (worker),
              "call %s.%s sent to worker %u as %" G_GUINT64_FORMAT, job->app, job->action,
              dirty_worker_proc_get_id (worker), job->worker_rid);
 }
 
+/* The least-loaded worker with a free slot and @app ready, or NULL */
+static DirtyWorkerProc *
+free_worker_for (DirtyScheduler *self,
+                 const char     *app)
+{
+  DirtyWorkerProc *best = NULL;
+
+  for (guint i = 0; i < dirty_pool_get_n_slots (self->pool); i++)
+    {
+      DirtyWorkerProc *worker = dirty_pool_get_slot_worker (self->pool, i);
+
+      if (worker == NULL || dirty_worker_proc_get_free_slots (worker) == 0 ||
+          (best != NULL && dirty_worker_proc_get_load (worker) >= dirty_worker_proc_get_load (best)))
+        continue;
+      if (dirty_worker_proc_get_app_state (worker, app, NULL) == DIRTY_APP_STATE_READY)
+        best = worker;
+    }
+  return best;
+}
+
 /* Fills free slots, least-loaded worker first. */
 static void
 dirty_scheduler_dispatch (DirtyScheduler *self)
 {
-  g_autoptr(GPtrArray) workers = NULL;
-
-  if (self->n_queued == 0)
-    return;
-  workers = dirty_pool_list_workers (self->pool);
-  for (;;)
+  while (self->n_queued > 0)
     {
       DirtyWorkerProc *best = NULL;
       DirtyJob *best_job = NULL;
 
-      for (guint i = 0; i < workers->len; i++)
+      for (guint i = 0; i < dirty_pool_get_n_slots (self->pool); i++)
         {
-          DirtyWorkerProc *worker = workers->pdata[i];
+          DirtyWorkerProc *worker = dirty_pool_get_slot_worker (self->pool, i);
           DirtyJob *job;
 
-          if (dirty_worker_proc_get_free_slots (worker) == 0)
+          if (worker == NULL || dirty_worker_proc_get_free_slots (worker) == 0)
             continue;
           if (best != NULL &&
               dirty_worker_proc_get_load (worker) >= dirty_worker_proc_get_load (best))
@@ -461,27 +454,26 @@ dirty_scheduler_is_unservable (DirtyScheduler  *self,
                                const char      *app,
                                char           **reason)
 {
-  g_autoptr(GPtrArray) workers = dirty_pool_list_workers (self->pool);
   const char *message = NULL;
 
-  for (guint i = 0; i < workers->len; i++)
+  for (guint i = 0; i < dirty_pool_get_n_slots (self->pool); i++)
     {
-      DirtyWorkerProc *worker = workers->pdata[i];
+      DirtyWorkerProc *worker = dirty_pool_get_slot_worker (self->pool, i);
       const char *error_message = NULL;
+      DirtyAppState state;
 
-      /* a retiring worker takes no new calls; MODULE:TypeName:N leaves
-       * the app off some workers */
-      if (dirty_worker_proc_get_state (worker) != DIRTY_WORKER_PROC_LIVE ||
-          dirty_worker_proc_is_retiring (worker) || !dirty_worker_proc_has_app (worker, app))
+      /* a retiring worker takes no new calls */
+      if (worker == NULL || dirty_worker_proc_get_state (worker) != DIRTY_WORKER_PROC_LIVE ||
+          dirty_worker_proc_is_retiring (worker))
         continue;
-      switch (dirty_worker_proc_get_app_state (worker, app, &error_message))
-        {
-        case DIRTY_APP_STATE_READY:
-        case DIRTY_APP_STATE_STARTING:   /* its init() may still succeed */
-          return FALSE;
-        default:
-          message = message ? message : error_message;
-        }
+      state = dirty_worker_proc_get_app_state (worker, app, &error_message);
+      /* STARTING: its init() may still succeed */
+      if (state == DIRTY_APP_STATE_READY || state == DIRTY_APP_STATE_STARTING)
+        return FALSE;
+      /* MODULE:TypeName:N leaves the app off some workers: they are
+       * UNAVAILABLE for it, and say nothing about it */
+      if (dirty_worker_proc_has_app (worker, app))
+        message = message ? message : error_message;
     }
   if (dirty_pool_is_starting (self->pool))
     return FALSE;
@@ -615,11 +607,11 @@ dirty_scheduler_timer_cb (gpointer user_data)
 {
   DirtyScheduler *self = user_data;
   gint64 now = g_get_monotonic_time ();
-  GSequenceIter *first;
+  DirtyJob *first;
 
-  while (!g_sequence_iter_is_end (first = g_sequence_get_begin_iter (self->timers)))
+  while ((first = dirty_job_heap_peek (&self->timers)) != NULL)
     {
-      g_autoptr(DirtyJob) job = dirty_job_ref (g_sequence_get (first));
+      g_autoptr(DirtyJob) job = dirty_job_ref (first);
 
       if (job->timer_at > now)
         break;
@@ -687,15 +679,13 @@ log_worker_error (DirtyScheduler  *self,
 }
 
 static void
-dirty_scheduler_worker_reply_cb (DirtyPool       *pool,
-                                 DirtyWorkerProc *worker,
-                                 gpointer         job_ptr,
-                                 gpointer         frame_ptr,
+dirty_scheduler_worker_reply_cb (DirtyWorkerProc *worker,
+                                 DirtyJob        *job,
+                                 DirtyFrame      *frame,
                                  gboolean         terminal,
-                                 DirtyScheduler  *self)
+                                 gpointer         user_data)
 {
-  DirtyJob *job = job_ptr;
-  DirtyFrame *frame = frame_ptr;
+  DirtyScheduler *self = user_data;
 
   if (!terminal)
     {
@@ -825,12 +815,23 @@ dirty_scheduler_new (DirtyConfig *config,
       g_hash_table_insert (self->apps, queue->name, queue);
     }
   self->timer = dirty_timer_new (dirty_scheduler_timer_cb, self);
-  g_signal_connect (pool, "worker-reply", G_CALLBACK (dirty_scheduler_worker_reply_cb), self);
+  dirty_pool_set_reply_func (pool, dirty_scheduler_worker_reply_cb, self);
   g_signal_connect (pool, "worker-backtrace", G_CALLBACK (dirty_scheduler_worker_backtrace_cb), self);
   g_signal_connect (pool, "worker-lost", G_CALLBACK (dirty_scheduler_worker_lost_cb), self);
   g_signal_connect (pool, "worker-changed", G_CALLBACK (dirty_scheduler_worker_changed_cb), self);
   g_signal_connect (pool, "worker-exited", G_CALLBACK (dirty_scheduler_worker_changed_cb), self);
   return self;
+}
+
+void
+dirty_scheduler_set_changed_func (DirtyScheduler            *self,
+                                  DirtySchedulerChangedFunc  func,
+                                  gpointer                   user_data)
+{
+  g_return_if_fail (DIRTY_IS_SCHEDULER (self));
+
+  self->changed_func = func;
+  self->changed_data = user_data;
 }
 
 /* ---- client calls ---- */
@@ -858,6 +859,7 @@ dirty_scheduler_submit (DirtyScheduler  *self,
                         GError         **error)
 {
   DirtyAppQueue *queue;
+  DirtyWorkerProc *worker = NULL;
   g_autofree char *reason = NULL;
 
   if (self->draining)
@@ -873,31 +875,43 @@ dirty_scheduler_submit (DirtyScheduler  *self,
                    "no app “%s” is configured", job->app);
       return FALSE;
     }
-  if (dirty_scheduler_is_unservable (self, job->app, &reason))
+  /* Nothing of the app waits: a free worker with the app ready takes the
+   * call at once, without queueing it. Nothing else waits for that
+   * worker either (every dispatch leaves no slot free that a queued call
+   * could use), so the order is the one the queues would give. */
+  if (queue->n_jobs == 0)
+    worker = free_worker_for (self, job->app);
+  if (worker == NULL && dirty_scheduler_is_unservable (self, job->app, &reason))
     {
-      dirty_app_stats_record_end (&queue->stats, DIRTY_ERROR_NO_WORKER, 0);
+      dirty_app_stats_record_end (queue->stats, DIRTY_ERROR_NO_WORKER, 0);
       g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_NO_WORKER, reason);
       return FALSE;
     }
-  if (queue->n_jobs >= dirty_config_get_queue_size (self->config))
+  if (worker == NULL && queue->n_jobs >= dirty_config_get_queue_size (self->config))
     {
-      dirty_app_stats_record_end (&queue->stats, DIRTY_ERROR_BUSY, 0);
+      dirty_app_stats_record_end (queue->stats, DIRTY_ERROR_BUSY, 0);
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_BUSY,
                    "the queue of app “%s” is full (%u calls)", job->app, queue->n_jobs);
       return FALSE;
     }
 
   job->serial = ++self->next_serial;
+  job->stats = g_rc_box_acquire (queue->stats);
   job->deadline = dirty_scheduler_deadline (self, job);
   job->state = DIRTY_JOB_QUEUED;
-  app_queue_push (queue, job);
-  dirty_job_ref (job);
-  self->n_queued++;
   if (job->deadline != 0)
     dirty_scheduler_set_timer (self, job, job->deadline);
   dirty_log (G_LOG_LEVEL_DEBUG, job->app, job->action, job->client_id, 0, 0,
              "call %s.%s queued", job->app, job->action);
-  dirty_scheduler_dispatch (self);
+  if (worker != NULL)
+    dirty_scheduler_run (self, worker, job);
+  else
+    {
+      app_queue_push (queue, job);
+      dirty_job_ref (job);
+      self->n_queued++;
+      dirty_scheduler_dispatch (self);
+    }
   dirty_scheduler_emit_changed (self);
   return TRUE;
 }
@@ -1088,5 +1102,5 @@ dirty_scheduler_get_app_stats (DirtyScheduler *self,
 
   g_return_val_if_fail (queue != NULL, NULL);
   *queued = queue->n_jobs;
-  return &queue->stats;
+  return queue->stats;
 }

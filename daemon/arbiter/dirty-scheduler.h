@@ -6,8 +6,8 @@
  * call goes to the least-loaded live worker that has the app ready and a
  * free slot; when a slot frees, the worker takes the call whose turn it
  * is in the app (among those it serves) whose turn is the oldest.
- * Deadlines live in one ordered sequence with one timer armed for the
- * earliest. */
+ * Deadlines live in one min-heap (dirty-job-heap.h) with one timer armed
+ * for the earliest. */
 
 #include <glib-object.h>
 
@@ -30,11 +30,19 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (DirtyScheduler, dirty_scheduler, DIRTY, SCHEDULER, GObject)
 
 /* Signals:
- * "changed" (): counts or worker states changed (for STATUS=).
  * "idle" (): after dirty_scheduler_drain(), nothing is queued or running. */
 
 DirtyScheduler *dirty_scheduler_new (DirtyConfig *config,
                                      DirtyPool   *pool);
+
+/* Counts or worker states changed (for STATUS=): twice per call, so a
+ * plain callback, not a signal (an emission costs ~700 instructions). */
+typedef void (*DirtySchedulerChangedFunc) (DirtyScheduler *scheduler,
+                                           gpointer        user_data);
+/* @func: (nullable): the one callback for changes */
+void     dirty_scheduler_set_changed_func (DirtyScheduler            *self,
+                                           DirtySchedulerChangedFunc  func,
+                                           gpointer                   user_data);
 
 /* Queues @job (computing its deadline) or fails at once: unknown app,
  * no worker can serve it, queue full, shutting down. */

@@ -18,7 +18,11 @@ typedef struct _DirtyScheduler DirtyScheduler;
 #define DIRTY_STATUS_LATENCY_WINDOW 1024
 #define DIRTY_STATUS_N_CODES        (DIRTY_ERROR_PERMISSION_DENIED + 1)
 
-typedef struct {
+/* Reference-counted (g_rc_box): its app's queue holds one, and so does
+ * every call of the app from its queueing on (DirtyJob.stats), so a call
+ * reaches its counters without a lookup by name, even after a reload
+ * removed the app. */
+typedef struct _DirtyAppStats {
   guint    in_flight;      /* calls in a worker's slot */
   guint64  served;         /* ended with RESPONSE or END */
   guint64  errors[DIRTY_STATUS_N_CODES];   /* ended with ERROR, by code */

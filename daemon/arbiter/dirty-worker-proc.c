@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "dirty-config.h"
-#include "dirty-arbiter-marshal.h"
 #include "dirty-connection.h"
 #include "dirty-log.h"
 #include "dirty-message.h"
@@ -36,9 +35,11 @@ struct _DirtyWorkerProc
   gint64                started;     /* monotonic us */
   DirtyConnection      *connection;
   DirtyLimits           limits;
-  GSource              *watchdog;
+  DirtyTimer           *watchdog;
   GHashTable           *apps;        /* name -> AppStatus */
   GHashTable           *in_flight;   /* &job->worker_rid -> DirtyJob (ref) */
+  DirtyWorkerProcReplyFunc reply_func;
+  gpointer              reply_data;
   guint64               next_rid;    /* never reused: late replies are recognised */
   guint64               served;      /* calls it ended, for STATUS */
   guint64               errors;      /* of those, ended with ERROR */
@@ -58,7 +59,6 @@ struct _DirtyWorkerProc
 
 enum {
   SIGNAL_APPS_CHANGED,
-  SIGNAL_REPLY,
   SIGNAL_BACKTRACE,
   SIGNAL_LOST,
   SIGNAL_EXITED,
@@ -123,12 +123,6 @@ dirty_worker_proc_class_init (DirtyWorkerProcClass *klass)
   signals[SIGNAL_APPS_CHANGED] =
     g_signal_new ("apps-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
-  signals[SIGNAL_REPLY] =
-    g_signal_new ("reply", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, dirty_arbiter_marshal_VOID__POINTER_POINTER_BOOLEAN,
-                  G_TYPE_NONE, 3, G_TYPE_POINTER, G_TYPE_POINTER, G_TYPE_BOOLEAN);
-  g_signal_set_va_marshaller (signals[SIGNAL_REPLY], G_TYPE_FROM_CLASS (klass),
-                              dirty_arbiter_marshal_VOID__POINTER_POINTER_BOOLEANv);
   signals[SIGNAL_BACKTRACE] =
     g_signal_new ("backtrace", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 3,
@@ -887,7 +881,8 @@ dirty_worker_proc_handle_reply (DirtyWorkerProc *self,
       if (frame->header.type == DIRTY_FRAME_ERROR)
         self->errors++;
     }
-  g_signal_emit (self, signals[SIGNAL_REPLY], 0, job, frame, terminal);
+  if (self->reply_func != NULL)
+    self->reply_func (self, job, frame, terminal, self->reply_data);
   dirty_job_unref (job);
 }
 
@@ -986,6 +981,17 @@ dirty_worker_proc_frame_cb (DirtyConnection *connection,
   dirty_timer_arm_at (self->watchdog, g_get_monotonic_time () +
                       DIRTY_WORKER_PROC_HEARTBEAT_TIMEOUT_S * G_USEC_PER_SEC);
   dirty_worker_proc_handle_frame (self, frame);
+}
+
+void
+dirty_worker_proc_set_reply_func (DirtyWorkerProc          *self,
+                                  DirtyWorkerProcReplyFunc  func,
+                                  gpointer                  user_data)
+{
+  g_return_if_fail (DIRTY_IS_WORKER_PROC (self));
+
+  self->reply_func = func;
+  self->reply_data = user_data;
 }
 
 void
