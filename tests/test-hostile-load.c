@@ -6,50 +6,47 @@
  * connection, a queue flood, a client that never reads, 10,000
  * connections from one uid. Each attack is bounded by its limit, gets a
  * typed error or a close, the daemon's RSS stays bounded, and a
- * well-behaved client keeps being served meanwhile. Figures are printed
- * (`# FIGURE` lines): the well-behaved client's p99 latency unloaded
+ * well-behaved client keeps being served meanwhile.
+ *
+ * The well-behaved client (the probe) makes PROBE_CALLS calls, one at a
+ * time, of the kind the project exists for: a call that blocks its
+ * worker thread for 20 ms (testapp's sleep 0.020: a wait, not CPU, as
+ * for I/O or a lock; so what is measured is how the arbiter shares its
+ * loop and the worker slots, not how 2 shared cores schedule CPU). After
+ * each it makes one tiny call (testapp's ok, answered in microseconds
+ * when idle), whose p99 is printed as information only. Why 20 ms and
+ * not less: on the development machine (2 cores shared with other
+ * builds) the scheduler alone adds milliseconds at the p99 (unloaded,
+ * 5 ms calls had a p99 of 8-25 ms, 10 ms calls 11-15 ms), so with
+ * shorter calls a 2x bound compared the machine's jitter twice over.
+ * All calls go to the one app the attackers call, so the probe waits in
+ * the same queue and for the same 4 worker slots as they do.
+ *
+ * Figures are printed (`# FIGURE` lines): the probe's p99 unloaded
  * (measured again just before each attack, so a machine whose load
- * changes meanwhile does not skew the comparison) and during the attack.
+ * changes meanwhile does not skew the comparison) and during the attack,
+ * which lasts as long as the probe: slowloris and the client that never
+ * reads, shorter than the probe's ~4.5 s, are repeated until its last
+ * call, and the connection flood goes on connecting (each refused at the
+ * cap) until then. For every attack the p99 of the 20 ms calls during
+ * it is asserted to stay within 2x of the unloaded one (the issue's
+ * bound, with no absolute slack), except under valgrind and, for the
+ * attacks that cost CPU per frame or connection, under AddressSanitizer
+ * (see HEAVY_CHECK): printed there.
  *
- * Where the arbiter can keep it, the p99 during the attack is asserted
- * to stay within 2x of the unloaded one, plus FAIR_SLACK_US: attacks
- * that cost the arbiter work per connection or per frame (slowloris, a
- * flood of frames on one connection, a flood of queued calls), which
- * the per-dispatch frame budget and the per-client round robin bound.
- * The slack is absolute because a p99 of a few hundred microseconds on
- * 2 cores shared with other jobs moves by milliseconds on its own (one
- * scheduler time slice lost is ~3 ms; measured on the development
- * machine under a load average of 8: the unloaded p99 ranged from 0.2 to
- * 8.5 ms between runs, and the p99 during the queue flood from 3.7 to
- * 7.3 ms). A regression of fairness costs far more: with one FIFO per
- * app, the queue flood's p99 was 35 and 69 ms (unloaded 3.9 and 0.2 ms),
- * as the call waited behind all 512 queued calls, and the test fails.
- * On a quieter machine (load average 1.7) the figures were: slowloris
- * 0.2-1.1 ms (unloaded 0.2-0.4), the in-flight flood (then 20,000
- * requests) 2.9-3.2 ms and the queue flood 1.7-2.7 ms (unloaded
- * 0.2-0.6): beyond a bare 2x, because those attackers keep the
- * arbiter's one thread busy (parsing frames as fast as they come;
- * serving 512 queued calls as fast as it can), which no queue discipline
- * gives back to the others; well within the slack. The million-request
- * flood keeps the arbiter's thread busy for its whole ~9 s, so every
- * probe call runs during it: 6.8-9.2 ms under a load average of 8
- * (unloaded 0.2-7 ms); without the slow reader (the reader waking for
- * every reply, the arbiter writing each one alone) it was 8.7-43 ms.
- *
- * Not asserted (printed, and explained where measured): a client that
- * never reads and the connection flood. There the attack takes the
- * resources themselves: 64 echoes of 256 KiB keep every worker slot busy
- * for milliseconds each (a call cannot be pre-empted: the well-behaved
- * call waits for a slot), and 10,000 connects with their credential
- * checks, on the arbiter's one thread, compete for the same 2 cores as
- * the probe and the test's own connect loop (measured under a load
- * average of 5: p99 2.8-11 ms, unloaded 0.2-9.7 ms). The slowest call
- * took 0.6-1.5 s (3.3 s under AddressSanitizer): the arbiter takes its
- * whole backlog (up to SOMAXCONN connects) in one dispatch. Bounding
- * that to 16 accepts a dispatch cut the slowest call to 24-38 ms but
- * raised the p99 to 19-26 ms (every call then shares the loop with the
- * accepts), so it is left as is here. What is asserted for them is that
- * every call gets its result, within a generous bound. */
+ * The connection flood was printed only before: the arbiter accepted
+ * until EAGAIN, and a flood of connects refills the backlog as fast as
+ * it is drained, so one dispatch took the whole flood (10,000 accepts in
+ * one 165-186 ms callback on an idle machine, 0.6-1.5 s on a loaded
+ * one) while every other client waited. (Capping that at 16 accepts a
+ * dispatch once raised the probe's p99 to 19-26 ms: the probe
+ * then made 300 tiny calls in ~0.1 s, so uncapped, all but the one
+ * stalled call ran before or after the flood and the stall fell in the
+ * last 1%; capped, every call ran during the flood and paid for the CPU
+ * it takes. The attack now lasts as long as the probe, so neither can
+ * hide.) The arbiter now accepts ACCEPT_BATCH (32) a turn, and a refused
+ * connection costs accept4, one SO_PEERCRED read, one send and a close
+ * (no GSocket, no frame encoding): see dirty_arbiter_accept_cb. */
 #include "config.h"
 
 #include <stdio.h>
@@ -62,13 +59,23 @@
 #include "dirty-test-daemon.h"
 #include "dirty-test-raw.h"
 
-#define ECHO            "echo:DirtyEchoApp"
+/* the one app, for the attackers and the probe alike */
+#define APP             "testapp:DirtyTestApp"
+/* a tiny call: returns "ok" */
+#define TINY_JSON       "{\"app\":\"" APP "\",\"action\":\"ok\"}"
+/* the probe's call: its worker thread blocks for 5 ms */
+#define WORK_MS         20
+#define WORK_JSON       "{\"app\":\"" APP "\",\"action\":\"sleep\",\"args\":[0.020]}"
 #define MAX_BODY        (1024 * 1024)
 #define MAX_IN_FLIGHT   64
 #define FRAME_TIMEOUT   1000            /* ms */
 #define MAX_QUEUED      (4 * 1024 * 1024)
 #define MAX_PER_UID     2500
-#define PROBE_CALLS     300
+/* the probe's work calls (and as many tiny ones) per measurement; fewer
+ * where every call is slower (AddressSanitizer, valgrind), to fit the
+ * test's time: 2 x 100 calls take ~3 s under ASan */
+#define PROBE_CALLS     200
+#define PROBE_CALLS_SLOW 100
 /* a call this slow fails the test; AddressSanitizer makes every call
  * cost milliseconds of CPU (measured: a call waited up to 2.05 s during
  * the queue flood, under a load average of 11 on 2 cores) */
@@ -80,9 +87,12 @@
 /* bound on the arbiter's growth; AddressSanitizer's shadow memory and
  * quarantine roughly double what the same work costs (measured: 134 MiB
  * with 1000 connections open under ASan, 72 MiB without), and so does
- * valgrind (140 MiB) */
+ * valgrind (140 MiB); under ASan the quarantine alone keeps up to 256 MiB
+ * of freed memory (its default quarantine_size_mb), which the
+ * never-reading clients' 256 KiB frames, one client after another, fill
+ * (measured: 282 MiB) */
 #if defined(__SANITIZE_ADDRESS__)
-#define RSS_GROWTH_KB   (256 * 1024)
+#define RSS_GROWTH_KB   ((256 + 128) * 1024)
 #else
 #define RSS_GROWTH_KB   (dirty_test_under_valgrind () ? 256 * 1024 : 128 * 1024)
 #endif
@@ -98,9 +108,6 @@
 #else
 #define CONNECTION_KB   256
 #endif
-
-/* see the top: what a loaded 2-core machine adds to a p99 on its own */
-#define FAIR_SLACK_US   (15 * 1000)
 
 static DirtyLimits limits;
 static DirtyTestDaemon *daemon_;   /* one for the whole program */
@@ -146,9 +153,9 @@ expect_error_and_close (GSocket *socket, const char *code, const char *needle)
 }
 
 static DirtyFrame *
-add_frame (guint64 id)
+tiny_frame (guint64 id)
 {
-  return dirty_test_raw_request (id, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[40,2]}", 0);
+  return dirty_test_raw_request (id, TINY_JSON, 0);
 }
 
 static void
@@ -193,84 +200,134 @@ compare_gint64 (gconstpointer a, gconstpointer b)
   return x < y ? -1 : x > y;
 }
 
-/* The well-behaved client: PROBE_CALLS sequential calls on its own
- * connection; returns the p99 latency in µs. */
+typedef struct {
+  gint64 p99;   /* µs */
+  gint64 max;
+} Latency;
+
+/* The well-behaved client: PROBE_CALLS work calls on its own
+ * connection, one at a time, each followed by a tiny call. */
 typedef struct {
   GSocket *socket;
-  gint64   pause_us;   /* between calls: to span a longer attack */
-  gint64   p99;
-  gint64   max;
+  Latency  work;   /* the figure the bound is on */
+  Latency  tiny;   /* information */
+  gint     done;   /* atomic: its calls are over */
 } Probe;
+
+/* One call and its answer: its latency in µs */
+static gint64
+probe_call (GSocket *socket, guint64 id, const char *json)
+{
+  g_autoptr(DirtyFrame) req = dirty_test_raw_request (id, json, 0);
+  g_autoptr(DirtyFrame) reply = NULL;
+  gint64 start = g_get_monotonic_time ();
+  gint64 latency;
+
+  g_assert_true (dirty_test_raw_send_frame (socket, req));
+  reply = dirty_test_raw_read_frame (socket);
+  latency = g_get_monotonic_time () - start;
+  g_assert_nonnull (reply);
+  g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_RESPONSE);
+  g_assert_cmpuint (reply->header.id, ==, id);
+  return latency;
+}
+
+static guint
+probe_calls (void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+  return PROBE_CALLS_SLOW;
+#else
+  return dirty_test_under_valgrind () ? PROBE_CALLS_SLOW : PROBE_CALLS;
+#endif
+}
+
+static void
+latency_of (gint64 *latency, Latency *out)
+{
+  guint n = probe_calls ();
+
+  qsort (latency, n, sizeof *latency, compare_gint64);
+  out->p99 = latency[(n * 99 + 99) / 100 - 1];
+  out->max = latency[n - 1];
+}
 
 static gpointer
 probe_thread (gpointer user_data)
 {
   Probe *probe = user_data;
-  g_autofree gint64 *latency = g_new (gint64, PROBE_CALLS);
+  g_autofree gint64 *work = g_new (gint64, probe_calls ());
+  g_autofree gint64 *tiny = g_new (gint64, probe_calls ());
 
-  for (guint i = 0; i < PROBE_CALLS; i++)
+  for (guint i = 0; i < probe_calls (); i++)
     {
-      g_autoptr(DirtyFrame) req = add_frame (i + 1);
-      g_autoptr(DirtyFrame) reply = NULL;
-      gint64 start = g_get_monotonic_time ();
-
-      g_assert_true (dirty_test_raw_send_frame (probe->socket, req));
-      reply = dirty_test_raw_read_frame (probe->socket);
-      latency[i] = g_get_monotonic_time () - start;
-      g_assert_nonnull (reply);
-      g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_RESPONSE);
-      g_assert_cmpuint (reply->header.id, ==, i + 1);
-      if (probe->pause_us > 0)
-        g_usleep (probe->pause_us);
+      work[i] = probe_call (probe->socket, 2 * i + 1, WORK_JSON);
+      tiny[i] = probe_call (probe->socket, 2 * i + 2, TINY_JSON);
     }
-  qsort (latency, PROBE_CALLS, sizeof *latency, compare_gint64);
-  probe->p99 = latency[(PROBE_CALLS * 99 + 99) / 100 - 1];
-  probe->max = latency[PROBE_CALLS - 1];
+  latency_of (work, &probe->work);
+  latency_of (tiny, &probe->tiny);
+  g_atomic_int_set (&probe->done, 1);
   return NULL;
-}
-
-static GThread *
-probe_start_paced (Probe *probe, gint64 pause_us)
-{
-  memset (probe, 0, sizeof *probe);
-  probe->socket = raw_connect ();
-  probe->pause_us = pause_us;
-  return g_thread_new ("probe", probe_thread, probe);
 }
 
 static GThread *
 probe_start (Probe *probe)
 {
-  return probe_start_paced (probe, 0);
+  memset (probe, 0, sizeof *probe);
+  probe->socket = raw_connect ();
+  return g_thread_new ("probe", probe_thread, probe);
 }
 
-/* The well-behaved client's p99 with nothing else going on, now */
-static gint64
+/* Whether the probe still makes calls: an attack goes on until then */
+static gboolean
+probe_running (Probe *probe)
+{
+  return !g_atomic_int_get (&probe->done);
+}
+
+/* The well-behaved client's figures with nothing else going on, now */
+static Probe
 measure_unloaded (const char *before)
 {
-  Probe probe;
-  GThread *thread = probe_start (&probe);
+  Probe figures;
+  Probe *unloaded = &figures;
+  GThread *thread = probe_start (unloaded);
 
   g_thread_join (thread);
-  g_clear_object (&probe.socket);
-  g_test_message ("  well-behaved client, %u calls unloaded (before %s): p99 %" G_GINT64_FORMAT
-                  " us, max %" G_GINT64_FORMAT " us", PROBE_CALLS, before, probe.p99, probe.max);
-  return probe.p99;
+  g_clear_object (&unloaded->socket);
+  g_test_message ("  well-behaved client unloaded (before %s): %u calls of %d ms work: p99 %"
+                  G_GINT64_FORMAT " us, max %" G_GINT64_FORMAT " us; tiny calls: p99 %"
+                  G_GINT64_FORMAT " us, max %" G_GINT64_FORMAT " us", before, probe_calls (),
+                  WORK_MS, unloaded->work.p99, unloaded->work.max, unloaded->tiny.p99,
+                  unloaded->tiny.max);
+  return figures;
 }
 
 typedef enum {
   PRINT_ONLY,
-  ASSERT_FAIR,   /* within 2x the unloaded p99, plus FAIR_SLACK_US */
+  ASSERT_FAIR,   /* the work calls' p99 within 2x the unloaded one */
 } Check;
 
-/* @turn: what the arbiter cannot avoid on top of 2x: the time of one
- * turn of the other clients' calls that wait with the probe's (queue
- * flood), 0 for the other attacks */
+/* The attacks that cost the arbiter and the workers CPU for every frame
+ * or connection (all but slowloris): under AddressSanitizer, with the
+ * slow unwinding on every malloc the CI asks for, that cost is dozens of
+ * times higher (a 256 KiB result takes tens of milliseconds to build),
+ * and on the same 2 cores as the probe it, not the arbiter's sharing,
+ * sets the p99 (measured in four runs, under load averages of 1.6 to 5,
+ * one alongside a valgrind run: in-flight flood 79-244 ms, queue flood
+ * 34-281 ms, never-reads 40-274 ms, connection flood 27-66 ms, against
+ * 22-86 ms unloaded): printed there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HEAVY_CHECK PRINT_ONLY
+#else
+#define HEAVY_CHECK ASSERT_FAIR
+#endif
+
 static void
-probe_finish_turn (Probe *probe, GThread *thread, const char *attack, gint64 unloaded,
-                   Check check, gint64 turn)
+probe_finish (Probe *probe, GThread *thread, const char *attack, const Probe *unloaded,
+              Check check)
 {
-  gint64 bound = 2 * unloaded + turn + FAIR_SLACK_US;
+  gint64 bound = 2 * unloaded->work.p99;
 
   /* under valgrind every call is dozens of times slower and its cost
    * varies with what the emulator translates: measured, not bounded */
@@ -279,23 +336,22 @@ probe_finish_turn (Probe *probe, GThread *thread, const char *attack, gint64 unl
   if (thread != NULL)
     g_thread_join (thread);
   g_clear_object (&probe->socket);
-  g_test_message ("  well-behaved client, %u calls during %s: p99 %" G_GINT64_FORMAT
-                  " us (unloaded %" G_GINT64_FORMAT " us, %.1fx; bound %s %" G_GINT64_FORMAT
-                  " us), max %" G_GINT64_FORMAT " us",
-                  PROBE_CALLS, attack, probe->p99, unloaded,
-                  unloaded > 0 ? (double) probe->p99 / unloaded : 0.0,
-                  check == ASSERT_FAIR ? "asserted" : "not asserted", bound, probe->max);
-  printf ("# FIGURE p99 %s: %" G_GINT64_FORMAT " us (unloaded %" G_GINT64_FORMAT " us)\n",
-          attack, probe->p99, unloaded);
-  g_assert_cmpint (probe->max, <, PROBE_SLOW_US * dirty_test_timeout_scale ());
+  g_test_message ("  well-behaved client during %s: %u calls of %d ms work: p99 %" G_GINT64_FORMAT
+                  " us (unloaded %" G_GINT64_FORMAT " us, %.2fx; bound 2x = %" G_GINT64_FORMAT
+                  " us, %s), max %" G_GINT64_FORMAT " us; tiny calls (information): p99 %"
+                  G_GINT64_FORMAT " us (unloaded %" G_GINT64_FORMAT " us), max %" G_GINT64_FORMAT
+                  " us", attack, probe_calls (), WORK_MS, probe->work.p99, unloaded->work.p99,
+                  unloaded->work.p99 > 0 ? (double) probe->work.p99 / unloaded->work.p99 : 0.0,
+                  bound, check == ASSERT_FAIR ? "asserted" : "not asserted", probe->work.max,
+                  probe->tiny.p99, unloaded->tiny.p99, probe->tiny.max);
+  printf ("# FIGURE p99 %s: %" G_GINT64_FORMAT " us (unloaded %" G_GINT64_FORMAT " us, %s); "
+          "tiny calls %" G_GINT64_FORMAT " us (unloaded %" G_GINT64_FORMAT " us)\n",
+          attack, probe->work.p99, unloaded->work.p99,
+          check == ASSERT_FAIR ? "2x asserted" : "printed", probe->tiny.p99, unloaded->tiny.p99);
+  g_assert_cmpint (probe->work.max, <, PROBE_SLOW_US * dirty_test_timeout_scale ());
+  g_assert_cmpint (probe->tiny.max, <, PROBE_SLOW_US * dirty_test_timeout_scale ());
   if (check == ASSERT_FAIR)
-    g_assert_cmpint (probe->p99, <=, bound);
-}
-
-static void
-probe_finish (Probe *probe, GThread *thread, const char *attack, gint64 unloaded, Check check)
-{
-  probe_finish_turn (probe, thread, attack, unloaded, check, 0);
+    g_assert_cmpint (probe->work.p99, <=, bound);
 }
 
 static gboolean
@@ -309,9 +365,10 @@ readable (GSocket *socket)
 static void
 test_unloaded (void)
 {
-  gint64 p99 = measure_unloaded ("anything");
+  Probe unloaded = measure_unloaded ("anything");
 
-  printf ("# FIGURE p99 unloaded: %" G_GINT64_FORMAT " us\n", p99);
+  printf ("# FIGURE p99 unloaded: %" G_GINT64_FORMAT " us (%d ms work calls); tiny calls %"
+          G_GINT64_FORMAT " us\n", unloaded.work.p99, WORK_MS, unloaded.tiny.p99);
 }
 
 /* The HELLO tells the configured limits: the config reached the client
@@ -337,33 +394,26 @@ test_hello_limits (void)
 /* One byte a second, on SLOW_CONNECTIONS connections at once: each is
  * cut at frame_timeout (which runs from a frame's first byte, however
  * often more bytes come) with ERROR protocol. Readiness is checked every
- * SLOW_POLL_MS, so when each was cut is known to that precision. */
+ * SLOW_POLL_MS, so when each was cut is known to that precision. A round
+ * takes ~1 s: they go again until the probe's last call. */
 #define SLOW_CONNECTIONS 100
 #define SLOW_POLL_MS     50
-/* the probe's calls spread over 1.5 s, past the cut at 1 s, so they
- * also meet the bytes' arrival and the timeouts firing (unpaced, its
- * 300 calls take ~0.1 s); measured under a load average of 3: p99
- * 1.2-2.8 ms (unloaded 1.1-3.0 ms), the slowest call 18-19 ms */
-#define SLOW_PROBE_PAUSE_US (5 * 1000)
 
+/* One round; the time from its start to the last cut, and the most
+ * bytes any connection got to send */
 static void
-test_slowloris (void)
+slowloris_round (gint64 *longest, guint *most_bytes)
 {
-  gint64 unloaded = measure_unloaded ("slowloris");
   GSocket *sockets[SLOW_CONNECTIONS];
   gint64 closed_after[SLOW_CONNECTIONS] = { 0 };
   guint bytes_sent[SLOW_CONNECTIONS] = { 0 };
   guint8 header[DIRTY_FRAME_HEADER_SIZE];
-  guint n_closed = 0, most_bytes = 0;
+  guint n_closed = 0;
   gint64 start, next_byte;
-  Probe probe;
-  GThread *thread;
-  gint64 longest = 0;
 
   write_header (header, 1, 100);
   for (guint i = 0; i < SLOW_CONNECTIONS; i++)
     sockets[i] = raw_connect ();
-  thread = probe_start_paced (&probe, SLOW_PROBE_PAUSE_US);
   start = next_byte = g_get_monotonic_time ();
   while (n_closed < SLOW_CONNECTIONS)
     {
@@ -389,20 +439,46 @@ test_slowloris (void)
         next_byte += G_USEC_PER_SEC;
       g_usleep (SLOW_POLL_MS * 1000);
     }
-  probe_finish (&probe, thread, "slowloris", unloaded, ASSERT_FAIR);
+  *longest = *most_bytes = 0;
   for (guint i = 0; i < SLOW_CONNECTIONS; i++)
     {
-      longest = MAX (longest, closed_after[i]);
-      most_bytes = MAX (most_bytes, bytes_sent[i]);
+      *longest = MAX (*longest, closed_after[i]);
+      *most_bytes = MAX (*most_bytes, bytes_sent[i]);
       g_object_unref (sockets[i]);
     }
-  g_test_message ("  %u slowloris connections (1 byte/s, frame_timeout %u ms): all closed, "
-                  "the last after %" G_GINT64_FORMAT " ms, having sent at most %u bytes",
-                  SLOW_CONNECTIONS, FRAME_TIMEOUT, longest / 1000, most_bytes);
-  printf ("# FIGURE slowloris: %u connections at 1 byte/s closed, last after %" G_GINT64_FORMAT
-          " ms\n", SLOW_CONNECTIONS, longest / 1000);
-  g_assert_cmpint (longest, >=, FRAME_TIMEOUT * 1000 - SLOW_POLL_MS * 1000);
-  g_assert_cmpint (longest, <, 3 * FRAME_TIMEOUT * 1000);
+}
+
+static void
+test_slowloris (void)
+{
+  Probe unloaded = measure_unloaded ("slowloris");
+  Probe probe;
+  GThread *thread;
+  gint64 longest = 0;
+  guint most_bytes = 0, rounds = 0;
+
+  thread = probe_start (&probe);
+  do
+    {
+      gint64 round_longest;
+      guint round_bytes;
+
+      slowloris_round (&round_longest, &round_bytes);
+      rounds++;
+      /* every connection of every round is cut at frame_timeout */
+      g_assert_cmpint (round_longest, >=, FRAME_TIMEOUT * 1000 - SLOW_POLL_MS * 1000);
+      g_assert_cmpint (round_longest, <, 3 * FRAME_TIMEOUT * 1000);
+      longest = MAX (longest, round_longest);
+      most_bytes = MAX (most_bytes, round_bytes);
+    }
+  while (probe_running (&probe));
+  probe_finish (&probe, thread, "slowloris", &unloaded, ASSERT_FAIR);
+  g_test_message ("  %u rounds of %u slowloris connections (1 byte/s, frame_timeout %u ms): all "
+                  "closed, the last of a round after %" G_GINT64_FORMAT " ms at most, having "
+                  "sent at most %u bytes", rounds, SLOW_CONNECTIONS, FRAME_TIMEOUT,
+                  longest / 1000, most_bytes);
+  printf ("# FIGURE slowloris: %u x %u connections at 1 byte/s closed, the last after %"
+          G_GINT64_FORMAT " ms\n", rounds, SLOW_CONNECTIONS, longest / 1000);
   check_rss ("after slowloris");
 }
 
@@ -419,12 +495,9 @@ test_slowloris (void)
  * for the queue flood below: the machine's, not the arbiter's). */
 #if defined(__SANITIZE_ADDRESS__)
 #define TINY_REQUESTS   20000
-#define FLOOD_CHECK     PRINT_ONLY
 #else
 #define TINY_REQUESTS   1000000
-#define FLOOD_CHECK     ASSERT_FAIR
 #endif
-#define TINY_JSON       "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[40,2]}"
 #define TINY_BATCH      4096    /* frames per write */
 #define TINY_READ_PAUSE_US 2000
 
@@ -540,7 +613,7 @@ test_many_in_flight (void)
    * heartbeats and kill them */
   guint n_requests = dirty_test_under_valgrind () ? 2000 : TINY_REQUESTS;
   g_autofree char *attack = g_strdup_printf ("%u requests in flight", n_requests);
-  gint64 unloaded = measure_unloaded (attack);
+  Probe unloaded = measure_unloaded (attack);
   TinySender sender = { .socket = raw_connect (), .n_requests = n_requests };
   g_autofree TinyReader *reader = g_new0 (TinyReader, 1);
   g_autofree guint8 *answered = g_new0 (guint8, n_requests + 1);
@@ -578,7 +651,7 @@ test_many_in_flight (void)
       most_waiting = MAX (most_waiting, waiting);
     }
   g_thread_join (writer);
-  probe_finish (&probe, thread, attack, unloaded, FLOOD_CHECK);
+  probe_finish (&probe, thread, attack, &unloaded, HEAVY_CHECK);
   g_test_message ("  %u requests pipelined on one connection (max_in_flight %u): %u sent, "
                   "%u results, %u busy, up to %" G_GINT64_FORMAT " sent and not yet answered, in %"
                   G_GINT64_FORMAT " ms", n_requests, MAX_IN_FLIGHT, sender.n_sent,
@@ -594,26 +667,24 @@ test_many_in_flight (void)
   check_rss ("after the in-flight flood");
 }
 
-/* A client that sends calls with large results and never reads: its
- * unread replies pass max_queued and the daemon drops it. */
+/* A client that sends calls with large results (testapp's tagged
+ * returns its 256 KiB argument) and never reads: its unread replies pass
+ * max_queued and the daemon drops it. One such client is dropped within
+ * a fraction of a second: one after another, until the probe's last
+ * call. */
 #define BIG_ARG     (256 * 1024)
 #define BIG_CALLS   64
 
+/* One never-reading client, until the daemon drops it; the replies it
+ * left unread in its socket buffer and the arbiter's RSS at most */
 static void
-test_never_reads (void)
+never_reads_round (const char *json, guint *n_sent, guint *n_read, gint64 *rss_peak)
 {
-  gint64 unloaded = measure_unloaded ("a client that never reads");
   g_autoptr(GSocket) socket = raw_connect ();
-  g_autofree char *big = g_strnfill (BIG_ARG, 'x');
-  g_autofree char *json = g_strdup_printf ("{\"app\":\"" ECHO "\",\"action\":\"echo\","
-                                           "\"args\":[\"%s\"]}", big);
-  guint n_sent = 0, n_read = 0;
   gboolean dropped = FALSE;
-  gint64 rss_peak = 0;
-  Probe probe;
-  GThread *thread = probe_start (&probe);
   gint64 deadline;
 
+  *n_sent = *n_read = 0;
   for (guint i = 1; i <= BIG_CALLS; i++)
     {
       g_autoptr(DirtyFrame) req = dirty_test_raw_request (i, json, 0);
@@ -623,23 +694,23 @@ test_never_reads (void)
           dropped = TRUE;
           break;
         }
-      n_sent++;
+      (*n_sent)++;
       if (i % 8 == 0)
-        rss_peak = MAX (rss_peak, daemon_rss_kb ());
+        *rss_peak = MAX (*rss_peak, daemon_rss_kb ());
     }
   /* the replies pile up while this client sleeps; the daemon closes it
    * once they pass max_queued */
   deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
   while (!dropped && g_get_monotonic_time () < deadline)
     {
-      rss_peak = MAX (rss_peak, daemon_rss_kb ());
+      *rss_peak = MAX (*rss_peak, daemon_rss_kb ());
       /* not reading: only asking the kernel whether the peer hung up */
       if (g_socket_condition_check (socket, G_IO_HUP | G_IO_ERR) != 0)
         dropped = TRUE;
       else
-        g_usleep (50 * 1000);
+        g_usleep (10 * 1000);
     }
-  probe_finish (&probe, thread, "a client that never reads", unloaded, PRINT_ONLY);
+  g_assert_true (dropped);
   /* what the kernel had buffered is still there, then EOF */
   for (;;)
     {
@@ -647,20 +718,39 @@ test_never_reads (void)
 
       if (reply == NULL)
         break;
-      n_read++;
+      (*n_read)++;
     }
-  g_test_message ("  never-reading client: %u calls of %u KiB results sent, dropped %s; "
-                  "%u replies were left in the socket buffer (max_queued %u KiB); "
-                  "arbiter RSS peak %" G_GINT64_FORMAT " KiB",
-                  n_sent, BIG_ARG / 1024, dropped ? "yes" : "no", n_read, MAX_QUEUED / 1024,
-                  rss_peak);
-  printf ("# FIGURE never-reads: dropped=%s, %u of %u replies readable, RSS peak %"
-          G_GINT64_FORMAT " KiB (start %" G_GINT64_FORMAT " KiB)\n",
-          dropped ? "yes" : "no", n_read, n_sent, rss_peak, rss_start_kb);
-  g_assert_true (dropped);
-  g_assert_cmpuint (n_read, <, n_sent);
+  g_assert_cmpuint (*n_read, <, *n_sent);
+}
+
+static void
+test_never_reads (void)
+{
+  Probe unloaded = measure_unloaded ("a client that never reads");
+  g_autofree char *big = g_strnfill (BIG_ARG, 'x');
+  g_autofree char *json = g_strdup_printf ("{\"app\":\"" APP "\",\"action\":\"tagged\","
+                                           "\"args\":[\"%s\"]}", big);
+  guint n_sent = 0, n_read = 0, rounds = 0;
+  gint64 rss_peak = 0;
+  Probe probe;
+  GThread *thread = probe_start (&probe);
+
+  do
+    {
+      never_reads_round (json, &n_sent, &n_read, &rss_peak);
+      rounds++;
+    }
+  while (probe_running (&probe));
+  probe_finish (&probe, thread, "a client that never reads", &unloaded, HEAVY_CHECK);
+  g_test_message ("  %u never-reading clients, one after another: each dropped; the last sent %u "
+                  "calls of %u KiB results and had %u replies left in its socket buffer "
+                  "(max_queued %u KiB); arbiter RSS peak %" G_GINT64_FORMAT " KiB",
+                  rounds, n_sent, BIG_ARG / 1024, n_read, MAX_QUEUED / 1024, rss_peak);
+  printf ("# FIGURE never-reads: %u clients dropped, the last with %u of %u replies readable, RSS "
+          "peak %" G_GINT64_FORMAT " KiB (start %" G_GINT64_FORMAT " KiB)\n",
+          rounds, n_read, n_sent, rss_peak, rss_start_kb);
   g_assert_cmpint (rss_peak, <, rss_start_kb + RSS_GROWTH_KB);
-  check_rss ("after the never-reading client");
+  check_rss ("after the never-reading clients");
 }
 
 /* Entries in /proc/PID/fd: the daemon's open descriptors */
@@ -716,31 +806,78 @@ flood_connect (guint *n_retries)
     }
 }
 
+/* @n connections from this uid at once, then each asks once: a result
+ * (admitted) or ERROR id 0 busy (refused). Returns them, still open. */
+static GPtrArray *
+flood_round (guint n, guint *n_admitted, guint *n_refused, guint *n_retries)
+{
+  g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func (g_object_unref);
+
+  *n_admitted = *n_refused = 0;
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add (sockets, flood_connect (n_retries));
+  for (guint i = 0; i < n; i++)
+    {
+      GSocket *socket = sockets->pdata[i];
+      g_autoptr(DirtyFrame) req = tiny_frame (1);
+      g_autoptr(DirtyFrame) reply = NULL;
+
+      dirty_test_raw_send_frame (socket, req);
+      reply = dirty_test_raw_read_frame (socket);
+      g_assert_nonnull (reply);
+      if (reply->header.type == DIRTY_FRAME_RESPONSE)
+        (*n_admitted)++;
+      else
+        {
+          g_autofree char *message = NULL;
+
+          g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_ERROR);
+          g_assert_cmpuint (reply->header.id, ==, 0);
+          g_assert_cmpstr (error_code (reply, &message), ==, "busy");
+          g_assert_nonnull (strstr (message, "max_connections_per_uid"));
+          if (*n_refused == 0)
+            g_test_message ("  error: busy: %s", message);
+          (*n_refused)++;
+        }
+    }
+  g_assert_cmpuint (*n_admitted + *n_refused, ==, n);
+  /* the probe holds one */
+  g_assert_cmpuint (*n_admitted, <=, MAX_PER_UID - 1);
+  return g_steal_pointer (&sockets);
+}
+
 /* FLOOD_CONNECTIONS from one uid, four times max_connections_per_uid:
  * the ones over the cap get ERROR busy and a close; the others are
  * served, and stay open while the daemon's memory is measured. The
  * daemon was started with a soft RLIMIT_NOFILE of 1024 (see main()): it
- * holds its 2,500 only because it raises that to the hard limit itself. */
+ * holds its 2,500 only because it raises that to the hard limit itself.
+ * With the cap reached, the flood goes on, FLOOD_MORE connects at a
+ * time, each refused, until the probe's last call; then all close.
+ * (Closing the 2,500 at once is not part of it: the arbiter takes each
+ * hangup in turn with the other connections' events, ~17 µs each, so
+ * for ~40 ms the others wait; see docs/reliability.md.) */
+#define FLOOD_MORE 1000
+
 static void
 test_many_connections (void)
 {
-  gint64 unloaded = measure_unloaded ("connection flood");
+  Probe unloaded = measure_unloaded ("connection flood");
   struct rlimit rl;
   guint64 soft, hard;
-  guint n, n_admitted = 0, n_refused = 0, fds, n_retries = 0;
-  g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func (g_object_unref);
+  guint n, n_admitted, n_refused, fds, n_retries = 0, n_more = 0;
+  g_autoptr(GPtrArray) sockets = NULL;
   g_autofree char *attack = NULL;
   Probe probe;
   GThread *thread;
-  gint64 start, rss;
+  gint64 start, elapsed, rss;
 
   daemon_nofile (&soft, &hard);
   g_test_message ("  arbiter's open file limit: soft %" G_GUINT64_FORMAT ", hard %"
                   G_GUINT64_FORMAT, soft, hard);
   g_assert_cmpuint (soft, ==, hard);
   g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &rl), ==, 0);
-  /* room for the test's other descriptors */
-  n = MIN (FLOOD_CONNECTIONS, rl.rlim_cur > 100 ? rl.rlim_cur - 100 : 0);
+  /* room for the test's other descriptors and FLOOD_MORE */
+  n = MIN (FLOOD_CONNECTIONS, rl.rlim_cur > FLOOD_MORE + 100 ? rl.rlim_cur - FLOOD_MORE - 100 : 0);
   if (n <= MAX_PER_UID)
     {
       g_test_skip ("RLIMIT_NOFILE too low for more connections than max_connections_per_uid");
@@ -750,54 +887,39 @@ test_many_connections (void)
   /* the well-behaved client is one of the uid's connections */
   thread = probe_start (&probe);
   start = g_get_monotonic_time ();
-  for (guint i = 0; i < n; i++)
-    g_ptr_array_add (sockets, flood_connect (&n_retries));
-  /* each asks once: a result (admitted) or ERROR id 0 busy (refused) */
-  for (guint i = 0; i < n; i++)
-    {
-      GSocket *socket = sockets->pdata[i];
-      g_autoptr(DirtyFrame) req = add_frame (1);
-      g_autoptr(DirtyFrame) reply = NULL;
-
-      dirty_test_raw_send_frame (socket, req);
-      reply = dirty_test_raw_read_frame (socket);
-      g_assert_nonnull (reply);
-      if (reply->header.type == DIRTY_FRAME_RESPONSE)
-        n_admitted++;
-      else
-        {
-          g_autofree char *message = NULL;
-
-          g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_ERROR);
-          g_assert_cmpuint (reply->header.id, ==, 0);
-          g_assert_cmpstr (error_code (reply, &message), ==, "busy");
-          g_assert_nonnull (strstr (message, "max_connections_per_uid"));
-          if (n_refused == 0)
-            g_test_message ("  error: busy: %s", message);
-          n_refused++;
-        }
-    }
-  probe_finish (&probe, thread, attack, unloaded, PRINT_ONLY);
+  sockets = flood_round (n, &n_admitted, &n_refused, &n_retries);
+  elapsed = g_get_monotonic_time () - start;
   /* the admitted ones are still open */
   rss = daemon_rss_kb ();
   fds = daemon_open_fds ();
+  /* (maybe a closing one from an earlier test still counts) */
+  g_assert_cmpuint (n_admitted, >=, MAX_PER_UID - 10);
+  /* the refused are gone: the daemon holds about the admitted */
+  g_assert_cmpuint (fds, <, MAX_PER_UID + 100);
+  g_assert_cmpint (rss, <, rss_start_kb + RSS_GROWTH_KB + (gint64) n_admitted * CONNECTION_KB);
   g_test_message ("  %u connections from one uid (max_connections_per_uid %u): %u admitted, "
                   "%u refused with busy, in %" G_GINT64_FORMAT " ms (%u connects retried on a "
                   "full backlog); with the admitted open, "
                   "the arbiter holds %u descriptors and its RSS is %" G_GINT64_FORMAT
                   " KiB (%" G_GINT64_FORMAT " KiB more than at start)", n, MAX_PER_UID,
-                  n_admitted, n_refused, (g_get_monotonic_time () - start) / 1000, n_retries,
+                  n_admitted, n_refused, elapsed / 1000, n_retries,
                   fds, rss, rss - rss_start_kb);
-  printf ("# FIGURE connection flood: %u connections, %u admitted, %u busy; arbiter RSS %"
-          G_GINT64_FORMAT " KiB with them open (start %" G_GINT64_FORMAT " KiB), %u fds\n",
-          n, n_admitted, n_refused, rss, rss_start_kb, fds);
-  /* the probe held one (maybe a closing one from before still counts) */
-  g_assert_cmpuint (n_admitted, <=, MAX_PER_UID - 1);
-  g_assert_cmpuint (n_admitted, >=, MAX_PER_UID - 10);
-  g_assert_cmpuint (n_admitted + n_refused, ==, n);
-  /* the refused are gone: the daemon holds about the admitted */
-  g_assert_cmpuint (fds, <, MAX_PER_UID + 100);
-  g_assert_cmpint (rss, <, rss_start_kb + RSS_GROWTH_KB + (gint64) n_admitted * CONNECTION_KB);
+  printf ("# FIGURE connection flood: %u connections, %u admitted, %u busy, %" G_GINT64_FORMAT
+          " ms; arbiter RSS %" G_GINT64_FORMAT " KiB with them open (start %" G_GINT64_FORMAT
+          " KiB), %u fds\n", n, n_admitted, n_refused, elapsed / 1000, rss, rss_start_kb, fds);
+  while (probe_running (&probe))
+    {
+      guint more_admitted, more_refused;
+      g_autoptr(GPtrArray) more = flood_round (FLOOD_MORE, &more_admitted, &more_refused,
+                                               &n_retries);
+
+      /* the cap is reached and held: every one is refused */
+      g_assert_cmpuint (more_admitted, ==, 0);
+      n_more += FLOOD_MORE;
+    }
+  probe_finish (&probe, thread, attack, &unloaded, HEAVY_CHECK);
+  g_test_message ("  then %u more connects, all refused, in %" G_GINT64_FORMAT " ms in all",
+                  n_more, (g_get_monotonic_time () - start) / 1000);
 }
 
 /* Clients that keep the app's queue full: QUEUE_FLOODERS connections,
@@ -806,23 +928,10 @@ test_many_connections (void)
  * the queue the whole time. Per-client round robin puts the
  * well-behaved client's call one turn (one call of each flooder) from a
  * worker, not behind the whole backlog; so, whatever the machine's
- * speed, its p99 stays far below the flooders' own median latency (they
- * wait behind their backlogs). With one FIFO per app both would be
+ * speed, the p99 of its tiny calls (the flooders' own call) stays far
+ * below the flooders' median latency (they wait behind their backlogs). With one FIFO per app both would be
  * alike: everyone waits behind everything. */
 #define QUEUE_FLOODERS 8
-/* Under AddressSanitizer (with the slow unwinding on every malloc the CI
- * asks for) a call costs milliseconds of CPU, and the arbiter, the
- * workers and the flooding thread all want the same 2 cores: the
- * well-behaved client's p99 there (measured 0.14 to 1.3 s, unloaded 7 to
- * 44 ms, under a load average of 11) is the machine's, not the queue's. The comparison with the
- * flooders' own latency below still holds there; the 2x bound is
- * asserted in the normal build. */
-#if defined(__SANITIZE_ADDRESS__)
-#define QUEUE_FLOOD_CHECK PRINT_ONLY
-#else
-#define QUEUE_FLOOD_CHECK ASSERT_FAIR
-#endif
-
 typedef struct {
   GSocket *sockets[QUEUE_FLOODERS];
   gint     stop;
@@ -834,7 +943,7 @@ typedef struct {
 static void
 flood_send (Flood *flood, guint c, GHashTable *sent, guint64 id)
 {
-  g_autoptr(DirtyFrame) req = add_frame (id);
+  g_autoptr(DirtyFrame) req = tiny_frame (id);
   gint64 *start = g_new (gint64, 1);
 
   *start = g_get_monotonic_time ();
@@ -884,13 +993,12 @@ flood_thread (gpointer user_data)
 static void
 test_queue_flood (void)
 {
-  gint64 unloaded = measure_unloaded ("a queue flood");
+  Probe unloaded = measure_unloaded ("a queue flood");
   Flood flood = { .latency = g_array_new (FALSE, FALSE, sizeof (gint64)) };
   GThread *flooder;
   Probe probe;
   GThread *thread;
-  gint64 start, flood_median, turn;
-  gint served_before;
+  gint64 start, flood_median;
 
   for (guint c = 0; c < QUEUE_FLOODERS; c++)
     flood.sockets[c] = raw_connect ();
@@ -898,16 +1006,10 @@ test_queue_flood (void)
   /* let the queue fill before measuring */
   g_usleep (200 * 1000);
   start = g_get_monotonic_time ();
-  served_before = g_atomic_int_get (&flood.served);
   g_atomic_int_set (&flood.measuring, 1);
   thread = probe_start (&probe);
   g_thread_join (thread);
-  /* one turn: a call of each flooder and the probe's own, at the rate
-   * the arbiter served calls meanwhile (~70 us each in a normal build,
-   * ~4 ms under AddressSanitizer with its slow malloc unwinding) */
-  turn = (QUEUE_FLOODERS + 1) * (g_get_monotonic_time () - start) /
-         MAX (g_atomic_int_get (&flood.served) - served_before, 1);
-  probe_finish_turn (&probe, NULL, "a queue flood", unloaded, QUEUE_FLOOD_CHECK, turn);
+  probe_finish (&probe, NULL, "a queue flood", &unloaded, HEAVY_CHECK);
   g_atomic_int_set (&flood.stop, 1);
   g_thread_join (flooder);
   for (guint c = 0; c < QUEUE_FLOODERS; c++)
@@ -917,17 +1019,17 @@ test_queue_flood (void)
   flood_median = g_array_index (flood.latency, gint64, flood.latency->len / 2);
   g_test_message ("  %u flooding connections, %u calls outstanding each: %d"
                   " of their calls served in %" G_GINT64_FORMAT " ms, their median latency %"
-                  G_GINT64_FORMAT " us (the well-behaved client's p99: %" G_GINT64_FORMAT " us)",
-                  QUEUE_FLOODERS, MAX_IN_FLIGHT, flood.served,
-                  (g_get_monotonic_time () - start) / 1000, flood_median, probe.p99);
+                  G_GINT64_FORMAT " us (the well-behaved client's tiny calls, the same call: p99 %"
+                  G_GINT64_FORMAT " us)", QUEUE_FLOODERS, MAX_IN_FLIGHT, flood.served,
+                  (g_get_monotonic_time () - start) / 1000, flood_median, probe.tiny.p99);
   printf ("# FIGURE queue flood: %u connections x %u outstanding, %d"
           " flood calls served, flooders' median %" G_GINT64_FORMAT " us\n",
           QUEUE_FLOODERS, MAX_IN_FLIGHT, flood.served, flood_median);
-  /* each flooder waits behind its own 64 calls, the well-behaved client
-   * for one turn: half is far from the FIFO's ratio (about 1: everyone
-   * waits for everything) and from round robin's (about 1/64, plus what
-   * a loaded machine adds to a p99) */
-  g_assert_cmpint (probe.p99, <, flood_median / 2);
+  /* each flooder waits behind its own 64 calls, the well-behaved
+   * client's same tiny call for one turn: half is far from the FIFO's
+   * ratio (about 1: everyone waits for everything) and from round
+   * robin's (about 1/64, plus what a loaded machine adds to a p99) */
+  g_assert_cmpint (probe.tiny.p99, <, flood_median / 2);
   g_array_unref (flood.latency);
 }
 
@@ -950,7 +1052,7 @@ static void
 test_length_too_short (void)
 {
   g_autoptr(GSocket) socket = raw_connect ();
-  const char json[] = "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[40,2]}";
+  const char json[] = TINY_JSON;
   guint8 header[DIRTY_FRAME_HEADER_SIZE];
 
   write_header (header, 1, 10);
@@ -965,7 +1067,7 @@ static void
 test_length_too_long (void)
 {
   g_autoptr(GSocket) socket = raw_connect ();
-  const char json[] = "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[40,2]}";
+  const char json[] = TINY_JSON;
   guint8 header[DIRTY_FRAME_HEADER_SIZE];
   gint64 start = g_get_monotonic_time ();
   gint64 elapsed;
@@ -1005,7 +1107,7 @@ main (int argc, char **argv)
   set_nofile (1024);
 
   config = g_strdup_printf ("[dirty-arbiter]\n"
-                            "dirty_apps=" ECHO "\n"
+                            "dirty_apps=" APP "\n"
                             "dirty_workers=2\n"
                             "dirty_threads=2\n"
                             "max_body=%u\n"

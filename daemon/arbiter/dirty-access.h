@@ -8,6 +8,7 @@
  * with DIRTY_PEER_UID / DIRTY_PEER_PID. */
 
 #include <gio/gio.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "dirty-config.h"
@@ -39,18 +40,21 @@ gboolean dirty_access_apply_socket   (DirtyConfig  *config,
                                       const char   *path,
                                       GError      **error);
 
-/* Checks the peer of @socket (SO_PEERCRED) against allowed_users and
- * allowed_groups; everyone is allowed when both are empty. On refusal,
- * logs it, sends the ERROR frame and closes @socket once the peer has
- * read it (or after a short delay); the caller just drops @socket. */
-gboolean dirty_access_admit          (DirtyConfig  *config,
-                                      GSocket      *socket,
-                                      guint64       serial);
+/* Checks the peer's credentials (@cred: its SO_PEERCRED, NULL if they
+ * could not be read) against allowed_users and allowed_groups; everyone
+ * is allowed when both are empty. On refusal, logs it and sets @error
+ * (DIRTY_ERROR_PERMISSION_DENIED, with the message for the wire): the
+ * caller passes it to dirty_access_refuse(). */
+gboolean dirty_access_admit          (DirtyConfig        *config,
+                                      const struct ucred *cred,
+                                      guint64             serial,
+                                      GError            **error);
 
-/* Sends ERROR (id 0, @code, @message) to a peer that is not admitted,
- * then closes @socket once the peer has read it (or after a short
- * delay); the caller just drops @socket. */
-void     dirty_access_refuse         (GSocket      *socket,
-                                      DirtyError    code,
-                                      const char   *message);
+/* Sends ERROR (id 0, @error's code and message) to a peer that is not
+ * admitted, on @fd (a connected socket, non-blocking), which it takes:
+ * closed once the peer has read it (or after a short delay). A @fd of
+ * -1 is ignored. Costs no GSource per peer: a flood of refusals is
+ * cheap. */
+void     dirty_access_refuse         (int                 fd,
+                                      const GError       *error);
 G_END_DECLS
