@@ -109,7 +109,12 @@ enum {
 };
 
 static guint signals[N_SIGNALS];
-static int signal_pipe_write = -1;
+/* The signals the arbiter takes through its self-pipe, and what they did
+ * before: finalize puts that back, so a later signal is not swallowed
+ * by a pipe nobody reads (the arbiter may live inside a test program). */
+static const int piped_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGQUIT, SIGTTIN, SIGTTOU };
+static struct sigaction saved_actions[G_N_ELEMENTS (piped_signals)];
+static volatile sig_atomic_t signal_pipe_write = -1;
 
 G_DEFINE_TYPE (DirtyArbiter, dirty_arbiter, G_TYPE_OBJECT)
 G_DEFINE_QUARK (dirty-arbiter-error-quark, dirty_arbiter_error)
@@ -156,6 +161,9 @@ dirty_arbiter_finalize (GObject *object)
 
   if (self->signal_pipe[0] >= 0)
     {
+      if (signal_pipe_write == self->signal_pipe[1])   /* the handlers are ours */
+        for (guint i = 0; i < G_N_ELEMENTS (piped_signals); i++)
+          sigaction (piped_signals[i], &saved_actions[i], NULL);
       signal_pipe_write = -1;
       close (self->signal_pipe[0]);
       close (self->signal_pipe[1]);
@@ -1261,7 +1269,6 @@ static gboolean
 dirty_arbiter_install_signals (DirtyArbiter  *self,
                                GError       **error)
 {
-  static const int piped[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGQUIT, SIGTTIN, SIGTTOU };
   struct sigaction action = { 0 };
 
   if (!g_unix_open_pipe (self->signal_pipe, FD_CLOEXEC, error) ||
@@ -1275,8 +1282,8 @@ dirty_arbiter_install_signals (DirtyArbiter  *self,
   action.sa_handler = pipe_signal_handler;
   sigemptyset (&action.sa_mask);
   action.sa_flags = SA_RESTART;
-  for (guint i = 0; i < G_N_ELEMENTS (piped); i++)
-    sigaction (piped[i], &action, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (piped_signals); i++)
+    sigaction (piped_signals[i], &action, &saved_actions[i]);
   return TRUE;
 }
 
