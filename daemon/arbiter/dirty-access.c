@@ -22,6 +22,7 @@
  * and how many such sockets may linger at once (more are closed at once). */
 #define REFUSED_LINGER_S   2
 #define REFUSED_MAX        64
+#define REFUSED_READS_PER_TURN 4
 #define NOBODY_UID         65534   /* the kernel's default overflowuid */
 
 /* ---- names and ids ---- */
@@ -244,7 +245,7 @@ typedef struct {
 } Refused;
 
 static GQueue lingering = G_QUEUE_INIT;
-static guint linger_timer;
+static gboolean linger_timer;   /* armed */
 
 static void arm_linger_timer (void);
 
@@ -262,7 +263,7 @@ linger_timeout_cb (gpointer user_data)
 {
   gint64 now = g_get_monotonic_time ();
 
-  linger_timer = 0;
+  linger_timer = FALSE;
   while (lingering.head != NULL && ((Refused *) lingering.head->data)->deadline <= now)
     refused_free (lingering.head->data);
   arm_linger_timer ();
@@ -273,13 +274,17 @@ linger_timeout_cb (gpointer user_data)
 static void
 arm_linger_timer (void)
 {
+  g_autoptr(GSource) source = NULL;
   gint64 wait_us;
 
   if (lingering.head == NULL)
     return;
   wait_us = ((Refused *) lingering.head->data)->deadline - g_get_monotonic_time ();
-  linger_timer = g_timeout_add ((guint) CLAMP ((wait_us + 999) / 1000, 0, REFUSED_LINGER_S * 1000),
-                                linger_timeout_cb, NULL);
+  source = g_timeout_source_new ((guint) CLAMP ((wait_us + 999) / 1000, 0, REFUSED_LINGER_S * 1000));
+  g_source_set_callback (source, linger_timeout_cb, NULL, NULL);
+  /* the context of the watches (the connections'), not the global default */
+  g_source_attach (source, g_main_context_get_thread_default ());
+  linger_timer = TRUE;
 }
 
 /* Reads and drops what the peer sends until it hangs up. */
@@ -290,10 +295,15 @@ refused_ready_cb (GIOCondition condition,
   Refused *refused = user_data;
   char buf[4096];
   gssize n;
+  guint reads = 0;
 
+  /* a few reads a turn: a peer that keeps writing must not hold up the
+   * loop (the watch is level-triggered and calls again) */
   do
     n = recv (refused->fd, buf, sizeof buf, MSG_DONTWAIT);
-  while (n > 0);
+  while (n > 0 && ++reads < REFUSED_READS_PER_TURN);
+  if (n > 0)
+    return;
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ||
       (condition & (G_IO_HUP | G_IO_ERR)) != 0)
     refused_free (refused);
@@ -364,7 +374,7 @@ dirty_access_refuse (int           fd,
   refused->watch = dirty_watch_new (context, fd, refused_ready_cb, refused);
   dirty_watch_set_events (refused->watch, G_IO_IN);
   g_queue_push_tail_link (&lingering, &refused->link);
-  if (linger_timer == 0)
+  if (!linger_timer)
     arm_linger_timer ();
 }
 
