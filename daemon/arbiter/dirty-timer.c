@@ -15,7 +15,8 @@
  * both cost a wake-up per timeout period, not per call. */
 typedef struct {
   GSource       source;
-  GMainContext *context;      /* the key in `sets` (not a reference) */
+  GMainContext *context;      /* the key in `sets`: a reference, so that no
+                               * new context at the same address finds it */
   GPtrArray    *timers;       /* of DirtyTimer (owned) */
   gboolean      dispatching;  /* timers freed meanwhile are only marked */
 } TimerSet;
@@ -52,11 +53,14 @@ earliest_due (TimerSet *set)
 static void
 set_release (TimerSet *set)
 {
+  GMainContext *context = set->context;
+
   g_mutex_lock (&sets_lock);
-  g_hash_table_remove (sets, set->context);
+  g_hash_table_remove (sets, context);
   g_mutex_unlock (&sets_lock);
   g_source_destroy (&set->source);
-  g_source_unref (&set->source);
+  g_source_unref (&set->source);   /* frees @set */
+  g_main_context_unref (context);
 }
 
 static gboolean
@@ -115,7 +119,7 @@ set_for (GMainContext *context)
   if (set != NULL)
     return set;
   set = (TimerSet *) g_source_new (&timer_set_funcs, sizeof (TimerSet));
-  set->context = context;
+  set->context = g_main_context_ref (context);
   set->timers = g_ptr_array_new_with_free_func (g_free);
   g_source_set_static_name (&set->source, "[dirty] timers");
   g_source_set_ready_time (&set->source, -1);
