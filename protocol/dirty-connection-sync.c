@@ -172,6 +172,23 @@ dirty_connection_expect (DirtyConnection *self,
   return waiter;
 }
 
+void
+dirty_connection_unexpect (DirtyConnection       *self,
+                           DirtyConnectionWaiter *waiter)
+{
+  g_return_if_fail (DIRTY_IS_CONNECTION (self));
+  g_return_if_fail (waiter != NULL);
+
+  g_mutex_lock (&self->sync_lock);
+  /* the close may have answered it already */
+  if (!waiter->done)
+    g_hash_table_remove (self->waiters, &waiter->id);
+  /* it never waited: a turn to lead it was given goes to another */
+  nominate (self);
+  g_mutex_unlock (&self->sync_lock);
+  waiter_free (waiter);
+}
+
 /* A leader that stops leading passes the turn on, and lets an owner that
  * waits to take the read side back go on. Under sync_lock. */
 static void

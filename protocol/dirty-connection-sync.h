@@ -42,6 +42,11 @@ typedef enum {
 DirtyConnectionWaiter *dirty_connection_expect (DirtyConnection *self,
                                                 guint64          id);
 
+/* Gives up @waiter before waiting (its request could not be sent): its
+ * id is no longer expected. Frees @waiter. */
+void        dirty_connection_unexpect (DirtyConnection       *self,
+                                       DirtyConnectionWaiter *waiter);
+
 /* Blocks until @waiter's frame comes, @deadline (monotonic µs; 0: none)
  * passes, @cancellable is cancelled or the connection closes, reading
  * for itself and the other waiters while it leads. Frees @waiter. The

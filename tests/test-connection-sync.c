@@ -352,6 +352,70 @@ test_peer_not_gone (Fixture *fx, gconstpointer data)
   waiter_join (&w);
 }
 
+typedef struct {
+  DirtyConnection *conn;
+  DirtyFrame      *frame;
+  gboolean         sent;
+} SendData;
+
+static gpointer
+send_thread (gpointer data)
+{
+  SendData *send = data;
+
+  send->sent = dirty_connection_send_from_thread (send->conn, send->frame);
+  return NULL;
+}
+
+static gboolean
+send_on_thread (Fixture *fx, guint64 id)
+{
+  g_autoptr(DirtyFrame) frame = dirty_frame_new_empty (DIRTY_FRAME_REQUEST, id, 0);
+  SendData send = { fx->conn, frame, FALSE };
+
+  g_thread_join (g_thread_new ("sender", send_thread, &send));
+  return send.sent;
+}
+
+/* Another thread learns whether its frame was queued: not once the
+ * connection closes (or fails), so a caller that registered a waiter
+ * can give it up (dirty_connection_unexpect ()) and send elsewhere. */
+static void
+test_send_from_thread_closed (Fixture *fx, gconstpointer data)
+{
+  guint8 header[DIRTY_FRAME_HEADER_SIZE];
+  DirtyFrameHeader parsed;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (send_on_thread (fx, 11));
+  g_assert_cmpint (read (fx->peer_fd, header, sizeof header), ==, sizeof header);
+  g_assert_true (dirty_frame_header_parse (header, dirty_connection_get_limits (fx->conn), &parsed, &error));
+  g_assert_cmpuint (parsed.id, ==, 11);
+  dirty_connection_close (fx->conn);
+  g_assert_false (send_on_thread (fx, 12));
+}
+
+/* A waiter given up before it waited: its id goes to the frame callback
+ * again, and another waiter still leads. */
+static void
+test_unexpect (Fixture *fx, gconstpointer data)
+{
+  const guint64 ids[] = { 4, 5 };
+  DirtyConnectionWaiter *waiter;
+  Waiter w;
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  waiter = dirty_connection_expect (fx->conn, 4);
+  g_assert_nonnull (waiter);
+  waiter_start (&w, fx, 5, 0);
+  dirty_connection_unexpect (fx->conn, waiter);
+  write_frames (fx, ids, G_N_ELEMENTS (ids));
+  iterate_until (fx, &w, 1);
+  assert_got (&w, 5);
+  g_assert_cmpuint (((DirtyFrame *) fx->frames->pdata[0])->header.id, ==, 4);
+  waiter_join (&w);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -367,6 +431,8 @@ main (int argc, char **argv)
   ADD ("hang-up-delivers-unread", test_hang_up_delivers_unread);
   ADD ("hang-up-under-leader", test_hang_up_under_leader);
   ADD ("peer-not-gone", test_peer_not_gone);
+  ADD ("send-from-thread-closed", test_send_from_thread_closed);
+  ADD ("unexpect", test_unexpect);
 #undef ADD
   return g_test_run ();
 }
