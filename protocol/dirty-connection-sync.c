@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "dirty-connection-private.h"
+#include "dirty-error.h"
 
 /* See dirty-connection-sync.h for the model. The invariants, all under
  * sync_lock:
@@ -239,6 +240,16 @@ lead (DirtyConnection       *self,
       do
         n = poll (fds, G_N_ELEMENTS (fds), timeout);
       while (n < 0 && errno == EINTR);
+      if (n < 0)
+        {
+          /* it would fail again at once: a loop till the deadline */
+          int saved = errno;
+          g_autoptr(GError) error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
+                                                 "Waiting for the connection failed: %s",
+                                                 g_strerror (saved));
+
+          dirty_connection_sync_read_error (self, error, FALSE);
+        }
       if (n > 0 && fds[1].revents != 0)
         {
           guint64 count;

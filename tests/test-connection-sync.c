@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -416,6 +417,42 @@ test_unexpect (Fixture *fx, gconstpointer data)
   waiter_join (&w);
 }
 
+/* poll () itself fails on the leader's thread (here: more fds than the
+ * process may have): the leader stops and the connection closes with
+ * that error, instead of the leader polling again and again until its
+ * deadline. */
+static void
+test_leader_poll_fails (Fixture *fx, gconstpointer data)
+{
+  struct rlimit saved, one;
+  DirtyConnectionWaiter *waiter;
+  Waiter w;
+
+  g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &saved), ==, 0);
+  one = saved;
+  one.rlim_cur = 1;
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  /* the first waiter makes the wake-up eventfd: before the limit */
+  dirty_connection_unexpect (fx->conn, dirty_connection_expect (fx->conn, 1));
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &one), ==, 0);
+  waiter_start (&w, fx, 3, 4000);
+  /* the owner's context would fail to poll too: not run till the leader
+   * gave up reading, which new waiters see at once */
+  while ((waiter = dirty_connection_expect (fx->conn, 99)) != NULL)
+    {
+      dirty_connection_unexpect (fx->conn, waiter);
+      g_assert_cmpint (g_atomic_int_get (&w.done), ==, 0);
+      g_usleep (1000);
+    }
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &saved), ==, 0);
+  iterate_until (fx, &w, 0);
+  g_assert_cmpint (w.end, ==, DIRTY_CONNECTION_WAIT_CLOSED);
+  iterate_until_closed (fx);
+  g_assert_error (fx->close_error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
+  g_assert_nonnull (strstr (fx->close_error->message, "Waiting for the connection failed"));
+  waiter_join (&w);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -433,6 +470,7 @@ main (int argc, char **argv)
   ADD ("peer-not-gone", test_peer_not_gone);
   ADD ("send-from-thread-closed", test_send_from_thread_closed);
   ADD ("unexpect", test_unexpect);
+  ADD ("leader-poll-fails", test_leader_poll_fails);
 #undef ADD
   return g_test_run ();
 }
