@@ -162,7 +162,15 @@ dirty_client_io_call_sync (DirtyClientIo  *io,
       return NULL;
     }
   request = dirty_frame_copy_with_id (frame, id, timeout_ms);
-  dirty_connection_send_from_thread (connection, request);
+  if (!dirty_connection_send_from_thread (connection, request))
+    {
+      /* it closed since (the arbiter's ERROR, say): the request never
+       * left, and the I/O thread's path sends it on the next connection */
+      dirty_connection_unexpect (connection, waiter);
+      dirty_client_io_sync_end (io);
+      *handled = FALSE;
+      return NULL;
+    }
   reply = wait_reply (io, connection, waiter, frame, id, timeout_ms, cancellable, error);
   dirty_client_io_sync_end (io);
   return reply;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "dirty-connection-private.h"
+#include "dirty-error.h"
 
 /* See dirty-connection-sync.h for the model. The invariants, all under
  * sync_lock:
@@ -125,9 +126,19 @@ dirty_connection_peer_gone (DirtyConnection *self)
 {
   g_return_val_if_fail (DIRTY_IS_CONNECTION (self), TRUE);
 
-  if (self->closed || self->failing)
+  if (self->closed || self->failing || self->hung_up)
     return TRUE;
-  return !self->owner_reads && peer_gone (self);
+  if (self->owner_reads || !peer_gone (self))
+    return FALSE;
+  g_mutex_lock (&self->sync_lock);
+  self->hung_up = TRUE;
+  g_mutex_unlock (&self->sync_lock);
+  /* Its last frames may still be unread (a waiter's reply, sent just
+   * before a graceful stop), or a leader may be reading them: closing now
+   * would lose them. The owner reads to the end instead: the frames reach
+   * their waiters or the frame callback, then the EOF closes. */
+  dirty_connection_set_owner_reads (self, TRUE);
+  return TRUE;
 }
 
 DirtyConnectionWaiter *
@@ -141,7 +152,7 @@ dirty_connection_expect (DirtyConnection *self,
   g_return_val_if_fail (id != 0, NULL);
 
   locker = g_mutex_locker_new (&self->sync_lock);
-  if (self->read_side == DIRTY_READ_SIDE_CLOSED || self->read_broken)
+  if (self->read_side == DIRTY_READ_SIDE_CLOSED || self->read_broken || self->hung_up)
     return NULL;
   /* Nobody may have read for a while: a peer that hung up meanwhile
    * (the arbiter restarted) would fail this call. The owner's path
@@ -160,6 +171,23 @@ dirty_connection_expect (DirtyConnection *self,
   g_hash_table_insert (self->waiters, &waiter->id, waiter);
   g_atomic_int_set (&self->sync_used, 1);
   return waiter;
+}
+
+void
+dirty_connection_unexpect (DirtyConnection       *self,
+                           DirtyConnectionWaiter *waiter)
+{
+  g_return_if_fail (DIRTY_IS_CONNECTION (self));
+  g_return_if_fail (waiter != NULL);
+
+  g_mutex_lock (&self->sync_lock);
+  /* the close may have answered it already */
+  if (!waiter->done)
+    g_hash_table_remove (self->waiters, &waiter->id);
+  /* it never waited: a turn to lead it was given goes to another */
+  nominate (self);
+  g_mutex_unlock (&self->sync_lock);
+  waiter_free (waiter);
 }
 
 /* A leader that stops leading passes the turn on, and lets an owner that
@@ -212,6 +240,16 @@ lead (DirtyConnection       *self,
       do
         n = poll (fds, G_N_ELEMENTS (fds), timeout);
       while (n < 0 && errno == EINTR);
+      if (n < 0)
+        {
+          /* it would fail again at once: a loop till the deadline */
+          int saved = errno;
+          g_autoptr(GError) error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
+                                                 "Waiting for the connection failed: %s",
+                                                 g_strerror (saved));
+
+          dirty_connection_sync_read_error (self, error, FALSE);
+        }
       if (n > 0 && fds[1].revents != 0)
         {
           guint64 count;

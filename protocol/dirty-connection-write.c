@@ -280,24 +280,24 @@ dirty_connection_send (DirtyConnection *self,
     dirty_connection_flush (self);
 }
 
-void
+gboolean
 dirty_connection_send_from_thread (DirtyConnection *self,
                                    DirtyFrame      *frame)
 {
   g_autoptr(GRecMutexLocker) locker = NULL;
   gboolean was_empty;
 
-  g_return_if_fail (DIRTY_IS_CONNECTION (self));
-  g_return_if_fail (frame != NULL);
+  g_return_val_if_fail (DIRTY_IS_CONNECTION (self), FALSE);
+  g_return_val_if_fail (frame != NULL, FALSE);
 
+  locker = g_rec_mutex_locker_new (&self->write_lock);
+  if (self->closed || self->failing)
+    return FALSE;
   if (self->context == NULL || g_main_context_is_owner (self->context))
     {
       dirty_connection_send (self, frame);
-      return;
+      return TRUE;
     }
-  locker = g_rec_mutex_locker_new (&self->write_lock);
-  if (self->closed || self->failing)
-    return;
   was_empty = g_queue_is_empty (&self->out);
   /* Written here only when nothing waits before it and the owner is not
    * waiting for room; all else (a full socket, an error, the queue
@@ -312,6 +312,7 @@ dirty_connection_send_from_thread (DirtyConnection *self,
     }
   else
     schedule_owner_flush (self);
+  return TRUE;
 }
 
 gsize

@@ -52,8 +52,10 @@ void      dirty_connection_send      (DirtyConnection *self,
 
 /* The same from any thread (the others are for the thread that runs the
  * connection's context). Written at once when nothing is queued before
- * it; otherwise the connection's context writes it, in order. */
-void      dirty_connection_send_from_thread (DirtyConnection *self,
+ * it; otherwise the connection's context writes it, in order. FALSE when
+ * it was dropped (the connection is closed or closing): the frame never
+ * left, and a request may still go out on another connection. */
+gboolean  dirty_connection_send_from_thread (DirtyConnection *self,
                                              DirtyFrame      *frame);
 
 /* Closes at once; queued frames are dropped. */

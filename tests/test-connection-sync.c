@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -263,6 +264,195 @@ test_leader_meets_garbage (Fixture *fx, gconstpointer data)
   waiter_join (&w);
 }
 
+/* Runs the owner's context until the closed callback ran. */
+static void
+iterate_until_closed (Fixture *fx)
+{
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  while (fx->n_closed == 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_main_context_iteration (fx->context, FALSE);
+      g_usleep (1000);
+    }
+}
+
+/* A graceful stop: the peer writes a waiter's reply and a frame for the
+ * owner, then hangs up, before anyone read. The owner notices the
+ * hang-up (as the client's I/O thread does before sending): the
+ * connection is not to be used any more, but what was sent is still
+ * delivered, the waiter's frame to it and the other to the frame
+ * callback, and only then does it close. */
+static void
+test_hang_up_delivers_unread (Fixture *fx, gconstpointer data)
+{
+  const guint64 ids[] = { 6, 8 };
+  DirtyConnectionWaiter *waiter;
+  DirtyConnectionWaitEnd end;
+  g_autoptr(DirtyFrame) frame = NULL;
+  g_autoptr(GError) error = NULL;
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  waiter = dirty_connection_expect (fx->conn, 6);
+  g_assert_nonnull (waiter);
+  write_frames (fx, ids, G_N_ELEMENTS (ids));
+  close (fx->peer_fd);
+  fx->peer_fd = -1;
+  g_assert_true (dirty_connection_peer_gone (fx->conn));
+  /* it stays gone: nothing new goes out on it, nor waits on it */
+  g_assert_true (dirty_connection_peer_gone (fx->conn));
+  g_assert_null (dirty_connection_expect (fx->conn, 10));
+  iterate_until_closed (fx);
+  g_assert_no_error (fx->close_error);
+  g_assert_cmpuint (fx->frames->len, ==, 1);
+  g_assert_cmpuint (((DirtyFrame *) fx->frames->pdata[0])->header.id, ==, 8);
+  frame = dirty_connection_wait (fx->conn, waiter, 0, NULL, &end, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (end, ==, DIRTY_CONNECTION_WAIT_FRAME);
+  g_assert_cmpuint (frame->header.id, ==, 6);
+}
+
+/* The same while a leader polls: it is not cut off from its reply. */
+static void
+test_hang_up_under_leader (Fixture *fx, gconstpointer data)
+{
+  const guint64 id = 3;
+  Waiter w;
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  waiter_start (&w, fx, 3, 0);
+  g_usleep (50 * 1000);
+  /* both in the socket before the owner looks */
+  write_frames (fx, &id, 1);
+  close (fx->peer_fd);
+  fx->peer_fd = -1;
+  g_assert_true (dirty_connection_peer_gone (fx->conn));
+  iterate_until (fx, &w, 0);
+  iterate_until_closed (fx);
+  assert_got (&w, 3);
+  waiter_join (&w);
+}
+
+/* A peer that has not hung up is not gone, unread frames or not, and
+ * the waiters keep the read side. */
+static void
+test_peer_not_gone (Fixture *fx, gconstpointer data)
+{
+  const guint64 id = 2;
+  Waiter w;
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  g_assert_false (dirty_connection_peer_gone (fx->conn));
+  write_frames (fx, &id, 1);
+  g_assert_false (dirty_connection_peer_gone (fx->conn));
+  waiter_start (&w, fx, 2, 0);
+  iterate_until (fx, &w, 0);
+  assert_got (&w, 2);
+  g_assert_cmpuint (fx->n_closed, ==, 0);
+  waiter_join (&w);
+}
+
+typedef struct {
+  DirtyConnection *conn;
+  DirtyFrame      *frame;
+  gboolean         sent;
+} SendData;
+
+static gpointer
+send_thread (gpointer data)
+{
+  SendData *send = data;
+
+  send->sent = dirty_connection_send_from_thread (send->conn, send->frame);
+  return NULL;
+}
+
+static gboolean
+send_on_thread (Fixture *fx, guint64 id)
+{
+  g_autoptr(DirtyFrame) frame = dirty_frame_new_empty (DIRTY_FRAME_REQUEST, id, 0);
+  SendData send = { fx->conn, frame, FALSE };
+
+  g_thread_join (g_thread_new ("sender", send_thread, &send));
+  return send.sent;
+}
+
+/* Another thread learns whether its frame was queued: not once the
+ * connection closes (or fails), so a caller that registered a waiter
+ * can give it up (dirty_connection_unexpect ()) and send elsewhere. */
+static void
+test_send_from_thread_closed (Fixture *fx, gconstpointer data)
+{
+  guint8 header[DIRTY_FRAME_HEADER_SIZE];
+  DirtyFrameHeader parsed;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (send_on_thread (fx, 11));
+  g_assert_cmpint (read (fx->peer_fd, header, sizeof header), ==, sizeof header);
+  g_assert_true (dirty_frame_header_parse (header, dirty_connection_get_limits (fx->conn), &parsed, &error));
+  g_assert_cmpuint (parsed.id, ==, 11);
+  dirty_connection_close (fx->conn);
+  g_assert_false (send_on_thread (fx, 12));
+}
+
+/* A waiter given up before it waited: its id goes to the frame callback
+ * again, and another waiter still leads. */
+static void
+test_unexpect (Fixture *fx, gconstpointer data)
+{
+  const guint64 ids[] = { 4, 5 };
+  DirtyConnectionWaiter *waiter;
+  Waiter w;
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  waiter = dirty_connection_expect (fx->conn, 4);
+  g_assert_nonnull (waiter);
+  waiter_start (&w, fx, 5, 0);
+  dirty_connection_unexpect (fx->conn, waiter);
+  write_frames (fx, ids, G_N_ELEMENTS (ids));
+  iterate_until (fx, &w, 1);
+  assert_got (&w, 5);
+  g_assert_cmpuint (((DirtyFrame *) fx->frames->pdata[0])->header.id, ==, 4);
+  waiter_join (&w);
+}
+
+/* poll () itself fails on the leader's thread (here: more fds than the
+ * process may have): the leader stops and the connection closes with
+ * that error, instead of the leader polling again and again until its
+ * deadline. */
+static void
+test_leader_poll_fails (Fixture *fx, gconstpointer data)
+{
+  struct rlimit saved, one;
+  DirtyConnectionWaiter *waiter;
+  Waiter w;
+
+  g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &saved), ==, 0);
+  one = saved;
+  one.rlim_cur = 1;
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  /* the first waiter makes the wake-up eventfd: before the limit */
+  dirty_connection_unexpect (fx->conn, dirty_connection_expect (fx->conn, 1));
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &one), ==, 0);
+  waiter_start (&w, fx, 3, 4000);
+  /* the owner's context would fail to poll too: not run till the leader
+   * gave up reading, which new waiters see at once */
+  while ((waiter = dirty_connection_expect (fx->conn, 99)) != NULL)
+    {
+      dirty_connection_unexpect (fx->conn, waiter);
+      g_assert_cmpint (g_atomic_int_get (&w.done), ==, 0);
+      g_usleep (1000);
+    }
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &saved), ==, 0);
+  iterate_until (fx, &w, 0);
+  g_assert_cmpint (w.end, ==, DIRTY_CONNECTION_WAIT_CLOSED);
+  iterate_until_closed (fx);
+  g_assert_error (fx->close_error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
+  g_assert_nonnull (strstr (fx->close_error->message, "Waiting for the connection failed"));
+  waiter_join (&w);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -275,6 +465,12 @@ main (int argc, char **argv)
   ADD ("next-waiter-leads", test_next_waiter_leads);
   ADD ("leader-meets-eof", test_leader_meets_eof);
   ADD ("leader-meets-garbage", test_leader_meets_garbage);
+  ADD ("hang-up-delivers-unread", test_hang_up_delivers_unread);
+  ADD ("hang-up-under-leader", test_hang_up_under_leader);
+  ADD ("peer-not-gone", test_peer_not_gone);
+  ADD ("send-from-thread-closed", test_send_from_thread_closed);
+  ADD ("unexpect", test_unexpect);
+  ADD ("leader-poll-fails", test_leader_poll_fails);
 #undef ADD
   return g_test_run ();
 }
