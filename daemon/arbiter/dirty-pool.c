@@ -2,12 +2,10 @@
 #include "config.h"
 
 #include <string.h>
-#include <unistd.h>
 
 #include "dirty-error-private.h"
-#include "dirty-handoff.h"
 #include "dirty-log.h"
-#include "dirty-pool.h"
+#include "dirty-pool-private.h"
 #include "dirty-socket.h"
 #include "dirty-unit-launcher.h"
 
@@ -16,55 +14,6 @@
 #define DIED_YOUNG_US      (5 * G_USEC_PER_SEC)
 #define LIVED_LONG_US      (60 * G_USEC_PER_SEC)
 #define RSS_CHECK_MS       250    /* a runaway allocation is fast */
-
-/* Recycling (dirty_max_requests, dirty_max_rss) */
-typedef enum {
-  RECYCLE_NONE,
-  RECYCLE_REPLACING,   /* replace-first: serves until its replacement is ready */
-  RECYCLE_DRAINING,    /* retire-first: no new calls; respawned once it exited */
-} RecycleState;
-
-typedef struct {
-  DirtyPool       *pool;         /* (unowned) */
-  guint            id;           /* worker_id: the smallest free one */
-  GStrv            apps;         /* what it loads; a replacement loads the same */
-  guint            generation;   /* the config it was started with */
-  gboolean         retiring;     /* finishes its calls, then leaves; never replaced */
-  gboolean         terminated;   /* SIGTERM sent */
-  guint            restarts;     /* replacements started, for STATUS */
-  guint            max_requests; /* this process's dirty_max_requests + jitter, 0 = none */
-  RecycleState     recycle;
-  guint            replacement;  /* RECYCLE_REPLACING: the new slot's id */
-  DirtyWorkerProc *proc;         /* (nullable) */
-  guint            respawn_source;
-} Slot;
-
-struct _DirtyPool
-{
-  GObject      parent_instance;
-
-  DirtyConfig *config;           /* the newest generation's */
-  DirtyLimits  limits;
-  char        *binary;
-  char        *python_worker;
-  GPtrArray   *slots;            /* of Slot (owned) */
-  DirtyWorkerProcReplyFunc reply_func;
-  gpointer     reply_data;
-  guint        generation;       /* 1, then one more per reload */
-  gboolean     reloading;        /* the newest generation is not ready yet */
-  guint        backoff_ms;       /* delay before replacing a worker that died young */
-  gboolean     stopping;
-  gboolean     stopped;          /* "stopped" was emitted */
-  guint        kill_source;
-  guint        rss_source;       /* dirty_max_rss and dirty_kill_rss checks, when set */
-  /* unit mode (set at start, kept across reloads): systemd runs the workers */
-  DirtyUnitLauncher *launcher;
-  /* restart handoff (unit mode): workers taken over at start, and those
-   * given up at stop for the next arbiter (DirtyHandoffWorker) */
-  GArray      *adopted;
-  gboolean     handoff;
-  GArray      *released;
-};
 
 enum {
   SIGNAL_WORKER_CHANGED,
@@ -81,8 +30,8 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (DirtyPool, dirty_pool, G_TYPE_OBJECT)
 
-static void
-slot_clear_proc (Slot *slot)
+void
+dirty_pool_slot_clear_proc (Slot *slot)
 {
   if (slot->proc == NULL)
     return;
@@ -97,7 +46,7 @@ slot_free (gpointer data)
   Slot *slot = data;
 
   g_clear_handle_id (&slot->respawn_source, g_source_remove);
-  slot_clear_proc (slot);
+  dirty_pool_slot_clear_proc (slot);
   g_strfreev (slot->apps);
   g_free (slot);
 }
@@ -113,18 +62,6 @@ dirty_pool_dispose (GObject *object)
   g_clear_handle_id (&self->rss_source, g_source_remove);
   g_clear_object (&self->launcher);
   G_OBJECT_CLASS (dirty_pool_parent_class)->dispose (object);
-}
-
-/* Closes the fds of an array of DirtyHandoffWorker and frees it */
-static void
-dirty_pool_close_handoff (GArray *workers)
-{
-  if (workers == NULL)
-    return;
-  for (guint i = 0; i < workers->len; i++)
-    if (g_array_index (workers, DirtyHandoffWorker, i).fd >= 0)
-      close (g_array_index (workers, DirtyHandoffWorker, i).fd);
-  g_array_unref (workers);
 }
 
 static void
@@ -264,7 +201,7 @@ dirty_pool_free_id (DirtyPool *self)
     }
 }
 
-static Slot *
+Slot *
 dirty_pool_add_slot (DirtyPool *self,
                      GStrv      apps)
 {
@@ -296,7 +233,7 @@ least_counted (const guint    *counted,
 /* The apps of @n new workers: every app without :N on each; an app with
  * :N on the N workers that have the fewest such apps so far, so several
  * big apps spread over the pool instead of piling onto worker 1. */
-static GPtrArray *
+GPtrArray *
 dirty_pool_assign_apps (DirtyPool *self,
                         guint      n)
 {
@@ -418,7 +355,7 @@ static void slot_exited_cb (DirtyWorkerProc *proc,
                             Slot            *slot);
 
 /* What a worker of @apps is started with under the current config */
-static DirtyWorkerProcOptions
+DirtyWorkerProcOptions
 dirty_pool_options (DirtyPool *self,
                     GStrv      apps)
 {
@@ -437,8 +374,8 @@ dirty_pool_options (DirtyPool *self,
 }
 
 /* The slot's new proc: its signals, its dirty_max_requests */
-static void
-slot_watch_proc (Slot *slot)
+void
+dirty_pool_slot_watch_proc (Slot *slot)
 {
   DirtyPool *self = slot->pool;
   guint max_requests = dirty_config_get_max_requests (self->config);
@@ -468,7 +405,7 @@ slot_spawn (Slot    *slot,
     slot->proc = dirty_worker_proc_spawn (slot->id, &options, error);
   if (slot->proc == NULL)
     return FALSE;
-  slot_watch_proc (slot);
+  dirty_pool_slot_watch_proc (slot);
   g_signal_emit (self, signals[SIGNAL_WORKER_STARTED], 0, slot->proc);
   return TRUE;
 }
@@ -559,7 +496,7 @@ slot_exited_cb (DirtyWorkerProc *proc,
   /* retire-first recycling: its replacement starts now, without backoff */
   gboolean recycled = slot->recycle == RECYCLE_DRAINING;
 
-  slot_clear_proc (slot);
+  dirty_pool_slot_clear_proc (slot);
   slot->recycle = RECYCLE_NONE;
   if (leaves && !self->stopping)
     g_ptr_array_remove_fast (self->slots, slot);   /* frees it */
@@ -601,7 +538,7 @@ dirty_pool_add_generation (DirtyPool *self,
 
 /* ---- recycling ---- */
 
-static Slot *
+Slot *
 dirty_pool_find_slot (DirtyPool *self,
                       guint      id)
 {
@@ -774,167 +711,6 @@ dirty_pool_start_launcher (DirtyPool  *self,
     }
   self->launcher = dirty_unit_launcher_new (path, &self->limits, error);
   return self->launcher != NULL;
-}
-
-/* ---- restart handoff (unit mode, dirty-handoff.h) ---- */
-
-void
-dirty_pool_adopt (DirtyPool *self,
-                  GArray    *workers)
-{
-  g_return_if_fail (DIRTY_IS_POOL (self));
-  g_return_if_fail (self->adopted == NULL);
-
-  self->adopted = g_array_ref (workers);
-}
-
-/* Worker @worker of the previous arbiter in a slot of its own id */
-static Slot *
-dirty_pool_adopt_slot (DirtyPool          *self,
-                       DirtyHandoffWorker *worker,
-                       GStrv               apps)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) socket = g_socket_new_from_fd (worker->fd, &error);
-  DirtyWorkerProcOptions options = dirty_pool_options (self, apps);
-  Slot *slot;
-  guint32 restarts = 0;
-
-  if (socket != NULL)
-    worker->fd = -1;   /* the socket's now */
-  /* one connection per worker id: another is not ours to serve */
-  if (socket != NULL && dirty_pool_find_slot (self, worker->id) != NULL)
-    g_set_error (&error, G_IO_ERROR, G_IO_ERROR_EXISTS, "a second connection for this worker");
-  if (socket == NULL || error != NULL)
-    {
-      dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, worker->id,
-                 "handoff: worker %u's connection cannot be used: %s", worker->id, error->message);
-      g_strfreev (apps);
-      return NULL;   /* the fd is closed with the socket or the array */
-    }
-  slot = dirty_pool_add_slot (self, apps);
-  slot->id = worker->id;
-  if (g_variant_lookup (worker->facts, "restarts", "u", &restarts))
-    slot->restarts = restarts;
-  slot->proc = dirty_worker_proc_adopt_unit (worker->id, worker->facts, &options,
-                                             self->launcher, socket);
-  slot_watch_proc (slot);
-  return slot;
-}
-
-static GStrv
-facts_apps (GVariant *facts)
-{
-  g_autoptr(GVariant) apps = g_variant_lookup_value (facts, "apps", G_VARIANT_TYPE_STRING_ARRAY);
-
-  return apps != NULL ? g_variant_dup_strv (apps, NULL) : g_new0 (char *, 1);
-}
-
-/* At start after a restart: the previous arbiter's workers, each kept
- * when its apps and settings are what this config would start (in the
- * place of one of the @n new workers), else kept as the old generation
- * of a reload: they serve until the new ones are ready, then leave.
- * Returns the slots still to start. */
-static GPtrArray *
-dirty_pool_adopt_generation (DirtyPool *self,
-                             guint      n)
-{
-  g_autoptr(GPtrArray) app_sets = dirty_pool_assign_apps (self, n);
-  guint n_adopted = self->adopted->len, kept = 0, replaced = 0;
-  g_autofree GStrv *matched = g_new0 (GStrv, n_adopted);   /* the config's apps, or NULL */
-  GPtrArray *added = g_ptr_array_new ();
-
-  for (guint w = 0; w < n_adopted; w++)
-    {
-      GVariant *facts = g_array_index (self->adopted, DirtyHandoffWorker, w).facts;
-
-      for (guint k = 0; k < app_sets->len && matched[w] == NULL; k++)
-        {
-          DirtyWorkerProcOptions options = dirty_pool_options (self, app_sets->pdata[k]);
-
-          if (app_sets->pdata[k] != NULL && dirty_worker_proc_facts_match (facts, &options))
-            matched[w] = g_steal_pointer (&app_sets->pdata[k]);
-        }
-    }
-  /* the ones that do not match first, as generation 1 of a reload */
-  for (guint w = 0; w < n_adopted; w++)
-    {
-      DirtyHandoffWorker *worker = &g_array_index (self->adopted, DirtyHandoffWorker, w);
-
-      if (matched[w] == NULL)
-        replaced += dirty_pool_adopt_slot (self, worker, facts_apps (worker->facts)) != NULL;
-    }
-  if (replaced > 0)
-    {
-      self->generation++;
-      self->reloading = TRUE;
-    }
-  for (guint w = 0; w < n_adopted; w++)
-    if (matched[w] != NULL)
-      kept += dirty_pool_adopt_slot (self, &g_array_index (self->adopted, DirtyHandoffWorker, w),
-                                     g_steal_pointer (&matched[w])) != NULL;
-  for (guint k = 0; k < app_sets->len; k++)
-    if (app_sets->pdata[k] != NULL)
-      g_ptr_array_add (added, dirty_pool_add_slot (self, g_steal_pointer (&app_sets->pdata[k])));
-  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
-             "handoff: took back %u workers from the fd store (%u kept, %u replaced as in a "
-             "reload: their apps or settings changed), %u new", kept + replaced, kept, replaced,
-             added->len);
-  return added;
-}
-
-void
-dirty_pool_set_handoff (DirtyPool *self,
-                        gboolean   handoff)
-{
-  g_return_if_fail (DIRTY_IS_POOL (self));
-
-  self->handoff = handoff;
-}
-
-/* dirty_pool_stop() with a handoff: the idle unit workers are given up,
- * not stopped */
-static void
-dirty_pool_release_workers (DirtyPool *self)
-{
-  if (self->released == NULL)
-    {
-      self->released = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffWorker));
-      g_array_set_clear_func (self->released, (GDestroyNotify) dirty_handoff_worker_clear);
-    }
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      Slot *slot = self->slots->pdata[i];
-      DirtyHandoffWorker worker = { -1, slot->id, NULL };
-      GVariantDict facts;
-
-      if (slot->proc == NULL || slot->retiring || slot->recycle != RECYCLE_NONE)
-        continue;
-      g_variant_dict_init (&facts, NULL);
-      worker.fd = dirty_worker_proc_release (slot->proc, &facts);
-      if (worker.fd < 0)
-        {
-          g_variant_dict_clear (&facts);
-          continue;
-        }
-      g_variant_dict_insert (&facts, "restarts", "u", (guint32) slot->restarts);
-      worker.facts = g_variant_ref_sink (g_variant_dict_end (&facts));
-      g_array_append_val (self->released, worker);
-      slot_clear_proc (slot);
-    }
-}
-
-GArray *
-dirty_pool_take_released (DirtyPool *self)
-{
-  g_return_val_if_fail (DIRTY_IS_POOL (self), NULL);
-
-  if (self->released == NULL)
-    {
-      self->released = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffWorker));
-      g_array_set_clear_func (self->released, (GDestroyNotify) dirty_handoff_worker_clear);
-    }
-  return g_steal_pointer (&self->released);
 }
 
 static void
