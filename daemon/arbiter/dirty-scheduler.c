@@ -8,57 +8,9 @@
 #include "dirty-log.h"
 #include "dirty-message.h"
 #include "dirty-peer.h"
-#include "dirty-scheduler.h"
+#include "dirty-scheduler-private.h"
 #include "dirty-timer.h"
 #include "dirty-util.h"
-
-typedef struct _DirtyAppQueue DirtyAppQueue;
-
-/* One client connection's calls waiting for one app, oldest first. */
-struct _DirtyClientQueue
-{
-  DirtyAppQueue *app;
-  gconstpointer  client;      /* its peer: the key in app->clients */
-  GQueue         jobs;        /* of DirtyJob (ref), linked through job->queue_link */
-  GList          turn_link;   /* embedded: its place in app->turns */
-};
-
-/* An app's queue is fair between clients: each connection with calls
- * waiting has its own FIFO, and the FIFOs take turns (round robin), one
- * call per turn. A client that queued thousands of calls delays another
- * client's call by at most one of its own, not by its whole backlog.
- * Queueing, dispatching and removing a call are all O(1). */
-struct _DirtyAppQueue
-{
-  char       *name;
-  GHashTable *clients;     /* peer -> DirtyClientQueue, those with calls waiting */
-  GQueue      turns;       /* of DirtyClientQueue: the head's oldest call goes next */
-  guint       n_jobs;
-  DirtyAppStats *stats;    /* for STATUS (ref) */
-};
-
-struct _DirtyScheduler
-{
-  GObject      parent_instance;
-
-  DirtyConfig *config;
-  DirtyPool   *pool;
-  GHashTable  *apps;       /* name -> DirtyAppQueue */
-  guint        n_queued;
-  guint64      next_serial;
-
-  /* Every pending deadline or grace end, ordered, with one timer armed
-   * for the first: 100,000 queued calls cost no more than one. */
-  DirtyJobHeap timers;
-  guint64      next_timer_seq;
-  DirtyTimer  *timer;
-
-  gboolean     draining;
-  gboolean     idle_emitted;
-
-  DirtySchedulerChangedFunc changed_func;
-  gpointer     changed_data;
-};
 
 enum {
   SIGNAL_IDLE,
@@ -68,90 +20,6 @@ enum {
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (DirtyScheduler, dirty_scheduler, G_TYPE_OBJECT)
-
-static DirtyAppQueue *
-app_queue_new (const char *name)
-{
-  DirtyAppQueue *queue = g_new0 (DirtyAppQueue, 1);
-
-  queue->name = g_strdup (name);
-  queue->stats = g_rc_box_new0 (DirtyAppStats);
-  queue->clients = g_hash_table_new (NULL, NULL);
-  g_queue_init (&queue->turns);
-  return queue;
-}
-
-static void
-app_queue_free (gpointer data)
-{
-  DirtyAppQueue *queue = data;
-  GList *turn;
-
-  while ((turn = g_queue_pop_head_link (&queue->turns)) != NULL)
-    {
-      DirtyClientQueue *client = turn->data;
-      GList *link;
-
-      while ((link = g_queue_pop_head_link (&client->jobs)) != NULL)
-        {
-          DirtyJob *job = link->data;
-
-          job->queue = NULL;
-          dirty_job_unref (job);
-        }
-      g_free (client);
-    }
-  g_hash_table_unref (queue->clients);
-  g_rc_box_release (queue->stats);
-  g_free (queue->name);
-  g_free (queue);
-}
-
-/* Appends @job to its client's FIFO; a client new to the queue takes
- * the last turn. */
-static void
-app_queue_push (DirtyAppQueue *queue,
-                DirtyJob      *job)
-{
-  DirtyClientQueue *client = g_hash_table_lookup (queue->clients, job->peer);
-
-  if (client == NULL)
-    {
-      client = g_new0 (DirtyClientQueue, 1);
-      client->app = queue;
-      client->client = job->peer;
-      g_queue_init (&client->jobs);
-      client->turn_link.data = client;
-      g_hash_table_insert (queue->clients, (gpointer) client->client, client);
-      g_queue_push_tail_link (&queue->turns, &client->turn_link);
-    }
-  job->queue = client;
-  g_queue_push_tail_link (&client->jobs, &job->queue_link);
-  queue->n_jobs++;
-}
-
-/* The call whose turn it is */
-static DirtyJob *
-app_queue_peek (DirtyAppQueue *queue)
-{
-  DirtyClientQueue *client = g_queue_peek_head (&queue->turns);
-
-  return client != NULL ? g_queue_peek_head (&client->jobs) : NULL;
-}
-
-/* @job's client had its turn: it goes to the back of the line. */
-static void
-app_queue_end_turn (DirtyJob *job)
-{
-  DirtyClientQueue *client = job->queue;
-  DirtyAppQueue *queue = client->app;
-
-  if (queue->turns.head == &client->turn_link && client->jobs.length > 1)
-    {
-      g_queue_unlink (&queue->turns, &client->turn_link);
-      g_queue_push_tail_link (&queue->turns, &client->turn_link);
-    }
-}
 
 static void
 dirty_scheduler_dispose (GObject *object)
@@ -195,7 +63,7 @@ dirty_scheduler_class_init (DirtySchedulerClass *klass)
 static void
 dirty_scheduler_init (DirtyScheduler *self)
 {
-  self->apps = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, app_queue_free);
+  self->apps = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, dirty_app_queue_free);
   dirty_job_heap_init (&self->timers);
 }
 
@@ -227,29 +95,6 @@ dirty_scheduler_set_timer (DirtyScheduler *self,
 }
 
 /* ---- queues ---- */
-
-static void
-queue_remove (DirtyScheduler *self,
-              DirtyJob       *job)
-{
-  DirtyClientQueue *client = job->queue;
-  DirtyAppQueue *queue;
-
-  if (client == NULL)
-    return;
-  queue = client->app;
-  g_queue_unlink (&client->jobs, &job->queue_link);
-  job->queue = NULL;
-  queue->n_jobs--;
-  if (client->jobs.length == 0)
-    {
-      g_queue_unlink (&queue->turns, &client->turn_link);
-      g_hash_table_remove (queue->clients, client->client);
-      g_free (client);
-    }
-  self->n_queued--;
-  dirty_job_unref (job);
-}
 
 static void
 record_end (DirtyScheduler *self,
@@ -360,7 +205,7 @@ oldest_head_for (DirtyScheduler  *self,
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       DirtyAppQueue *queue = value;
-      DirtyJob *head = app_queue_peek (queue);
+      DirtyJob *head = dirty_app_queue_peek (queue);
 
       if (head == NULL || (best != NULL && best->serial < head->serial))
         continue;
@@ -380,8 +225,8 @@ dirty_scheduler_run (DirtyScheduler  *self,
   /* not queued: dirty_scheduler_submit() found it a worker at once */
   if (job->queue != NULL)
     {
-      app_queue_end_turn (job);
-      queue_remove (self, job);
+      dirty_app_queue_end_turn (job);
+      dirty_scheduler_queue_remove (self, job);
     }
   dirty_worker_proc_run_job (worker, job);
   if (job->stats != NULL)
@@ -490,11 +335,11 @@ dirty_scheduler_fail_queue (DirtyScheduler *self,
 {
   DirtyJob *job;
 
-  while ((job = app_queue_peek (queue)) != NULL)
+  while ((job = dirty_app_queue_peek (queue)) != NULL)
     {
       g_autoptr(DirtyJob) hold = dirty_job_ref (job);
 
-      queue_remove (self, job);
+      dirty_scheduler_queue_remove (self, job);
       dirty_scheduler_set_timer (self, job, 0);
       dirty_scheduler_fail_job (self, job, code, message, 0);
     }
@@ -581,7 +426,7 @@ dirty_scheduler_job_expired (DirtyScheduler *self,
       g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
                                                   (now - job->arrival) / 1000);
 
-      queue_remove (self, job);
+      dirty_scheduler_queue_remove (self, job);
       dirty_scheduler_fail_job (self, job, DIRTY_ERROR_TIMEOUT, message, 0);
     }
   else if (job->worker == NULL)
@@ -810,7 +655,7 @@ dirty_scheduler_new (DirtyConfig *config,
   self->pool = g_object_ref (pool);
   for (guint i = 0; apps[i] != NULL; i++)
     {
-      DirtyAppQueue *queue = app_queue_new (apps[i]);
+      DirtyAppQueue *queue = dirty_app_queue_new (apps[i]);
 
       g_hash_table_insert (self->apps, queue->name, queue);
     }
@@ -907,7 +752,7 @@ dirty_scheduler_submit (DirtyScheduler  *self,
     dirty_scheduler_run (self, worker, job);
   else
     {
-      app_queue_push (queue, job);
+      dirty_app_queue_push (queue, job);
       dirty_job_ref (job);
       self->n_queued++;
       dirty_scheduler_dispatch (self);
@@ -925,7 +770,7 @@ dirty_scheduler_cancel (DirtyScheduler *self,
   record_cancel (self, job);
   if (job->state == DIRTY_JOB_QUEUED)
     {
-      queue_remove (self, job);
+      dirty_scheduler_queue_remove (self, job);
       dirty_scheduler_set_timer (self, job, 0);
       dirty_scheduler_fail_job (self, job, DIRTY_ERROR_CANCELLED, "cancelled by the client", 0);
       dirty_scheduler_emit_changed (self);
@@ -962,7 +807,7 @@ dirty_scheduler_abandon (DirtyScheduler *self,
   record_cancel (self, job);
   if (job->state == DIRTY_JOB_QUEUED)
     {
-      queue_remove (self, job);
+      dirty_scheduler_queue_remove (self, job);
       dirty_scheduler_set_timer (self, job, 0);
       job->state = DIRTY_JOB_DONE;
     }
@@ -1025,7 +870,7 @@ dirty_scheduler_set_config (DirtyScheduler *self,
   for (guint i = 0; apps[i] != NULL; i++)
     if (!g_hash_table_contains (self->apps, apps[i]))
       {
-        DirtyAppQueue *queue = app_queue_new (apps[i]);
+        DirtyAppQueue *queue = dirty_app_queue_new (apps[i]);
 
         g_hash_table_insert (self->apps, queue->name, queue);
       }
