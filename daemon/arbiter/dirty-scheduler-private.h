@@ -5,7 +5,9 @@
  *   dirty-scheduler.c        the object, dispatch to workers, availability,
  *                            worker events and the client calls
  *   dirty-scheduler-queue.c  the per-app queues: a FIFO per client
- *                            connection, the FIFOs taking turns */
+ *                            connection, the FIFOs taking turns
+ *   dirty-scheduler-deadline.c  deadlines and grace ends: the heap, its
+ *                            timer, and a timed-out call's backtrace */
 
 #include "dirty-scheduler.h"
 #include "dirty-job-heap.h"
@@ -71,5 +73,34 @@ void           dirty_app_queue_end_turn     (DirtyJob       *job);
 /* Takes @job off its queue and drops the queue's reference */
 void           dirty_scheduler_queue_remove (DirtyScheduler *self,
                                              DirtyJob       *job);
+
+/* dirty-scheduler.c */
+void     dirty_scheduler_fail_job_full       (DirtyScheduler  *self,
+                                              DirtyJob        *job,
+                                              DirtyError       code,
+                                              const char      *message,
+                                              gint64           worker_pid,
+                                              const char      *detail);
+void     dirty_scheduler_fail_job            (DirtyScheduler  *self,
+                                              DirtyJob        *job,
+                                              DirtyError       code,
+                                              const char      *message,
+                                              gint64           worker_pid);
+void     dirty_scheduler_emit_changed        (DirtyScheduler  *self);
+void     dirty_scheduler_check_idle          (DirtyScheduler  *self);
+
+/* dirty-scheduler-deadline.c */
+void     dirty_scheduler_set_timer           (DirtyScheduler  *self,
+                                              DirtyJob        *job,
+                                              gint64           when);
+gint64   dirty_scheduler_deadline            (DirtyScheduler  *self,
+                                              DirtyJob        *job);
+gboolean dirty_scheduler_timer_cb            (gpointer         user_data);
+void     dirty_scheduler_worker_backtrace_cb (DirtyPool       *pool,
+                                              DirtyWorkerProc *worker,
+                                              gpointer         job_ptr,
+                                              const char      *backtrace,
+                                              const char      *why,
+                                              DirtyScheduler  *self);
 
 G_END_DECLS
