@@ -5,6 +5,7 @@
  *   dirty-worker-proc.c          the object: spawning a worker or starting
  *                                its unit, the watchdog, its exit, the
  *                                calls it runs, and the getters
+ *   dirty-worker-proc-frames.c   the frames a worker sends, read and acted on
  *   dirty-worker-proc-handoff.c  the restart handoff (unit mode): release
  *                                to the next arbiter, adopt from the last */
 
@@ -52,13 +53,33 @@ struct _DirtyWorkerProc
   GBytes               *unread;
 };
 
+enum {
+  SIGNAL_APPS_CHANGED,
+  SIGNAL_BACKTRACE,
+  SIGNAL_LOST,
+  SIGNAL_EXITED,
+  N_SIGNALS
+};
+
 /* dirty-worker-proc.c */
-DirtyWorkerProc *dirty_worker_proc_new         (guint                         worker_id,
-                                                const DirtyWorkerProcOptions *options);
+extern guint     dirty_worker_proc_signals[N_SIGNALS];
+DirtyWorkerProc *dirty_worker_proc_new          (guint                         worker_id,
+                                                 const DirtyWorkerProcOptions *options);
 /* Logs @message with the worker's id and pid */
-void             dirty_worker_proc_log         (DirtyWorkerProc              *self,
-                                                GLogLevelFlags                level,
-                                                const char                   *message);
-gboolean         dirty_worker_proc_watchdog_cb (gpointer                      user_data);
+void             dirty_worker_proc_log          (DirtyWorkerProc              *self,
+                                                 GLogLevelFlags                level,
+                                                 const char                   *message);
+gboolean         dirty_worker_proc_watchdog_cb  (gpointer                      user_data);
+/* Sends @signum to the worker's process group (fork mode) or unit */
+void             dirty_worker_proc_signal_group (DirtyWorkerProc              *self,
+                                                 int                           signum);
+/* Stops using the worker; its calls are taken over by the "lost" handler */
+void             dirty_worker_proc_mark_lost    (DirtyWorkerProc              *self,
+                                                 gboolean                      close_connection);
+
+/* dirty-worker-proc-frames.c */
+void             dirty_worker_proc_frame_cb     (DirtyConnection              *connection,
+                                                 DirtyFrame                   *frame,
+                                                 gpointer                      user_data);
 
 G_END_DECLS
