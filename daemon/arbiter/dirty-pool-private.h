@@ -5,6 +5,8 @@
  *   dirty-pool.c          the object: slots and their apps, spawning and
  *                         respawning workers, recycling, reload, scaling,
  *                         stopping, and the queries
+ *   dirty-pool-recycle.c  recycling (dirty_max_requests, dirty_max_rss) and
+ *                         dirty_kill_rss
  *   dirty-pool-handoff.c  the restart handoff (unit mode, dirty-handoff.h):
  *                         workers adopted at start, released at stop */
 
@@ -61,22 +63,44 @@ struct _DirtyPool
   GArray      *released;
 };
 
+enum {
+  SIGNAL_WORKER_CHANGED,
+  SIGNAL_WORKER_BACKTRACE,
+  SIGNAL_WORKER_LOST,
+  SIGNAL_WORKER_EXITED,
+  SIGNAL_GENERATION_READY,
+  SIGNAL_STOPPED,
+  SIGNAL_WORKER_STARTED,
+  N_SIGNALS
+};
+
 /* dirty-pool.c */
-Slot                  *dirty_pool_add_slot         (DirtyPool   *self,
-                                                    GStrv        apps);
-GPtrArray             *dirty_pool_assign_apps      (DirtyPool   *self,
-                                                    guint        n);
-DirtyWorkerProcOptions dirty_pool_options          (DirtyPool   *self,
-                                                    GStrv        apps);
-Slot                  *dirty_pool_find_slot        (DirtyPool   *self,
-                                                    guint        id);
-void                   dirty_pool_slot_watch_proc  (Slot        *slot);
-void                   dirty_pool_slot_clear_proc  (Slot        *slot);
+extern guint           dirty_pool_signals[N_SIGNALS];
+Slot                  *dirty_pool_add_slot               (DirtyPool   *self,
+                                                          GStrv        apps);
+GPtrArray             *dirty_pool_assign_apps            (DirtyPool   *self,
+                                                          guint        n);
+DirtyWorkerProcOptions dirty_pool_options                (DirtyPool   *self,
+                                                          GStrv        apps);
+Slot                  *dirty_pool_find_slot              (DirtyPool   *self,
+                                                          guint        id);
+void                   dirty_pool_slot_watch_proc        (Slot        *slot);
+void                   dirty_pool_slot_clear_proc        (Slot        *slot);
+void                   dirty_pool_slot_spawn_or_retry    (Slot        *slot);
+void                   dirty_pool_slot_terminate_if_idle (Slot        *slot);
+void                   dirty_pool_slot_retire            (Slot        *slot);
+
+/* dirty-pool-recycle.c */
+void                   dirty_pool_slot_recycle           (Slot        *slot,
+                                                          const char  *reason);
+void                   dirty_pool_check_recycles         (DirtyPool   *self);
+/* Starts or stops the resident size checks, as the config and stopping want */
+void                   dirty_pool_watch_rss              (DirtyPool   *self);
 
 /* dirty-pool-handoff.c */
-void                   dirty_pool_close_handoff    (GArray      *workers);
-GPtrArray             *dirty_pool_adopt_generation (DirtyPool   *self,
-                                                    guint        n);
-void                   dirty_pool_release_workers  (DirtyPool   *self);
+void                   dirty_pool_close_handoff          (GArray      *workers);
+GPtrArray             *dirty_pool_adopt_generation       (DirtyPool   *self,
+                                                          guint        n);
+void                   dirty_pool_release_workers        (DirtyPool   *self);
 
 G_END_DECLS

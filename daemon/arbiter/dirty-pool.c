@@ -13,20 +13,7 @@
 #define BACKOFF_MAX_MS     30000
 #define DIED_YOUNG_US      (5 * G_USEC_PER_SEC)
 #define LIVED_LONG_US      (60 * G_USEC_PER_SEC)
-#define RSS_CHECK_MS       250    /* a runaway allocation is fast */
-
-enum {
-  SIGNAL_WORKER_CHANGED,
-  SIGNAL_WORKER_BACKTRACE,
-  SIGNAL_WORKER_LOST,
-  SIGNAL_WORKER_EXITED,
-  SIGNAL_GENERATION_READY,
-  SIGNAL_STOPPED,
-  SIGNAL_WORKER_STARTED,
-  N_SIGNALS
-};
-
-static guint signals[N_SIGNALS];
+guint dirty_pool_signals[N_SIGNALS];
 
 G_DEFINE_TYPE (DirtyPool, dirty_pool, G_TYPE_OBJECT)
 
@@ -86,26 +73,26 @@ dirty_pool_class_init (DirtyPoolClass *klass)
   object_class->dispose = dirty_pool_dispose;
   object_class->finalize = dirty_pool_finalize;
 
-  signals[SIGNAL_WORKER_CHANGED] =
+  dirty_pool_signals[SIGNAL_WORKER_CHANGED] =
     g_signal_new ("worker-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
-  signals[SIGNAL_WORKER_BACKTRACE] =
+  dirty_pool_signals[SIGNAL_WORKER_BACKTRACE] =
     g_signal_new ("worker-backtrace", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 4, DIRTY_TYPE_WORKER_PROC,
                   G_TYPE_POINTER, G_TYPE_STRING, G_TYPE_STRING);
-  signals[SIGNAL_WORKER_LOST] =
+  dirty_pool_signals[SIGNAL_WORKER_LOST] =
     g_signal_new ("worker-lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
-  signals[SIGNAL_WORKER_EXITED] =
+  dirty_pool_signals[SIGNAL_WORKER_EXITED] =
     g_signal_new ("worker-exited", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
-  signals[SIGNAL_GENERATION_READY] =
+  dirty_pool_signals[SIGNAL_GENERATION_READY] =
     g_signal_new ("generation-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
-  signals[SIGNAL_STOPPED] =
+  dirty_pool_signals[SIGNAL_STOPPED] =
     g_signal_new ("stopped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
-  signals[SIGNAL_WORKER_STARTED] =
+  dirty_pool_signals[SIGNAL_WORKER_STARTED] =
     g_signal_new ("worker-started", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
 }
@@ -285,26 +272,21 @@ dirty_pool_apps_for_new_worker (DirtyPool *self)
 /* ---- worker events ---- */
 
 static void dirty_pool_check_generation (DirtyPool *self);
-static void dirty_pool_check_recycles (DirtyPool *self);
-static void slot_recycle (Slot       *slot,
-                          const char *reason);
-static void slot_retire (Slot *slot);
-
 static void
 slot_apps_changed_cb (DirtyWorkerProc *proc,
                       Slot            *slot)
 {
   DirtyPool *self = slot->pool;
 
-  g_signal_emit (self, signals[SIGNAL_WORKER_CHANGED], 0, proc);
+  g_signal_emit (self, dirty_pool_signals[SIGNAL_WORKER_CHANGED], 0, proc);
   dirty_pool_check_generation (self);
   dirty_pool_check_recycles (self);
 }
 
 /* A retiring worker leaves once its last call has ended: SIGTERM would
  * cancel calls it still runs. */
-static void
-slot_terminate_if_idle (Slot *slot)
+void
+dirty_pool_slot_terminate_if_idle (Slot *slot)
 {
   if ((!slot->retiring && slot->recycle != RECYCLE_DRAINING) || slot->terminated ||
       slot->proc == NULL || dirty_worker_proc_get_load (slot->proc) > 0)
@@ -329,9 +311,9 @@ slot_reply_cb (DirtyWorkerProc *proc,
     self->reply_func (proc, job, frame, terminal, self->reply_data);
   if (terminal && slot->max_requests > 0 && slot->proc == proc &&
       dirty_worker_proc_get_served (proc) >= slot->max_requests)
-    slot_recycle (slot, "dirty_max_requests");
+    dirty_pool_slot_recycle (slot, "dirty_max_requests");
   if (terminal)
-    slot_terminate_if_idle (slot);
+    dirty_pool_slot_terminate_if_idle (slot);
 }
 
 static void
@@ -341,14 +323,15 @@ slot_backtrace_cb (DirtyWorkerProc *proc,
                    const char      *error,
                    Slot            *slot)
 {
-  g_signal_emit (slot->pool, signals[SIGNAL_WORKER_BACKTRACE], 0, proc, job, backtrace, error);
+  g_signal_emit (slot->pool, dirty_pool_signals[SIGNAL_WORKER_BACKTRACE], 0, proc, job, backtrace,
+                 error);
 }
 
 static void
 slot_lost_cb (DirtyWorkerProc *proc,
               Slot            *slot)
 {
-  g_signal_emit (slot->pool, signals[SIGNAL_WORKER_LOST], 0, proc);
+  g_signal_emit (slot->pool, dirty_pool_signals[SIGNAL_WORKER_LOST], 0, proc);
 }
 
 static void slot_exited_cb (DirtyWorkerProc *proc,
@@ -406,7 +389,7 @@ slot_spawn (Slot    *slot,
   if (slot->proc == NULL)
     return FALSE;
   dirty_pool_slot_watch_proc (slot);
-  g_signal_emit (self, signals[SIGNAL_WORKER_STARTED], 0, slot->proc);
+  g_signal_emit (self, dirty_pool_signals[SIGNAL_WORKER_STARTED], 0, slot->proc);
   return TRUE;
 }
 
@@ -431,7 +414,7 @@ slot_respawn_cb (gpointer user_data)
       slot->pool->backoff_ms = MIN (slot->pool->backoff_ms * 2, BACKOFF_MAX_MS);
     }
   /* a new worker may be about to serve apps nobody serves now */
-  g_signal_emit (slot->pool, signals[SIGNAL_WORKER_CHANGED], 0, slot->proc);
+  g_signal_emit (slot->pool, dirty_pool_signals[SIGNAL_WORKER_CHANGED], 0, slot->proc);
   return G_SOURCE_REMOVE;
 }
 
@@ -479,7 +462,7 @@ dirty_pool_check_stopped (DirtyPool *self)
     return;
   self->stopped = TRUE;
   g_clear_handle_id (&self->kill_source, g_source_remove);
-  g_signal_emit (self, signals[SIGNAL_STOPPED], 0);
+  g_signal_emit (self, dirty_pool_signals[SIGNAL_STOPPED], 0);
 }
 
 static void
@@ -500,7 +483,7 @@ slot_exited_cb (DirtyWorkerProc *proc,
   slot->recycle = RECYCLE_NONE;
   if (leaves && !self->stopping)
     g_ptr_array_remove_fast (self->slots, slot);   /* frees it */
-  g_signal_emit (self, signals[SIGNAL_WORKER_EXITED], 0, proc);
+  g_signal_emit (self, dirty_pool_signals[SIGNAL_WORKER_EXITED], 0, proc);
   if (self->stopping)
     dirty_pool_check_stopped (self);
   else if (!leaves)
@@ -511,8 +494,8 @@ slot_exited_cb (DirtyWorkerProc *proc,
 
 /* Spawns the slot's worker, or retries later (with the backoff) if the
  * binary cannot be started now. */
-static void
-slot_spawn_or_retry (Slot *slot)
+void
+dirty_pool_slot_spawn_or_retry (Slot *slot)
 {
   g_autoptr(GError) error = NULL;
 
@@ -536,8 +519,6 @@ dirty_pool_add_generation (DirtyPool *self,
   return added;
 }
 
-/* ---- recycling ---- */
-
 Slot *
 dirty_pool_find_slot (DirtyPool *self,
                       guint      id)
@@ -546,149 +527,6 @@ dirty_pool_find_slot (DirtyPool *self,
     if (((Slot *) self->slots->pdata[i])->id == id)
       return self->slots->pdata[i];
   return NULL;
-}
-
-/* Whether @slot's worker said hello and every app it loads settled */
-static gboolean
-slot_is_settled (Slot *slot)
-{
-  if (slot->proc == NULL || dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
-    return FALSE;
-  for (guint a = 0; slot->apps[a] != NULL; a++)
-    if (dirty_worker_proc_get_app_state (slot->proc, slot->apps[a], NULL) ==
-        DIRTY_APP_STATE_STARTING)
-      return FALSE;
-  return TRUE;
-}
-
-/* A worker reached dirty_max_requests or dirty_max_rss. replace-first:
- * a new slot with the same apps starts, and the old worker serves until
- * it is ready (dirty_pool_check_recycles), so its apps always have a
- * worker. retire-first: the old worker takes no new calls, leaves once
- * its calls have ended, and its slot starts the replacement then. */
-static void
-slot_recycle (Slot       *slot,
-              const char *reason)
-{
-  DirtyPool *self = slot->pool;
-  Slot *replacement;
-
-  /* a reload replaces every worker anyway */
-  if (self->stopping || self->reloading || slot->retiring || slot->recycle != RECYCLE_NONE ||
-      slot->generation != self->generation || slot->proc == NULL ||
-      dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
-    return;
-  if (dirty_config_get_recycle_order (self->config) == DIRTY_RECYCLE_RETIRE_FIRST)
-    {
-      slot->recycle = RECYCLE_DRAINING;
-      dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, dirty_worker_proc_get_pid (slot->proc),
-                 slot->id, "worker %u reached %s: it finishes its calls, then a new one starts",
-                 slot->id, reason);
-      dirty_worker_proc_set_retiring (slot->proc);
-      slot_terminate_if_idle (slot);
-      return;
-    }
-  slot->recycle = RECYCLE_REPLACING;
-  /* dirty_max_requests is a hard limit: calls that come meanwhile wait
-   * for the replacement (never fail). Over dirty_max_rss it keeps
-   * serving until then. */
-  if (g_str_equal (reason, "dirty_max_requests"))
-    dirty_worker_proc_set_retiring (slot->proc);
-  replacement = dirty_pool_add_slot (self, g_strdupv (slot->apps));
-  replacement->restarts = slot->restarts + 1;
-  slot->replacement = replacement->id;
-  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, dirty_worker_proc_get_pid (slot->proc),
-             slot->id, "worker %u reached %s: worker %u starts to replace it",
-             slot->id, reason, replacement->id);
-  slot_spawn_or_retry (replacement);
-  g_signal_emit (self, signals[SIGNAL_WORKER_CHANGED], 0, replacement->proc);
-}
-
-/* replace-first: a worker whose replacement is ready (or gone) retires */
-static void
-dirty_pool_check_recycles (DirtyPool *self)
-{
-  g_autoptr(GPtrArray) done = g_ptr_array_new ();
-
-  if (self->stopping)
-    return;
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      Slot *slot = self->slots->pdata[i];
-      Slot *replacement;
-
-      if (slot->recycle != RECYCLE_REPLACING || slot->retiring)
-        continue;
-      replacement = dirty_pool_find_slot (self, slot->replacement);
-      if (replacement == NULL || replacement->retiring || slot_is_settled (replacement))
-        g_ptr_array_add (done, slot);
-    }
-  for (guint i = 0; i < done->len; i++)
-    slot_retire (done->pdata[i]);
-}
-
-/* dirty_kill_rss: a worker above it is killed at once, whatever it
- * runs. Recycling cannot bound a runaway allocation: the old worker
- * leaves only once its calls have ended, and the call that allocates
- * ends at its deadline at the earliest. */
-static void
-dirty_pool_kill_over_rss (DirtyPool *self,
-                          guint      kill_rss)
-{
-  g_autoptr(GPtrArray) over = g_ptr_array_new_with_free_func (g_object_unref);
-
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      Slot *slot = self->slots->pdata[i];
-
-      if (slot->proc != NULL &&
-          dirty_worker_proc_read_rss (slot->proc) > (gint64) kill_rss * 1024 * 1024)
-        g_ptr_array_add (over, g_object_ref (slot->proc));
-    }
-  /* killing ends calls and may respawn slots: not while iterating */
-  for (guint i = 0; i < over->len; i++)
-    {
-      g_autofree char *reason = g_strdup_printf ("more than dirty_kill_rss=%u MiB resident",
-                                                 kill_rss);
-
-      dirty_worker_proc_kill (over->pdata[i], reason);
-    }
-}
-
-static gboolean
-dirty_pool_check_rss_cb (gpointer user_data)
-{
-  DirtyPool *self = user_data;
-  guint max_rss = dirty_config_get_max_rss (self->config);
-  guint kill_rss = dirty_config_get_kill_rss (self->config);
-  g_autoptr(GPtrArray) over = g_ptr_array_new ();
-
-  if (self->stopping)
-    return G_SOURCE_CONTINUE;
-  if (kill_rss > 0)
-    dirty_pool_kill_over_rss (self, kill_rss);
-  if (max_rss == 0)
-    return G_SOURCE_CONTINUE;
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      Slot *slot = self->slots->pdata[i];
-      gint64 rss;
-
-      if (slot->proc == NULL || slot->retiring || slot->recycle != RECYCLE_NONE)
-        continue;
-      rss = dirty_worker_proc_read_rss (slot->proc);
-      if (rss > (gint64) max_rss * 1024 * 1024)
-        {
-          dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, dirty_worker_proc_get_pid (slot->proc),
-                     slot->id, "worker %u uses %" G_GINT64_FORMAT " MiB, more than "
-                     "dirty_max_rss=%u", slot->id, rss / (1024 * 1024), max_rss);
-          g_ptr_array_add (over, slot);
-        }
-    }
-  /* slot_recycle may add slots: not while iterating */
-  for (guint i = 0; i < over->len; i++)
-    slot_recycle (over->pdata[i], "dirty_max_rss");
-  return G_SOURCE_CONTINUE;
 }
 
 /* Unit mode: the worker socket and the manager's bus */
@@ -711,20 +549,6 @@ dirty_pool_start_launcher (DirtyPool  *self,
     }
   self->launcher = dirty_unit_launcher_new (path, &self->limits, error);
   return self->launcher != NULL;
-}
-
-static void
-dirty_pool_watch_rss (DirtyPool *self)
-{
-  gboolean wanted = !self->stopping && (dirty_config_get_max_rss (self->config) > 0 ||
-                                        dirty_config_get_kill_rss (self->config) > 0);
-
-  /* without a limit there is nothing to check: no timer, which the main
-   * loop would visit in every iteration and wake up for 4 times a second */
-  if (wanted && self->rss_source == 0)
-    self->rss_source = g_timeout_add (RSS_CHECK_MS, dirty_pool_check_rss_cb, self);
-  else if (!wanted)
-    g_clear_handle_id (&self->rss_source, g_source_remove);
 }
 
 gboolean
@@ -756,8 +580,8 @@ dirty_pool_start (DirtyPool  *self,
 
 /* ---- reload and scaling ---- */
 
-static void
-slot_retire (Slot *slot)
+void
+dirty_pool_slot_retire (Slot *slot)
 {
   DirtyPool *self = slot->pool;
 
@@ -769,7 +593,7 @@ slot_retire (Slot *slot)
       return;
     }
   dirty_worker_proc_set_retiring (slot->proc);
-  slot_terminate_if_idle (slot);
+  dirty_pool_slot_terminate_if_idle (slot);
 }
 
 /* Every worker of the newest generation said hello and every app it
@@ -812,11 +636,11 @@ dirty_pool_check_generation (DirtyPool *self)
         g_ptr_array_add (old, slot);
     }
   for (guint i = 0; i < old->len; i++)
-    slot_retire (old->pdata[i]);
+    dirty_pool_slot_retire (old->pdata[i]);
   dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
              "reload: the new workers are ready; %u old ones finish their calls and exit",
              old->len);
-  g_signal_emit (self, signals[SIGNAL_GENERATION_READY], 0, self->generation);
+  g_signal_emit (self, dirty_pool_signals[SIGNAL_GENERATION_READY], 0, self->generation);
 }
 
 guint
@@ -839,7 +663,7 @@ dirty_pool_reload (DirtyPool   *self,
   self->reloading = TRUE;
   added = dirty_pool_add_generation (self, dirty_config_get_workers (config));
   for (guint i = 0; i < added->len; i++)
-    slot_spawn_or_retry (added->pdata[i]);
+    dirty_pool_slot_spawn_or_retry (added->pdata[i]);
   return self->generation;
 }
 
@@ -872,7 +696,7 @@ dirty_pool_grow (DirtyPool  *self,
                                "MODULE:TypeName:N workers already");
           return FALSE;
         }
-      slot_spawn_or_retry (dirty_pool_add_slot (self, g_steal_pointer (&apps)));
+      dirty_pool_slot_spawn_or_retry (dirty_pool_add_slot (self, g_steal_pointer (&apps)));
     }
   return TRUE;
 }
@@ -910,7 +734,7 @@ dirty_pool_shrink (DirtyPool  *self,
       for (guint i = 1; i < removable->len; i++)
         if (((Slot *) removable->pdata[i])->id > ((Slot *) removable->pdata[best])->id)
           best = i;
-      slot_retire (g_ptr_array_steal_index_fast (removable, best));
+      dirty_pool_slot_retire (g_ptr_array_steal_index_fast (removable, best));
     }
   return TRUE;
 }
