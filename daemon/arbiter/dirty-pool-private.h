@@ -3,8 +3,8 @@
 
 /* What the pieces of DirtyPool share; not installed:
  *   dirty-pool.c          the object: slots and their apps, spawning and
- *                         respawning workers, recycling, reload, scaling,
- *                         stopping, and the queries
+ *                         respawning workers, reload, scaling, stopping,
+ *                         and the queries
  *   dirty-pool-recycle.c  recycling (dirty_max_requests, dirty_max_rss) and
  *                         dirty_kill_rss
  *   dirty-pool-handoff.c  the restart handoff (unit mode, dirty-handoff.h):

@@ -2,12 +2,13 @@
 #pragma once
 
 /* What the pieces of DirtyScheduler share; not installed:
- *   dirty-scheduler.c        the object, dispatch to workers, availability,
- *                            worker events and the client calls
- *   dirty-scheduler-queue.c  the per-app queues: a FIFO per client
- *                            connection, the FIFOs taking turns
+ *   dirty-scheduler.c           the object, dispatch to workers,
+ *                               availability, worker events and the
+ *                               client calls
+ *   dirty-scheduler-queue.c     the per-app queues: a FIFO per client
+ *                               connection, the FIFOs taking turns
  *   dirty-scheduler-deadline.c  deadlines and grace ends: the heap, its
- *                            timer, and a timed-out call's backtrace */
+ *                               timer, and a timed-out call's backtrace */
 
 #include "dirty-scheduler.h"
 #include "dirty-job-heap.h"
