@@ -89,6 +89,8 @@ void                   dirty_pool_slot_clear_proc        (Slot        *slot);
 void                   dirty_pool_slot_spawn_or_retry    (Slot        *slot);
 void                   dirty_pool_slot_terminate_if_idle (Slot        *slot);
 void                   dirty_pool_slot_retire            (Slot        *slot);
+/* Whether @slot's worker said hello and every app it loads settled */
+gboolean               dirty_pool_slot_is_settled        (Slot        *slot);
 
 /* dirty-pool-recycle.c */
 void                   dirty_pool_slot_recycle           (Slot        *slot,

@@ -9,19 +9,6 @@
 
 #define RSS_CHECK_MS       250    /* a runaway allocation is fast */
 
-/* Whether @slot's worker said hello and every app it loads settled */
-static gboolean
-slot_is_settled (Slot *slot)
-{
-  if (slot->proc == NULL || dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
-    return FALSE;
-  for (guint a = 0; slot->apps[a] != NULL; a++)
-    if (dirty_worker_proc_get_app_state (slot->proc, slot->apps[a], NULL) ==
-        DIRTY_APP_STATE_STARTING)
-      return FALSE;
-  return TRUE;
-}
-
 /* A worker reached dirty_max_requests or dirty_max_rss. replace-first:
  * a new slot with the same apps starts, and the old worker serves until
  * it is ready (dirty_pool_check_recycles), so its apps always have a
@@ -81,7 +68,7 @@ dirty_pool_check_recycles (DirtyPool *self)
       if (slot->recycle != RECYCLE_REPLACING || slot->retiring)
         continue;
       replacement = dirty_pool_find_slot (self, slot->replacement);
-      if (replacement == NULL || replacement->retiring || slot_is_settled (replacement))
+      if (replacement == NULL || replacement->retiring || dirty_pool_slot_is_settled (replacement))
         g_ptr_array_add (done, slot);
     }
   for (guint i = 0; i < done->len; i++)

@@ -596,6 +596,19 @@ dirty_pool_slot_retire (Slot *slot)
   dirty_pool_slot_terminate_if_idle (slot);
 }
 
+/* Whether @slot's worker said hello and every app it loads settled */
+gboolean
+dirty_pool_slot_is_settled (Slot *slot)
+{
+  if (slot->proc == NULL || dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
+    return FALSE;
+  for (guint a = 0; slot->apps[a] != NULL; a++)
+    if (dirty_worker_proc_get_app_state (slot->proc, slot->apps[a], NULL) ==
+        DIRTY_APP_STATE_STARTING)
+      return FALSE;
+  return TRUE;
+}
+
 /* Every worker of the newest generation said hello and every app it
  * loads has settled (ready, failed or unavailable). */
 static gboolean
@@ -607,12 +620,8 @@ dirty_pool_generation_settled (DirtyPool *self)
 
       if (slot->generation != self->generation || slot->retiring)
         continue;
-      if (slot->proc == NULL || dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
+      if (!dirty_pool_slot_is_settled (slot))
         return FALSE;
-      for (guint a = 0; slot->apps[a] != NULL; a++)
-        if (dirty_worker_proc_get_app_state (slot->proc, slot->apps[a], NULL) ==
-            DIRTY_APP_STATE_STARTING)
-          return FALSE;
     }
   return TRUE;
 }
