@@ -34,7 +34,7 @@ const UintKey dirty_config_limit_keys[DIRTY_CONFIG_N_LIMIT_KEYS] = {
   { "max_fd_payload", G_STRUCT_OFFSET (DirtyConfig, max_fd_payload), 1, 16 * 1024 * 1024 },
 };
 
-/* Recycling (dirty-pool.c) and hooks (dirty-hooks.c) */
+/* Recycling (dirty-pool-recycle.c) and hooks (dirty-hooks.c) */
 static const UintKey recycle_keys[] = {
   { "dirty_max_requests", G_STRUCT_OFFSET (DirtyConfig, max_requests), 0, G_MAXINT32 },
   { "dirty_max_requests_jitter", G_STRUCT_OFFSET (DirtyConfig, max_requests_jitter), 0, G_MAXINT32 },

@@ -151,7 +151,7 @@ guint        dirty_config_get_max_connections_per_uid (DirtyConfig *self);
 /* max_fd_payload: MiB of memfd attachments in one frame */
 guint        dirty_config_get_max_fd_payload   (DirtyConfig *self);
 
-/* Recycling (dirty-pool.c): dirty_max_requests (0 = never), plus up to
+/* Recycling (dirty-pool-recycle.c): dirty_max_requests (0 = never), plus up to
  * dirty_max_requests_jitter more, drawn per worker; dirty_max_rss in MiB
  * (0 = no limit); recycle_order */
 guint        dirty_config_get_max_requests        (DirtyConfig *self);

@@ -33,8 +33,8 @@ void    dirty_handoff_conn_clear (DirtyHandoffConn *conn);
 
 /* A unit-mode worker's connection: its id (the N of dirty-worker@N) and
  * what the next arbiter needs to serve it without a new HELLO: an a{sv}
- * of facts that dirty-worker-proc.c writes and reads ("unread" ay: the
- * bytes read off it and not acted on; the rest see there). */
+ * of facts that dirty-worker-proc-handoff.c writes and reads ("unread"
+ * ay: the bytes read off it and not acted on; the rest see there). */
 typedef struct {
   int       fd;
   guint     id;

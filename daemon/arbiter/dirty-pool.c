@@ -2,12 +2,10 @@
 #include "config.h"
 
 #include <string.h>
-#include <unistd.h>
 
 #include "dirty-error-private.h"
-#include "dirty-handoff.h"
 #include "dirty-log.h"
-#include "dirty-pool.h"
+#include "dirty-pool-private.h"
 #include "dirty-socket.h"
 #include "dirty-unit-launcher.h"
 
@@ -15,74 +13,12 @@
 #define BACKOFF_MAX_MS     30000
 #define DIED_YOUNG_US      (5 * G_USEC_PER_SEC)
 #define LIVED_LONG_US      (60 * G_USEC_PER_SEC)
-#define RSS_CHECK_MS       250    /* a runaway allocation is fast */
-
-/* Recycling (dirty_max_requests, dirty_max_rss) */
-typedef enum {
-  RECYCLE_NONE,
-  RECYCLE_REPLACING,   /* replace-first: serves until its replacement is ready */
-  RECYCLE_DRAINING,    /* retire-first: no new calls; respawned once it exited */
-} RecycleState;
-
-typedef struct {
-  DirtyPool       *pool;         /* (unowned) */
-  guint            id;           /* worker_id: the smallest free one */
-  GStrv            apps;         /* what it loads; a replacement loads the same */
-  guint            generation;   /* the config it was started with */
-  gboolean         retiring;     /* finishes its calls, then leaves; never replaced */
-  gboolean         terminated;   /* SIGTERM sent */
-  guint            restarts;     /* replacements started, for STATUS */
-  guint            max_requests; /* this process's dirty_max_requests + jitter, 0 = none */
-  RecycleState     recycle;
-  guint            replacement;  /* RECYCLE_REPLACING: the new slot's id */
-  DirtyWorkerProc *proc;         /* (nullable) */
-  guint            respawn_source;
-} Slot;
-
-struct _DirtyPool
-{
-  GObject      parent_instance;
-
-  DirtyConfig *config;           /* the newest generation's */
-  DirtyLimits  limits;
-  char        *binary;
-  char        *python_worker;
-  GPtrArray   *slots;            /* of Slot (owned) */
-  DirtyWorkerProcReplyFunc reply_func;
-  gpointer     reply_data;
-  guint        generation;       /* 1, then one more per reload */
-  gboolean     reloading;        /* the newest generation is not ready yet */
-  guint        backoff_ms;       /* delay before replacing a worker that died young */
-  gboolean     stopping;
-  gboolean     stopped;          /* "stopped" was emitted */
-  guint        kill_source;
-  guint        rss_source;       /* dirty_max_rss and dirty_kill_rss checks, when set */
-  /* unit mode (set at start, kept across reloads): systemd runs the workers */
-  DirtyUnitLauncher *launcher;
-  /* restart handoff (unit mode): workers taken over at start, and those
-   * given up at stop for the next arbiter (DirtyHandoffWorker) */
-  GArray      *adopted;
-  gboolean     handoff;
-  GArray      *released;
-};
-
-enum {
-  SIGNAL_WORKER_CHANGED,
-  SIGNAL_WORKER_BACKTRACE,
-  SIGNAL_WORKER_LOST,
-  SIGNAL_WORKER_EXITED,
-  SIGNAL_GENERATION_READY,
-  SIGNAL_STOPPED,
-  SIGNAL_WORKER_STARTED,
-  N_SIGNALS
-};
-
-static guint signals[N_SIGNALS];
+guint dirty_pool_signals[N_SIGNALS];
 
 G_DEFINE_TYPE (DirtyPool, dirty_pool, G_TYPE_OBJECT)
 
-static void
-slot_clear_proc (Slot *slot)
+void
+dirty_pool_slot_clear_proc (Slot *slot)
 {
   if (slot->proc == NULL)
     return;
@@ -97,7 +33,7 @@ slot_free (gpointer data)
   Slot *slot = data;
 
   g_clear_handle_id (&slot->respawn_source, g_source_remove);
-  slot_clear_proc (slot);
+  dirty_pool_slot_clear_proc (slot);
   g_strfreev (slot->apps);
   g_free (slot);
 }
@@ -113,18 +49,6 @@ dirty_pool_dispose (GObject *object)
   g_clear_handle_id (&self->rss_source, g_source_remove);
   g_clear_object (&self->launcher);
   G_OBJECT_CLASS (dirty_pool_parent_class)->dispose (object);
-}
-
-/* Closes the fds of an array of DirtyHandoffWorker and frees it */
-static void
-dirty_pool_close_handoff (GArray *workers)
-{
-  if (workers == NULL)
-    return;
-  for (guint i = 0; i < workers->len; i++)
-    if (g_array_index (workers, DirtyHandoffWorker, i).fd >= 0)
-      close (g_array_index (workers, DirtyHandoffWorker, i).fd);
-  g_array_unref (workers);
 }
 
 static void
@@ -149,26 +73,26 @@ dirty_pool_class_init (DirtyPoolClass *klass)
   object_class->dispose = dirty_pool_dispose;
   object_class->finalize = dirty_pool_finalize;
 
-  signals[SIGNAL_WORKER_CHANGED] =
+  dirty_pool_signals[SIGNAL_WORKER_CHANGED] =
     g_signal_new ("worker-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
-  signals[SIGNAL_WORKER_BACKTRACE] =
+  dirty_pool_signals[SIGNAL_WORKER_BACKTRACE] =
     g_signal_new ("worker-backtrace", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 4, DIRTY_TYPE_WORKER_PROC,
                   G_TYPE_POINTER, G_TYPE_STRING, G_TYPE_STRING);
-  signals[SIGNAL_WORKER_LOST] =
+  dirty_pool_signals[SIGNAL_WORKER_LOST] =
     g_signal_new ("worker-lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
-  signals[SIGNAL_WORKER_EXITED] =
+  dirty_pool_signals[SIGNAL_WORKER_EXITED] =
     g_signal_new ("worker-exited", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
-  signals[SIGNAL_GENERATION_READY] =
+  dirty_pool_signals[SIGNAL_GENERATION_READY] =
     g_signal_new ("generation-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
-  signals[SIGNAL_STOPPED] =
+  dirty_pool_signals[SIGNAL_STOPPED] =
     g_signal_new ("stopped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
-  signals[SIGNAL_WORKER_STARTED] =
+  dirty_pool_signals[SIGNAL_WORKER_STARTED] =
     g_signal_new ("worker-started", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, DIRTY_TYPE_WORKER_PROC);
 }
@@ -264,7 +188,7 @@ dirty_pool_free_id (DirtyPool *self)
     }
 }
 
-static Slot *
+Slot *
 dirty_pool_add_slot (DirtyPool *self,
                      GStrv      apps)
 {
@@ -296,7 +220,7 @@ least_counted (const guint    *counted,
 /* The apps of @n new workers: every app without :N on each; an app with
  * :N on the N workers that have the fewest such apps so far, so several
  * big apps spread over the pool instead of piling onto worker 1. */
-static GPtrArray *
+GPtrArray *
 dirty_pool_assign_apps (DirtyPool *self,
                         guint      n)
 {
@@ -348,26 +272,21 @@ dirty_pool_apps_for_new_worker (DirtyPool *self)
 /* ---- worker events ---- */
 
 static void dirty_pool_check_generation (DirtyPool *self);
-static void dirty_pool_check_recycles (DirtyPool *self);
-static void slot_recycle (Slot       *slot,
-                          const char *reason);
-static void slot_retire (Slot *slot);
-
 static void
 slot_apps_changed_cb (DirtyWorkerProc *proc,
                       Slot            *slot)
 {
   DirtyPool *self = slot->pool;
 
-  g_signal_emit (self, signals[SIGNAL_WORKER_CHANGED], 0, proc);
+  g_signal_emit (self, dirty_pool_signals[SIGNAL_WORKER_CHANGED], 0, proc);
   dirty_pool_check_generation (self);
   dirty_pool_check_recycles (self);
 }
 
 /* A retiring worker leaves once its last call has ended: SIGTERM would
  * cancel calls it still runs. */
-static void
-slot_terminate_if_idle (Slot *slot)
+void
+dirty_pool_slot_terminate_if_idle (Slot *slot)
 {
   if ((!slot->retiring && slot->recycle != RECYCLE_DRAINING) || slot->terminated ||
       slot->proc == NULL || dirty_worker_proc_get_load (slot->proc) > 0)
@@ -392,9 +311,9 @@ slot_reply_cb (DirtyWorkerProc *proc,
     self->reply_func (proc, job, frame, terminal, self->reply_data);
   if (terminal && slot->max_requests > 0 && slot->proc == proc &&
       dirty_worker_proc_get_served (proc) >= slot->max_requests)
-    slot_recycle (slot, "dirty_max_requests");
+    dirty_pool_slot_recycle (slot, "dirty_max_requests");
   if (terminal)
-    slot_terminate_if_idle (slot);
+    dirty_pool_slot_terminate_if_idle (slot);
 }
 
 static void
@@ -404,21 +323,22 @@ slot_backtrace_cb (DirtyWorkerProc *proc,
                    const char      *error,
                    Slot            *slot)
 {
-  g_signal_emit (slot->pool, signals[SIGNAL_WORKER_BACKTRACE], 0, proc, job, backtrace, error);
+  g_signal_emit (slot->pool, dirty_pool_signals[SIGNAL_WORKER_BACKTRACE], 0, proc, job, backtrace,
+                 error);
 }
 
 static void
 slot_lost_cb (DirtyWorkerProc *proc,
               Slot            *slot)
 {
-  g_signal_emit (slot->pool, signals[SIGNAL_WORKER_LOST], 0, proc);
+  g_signal_emit (slot->pool, dirty_pool_signals[SIGNAL_WORKER_LOST], 0, proc);
 }
 
 static void slot_exited_cb (DirtyWorkerProc *proc,
                             Slot            *slot);
 
 /* What a worker of @apps is started with under the current config */
-static DirtyWorkerProcOptions
+DirtyWorkerProcOptions
 dirty_pool_options (DirtyPool *self,
                     GStrv      apps)
 {
@@ -437,8 +357,8 @@ dirty_pool_options (DirtyPool *self,
 }
 
 /* The slot's new proc: its signals, its dirty_max_requests */
-static void
-slot_watch_proc (Slot *slot)
+void
+dirty_pool_slot_watch_proc (Slot *slot)
 {
   DirtyPool *self = slot->pool;
   guint max_requests = dirty_config_get_max_requests (self->config);
@@ -468,8 +388,8 @@ slot_spawn (Slot    *slot,
     slot->proc = dirty_worker_proc_spawn (slot->id, &options, error);
   if (slot->proc == NULL)
     return FALSE;
-  slot_watch_proc (slot);
-  g_signal_emit (self, signals[SIGNAL_WORKER_STARTED], 0, slot->proc);
+  dirty_pool_slot_watch_proc (slot);
+  g_signal_emit (self, dirty_pool_signals[SIGNAL_WORKER_STARTED], 0, slot->proc);
   return TRUE;
 }
 
@@ -494,7 +414,7 @@ slot_respawn_cb (gpointer user_data)
       slot->pool->backoff_ms = MIN (slot->pool->backoff_ms * 2, BACKOFF_MAX_MS);
     }
   /* a new worker may be about to serve apps nobody serves now */
-  g_signal_emit (slot->pool, signals[SIGNAL_WORKER_CHANGED], 0, slot->proc);
+  g_signal_emit (slot->pool, dirty_pool_signals[SIGNAL_WORKER_CHANGED], 0, slot->proc);
   return G_SOURCE_REMOVE;
 }
 
@@ -542,7 +462,7 @@ dirty_pool_check_stopped (DirtyPool *self)
     return;
   self->stopped = TRUE;
   g_clear_handle_id (&self->kill_source, g_source_remove);
-  g_signal_emit (self, signals[SIGNAL_STOPPED], 0);
+  g_signal_emit (self, dirty_pool_signals[SIGNAL_STOPPED], 0);
 }
 
 static void
@@ -559,11 +479,11 @@ slot_exited_cb (DirtyWorkerProc *proc,
   /* retire-first recycling: its replacement starts now, without backoff */
   gboolean recycled = slot->recycle == RECYCLE_DRAINING;
 
-  slot_clear_proc (slot);
+  dirty_pool_slot_clear_proc (slot);
   slot->recycle = RECYCLE_NONE;
   if (leaves && !self->stopping)
     g_ptr_array_remove_fast (self->slots, slot);   /* frees it */
-  g_signal_emit (self, signals[SIGNAL_WORKER_EXITED], 0, proc);
+  g_signal_emit (self, dirty_pool_signals[SIGNAL_WORKER_EXITED], 0, proc);
   if (self->stopping)
     dirty_pool_check_stopped (self);
   else if (!leaves)
@@ -574,8 +494,8 @@ slot_exited_cb (DirtyWorkerProc *proc,
 
 /* Spawns the slot's worker, or retries later (with the backoff) if the
  * binary cannot be started now. */
-static void
-slot_spawn_or_retry (Slot *slot)
+void
+dirty_pool_slot_spawn_or_retry (Slot *slot)
 {
   g_autoptr(GError) error = NULL;
 
@@ -599,9 +519,7 @@ dirty_pool_add_generation (DirtyPool *self,
   return added;
 }
 
-/* ---- recycling ---- */
-
-static Slot *
+Slot *
 dirty_pool_find_slot (DirtyPool *self,
                       guint      id)
 {
@@ -609,149 +527,6 @@ dirty_pool_find_slot (DirtyPool *self,
     if (((Slot *) self->slots->pdata[i])->id == id)
       return self->slots->pdata[i];
   return NULL;
-}
-
-/* Whether @slot's worker said hello and every app it loads settled */
-static gboolean
-slot_is_settled (Slot *slot)
-{
-  if (slot->proc == NULL || dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
-    return FALSE;
-  for (guint a = 0; slot->apps[a] != NULL; a++)
-    if (dirty_worker_proc_get_app_state (slot->proc, slot->apps[a], NULL) ==
-        DIRTY_APP_STATE_STARTING)
-      return FALSE;
-  return TRUE;
-}
-
-/* A worker reached dirty_max_requests or dirty_max_rss. replace-first:
- * a new slot with the same apps starts, and the old worker serves until
- * it is ready (dirty_pool_check_recycles), so its apps always have a
- * worker. retire-first: the old worker takes no new calls, leaves once
- * its calls have ended, and its slot starts the replacement then. */
-static void
-slot_recycle (Slot       *slot,
-              const char *reason)
-{
-  DirtyPool *self = slot->pool;
-  Slot *replacement;
-
-  /* a reload replaces every worker anyway */
-  if (self->stopping || self->reloading || slot->retiring || slot->recycle != RECYCLE_NONE ||
-      slot->generation != self->generation || slot->proc == NULL ||
-      dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
-    return;
-  if (dirty_config_get_recycle_order (self->config) == DIRTY_RECYCLE_RETIRE_FIRST)
-    {
-      slot->recycle = RECYCLE_DRAINING;
-      dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, dirty_worker_proc_get_pid (slot->proc),
-                 slot->id, "worker %u reached %s: it finishes its calls, then a new one starts",
-                 slot->id, reason);
-      dirty_worker_proc_set_retiring (slot->proc);
-      slot_terminate_if_idle (slot);
-      return;
-    }
-  slot->recycle = RECYCLE_REPLACING;
-  /* dirty_max_requests is a hard limit: calls that come meanwhile wait
-   * for the replacement (never fail). Over dirty_max_rss it keeps
-   * serving until then. */
-  if (g_str_equal (reason, "dirty_max_requests"))
-    dirty_worker_proc_set_retiring (slot->proc);
-  replacement = dirty_pool_add_slot (self, g_strdupv (slot->apps));
-  replacement->restarts = slot->restarts + 1;
-  slot->replacement = replacement->id;
-  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, dirty_worker_proc_get_pid (slot->proc),
-             slot->id, "worker %u reached %s: worker %u starts to replace it",
-             slot->id, reason, replacement->id);
-  slot_spawn_or_retry (replacement);
-  g_signal_emit (self, signals[SIGNAL_WORKER_CHANGED], 0, replacement->proc);
-}
-
-/* replace-first: a worker whose replacement is ready (or gone) retires */
-static void
-dirty_pool_check_recycles (DirtyPool *self)
-{
-  g_autoptr(GPtrArray) done = g_ptr_array_new ();
-
-  if (self->stopping)
-    return;
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      Slot *slot = self->slots->pdata[i];
-      Slot *replacement;
-
-      if (slot->recycle != RECYCLE_REPLACING || slot->retiring)
-        continue;
-      replacement = dirty_pool_find_slot (self, slot->replacement);
-      if (replacement == NULL || replacement->retiring || slot_is_settled (replacement))
-        g_ptr_array_add (done, slot);
-    }
-  for (guint i = 0; i < done->len; i++)
-    slot_retire (done->pdata[i]);
-}
-
-/* dirty_kill_rss: a worker above it is killed at once, whatever it
- * runs. Recycling cannot bound a runaway allocation: the old worker
- * leaves only once its calls have ended, and the call that allocates
- * ends at its deadline at the earliest. */
-static void
-dirty_pool_kill_over_rss (DirtyPool *self,
-                          guint      kill_rss)
-{
-  g_autoptr(GPtrArray) over = g_ptr_array_new_with_free_func (g_object_unref);
-
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      Slot *slot = self->slots->pdata[i];
-
-      if (slot->proc != NULL &&
-          dirty_worker_proc_read_rss (slot->proc) > (gint64) kill_rss * 1024 * 1024)
-        g_ptr_array_add (over, g_object_ref (slot->proc));
-    }
-  /* killing ends calls and may respawn slots: not while iterating */
-  for (guint i = 0; i < over->len; i++)
-    {
-      g_autofree char *reason = g_strdup_printf ("more than dirty_kill_rss=%u MiB resident",
-                                                 kill_rss);
-
-      dirty_worker_proc_kill (over->pdata[i], reason);
-    }
-}
-
-static gboolean
-dirty_pool_check_rss_cb (gpointer user_data)
-{
-  DirtyPool *self = user_data;
-  guint max_rss = dirty_config_get_max_rss (self->config);
-  guint kill_rss = dirty_config_get_kill_rss (self->config);
-  g_autoptr(GPtrArray) over = g_ptr_array_new ();
-
-  if (self->stopping)
-    return G_SOURCE_CONTINUE;
-  if (kill_rss > 0)
-    dirty_pool_kill_over_rss (self, kill_rss);
-  if (max_rss == 0)
-    return G_SOURCE_CONTINUE;
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      Slot *slot = self->slots->pdata[i];
-      gint64 rss;
-
-      if (slot->proc == NULL || slot->retiring || slot->recycle != RECYCLE_NONE)
-        continue;
-      rss = dirty_worker_proc_read_rss (slot->proc);
-      if (rss > (gint64) max_rss * 1024 * 1024)
-        {
-          dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, dirty_worker_proc_get_pid (slot->proc),
-                     slot->id, "worker %u uses %" G_GINT64_FORMAT " MiB, more than "
-                     "dirty_max_rss=%u", slot->id, rss / (1024 * 1024), max_rss);
-          g_ptr_array_add (over, slot);
-        }
-    }
-  /* slot_recycle may add slots: not while iterating */
-  for (guint i = 0; i < over->len; i++)
-    slot_recycle (over->pdata[i], "dirty_max_rss");
-  return G_SOURCE_CONTINUE;
 }
 
 /* Unit mode: the worker socket and the manager's bus */
@@ -774,181 +549,6 @@ dirty_pool_start_launcher (DirtyPool  *self,
     }
   self->launcher = dirty_unit_launcher_new (path, &self->limits, error);
   return self->launcher != NULL;
-}
-
-/* ---- restart handoff (unit mode, dirty-handoff.h) ---- */
-
-void
-dirty_pool_adopt (DirtyPool *self,
-                  GArray    *workers)
-{
-  g_return_if_fail (DIRTY_IS_POOL (self));
-  g_return_if_fail (self->adopted == NULL);
-
-  self->adopted = g_array_ref (workers);
-}
-
-/* Worker @worker of the previous arbiter in a slot of its own id */
-static Slot *
-dirty_pool_adopt_slot (DirtyPool          *self,
-                       DirtyHandoffWorker *worker,
-                       GStrv               apps)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) socket = g_socket_new_from_fd (worker->fd, &error);
-  DirtyWorkerProcOptions options = dirty_pool_options (self, apps);
-  Slot *slot;
-  guint32 restarts = 0;
-
-  if (socket != NULL)
-    worker->fd = -1;   /* the socket's now */
-  /* one connection per worker id: another is not ours to serve */
-  if (socket != NULL && dirty_pool_find_slot (self, worker->id) != NULL)
-    g_set_error (&error, G_IO_ERROR, G_IO_ERROR_EXISTS, "a second connection for this worker");
-  if (socket == NULL || error != NULL)
-    {
-      dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, worker->id,
-                 "handoff: worker %u's connection cannot be used: %s", worker->id, error->message);
-      g_strfreev (apps);
-      return NULL;   /* the fd is closed with the socket or the array */
-    }
-  slot = dirty_pool_add_slot (self, apps);
-  slot->id = worker->id;
-  if (g_variant_lookup (worker->facts, "restarts", "u", &restarts))
-    slot->restarts = restarts;
-  slot->proc = dirty_worker_proc_adopt_unit (worker->id, worker->facts, &options,
-                                             self->launcher, socket);
-  slot_watch_proc (slot);
-  return slot;
-}
-
-static GStrv
-facts_apps (GVariant *facts)
-{
-  g_autoptr(GVariant) apps = g_variant_lookup_value (facts, "apps", G_VARIANT_TYPE_STRING_ARRAY);
-
-  return apps != NULL ? g_variant_dup_strv (apps, NULL) : g_new0 (char *, 1);
-}
-
-/* At start after a restart: the previous arbiter's workers, each kept
- * when its apps and settings are what this config would start (in the
- * place of one of the @n new workers), else kept as the old generation
- * of a reload: they serve until the new ones are ready, then leave.
- * Returns the slots still to start. */
-static GPtrArray *
-dirty_pool_adopt_generation (DirtyPool *self,
-                             guint      n)
-{
-  g_autoptr(GPtrArray) app_sets = dirty_pool_assign_apps (self, n);
-  guint n_adopted = self->adopted->len, kept = 0, replaced = 0;
-  g_autofree GStrv *matched = g_new0 (GStrv, n_adopted);   /* the config's apps, or NULL */
-  GPtrArray *added = g_ptr_array_new ();
-
-  for (guint w = 0; w < n_adopted; w++)
-    {
-      GVariant *facts = g_array_index (self->adopted, DirtyHandoffWorker, w).facts;
-
-      for (guint k = 0; k < app_sets->len && matched[w] == NULL; k++)
-        {
-          DirtyWorkerProcOptions options = dirty_pool_options (self, app_sets->pdata[k]);
-
-          if (app_sets->pdata[k] != NULL && dirty_worker_proc_facts_match (facts, &options))
-            matched[w] = g_steal_pointer (&app_sets->pdata[k]);
-        }
-    }
-  /* the ones that do not match first, as generation 1 of a reload */
-  for (guint w = 0; w < n_adopted; w++)
-    {
-      DirtyHandoffWorker *worker = &g_array_index (self->adopted, DirtyHandoffWorker, w);
-
-      if (matched[w] == NULL)
-        replaced += dirty_pool_adopt_slot (self, worker, facts_apps (worker->facts)) != NULL;
-    }
-  if (replaced > 0)
-    {
-      self->generation++;
-      self->reloading = TRUE;
-    }
-  for (guint w = 0; w < n_adopted; w++)
-    if (matched[w] != NULL)
-      kept += dirty_pool_adopt_slot (self, &g_array_index (self->adopted, DirtyHandoffWorker, w),
-                                     g_steal_pointer (&matched[w])) != NULL;
-  for (guint k = 0; k < app_sets->len; k++)
-    if (app_sets->pdata[k] != NULL)
-      g_ptr_array_add (added, dirty_pool_add_slot (self, g_steal_pointer (&app_sets->pdata[k])));
-  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
-             "handoff: took back %u workers from the fd store (%u kept, %u replaced as in a "
-             "reload: their apps or settings changed), %u new", kept + replaced, kept, replaced,
-             added->len);
-  return added;
-}
-
-void
-dirty_pool_set_handoff (DirtyPool *self,
-                        gboolean   handoff)
-{
-  g_return_if_fail (DIRTY_IS_POOL (self));
-
-  self->handoff = handoff;
-}
-
-/* dirty_pool_stop() with a handoff: the idle unit workers are given up,
- * not stopped */
-static void
-dirty_pool_release_workers (DirtyPool *self)
-{
-  if (self->released == NULL)
-    {
-      self->released = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffWorker));
-      g_array_set_clear_func (self->released, (GDestroyNotify) dirty_handoff_worker_clear);
-    }
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      Slot *slot = self->slots->pdata[i];
-      DirtyHandoffWorker worker = { -1, slot->id, NULL };
-      GVariantDict facts;
-
-      if (slot->proc == NULL || slot->retiring || slot->recycle != RECYCLE_NONE)
-        continue;
-      g_variant_dict_init (&facts, NULL);
-      worker.fd = dirty_worker_proc_release (slot->proc, &facts);
-      if (worker.fd < 0)
-        {
-          g_variant_dict_clear (&facts);
-          continue;
-        }
-      g_variant_dict_insert (&facts, "restarts", "u", (guint32) slot->restarts);
-      worker.facts = g_variant_ref_sink (g_variant_dict_end (&facts));
-      g_array_append_val (self->released, worker);
-      slot_clear_proc (slot);
-    }
-}
-
-GArray *
-dirty_pool_take_released (DirtyPool *self)
-{
-  g_return_val_if_fail (DIRTY_IS_POOL (self), NULL);
-
-  if (self->released == NULL)
-    {
-      self->released = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffWorker));
-      g_array_set_clear_func (self->released, (GDestroyNotify) dirty_handoff_worker_clear);
-    }
-  return g_steal_pointer (&self->released);
-}
-
-static void
-dirty_pool_watch_rss (DirtyPool *self)
-{
-  gboolean wanted = !self->stopping && (dirty_config_get_max_rss (self->config) > 0 ||
-                                        dirty_config_get_kill_rss (self->config) > 0);
-
-  /* without a limit there is nothing to check: no timer, which the main
-   * loop would visit in every iteration and wake up for 4 times a second */
-  if (wanted && self->rss_source == 0)
-    self->rss_source = g_timeout_add (RSS_CHECK_MS, dirty_pool_check_rss_cb, self);
-  else if (!wanted)
-    g_clear_handle_id (&self->rss_source, g_source_remove);
 }
 
 gboolean
@@ -980,8 +580,8 @@ dirty_pool_start (DirtyPool  *self,
 
 /* ---- reload and scaling ---- */
 
-static void
-slot_retire (Slot *slot)
+void
+dirty_pool_slot_retire (Slot *slot)
 {
   DirtyPool *self = slot->pool;
 
@@ -993,7 +593,20 @@ slot_retire (Slot *slot)
       return;
     }
   dirty_worker_proc_set_retiring (slot->proc);
-  slot_terminate_if_idle (slot);
+  dirty_pool_slot_terminate_if_idle (slot);
+}
+
+/* Whether @slot's worker said hello and every app it loads settled */
+gboolean
+dirty_pool_slot_is_settled (Slot *slot)
+{
+  if (slot->proc == NULL || dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
+    return FALSE;
+  for (guint a = 0; slot->apps[a] != NULL; a++)
+    if (dirty_worker_proc_get_app_state (slot->proc, slot->apps[a], NULL) ==
+        DIRTY_APP_STATE_STARTING)
+      return FALSE;
+  return TRUE;
 }
 
 /* Every worker of the newest generation said hello and every app it
@@ -1007,12 +620,8 @@ dirty_pool_generation_settled (DirtyPool *self)
 
       if (slot->generation != self->generation || slot->retiring)
         continue;
-      if (slot->proc == NULL || dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
+      if (!dirty_pool_slot_is_settled (slot))
         return FALSE;
-      for (guint a = 0; slot->apps[a] != NULL; a++)
-        if (dirty_worker_proc_get_app_state (slot->proc, slot->apps[a], NULL) ==
-            DIRTY_APP_STATE_STARTING)
-          return FALSE;
     }
   return TRUE;
 }
@@ -1036,11 +645,11 @@ dirty_pool_check_generation (DirtyPool *self)
         g_ptr_array_add (old, slot);
     }
   for (guint i = 0; i < old->len; i++)
-    slot_retire (old->pdata[i]);
+    dirty_pool_slot_retire (old->pdata[i]);
   dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
              "reload: the new workers are ready; %u old ones finish their calls and exit",
              old->len);
-  g_signal_emit (self, signals[SIGNAL_GENERATION_READY], 0, self->generation);
+  g_signal_emit (self, dirty_pool_signals[SIGNAL_GENERATION_READY], 0, self->generation);
 }
 
 guint
@@ -1063,7 +672,7 @@ dirty_pool_reload (DirtyPool   *self,
   self->reloading = TRUE;
   added = dirty_pool_add_generation (self, dirty_config_get_workers (config));
   for (guint i = 0; i < added->len; i++)
-    slot_spawn_or_retry (added->pdata[i]);
+    dirty_pool_slot_spawn_or_retry (added->pdata[i]);
   return self->generation;
 }
 
@@ -1096,7 +705,7 @@ dirty_pool_grow (DirtyPool  *self,
                                "MODULE:TypeName:N workers already");
           return FALSE;
         }
-      slot_spawn_or_retry (dirty_pool_add_slot (self, g_steal_pointer (&apps)));
+      dirty_pool_slot_spawn_or_retry (dirty_pool_add_slot (self, g_steal_pointer (&apps)));
     }
   return TRUE;
 }
@@ -1134,7 +743,7 @@ dirty_pool_shrink (DirtyPool  *self,
       for (guint i = 1; i < removable->len; i++)
         if (((Slot *) removable->pdata[i])->id > ((Slot *) removable->pdata[best])->id)
           best = i;
-      slot_retire (g_ptr_array_steal_index_fast (removable, best));
+      dirty_pool_slot_retire (g_ptr_array_steal_index_fast (removable, best));
     }
   return TRUE;
 }

@@ -8,57 +8,9 @@
 #include "dirty-log.h"
 #include "dirty-message.h"
 #include "dirty-peer.h"
-#include "dirty-scheduler.h"
+#include "dirty-scheduler-private.h"
 #include "dirty-timer.h"
 #include "dirty-util.h"
-
-typedef struct _DirtyAppQueue DirtyAppQueue;
-
-/* One client connection's calls waiting for one app, oldest first. */
-struct _DirtyClientQueue
-{
-  DirtyAppQueue *app;
-  gconstpointer  client;      /* its peer: the key in app->clients */
-  GQueue         jobs;        /* of DirtyJob (ref), linked through job->queue_link */
-  GList          turn_link;   /* embedded: its place in app->turns */
-};
-
-/* An app's queue is fair between clients: each connection with calls
- * waiting has its own FIFO, and the FIFOs take turns (round robin), one
- * call per turn. A client that queued thousands of calls delays another
- * client's call by at most one of its own, not by its whole backlog.
- * Queueing, dispatching and removing a call are all O(1). */
-struct _DirtyAppQueue
-{
-  char       *name;
-  GHashTable *clients;     /* peer -> DirtyClientQueue, those with calls waiting */
-  GQueue      turns;       /* of DirtyClientQueue: the head's oldest call goes next */
-  guint       n_jobs;
-  DirtyAppStats *stats;    /* for STATUS (ref) */
-};
-
-struct _DirtyScheduler
-{
-  GObject      parent_instance;
-
-  DirtyConfig *config;
-  DirtyPool   *pool;
-  GHashTable  *apps;       /* name -> DirtyAppQueue */
-  guint        n_queued;
-  guint64      next_serial;
-
-  /* Every pending deadline or grace end, ordered, with one timer armed
-   * for the first: 100,000 queued calls cost no more than one. */
-  DirtyJobHeap timers;
-  guint64      next_timer_seq;
-  DirtyTimer  *timer;
-
-  gboolean     draining;
-  gboolean     idle_emitted;
-
-  DirtySchedulerChangedFunc changed_func;
-  gpointer     changed_data;
-};
 
 enum {
   SIGNAL_IDLE,
@@ -68,90 +20,6 @@ enum {
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (DirtyScheduler, dirty_scheduler, G_TYPE_OBJECT)
-
-static DirtyAppQueue *
-app_queue_new (const char *name)
-{
-  DirtyAppQueue *queue = g_new0 (DirtyAppQueue, 1);
-
-  queue->name = g_strdup (name);
-  queue->stats = g_rc_box_new0 (DirtyAppStats);
-  queue->clients = g_hash_table_new (NULL, NULL);
-  g_queue_init (&queue->turns);
-  return queue;
-}
-
-static void
-app_queue_free (gpointer data)
-{
-  DirtyAppQueue *queue = data;
-  GList *turn;
-
-  while ((turn = g_queue_pop_head_link (&queue->turns)) != NULL)
-    {
-      DirtyClientQueue *client = turn->data;
-      GList *link;
-
-      while ((link = g_queue_pop_head_link (&client->jobs)) != NULL)
-        {
-          DirtyJob *job = link->data;
-
-          job->queue = NULL;
-          dirty_job_unref (job);
-        }
-      g_free (client);
-    }
-  g_hash_table_unref (queue->clients);
-  g_rc_box_release (queue->stats);
-  g_free (queue->name);
-  g_free (queue);
-}
-
-/* Appends @job to its client's FIFO; a client new to the queue takes
- * the last turn. */
-static void
-app_queue_push (DirtyAppQueue *queue,
-                DirtyJob      *job)
-{
-  DirtyClientQueue *client = g_hash_table_lookup (queue->clients, job->peer);
-
-  if (client == NULL)
-    {
-      client = g_new0 (DirtyClientQueue, 1);
-      client->app = queue;
-      client->client = job->peer;
-      g_queue_init (&client->jobs);
-      client->turn_link.data = client;
-      g_hash_table_insert (queue->clients, (gpointer) client->client, client);
-      g_queue_push_tail_link (&queue->turns, &client->turn_link);
-    }
-  job->queue = client;
-  g_queue_push_tail_link (&client->jobs, &job->queue_link);
-  queue->n_jobs++;
-}
-
-/* The call whose turn it is */
-static DirtyJob *
-app_queue_peek (DirtyAppQueue *queue)
-{
-  DirtyClientQueue *client = g_queue_peek_head (&queue->turns);
-
-  return client != NULL ? g_queue_peek_head (&client->jobs) : NULL;
-}
-
-/* @job's client had its turn: it goes to the back of the line. */
-static void
-app_queue_end_turn (DirtyJob *job)
-{
-  DirtyClientQueue *client = job->queue;
-  DirtyAppQueue *queue = client->app;
-
-  if (queue->turns.head == &client->turn_link && client->jobs.length > 1)
-    {
-      g_queue_unlink (&queue->turns, &client->turn_link);
-      g_queue_push_tail_link (&queue->turns, &client->turn_link);
-    }
-}
 
 static void
 dirty_scheduler_dispose (GObject *object)
@@ -195,61 +63,11 @@ dirty_scheduler_class_init (DirtySchedulerClass *klass)
 static void
 dirty_scheduler_init (DirtyScheduler *self)
 {
-  self->apps = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, app_queue_free);
+  self->apps = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, dirty_app_queue_free);
   dirty_job_heap_init (&self->timers);
 }
 
-/* ---- deadlines ---- */
-
-static void
-dirty_scheduler_rearm (DirtyScheduler *self)
-{
-  DirtyJob *first = dirty_job_heap_peek (&self->timers);
-
-  dirty_timer_arm_at (self->timer, first != NULL ? first->timer_at : -1);
-}
-
-/* (Re)places @job's timer at @when (monotonic us), or removes it (0).
- * The caller holds a reference: the heap drops its own. */
-static void
-dirty_scheduler_set_timer (DirtyScheduler *self,
-                           DirtyJob       *job,
-                           gint64          when)
-{
-  dirty_job_heap_remove (&self->timers, job);
-  if (when > 0)
-    {
-      job->timer_at = when;
-      job->timer_seq = ++self->next_timer_seq;
-      dirty_job_heap_push (&self->timers, job);
-    }
-  dirty_scheduler_rearm (self);
-}
-
 /* ---- queues ---- */
-
-static void
-queue_remove (DirtyScheduler *self,
-              DirtyJob       *job)
-{
-  DirtyClientQueue *client = job->queue;
-  DirtyAppQueue *queue;
-
-  if (client == NULL)
-    return;
-  queue = client->app;
-  g_queue_unlink (&client->jobs, &job->queue_link);
-  job->queue = NULL;
-  queue->n_jobs--;
-  if (client->jobs.length == 0)
-    {
-      g_queue_unlink (&queue->turns, &client->turn_link);
-      g_hash_table_remove (queue->clients, client->client);
-      g_free (client);
-    }
-  self->n_queued--;
-  dirty_job_unref (job);
-}
 
 static void
 record_end (DirtyScheduler *self,
@@ -283,7 +101,7 @@ record_cancel (DirtyScheduler *self,
     stats->cancels++;
 }
 
-static void
+void
 dirty_scheduler_emit_changed (DirtyScheduler *self)
 {
   if (self->changed_func != NULL)
@@ -301,7 +119,7 @@ dirty_scheduler_count_running (DirtyScheduler *self)
   return running;
 }
 
-static void
+void
 dirty_scheduler_check_idle (DirtyScheduler *self)
 {
   if (!self->draining || self->idle_emitted || self->n_queued > 0 ||
@@ -313,7 +131,7 @@ dirty_scheduler_check_idle (DirtyScheduler *self)
 
 /* Ends @job for its client (if it still waits) with an error; @detail
  * (nullable) is the backtrace of a call that overran its deadline. */
-static void
+void
 dirty_scheduler_fail_job_full (DirtyScheduler *self,
                                DirtyJob       *job,
                                DirtyError      code,
@@ -333,7 +151,7 @@ dirty_scheduler_fail_job_full (DirtyScheduler *self,
     dirty_peer_deliver_error (job->peer, job, error, worker_pid);
 }
 
-static void
+void
 dirty_scheduler_fail_job (DirtyScheduler *self,
                           DirtyJob       *job,
                           DirtyError      code,
@@ -360,7 +178,7 @@ oldest_head_for (DirtyScheduler  *self,
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       DirtyAppQueue *queue = value;
-      DirtyJob *head = app_queue_peek (queue);
+      DirtyJob *head = dirty_app_queue_peek (queue);
 
       if (head == NULL || (best != NULL && best->serial < head->serial))
         continue;
@@ -380,8 +198,8 @@ dirty_scheduler_run (DirtyScheduler  *self,
   /* not queued: dirty_scheduler_submit() found it a worker at once */
   if (job->queue != NULL)
     {
-      app_queue_end_turn (job);
-      queue_remove (self, job);
+      dirty_app_queue_end_turn (job);
+      dirty_scheduler_queue_remove (self, job);
     }
   dirty_worker_proc_run_job (worker, job);
   if (job->stats != NULL)
@@ -490,11 +308,11 @@ dirty_scheduler_fail_queue (DirtyScheduler *self,
 {
   DirtyJob *job;
 
-  while ((job = app_queue_peek (queue)) != NULL)
+  while ((job = dirty_app_queue_peek (queue)) != NULL)
     {
       g_autoptr(DirtyJob) hold = dirty_job_ref (job);
 
-      queue_remove (self, job);
+      dirty_scheduler_queue_remove (self, job);
       dirty_scheduler_set_timer (self, job, 0);
       dirty_scheduler_fail_job (self, job, code, message, 0);
     }
@@ -515,113 +333,6 @@ dirty_scheduler_fail_unservable (DirtyScheduler *self)
       if (queue->n_jobs > 0 && dirty_scheduler_is_unservable (self, queue->name, &reason))
         dirty_scheduler_fail_queue (self, queue, DIRTY_ERROR_NO_WORKER, reason);
     }
-}
-
-/* ---- timers ---- */
-
-/* A running call overran its deadline and its backtrace is in (or known
- * to be missing): its client gets "timeout" with the backtrace as the
- * detail, the worker gets CANCEL, and it is killed if the call has not
- * ended 2 s after the deadline. */
-static void
-dirty_scheduler_overran (DirtyScheduler *self,
-                         DirtyJob       *job,
-                         gint64          now)
-{
-  g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
-                                              (job->deadline - job->arrival) / 1000);
-
-  if (job->state == DIRTY_JOB_RUNNING)
-    dirty_scheduler_fail_job_full (self, job, DIRTY_ERROR_TIMEOUT, message,
-                                   dirty_worker_proc_get_pid (job->worker), job->backtrace);
-  dirty_worker_proc_cancel_job (job->worker, job);
-  job->in_grace = TRUE;
-  dirty_scheduler_set_timer (self, job, MAX (job->deadline + DIRTY_SCHEDULER_GRACE_US, now + 1));
-}
-
-/* The worker did not answer BACKTRACE in time: its main loop is blocked
- * too, or the process is stopped (SIGSTOP, a debugger). */
-static void
-dirty_scheduler_backtrace_missing (DirtyScheduler *self,
-                                   DirtyJob       *job,
-                                   gint64          now)
-{
-  job->backtrace_state = DIRTY_JOB_BACKTRACE_DONE;
-  job->backtrace = g_strdup_printf ("no backtrace could be taken: worker %u (pid %" G_GINT64_FORMAT
-                                    ") did not answer within %d ms (its main loop is blocked, or "
-                                    "the process is stopped)",
-                                    dirty_worker_proc_get_id (job->worker),
-                                    dirty_worker_proc_get_pid (job->worker),
-                                    (int) (DIRTY_SCHEDULER_BACKTRACE_WAIT_US / 1000));
-  dirty_scheduler_overran (self, job, now);
-}
-
-static void
-dirty_scheduler_kill_overrun (DirtyScheduler *self,
-                              DirtyJob       *job)
-{
-  g_autofree char *reason = g_strdup_printf ("call %s.%s did not end within 2 s of its deadline",
-                                             job->app, job->action);
-
-  dirty_log_call_error (G_LOG_LEVEL_WARNING, job->app, job->action, job->client_id,
-                        dirty_worker_proc_get_pid (job->worker),
-                        dirty_worker_proc_get_id (job->worker), DIRTY_ERROR_TIMEOUT,
-                        job->backtrace, "killing worker %u: %s",
-                        dirty_worker_proc_get_id (job->worker), reason);
-  dirty_worker_proc_kill (job->worker, reason);
-}
-
-static void
-dirty_scheduler_job_expired (DirtyScheduler *self,
-                             DirtyJob       *job,
-                             gint64          now)
-{
-  if (job->state == DIRTY_JOB_QUEUED)
-    {
-      g_autofree char *message = g_strdup_printf ("timed out after %" G_GINT64_FORMAT " ms",
-                                                  (now - job->arrival) / 1000);
-
-      queue_remove (self, job);
-      dirty_scheduler_fail_job (self, job, DIRTY_ERROR_TIMEOUT, message, 0);
-    }
-  else if (job->worker == NULL)
-    return;
-  else if (job->in_grace)
-    dirty_scheduler_kill_overrun (self, job);
-  else if (job->backtrace_state == DIRTY_JOB_BACKTRACE_NONE)
-    {
-      /* what it is doing, before CANCEL can change it */
-      job->backtrace_state = DIRTY_JOB_BACKTRACE_WAITING;
-      dirty_worker_proc_request_backtrace (job->worker, job);
-      dirty_scheduler_set_timer (self, job, now + DIRTY_SCHEDULER_BACKTRACE_WAIT_US);
-    }
-  else if (job->backtrace_state == DIRTY_JOB_BACKTRACE_WAITING)
-    dirty_scheduler_backtrace_missing (self, job, now);
-  else
-    /* the worker's own deadline came first and sent it */
-    dirty_scheduler_overran (self, job, now);
-}
-
-static gboolean
-dirty_scheduler_timer_cb (gpointer user_data)
-{
-  DirtyScheduler *self = user_data;
-  gint64 now = g_get_monotonic_time ();
-  DirtyJob *first;
-
-  while ((first = dirty_job_heap_peek (&self->timers)) != NULL)
-    {
-      g_autoptr(DirtyJob) job = dirty_job_ref (first);
-
-      if (job->timer_at > now)
-        break;
-      dirty_scheduler_set_timer (self, job, 0);
-      dirty_scheduler_job_expired (self, job, now);
-    }
-  dirty_scheduler_rearm (self);
-  dirty_scheduler_emit_changed (self);
-  dirty_scheduler_check_idle (self);
-  return G_SOURCE_CONTINUE;
 }
 
 /* ---- worker events ---- */
@@ -736,34 +447,6 @@ dirty_scheduler_worker_reply_cb (DirtyWorkerProc *worker,
 }
 
 static void
-dirty_scheduler_worker_backtrace_cb (DirtyPool       *pool,
-                                     DirtyWorkerProc *worker,
-                                     gpointer         job_ptr,
-                                     const char      *backtrace,
-                                     const char      *why,
-                                     DirtyScheduler  *self)
-{
-  DirtyJob *job = job_ptr;
-  g_autoptr(DirtyJob) hold = NULL;
-  gboolean waiting = job->backtrace_state == DIRTY_JOB_BACKTRACE_WAITING;
-
-  /* the first answer counts: the worker sends one unasked at its own
-   * deadline, which may cross the arbiter's request */
-  if (job->backtrace_state == DIRTY_JOB_BACKTRACE_DONE || job->worker != worker)
-    return;
-  hold = dirty_job_ref (job);
-  job->backtrace_state = DIRTY_JOB_BACKTRACE_DONE;
-  job->backtrace = backtrace != NULL
-                     ? g_strdup_printf ("the thread running the call, at its deadline:\n%s", backtrace)
-                     : g_strdup_printf ("no backtrace could be taken: %s", why);
-  /* unasked, before the arbiter's deadline: kept for its timeout */
-  if (!waiting)
-    return;
-  dirty_scheduler_overran (self, job, g_get_monotonic_time ());
-  dirty_scheduler_emit_changed (self);
-}
-
-static void
 dirty_scheduler_worker_lost_cb (DirtyPool       *pool,
                                 DirtyWorkerProc *worker,
                                 DirtyScheduler  *self)
@@ -810,7 +493,7 @@ dirty_scheduler_new (DirtyConfig *config,
   self->pool = g_object_ref (pool);
   for (guint i = 0; apps[i] != NULL; i++)
     {
-      DirtyAppQueue *queue = app_queue_new (apps[i]);
+      DirtyAppQueue *queue = dirty_app_queue_new (apps[i]);
 
       g_hash_table_insert (self->apps, queue->name, queue);
     }
@@ -835,23 +518,6 @@ dirty_scheduler_set_changed_func (DirtyScheduler            *self,
 }
 
 /* ---- client calls ---- */
-
-/* The request's timeout, capped by dirty_timeout (0: no cap, and then a
- * request without a timeout has no deadline). */
-static gint64
-dirty_scheduler_deadline (DirtyScheduler *self,
-                          DirtyJob       *job)
-{
-  guint64 limit_ms = (guint64) dirty_config_get_timeout (self->config) * 1000;
-  guint64 asked_ms = job->frame->header.aux;
-  guint64 ms;
-
-  if (limit_ms == 0)
-    ms = asked_ms;
-  else
-    ms = asked_ms == 0 ? limit_ms : MIN (asked_ms, limit_ms);
-  return ms == 0 ? 0 : job->arrival + (gint64) ms * 1000;
-}
 
 gboolean
 dirty_scheduler_submit (DirtyScheduler  *self,
@@ -907,7 +573,7 @@ dirty_scheduler_submit (DirtyScheduler  *self,
     dirty_scheduler_run (self, worker, job);
   else
     {
-      app_queue_push (queue, job);
+      dirty_app_queue_push (queue, job);
       dirty_job_ref (job);
       self->n_queued++;
       dirty_scheduler_dispatch (self);
@@ -925,7 +591,7 @@ dirty_scheduler_cancel (DirtyScheduler *self,
   record_cancel (self, job);
   if (job->state == DIRTY_JOB_QUEUED)
     {
-      queue_remove (self, job);
+      dirty_scheduler_queue_remove (self, job);
       dirty_scheduler_set_timer (self, job, 0);
       dirty_scheduler_fail_job (self, job, DIRTY_ERROR_CANCELLED, "cancelled by the client", 0);
       dirty_scheduler_emit_changed (self);
@@ -962,7 +628,7 @@ dirty_scheduler_abandon (DirtyScheduler *self,
   record_cancel (self, job);
   if (job->state == DIRTY_JOB_QUEUED)
     {
-      queue_remove (self, job);
+      dirty_scheduler_queue_remove (self, job);
       dirty_scheduler_set_timer (self, job, 0);
       job->state = DIRTY_JOB_DONE;
     }
@@ -1025,7 +691,7 @@ dirty_scheduler_set_config (DirtyScheduler *self,
   for (guint i = 0; apps[i] != NULL; i++)
     if (!g_hash_table_contains (self->apps, apps[i]))
       {
-        DirtyAppQueue *queue = app_queue_new (apps[i]);
+        DirtyAppQueue *queue = dirty_app_queue_new (apps[i]);
 
         g_hash_table_insert (self->apps, queue->name, queue);
       }

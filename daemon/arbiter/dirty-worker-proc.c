@@ -13,59 +13,12 @@
 #include "dirty-message.h"
 #include "dirty-timer.h"
 #include "dirty-util.h"
-#include "dirty-worker-proc.h"
+#include "dirty-worker-proc-private.h"
 
 /* After a worker lost its connection: how long it has to exit on its own */
 #define EXIT_GRACE_US (5 * G_USEC_PER_SEC)
 
-typedef struct {
-  DirtyAppState  state;
-  char          *error;
-} AppStatus;
-
-struct _DirtyWorkerProc
-{
-  GObject               parent_instance;
-
-  guint                 id;          /* worker_id K: its slot in the pool */
-  guint                 threads;
-  DirtyWorkerProcState  state;
-  GSubprocess          *process;
-  gint64                pid;
-  gint64                started;     /* monotonic us */
-  DirtyConnection      *connection;
-  DirtyLimits           limits;
-  DirtyTimer           *watchdog;
-  GHashTable           *apps;        /* name -> AppStatus */
-  GHashTable           *in_flight;   /* &job->worker_rid -> DirtyJob (ref) */
-  DirtyWorkerProcReplyFunc reply_func;
-  gpointer              reply_data;
-  guint64               next_rid;    /* never reused: late replies are recognised */
-  guint64               served;      /* calls it ended, for STATUS */
-  guint64               errors;      /* of those, ended with ERROR */
-  gboolean              terminating; /* sent SIGTERM: its exit is expected */
-  gboolean              retiring;    /* takes no new calls (reload, scaling down) */
-  /* unit mode: the unit's launcher (NULL in fork mode), and the settings
-   * the worker is sent once it connects */
-  DirtyUnitLauncher    *launcher;
-  GStrv                 unit_apps;
-  GStrv                 unit_app_path;
-  char                 *hooks;       /* hooks_module, for the unit's HELLO */
-  /* restart handoff: taken over from the previous arbiter (it said
-   * HELLO to that one), and the bytes it read off it and not acted on */
-  gboolean              adopted;
-  GBytes               *unread;
-};
-
-enum {
-  SIGNAL_APPS_CHANGED,
-  SIGNAL_BACKTRACE,
-  SIGNAL_LOST,
-  SIGNAL_EXITED,
-  N_SIGNALS
-};
-
-static guint signals[N_SIGNALS];
+guint dirty_worker_proc_signals[N_SIGNALS];
 
 G_DEFINE_TYPE (DirtyWorkerProc, dirty_worker_proc, G_TYPE_OBJECT)
 
@@ -120,17 +73,17 @@ dirty_worker_proc_class_init (DirtyWorkerProcClass *klass)
   object_class->dispose = dirty_worker_proc_dispose;
   object_class->finalize = dirty_worker_proc_finalize;
 
-  signals[SIGNAL_APPS_CHANGED] =
+  dirty_worker_proc_signals[SIGNAL_APPS_CHANGED] =
     g_signal_new ("apps-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
-  signals[SIGNAL_BACKTRACE] =
+  dirty_worker_proc_signals[SIGNAL_BACKTRACE] =
     g_signal_new ("backtrace", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 3,
                   G_TYPE_POINTER, G_TYPE_STRING, G_TYPE_STRING);
-  signals[SIGNAL_LOST] =
+  dirty_worker_proc_signals[SIGNAL_LOST] =
     g_signal_new ("lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
-  signals[SIGNAL_EXITED] =
+  dirty_worker_proc_signals[SIGNAL_EXITED] =
     g_signal_new ("exited", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
@@ -143,10 +96,10 @@ dirty_worker_proc_init (DirtyWorkerProc *self)
                                            (GDestroyNotify) dirty_job_unref);
 }
 
-static void
-wlog (DirtyWorkerProc *self,
-      GLogLevelFlags   level,
-      const char      *message)
+void
+dirty_worker_proc_log (DirtyWorkerProc *self,
+                       GLogLevelFlags   level,
+                       const char      *message)
 {
   dirty_log (level, NULL, NULL, 0, self->pid, self->id, "worker %u (pid %" G_GINT64_FORMAT "): %s",
              self->id, self->pid, message);
@@ -208,17 +161,12 @@ build_argv (guint                         worker_id,
   return (GStrv) g_ptr_array_free (argv, FALSE);
 }
 
-static void dirty_worker_proc_frame_cb (DirtyConnection *connection,
-                                        DirtyFrame      *frame,
-                                        gpointer         user_data);
 static void dirty_worker_proc_closed_cb (DirtyConnection *connection,
                                          const GError    *error,
                                          gpointer         user_data);
 static void dirty_worker_proc_wait_cb (GObject      *source,
                                        GAsyncResult *result,
                                        gpointer      user_data);
-static gboolean dirty_worker_proc_watchdog_cb (gpointer user_data);
-
 static gboolean
 dirty_worker_proc_start_process (DirtyWorkerProc               *self,
                                  const DirtyWorkerProcOptions  *options,
@@ -258,7 +206,7 @@ dirty_worker_proc_start_process (DirtyWorkerProc               *self,
   return TRUE;
 }
 
-static DirtyWorkerProc *
+DirtyWorkerProc *
 dirty_worker_proc_new (guint                         worker_id,
                        const DirtyWorkerProcOptions *options)
 {
@@ -302,7 +250,7 @@ dirty_worker_proc_spawn (guint                          worker_id,
                           dirty_worker_proc_frame_cb, dirty_worker_proc_closed_cb, self);
   g_subprocess_wait_async (self->process, NULL, dirty_worker_proc_wait_cb,
                            g_object_ref (self));
-  wlog (self, G_LOG_LEVEL_MESSAGE, "started");
+  dirty_worker_proc_log (self, G_LOG_LEVEL_MESSAGE, "started");
   return g_steal_pointer (&self);
 }
 
@@ -323,7 +271,7 @@ dirty_worker_proc_start_unit (guint                         worker_id,
   dirty_unit_launcher_expect (launcher, worker_id, self);
   dirty_unit_launcher_start_unit (launcher, self);
   message = g_strdup_printf ("starting %s", unit);
-  wlog (self, G_LOG_LEVEL_MESSAGE, message);
+  dirty_worker_proc_log (self, G_LOG_LEVEL_MESSAGE, message);
   return self;
 }
 
@@ -401,203 +349,22 @@ dirty_worker_proc_attach (DirtyWorkerProc *self,
       self->state = DIRTY_WORKER_PROC_LIVE;
       dirty_connection_start (self->connection, g_main_context_get_thread_default (),
                               dirty_worker_proc_frame_cb, dirty_worker_proc_closed_cb, self);
-      wlog (self, G_LOG_LEVEL_MESSAGE, "taken over from the previous arbiter "
-            "(peer credentials checked: its unit's cgroup)");
-      g_signal_emit (self, signals[SIGNAL_APPS_CHANGED], 0);
+      dirty_worker_proc_log (self, G_LOG_LEVEL_MESSAGE, "taken over from the previous arbiter "
+                             "(peer credentials checked: its unit's cgroup)");
+      g_signal_emit (self, dirty_worker_proc_signals[SIGNAL_APPS_CHANGED], 0);
       return;
     }
   settings = dirty_worker_proc_settings_frame (self);
   dirty_connection_send (self->connection, settings);
   dirty_connection_start (self->connection, g_main_context_get_thread_default (),
                           dirty_worker_proc_frame_cb, dirty_worker_proc_closed_cb, self);
-  wlog (self, G_LOG_LEVEL_INFO, "connected (peer credentials checked: its unit's cgroup)");
+  dirty_worker_proc_log (self, G_LOG_LEVEL_INFO,
+                         "connected (peer credentials checked: its unit's cgroup)");
 }
 
-/* ---- restart handoff (unit mode, dirty-handoff.h) ---- */
-
-/* The facts the next arbiter needs to serve the worker without a new
- * HELLO, into @facts: what it was told (threads, apps, app_path, hooks),
- * what it said (app_states), its counters and the unread bytes. */
-static void
-dirty_worker_proc_write_facts (DirtyWorkerProc *self,
-                               GVariantDict    *facts,
-                               GByteArray      *unread)
-{
-  GVariantBuilder states;
-  GHashTableIter iter;
-  gpointer key, value;
-
-  g_variant_builder_init (&states, G_VARIANT_TYPE ("a(sus)"));
-  g_hash_table_iter_init (&iter, self->apps);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      AppStatus *status = value;
-
-      g_variant_builder_add (&states, "(sus)", key, (guint32) status->state,
-                             status->error != NULL ? status->error : "");
-    }
-  g_variant_dict_insert (facts, "pid", "x", self->pid);
-  g_variant_dict_insert (facts, "threads", "u", (guint32) self->threads);
-  g_variant_dict_insert_value (facts, "apps",
-                               g_variant_new_strv ((const char * const *) self->unit_apps, -1));
-  g_variant_dict_insert_value (facts, "app_path",
-                               g_variant_new_strv ((const char * const *) self->unit_app_path,
-                                                   self->unit_app_path != NULL ? -1 : 0));
-  if (self->hooks != NULL)
-    g_variant_dict_insert (facts, "hooks", "s", self->hooks);
-  g_variant_dict_insert_value (facts, "app_states", g_variant_builder_end (&states));
-  g_variant_dict_insert (facts, "served", "t", self->served);
-  g_variant_dict_insert (facts, "errors", "t", self->errors);
-  /* ids are never reused on a connection, across arbiters too */
-  g_variant_dict_insert (facts, "next_rid", "t", self->next_rid);
-  g_variant_dict_insert (facts, "started", "x", self->started);
-  g_variant_dict_insert_value (facts, "unread",
-                               g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, unread->data,
-                                                          unread->len, 1));
-}
-
-int
-dirty_worker_proc_release (DirtyWorkerProc *self,
-                           GVariantDict    *facts)
-{
-  g_autoptr(GByteArray) unread = g_byte_array_new ();
-  int fd;
-
-  g_return_val_if_fail (DIRTY_IS_WORKER_PROC (self), -1);
-
-  /* only an idle, healthy unit worker with nothing left to write */
-  if (self->launcher == NULL || self->state != DIRTY_WORKER_PROC_LIVE || self->retiring ||
-      g_hash_table_size (self->in_flight) > 0 || self->connection == NULL ||
-      dirty_connection_get_queued_bytes (self->connection) > 0)
-    return -1;
-  fd = dirty_connection_detach (self->connection, unread);
-  if (fd < 0)
-    return -1;
-  dirty_worker_proc_write_facts (self, facts, unread);
-  /* no "lost" or "exited": it lives on, for the next arbiter */
-  self->state = DIRTY_WORKER_PROC_EXITED;
-  g_clear_pointer (&self->watchdog, dirty_timer_free);
-  dirty_unit_launcher_forget (self->launcher, self->id, self);
-  wlog (self, G_LOG_LEVEL_INFO, "its connection goes to the fd store; it keeps running");
-  return fd;
-}
-
-static GStrv
-facts_strv (GVariant   *facts,
-            const char *key)
-{
-  g_autoptr(GVariant) value = g_variant_lookup_value (facts, key, G_VARIANT_TYPE_STRING_ARRAY);
-
-  return value != NULL ? g_variant_dup_strv (value, NULL) : NULL;
-}
-
-/* Same members, in any order */
-static gboolean
-same_set (const char * const *a,
-          const char * const *b)
-{
-  if (a == NULL || b == NULL || g_strv_length ((GStrv) a) != g_strv_length ((GStrv) b))
-    return FALSE;
-  for (guint i = 0; a[i] != NULL; i++)
-    if (!g_strv_contains (b, a[i]))
-      return FALSE;
-  return TRUE;
-}
-
-gboolean
-dirty_worker_proc_facts_match (GVariant                     *facts,
-                               const DirtyWorkerProcOptions *options)
-{
-  g_auto(GStrv) apps = facts_strv (facts, "apps");
-  g_auto(GStrv) app_path = facts_strv (facts, "app_path");
-  const char *empty[] = { NULL };
-  const char *hooks = NULL;
-  guint32 threads = 0;
-
-  g_variant_lookup (facts, "threads", "u", &threads);
-  g_variant_lookup (facts, "hooks", "&s", &hooks);
-  return app_path != NULL && threads == MAX (options->threads, 1) &&
-         g_strcmp0 (hooks, options->hooks) == 0 &&
-         same_set ((const char * const *) apps, options->apps) &&
-         g_strv_equal ((const char * const *) app_path,
-                       options->app_path != NULL ? options->app_path : empty);
-}
-
-/* The facts' apps and their states, as the previous arbiter knew them */
-static gboolean
-dirty_worker_proc_read_facts (DirtyWorkerProc *self,
-                              GVariant        *facts)
-{
-  g_autoptr(GVariant) states = g_variant_lookup_value (facts, "app_states", G_VARIANT_TYPE ("a(sus)"));
-  g_autoptr(GVariant) unread = g_variant_lookup_value (facts, "unread", G_VARIANT_TYPE_BYTESTRING);
-  GVariantIter iter;
-  const char *app, *error;
-  guint32 state;
-
-  self->unit_apps = facts_strv (facts, "apps");
-  self->unit_app_path = facts_strv (facts, "app_path");
-  if (states == NULL || self->unit_apps == NULL || self->unit_app_path == NULL ||
-      !g_variant_lookup (facts, "pid", "x", &self->pid) || self->pid <= 0)
-    return FALSE;
-  g_variant_lookup (facts, "hooks", "s", &self->hooks);
-  g_variant_lookup (facts, "served", "t", &self->served);
-  g_variant_lookup (facts, "errors", "t", &self->errors);
-  g_variant_lookup (facts, "next_rid", "t", &self->next_rid);
-  for (guint i = 0; self->unit_apps[i] != NULL; i++)
-    g_hash_table_insert (self->apps, g_strdup (self->unit_apps[i]), g_new0 (AppStatus, 1));
-  g_variant_iter_init (&iter, states);
-  while (g_variant_iter_next (&iter, "(&su&s)", &app, &state, &error))
-    {
-      AppStatus *status = g_hash_table_lookup (self->apps, app);
-
-      if (status == NULL || state > DIRTY_APP_STATE_UNAVAILABLE)
-        continue;
-      status->state = state;
-      status->error = *error != '\0' ? g_strdup (error) : NULL;
-    }
-  if (unread != NULL && g_variant_get_size (unread) > 0)
-    self->unread = g_variant_get_data_as_bytes (unread);
-  return TRUE;
-}
-
-DirtyWorkerProc *
-dirty_worker_proc_adopt_unit (guint                         worker_id,
-                              GVariant                     *facts,
-                              const DirtyWorkerProcOptions *options,
-                              DirtyUnitLauncher            *launcher,
-                              GSocket                      *socket)
-{
-  DirtyWorkerProc *self = dirty_worker_proc_new (worker_id, options);
-  guint32 threads = 0;
-  gint64 started = 0;
-
-  self->launcher = g_object_ref (launcher);
-  self->adopted = TRUE;
-  if (g_variant_lookup (facts, "threads", "u", &threads) && threads > 0)
-    self->threads = threads;
-  self->state = DIRTY_WORKER_PROC_STARTING;
-  self->watchdog = dirty_timer_new (dirty_worker_proc_watchdog_cb, self);
-  /* its lifetime counts from its real start (the respawn backoff) */
-  self->started = g_variant_lookup (facts, "started", "x", &started) && started > 0 &&
-                  started <= g_get_monotonic_time () ? started : g_get_monotonic_time ();
-  dirty_timer_arm_at (self->watchdog, g_get_monotonic_time () +
-                      DIRTY_WORKER_PROC_HEARTBEAT_TIMEOUT_S * G_USEC_PER_SEC);
-  if (!dirty_worker_proc_read_facts (self, facts))
-    {
-      /* no way to know what it loads: it goes, a new one comes */
-      dirty_unit_launcher_expect (launcher, worker_id, self);
-      dirty_worker_proc_kill (self, "handoff: its stored state is incomplete");
-      return self;
-    }
-  dirty_unit_launcher_expect (launcher, worker_id, self);
-  /* the same check as a new connection: its pid must be in its unit */
-  dirty_unit_launcher_check (launcher, socket, self);
-  return self;
-}
-
-static void
-signal_group (DirtyWorkerProc *self,
-              int              signum)
+void
+dirty_worker_proc_signal_group (DirtyWorkerProc *self,
+                                int              signum)
 {
   /* unit mode: everything in the unit's cgroup, whatever its groups */
   if (self->launcher != NULL)
@@ -608,7 +375,7 @@ signal_group (DirtyWorkerProc *self,
   /* the whole process group (setpgid in child_setup); it keeps its id
    * while any member lives, so stragglers are reached after the leader */
   if (self->pid > 0 && kill (-(pid_t) self->pid, signum) < 0 && errno != ESRCH)
-    wlog (self, G_LOG_LEVEL_WARNING, g_strerror (errno));
+    dirty_worker_proc_log (self, G_LOG_LEVEL_WARNING, g_strerror (errno));
 }
 
 static void dirty_worker_proc_unit_inactive_cb (GObject      *source,
@@ -616,7 +383,7 @@ static void dirty_worker_proc_unit_inactive_cb (GObject      *source,
                                                 gpointer      user_data);
 
 /* Stops using the worker; its calls are taken over by the "lost" handler */
-static void
+void
 dirty_worker_proc_mark_lost (DirtyWorkerProc *self,
                              gboolean         close_connection)
 {
@@ -635,7 +402,7 @@ dirty_worker_proc_mark_lost (DirtyWorkerProc *self,
                                                dirty_worker_proc_unit_inactive_cb,
                                                g_object_ref (self));
     }
-  g_signal_emit (self, signals[SIGNAL_LOST], 0);
+  g_signal_emit (self, dirty_worker_proc_signals[SIGNAL_LOST], 0);
 }
 
 void
@@ -648,9 +415,9 @@ dirty_worker_proc_kill (DirtyWorkerProc *self,
     return;
   {
     g_autofree char *message = g_strdup_printf ("killing: %s", reason);
-    wlog (self, G_LOG_LEVEL_WARNING, message);
+    dirty_worker_proc_log (self, G_LOG_LEVEL_WARNING, message);
   }
-  signal_group (self, SIGKILL);
+  dirty_worker_proc_signal_group (self, SIGKILL);
   /* a unit that never connected may still have its start job queued */
   if (self->launcher != NULL && self->pid == 0)
     dirty_unit_launcher_stop_unit (self->launcher, self->id);
@@ -665,10 +432,10 @@ dirty_worker_proc_terminate (DirtyWorkerProc *self)
   if (self->state == DIRTY_WORKER_PROC_EXITED)
     return;
   self->terminating = TRUE;
-  signal_group (self, SIGTERM);
+  dirty_worker_proc_signal_group (self, SIGTERM);
 }
 
-static gboolean
+gboolean
 dirty_worker_proc_watchdog_cb (gpointer user_data)
 {
   DirtyWorkerProc *self = user_data;
@@ -676,8 +443,9 @@ dirty_worker_proc_watchdog_cb (gpointer user_data)
 
   if (self->state == DIRTY_WORKER_PROC_LOST)
     {
-      wlog (self, G_LOG_LEVEL_WARNING, "killing: still running 5 s after losing its connection");
-      signal_group (self, SIGKILL);
+      dirty_worker_proc_log (self, G_LOG_LEVEL_WARNING,
+                             "killing: still running 5 s after losing its connection");
+      dirty_worker_proc_signal_group (self, SIGKILL);
     }
   else
     dirty_worker_proc_kill (self, "no heartbeat for "
@@ -709,7 +477,7 @@ log_exit (DirtyWorkerProc *self)
     }
   else
     message = g_strdup ("exited");
-  wlog (self, level, message);
+  dirty_worker_proc_log (self, level, message);
 }
 
 static void
@@ -718,7 +486,7 @@ dirty_worker_proc_finish_exit (DirtyWorkerProc *self)
   dirty_worker_proc_mark_lost (self, TRUE);
   self->state = DIRTY_WORKER_PROC_EXITED;
   g_clear_pointer (&self->watchdog, dirty_timer_free);
-  g_signal_emit (self, signals[SIGNAL_EXITED], 0);
+  g_signal_emit (self, dirty_worker_proc_signals[SIGNAL_EXITED], 0);
 }
 
 static void
@@ -733,7 +501,7 @@ dirty_worker_proc_wait_cb (GObject      *source,
     return;
   log_exit (self);
   /* helpers it left behind in its group */
-  signal_group (self, SIGKILL);
+  dirty_worker_proc_signal_group (self, SIGKILL);
   dirty_worker_proc_finish_exit (self);
 }
 
@@ -748,8 +516,8 @@ dirty_worker_proc_unit_inactive_cb (GObject      *source,
   if (self->state == DIRTY_WORKER_PROC_EXITED)
     return;
   /* systemd stopped the rest of its cgroup (KillMode=control-group) */
-  wlog (self, self->terminating ? G_LOG_LEVEL_MESSAGE : G_LOG_LEVEL_WARNING,
-        "its unit is inactive");
+  dirty_worker_proc_log (self, self->terminating ? G_LOG_LEVEL_MESSAGE : G_LOG_LEVEL_WARNING,
+                         "its unit is inactive");
   dirty_worker_proc_finish_exit (self);
 }
 
@@ -764,223 +532,11 @@ dirty_worker_proc_closed_cb (DirtyConnection *connection,
   if (self->state == DIRTY_WORKER_PROC_LOST || self->state == DIRTY_WORKER_PROC_EXITED)
     return;
   hold = g_object_ref (self);
-  wlog (self, self->terminating ? G_LOG_LEVEL_INFO : G_LOG_LEVEL_WARNING,
-        error != NULL ? error->message : "closed its connection");
+  dirty_worker_proc_log (self, self->terminating ? G_LOG_LEVEL_INFO : G_LOG_LEVEL_WARNING,
+                         error != NULL ? error->message : "closed its connection");
   /* a worker without its connection is of no use: it exits on EOF (and
    * may be closing its apps); the watchdog sends SIGKILL if it does not */
   dirty_worker_proc_mark_lost (self, FALSE);
-}
-
-static DirtyAppState
-app_state_from_string (const char *state)
-{
-  if (g_strcmp0 (state, "ready") == 0)
-    return DIRTY_APP_STATE_READY;
-  /* HELLO comes before init() ends, so heartbeats flow during a long one */
-  if (g_strcmp0 (state, "starting") == 0)
-    return DIRTY_APP_STATE_STARTING;
-  if (g_strcmp0 (state, "failed") == 0)
-    return DIRTY_APP_STATE_FAILED;
-  return DIRTY_APP_STATE_UNAVAILABLE;
-}
-
-static void
-log_app_state (DirtyWorkerProc *self,
-               const char      *app,
-               AppStatus       *status)
-{
-  static const char *const names[] = {
-    [DIRTY_APP_STATE_STARTING] = "starting",
-    [DIRTY_APP_STATE_READY] = "ready",
-    [DIRTY_APP_STATE_FAILED] = "failed",
-    [DIRTY_APP_STATE_UNAVAILABLE] = "unavailable",
-  };
-  gboolean bad = status->state == DIRTY_APP_STATE_FAILED ||
-                 status->state == DIRTY_APP_STATE_UNAVAILABLE;
-
-  dirty_log (bad ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO, app, NULL, 0, self->pid, self->id,
-             "worker %u: app %s is %s%s%s", self->id, app, names[status->state],
-             bad ? ": " : "", bad ? (status->error ? status->error : "no reason given") : "");
-}
-
-/* HELLO and STATUS: {"role":"worker","pid":P,"worker_id":K,"apps":{...}} */
-static gboolean
-dirty_worker_proc_read_apps (DirtyWorkerProc  *self,
-                             DirtyFrame       *frame,
-                             GError          **error)
-{
-  g_autoptr(JsonNode) root = NULL;
-  JsonNode *apps_node = NULL;
-  JsonObject *apps;
-  GHashTableIter iter;
-  gpointer key, value;
-
-  if (!dirty_frame_decode (frame, &self->limits, &root, NULL, error))
-    return FALSE;
-  if (root != NULL && g_strcmp0 (dirty_json_get_string (root, "role"), "worker") == 0)
-    apps_node = json_object_get_member (json_node_get_object (root), "apps");
-  if (apps_node == NULL || !JSON_NODE_HOLDS_OBJECT (apps_node))
-    {
-      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                   "%s without role \"worker\" and an \"apps\" object",
-                   dirty_frame_type_to_string (frame->header.type));
-      return FALSE;
-    }
-  apps = json_node_get_object (apps_node);
-  g_hash_table_iter_init (&iter, self->apps);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      AppStatus *status = value;
-      JsonNode *node = json_object_get_member (apps, key);
-      DirtyAppState state;
-      const char *message;
-
-      if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-        {
-          state = DIRTY_APP_STATE_UNAVAILABLE;
-          message = "the worker did not report this app";
-        }
-      else
-        {
-          state = app_state_from_string (dirty_json_get_string (node, "state"));
-          message = dirty_json_get_string (node, "error");
-        }
-      if (state == status->state && g_strcmp0 (message, status->error) == 0 &&
-          self->state != DIRTY_WORKER_PROC_STARTING)
-        continue;
-      status->state = state;
-      g_free (status->error);
-      status->error = g_strdup (message);
-      log_app_state (self, key, status);
-    }
-  return TRUE;
-}
-
-static void
-dirty_worker_proc_handle_reply (DirtyWorkerProc *self,
-                                DirtyFrame      *frame)
-{
-  guint64 rid = frame->header.id;
-  gboolean terminal = frame->header.type != DIRTY_FRAME_CHUNK;
-  DirtyJob *job = g_hash_table_lookup (self->in_flight, &rid);
-
-  if (job == NULL)
-    {
-      /* ids are never reused: this is for a call we no longer track */
-      dirty_log (G_LOG_LEVEL_DEBUG, NULL, NULL, rid, self->pid, self->id,
-                 "dropping %s for unknown id %" G_GUINT64_FORMAT,
-                 dirty_frame_type_to_string (frame->header.type), rid);
-      return;
-    }
-  dirty_job_ref (job);
-  if (terminal)
-    {
-      g_hash_table_remove (self->in_flight, &rid);
-      job->worker = NULL;
-      self->served++;
-      if (frame->header.type == DIRTY_FRAME_ERROR)
-        self->errors++;
-    }
-  if (self->reply_func != NULL)
-    self->reply_func (self, job, frame, terminal, self->reply_data);
-  dirty_job_unref (job);
-}
-
-/* BACKTRACE id W: {"backtrace": TEXT} or {"error": WHY} */
-static void
-dirty_worker_proc_handle_backtrace (DirtyWorkerProc *self,
-                                    DirtyFrame      *frame)
-{
-  guint64 rid = frame->header.id;
-  DirtyJob *job = g_hash_table_lookup (self->in_flight, &rid);
-  g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GPtrArray) attachments = NULL;
-  const char *text = NULL, *why = NULL;
-
-  /* the call ended meanwhile: nobody waits for it */
-  if (job == NULL)
-    return;
-  if (dirty_frame_decode (frame, &self->limits, &root, &attachments, NULL) && root != NULL)
-    {
-      text = dirty_json_get_string (root, "backtrace");
-      why = dirty_json_get_string (root, "error");
-    }
-  if (text == NULL && why == NULL)
-    why = "the worker's answer had neither \"backtrace\" nor \"error\"";
-  g_signal_emit (self, signals[SIGNAL_BACKTRACE], 0, job, text, text != NULL ? NULL : why);
-}
-
-static void
-dirty_worker_proc_protocol_error (DirtyWorkerProc *self,
-                                  GError          *error)
-{
-  wlog (self, G_LOG_LEVEL_WARNING, error->message);
-  signal_group (self, SIGKILL);
-  dirty_worker_proc_mark_lost (self, FALSE);
-  dirty_connection_fail (self->connection, 0, error);
-}
-
-static void
-dirty_worker_proc_handle_frame (DirtyWorkerProc *self,
-                                DirtyFrame      *frame)
-{
-  g_autoptr(GError) error = NULL;
-  guint8 type = frame->header.type;
-
-  if (self->state == DIRTY_WORKER_PROC_STARTING && type != DIRTY_FRAME_HELLO)
-    error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                         "expected HELLO, got %s", dirty_frame_type_to_string (type));
-  else if (type == DIRTY_FRAME_HELLO || type == DIRTY_FRAME_STATUS)
-    {
-      if (type == DIRTY_FRAME_HELLO && self->state != DIRTY_WORKER_PROC_STARTING)
-        error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL, "second HELLO");
-      else if (dirty_worker_proc_read_apps (self, frame, &error))
-        {
-          if (type == DIRTY_FRAME_HELLO)
-            wlog (self, G_LOG_LEVEL_INFO, "said hello");
-          self->state = DIRTY_WORKER_PROC_LIVE;
-          g_signal_emit (self, signals[SIGNAL_APPS_CHANGED], 0);
-        }
-    }
-  else if (type == DIRTY_FRAME_HEARTBEAT)
-    ;
-  else if (type == DIRTY_FRAME_ERROR && frame->header.id == 0)
-    {
-      g_autoptr(JsonNode) root = NULL;
-
-      if (dirty_frame_decode (frame, &self->limits, &root, NULL, NULL))
-        error = dirty_error_from_body (root);
-      else
-        error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                                     "the worker reported a connection error");
-    }
-  else if (type == DIRTY_FRAME_BACKTRACE && self->state == DIRTY_WORKER_PROC_LIVE)
-    dirty_worker_proc_handle_backtrace (self, frame);
-  else if (type == DIRTY_FRAME_RESPONSE || type == DIRTY_FRAME_ERROR ||
-           type == DIRTY_FRAME_CHUNK || type == DIRTY_FRAME_END)
-    dirty_worker_proc_handle_reply (self, frame);
-  else
-    error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                         "unexpected %s from a worker", dirty_frame_type_to_string (type));
-
-  if (error != NULL)
-    dirty_worker_proc_protocol_error (self, g_steal_pointer (&error));
-}
-
-static void
-dirty_worker_proc_frame_cb (DirtyConnection *connection,
-                            DirtyFrame      *frame,
-                            gpointer         user_data)
-{
-  DirtyWorkerProc *self = user_data;
-  g_autoptr(DirtyWorkerProc) hold = g_object_ref (self);
-
-  if (self->state == DIRTY_WORKER_PROC_LOST || self->state == DIRTY_WORKER_PROC_EXITED)
-    return;
-  /* any frame shows its main loop turns */
-  dirty_timer_arm_at (self->watchdog, g_get_monotonic_time () +
-                      DIRTY_WORKER_PROC_HEARTBEAT_TIMEOUT_S * G_USEC_PER_SEC);
-  dirty_worker_proc_handle_frame (self, frame);
 }
 
 void

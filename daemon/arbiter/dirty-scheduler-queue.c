@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* DirtyScheduler's per-app queues: one FIFO per client connection, the
+ * FIFOs taking turns (the fairness described at struct _DirtyAppQueue). */
+#include "config.h"
+
+#include "dirty-scheduler-private.h"
+
+DirtyAppQueue *
+dirty_app_queue_new (const char *name)
+{
+  DirtyAppQueue *queue = g_new0 (DirtyAppQueue, 1);
+
+  queue->name = g_strdup (name);
+  queue->stats = g_rc_box_new0 (DirtyAppStats);
+  queue->clients = g_hash_table_new (NULL, NULL);
+  g_queue_init (&queue->turns);
+  return queue;
+}
+
+void
+dirty_app_queue_free (gpointer data)
+{
+  DirtyAppQueue *queue = data;
+  GList *turn;
+
+  while ((turn = g_queue_pop_head_link (&queue->turns)) != NULL)
+    {
+      DirtyClientQueue *client = turn->data;
+      GList *link;
+
+      while ((link = g_queue_pop_head_link (&client->jobs)) != NULL)
+        {
+          DirtyJob *job = link->data;
+
+          job->queue = NULL;
+          dirty_job_unref (job);
+        }
+      g_free (client);
+    }
+  g_hash_table_unref (queue->clients);
+  g_rc_box_release (queue->stats);
+  g_free (queue->name);
+  g_free (queue);
+}
+
+/* Appends @job to its client's FIFO; a client new to the queue takes
+ * the last turn. */
+void
+dirty_app_queue_push (DirtyAppQueue *queue,
+                DirtyJob      *job)
+{
+  DirtyClientQueue *client = g_hash_table_lookup (queue->clients, job->peer);
+
+  if (client == NULL)
+    {
+      client = g_new0 (DirtyClientQueue, 1);
+      client->app = queue;
+      client->client = job->peer;
+      g_queue_init (&client->jobs);
+      client->turn_link.data = client;
+      g_hash_table_insert (queue->clients, (gpointer) client->client, client);
+      g_queue_push_tail_link (&queue->turns, &client->turn_link);
+    }
+  job->queue = client;
+  g_queue_push_tail_link (&client->jobs, &job->queue_link);
+  queue->n_jobs++;
+}
+
+/* The call whose turn it is */
+DirtyJob *
+dirty_app_queue_peek (DirtyAppQueue *queue)
+{
+  DirtyClientQueue *client = g_queue_peek_head (&queue->turns);
+
+  return client != NULL ? g_queue_peek_head (&client->jobs) : NULL;
+}
+
+/* @job's client had its turn: it goes to the back of the line. */
+void
+dirty_app_queue_end_turn (DirtyJob *job)
+{
+  DirtyClientQueue *client = job->queue;
+  DirtyAppQueue *queue = client->app;
+
+  if (queue->turns.head == &client->turn_link && client->jobs.length > 1)
+    {
+      g_queue_unlink (&queue->turns, &client->turn_link);
+      g_queue_push_tail_link (&queue->turns, &client->turn_link);
+    }
+}
+
+void
+dirty_scheduler_queue_remove (DirtyScheduler *self,
+              DirtyJob       *job)
+{
+  DirtyClientQueue *client = job->queue;
+  DirtyAppQueue *queue;
+
+  if (client == NULL)
+    return;
+  queue = client->app;
+  g_queue_unlink (&client->jobs, &job->queue_link);
+  job->queue = NULL;
+  queue->n_jobs--;
+  if (client->jobs.length == 0)
+    {
+      g_queue_unlink (&queue->turns, &client->turn_link);
+      g_hash_table_remove (queue->clients, client->client);
+      g_free (client);
+    }
+  self->n_queued--;
+  dirty_job_unref (job);
+}
