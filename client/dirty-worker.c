@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -280,6 +282,20 @@ attach_signal (DirtyWorker *self,
   return source;
 }
 
+/* A forked worker starts with its stop signals blocked (the arbiter's
+ * child_setup), so that one sent while it starts waits for the handlers
+ * attached here rather than kills it half-way. */
+static void
+unblock_stop_signals (void)
+{
+  sigset_t stop;
+
+  sigemptyset (&stop);
+  sigaddset (&stop, SIGTERM);
+  sigaddset (&stop, SIGINT);
+  pthread_sigmask (SIG_UNBLOCK, &stop, NULL);
+}
+
 static gboolean
 start (DirtyWorker *self,
        int          fd,
@@ -309,6 +325,7 @@ start (DirtyWorker *self,
   g_source_attach (self->heartbeat_source, self->context);
   self->sigterm_source = attach_signal (self, SIGTERM);
   self->sigint_source = attach_signal (self, SIGINT);
+  unblock_stop_signals ();
 
   dirty_worker_start_app_init (self);
   return TRUE;

@@ -428,6 +428,12 @@ test_leader_poll_fails (Fixture *fx, gconstpointer data)
   DirtyConnectionWaiter *waiter;
   Waiter w;
 
+  /* valgrind keeps the program's fd limit to itself: poll () never fails */
+  if (g_getenv ("DIRTY_TEST_VALGRIND") != NULL)
+    {
+      g_test_skip ("under valgrind, RLIMIT_NOFILE does not make poll () fail");
+      return;
+    }
   g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &saved), ==, 0);
   one = saved;
   one.rlim_cur = 1;

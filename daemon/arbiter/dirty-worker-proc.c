@@ -112,7 +112,15 @@ static void
 child_setup (gpointer user_data)
 {
   pid_t arbiter = GPOINTER_TO_INT (user_data);
+  sigset_t stop;
 
+  /* blocked until the worker's handlers are in place (exec keeps the
+   * mask; dirty-worker.c unblocks): a SIGTERM sent while it is still
+   * starting then waits for them instead of killing it half-way */
+  sigemptyset (&stop);
+  sigaddset (&stop, SIGTERM);
+  sigaddset (&stop, SIGINT);
+  sigprocmask (SIG_BLOCK, &stop, NULL);
   setpgid (0, 0);
   prctl (PR_SET_PDEATHSIG, SIGKILL);
   /* the arbiter ignores SIGPIPE; exec keeps an ignored signal ignored */
