@@ -96,6 +96,7 @@ struct _DirtyArbiter
   gboolean         handing_off;    /* SIGTERM came: connections go to the store */
   GArray          *stored_fds;     /* (nullable) "client" fds passed at start */
   GArray          *stored_workers; /* (nullable) "worker-N" fds: DirtyHandoffWorker */
+  GArray          *stored_attach;  /* (nullable) "attach-N" fds: DirtyHandoffAttach */
   int              state_fd;       /* "handoff" memfd passed at start, or -1 */
   DirtyHandoffState *handoff_state; /* (nullable) its content, until the clients are back */
 };
@@ -168,6 +169,10 @@ dirty_arbiter_finalize (GObject *object)
     for (guint i = 0; i < self->stored_workers->len; i++)
       close (g_array_index (self->stored_workers, DirtyHandoffWorker, i).fd);
   g_clear_pointer (&self->stored_workers, g_array_unref);
+  if (self->stored_attach != NULL)
+    for (guint i = 0; i < self->stored_attach->len; i++)
+      close (g_array_index (self->stored_attach, DirtyHandoffAttach, i).fd);
+  g_clear_pointer (&self->stored_attach, g_array_unref);
   g_clear_pointer (&self->handoff_state, dirty_handoff_state_free);
   if (self->state_fd >= 0)
     close (self->state_fd);
@@ -421,6 +426,7 @@ dirty_arbiter_keep_stored_fd (DirtyArbiter *self,
                               int           fd)
 {
   DirtyHandoffWorker worker = { fd, dirty_handoff_worker_id_from_name (name), NULL };
+  DirtyHandoffAttach attach = { fd, dirty_handoff_attach_id_from_name (name) };
 
   if (g_strcmp0 (name, DIRTY_HANDOFF_CLIENT_NAME) == 0)
     {
@@ -433,6 +439,12 @@ dirty_arbiter_keep_stored_fd (DirtyArbiter *self,
       if (self->stored_workers == NULL)
         self->stored_workers = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffWorker));
       g_array_append_val (self->stored_workers, worker);
+    }
+  else if (attach.id > 0)
+    {
+      if (self->stored_attach == NULL)
+        self->stored_attach = g_array_new (FALSE, FALSE, sizeof (DirtyHandoffAttach));
+      g_array_append_val (self->stored_attach, attach);
     }
   else if (g_strcmp0 (name, DIRTY_HANDOFF_STATE_NAME) == 0 && self->state_fd < 0)
     self->state_fd = fd;
@@ -698,19 +710,21 @@ dirty_arbiter_admit (DirtyArbiter  *self,
 }
 
 /* An admitted connection (with the bytes a previous arbiter read and did
- * not act on: @unread) becomes a peer, counted for @uid. */
+ * not act on: @unread, and their frames' @fds) becomes a peer, counted
+ * for @uid. */
 static void
 dirty_arbiter_start_peer (DirtyArbiter *self,
                           GSocket      *socket,
                           uid_t         uid,
-                          GBytes       *unread)
+                          GBytes       *unread,
+                          GArray       *fds)
 {
   DirtyPeer *peer;
   guint n_open;
 
   peer = dirty_peer_new (socket, self->scheduler, &self->client_limits, self->next_peer);
   dirty_peer_set_arbiter (peer, self);
-  dirty_peer_set_unread (peer, unread);
+  dirty_peer_set_unread (peer, unread, fds);
   g_hash_table_insert (self->peers, peer, GUINT_TO_POINTER (uid));
   n_open = GPOINTER_TO_UINT (g_hash_table_lookup (self->uid_counts, GUINT_TO_POINTER (uid)));
   g_hash_table_insert (self->uid_counts, GUINT_TO_POINTER (uid), GUINT_TO_POINTER (n_open + 1));
@@ -719,11 +733,13 @@ dirty_arbiter_start_peer (DirtyArbiter *self,
 }
 
 /* A connection a previous arbiter handed over, with the bytes it had
- * read and not acted on (@unread). FALSE if it was refused. */
+ * read and not acted on (@unread, with their frames' @fds). FALSE if it
+ * was refused. */
 static gboolean
 dirty_arbiter_add_peer (DirtyArbiter *self,
                         GSocket      *socket,
-                        GBytes       *unread)
+                        GBytes       *unread,
+                        GArray       *fds)
 {
   g_autoptr(GError) error = NULL;
   uid_t uid;
@@ -734,7 +750,7 @@ dirty_arbiter_add_peer (DirtyArbiter *self,
       dirty_access_refuse (fcntl (g_socket_get_fd (socket), F_DUPFD_CLOEXEC, 3), error);
       return FALSE;
     }
-  dirty_arbiter_start_peer (self, socket, uid, unread);
+  dirty_arbiter_start_peer (self, socket, uid, unread, fds);
   return TRUE;
 }
 
@@ -760,7 +776,7 @@ dirty_arbiter_accept_fd (DirtyArbiter *self,
       dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0, "accept: %s", error->message);
       return;
     }
-  dirty_arbiter_start_peer (self, socket, uid, NULL);
+  dirty_arbiter_start_peer (self, socket, uid, NULL, NULL);
 }
 
 static gboolean dirty_arbiter_accept_cb (GSocket      *socket,
@@ -837,9 +853,10 @@ dirty_arbiter_restore_clients (DirtyArbiter *self)
     self->stored_fds = g_array_new (FALSE, FALSE, sizeof (int));
   if (self->handoff_state == NULL)
     self->handoff_state = dirty_handoff_state_read (-1);
-  conns = dirty_handoff_take (self->stored_fds, self->handoff_state);
+  conns = dirty_handoff_take (self->stored_fds, self->stored_attach, self->handoff_state);
   g_clear_pointer (&self->handoff_state, dirty_handoff_state_free);
   g_clear_pointer (&self->stored_fds, g_array_unref);
+  g_clear_pointer (&self->stored_attach, g_array_unref);
   for (guint i = 0; i < conns->len; i++)
     {
       DirtyHandoffConn *conn = &g_array_index (conns, DirtyHandoffConn, i);
@@ -853,7 +870,7 @@ dirty_arbiter_restore_clients (DirtyArbiter *self)
                      "handoff: a stored connection cannot be used: %s", error->message);
           continue;
         }
-      if (dirty_arbiter_add_peer (self, socket, conn->unread))
+      if (dirty_arbiter_add_peer (self, socket, conn->unread, conn->fds))
         restored++;
     }
   dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
@@ -920,15 +937,18 @@ dirty_arbiter_hand_off (DirtyArbiter *self)
   while (g_hash_table_iter_next (&iter, &key, NULL))
     {
       g_autoptr(GByteArray) unread = g_byte_array_new ();
-      DirtyHandoffConn conn = { -1, NULL };
+      g_autoptr(GArray) fds = g_array_new (FALSE, FALSE, sizeof (int));
+      DirtyHandoffConn conn = { -1, NULL, NULL, NULL, FALSE };
 
       g_signal_handlers_disconnect_by_data (key, self);
       /* replies not written yet (no room left in the store: see there) */
-      if (dirty_peer_get_queued_bytes (key) > 0 || (conn.fd = dirty_peer_detach (key, unread)) < 0)
+      if (dirty_peer_get_queued_bytes (key) > 0 ||
+          (conn.fd = dirty_peer_detach (key, unread, fds)) < 0)
         {
           lost++;
           continue;
         }
+      conn.fds = g_steal_pointer (&fds);
       unread_bytes += unread->len;
       conn.unread = g_byte_array_free_to_bytes (g_steal_pointer (&unread));
       g_array_append_val (conns, conn);
