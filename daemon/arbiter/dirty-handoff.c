@@ -300,6 +300,10 @@ dirty_handoff_store (GArray  *workers,
         (*workers_stored)++;
     }
   send_attachments (sends);
+  if (sends->len > 0)
+    dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
+               "handoff: %u memfds of requests read and not yet acted on go with them",
+               sends->len);
   /* one message per fd: a client that hangs up meanwhile is dropped by
    * systemd (it polls them), the others are kept */
   for (guint i = 0; i < conns->len; i++)
