@@ -199,7 +199,7 @@ plan_attachments (GArray *conns,
             id = GPOINTER_TO_UINT (known);
           else
             {
-              DirtyHandoffAttach send = { fd, sends->len + added + 1 };
+              DirtyHandoffAttach send = { fd, sends->len + 1 };
 
               id = send.id;
               g_array_append_val (sends, send);
