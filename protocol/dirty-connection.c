@@ -864,40 +864,7 @@ int
 dirty_connection_detach (DirtyConnection *self,
                          GByteArray      *unread)
 {
-  int fd;
-
-  g_return_val_if_fail (DIRTY_IS_CONNECTION (self), -1);
-  g_return_val_if_fail (unread != NULL, -1);
-
-  if (self->closed || self->failing)
-    {
-      errno = ENOTCONN;
-      return -1;
-    }
-  dirty_connection_sync_take_back (self);
-  /* the bytes go on, but fds already received could not: a new owner
-   * would read a frame whose fds never arrive */
-  if (self->body_fds != NULL || self->pending_fds->len > 0)
-    {
-      errno = EBUSY;
-      return -1;
-    }
-  fd = fcntl (g_socket_get_fd (self->socket), F_DUPFD_CLOEXEC, 3);
-  if (fd < 0)
-    return -1;
-  /* the frame being assembled: its header bytes, then its body bytes */
-  g_byte_array_append (unread, self->header_buf, self->header_have);
-  if (self->in_body)
-    g_byte_array_append (unread, self->body, self->body_have);
-  if (self->pending != NULL)
-    g_byte_array_append (unread, self->pending->data, self->pending->len);
-  if (self->unread != NULL)
-    g_byte_array_append (unread, g_bytes_get_data (self->unread, NULL),
-                         g_bytes_get_size (self->unread));
-  /* closes this process's fd only: the duplicate keeps the connection */
-  self->closed_func = NULL;
-  connection_shutdown (self, NULL);
-  return fd;
+  return dirty_connection_detach_with_fds (self, unread, NULL);
 }
 
 void
@@ -937,4 +904,77 @@ dirty_connection_set_owner_reads (DirtyConnection *self,
   watch_readable (self);
   watch_incomplete_frame (self);
   schedule_resume (self);
+}
+
+void
+dirty_connection_set_unread_with_fds (DirtyConnection *self,
+                                      GBytes          *unread,
+                                      GArray          *fds)
+{
+  g_return_if_fail (DIRTY_IS_CONNECTION (self));
+  g_return_if_fail (self->context == NULL);
+
+  dirty_connection_set_unread (self, unread);
+  close_pending_fds (self);
+  /* before start nothing came off the socket: these are the first fds,
+   * claimed in order by the frames of @unread */
+  if (fds != NULL && fds->len > 0)
+    {
+      g_array_append_vals (self->pending_fds, fds->data, fds->len);
+      g_array_set_size (fds, 0);
+    }
+}
+
+int
+dirty_connection_detach_with_fds (DirtyConnection *self,
+                                  GByteArray      *unread,
+                                  GArray          *fds)
+{
+  int fd;
+
+  g_return_val_if_fail (DIRTY_IS_CONNECTION (self), -1);
+  g_return_val_if_fail (unread != NULL, -1);
+
+  if (self->closed || self->failing)
+    {
+      errno = ENOTCONN;
+      return -1;
+    }
+  dirty_connection_sync_take_back (self);
+  /* the bytes go on; fds already received go only where the caller
+   * takes them (a new owner would read a frame whose fds never arrive) */
+  if (fds == NULL && (self->body_fds != NULL || self->pending_fds->len > 0))
+    {
+      errno = EBUSY;
+      return -1;
+    }
+  fd = fcntl (g_socket_get_fd (self->socket), F_DUPFD_CLOEXEC, 3);
+  if (fd < 0)
+    return -1;
+  /* the frame being assembled: its header bytes, then its body bytes */
+  g_byte_array_append (unread, self->header_buf, self->header_have);
+  if (self->in_body)
+    g_byte_array_append (unread, self->body, self->body_have);
+  if (self->pending != NULL)
+    g_byte_array_append (unread, self->pending->data, self->pending->len);
+  if (self->unread != NULL)
+    g_byte_array_append (unread, g_bytes_get_data (self->unread, NULL),
+                         g_bytes_get_size (self->unread));
+  /* in the order of the bytes: the assembled frame's, then the rest */
+  for (guint i = 0; fds != NULL && self->body_fds != NULL &&
+       i < dirty_fd_set_get_length (self->body_fds); i++)
+    {
+      int body_fd = dirty_fd_set_steal (self->body_fds, i);
+
+      g_array_append_val (fds, body_fd);
+    }
+  if (fds != NULL)
+    {
+      g_array_append_vals (fds, self->pending_fds->data, self->pending_fds->len);
+      g_array_set_size (self->pending_fds, 0);
+    }
+  /* closes this process's fd only: the duplicate keeps the connection */
+  self->closed_func = NULL;
+  connection_shutdown (self, NULL);
+  return fd;
 }

@@ -81,10 +81,21 @@ void      dirty_connection_pause_reading (DirtyConnection *self);
 /* Gives the connection up to another owner: appends the bytes read but
  * not yet delivered as a frame to @unread, stops all I/O without a
  * closed callback, and returns a close-on-exec duplicate of the socket's
- * fd (-1 and errno when closed or out of fds). Frames still queued for
+ * fd (-1 and errno when closed or out of fds; EBUSY when fds were
+ * received that the bytes' frames carry). Frames still queued for
  * writing are dropped: wait for dirty_connection_get_queued_bytes() 0. */
 int       dirty_connection_detach    (DirtyConnection *self,
                                       GByteArray      *unread);
+/* The same with the fds those bytes' frames carried: set_unread_with_fds
+ * takes @fds's fds (the array is emptied) and gives them, in order, to
+ * the frames parsed from @unread; detach_with_fds appends them to @fds
+ * (the frame being assembled's first) instead of failing with EBUSY. */
+void      dirty_connection_set_unread_with_fds (DirtyConnection *self,
+                                                GBytes          *unread,
+                                                GArray          *fds);
+int       dirty_connection_detach_with_fds     (DirtyConnection *self,
+                                                GByteArray      *unread,
+                                                GArray          *fds);
 
 gboolean  dirty_connection_is_closed (DirtyConnection *self);
 gsize     dirty_connection_get_queued_bytes (DirtyConnection *self);

@@ -14,6 +14,7 @@
 
 #include "dirty-access.h"
 #include "dirty-arbiter.h"
+#include "dirty-arbiter-private.h"
 #include "dirty-error.h"
 #include "dirty-handoff.h"
 #include "dirty-log.h"
@@ -43,62 +44,6 @@
 #define EXTEND_BY_US        (3 * EXTEND_INTERVAL_S * G_USEC_PER_SEC)
 /* The name the socket unit gives its fd (FileDescriptorName=) */
 #define LISTEN_FD_NAME      "dirty-arbiter"
-
-struct _DirtyArbiter
-{
-  GObject          parent_instance;
-
-  DirtyConfig     *config;
-  DirtyLimits      limits;         /* worker connections: the defaults */
-  DirtyLimits      client_limits;  /* client connections: from the config */
-  DirtyPool       *pool;
-  DirtyScheduler  *scheduler;
-
-  GSocket         *listener;
-  char            *bound_path;     /* unlinked at exit; NULL when activated */
-  GSource         *accept_source;
-  guint            accept_pause;
-  GHashTable      *peers;          /* DirtyPeer (ref) -> its uid */
-  GHashTable      *uid_counts;     /* uid -> open connections */
-  gint64           cap_logged_at;  /* last max_connections_per_uid record */
-  guint            cap_unlogged;   /* refusals since then */
-  guint64          next_peer;
-
-  /* Every signal the arbiter handles: its handler writes the signal
-   * number into this pipe. g_unix_signal_add (2.74) refuses SIGQUIT,
-   * SIGTTIN and SIGTTOU, and its sources (one per signal) are each
-   * visited twice in every main-loop iteration: 2,000 instructions per
-   * call for four signals that almost never come. */
-  int              signal_pipe[2];
-  /* in the connections' epoll set: no GSource of its own */
-  DirtyWatch      *signal_watch;
-
-  gboolean         ready_sent;
-  char            *last_status;
-  /* STATUS= after changes, at most every STATUS_INTERVAL_MS: a
-   * DirtyTimer, as a timeout source would be one more source for every
-   * main-loop iteration while calls flow */
-  DirtyTimer      *status_timer;
-  gboolean         status_pending;
-  guint            extend_source;
-  guint            watchdog_source;
-  guint64          watchdog_usec;  /* WatchdogSec=, 0 when off */
-  gboolean         supervising;    /* the pool runs: from start to "stopped" */
-
-  gboolean         stopping;
-  gboolean         stopping_immediately;
-  guint            graceful_source;
-  guint            flush_source;
-  gint64           flush_until;
-
-  /* restart handoff (dirty-handoff.h) */
-  guint            fdstore_max;    /* $FDSTORE: 0 = connections die with the process */
-  gboolean         handing_off;    /* SIGTERM came: connections go to the store */
-  GArray          *stored_fds;     /* (nullable) "client" fds passed at start */
-  GArray          *stored_workers; /* (nullable) "worker-N" fds: DirtyHandoffWorker */
-  int              state_fd;       /* "handoff" memfd passed at start, or -1 */
-  DirtyHandoffState *handoff_state; /* (nullable) its content, until the clients are back */
-};
 
 enum {
   SIGNAL_FINISHED,
@@ -176,6 +121,10 @@ dirty_arbiter_finalize (GObject *object)
     for (guint i = 0; i < self->stored_workers->len; i++)
       close (g_array_index (self->stored_workers, DirtyHandoffWorker, i).fd);
   g_clear_pointer (&self->stored_workers, g_array_unref);
+  if (self->stored_attach != NULL)
+    for (guint i = 0; i < self->stored_attach->len; i++)
+      close (g_array_index (self->stored_attach, DirtyHandoffAttach, i).fd);
+  g_clear_pointer (&self->stored_attach, g_array_unref);
   g_clear_pointer (&self->handoff_state, dirty_handoff_state_free);
   if (self->state_fd >= 0)
     close (self->state_fd);
@@ -418,35 +367,6 @@ check_activated_fd (int          fd,
                               "dirty-arbiter needs Accept=no"));
       return FALSE;
     }
-  return TRUE;
-}
-
-/* The fds of a restart handoff (dirty-handoff.h), kept for
- * dirty_arbiter_restore_clients(): TRUE if @name is one of theirs. */
-static gboolean
-dirty_arbiter_keep_stored_fd (DirtyArbiter *self,
-                              const char   *name,
-                              int           fd)
-{
-  DirtyHandoffWorker worker = { fd, dirty_handoff_worker_id_from_name (name), NULL };
-
-  if (g_strcmp0 (name, DIRTY_HANDOFF_CLIENT_NAME) == 0)
-    {
-      if (self->stored_fds == NULL)
-        self->stored_fds = g_array_new (FALSE, FALSE, sizeof (int));
-      g_array_append_val (self->stored_fds, fd);
-    }
-  else if (worker.id > 0)
-    {
-      if (self->stored_workers == NULL)
-        self->stored_workers = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffWorker));
-      g_array_append_val (self->stored_workers, worker);
-    }
-  else if (g_strcmp0 (name, DIRTY_HANDOFF_STATE_NAME) == 0 && self->state_fd < 0)
-    self->state_fd = fd;
-  else
-    return FALSE;
-  fcntl (fd, F_SETFD, FD_CLOEXEC);
   return TRUE;
 }
 
@@ -706,19 +626,21 @@ dirty_arbiter_admit (DirtyArbiter  *self,
 }
 
 /* An admitted connection (with the bytes a previous arbiter read and did
- * not act on: @unread) becomes a peer, counted for @uid. */
+ * not act on: @unread, and their frames' @fds) becomes a peer, counted
+ * for @uid. */
 static void
 dirty_arbiter_start_peer (DirtyArbiter *self,
                           GSocket      *socket,
                           uid_t         uid,
-                          GBytes       *unread)
+                          GBytes       *unread,
+                          GArray       *fds)
 {
   DirtyPeer *peer;
   guint n_open;
 
   peer = dirty_peer_new (socket, self->scheduler, &self->client_limits, self->next_peer);
   dirty_peer_set_arbiter (peer, self);
-  dirty_peer_set_unread (peer, unread);
+  dirty_peer_set_unread (peer, unread, fds);
   g_hash_table_insert (self->peers, peer, GUINT_TO_POINTER (uid));
   n_open = GPOINTER_TO_UINT (g_hash_table_lookup (self->uid_counts, GUINT_TO_POINTER (uid)));
   g_hash_table_insert (self->uid_counts, GUINT_TO_POINTER (uid), GUINT_TO_POINTER (n_open + 1));
@@ -727,11 +649,13 @@ dirty_arbiter_start_peer (DirtyArbiter *self,
 }
 
 /* A connection a previous arbiter handed over, with the bytes it had
- * read and not acted on (@unread). FALSE if it was refused. */
-static gboolean
+ * read and not acted on (@unread, with their frames' @fds). FALSE if it
+ * was refused. */
+gboolean
 dirty_arbiter_add_peer (DirtyArbiter *self,
                         GSocket      *socket,
-                        GBytes       *unread)
+                        GBytes       *unread,
+                        GArray       *fds)
 {
   g_autoptr(GError) error = NULL;
   uid_t uid;
@@ -742,7 +666,7 @@ dirty_arbiter_add_peer (DirtyArbiter *self,
       dirty_access_refuse (fcntl (g_socket_get_fd (socket), F_DUPFD_CLOEXEC, 3), error);
       return FALSE;
     }
-  dirty_arbiter_start_peer (self, socket, uid, unread);
+  dirty_arbiter_start_peer (self, socket, uid, unread, fds);
   return TRUE;
 }
 
@@ -768,7 +692,7 @@ dirty_arbiter_accept_fd (DirtyArbiter *self,
       dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0, "accept: %s", error->message);
       return;
     }
-  dirty_arbiter_start_peer (self, socket, uid, NULL);
+  dirty_arbiter_start_peer (self, socket, uid, NULL, NULL);
 }
 
 static gboolean dirty_arbiter_accept_cb (GSocket      *socket,
@@ -828,133 +752,6 @@ dirty_arbiter_accept_cb (GSocket      *listener,
         }
     }
   return G_SOURCE_CONTINUE;
-}
-
-/* ---- restart handoff (dirty-handoff.h) ---- */
-
-/* At start: the connections a previous arbiter left in the fd store */
-static void
-dirty_arbiter_restore_clients (DirtyArbiter *self)
-{
-  g_autoptr(GArray) conns = NULL;
-  guint restored = 0;
-
-  if (self->stored_fds == NULL && self->handoff_state == NULL)
-    return;
-  if (self->stored_fds == NULL)
-    self->stored_fds = g_array_new (FALSE, FALSE, sizeof (int));
-  if (self->handoff_state == NULL)
-    self->handoff_state = dirty_handoff_state_read (-1);
-  conns = dirty_handoff_take (self->stored_fds, self->handoff_state);
-  g_clear_pointer (&self->handoff_state, dirty_handoff_state_free);
-  g_clear_pointer (&self->stored_fds, g_array_unref);
-  for (guint i = 0; i < conns->len; i++)
-    {
-      DirtyHandoffConn *conn = &g_array_index (conns, DirtyHandoffConn, i);
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GSocket) socket = g_socket_new_from_fd (conn->fd, &error);
-
-      if (socket == NULL)
-        {
-          close (conn->fd);
-          dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
-                     "handoff: a stored connection cannot be used: %s", error->message);
-          continue;
-        }
-      if (dirty_arbiter_add_peer (self, socket, conn->unread))
-        restored++;
-    }
-  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
-             "handoff: took back %u client connections from the fd store", restored);
-}
-
-/* Before the pool starts: the unit-mode workers a previous arbiter left
- * in the store (the pool keeps them, or lets them go in fork mode) */
-static void
-dirty_arbiter_restore_workers (DirtyArbiter *self)
-{
-  g_autoptr(GArray) workers = NULL;
-
-  if (self->stored_fds != NULL || self->stored_workers != NULL || self->state_fd >= 0)
-    self->handoff_state = dirty_handoff_state_read (self->state_fd);
-  self->state_fd = -1;
-  if (self->stored_workers == NULL)
-    return;
-  workers = dirty_handoff_take_workers (self->stored_workers, self->handoff_state);
-  g_clear_pointer (&self->stored_workers, g_array_unref);
-  if (dirty_config_get_worker_mode (self->config) != DIRTY_WORKER_MODE_UNIT && workers->len > 0)
-    dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
-               "handoff: worker_mode is fork now: %u unit workers of the previous arbiter "
-               "are let go (they exit when their connection closes)", workers->len);
-  dirty_pool_adopt (self->pool, workers);
-}
-
-/* SIGTERM with a store: accept nothing more (the listening socket is
- * systemd's; new clients wait in its backlog) and keep every request
- * that arrives from now on for the next arbiter. */
-static void
-dirty_arbiter_begin_handoff (DirtyArbiter *self)
-{
-  GHashTableIter iter;
-  gpointer key;
-
-  self->handing_off = TRUE;
-  /* unit mode: idle workers go to the store too, and keep running */
-  dirty_pool_set_handoff (self->pool, TRUE);
-  g_clear_handle_id (&self->accept_pause, g_source_remove);
-  if (self->accept_source != NULL)
-    g_source_destroy (self->accept_source);
-  g_clear_pointer (&self->accept_source, g_source_unref);
-  g_hash_table_iter_init (&iter, self->peers);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    dirty_peer_hold (key);
-}
-
-/* The calls have ended and their replies are written (or the flush
- * bound passed): every connection goes to the store. */
-static void
-dirty_arbiter_hand_off (DirtyArbiter *self)
-{
-  g_autoptr(GArray) conns = g_array_new (FALSE, TRUE, sizeof (DirtyHandoffConn));
-  g_autoptr(GArray) workers = dirty_pool_take_released (self->pool);
-  g_autoptr(GError) error = NULL;
-  GHashTableIter iter;
-  gpointer key;
-  guint lost = 0, stored, workers_stored = 0;
-  gsize unread_bytes = 0;
-
-  g_array_set_clear_func (conns, (GDestroyNotify) dirty_handoff_conn_clear);
-  g_hash_table_iter_init (&iter, self->peers);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    {
-      g_autoptr(GByteArray) unread = g_byte_array_new ();
-      DirtyHandoffConn conn = { -1, NULL };
-
-      g_signal_handlers_disconnect_by_data (key, self);
-      /* replies not written yet (no room left in the store: see there) */
-      if (dirty_peer_get_queued_bytes (key) > 0 || (conn.fd = dirty_peer_detach (key, unread)) < 0)
-        {
-          lost++;
-          continue;
-        }
-      unread_bytes += unread->len;
-      conn.unread = g_byte_array_free_to_bytes (g_steal_pointer (&unread));
-      g_array_append_val (conns, conn);
-    }
-  g_hash_table_remove_all (self->peers);
-  g_hash_table_remove_all (self->uid_counts);
-  stored = dirty_handoff_store (workers, conns, self->fdstore_max, &workers_stored, &error);
-  if (error != NULL)
-    dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0, "handoff failed: %s", error->message);
-  lost += conns->len - stored;
-  if (workers->len > 0)
-    dirty_log (workers_stored < workers->len ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE,
-               NULL, NULL, 0, 0, 0, "handoff: %u of %u idle workers in the fd store, running on "
-               "for the next start", workers_stored, workers->len);
-  dirty_log (lost > 0 ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
-             "handoff: %u client connections in the fd store for the next start "
-             "(%" G_GSIZE_FORMAT " bytes read and not yet acted on go with them), %u closed",
-             stored, unread_bytes, lost);
 }
 
 /* ---- shutdown ---- */

@@ -22,13 +22,29 @@ G_BEGIN_DECLS
 /* Unit mode: worker N's connection is "worker-N" (the worker keeps
  * running in its own unit across the restart) */
 #define DIRTY_HANDOFF_WORKER_PREFIX "worker-"
+/* The memfds that frames in a connection's unread bytes carry are
+ * "attach-N" (each file once; the state memfd says whose they are) */
+#define DIRTY_HANDOFF_ATTACH_PREFIX "attach-"
+
+/* A stored "attach-N": N and its fd */
+typedef struct {
+  int   fd;
+  guint id;
+} DirtyHandoffAttach;
+/* The N of the name "attach-N", 0 if @name is not one */
+guint   dirty_handoff_attach_id_from_name (const char *name);
 
 typedef struct {
   int     fd;       /* a connected AF_UNIX stream socket */
   GBytes *unread;   /* (nullable): bytes to parse before the socket's */
+  GArray *fds;      /* (nullable): the fds (memfds) @unread's frames carry,
+                     * in order; owned: closed with the array */
+  GArray *attach_ids;  /* (nullable, private): their "attach-N" */
+  gboolean fits;       /* (private): there is room for it in the store */
 } DirtyHandoffConn;
 
-/* Frees @conn's unread bytes (not its fd): a GArray clear func */
+/* Frees @conn's unread bytes and closes its fds (not @fd): a GArray
+ * clear func */
 void    dirty_handoff_conn_clear (DirtyHandoffConn *conn);
 
 /* A unit-mode worker's connection: its id (the N of dirty-worker@N) and
@@ -55,7 +71,8 @@ guint   dirty_handoff_read_store_max (void);
 
 /* Sends @workers (a GArray of DirtyHandoffWorker, may be empty) and
  * @conns (a GArray of DirtyHandoffConn) to the store, at most @max fds
- * with the state memfd, and waits until systemd has them. Closes every
+ * with the state memfd and the conns' memfds (a conn whose memfds do not
+ * fit is not stored), and waits until systemd has them. Closes every
  * fd, stored or not. Returns how many client connections were stored
  * (*@workers_stored: workers); on an error, 0 and @error. */
 guint   dirty_handoff_store (GArray  *workers,
@@ -74,11 +91,14 @@ void               dirty_handoff_state_free (DirtyHandoffState *state);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirtyHandoffState, dirty_handoff_state_free)
 
 /* At start: the stored connections (fds passed as "client") with their
- * unread bytes from @state, as a GArray of DirtyHandoffConn (fds the
- * caller's; unread freed with the array). Fds that are not connected
- * Unix stream sockets are closed and left out. Then removes "client"
- * and "handoff" from the store. */
+ * unread bytes from @state and the memfds their frames carry (from
+ * @attach_fds: DirtyHandoffAttach, nullable; closed, each connection
+ * gets duplicates), as a GArray of DirtyHandoffConn (fd the caller's;
+ * unread and fds freed with the array). Fds that are not connected Unix
+ * stream sockets are closed and left out. Then removes "client",
+ * "handoff" and every "attach-N" from the store. */
 GArray *dirty_handoff_take (GArray            *client_fds,
+                            GArray            *attach_fds,
                             DirtyHandoffState *state);
 
 /* The same for the workers' connections (@worker_fds: DirtyHandoffWorker

@@ -23,6 +23,7 @@ struct _DirtyPeer
   gboolean         closed;
   DirtyArbiter    *arbiter;     /* (unowned) (nullable): for MANAGE; outlives its peers */
   GByteArray      *held;        /* (nullable): frames kept for the next arbiter */
+  GArray          *held_fds;    /* (nullable): their fds, in order */
 };
 
 enum {
@@ -58,6 +59,12 @@ dirty_peer_finalize (GObject *object)
 
   g_hash_table_unref (self->jobs);
   g_clear_pointer (&self->held, g_byte_array_unref);
+  if (self->held_fds != NULL)
+    {
+      for (guint i = 0; i < self->held_fds->len; i++)
+        close (g_array_index (self->held_fds, int, i));
+      g_clear_pointer (&self->held_fds, g_array_unref);
+    }
   n_open_peers--;
   G_OBJECT_CLASS (dirty_peer_parent_class)->finalize (object);
 }
@@ -492,20 +499,21 @@ dirty_peer_hold_frame (DirtyPeer  *self,
       ((type == DIRTY_FRAME_CANCEL || type == DIRTY_FRAME_CREDIT) &&
        g_hash_table_contains (self->jobs, &frame->header.id)))
     return FALSE;
-  /* its memfds cannot travel with the saved bytes: one clear answer
-   * instead, on a connection that survives the restart */
-  if (frame->header.n_fds > 0)
+  /* its memfds go with the saved bytes, in order (the frame's own,
+   * unchecked again: the next arbiter checks them as it parses) */
+  for (guint i = 0; frame->fds != NULL && i < dirty_fd_set_get_length (frame->fds); i++)
     {
-      dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_SHUTTING_DOWN,
-                             "The arbiter is restarting; send the request again");
-      return TRUE;
+      int fd = dirty_fd_set_steal (frame->fds, i);
+
+      g_array_append_val (self->held_fds, fd);
     }
   dirty_frame_header_write (&frame->header, header);
   g_byte_array_append (self->held, header, sizeof header);
   g_byte_array_append (self->held, g_bytes_get_data (frame->body, NULL),
                        g_bytes_get_size (frame->body));
   /* the rest can wait in the kernel's buffer */
-  if (self->held->len > max_held)
+  if (self->held->len > max_held ||
+      self->held_fds->len >= dirty_connection_get_limits (self->connection)->max_fds)
     dirty_connection_pause_reading (self->connection);
   return TRUE;
 }
@@ -627,13 +635,16 @@ dirty_peer_hold (DirtyPeer *self)
 
   if (self->held == NULL)
     self->held = g_byte_array_new ();
+  if (self->held_fds == NULL)
+    self->held_fds = g_array_new (FALSE, FALSE, sizeof (int));
   if (g_hash_table_size (self->jobs) == 0)
     dirty_connection_pause_reading (self->connection);
 }
 
 int
 dirty_peer_detach (DirtyPeer  *self,
-                   GByteArray *unread)
+                   GByteArray *unread,
+                   GArray     *fds)
 {
   int fd;
 
@@ -643,9 +654,15 @@ dirty_peer_detach (DirtyPeer  *self,
     return -1;
   if (self->held != NULL)
     g_byte_array_append (unread, self->held->data, self->held->len);
-  fd = dirty_connection_detach (self->connection, unread);
+  fd = dirty_connection_detach_with_fds (self->connection, unread, fds);
   if (fd < 0)
     return -1;
+  /* the kept frames' fds come first: so do their bytes */
+  if (self->held_fds != NULL && self->held_fds->len > 0)
+    {
+      g_array_prepend_vals (fds, self->held_fds->data, self->held_fds->len);
+      g_array_set_size (self->held_fds, 0);
+    }
   /* calls still here (none after a graceful drain) are cancelled;
    * "closed" is not emitted: the caller drops the peer itself */
   self->closed = TRUE;
@@ -655,9 +672,10 @@ dirty_peer_detach (DirtyPeer  *self,
 
 void
 dirty_peer_set_unread (DirtyPeer *self,
-                       GBytes    *unread)
+                       GBytes    *unread,
+                       GArray    *fds)
 {
   g_return_if_fail (DIRTY_IS_PEER (self));
 
-  dirty_connection_set_unread (self->connection, unread);
+  dirty_connection_set_unread_with_fds (self->connection, unread, fds);
 }

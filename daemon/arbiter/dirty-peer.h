@@ -54,13 +54,17 @@ void       dirty_peer_deliver_error  (DirtyPeer         *self,
  * arbiter. */
 void       dirty_peer_hold           (DirtyPeer         *self);
 /* Gives the connection up: appends the kept frames and any partial frame
- * to @unread and returns a close-on-exec duplicate of its fd (-1 if it is
- * closed). No "closed" signal follows. */
+ * to @unread, the fds (memfds) they carry to @fds (in order), and returns
+ * a close-on-exec duplicate of its fd (-1 if it is closed). No "closed"
+ * signal follows. */
 int        dirty_peer_detach         (DirtyPeer         *self,
-                                      GByteArray        *unread);
+                                      GByteArray        *unread,
+                                      GArray            *fds);
 /* Before start: bytes a previous arbiter read off this connection and
- * did not act on (dirty_peer_detach() there), parsed first. */
+ * did not act on (dirty_peer_detach() there), parsed first, with the fds
+ * their frames carry (@fds, nullable: taken, the array emptied). */
 void       dirty_peer_set_unread     (DirtyPeer         *self,
-                                      GBytes            *unread);
+                                      GBytes            *unread,
+                                      GArray            *fds);
 
 G_END_DECLS

@@ -4,9 +4,11 @@
  * by T threads, each thread calling without pause until a file appears,
  * for the restart test of the systemd suite.
  *
- *   dirty-sd-load [--clients N] [--threads T] [--slow-every K] STOP_FILE
+ *   dirty-sd-load [--clients N] [--threads T] [--slow-every K] [--bytes B] STOP_FILE
  *
- * Each call is echo:DirtyEchoApp echo I (its answer checked), every K-th
+ * Each call is echo:DirtyEchoApp echo I (its answer checked; with
+ * --bytes, echo_bytes of B bytes made from I: from 64 KiB they travel as
+ * memfds, and the echoed bytes are compared), every K-th
  * one slow:DirtySlowApp sleep 0.2 instead, so calls are in flight when
  * the arbiter is told to stop; with T > 1 a connection has several calls
  * in flight, so requests arrive while its calls finish. A connection
@@ -16,6 +18,7 @@
  *
  *   client C: CALLS calls, ERRORS error answers, LOST connection errors
  *   total: CALLS calls, ERRORS error answers, LOST connection errors, CLIENTS clients saw one
+ *   shutting-down answers: S   (of the ERRORS)
  *
  * and exits 0 (the test judges the figures), 1 if a client cannot
  * connect at all, 2 on a usage error. */
@@ -27,6 +30,7 @@
 static int n_clients = 8;
 static int n_threads = 2;
 static int slow_every = 10;
+static int n_bytes = 0;
 static const char *stop_file;
 
 typedef struct {
@@ -36,6 +40,7 @@ typedef struct {
   guint        calls;
   guint        errors;
   guint        lost;
+  guint        shutting_down;
   GError      *first_error;
 } Load;
 
@@ -43,6 +48,7 @@ static const GOptionEntry entries[] = {
   { "clients", 'n', 0, G_OPTION_ARG_INT, &n_clients, "Clients (threads), each one connection", "N" },
   { "threads", 't', 0, G_OPTION_ARG_INT, &n_threads, "Threads calling on each client", "T" },
   { "slow-every", 'k', 0, G_OPTION_ARG_INT, &slow_every, "Every K-th call sleeps 0.2 s", "K" },
+  { "bytes", 'b', 0, G_OPTION_ARG_INT, &n_bytes, "Echo B bytes (memfds from 64 KiB)", "B" },
   G_OPTION_ENTRY_NULL
 };
 
@@ -51,6 +57,42 @@ lost_connection (const GError *error)
 {
   return g_error_matches (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION) ||
          g_error_matches (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+}
+
+/* B bytes that differ from call to call: the echo of another call's
+ * memfd (a mix-up in the handoff) does not compare equal */
+static GBytes *
+make_bytes (guint i)
+{
+  guint8 *data = g_malloc (n_bytes);
+
+  for (int k = 0; k < n_bytes; k++)
+    data[k] = (guint8) (i * 31 + k / 4096 + k);
+  return g_bytes_new_take (data, n_bytes);
+}
+
+/* echo_bytes: TRUE if the same bytes came back */
+static gboolean
+bytes_call (DirtyClient *client,
+            guint        i,
+            GError     **error)
+{
+  g_autoptr(DirtyRequest) request = dirty_request_new ("echo:DirtyEchoApp", "echo_bytes");
+  g_autoptr(GBytes) bytes = make_bytes (i);
+  g_autoptr(DirtyReply) reply = NULL;
+  GBytes *echoed;
+
+  dirty_request_add_bytes (request, bytes);
+  reply = dirty_client_send_sync (client, request, NULL, error);
+  if (reply == NULL)
+    return FALSE;
+  echoed = dirty_reply_get_bytes (reply);
+  if (echoed == NULL || !g_bytes_equal (echoed, bytes))
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_FAILED, "wrong bytes echoed");
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static JsonNode *
@@ -82,8 +124,11 @@ load_thread (gpointer data)
       g_autoptr(JsonNode) result = NULL;
       gboolean slow = slow_every > 0 && n % (guint) slow_every == (guint) slow_every - 1;
 
-      result = one_call (load->client, n, slow, &error);
-      if (result != NULL && !slow &&
+      if (n_bytes > 0 && !slow)
+        result = bytes_call (load->client, n, &error) ? json_node_new (JSON_NODE_NULL) : NULL;
+      else
+        result = one_call (load->client, n, slow, &error);
+      if (result != NULL && !slow && n_bytes == 0 &&
           (!JSON_NODE_HOLDS_VALUE (result) || json_node_get_int (result) != n))
         error = g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_FAILED, "wrong answer");
       n++;
@@ -93,6 +138,8 @@ load_thread (gpointer data)
         load->lost++;
       else if (error != NULL)
         load->errors++;
+      if (g_error_matches (error, DIRTY_ERROR, DIRTY_ERROR_SHUTTING_DOWN))
+        load->shutting_down++;
       if (error != NULL && load->first_error == NULL)
         load->first_error = g_error_copy (error);
       g_mutex_unlock (&load->lock);
@@ -108,11 +155,11 @@ main (int    argc,
   g_autoptr(GError) error = NULL;
   g_autofree Load *loads = NULL;
   g_autofree GThread **threads = NULL;
-  guint calls = 0, errors = 0, lost = 0, clients_lost = 0;
+  guint calls = 0, errors = 0, lost = 0, clients_lost = 0, shutting_down = 0;
 
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error) || argc != 2 || n_clients < 1 ||
-      n_threads < 1)
+      n_threads < 1 || n_bytes < 0)
     {
       fprintf (stderr, "dirty-sd-load: %s\n", error ? error->message : "STOP_FILE needed");
       return 2;
@@ -145,11 +192,13 @@ main (int    argc,
       errors += loads[i].errors;
       lost += loads[i].lost;
       clients_lost += loads[i].lost > 0;
+      shutting_down += loads[i].shutting_down;
       g_clear_error (&loads[i].first_error);
       g_clear_object (&loads[i].client);
       g_mutex_clear (&loads[i].lock);
     }
   printf ("total: %u calls, %u error answers, %u connection errors, %u clients saw one\n",
           calls, errors, lost, clients_lost);
+  printf ("shutting-down answers: %u\n", shutting_down);
   return 0;
 }
