@@ -303,6 +303,12 @@ start (DirtyWorker *self,
 {
   g_autoptr(GSocket) gsocket = NULL;
 
+  /* first, before any thread starts: threads inherit the signal mask, and
+   * what an app's thread spawns must not start with SIGTERM blocked. The
+   * sources dispatch only once the loop runs. */
+  self->sigterm_source = attach_signal (self, SIGTERM);
+  self->sigint_source = attach_signal (self, SIGINT);
+  unblock_stop_signals ();
   gsocket = g_socket_new_from_fd (fd, error);
   if (gsocket == NULL)
     {
@@ -323,9 +329,6 @@ start (DirtyWorker *self,
   self->heartbeat_source = g_timeout_source_new (HEARTBEAT_INTERVAL_MS);
   g_source_set_callback (self->heartbeat_source, heartbeat_cb, self, NULL);
   g_source_attach (self->heartbeat_source, self->context);
-  self->sigterm_source = attach_signal (self, SIGTERM);
-  self->sigint_source = attach_signal (self, SIGINT);
-  unblock_stop_signals ();
 
   dirty_worker_start_app_init (self);
   return TRUE;
