@@ -245,7 +245,7 @@ typedef struct {
 } Refused;
 
 static GQueue lingering = G_QUEUE_INIT;
-static gboolean linger_timer;   /* armed */
+static GSource *linger_timer;   /* (nullable) armed, on the watches' context */
 
 static void arm_linger_timer (void);
 
@@ -263,7 +263,7 @@ linger_timeout_cb (gpointer user_data)
 {
   gint64 now = g_get_monotonic_time ();
 
-  linger_timer = FALSE;
+  g_clear_pointer (&linger_timer, g_source_unref);
   while (lingering.head != NULL && ((Refused *) lingering.head->data)->deadline <= now)
     refused_free (lingering.head->data);
   arm_linger_timer ();
@@ -274,17 +274,16 @@ linger_timeout_cb (gpointer user_data)
 static void
 arm_linger_timer (void)
 {
-  g_autoptr(GSource) source = NULL;
   gint64 wait_us;
 
   if (lingering.head == NULL)
     return;
   wait_us = ((Refused *) lingering.head->data)->deadline - g_get_monotonic_time ();
-  source = g_timeout_source_new ((guint) CLAMP ((wait_us + 999) / 1000, 0, REFUSED_LINGER_S * 1000));
-  g_source_set_callback (source, linger_timeout_cb, NULL, NULL);
+  linger_timer = g_timeout_source_new ((guint) CLAMP ((wait_us + 999) / 1000, 0,
+                                                      REFUSED_LINGER_S * 1000));
+  g_source_set_callback (linger_timer, linger_timeout_cb, NULL, NULL);
   /* the context of the watches (the connections'), not the global default */
-  g_source_attach (source, g_main_context_get_thread_default ());
-  linger_timer = TRUE;
+  g_source_attach (linger_timer, g_main_context_get_thread_default ());
 }
 
 /* Reads and drops what the peer sends until it hangs up. */
@@ -374,7 +373,10 @@ dirty_access_refuse (int           fd,
   refused->watch = dirty_watch_new (context, fd, refused_ready_cb, refused);
   dirty_watch_set_events (refused->watch, G_IO_IN);
   g_queue_push_tail_link (&lingering, &refused->link);
-  if (!linger_timer)
+  /* a timer whose context went away no longer counts */
+  if (linger_timer != NULL && g_source_is_destroyed (linger_timer))
+    g_clear_pointer (&linger_timer, g_source_unref);
+  if (linger_timer == NULL)
     arm_linger_timer ();
 }
 

@@ -1080,7 +1080,15 @@ dirty_arbiter_install_signals (DirtyArbiter  *self,
   sigemptyset (&action.sa_mask);
   action.sa_flags = SA_RESTART;
   for (guint i = 0; i < G_N_ELEMENTS (piped_signals); i++)
-    sigaction (piped_signals[i], &action, &saved_actions[i]);
+    {
+      struct sigaction old;
+
+      sigaction (piped_signals[i], &action, &old);
+      /* a second arbiter in the process must not save the first's handler
+       * as what to put back */
+      if (old.sa_handler != pipe_signal_handler)
+        saved_actions[i] = old;
+    }
   return TRUE;
 }
 
