@@ -31,6 +31,9 @@ struct _DirtyHandoffState
 #define STATE_VERSION 3
 /* How long systemd may take to have the fds before the process exits */
 #define BARRIER_USEC  (5 * G_USEC_PER_SEC)
+/* A connection holds few memfds at a handoff (its peer stops reading
+ * once it holds max_fds of them): a state naming more is corrupt */
+#define HANDOFF_MAX_CONN_FDS 1024
 
 guint
 dirty_handoff_read_store_max (void)
@@ -336,7 +339,11 @@ read_all (int      fd,
 
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size < 4)
     return FALSE;
-  data = g_malloc (st.st_size);
+  /* from the previous arbiter, but a size it cannot have meant must not
+   * abort this one (and every next one: the state stays in the store) */
+  data = g_try_malloc (st.st_size);
+  if (data == NULL)
+    return FALSE;
   while (done < (gsize) st.st_size)
     {
       gssize n = pread (fd, data + done, st.st_size - done, done);
@@ -459,8 +466,11 @@ dirty_handoff_conn_clear (DirtyHandoffConn *conn)
 }
 
 /* The fds @conn's unread frames carry, from the stored "attach-N"
- * (@attach: N -> fd), duplicated: one file may serve twice */
-static void
+ * (@attach: N -> fd), duplicated: one file may serve twice. FALSE: not
+ * all of them are there (systemd may drop an fd it cannot store, and
+ * only log it), or more than a connection can hold: its frames must not
+ * be parsed, as each would take the next one's memfds. */
+static gboolean
 give_attachments (DirtyHandoffConn  *conn,
                   guint64            inode,
                   DirtyHandoffState *state,
@@ -472,7 +482,15 @@ give_attachments (DirtyHandoffConn  *conn,
   guint missing = 0;
 
   if (n == 0)
-    return;
+    return TRUE;
+  if (n > HANDOFF_MAX_CONN_FDS)
+    {
+      dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
+                 "handoff: a stored connection names %" G_GSIZE_FORMAT " memfds, more than "
+                 "%u: the state is not what an arbiter writes; the connection is closed",
+                 n, HANDOFF_MAX_CONN_FDS);
+      return FALSE;
+    }
   conn->fds = g_array_sized_new (FALSE, FALSE, sizeof (int), n);
   for (gsize i = 0; i < n; i++)
     {
@@ -487,7 +505,8 @@ give_attachments (DirtyHandoffConn  *conn,
   if (missing > 0)
     dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
                "handoff: %u of %" G_GSIZE_FORMAT " memfds of a stored connection's unread "
-               "requests are missing from the store: it fails as it reads them", missing, n);
+               "requests are missing from the store: the connection is closed", missing, n);
+  return missing == 0;
 }
 
 /* Closes the stored memfds (the connections have duplicates) and removes
@@ -537,7 +556,14 @@ dirty_handoff_take (GArray            *client_fds,
       unread = g_hash_table_lookup (state->unread, &inode);
       if (unread != NULL)
         conn.unread = g_bytes_ref (unread);
-      give_attachments (&conn, inode, state, attach);
+      if (!give_attachments (&conn, inode, state, attach))
+        {
+          /* its client sees the connection close, not a request run on
+           * another request's bytes */
+          dirty_handoff_conn_clear (&conn);
+          close (conn.fd);
+          continue;
+        }
       g_array_append_val (conns, conn);
     }
   drop_attachments (attach_fds);
