@@ -670,9 +670,6 @@ client_io_closed_cb (DirtyConnection *connection,
 
       client_io_drop_connection (io);
       client_io_fail_pending (io, lost);
-      /* calls held back while it was read to its end: a new one */
-      if (!g_queue_is_empty (&io->waiting))
-        client_io_schedule_flush (io);
     }
 }
 
@@ -871,21 +868,15 @@ client_io_flush (ClientIo *io)
 {
   Call *call;
 
-  /* sync calls read for themselves, and nobody may have read since: the
-   * calls are not sent on a connection the arbiter hung up meanwhile.
-   * One still open is read to its end first (its last replies reach
-   * their callers), and its close brings them here again
-   * (client_io_closed_cb ()); one closed is dropped now. */
+  /* sync calls read for themselves, and nobody read since: a connection
+   * the arbiter closed meanwhile is dropped here, as a read would have */
   if (io->connection != NULL && !g_queue_is_empty (&io->waiting) &&
       dirty_connection_peer_gone (io->connection))
     {
-      g_autoptr(GError) lost = NULL;
+      g_autoptr(GError) lost = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
+                                            _("Lost the connection to dirty-arbiter at %s: %s"),
+                                            io->socket_path, "closed by the arbiter");
 
-      if (!dirty_connection_is_closed (io->connection))
-        return;
-      lost = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
-                          _("Lost the connection to dirty-arbiter at %s: %s"),
-                          io->socket_path, "closed by the arbiter");
       client_io_drop_connection (io);
       client_io_fail_pending (io, lost);
     }
