@@ -21,6 +21,7 @@ typedef enum {
 } DirtyReadSide;
 
 typedef struct {
+  GList       link;    /* in DirtyConnection.out: no list node per frame */
   DirtyFrame *frame;
   guint8      header[DIRTY_FRAME_HEADER_SIZE];
 } OutFrame;
@@ -29,6 +30,7 @@ struct _DirtyConnection {
   GObject parent_instance;
 
   GSocket      *socket;
+  int           fd;         /* the socket's, for recvmsg and sendmsg */
   DirtyLimits   limits;
   GMainContext *context;
 
@@ -50,6 +52,7 @@ struct _DirtyConnection {
 
   /* read side: the frame being assembled */
   guint8          *rbuf;          /* READ_CHUNK bytes, only during on_readable () */
+  gboolean        *rbuf_busy;     /* the thread's scratch flag when rbuf is its buffer */
   gsize            rbuf_pos, rbuf_len;
   guint8           header_buf[DIRTY_FRAME_HEADER_SIZE];
   gsize            header_have;
@@ -108,6 +111,8 @@ void     dirty_connection_update_watch   (DirtyConnection *self);
 /* dirty-connection-write.c */
 
 void     dirty_out_frame_free            (OutFrame        *out);
+/* Drops every queued frame (write_lock held). */
+void     dirty_connection_clear_out      (DirtyConnection *self);
 /* Writes as much as the socket takes now. FALSE if the connection died.
  * Under write_lock. */
 gboolean dirty_connection_flush          (DirtyConnection *self);

@@ -26,6 +26,15 @@ dirty_out_frame_free (OutFrame *out)
   g_free (out);
 }
 
+void
+dirty_connection_clear_out (DirtyConnection *self)
+{
+  GList *link;
+
+  while ((link = g_queue_pop_head_link (&self->out)) != NULL)
+    dirty_out_frame_free (link->data);
+}
+
 static void
 stop_writing (DirtyConnection *self)
 {
@@ -60,7 +69,7 @@ advance_written (DirtyConnection *self,
       written -= left;
       self->queued_bytes -= left;
       self->out_offset = 0;
-      dirty_out_frame_free (g_queue_pop_head (&self->out));
+      dirty_out_frame_free (g_queue_pop_head_link (&self->out)->data);
     }
 }
 
@@ -170,10 +179,11 @@ send_raw (DirtyConnection  *self,
         ((int *) CMSG_DATA (c))[i] = dirty_fd_set_get (fds, i);
     }
   do
-    written = sendmsg (g_socket_get_fd (self->socket), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    written = sendmsg (self->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (written < 0 && errno == EINTR);
   g_free (control);
-  if (written < 0)
+  /* a full socket (EAGAIN) is -1 with @error unset, as for reading */
+  if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
     {
       int saved = errno;
 
@@ -200,7 +210,7 @@ dirty_connection_flush (DirtyConnection *self)
               schedule_owner_flush (self);
               return TRUE;
             }
-          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+          if (error == NULL)   /* the socket is full */
             {
               watch_writable (self);
               return TRUE;
@@ -247,9 +257,10 @@ enqueue_locked (DirtyConnection *self,
 {
   OutFrame *out = g_new (OutFrame, 1);
 
+  out->link = (GList) { .data = out };
   out->frame = dirty_frame_ref (frame);
   dirty_frame_header_write (&frame->header, out->header);
-  g_queue_push_tail (&self->out, out);
+  g_queue_push_tail_link (&self->out, &out->link);
   self->queued_bytes += out_frame_size (out);
   return self->limits.max_queued_bytes > 0 && self->queued_bytes > self->limits.max_queued_bytes;
 }

@@ -75,7 +75,7 @@ dirty_connection_finalize (GObject *object)
   clear_source (&self->unread_source);
   g_clear_pointer (&self->unread, g_bytes_unref);
   g_clear_pointer (&self->pending, g_byte_array_unref);
-  g_queue_clear_full (&self->out, (GDestroyNotify) dirty_out_frame_free);
+  dirty_connection_clear_out (self);
   g_rec_mutex_clear (&self->write_lock);
   dirty_connection_sync_clear (self);
   g_free (self->body);
@@ -113,6 +113,7 @@ dirty_connection_new (GSocket           *socket,
   DirtyConnection *self = g_object_new (DIRTY_TYPE_CONNECTION, NULL);
 
   self->socket = g_object_ref (socket);
+  self->fd = g_socket_get_fd (socket);
   g_socket_set_blocking (socket, FALSE);
   if (limits)
     self->limits = *limits;
@@ -290,7 +291,9 @@ queue_fds (DirtyConnection *self,
 }
 
 /* recv with room for fds (MSG_CMSG_CLOEXEC: never leaked to a child).
- * Errors of the fds are DIRTY_ERROR_PROTOCOL, of the socket G_IO_ERROR. */
+ * Errors of the fds are DIRTY_ERROR_PROTOCOL, of the socket G_IO_ERROR.
+ * Nothing to read (EAGAIN, the end of every dispatch) is -1 with @error
+ * unset: a GError and its g_strerror() text cost more than the read. */
 static gssize
 receive_raw (DirtyConnection  *self,
              guint8           *buffer,
@@ -307,8 +310,10 @@ receive_raw (DirtyConnection  *self,
   gssize n;
 
   do
-    n = recvmsg (g_socket_get_fd (self->socket), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    n = recvmsg (self->fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    return -1;
   if (n < 0)
     {
       int saved = errno;
@@ -422,35 +427,46 @@ watch_incomplete_frame (DirtyConnection *self)
  * connection holds none (10,000 idle clients cost no 64 KiB each). A
  * frame callback that reads another connection on the same thread (a
  * nested main loop) gets a buffer of its own. */
+typedef struct {
+  gboolean busy;
+  guint8   buffer[READ_CHUNK];
+} Scratch;
+
 static GPrivate scratch_key = G_PRIVATE_INIT (g_free);
-static GPrivate scratch_busy;
 
-static guint8 *
-scratch_acquire (void)
+/* One g_private_get() per dispatch: the flag that says the buffer is in
+ * use is kept next to it, and found again through self->rbuf_busy. */
+static void
+scratch_acquire (DirtyConnection *self)
 {
-  guint8 *buffer;
+  Scratch *scratch = g_private_get (&scratch_key);
 
-  if (g_private_get (&scratch_busy) != NULL)
-    return g_malloc (READ_CHUNK);
-  g_private_set (&scratch_busy, GINT_TO_POINTER (1));
-  buffer = g_private_get (&scratch_key);
-  if (buffer == NULL)
+  if (scratch == NULL)
     {
-      buffer = g_malloc (READ_CHUNK);
-      g_private_set (&scratch_key, buffer);
+      scratch = g_new (Scratch, 1);
+      scratch->busy = FALSE;
+      g_private_set (&scratch_key, scratch);
     }
-  return buffer;
+  if (scratch->busy)
+    {
+      self->rbuf = g_malloc (READ_CHUNK);
+      self->rbuf_busy = NULL;
+      return;
+    }
+  scratch->busy = TRUE;
+  self->rbuf = scratch->buffer;
+  self->rbuf_busy = &scratch->busy;
 }
 
 static void
-scratch_release (guint8 *buffer)
+scratch_release (DirtyConnection *self)
 {
-  if (buffer != g_private_get (&scratch_key))
-    {
-      g_free (buffer);
-      return;
-    }
-  g_private_set (&scratch_busy, NULL);
+  if (self->rbuf_busy != NULL)
+    *self->rbuf_busy = FALSE;
+  else
+    g_free (self->rbuf);
+  self->rbuf = NULL;
+  self->rbuf_busy = NULL;
 }
 
 /* Bytes the frame budget left unconsumed in the scratch buffer: kept
@@ -499,12 +515,14 @@ schedule_resume (DirtyConnection *self)
     }
 }
 
+/* The caller holds a reference on the connection for the turn (one
+ * per dispatch: each costs an atomic pair). */
 static gboolean
 on_readable (GSocket      *socket,
              GIOCondition  condition,
              gpointer      user_data)
 {
-  g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
+  DirtyConnection *self = user_data;
 
   /* a frame callback's nested main loop may dispatch this connection's
    * resume idle: the outer turn still owns the bytes it is consuming, and
@@ -518,7 +536,7 @@ on_readable (GSocket      *socket,
     consume_pending (self);
   if (fds_unclaimed (self))
     fail_unclaimed_fds (self);
-  self->rbuf = scratch_acquire ();
+  scratch_acquire (self);
   self->rbuf_pos = self->rbuf_len = 0;
   for (guint i = 0; i < READS_PER_DISPATCH && !self->closed && !self->failing &&
                     self->reading && self->pending == NULL &&
@@ -534,7 +552,7 @@ on_readable (GSocket      *socket,
         }
       if (n < 0)
         {
-          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+          if (error == NULL)   /* nothing more to read */
             break;
           if (error->domain == DIRTY_ERROR)
             {
@@ -554,7 +572,7 @@ on_readable (GSocket      *socket,
         }
     }
   keep_leftover (self);
-  scratch_release (g_steal_pointer (&self->rbuf));
+  scratch_release (self);
   self->in_dispatch = FALSE;
   watch_incomplete_frame (self);
   /* a frame callback gave the read side to the waiters: theirs now */
@@ -568,7 +586,7 @@ on_readable (GSocket      *socket,
 static gboolean
 on_resume (gpointer user_data)
 {
-  DirtyConnection *self = user_data;
+  g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
 
   g_clear_pointer (&self->resume_source, g_source_unref);
   /* not reading any more: the frames stay where they are */
@@ -589,7 +607,7 @@ dirty_connection_read_as_leader (DirtyConnection *self)
       fail_unclaimed_fds (self);
       return;
     }
-  self->rbuf = scratch_acquire ();
+  scratch_acquire (self);
   self->rbuf_pos = self->rbuf_len = 0;
   /* until its own frame came: the rest can wait for the next reader */
   for (guint i = 0; i < READS_PER_DISPATCH && !self->read_broken && !self->leader_answered; i++)
@@ -604,7 +622,7 @@ dirty_connection_read_as_leader (DirtyConnection *self)
         }
       if (n < 0)
         {
-          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+          if (error == NULL)   /* nothing more to read */
             break;
           if (error->domain == DIRTY_ERROR)
             {
@@ -624,7 +642,7 @@ dirty_connection_read_as_leader (DirtyConnection *self)
         }
     }
   keep_leftover (self);
-  scratch_release (g_steal_pointer (&self->rbuf));
+  scratch_release (self);
 }
 
 /* The socket is ready: HUP and ERR go to whichever side is watching, and
@@ -691,7 +709,7 @@ dirty_connection_start (DirtyConnection           *self,
   self->frame_func = frame_func;
   self->closed_func = closed_func;
   self->user_data = user_data;
-  self->watch = dirty_watch_new (self->context, g_socket_get_fd (self->socket), on_ready, self);
+  self->watch = dirty_watch_new (self->context, self->fd, on_ready, self);
   if (self->unread != NULL)
     {
       /* from an idle, as if read: a frame callback never runs inside start */
@@ -742,7 +760,7 @@ connection_shutdown (DirtyConnection *self,
   clear_source (&self->resume_source);
   clear_source (&self->fail_timer);
   clear_source (&self->frame_timer);
-  g_queue_clear_full (&self->out, (GDestroyNotify) dirty_out_frame_free);
+  dirty_connection_clear_out (self);
   self->queued_bytes = 0;
   close_pending_fds (self);
   g_clear_pointer (&self->body_fds, dirty_fd_set_unref);
