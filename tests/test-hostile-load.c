@@ -133,23 +133,32 @@ error_code (DirtyFrame *frame, char **out_message)
   return g_intern_string (code);
 }
 
-/* Reads an ERROR id 0 @code naming @needle, then EOF; returns when. */
-static void
-expect_error_and_close (GSocket *socket, const char *code, const char *needle)
+/* Reads an ERROR id 0 @code, then EOF; returns its message. */
+static char *
+read_error_and_close (GSocket *socket, const char *code)
 {
   g_autoptr(DirtyFrame) frame = dirty_test_raw_read_frame (socket);
   g_autoptr(DirtyFrame) after = NULL;
-  g_autofree char *message = NULL;
+  char *message = NULL;
 
   g_assert_nonnull (frame);
   g_assert_cmpint (frame->header.type, ==, DIRTY_FRAME_ERROR);
   g_assert_cmpuint (frame->header.id, ==, 0);
   g_assert_cmpstr (error_code (frame, &message), ==, code);
+  after = dirty_test_raw_read_frame (socket);
+  g_assert_null (after);
+  return message;
+}
+
+/* The same, naming @needle, and logged */
+static void
+expect_error_and_close (GSocket *socket, const char *code, const char *needle)
+{
+  g_autofree char *message = read_error_and_close (socket, code);
+
   g_test_message ("  error: %s: %s", code, message);
   if (needle != NULL)
     g_assert_nonnull (strstr (message, needle));
-  after = dirty_test_raw_read_frame (socket);
-  g_assert_null (after);
 }
 
 static DirtyFrame *
@@ -1083,6 +1092,82 @@ test_length_too_long (void)
   g_assert_cmpint (elapsed, <, 3 * FRAME_TIMEOUT * 1000);
 }
 
+/* A REQUEST whose args nest deeper than the decoder's depth limit */
+static void
+send_too_deep (GSocket *socket)
+{
+  g_autoptr(GString) json = g_string_new ("{\"app\":\"" APP "\",\"action\":\"ok\",\"args\":");
+  guint8 header[DIRTY_FRAME_HEADER_SIZE];
+
+  for (guint i = 0; i <= 4 * limits.max_depth; i++)
+    g_string_append_c (json, '[');
+  write_header (header, 1, json->len);
+  g_assert_true (dirty_test_raw_send (socket, header, sizeof header));
+  dirty_test_raw_send (socket, json->str, json->len);
+}
+
+/* Three malformed frames (over max_body, a length too short, nesting too
+ * deep), each on a fresh connection: each gets its ERROR and the close. */
+static void
+malformed_round (void)
+{
+  const char json[] = TINY_JSON;
+  guint8 header[DIRTY_FRAME_HEADER_SIZE];
+  g_autoptr(GSocket) oversize = raw_connect ();
+  g_autoptr(GSocket) cut = raw_connect ();
+  g_autoptr(GSocket) deep = raw_connect ();
+
+  write_header (header, 1, MAX_BODY + 1);
+  g_assert_true (dirty_test_raw_send (oversize, header, sizeof header));
+  write_header (header, 1, 10);
+  g_assert_true (dirty_test_raw_send (cut, header, sizeof header));
+  dirty_test_raw_send (cut, json, sizeof json - 1);
+  send_too_deep (deep);
+  /* (not logged: thousands of them) */
+  g_free (read_error_and_close (oversize, "protocol"));
+  g_free (read_error_and_close (cut, "protocol"));
+  g_free (read_error_and_close (deep, "protocol"));
+}
+
+/* The one-frame attacks above, again and again while the probe runs,
+ * next to a frame whose length is too long (cut at frame_timeout, then
+ * another): they cost the other clients no more than the other attacks
+ * do. */
+static void
+test_malformed_flood (void)
+{
+  Probe unloaded = measure_unloaded ("malformed frames");
+  const char json[] = TINY_JSON;
+  Probe probe;
+  GThread *thread;
+  guint rounds = 0, long_ones = 0;
+
+  thread = probe_start (&probe);
+  do
+    {
+      g_autoptr(GSocket) too_long = raw_connect ();
+      guint8 header[DIRTY_FRAME_HEADER_SIZE];
+      gint64 cut_at = g_get_monotonic_time () + FRAME_TIMEOUT * 1000;
+
+      write_header (header, 1, 4096);
+      g_assert_true (dirty_test_raw_send (too_long, header, sizeof header));
+      g_assert_true (dirty_test_raw_send (too_long, json, sizeof json - 1));
+      while (g_get_monotonic_time () < cut_at)
+        {
+          malformed_round ();
+          rounds++;
+        }
+      expect_error_and_close (too_long, "protocol", NULL);
+      long_ones++;
+    }
+  while (probe_running (&probe));
+  probe_finish (&probe, thread, "malformed frames", &unloaded, HEAVY_CHECK);
+  printf ("# FIGURE malformed frames: %u x 3 connections (over max_body, length too short, "
+          "nesting too deep) and %u with a length too long, each answered protocol and "
+          "closed\n", rounds, long_ones);
+  check_rss ("after malformed frames");
+}
+
 /* Sets the soft RLIMIT_NOFILE to @soft, at most the hard limit */
 static void
 set_nofile (rlim_t soft)
@@ -1133,6 +1218,7 @@ main (int argc, char **argv)
   g_test_add_func ("/hostile-load/over-max-body", test_over_max_body);
   g_test_add_func ("/hostile-load/length-too-short", test_length_too_short);
   g_test_add_func ("/hostile-load/length-too-long", test_length_too_long);
+  g_test_add_func ("/hostile-load/malformed-flood", test_malformed_flood);
 
   status = g_test_run ();
   g_test_message ("arbiter RSS at the end: %" G_GINT64_FORMAT " KiB", daemon_rss_kb ());
