@@ -578,6 +578,15 @@ client_io_handle_hello (ClientIo        *io,
   g_mutex_unlock (&io->sync_lock);
 }
 
+/* The errors the arbiter closes a connection with because of who the
+ * client is, not because of what it sent (dirty_access_refuse ()). */
+static gboolean
+client_io_is_refusal (const GError *error)
+{
+  return g_error_matches (error, DIRTY_ERROR, DIRTY_ERROR_PERMISSION_DENIED) ||
+         g_error_matches (error, DIRTY_ERROR, DIRTY_ERROR_BUSY);
+}
+
 static void
 client_io_frame_cb (DirtyConnection *connection,
                     DirtyFrame      *frame,
@@ -606,6 +615,13 @@ client_io_frame_cb (DirtyConnection *connection,
           dirty_connection_fail_waiters (connection, error);
           client_io_drop_connection (io);
           client_io_fail_pending (io, error);
+          /* A refusal (access, the per-uid cap) would meet the calls not
+           * sent yet on a new connection too: connecting again for them
+           * would only loop. After any other error a new one may do. */
+          if (client_io_is_refusal (error))
+            client_io_fail_waiting (io, error);
+          else if (!g_queue_is_empty (&io->waiting))
+            client_io_schedule_flush (io);
           return;
         }
       G_GNUC_FALLTHROUGH;
@@ -670,6 +686,9 @@ client_io_closed_cb (DirtyConnection *connection,
 
       client_io_drop_connection (io);
       client_io_fail_pending (io, lost);
+      /* calls held back while it was read to its end: a new one */
+      if (!g_queue_is_empty (&io->waiting))
+        client_io_schedule_flush (io);
     }
 }
 
@@ -868,15 +887,21 @@ client_io_flush (ClientIo *io)
 {
   Call *call;
 
-  /* sync calls read for themselves, and nobody read since: a connection
-   * the arbiter closed meanwhile is dropped here, as a read would have */
+  /* sync calls read for themselves, and nobody may have read since: the
+   * calls are not sent on a connection the arbiter hung up meanwhile.
+   * One still open is read to its end first (its last replies reach
+   * their callers), and its close brings them here again
+   * (client_io_closed_cb ()); one closed is dropped now. */
   if (io->connection != NULL && !g_queue_is_empty (&io->waiting) &&
       dirty_connection_peer_gone (io->connection))
     {
-      g_autoptr(GError) lost = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
-                                            _("Lost the connection to dirty-arbiter at %s: %s"),
-                                            io->socket_path, "closed by the arbiter");
+      g_autoptr(GError) lost = NULL;
 
+      if (!dirty_connection_is_closed (io->connection))
+        return;
+      lost = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
+                          _("Lost the connection to dirty-arbiter at %s: %s"),
+                          io->socket_path, "closed by the arbiter");
       client_io_drop_connection (io);
       client_io_fail_pending (io, lost);
     }

@@ -91,6 +91,7 @@ struct _DirtyConnection {
   gboolean     leader_answered;   /* the leader's frame came: it stops reading */
   gboolean     owner_waiting;     /* on sync_cond */
   gboolean     read_broken;   /* a leader met an error; the owner closes */
+  gboolean     hung_up;       /* the owner saw the peer hang up: reads to the end */
   GError      *read_error;
   gboolean     read_error_protocol;
   int          wake_fd;       /* eventfd: ends a leader's poll; -1 until needed */

@@ -126,9 +126,19 @@ dirty_connection_peer_gone (DirtyConnection *self)
 {
   g_return_val_if_fail (DIRTY_IS_CONNECTION (self), TRUE);
 
-  if (self->closed || self->failing)
+  if (self->closed || self->failing || self->hung_up)
     return TRUE;
-  return !self->owner_reads && peer_gone (self);
+  if (self->owner_reads || !peer_gone (self))
+    return FALSE;
+  g_mutex_lock (&self->sync_lock);
+  self->hung_up = TRUE;
+  g_mutex_unlock (&self->sync_lock);
+  /* Its last frames may still be unread (a waiter's reply, sent just
+   * before a graceful stop), or a leader may be reading them: closing now
+   * would lose them. The owner reads to the end instead: the frames reach
+   * their waiters or the frame callback, then the EOF closes. */
+  dirty_connection_set_owner_reads (self, TRUE);
+  return TRUE;
 }
 
 DirtyConnectionWaiter *
@@ -142,7 +152,7 @@ dirty_connection_expect (DirtyConnection *self,
   g_return_val_if_fail (id != 0, NULL);
 
   locker = g_mutex_locker_new (&self->sync_lock);
-  if (self->read_side == DIRTY_READ_SIDE_CLOSED || self->read_broken)
+  if (self->read_side == DIRTY_READ_SIDE_CLOSED || self->read_broken || self->hung_up)
     return NULL;
   /* Nobody may have read for a while: a peer that hung up meanwhile
    * (the arbiter restarted) would fail this call. The owner's path

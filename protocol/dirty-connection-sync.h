@@ -35,8 +35,9 @@ typedef enum {
 
 /* From any thread: the next frame with @id (not 0) goes to the returned
  * waiter instead of the frame callback. NULL if the connection is closed
- * or closing, or when nobody reads and the peer hung up: the owner's
- * context should notice that first (dirty_connection_peer_gone ()).
+ * or closing, or when nobody reads and the peer hung up (or the owner
+ * saw it hang up): the owner's context should notice that first
+ * (dirty_connection_peer_gone ()).
  * Register before sending the request. */
 DirtyConnectionWaiter *dirty_connection_expect (DirtyConnection *self,
                                                 guint64          id);
@@ -63,8 +64,12 @@ DirtyFrame *dirty_connection_wait (DirtyConnection        *self,
 void        dirty_connection_fail_waiters (DirtyConnection *self,
                                            const GError    *error);
 
-/* From the owner's context: whether the peer hung up (or the connection
- * closed) while the owner left the reading to waiters and none read. */
+/* From the owner's context: whether the connection closed or is closing,
+ * or the peer hung up while the owner left the reading to waiters: no
+ * request should go out on it. A hang-up does not close it yet: the owner
+ * takes the read side back and reads what is left, so frames already sent
+ * reach their waiters (or the frame callback) before the close
+ * (closed_func) comes. */
 gboolean    dirty_connection_peer_gone (DirtyConnection *self);
 
 /* From the owner's context: whether the owner reads the socket (TRUE,

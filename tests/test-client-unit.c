@@ -477,7 +477,9 @@ test_checks_execute (void)
  *   pair      held until a second "pair" arrives; both answered newest first
  *   drop      closes the connection
  *   fatal     ERROR id 0 (protocol), then closes
- * Every CANCEL id is pushed to `cancels`. */
+ * Every CANCEL id is pushed to `cancels`. With `n_refuse` set, the first
+ * n_refuse connections get ERROR id 0 with `refuse_code` at once, and the
+ * close, as the arbiter refuses a client (dirty_access_refuse ()). */
 
 typedef struct {
   GMainContext *context;
@@ -493,6 +495,8 @@ typedef struct {
   guint         n_accepted;   /* atomic */
   guint         n_requests;   /* atomic */
   guint         hello_max_in_flight;  /* 0: send no HELLO */
+  guint         n_refuse;
+  DirtyError    refuse_code;
 } FakeArbiter;
 
 static void
@@ -601,7 +605,15 @@ fake_accept_cb (GSocket      *listener,
   connection = dirty_connection_new (socket, NULL);
   g_ptr_array_add (fake->connections, connection);
   dirty_connection_start (connection, fake->context, fake_frame_cb, fake_closed_cb, fake);
-  g_atomic_int_inc (&fake->n_accepted);
+  if ((guint) g_atomic_int_add (&fake->n_accepted, 1) < fake->n_refuse)
+    {
+      g_autoptr(DirtyFrame) refusal = dirty_frame_new_error_literal (0, fake->refuse_code,
+                                                                     "refused");
+
+      dirty_connection_send (connection, refusal);
+      dirty_connection_close (connection);
+      return G_SOURCE_CONTINUE;
+    }
   if (fake->hello_max_in_flight > 0)
     {
       g_autoptr(JsonObject) object = json_object_new ();
@@ -1027,18 +1039,73 @@ test_fake_fatal (void)
   g_assert_no_error (error);
 }
 
+/* Waits until @counter (the fake's, atomic) reaches @n. */
 static void
-wait_for_requests (FakeArbiter *fake,
-                   guint        n)
+wait_for_count (guint *counter,
+                guint  n)
 {
   gint64 deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
 
-  while ((guint) g_atomic_int_get (&fake->n_requests) < n)
+  while ((guint) g_atomic_int_get (counter) < n)
     {
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
       g_main_context_iteration (NULL, FALSE);
       g_usleep (1000);
     }
+}
+
+/* The fake's first connection is in, and what it sent then has reached
+ * the client's socket by the end of the little wait. */
+static void
+wait_for_first_accept (FakeArbiter *fake)
+{
+  wait_for_count (&fake->n_accepted, 1);
+  g_usleep (50 * 1000);
+}
+
+/* The arbiter refused the client (access, the per-uid cap) while it sat
+ * idle, nobody reading: its next call gets that refusal, at once. It
+ * neither hangs nor connects again and again (every new connection would
+ * be refused the same). */
+static void
+test_fake_refused_idle (gconstpointer data)
+{
+  DirtyError code = GPOINTER_TO_INT (data);
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+
+  fake->n_refuse = G_MAXUINT;
+  fake->refuse_code = code;
+  client = fake_client (fake);
+  wait_for_first_accept (fake);
+  result = call_sync (client, "echo", NULL, &error);
+  g_assert_null (result);
+  g_assert_error (error, DIRTY_ERROR, (gint) code);
+  g_assert_cmpstr (error->message, ==, "refused");
+  g_assert_cmpuint (g_atomic_int_get (&fake->n_accepted), ==, 1);
+  g_assert_cmpuint (g_atomic_int_get (&fake->n_requests), ==, 0);
+}
+
+/* Any other error the arbiter closes an idle connection with is about
+ * that connection: the next call goes out on a new one. */
+static void
+test_fake_closed_idle (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+
+  fake->n_refuse = 1;
+  fake->refuse_code = DIRTY_ERROR_PROTOCOL;
+  client = fake_client (fake);
+  wait_for_first_accept (fake);
+  result = call_sync (client, "echo", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (result);
+  g_assert_cmpuint (g_atomic_int_get (&fake->n_accepted), ==, 2);
 }
 
 static void
@@ -1066,12 +1133,12 @@ test_fake_in_flight_limit (void)
                             many_cb, &state);
     }
   /* two go out; the third waits for a free slot instead of "busy" */
-  wait_for_requests (fake, 3);
+  wait_for_count (&fake->n_requests, 3);
   g_usleep (100 * G_TIME_SPAN_MILLISECOND);
   g_assert_cmpuint (g_atomic_int_get (&fake->n_requests), ==, 3);
 
   g_cancellable_cancel (cancellables[0]);
-  wait_for_requests (fake, 4);
+  wait_for_count (&fake->n_requests, 4);
 
   g_cancellable_cancel (cancellables[1]);
   g_cancellable_cancel (cancellables[2]);
@@ -1155,6 +1222,11 @@ main (int   argc,
   g_test_add_func ("/client/fake/fatal", test_fake_fatal);
   g_test_add_func ("/client/fake/threads", test_fake_threads);
   g_test_add_func ("/client/fake/in-flight-limit", test_fake_in_flight_limit);
+  g_test_add_data_func ("/client/fake/refused-idle/permission-denied",
+                        GINT_TO_POINTER (DIRTY_ERROR_PERMISSION_DENIED), test_fake_refused_idle);
+  g_test_add_data_func ("/client/fake/refused-idle/busy",
+                        GINT_TO_POINTER (DIRTY_ERROR_BUSY), test_fake_refused_idle);
+  g_test_add_func ("/client/fake/closed-idle", test_fake_closed_idle);
 
   return g_test_run ();
 }

@@ -278,6 +278,62 @@ iterate_until_closed (Fixture *fx)
     }
 }
 
+/* A graceful stop: the peer writes a waiter's reply and a frame for the
+ * owner, then hangs up, before anyone read. The owner notices the
+ * hang-up (as the client's I/O thread does before sending): the
+ * connection is not to be used any more, but what was sent is still
+ * delivered, the waiter's frame to it and the other to the frame
+ * callback, and only then does it close. */
+static void
+test_hang_up_delivers_unread (Fixture *fx, gconstpointer data)
+{
+  const guint64 ids[] = { 6, 8 };
+  DirtyConnectionWaiter *waiter;
+  DirtyConnectionWaitEnd end;
+  g_autoptr(DirtyFrame) frame = NULL;
+  g_autoptr(GError) error = NULL;
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  waiter = dirty_connection_expect (fx->conn, 6);
+  g_assert_nonnull (waiter);
+  write_frames (fx, ids, G_N_ELEMENTS (ids));
+  close (fx->peer_fd);
+  fx->peer_fd = -1;
+  g_assert_true (dirty_connection_peer_gone (fx->conn));
+  /* it stays gone: nothing new goes out on it, nor waits on it */
+  g_assert_true (dirty_connection_peer_gone (fx->conn));
+  g_assert_null (dirty_connection_expect (fx->conn, 10));
+  iterate_until_closed (fx);
+  g_assert_no_error (fx->close_error);
+  g_assert_cmpuint (fx->frames->len, ==, 1);
+  g_assert_cmpuint (((DirtyFrame *) fx->frames->pdata[0])->header.id, ==, 8);
+  frame = dirty_connection_wait (fx->conn, waiter, 0, NULL, &end, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (end, ==, DIRTY_CONNECTION_WAIT_FRAME);
+  g_assert_cmpuint (frame->header.id, ==, 6);
+}
+
+/* The same while a leader polls: it is not cut off from its reply. */
+static void
+test_hang_up_under_leader (Fixture *fx, gconstpointer data)
+{
+  const guint64 id = 3;
+  Waiter w;
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  waiter_start (&w, fx, 3, 0);
+  g_usleep (50 * 1000);
+  /* both in the socket before the owner looks */
+  write_frames (fx, &id, 1);
+  close (fx->peer_fd);
+  fx->peer_fd = -1;
+  g_assert_true (dirty_connection_peer_gone (fx->conn));
+  iterate_until (fx, &w, 0);
+  iterate_until_closed (fx);
+  assert_got (&w, 3);
+  waiter_join (&w);
+}
+
 /* A peer that has not hung up is not gone, unread frames or not, and
  * the waiters keep the read side. */
 static void
@@ -415,6 +471,8 @@ main (int argc, char **argv)
   ADD ("next-waiter-leads", test_next_waiter_leads);
   ADD ("leader-meets-eof", test_leader_meets_eof);
   ADD ("leader-meets-garbage", test_leader_meets_garbage);
+  ADD ("hang-up-delivers-unread", test_hang_up_delivers_unread);
+  ADD ("hang-up-under-leader", test_hang_up_under_leader);
   ADD ("peer-not-gone", test_peer_not_gone);
   ADD ("send-from-thread-closed", test_send_from_thread_closed);
   ADD ("unexpect", test_unexpect);
