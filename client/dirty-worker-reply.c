@@ -207,10 +207,13 @@ dirty_worker_stream_pump (DirtyWorker *self,
   DirtyCallStream *stream = dirty_call_get_stream (entry->call);
   g_autoptr(GPtrArray) frames = dirty_call_stream_take (stream);
 
+  /* the chunks that piled up since the last pump: one write */
+  dirty_connection_batch_begin ();
   for (guint i = 0; i < frames->len; i++)
     dirty_worker_send_frame (self, g_ptr_array_index (frames, i));
   if (entry->completed && dirty_call_stream_is_drained (stream))
     stream_finish (self, entry);
+  dirty_connection_batch_end ();
 }
 
 static void

@@ -340,6 +340,8 @@ flush_connection (DirtyWorker *self)
 {
   gint64 end = g_get_monotonic_time () + FLUSH_GRACE_MS * 1000;
 
+  /* a frame callback may stop the worker: its batch waits for nobody */
+  dirty_connection_batch_flush ();
   while (self->connection != NULL &&
          !dirty_connection_is_closed (self->connection) &&
          dirty_connection_get_queued_bytes (self->connection) > 0 &&

@@ -76,6 +76,7 @@ struct _DirtyConnection {
   GQueue   out;          /* of OutFrame */
   gsize    out_offset;   /* bytes of the head frame already written */
   gsize    queued_bytes;
+  gboolean in_batch;     /* a thread's batch flushes it (dirty_connection_batch_begin ()) */
 
   /* Sync waiters (dirty-connection-sync.c): threads that wait for the
    * frame of one id, and may read the socket for themselves meanwhile.
@@ -120,6 +121,9 @@ gboolean dirty_connection_flush          (DirtyConnection *self);
 gboolean dirty_connection_on_writable    (GSocket         *socket,
                                           GIOCondition     condition,
                                           gpointer         user_data);
+/* Before a close: what this connection's batch holds goes out now, as
+ * far as the socket takes it without waiting (write_lock held). */
+void     dirty_connection_unbatch        (DirtyConnection *self);
 
 /* dirty-connection.c, for the sync side */
 

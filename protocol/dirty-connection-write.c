@@ -265,6 +265,139 @@ enqueue_locked (DirtyConnection *self,
   return self->limits.max_queued_bytes > 0 && self->queued_bytes > self->limits.max_queued_bytes;
 }
 
+/* ---- batches ---- */
+
+typedef struct {
+  GFunc    func;
+  gpointer data;
+} BatchHook;
+
+typedef struct {
+  guint      depth;
+  GPtrArray *connections;   /* with a reference each; in_batch set */
+  GArray    *hooks;         /* of BatchHook */
+} Batch;
+
+static void
+batch_free (gpointer data)
+{
+  Batch *batch = data;
+
+  g_ptr_array_unref (batch->connections);
+  g_array_unref (batch->hooks);
+  g_free (batch);
+}
+
+/* The GPrivate frees a thread's batch when the thread ends; the
+ * thread-local pointer is how it is found, many times per call, at the
+ * cost of a load rather than of g_private_get (). */
+static GPrivate batch_key = G_PRIVATE_INIT (batch_free);
+static _Thread_local Batch *thread_batch;
+
+void
+dirty_connection_batch_begin (void)
+{
+  Batch *batch = thread_batch;
+
+  if (batch == NULL)
+    {
+      batch = g_new0 (Batch, 1);
+      batch->connections = g_ptr_array_new_with_free_func (g_object_unref);
+      batch->hooks = g_array_new (FALSE, FALSE, sizeof (BatchHook));
+      g_private_set (&batch_key, batch);
+      thread_batch = batch;
+    }
+  batch->depth++;
+}
+
+void
+dirty_connection_batch_flush (void)
+{
+  Batch *batch = thread_batch;
+
+  if (batch == NULL)
+    return;
+  /* One at a time off the end, no copy: a hook may add another hook,
+   * and a write that fails closes (neither sends on a batched
+   * connection, so nothing is added to @connections meanwhile). */
+  while (batch->hooks->len > 0)
+    {
+      BatchHook hook = g_array_index (batch->hooks, BatchHook, batch->hooks->len - 1);
+
+      g_array_set_size (batch->hooks, batch->hooks->len - 1);
+      hook.func (hook.data, NULL);
+    }
+  while (batch->connections->len > 0)
+    {
+      g_autoptr(DirtyConnection) self = g_ptr_array_steal_index_fast (batch->connections,
+                                                                       batch->connections->len - 1);
+      g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new (&self->write_lock);
+
+      self->in_batch = FALSE;
+      if (!self->closed && !self->writing && !g_queue_is_empty (&self->out))
+        dirty_connection_flush (self);
+    }
+}
+
+void
+dirty_connection_batch_defer (GFunc    func,
+                              gpointer data)
+{
+  Batch *batch = thread_batch;
+  BatchHook hook = { func, data };
+
+  if (batch == NULL || batch->depth == 0)
+    func (data, NULL);
+  else
+    g_array_append_val (batch->hooks, hook);
+}
+
+void
+dirty_connection_batch_end (void)
+{
+  Batch *batch = thread_batch;
+
+  g_return_if_fail (batch != NULL && batch->depth > 0);
+
+  if (--batch->depth == 0)
+    dirty_connection_batch_flush ();
+}
+
+/* Whether the frame just queued on @self waits for the batch of this
+ * thread (write_lock held). */
+static gboolean
+batch_defer (DirtyConnection *self)
+{
+  Batch *batch = thread_batch;
+
+  if (batch == NULL || batch->depth == 0)
+    return FALSE;
+  if (!self->in_batch)
+    {
+      self->in_batch = TRUE;
+      g_ptr_array_add (batch->connections, g_object_ref (self));
+    }
+  return TRUE;
+}
+
+void
+dirty_connection_unbatch (DirtyConnection *self)
+{
+  if (!self->in_batch)
+    return;
+  self->in_batch = FALSE;
+  while (!g_queue_is_empty (&self->out))
+    {
+      struct iovec vectors[MAX_IOV];
+      guint n = gather (self, vectors);
+      gssize written = send_raw (self, vectors, n, NULL);
+
+      if (written <= 0)
+        return;
+      advance_written (self, written);
+    }
+}
+
 void
 dirty_connection_send (DirtyConnection *self,
                        DirtyFrame      *frame)
@@ -284,10 +417,11 @@ dirty_connection_send (DirtyConnection *self,
       drop_slow_reader (self);
       return;
     }
-  /* Write at once when nothing is queued (the latency path); otherwise
-   * the frame joins the queue and goes out in one writev with the others
-   * when the socket is writable again. */
-  if (was_empty && self->context != NULL)
+  /* Write at once when nothing is queued (the latency path), unless a
+   * batch writes it with the frames that follow; otherwise the frame
+   * joins the queue and goes out in one writev with the others when the
+   * socket is writable again. */
+  if (was_empty && self->context != NULL && !batch_defer (self))
     dirty_connection_flush (self);
 }
 

@@ -531,9 +531,13 @@ on_readable (GSocket      *socket,
     return G_SOURCE_CONTINUE;
   self->in_dispatch = TRUE;
   self->frames_this_dispatch = 0;
+  /* what the frames of one read send leaves in one write per connection,
+   * before the next read */
+  dirty_connection_batch_begin ();
   dirty_connection_sync_owner_turn (self);
   if (self->pending != NULL && self->reading)
     consume_pending (self);
+  dirty_connection_batch_flush ();
   if (fds_unclaimed (self))
     fail_unclaimed_fds (self);
   scratch_acquire (self);
@@ -545,6 +549,7 @@ on_readable (GSocket      *socket,
       g_autoptr(GError) error = NULL;
       gssize n = receive_some (self, &error);
 
+      dirty_connection_batch_flush ();
       if (n == 0)
         {
           handle_eof (self);
@@ -573,6 +578,7 @@ on_readable (GSocket      *socket,
     }
   keep_leftover (self);
   scratch_release (self);
+  dirty_connection_batch_end ();
   self->in_dispatch = FALSE;
   watch_incomplete_frame (self);
   /* a frame callback gave the read side to the waiters: theirs now */
@@ -760,6 +766,8 @@ connection_shutdown (DirtyConnection *self,
   clear_source (&self->resume_source);
   clear_source (&self->fail_timer);
   clear_source (&self->frame_timer);
+  /* frames sent just before the close still go, as without a batch */
+  dirty_connection_unbatch (self);
   dirty_connection_clear_out (self);
   self->queued_bytes = 0;
   close_pending_fds (self);

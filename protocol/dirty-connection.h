@@ -58,6 +58,23 @@ void      dirty_connection_send      (DirtyConnection *self,
 gboolean  dirty_connection_send_from_thread (DirtyConnection *self,
                                              DirtyFrame      *frame);
 
+/* Batches, for the thread that owns the connections it sends on: between
+ * dirty_connection_batch_begin () and _end () (they nest), a frame
+ * dirty_connection_send () would write at once is queued instead, and
+ * dirty_connection_batch_flush () or the outermost _end () writes each
+ * connection's queue in one sendmsg. A connection's reads are a batch
+ * per read(): the frames one read brings, forwarded or answered, leave
+ * in one write per connection before the next read. Code that waits
+ * for a queue to drain flushes first. */
+void      dirty_connection_batch_begin (void);
+void      dirty_connection_batch_flush (void);
+void      dirty_connection_batch_end   (void);
+/* Runs @func (@data, NULL) at this thread's next batch flush, or now if
+ * no batch is open: a wake-up of another thread for what a read
+ * brought, once per read rather than once per frame. */
+void      dirty_connection_batch_defer (GFunc    func,
+                                        gpointer data);
+
 /* Closes at once; queued frames are dropped. */
 void      dirty_connection_close     (DirtyConnection *self);
 
