@@ -37,7 +37,7 @@
  * was read, as a #GError of the %DIRTY_ERROR domain.
  *
  * The reader sets the pace: the worker may only be a credit window of
- * chunks ahead of it (64 by default), so an action streaming faster than
+ * chunks ahead of it (128 by default), so an action streaming faster than
  * the reader reads waits instead of filling memory. Closing the stream,
  * or dropping the last reference to it, before its end, cancels the call:
  * the action's #GCancellable fires and its worker is free for the next
@@ -60,12 +60,20 @@ struct _DirtyStreamQueue {
   GMutex   lock;
   GCond    cond;        /* a chunk or the end arrived, or a wait was cancelled */
   GQueue   frames;      /* of DirtyFrame: CHUNKs not read yet */
+  guint    n_waiting;   /* readers in g_cond_wait (): a push wakes only them */
+  gboolean wake_deferred;   /* a wake-up waits for the I/O thread's read to end */
   gboolean ended;
   GError  *error;       /* how it ended, NULL for END */
   /* For main-loop readers: readable while a chunk or the end waits. Made
    * on first use; its level is kept in step with the queue, under lock. */
   int      event_fd;
   gboolean event_set;
+
+  /* The reader's alone, no lock: the frames it took from @frames at
+   * once. A reader that falls behind takes every chunk that arrived in
+   * one lock, not one lock (and, with the I/O thread pushing meanwhile,
+   * one futex call or more) per chunk. */
+  GQueue   taken;
 };
 
 typedef enum {
@@ -91,6 +99,7 @@ dirty_stream_queue_new (const DirtyLimits *limits,
   g_mutex_init (&queue->lock);
   g_cond_init (&queue->cond);
   g_queue_init (&queue->frames);
+  g_queue_init (&queue->taken);
   return queue;
 }
 
@@ -107,6 +116,7 @@ dirty_stream_queue_unref (DirtyStreamQueue *queue)
   if (!g_atomic_ref_count_dec (&queue->ref_count))
     return;
   g_queue_clear_full (&queue->frames, (GDestroyNotify) dirty_frame_unref);
+  g_queue_clear_full (&queue->taken, (GDestroyNotify) dirty_frame_unref);
   g_clear_error (&queue->error);
   if (queue->event_fd >= 0)
     close (queue->event_fd);
@@ -143,18 +153,40 @@ queue_update_event_locked (DirtyStreamQueue *queue)
   queue->event_set = want;
 }
 
+static void
+queue_wake_deferred (gpointer data,
+                     gpointer unused)
+{
+  DirtyStreamQueue *queue = data;
+
+  g_mutex_lock (&queue->lock);
+  queue->wake_deferred = FALSE;
+  g_mutex_unlock (&queue->lock);
+  g_cond_signal (&queue->cond);
+  dirty_stream_queue_unref (queue);
+}
+
 void
 dirty_stream_queue_push (DirtyStreamQueue *queue,
                          DirtyFrame       *frame)
 {
+  gboolean wake = FALSE;
+
   g_mutex_lock (&queue->lock);
   if (!queue->ended)
     {
       g_queue_push_tail (&queue->frames, dirty_frame_ref (frame));
       queue_update_event_locked (queue);
-      g_cond_broadcast (&queue->cond);
+      /* a signal is a syscall even with nobody waiting */
+      wake = queue->n_waiting > 0 && !queue->wake_deferred;
+      queue->wake_deferred |= wake;
     }
   g_mutex_unlock (&queue->lock);
+  /* Once the read that brought it is done: a reader that waits takes
+   * every chunk of the read at once, not one wake-up per chunk; and
+   * after the unlock (woken under it, it would only wait for the lock) */
+  if (wake)
+    dirty_connection_batch_defer (queue_wake_deferred, dirty_stream_queue_ref (queue));
 }
 
 void
@@ -172,15 +204,26 @@ dirty_stream_queue_finish (DirtyStreamQueue *queue,
   g_mutex_unlock (&queue->lock);
 }
 
+/* Every chunk that arrived moves to the reader's own queue. */
+static void
+queue_take_locked (DirtyStreamQueue *queue)
+{
+  if (g_queue_is_empty (&queue->frames))
+    return;
+  queue->taken = queue->frames;
+  g_queue_init (&queue->frames);
+  queue_update_event_locked (queue);
+}
+
 static PopResult
 queue_pop_locked (DirtyStreamQueue  *queue,
                   DirtyFrame       **frame,
                   GError           **error)
 {
-  if (!g_queue_is_empty (&queue->frames))
+  queue_take_locked (queue);
+  if (!g_queue_is_empty (&queue->taken))
     {
-      *frame = g_queue_pop_head (&queue->frames);
-      queue_update_event_locked (queue);
+      *frame = g_queue_pop_head (&queue->taken);
       return POP_CHUNK;
     }
   if (!queue->ended)
@@ -212,13 +255,19 @@ queue_pop_wait (DirtyStreamQueue  *queue,
   PopResult result;
   gulong wake_id = 0;
 
+  if ((*frame = g_queue_pop_head (&queue->taken)) != NULL)
+    return POP_CHUNK;
   /* before locking: it runs at once when already cancelled */
   if (cancellable != NULL)
     wake_id = g_cancellable_connect (cancellable, G_CALLBACK (queue_wake_cb), queue, NULL);
   g_mutex_lock (&queue->lock);
   while ((result = queue_pop_locked (queue, frame, error)) == POP_EMPTY &&
          !g_cancellable_is_cancelled (cancellable))
-    g_cond_wait (&queue->cond, &queue->lock);
+    {
+      queue->n_waiting++;
+      g_cond_wait (&queue->cond, &queue->lock);
+      queue->n_waiting--;
+    }
   g_mutex_unlock (&queue->lock);
   if (cancellable != NULL)
     g_cancellable_disconnect (cancellable, wake_id);
@@ -238,10 +287,26 @@ queue_try_pop (DirtyStreamQueue  *queue,
 {
   PopResult result;
 
+  if ((*frame = g_queue_pop_head (&queue->taken)) != NULL)
+    return POP_CHUNK;
   g_mutex_lock (&queue->lock);
   result = queue_pop_locked (queue, frame, error);
   g_mutex_unlock (&queue->lock);
   return result;
+}
+
+/* The next chunk if one is there, without waiting: the reader's own
+ * first. (transfer none) */
+static DirtyFrame *
+queue_peek (DirtyStreamQueue *queue)
+{
+  if (g_queue_is_empty (&queue->taken))
+    {
+      g_mutex_lock (&queue->lock);
+      queue_take_locked (queue);
+      g_mutex_unlock (&queue->lock);
+    }
+  return g_queue_peek_head (&queue->taken);
 }
 
 static gboolean
@@ -249,6 +314,8 @@ queue_is_readable (DirtyStreamQueue *queue)
 {
   gboolean readable;
 
+  if (!g_queue_is_empty (&queue->taken))
+    return TRUE;
   g_mutex_lock (&queue->lock);
   readable = queue_readable_locked (queue);
   g_mutex_unlock (&queue->lock);
@@ -397,6 +464,35 @@ dirty_stream_copy_out (DirtyStream *self,
   return (gssize) n;
 }
 
+/* The current chunk's bytes, then those of the bytes chunks already
+ * there, up to @count: a reader behind the stream catches up in one
+ * read. It stops before any other chunk, which needs a JSON parse that
+ * may fail (the error then comes with the next read, not after bytes),
+ * and before the end or an error, which the next read reports. */
+static gssize
+dirty_stream_copy_out_more (DirtyStream *self,
+                            guint8      *buffer,
+                            gsize        count)
+{
+  gsize done = (gsize) dirty_stream_copy_out (self, buffer, count);
+  DirtyFrame *next;
+
+  while (done < count && (next = queue_peek (self->queue)) != NULL)
+    {
+      GBytes *bytes = dirty_frame_get_bytes_chunk (next);
+
+      if (bytes == NULL)
+        break;
+      dirty_frame_unref (g_queue_pop_head (&self->queue->taken));
+      dirty_stream_consumed (self);
+      g_bytes_unref (self->current);
+      self->current = bytes;
+      self->offset = 0;
+      done += (gsize) dirty_stream_copy_out (self, buffer + done, count - done);
+    }
+  return (gssize) done;
+}
+
 /* read() and read_nonblocking(): @blocking chooses how to wait. */
 static gssize
 dirty_stream_read_some (DirtyStream   *self,
@@ -433,7 +529,7 @@ dirty_stream_read_some (DirtyStream   *self,
           return -1;
         }
     }
-  return dirty_stream_copy_out (self, buffer, count);
+  return dirty_stream_copy_out_more (self, buffer, count);
 }
 
 static gssize
@@ -478,9 +574,10 @@ dirty_stream_create_source (GPollableInputStream *stream,
   g_autoptr(GError) error = NULL;
   int fd;
 
-  /* bytes of the current chunk are readable now; so is an eventfd error
-   * (the read then reports it) */
-  if (dirty_stream_current_left (self) > 0 ||
+  /* bytes of the current chunk, or chunks the reader took, are
+   * readable now (the eventfd only says whether more arrived); so is an
+   * eventfd error (the read then reports it) */
+  if (dirty_stream_current_left (self) > 0 || !g_queue_is_empty (&self->queue->taken) ||
       (fd = queue_get_event_fd (self->queue, &error)) < 0)
     child = g_timeout_source_new (0);
   else
