@@ -296,7 +296,8 @@ profile (DirtyClient *client, Dirty *d, const char *what)
     for (guint i = 0; i < n_round_trips; i++)
       dirty_tiny (d, 0);
   else if (g_strcmp0 (what, "stream") == 0)
-    dirty_stream_seconds (client, n_small_chunks, SMALL_CHUNK);
+    g_print ("%.0f chunks/s\n", n_small_chunks / dirty_stream_seconds (client, n_small_chunks,
+                                                                         SMALL_CHUNK));
   else if (g_strcmp0 (what, "tput") == 0)
     throughput (dirty_tiny, d);
   else
@@ -425,7 +426,7 @@ main (int argc, char **argv)
           percentile (floor_copy, 0.5) / 1000.0, TRUE);
   report ("1 GiB bytes echo (memfd), once", dirty_gib_us / 1000.0, "ms",
           floor_gib_us / 1000.0, TRUE);
-  g_print ("streams (default credit window of 64 chunks; the floor has no flow control):\n");
+  g_print ("streams (default credit window of 128 chunks; the floor has no flow control):\n");
   report ("stream of 16-byte chunks", n_small_chunks / dirty_small_s, "chunk/s",
           n_small_chunks / floor_small_s, FALSE);
   report ("time to first chunk, p50", percentile (dirty_first, 0.5), "us",
