@@ -18,15 +18,21 @@ typedef struct _DirtyCallStream DirtyCallStream;
  * waiting for credit were dropped): schedule a pump. Called from any
  * thread, without the stream's lock, at most once until the next take. */
 typedef void (*DirtyCallStreamReadyFunc) (gpointer user_data);
+/* Writes @frame (transfer none) to the connection now, from any thread. */
+typedef void (*DirtyCallStreamSendFunc)  (gpointer    user_data,
+                                          DirtyFrame *frame);
 
 /* @cancellable is the call's: when it fires, blocked senders wake up and
  * fail, and chunks still waiting for credit are dropped. @context is the
- * worker's main context: a blocking send there would never see credit. */
+ * worker's main context: a blocking send there would never see credit.
+ * The stream's first chunk goes out through @send_func, from the thread
+ * that sends it, the others through the main loop's pump. */
 DirtyCallStream *dirty_call_stream_new      (guint64                   id,
                                              guint                     window,
                                              GMainContext             *context,
                                              GCancellable             *cancellable,
                                              DirtyCallStreamReadyFunc  ready_func,
+                                             DirtyCallStreamSendFunc   send_func,
                                              gpointer                  user_data,
                                              GDestroyNotify            destroy);
 void             dirty_call_stream_free     (DirtyCallStream *self);

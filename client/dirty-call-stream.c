@@ -20,6 +20,7 @@ struct _DirtyCallStream {
   gulong        cancelled_id;
 
   DirtyCallStreamReadyFunc ready_func;
+  DirtyCallStreamSendFunc  send_func;
   gpointer                 ready_data;
   GDestroyNotify           ready_destroy;
 
@@ -30,6 +31,7 @@ struct _DirtyCallStream {
   GQueue    out;       /* DirtyFrame*: have credit, for the main loop */
   GQueue    waiting;   /* Waiting*: no credit yet, in order */
   gboolean  ready_pending;
+  gboolean  first_went;   /* a chunk had credit: the next ones keep its order */
   gboolean  cancelled;
   gboolean  closed;
 };
@@ -113,6 +115,7 @@ dirty_call_stream_new (guint64                   id,
                        GMainContext             *context,
                        GCancellable             *cancellable,
                        DirtyCallStreamReadyFunc  ready_func,
+                       DirtyCallStreamSendFunc   send_func,
                        gpointer                  user_data,
                        GDestroyNotify            destroy)
 {
@@ -123,6 +126,7 @@ dirty_call_stream_new (guint64                   id,
   self->context = context ? g_main_context_ref (context) : NULL;
   self->cancellable = g_object_ref (cancellable);
   self->ready_func = ready_func;
+  self->send_func = send_func;
   self->ready_data = user_data;
   self->ready_destroy = destroy;
   g_mutex_init (&self->lock);
@@ -206,6 +210,29 @@ wait_for_credit_locked (DirtyCallStream  *self,
     }
 }
 
+/* With the lock held and a credit taken for @frame (transfer full):
+ * the first chunk is written at once, from this thread; the caller of
+ * a stream waits for it (dirty_client_stream () returns at the first
+ * chunk), and a wake-up of the main loop would come first. The others
+ * go through the main loop, which writes all that piled up at once.
+ * Under the lock, so that no later chunk overtakes the first. Returns
+ * whether the main loop needs a pump (see mark_ready ()). */
+static gboolean
+give_credit_locked (DirtyCallStream *self,
+                    DirtyFrame      *frame)
+{
+  if (!self->first_went && self->send_func != NULL)
+    {
+      self->first_went = TRUE;
+      self->send_func (self->ready_data, frame);
+      dirty_frame_unref (frame);
+      return FALSE;
+    }
+  self->first_went = TRUE;
+  g_queue_push_tail (&self->out, frame);
+  return mark_ready (self);
+}
+
 gboolean
 dirty_call_stream_send (DirtyCallStream  *self,
                         DirtyFrame       *frame,
@@ -225,8 +252,7 @@ dirty_call_stream_send (DirtyCallStream  *self,
   if (ok)
     {
       self->credit--;
-      g_queue_push_tail (&self->out, g_steal_pointer (&owned));
-      ready = mark_ready (self);
+      ready = give_credit_locked (self, g_steal_pointer (&owned));
     }
   g_mutex_unlock (&self->lock);
 
@@ -251,8 +277,7 @@ dirty_call_stream_send_async (DirtyCallStream *self,
   if (error == NULL && self->credit > 0 && g_queue_is_empty (&self->waiting))
     {
       self->credit--;
-      g_queue_push_tail (&self->out, frame);
-      ready = mark_ready (self);
+      ready = give_credit_locked (self, frame);
       sent = TRUE;
     }
   else if (error == NULL)

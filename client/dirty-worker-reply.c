@@ -322,6 +322,19 @@ stream_ready_cb (gpointer user_data)
   post_to_main_context (user_data, NULL, FALSE, stream_pump_cb, "[dirty-worker] stream");
 }
 
+/* A stream's first chunk, from the thread that sends it */
+static void
+stream_send_cb (gpointer    user_data,
+                DirtyFrame *frame)
+{
+  DirtyWorker *self = ((ReplyTarget *) user_data)->worker;
+
+  g_mutex_lock (&self->send_lock);
+  if (self->connection != NULL)
+    dirty_connection_send_from_thread (self->connection, frame);
+  g_mutex_unlock (&self->send_lock);
+}
+
 DirtyCall *
 dirty_worker_new_call (DirtyWorker *self,
                        guint64      id,
@@ -345,7 +358,7 @@ dirty_worker_new_call_stream (DirtyWorker *self,
 {
   return dirty_call_stream_new (entry->id, window, self->context,
                                 dirty_call_get_cancellable (entry->call),
-                                stream_ready_cb,
+                                stream_ready_cb, stream_send_cb,
                                 reply_target_new (self, self->context, NULL, entry->id),
                                 reply_target_free);
 }
