@@ -51,6 +51,27 @@ dirty_client_stream_started_cb (GObject      *source,
  *
  * Since: 0.1
  */
+/* Sends @request as a stream; @started (taken, may be NULL) returns at
+ * its first chunk or its end. (transfer full) */
+static DirtyStream *
+dirty_client_start_stream (DirtyClient       *self,
+                           DirtyRequest      *request,
+                           GCancellable      *cancellable,
+                           GTask             *started,
+                           DirtyStreamQueue **out_queue)
+{
+  g_autoptr(DirtyClientCall) call = NULL;
+  guint timeout_ms = dirty_request_get_timeout (request);
+
+  if (timeout_ms == 0)
+    timeout_ms = dirty_client_get_timeout (self);
+  *out_queue = dirty_stream_queue_new (NULL, DIRTY_STREAM_DEFAULT_WINDOW);
+  call = dirty_client_io_start_call (dirty_client_get_io (self), started, cancellable,
+                                     dirty_request_encode_stream (request, 0, timeout_ms),
+                                     timeout_ms, *out_queue);
+  return dirty_stream_new (G_OBJECT (self), *out_queue, call);
+}
+
 void
 dirty_client_send_stream (DirtyClient         *self,
                           DirtyRequest        *request,
@@ -59,9 +80,7 @@ dirty_client_send_stream (DirtyClient         *self,
                           gpointer             user_data)
 {
   g_autoptr(DirtyStreamQueue) queue = NULL;
-  g_autoptr(DirtyClientCall) call = NULL;
   GTask *task, *started;
-  guint timeout_ms;
 
   g_return_if_fail (DIRTY_IS_CLIENT (self));
   g_return_if_fail (DIRTY_IS_REQUEST (request));
@@ -69,17 +88,10 @@ dirty_client_send_stream (DirtyClient         *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, dirty_client_send_stream);
-  timeout_ms = dirty_request_get_timeout (request);
-  if (timeout_ms == 0)
-    timeout_ms = dirty_client_get_timeout (self);
-
-  queue = dirty_stream_queue_new (NULL, DIRTY_STREAM_DEFAULT_WINDOW);
   started = g_task_new (self, cancellable, dirty_client_stream_started_cb, task);
   g_task_set_source_tag (started, dirty_client_stream_started_cb);
-  call = dirty_client_io_start_call (dirty_client_get_io (self), started, cancellable,
-                                     dirty_request_encode_stream (request, 0, timeout_ms),
-                                     timeout_ms, queue);
-  g_task_set_task_data (task, dirty_stream_new (G_OBJECT (self), queue, call), g_object_unref);
+  g_task_set_task_data (task, dirty_client_start_stream (self, request, cancellable, started, &queue),
+                        g_object_unref);
 }
 
 /**
@@ -129,18 +141,22 @@ dirty_client_send_stream_sync (DirtyClient   *self,
                                GCancellable  *cancellable,
                                GError       **error)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  DirtySyncWait wait;
+  g_autoptr(DirtyStreamQueue) queue = NULL;
+  g_autoptr(DirtyStream) stream = NULL;
 
   g_return_val_if_fail (DIRTY_IS_CLIENT (self), NULL);
   g_return_val_if_fail (DIRTY_IS_REQUEST (request), NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  dirty_sync_wait_begin (&wait);
-  dirty_client_send_stream (self, request, cancellable, dirty_sync_wait_cb, &wait);
-  result = dirty_sync_wait_end (&wait);
-  return dirty_client_send_stream_finish (self, result, error);
+  /* No task: the caller waits on the stream's own queue for the first
+   * chunk, one GCond wake-up, rather than for a task returned through
+   * its main context. A cancel, a timeout or an error ends the queue
+   * as it ends the stream. */
+  stream = dirty_client_start_stream (self, request, cancellable, NULL, &queue);
+  if (!dirty_stream_queue_wait_started (queue, error))
+    return NULL;
+  return g_steal_pointer (&stream);
 }
 
 static void

@@ -309,6 +309,26 @@ queue_peek (DirtyStreamQueue *queue)
   return g_queue_peek_head (&queue->taken);
 }
 
+gboolean
+dirty_stream_queue_wait_started (DirtyStreamQueue  *queue,
+                                 GError           **error)
+{
+  gboolean ok;
+
+  g_mutex_lock (&queue->lock);
+  while (!queue_readable_locked (queue))
+    {
+      queue->n_waiting++;
+      g_cond_wait (&queue->cond, &queue->lock);
+      queue->n_waiting--;
+    }
+  ok = !g_queue_is_empty (&queue->frames) || queue->error == NULL;
+  if (!ok)
+    g_propagate_error (error, g_error_copy (queue->error));
+  g_mutex_unlock (&queue->lock);
+  return ok;
+}
+
 static gboolean
 queue_is_readable (DirtyStreamQueue *queue)
 {
