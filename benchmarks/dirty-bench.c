@@ -300,9 +300,15 @@ profile (DirtyClient *client, Dirty *d, const char *what)
                                                                          SMALL_CHUNK));
   else if (g_strcmp0 (what, "tput") == 0)
     throughput (dirty_tiny, d);
+  else if (g_strcmp0 (what, "first") == 0)
+    {
+      g_autoptr(GArray) samples = first_chunk_samples (client, NULL, n_round_trips);
+
+      g_print ("time to first chunk p50 %.0f us\n", percentile (samples, 0.5));
+    }
   else
     {
-      g_printerr ("--profile takes rtt, stream or tput\n");
+      g_printerr ("--profile takes rtt, stream, tput or first\n");
       return 1;
     }
   return 0;
@@ -332,7 +338,7 @@ main (int argc, char **argv)
     { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "Fewer iterations (a smoke run)", NULL },
     { "table", 0, 0, G_OPTION_ARG_FILENAME, &table, "Append the result rows to FILE", "FILE" },
     { "profile", 0, 0, G_OPTION_ARG_STRING, &profile_what,
-      "Run only one dirty-arbiter figure (rtt, stream, tput), without the floor", "WHAT" },
+      "Run only one dirty-arbiter figure (rtt, stream, tput, first), without the floor", "WHAT" },
     { "count", 0, 0, G_OPTION_ARG_INT, &count,
       "Round trips, or chunks of the 16-byte stream (after --quick)", "N" },
     { NULL }

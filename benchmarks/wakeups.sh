@@ -7,7 +7,7 @@
 # voluntary switch is a thread going to sleep to be woken later, so this
 # counts the hops of a call (plus a few timers), not CPU time: it does
 # not depend on load the way seconds do.
-# Usage: benchmarks/wakeups.sh BUILDDIR [rtt|stream] [N]
+# Usage: benchmarks/wakeups.sh BUILDDIR [rtt|stream|first] [N]
 # (not tput: that figure runs for a time, not a count of calls)
 set -eu
 build=$(cd "$1" && pwd)
