@@ -28,6 +28,13 @@ struct _DirtyCallStream {
   GMutex    lock;
   GCond     cond;      /* credit arrived, or the stream was cancelled or closed */
   guint64   credit;    /* chunks that may still be sent */
+  /* the body sizes of the chunks sent and not given back yet, oldest
+   * first (a ring of @window), and their sum: DIRTY_STREAM_BYTES_AHEAD */
+  guint32  *ahead_sizes;
+  guint     window;
+  guint     ahead_first;
+  guint     ahead_count;
+  gsize     ahead_bytes;
   GQueue    out;       /* DirtyFrame*: have credit, for the main loop */
   GQueue    waiting;   /* Waiting*: no credit yet, in order */
   gboolean  ready_pending;
@@ -123,6 +130,8 @@ dirty_call_stream_new (guint64                   id,
 
   self->id = id;
   self->credit = window;
+  self->window = MAX (window, 1);
+  self->ahead_sizes = g_new (guint32, self->window);
   self->context = context ? g_main_context_ref (context) : NULL;
   self->cancellable = g_object_ref (cancellable);
   self->ready_func = ready_func;
@@ -153,6 +162,7 @@ dirty_call_stream_free (DirtyCallStream *self)
   g_clear_pointer (&self->context, g_main_context_unref);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
+  g_free (self->ahead_sizes);
   g_free (self);
 }
 
@@ -181,6 +191,28 @@ wake_cb (GCancellable *cancellable,
   g_mutex_unlock (&self->lock);
 }
 
+/* With the lock held: whether a chunk may go now (a credit, nothing
+ * older waiting, and less than DIRTY_STREAM_BYTES_AHEAD on its way). */
+static gboolean
+may_send_locked (DirtyCallStream *self)
+{
+  return self->credit > 0 && self->ahead_bytes < DIRTY_STREAM_BYTES_AHEAD;
+}
+
+/* With the lock held: @frame takes a credit and counts as ahead. */
+static void
+take_credit_locked (DirtyCallStream *self,
+                    DirtyFrame      *frame)
+{
+  gsize size = g_bytes_get_size (frame->body);
+
+  self->credit--;
+  /* never more than @window chunks without credit: the arbiter checks */
+  g_assert (self->ahead_count < self->window);
+  self->ahead_sizes[(self->ahead_first + self->ahead_count++) % self->window] = (guint32) size;
+  self->ahead_bytes += size;
+}
+
 /* With the lock held: waits for credit, or fails. */
 static gboolean
 wait_for_credit_locked (DirtyCallStream  *self,
@@ -196,7 +228,7 @@ wait_for_credit_locked (DirtyCallStream  *self,
           g_propagate_error (error, local_error);
           return FALSE;
         }
-      if (self->credit > 0 && g_queue_is_empty (&self->waiting))
+      if (may_send_locked (self) && g_queue_is_empty (&self->waiting))
         return TRUE;
       /* the credit arrives through this very main loop */
       if (self->context != NULL && g_main_context_is_owner (self->context))
@@ -251,7 +283,7 @@ dirty_call_stream_send (DirtyCallStream  *self,
   ok = wait_for_credit_locked (self, cancellable, error);
   if (ok)
     {
-      self->credit--;
+      take_credit_locked (self, owned);
       ready = give_credit_locked (self, g_steal_pointer (&owned));
     }
   g_mutex_unlock (&self->lock);
@@ -274,9 +306,9 @@ dirty_call_stream_send_async (DirtyCallStream *self,
 
   g_mutex_lock (&self->lock);
   error = send_error_locked (self, task ? g_task_get_cancellable (task) : NULL);
-  if (error == NULL && self->credit > 0 && g_queue_is_empty (&self->waiting))
+  if (error == NULL && may_send_locked (self) && g_queue_is_empty (&self->waiting))
     {
-      self->credit--;
+      take_credit_locked (self, frame);
       ready = give_credit_locked (self, frame);
       sent = TRUE;
     }
@@ -326,10 +358,19 @@ dirty_call_stream_add_credit (DirtyCallStream *self,
   Waiting *waiting;
 
   g_mutex_lock (&self->lock);
-  self->credit += n;
-  while (self->credit > 0 && (waiting = g_queue_pop_head (&self->waiting)) != NULL)
+  /* the @n oldest chunks were consumed: no longer ahead, and a credit
+   * each again (a chunk is either ahead or has its credit back: the
+   * arbiter never grants more than it forwarded) */
+  for (guint i = 0; i < n && self->ahead_count > 0; i++)
     {
-      self->credit--;
+      self->ahead_bytes -= self->ahead_sizes[self->ahead_first];
+      self->ahead_first = (self->ahead_first + 1) % self->window;
+      self->ahead_count--;
+    }
+  self->credit = self->window - self->ahead_count;
+  while (may_send_locked (self) && (waiting = g_queue_pop_head (&self->waiting)) != NULL)
+    {
+      take_credit_locked (self, waiting->frame);
       g_queue_push_tail (&self->out, g_steal_pointer (&waiting->frame));
       g_queue_push_tail (&granted, waiting);
     }

@@ -37,8 +37,9 @@
  * was read, as a #GError of the %DIRTY_ERROR domain.
  *
  * The reader sets the pace: the worker may only be a credit window of
- * chunks ahead of it (128 by default), so an action streaming faster than
- * the reader reads waits instead of filling memory. Closing the stream,
+ * chunks (128 by default), or 2 MiB of chunks plus one, ahead of it, so
+ * an action streaming faster than the reader reads waits instead of
+ * filling memory. Closing the stream,
  * or dropping the last reference to it, before its end, cancels the call:
  * the action's #GCancellable fires and its worker is free for the next
  * call. So does cancelling the #GCancellable given to
@@ -204,10 +205,14 @@ dirty_stream_queue_finish (DirtyStreamQueue *queue,
   g_mutex_unlock (&queue->lock);
 }
 
-/* Every chunk that arrived moves to the reader's own queue. */
+/* Every chunk that arrived moves to the reader's own queue. Only once
+ * the reader used up what it took before: every caller pops from
+ * @taken first and takes only when it is empty. */
 static void
 queue_take_locked (DirtyStreamQueue *queue)
 {
+  g_assert (g_queue_is_empty (&queue->taken));
+
   if (g_queue_is_empty (&queue->frames))
     return;
   queue->taken = queue->frames;
@@ -385,6 +390,7 @@ struct _DirtyStream
   gsize             offset;
   GPtrArray        *attachments;  /* of the chunk next_chunk returned last */
   guint             unacked;      /* chunks read since the last CREDIT */
+  gsize             unacked_bytes;   /* and their body bytes */
 };
 
 static void dirty_stream_pollable_iface_init (GPollableInputStreamInterface *iface);
@@ -393,17 +399,22 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (DirtyStream, dirty_stream, G_TYPE_INPUT_STREAM,
                                G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_INPUT_STREAM,
                                                       dirty_stream_pollable_iface_init))
 
-/* A chunk left the queue: give the credit back to the worker, half a
- * window at a time, so the stream flows without a CREDIT per chunk. */
+/* A chunk (@frame) left the queue: give the credit back to the worker,
+ * half a window at a time, so the stream flows without a CREDIT per
+ * chunk; or once DIRTY_STREAM_BYTES_AHEAD body bytes were read, which
+ * the worker waits for when its chunks are big. */
 static void
-dirty_stream_consumed (DirtyStream *self)
+dirty_stream_consumed (DirtyStream *self,
+                       DirtyFrame  *frame)
 {
   guint batch = MAX (1, self->queue->window / 2);
 
-  if (++self->unacked < batch)
+  self->unacked_bytes += g_bytes_get_size (frame->body);
+  if (++self->unacked < batch && self->unacked_bytes < DIRTY_STREAM_BYTES_AHEAD)
     return;
   dirty_client_call_credit (self->call, self->unacked);
   self->unacked = 0;
+  self->unacked_bytes = 0;
 }
 
 /* The "data" of a CHUNK, and its attachments */
@@ -453,7 +464,7 @@ dirty_stream_load (DirtyStream  *self,
   g_autoptr(GPtrArray) attachments = NULL;
   g_autoptr(JsonNode) data = NULL;
 
-  dirty_stream_consumed (self);
+  dirty_stream_consumed (self, frame);
   g_clear_pointer (&self->current, g_bytes_unref);
   self->offset = 0;
   /* bytes as a worker writes them: no JSON to parse */
@@ -503,8 +514,8 @@ dirty_stream_copy_out_more (DirtyStream *self,
 
       if (bytes == NULL)
         break;
+      dirty_stream_consumed (self, next);
       dirty_frame_unref (g_queue_pop_head (&self->queue->taken));
-      dirty_stream_consumed (self);
       g_bytes_unref (self->current);
       self->current = bytes;
       self->offset = 0;
@@ -718,7 +729,7 @@ dirty_stream_next (DirtyStream   *self,
   g_clear_pointer (&self->current, g_bytes_unref);
   if (result != POP_CHUNK)
     return result;
-  dirty_stream_consumed (self);
+  dirty_stream_consumed (self, frame);
   *out_chunk = decode_chunk (self, frame, &attachments, error);
   dirty_frame_unref (frame);
   if (*out_chunk == NULL)

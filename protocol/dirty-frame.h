@@ -50,6 +50,13 @@ typedef enum {
  * 410,000), at twice 64's worst case of memory for big chunks. */
 #define DIRTY_STREAM_DEFAULT_WINDOW 128
 #define DIRTY_STREAM_MAX_WINDOW     4096
+/* ... and the window counts chunks, not bytes: a worker also holds back
+ * its next chunk while the bodies of the chunks it sent and got no
+ * CREDIT for add up to this much; so a reader must give credit back, at
+ * the latest, once it has consumed this many body bytes since its last
+ * CREDIT (or it would wait for chunks that wait for it). At most this
+ * plus one chunk is on its way to a slow reader, whatever the window. */
+#define DIRTY_STREAM_BYTES_AHEAD    (2 * 1024 * 1024)
 
 /* Limits enforced on every frame read. The defaults are in
  * dirty_limits_init(); the arbiter may lower or raise them by config. */

@@ -5,9 +5,11 @@
 #include "config.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include <dirty.h>
 
+#include "dirty-frame.h"
 #include "dirty-test-daemon.h"
 
 #define STREAMAPP "streamapp:DirtyStreamTestApp"
@@ -633,6 +635,63 @@ test_backpressure (void)
   g_assert_cmpint (worker_after - worker_before, <, 4 * 1024);
 }
 
+/* Reads @stream to its end through the GInputStream face: chunk i is
+ * @size bytes of (i & 0xff), as streamapp's "bytes" kind sends them,
+ * from chunk @first on. Returns how many it read. */
+static guint
+read_byte_chunks (DirtyStream *stream,
+                  gsize        size,
+                  guint        first)
+{
+  g_autofree guint8 *chunk = g_malloc (size);
+  g_autoptr(GError) error = NULL;
+  gsize n_read = 0;
+  guint n = first;
+
+  while (g_input_stream_read_all (G_INPUT_STREAM (stream), chunk, size, &n_read, NULL, &error) &&
+         n_read == size)
+    {
+      g_assert_cmpuint (chunk[0], ==, n & 0xff);
+      g_assert_cmpuint (chunk[size - 1], ==, n & 0xff);
+      n++;
+    }
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_read, ==, 0);
+  return n - first;
+}
+
+/* The credit window counts chunks; big chunks are held back by bytes
+ * too (DIRTY_STREAM_BYTES_AHEAD): a reader that does not read holds a
+ * few MiB, not a window of chunks. And chunks bigger than that budget
+ * still flow, one at a time. */
+static void
+test_bytes_ahead (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon);
+  g_autoptr(DirtyStream) stream = NULL;
+  g_autoptr(DirtyStream) huge = NULL;
+  g_autoptr(JsonNode) first = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 before, held;
+
+  before = rss_kib (getpid ());
+  /* 64 chunks of 1 MiB: within the window of 128, 64 MiB if unbounded */
+  stream = open_stream_ok (client, "count", "{\"n\": 64, \"kind\": \"bytes\", \"size\": 1048576}");
+  first = dirty_stream_next_chunk_sync (stream, NULL, &error);
+  g_assert_no_error (error);
+  g_usleep (500 * 1000);
+  held = rss_kib (getpid ()) - before;
+  g_test_message ("a reader that stopped after the first of 64 chunks of 1 MiB holds %"
+                  G_GINT64_FORMAT " KiB more (budget %d KiB ahead)", held,
+                  DIRTY_STREAM_BYTES_AHEAD / 1024);
+  g_assert_cmpint (held, <, 16 * 1024);
+  g_assert_cmpuint (read_byte_chunks (stream, 1048576, 1), ==, 63);
+
+  /* 5 chunks of 3 MiB, each over the budget alone */
+  huge = open_stream_ok (client, "count", "{\"n\": 5, \"kind\": \"bytes\", \"size\": 3145728}");
+  g_assert_cmpuint (read_byte_chunks (huge, 3145728, 0), ==, 5);
+}
+
 /* ---- a worker dying mid-stream ------------------------------------------ */
 
 static void
@@ -672,6 +731,7 @@ main (int argc, char **argv)
   g_test_add_func ("/stream/cancel/close", test_cancel_close);
   g_test_add_func ("/stream/cancel/unref", test_cancel_unref);
   g_test_add_func ("/stream/backpressure", test_backpressure);
+  g_test_add_func ("/stream/bytes-ahead", test_bytes_ahead);
   g_test_add_func ("/stream/worker-killed", test_worker_killed);
 
   shared_daemon = dirty_test_daemon_start (SHARED_CONFIG, NULL);
