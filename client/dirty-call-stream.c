@@ -27,9 +27,11 @@ struct _DirtyCallStream {
   /* Everything below is shared by the app's threads and the main loop */
   GMutex    lock;
   GCond     cond;      /* credit arrived, or the stream was cancelled or closed */
-  guint64   credit;    /* chunks that may still be sent */
   /* the body sizes of the chunks sent and not given back yet, oldest
-   * first (a ring of @window), and their sum: DIRTY_STREAM_BYTES_AHEAD */
+   * first (a ring of @window), and their sum: DIRTY_STREAM_BYTES_AHEAD.
+   * The credit left is @window - @ahead_count: a chunk is either ahead
+   * or has its credit back (the arbiter never grants more than it
+   * forwarded). */
   guint32  *ahead_sizes;
   guint     window;
   guint     ahead_first;
@@ -129,7 +131,6 @@ dirty_call_stream_new (guint64                   id,
   DirtyCallStream *self = g_new0 (DirtyCallStream, 1);
 
   self->id = id;
-  self->credit = window;
   self->window = MAX (window, 1);
   self->ahead_sizes = g_new (guint32, self->window);
   self->context = context ? g_main_context_ref (context) : NULL;
@@ -196,7 +197,7 @@ wake_cb (GCancellable *cancellable,
 static gboolean
 may_send_locked (DirtyCallStream *self)
 {
-  return self->credit > 0 && self->ahead_bytes < DIRTY_STREAM_BYTES_AHEAD;
+  return self->ahead_count < self->window && self->ahead_bytes < DIRTY_STREAM_BYTES_AHEAD;
 }
 
 /* With the lock held: @frame takes a credit and counts as ahead. */
@@ -206,9 +207,6 @@ take_credit_locked (DirtyCallStream *self,
 {
   gsize size = g_bytes_get_size (frame->body);
 
-  self->credit--;
-  /* never more than @window chunks without credit: the arbiter checks */
-  g_assert (self->ahead_count < self->window);
   self->ahead_sizes[(self->ahead_first + self->ahead_count++) % self->window] = (guint32) size;
   self->ahead_bytes += size;
 }
@@ -358,16 +356,13 @@ dirty_call_stream_add_credit (DirtyCallStream *self,
   Waiting *waiting;
 
   g_mutex_lock (&self->lock);
-  /* the @n oldest chunks were consumed: no longer ahead, and a credit
-   * each again (a chunk is either ahead or has its credit back: the
-   * arbiter never grants more than it forwarded) */
+  /* the @n oldest chunks were consumed: no longer ahead, a credit each */
   for (guint i = 0; i < n && self->ahead_count > 0; i++)
     {
       self->ahead_bytes -= self->ahead_sizes[self->ahead_first];
       self->ahead_first = (self->ahead_first + 1) % self->window;
       self->ahead_count--;
     }
-  self->credit = self->window - self->ahead_count;
   while (may_send_locked (self) && (waiting = g_queue_pop_head (&self->waiting)) != NULL)
     {
       take_credit_locked (self, waiting->frame);

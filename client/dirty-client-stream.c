@@ -24,6 +24,26 @@ dirty_client_stream_started_cb (GObject      *source,
     g_task_return_pointer (task, g_object_ref (g_task_get_task_data (task)), g_object_unref);
 }
 
+/* Sends @request as a stream; @started (taken, may be NULL) returns at
+ * its first chunk or its end. (transfer full) */
+static DirtyStream *
+dirty_client_start_stream (DirtyClient  *self,
+                           DirtyRequest *request,
+                           GCancellable *cancellable,
+                           GTask        *started)
+{
+  g_autoptr(DirtyStreamQueue) queue = dirty_stream_queue_new (NULL, DIRTY_STREAM_DEFAULT_WINDOW);
+  g_autoptr(DirtyClientCall) call = NULL;
+  guint timeout_ms = dirty_request_get_timeout (request);
+
+  if (timeout_ms == 0)
+    timeout_ms = dirty_client_get_timeout (self);
+  call = dirty_client_io_start_call (dirty_client_get_io (self), started, cancellable,
+                                     dirty_request_encode_stream (request, 0, timeout_ms),
+                                     timeout_ms, queue);
+  return dirty_stream_new (G_OBJECT (self), queue, call);
+}
+
 /**
  * dirty_client_send_stream:
  * @self: a #DirtyClient
@@ -51,27 +71,6 @@ dirty_client_stream_started_cb (GObject      *source,
  *
  * Since: 0.1
  */
-/* Sends @request as a stream; @started (taken, may be NULL) returns at
- * its first chunk or its end. (transfer full) */
-static DirtyStream *
-dirty_client_start_stream (DirtyClient       *self,
-                           DirtyRequest      *request,
-                           GCancellable      *cancellable,
-                           GTask             *started,
-                           DirtyStreamQueue **out_queue)
-{
-  g_autoptr(DirtyClientCall) call = NULL;
-  guint timeout_ms = dirty_request_get_timeout (request);
-
-  if (timeout_ms == 0)
-    timeout_ms = dirty_client_get_timeout (self);
-  *out_queue = dirty_stream_queue_new (NULL, DIRTY_STREAM_DEFAULT_WINDOW);
-  call = dirty_client_io_start_call (dirty_client_get_io (self), started, cancellable,
-                                     dirty_request_encode_stream (request, 0, timeout_ms),
-                                     timeout_ms, *out_queue);
-  return dirty_stream_new (G_OBJECT (self), *out_queue, call);
-}
-
 void
 dirty_client_send_stream (DirtyClient         *self,
                           DirtyRequest        *request,
@@ -79,7 +78,6 @@ dirty_client_send_stream (DirtyClient         *self,
                           GAsyncReadyCallback  callback,
                           gpointer             user_data)
 {
-  g_autoptr(DirtyStreamQueue) queue = NULL;
   GTask *task, *started;
 
   g_return_if_fail (DIRTY_IS_CLIENT (self));
@@ -90,7 +88,7 @@ dirty_client_send_stream (DirtyClient         *self,
   g_task_set_source_tag (task, dirty_client_send_stream);
   started = g_task_new (self, cancellable, dirty_client_stream_started_cb, task);
   g_task_set_source_tag (started, dirty_client_stream_started_cb);
-  g_task_set_task_data (task, dirty_client_start_stream (self, request, cancellable, started, &queue),
+  g_task_set_task_data (task, dirty_client_start_stream (self, request, cancellable, started),
                         g_object_unref);
 }
 
@@ -141,7 +139,6 @@ dirty_client_send_stream_sync (DirtyClient   *self,
                                GCancellable  *cancellable,
                                GError       **error)
 {
-  g_autoptr(DirtyStreamQueue) queue = NULL;
   g_autoptr(DirtyStream) stream = NULL;
 
   g_return_val_if_fail (DIRTY_IS_CLIENT (self), NULL);
@@ -153,8 +150,8 @@ dirty_client_send_stream_sync (DirtyClient   *self,
    * chunk, one GCond wake-up, rather than for a task returned through
    * its main context. A cancel, a timeout or an error ends the queue
    * as it ends the stream. */
-  stream = dirty_client_start_stream (self, request, cancellable, NULL, &queue);
-  if (!dirty_stream_queue_wait_started (queue, error))
+  stream = dirty_client_start_stream (self, request, cancellable, NULL);
+  if (!dirty_stream_wait_started (stream, error))
     return NULL;
   return g_steal_pointer (&stream);
 }

@@ -24,16 +24,16 @@ void              dirty_stream_queue_push   (DirtyStreamQueue  *queue,
 /* I/O thread, once: the stream ended (@error NULL: END) */
 void              dirty_stream_queue_finish (DirtyStreamQueue  *queue,
                                              const GError      *error);
-/* Any thread: blocks until the first chunk or the end arrived. FALSE
- * with @error set if the stream ended with an error before any chunk. */
-gboolean          dirty_stream_queue_wait_started (DirtyStreamQueue  *queue,
-                                                   GError           **error);
 
 /* The reader's side of @queue; holds @client alive and @call to send
  * credits and cancel. */
 DirtyStream      *dirty_stream_new          (GObject           *client,
                                              DirtyStreamQueue  *queue,
                                              DirtyClientCall   *call);
+/* Blocks until the first chunk or the end arrived. FALSE with @error
+ * set if the stream ended with an error before any chunk. */
+gboolean          dirty_stream_wait_started (DirtyStream       *self,
+                                             GError           **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirtyStreamQueue, dirty_stream_queue_unref)
 

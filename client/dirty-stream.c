@@ -250,6 +250,16 @@ queue_wake_cb (GCancellable *cancellable,
   g_mutex_unlock (&queue->lock);
 }
 
+/* Under the lock: waits for a push, counted so that a push signals
+ * only when someone waits. */
+static void
+queue_wait_locked (DirtyStreamQueue *queue)
+{
+  queue->n_waiting++;
+  g_cond_wait (&queue->cond, &queue->lock);
+  queue->n_waiting--;
+}
+
 /* Blocks until a chunk or the end, or until @cancellable fires. */
 static PopResult
 queue_pop_wait (DirtyStreamQueue  *queue,
@@ -268,11 +278,7 @@ queue_pop_wait (DirtyStreamQueue  *queue,
   g_mutex_lock (&queue->lock);
   while ((result = queue_pop_locked (queue, frame, error)) == POP_EMPTY &&
          !g_cancellable_is_cancelled (cancellable))
-    {
-      queue->n_waiting++;
-      g_cond_wait (&queue->cond, &queue->lock);
-      queue->n_waiting--;
-    }
+    queue_wait_locked (queue);
   g_mutex_unlock (&queue->lock);
   if (cancellable != NULL)
     g_cancellable_disconnect (cancellable, wake_id);
@@ -314,19 +320,15 @@ queue_peek (DirtyStreamQueue *queue)
   return g_queue_peek_head (&queue->taken);
 }
 
-gboolean
-dirty_stream_queue_wait_started (DirtyStreamQueue  *queue,
-                                 GError           **error)
+static gboolean
+queue_wait_started (DirtyStreamQueue  *queue,
+                    GError           **error)
 {
   gboolean ok;
 
   g_mutex_lock (&queue->lock);
   while (!queue_readable_locked (queue))
-    {
-      queue->n_waiting++;
-      g_cond_wait (&queue->cond, &queue->lock);
-      queue->n_waiting--;
-    }
+    queue_wait_locked (queue);
   ok = !g_queue_is_empty (&queue->frames) || queue->error == NULL;
   if (!ok)
     g_propagate_error (error, g_error_copy (queue->error));
@@ -707,6 +709,13 @@ dirty_stream_new (GObject          *client,
   self->queue = dirty_stream_queue_ref (queue);
   self->call = dirty_client_call_ref (call);
   return self;
+}
+
+gboolean
+dirty_stream_wait_started (DirtyStream  *self,
+                           GError      **error)
+{
+  return queue_wait_started (self->queue, error);
 }
 
 /* ---- chunk by chunk ---- */
