@@ -871,12 +871,15 @@ client_io_send_call (ClientIo *io,
       call_finish (call, NULL, error);
       return;
     }
-  client_io_sent_or_ended (io);
   call->state = CALL_SENT;
   g_hash_table_insert (io->pending, &call->id, call_ref (call));
   client_io_update_read_mode (io);
   frame = dirty_frame_copy_with_id (call->frame, call->id, call->timeout_ms);
   dirty_connection_send (connection, frame);
+  /* only now, with the frame in the connection's queue: a blocking call
+   * on another thread that sees no call unsent writes behind it, never
+   * before it (dirty_client_io_sync_begin ()) */
+  client_io_sent_or_ended (io);
 }
 
 /* Sends what waits for the connection, connecting first if needed. At
