@@ -328,9 +328,14 @@ receive_raw (DirtyConnection  *self,
 }
 
 /* Reads straight into the body buffer when a large body is still
- * missing, so big frames are not copied through rbuf. */
+ * missing, so big frames are not copied through rbuf. *@drained: fewer
+ * bytes came than there was room for, so the socket was empty then (or
+ * fds ended the read): the next read would most likely find nothing, and
+ * the level-triggered poll tells when there is more, for one syscall less
+ * per turn. */
 static gssize
 receive_some (DirtyConnection  *self,
+              gboolean         *drained,
               GError          **error)
 {
   if (self->in_body && self->rbuf_pos == self->rbuf_len)
@@ -340,6 +345,7 @@ receive_some (DirtyConnection  *self,
       if (want >= READ_CHUNK)
         {
           gssize n = receive_raw (self, self->body + self->body_have, want, error);
+          *drained = n >= 0 && (gsize) n < want;
           if (n > 0)
             {
               self->body_have += n;
@@ -352,6 +358,7 @@ receive_some (DirtyConnection  *self,
   self->rbuf_pos = self->rbuf_len = 0;
   {
     gssize n = receive_raw (self, self->rbuf, READ_CHUNK, error);
+    *drained = n >= 0 && n < READ_CHUNK;
     if (n > 0)
       {
         self->rbuf_len = n;
@@ -547,7 +554,8 @@ on_readable (GSocket      *socket,
                     self->frames_this_dispatch < FRAMES_PER_DISPATCH; i++)
     {
       g_autoptr(GError) error = NULL;
-      gssize n = receive_some (self, &error);
+      gboolean drained = FALSE;
+      gssize n = receive_some (self, &drained, &error);
 
       dirty_connection_batch_flush ();
       if (n == 0)
@@ -575,6 +583,8 @@ on_readable (GSocket      *socket,
           fail_unclaimed_fds (self);
           break;
         }
+      if (drained)
+        break;
     }
   keep_leftover (self);
   scratch_release (self);
@@ -619,7 +629,8 @@ dirty_connection_read_as_leader (DirtyConnection *self)
   for (guint i = 0; i < READS_PER_DISPATCH && !self->read_broken && !self->leader_answered; i++)
     {
       g_autoptr(GError) error = NULL;
-      gssize n = receive_some (self, &error);
+      gboolean drained = FALSE;
+      gssize n = receive_some (self, &drained, &error);
 
       if (n == 0)
         {
