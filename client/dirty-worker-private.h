@@ -103,6 +103,14 @@ struct _DirtyWorker
   /* a call's thread writes its own successful reply (one wake-up of the
    * main loop less per call); this guards `connection` for it */
   GMutex send_lock;
+
+  /* Replies a call's thread sent: the main context forgets their calls
+   * when it next wakes anyway, rather than being woken for each. */
+  GMutex sent_lock;
+  GPtrArray *sent;                 /* ReplyTarget*, under sent_lock */
+  gint n_sent;                     /* sent->len, read without the lock */
+  gboolean sent_wakes;             /* shutting down: each one wakes it */
+  GSource *sent_source;
 };
 
 /* Detaches a source the worker holds a reference to, and drops it. */
@@ -175,6 +183,14 @@ void       dirty_worker_set_call_thread   (DirtyCall      *call,
                                            gboolean        running);
 
 /* dirty-worker-reply.c */
+
+/* Watches for replies sent from calls' threads (main context only). */
+void       dirty_worker_start_forgetting  (DirtyWorker    *self);
+/* Forgets the calls whose replies their threads sent; with @from_now_on,
+ * each reply sent later wakes the main context (shutdown waits for it). */
+void       dirty_worker_forget_sent       (DirtyWorker    *self,
+                                           gboolean        from_now_on);
+void       dirty_worker_stop_forgetting   (DirtyWorker    *self);
 
 /* Both do nothing once the connection is closed. */
 void       dirty_worker_send_frame        (DirtyWorker    *self,

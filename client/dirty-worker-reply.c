@@ -9,7 +9,8 @@
  * uses; only the main context touches the in-flight table, so each
  * report is posted there as an idle, except a sync call's successful
  * result, which its own thread sends (under send_lock, taken before the
- * connection's write lock), saving the main context's wake-up. */
+ * connection's write lock), saving the main context's wake-up: the
+ * main context forgets that call when it next wakes for anything else. */
 
 void
 dirty_worker_send_frame (DirtyWorker *self,
@@ -280,6 +281,113 @@ stream_pump_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* Forgetting calls whose thread sent the reply */
+
+typedef struct {
+  GSource source;
+  DirtyWorker *worker;    /* unowned: the worker destroys the source */
+} SentSource;
+
+/* Ready whenever the loop wakes with sent replies to forget: the wake-up
+ * is the next frame's, a timer's or the heartbeat's (1 s at most). */
+static gboolean
+sent_source_prepare (GSource *source,
+                     gint    *timeout)
+{
+  *timeout = -1;
+  return g_atomic_int_get (&((SentSource *) source)->worker->n_sent) > 0;
+}
+
+static gboolean
+sent_source_check (GSource *source)
+{
+  return g_atomic_int_get (&((SentSource *) source)->worker->n_sent) > 0;
+}
+
+static gboolean
+sent_source_dispatch (GSource     *source,
+                      GSourceFunc  callback,
+                      gpointer     user_data)
+{
+  dirty_worker_forget_sent (((SentSource *) source)->worker, FALSE);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs sent_source_funcs = {
+  .prepare = sent_source_prepare,
+  .check = sent_source_check,
+  .dispatch = sent_source_dispatch,
+};
+
+void
+dirty_worker_start_forgetting (DirtyWorker *self)
+{
+  SentSource *source = (SentSource *) g_source_new (&sent_source_funcs, sizeof (SentSource));
+
+  source->worker = self;
+  self->sent = g_ptr_array_new ();
+  self->sent_wakes = FALSE;
+  g_source_set_static_name (&source->source, "[dirty-worker] sent replies");
+  g_source_attach (&source->source, self->context);
+  self->sent_source = &source->source;
+}
+
+void
+dirty_worker_forget_sent (DirtyWorker *self,
+                          gboolean     from_now_on)
+{
+  g_autoptr(GPtrArray) sent = NULL;
+
+  if (self->sent == NULL)
+    return;
+  g_mutex_lock (&self->sent_lock);
+  sent = g_steal_pointer (&self->sent);
+  self->sent = g_ptr_array_new ();
+  g_atomic_int_set (&self->n_sent, 0);
+  if (from_now_on)
+    self->sent_wakes = TRUE;
+  g_mutex_unlock (&self->sent_lock);
+
+  for (guint i = 0; i < sent->len; i++)
+    {
+      reply_cb (g_ptr_array_index (sent, i));
+      reply_target_free (g_ptr_array_index (sent, i));
+    }
+}
+
+void
+dirty_worker_stop_forgetting (DirtyWorker *self)
+{
+  dirty_worker_forget_sent (self, TRUE);
+  dirty_worker_clear_source (&self->sent_source);
+  g_mutex_lock (&self->sent_lock);
+  g_clear_pointer (&self->sent, g_ptr_array_unref);
+  g_mutex_unlock (&self->sent_lock);
+}
+
+/* Called from the call's thread once its reply is out: TRUE if the main
+ * context will forget the call without a wake-up of its own. */
+static gboolean
+forget_later (ReplyTarget *target,
+              DirtyCall   *call)
+{
+  DirtyWorker *self = target->worker;
+  gboolean later;
+
+  g_mutex_lock (&self->sent_lock);
+  later = self->sent != NULL && !self->sent_wakes;
+  if (later)
+    {
+      ReplyTarget *sent = reply_target_new (self, NULL, call, target->id);
+
+      sent->sent = TRUE;
+      g_ptr_array_add (self->sent, sent);
+      g_atomic_int_set (&self->n_sent, self->sent->len);
+    }
+  g_mutex_unlock (&self->sent_lock);
+  return later;
+}
+
 /* From any thread */
 
 /* A result (not an error: its code depends on why the call was
@@ -312,6 +420,8 @@ call_complete_cb (DirtyCall *call,
 {
   gboolean sent = send_result_now (user_data, call);
 
+  if (sent && forget_later (user_data, call))
+    return;
   post_to_main_context (user_data, call, sent, reply_cb, "[dirty-worker] reply");
 }
 

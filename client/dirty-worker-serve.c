@@ -93,9 +93,17 @@ static gboolean
 deadline_cb (gpointer user_data)
 {
   InFlight *entry = user_data;
+  DirtyWorker *worker = entry->wapp->worker;
+  guint64 id = entry->id;
 
+  /* a call whose thread sent its reply in time is not late: forgetting
+   * it frees @entry and destroys this source */
+  dirty_worker_forget_sent (worker, FALSE);
+  entry = g_hash_table_lookup (worker->in_flight, &id);
+  if (entry == NULL)
+    return G_SOURCE_REMOVE;
   g_clear_pointer (&entry->deadline_source, g_source_unref);
-  dirty_worker_backtrace_then_cancel (entry->wapp->worker, entry->id);
+  dirty_worker_backtrace_then_cancel (worker, id);
   return G_SOURCE_REMOVE;
 }
 

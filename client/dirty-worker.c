@@ -57,6 +57,7 @@ dirty_worker_finalize (GObject *object)
   g_hash_table_unref (self->apps_by_name);
   g_mutex_clear (&self->stop_lock);
   g_mutex_clear (&self->send_lock);
+  g_mutex_clear (&self->sent_lock);
 
   G_OBJECT_CLASS (dirty_worker_parent_class)->finalize (object);
 }
@@ -91,6 +92,7 @@ dirty_worker_init (DirtyWorker *self)
   self->apps_by_name = g_hash_table_new (g_str_hash, g_str_equal);
   g_mutex_init (&self->stop_lock);
   g_mutex_init (&self->send_lock);
+  g_mutex_init (&self->sent_lock);
   g_queue_init (&self->init_queue);
 }
 
@@ -202,6 +204,8 @@ begin_shutdown (DirtyWorker *self)
   g_debug ("Worker %u shutting down", self->worker_id);
 
   dirty_worker_stop_app_init (self);
+  /* the drain counts calls in flight: no reply may wait to be forgotten */
+  dirty_worker_forget_sent (self, TRUE);
   dirty_worker_cancel_all_calls (self);
 
   self->grace_source = g_timeout_source_new (SHUTDOWN_GRACE_MS);
@@ -321,6 +325,7 @@ start (DirtyWorker *self,
     return FALSE;
 
   self->backtrace = dirty_worker_backtrace_new (self);
+  dirty_worker_start_forgetting (self);
   self->connection = dirty_connection_new (gsocket, NULL);
   dirty_connection_start (self->connection, self->context,
                           connection_frame_cb, connection_closed_cb, self);
@@ -366,6 +371,8 @@ stop_everything (DirtyWorker *self)
    * return. After a forced one, some never will: do not wait for them. */
   if (self->pool)
     g_thread_pool_free (g_steal_pointer (&self->pool), self->forced, !self->forced);
+  /* the apps close only once no call of theirs is counted active */
+  dirty_worker_stop_forgetting (self);
   dirty_worker_close_apps (self);
 
   g_mutex_lock (&self->send_lock);

@@ -1010,6 +1010,59 @@ test_worker_deadline (void)
   fixture_clear (&fixture);
 }
 
+/* A sync call's thread sends its reply and the main context forgets the
+ * call only when it next wakes: a deadline passing in between must not
+ * make a BACKTRACE or an ERROR of a call already answered. */
+static void
+test_worker_replied_before_deadline (void)
+{
+  Fixture fixture = { 0 };
+  g_autoptr(Frame) reply = NULL;
+  g_autoptr(Frame) next = NULL;
+  guint64 id;
+
+  start_ready_worker (&fixture, 1);
+  id = send_request (&fixture, 100, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo\"}",
+                     NULL, 0);
+  reply = next_reply (&fixture);
+  g_assert_cmpuint (reply->id, ==, id);
+  assert_result (reply, "[]");
+  g_usleep (300000);   /* past the deadline */
+
+  id = send_request (&fixture, 0, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo\"}",
+                     NULL, 0);
+  while ((next = next_frame (&fixture))->type == STATUS)
+    frame_free (g_steal_pointer (&next));
+  g_assert_cmpuint (next->type, ==, RESPONSE);
+  g_assert_cmpuint (next->id, ==, id);
+  fixture_clear (&fixture);
+  g_assert_cmpint (fixture.status, ==, 0);
+}
+
+/* Calls answered from their threads still count as ended at shutdown:
+ * the app is closed. */
+static void
+test_worker_closes_after_replies (void)
+{
+  Fixture fixture = { 0 };
+  TestInlineApp *inline_app;
+
+  start_ready_worker (&fixture, 2);
+  inline_app = g_object_ref (TEST_INLINE_APP (dirty_worker_get_app (fixture.worker, "inline:Test")));
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autoptr(Frame) reply = call (&fixture, "{\"app\":\"inline:Test\",\"action\":\"attach\"}");
+
+      g_assert_cmpuint (reply->type, ==, RESPONSE);
+    }
+  dirty_worker_stop (fixture.worker);
+  g_thread_join (g_steal_pointer (&fixture.thread));
+  g_assert_cmpint (fixture.status, ==, 0);
+  g_assert_cmpint (inline_app->n_closed, ==, 1);
+  g_object_unref (inline_app);
+  fixture_clear (&fixture);
+}
+
 static void
 test_worker_concurrency (void)
 {
@@ -1517,6 +1570,8 @@ main (int argc, char *argv[])
   g_test_add_func ("/worker/errors", test_worker_errors);
   g_test_add_func ("/worker/cancel", test_worker_cancel);
   g_test_add_func ("/worker/deadline", test_worker_deadline);
+  g_test_add_func ("/worker/replied-before-deadline", test_worker_replied_before_deadline);
+  g_test_add_func ("/worker/closes-after-replies", test_worker_closes_after_replies);
   g_test_add_func ("/worker/concurrency", test_worker_concurrency);
   g_test_add_func ("/worker/failinit", test_worker_failinit);
   g_test_add_func ("/worker/shutdown", test_worker_shutdown);
