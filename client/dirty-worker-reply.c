@@ -131,24 +131,39 @@ error_frame (DirtyWorker  *self,
 }
 
 /* A RESPONSE ({"result": ...}) or a CHUNK ({"data": ...}) carrying the
- * call's result, JSON null if it returned none, and its attachments. */
+ * call's result, JSON null if it returned none, and its attachments.
+ * The text is written around the result's, without building the object
+ * (a JsonObject costs a hash table per reply). */
 static DirtyFrame *
 call_result_frame (guint64         id,
                    DirtyCall      *call,
                    DirtyFrameType  type,
                    const char     *member)
 {
-  g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
-  JsonObject *object = json_object_new ();
+  g_autoptr(GString) text = g_string_sized_new (64);
   JsonNode *result = dirty_call_get_result (call);
-
-  json_object_set_member (object, member,
-                          result ? json_node_ref (result) : json_node_new (JSON_NODE_NULL));
-  json_node_take_object (root, object);
   /* large results in new write-sealed memfds, never pooled: the client
    * may keep them as long as it likes */
-  return dirty_frame_encode_with_fds (type, 0, id, 0, root,
-                                      dirty_call_get_reply_attachments (call), NULL);
+  GPtrArray *attachments = dirty_call_get_reply_attachments (call);
+
+  g_string_append_c (text, '{');
+  dirty_json_append_string (text, member);
+  g_string_append_c (text, ':');
+  if (result == NULL)
+    g_string_append (text, "null");
+  else if (!dirty_json_append (text, result))
+    {
+      /* what only JsonGenerator writes: let the encoder build it */
+      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+      JsonObject *object = json_object_new ();
+
+      json_object_set_member (object, member, json_node_ref (result));
+      json_node_take_object (root, object);
+      return dirty_frame_encode_with_fds (type, 0, id, 0, root, attachments, NULL);
+    }
+  g_string_append_c (text, '}');
+  return dirty_frame_encode_text_with_fds (type, 0, id, 0, text->str, text->len,
+                                           attachments, NULL);
 }
 
 static DirtyFrame *
