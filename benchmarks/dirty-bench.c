@@ -293,8 +293,12 @@ static int
 profile (DirtyClient *client, Dirty *d, const char *what)
 {
   if (g_strcmp0 (what, "rtt") == 0)
-    for (guint i = 0; i < n_round_trips; i++)
-      dirty_tiny (d, 0);
+    {
+      g_autoptr(GArray) samples = time_calls (dirty_tiny, d, n_round_trips);
+
+      g_print ("execute round trip p50 %.0f us, p99 %.0f us\n",
+               percentile (samples, 0.5), percentile (samples, 0.99));
+    }
   else if (g_strcmp0 (what, "stream") == 0)
     g_print ("%.0f chunks/s\n", n_small_chunks / dirty_stream_seconds (client, n_small_chunks,
                                                                          SMALL_CHUNK));
