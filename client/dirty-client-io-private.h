@@ -73,6 +73,17 @@ DirtyConnection *dirty_client_io_sync_begin (DirtyClientIo  *io,
                                              guint64        *id,
                                              GError        **error);
 void             dirty_client_io_sync_end   (DirtyClientIo  *io);
+/* Starts a stream on the calling thread: sends its REQUEST and waits
+ * there for its first frame, which is in @queue (a CHUNK) when this
+ * returns, or on its way there through the I/O thread (the end, an
+ * error). NULL when only the I/O thread's path can start it (not
+ * connected, calls queued before it, no free slot, cancelled): call
+ * dirty_client_io_start_call () then. (transfer full) */
+DirtyClientCall *dirty_client_io_start_stream_here (DirtyClientIo    *io,
+                                                    GCancellable     *cancellable,
+                                                    DirtyFrame       *frame,
+                                                    guint32           timeout_ms,
+                                                    DirtyStreamQueue *queue);
 const char      *dirty_client_io_get_socket_path (DirtyClientIo *io);
 /* The error an ERROR frame carries. (transfer full) */
 GError          *dirty_client_io_body_error (DirtyConnection *connection,

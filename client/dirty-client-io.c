@@ -48,6 +48,11 @@ struct _DirtyClientCall {
   GSource         *timer;
   DirtyStreamQueue *queue;      /* a stream's chunks go there; NULL: not a stream */
   gboolean         args_kept;   /* a reply holds one of its argument memfds */
+  /* A stream started on its caller's thread (dirty_client_io_start_
+   * stream_here ()): the connection it went out on, until adopted here */
+  DirtyConnection *started_on;
+  gboolean         first_to_waiter;  /* its first frame goes to that thread */
+  GQueue           held;        /* frames after it, until that one is taken */
 };
 
 /* The connection state of one client, owned by the I/O thread. It is
@@ -76,7 +81,10 @@ struct _DirtyClientIo {
   guint            in_flight;     /* calls sent: io->pending and sync calls */
   guint            n_unsent;      /* calls started here, not yet SENT or DONE */
   gboolean         held_back;     /* a call waits for a free slot */
+  GQueue           adopting;      /* streams sent by their callers, not yet in pending */
   /* end of sync_lock */
+  gint             n_adopting;    /* adopting's length, atomic: read without the lock */
+  guint            n_first_waiting;  /* pending streams whose caller waits for the first frame */
   gboolean         flush_scheduled;
 };
 
@@ -94,6 +102,7 @@ client_io_sent_or_ended (ClientIo *io)
 }
 static void client_io_update_read_mode (ClientIo *io);
 static void client_io_schedule_flush (ClientIo *io);
+static void client_io_adopt (ClientIo *io);
 
 /* ---- Calls ---- */
 
@@ -115,6 +124,8 @@ call_unref (Call *call)
   g_clear_object (&call->cancellable);
   g_clear_pointer (&call->frame, dirty_frame_unref);
   g_clear_pointer (&call->queue, dirty_stream_queue_unref);
+  g_clear_object (&call->started_on);
+  g_queue_clear_full (&call->held, (GDestroyNotify) dirty_frame_unref);
   g_free (call);
 }
 
@@ -163,6 +174,9 @@ call_finish (Call       *call,
   else if (call->state == CALL_SENT)
     {
       g_hash_table_remove (call->io->pending, &call->id);
+      if (call->first_to_waiter)
+        call->io->n_first_waiting--;
+      call->first_to_waiter = FALSE;
       g_mutex_lock (&call->io->sync_lock);
       call->io->in_flight--;
       g_mutex_unlock (&call->io->sync_lock);
@@ -411,6 +425,7 @@ dirty_client_io_new (const char *socket_path)
   io->socket_path = g_strdup (socket_path);
   g_mutex_init (&io->sync_lock);
   g_queue_init (&io->waiting);
+  g_queue_init (&io->adopting);
   io->pending = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
                                        (GDestroyNotify) call_unref);
   io->next_id = 1;
@@ -578,6 +593,44 @@ client_io_handle_hello (ClientIo        *io,
   g_mutex_unlock (&io->sync_lock);
 }
 
+/* A RESPONSE, ERROR, CHUNK or END for @call. */
+static void
+client_io_call_frame (ClientIo        *io,
+                      DirtyConnection *connection,
+                      Call            *call,
+                      DirtyFrame      *frame)
+{
+  switch (frame->header.type)
+    {
+    case DIRTY_FRAME_ERROR:
+      call_finish (call, NULL, dirty_client_io_body_error (connection, frame));
+      return;
+    case DIRTY_FRAME_RESPONSE:
+      if (call->queue != NULL)
+        call_finish (call, NULL, g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                                                      _("The arbiter sent a RESPONSE to a stream")));
+      else
+        client_io_handle_response (io, connection, call, frame);
+      return;
+    case DIRTY_FRAME_CHUNK:
+    case DIRTY_FRAME_END:
+    default:
+      if (call->queue == NULL)
+        call_finish (call, NULL,
+                     g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                                  _("The arbiter sent %s to a call that is not a stream"),
+                                  dirty_frame_type_to_string (frame->header.type)));
+      else if (frame->header.type == DIRTY_FRAME_END)
+        {
+          call_release_arguments (call);
+          call_finish (call, NULL, NULL);
+        }
+      else
+        client_io_handle_chunk (call, frame);
+      return;
+    }
+}
+
 /* The errors the arbiter closes a connection with because of who the
  * client is, not because of what it sent (dirty_access_refuse ()). */
 static gboolean
@@ -626,41 +679,31 @@ client_io_frame_cb (DirtyConnection *connection,
         }
       G_GNUC_FALLTHROUGH;
     case DIRTY_FRAME_RESPONSE:
-      call = g_hash_table_lookup (io->pending, &id);
-      /* a late reply for a call that has already ended is dropped: ids are
-       * never reused, so it cannot reach another call */
-      if (call == NULL)
-        {
-          g_debug ("Dropping %s for unknown request %" G_GUINT64_FORMAT,
-                   dirty_frame_type_to_string (frame->header.type), id);
-          return;
-        }
-      if (frame->header.type == DIRTY_FRAME_ERROR)
-        call_finish (call, NULL, dirty_client_io_body_error (connection, frame));
-      else if (call->queue != NULL)
-        call_finish (call, NULL, g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                                                      _("The arbiter sent a RESPONSE to a stream")));
-      else
-        client_io_handle_response (io, connection, call, frame);
-      return;
-
     case DIRTY_FRAME_CHUNK:
     case DIRTY_FRAME_END:
       call = g_hash_table_lookup (io->pending, &id);
-      if (call == NULL)
-        return;   /* the rest of a stream its reader left */
-      if (call->queue == NULL)
-        call_finish (call, NULL,
-                     g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                                  _("The arbiter sent %s to a call that is not a stream"),
-                                  dirty_frame_type_to_string (frame->header.type)));
-      else if (frame->header.type == DIRTY_FRAME_END)
+      /* maybe a stream its caller sent, whose adoption is still to run */
+      if (call == NULL && g_atomic_int_get (&io->n_adopting) > 0)
         {
-          call_release_arguments (call);
-          call_finish (call, NULL, NULL);
+          client_io_adopt (io);
+          call = g_hash_table_lookup (io->pending, &id);
         }
+      /* a late reply for a call that has already ended (or the rest of a
+       * stream its reader left) is dropped: ids are never reused, so it
+       * cannot reach another call */
+      if (call == NULL)
+        {
+          if (frame->header.type == DIRTY_FRAME_RESPONSE || frame->header.type == DIRTY_FRAME_ERROR)
+            g_debug ("Dropping %s for unknown request %" G_GUINT64_FORMAT,
+                     dirty_frame_type_to_string (frame->header.type), id);
+          return;
+        }
+      /* the stream's first frame went to its caller's thread: the next
+       * ones go to the queue only after it */
+      if (call->first_to_waiter)
+        g_queue_push_tail (&call->held, dirty_frame_ref (frame));
       else
-        client_io_handle_chunk (call, frame);
+        client_io_call_frame (io, connection, call, frame);
       return;
 
     default:
@@ -979,8 +1022,10 @@ dirty_client_io_shutdown (DirtyClientIo *io)
 static void
 client_io_update_read_mode (ClientIo *io)
 {
+  /* a stream whose caller waits for its first frame reads that itself */
   if (io->connection != NULL)
-    dirty_connection_set_owner_reads (io->connection, g_hash_table_size (io->pending) > 0);
+    dirty_connection_set_owner_reads (io->connection,
+                                      g_hash_table_size (io->pending) > io->n_first_waiting);
 }
 
 const char *
@@ -1026,4 +1071,288 @@ dirty_client_io_sync_end (DirtyClientIo *io)
   g_mutex_unlock (&io->sync_lock);
   if (held_back)
     dirty_io_schedule (client_io_flush_cb, client_io_ref (io), (GDestroyNotify) client_io_unref);
+}
+
+/* ---- Streams started on their caller's thread ---- */
+
+/* dirty_client_send_stream_sync () writes its REQUEST and waits for the
+ * first frame on its own thread, as a blocking call does
+ * (dirty-client-sync.c): through the I/O thread its first chunk cost two
+ * wake-ups more (the request handed to it, the chunk handed back). The
+ * rest of the stream is the I/O thread's, as any stream's: the call is
+ * put in io->adopting before its request leaves, and the I/O thread
+ * adopts it into io->pending (an idle, or the first frame of it that it
+ * reads). Until the caller has taken the first frame, the frames after
+ * it wait in call->held, so the queue gets them in order. */
+
+/* The connection the stream went out on is gone: its calls have failed. */
+static void
+call_adopt_lost (Call *call)
+{
+  call_finish (call, NULL,
+               g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
+                            _("Lost the connection to dirty-arbiter at %s: %s"),
+                            call->io->socket_path, "closed by the arbiter"));
+}
+
+static void
+client_io_adopt_call (ClientIo *io,
+                      Call     *call)
+{
+  g_autoptr(DirtyConnection) sent_on = g_steal_pointer (&call->started_on);
+
+  /* CALL_SENT from here on: call_finish () frees its slot */
+  call->state = CALL_SENT;
+  if (sent_on != io->connection)
+    {
+      call->first_to_waiter = FALSE;
+      call_adopt_lost (call);
+      return;
+    }
+  g_hash_table_insert (io->pending, &call->id, call_ref (call));
+  if (call->first_to_waiter)
+    io->n_first_waiting++;
+  if (call->timeout_ms > 0)
+    {
+      guint64 ms = (guint64) call->timeout_ms + SAFETY_MARGIN_MS;
+
+      call->timer = dirty_io_add_timeout ((guint) MIN (ms, G_MAXUINT),
+                                          call_timeout_io_cb, call_ref (call),
+                                          (GDestroyNotify) call_unref);
+    }
+  /* cancelled before this: its handler found the call not yet here */
+  if (g_cancellable_is_cancelled (call->cancellable))
+    {
+      client_io_send_cancel (io, call->id);
+      call_finish (call, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                    _("Operation was cancelled")));
+    }
+}
+
+static void
+client_io_adopt (ClientIo *io)
+{
+  GQueue calls;
+  Call *call;
+
+  g_mutex_lock (&io->sync_lock);
+  calls = io->adopting;
+  g_queue_init (&io->adopting);
+  g_atomic_int_set (&io->n_adopting, 0);
+  g_mutex_unlock (&io->sync_lock);
+
+  while ((call = g_queue_pop_head (&calls)) != NULL)
+    {
+      g_autoptr(Call) owned = call;
+
+      client_io_adopt_call (io, call);
+    }
+  client_io_update_read_mode (io);
+}
+
+static gboolean
+client_io_adopt_cb (gpointer user_data)
+{
+  client_io_adopt (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* What the caller's wait for the first frame ended with */
+typedef struct {
+  Call *call;
+  DirtyFrame *frame;              /* its first frame, if it came */
+  gboolean taken;                 /* a CHUNK the caller queued itself */
+  DirtyConnectionWaitEnd end;
+  GError *error;
+} FirstFrame;
+
+static void
+first_frame_free (gpointer data)
+{
+  FirstFrame *first = data;
+
+  call_unref (first->call);
+  g_clear_pointer (&first->frame, dirty_frame_unref);
+  g_clear_error (&first->error);
+  g_free (first);
+}
+
+/* Ends @call as the I/O thread's path would have for how its caller's
+ * wait ended without a CHUNK. */
+static void
+call_first_failed (Call       *call,
+                   FirstFrame *first)
+{
+  ClientIo *io = call->io;
+  guint32 timeout_ms = call->timeout_ms;
+
+  switch (first->end)
+    {
+    case DIRTY_CONNECTION_WAIT_TIMEOUT:
+      client_io_send_cancel (io, call->id);
+      call_finish (call, NULL,
+                   g_error_new (DIRTY_ERROR, DIRTY_ERROR_TIMEOUT,
+                                _("No reply from the arbiter within the call's timeout (%u ms)"),
+                                timeout_ms));
+      return;
+    case DIRTY_CONNECTION_WAIT_CANCELLED:
+      client_io_send_cancel (io, call->id);
+      call_finish (call, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                    _("Operation was cancelled")));
+      return;
+    case DIRTY_CONNECTION_WAIT_FAILED:
+      call_finish (call, NULL, g_steal_pointer (&first->error));
+      return;
+    case DIRTY_CONNECTION_WAIT_CLOSED:
+    case DIRTY_CONNECTION_WAIT_FRAME:
+    default:
+      call_finish (call, NULL,
+                   g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
+                                _("Lost the connection to dirty-arbiter at %s: %s"),
+                                io->socket_path,
+                                first->error ? first->error->message : "closed by the arbiter"));
+      return;
+    }
+}
+
+/* The caller is done with the first frame: the I/O thread takes over. */
+static gboolean
+call_first_frame_io_cb (gpointer data)
+{
+  FirstFrame *first = data;
+  Call *call = first->call;
+  ClientIo *io = call->io;
+  g_autoptr(DirtyConnection) connection = NULL;
+  DirtyFrame *held;
+
+  /* ended meanwhile: a cancel, its timer, the connection's loss */
+  if (call->state != CALL_SENT || !call->first_to_waiter)
+    return G_SOURCE_REMOVE;
+  call->first_to_waiter = FALSE;
+  io->n_first_waiting--;
+  if (io->connection == NULL)
+    {
+      call_adopt_lost (call);
+      return G_SOURCE_REMOVE;
+    }
+  connection = g_object_ref (io->connection);
+  if (first->frame == NULL)
+    call_first_failed (call, first);
+  else if (first->taken)
+    call_note_reply_fds (call, first->frame);
+  else
+    client_io_call_frame (io, connection, call, first->frame);
+  while (call->state == CALL_SENT && (held = g_queue_pop_head (&call->held)) != NULL)
+    {
+      g_autoptr(DirtyFrame) frame = held;
+
+      client_io_call_frame (io, connection, call, frame);
+    }
+  client_io_update_read_mode (io);
+  return G_SOURCE_REMOVE;
+}
+
+/* Takes @call back out of io->adopting; FALSE if the I/O thread has
+ * adopted it already. */
+static gboolean
+client_io_unadopt (ClientIo *io,
+                   Call     *call)
+{
+  gboolean found;
+
+  g_mutex_lock (&io->sync_lock);
+  found = g_queue_remove (&io->adopting, call);
+  if (found)
+    g_atomic_int_add (&io->n_adopting, -1);
+  g_mutex_unlock (&io->sync_lock);
+  if (found)
+    call_unref (call);
+  return found;
+}
+
+static DirtyClientCall *
+call_send_here (ClientIo        *io,
+                DirtyConnection *connection,
+                Call            *call)
+{
+  g_autoptr(DirtyFrame) request = dirty_frame_copy_with_id (call->frame, call->id,
+                                                            call->timeout_ms);
+
+  g_mutex_lock (&io->sync_lock);
+  g_queue_push_tail (&io->adopting, call_ref (call));
+  g_atomic_int_add (&io->n_adopting, 1);
+  g_mutex_unlock (&io->sync_lock);
+  if (dirty_connection_send_from_thread (connection, request))
+    {
+      dirty_io_schedule (client_io_adopt_cb, client_io_ref (io), (GDestroyNotify) client_io_unref);
+      return call;
+    }
+  /* closed since: the request never left, and the I/O thread's path
+   * sends it on the next connection, unless adopted already: then the
+   * close fails it, as any call in flight */
+  return client_io_unadopt (io, call) ? NULL : call;
+}
+
+DirtyClientCall *
+dirty_client_io_start_stream_here (DirtyClientIo    *io,
+                                   GCancellable     *cancellable,
+                                   DirtyFrame       *frame,
+                                   guint32           timeout_ms,
+                                   DirtyStreamQueue *queue)
+{
+  g_autoptr(DirtyConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyFrame) first = NULL;
+  DirtyConnectionWaiter *waiter;
+  FirstFrame *outcome;
+  Call *call;
+  guint64 id;
+  gint64 deadline = 0;
+
+  /* a size error, a cancel: the I/O thread's path says it, as always */
+  if (g_cancellable_is_cancelled (cancellable))
+    return NULL;
+  connection = dirty_client_io_sync_begin (io, frame, &id, &error);
+  if (connection == NULL)
+    return NULL;
+  waiter = dirty_connection_expect (connection, id);
+  if (waiter == NULL)
+    {
+      dirty_client_io_sync_end (io);
+      return NULL;
+    }
+  call = call_new (io, NULL, cancellable, dirty_frame_ref (frame), timeout_ms, queue);
+  call->id = id;
+  call->first_to_waiter = TRUE;
+  call->started_on = g_object_ref (connection);
+  if (cancellable != NULL)
+    call->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (call_cancelled_cb),
+                                                call_ref (call), (GDestroyNotify) call_unref);
+  if (call_send_here (io, connection, call) == NULL)
+    {
+      dirty_connection_unexpect (connection, waiter);
+      if (call->cancelled_id != 0)
+        g_cancellable_disconnect (cancellable, call->cancelled_id);
+      call->cancelled_id = 0;
+      call->state = CALL_DONE;
+      call_unref (call);
+      dirty_client_io_sync_end (io);
+      return NULL;
+    }
+
+  if (timeout_ms > 0)
+    deadline = g_get_monotonic_time () +
+               ((gint64) timeout_ms + SAFETY_MARGIN_MS) * G_TIME_SPAN_MILLISECOND;
+  outcome = g_new0 (FirstFrame, 1);
+  outcome->call = call_ref (call);
+  outcome->frame = dirty_connection_wait (connection, waiter, deadline, cancellable,
+                                          &outcome->end, &outcome->error);
+  /* the reader finds it at once, with no wake-up of this thread */
+  if (outcome->frame != NULL && outcome->frame->header.type == DIRTY_FRAME_CHUNK)
+    {
+      dirty_stream_queue_push (queue, outcome->frame);
+      outcome->taken = TRUE;
+    }
+  dirty_io_schedule (call_first_frame_io_cb, outcome, first_frame_free);
+  return call;
 }

@@ -25,22 +25,30 @@ dirty_client_stream_started_cb (GObject      *source,
 }
 
 /* Sends @request as a stream; @started (taken, may be NULL) returns at
- * its first chunk or its end. (transfer full) */
+ * its first chunk or its end. With @here (and no @started), the calling
+ * thread writes the REQUEST and reads the first chunk itself when it
+ * can, with no wake-up of the I/O thread in between. (transfer full) */
 static DirtyStream *
 dirty_client_start_stream (DirtyClient  *self,
                            DirtyRequest *request,
                            GCancellable *cancellable,
-                           GTask        *started)
+                           GTask        *started,
+                           gboolean      here)
 {
   g_autoptr(DirtyStreamQueue) queue = dirty_stream_queue_new (NULL, DIRTY_STREAM_DEFAULT_WINDOW);
   g_autoptr(DirtyClientCall) call = NULL;
+  g_autoptr(DirtyFrame) frame = NULL;
   guint timeout_ms = dirty_request_get_timeout (request);
 
   if (timeout_ms == 0)
     timeout_ms = dirty_client_get_timeout (self);
-  call = dirty_client_io_start_call (dirty_client_get_io (self), started, cancellable,
-                                     dirty_request_encode_stream (request, 0, timeout_ms),
-                                     timeout_ms, queue);
+  frame = dirty_request_encode_stream (request, 0, timeout_ms);
+  if (here)
+    call = dirty_client_io_start_stream_here (dirty_client_get_io (self), cancellable, frame,
+                                              timeout_ms, queue);
+  if (call == NULL)
+    call = dirty_client_io_start_call (dirty_client_get_io (self), started, cancellable,
+                                       g_steal_pointer (&frame), timeout_ms, queue);
   return dirty_stream_new (G_OBJECT (self), queue, call);
 }
 
@@ -88,7 +96,8 @@ dirty_client_send_stream (DirtyClient         *self,
   g_task_set_source_tag (task, dirty_client_send_stream);
   started = g_task_new (self, cancellable, dirty_client_stream_started_cb, task);
   g_task_set_source_tag (started, dirty_client_stream_started_cb);
-  g_task_set_task_data (task, dirty_client_start_stream (self, request, cancellable, started),
+  g_task_set_task_data (task,
+                        dirty_client_start_stream (self, request, cancellable, started, FALSE),
                         g_object_unref);
 }
 
@@ -146,11 +155,12 @@ dirty_client_send_stream_sync (DirtyClient   *self,
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  /* No task: the caller waits on the stream's own queue for the first
-   * chunk, one GCond wake-up, rather than for a task returned through
-   * its main context. A cancel, a timeout or an error ends the queue
-   * as it ends the stream. */
-  stream = dirty_client_start_stream (self, request, cancellable, NULL);
+  /* No task: this thread sends the request and reads the first chunk
+   * itself when it can; otherwise it waits on the stream's own queue for
+   * the first chunk, one GCond wake-up, rather than for a task returned
+   * through its main context. A cancel, a timeout or an error ends the
+   * queue as it ends the stream. */
+  stream = dirty_client_start_stream (self, request, cancellable, NULL, TRUE);
   if (!dirty_stream_wait_started (stream, error))
     return NULL;
   return g_steal_pointer (&stream);

@@ -186,6 +186,83 @@ test_mixed (void)
   warm_up (client);
 }
 
+/* ---- streams started on the calling thread ------------------------------ */
+
+/* Reads a "tagged_stream" of @n chunks to its end; the chunks it got in
+ * order, or -1 at the first one out of order. */
+static gint64
+read_tagged_stream (DirtyClient *client, const char *token, guint n, GError **error)
+{
+  g_autoptr(JsonObject) kwargs = json_object_new ();
+  g_autoptr(DirtyStream) stream = NULL;
+  gint64 seq = 0;
+
+  json_object_set_string_member (kwargs, "token", token);
+  json_object_set_int_member (kwargs, "n", n);
+  json_object_set_double_member (kwargs, "interval", 0);
+  stream = dirty_client_stream_sync (client, TESTAPP, "tagged_stream", NULL, kwargs, NULL, error);
+  if (stream == NULL)
+    return -1;
+  for (;;)
+    {
+      g_autoptr(JsonNode) chunk = dirty_stream_next_chunk_sync (stream, NULL, error);
+      JsonObject *object;
+
+      if (chunk == NULL)
+        return *error != NULL ? -1 : seq;
+      object = json_node_get_object (chunk);
+      if (g_strcmp0 (json_object_get_string_member (object, "token"), token) != 0 ||
+          json_object_get_int_member (object, "seq") != seq)
+        return -1;
+      seq++;
+    }
+}
+
+/* dirty_client_stream_sync () writes its request and reads the first
+ * chunk on the calling thread; the rest comes through the I/O thread.
+ * Whoever reads the socket (the caller, or the I/O thread for an async
+ * call in flight), every chunk arrives once and in order, the stream's
+ * end and errors too, and the client goes on serving calls. */
+static void
+test_streams_started_here (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (CONFIG, NULL);
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(JsonArray) async_args = json_args ("[\"async\", 1.0]");
+  JsonNode *async_result = NULL;
+
+  warm_up (client);
+  for (guint round = 0; round < 2; round++)
+    {
+      /* round 1: the I/O thread reads meanwhile, for its own call */
+      if (round == 1)
+        dirty_client_execute (client, TESTAPP, "tagged", async_args, NULL, NULL,
+                              on_async_done, &async_result);
+      for (guint i = 0; i < 40; i++)
+        {
+          g_autoptr(GError) error = NULL;
+          guint n = i % 4 == 0 ? 0 : 1 + i * 7 % 150;   /* 0: the end comes first */
+
+          g_assert_cmpint (read_tagged_stream (client, "s", n, &error), ==, n);
+          g_assert_no_error (error);
+        }
+      {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(DirtyStream) stream = dirty_client_stream_sync (client, TESTAPP, "no-such-action",
+                                                                  NULL, NULL, NULL, &error);
+
+        /* an ERROR as the first frame */
+        g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_ACTION_NOT_FOUND);
+        g_assert_null (stream);
+      }
+    }
+  while (async_result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpstr (json_node_get_string (async_result), ==, "async");
+  json_node_unref (async_result);
+  warm_up (client);
+}
+
 /* ---- a second caller while the first one leads ------------------------ */
 
 typedef struct {
@@ -483,6 +560,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/sync/mixed-with-async-and-stream", test_mixed);
+  g_test_add_func ("/sync/streams-started-here", test_streams_started_here);
   g_test_add_func ("/sync/cancel-follower", test_cancel_follower);
   g_test_add_func ("/sync/timeout-while-another-leads", test_timeout_while_another_leads);
   g_test_add_func ("/sync/client-deadline", test_client_deadline);
