@@ -157,6 +157,18 @@ dirty_worker_track_call_thread (DirtyCall *call)
   g_object_set_qdata_full (G_OBJECT (call), thread_quark, g_new0 (gint, 1), g_free);
 }
 
+/* The calling thread's id, asked of the kernel once per thread (a
+ * syscall per call otherwise) */
+static gint
+this_thread_id (void)
+{
+  static _Thread_local gint tid;
+
+  if (tid == 0)
+    tid = (gint) gettid ();
+  return tid;
+}
+
 void
 dirty_worker_set_call_thread (DirtyCall *call,
                               gboolean   running)
@@ -164,7 +176,7 @@ dirty_worker_set_call_thread (DirtyCall *call,
   gint *tid = g_object_get_qdata (G_OBJECT (call), thread_quark);
 
   if (tid != NULL)
-    g_atomic_int_set (tid, running ? (gint) gettid () : -1);
+    g_atomic_int_set (tid, running ? this_thread_id () : -1);
 }
 
 static gint
