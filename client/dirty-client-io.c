@@ -1081,9 +1081,12 @@ dirty_client_io_sync_end (DirtyClientIo *io)
  * wake-ups more (the request handed to it, the chunk handed back). The
  * rest of the stream is the I/O thread's, as any stream's: the call is
  * put in io->adopting before its request leaves, and the I/O thread
- * adopts it into io->pending (an idle, or the first frame of it that it
- * reads). Until the caller has taken the first frame, the frames after
- * it wait in call->held, so the queue gets them in order. */
+ * adopts it into io->pending when the caller hands it the first frame
+ * (or the end of its wait), or earlier if it reads a frame of it first
+ * (waking the I/O thread only to adopt it would cost the first chunk a
+ * wake-up on a busy CPU). Until the caller has taken the first frame,
+ * the frames after it wait in call->held, so the queue gets them in
+ * order. */
 
 /* The connection the stream went out on is gone: its calls have failed. */
 static void
@@ -1148,13 +1151,6 @@ client_io_adopt (ClientIo *io)
       client_io_adopt_call (io, call);
     }
   client_io_update_read_mode (io);
-}
-
-static gboolean
-client_io_adopt_cb (gpointer user_data)
-{
-  client_io_adopt (user_data);
-  return G_SOURCE_REMOVE;
 }
 
 /* What the caller's wait for the first frame ended with */
@@ -1225,6 +1221,8 @@ call_first_frame_io_cb (gpointer data)
   g_autoptr(DirtyConnection) connection = NULL;
   DirtyFrame *held;
 
+  /* adopted here at the latest, without a wake-up of its own */
+  client_io_adopt (io);
   /* ended meanwhile: a cancel, its timer, the connection's loss */
   if (call->state != CALL_SENT || !call->first_to_waiter)
     return G_SOURCE_REMOVE;
@@ -1283,10 +1281,7 @@ call_send_here (ClientIo        *io,
   g_atomic_int_add (&io->n_adopting, 1);
   g_mutex_unlock (&io->sync_lock);
   if (dirty_connection_send_from_thread (connection, request))
-    {
-      dirty_io_schedule (client_io_adopt_cb, client_io_ref (io), (GDestroyNotify) client_io_unref);
-      return call;
-    }
+    return call;
   /* closed since: the request never left, and the I/O thread's path
    * sends it on the next connection, unless adopted already: then the
    * close fails it, as any call in flight */
