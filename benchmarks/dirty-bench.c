@@ -325,6 +325,7 @@ main (int argc, char **argv)
   g_autoptr(DirtyTestDaemon) daemon = NULL;
   g_autoptr(DirtyClient) client = NULL;
   g_autoptr(GArray) floor_rtt = NULL, dirty_rtt = NULL, floor_big = NULL, dirty_big = NULL;
+  g_autoptr(GArray) floor_process_rtt = NULL;
   g_autoptr(GOptionContext) context = g_option_context_new ("- dirty-arbiter benchmarks");
   g_autofree char *table = NULL;
   g_autofree char *profile_what = NULL;
@@ -372,6 +373,12 @@ main (int argc, char **argv)
       g_printerr ("measuring the raw relay floor...\n");
       floor = relay_floor_new (N_CALLERS);
       floor_rtt = time_calls (floor_tiny, floor, n_round_trips);
+      {
+        RelayFloor *processes = relay_floor_new_processes (1);
+
+        floor_process_rtt = time_calls (floor_tiny, processes, n_round_trips);
+        relay_floor_free (processes);
+      }
       floor_tput = throughput (floor_tiny, floor);
       floor_big = time_calls (floor_large, floor, n_large);
       echo_payload = payload;
@@ -428,6 +435,8 @@ main (int argc, char **argv)
           percentile (floor_rtt, 0.5), TRUE);
   report ("execute round trip, tiny, p99", percentile (dirty_rtt, 0.99), "us",
           percentile (floor_rtt, 0.99), TRUE);
+  report ("round trip p50, relay in processes", percentile (dirty_rtt, 0.5), "us",
+          percentile (floor_process_rtt, 0.5), TRUE);
   report ("throughput, 8 callers on one client", dirty_tput, "calls/s", floor_tput, FALSE);
   report ("throughput, 8 callers on 8 connections", dirty_tput_conns, "calls/s", floor_tput, FALSE);
   report ("1 MiB bytes echo, p50", percentile (dirty_big, 0.5) / 1000.0, "ms",
@@ -449,6 +458,9 @@ main (int argc, char **argv)
                    percentile (floor_rtt, 0.5), BENCH_LOWER_IS_BETTER, 1.5);
   bench_table_add ("1. execute round trip p99", percentile (dirty_rtt, 0.99), "us",
                    percentile (floor_rtt, 0.99), BENCH_LOWER_IS_BETTER, 3.0);
+  /* the relay and echoes as processes, as the arbiter and workers are */
+  bench_table_add ("1. execute round trip p50 vs process relay", exec_p50, "us",
+                   percentile (floor_process_rtt, 0.5), BENCH_INFO, 0);
   bench_table_add ("2. 8 callers, one client connection", dirty_tput, "calls/s",
                    floor_tput, BENCH_HIGHER_IS_BETTER, 0.5);
   bench_table_add ("2. 8 callers, 8 connections", dirty_tput_conns, "calls/s",

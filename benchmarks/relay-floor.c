@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "relay-floor.h"
@@ -22,6 +24,7 @@ struct _RelayFloor {
   int      stop_pipe[2];
   GThread *relay;
   GThread *echo[N_ECHO];
+  GPid     pids[N_ECHO + 1];   /* relay_floor_new_processes (): relay, echoes */
   guint8 **buffers;      /* per caller */
 };
 
@@ -174,8 +177,8 @@ pair (int *a, int *b)
   *b = fds[1];
 }
 
-RelayFloor *
-relay_floor_new (guint n_callers)
+static RelayFloor *
+floor_new (guint n_callers)
 {
   RelayFloor *floor = g_new0 (RelayFloor, 1);
 
@@ -186,12 +189,46 @@ relay_floor_new (guint n_callers)
   for (guint i = 0; i < n_callers; i++)
     pair (&floor->caller_fds[i], &floor->relay_fds[i]);
   for (guint i = 0; i < N_ECHO; i++)
-    {
-      pair (&floor->echo_relay[i], &floor->echo_fds[i]);
-      floor->echo[i] = g_thread_new ("echo", echo_thread, GINT_TO_POINTER (floor->echo_fds[i]));
-    }
+    pair (&floor->echo_relay[i], &floor->echo_fds[i]);
   g_assert_cmpint (pipe (floor->stop_pipe), ==, 0);
+  return floor;
+}
+
+RelayFloor *
+relay_floor_new (guint n_callers)
+{
+  RelayFloor *floor = floor_new (n_callers);
+
+  for (guint i = 0; i < N_ECHO; i++)
+    floor->echo[i] = g_thread_new ("echo", echo_thread, GINT_TO_POINTER (floor->echo_fds[i]));
   floor->relay = g_thread_new ("relay", relay_thread, floor);
+  return floor;
+}
+
+/* A child that runs @func (@data) and exits; it only reads and writes
+ * the sockets it inherited. */
+static GPid
+fork_running (GThreadFunc func, gpointer data)
+{
+  pid_t pid = fork ();
+
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      func (data);
+      _exit (0);
+    }
+  return pid;
+}
+
+RelayFloor *
+relay_floor_new_processes (guint n_callers)
+{
+  RelayFloor *floor = floor_new (n_callers);
+
+  for (guint i = 0; i < N_ECHO; i++)
+    floor->pids[1 + i] = fork_running (echo_thread, GINT_TO_POINTER (floor->echo_fds[i]));
+  floor->pids[0] = fork_running (relay_thread, floor);
   return floor;
 }
 
@@ -235,13 +272,30 @@ relay_floor_echo (RelayFloor   *floor,
 void
 relay_floor_free (RelayFloor *floor)
 {
-  g_assert_cmpint (write (floor->stop_pipe[1], "x", 1), ==, 1);
-  g_thread_join (floor->relay);
-  for (guint i = 0; i < N_ECHO; i++)
+  if (floor->pids[0] != 0)
     {
-      close (floor->echo_relay[i]);
-      g_thread_join (floor->echo[i]);
-      close (floor->echo_fds[i]);
+      /* each child holds every socket: EOF would never come */
+      for (guint i = 0; i <= N_ECHO; i++)
+        {
+          kill (floor->pids[i], SIGKILL);
+          waitpid (floor->pids[i], NULL, 0);
+        }
+      for (guint i = 0; i < N_ECHO; i++)
+        {
+          close (floor->echo_relay[i]);
+          close (floor->echo_fds[i]);
+        }
+    }
+  else
+    {
+      g_assert_cmpint (write (floor->stop_pipe[1], "x", 1), ==, 1);
+      g_thread_join (floor->relay);
+      for (guint i = 0; i < N_ECHO; i++)
+        {
+          close (floor->echo_relay[i]);
+          g_thread_join (floor->echo[i]);
+          close (floor->echo_fds[i]);
+        }
     }
   for (guint i = 0; i < floor->n_callers; i++)
     {

@@ -11,6 +11,10 @@
 typedef struct _RelayFloor RelayFloor;
 
 RelayFloor *relay_floor_new            (guint n_callers);
+/* The same with the relay and the echoes in processes of their own
+ * (forked), as the arbiter and the workers are: a context switch between
+ * processes costs more than one between threads of one process. */
+RelayFloor *relay_floor_new_processes  (guint n_callers);
 void        relay_floor_free           (RelayFloor *floor);
 /* One stream: @n_chunks frames of @chunk_size payload bytes, then an end
  * frame, for caller @caller. Returns the microseconds to the first. */
