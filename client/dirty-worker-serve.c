@@ -170,11 +170,14 @@ dirty_worker_handle_credit (DirtyWorker *self,
 }
 
 static void
-enable_stream (DirtyWorker *self,
-               InFlight    *entry,
-               JsonNode    *root)
+enable_stream (DirtyWorker            *self,
+               InFlight               *entry,
+               const DirtyRequestHead *head)
 {
-  gint64 window = dirty_json_get_int (root, "window", DIRTY_STREAM_DEFAULT_WINDOW);
+  gint64 window = DIRTY_STREAM_DEFAULT_WINDOW;
+
+  if (head->window_kind == DIRTY_JSON_INTEGER && !head->window_overflows)
+    window = head->window;
 
   /* the arbiter checked it; a worker under another host clamps it */
   window = CLAMP (window, 1, DIRTY_STREAM_MAX_WINDOW);
@@ -208,13 +211,13 @@ app_not_ready_message (WorkerApp *wapp,
 /* Finds the ready app and the action a REQUEST names. On failure sends
  * the ERROR itself and returns NULL. */
 static WorkerApp *
-lookup_action (DirtyWorker      *self,
-               guint64           id,
-               JsonNode         *root,
-               DirtyActionFlags *out_flags)
+lookup_action (DirtyWorker            *self,
+               guint64                 id,
+               const DirtyRequestHead *head,
+               DirtyActionFlags       *out_flags)
 {
-  const char *app_name = dirty_json_get_string (root, "app");
-  const char *action = dirty_json_get_string (root, "action");
+  const char *app_name = head->app_kind == DIRTY_JSON_STRING ? head->app : NULL;
+  const char *action = head->action_kind == DIRTY_JSON_STRING ? head->action : NULL;
   g_autofree char *message = NULL;
   WorkerApp *wapp;
 
@@ -249,29 +252,29 @@ lookup_action (DirtyWorker      *self,
 /* Checks a REQUEST's body against its app and action. On failure sends
  * the ERROR itself and returns FALSE. */
 static gboolean
-validate_request (DirtyWorker       *self,
-                  guint64            id,
-                  JsonNode          *root,
-                  gboolean           streaming,
-                  WorkerApp        **out_wapp,
-                  DirtyActionFlags  *out_flags)
+validate_request (DirtyWorker             *self,
+                  guint64                  id,
+                  const DirtyRequestHead  *head,
+                  gboolean                 streaming,
+                  WorkerApp              **out_wapp,
+                  DirtyActionFlags        *out_flags)
 {
-  const char *action = dirty_json_get_string (root, "action");
-  JsonObject *object = root ? json_node_get_object (root) : NULL;
-  JsonNode *args = object ? json_object_get_member (object, "args") : NULL;
-  JsonNode *kwargs = object ? json_object_get_member (object, "kwargs") : NULL;
+  const char *action = head->action;
   g_autofree char *message = NULL;
-  WorkerApp *wapp = lookup_action (self, id, root, out_flags);
+  WorkerApp *wapp = lookup_action (self, id, head, out_flags);
 
   if (wapp == NULL)
     return FALSE;
-  if (args != NULL && !JSON_NODE_HOLDS_ARRAY (args) && !JSON_NODE_HOLDS_NULL (args))
+  /* null means none */
+  if (head->args_kind != DIRTY_JSON_ABSENT && head->args_kind != DIRTY_JSON_ARRAY &&
+      head->args_kind != DIRTY_JSON_NULL)
     {
       dirty_worker_send_error (self, id, DIRTY_ERROR_INVALID_ARGUMENT, wapp->name, action,
                                _("“args” must be an array"));
       return FALSE;
     }
-  if (kwargs != NULL && !JSON_NODE_HOLDS_OBJECT (kwargs) && !JSON_NODE_HOLDS_NULL (kwargs))
+  if (head->kwargs_kind != DIRTY_JSON_ABSENT && head->kwargs_kind != DIRTY_JSON_OBJECT &&
+      head->kwargs_kind != DIRTY_JSON_NULL)
     {
       dirty_worker_send_error (self, id, DIRTY_ERROR_INVALID_ARGUMENT, wapp->name, action,
                                _("“kwargs” must be an object"));
@@ -294,38 +297,33 @@ validate_request (DirtyWorker       *self,
 
 /* Makes the call of a valid REQUEST, records it in flight and runs it. */
 static void
-start_call (DirtyWorker      *self,
-            DirtyFrame       *frame,
-            JsonNode         *root,
-            GPtrArray        *attachments,
-            WorkerApp        *wapp,
-            DirtyActionFlags  flags)
+start_call (DirtyWorker            *self,
+            DirtyFrame             *frame,
+            const DirtyRequestHead *head,
+            JsonNode               *args,
+            JsonNode               *kwargs,
+            GPtrArray              *attachments,
+            WorkerApp              *wapp,
+            DirtyActionFlags        flags)
 {
   guint32 timeout_ms = frame->header.aux;
-  JsonObject *object = json_node_get_object (root);
-  JsonNode *args = json_object_get_member (object, "args");
-  JsonNode *kwargs = json_object_get_member (object, "kwargs");
   gint64 deadline = 0;
   InFlight *entry;
 
-  /* null means none: validate_request() let nothing else through */
-  if (args != NULL && !JSON_NODE_HOLDS_ARRAY (args))
-    args = NULL;
-  if (kwargs != NULL && !JSON_NODE_HOLDS_OBJECT (kwargs))
-    kwargs = NULL;
   if (timeout_ms > 0)
     deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
 
   entry = g_new0 (InFlight, 1);
   entry->id = frame->header.id;
   entry->wapp = wapp;
-  entry->call = dirty_worker_new_call (self, entry->id, wapp,
-                                       dirty_json_get_string (root, "action"),
+  /* args and kwargs: built only when an array and an object (null
+   * means none; validate_request () let nothing else through) */
+  entry->call = dirty_worker_new_call (self, entry->id, wapp, head->action,
                                        args ? json_node_get_array (args) : NULL,
                                        kwargs ? json_node_get_object (kwargs) : NULL,
                                        attachments, deadline);
   if (frame->header.flags & DIRTY_FRAME_FLAG_STREAM)
-    enable_stream (self, entry, root);
+    enable_stream (self, entry, head);
   g_hash_table_insert (self->in_flight, &entry->id, entry);
 
   if (timeout_ms > 0)
@@ -343,7 +341,9 @@ dirty_worker_handle_request (DirtyWorker *self,
 {
   guint64 id = frame->header.id;
   gboolean streaming = (frame->header.flags & DIRTY_FRAME_FLAG_STREAM) != 0;
-  g_autoptr(JsonNode) root = NULL;
+  g_auto(DirtyRequestHead) head = { 0 };
+  g_autoptr(JsonNode) args = NULL;
+  g_autoptr(JsonNode) kwargs = NULL;
   g_autoptr(GPtrArray) attachments = NULL;
   g_autoptr(GError) error = NULL;
   WorkerApp *wapp = NULL;
@@ -366,13 +366,13 @@ dirty_worker_handle_request (DirtyWorker *self,
     }
   /* keep the fds of the arguments' memfds: an app that returns an
    * argument unchanged sends the same memfd back, without a copy */
-  if (!dirty_frame_decode_keep_fds (frame, dirty_connection_get_limits (self->connection),
-                                    &root, &attachments, &error))
+  if (!dirty_frame_decode_request (frame, dirty_connection_get_limits (self->connection),
+                                   &head, &args, &kwargs, &attachments, &error))
     {
       dirty_worker_send_error (self, id, DIRTY_ERROR_PROTOCOL, NULL, NULL, error->message);
       return;
     }
-  if (!validate_request (self, id, root, streaming, &wapp, &flags))
+  if (!validate_request (self, id, &head, streaming, &wapp, &flags))
     return;
-  start_call (self, frame, root, attachments, wapp, flags);
+  start_call (self, frame, &head, args, kwargs, attachments, wapp, flags);
 }

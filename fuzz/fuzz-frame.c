@@ -40,6 +40,31 @@ walk_bytes_refs (JsonNode *node, GPtrArray *attachments)
     }
 }
 
+/* The text of a member's value, as the strict parser builds it (or
+ * json-glib, where the worker leaves it to json-glib), is the value
+ * json-glib reads for that member of the whole document. */
+static void
+check_member_span (const char        *json,
+                   gsize              length,
+                   JsonNode          *root,
+                   const char        *member,
+                   const DirtyLimits *limits)
+{
+  JsonNode *expected = json_object_get_member (json_node_get_object (root), member);
+  g_autoptr(JsonNode) built = dirty_json_parse_container_strict (json, length, limits->max_depth);
+  g_autoptr(JsonParser) parser = NULL;
+
+  if (built == NULL)
+    {
+      parser = json_parser_new_immutable ();
+      if (!json_parser_load_from_data (parser, json, length, NULL))
+        g_error ("json-glib refuses the text the scan gave for \"%s\"", member);
+      built = json_node_ref (json_parser_get_root (parser));
+    }
+  if (expected == NULL || !json_node_equal (built, expected))
+    g_error ("the text the scan gave for \"%s\" is not its value", member);
+}
+
 /* The arbiter's scan of a request must never let through what json-glib
  * (the worker) refuses, and must read the same app and action. */
 static void
@@ -63,6 +88,11 @@ check_request_scan (DirtyFrame *frame, const DirtyLimits *limits)
       g_strcmp0 (head.action_kind == DIRTY_JSON_STRING ? head.action : NULL,
                  dirty_json_get_string (root, "action")) != 0)
     g_error ("the request scan read another app or action than json-glib");
+  /* the worker builds "args" and "kwargs" from the text the scan gives */
+  if (head.args_kind == DIRTY_JSON_ARRAY)
+    check_member_span (head.args_json, head.args_length, root, "args", limits);
+  if (head.kwargs_kind == DIRTY_JSON_OBJECT)
+    check_member_span (head.kwargs_json, head.kwargs_length, root, "kwargs", limits);
   dirty_request_head_clear (&head);
 }
 

@@ -141,10 +141,10 @@ build_open (Builder *b, JsonNode **root)
 }
 
 static gboolean
-build_document (Builder *b, JsonNode **root)
+build_document (Builder *b, JsonNode **root, gboolean any_container)
 {
   dirty_lexer_skip_ws (&b->sc);
-  if (b->sc.p >= b->sc.end || *b->sc.p != '{')
+  if (b->sc.p >= b->sc.end || !(*b->sc.p == '{' || (any_container && *b->sc.p == '[')))
     return FALSE;
   for (;;)
     {
@@ -201,10 +201,11 @@ build_document (Builder *b, JsonNode **root)
     }
 }
 
-JsonNode *
-dirty_json_parse_strict (const char *json,
-                         gsize       length,
-                         guint       max_depth)
+static JsonNode *
+parse_strict (const char *json,
+              gsize       length,
+              guint       max_depth,
+              gboolean    any_container)
 {
   Builder b = { { json, json + length, NULL, FALSE }, NULL, NULL, max_depth };
   JsonNode *root = NULL;
@@ -212,7 +213,7 @@ dirty_json_parse_strict (const char *json,
 
   b.containers = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
   b.keys = g_ptr_array_new_with_free_func (g_free);
-  ok = build_document (&b, &root);
+  ok = build_document (&b, &root, any_container);
   g_ptr_array_unref (b.containers);
   g_ptr_array_unref (b.keys);
   if (!ok)
@@ -222,4 +223,20 @@ dirty_json_parse_strict (const char *json,
     }
   json_node_seal (root);
   return root;
+}
+
+JsonNode *
+dirty_json_parse_strict (const char *json,
+                         gsize       length,
+                         guint       max_depth)
+{
+  return parse_strict (json, length, max_depth, FALSE);
+}
+
+JsonNode *
+dirty_json_parse_container_strict (const char *json,
+                                   gsize       length,
+                                   guint       max_depth)
+{
+  return parse_strict (json, length, max_depth, TRUE);
 }

@@ -144,6 +144,23 @@ record_kind (DirtyRequestHead *head, Member member, DirtyJsonKind kind)
     }
 }
 
+/* A container member of the root object ended at @end: the text of
+ * "args" or "kwargs", for the worker to build only those. */
+static void
+record_span (DirtyRequestHead *head, Member member, const char *start, const char *end)
+{
+  if (member == MEMBER_ARGS)
+    {
+      head->args_json = start;
+      head->args_length = end - start;
+    }
+  else if (member == MEMBER_KWARGS)
+    {
+      head->kwargs_json = start;
+      head->kwargs_length = end - start;
+    }
+}
+
 /* The whole document, iteratively: bit d of @objects says whether level
  * d is an object (1) or an array (0). */
 static gboolean
@@ -152,6 +169,8 @@ scan_document (Scanner *sc, guint max_depth, DirtyRequestHead *head)
   guint8 objects[MAX_STACK / 8] = { 0 };
   guint depth = 0;
   Member member = MEMBER_OTHER;
+  Member top_member = MEMBER_OTHER;   /* of the root's container value open */
+  const char *top_start = NULL;
 
   max_depth = MIN (max_depth, MAX_STACK);
   dirty_lexer_skip_ws (sc);
@@ -172,7 +191,11 @@ scan_document (Scanner *sc, guint max_depth, DirtyRequestHead *head)
           gboolean object = *sc->p == '{';
 
           if (depth == 1)
-            record_kind (head, member, object ? DIRTY_JSON_OBJECT : DIRTY_JSON_ARRAY);
+            {
+              record_kind (head, member, object ? DIRTY_JSON_OBJECT : DIRTY_JSON_ARRAY);
+              top_member = member;
+              top_start = sc->p;
+            }
           if (depth >= max_depth)
             return dirty_lexer_fail (sc, "nesting beyond the limit");
           if (object)
@@ -191,6 +214,8 @@ scan_document (Scanner *sc, guint max_depth, DirtyRequestHead *head)
               continue;
             }
           depth--;
+          if (depth == 1)
+            record_span (head, top_member, top_start, sc->p);
         }
       else
         {
@@ -216,6 +241,8 @@ scan_document (Scanner *sc, guint max_depth, DirtyRequestHead *head)
             {
               sc->p++;
               depth--;
+              if (depth == 1)
+                record_span (head, top_member, top_start, sc->p);
               continue;
             }
           if (*sc->p != ',')

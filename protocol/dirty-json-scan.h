@@ -30,6 +30,10 @@ typedef struct {
   char   *action;       /* decoded, when action_kind is STRING (owned) */
   gint64  window;       /* when window_kind is INTEGER and it fits */
   gboolean window_overflows;
+  /* the text of the value, when args_kind is ARRAY (kwargs_kind OBJECT):
+   * a slice of the scanned text */
+  const char *args_json, *kwargs_json;
+  gsize   args_length, kwargs_length;
 } DirtyRequestHead;
 
 /* Scans @json (@length bytes; not NUL-terminated) for the members "app",
@@ -54,6 +58,10 @@ void     dirty_request_head_clear (DirtyRequestHead  *head);
 JsonNode *dirty_json_parse_strict (const char *json,
                                    gsize       length,
                                    guint       max_depth);
+/* The same for a root that is an object or an array. */
+JsonNode *dirty_json_parse_container_strict (const char *json,
+                                             gsize       length,
+                                             guint       max_depth);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (DirtyRequestHead, dirty_request_head_clear)
 

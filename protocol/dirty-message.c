@@ -646,14 +646,69 @@ dirty_frame_decode (DirtyFrame         *frame,
   return decode (frame, limits, WALK_MAP, root, attachments, error);
 }
 
-gboolean
-dirty_frame_decode_keep_fds (DirtyFrame         *frame,
-                             const DirtyLimits  *limits,
-                             JsonNode          **root,
-                             GPtrArray         **attachments,
-                             GError            **error)
+/* A slice of checked text (an array or an object) as a tree */
+static gboolean
+parse_member (const char  *json,
+              gsize        length,
+              guint        max_depth,
+              JsonNode   **node,
+              GError     **error)
 {
-  return decode (frame, limits, WALK_MAP_KEEP, root, attachments, error);
+  g_autoptr(JsonParser) parser = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  if ((*node = dirty_json_parse_container_strict (json, length, max_depth)) != NULL)
+    return TRUE;
+  /* what the fast builder leaves to json-glib (a string holding NUL, an
+   * integer beyond 18 digits); the scan checked the depth already */
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, json, length, &local_error))
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                   "Frame JSON does not parse: %s", local_error->message);
+      return FALSE;
+    }
+  *node = json_node_ref (json_parser_get_root (parser));
+  return TRUE;
+}
+
+gboolean
+dirty_frame_decode_request (DirtyFrame         *frame,
+                            const DirtyLimits  *limits,
+                            DirtyRequestHead   *head,
+                            JsonNode          **args,
+                            JsonNode          **kwargs,
+                            GPtrArray         **attachments,
+                            GError            **error)
+{
+  g_autoptr(GPtrArray) parts = NULL;
+  g_autoptr(JsonNode) args_node = NULL;
+  g_autoptr(JsonNode) kwargs_node = NULL;
+  gsize length;
+  const char *json = dirty_frame_get_json (frame, &length);
+
+  memset (head, 0, sizeof *head);
+  if (length > 0 && !dirty_request_head_scan (json, length, limits->max_depth, head, error))
+    return FALSE;
+  if ((head->args_kind == DIRTY_JSON_ARRAY &&
+       !parse_member (head->args_json, head->args_length, limits->max_depth, &args_node, error)) ||
+      (head->kwargs_kind == DIRTY_JSON_OBJECT &&
+       !parse_member (head->kwargs_json, head->kwargs_length, limits->max_depth, &kwargs_node,
+                      error)))
+    {
+      dirty_request_head_clear (head);
+      return FALSE;
+    }
+  parts = g_ptr_array_new_full (frame->header.n_attachments, (GDestroyNotify) g_bytes_unref);
+  if (!walk_attachments (frame, limits, WALK_MAP_KEEP, parts, error))
+    {
+      dirty_request_head_clear (head);
+      return FALSE;
+    }
+  *args = g_steal_pointer (&args_node);
+  *kwargs = g_steal_pointer (&kwargs_node);
+  *attachments = g_steal_pointer (&parts);
+  return TRUE;
 }
 
 JsonNode *

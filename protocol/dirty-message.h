@@ -9,6 +9,7 @@
 
 #include "dirty-error-private.h"
 #include "dirty-frame.h"
+#include "dirty-json-scan.h"
 
 G_BEGIN_DECLS
 
@@ -26,7 +27,7 @@ DirtyFrame *dirty_frame_encode (DirtyFrameType  type,
  * (for reuse only if dirty_fd_set_release_reusable () said the peer is
  * done with them); with @pool NULL, from DIRTY_MEMFD_FRESH_THRESHOLD into
  * a new write-sealed memfd each. Bytes that are a kept mapping of a
- * received memfd (dirty_frame_decode_keep_fds) go as that memfd. */
+ * received memfd (dirty_frame_decode_request) go as that memfd. */
 DirtyFrame *dirty_frame_encode_with_fds (DirtyFrameType  type,
                                          guint16         flags,
                                          guint64         id,
@@ -89,14 +90,21 @@ gboolean dirty_frame_check_attachments (DirtyFrame         *frame,
                                         const DirtyLimits  *limits,
                                         GError            **error);
 
-/* The same, but the mappings of fd attachments keep their fds, so that
- * sending the same GBytes on passes the same memfd (the worker: an app
- * returning an argument unchanged). */
-gboolean dirty_frame_decode_keep_fds (DirtyFrame         *frame,
-                                      const DirtyLimits  *limits,
-                                      JsonNode          **root,
-                                      GPtrArray         **attachments,
-                                      GError            **error);
+/* A REQUEST as the worker takes it: the routing members of @head (see
+ * dirty_request_head_scan (), which checks the whole text), the values
+ * of "args" and "kwargs" built when they are an array and an object
+ * (else NULL: @head says what they are), and the attachments mapped as
+ * dirty_frame_decode () does, except that the mappings of fd attachments
+ * keep their fds, so that sending the same GBytes on passes the same
+ * memfd (an app returning an argument unchanged). The root object itself
+ * is never built. Free @head with dirty_request_head_clear (). */
+gboolean dirty_frame_decode_request (DirtyFrame         *frame,
+                                     const DirtyLimits  *limits,
+                                     DirtyRequestHead   *head,
+                                     JsonNode          **args,
+                                     JsonNode          **kwargs,
+                                     GPtrArray         **attachments,
+                                     GError            **error);
 
 /* Checks every fd attachment of @frame: sealed memfds at least as long as
  * the frame says, all of them within @limits->max_fd_payload. Does not

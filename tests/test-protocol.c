@@ -193,6 +193,18 @@ test_body_rejects (void)
   }
 }
 
+/* The text the scan gives for a member is that member's value as
+ * json-glib reads the whole document (the last of duplicates). */
+static void
+assert_span_is (const char *json, gsize length, JsonNode *expected)
+{
+  g_autofree char *text = g_strndup (json, length);
+  g_autoptr(JsonNode) parsed = json_from_string (text, NULL);
+
+  g_assert_nonnull (parsed);
+  g_assert_true (json_node_equal (parsed, expected));
+}
+
 /* The arbiter's request scan accepts only what json-glib (the worker's
  * parser) accepts, and reads the same routing members from it. */
 static void
@@ -230,6 +242,10 @@ assert_scan_agrees (const char *json)
                      json_node_get_value_type (window) == G_TYPE_INT64);
     if (head.window_kind == DIRTY_JSON_INTEGER && !head.window_overflows)
       g_assert_cmpint (head.window, ==, json_node_get_int (window));
+    if (head.args_kind == DIRTY_JSON_ARRAY)
+      assert_span_is (head.args_json, head.args_length, args);
+    if (head.kwargs_kind == DIRTY_JSON_OBJECT)
+      assert_span_is (head.kwargs_json, head.kwargs_length, kwargs);
   }
   dirty_request_head_clear (&head);
 }
@@ -256,6 +272,8 @@ test_request_scan (void)
     "{\"\\u0061pp\":\"a\\u00e9\\n\\\"\",\"action\":\"\\ud83d\\ude00\"}",
     "{\"window\":8}", "{\"window\":-3}", "{\"window\":8.0}", "{\"window\":1e2}", "{\"window\":\"8\"}",
     "{\"window\":99999999999999999999999}", "{\"a\":[true,false,null,-0,0.5,1E+2,\"\\/\"]}",
+    "{\"args\":[1],\"kwargs\":{\"args\":[2],\"kwargs\":{}},\"args\":[3,[4,{\"args\":5}]]}",
+    "{\"\\u0061rgs\":[ ],\"kwargs\":{ \"k\" : [ \"]\" ] } }", "{\"args\":[],\"args\":null}",
     /* json-glib takes these; the scan refuses them (stricter is safe) */
     "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":\"\\x\"}", "{\"a\":\"\t\"}", "{}{}",
     "{'a':1}", "{/*c*/}", "{\"a\":0x10}",
@@ -407,6 +425,75 @@ test_bytes_chunk (void)
 
 /* dirty_frame_encode writes JSON itself: what comes back is what went in,
  * for json-glib's parser as well as the strict one. */
+/* The worker's decode of a REQUEST: the routing members, "args" and
+ * "kwargs" built as json-glib reads them, the attachments; the root
+ * object is never built. */
+static void
+test_decode_request (void)
+{
+  static const char *const docs[] = {
+    /* a string holding NUL: json-glib builds that one */
+    "{\"app\":\"a:A\",\"action\":\"x\",\"args\":[1,{\"$bytes\":0},\"a\\u0000b\"],"
+    "\"kwargs\":{\"k\":[true]},\"window\":7}",
+    "{\"app\":\"a:A\",\"action\":\"x\",\"args\":\"no\",\"kwargs\":null}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (docs); i++)
+    {
+      g_autoptr(JsonNode) root = json_from_string (docs[i], NULL);
+      g_autoptr(GBytes) hello = g_bytes_new_static ("hello", 5);
+      g_autoptr(GPtrArray) attach = g_ptr_array_new ();
+      g_autoptr(DirtyFrame) frame = NULL;
+      g_auto(DirtyRequestHead) head = { 0 };
+      g_autoptr(JsonNode) args = NULL;
+      g_autoptr(JsonNode) kwargs = NULL;
+      g_autoptr(GPtrArray) parts = NULL;
+      g_autoptr(GError) error = NULL;
+      JsonObject *object;
+
+      g_assert_nonnull (root);
+      object = json_node_get_object (root);
+      g_ptr_array_add (attach, hello);
+      frame = dirty_frame_encode (DIRTY_FRAME_REQUEST, 0, 1, 0, root, attach);
+      g_assert_true (dirty_frame_decode_request (frame, &limits, &head, &args, &kwargs, &parts,
+                                                 &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (head.app, ==, "a:A");
+      g_assert_cmpstr (head.action, ==, "x");
+      if (i == 0)
+        {
+          g_assert_true (json_node_equal (args, json_object_get_member (object, "args")));
+          g_assert_true (json_node_equal (kwargs, json_object_get_member (object, "kwargs")));
+          g_assert_cmpint (head.window, ==, 7);
+        }
+      else
+        {
+          g_assert_null (args);
+          g_assert_null (kwargs);
+          g_assert_cmpint (head.args_kind, ==, DIRTY_JSON_STRING);
+          g_assert_cmpint (head.kwargs_kind, ==, DIRTY_JSON_NULL);
+        }
+      g_assert_cmpuint (parts->len, ==, 1);
+      g_assert_true (g_bytes_equal (g_ptr_array_index (parts, 0), hello));
+    }
+
+  {
+    g_autoptr(DirtyFrame) frame = dirty_frame_encode_text (DIRTY_FRAME_REQUEST, 0, 1, 0,
+                                                           "{\"args\":[1,]}", 13, NULL);
+    g_auto(DirtyRequestHead) head = { 0 };
+    g_autoptr(JsonNode) args = NULL;
+    g_autoptr(JsonNode) kwargs = NULL;
+    g_autoptr(GPtrArray) parts = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_false (dirty_frame_decode_request (frame, &limits, &head, &args, &kwargs, &parts,
+                                                &error));
+    g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+    g_assert_null (args);
+    g_assert_null (parts);
+  }
+}
+
 static void
 test_encode_round_trip (void)
 {
@@ -1192,6 +1279,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/parse-strict", test_parse_strict);
   g_test_add_func ("/protocol/parse-strict-checks", test_parse_strict_checks);
   g_test_add_func ("/protocol/bytes-chunk", test_bytes_chunk);
+  g_test_add_func ("/protocol/decode-request", test_decode_request);
   g_test_add_func ("/protocol/encode-round-trip", test_encode_round_trip);
   g_test_add_func ("/protocol/attachment-check", test_attachment_check);
   g_test_add_func ("/protocol/fd-attachment-fast-paths", test_fd_attachment_fast_paths);
