@@ -395,6 +395,29 @@ dirty_json_check (const char  *json,
   return TRUE;
 }
 
+/* json-glib's tree of @json (checked for depth already), for what the
+ * strict builder leaves to it; NULL for an empty text */
+static gboolean
+parse_with_json_glib (const char  *json,
+                      gsize        length,
+                      JsonNode   **node,
+                      GError     **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(GError) local_error = NULL;
+  JsonNode *root;
+
+  if (!json_parser_load_from_data (parser, json, length, &local_error))
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                   "Frame JSON does not parse: %s", local_error->message);
+      return FALSE;
+    }
+  root = json_parser_get_root (parser);
+  *node = root ? json_node_ref (root) : NULL;
+  return TRUE;
+}
+
 static gboolean
 parse_json (const char  *json,
             gsize        length,
@@ -402,9 +425,7 @@ parse_json (const char  *json,
             JsonNode   **root,
             GError     **error)
 {
-  g_autoptr(JsonParser) parser = NULL;
-  g_autoptr(GError) local_error = NULL;
-  JsonNode *node;
+  g_autoptr(JsonNode) node = NULL;
 
   /* the common case, strict JSON, without json-glib's parser; it checks
    * UTF-8 and depth as it goes */
@@ -412,23 +433,16 @@ parse_json (const char  *json,
     return TRUE;
   /* json-glib recurses per level: the depth check comes first, and its
    * verdict is the error for hostile text */
-  if (!dirty_json_check (json, length, max_depth, error))
+  if (!dirty_json_check (json, length, max_depth, error) ||
+      !parse_with_json_glib (json, length, &node, error))
     return FALSE;
-  parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_data (parser, json, length, &local_error))
-    {
-      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                   "Frame JSON does not parse: %s", local_error->message);
-      return FALSE;
-    }
-  node = json_parser_get_root (parser);
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
     {
       g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                            "Frame JSON must be an object");
       return FALSE;
     }
-  *root = json_node_ref (node);
+  *root = g_steal_pointer (&node);
   return TRUE;
 }
 
@@ -654,22 +668,11 @@ parse_member (const char  *json,
               JsonNode   **node,
               GError     **error)
 {
-  g_autoptr(JsonParser) parser = NULL;
-  g_autoptr(GError) local_error = NULL;
-
   if ((*node = dirty_json_parse_container_strict (json, length, max_depth)) != NULL)
     return TRUE;
   /* what the fast builder leaves to json-glib (a string holding NUL, an
    * integer beyond 18 digits); the scan checked the depth already */
-  parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_data (parser, json, length, &local_error))
-    {
-      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                   "Frame JSON does not parse: %s", local_error->message);
-      return FALSE;
-    }
-  *node = json_node_ref (json_parser_get_root (parser));
-  return TRUE;
+  return parse_with_json_glib (json, length, node, error);
 }
 
 gboolean
