@@ -1174,7 +1174,7 @@ first_frame_free (gpointer data)
 }
 
 /* Ends @call as the I/O thread's path would have for how its caller's
- * wait ended without a CHUNK. */
+ * wait ended without a frame. */
 static void
 call_first_failed (Call       *call,
                    FirstFrame *first)
