@@ -3,7 +3,7 @@
 
 #include <gio/gunixsocketaddress.h>
 
-#include "dirty-client-io-private.h"
+#include "dirty-client-io-internal.h"
 #include "dirty-connection-sync.h"
 #include "dirty-error.h"
 #include "dirty-io-private.h"
@@ -17,77 +17,6 @@
 #define CONNECT_RETRY_MS   20
 #define SAFETY_MARGIN_MS   DIRTY_CLIENT_SAFETY_MARGIN_MS
 
-typedef DirtyClientIo ClientIo;
-typedef DirtyClientCall Call;
-
-typedef enum {
-  CALL_NEW,       /* not yet seen by the I/O thread, or in hand there */
-  CALL_WAITING,   /* in io->waiting, for a connection */
-  CALL_SENT,      /* in io->pending, by id */
-  CALL_DONE,      /* ended: its task has returned, a stream's queue has its end */
-} CallState;
-
-/* One call in flight on the I/O thread's path (a sync call on the
- * calling thread, dirty-client-sync.c, has no Call: its state is its
- * stack). Created on the caller's thread; from then on only
- * the I/O thread reads or writes it, so completing it is race-free: the
- * first of reply, error, cancel, timeout or disconnect to run there wins,
- * and the task is returned once. A stream's task returns at its first
- * reply; the call goes on until the stream's end. */
-struct _DirtyClientCall {
-  gatomicrefcount  ref_count;
-  ClientIo        *io;          /* valid until DONE: the task, then the DirtyStream,
-                                 * holds the client */
-  GTask           *task;        /* NULL once DONE */
-  GCancellable    *cancellable;
-  gulong           cancelled_id;
-  DirtyFrame      *frame;       /* the REQUEST with id 0; NULL: connect only */
-  guint32          timeout_ms;  /* effective, as sent; 0 = the arbiter's */
-  CallState        state;
-  guint64          id;
-  GSource         *timer;
-  DirtyStreamQueue *queue;      /* a stream's chunks go there; NULL: not a stream */
-  gboolean         args_kept;   /* a reply holds one of its argument memfds */
-  /* A stream started on its caller's thread (dirty_client_io_start_
-   * stream_here ()): the connection it went out on, until adopted here */
-  DirtyConnection *started_on;
-  gboolean         first_to_waiter;  /* its first frame goes to that thread */
-  GQueue           held;        /* frames after it, until that one is taken */
-};
-
-/* The connection state of one client, owned by the I/O thread. It is
- * referenced by the client (then by its shutdown idle) and by the sources
- * of a connect attempt. Its connection never outlives it: the shutdown
- * closes and releases it first. Sync calls on their callers' threads
- * (dirty-client-sync.c) read what is marked "sync_lock": the I/O thread
- * writes it under that lock. */
-struct _DirtyClientIo {
-  gatomicrefcount  ref_count;
-  char            *socket_path;
-  GMutex           sync_lock;
-  DirtyConnection *connection;    /* sync_lock */
-  GSocket         *connecting;
-  GSource         *connect_source;
-  gint64           connect_deadline;
-  GQueue           waiting;       /* of Call (a reference each) */
-  GHashTable      *pending;       /* &call->id -> Call (a reference each) */
-  /* sync_lock: */
-  guint64          next_id;
-  guint32          max_body;      /* from the arbiter's HELLO */
-  guint            max_attachments;
-  guint            max_fds;
-  guint64          max_fd_payload;
-  guint            max_in_flight;
-  guint            in_flight;     /* calls sent: io->pending and sync calls */
-  guint            n_unsent;      /* calls started here, not yet SENT or DONE */
-  gboolean         held_back;     /* a call waits for a free slot */
-  GQueue           adopting;      /* streams sent by their callers, not yet in pending */
-  /* end of sync_lock */
-  gint             n_adopting;    /* adopting's length, atomic: read without the lock */
-  guint            n_first_waiting;  /* pending streams whose caller waits for the first frame */
-  gboolean         flush_scheduled;
-};
-
 static void client_io_flush (ClientIo *io);
 
 /* A call of this path was sent or ended before it was: sync calls may
@@ -100,9 +29,7 @@ client_io_sent_or_ended (ClientIo *io)
   io->n_unsent--;
   g_mutex_unlock (&io->sync_lock);
 }
-static void client_io_update_read_mode (ClientIo *io);
 static void client_io_schedule_flush (ClientIo *io);
-static void client_io_adopt (ClientIo *io);
 
 /* ---- Calls ---- */
 
@@ -131,13 +58,13 @@ call_unref (Call *call)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Call, call_unref)
 
-static Call *
-call_new (ClientIo         *io,
-          GTask            *task,
-          GCancellable     *cancellable,
-          DirtyFrame       *frame,
-          guint32           timeout_ms,
-          DirtyStreamQueue *queue)
+Call *
+dirty_client_call_new (ClientIo         *io,
+                       GTask            *task,
+                       GCancellable     *cancellable,
+                       DirtyFrame       *frame,
+                       guint32           timeout_ms,
+                       DirtyStreamQueue *queue)
 {
   Call *call = g_new0 (Call, 1);
 
@@ -154,10 +81,10 @@ call_new (ClientIo         *io,
 
 /* Ends @call with @reply or @error (both transfer full; neither for a
  * connect-only call). Only on the I/O thread; a no-op once DONE. */
-static void
-call_finish (Call       *call,
-             DirtyReply *reply,
-             GError     *error)
+void
+dirty_client_call_finish (Call       *call,
+                          DirtyReply *reply,
+                          GError     *error)
 {
   g_autoptr(Call) hold = call_ref (call);
   g_autoptr(DirtyReply) owned_reply = reply;
@@ -180,7 +107,7 @@ call_finish (Call       *call,
       g_mutex_lock (&call->io->sync_lock);
       call->io->in_flight--;
       g_mutex_unlock (&call->io->sync_lock);
-      client_io_update_read_mode (call->io);
+      dirty_client_io_update_read_mode (call->io);
       /* a slot is free for a call held back by the in-flight limit */
       if (!g_queue_is_empty (&call->io->waiting))
         client_io_schedule_flush (call->io);
@@ -229,11 +156,33 @@ client_io_send_empty (ClientIo       *io,
   dirty_connection_send (connection, frame);
 }
 
-static void
-client_io_send_cancel (ClientIo *io,
-                       guint64   id)
+void
+dirty_client_io_send_cancel (ClientIo *io,
+                             guint64   id)
 {
   client_io_send_empty (io, DIRTY_FRAME_CANCEL, id, 0);
+}
+
+void
+dirty_client_call_cancel (Call       *call,
+                          const char *message)
+{
+  if (call->state == CALL_SENT)
+    dirty_client_io_send_cancel (call->io, call->id);
+  dirty_client_call_finish (call, NULL,
+                            g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, message));
+}
+
+void
+dirty_client_call_time_out (Call *call)
+{
+  GError *error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_TIMEOUT,
+                               _("No reply from the arbiter within the call's timeout (%u ms)"),
+                               call->timeout_ms);
+
+  if (call->state == CALL_SENT)
+    dirty_client_io_send_cancel (call->io, call->id);
+  dirty_client_call_finish (call, NULL, error);
 }
 
 static gboolean
@@ -244,11 +193,7 @@ call_cancel_io_cb (gpointer data)
   /* NEW: the submit, still to come, sees the cancellable and ends it */
   if (call->state == CALL_NEW || call->state == CALL_DONE)
     return G_SOURCE_REMOVE;
-
-  if (call->state == CALL_SENT)
-    client_io_send_cancel (call->io, call->id);
-  call_finish (call, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                _("Operation was cancelled")));
+  dirty_client_call_cancel (call, _("Operation was cancelled"));
   return G_SOURCE_REMOVE;
 }
 
@@ -263,16 +208,30 @@ call_cancelled_cb (GCancellable *cancellable,
 static gboolean
 call_timeout_io_cb (gpointer data)
 {
-  Call *call = data;
-  guint32 timeout_ms = call->timeout_ms;
-
-  if (call->state == CALL_SENT)
-    client_io_send_cancel (call->io, call->id);
-  call_finish (call, NULL,
-               g_error_new (DIRTY_ERROR, DIRTY_ERROR_TIMEOUT,
-                            _("No reply from the arbiter within the call's timeout (%u ms)"),
-                            timeout_ms));
+  dirty_client_call_time_out (data);
   return G_SOURCE_REMOVE;
+}
+
+void
+dirty_client_call_arm_timer (Call *call)
+{
+  guint64 ms = (guint64) call->timeout_ms + SAFETY_MARGIN_MS;
+
+  if (call->timeout_ms > 0)
+    call->timer = dirty_io_add_timeout ((guint) MIN (ms, G_MAXUINT),
+                                        call_timeout_io_cb, call_ref (call),
+                                        (GDestroyNotify) call_unref);
+}
+
+void
+dirty_client_call_watch_cancellable (Call *call)
+{
+  /* If already cancelled, the handler runs now: the I/O thread then
+   * finds the call not yet in its hands, and whoever hands it over
+   * checks the cancellable. */
+  if (call->cancellable != NULL)
+    call->cancelled_id = g_cancellable_connect (call->cancellable, G_CALLBACK (call_cancelled_cb),
+                                                call_ref (call), (GDestroyNotify) call_unref);
 }
 
 static gboolean
@@ -286,19 +245,12 @@ call_submit_io_cb (gpointer data)
     return G_SOURCE_REMOVE;
   if (g_cancellable_is_cancelled (call->cancellable))
     {
-      call_finish (call, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                    _("Operation was cancelled")));
+      dirty_client_call_cancel (call, _("Operation was cancelled"));
       return G_SOURCE_REMOVE;
     }
 
-  if (call->frame != NULL && call->timeout_ms > 0)
-    {
-      guint64 ms = (guint64) call->timeout_ms + SAFETY_MARGIN_MS;
-
-      call->timer = dirty_io_add_timeout ((guint) MIN (ms, G_MAXUINT),
-                                          call_timeout_io_cb, call_ref (call),
-                                          (GDestroyNotify) call_unref);
-    }
+  if (call->frame != NULL)
+    dirty_client_call_arm_timer (call);
   call->state = CALL_WAITING;
   g_queue_push_tail (&io->waiting, call_ref (call));
   client_io_flush (io);
@@ -314,15 +266,12 @@ dirty_client_io_start_call (DirtyClientIo    *io,
                             guint32           timeout_ms,
                             DirtyStreamQueue *queue)
 {
-  Call *call = call_new (io, task, cancellable, frame, timeout_ms, queue);
+  Call *call = dirty_client_call_new (io, task, cancellable, frame, timeout_ms, queue);
 
   g_mutex_lock (&io->sync_lock);
   io->n_unsent++;
   g_mutex_unlock (&io->sync_lock);
-  /* If already cancelled, the handler runs now; the submit then sees it. */
-  if (cancellable != NULL)
-    call->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (call_cancelled_cb),
-                                                call_ref (call), (GDestroyNotify) call_unref);
+  dirty_client_call_watch_cancellable (call);
   dirty_io_schedule (call_submit_io_cb, call_ref (call), (GDestroyNotify) call_unref);
   return call;
 }
@@ -379,12 +328,8 @@ call_abandon_io_cb (gpointer data)
 {
   Call *call = data;
 
-  if (call->state == CALL_DONE)
-    return G_SOURCE_REMOVE;
-  if (call->state == CALL_SENT)
-    client_io_send_empty (call->io, DIRTY_FRAME_CANCEL, call->id, 0);
-  call_finish (call, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                _("The stream was closed")));
+  if (call->state != CALL_DONE)
+    dirty_client_call_cancel (call, _("The stream was closed"));
   return G_SOURCE_REMOVE;
 }
 
@@ -448,7 +393,7 @@ client_io_fail_waiting (ClientIo     *io,
       g_autoptr(Call) owned = call;
 
       call->state = CALL_NEW;
-      call_finish (call, NULL, g_error_copy (error));
+      dirty_client_call_finish (call, NULL, g_error_copy (error));
     }
 }
 
@@ -466,7 +411,7 @@ client_io_fail_pending (ClientIo     *io,
   g_hash_table_remove_all (io->pending);
 
   for (guint i = 0; i < calls->len; i++)
-    call_finish (g_ptr_array_index (calls, i), NULL, g_error_copy (error));
+    dirty_client_call_finish (g_ptr_array_index (calls, i), NULL, g_error_copy (error));
 }
 
 /* Forgets the connection. Safe inside one of its own callbacks: it holds
@@ -495,9 +440,9 @@ client_io_drop_connection (ClientIo *io)
  * before its call releases its arguments. A CHUNK is decoded later, by
  * its reader, maybe after the END: a memfd a chunk hands back is never
  * reused. */
-static void
-call_note_reply_fds (Call       *call,
-                     DirtyFrame *reply)
+void
+dirty_client_call_note_reply_fds (Call       *call,
+                                  DirtyFrame *reply)
 {
   if (call->frame != NULL && call->frame->fds != NULL && reply->fds != NULL &&
       dirty_fd_set_shares_file (call->frame->fds, reply->fds))
@@ -543,7 +488,7 @@ client_io_handle_response (ClientIo        *io,
                           &root, &attachments, &error))
     reply = dirty_reply_new_from_body (root, attachments, &error);
   call_release_arguments (call);
-  call_finish (call, reply, error);
+  dirty_client_call_finish (call, reply, error);
 }
 
 /* The stream's task returns at its first chunk; the reader decodes it. */
@@ -553,7 +498,7 @@ client_io_handle_chunk (Call       *call,
 {
   g_autoptr(GTask) task = g_steal_pointer (&call->task);
 
-  call_note_reply_fds (call, frame);   /* a chunk may hand back an argument */
+  dirty_client_call_note_reply_fds (call, frame);   /* a chunk may hand back an argument */
   dirty_stream_queue_push (call->queue, frame);
   if (task != NULL)
     g_task_return_boolean (task, TRUE);
@@ -594,21 +539,23 @@ client_io_handle_hello (ClientIo        *io,
 }
 
 /* A RESPONSE, ERROR, CHUNK or END for @call. */
-static void
-client_io_call_frame (ClientIo        *io,
-                      DirtyConnection *connection,
-                      Call            *call,
-                      DirtyFrame      *frame)
+void
+dirty_client_io_call_frame (ClientIo        *io,
+                            DirtyConnection *connection,
+                            Call            *call,
+                            DirtyFrame      *frame)
 {
   switch (frame->header.type)
     {
     case DIRTY_FRAME_ERROR:
-      call_finish (call, NULL, dirty_client_io_body_error (connection, frame));
+      dirty_client_call_finish (call, NULL, dirty_client_io_body_error (connection, frame));
       return;
     case DIRTY_FRAME_RESPONSE:
       if (call->queue != NULL)
-        call_finish (call, NULL, g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                                                      _("The arbiter sent a RESPONSE to a stream")));
+        dirty_client_call_finish (call, NULL,
+                                  g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                                                       _("The arbiter sent a RESPONSE to a "
+                                                         "stream")));
       else
         client_io_handle_response (io, connection, call, frame);
       return;
@@ -616,14 +563,15 @@ client_io_call_frame (ClientIo        *io,
     case DIRTY_FRAME_END:
     default:
       if (call->queue == NULL)
-        call_finish (call, NULL,
-                     g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                                  _("The arbiter sent %s to a call that is not a stream"),
-                                  dirty_frame_type_to_string (frame->header.type)));
+        dirty_client_call_finish (call, NULL,
+                                  g_error_new (DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                                               _("The arbiter sent %s to a call that is not "
+                                                 "a stream"),
+                                               dirty_frame_type_to_string (frame->header.type)));
       else if (frame->header.type == DIRTY_FRAME_END)
         {
           call_release_arguments (call);
-          call_finish (call, NULL, NULL);
+          dirty_client_call_finish (call, NULL, NULL);
         }
       else
         client_io_handle_chunk (call, frame);
@@ -685,7 +633,7 @@ client_io_frame_cb (DirtyConnection *connection,
       /* maybe a stream its caller sent, whose adoption is still to run */
       if (call == NULL && g_atomic_int_get (&io->n_adopting) > 0)
         {
-          client_io_adopt (io);
+          dirty_client_io_adopt (io);
           call = g_hash_table_lookup (io->pending, &id);
         }
       /* a late reply for a call that has already ended (or the rest of a
@@ -703,7 +651,7 @@ client_io_frame_cb (DirtyConnection *connection,
       if (call->first_to_waiter)
         g_queue_push_tail (&call->held, dirty_frame_ref (frame));
       else
-        client_io_call_frame (io, connection, call, frame);
+        dirty_client_io_call_frame (io, connection, call, frame);
       return;
 
     default:
@@ -772,7 +720,7 @@ client_io_connected (ClientIo *io)
   dirty_connection_start (io->connection, dirty_io_get_context (),
                           client_io_frame_cb, client_io_closed_cb, io);
   client_io_flush (io);
-  client_io_update_read_mode (io);
+  dirty_client_io_update_read_mode (io);
 }
 
 static void client_io_try_connect (ClientIo *io);
@@ -911,12 +859,12 @@ client_io_send_call (ClientIo *io,
   g_mutex_unlock (&io->sync_lock);
   if (error != NULL)
     {
-      call_finish (call, NULL, error);
+      dirty_client_call_finish (call, NULL, error);
       return;
     }
   call->state = CALL_SENT;
   g_hash_table_insert (io->pending, &call->id, call_ref (call));
-  client_io_update_read_mode (io);
+  dirty_client_io_update_read_mode (io);
   frame = dirty_frame_copy_with_id (call->frame, call->id, call->timeout_ms);
   dirty_connection_send (connection, frame);
   /* only now, with the frame in the connection's queue: a blocking call
@@ -967,7 +915,7 @@ client_io_flush (ClientIo *io)
       owned = g_queue_pop_head (&io->waiting);
       call->state = CALL_NEW;
       if (call->frame == NULL)
-        call_finish (call, NULL, NULL);
+        dirty_client_call_finish (call, NULL, NULL);
       else
         client_io_send_call (io, call);
     }
@@ -986,7 +934,7 @@ client_io_flush_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* From an idle: call_finish () must not send (and maybe finish) other
+/* From an idle: dirty_client_call_finish () must not send (and maybe finish) other
  * calls under its caller's feet. */
 static void
 client_io_schedule_flush (ClientIo *io)
@@ -1019,8 +967,8 @@ dirty_client_io_shutdown (DirtyClientIo *io)
  * keeps what comes (a late reply, the arbiter's ERROR or hang-up) for
  * the next reader. (A HELLO, with the arbiter's limits, only answers
  * one.) */
-static void
-client_io_update_read_mode (ClientIo *io)
+void
+dirty_client_io_update_read_mode (ClientIo *io)
 {
   /* a stream whose caller waits for its first frame reads that itself */
   if (io->connection != NULL)
@@ -1071,283 +1019,4 @@ dirty_client_io_sync_end (DirtyClientIo *io)
   g_mutex_unlock (&io->sync_lock);
   if (held_back)
     dirty_io_schedule (client_io_flush_cb, client_io_ref (io), (GDestroyNotify) client_io_unref);
-}
-
-/* ---- Streams started on their caller's thread ---- */
-
-/* dirty_client_send_stream_sync () writes its REQUEST and waits for the
- * first frame on its own thread, as a blocking call does
- * (dirty-client-sync.c): through the I/O thread its first chunk cost two
- * wake-ups more (the request handed to it, the chunk handed back). The
- * rest of the stream is the I/O thread's, as any stream's: the call is
- * put in io->adopting before its request leaves, and the I/O thread
- * adopts it into io->pending when the caller hands it the first frame
- * (or the end of its wait), or earlier if it reads a frame of it first
- * (waking the I/O thread only to adopt it would cost the first chunk a
- * wake-up on a busy CPU). Until the caller has taken the first frame,
- * the frames after it wait in call->held, so the queue gets them in
- * order. */
-
-/* The connection the stream went out on is gone: its calls have failed. */
-static void
-call_adopt_lost (Call *call)
-{
-  call_finish (call, NULL,
-               g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
-                            _("Lost the connection to dirty-arbiter at %s: %s"),
-                            call->io->socket_path, "closed by the arbiter"));
-}
-
-static void
-client_io_adopt_call (ClientIo *io,
-                      Call     *call)
-{
-  g_autoptr(DirtyConnection) sent_on = g_steal_pointer (&call->started_on);
-
-  /* CALL_SENT from here on: call_finish () frees its slot */
-  call->state = CALL_SENT;
-  if (sent_on != io->connection)
-    {
-      call->first_to_waiter = FALSE;
-      call_adopt_lost (call);
-      return;
-    }
-  g_hash_table_insert (io->pending, &call->id, call_ref (call));
-  if (call->first_to_waiter)
-    io->n_first_waiting++;
-  if (call->timeout_ms > 0)
-    {
-      guint64 ms = (guint64) call->timeout_ms + SAFETY_MARGIN_MS;
-
-      call->timer = dirty_io_add_timeout ((guint) MIN (ms, G_MAXUINT),
-                                          call_timeout_io_cb, call_ref (call),
-                                          (GDestroyNotify) call_unref);
-    }
-  /* cancelled before this: its handler found the call not yet here */
-  if (g_cancellable_is_cancelled (call->cancellable))
-    {
-      client_io_send_cancel (io, call->id);
-      call_finish (call, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                    _("Operation was cancelled")));
-    }
-}
-
-static void
-client_io_adopt (ClientIo *io)
-{
-  GQueue calls;
-  Call *call;
-
-  g_mutex_lock (&io->sync_lock);
-  calls = io->adopting;
-  g_queue_init (&io->adopting);
-  g_atomic_int_set (&io->n_adopting, 0);
-  g_mutex_unlock (&io->sync_lock);
-
-  while ((call = g_queue_pop_head (&calls)) != NULL)
-    {
-      g_autoptr(Call) owned = call;
-
-      client_io_adopt_call (io, call);
-    }
-  client_io_update_read_mode (io);
-}
-
-/* What the caller's wait for the first frame ended with */
-typedef struct {
-  Call *call;
-  DirtyFrame *frame;              /* its first frame, if it came */
-  gboolean taken;                 /* a CHUNK the caller queued itself */
-  DirtyConnectionWaitEnd end;
-  GError *error;
-} FirstFrame;
-
-static void
-first_frame_free (gpointer data)
-{
-  FirstFrame *first = data;
-
-  call_unref (first->call);
-  g_clear_pointer (&first->frame, dirty_frame_unref);
-  g_clear_error (&first->error);
-  g_free (first);
-}
-
-/* Ends @call as the I/O thread's path would have for how its caller's
- * wait ended without a frame. */
-static void
-call_first_failed (Call       *call,
-                   FirstFrame *first)
-{
-  ClientIo *io = call->io;
-  guint32 timeout_ms = call->timeout_ms;
-
-  switch (first->end)
-    {
-    case DIRTY_CONNECTION_WAIT_TIMEOUT:
-      client_io_send_cancel (io, call->id);
-      call_finish (call, NULL,
-                   g_error_new (DIRTY_ERROR, DIRTY_ERROR_TIMEOUT,
-                                _("No reply from the arbiter within the call's timeout (%u ms)"),
-                                timeout_ms));
-      return;
-    case DIRTY_CONNECTION_WAIT_CANCELLED:
-      client_io_send_cancel (io, call->id);
-      call_finish (call, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                    _("Operation was cancelled")));
-      return;
-    case DIRTY_CONNECTION_WAIT_FAILED:
-      call_finish (call, NULL, g_steal_pointer (&first->error));
-      return;
-    case DIRTY_CONNECTION_WAIT_CLOSED:
-    case DIRTY_CONNECTION_WAIT_FRAME:
-    default:
-      call_finish (call, NULL,
-                   g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
-                                _("Lost the connection to dirty-arbiter at %s: %s"),
-                                io->socket_path,
-                                first->error ? first->error->message : "closed by the arbiter"));
-      return;
-    }
-}
-
-/* The caller is done with the first frame: the I/O thread takes over. */
-static gboolean
-call_first_frame_io_cb (gpointer data)
-{
-  FirstFrame *first = data;
-  Call *call = first->call;
-  ClientIo *io = call->io;
-  g_autoptr(DirtyConnection) connection = NULL;
-  DirtyFrame *held;
-
-  /* adopted here at the latest, without a wake-up of its own */
-  client_io_adopt (io);
-  /* ended meanwhile: a cancel, its timer, the connection's loss */
-  if (call->state != CALL_SENT || !call->first_to_waiter)
-    return G_SOURCE_REMOVE;
-  call->first_to_waiter = FALSE;
-  io->n_first_waiting--;
-  if (io->connection == NULL)
-    {
-      call_adopt_lost (call);
-      return G_SOURCE_REMOVE;
-    }
-  connection = g_object_ref (io->connection);
-  if (first->frame == NULL)
-    call_first_failed (call, first);
-  else if (first->taken)
-    call_note_reply_fds (call, first->frame);
-  else
-    client_io_call_frame (io, connection, call, first->frame);
-  while (call->state == CALL_SENT && (held = g_queue_pop_head (&call->held)) != NULL)
-    {
-      g_autoptr(DirtyFrame) frame = held;
-
-      client_io_call_frame (io, connection, call, frame);
-    }
-  client_io_update_read_mode (io);
-  return G_SOURCE_REMOVE;
-}
-
-/* Takes @call back out of io->adopting; FALSE if the I/O thread has
- * adopted it already. */
-static gboolean
-client_io_unadopt (ClientIo *io,
-                   Call     *call)
-{
-  gboolean found;
-
-  g_mutex_lock (&io->sync_lock);
-  found = g_queue_remove (&io->adopting, call);
-  if (found)
-    g_atomic_int_add (&io->n_adopting, -1);
-  g_mutex_unlock (&io->sync_lock);
-  if (found)
-    call_unref (call);
-  return found;
-}
-
-static DirtyClientCall *
-call_send_here (ClientIo        *io,
-                DirtyConnection *connection,
-                Call            *call)
-{
-  g_autoptr(DirtyFrame) request = dirty_frame_copy_with_id (call->frame, call->id,
-                                                            call->timeout_ms);
-
-  g_mutex_lock (&io->sync_lock);
-  g_queue_push_tail (&io->adopting, call_ref (call));
-  g_atomic_int_add (&io->n_adopting, 1);
-  g_mutex_unlock (&io->sync_lock);
-  if (dirty_connection_send_from_thread (connection, request))
-    return call;
-  /* closed since: the request never left, and the I/O thread's path
-   * sends it on the next connection, unless adopted already: then the
-   * close fails it, as any call in flight */
-  return client_io_unadopt (io, call) ? NULL : call;
-}
-
-DirtyClientCall *
-dirty_client_io_start_stream_here (DirtyClientIo    *io,
-                                   GCancellable     *cancellable,
-                                   DirtyFrame       *frame,
-                                   guint32           timeout_ms,
-                                   DirtyStreamQueue *queue)
-{
-  g_autoptr(DirtyConnection) connection = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(DirtyFrame) first = NULL;
-  DirtyConnectionWaiter *waiter;
-  FirstFrame *outcome;
-  Call *call;
-  guint64 id;
-  gint64 deadline = 0;
-
-  /* a size error, a cancel: the I/O thread's path says it, as always */
-  if (g_cancellable_is_cancelled (cancellable))
-    return NULL;
-  connection = dirty_client_io_sync_begin (io, frame, &id, &error);
-  if (connection == NULL)
-    return NULL;
-  waiter = dirty_connection_expect (connection, id);
-  if (waiter == NULL)
-    {
-      dirty_client_io_sync_end (io);
-      return NULL;
-    }
-  call = call_new (io, NULL, cancellable, dirty_frame_ref (frame), timeout_ms, queue);
-  call->id = id;
-  call->first_to_waiter = TRUE;
-  call->started_on = g_object_ref (connection);
-  if (cancellable != NULL)
-    call->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (call_cancelled_cb),
-                                                call_ref (call), (GDestroyNotify) call_unref);
-  if (call_send_here (io, connection, call) == NULL)
-    {
-      dirty_connection_unexpect (connection, waiter);
-      if (call->cancelled_id != 0)
-        g_cancellable_disconnect (cancellable, call->cancelled_id);
-      call->cancelled_id = 0;
-      call->state = CALL_DONE;
-      call_unref (call);
-      dirty_client_io_sync_end (io);
-      return NULL;
-    }
-
-  if (timeout_ms > 0)
-    deadline = g_get_monotonic_time () +
-               ((gint64) timeout_ms + SAFETY_MARGIN_MS) * G_TIME_SPAN_MILLISECOND;
-  outcome = g_new0 (FirstFrame, 1);
-  outcome->call = call_ref (call);
-  outcome->frame = dirty_connection_wait (connection, waiter, deadline, cancellable,
-                                          &outcome->end, &outcome->error);
-  /* the reader finds it at once, with no wake-up of this thread */
-  if (outcome->frame != NULL && outcome->frame->header.type == DIRTY_FRAME_CHUNK)
-    {
-      dirty_stream_queue_push (queue, outcome->frame);
-      outcome->taken = TRUE;
-    }
-  dirty_io_schedule (call_first_frame_io_cb, outcome, first_frame_free);
-  return call;
 }

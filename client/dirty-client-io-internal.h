@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Inside the client's I/O thread path (dirty-client-io.c): its calls and
+ * its connection state, shared with the streams a blocking caller starts
+ * on its own thread (dirty-client-io-stream.c). Not for anything else:
+ * dirty-client-io-private.h is the interface. */
+
+#include "dirty-client-io-private.h"
+
+G_BEGIN_DECLS
+
+typedef DirtyClientIo ClientIo;
+typedef DirtyClientCall Call;
+
+typedef enum {
+  CALL_NEW,       /* not yet seen by the I/O thread, or in hand there */
+  CALL_WAITING,   /* in io->waiting, for a connection */
+  CALL_SENT,      /* in io->pending, by id */
+  CALL_DONE,      /* ended: its task has returned, a stream's queue has its end */
+} CallState;
+
+/* One call in flight on the I/O thread's path (a sync call on the
+ * calling thread, dirty-client-sync.c, has no Call: its state is its
+ * stack). Created on the caller's thread; from then on only
+ * the I/O thread reads or writes it, so completing it is race-free: the
+ * first of reply, error, cancel, timeout or disconnect to run there wins,
+ * and the task is returned once. A stream's task returns at its first
+ * reply; the call goes on until the stream's end. */
+struct _DirtyClientCall {
+  gatomicrefcount  ref_count;
+  ClientIo        *io;          /* valid until DONE: the task, then the DirtyStream,
+                                 * holds the client */
+  GTask           *task;        /* NULL once DONE */
+  GCancellable    *cancellable;
+  gulong           cancelled_id;
+  DirtyFrame      *frame;       /* the REQUEST with id 0; NULL: connect only */
+  guint32          timeout_ms;  /* effective, as sent; 0 = the arbiter's */
+  CallState        state;
+  guint64          id;
+  GSource         *timer;
+  DirtyStreamQueue *queue;      /* a stream's chunks go there; NULL: not a stream */
+  gboolean         args_kept;   /* a reply holds one of its argument memfds */
+  /* A stream started on its caller's thread (dirty_client_io_start_
+   * stream_here ()): the connection it went out on, until adopted here */
+  DirtyConnection *started_on;
+  gboolean         first_to_waiter;  /* its first frame goes to that thread */
+  GQueue           held;        /* frames after it, until that one is taken */
+};
+
+/* The connection state of one client, owned by the I/O thread. It is
+ * referenced by the client (then by its shutdown idle) and by the sources
+ * of a connect attempt. Its connection never outlives it: the shutdown
+ * closes and releases it first. Sync calls on their callers' threads
+ * (dirty-client-sync.c) read what is marked "sync_lock": the I/O thread
+ * writes it under that lock. */
+struct _DirtyClientIo {
+  gatomicrefcount  ref_count;
+  char            *socket_path;
+  GMutex           sync_lock;
+  DirtyConnection *connection;    /* sync_lock */
+  GSocket         *connecting;
+  GSource         *connect_source;
+  gint64           connect_deadline;
+  GQueue           waiting;       /* of Call (a reference each) */
+  GHashTable      *pending;       /* &call->id -> Call (a reference each) */
+  /* sync_lock: */
+  guint64          next_id;
+  guint32          max_body;      /* from the arbiter's HELLO */
+  guint            max_attachments;
+  guint            max_fds;
+  guint64          max_fd_payload;
+  guint            max_in_flight;
+  guint            in_flight;     /* calls sent: io->pending and sync calls */
+  guint            n_unsent;      /* calls started here, not yet SENT or DONE */
+  gboolean         held_back;     /* a call waits for a free slot */
+  GQueue           adopting;      /* streams sent by their callers, not yet in pending */
+  /* end of sync_lock */
+  gint             n_adopting;    /* adopting's length, atomic: read without the lock */
+  guint            n_first_waiting;  /* pending streams whose caller waits for the first frame */
+  gboolean         flush_scheduled;
+};
+
+/* Calls */
+
+Call *dirty_client_call_new     (ClientIo         *io,
+                                 GTask            *task,
+                                 GCancellable     *cancellable,
+                                 DirtyFrame       *frame,
+                                 guint32           timeout_ms,
+                                 DirtyStreamQueue *queue);
+/* Ends @call with @reply or @error (both transfer full; neither for a
+ * connect-only call). Only on the I/O thread; a no-op once DONE. */
+void  dirty_client_call_finish  (Call             *call,
+                                 DirtyReply       *reply,
+                                 GError           *error);
+/* Ends @call with G_IO_ERROR_CANCELLED and @message, first telling the
+ * arbiter (CANCEL) if it was sent. */
+void  dirty_client_call_cancel  (Call             *call,
+                                 const char       *message);
+/* Ends @call for its timeout, first telling the arbiter if it was sent. */
+void  dirty_client_call_time_out (Call            *call);
+/* Starts the timer of the call's timeout (plus the safety margin), if
+ * it has one. On the I/O thread. */
+void  dirty_client_call_arm_timer (Call           *call);
+/* Cancelling the call's cancellable ends it, on the I/O thread. */
+void  dirty_client_call_watch_cancellable (Call   *call);
+/* A reply of @call that hands back one of its argument memfds. */
+void  dirty_client_call_note_reply_fds (Call      *call,
+                                        DirtyFrame *reply);
+
+/* The connection, on the I/O thread */
+
+void  dirty_client_io_send_cancel (ClientIo       *io,
+                                   guint64         id);
+/* A RESPONSE, ERROR, CHUNK or END for @call. */
+void  dirty_client_io_call_frame  (ClientIo        *io,
+                                   DirtyConnection *connection,
+                                   Call            *call,
+                                   DirtyFrame      *frame);
+/* The I/O thread reads the socket while a call of its own is in flight. */
+void  dirty_client_io_update_read_mode (ClientIo  *io);
+/* Takes the streams their callers sent into io->pending
+ * (dirty-client-io-stream.c). */
+void  dirty_client_io_adopt       (ClientIo       *io);
+
+G_END_DECLS

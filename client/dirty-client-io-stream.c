@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include "dirty-client-io-internal.h"
+#include "dirty-connection-sync.h"
+#include "dirty-error.h"
+#include "dirty-io-private.h"
+#include "dirty-i18n-private.h"
+
+/* dirty_client_send_stream_sync () writes its REQUEST and waits for the
+ * first frame on its own thread, as a blocking call does
+ * (dirty-client-sync.c): through the I/O thread its first chunk cost two
+ * wake-ups more (the request handed to it, the chunk handed back). The
+ * rest of the stream is the I/O thread's, as any stream's: the call is
+ * put in io->adopting before its request leaves, and the I/O thread
+ * adopts it into io->pending when the caller hands it the first frame
+ * (or the end of its wait), or earlier if it reads a frame of it first
+ * (waking the I/O thread only to adopt it would cost the first chunk a
+ * wake-up on a busy CPU). Until the caller has taken the first frame,
+ * the frames after it wait in call->held, so the queue gets them in
+ * order. */
+
+/* The connection the stream went out on is gone. */
+static void
+call_lost (Call       *call,
+           const char *why)
+{
+  dirty_client_call_finish (call, NULL,
+                            g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
+                                         _("Lost the connection to dirty-arbiter at %s: %s"),
+                                         call->io->socket_path, why));
+}
+
+static void
+client_io_adopt_call (ClientIo *io,
+                      Call     *call)
+{
+  g_autoptr(DirtyConnection) sent_on = g_steal_pointer (&call->started_on);
+
+  /* CALL_SENT from here on: dirty_client_call_finish () frees its slot */
+  call->state = CALL_SENT;
+  if (sent_on != io->connection)
+    {
+      call->first_to_waiter = FALSE;
+      call_lost (call, "closed by the arbiter");
+      return;
+    }
+  g_hash_table_insert (io->pending, &call->id, dirty_client_call_ref (call));
+  if (call->first_to_waiter)
+    io->n_first_waiting++;
+  dirty_client_call_arm_timer (call);
+  /* cancelled before this: its handler found the call not yet here */
+  if (g_cancellable_is_cancelled (call->cancellable))
+    dirty_client_call_cancel (call, _("Operation was cancelled"));
+}
+
+void
+dirty_client_io_adopt (ClientIo *io)
+{
+  GQueue calls;
+  Call *call;
+
+  g_mutex_lock (&io->sync_lock);
+  calls = io->adopting;
+  g_queue_init (&io->adopting);
+  g_atomic_int_set (&io->n_adopting, 0);
+  g_mutex_unlock (&io->sync_lock);
+
+  while ((call = g_queue_pop_head (&calls)) != NULL)
+    {
+      g_autoptr(DirtyClientCall) owned = call;
+
+      client_io_adopt_call (io, call);
+    }
+  dirty_client_io_update_read_mode (io);
+}
+
+/* What the caller's wait for the first frame ended with */
+typedef struct {
+  Call *call;
+  DirtyFrame *frame;              /* its first frame, if it came */
+  gboolean taken;                 /* a CHUNK the caller queued itself */
+  DirtyConnectionWaitEnd end;
+  GError *error;
+} FirstFrame;
+
+static void
+first_frame_free (gpointer data)
+{
+  FirstFrame *first = data;
+
+  dirty_client_call_unref (first->call);
+  g_clear_pointer (&first->frame, dirty_frame_unref);
+  g_clear_error (&first->error);
+  g_free (first);
+}
+
+/* Ends @call as the I/O thread's path would have for how its caller's
+ * wait ended without a frame. */
+static void
+call_first_failed (Call       *call,
+                   FirstFrame *first)
+{
+  switch (first->end)
+    {
+    case DIRTY_CONNECTION_WAIT_TIMEOUT:
+      dirty_client_call_time_out (call);
+      return;
+    case DIRTY_CONNECTION_WAIT_CANCELLED:
+      dirty_client_call_cancel (call, _("Operation was cancelled"));
+      return;
+    case DIRTY_CONNECTION_WAIT_FAILED:
+      dirty_client_call_finish (call, NULL, g_steal_pointer (&first->error));
+      return;
+    case DIRTY_CONNECTION_WAIT_CLOSED:
+    case DIRTY_CONNECTION_WAIT_FRAME:
+    default:
+      call_lost (call, first->error ? first->error->message : "closed by the arbiter");
+      return;
+    }
+}
+
+/* The caller is done with the first frame: the I/O thread takes over. */
+static gboolean
+call_first_frame_io_cb (gpointer data)
+{
+  FirstFrame *first = data;
+  Call *call = first->call;
+  ClientIo *io = call->io;
+  g_autoptr(DirtyConnection) connection = NULL;
+  DirtyFrame *held;
+
+  /* adopted here at the latest, without a wake-up of its own */
+  dirty_client_io_adopt (io);
+  /* ended meanwhile: a cancel, its timer, the connection's loss */
+  if (call->state != CALL_SENT || !call->first_to_waiter)
+    return G_SOURCE_REMOVE;
+  call->first_to_waiter = FALSE;
+  io->n_first_waiting--;
+  if (io->connection == NULL)
+    {
+      call_lost (call, "closed by the arbiter");
+      return G_SOURCE_REMOVE;
+    }
+  connection = g_object_ref (io->connection);
+  if (first->frame == NULL)
+    call_first_failed (call, first);
+  else if (first->taken)
+    dirty_client_call_note_reply_fds (call, first->frame);
+  else
+    dirty_client_io_call_frame (io, connection, call, first->frame);
+  while (call->state == CALL_SENT && (held = g_queue_pop_head (&call->held)) != NULL)
+    {
+      g_autoptr(DirtyFrame) frame = held;
+
+      dirty_client_io_call_frame (io, connection, call, frame);
+    }
+  dirty_client_io_update_read_mode (io);
+  return G_SOURCE_REMOVE;
+}
+
+/* Takes @call back out of io->adopting; FALSE if the I/O thread has
+ * adopted it already. */
+static gboolean
+client_io_unadopt (ClientIo *io,
+                   Call     *call)
+{
+  gboolean found;
+
+  g_mutex_lock (&io->sync_lock);
+  found = g_queue_remove (&io->adopting, call);
+  if (found)
+    g_atomic_int_add (&io->n_adopting, -1);
+  g_mutex_unlock (&io->sync_lock);
+  if (found)
+    dirty_client_call_unref (call);
+  return found;
+}
+
+static DirtyClientCall *
+call_send_here (ClientIo        *io,
+                DirtyConnection *connection,
+                Call            *call)
+{
+  g_autoptr(DirtyFrame) request = dirty_frame_copy_with_id (call->frame, call->id,
+                                                            call->timeout_ms);
+
+  g_mutex_lock (&io->sync_lock);
+  g_queue_push_tail (&io->adopting, dirty_client_call_ref (call));
+  g_atomic_int_add (&io->n_adopting, 1);
+  g_mutex_unlock (&io->sync_lock);
+  if (dirty_connection_send_from_thread (connection, request))
+    return call;
+  /* closed since: the request never left, and the I/O thread's path
+   * sends it on the next connection, unless adopted already: then the
+   * close fails it, as any call in flight */
+  return client_io_unadopt (io, call) ? NULL : call;
+}
+
+DirtyClientCall *
+dirty_client_io_start_stream_here (DirtyClientIo    *io,
+                                   GCancellable     *cancellable,
+                                   DirtyFrame       *frame,
+                                   guint32           timeout_ms,
+                                   DirtyStreamQueue *queue)
+{
+  g_autoptr(DirtyConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyFrame) first = NULL;
+  DirtyConnectionWaiter *waiter;
+  FirstFrame *outcome;
+  Call *call;
+  guint64 id;
+  gint64 deadline = 0;
+
+  /* a size error, a cancel: the I/O thread's path says it, as always */
+  if (g_cancellable_is_cancelled (cancellable))
+    return NULL;
+  connection = dirty_client_io_sync_begin (io, frame, &id, &error);
+  if (connection == NULL)
+    return NULL;
+  waiter = dirty_connection_expect (connection, id);
+  if (waiter == NULL)
+    {
+      dirty_client_io_sync_end (io);
+      return NULL;
+    }
+  call = dirty_client_call_new (io, NULL, cancellable, dirty_frame_ref (frame), timeout_ms, queue);
+  call->id = id;
+  call->first_to_waiter = TRUE;
+  call->started_on = g_object_ref (connection);
+  dirty_client_call_watch_cancellable (call);
+  if (call_send_here (io, connection, call) == NULL)
+    {
+      dirty_connection_unexpect (connection, waiter);
+      if (call->cancelled_id != 0)
+        g_cancellable_disconnect (cancellable, call->cancelled_id);
+      call->cancelled_id = 0;
+      call->state = CALL_DONE;
+      dirty_client_call_unref (call);
+      dirty_client_io_sync_end (io);
+      return NULL;
+    }
+
+  if (timeout_ms > 0)
+    deadline = g_get_monotonic_time () +
+               ((gint64) timeout_ms + DIRTY_CLIENT_SAFETY_MARGIN_MS) * G_TIME_SPAN_MILLISECOND;
+  outcome = g_new0 (FirstFrame, 1);
+  outcome->call = dirty_client_call_ref (call);
+  outcome->frame = dirty_connection_wait (connection, waiter, deadline, cancellable,
+                                          &outcome->end, &outcome->error);
+  /* the reader finds it at once, with no wake-up of this thread */
+  if (outcome->frame != NULL && outcome->frame->header.type == DIRTY_FRAME_CHUNK)
+    {
+      dirty_stream_queue_push (queue, outcome->frame);
+      outcome->taken = TRUE;
+    }
+  dirty_io_schedule (call_first_frame_io_cb, outcome, first_frame_free);
+  return call;
+}
