@@ -206,7 +206,6 @@ dirty_client_io_start_stream_here (DirtyClientIo    *io,
 {
   g_autoptr(DirtyConnection) connection = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(DirtyFrame) first = NULL;
   DirtyConnectionWaiter *waiter;
   FirstFrame *outcome;
   Call *call;
