@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "dirty-access.h"
@@ -22,6 +21,7 @@
 #include "dirty-poller.h"
 #include "dirty-pool.h"
 #include "dirty-scheduler.h"
+#include "dirty-sd-daemon.h"
 #include "dirty-socket.h"
 #include "dirty-timer.h"
 
@@ -217,7 +217,7 @@ dirty_arbiter_status_cb (gpointer user_data)
     {
       g_autofree char *message = g_strconcat ("STATUS=", status, NULL);
 
-      sd_notify (0, message);
+      dirty_sd_notify (message);
       g_free (self->last_status);
       self->last_status = g_steal_pointer (&status);
     }
@@ -241,7 +241,7 @@ dirty_arbiter_check_ready (DirtyArbiter *self)
   g_clear_handle_id (&self->extend_source, g_source_remove);
   status = dirty_arbiter_dup_status (self);
   message = g_strconcat ("READY=1\nSTATUS=", status, NULL);
-  sd_notify (0, message);
+  dirty_sd_notify (message);
   dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0, "ready: %s", status);
   g_free (self->last_status);
   self->last_status = g_steal_pointer (&status);
@@ -275,7 +275,7 @@ dirty_arbiter_extend_cb (gpointer user_data)
       self->extend_source = 0;
       return G_SOURCE_REMOVE;
     }
-  sd_notifyf (0, "EXTEND_TIMEOUT_USEC=%" G_GUINT64_FORMAT, (guint64) EXTEND_BY_US);
+  dirty_sd_notifyf ("EXTEND_TIMEOUT_USEC=%" G_GUINT64_FORMAT, (guint64) EXTEND_BY_US);
   return G_SOURCE_CONTINUE;
 }
 
@@ -289,7 +289,7 @@ dirty_arbiter_watchdog_cb (gpointer user_data)
   DirtyArbiter *self = user_data;
 
   if (self->supervising)
-    sd_notify (0, "WATCHDOG=1");
+    dirty_sd_notify ("WATCHDOG=1");
   return G_SOURCE_CONTINUE;
 }
 
@@ -300,7 +300,7 @@ dirty_arbiter_read_watchdog (DirtyArbiter *self)
 {
   guint64 usec = 0;
 
-  if (sd_watchdog_enabled (TRUE, &usec) > 0 && usec > 0)
+  if (dirty_sd_watchdog_enabled (&usec) > 0 && usec > 0)
     self->watchdog_usec = usec;
 }
 
@@ -345,7 +345,7 @@ check_activated_fd (int          fd,
                     const char  *name,
                     GError     **error)
 {
-  int r = sd_is_socket (fd, AF_UNIX, SOCK_STREAM, -1);
+  int r = dirty_sd_is_socket (fd, AF_UNIX, SOCK_STREAM, -1);
 
   if (r < 0)
     {
@@ -355,12 +355,12 @@ check_activated_fd (int          fd,
   if (r == 0)
     {
       set_activation_error (error, name, fd,
-                            sd_is_socket (fd, AF_UNSPEC, 0, -1) > 0
+                            dirty_sd_is_socket (fd, AF_UNSPEC, 0, -1) > 0
                               ? _("is not a Unix stream socket (ListenStream=/path needed)")
                               : _("is not a socket (a FIFO or a file? ListenStream= needed)"));
       return FALSE;
     }
-  if (sd_is_socket (fd, AF_UNIX, SOCK_STREAM, 1) <= 0)
+  if (dirty_sd_is_socket (fd, AF_UNIX, SOCK_STREAM, 1) <= 0)
     {
       set_activation_error (error, name, fd,
                             _("is not listening: a connected socket, as Accept=yes passes; "
@@ -382,7 +382,7 @@ take_activated_socket (DirtyArbiter  *self,
                        GError       **error)
 {
   g_auto(GStrv) names = NULL;
-  int n = sd_listen_fds_with_names (TRUE, &names);
+  int n = dirty_sd_listen_fds (&names);
   int index = -1, n_other = 0;
   g_autofree gboolean *kept = NULL;
   g_autoptr(GSocket) socket = NULL;
@@ -397,7 +397,7 @@ take_activated_socket (DirtyArbiter  *self,
   kept = g_new0 (gboolean, MAX (n, 1));
   for (int i = 0; i < n; i++)
     {
-      kept[i] = names != NULL && dirty_arbiter_keep_stored_fd (self, names[i], SD_LISTEN_FDS_START + i);
+      kept[i] = names != NULL && dirty_arbiter_keep_stored_fd (self, names[i], DIRTY_SD_LISTEN_FDS_START + i);
       n_other += !kept[i];
     }
   if (n_other == 0)
@@ -412,9 +412,9 @@ take_activated_socket (DirtyArbiter  *self,
   for (int i = 0; i < n; i++)
     {
       if (i == index)
-        fcntl (SD_LISTEN_FDS_START + i, F_SETFD, FD_CLOEXEC);  /* never leaks into workers */
+        fcntl (DIRTY_SD_LISTEN_FDS_START + i, F_SETFD, FD_CLOEXEC);  /* never leaks into workers */
       else if (!kept[i])
-        close (SD_LISTEN_FDS_START + i);
+        close (DIRTY_SD_LISTEN_FDS_START + i);
     }
   if (index < 0)
     {
@@ -426,15 +426,15 @@ take_activated_socket (DirtyArbiter  *self,
                    n, list, LISTEN_FD_NAME, LISTEN_FD_NAME);
       return NULL;
     }
-  if (!check_activated_fd (SD_LISTEN_FDS_START + index,
+  if (!check_activated_fd (DIRTY_SD_LISTEN_FDS_START + index,
                            names != NULL ? names[index] : "unknown", error))
     {
-      close (SD_LISTEN_FDS_START + index);
+      close (DIRTY_SD_LISTEN_FDS_START + index);
       return NULL;
     }
-  socket = g_socket_new_from_fd (SD_LISTEN_FDS_START + index, error);
+  socket = g_socket_new_from_fd (DIRTY_SD_LISTEN_FDS_START + index, error);
   if (socket == NULL)
-    close (SD_LISTEN_FDS_START + index);
+    close (DIRTY_SD_LISTEN_FDS_START + index);
   return g_steal_pointer (&socket);
 }
 
@@ -843,7 +843,7 @@ dirty_arbiter_shutdown (DirtyArbiter *self,
   if (self->stopping)
     immediate = TRUE;
   else
-    sd_notify (0, "STOPPING=1\nSTATUS=Stopping");
+    dirty_sd_notify ("STOPPING=1\nSTATUS=Stopping");
   self->stopping = TRUE;
   g_clear_handle_id (&self->extend_source, g_source_remove);
   dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0, "%s shutdown%s",
@@ -879,7 +879,7 @@ dirty_arbiter_generation_ready_cb (DirtyPool    *pool,
     return;
   status = dirty_arbiter_dup_status (self);
   message = g_strconcat ("READY=1\nSTATUS=", status, NULL);
-  sd_notify (0, message);
+  dirty_sd_notify (message);
   dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0, "reload: generation %u ready: %s",
              generation, status);
 }
@@ -938,8 +938,8 @@ dirty_arbiter_reload (DirtyArbiter  *self,
                    local_error->message);
       return FALSE;
     }
-  sd_notifyf (0, "RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT "\nSTATUS=Reloading",
-              g_get_monotonic_time ());
+  dirty_sd_notifyf ("RELOADING=1\nMONOTONIC_USEC=%" G_GINT64_FORMAT "\nSTATUS=Reloading",
+                    g_get_monotonic_time ());
   dirty_arbiter_note_fixed_settings (self, fresh);
   g_set_object (&self->config, fresh);
   dirty_arbiter_update_client_limits (self);

@@ -7,11 +7,11 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "dirty-handoff.h"
 #include "dirty-log.h"
+#include "dirty-sd-daemon.h"
 
 struct _DirtyHandoffState
 {
@@ -238,7 +238,7 @@ send_attachments (GArray *sends)
       DirtyHandoffAttach *send = &g_array_index (sends, DirtyHandoffAttach, i);
       g_autofree char *message = g_strdup_printf ("FDSTORE=1\nFDPOLL=0\nFDNAME="
                                                   DIRTY_HANDOFF_ATTACH_PREFIX "%u", send->id);
-      int r = sd_pid_notify_with_fds (0, FALSE, message, &send->fd, 1);
+      int r = dirty_sd_notify_with_fds (message, &send->fd, 1);
 
       if (r <= 0)
         dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
@@ -281,8 +281,8 @@ dirty_handoff_store (GArray  *workers,
       return 0;
     }
   /* a memfd is not pollable: FDPOLL=0, or systemd would drop it */
-  r = sd_pid_notify_with_fds (0, FALSE, "FDSTORE=1\nFDPOLL=0\nFDNAME=" DIRTY_HANDOFF_STATE_NAME,
-                              &state_fd, 1);
+  r = dirty_sd_notify_with_fds ("FDSTORE=1\nFDPOLL=0\nFDNAME=" DIRTY_HANDOFF_STATE_NAME,
+                                &state_fd, 1);
   close (state_fd);
   if (r <= 0)
     {
@@ -299,7 +299,7 @@ dirty_handoff_store (GArray  *workers,
       if (worker->fd < 0)
         continue;
       message = g_strdup_printf ("FDSTORE=1\nFDNAME=" DIRTY_HANDOFF_WORKER_PREFIX "%u", worker->id);
-      if (sd_pid_notify_with_fds (0, FALSE, message, &worker->fd, 1) > 0)
+      if (dirty_sd_notify_with_fds (message, &worker->fd, 1) > 0)
         (*workers_stored)++;
     }
   send_attachments (sends);
@@ -315,13 +315,13 @@ dirty_handoff_store (GArray  *workers,
 
       if (!conn->fits)
         continue;
-      if (sd_pid_notify_with_fds (0, FALSE, "FDSTORE=1\nFDNAME=" DIRTY_HANDOFF_CLIENT_NAME,
-                                  &conn->fd, 1) > 0)
+      if (dirty_sd_notify_with_fds ("FDSTORE=1\nFDNAME=" DIRTY_HANDOFF_CLIENT_NAME,
+                                    &conn->fd, 1) > 0)
         stored++;
     }
   close_all (conns, workers);
   /* systemd has read them all before this process is seen to exit */
-  r = sd_notify_barrier (0, BARRIER_USEC);
+  r = dirty_sd_notify_barrier (BARRIER_USEC);
   if (r < 0)
     dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
                "handoff: systemd did not confirm the fd store: %s", g_strerror (-r));
@@ -521,7 +521,7 @@ drop_attachments (GArray *attach_fds)
                                                   DIRTY_HANDOFF_ATTACH_PREFIX "%u", attach->id);
 
       close (attach->fd);
-      sd_notify (0, message);
+      dirty_sd_notify (message);
     }
 }
 
@@ -547,7 +547,7 @@ dirty_handoff_take (GArray            *client_fds,
       GBytes *unread;
 
       /* connected (listening = 0) Unix stream sockets only */
-      if (sd_is_socket (conn.fd, AF_UNIX, SOCK_STREAM, 0) <= 0)
+      if (dirty_sd_is_socket (conn.fd, AF_UNIX, SOCK_STREAM, 0) <= 0)
         {
           close (conn.fd);
           continue;
@@ -568,8 +568,8 @@ dirty_handoff_take (GArray            *client_fds,
     }
   drop_attachments (attach_fds);
   /* ours now: out of the store, or the next start would get them again */
-  sd_notify (0, "FDSTOREREMOVE=1\nFDNAME=" DIRTY_HANDOFF_CLIENT_NAME);
-  sd_notify (0, "FDSTOREREMOVE=1\nFDNAME=" DIRTY_HANDOFF_STATE_NAME);
+  dirty_sd_notify ("FDSTOREREMOVE=1\nFDNAME=" DIRTY_HANDOFF_CLIENT_NAME);
+  dirty_sd_notify ("FDSTOREREMOVE=1\nFDNAME=" DIRTY_HANDOFF_STATE_NAME);
   return g_steal_pointer (&conns);
 }
 
@@ -599,8 +599,8 @@ dirty_handoff_take_workers (GArray            *worker_fds,
                                                   DIRTY_HANDOFF_WORKER_PREFIX "%u", worker.id);
       GVariant *facts = g_hash_table_lookup (state->workers, GUINT_TO_POINTER (worker.id));
 
-      sd_notify (0, message);
-      if (facts == NULL || sd_is_socket (worker.fd, AF_UNIX, SOCK_STREAM, 0) <= 0)
+      dirty_sd_notify (message);
+      if (facts == NULL || dirty_sd_is_socket (worker.fd, AF_UNIX, SOCK_STREAM, 0) <= 0)
         {
           dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, worker.id,
                      "handoff: worker %u's stored connection %s: it is let go (it exits "
