@@ -303,7 +303,7 @@ profile (DirtyClient *client, Dirty *d, const char *what)
     g_print ("%.0f chunks/s\n", n_small_chunks / dirty_stream_seconds (client, n_small_chunks,
                                                                          SMALL_CHUNK));
   else if (g_strcmp0 (what, "tput") == 0)
-    throughput (dirty_tiny, d);
+    g_print ("%.0f calls/s, %u callers on one connection\n", throughput (dirty_tiny, d), N_CALLERS);
   else if (g_strcmp0 (what, "first") == 0)
     {
       g_autoptr(GArray) samples = first_chunk_samples (client, NULL, n_round_trips);
@@ -325,7 +325,7 @@ main (int argc, char **argv)
   g_autoptr(DirtyTestDaemon) daemon = NULL;
   g_autoptr(DirtyClient) client = NULL;
   g_autoptr(GArray) floor_rtt = NULL, dirty_rtt = NULL, floor_big = NULL, dirty_big = NULL;
-  g_autoptr(GArray) floor_process_rtt = NULL;
+  g_autoptr(GArray) floor_process_rtt = NULL, floor_handoff_rtt = NULL;
   g_autoptr(GOptionContext) context = g_option_context_new ("- dirty-arbiter benchmarks");
   g_autofree char *table = NULL;
   g_autofree char *profile_what = NULL;
@@ -376,8 +376,12 @@ main (int argc, char **argv)
       {
         RelayFloor *processes = relay_floor_new_processes (1);
 
+        RelayFloor *handoff = relay_floor_new_handoff (1);
+
         floor_process_rtt = time_calls (floor_tiny, processes, n_round_trips);
         relay_floor_free (processes);
+        floor_handoff_rtt = time_calls (floor_tiny, handoff, n_round_trips);
+        relay_floor_free (handoff);
       }
       floor_tput = throughput (floor_tiny, floor);
       floor_big = time_calls (floor_large, floor, n_large);
@@ -437,6 +441,8 @@ main (int argc, char **argv)
           percentile (floor_rtt, 0.99), TRUE);
   report ("round trip p50, relay in processes", percentile (dirty_rtt, 0.5), "us",
           percentile (floor_process_rtt, 0.5), TRUE);
+  report ("round trip p50, echo hands to a thread", percentile (dirty_rtt, 0.5), "us",
+          percentile (floor_handoff_rtt, 0.5), TRUE);
   report ("throughput, 8 callers on one client", dirty_tput, "calls/s", floor_tput, FALSE);
   report ("throughput, 8 callers on 8 connections", dirty_tput_conns, "calls/s", floor_tput, FALSE);
   report ("1 MiB bytes echo, p50", percentile (dirty_big, 0.5) / 1000.0, "ms",
@@ -461,6 +467,9 @@ main (int argc, char **argv)
   /* the relay and echoes as processes, as the arbiter and workers are */
   bench_table_add ("1. execute round trip p50 vs process relay", exec_p50, "us",
                    percentile (floor_process_rtt, 0.5), BENCH_INFO, 0);
+  /* the floor of a design whose workers hand blocking calls to a thread */
+  bench_table_add ("1. execute round trip p50 vs relay + thread hop", exec_p50, "us",
+                   percentile (floor_handoff_rtt, 0.5), BENCH_INFO, 0);
   bench_table_add ("2. 8 callers, one client connection", dirty_tput, "calls/s",
                    floor_tput, BENCH_HIGHER_IS_BETTER, 0.5);
   bench_table_add ("2. 8 callers, 8 connections", dirty_tput_conns, "calls/s",

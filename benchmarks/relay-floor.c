@@ -126,6 +126,55 @@ echo_thread (gpointer data)
   return NULL;
 }
 
+/* The handoff floor's echo: its reading thread hands each frame to a
+ * second thread, which answers it, as a worker's main loop (kept free
+ * for cancels, deadlines and heartbeats) hands a blocking call to a
+ * thread of its pool. A frame is a GBytes; the empty one ends. */
+typedef struct {
+  int          fd;
+  GAsyncQueue *frames;
+} Handoff;
+
+static gpointer
+answer_thread (gpointer data)
+{
+  Handoff *handoff = data;
+
+  for (;;)
+    {
+      g_autoptr(GBytes) frame = g_async_queue_pop (handoff->frames);
+      gsize size;
+      const guint8 *p = g_bytes_get_data (frame, &size);
+      guint32 n_chunks;
+
+      if (size == 0)
+        return NULL;
+      memcpy (&n_chunks, p + 8, 4);
+      if (n_chunks > 0)
+        echo_stream (handoff->fd, p);
+      else
+        write_all (handoff->fd, p, size);
+    }
+}
+
+static gpointer
+echo_handoff_thread (gpointer data)
+{
+  Handoff handoff = { GPOINTER_TO_INT (data), g_async_queue_new () };
+  GThread *answer = g_thread_new ("answer", answer_thread, &handoff);
+  guint8 *buf = NULL;
+  gsize cap = 0, total;
+  guint32 caller;
+
+  while (read_frame (handoff.fd, &buf, &cap, &caller, &total))
+    g_async_queue_push (handoff.frames, g_bytes_new (buf, total));
+  g_async_queue_push (handoff.frames, g_bytes_new (NULL, 0));
+  g_thread_join (answer);
+  g_async_queue_unref (handoff.frames);
+  g_free (buf);
+  return NULL;
+}
+
 static gpointer
 relay_thread (gpointer data)
 {
@@ -194,15 +243,27 @@ floor_new (guint n_callers)
   return floor;
 }
 
-RelayFloor *
-relay_floor_new (guint n_callers)
+static RelayFloor *
+floor_new_threads (guint n_callers, GThreadFunc echo)
 {
   RelayFloor *floor = floor_new (n_callers);
 
   for (guint i = 0; i < N_ECHO; i++)
-    floor->echo[i] = g_thread_new ("echo", echo_thread, GINT_TO_POINTER (floor->echo_fds[i]));
+    floor->echo[i] = g_thread_new ("echo", echo, GINT_TO_POINTER (floor->echo_fds[i]));
   floor->relay = g_thread_new ("relay", relay_thread, floor);
   return floor;
+}
+
+RelayFloor *
+relay_floor_new (guint n_callers)
+{
+  return floor_new_threads (n_callers, echo_thread);
+}
+
+RelayFloor *
+relay_floor_new_handoff (guint n_callers)
+{
+  return floor_new_threads (n_callers, echo_handoff_thread);
 }
 
 /* A child that runs @func (@data) and exits; it only reads and writes

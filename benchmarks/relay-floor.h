@@ -15,6 +15,10 @@ RelayFloor *relay_floor_new            (guint n_callers);
  * (forked), as the arbiter and the workers are: a context switch between
  * processes costs more than one between threads of one process. */
 RelayFloor *relay_floor_new_processes  (guint n_callers);
+/* The same with one thread hop in each echo: its reading thread hands the
+ * frame to another thread, which answers, as a worker's main loop hands a
+ * blocking call to its pool. What this design costs at the least. */
+RelayFloor *relay_floor_new_handoff    (guint n_callers);
 void        relay_floor_free           (RelayFloor *floor);
 /* One stream: @n_chunks frames of @chunk_size payload bytes, then an end
  * frame, for caller @caller. Returns the microseconds to the first. */
