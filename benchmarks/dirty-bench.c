@@ -85,8 +85,9 @@ runner_thread (gpointer user_data)
   return NULL;
 }
 
+/* Calls/s of N_CALLERS threads calling @func for @seconds */
 static double
-throughput (CallFunc func, gpointer data)
+throughput (CallFunc func, gpointer data, double seconds)
 {
   Runner runners[N_CALLERS];
   GThread *threads[N_CALLERS];
@@ -95,7 +96,7 @@ throughput (CallFunc func, gpointer data)
 
   for (guint i = 0; i < N_CALLERS; i++)
     {
-      runners[i] = (Runner) { func, data, i, t0 + (gint64) (throughput_seconds * G_USEC_PER_SEC), 0 };
+      runners[i] = (Runner) { func, data, i, t0 + (gint64) (seconds * G_USEC_PER_SEC), 0 };
       threads[i] = g_thread_new ("caller", runner_thread, &runners[i]);
     }
   for (guint i = 0; i < N_CALLERS; i++)
@@ -281,6 +282,76 @@ first_chunk_samples (DirtyClient *client, RelayFloor *floor, guint n)
   return samples;
 }
 
+/* ---- samples taken in turns ------------------------------------------ */
+
+/* Some figures are ratios of two samplings (ours against a floor, time
+ * to first chunk against the round trip). Taken one after the other,
+ * a noisy stretch of the run falls on one of them only; taken in turns,
+ * a block of each at a time, it falls on both alike. */
+#define N_BLOCKS 10
+
+typedef GArray *(*SampleFunc) (gpointer data, guint n);
+
+typedef struct {
+  SampleFunc  func;
+  gpointer    data;
+  GArray     *samples;   /* out */
+} Subject;
+
+static void
+sample_in_turns (Subject *subjects, guint n_subjects, guint n)
+{
+  for (guint s = 0; s < n_subjects; s++)
+    subjects[s].samples = g_array_sized_new (FALSE, FALSE, sizeof (gint64), n);
+  for (guint b = 0; b < N_BLOCKS; b++)
+    for (guint s = 0; s < n_subjects; s++)
+      {
+        g_autoptr(GArray) block = subjects[s].func (subjects[s].data, MAX (n / N_BLOCKS, 1));
+
+        g_array_append_vals (subjects[s].samples, block->data, block->len);
+      }
+}
+
+typedef struct {
+  CallFunc  func;
+  gpointer  data;
+  double    rate;   /* out: calls/s, the mean of its blocks */
+} Rate;
+
+/* Throughput in turns, as sample_in_turns () */
+static void
+throughput_in_turns (Rate *rates, guint n_rates)
+{
+  for (guint b = 0; b < N_BLOCKS; b++)
+    for (guint r = 0; r < n_rates; r++)
+      rates[r].rate += throughput (rates[r].func, rates[r].data,
+                                   throughput_seconds / N_BLOCKS) / N_BLOCKS;
+}
+
+static GArray *
+floor_round_trips (gpointer floor, guint n)
+{
+  return time_calls (floor_tiny, floor, n);
+}
+
+static GArray *
+floor_first_chunks (gpointer floor, guint n)
+{
+  return first_chunk_samples (NULL, floor, n);
+}
+
+static GArray *
+dirty_round_trips (gpointer d, guint n)
+{
+  return time_calls (dirty_tiny, d, n);
+}
+
+static GArray *
+dirty_first_chunks (gpointer client, guint n)
+{
+  return first_chunk_samples (client, NULL, n);
+}
+
 static void
 report (const char *what, double value, const char *unit, double floor, gboolean lower_is_better)
 {
@@ -303,7 +374,7 @@ profile (DirtyClient *client, Dirty *d, const char *what)
     g_print ("%.0f chunks/s\n", n_small_chunks / dirty_stream_seconds (client, n_small_chunks,
                                                                          SMALL_CHUNK));
   else if (g_strcmp0 (what, "tput") == 0)
-    g_print ("%.0f calls/s, %u callers on one connection\n", throughput (dirty_tiny, d), N_CALLERS);
+    g_print ("%.0f calls/s, %u callers on one connection\n", throughput (dirty_tiny, d, throughput_seconds), N_CALLERS);
   else if (g_strcmp0 (what, "first") == 0)
     {
       g_autoptr(GArray) samples = first_chunk_samples (client, NULL, n_round_trips);
@@ -333,9 +404,10 @@ main (int argc, char **argv)
   double floor_small_s = 1, dirty_small_s, floor_big_s = 1, dirty_big_s;
   double exec_p50;
   g_autoptr(GArray) floor_first = NULL, dirty_first = NULL, floor_copy = NULL;
+  g_autoptr(GArray) rtt_near_first = NULL;
   g_autofree guint8 *payload = g_malloc0 (1024 * 1024);
   gint64 floor_gib_us = 0, dirty_gib_us;
-  RelayFloor *floor = NULL;
+  RelayFloor *floor = NULL, *processes = NULL, *handoff = NULL;
   Dirty d = { 0 };
   gboolean quick = FALSE;
   gint count = 0;
@@ -371,28 +443,17 @@ main (int argc, char **argv)
   if (profile_what == NULL)
     {
       g_printerr ("measuring the raw relay floor...\n");
+      /* their round trips are taken later, in turns with ours */
       floor = relay_floor_new (N_CALLERS);
-      floor_rtt = time_calls (floor_tiny, floor, n_round_trips);
-      {
-        RelayFloor *processes = relay_floor_new_processes (1);
-
-        RelayFloor *handoff = relay_floor_new_handoff (1);
-
-        floor_process_rtt = time_calls (floor_tiny, processes, n_round_trips);
-        relay_floor_free (processes);
-        floor_handoff_rtt = time_calls (floor_tiny, handoff, n_round_trips);
-        relay_floor_free (handoff);
-      }
-      floor_tput = throughput (floor_tiny, floor);
+      processes = relay_floor_new_processes (1);
+      handoff = relay_floor_new_handoff (1);
       floor_big = time_calls (floor_large, floor, n_large);
       echo_payload = payload;
       floor_copy = time_calls (floor_memcpy, floor, n_large);
       floor_gib_us = floor_echo_once (floor, GIB);
       floor_stream_seconds (floor, n_small_chunks / 10, SMALL_CHUNK);   /* warm up */
       floor_small_s = floor_stream_seconds (floor, n_small_chunks, SMALL_CHUNK);
-      floor_first = first_chunk_samples (NULL, floor, n_first_chunk);
       floor_big_s = floor_stream_seconds (floor, n_big_chunks, BIG_CHUNK);
-      relay_floor_free (floor);
     }
 
   daemon = dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO ";" STREAMAPP "\n"
@@ -418,11 +479,36 @@ main (int argc, char **argv)
       return profile (client, &d, profile_what);
     }
 
-  g_printerr ("measuring dirty-arbiter: round trips...\n");
-  dirty_rtt = time_calls (dirty_tiny, &d, n_round_trips);
+  g_printerr ("measuring dirty-arbiter: round trips, in turns with the floors'...\n");
+  {
+    Subject rtt[] = {
+      { floor_round_trips, floor, NULL },
+      { floor_round_trips, processes, NULL },
+      { floor_round_trips, handoff, NULL },
+      { dirty_round_trips, &d, NULL },
+    };
+
+    sample_in_turns (rtt, G_N_ELEMENTS (rtt), n_round_trips);
+    floor_rtt = rtt[0].samples;
+    floor_process_rtt = rtt[1].samples;
+    floor_handoff_rtt = rtt[2].samples;
+    dirty_rtt = rtt[3].samples;
+    relay_floor_free (processes);
+    relay_floor_free (handoff);
+  }
   g_printerr ("measuring dirty-arbiter: throughput...\n");
-  dirty_tput = throughput (dirty_tiny, &d);
-  dirty_tput_conns = throughput (dirty_tiny_own_client, &d);
+  {
+    Rate tput[] = {
+      { floor_tiny, floor, 0 },
+      { dirty_tiny, &d, 0 },
+      { dirty_tiny_own_client, &d, 0 },
+    };
+
+    throughput_in_turns (tput, G_N_ELEMENTS (tput));
+    floor_tput = tput[0].rate;
+    dirty_tput = tput[1].rate;
+    dirty_tput_conns = tput[2].rate;
+  }
   g_printerr ("measuring dirty-arbiter: 1 MiB echo...\n");
   dirty_big = time_calls (dirty_large, &d, n_large);
   g_printerr ("measuring dirty-arbiter: 1 GiB echo...\n");
@@ -430,7 +516,20 @@ main (int argc, char **argv)
   g_printerr ("measuring dirty-arbiter: streams...\n");
   dirty_stream_seconds (client, n_small_chunks / 10, SMALL_CHUNK);   /* warm up */
   dirty_small_s = dirty_stream_seconds (client, n_small_chunks, SMALL_CHUNK);
-  dirty_first = first_chunk_samples (client, NULL, n_first_chunk);
+  {
+    /* time to first chunk is measured against our own round trip */
+    Subject first[] = {
+      { floor_first_chunks, floor, NULL },
+      { dirty_first_chunks, client, NULL },
+      { dirty_round_trips, &d, NULL },
+    };
+
+    sample_in_turns (first, G_N_ELEMENTS (first), n_first_chunk);
+    floor_first = first[0].samples;
+    dirty_first = first[1].samples;
+    rtt_near_first = first[2].samples;
+    relay_floor_free (floor);
+  }
   dirty_big_s = dirty_stream_seconds (client, n_big_chunks, BIG_CHUNK);
 
   g_print ("dirty-arbiter benchmark: 2 workers x 2 threads, %u round trips, %u callers for %.1f s\n",
@@ -478,9 +577,10 @@ main (int argc, char **argv)
                    0, BENCH_ABSOLUTE_MIN, 300000);
   bench_table_add ("3. stream of 16-byte chunks vs floor", n_small_chunks / dirty_small_s,
                    "chunk/s", n_small_chunks / floor_small_s, BENCH_INFO, 0);
-  /* the floor of time to first chunk is our own execute p50 */
+  /* the floor of time to first chunk is our own execute p50, taken in
+   * turns with it */
   bench_table_add ("3. time to first chunk p50 vs execute p50", percentile (dirty_first, 0.5),
-                   "us", exec_p50, BENCH_LOWER_IS_BETTER, 1.5);
+                   "us", percentile (rtt_near_first, 0.5), BENCH_LOWER_IS_BETTER, 1.5);
   bench_table_add ("4. 1 MiB bytes echo p50 vs memcpy+socket", percentile (dirty_big, 0.5) / 1000.0,
                    "ms", percentile (floor_copy, 0.5) / 1000.0, BENCH_LOWER_IS_BETTER, 3.0);
   bench_table_add ("4. 1 GiB bytes echo (memfd) vs sockets", dirty_gib_us / 1000.0, "ms",
