@@ -374,7 +374,8 @@ profile (DirtyClient *client, Dirty *d, const char *what)
     g_print ("%.0f chunks/s\n", n_small_chunks / dirty_stream_seconds (client, n_small_chunks,
                                                                          SMALL_CHUNK));
   else if (g_strcmp0 (what, "tput") == 0)
-    g_print ("%.0f calls/s, %u callers on one connection\n", throughput (dirty_tiny, d, throughput_seconds), N_CALLERS);
+    g_print ("%.0f calls/s, %u callers on one connection\n",
+             throughput (dirty_tiny, d, throughput_seconds), N_CALLERS);
   else if (g_strcmp0 (what, "first") == 0)
     {
       g_autoptr(GArray) samples = first_chunk_samples (client, NULL, n_round_trips);
