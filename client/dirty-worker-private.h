@@ -14,6 +14,7 @@
  *                         the frames that go back to the arbiter
  *   dirty-worker-backtrace.c  BACKTRACE: what the thread running a call
  *                         is doing (a signal to that thread)
+ *   dirty-worker-pool.c   the threads that run sync calls
  *
  * Everything here runs on the worker's main context unless it says
  * otherwise: only that context touches the connection, the in-flight
@@ -23,6 +24,7 @@
 #include "dirty-connection.h"
 #include "dirty-message.h"
 #include "dirty-worker.h"
+#include "dirty-worker-pool.h"
 
 G_BEGIN_DECLS
 
@@ -78,7 +80,7 @@ struct _DirtyWorker
   GMainContext *context;
   GMainLoop *loop;
   DirtyConnection *connection;
-  GThreadPool *pool;
+  DirtyWorkerPool *pool;
   GHashTable *in_flight;           /* guint64* id -> InFlight* */
   guint worker_id;
   char *worker_id_str;

@@ -60,8 +60,6 @@ dispatch_call (DirtyWorker      *self,
                InFlight         *entry,
                DirtyActionFlags  flags)
 {
-  g_autoptr(GError) error = NULL;
-
   entry->wapp->n_active++;
   if (flags & DIRTY_ACTION_ASYNC)
     {
@@ -72,8 +70,13 @@ dispatch_call (DirtyWorker      *self,
       return;
     }
   dirty_worker_track_call_thread (entry->call);
-  if (!g_thread_pool_push (self->pool, g_object_ref (entry->call), &error))
-    dirty_call_complete_if_pending (entry->call, g_steal_pointer (&error));
+  if (!dirty_worker_pool_push (self->pool, g_object_ref (entry->call)))
+    {
+      g_object_unref (entry->call);
+      dirty_call_complete_if_pending (entry->call,
+                                      g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_SHUTTING_DOWN,
+                                                           _("The worker is shutting down")));
+    }
 }
 
 /* Cancelling calls */

@@ -319,8 +319,8 @@ start (DirtyWorker *self,
       close (fd);
       return FALSE;
     }
-  self->pool = g_thread_pool_new_full (dirty_worker_sync_call_thread, self, g_object_unref,
-                                       self->n_threads, TRUE, error);
+  self->pool = dirty_worker_pool_new (self->n_threads, dirty_worker_sync_call_thread, self,
+                                      g_object_unref, error);
   if (self->pool == NULL)
     return FALSE;
 
@@ -370,7 +370,7 @@ stop_everything (DirtyWorker *self)
   /* After a clean drain every call has ended: wait for the threads to
    * return. After a forced one, some never will: do not wait for them. */
   if (self->pool)
-    g_thread_pool_free (g_steal_pointer (&self->pool), self->forced, !self->forced);
+    dirty_worker_pool_free (g_steal_pointer (&self->pool), self->forced, !self->forced);
   /* the apps close only once no call of theirs is counted active */
   dirty_worker_stop_forgetting (self);
   dirty_worker_close_apps (self);
