@@ -8,6 +8,8 @@
  * asserts nothing about speed. */
 #include "config.h"
 
+#include <sched.h>
+
 #include <dirty.h>
 
 #include "bench-table.h"
@@ -17,6 +19,8 @@
 #define ECHO "echo:DirtyEchoApp"
 #define STREAMAPP "streamapp:DirtyStreamTestApp"
 #define N_CALLERS 8
+#define DAEMON_CONFIG "[dirty-arbiter]\ndirty_apps=" ECHO ";" STREAMAPP "\n" \
+                      "dirty_workers=2\ndirty_threads=2\n"
 
 static guint n_round_trips = 20000;
 static double throughput_seconds = 3.0;
@@ -359,6 +363,134 @@ report (const char *what, double value, const char *unit, double floor, gboolean
            value / floor, lower_is_better ? "" : " of floor");
 }
 
+/* ---- round trips with the CPUs chosen ---------------------------------- */
+
+/* On a VM whose idle vCPUs halt, a wake-up that lands on the other, idle
+ * vCPU costs tens of microseconds (the host has to run that vCPU again),
+ * and how many a round trip meets depends on where the scheduler puts
+ * each thread: the same relay takes 13 or 90 us. These samplings choose
+ * the CPUs, for us and for the floor alike:
+ *
+ * - one CPU: every process and thread on the CPU this thread runs on, so
+ *   no wake-up crosses; what is left is the work, user and kernel, that
+ *   a round trip costs;
+ * - split: the caller and the arbiter (the relay) on one CPU, the workers
+ *   (the echo processes) on another, as the scheduler places them when
+ *   left alone (perf sched traces): two crossings per round trip each.
+ *
+ * The floors and a second daemon are started while this thread is pinned
+ * (their processes and threads inherit its mask); the workers and echoes
+ * of "split" are moved after. Sampled in turns. */
+typedef struct {
+  GArray *raw, *processes, *handoff, *dirty;   /* raw and handoff: one CPU only */
+} PlacedRtt;
+
+static void
+placed_rtt_clear (PlacedRtt *rtt)
+{
+  g_clear_pointer (&rtt->raw, g_array_unref);
+  g_clear_pointer (&rtt->processes, g_array_unref);
+  g_clear_pointer (&rtt->handoff, g_array_unref);
+  g_clear_pointer (&rtt->dirty, g_array_unref);
+}
+
+static gboolean
+pin_thread (pid_t tid, int cpu)
+{
+  cpu_set_t set;
+
+  CPU_ZERO (&set);
+  CPU_SET (cpu, &set);
+  return sched_setaffinity (tid, sizeof set, &set) == 0;
+}
+
+/* Moves every thread of every child of @pid (the workers) to @cpu. */
+static gboolean
+pin_children (GPid pid, int cpu)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/task/%d/children", pid, pid);
+  g_autofree char *children = NULL;
+  g_auto(GStrv) pids = NULL;
+  guint n = 0;
+
+  if (!g_file_get_contents (path, &children, NULL, NULL))
+    return FALSE;
+  pids = g_strsplit (g_strstrip (children), " ", -1);
+  for (guint i = 0; pids[i] != NULL && *pids[i] != '\0'; i++)
+    {
+      g_autofree char *tasks = g_strdup_printf ("/proc/%s/task", pids[i]);
+      g_autoptr(GDir) dir = g_dir_open (tasks, 0, NULL);
+      const char *tid;
+
+      while (dir != NULL && (tid = g_dir_read_name (dir)) != NULL)
+        n += pin_thread (atoi (tid), cpu);
+    }
+  return n > 0;
+}
+
+/* Another CPU this thread may run on than @cpu, or -1 */
+static int
+other_cpu (const cpu_set_t *allowed, int cpu)
+{
+  for (int i = 0; i < CPU_SETSIZE; i++)
+    if (i != cpu && CPU_ISSET (i, allowed))
+      return i;
+  return -1;
+}
+
+static gboolean
+placed_round_trips (const char *config, JsonArray *args, gboolean split, PlacedRtt *out)
+{
+  cpu_set_t saved;
+  int here = sched_getcpu (), there = -1;
+  DirtyTestDaemon *daemon;
+  g_autoptr(GError) error = NULL;
+  RelayFloor *raw = NULL, *processes, *handoff = NULL;
+  gboolean placed = TRUE;
+  Dirty d = { 0 };
+
+  if (sched_getaffinity (0, sizeof saved, &saved) != 0 ||
+      (split && (there = other_cpu (&saved, here)) < 0) ||
+      !pin_thread (0, here))
+    return FALSE;
+
+  processes = relay_floor_new_processes (1);
+  if (split)
+    placed = relay_floor_pin_echoes (processes, there);
+  else
+    {
+      raw = relay_floor_new (1);
+      handoff = relay_floor_new_handoff (1);
+    }
+  daemon = dirty_test_daemon_start (config, NULL);
+  if (split)
+    placed = placed && pin_children (dirty_test_daemon_get_pid (daemon), there);
+  d.client = dirty_client_new_sync (dirty_test_daemon_get_socket_path (daemon), NULL, &error);
+  if (d.client == NULL)
+    g_error ("connect: %s", error->message);
+  d.args[0] = args;
+  if (placed)
+    {
+      Subject rtt[] = {
+        { floor_round_trips, processes, NULL },
+        { dirty_round_trips, &d, NULL },
+        { floor_round_trips, raw, NULL },
+        { floor_round_trips, handoff, NULL },
+      };
+
+      sample_in_turns (rtt, split ? 2 : G_N_ELEMENTS (rtt), n_round_trips);
+      *out = (PlacedRtt) { rtt[2].samples, rtt[0].samples, rtt[3].samples, rtt[1].samples };
+    }
+  g_object_unref (d.client);
+  dirty_test_daemon_stop (daemon);
+  /* the relay's processes hold copies of the others' fds: they go first */
+  relay_floor_free (processes);
+  g_clear_pointer (&handoff, relay_floor_free);
+  g_clear_pointer (&raw, relay_floor_free);
+  sched_setaffinity (0, sizeof saved, &saved);
+  return placed;
+}
+
 /* --profile: only the dirty-arbiter side, no floor, for callgrind. */
 static int
 profile (DirtyClient *client, Dirty *d, const char *what)
@@ -409,6 +541,8 @@ main (int argc, char **argv)
   g_autofree guint8 *payload = g_malloc0 (1024 * 1024);
   gint64 floor_gib_us = 0, dirty_gib_us;
   RelayFloor *floor = NULL, *processes = NULL, *handoff = NULL;
+  PlacedRtt one_cpu = { 0 }, split = { 0 };
+  gboolean one_cpu_ok, split_ok;
   Dirty d = { 0 };
   gboolean quick = FALSE;
   gint count = 0;
@@ -457,8 +591,7 @@ main (int argc, char **argv)
       floor_big_s = floor_stream_seconds (floor, n_big_chunks, BIG_CHUNK);
     }
 
-  daemon = dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO ";" STREAMAPP "\n"
-                                    "dirty_workers=2\ndirty_threads=2\n", NULL);
+  daemon = dirty_test_daemon_start (DAEMON_CONFIG, NULL);
   client = dirty_client_new_sync (dirty_test_daemon_get_socket_path (daemon), NULL, &error);
   if (client == NULL)
     g_error ("connect: %s", error->message);
@@ -532,6 +665,9 @@ main (int argc, char **argv)
     relay_floor_free (floor);
   }
   dirty_big_s = dirty_stream_seconds (client, n_big_chunks, BIG_CHUNK);
+  g_printerr ("measuring round trips with the CPUs chosen, in turns...\n");
+  one_cpu_ok = placed_round_trips (DAEMON_CONFIG, d.args[0], FALSE, &one_cpu);
+  split_ok = placed_round_trips (DAEMON_CONFIG, d.args[0], TRUE, &split);
 
   g_print ("dirty-arbiter benchmark: 2 workers x 2 threads, %u round trips, %u callers for %.1f s\n",
            n_round_trips, N_CALLERS, throughput_seconds);
@@ -543,6 +679,22 @@ main (int argc, char **argv)
           percentile (floor_process_rtt, 0.5), TRUE);
   report ("round trip p50, echo hands to a thread", percentile (dirty_rtt, 0.5), "us",
           percentile (floor_handoff_rtt, 0.5), TRUE);
+  if (one_cpu_ok)
+    {
+      report ("round trip p50, all on one CPU", percentile (one_cpu.dirty, 0.5), "us",
+              percentile (one_cpu.raw, 0.5), TRUE);
+      report ("round trip p50, one CPU, relay in processes", percentile (one_cpu.dirty, 0.5),
+              "us", percentile (one_cpu.processes, 0.5), TRUE);
+      report ("round trip p50, one CPU, echo thread hop", percentile (one_cpu.dirty, 0.5),
+              "us", percentile (one_cpu.handoff, 0.5), TRUE);
+    }
+  else
+    g_print ("round trips on one CPU: not measured (the CPU mask could not be set)\n");
+  if (split_ok)
+    report ("round trip p50, workers/echoes on a 2nd CPU", percentile (split.dirty, 0.5), "us",
+            percentile (split.processes, 0.5), TRUE);
+  else
+    g_print ("round trips on two chosen CPUs: not measured (one CPU, or no CPU mask)\n");
   report ("throughput, 8 callers on one client", dirty_tput, "calls/s", floor_tput, FALSE);
   report ("throughput, 8 callers on 8 connections", dirty_tput_conns, "calls/s", floor_tput, FALSE);
   report ("1 MiB bytes echo, p50", percentile (dirty_big, 0.5) / 1000.0, "ms",
@@ -570,6 +722,20 @@ main (int argc, char **argv)
   /* the floor of a design whose workers hand blocking calls to a thread */
   bench_table_add ("1. execute round trip p50 vs relay + thread hop", exec_p50, "us",
                    percentile (floor_handoff_rtt, 0.5), BENCH_INFO, 0);
+  /* the work a round trip costs, with no wake-up crossing vCPUs */
+  if (one_cpu_ok)
+    {
+      bench_table_add ("1. p50, all on one CPU", percentile (one_cpu.dirty, 0.5), "us",
+                       percentile (one_cpu.raw, 0.5), BENCH_INFO, 0);
+      bench_table_add ("1. p50, one CPU, vs process relay", percentile (one_cpu.dirty, 0.5), "us",
+                       percentile (one_cpu.processes, 0.5), BENCH_INFO, 0);
+      bench_table_add ("1. p50, one CPU, vs relay + thread hop", percentile (one_cpu.dirty, 0.5),
+                       "us", percentile (one_cpu.handoff, 0.5), BENCH_INFO, 0);
+    }
+  /* the same two vCPU crossings per round trip for both */
+  if (split_ok)
+    bench_table_add ("1. p50, workers/echoes on a 2nd CPU", percentile (split.dirty, 0.5), "us",
+                     percentile (split.processes, 0.5), BENCH_INFO, 0);
   bench_table_add ("2. 8 callers, one client connection", dirty_tput, "calls/s",
                    floor_tput, BENCH_HIGHER_IS_BETTER, 0.5);
   bench_table_add ("2. 8 callers, 8 connections", dirty_tput_conns, "calls/s",
@@ -594,5 +760,7 @@ main (int argc, char **argv)
       g_object_unref (d.clients[i]);
     }
   g_bytes_unref (d.large);
+  placed_rtt_clear (&one_cpu);
+  placed_rtt_clear (&split);
   return 0;
 }

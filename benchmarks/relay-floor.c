@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -291,6 +292,20 @@ relay_floor_new_processes (guint n_callers)
     floor->pids[1 + i] = fork_running (echo_thread, GINT_TO_POINTER (floor->echo_fds[i]));
   floor->pids[0] = fork_running (relay_thread, floor);
   return floor;
+}
+
+gboolean
+relay_floor_pin_echoes (RelayFloor *floor,
+                        int         cpu)
+{
+  cpu_set_t set;
+
+  CPU_ZERO (&set);
+  CPU_SET (cpu, &set);
+  for (guint i = 0; i < N_ECHO; i++)
+    if (floor->pids[1 + i] <= 0 || sched_setaffinity (floor->pids[1 + i], sizeof set, &set) != 0)
+      return FALSE;
+  return TRUE;
 }
 
 void

@@ -27,6 +27,10 @@ gint64      relay_floor_stream         (RelayFloor *floor,
                                         guint32     n_chunks,
                                         guint32     chunk_size);
 /* One round trip of @size payload bytes for caller @caller. */
+/* relay_floor_new_processes () only: moves the echo processes to CPU
+ * @cpu. FALSE if they could not be moved (or it has none). */
+gboolean    relay_floor_pin_echoes     (RelayFloor *floor,
+                                        int         cpu);
 void        relay_floor_call           (RelayFloor *floor,
                                         guint       caller,
                                         gsize       size);
