@@ -703,7 +703,7 @@ main (int argc, char **argv)
           percentile (floor_copy, 0.5) / 1000.0, TRUE);
   report ("1 GiB bytes echo (memfd), once", dirty_gib_us / 1000.0, "ms",
           floor_gib_us / 1000.0, TRUE);
-  g_print ("streams (default credit window of 128 chunks; the floor has no flow control):\n");
+  g_print ("streams (the client's credit window of 512 chunks; the floor has no flow control):\n");
   report ("stream of 16-byte chunks", n_small_chunks / dirty_small_s, "chunk/s",
           n_small_chunks / floor_small_s, FALSE);
   report ("time to first chunk, p50", percentile (dirty_first, 0.5), "us",

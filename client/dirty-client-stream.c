@@ -35,7 +35,7 @@ dirty_client_start_stream (DirtyClient  *self,
                            GTask        *started,
                            gboolean      here)
 {
-  g_autoptr(DirtyStreamQueue) queue = dirty_stream_queue_new (NULL, DIRTY_STREAM_DEFAULT_WINDOW);
+  g_autoptr(DirtyStreamQueue) queue = dirty_stream_queue_new (NULL, DIRTY_STREAM_CLIENT_WINDOW);
   g_autoptr(DirtyClientCall) call = NULL;
   g_autoptr(DirtyFrame) frame = NULL;
   guint timeout_ms = dirty_request_get_timeout (request);

@@ -3,6 +3,7 @@
 
 #include "dirty-message.h"
 #include "dirty-request-private.h"
+#include "dirty-stream-private.h"
 
 /**
  * DirtyRequest:
@@ -486,7 +487,8 @@ write_request (GString    *out,
                const char *app,
                const char *action,
                JsonArray  *args,
-               JsonObject *kwargs)
+               JsonObject *kwargs,
+               guint       window)
 {
   g_string_append (out, "{\"app\":");
   if (!dirty_json_append_string (out, app))
@@ -510,12 +512,15 @@ write_request (GString    *out,
       if (!dirty_json_append (out, node))
         return FALSE;
     }
+  if (window > 0)
+    g_string_append_printf (out, ",\"window\":%u", window);
   g_string_append_c (out, '}');
   return TRUE;
 }
 
 /* The REQUEST body; @args and @kwargs are referenced, not copied: the
- * tree lives only while it is written, on the caller's thread. */
+ * tree lives only while it is written, on the caller's thread. A stream's
+ * REQUEST carries the credit @window the client reads it with. */
 static DirtyFrame *
 encode_parts (const char *app,
               const char *action,
@@ -526,13 +531,14 @@ encode_parts (const char *app,
               guint64     id,
               guint32     timeout_ms)
 {
+  guint window = (flags & DIRTY_FRAME_FLAG_STREAM) ? DIRTY_STREAM_CLIENT_WINDOW : 0;
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(GString) text = g_string_sized_new (128);
   JsonObject *object;
 
   /* large arguments in memfds from the process's pool: the call gives
    * them back once its answer shows the worker is done with them */
-  if (write_request (text, app, action, args, kwargs))
+  if (write_request (text, app, action, args, kwargs, window))
     return dirty_frame_encode_text_with_fds (DIRTY_FRAME_REQUEST, flags, id, timeout_ms,
                                              text->str, text->len, attachments,
                                              dirty_memfd_pool_get_default ());
@@ -546,6 +552,8 @@ encode_parts (const char *app,
     json_object_set_array_member (object, "args", json_array_ref (args));
   if (kwargs != NULL && json_object_get_size (kwargs) > 0)
     json_object_set_object_member (object, "kwargs", json_object_ref (kwargs));
+  if (window > 0)
+    json_object_set_int_member (object, "window", window);
   root = json_node_init_object (json_node_alloc (), object);
   json_object_unref (object);
 

@@ -37,7 +37,7 @@
  * was read, as a #GError of the %DIRTY_ERROR domain.
  *
  * The reader sets the pace: the worker may only be a credit window of
- * chunks (128 by default), or 2 MiB of chunks plus one, ahead of it, so
+ * chunks (512), or 2 MiB of chunks plus one, ahead of it, so
  * an action streaming faster than the reader reads waits instead of
  * filling memory. Closing the stream,
  * or dropping the last reference to it, before its end, cancels the call:

@@ -19,6 +19,7 @@
 #include "dirty-message.h"
 #include "dirty-reply-private.h"
 #include "dirty-request-private.h"
+#include "dirty-stream-private.h"
 
 /* ---- DirtyRequest ---- */
 
@@ -128,6 +129,35 @@ test_request_empty (void)
   /* empty args/kwargs are optional on the wire */
   g_assert_false (json_object_has_member (json_node_get_object (root), "args"));
   g_assert_false (json_object_has_member (json_node_get_object (root), "kwargs"));
+}
+
+/* a stream's REQUEST asks for the window the client reads it with; a
+ * call's has no window */
+static void
+test_request_stream_window (void)
+{
+  g_autoptr(DirtyRequest) request = dirty_request_new ("streamapp:DirtyStreamTestApp", "count");
+  g_autoptr(DirtyFrame) stream = dirty_request_encode_stream (request, 3, 0);
+  g_autoptr(DirtyFrame) call = dirty_request_encode (request, 4, 0);
+  g_autoptr(JsonNode) stream_root = NULL;
+  g_autoptr(JsonNode) call_root = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+  g_autoptr(GPtrArray) call_attachments = NULL;
+  g_autoptr(GError) error = NULL;
+  DirtyLimits limits;
+
+  dirty_limits_init (&limits);
+  g_assert_true (dirty_frame_decode (stream, &limits, &stream_root, &attachments, &error));
+  g_assert_no_error (error);
+  g_assert_true (stream->header.flags & DIRTY_FRAME_FLAG_STREAM);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (stream_root), "window"),
+                   ==, DIRTY_STREAM_CLIENT_WINDOW);
+  g_assert_cmpint (DIRTY_STREAM_CLIENT_WINDOW, <=, DIRTY_STREAM_MAX_WINDOW);
+
+  g_assert_true (dirty_frame_decode (call, &limits, &call_root, &call_attachments, &error));
+  g_assert_no_error (error);
+  g_assert_false (call->header.flags & DIRTY_FRAME_FLAG_STREAM);
+  g_assert_false (json_object_has_member (json_node_get_object (call_root), "window"));
 }
 
 /* execute's path: the same body as a DirtyRequest's, straight from the
@@ -1195,6 +1225,7 @@ main (int   argc,
   g_test_add_func ("/client/request/empty", test_request_empty);
   g_test_add_func ("/client/request/snapshot", test_request_snapshot);
   g_test_add_func ("/client/request/encode-json", test_request_encode_json);
+  g_test_add_func ("/client/request/stream-window", test_request_stream_window);
   g_test_add_func ("/client/request/properties", test_request_properties);
   g_test_add_func ("/client/reply/lookup-bytes", test_reply_lookup_bytes);
   g_test_add_func ("/client/reply/get-bytes", test_reply_get_bytes);

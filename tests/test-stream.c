@@ -226,16 +226,16 @@ static void
 test_async_producer (void)
 {
   g_autoptr(DirtyClient) client = connect_to (shared_daemon);
-  g_autoptr(DirtyStream) paced = open_stream_ok (client, "count_async", "{\"n\": 300}");
-  /* 300 queued at once with the end behind them: the window holds them
-   * back, yet all arrive, in order, before the end */
+  g_autoptr(DirtyStream) paced = open_stream_ok (client, "count_async", "{\"n\": 1200}");
+  /* 1200 queued at once with the end behind them: the window (512) holds
+   * them back, yet all arrive, in order, before the end */
   g_autoptr(DirtyStream) burst = open_stream_ok (client, "count_async",
-                                                 "{\"n\": 300, \"burst\": true}");
+                                                 "{\"n\": 1200, \"burst\": true}");
   g_autoptr(GError) error = NULL;
 
-  g_assert_cmpint (read_ints (paced, &error), ==, 300);
+  g_assert_cmpint (read_ints (paced, &error), ==, 1200);
   g_assert_no_error (error);
-  g_assert_cmpint (read_ints (burst, &error), ==, 300);
+  g_assert_cmpint (read_ints (burst, &error), ==, 1200);
   g_assert_no_error (error);
 }
 
@@ -675,7 +675,7 @@ test_bytes_ahead (void)
   gint64 before, held;
 
   before = rss_kib (getpid ());
-  /* 64 chunks of 1 MiB: within the window of 128, 64 MiB if unbounded */
+  /* 64 chunks of 1 MiB: within the window of 512, 64 MiB if unbounded */
   stream = open_stream_ok (client, "count", "{\"n\": 64, \"kind\": \"bytes\", \"size\": 1048576}");
   first = dirty_stream_next_chunk_sync (stream, NULL, &error);
   g_assert_no_error (error);
