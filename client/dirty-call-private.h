@@ -30,6 +30,9 @@ DirtyCall    *dirty_call_new                  (DirtyApp              *app,
                                                GDestroyNotify         destroy);
 
 gboolean      dirty_call_is_completed         (DirtyCall *self);
+/* The call's cancellable if something made it yet (any thread), else NULL:
+ * then nothing has cancelled the call. (transfer none) */
+GCancellable *dirty_call_peek_cancellable     (DirtyCall *self);
 
 /* Completes with @error (transfer full) unless the call is already
  * complete, in which case @error is freed quietly. Returns whether it

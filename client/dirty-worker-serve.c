@@ -33,7 +33,7 @@ dirty_worker_sync_call_thread (gpointer data,
   GError *error = NULL;
 
   /* Cancelled while waiting for a thread: do not start it. */
-  if (g_cancellable_set_error_if_cancelled (dirty_call_get_cancellable (call), &error))
+  if (g_cancellable_set_error_if_cancelled (dirty_call_peek_cancellable (call), &error))
     {
       dirty_call_complete_if_pending (call, error);
       g_object_unref (call);

@@ -122,6 +122,28 @@ typed_action (DirtyApp  *app,
   dirty_call_return_string (call, "typed ok");
 }
 
+/* A request with neither args nor kwargs: the call still has an empty
+ * array, an empty object and a cancellable (the last two are made when
+ * first asked for), and a cancellable nothing cancelled */
+static void
+bare_action (DirtyApp  *app,
+             DirtyCall *call,
+             gpointer   user_data)
+{
+  JsonObject *kwargs = dirty_call_get_kwargs (call);
+  GCancellable *cancellable = dirty_call_get_cancellable (call);
+
+  g_assert_cmpuint (json_array_get_length (dirty_call_get_args (call)), ==, 0);
+  g_assert_nonnull (kwargs);
+  g_assert_cmpuint (json_object_get_size (kwargs), ==, 0);
+  g_assert_true (dirty_call_get_kwargs (call) == kwargs);
+  g_assert_true (G_IS_CANCELLABLE (cancellable));
+  g_assert_true (dirty_call_get_cancellable (call) == cancellable);
+  g_assert_false (g_cancellable_is_cancelled (cancellable));
+  g_assert_false (dirty_call_return_error_if_cancelled (call));
+  dirty_call_return_string (call, "bare ok");
+}
+
 static void
 twice_action (DirtyApp  *app,
               DirtyCall *call,
@@ -187,6 +209,7 @@ test_inline_app_init (TestInlineApp *self)
 
   dirty_app_add_action (app, "typed", DIRTY_ACTION_SYNC, typed_action, NULL, NULL);
   dirty_app_add_action (app, "twice", DIRTY_ACTION_SYNC, twice_action, NULL, NULL);
+  dirty_app_add_action (app, "bare", DIRTY_ACTION_SYNC, bare_action, NULL, NULL);
   dirty_app_add_action (app, "attach", DIRTY_ACTION_SYNC, attach_action, NULL, NULL);
   dirty_app_add_action (app, "late", DIRTY_ACTION_ASYNC, late_action, NULL, NULL);
 }
@@ -820,6 +843,11 @@ test_worker_calls (void)
   frame_free (reply);
   reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"add\",\"args\":[1,\"x\"]}");
   assert_error (reply, "invalid-argument", "args[1] must be a number, not a string");
+  frame_free (reply);
+
+  /* no args, no kwargs: see bare_action () */
+  reply = call (&fixture, "{\"app\":\"inline:Test\",\"action\":\"bare\"}");
+  assert_result (reply, "\"bare ok\"");
   frame_free (reply);
 
   /* counter-like state is per app instance; pid says where we run */
