@@ -8,6 +8,7 @@
 
 #include "dirty-connection-private.h"
 #include "dirty-error.h"
+#include "dirty-socket.h"
 
 /* See dirty-connection-sync.h for the model. The invariants, all under
  * sync_lock:
@@ -201,19 +202,6 @@ stop_leading (DirtyConnection *self)
   nominate (self);
 }
 
-static int
-poll_timeout_ms (gint64 deadline)
-{
-  gint64 left;
-
-  if (deadline == 0)
-    return -1;
-  left = deadline - g_get_monotonic_time ();
-  if (left <= 0)
-    return 0;
-  return (int) MIN ((left + 999) / 1000, G_MAXINT);
-}
-
 /* Reads for everyone until @waiter's frame came, it gave up, or the
  * owner wants the read side back. Called and returns under sync_lock;
  * polls and reads without it. */
@@ -233,7 +221,7 @@ lead (DirtyConnection       *self,
         { .fd = self->wake_fd, .events = POLLIN },
       };
       /* frames the owner read but left past its frame budget are ready */
-      int timeout = self->pending != NULL ? 0 : poll_timeout_ms (deadline);
+      int timeout = self->pending != NULL ? 0 : dirty_socket_poll_timeout_ms (deadline);
       int n;
 
       g_mutex_unlock (&self->sync_lock);

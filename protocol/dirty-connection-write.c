@@ -6,6 +6,7 @@
 
 #include "dirty-connection-private.h"
 #include "dirty-error.h"
+#include "dirty-socket.h"
 
 /* DirtyConnection's write side: a queue of frames flushed in as few
  * sendmsg calls as it can, under write_lock so that another thread may
@@ -159,29 +160,21 @@ send_raw (DirtyConnection  *self,
   OutFrame *head = g_queue_peek_head (&self->out);
   DirtyFdSet *fds = self->out_offset == 0 ? head->frame->fds : NULL;
   guint n_fds = dirty_fd_set_get_length (fds);
-  void *control = NULL;
   struct msghdr msg = { .msg_iov = vectors, .msg_iovlen = n_vectors };
   gssize written;
 
+  /* rare: large payloads only */
   if (n_fds > 0)
     {
-      struct cmsghdr *c;
+      int *slots = dirty_socket_add_rights (&msg, n_fds);
 
-      /* rare (large payloads only): the heap, not 256 KiB of stack */
-      control = g_malloc0 (CMSG_SPACE (n_fds * sizeof (int)));
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE (n_fds * sizeof (int));
-      c = CMSG_FIRSTHDR (&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN (n_fds * sizeof (int));
       for (guint i = 0; i < n_fds; i++)
-        ((int *) CMSG_DATA (c))[i] = dirty_fd_set_get (fds, i);
+        slots[i] = dirty_fd_set_get (fds, i);
     }
   do
     written = sendmsg (self->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (written < 0 && errno == EINTR);
-  g_free (control);
+  g_free (msg.msg_control);
   /* a full socket (EAGAIN) is -1 with @error unset, as for reading */
   if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
     {

@@ -17,3 +17,34 @@ dirty_socket_default_path (void)
     return g_strdup ("/run/dirty-arbiter.sock");
   return g_build_filename (g_get_user_runtime_dir (), "dirty-arbiter.sock", NULL);
 }
+
+int *
+dirty_socket_add_rights (struct msghdr *msg,
+                         guint          n_fds)
+{
+  struct cmsghdr *c;
+
+  g_return_val_if_fail (n_fds > 0, NULL);
+
+  /* the heap: a frame may carry hundreds of fds */
+  msg->msg_controllen = CMSG_SPACE (n_fds * sizeof (int));
+  msg->msg_control = g_malloc0 (msg->msg_controllen);
+  c = CMSG_FIRSTHDR (msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN (n_fds * sizeof (int));
+  return (int *) CMSG_DATA (c);
+}
+
+int
+dirty_socket_poll_timeout_ms (gint64 deadline)
+{
+  gint64 left;
+
+  if (deadline == 0)
+    return -1;
+  left = deadline - g_get_monotonic_time ();
+  if (left <= 0)
+    return 0;
+  return (int) MIN ((left + 999) / 1000, G_MAXINT);
+}

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dirty-sd-daemon.h"
+#include "dirty-socket.h"
 
 /* systemd's own sender asks for this much, so that a burst of messages
  * (a restart handoff stores one fd per client) does not block on the
@@ -54,24 +55,18 @@ send_notify (int                 fd,
 {
   struct iovec iov = { (void *) state, strlen (state) };
   struct msghdr msg = { .msg_name = addr, .msg_namelen = addr_len, .msg_iov = &iov, .msg_iovlen = 1 };
-  g_autofree guint8 *control = NULL;
+  int r = 1;
 
   if (n_fds > 0)
-    {
-      struct cmsghdr *cmsg;
-
-      msg.msg_controllen = CMSG_SPACE (sizeof (int) * n_fds);
-      msg.msg_control = control = g_malloc0 (msg.msg_controllen);
-      cmsg = CMSG_FIRSTHDR (&msg);
-      cmsg->cmsg_level = SOL_SOCKET;
-      cmsg->cmsg_type = SCM_RIGHTS;
-      cmsg->cmsg_len = CMSG_LEN (sizeof (int) * n_fds);
-      memcpy (CMSG_DATA (cmsg), fds, sizeof (int) * n_fds);
-    }
+    memcpy (dirty_socket_add_rights (&msg, n_fds), fds, sizeof (int) * n_fds);
   while (sendmsg (fd, &msg, MSG_NOSIGNAL) < 0)
     if (errno != EINTR)
-      return -errno;
-  return 1;
+      {
+        r = -errno;
+        break;
+      }
+  g_free (msg.msg_control);
+  return r;
 }
 
 int
@@ -130,12 +125,12 @@ wait_for_hangup (int     fd,
   for (;;)
     {
       struct pollfd pfd = { fd, 0, 0 };
-      gint64 left = end - g_get_monotonic_time ();
+      int timeout = dirty_socket_poll_timeout_ms (end);
       int r;
 
-      if (left <= 0)
+      if (timeout == 0)
         return -ETIMEDOUT;
-      r = poll (&pfd, 1, (int) MIN ((left + 999) / 1000, G_MAXINT));
+      r = poll (&pfd, 1, timeout);
       if (r < 0 && errno != EINTR)
         return -errno;
       if (r > 0)
