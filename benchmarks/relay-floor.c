@@ -107,22 +107,29 @@ echo_stream (int fd, const guint8 *request)
   write_all (fd, frame, HEADER);
 }
 
+/* An echo's answer to @frame: the frame back, or the stream it asks for */
+static void
+answer_frame (int fd, const guint8 *frame, gsize total)
+{
+  guint32 n_chunks;
+
+  memcpy (&n_chunks, frame + 8, 4);
+  if (n_chunks > 0)
+    echo_stream (fd, frame);
+  else
+    write_all (fd, frame, total);
+}
+
 static gpointer
 echo_thread (gpointer data)
 {
   int fd = GPOINTER_TO_INT (data);
   guint8 *buf = NULL;
   gsize cap = 0, total;
-  guint32 caller, n_chunks;
+  guint32 caller;
 
   while (read_frame (fd, &buf, &cap, &caller, &total))
-    {
-      memcpy (&n_chunks, buf + 8, 4);
-      if (n_chunks > 0)
-        echo_stream (fd, buf);
-      else
-        write_all (fd, buf, total);
-    }
+    answer_frame (fd, buf, total);
   g_free (buf);
   return NULL;
 }
@@ -146,15 +153,10 @@ answer_thread (gpointer data)
       g_autoptr(GBytes) frame = g_async_queue_pop (handoff->frames);
       gsize size;
       const guint8 *p = g_bytes_get_data (frame, &size);
-      guint32 n_chunks;
 
       if (size == 0)
         return NULL;
-      memcpy (&n_chunks, p + 8, 4);
-      if (n_chunks > 0)
-        echo_stream (handoff->fd, p);
-      else
-        write_all (handoff->fd, p, size);
+      answer_frame (handoff->fd, p, size);
     }
 }
 
