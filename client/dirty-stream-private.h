@@ -13,8 +13,9 @@ G_BEGIN_DECLS
 /* The credit window this client asks for (the REQUEST's "window"), where
  * the protocol's default is DIRTY_STREAM_DEFAULT_WINDOW (128). A CREDIT
  * goes back per half window consumed, and on this kind of 2-vCPU VM each
- * one is a round of cross-CPU wake-ups: 16-byte chunks flow at 330-370k
- * chunks/s with 128 and 540-720k with 512 (dirty-bench --profile=stream).
+ * one is a round of cross-CPU wake-ups: 16-byte chunks flowed at 290-370k
+ * chunks/s with 128 and 540-720k with 512 (dirty-bench --profile=stream,
+ * fifteen runs in session 7).
  * What it may cost in memory is bounded anyway: a worker holds back its
  * chunks past DIRTY_STREAM_BYTES_AHEAD (2 MiB) of unconsumed bodies. */
 #define DIRTY_STREAM_CLIENT_WINDOW 512
