@@ -61,7 +61,7 @@ rss_bytes (GPid pid)
 static void
 print_rss_breakdown (const char *who, GPid pid)
 {
-  g_print ("  %-22s RSS %6.2f MiB = anon %5.2f MiB + file %5.2f MiB + shmem %4.2f MiB\n", who,
+  g_print ("  %-30s RSS %6.2f MiB = anon %5.2f MiB + file %5.2f MiB + shmem %4.2f MiB\n", who,
            proc_kb (pid, "smaps_rollup", "Rss") / MIB,
            proc_kb (pid, "smaps_rollup", "Anonymous") / MIB,
            (proc_kb (pid, "smaps_rollup", "Rss") - proc_kb (pid, "smaps_rollup", "Anonymous")
@@ -183,24 +183,49 @@ reader_feed (Reader *r, const guint8 *p, gsize n, FrameFunc func, gpointer data)
 
 /* ---- idle RSS ------------------------------------------------------------- */
 
-/* RSS of a do-nothing process with the arbiter's libraries (idle-floor.c) */
+/* The idle floor's layers (idle-floor.c, meson.build): each links one
+ * library more than the one before; the last links the arbiter's. */
+static const char *const floor_layers[] = {
+  "libc only", "+ GLib, a main loop", "+ GObject", "+ GIO and json-glib",
+};
+
+/* RSS of a do-nothing process of @layer (idle-floor.c) */
 static double
-idle_floor_rss (void)
+idle_floor_rss (guint layer)
 {
-  const char *argv[] = { DIRTY_IDLE_FLOOR, NULL };
+  g_autofree char *path = g_strdup_printf ("%s%u", DIRTY_IDLE_FLOOR, layer);
+  g_autofree char *who = g_strdup_printf ("floor: %s", floor_layers[layer]);
+  const char *argv[] = { path, NULL };
   g_autoptr(GError) error = NULL;
   g_autoptr(GSubprocess) process = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_NONE, &error);
   GPid pid;
   double rss;
 
   if (process == NULL)
-    g_error ("%s: %s", DIRTY_IDLE_FLOOR, error->message);
+    g_error ("%s: %s", path, error->message);
   g_usleep (G_USEC_PER_SEC / 2);
   pid = (GPid) g_ascii_strtoll (g_subprocess_get_identifier (process), NULL, 10);
-  print_rss_breakdown ("floor (same libraries)", pid);
+  print_rss_breakdown (who, pid);
   rss = rss_bytes (pid);
   g_subprocess_force_exit (process);
   g_subprocess_wait (process, NULL, NULL);
+  return rss;
+}
+
+/* The floor of every layer, as info rows; returns the last layer's,
+ * the floor of a process that links what the arbiter links. */
+static double
+idle_floor_rss_layers (void)
+{
+  double rss = 0;
+
+  for (guint layer = 0; layer < G_N_ELEMENTS (floor_layers); layer++)
+    {
+      g_autofree char *figure = g_strdup_printf ("5. idle floor: %s", floor_layers[layer]);
+
+      rss = idle_floor_rss (layer);
+      bench_table_add (figure, rss / MIB, "MiB", 0, BENCH_INFO, 0);
+    }
   return rss;
 }
 
@@ -212,7 +237,7 @@ bench_idle_rss (DirtyTestDaemon *daemon)
   double worker_rss = 0, floor;
 
   g_print ("idle memory (smaps_rollup; file pages are shared libraries):\n");
-  floor = idle_floor_rss ();
+  floor = idle_floor_rss_layers ();
   print_rss_breakdown ("arbiter", arbiter);
   for (guint i = 0; i < workers->len; i++)
     {
