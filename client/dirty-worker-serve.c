@@ -268,16 +268,13 @@ validate_request (DirtyWorker             *self,
 
   if (wapp == NULL)
     return FALSE;
-  /* null means none */
-  if (head->args_kind != DIRTY_JSON_ABSENT && head->args_kind != DIRTY_JSON_ARRAY &&
-      head->args_kind != DIRTY_JSON_NULL)
+  if (!dirty_request_head_args_valid (head))
     {
       dirty_worker_send_error (self, id, DIRTY_ERROR_INVALID_ARGUMENT, wapp->name, action,
                                _("“args” must be an array"));
       return FALSE;
     }
-  if (head->kwargs_kind != DIRTY_JSON_ABSENT && head->kwargs_kind != DIRTY_JSON_OBJECT &&
-      head->kwargs_kind != DIRTY_JSON_NULL)
+  if (!dirty_request_head_kwargs_valid (head))
     {
       dirty_worker_send_error (self, id, DIRTY_ERROR_INVALID_ARGUMENT, wapp->name, action,
                                _("“kwargs” must be an object"));

@@ -286,6 +286,18 @@ dirty_request_head_scan (const char        *json,
   return TRUE;
 }
 
+gboolean
+dirty_request_head_args_valid (const DirtyRequestHead *head)
+{
+  return head->args_kind == DIRTY_JSON_ABSENT || head->args_kind == DIRTY_JSON_ARRAY;
+}
+
+gboolean
+dirty_request_head_kwargs_valid (const DirtyRequestHead *head)
+{
+  return head->kwargs_kind == DIRTY_JSON_ABSENT || head->kwargs_kind == DIRTY_JSON_OBJECT;
+}
+
 void
 dirty_request_head_clear (DirtyRequestHead *head)
 {

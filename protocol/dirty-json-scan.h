@@ -49,6 +49,12 @@ gboolean dirty_request_head_scan  (const char        *json,
                                    GError           **error);
 void     dirty_request_head_clear (DirtyRequestHead  *head);
 
+/* Whether "args" and "kwargs" are absent or of their type (an array, an
+ * object; docs/protocol.md): the arbiter refuses a request on these
+ * before it queues it, and the worker again, so both ask here. */
+gboolean dirty_request_head_args_valid   (const DirtyRequestHead *head);
+gboolean dirty_request_head_kwargs_valid (const DirtyRequestHead *head);
+
 /* A sealed tree of @json when it is strict JSON with an object at its
  * root, valid UTF-8 and no deeper than @max_depth, built in one pass
  * without json-glib's parser (whose setup costs more than a small body's

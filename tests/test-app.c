@@ -936,6 +936,13 @@ test_worker_errors (void)
   reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo\",\"kwargs\":[1]}");
   assert_error (reply, "invalid-argument", "kwargs");
   frame_free (reply);
+  /* null is not an empty array or object: the arbiter refuses it too */
+  reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo\",\"args\":null}");
+  assert_error (reply, "invalid-argument", "args");
+  frame_free (reply);
+  reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo\",\"kwargs\":null}");
+  assert_error (reply, "invalid-argument", "kwargs");
+  frame_free (reply);
   reply = call (&fixture, "{\"app\":\"notanapp:DirtyNotAnApp\",\"action\":\"x\"}");
   assert_error (reply, "no-worker", "not a DirtyApp");
   frame_free (reply);

@@ -222,12 +222,19 @@ test_wrong_typed_args (void)
   g_autoptr(DirtyFrame) bad_args = dirty_test_raw_request (6, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":{\"a\":1}}", 0);
   g_autoptr(DirtyFrame) bad_kwargs = dirty_test_raw_request (7, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"kwargs\":[1]}", 0);
   g_autoptr(DirtyFrame) good = dirty_test_raw_request (8, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[1,2]}", 0);
+  /* null is neither: the worker refuses it as well (/worker/errors) */
+  g_autoptr(DirtyFrame) null_args = dirty_test_raw_request (9, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":null}", 0);
+  g_autoptr(DirtyFrame) null_kwargs = dirty_test_raw_request (10, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"kwargs\":null}", 0);
   g_autoptr(JsonNode) result = NULL;
 
   g_assert_true (dirty_test_raw_send_frame (socket, bad_args));
   expect_error (socket, 6, "invalid-argument");
   g_assert_true (dirty_test_raw_send_frame (socket, bad_kwargs));
   expect_error (socket, 7, "invalid-argument");
+  g_assert_true (dirty_test_raw_send_frame (socket, null_args));
+  expect_error (socket, 9, "invalid-argument");
+  g_assert_true (dirty_test_raw_send_frame (socket, null_kwargs));
+  expect_error (socket, 10, "invalid-argument");
   /* the connection is still good */
   g_assert_true (dirty_test_raw_send_frame (socket, good));
   result = expect_result (socket, 8);

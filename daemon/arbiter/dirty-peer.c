@@ -233,13 +233,13 @@ dirty_peer_read_request (DirtyPeer   *self,
                              "a request needs \"app\" and \"action\" strings");
       return FALSE;
     }
-  if (head.args_kind != DIRTY_JSON_ABSENT && head.args_kind != DIRTY_JSON_ARRAY)
+  if (!dirty_request_head_args_valid (&head))
     {
       dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_INVALID_ARGUMENT,
                              "\"args\" must be an array");
       return FALSE;
     }
-  if (head.kwargs_kind != DIRTY_JSON_ABSENT && head.kwargs_kind != DIRTY_JSON_OBJECT)
+  if (!dirty_request_head_kwargs_valid (&head))
     {
       dirty_peer_send_error (self, frame->header.id, DIRTY_ERROR_INVALID_ARGUMENT,
                              "\"kwargs\" must be an object");
