@@ -9,12 +9,59 @@
 
 #include "dirty-json-lexer-private.h"
 
+/* A container open: its node (a reference of the builder's) and, in an
+ * object, the pending member name or NULL. */
 typedef struct {
-  Scanner     sc;
-  GPtrArray  *containers;   /* JsonNode (object or array), innermost last */
-  GPtrArray  *keys;         /* per container: the pending member name or NULL */
-  guint       max_depth;
+  JsonNode *node;
+  char     *key;
+} Level;
+
+/* Most bodies nest a few levels: their stack lives in the Builder, not
+ * in two GPtrArrays made and freed per parse (about 1,400 instructions,
+ * on every frame's parse). */
+#define INLINE_LEVELS 16
+
+typedef struct {
+  Scanner  sc;
+  Level   *levels;      /* innermost last: inline_levels, or the heap's */
+  guint    depth;       /* levels in use */
+  guint    capacity;
+  guint    max_depth;
+  Level    inline_levels[INLINE_LEVELS];
 } Builder;
+
+static Level *
+innermost (Builder *b)
+{
+  return &b->levels[b->depth - 1];
+}
+
+static void
+push_level (Builder *b, JsonNode *node)
+{
+  if (b->depth == b->capacity)
+    {
+      b->capacity *= 2;
+      if (b->levels == b->inline_levels)
+        {
+          b->levels = g_new (Level, b->capacity);
+          memcpy (b->levels, b->inline_levels, sizeof b->inline_levels);
+        }
+      else
+        b->levels = g_renew (Level, b->levels, b->capacity);
+    }
+  b->levels[b->depth++] = (Level) { node, NULL };
+}
+
+static void
+pop_level (Builder *b)
+{
+  Level *level = innermost (b);
+
+  json_node_unref (level->node);
+  g_free (level->key);
+  b->depth--;
+}
 
 /* A string value or member name, decoded; NULL if it holds a NUL or is
  * not valid UTF-8. Outside strings the parser takes only ASCII, so this
@@ -76,17 +123,14 @@ build_scalar (Builder *b)
 static void
 build_add (Builder *b, JsonNode *node)
 {
-  JsonNode *parent = g_ptr_array_index (b->containers, b->containers->len - 1);
+  Level *parent = innermost (b);
 
-  if (JSON_NODE_HOLDS_ARRAY (parent))
-    json_array_add_element (json_node_get_array (parent), node);
+  if (JSON_NODE_HOLDS_ARRAY (parent->node))
+    json_array_add_element (json_node_get_array (parent->node), node);
   else
     {
-      char *key = g_ptr_array_index (b->keys, b->keys->len - 1);
-
-      json_object_set_member (json_node_get_object (parent), key, node);
-      g_free (key);
-      b->keys->pdata[b->keys->len - 1] = NULL;
+      json_object_set_member (json_node_get_object (parent->node), parent->key, node);
+      g_clear_pointer (&parent->key, g_free);
     }
 }
 
@@ -98,7 +142,7 @@ build_key (Builder *b)
   dirty_lexer_skip_ws (&b->sc);
   if (b->sc.p >= b->sc.end || *b->sc.p != '"' || (key = build_string (b)) == NULL)
     return FALSE;
-  b->keys->pdata[b->keys->len - 1] = key;
+  innermost (b)->key = key;
   dirty_lexer_skip_ws (&b->sc);
   if (b->sc.p >= b->sc.end || *b->sc.p != ':')
     return FALSE;
@@ -114,7 +158,7 @@ build_open (Builder *b, JsonNode **root)
   gboolean object = *b->sc.p == '{';
   JsonNode *node;
 
-  if (b->containers->len >= b->max_depth)
+  if (b->depth >= b->max_depth)
     return FALSE;
   node = object ? json_node_init_object (json_node_alloc (), NULL)
                 : json_node_init_array (json_node_alloc (), NULL);
@@ -126,15 +170,13 @@ build_open (Builder *b, JsonNode **root)
     *root = json_node_ref (node);
   else
     build_add (b, json_node_ref (node));
-  g_ptr_array_add (b->containers, node);
-  g_ptr_array_add (b->keys, NULL);
+  push_level (b, node);
   b->sc.p++;
   dirty_lexer_skip_ws (&b->sc);
   if (b->sc.p < b->sc.end && *b->sc.p == (object ? '}' : ']'))
     {
       b->sc.p++;
-      g_ptr_array_set_size (b->keys, b->keys->len - 1);
-      g_ptr_array_set_size (b->containers, b->containers->len - 1);
+      pop_level (b);
       return TRUE;
     }
   return object ? build_key (b) : TRUE;
@@ -154,11 +196,11 @@ build_document (Builder *b, JsonNode **root, gboolean any_container)
         return FALSE;
       if (*b->sc.p == '{' || *b->sc.p == '[')
         {
-          guint before = b->containers->len;
+          guint before = b->depth;
 
           if (!build_open (b, root))
             return FALSE;
-          if (b->containers->len > before)
+          if (b->depth > before)
             continue;   /* not empty: its first value comes next */
         }
       else
@@ -175,20 +217,19 @@ build_document (Builder *b, JsonNode **root, gboolean any_container)
         {
           JsonNode *parent;
 
-          if (b->containers->len == 0)
+          if (b->depth == 0)
             {
               dirty_lexer_skip_ws (&b->sc);
               return b->sc.p == b->sc.end;
             }
-          parent = g_ptr_array_index (b->containers, b->containers->len - 1);
+          parent = innermost (b)->node;
           dirty_lexer_skip_ws (&b->sc);
           if (b->sc.p >= b->sc.end)
             return FALSE;
           if (*b->sc.p == (JSON_NODE_HOLDS_OBJECT (parent) ? '}' : ']'))
             {
               b->sc.p++;
-              g_ptr_array_set_size (b->keys, b->keys->len - 1);
-              g_ptr_array_set_size (b->containers, b->containers->len - 1);
+              pop_level (b);
               continue;
             }
           if (*b->sc.p != ',')
@@ -207,15 +248,17 @@ parse_strict (const char *json,
               guint       max_depth,
               gboolean    any_container)
 {
-  Builder b = { { json, json + length, NULL, FALSE }, NULL, NULL, max_depth };
+  Builder b = { { json, json + length, NULL, FALSE }, NULL, 0, INLINE_LEVELS, max_depth };
   JsonNode *root = NULL;
   gboolean ok;
 
-  b.containers = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
-  b.keys = g_ptr_array_new_with_free_func (g_free);
+  b.levels = b.inline_levels;
   ok = build_document (&b, &root, any_container);
-  g_ptr_array_unref (b.containers);
-  g_ptr_array_unref (b.keys);
+  /* a bad text leaves its open containers */
+  while (b.depth > 0)
+    pop_level (&b);
+  if (b.levels != b.inline_levels)
+    g_free (b.levels);
   if (!ok)
     {
       g_clear_pointer (&root, json_node_unref);
