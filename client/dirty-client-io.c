@@ -479,14 +479,14 @@ client_io_handle_response (ClientIo        *io,
                            Call            *call,
                            DirtyFrame      *frame)
 {
-  g_autoptr(JsonNode) root = NULL;
+  JsonNode *result;
   g_autoptr(GPtrArray) attachments = NULL;
   GError *error = NULL;
   DirtyReply *reply = NULL;
 
-  if (dirty_frame_decode (frame, dirty_connection_get_limits (connection),
-                          &root, &attachments, &error))
-    reply = dirty_reply_new_from_body (root, attachments, &error);
+  if (dirty_frame_decode_member (frame, dirty_connection_get_limits (connection), "result",
+                                 &result, &attachments, &error))
+    reply = dirty_reply_new (result, attachments);
   call_release_arguments (call);
   dirty_client_call_finish (call, reply, error);
 }

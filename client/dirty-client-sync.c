@@ -31,13 +31,13 @@ reply_from_response (DirtyConnection  *connection,
                      DirtyFrame       *frame,
                      GError          **error)
 {
-  g_autoptr(JsonNode) root = NULL;
+  JsonNode *result;
   g_autoptr(GPtrArray) attachments = NULL;
   DirtyReply *reply = NULL;
 
-  if (dirty_frame_decode (frame, dirty_connection_get_limits (connection),
-                          &root, &attachments, error))
-    reply = dirty_reply_new_from_body (root, attachments, error);
+  if (dirty_frame_decode_member (frame, dirty_connection_get_limits (connection), "result",
+                                 &result, &attachments, error))
+    reply = dirty_reply_new (result, attachments);
   /* the worker is done with the arguments; an echoed one is the reply's */
   if (request->fds != NULL &&
       !(frame->fds != NULL && dirty_fd_set_shares_file (request->fds, frame->fds)))

@@ -5,12 +5,10 @@
 
 G_BEGIN_DECLS
 
-/* A reply from a decoded RESPONSE body ({"result": ...}): @root may be
- * NULL or lack "result" (a JSON null result); fails with
- * DIRTY_ERROR_PROTOCOL when @root is not an object. @attachments (of
- * GBytes) may be NULL. Both are referenced, not copied. */
-DirtyReply *dirty_reply_new_from_body (JsonNode   *root,
-                                       GPtrArray  *attachments,
-                                       GError    **error);
+/* A reply from a decoded RESPONSE (dirty_frame_decode_member () of its
+ * "result"): @result (taken) may be NULL, a JSON null result;
+ * @attachments (of GBytes, referenced) may be NULL. */
+DirtyReply *dirty_reply_new (JsonNode  *result,
+                             GPtrArray *attachments);
 
 G_END_DECLS

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include "dirty-error.h"
 #include "dirty-message.h"
 #include "dirty-reply-private.h"
-#include "dirty-i18n-private.h"
 
 /**
  * DirtyReply:
@@ -65,30 +63,17 @@ dirty_reply_init (DirtyReply *self)
 }
 
 DirtyReply *
-dirty_reply_new_from_body (JsonNode   *root,
-                           GPtrArray  *attachments,
-                           GError    **error)
+dirty_reply_new (JsonNode  *result,
+                 GPtrArray *attachments)
 {
-  g_autoptr(DirtyReply) self = NULL;
-  JsonNode *result = NULL;
+  DirtyReply *self = g_object_new (DIRTY_TYPE_REPLY, NULL);
 
-  if (root != NULL && !JSON_NODE_HOLDS_OBJECT (root))
-    {
-      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
-                           _("RESPONSE body is not a JSON object"));
-      return NULL;
-    }
-  if (root != NULL)
-    result = json_object_get_member (json_node_get_object (root), "result");
-
-  self = g_object_new (DIRTY_TYPE_REPLY, NULL);
-  /* a shallow copy, without the parent pointer into @root */
-  self->result = result != NULL ? json_node_copy (result) : json_node_new (JSON_NODE_NULL);
+  self->result = result != NULL ? result : json_node_new (JSON_NODE_NULL);
   if (attachments != NULL)
     self->attachments = g_ptr_array_ref (attachments);
   else
     self->attachments = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  return g_steal_pointer (&self);
+  return self;
 }
 
 /**

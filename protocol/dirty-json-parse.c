@@ -182,12 +182,11 @@ build_open (Builder *b, JsonNode **root)
   return object ? build_key (b) : TRUE;
 }
 
+/* One value at sc->p, whole (a scalar, or a container and all it holds),
+ * into *root; sc->p ends after it. */
 static gboolean
-build_document (Builder *b, JsonNode **root, gboolean any_container)
+build_value (Builder *b, JsonNode **root)
 {
-  dirty_lexer_skip_ws (&b->sc);
-  if (b->sc.p >= b->sc.end || !(*b->sc.p == '{' || (any_container && *b->sc.p == '[')))
-    return FALSE;
   for (;;)
     {
       /* a value */
@@ -209,6 +208,11 @@ build_document (Builder *b, JsonNode **root, gboolean any_container)
 
           if (node == NULL)
             return FALSE;
+          if (b->depth == 0)
+            {
+              *root = node;
+              return TRUE;
+            }
           build_add (b, node);
         }
 
@@ -218,10 +222,7 @@ build_document (Builder *b, JsonNode **root, gboolean any_container)
           JsonNode *parent;
 
           if (b->depth == 0)
-            {
-              dirty_lexer_skip_ws (&b->sc);
-              return b->sc.p == b->sc.end;
-            }
+            return TRUE;
           parent = innermost (b)->node;
           dirty_lexer_skip_ws (&b->sc);
           if (b->sc.p >= b->sc.end)
@@ -242,23 +243,42 @@ build_document (Builder *b, JsonNode **root, gboolean any_container)
     }
 }
 
-static JsonNode *
-parse_strict (const char *json,
-              gsize       length,
-              guint       max_depth,
-              gboolean    any_container)
+/* sc->p is at @c, after any white space: steps over it */
+static gboolean
+skip_char (Builder *b, char c)
 {
-  Builder b = { { json, json + length, NULL, FALSE }, NULL, 0, INLINE_LEVELS, max_depth };
-  JsonNode *root = NULL;
-  gboolean ok;
+  dirty_lexer_skip_ws (&b->sc);
+  if (b->sc.p >= b->sc.end || *b->sc.p != c)
+    return FALSE;
+  b->sc.p++;
+  return TRUE;
+}
 
-  b.levels = b.inline_levels;
-  ok = build_document (&b, &root, any_container);
-  /* a bad text leaves its open containers */
-  while (b.depth > 0)
-    pop_level (&b);
-  if (b.levels != b.inline_levels)
-    g_free (b.levels);
+static gboolean
+at_end (Builder *b)
+{
+  dirty_lexer_skip_ws (&b->sc);
+  return b->sc.p == b->sc.end;
+}
+
+static void
+builder_init (Builder *b, const char *json, gsize length, guint max_depth)
+{
+  b->sc = (Scanner) { json, json + length, NULL, FALSE };
+  b->levels = b->inline_levels;
+  b->depth = 0;
+  b->capacity = INLINE_LEVELS;
+  b->max_depth = max_depth;
+}
+
+/* @root sealed if @ok, else freed with what a bad text left open */
+static JsonNode *
+builder_finish (Builder *b, JsonNode *root, gboolean ok)
+{
+  while (b->depth > 0)
+    pop_level (b);
+  if (b->levels != b->inline_levels)
+    g_free (b->levels);
   if (!ok)
     {
       g_clear_pointer (&root, json_node_unref);
@@ -266,6 +286,23 @@ parse_strict (const char *json,
     }
   json_node_seal (root);
   return root;
+}
+
+static JsonNode *
+parse_strict (const char *json,
+              gsize       length,
+              guint       max_depth,
+              gboolean    any_container)
+{
+  Builder b;
+  JsonNode *root = NULL;
+  gboolean ok;
+
+  builder_init (&b, json, length, max_depth);
+  dirty_lexer_skip_ws (&b.sc);
+  ok = b.sc.p < b.sc.end && (*b.sc.p == '{' || (any_container && *b.sc.p == '[')) &&
+       build_value (&b, &root) && at_end (&b);
+  return builder_finish (&b, root, ok);
 }
 
 JsonNode *
@@ -282,4 +319,30 @@ dirty_json_parse_container_strict (const char *json,
                                    guint       max_depth)
 {
   return parse_strict (json, length, max_depth, TRUE);
+}
+
+JsonNode *
+dirty_json_parse_sole_member_strict (const char *json,
+                                     gsize       length,
+                                     const char *name,
+                                     guint       max_depth)
+{
+  gsize name_length = strlen (name);
+  Builder b;
+  JsonNode *value = NULL;
+  gboolean ok;
+
+  /* the root object is one level: the value may nest one level less */
+  if (max_depth == 0)
+    return NULL;
+  builder_init (&b, json, length, max_depth - 1);
+  ok = skip_char (&b, '{') && skip_char (&b, '"') &&
+       (gsize) (b.sc.end - b.sc.p) > name_length &&
+       memcmp (b.sc.p, name, name_length) == 0 && b.sc.p[name_length] == '"';
+  if (ok)
+    {
+      b.sc.p += name_length + 1;
+      ok = skip_char (&b, ':') && build_value (&b, &value) && skip_char (&b, '}') && at_end (&b);
+    }
+  return builder_finish (&b, value, ok);
 }

@@ -68,6 +68,15 @@ JsonNode *dirty_json_parse_strict (const char *json,
 JsonNode *dirty_json_parse_container_strict (const char *json,
                                              gsize       length,
                                              guint       max_depth);
+/* The value of @json's one member when @json is exactly {"@name": value}
+ * (@name plain ASCII, needing no escape; the key written without one),
+ * strict and within @max_depth counting the object around it; NULL
+ * otherwise, for the caller to parse the whole text. A RESPONSE's
+ * {"result": ...} is read so without building the object around it. */
+JsonNode *dirty_json_parse_sole_member_strict (const char *json,
+                                               gsize       length,
+                                               const char *name,
+                                               guint       max_depth);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (DirtyRequestHead, dirty_request_head_clear)
 

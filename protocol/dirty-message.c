@@ -678,6 +678,42 @@ dirty_frame_decode (DirtyFrame         *frame,
   return decode (frame, limits, WALK_MAP, root, attachments, error);
 }
 
+gboolean
+dirty_frame_decode_member (DirtyFrame         *frame,
+                           const DirtyLimits  *limits,
+                           const char         *name,
+                           JsonNode          **member,
+                           GPtrArray         **attachments,
+                           GError            **error)
+{
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(JsonNode) value = NULL;
+  g_autoptr(GPtrArray) parts = NULL;
+  gsize length;
+  const char *json = dirty_frame_get_json (frame, &length);
+
+  if (length > 0 &&
+      (value = dirty_json_parse_sole_member_strict (json, length, name, limits->max_depth)) != NULL)
+    {
+      parts = g_ptr_array_new_full (frame->header.n_attachments, (GDestroyNotify) g_bytes_unref);
+      if (!walk_attachments (frame, limits, WALK_MAP, parts, error))
+        return FALSE;
+    }
+  else
+    {
+      JsonNode *found;
+
+      if (!decode (frame, limits, WALK_MAP, &root, &parts, error))
+        return FALSE;
+      found = root != NULL ? json_object_get_member (json_node_get_object (root), name) : NULL;
+      /* a shallow copy, without the parent pointer into @root */
+      value = found != NULL ? json_node_copy (found) : NULL;
+    }
+  *member = g_steal_pointer (&value);
+  *attachments = g_steal_pointer (&parts);
+  return TRUE;
+}
+
 /* A slice of checked text (an array or an object) as a tree */
 static gboolean
 parse_member (const char  *json,

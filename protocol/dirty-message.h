@@ -83,6 +83,18 @@ gboolean dirty_frame_decode (DirtyFrame         *frame,
                              GPtrArray         **attachments,
                              GError            **error);
 
+/* dirty_frame_decode () for a body read for one member, @name (the
+ * "result" of a RESPONSE): @member is set to that member's value, or to
+ * NULL when the body is empty or lacks it. The same checks and errors;
+ * a body that is exactly {"@name": value} is parsed without building
+ * the object around the value. */
+gboolean dirty_frame_decode_member (DirtyFrame         *frame,
+                                    const DirtyLimits  *limits,
+                                    const char         *name,
+                                    JsonNode          **member,
+                                    GPtrArray         **attachments,
+                                    GError            **error);
+
 /* The attachment table of dirty_frame_decode() alone: its sizes add up
  * to the body, fd attachments within @limits->max_fd_payload; no fd is
  * touched. No allocation when the frame has no fd attachments. */

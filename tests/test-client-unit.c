@@ -249,17 +249,6 @@ test_request_properties (void)
 
 /* ---- DirtyReply ---- */
 
-static JsonNode *
-parse (const char *json)
-{
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
-
-  g_assert_true (json_parser_load_from_data (parser, json, -1, &error));
-  g_assert_no_error (error);
-  return json_node_ref (json_parser_get_root (parser));
-}
-
 static GPtrArray *
 two_attachments (void)
 {
@@ -270,14 +259,32 @@ two_attachments (void)
   return attachments;
 }
 
+/* A reply as the client makes one from a RESPONSE of body @json */
+static DirtyReply *
+reply_from_body (const char  *json,
+                 GPtrArray   *attachments,
+                 GError     **error)
+{
+  g_autoptr(DirtyFrame) frame = dirty_frame_encode_text (DIRTY_FRAME_RESPONSE, 0, 1, 0, json,
+                                                         json ? strlen (json) : 0, attachments);
+  g_autoptr(GPtrArray) parts = NULL;
+  DirtyLimits limits;
+  JsonNode *result;
+
+  dirty_limits_init (&limits);
+  if (!dirty_frame_decode_member (frame, &limits, "result", &result, &parts, error))
+    return NULL;
+  return dirty_reply_new (result, parts);
+}
+
 static void
 test_reply_lookup_bytes (void)
 {
-  g_autoptr(JsonNode) root = parse ("{\"result\": {\"png\": {\"$bytes\": 1}, \"n\": 3,"
-                                    " \"bad\": {\"$bytes\": 9}, \"neg\": {\"$bytes\": -1}}}");
   g_autoptr(GPtrArray) attachments = two_attachments ();
   g_autoptr(GError) error = NULL;
-  g_autoptr(DirtyReply) reply = dirty_reply_new_from_body (root, attachments, &error);
+  g_autoptr(DirtyReply) reply = reply_from_body ("{\"result\": {\"png\": {\"$bytes\": 1}, \"n\": 3,"
+                                                 " \"bad\": {\"$bytes\": 9}, \"neg\": {\"$bytes\": -1}}}",
+                                                 attachments, &error);
   JsonObject *result;
 
   g_assert_no_error (error);
@@ -295,35 +302,49 @@ test_reply_lookup_bytes (void)
 static void
 test_reply_get_bytes (void)
 {
-  g_autoptr(JsonNode) root = parse ("{\"result\": {\"$bytes\": 0}}");
   g_autoptr(GPtrArray) attachments = two_attachments ();
   g_autoptr(GError) error = NULL;
-  g_autoptr(DirtyReply) reply = dirty_reply_new_from_body (root, attachments, &error);
+  g_autoptr(DirtyReply) reply = reply_from_body ("{\"result\": {\"$bytes\": 0}}", attachments,
+                                                 &error);
 
   g_assert_no_error (error);
   assert_bytes_equal (dirty_reply_get_bytes (reply), "zero");
 }
 
+/* Bodies with no result, or the wrong shape; the result is immutable
+ * whichever way the body was read (dirty_frame_decode_member ()). */
 static void
 test_reply_bodies (void)
 {
+  static const char *const no_result[] = { NULL, "{}", "{\"other\": 1}", "{\"Result\": 1}" };
+  static const char *const results[] = {
+    "{\"result\": [1, {\"a\": null}]}", "{ \"result\" : 7 }",
+    "{\"res\\u0075lt\": [1, {\"a\": null}]}", "{\"x\": 1, \"result\": 7}",
+  };
   g_autoptr(GError) error = NULL;
-  g_autoptr(DirtyReply) empty = dirty_reply_new_from_body (NULL, NULL, &error);
-  g_autoptr(JsonNode) no_result = parse ("{}");
-  g_autoptr(DirtyReply) reply = NULL;
-  g_autoptr(JsonNode) array = parse ("[1]");
   g_autoptr(DirtyReply) bad = NULL;
 
-  g_assert_no_error (error);
-  g_assert_true (JSON_NODE_HOLDS_NULL (dirty_reply_get_result (empty)));
-  g_assert_cmpuint (dirty_reply_get_attachments (empty)->len, ==, 0);
-  g_assert_null (dirty_reply_get_bytes (empty));
+  for (guint i = 0; i < G_N_ELEMENTS (no_result); i++)
+    {
+      g_autoptr(DirtyReply) reply = reply_from_body (no_result[i], NULL, &error);
 
-  reply = dirty_reply_new_from_body (no_result, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (JSON_NODE_HOLDS_NULL (dirty_reply_get_result (reply)));
+      g_assert_no_error (error);
+      g_assert_true (JSON_NODE_HOLDS_NULL (dirty_reply_get_result (reply)));
+      g_assert_cmpuint (dirty_reply_get_attachments (reply)->len, ==, 0);
+      g_assert_null (dirty_reply_get_bytes (reply));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+    {
+      g_autoptr(DirtyReply) reply = reply_from_body (results[i], NULL, &error);
+      g_autofree char *text = NULL;
 
-  bad = dirty_reply_new_from_body (array, NULL, &error);
+      g_assert_no_error (error);
+      text = json_to_string (dirty_reply_get_result (reply), FALSE);
+      g_assert_cmpstr (text, ==, i % 2 == 0 ? "[1,{\"a\":null}]" : "7");
+      g_assert_true (json_node_is_immutable (dirty_reply_get_result (reply)));
+    }
+
+  bad = reply_from_body ("[1]", NULL, &error);
   g_assert_null (bad);
   g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
 }

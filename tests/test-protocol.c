@@ -390,6 +390,64 @@ test_parse_strict_checks (void)
   }
 }
 
+/* A RESPONSE's {"result": ...} read without its object: exactly json-glib's
+ * value of "result", or NULL for any other shape (the decode then parses
+ * the whole body); the object counts in the depth. */
+static void
+test_parse_sole_member (void)
+{
+  static const char *const sole[] = {
+    "{\"result\":7}", " { \"result\" : \"s\\u00e9\" } ", "{\"result\":null}",
+    "{\"result\":[1,{\"$bytes\":0},[]]}", "{\"result\":{\"a\":{\"b\":-1.5}}}", "{\"result\":{}}",
+  };
+  static const char *const other[] = {
+    "{}", "{\"result\":1,\"x\":2}", "{\"x\":2,\"result\":1}", "{\"result\":1,\"result\":2}",
+    "{\"res\\u0075lt\":1}", "{\"resultx\":1}", "{\"resul\":1}", "{\"result\":1} x", "{\"result\":}",
+    "{\"result\":[1,]}", "[\"result\"]", "{\"result\"", "{\"result\":1", "{\"result\":\"\\u0000\"}",
+  };
+  g_autoptr(GString) deep = g_string_new ("{\"result\":");
+
+  for (guint i = 0; i < G_N_ELEMENTS (sole); i++)
+    {
+      g_autoptr(JsonNode) fast = dirty_json_parse_sole_member_strict (sole[i], strlen (sole[i]),
+                                                                      "result", limits.max_depth);
+      g_autoptr(JsonNode) slow = json_from_string (sole[i], NULL);
+      JsonNode *member = json_object_get_member (json_node_get_object (slow), "result");
+      g_autofree char *a = NULL;
+      g_autofree char *b = NULL;
+
+      g_assert_nonnull (fast);
+      g_assert_true (json_node_is_immutable (fast));
+      g_assert_true (json_node_equal (fast, member));
+      a = json_to_string (fast, FALSE);
+      b = json_to_string (member, FALSE);
+      g_assert_cmpstr (a, ==, b);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (other); i++)
+    g_assert_null (dirty_json_parse_sole_member_strict (other[i], strlen (other[i]), "result",
+                                                        limits.max_depth));
+
+  /* the object and its value nest exactly to the limit: parses; one more
+   * level does not, as dirty_json_check () refuses it */
+  for (guint i = 1; i < limits.max_depth; i++)
+    g_string_append_c (deep, '[');
+  for (guint i = 1; i < limits.max_depth; i++)
+    g_string_append_c (deep, ']');
+  g_string_append_c (deep, '}');
+  {
+    g_autoptr(JsonNode) fast = dirty_json_parse_sole_member_strict (deep->str, deep->len, "result",
+                                                                    limits.max_depth);
+
+    g_assert_true (dirty_json_check (deep->str, deep->len, limits.max_depth, NULL));
+    g_assert_nonnull (fast);
+  }
+  g_string_insert (deep, 10, "[");
+  g_string_insert (deep, deep->len - 1, "]");
+  g_assert_false (dirty_json_check (deep->str, deep->len, limits.max_depth, NULL));
+  g_assert_null (dirty_json_parse_sole_member_strict (deep->str, deep->len, "result",
+                                                      limits.max_depth));
+}
+
 static void
 test_bytes_chunk (void)
 {
@@ -1279,6 +1337,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/request-scan", test_request_scan);
   g_test_add_func ("/protocol/parse-strict", test_parse_strict);
   g_test_add_func ("/protocol/parse-strict-checks", test_parse_strict_checks);
+  g_test_add_func ("/protocol/parse-sole-member", test_parse_sole_member);
   g_test_add_func ("/protocol/bytes-chunk", test_bytes_chunk);
   g_test_add_func ("/protocol/decode-request", test_decode_request);
   g_test_add_func ("/protocol/encode-round-trip", test_encode_round_trip);
