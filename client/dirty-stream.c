@@ -426,15 +426,11 @@ decode_chunk (DirtyStream  *self,
               GPtrArray   **attachments,
               GError      **error)
 {
-  g_autoptr(JsonNode) root = NULL;
   JsonNode *data;
 
-  if (!dirty_frame_decode (frame, &self->queue->limits, &root, attachments, error))
+  if (!dirty_frame_decode_member (frame, &self->queue->limits, "data", &data, attachments, error))
     return NULL;
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    return json_node_new (JSON_NODE_NULL);
-  data = json_object_get_member (json_node_get_object (root), "data");
-  return data ? json_node_ref (data) : json_node_new (JSON_NODE_NULL);
+  return data != NULL ? data : json_node_new (JSON_NODE_NULL);
 }
 
 /* A chunk as the bytes read() gives: a string's UTF-8, bytes raw, any
