@@ -2,7 +2,8 @@
 /* libFuzzer target: bytes as they would arrive on a socket, read as a
  * sequence of frames with the protocol's own header parser and body
  * decoder (UTF-8 and depth checks, json-glib, attachment table, $bytes
- * references, fd attachments against a real sealed memfd of 4096 bytes).
+ * references, fd attachments against a real sealed memfd of 4096 bytes),
+ * and checked against each other where two paths read the same text.
  * Any crash, leak or sanitizer report is a bug. */
 #include "config.h"
 
@@ -117,6 +118,28 @@ check_strict_parse (DirtyFrame *frame, const DirtyLimits *limits)
     g_error ("the strict parser built another tree than json-glib");
 }
 
+/* A RESPONSE's result read alone (dirty_frame_decode_member ()) is the
+ * member the whole decode gives, and both accept the same frames. */
+static void
+check_decode_member (DirtyFrame        *frame,
+                     const DirtyLimits *limits,
+                     gboolean           decoded,
+                     JsonNode          *root)
+{
+  g_autoptr(JsonNode) member = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
+  JsonNode *expected;
+
+  if (dirty_frame_decode_member (frame, limits, "result", &member, &attachments, NULL) != decoded)
+    g_error ("the member decode and the whole decode disagree on a frame");
+  if (!decoded)
+    return;
+  expected = root != NULL ? json_object_get_member (json_node_get_object (root), "result") : NULL;
+  if ((expected == NULL) != (member == NULL) ||
+      (member != NULL && !json_node_equal (member, expected)))
+    g_error ("the member decode read another result than the whole decode");
+}
+
 /* The fds a frame declares: dups of one sealed memfd, so the fd size
  * table is checked and mapped for real (sizes past 4096 are rejected) */
 static DirtyFdSet *
@@ -157,6 +180,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       g_autoptr(GPtrArray) attachments = NULL;
       g_autoptr(DirtyFdSet) fds = NULL;
       gsize body_length;
+      gboolean decoded;
 
       if (!dirty_frame_header_parse (data, &limits, &header, NULL))
         break;
@@ -169,7 +193,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       frame = dirty_frame_new_with_fds (&header, body, fds);
       check_request_scan (frame, &limits);
       check_strict_parse (frame, &limits);
-      if (dirty_frame_decode (frame, &limits, &root, &attachments, NULL))
+      decoded = dirty_frame_decode (frame, &limits, &root, &attachments, NULL);
+      check_decode_member (frame, &limits, decoded, root);
+      if (decoded)
         {
           g_autoptr(GError) error = NULL;
 
