@@ -61,7 +61,7 @@ typedef struct {
   guint64 id;
   WorkerApp *wapp;
   DirtyCall *call;
-  GSource *deadline_source;
+  gint64 deadline;        /* monotonic µs; 0: none, or it has passed */
   CancelReason reason;
   gboolean completed;     /* a stream's outcome is in; it ends once drained */
 } InFlight;
@@ -113,6 +113,10 @@ struct _DirtyWorker
   gint n_sent;                     /* sent->len, read without the lock */
   gboolean sent_wakes;             /* shutting down: each one wakes it */
   GSource *sent_source;
+
+  /* One source for every call's deadline (dirty-worker-serve.c) */
+  GSource *deadline_source;
+  gint64 next_deadline;            /* the earliest in flight, or 0 */
 };
 
 /* Detaches a source the worker holds a reference to, and drops it. */
@@ -156,6 +160,9 @@ void       dirty_worker_handle_cancel     (DirtyWorker    *self,
                                            DirtyFrame     *frame);
 void       dirty_worker_handle_credit     (DirtyWorker    *self,
                                            DirtyFrame     *frame);
+/* The source that fires every call's deadline, attached to the worker's
+ * context; the worker destroys it (dirty_worker_clear_source ()). */
+GSource   *dirty_worker_deadline_source_new (DirtyWorker   *self);
 /* Cancels call @id (if still in flight) for its deadline. */
 void       dirty_worker_cancel_at_deadline (DirtyWorker   *self,
                                             guint64        id);

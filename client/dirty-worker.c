@@ -326,6 +326,7 @@ start (DirtyWorker *self,
 
   self->backtrace = dirty_worker_backtrace_new (self);
   dirty_worker_start_forgetting (self);
+  self->deadline_source = dirty_worker_deadline_source_new (self);
   self->connection = dirty_connection_new (gsocket, NULL);
   dirty_connection_start (self->connection, self->context,
                           connection_frame_cb, connection_closed_cb, self);
@@ -360,6 +361,7 @@ stop_everything (DirtyWorker *self)
 {
   flush_connection (self);
   dirty_worker_clear_source (&self->heartbeat_source);
+  dirty_worker_clear_source (&self->deadline_source);
   dirty_worker_clear_source (&self->sigterm_source);
   dirty_worker_clear_source (&self->sigint_source);
   dirty_worker_clear_source (&self->grace_source);

@@ -1045,6 +1045,38 @@ test_worker_deadline (void)
   fixture_clear (&fixture);
 }
 
+/* One source serves every call's deadline: a call with an earlier
+ * deadline than those already in flight still ends at its own. */
+static void
+test_worker_deadlines_out_of_order (void)
+{
+  Fixture fixture = { 0 };
+  g_autoptr(Frame) backtrace = NULL;
+  g_autoptr(Frame) reply = NULL;
+  gint64 start;
+  guint64 late_id, early_id;
+
+  start_ready_worker (&fixture, 1);
+  late_id = send_request (&fixture, 20000,
+                          "{\"app\":\"slow:DirtySlowApp\",\"action\":\"sleep_async\",\"args\":[30]}",
+                          NULL, 0);
+  start = g_get_monotonic_time ();
+  early_id = send_request (&fixture, 200,
+                           "{\"app\":\"slow:DirtySlowApp\",\"action\":\"sleep_async\",\"args\":[30]}",
+                           NULL, 0);
+  while ((backtrace = next_frame (&fixture))->type == STATUS)
+    frame_free (g_steal_pointer (&backtrace));
+  g_assert_cmpuint (backtrace->type, ==, BACKTRACE);
+  g_assert_cmpuint (backtrace->id, ==, early_id);
+  reply = next_reply (&fixture);
+  g_assert_cmpuint (reply->id, ==, early_id);
+  assert_error (reply, "timeout", NULL);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 190000);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5000000);
+  g_assert_cmpuint (late_id, !=, early_id);
+  fixture_clear (&fixture);
+}
+
 /* A sync call's thread sends its reply and the main context forgets the
  * call only when it next wakes: a deadline passing in between must not
  * make a BACKTRACE or an ERROR of a call already answered. */
@@ -1605,6 +1637,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/worker/errors", test_worker_errors);
   g_test_add_func ("/worker/cancel", test_worker_cancel);
   g_test_add_func ("/worker/deadline", test_worker_deadline);
+  g_test_add_func ("/worker/deadlines-out-of-order", test_worker_deadlines_out_of_order);
   g_test_add_func ("/worker/replied-before-deadline", test_worker_replied_before_deadline);
   g_test_add_func ("/worker/closes-after-replies", test_worker_closes_after_replies);
   g_test_add_func ("/worker/concurrency", test_worker_concurrency);
