@@ -671,17 +671,26 @@ dirty_call_get_result (DirtyCall *self)
 void
 dirty_call_release_arguments (DirtyCall *self)
 {
-  GPtrArray *arguments = g_steal_pointer (&self->attachments);
+  GPtrArray *arguments = NULL;
   g_autoptr(GPtrArray) replies = NULL;
 
-  self->attachments = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  /* an empty array holds nothing to release: most calls keep theirs */
+  if (self->attachments->len > 0)
+    {
+      arguments = g_steal_pointer (&self->attachments);
+      self->attachments = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+    }
   g_mutex_lock (&self->lock);
-  replies = g_steal_pointer (&self->reply_attachments);
-  self->reply_attachments = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  if (self->reply_attachments->len > 0)
+    {
+      replies = g_steal_pointer (&self->reply_attachments);
+      self->reply_attachments = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+    }
   g_mutex_unlock (&self->lock);
   /* first the reply's references (an echo returns an argument) */
   g_clear_pointer (&replies, g_ptr_array_unref);
-  dirty_memfd_release_arguments (arguments);
+  if (arguments != NULL)
+    dirty_memfd_release_arguments (arguments);
 }
 
 GPtrArray *

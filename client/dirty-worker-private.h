@@ -110,6 +110,7 @@ struct _DirtyWorker
    * when it next wakes anyway, rather than being woken for each. */
   GMutex sent_lock;
   GPtrArray *sent;                 /* ReplyTarget*, under sent_lock */
+  GPtrArray *sent_spare;           /* empty; the main context's alone */
   gint n_sent;                     /* sent->len, read without the lock */
   gboolean sent_wakes;             /* shutting down: each one wakes it */
   GSource *sent_source;

@@ -351,13 +351,17 @@ void
 dirty_worker_forget_sent (DirtyWorker *self,
                           gboolean     from_now_on)
 {
-  g_autoptr(GPtrArray) sent = NULL;
+  GPtrArray *sent;
 
   if (self->sent == NULL)
     return;
+  /* two arrays take turns (sent_spare is the main context's alone): no
+   * array made per batch */
+  if (self->sent_spare == NULL)
+    self->sent_spare = g_ptr_array_new ();
   g_mutex_lock (&self->sent_lock);
   sent = g_steal_pointer (&self->sent);
-  self->sent = g_ptr_array_new ();
+  self->sent = g_steal_pointer (&self->sent_spare);
   g_atomic_int_set (&self->n_sent, 0);
   if (from_now_on)
     self->sent_wakes = TRUE;
@@ -368,6 +372,14 @@ dirty_worker_forget_sent (DirtyWorker *self,
       reply_cb (g_ptr_array_index (sent, i));
       reply_target_free (g_ptr_array_index (sent, i));
     }
+  /* a reply may have stopped the worker, or forgotten sent calls itself */
+  if (self->sent != NULL && self->sent_spare == NULL)
+    {
+      g_ptr_array_set_size (sent, 0);
+      self->sent_spare = sent;
+    }
+  else
+    g_ptr_array_unref (sent);
 }
 
 void
@@ -378,6 +390,7 @@ dirty_worker_stop_forgetting (DirtyWorker *self)
   g_mutex_lock (&self->sent_lock);
   g_clear_pointer (&self->sent, g_ptr_array_unref);
   g_mutex_unlock (&self->sent_lock);
+  g_clear_pointer (&self->sent_spare, g_ptr_array_unref);
 }
 
 /* Called from the call's thread once its reply is out: TRUE if the main

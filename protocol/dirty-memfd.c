@@ -236,8 +236,15 @@ privatize (Mapping *mapping)
 void
 dirty_memfd_release_arguments (GPtrArray *attachments)
 {
-  g_autoptr(GPtrArray) kept = g_ptr_array_new ();
+  g_autoptr(GPtrArray) kept = NULL;
 
+  /* most calls have no attachment: nothing can be a mapping */
+  if (attachments->len == 0)
+    {
+      g_ptr_array_unref (attachments);
+      return;
+    }
+  kept = g_ptr_array_new ();
   g_mutex_lock (&registry_lock);
   for (guint i = 0; registry != NULL && i < attachments->len; i++)
     {
