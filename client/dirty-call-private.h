@@ -30,6 +30,15 @@ DirtyCall    *dirty_call_new                  (DirtyApp              *app,
                                                GDestroyNotify         destroy);
 
 gboolean      dirty_call_is_completed         (DirtyCall *self);
+
+/* Which thread runs a sync call, for the worker's backtraces: the worker
+ * sets 0 as it hands the call to a thread, then the thread's id while it
+ * runs, -1 once it has returned. Any thread may read it; FALSE (and @tid
+ * 0) for a call that never went to a thread (an async action). */
+void          dirty_call_set_thread           (DirtyCall *self,
+                                               gint       tid);
+gboolean      dirty_call_get_thread           (DirtyCall *self,
+                                               gint      *tid);
 /* The call's cancellable if something made it yet (any thread), else NULL:
  * then nothing has cancelled the call. (transfer none) */
 GCancellable *dirty_call_peek_cancellable     (DirtyCall *self);

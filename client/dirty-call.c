@@ -55,6 +55,7 @@ struct _DirtyCall
   GPtrArray *attachments;
   GCancellable *cancellable;   /* made on first use (lazy_get ()) */
   gint64 deadline;
+  gint thread;                 /* dirty_call_set_thread (); G_MININT: never */
 
   DirtyCallCompleteFunc complete_func;
   gpointer complete_data;
@@ -143,6 +144,7 @@ static void
 dirty_call_init (DirtyCall *self)
 {
   g_mutex_init (&self->lock);
+  self->thread = G_MININT;
   self->reply_attachments = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
 }
 
@@ -281,6 +283,23 @@ dirty_call_get_cancellable (DirtyCall *self)
 {
   g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
   return lazy_get ((gpointer *) &self->cancellable, make_cancellable, g_object_unref);
+}
+
+void
+dirty_call_set_thread (DirtyCall *self,
+                       gint       tid)
+{
+  g_atomic_int_set (&self->thread, tid);
+}
+
+gboolean
+dirty_call_get_thread (DirtyCall *self,
+                       gint      *tid)
+{
+  gint value = g_atomic_int_get (&self->thread);
+
+  *tid = value == G_MININT ? 0 : value;
+  return value != G_MININT;
 }
 
 GCancellable *

@@ -54,7 +54,6 @@ static struct {
   void *pc;            /* where the thread was interrupted, if known */
 } capture = { .wake = { -1, -1 } };
 
-static GQuark thread_quark;
 
 typedef struct {
   guint64  id;
@@ -128,7 +127,6 @@ install_handler (gpointer data)
   struct sigaction action = { 0 }, old;
   void *prime[2];
 
-  thread_quark = g_quark_from_static_string ("dirty-worker-call-thread");
   /* the first call loads the unwinder (malloc, dlopen): not in a handler */
   backtrace (prime, G_N_ELEMENTS (prime));
   if (sigaction (signum, NULL, &old) < 0 || old.sa_handler != SIG_DFL)
@@ -154,7 +152,7 @@ install_handler (gpointer data)
 void
 dirty_worker_track_call_thread (DirtyCall *call)
 {
-  g_object_set_qdata_full (G_OBJECT (call), thread_quark, g_new0 (gint, 1), g_free);
+  dirty_call_set_thread (call, 0);
 }
 
 /* The calling thread's id, asked of the kernel once per thread (a
@@ -173,20 +171,17 @@ void
 dirty_worker_set_call_thread (DirtyCall *call,
                               gboolean   running)
 {
-  gint *tid = g_object_get_qdata (G_OBJECT (call), thread_quark);
-
-  if (tid != NULL)
-    g_atomic_int_set (tid, running ? this_thread_id () : -1);
+  dirty_call_set_thread (call, running ? this_thread_id () : -1);
 }
 
 static gint
 get_call_thread (DirtyCall *call,
                  gboolean  *is_sync)
 {
-  gint *tid = g_object_get_qdata (G_OBJECT (call), thread_quark);
+  gint tid;
 
-  *is_sync = tid != NULL;
-  return tid != NULL ? g_atomic_int_get (tid) : 0;
+  *is_sync = dirty_call_get_thread (call, &tid);
+  return tid;
 }
 
 /* Replies */
