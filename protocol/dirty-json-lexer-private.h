@@ -15,6 +15,9 @@ typedef struct {
 } Scanner;
 
 void      dirty_lexer_skip_ws       (Scanner     *sc);
+/* g_utf8_validate_len () (so a NUL is refused too), faster on ASCII. */
+gboolean  dirty_lexer_valid_utf8    (const char  *text,
+                                     gsize        length);
 /* Sets sc->what; returns FALSE, for `return dirty_lexer_fail (...)`. */
 gboolean  dirty_lexer_fail          (Scanner     *sc,
                                      const char  *what);

@@ -12,6 +12,38 @@ dirty_lexer_skip_ws (Scanner *sc)
     sc->p++;
 }
 
+/* Has any of the 8 bytes of @word the high bit set, or is any 0? */
+static inline gboolean
+word_not_plain_ascii (guint64 word)
+{
+  const guint64 ones = G_GUINT64_CONSTANT (0x0101010101010101);
+  const guint64 highs = G_GUINT64_CONSTANT (0x8080808080808080);
+
+  return ((word & highs) | ((word - ones) & ~word & highs)) != 0;
+}
+
+gboolean
+dirty_lexer_valid_utf8 (const char *text,
+                        gsize       length)
+{
+  gsize i = 0;
+
+  /* g_utf8_validate_len () takes a byte at a time; most frames are all
+   * ASCII, checked here eight bytes at a time */
+  for (; i + 8 <= length; i += 8)
+    {
+      guint64 word;
+
+      memcpy (&word, text + i, sizeof word);
+      if (word_not_plain_ascii (word))
+        break;
+    }
+  while (i < length && (guchar) text[i] < 0x80 && text[i] != '\0')
+    i++;
+  /* from a character's first byte on, as GLib's check (NUL refused) */
+  return i == length || g_utf8_validate_len (text + i, length - i, NULL);
+}
+
 gboolean
 dirty_lexer_fail (Scanner *sc, const char *what)
 {

@@ -269,7 +269,7 @@ dirty_request_head_scan (const char        *json,
   Scanner sc = { json, json + length, NULL, FALSE };
 
   memset (head, 0, sizeof *head);
-  if (!g_utf8_validate_len (json, length, NULL))
+  if (!dirty_lexer_valid_utf8 (json, length))
     {
       g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
                            "Frame JSON is not valid UTF-8");

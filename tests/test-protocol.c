@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dirty-connection.h"
+#include "dirty-json-lexer-private.h"
 #include "dirty-json-scan.h"
 #include "dirty-message.h"
 
@@ -388,6 +389,34 @@ test_parse_strict_checks (void)
     g_assert_false (dirty_json_check (deep->str, deep->len, limits.max_depth, NULL));
     g_assert_null (fast);
   }
+}
+
+/* The ASCII fast path of the UTF-8 check says what GLib's says: a NUL, a
+ * high byte or a bad sequence at every offset around its 8-byte words. */
+static void
+test_valid_utf8 (void)
+{
+  static const char *const inserts[] = { "\0", "\xff", "\xc3", "\xc3\xa9", "\xe2\x82\xac",
+                                         "\xed\xa0\x80", "\xf0\x9f\x98\x80", "\xc0\xaf" };
+  static const gsize insert_lengths[] = { 1, 1, 1, 2, 3, 3, 4, 2 };
+
+  for (gsize length = 0; length <= 24; length++)
+    for (gsize at = 0; at <= length; at++)
+      for (guint k = 0; k < G_N_ELEMENTS (inserts); k++)
+        {
+          char text[32];
+          gsize total = length + insert_lengths[k];
+
+          memset (text, 'a', sizeof text);
+          memcpy (text + at, inserts[k], insert_lengths[k]);
+          g_assert_cmpint (dirty_lexer_valid_utf8 (text, total), ==,
+                           g_utf8_validate_len (text, total, NULL));
+        }
+  /* and plain ASCII of every length, from every alignment */
+  for (gsize length = 0; length <= 24; length++)
+    for (gsize at = 0; at < 8; at++)
+      g_assert_true (dirty_lexer_valid_utf8 ("{\"app\":\"echo:DirtyEchoApp\",\"action\":\"x\"}" + at,
+                                             length));
 }
 
 /* A RESPONSE's {"result": ...} read without its object: exactly json-glib's
@@ -1338,6 +1367,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/parse-strict", test_parse_strict);
   g_test_add_func ("/protocol/parse-strict-checks", test_parse_strict_checks);
   g_test_add_func ("/protocol/parse-sole-member", test_parse_sole_member);
+  g_test_add_func ("/protocol/valid-utf8", test_valid_utf8);
   g_test_add_func ("/protocol/bytes-chunk", test_bytes_chunk);
   g_test_add_func ("/protocol/decode-request", test_decode_request);
   g_test_add_func ("/protocol/encode-round-trip", test_encode_round_trip);
