@@ -54,7 +54,6 @@ static struct {
   void *pc;            /* where the thread was interrupted, if known */
 } capture = { .wake = { -1, -1 } };
 
-
 typedef struct {
   guint64  id;
   gboolean cancel_after;   /* its deadline passed: cancel it once answered */
