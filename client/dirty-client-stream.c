@@ -24,10 +24,33 @@ dirty_client_stream_started_cb (GObject      *source,
     g_task_return_pointer (task, g_object_ref (g_task_get_task_data (task)), g_object_unref);
 }
 
-/* Sends @request as a stream; @started (taken, may be NULL) returns at
- * its first chunk or its end. With @here (and no @started), the calling
- * thread writes the REQUEST and reads the first chunk itself when it
- * can, with no wake-up of the I/O thread in between. (transfer full) */
+/* Sends the stream REQUEST @frame (taken; its timeout @timeout_ms);
+ * @started (taken, may be NULL) returns at its first chunk or its end.
+ * With @here (and no @started), the calling thread writes the REQUEST and
+ * reads the first chunk itself when it can, with no wake-up of the I/O
+ * thread in between. (transfer full) */
+static DirtyStream *
+dirty_client_start_stream_frame (DirtyClient  *self,
+                                 DirtyFrame   *frame,
+                                 guint         timeout_ms,
+                                 GCancellable *cancellable,
+                                 GTask        *started,
+                                 gboolean      here)
+{
+  g_autoptr(DirtyFrame) owned = frame;
+  g_autoptr(DirtyStreamQueue) queue = dirty_stream_queue_new (NULL, DIRTY_STREAM_CLIENT_WINDOW);
+  g_autoptr(DirtyClientCall) call = NULL;
+
+  if (here)
+    call = dirty_client_io_start_stream_here (dirty_client_get_io (self), cancellable, owned,
+                                              timeout_ms, queue);
+  if (call == NULL)
+    call = dirty_client_io_start_call (dirty_client_get_io (self), started, cancellable,
+                                       g_steal_pointer (&owned), timeout_ms, queue);
+  return dirty_stream_new (G_OBJECT (self), queue, call);
+}
+
+/* dirty_client_start_stream_frame () of @request */
 static DirtyStream *
 dirty_client_start_stream (DirtyClient  *self,
                            DirtyRequest *request,
@@ -35,21 +58,12 @@ dirty_client_start_stream (DirtyClient  *self,
                            GTask        *started,
                            gboolean      here)
 {
-  g_autoptr(DirtyStreamQueue) queue = dirty_stream_queue_new (NULL, DIRTY_STREAM_CLIENT_WINDOW);
-  g_autoptr(DirtyClientCall) call = NULL;
-  g_autoptr(DirtyFrame) frame = NULL;
   guint timeout_ms = dirty_request_get_timeout (request);
 
   if (timeout_ms == 0)
     timeout_ms = dirty_client_get_timeout (self);
-  frame = dirty_request_encode_stream (request, 0, timeout_ms);
-  if (here)
-    call = dirty_client_io_start_stream_here (dirty_client_get_io (self), cancellable, frame,
-                                              timeout_ms, queue);
-  if (call == NULL)
-    call = dirty_client_io_start_call (dirty_client_get_io (self), started, cancellable,
-                                       g_steal_pointer (&frame), timeout_ms, queue);
-  return dirty_stream_new (G_OBJECT (self), queue, call);
+  return dirty_client_start_stream_frame (self, dirty_request_encode_stream (request, 0, timeout_ms),
+                                          timeout_ms, cancellable, started, here);
 }
 
 /**
@@ -291,7 +305,8 @@ dirty_client_stream_sync (DirtyClient   *self,
                           GCancellable  *cancellable,
                           GError       **error)
 {
-  g_autoptr(DirtyRequest) request = NULL;
+  g_autoptr(DirtyStream) stream = NULL;
+  guint timeout_ms;
 
   g_return_val_if_fail (DIRTY_IS_CLIENT (self), NULL);
   g_return_val_if_fail (app != NULL && *app != '\0', NULL);
@@ -299,6 +314,15 @@ dirty_client_stream_sync (DirtyClient   *self,
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  request = dirty_request_new_json (app, action, args, kwargs);
-  return dirty_client_send_stream_sync (self, request, cancellable, error);
+  /* As execute's: no DirtyRequest, whose copies of @args and @kwargs
+   * (made, then freed) cost more than the rest of a stream's start;
+   * they are written here, before this returns. */
+  timeout_ms = dirty_client_get_timeout (self);
+  stream = dirty_client_start_stream_frame (self,
+                                            dirty_request_encode_stream_json (app, action, args,
+                                                                              kwargs, timeout_ms),
+                                            timeout_ms, cancellable, NULL, TRUE);
+  if (!dirty_stream_wait_started (stream, error))
+    return NULL;
+  return g_steal_pointer (&stream);
 }

@@ -28,6 +28,12 @@ DirtyFrame *dirty_request_encode_json (const char *app,
                                        JsonArray  *args,
                                        JsonObject *kwargs,
                                        guint32     timeout_ms);
+/* The same with the STREAM flag: a blocking stream's path. */
+DirtyFrame *dirty_request_encode_stream_json (const char *app,
+                                              const char *action,
+                                              JsonArray  *args,
+                                              JsonObject *kwargs,
+                                              guint32     timeout_ms);
 
 /* A request for the JSON-only shortcuts (execute, stream): @args and
  * @kwargs are copied, either may be NULL. (transfer full) */
