@@ -20,6 +20,7 @@
 #include "dirty-reply-private.h"
 #include "dirty-request-private.h"
 #include "dirty-stream-private.h"
+#include "dirty-test-raw.h"
 
 /* ---- DirtyRequest ---- */
 
@@ -139,23 +140,14 @@ test_request_stream_window (void)
   g_autoptr(DirtyRequest) request = dirty_request_new ("streamapp:DirtyStreamTestApp", "count");
   g_autoptr(DirtyFrame) stream = dirty_request_encode_stream (request, 3, 0);
   g_autoptr(DirtyFrame) call = dirty_request_encode (request, 4, 0);
-  g_autoptr(JsonNode) stream_root = NULL;
-  g_autoptr(JsonNode) call_root = NULL;
-  g_autoptr(GPtrArray) attachments = NULL;
-  g_autoptr(GPtrArray) call_attachments = NULL;
-  g_autoptr(GError) error = NULL;
-  DirtyLimits limits;
+  g_autoptr(JsonNode) stream_root = dirty_test_raw_frame_json (stream);
+  g_autoptr(JsonNode) call_root = dirty_test_raw_frame_json (call);
 
-  dirty_limits_init (&limits);
-  g_assert_true (dirty_frame_decode (stream, &limits, &stream_root, &attachments, &error));
-  g_assert_no_error (error);
   g_assert_true (stream->header.flags & DIRTY_FRAME_FLAG_STREAM);
   g_assert_cmpint (json_object_get_int_member (json_node_get_object (stream_root), "window"),
                    ==, DIRTY_STREAM_CLIENT_WINDOW);
   g_assert_cmpint (DIRTY_STREAM_CLIENT_WINDOW, <=, DIRTY_STREAM_MAX_WINDOW);
 
-  g_assert_true (dirty_frame_decode (call, &limits, &call_root, &call_attachments, &error));
-  g_assert_no_error (error);
   g_assert_false (call->header.flags & DIRTY_FRAME_FLAG_STREAM);
   g_assert_false (json_object_has_member (json_node_get_object (call_root), "window"));
 }
@@ -174,22 +166,16 @@ test_request_encode_json (void)
   g_autoptr(DirtyFrame) bare = NULL;
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(JsonNode) bare_root = NULL;
-  g_autoptr(GPtrArray) attachments = NULL;
-  g_autoptr(GError) error = NULL;
-  DirtyLimits limits;
 
-  dirty_limits_init (&limits);
   frame = dirty_request_encode_json ("e:E\"", "act", json_node_get_array (args_node),
                                      json_node_get_object (kwargs_node), 250);
   g_assert_cmpuint (frame->header.aux, ==, 250);
-  g_assert_true (dirty_frame_decode (frame, &limits, &root, &attachments, &error));
-  g_assert_no_error (error);
+  root = dirty_test_raw_frame_json (frame);
   g_assert_true (json_node_equal (root, expected));
   g_assert_cmpuint (json_array_get_length (json_node_get_array (args_node)), ==, 4);
 
-  g_clear_pointer (&attachments, g_ptr_array_unref);
   bare = dirty_request_encode_json ("e:E", "act", NULL, NULL, 0);
-  g_assert_true (dirty_frame_decode (bare, &limits, &bare_root, &attachments, &error));
+  bare_root = dirty_test_raw_frame_json (bare);
   g_assert_false (json_object_has_member (json_node_get_object (bare_root), "args"));
   g_assert_false (json_object_has_member (json_node_get_object (bare_root), "kwargs"));
 }
