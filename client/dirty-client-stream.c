@@ -319,8 +319,9 @@ dirty_client_stream_sync (DirtyClient   *self,
    * they are written here, before this returns. */
   timeout_ms = dirty_client_get_timeout (self);
   stream = dirty_client_start_stream_frame (self,
-                                            dirty_request_encode_stream_json (app, action, args,
-                                                                              kwargs, timeout_ms),
+                                            dirty_request_encode_json (app, action, args, kwargs,
+                                                                       DIRTY_FRAME_FLAG_STREAM,
+                                                                       timeout_ms),
                                             timeout_ms, cancellable, NULL, TRUE);
   if (!dirty_stream_wait_started (stream, error))
     return NULL;

@@ -650,7 +650,8 @@ dirty_client_execute (DirtyClient         *self,
   g_task_set_source_tag (task, dirty_client_execute);
   /* no DirtyRequest, no copy of the arguments: encoded here and now */
   timeout_ms = dirty_client_get_timeout (self);
-  send_frame (self, dirty_request_encode_json (app, action, args, kwargs, timeout_ms),
+  send_frame (self, dirty_request_encode_json (app, action, args, kwargs,
+                                               DIRTY_FRAME_FLAG_NONE, timeout_ms),
               timeout_ms, cancellable, dirty_client_execute_send_cb, task);
 }
 
@@ -720,7 +721,8 @@ dirty_client_execute_sync (DirtyClient   *self,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   timeout_ms = dirty_client_get_timeout (self);
-  reply = send_frame_sync (self, dirty_request_encode_json (app, action, args, kwargs, timeout_ms),
+  reply = send_frame_sync (self, dirty_request_encode_json (app, action, args, kwargs,
+                                                            DIRTY_FRAME_FLAG_NONE, timeout_ms),
                            timeout_ms, cancellable, error);
   if (reply == NULL)
     return NULL;

@@ -21,19 +21,15 @@ DirtyFrame *dirty_request_encode_stream (DirtyRequest *self,
                                          guint32       timeout_ms);
 
 /* The REQUEST frame (id 0) of a JSON-only call, straight from its parts,
- * without a DirtyRequest: execute's path. @args and @kwargs (either may
- * be NULL) are only read. (transfer full) */
+ * without a DirtyRequest: execute's path, and (with
+ * DIRTY_FRAME_FLAG_STREAM in @flags) a blocking stream's. @args and
+ * @kwargs (either may be NULL) are only read. (transfer full) */
 DirtyFrame *dirty_request_encode_json (const char *app,
                                        const char *action,
                                        JsonArray  *args,
                                        JsonObject *kwargs,
+                                       guint16     flags,
                                        guint32     timeout_ms);
-/* The same with the STREAM flag: a blocking stream's path. */
-DirtyFrame *dirty_request_encode_stream_json (const char *app,
-                                              const char *action,
-                                              JsonArray  *args,
-                                              JsonObject *kwargs,
-                                              guint32     timeout_ms);
 
 /* A request for the JSON-only shortcuts (execute, stream): @args and
  * @kwargs are copied, either may be NULL. (transfer full) */

@@ -578,19 +578,10 @@ dirty_request_encode_json (const char *app,
                            const char *action,
                            JsonArray  *args,
                            JsonObject *kwargs,
+                           guint16     flags,
                            guint32     timeout_ms)
 {
-  return encode_parts (app, action, args, kwargs, NULL, DIRTY_FRAME_FLAG_NONE, 0, timeout_ms);
-}
-
-DirtyFrame *
-dirty_request_encode_stream_json (const char *app,
-                                  const char *action,
-                                  JsonArray  *args,
-                                  JsonObject *kwargs,
-                                  guint32     timeout_ms)
-{
-  return encode_parts (app, action, args, kwargs, NULL, DIRTY_FRAME_FLAG_STREAM, 0, timeout_ms);
+  return encode_parts (app, action, args, kwargs, NULL, flags, 0, timeout_ms);
 }
 
 DirtyFrame *

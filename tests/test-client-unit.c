@@ -168,13 +168,14 @@ test_request_encode_json (void)
   g_autoptr(JsonNode) bare_root = NULL;
 
   frame = dirty_request_encode_json ("e:E\"", "act", json_node_get_array (args_node),
-                                     json_node_get_object (kwargs_node), 250);
+                                     json_node_get_object (kwargs_node), DIRTY_FRAME_FLAG_NONE,
+                                     250);
   g_assert_cmpuint (frame->header.aux, ==, 250);
   root = dirty_test_raw_frame_json (frame);
   g_assert_true (json_node_equal (root, expected));
   g_assert_cmpuint (json_array_get_length (json_node_get_array (args_node)), ==, 4);
 
-  bare = dirty_request_encode_json ("e:E", "act", NULL, NULL, 0);
+  bare = dirty_request_encode_json ("e:E", "act", NULL, NULL, DIRTY_FRAME_FLAG_NONE, 0);
   bare_root = dirty_test_raw_frame_json (bare);
   g_assert_false (json_object_has_member (json_node_get_object (bare_root), "args"));
   g_assert_false (json_object_has_member (json_node_get_object (bare_root), "kwargs"));
