@@ -637,6 +637,22 @@ dirty_frame_check_attachments (DirtyFrame         *frame,
   return walk_attachments (frame, limits, WALK_TABLE_ONLY, NULL, error);
 }
 
+/* The attachments as GBytes (walk_attachments () in @mode, which maps),
+ * or NULL with @error set */
+static GPtrArray *
+map_attachments (DirtyFrame         *frame,
+                 const DirtyLimits  *limits,
+                 WalkMode            mode,
+                 GError            **error)
+{
+  g_autoptr(GPtrArray) parts = g_ptr_array_new_full (frame->header.n_attachments,
+                                                     (GDestroyNotify) g_bytes_unref);
+
+  if (!walk_attachments (frame, limits, mode, parts, error))
+    return NULL;
+  return g_steal_pointer (&parts);
+}
+
 static gboolean
 decode (DirtyFrame         *frame,
         const DirtyLimits  *limits,
@@ -647,7 +663,6 @@ decode (DirtyFrame         *frame,
 {
   g_autoptr(JsonNode) node = NULL;
   g_autoptr(GPtrArray) parts = NULL;
-  const DirtyFrameHeader *h = &frame->header;
   gsize length;
   const char *json = dirty_frame_get_json (frame, &length);
 
@@ -656,10 +671,12 @@ decode (DirtyFrame         *frame,
       if (!parse_json (json, length, limits->max_depth, &node, error))
         return FALSE;
     }
-  if (attachments != NULL)
-    parts = g_ptr_array_new_full (h->n_attachments, (GDestroyNotify) g_bytes_unref);
-  if (!walk_attachments (frame, limits, attachments != NULL ? map_mode : WALK_TABLE_ONLY,
-                         parts, error))
+  if (attachments == NULL)
+    {
+      if (!walk_attachments (frame, limits, WALK_TABLE_ONLY, NULL, error))
+        return FALSE;
+    }
+  else if ((parts = map_attachments (frame, limits, map_mode, error)) == NULL)
     return FALSE;
 
   *root = g_steal_pointer (&node);
@@ -695,8 +712,7 @@ dirty_frame_decode_member (DirtyFrame         *frame,
   if (length > 0 &&
       (value = dirty_json_parse_sole_member_strict (json, length, name, limits->max_depth)) != NULL)
     {
-      parts = g_ptr_array_new_full (frame->header.n_attachments, (GDestroyNotify) g_bytes_unref);
-      if (!walk_attachments (frame, limits, WALK_MAP, parts, error))
+      if ((parts = map_attachments (frame, limits, WALK_MAP, error)) == NULL)
         return FALSE;
     }
   else
@@ -756,8 +772,7 @@ dirty_frame_decode_request (DirtyFrame         *frame,
       dirty_request_head_clear (head);
       return FALSE;
     }
-  parts = g_ptr_array_new_full (frame->header.n_attachments, (GDestroyNotify) g_bytes_unref);
-  if (!walk_attachments (frame, limits, WALK_MAP_KEEP, parts, error))
+  if ((parts = map_attachments (frame, limits, WALK_MAP_KEEP, error)) == NULL)
     {
       dirty_request_head_clear (head);
       return FALSE;
