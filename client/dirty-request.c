@@ -539,9 +539,9 @@ encode_parts (const char *app,
   /* large arguments in memfds from the process's pool: the call gives
    * them back once its answer shows the worker is done with them */
   if (write_request (text, app, action, args, kwargs, window))
-    return dirty_frame_encode_text_with_fds (DIRTY_FRAME_REQUEST, flags, id, timeout_ms,
-                                             text->str, text->len, attachments,
-                                             dirty_memfd_pool_get_default ());
+    return dirty_frame_encode_string_with_fds (DIRTY_FRAME_REQUEST, flags, id, timeout_ms,
+                                               g_steal_pointer (&text), attachments,
+                                               dirty_memfd_pool_get_default ());
 
   object = json_object_new ();
   /* as a tree, for JsonGenerator */

@@ -162,8 +162,8 @@ call_result_frame (guint64         id,
       return dirty_frame_encode_with_fds (type, 0, id, 0, root, attachments, NULL);
     }
   g_string_append_c (text, '}');
-  return dirty_frame_encode_text_with_fds (type, 0, id, 0, text->str, text->len,
-                                           attachments, NULL);
+  return dirty_frame_encode_string_with_fds (type, 0, id, 0, g_steal_pointer (&text),
+                                             attachments, NULL);
 }
 
 static DirtyFrame *

@@ -48,7 +48,10 @@ attachment_fd (GBytes         *bytes,
 
 /* The one body builder (docs/protocol.md, "Body"): the JSON text, the
  * attachment table, the fd size table, the inline data. With @use_fds,
- * large attachments become fd attachments (attachment_fd). */
+ * large attachments become fd attachments (attachment_fd). With
+ * @take_json, @json is g_malloc'd and ours: when it is the whole body (no
+ * attachments) it becomes the body as it is, saving an allocation and a
+ * copy of the text on every reply and request. */
 static DirtyFrame *
 encode_body (DirtyFrameType  type,
              guint16         flags,
@@ -56,6 +59,7 @@ encode_body (DirtyFrameType  type,
              guint32         aux,
              const char     *json,
              gsize           json_length,
+             gboolean        take_json,
              GPtrArray      *attachments,
              gboolean        use_fds,
              DirtyMemfdPool *pool)
@@ -85,9 +89,17 @@ encode_body (DirtyFrameType  type,
   header.attachments_length = n ? 4 * n + 8 * n_fds + attach_data : 0;
   total = json_length + header.attachments_length;
 
+  if (take_json && n == 0 && json_length > 0)
+    {
+      g_autoptr(GBytes) bytes = g_bytes_new_take ((char *) json, json_length);
+
+      return dirty_frame_new_with_fds (&header, bytes, NULL);
+    }
   body = p = g_malloc (total ? total : 1);
   if (json_length)
     p = mempcpy (p, json, json_length);
+  if (take_json)
+    g_free ((char *) json);
   for (guint i = 0; i < n; i++, p += 4)
     put_be32 (p, fds[i] >= 0 ? DIRTY_ATTACHMENT_FD_MARK
                                : g_bytes_get_size (g_ptr_array_index (attachments, i)));
@@ -303,7 +315,7 @@ dirty_frame_encode_text (DirtyFrameType  type,
                          gsize           json_length,
                          GPtrArray      *attachments)
 {
-  return encode_body (type, flags, id, aux, json, json_length, attachments, FALSE, NULL);
+  return encode_body (type, flags, id, aux, json, json_length, FALSE, attachments, FALSE, NULL);
 }
 
 DirtyFrame *
@@ -316,7 +328,22 @@ dirty_frame_encode_text_with_fds (DirtyFrameType  type,
                                   GPtrArray      *attachments,
                                   DirtyMemfdPool *pool)
 {
-  return encode_body (type, flags, id, aux, json, json_length, attachments, TRUE, pool);
+  return encode_body (type, flags, id, aux, json, json_length, FALSE, attachments, TRUE, pool);
+}
+
+DirtyFrame *
+dirty_frame_encode_string_with_fds (DirtyFrameType  type,
+                                    guint16         flags,
+                                    guint64         id,
+                                    guint32         aux,
+                                    GString        *json,
+                                    GPtrArray      *attachments,
+                                    DirtyMemfdPool *pool)
+{
+  gsize json_length = json->len;
+
+  return encode_body (type, flags, id, aux, g_string_free (json, FALSE), json_length, TRUE,
+                      attachments, TRUE, pool);
 }
 
 DirtyFrame *
@@ -328,9 +355,9 @@ dirty_frame_encode (DirtyFrameType  type,
                     GPtrArray      *attachments)
 {
   gsize json_length;
-  g_autofree char *json = json_text (root, &json_length);
+  char *json = json_text (root, &json_length);
 
-  return encode_body (type, flags, id, aux, json, json_length, attachments, FALSE, NULL);
+  return encode_body (type, flags, id, aux, json, json_length, TRUE, attachments, FALSE, NULL);
 }
 
 DirtyFrame *
@@ -343,9 +370,9 @@ dirty_frame_encode_with_fds (DirtyFrameType  type,
                              DirtyMemfdPool *pool)
 {
   gsize json_length;
-  g_autofree char *json = json_text (root, &json_length);
+  char *json = json_text (root, &json_length);
 
-  return encode_body (type, flags, id, aux, json, json_length, attachments, TRUE, pool);
+  return encode_body (type, flags, id, aux, json, json_length, TRUE, attachments, TRUE, pool);
 }
 
 static gboolean inline_table_adds_up (DirtyFrame *frame);

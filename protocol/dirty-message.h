@@ -54,6 +54,16 @@ DirtyFrame *dirty_frame_encode_text_with_fds (DirtyFrameType  type,
                                               gsize           json_length,
                                               GPtrArray      *attachments,
                                               DirtyMemfdPool *pool);
+/* dirty_frame_encode_text_with_fds from a string the caller built: takes
+ * @json (transfer full), whose buffer becomes the body when the frame has
+ * no attachments. */
+DirtyFrame *dirty_frame_encode_string_with_fds (DirtyFrameType  type,
+                                                guint16         flags,
+                                                guint64         id,
+                                                guint32         aux,
+                                                GString        *json,
+                                                GPtrArray      *attachments,
+                                                DirtyMemfdPool *pool);
 
 /* Appends @node (or a string) as strict JSON text, as dirty_frame_encode
  * writes it; FALSE (with @out partly written) for what only JsonGenerator

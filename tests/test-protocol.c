@@ -686,6 +686,45 @@ test_fd_attachment_fast_paths (void)
   g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
 }
 
+/* dirty_frame_encode_string_with_fds () takes the string: alone it
+ * becomes the body as it is, with attachments it is copied before them.
+ * Either way the frame reads back as the text and the attachments. */
+static void
+test_encode_string (void)
+{
+  static const char text[] = "{\"result\":[1,\"two\",{\"$bytes\":0}]}";
+  g_autoptr(GBytes) small = g_bytes_new_static ("abc", 3);
+  g_autoptr(GPtrArray) attach = g_ptr_array_new ();
+
+  g_ptr_array_add (attach, small);
+  for (guint with = 0; with < 2; with++)
+    {
+      GString *json = g_string_new (text);
+      g_autoptr(DirtyFrame) frame = NULL;
+      g_autoptr(JsonNode) root = NULL;
+      g_autoptr(GPtrArray) decoded = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *again = NULL;
+      const char *body;
+      gsize length;
+
+      frame = dirty_frame_encode_string_with_fds (DIRTY_FRAME_RESPONSE, 0, 9, 0, json,
+                                                  with ? attach : NULL, NULL);
+      body = dirty_frame_get_json (frame, &length);
+      g_assert_cmpmem (body, length, text, sizeof text - 1);
+      g_assert_cmpuint (frame->header.n_attachments, ==, with);
+      g_assert_cmpuint (g_bytes_get_size (frame->body), ==,
+                        sizeof text - 1 + (with ? 4 + 3 : 0));
+      g_assert_true (dirty_frame_decode (frame, &limits, &root, &decoded, &error));
+      g_assert_no_error (error);
+      again = json_to_string (root, FALSE);
+      g_assert_cmpstr (again, ==, text);
+      g_assert_cmpuint (decoded ? decoded->len : 0, ==, with);
+      if (with)
+        g_assert_true (g_bytes_equal (g_ptr_array_index (decoded, 0), small));
+    }
+}
+
 static void
 test_attachment_table_lies (void)
 {
@@ -1373,6 +1412,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/encode-round-trip", test_encode_round_trip);
   g_test_add_func ("/protocol/attachment-check", test_attachment_check);
   g_test_add_func ("/protocol/fd-attachment-fast-paths", test_fd_attachment_fast_paths);
+  g_test_add_func ("/protocol/encode-string", test_encode_string);
   g_test_add_func ("/protocol/body/round-trip", test_body_round_trip);
   g_test_add_func ("/protocol/body/empty", test_empty_body);
   g_test_add_func ("/protocol/body/rejects", test_body_rejects);
