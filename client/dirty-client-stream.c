@@ -50,20 +50,40 @@ dirty_client_start_stream_frame (DirtyClient  *self,
   return dirty_stream_new (G_OBJECT (self), queue, call);
 }
 
-/* dirty_client_start_stream_frame () of @request */
-static DirtyStream *
-dirty_client_start_stream (DirtyClient  *self,
-                           DirtyRequest *request,
-                           GCancellable *cancellable,
-                           GTask        *started,
-                           gboolean      here)
+/* @request's stream REQUEST, and its timeout (the client's if it has
+ * none) in @timeout_ms */
+static DirtyFrame *
+encode_stream_request (DirtyClient  *self,
+                       DirtyRequest *request,
+                       guint        *timeout_ms)
 {
-  guint timeout_ms = dirty_request_get_timeout (request);
+  *timeout_ms = dirty_request_get_timeout (request);
+  if (*timeout_ms == 0)
+    *timeout_ms = dirty_client_get_timeout (self);
+  return dirty_request_encode_stream (request, 0, *timeout_ms);
+}
 
-  if (timeout_ms == 0)
-    timeout_ms = dirty_client_get_timeout (self);
-  return dirty_client_start_stream_frame (self, dirty_request_encode_stream (request, 0, timeout_ms),
-                                          timeout_ms, cancellable, started, here);
+/* The async start of a stream: the task @callback finishes (tagged
+ * @source_tag) holds the stream and returns it once the stream has
+ * started. */
+static void
+start_stream_task (DirtyClient         *self,
+                   DirtyFrame          *frame,
+                   guint                timeout_ms,
+                   GCancellable        *cancellable,
+                   gpointer             source_tag,
+                   GAsyncReadyCallback  callback,
+                   gpointer             user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GTask *started = g_task_new (self, cancellable, dirty_client_stream_started_cb, task);
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_source_tag (started, dirty_client_stream_started_cb);
+  g_task_set_task_data (task,
+                        dirty_client_start_stream_frame (self, frame, timeout_ms, cancellable,
+                                                         started, FALSE),
+                        g_object_unref);
 }
 
 /**
@@ -100,19 +120,16 @@ dirty_client_send_stream (DirtyClient         *self,
                           GAsyncReadyCallback  callback,
                           gpointer             user_data)
 {
-  GTask *task, *started;
+  DirtyFrame *frame;
+  guint timeout_ms;
 
   g_return_if_fail (DIRTY_IS_CLIENT (self));
   g_return_if_fail (DIRTY_IS_REQUEST (request));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, dirty_client_send_stream);
-  started = g_task_new (self, cancellable, dirty_client_stream_started_cb, task);
-  g_task_set_source_tag (started, dirty_client_stream_started_cb);
-  g_task_set_task_data (task,
-                        dirty_client_start_stream (self, request, cancellable, started, FALSE),
-                        g_object_unref);
+  frame = encode_stream_request (self, request, &timeout_ms);
+  start_stream_task (self, frame, timeout_ms, cancellable, dirty_client_send_stream,
+                     callback, user_data);
 }
 
 /**
@@ -163,6 +180,8 @@ dirty_client_send_stream_sync (DirtyClient   *self,
                                GError       **error)
 {
   g_autoptr(DirtyStream) stream = NULL;
+  DirtyFrame *frame;
+  guint timeout_ms;
 
   g_return_val_if_fail (DIRTY_IS_CLIENT (self), NULL);
   g_return_val_if_fail (DIRTY_IS_REQUEST (request), NULL);
@@ -174,25 +193,11 @@ dirty_client_send_stream_sync (DirtyClient   *self,
    * the first chunk, one GCond wake-up, rather than for a task returned
    * through its main context. A cancel, a timeout or an error ends the
    * queue as it ends the stream. */
-  stream = dirty_client_start_stream (self, request, cancellable, NULL, TRUE);
+  frame = encode_stream_request (self, request, &timeout_ms);
+  stream = dirty_client_start_stream_frame (self, frame, timeout_ms, cancellable, NULL, TRUE);
   if (!dirty_stream_wait_started (stream, error))
     return NULL;
   return g_steal_pointer (&stream);
-}
-
-static void
-dirty_client_stream_sent_cb (GObject      *source,
-                             GAsyncResult *result,
-                             gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  g_autoptr(GError) error = NULL;
-  DirtyStream *stream = dirty_client_send_stream_finish (DIRTY_CLIENT (source), result, &error);
-
-  if (stream == NULL)
-    g_task_return_error (task, g_steal_pointer (&error));
-  else
-    g_task_return_pointer (task, stream, g_object_unref);
 }
 
 /**
@@ -237,18 +242,19 @@ dirty_client_stream (DirtyClient         *self,
                      GAsyncReadyCallback  callback,
                      gpointer             user_data)
 {
-  g_autoptr(DirtyRequest) request = NULL;
-  GTask *task;
+  guint timeout_ms;
 
   g_return_if_fail (DIRTY_IS_CLIENT (self));
   g_return_if_fail (app != NULL && *app != '\0');
   g_return_if_fail (action != NULL && *action != '\0');
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, dirty_client_stream);
-  request = dirty_request_new_json (app, action, args, kwargs);
-  dirty_client_send_stream (self, request, cancellable, dirty_client_stream_sent_cb, task);
+  /* no DirtyRequest, as dirty_client_stream_sync () */
+  timeout_ms = dirty_client_get_timeout (self);
+  start_stream_task (self,
+                     dirty_request_encode_json (app, action, args, kwargs,
+                                                DIRTY_FRAME_FLAG_STREAM, timeout_ms),
+                     timeout_ms, cancellable, dirty_client_stream, callback, user_data);
 }
 
 /**

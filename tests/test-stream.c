@@ -399,6 +399,38 @@ test_next_chunk_async (void)
   g_assert_cmpuint (state.n_chunks, ==, 400);
 }
 
+static void
+stream_refused_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ReadState *state = user_data;
+  g_autoptr(DirtyStream) stream = dirty_client_stream_finish (DIRTY_CLIENT (source), result,
+                                                              &state->error);
+
+  g_assert_null (stream);
+  state->other_thread = g_thread_self () != state->thread;
+  g_main_loop_quit (state->loop);
+}
+
+/* An error before any chunk ends the async start: the finish function
+ * gives it, in the caller's main context. */
+static void
+test_async_start_error (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon);
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr(JsonArray) args = json_array_new ();
+  ReadState state = { loop, NULL, NULL, 0, g_thread_self (), FALSE, { 0 } };
+
+  json_array_add_int_element (args, 1);
+  dirty_client_stream (client, STREAMAPP, "no_such_action", args, NULL, NULL,
+                       stream_refused_cb, &state);
+  g_main_loop_run (loop);
+  g_assert_error (state.error, DIRTY_ERROR, DIRTY_ERROR_ACTION_NOT_FOUND);
+  g_assert_nonnull (strstr (state.error->message, "no_such_action"));
+  g_assert_false (state.other_thread);
+  g_clear_error (&state.error);
+}
+
 /* ---- mismatches --------------------------------------------------------- */
 
 static void
@@ -724,6 +756,7 @@ main (int argc, char **argv)
   g_test_add_func ("/stream/input-stream/data-input-lines", test_data_input_stream_lines);
   g_test_add_func ("/stream/input-stream/read-async-pollable", test_read_async_pollable);
   g_test_add_func ("/stream/next-chunk-async", test_next_chunk_async);
+  g_test_add_func ("/stream/async-start-error", test_async_start_error);
   g_test_add_func ("/stream/mismatch", test_mismatch);
   g_test_add_func ("/stream/deadline/total", test_deadline);
   g_test_add_func ("/stream/deadline/no-idle-limit", test_no_idle_limit);
