@@ -54,15 +54,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirtyClientCall, dirty_client_call_unref)
 
 /* A call of REQUEST @frame (not taken) on the calling thread
  * (dirty-client-sync.c): sent from here, its reply read here or handed
- * here by whichever thread reads. *@handled FALSE (and NULL) when it must
- * take the I/O thread's path instead: not connected yet, as many calls
- * in flight as the arbiter takes, or an earlier call still to be sent
- * there (calls leave in the order they were made). */
-DirtyReply      *dirty_client_io_call_sync  (DirtyClientIo  *io,
+ * here by whichever thread reads. Returns the RESPONSE's result (JSON
+ * null if it has none), its attachments in @attachments (may be NULL);
+ * or NULL with @error set. *@handled FALSE (and NULL, no error) when it
+ * must take the I/O thread's path instead: not connected yet, as many
+ * calls in flight as the arbiter takes, or an earlier call still to be
+ * sent there (calls leave in the order they were made). */
+JsonNode        *dirty_client_io_call_sync  (DirtyClientIo  *io,
                                              DirtyFrame     *frame,
                                              guint32         timeout_ms,
                                              GCancellable   *cancellable,
                                              gboolean       *handled,
+                                             GPtrArray     **attachments,
                                              GError        **error);
 
 /* For dirty-client-sync.c: the connection with a slot and a new id for

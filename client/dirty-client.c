@@ -5,6 +5,7 @@
 #include "dirty-client-io-private.h"
 #include "dirty-client-private.h"
 #include "dirty-error.h"
+#include "dirty-reply-private.h"
 #include "dirty-request-private.h"
 #include "dirty-socket.h"
 
@@ -498,29 +499,39 @@ dirty_client_send (DirtyClient         *self,
 
 /* A blocking call of REQUEST @frame (taken): on the calling thread when
  * the client is connected, else through the I/O thread (which connects,
- * or holds the call back for the arbiter's in-flight limit). */
-static DirtyReply *
-send_frame_sync (DirtyClient   *self,
+ * or holds the call back for the arbiter's in-flight limit). Returns the
+ * result and its attachments (@attachments, may be NULL), not a
+ * DirtyReply, which only dirty_client_send_sync () needs. */
+static JsonNode *
+call_frame_sync (DirtyClient   *self,
                  DirtyFrame    *frame,
                  guint32        timeout_ms,
                  GCancellable  *cancellable,
+                 GPtrArray    **attachments,
                  GError       **error)
 {
   g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(DirtyReply) reply = NULL;
   DirtySyncWait wait;
   gboolean handled;
-  DirtyReply *reply;
+  JsonNode *value;
 
-  reply = dirty_client_io_call_sync (self->io, frame, timeout_ms, cancellable, &handled, error);
+  *attachments = NULL;
+  value = dirty_client_io_call_sync (self->io, frame, timeout_ms, cancellable, &handled,
+                                     attachments, error);
   if (handled)
     {
       dirty_frame_unref (frame);
-      return reply;
+      return value;
     }
   dirty_sync_wait_begin (&wait);
   send_frame (self, frame, timeout_ms, cancellable, dirty_sync_wait_cb, &wait);
   result = dirty_sync_wait_end (&wait);
-  return dirty_client_send_finish (self, result, error);
+  reply = dirty_client_send_finish (self, result, error);
+  if (reply == NULL)
+    return NULL;
+  *attachments = g_ptr_array_ref (dirty_reply_get_attachments (reply));
+  return json_node_ref (dirty_reply_get_result (reply));
 }
 
 DirtyClientIo *
@@ -578,6 +589,8 @@ dirty_client_send_sync (DirtyClient   *self,
                         GCancellable  *cancellable,
                         GError       **error)
 {
+  g_autoptr(GPtrArray) attachments = NULL;
+  JsonNode *result;
   guint timeout_ms;
 
   g_return_val_if_fail (DIRTY_IS_CLIENT (self), NULL);
@@ -588,8 +601,11 @@ dirty_client_send_sync (DirtyClient   *self,
   timeout_ms = dirty_request_get_timeout (request);
   if (timeout_ms == 0)
     timeout_ms = dirty_client_get_timeout (self);
-  return send_frame_sync (self, dirty_request_encode (request, 0, timeout_ms), timeout_ms,
-                          cancellable, error);
+  result = call_frame_sync (self, dirty_request_encode (request, 0, timeout_ms), timeout_ms,
+                           cancellable, &attachments, error);
+  if (result == NULL)
+    return NULL;
+  return dirty_reply_new (result, attachments);
 }
 
 static void
@@ -711,7 +727,7 @@ dirty_client_execute_sync (DirtyClient   *self,
                            GCancellable  *cancellable,
                            GError       **error)
 {
-  g_autoptr(DirtyReply) reply = NULL;
+  g_autoptr(GPtrArray) attachments = NULL;
   guint timeout_ms;
 
   g_return_val_if_fail (DIRTY_IS_CLIENT (self), NULL);
@@ -721,11 +737,8 @@ dirty_client_execute_sync (DirtyClient   *self,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   timeout_ms = dirty_client_get_timeout (self);
-  reply = send_frame_sync (self, dirty_request_encode_json (app, action, args, kwargs,
-                                                            DIRTY_FRAME_FLAG_NONE, timeout_ms),
-                           timeout_ms, cancellable, error);
-  if (reply == NULL)
-    return NULL;
-  /* the reply dies here, so its result is the caller's alone */
-  return json_node_ref (dirty_reply_get_result (reply));
+  /* JSON only: attachments the result refers to are dropped */
+  return call_frame_sync (self, dirty_request_encode_json (app, action, args, kwargs,
+                                                           DIRTY_FRAME_FLAG_NONE, timeout_ms),
+                          timeout_ms, cancellable, &attachments, error);
 }

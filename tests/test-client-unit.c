@@ -609,6 +609,13 @@ fake_frame_cb (DirtyConnection *connection,
           fake->held_id = 0;
         }
     }
+  else if (g_str_equal (action, "no_result"))
+    {
+      g_autoptr(DirtyFrame) reply = dirty_frame_encode_text (DIRTY_FRAME_RESPONSE, 0, id, 0,
+                                                             "{}", 2, NULL);
+
+      dirty_connection_send (connection, reply);
+    }
   else if (g_str_equal (action, "drop"))
     dirty_connection_close (connection);
   else if (g_str_equal (action, "fatal"))
@@ -789,6 +796,31 @@ test_fake_echo (void)
   g_assert_cmpstr (json_array_get_string_element (json_node_get_array (result), 0), ==, "echo");
   /* the result is ours: it may be changed */
   json_array_add_int_element (json_node_get_array (result), 1);
+}
+
+/* A RESPONSE without "result" is a JSON null result, through the I/O
+ * thread (the first call connects) and on the calling thread after. */
+static void
+test_fake_no_result (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(DirtyRequest) request = dirty_request_new ("fake:App", "no_result");
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) result = call_sync (client, "no_result", NULL, &error);
+      g_autoptr(DirtyReply) reply = NULL;
+
+      g_assert_no_error (error);
+      g_assert_nonnull (result);
+      g_assert_true (JSON_NODE_HOLDS_NULL (result));
+      reply = dirty_client_send_sync (client, request, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_true (JSON_NODE_HOLDS_NULL (dirty_reply_get_result (reply)));
+      g_assert_cmpuint (dirty_reply_get_attachments (reply)->len, ==, 0);
+    }
 }
 
 static void
@@ -1250,6 +1282,7 @@ main (int   argc,
   g_test_add_func ("/client/checks/execute", test_checks_execute);
   g_test_add_func ("/client/fake/echo", test_fake_echo);
   g_test_add_func ("/client/fake/app-error", test_fake_app_error);
+  g_test_add_func ("/client/fake/no-result", test_fake_no_result);
   g_test_add_func ("/client/fake/late-reply", test_fake_late_reply);
   g_test_add_func ("/client/fake/out-of-order", test_fake_out_of_order_execute);
   g_test_add_func ("/client/fake/cancel-sync", test_fake_cancel_sync);
