@@ -498,18 +498,14 @@ write_request (GString    *out,
     return FALSE;
   if (args != NULL && json_array_get_length (args) > 0)
     {
-      g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), args);
-
       g_string_append (out, ",\"args\":");
-      if (!dirty_json_append (out, node))
+      if (!dirty_json_append_array (out, args))
         return FALSE;
     }
   if (kwargs != NULL && json_object_get_size (kwargs) > 0)
     {
-      g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), kwargs);
-
       g_string_append (out, ",\"kwargs\":");
-      if (!dirty_json_append (out, node))
+      if (!dirty_json_append_object (out, kwargs))
         return FALSE;
     }
   if (window > 0)

@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 
 #include "dirty-be-private.h"
+#include "dirty-json-lexer-private.h"
 #include "dirty-json-scan.h"
 #include "dirty-message.h"
 
@@ -135,27 +136,34 @@ encode_body (DirtyFrameType  type,
   }
 }
 
+/* Runs of plain characters go in with one append each; only '"', '\\'
+ * and control characters are escaped. */
 static gboolean
 write_json_string (GString    *out,
                    const char *text)
 {
-  if (text == NULL || !g_utf8_validate (text, -1, NULL))
+  const char *run, *p;
+
+  if (text == NULL || !dirty_lexer_valid_utf8 (text, strlen (text)))
     return FALSE;
   g_string_append_c (out, '"');
-  for (const char *p = text; *p; p++)
+  for (run = p = text; *p; p++)
     {
       guchar c = *p;
 
-      if (c == '"' || c == '\\')
+      if (c != '"' && c != '\\' && c >= 0x20)
+        continue;
+      g_string_append_len (out, run, p - run);
+      if (c < 0x20)
+        g_string_append_printf (out, "\\u%04x", c);
+      else
         {
           g_string_append_c (out, '\\');
           g_string_append_c (out, c);
         }
-      else if (c < 0x20)
-        g_string_append_printf (out, "\\u%04x", c);
-      else
-        g_string_append_c (out, c);
+      run = p + 1;
     }
+  g_string_append_len (out, run, p - run);
   g_string_append_c (out, '"');
   return TRUE;
 }
@@ -183,6 +191,56 @@ append_int64 (GString *out,
   g_string_append_len (out, p, buf + sizeof buf - p);
 }
 
+static gboolean write_json (GString  *out,
+                            JsonNode *node,
+                            guint     depth);
+
+static gboolean
+write_json_object (GString    *out,
+                   JsonObject *object,
+                   guint       depth)
+{
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *member;
+  gboolean first = TRUE;
+
+  g_string_append_c (out, '{');
+  json_object_iter_init_ordered (&iter, object);
+  while (json_object_iter_next_ordered (&iter, &name, &member))
+    {
+      if (!first)
+        g_string_append_c (out, ',');
+      first = FALSE;
+      if (!write_json_string (out, name))
+        return FALSE;
+      g_string_append_c (out, ':');
+      if (!write_json (out, member, depth + 1))
+        return FALSE;
+    }
+  g_string_append_c (out, '}');
+  return TRUE;
+}
+
+static gboolean
+write_json_array (GString   *out,
+                  JsonArray *array,
+                  guint      depth)
+{
+  guint n = json_array_get_length (array);
+
+  g_string_append_c (out, '[');
+  for (guint i = 0; i < n; i++)
+    {
+      if (i > 0)
+        g_string_append_c (out, ',');
+      if (!write_json (out, json_array_get_element (array, i), depth + 1))
+        return FALSE;
+    }
+  g_string_append_c (out, ']');
+  return TRUE;
+}
+
 static gboolean
 write_json (GString  *out,
             JsonNode *node,
@@ -193,44 +251,9 @@ write_json (GString  *out,
   switch (json_node_get_node_type (node))
     {
     case JSON_NODE_OBJECT:
-      {
-        JsonObjectIter iter;
-        const char *name;
-        JsonNode *member;
-        gboolean first = TRUE;
-
-        g_string_append_c (out, '{');
-        json_object_iter_init_ordered (&iter, json_node_get_object (node));
-        while (json_object_iter_next_ordered (&iter, &name, &member))
-          {
-            if (!first)
-              g_string_append_c (out, ',');
-            first = FALSE;
-            if (!write_json_string (out, name))
-              return FALSE;
-            g_string_append_c (out, ':');
-            if (!write_json (out, member, depth + 1))
-              return FALSE;
-          }
-        g_string_append_c (out, '}');
-        return TRUE;
-      }
+      return write_json_object (out, json_node_get_object (node), depth);
     case JSON_NODE_ARRAY:
-      {
-        JsonArray *array = json_node_get_array (node);
-        guint n = json_array_get_length (array);
-
-        g_string_append_c (out, '[');
-        for (guint i = 0; i < n; i++)
-          {
-            if (i > 0)
-              g_string_append_c (out, ',');
-            if (!write_json (out, json_array_get_element (array, i), depth + 1))
-              return FALSE;
-          }
-        g_string_append_c (out, ']');
-        return TRUE;
-      }
+      return write_json_array (out, json_node_get_array (node), depth);
     case JSON_NODE_NULL:
       g_string_append (out, "null");
       return TRUE;
@@ -278,6 +301,20 @@ dirty_json_append_string (GString    *out,
                           const char *text)
 {
   return write_json_string (out, text);
+}
+
+gboolean
+dirty_json_append_array (GString   *out,
+                         JsonArray *array)
+{
+  return write_json_array (out, array, 0);
+}
+
+gboolean
+dirty_json_append_object (GString    *out,
+                          JsonObject *object)
+{
+  return write_json_object (out, object, 0);
 }
 
 /* @root as JSON text: write_json, or JsonGenerator for what it declines */

@@ -72,6 +72,11 @@ gboolean    dirty_json_append        (GString    *out,
                                       JsonNode   *node);
 gboolean    dirty_json_append_string (GString    *out,
                                       const char *text);
+/* The same for an array or an object without a JsonNode around it. */
+gboolean    dirty_json_append_array  (GString    *out,
+                                      JsonArray  *array);
+gboolean    dirty_json_append_object (GString    *out,
+                                      JsonObject *object);
 
 /* A CHUNK whose data is its only attachment, as a worker writes it: the
  * JSON text is always this, so neither side needs json-glib per chunk. */
