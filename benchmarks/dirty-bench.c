@@ -492,7 +492,8 @@ placed_round_trips (const char *config, JsonArray *args, gboolean split, PlacedR
   return placed;
 }
 
-/* --profile: only the dirty-arbiter side, no floor, for callgrind. */
+/* --profile: one figure, for callgrind or a quick look: one of the
+ * dirty-arbiter side, without the floor, or the raw relay alone. */
 static int
 profile (DirtyClient *client, Dirty *d, const char *what)
 {
@@ -515,9 +516,20 @@ profile (DirtyClient *client, Dirty *d, const char *what)
 
       g_print ("time to first chunk p50 %.0f us\n", percentile (samples, 0.5));
     }
+  else if (g_strcmp0 (what, "floor") == 0)
+    {
+      /* the raw relay alone, not in turns with ours: where its threads
+       * land decides its figure (benchmarks/README.md, session 9) */
+      RelayFloor *floor = relay_floor_new (1);
+      g_autoptr(GArray) samples = time_calls (floor_tiny, floor, n_round_trips);
+
+      g_print ("raw relay round trip p50 %.0f us, p99 %.0f us\n",
+               percentile (samples, 0.5), percentile (samples, 0.99));
+      relay_floor_free (floor);
+    }
   else
     {
-      g_printerr ("--profile takes rtt, stream, tput or first\n");
+      g_printerr ("--profile takes rtt, stream, tput, first or floor\n");
       return 1;
     }
   return 0;
@@ -551,7 +563,7 @@ main (int argc, char **argv)
     { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "Fewer iterations (a smoke run)", NULL },
     { "table", 0, 0, G_OPTION_ARG_FILENAME, &table, "Append the result rows to FILE", "FILE" },
     { "profile", 0, 0, G_OPTION_ARG_STRING, &profile_what,
-      "Run only one dirty-arbiter figure (rtt, stream, tput, first), without the floor", "WHAT" },
+      "Run only one figure (rtt, stream, tput, first; floor: the raw relay alone)", "WHAT" },
     { "count", 0, 0, G_OPTION_ARG_INT, &count,
       "Round trips, or chunks of the 16-byte stream (after --quick)", "N" },
     { NULL }
