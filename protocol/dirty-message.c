@@ -168,11 +168,6 @@ write_json_string (GString    *out,
   return TRUE;
 }
 
-/* JSON text without JsonGenerator, whose setup costs more than a small
- * body's text. FALSE for what only json-glib should decide how to write
- * (non-finite doubles, strings that are not UTF-8): the caller falls back
- * to it. Strict JSON: escapes for '"', '\\' and control characters,
- * doubles with 17 significant digits (exact round trip). */
 /* printf costs about 1,000 instructions an integer, and every call's
  * request and result usually carries one (callgrind) */
 static void
@@ -191,6 +186,11 @@ append_int64 (GString *out,
   g_string_append_len (out, p, buf + sizeof buf - p);
 }
 
+/* JSON text without JsonGenerator, whose setup costs more than a small
+ * body's text. FALSE for what only json-glib should decide how to write
+ * (non-finite doubles, strings that are not UTF-8): the caller falls back
+ * to it. Strict JSON: escapes for '"', '\\' and control characters,
+ * doubles with 17 significant digits (exact round trip). */
 static gboolean write_json (GString  *out,
                             JsonNode *node,
                             guint     depth);
