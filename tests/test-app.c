@@ -585,6 +585,20 @@ assert_error (Frame *reply, const char *code, const char *message_part)
   g_assert_cmpint (json_object_get_int_member (object, "worker_pid"), ==, getpid ());
 }
 
+/* A call that must come back as an ERROR with @code (and @message_part
+ * in its message, if given) */
+static void
+call_expect_error (Fixture    *fixture,
+                   const char *json,
+                   const char *code,
+                   const char *message_part)
+{
+  Frame *reply = call (fixture, json);
+
+  assert_error (reply, code, message_part);
+  frame_free (reply);
+}
+
 /* Loader */
 
 static void
@@ -841,9 +855,8 @@ test_worker_calls (void)
   reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"add\",\"args\":[1,2.5]}");
   assert_result (reply, "3.5");
   frame_free (reply);
-  reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"add\",\"args\":[1,\"x\"]}");
-  assert_error (reply, "invalid-argument", "args[1] must be a number, not a string");
-  frame_free (reply);
+  call_expect_error (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"add\",\"args\":[1,\"x\"]}",
+                     "invalid-argument", "args[1] must be a number, not a string");
 
   /* no args, no kwargs: see bare_action () */
   reply = call (&fixture, "{\"app\":\"inline:Test\",\"action\":\"bare\"}");
@@ -892,12 +905,10 @@ test_worker_bytes (void)
   frame_free (reply);
 
   /* Not bytes where bytes are wanted; a reference past the attachments */
-  reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo_bytes\",\"args\":[\"text\"]}");
-  assert_error (reply, "invalid-argument", "args[0] must be bytes, not a string");
-  frame_free (reply);
-  reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo_bytes\",\"args\":[{\"$bytes\":3}]}");
-  assert_error (reply, "invalid-argument", "missing attachment");
-  frame_free (reply);
+  call_expect_error (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo_bytes\",\"args\":[\"text\"]}",
+                     "invalid-argument", "args[0] must be bytes, not a string");
+  call_expect_error (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo_bytes\",\"args\":[{\"$bytes\":3}]}",
+                     "invalid-argument", "missing attachment");
 
   /* The typed helpers, checked inside the action */
   id = send_request (&fixture, 0,
@@ -921,34 +932,24 @@ test_worker_errors (void)
 
   start_ready_worker (&fixture, 1);
 
-  reply = call (&fixture, "{\"app\":\"nope:Nope\",\"action\":\"x\"}");
-  assert_error (reply, "app-not-found", "nope:Nope");
-  frame_free (reply);
-  reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"nope\"}");
-  assert_error (reply, "action-not-found", "nope");
-  frame_free (reply);
-  reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"_secret\"}");
-  assert_error (reply, "action-not-found", "_secret");
-  frame_free (reply);
-  reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo\",\"args\":{\"a\":1}}");
-  assert_error (reply, "invalid-argument", "args");
-  frame_free (reply);
-  reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo\",\"kwargs\":[1]}");
-  assert_error (reply, "invalid-argument", "kwargs");
-  frame_free (reply);
+  call_expect_error (&fixture, "{\"app\":\"nope:Nope\",\"action\":\"x\"}",
+                     "app-not-found", "nope:Nope");
+  call_expect_error (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"nope\"}",
+                     "action-not-found", "nope");
+  call_expect_error (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"_secret\"}",
+                     "action-not-found", "_secret");
+  call_expect_error (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo\",\"args\":{\"a\":1}}",
+                     "invalid-argument", "args");
+  call_expect_error (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo\",\"kwargs\":[1]}",
+                     "invalid-argument", "kwargs");
   /* null is not an empty array or object: the arbiter refuses it too */
-  reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo\",\"args\":null}");
-  assert_error (reply, "invalid-argument", "args");
-  frame_free (reply);
-  reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo\",\"kwargs\":null}");
-  assert_error (reply, "invalid-argument", "kwargs");
-  frame_free (reply);
-  reply = call (&fixture, "{\"app\":\"notanapp:DirtyNotAnApp\",\"action\":\"x\"}");
-  assert_error (reply, "no-worker", "not a DirtyApp");
-  frame_free (reply);
-  reply = call (&fixture, "{\"action\":\"x\"}");
-  assert_error (reply, "protocol", NULL);
-  frame_free (reply);
+  call_expect_error (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo\",\"args\":null}",
+                     "invalid-argument", "args");
+  call_expect_error (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"echo\",\"kwargs\":null}",
+                     "invalid-argument", "kwargs");
+  call_expect_error (&fixture, "{\"app\":\"notanapp:DirtyNotAnApp\",\"action\":\"x\"}",
+                     "no-worker", "not a DirtyApp");
+  call_expect_error (&fixture, "{\"action\":\"x\"}", "protocol", NULL);
 
   /* An app error carries app, action, worker pid and the detail */
   reply = call (&fixture, "{\"app\":\"echo:DirtyEchoApp\",\"action\":\"fail\",\"args\":[\"boom\"]}");
@@ -960,9 +961,8 @@ test_worker_errors (void)
   frame_free (reply);
 
   /* A sync action that returns without completing its call */
-  reply = call (&fixture, "{\"app\":\"testapp:DirtyTestApp\",\"action\":\"noreply\"}");
-  assert_error (reply, "app-error", "returned no result");
-  frame_free (reply);
+  call_expect_error (&fixture, "{\"app\":\"testapp:DirtyTestApp\",\"action\":\"noreply\"}",
+                     "app-error", "returned no result");
 
   /* The worker still serves after all that */
   reply = call (&fixture, "{\"app\":\"testapp:DirtyTestApp\",\"action\":\"ok\"}");
@@ -1191,9 +1191,8 @@ test_worker_failinit (void)
                        json_object_get_object_member (json_node_get_object (failed), "apps"),
                        "failinit:DirtyFailInitApp"), "retry_ms"), ==, 1000);
 
-  reply = call (&fixture, "{\"app\":\"failinit:DirtyFailInitApp\",\"action\":\"ok\"}");
-  assert_error (reply, "no-worker", "init failed on purpose");
-  frame_free (reply);
+  call_expect_error (&fixture, "{\"app\":\"failinit:DirtyFailInitApp\",\"action\":\"ok\"}",
+                     "no-worker", "init failed on purpose");
 
   /* Once the cause is gone, the retry succeeds */
   start = g_get_monotonic_time ();
@@ -1333,9 +1332,8 @@ test_examples_counter (void)
   reply = call (&fixture, "{\"app\":\"counter:DirtyCounterApp\",\"action\":\"incr\",\"args\":[5]}");
   assert_result (reply, "205");
   frame_free (reply);
-  reply = call (&fixture, "{\"app\":\"counter:DirtyCounterApp\",\"action\":\"incr\",\"args\":[\"x\"]}");
-  assert_error (reply, "invalid-argument", "args[0] must be an integer");
-  frame_free (reply);
+  call_expect_error (&fixture, "{\"app\":\"counter:DirtyCounterApp\",\"action\":\"incr\",\"args\":[\"x\"]}",
+                     "invalid-argument", "args[0] must be an integer");
   reply = call (&fixture, "{\"app\":\"counter:DirtyCounterApp\",\"action\":\"reset\"}");
   assert_result (reply, "205");
   frame_free (reply);
@@ -1386,10 +1384,8 @@ test_examples_compress (void)
   reply = next_reply (&fixture);
   assert_error (reply, "invalid-argument", "not valid zlib data");
   frame_free (reply);
-  reply = call (&fixture, "{\"app\":\"compress:DirtyCompressApp\",\"action\":\"compress\","
-                "\"args\":[\"x\"],\"kwargs\":{\"level\":12}}");
-  assert_error (reply, "invalid-argument", "level");
-  frame_free (reply);
+  call_expect_error (&fixture, "{\"app\":\"compress:DirtyCompressApp\",\"action\":\"compress\","
+                "\"args\":[\"x\"],\"kwargs\":{\"level\":12}}", "invalid-argument", "level");
 
   reply = call (&fixture, "{\"app\":\"compress:DirtyCompressApp\",\"action\":\"crc32\",\"args\":[\"hello\"]}");
   assert_result (reply, "907060870");
