@@ -535,6 +535,23 @@ profile (DirtyClient *client, Dirty *d, const char *what)
   return 0;
 }
 
+/* What decides a cross-CPU wake-up's cost, printed with the figures: in a
+ * VM whose idle vCPUs halt (cpuidle-haltpoll with guest_halt_poll_ns 0),
+ * waking a thread on an idle vCPU goes through the host and costs tens of
+ * microseconds, more than a round trip's own work (benchmarks/README.md,
+ * session 10). */
+static void
+print_machine (void)
+{
+  g_autofree char *driver = NULL, *poll_ns = NULL;
+
+  g_file_get_contents ("/sys/devices/system/cpu/cpuidle/current_driver", &driver, NULL, NULL);
+  g_file_get_contents ("/sys/module/haltpoll/parameters/guest_halt_poll_ns", &poll_ns, NULL, NULL);
+  g_print ("machine: %u CPUs, cpuidle driver %s, guest_halt_poll_ns %s\n", g_get_num_processors (),
+           driver != NULL ? g_strstrip (driver) : "(none)",
+           poll_ns != NULL ? g_strstrip (poll_ns) : "(not haltpoll)");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -623,6 +640,7 @@ main (int argc, char **argv)
     {
       for (guint i = 0; i < 200; i++)
         dirty_tiny (&d, 0);   /* warm up: workers connected, code paged in */
+      print_machine ();
       return profile (client, &d, profile_what);
     }
 
@@ -684,6 +702,7 @@ main (int argc, char **argv)
 
   g_print ("dirty-arbiter benchmark: 2 workers x 2 threads, %u round trips, %u callers for %.1f s\n",
            n_round_trips, N_CALLERS, throughput_seconds);
+  print_machine ();
   report ("execute round trip, tiny, p50", percentile (dirty_rtt, 0.5), "us",
           percentile (floor_rtt, 0.5), TRUE);
   report ("execute round trip, tiny, p99", percentile (dirty_rtt, 0.99), "us",
