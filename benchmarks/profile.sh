@@ -5,7 +5,7 @@
 # Runs one dirty-bench figure twice, with N and 3N calls, under callgrind
 # (arbiter, workers and client alike), and divides the difference by 2N,
 # so start-up and warm-up cancel out.
-# Usage: benchmarks/profile.sh BUILDDIR OUTDIR [rtt|stream|tput|first] [N]
+# Usage: benchmarks/profile.sh BUILDDIR OUTDIR [rtt|async|stream|tput|first] [N]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd)

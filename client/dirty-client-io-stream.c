@@ -121,7 +121,7 @@ call_first_failed (Call       *call,
 }
 
 /* The caller is done with the first frame: the I/O thread takes over. */
-static gboolean
+static void
 call_first_frame_io_cb (gpointer data)
 {
   FirstFrame *first = data;
@@ -134,13 +134,13 @@ call_first_frame_io_cb (gpointer data)
   dirty_client_io_adopt (io);
   /* ended meanwhile: a cancel, its timer, the connection's loss */
   if (call->state != CALL_SENT || !call->first_to_waiter)
-    return G_SOURCE_REMOVE;
+    return;
   call->first_to_waiter = FALSE;
   io->n_first_waiting--;
   if (io->connection == NULL)
     {
       call_lost (call, "closed by the arbiter");
-      return G_SOURCE_REMOVE;
+      return;
     }
   connection = g_object_ref (io->connection);
   if (first->frame == NULL)
@@ -156,7 +156,6 @@ call_first_frame_io_cb (gpointer data)
       dirty_client_io_call_frame (io, connection, call, frame);
     }
   dirty_client_io_update_read_mode (io);
-  return G_SOURCE_REMOVE;
 }
 
 /* Takes @call back out of io->adopting; FALSE if the I/O thread has

@@ -185,16 +185,15 @@ dirty_client_call_time_out (Call *call)
   dirty_client_call_finish (call, NULL, error);
 }
 
-static gboolean
+static void
 call_cancel_io_cb (gpointer data)
 {
   Call *call = data;
 
   /* NEW: the submit, still to come, sees the cancellable and ends it */
   if (call->state == CALL_NEW || call->state == CALL_DONE)
-    return G_SOURCE_REMOVE;
+    return;
   dirty_client_call_cancel (call, _("Operation was cancelled"));
-  return G_SOURCE_REMOVE;
 }
 
 /* Runs in whichever thread cancels: hand over to the I/O thread. */
@@ -234,7 +233,7 @@ dirty_client_call_watch_cancellable (Call *call)
                                                 call_ref (call), (GDestroyNotify) call_unref);
 }
 
-static gboolean
+static void
 call_submit_io_cb (gpointer data)
 {
   Call *call = data;
@@ -242,11 +241,11 @@ call_submit_io_cb (gpointer data)
 
   /* abandoned before it was sent */
   if (call->state == CALL_DONE)
-    return G_SOURCE_REMOVE;
+    return;
   if (g_cancellable_is_cancelled (call->cancellable))
     {
       dirty_client_call_cancel (call, _("Operation was cancelled"));
-      return G_SOURCE_REMOVE;
+      return;
     }
 
   if (call->frame != NULL)
@@ -254,7 +253,6 @@ call_submit_io_cb (gpointer data)
   call->state = CALL_WAITING;
   g_queue_push_tail (&io->waiting, call_ref (call));
   client_io_flush (io);
-  return G_SOURCE_REMOVE;
 }
 
 /* Called on the caller's thread. */
@@ -302,14 +300,13 @@ credit_free (gpointer data)
   g_free (credit);
 }
 
-static gboolean
+static void
 call_credit_io_cb (gpointer data)
 {
   Credit *credit = data;
 
   if (credit->call->state == CALL_SENT)
     client_io_send_empty (credit->call->io, DIRTY_FRAME_CREDIT, credit->call->id, credit->n);
-  return G_SOURCE_REMOVE;
 }
 
 void
@@ -323,14 +320,13 @@ dirty_client_call_credit (DirtyClientCall *call,
   dirty_io_schedule (call_credit_io_cb, credit, credit_free);
 }
 
-static gboolean
+static void
 call_abandon_io_cb (gpointer data)
 {
   Call *call = data;
 
   if (call->state != CALL_DONE)
     dirty_client_call_cancel (call, _("The stream was closed"));
-  return G_SOURCE_REMOVE;
 }
 
 void
@@ -924,14 +920,13 @@ client_io_flush (ClientIo *io)
     client_io_connect (io);
 }
 
-static gboolean
+static void
 client_io_flush_cb (gpointer user_data)
 {
   ClientIo *io = user_data;
 
   io->flush_scheduled = FALSE;
   client_io_flush (io);
-  return G_SOURCE_REMOVE;
 }
 
 /* From an idle: dirty_client_call_finish () must not send (and maybe finish) other
@@ -945,14 +940,13 @@ client_io_schedule_flush (ClientIo *io)
   dirty_io_schedule (client_io_flush_cb, client_io_ref (io), (GDestroyNotify) client_io_unref);
 }
 
-static gboolean
+static void
 client_io_shutdown_cb (gpointer user_data)
 {
   ClientIo *io = user_data;
 
   client_io_stop_connecting (io);
   client_io_drop_connection (io);
-  return G_SOURCE_REMOVE;
 }
 
 void

@@ -17,10 +17,14 @@ G_BEGIN_DECLS
  * (transfer none) */
 GMainContext *dirty_io_get_context (void);
 
-/* Queues @func to run once on the I/O thread. Never runs it inline, even
- * when called from the I/O thread itself, so callers need not fear
- * re-entrancy. @notify frees @data after the call (on the I/O thread). */
-void          dirty_io_schedule    (GSourceFunc    func,
+/* What dirty_io_schedule () runs, once, on the I/O thread. */
+typedef void (*DirtyIoFunc) (gpointer data);
+
+/* Queues @func to run once on the I/O thread, after what was queued
+ * before it. Never runs it inline, even when called from the I/O thread
+ * itself, so callers need not fear re-entrancy. @notify frees @data
+ * after the call (on the I/O thread). */
+void          dirty_io_schedule    (DirtyIoFunc    func,
                                     gpointer       data,
                                     GDestroyNotify notify);
 
