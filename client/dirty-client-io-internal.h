@@ -49,9 +49,9 @@ struct _DirtyClientCall {
 };
 
 /* The connection state of one client, owned by the I/O thread. It is
- * referenced by the client (then by its shutdown idle) and by the sources
- * of a connect attempt. Its connection never outlives it: the shutdown
- * closes and releases it first. Sync calls on their callers' threads
+ * referenced by the client (then by its queued shutdown) and by the
+ * sources of a connect attempt. Its connection never outlives it: the
+ * shutdown closes and releases it first. Sync calls on their callers' threads
  * (dirty-client-sync.c) read what is marked "sync_lock": the I/O thread
  * writes it under that lock. */
 struct _DirtyClientIo {

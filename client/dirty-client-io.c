@@ -121,7 +121,7 @@ dirty_client_call_finish (Call       *call,
       g_clear_pointer (&call->timer, g_source_unref);
     }
   /* only blocks while a cancel handler runs in another thread, and that
-   * handler merely queues an idle here */
+   * handler merely queues work for this thread (dirty_io_schedule ()) */
   if (call->cancelled_id != 0)
     g_cancellable_disconnect (call->cancellable, call->cancelled_id);
   call->cancelled_id = 0;
@@ -929,8 +929,8 @@ client_io_flush_cb (gpointer user_data)
   client_io_flush (io);
 }
 
-/* From an idle: dirty_client_call_finish () must not send (and maybe finish) other
- * calls under its caller's feet. */
+/* Later, from the I/O thread's queue: dirty_client_call_finish () must
+ * not send (and maybe finish) other calls under its caller's feet. */
 static void
 client_io_schedule_flush (ClientIo *io)
 {
