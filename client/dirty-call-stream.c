@@ -85,12 +85,27 @@ steal_waiting (DirtyCallStream *self)
   return stolen;
 }
 
+/* Why a send fails: %G_IO_ERROR_CANCELLED or %G_IO_ERROR_CLOSED */
+static GError *
+stream_error (GIOErrorEnum code)
+{
+  return g_error_new_literal (G_IO_ERROR, code,
+                              code == G_IO_ERROR_CANCELLED ? _("The call was cancelled")
+                                                           : _("The stream has already ended"));
+}
+
+/* Fails the stolen sends with @code, outside the lock. The error is made
+ * only if one waits: every stream is closed, few with sends waiting. */
 static void
 fail_all (GQueue       *stolen,
-          const GError *error)
+          GIOErrorEnum  code)
 {
+  g_autoptr(GError) error = NULL;
   Waiting *waiting;
 
+  if (g_queue_is_empty (stolen))
+    return;
+  error = stream_error (code);
   while ((waiting = g_queue_pop_head (stolen)) != NULL)
     waiting_fail (waiting, error);
 }
@@ -101,8 +116,6 @@ dirty_call_stream_cancelled_cb (GCancellable *cancellable,
                                 gpointer      user_data)
 {
   DirtyCallStream *self = user_data;
-  g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                 _("The call was cancelled"));
   GQueue stolen;
   gboolean ready;
 
@@ -113,7 +126,7 @@ dirty_call_stream_cancelled_cb (GCancellable *cancellable,
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 
-  fail_all (&stolen, error);
+  fail_all (&stolen, G_IO_ERROR_CANCELLED);
   if (ready)
     notify_ready (self);
 }
@@ -173,11 +186,9 @@ send_error_locked (DirtyCallStream *self,
                    GCancellable    *cancellable)
 {
   if (self->closed)
-    return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
-                                _("The stream has already ended"));
+    return stream_error (G_IO_ERROR_CLOSED);
   if (self->cancelled || g_cancellable_is_cancelled (cancellable))
-    return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                _("The call was cancelled"));
+    return stream_error (G_IO_ERROR_CANCELLED);
   return NULL;
 }
 
@@ -251,7 +262,7 @@ static gboolean
 give_credit_locked (DirtyCallStream *self,
                     DirtyFrame      *frame)
 {
-  if (!self->first_went && self->send_func != NULL)
+  if (!self->first_went)
     {
       self->first_went = TRUE;
       self->send_func (self->ready_data, frame);
@@ -334,18 +345,21 @@ dirty_call_stream_send_async (DirtyCallStream *self,
   g_object_unref (task);
 }
 
-GPtrArray *
-dirty_call_stream_take (DirtyCallStream *self)
+void
+dirty_call_stream_flush (DirtyCallStream *self)
 {
-  GPtrArray *frames = g_ptr_array_new_with_free_func ((GDestroyNotify) dirty_frame_unref);
   DirtyFrame *frame;
 
+  /* under the lock, as the first chunk: an END sent from the producer's
+   * thread (dirty_call_stream_end_now ()) cannot overtake these */
   g_mutex_lock (&self->lock);
   self->ready_pending = FALSE;
   while ((frame = g_queue_pop_head (&self->out)) != NULL)
-    g_ptr_array_add (frames, frame);
+    {
+      self->send_func (self->ready_data, frame);
+      dirty_frame_unref (frame);
+    }
   g_mutex_unlock (&self->lock);
-  return frames;
 }
 
 void
@@ -398,8 +412,6 @@ dirty_call_stream_is_drained (DirtyCallStream *self)
 void
 dirty_call_stream_close (DirtyCallStream *self)
 {
-  g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
-                                                 _("The stream has already ended"));
   GQueue stolen;
 
   g_mutex_lock (&self->lock);
@@ -407,7 +419,27 @@ dirty_call_stream_close (DirtyCallStream *self)
   stolen = steal_waiting (self);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
-  fail_all (&stolen, error);
+  fail_all (&stolen, G_IO_ERROR_CLOSED);
+}
+
+gboolean
+dirty_call_stream_end_now (DirtyCallStream *self,
+                           DirtyFrame      *end)
+{
+  gboolean now;
+
+  g_mutex_lock (&self->lock);
+  /* every chunk is in the connection's queue already: none waits for
+   * credit or for the main loop to send it */
+  now = !self->closed && g_queue_is_empty (&self->out) && g_queue_is_empty (&self->waiting);
+  if (now)
+    {
+      self->closed = TRUE;
+      self->send_func (self->ready_data, end);
+      g_cond_broadcast (&self->cond);
+    }
+  g_mutex_unlock (&self->lock);
+  return now;
 }
 
 /* ---- the public face, on DirtyCall ---- */

@@ -7,8 +7,9 @@
  * one gets its CHUNKs, within its credit window, then exactly one END or
  * ERROR. Calls and their streams report from whichever thread the app
  * uses; only the main context touches the in-flight table, so each
- * report is posted there as an idle, except a sync call's successful
- * result, which its own thread sends (under send_lock, taken before the
+ * report is posted there as an idle, except a successful result and a
+ * stream's END (once its chunks have gone), which the thread that
+ * completed the call sends (under send_lock, taken before the
  * connection's write lock), saving the main context's wake-up: the
  * main context forgets that call when it next wakes for anything else. */
 
@@ -221,12 +222,10 @@ dirty_worker_stream_pump (DirtyWorker *self,
                           InFlight    *entry)
 {
   DirtyCallStream *stream = dirty_call_get_stream (entry->call);
-  g_autoptr(GPtrArray) frames = dirty_call_stream_take (stream);
 
   /* the chunks that piled up since the last pump: one write */
   dirty_connection_batch_begin ();
-  for (guint i = 0; i < frames->len; i++)
-    dirty_worker_send_frame (self, g_ptr_array_index (frames, i));
+  dirty_call_stream_flush (stream);
   if (entry->completed && dirty_call_stream_is_drained (stream))
     stream_finish (self, entry);
   dirty_connection_batch_end ();
@@ -262,13 +261,13 @@ reply_cb (gpointer user_data)
   entry = g_hash_table_lookup (self->in_flight, &target->id);
   if (entry == NULL || entry->call != target->call)
     return G_SOURCE_REMOVE;
-  if (dirty_call_get_stream (entry->call) != NULL)
+  if (dirty_call_get_stream (entry->call) != NULL && !target->sent)
     {
       stream_completed (self, entry);
       return G_SOURCE_REMOVE;
     }
 
-  /* a result sent from the call's thread released the arguments there */
+  /* a reply sent from the call's thread released the arguments there */
   if (!target->sent)
     {
       frame = build_reply (self, entry);
@@ -418,10 +417,27 @@ forget_later (ReplyTarget *target,
 
 /* From any thread */
 
+/* A stream its app ended, as a result below: the END goes out from the
+ * thread that ended it if every chunk has gone before it. */
+static gboolean
+end_stream_now (ReplyTarget *target,
+                DirtyCall   *call)
+{
+  g_autoptr(DirtyFrame) frame = NULL;
+
+  /* a value returned instead: its one chunk is the main loop's to send */
+  if (!dirty_call_get_stream_ended (call))
+    return FALSE;
+  frame = dirty_frame_new_empty (DIRTY_FRAME_END, target->id, 0);
+  /* before the END, as stream_finish () does; the call is complete */
+  dirty_call_release_arguments (call);
+  return dirty_call_stream_end_now (dirty_call_get_stream (call), frame);
+}
+
 /* A result (not an error: its code depends on why the call was
- * cancelled, which the main context decides) of a call that is not a
- * stream goes out from the thread that completed it, rather than after
- * a wake-up of the main loop; reply_cb () then only forgets the call. */
+ * cancelled, which the main context decides) goes out from the thread
+ * that completed the call, rather than after a wake-up of the main
+ * loop; reply_cb () then only forgets the call. */
 static gboolean
 send_result_now (ReplyTarget *target,
                  DirtyCall   *call)
@@ -429,8 +445,10 @@ send_result_now (ReplyTarget *target,
   DirtyWorker *self = target->worker;
   g_autoptr(DirtyFrame) frame = NULL;
 
-  if (dirty_call_get_error (call) != NULL || dirty_call_get_stream (call) != NULL)
+  if (dirty_call_get_error (call) != NULL)
     return FALSE;
+  if (dirty_call_get_stream (call) != NULL)
+    return end_stream_now (target, call);
   frame = call_result_frame (target->id, call, DIRTY_FRAME_RESPONSE, "result");
   /* before the reply goes out, as reply_cb () does: the client may reuse
    * the arguments' memfds once it has the reply */
@@ -460,7 +478,8 @@ stream_ready_cb (gpointer user_data)
   post_to_main_context (user_data, NULL, FALSE, stream_pump_cb, "[dirty-worker] stream");
 }
 
-/* A stream's first chunk, from the thread that sends it */
+/* A stream's chunk or END, from the thread that sends it, with the
+ * stream's lock held (that lock orders them) */
 static void
 stream_send_cb (gpointer    user_data,
                 DirtyFrame *frame)

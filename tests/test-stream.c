@@ -109,6 +109,25 @@ test_order (void)
   g_assert_no_error (error);
 }
 
+/* A producer's thread sends its stream's END itself when no chunk is
+ * left for the worker's main loop to write, and leaves it to the loop
+ * otherwise: either way the END comes after every chunk. Many short
+ * streams, so that some end with chunks still queued. */
+static void
+test_end_after_every_chunk (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon);
+
+  for (guint i = 0; i < 300; i++)
+    {
+      g_autoptr(DirtyStream) stream = open_stream_ok (client, "count", "{\"n\": 40}");
+      g_autoptr(GError) error = NULL;
+
+      g_assert_cmpint (read_ints (stream, &error), ==, 40);
+      g_assert_no_error (error);
+    }
+}
+
 static void
 test_empty (void)
 {
@@ -747,6 +766,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/stream/order-500", test_order);
+  g_test_add_func ("/stream/end-after-every-chunk", test_end_after_every_chunk);
   g_test_add_func ("/stream/empty", test_empty);
   g_test_add_func ("/stream/error-after-chunks", test_error_after_chunks);
   g_test_add_func ("/stream/json-chunks", test_json_chunks);
