@@ -509,7 +509,10 @@ write_request (GString    *out,
         return FALSE;
     }
   if (window > 0)
-    g_string_append_printf (out, ",\"window\":%u", window);
+    {
+      g_string_append (out, ",\"window\":");
+      dirty_json_append_int (out, window);
+    }
   g_string_append_c (out, '}');
   return TRUE;
 }

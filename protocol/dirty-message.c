@@ -170,9 +170,9 @@ write_json_string (GString    *out,
 
 /* printf costs about 1,000 instructions an integer, and every call's
  * request and result usually carries one (callgrind) */
-static void
-append_int64 (GString *out,
-              gint64   value)
+void
+dirty_json_append_int (GString *out,
+                       gint64   value)
 {
   char buf[24];
   char *p = buf + sizeof buf;
@@ -262,7 +262,7 @@ write_json (GString  *out,
       switch (json_node_get_value_type (node))
         {
         case G_TYPE_INT64:
-          append_int64 (out, json_node_get_int (node));
+          dirty_json_append_int (out, json_node_get_int (node));
           return TRUE;
         case G_TYPE_BOOLEAN:
           g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
