@@ -417,8 +417,8 @@ forget_later (ReplyTarget *target,
 
 /* From any thread */
 
-/* A stream its app ended, as a result below: the END goes out from the
- * thread that ended it if every chunk has gone before it. */
+/* A stream its app ended: like a result (below), its END goes out from
+ * the thread that ended it, if every chunk has gone before it. */
 static gboolean
 end_stream_now (ReplyTarget *target,
                 DirtyCall   *call)
