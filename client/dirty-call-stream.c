@@ -141,8 +141,12 @@ dirty_call_stream_new (guint64                   id,
                        gpointer                  user_data,
                        GDestroyNotify            destroy)
 {
-  DirtyCallStream *self = g_new0 (DirtyCallStream, 1);
+  DirtyCallStream *self;
 
+  /* every chunk and the END go out through it (dirty_call_stream_flush ()) */
+  g_return_val_if_fail (send_func != NULL, NULL);
+
+  self = g_new0 (DirtyCallStream, 1);
   self->id = id;
   self->window = MAX (window, 1);
   self->ahead_sizes = g_new (guint32, self->window);

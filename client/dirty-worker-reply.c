@@ -417,6 +417,18 @@ forget_later (ReplyTarget *target,
 
 /* From any thread */
 
+/* Writes @frame from whichever thread runs this: send_lock keeps the
+ * connection from going away under it. */
+static void
+send_from_this_thread (DirtyWorker *self,
+                       DirtyFrame  *frame)
+{
+  g_mutex_lock (&self->send_lock);
+  if (self->connection != NULL)
+    dirty_connection_send_from_thread (self->connection, frame);
+  g_mutex_unlock (&self->send_lock);
+}
+
 /* A stream its app ended: like a result (below), its END goes out from
  * the thread that ended it, if every chunk has gone before it. */
 static gboolean
@@ -435,14 +447,13 @@ end_stream_now (ReplyTarget *target,
 }
 
 /* A result (not an error: its code depends on why the call was
- * cancelled, which the main context decides) goes out from the thread
- * that completed the call, rather than after a wake-up of the main
- * loop; reply_cb () then only forgets the call. */
+ * cancelled, which the main context decides), or a stream's END, goes
+ * out from the thread that completed the call, rather than after a
+ * wake-up of the main loop; reply_cb () then only forgets the call. */
 static gboolean
-send_result_now (ReplyTarget *target,
-                 DirtyCall   *call)
+send_reply_now (ReplyTarget *target,
+                DirtyCall   *call)
 {
-  DirtyWorker *self = target->worker;
   g_autoptr(DirtyFrame) frame = NULL;
 
   if (dirty_call_get_error (call) != NULL)
@@ -453,10 +464,7 @@ send_result_now (ReplyTarget *target,
   /* before the reply goes out, as reply_cb () does: the client may reuse
    * the arguments' memfds once it has the reply */
   dirty_call_release_arguments (call);
-  g_mutex_lock (&self->send_lock);
-  if (self->connection != NULL)
-    dirty_connection_send_from_thread (self->connection, frame);
-  g_mutex_unlock (&self->send_lock);
+  send_from_this_thread (target->worker, frame);
   return TRUE;
 }
 
@@ -464,7 +472,7 @@ static void
 call_complete_cb (DirtyCall *call,
                   gpointer   user_data)
 {
-  gboolean sent = send_result_now (user_data, call);
+  gboolean sent = send_reply_now (user_data, call);
 
   if (sent && forget_later (user_data, call))
     return;
@@ -484,12 +492,7 @@ static void
 stream_send_cb (gpointer    user_data,
                 DirtyFrame *frame)
 {
-  DirtyWorker *self = ((ReplyTarget *) user_data)->worker;
-
-  g_mutex_lock (&self->send_lock);
-  if (self->connection != NULL)
-    dirty_connection_send_from_thread (self->connection, frame);
-  g_mutex_unlock (&self->send_lock);
+  send_from_this_thread (((ReplyTarget *) user_data)->worker, frame);
 }
 
 DirtyCall *
