@@ -362,8 +362,6 @@ stop_everything (DirtyWorker *self)
   flush_connection (self);
   dirty_worker_clear_source (&self->heartbeat_source);
   dirty_worker_clear_source (&self->deadline_source);
-  dirty_worker_clear_source (&self->sigterm_source);
-  dirty_worker_clear_source (&self->sigint_source);
   dirty_worker_clear_source (&self->grace_source);
   g_clear_pointer (&self->backtrace, dirty_worker_backtrace_free);
   if (self->connection)
@@ -376,6 +374,12 @@ stop_everything (DirtyWorker *self)
   /* the apps close only once no call of theirs is counted active */
   dirty_worker_stop_forgetting (self);
   dirty_worker_close_apps (self);
+  /* Last: while a stop signal's source is attached, its handler is GLib's;
+   * without one, SIGTERM's default action would kill a worker that is
+   * already stopping (the arbiter stopping after a reload retired it),
+   * in the middle of its threads' ends and its apps' close(). */
+  dirty_worker_clear_source (&self->sigterm_source);
+  dirty_worker_clear_source (&self->sigint_source);
 
   g_mutex_lock (&self->send_lock);
   g_clear_object (&self->connection);

@@ -484,6 +484,39 @@ test_sigusr1_reopens_log (void)
 
 /* testapp:N=1 on 3 workers: exactly one loads it, its replacement loads
  * it again, and scaling down never removes it. */
+/* A worker that gets a second SIGTERM while it stops (its apps closing:
+ * so the arbiter's own stop finds a worker a reload retired) still closes
+ * them and exits, rather than dying of the signal's default action. */
+static void
+test_second_sigterm_while_closing (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("dirty-close-XXXXXX", NULL);
+  g_autofree char *log = g_build_filename (dir, "hooks.log", NULL);
+  g_autoptr(DirtyTestDaemon) daemon = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autofree char *closing = NULL;
+  g_autofree char *closed = NULL;
+  gint64 worker;
+
+  /* the arbiter's environment, and so its workers' */
+  g_setenv ("DIRTY_TEST_HOOKS_LOG", log, TRUE);
+  g_setenv ("DIRTY_TEST_CLOSE_MS", "500", TRUE);
+  daemon = dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\n"
+                                    "dirty_workers=1\n", NULL);
+  g_unsetenv ("DIRTY_TEST_CLOSE_MS");
+  g_unsetenv ("DIRTY_TEST_HOOKS_LOG");
+  socket = raw_connect (daemon);
+  worker = call_int (socket, TESTAPP, "pid");
+  closing = g_strdup_printf ("closing pid=%" G_GINT64_FORMAT "\n", worker);
+  closed = g_strdup_printf ("closed pid=%" G_GINT64_FORMAT "\n", worker);
+
+  kill (worker, SIGTERM);
+  g_free (dirty_test_wait_for_text (log, closing));
+  kill (worker, SIGTERM);
+  g_free (dirty_test_wait_for_text (log, closed));
+  wait_gone (worker);
+}
+
 static void
 test_per_app_count (void)
 {
@@ -610,5 +643,6 @@ main (int argc, char **argv)
   g_test_add_func ("/lifecycle/per-app-count", test_per_app_count);
   g_test_add_func ("/lifecycle/bad-app-counts", test_bad_app_counts);
   g_test_add_func ("/lifecycle/manage", test_manage);
+  g_test_add_func ("/lifecycle/second-sigterm-while-closing", test_second_sigterm_while_closing);
   return g_test_run ();
 }

@@ -345,6 +345,25 @@ dirty_test_app_real_init (DirtyApp      *app,
   return TRUE;
 }
 
+/* With $DIRTY_TEST_CLOSE_MS set, close() takes that long, between two
+ * lines in $DIRTY_TEST_HOOKS_LOG: a test can signal a worker while its
+ * apps close, and see whether they finished. */
+static void
+dirty_test_app_real_close (DirtyApp *app)
+{
+  const char *ms = g_getenv ("DIRTY_TEST_CLOSE_MS");
+  g_autofree char *closing = NULL;
+  g_autofree char *closed = NULL;
+
+  if (ms == NULL)
+    return;
+  closing = g_strdup_printf ("closing pid=%d\n", (int) getpid ());
+  closed = g_strdup_printf ("closed pid=%d\n", (int) getpid ());
+  append_line (closing);
+  g_usleep (g_ascii_strtoull (ms, NULL, 10) * 1000);
+  append_line (closed);
+}
+
 /* Runs on a helper thread of the worker while the call runs: reads only
  * the call's fixed fields. */
 static char *
@@ -411,6 +430,7 @@ dirty_test_app_class_init (DirtyTestAppClass *klass)
 {
   G_OBJECT_CLASS (klass)->finalize = dirty_test_app_finalize;
   DIRTY_APP_CLASS (klass)->init = dirty_test_app_real_init;
+  DIRTY_APP_CLASS (klass)->close = dirty_test_app_real_close;
   DIRTY_APP_CLASS (klass)->describe_call = dirty_test_app_describe_call;
 }
 
