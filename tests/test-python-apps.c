@@ -518,6 +518,27 @@ call_stuck (StuckFixture *fixture, const char *action)
   return g_strdup (dirty_error_get_detail (error));
 }
 
+#define NOT_DESCRIBED "the app did not describe the call within "
+
+/* As call_stuck (), for an action whose Python stack can be taken: the
+ * worker gives the app CAPTURE_WAIT_MS (250 ms) to describe its call,
+ * and on a machine loaded with other tests (the valgrind shares run side
+ * by side) the GIL's hand-over can miss it, as it would in production;
+ * the worker then sends the C stack alone, by design. The action ends
+ * on cancellation, so the call is tried again, up to three times. */
+static char *
+call_stuck_described (StuckFixture *fixture, const char *action)
+{
+  for (guint attempt = 1; ; attempt++)
+    {
+      g_autofree char *detail = call_stuck (fixture, action);
+
+      if (strstr (detail, NOT_DESCRIBED) == NULL || attempt == 3)
+        return g_steal_pointer (&detail);
+      g_test_message ("attempt %u: not described in time (a loaded machine); again", attempt);
+    }
+}
+
 /* A traceback line: File ".../pystuck.py", line N, in FUNCTION */
 static void
 assert_names_frame (const char *text, const char *function)
@@ -541,7 +562,7 @@ assert_logged (StuckFixture *fixture, const char *needle)
 static void
 test_stuck_busy (StuckFixture *fixture, gconstpointer data)
 {
-  g_autofree char *detail = call_stuck (fixture, "spin");
+  g_autofree char *detail = call_stuck_described (fixture, "spin");
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) pong = NULL;
 
@@ -565,7 +586,7 @@ test_stuck_busy (StuckFixture *fixture, gconstpointer data)
 static void
 test_stuck_await (StuckFixture *fixture, gconstpointer data)
 {
-  g_autofree char *detail = call_stuck (fixture, "wait");
+  g_autofree char *detail = call_stuck_described (fixture, "wait");
 
   g_assert_nonnull (strstr (detail, "Python stack of the call (its asyncio task awaits, most "
                                     "recent call last):\n"));
@@ -581,7 +602,7 @@ test_stuck_await (StuckFixture *fixture, gconstpointer data)
 static void
 test_stuck_loop (StuckFixture *fixture, gconstpointer data)
 {
-  g_autofree char *detail = call_stuck (fixture, "hog");
+  g_autofree char *detail = call_stuck_described (fixture, "hog");
 
   g_assert_true (g_str_has_prefix (detail, "the thread running the call, at its deadline:\n"
                                            "Python stack of the call (its asyncio task runs, "
@@ -603,7 +624,7 @@ test_stuck_gil (StuckFixture *fixture, gconstpointer data)
   g_autofree char *detail = call_stuck (fixture, "hold_gil");
   gint64 elapsed = g_get_monotonic_time () - start;
 
-  g_assert_nonnull (strstr (detail, "(the app did not describe the call within 250 ms; the C "
+  g_assert_nonnull (strstr (detail, "(" NOT_DESCRIBED "250 ms; the C "
                                     "stack follows)\n#0 "));
   g_assert_nonnull (strstr (detail, "libcrypt.so"));
   /* the arbiter's 500 ms for the answer, and slack for a loaded machine */
