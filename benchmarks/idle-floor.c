@@ -6,13 +6,17 @@
  *
  * Built four times (meson.build), each linking one layer more, so the
  * floor shows what each library costs: IDLE_FLOOR_LAYER 0 links libc
- * only, 1 GLib, 2 GObject, 3 GIO and json-glib (the arbiter's). */
+ * only, 1 GLib, 2 GObject, 3 GIO and json-glib (the arbiter's). Layer 4
+ * is layer 3 with GLib, GObject and GIO linked statically, and without
+ * json-glib, which Debian ships as a shared library only. */
 #include "config.h"
 
 #include <unistd.h>
 
 #if IDLE_FLOOR_LAYER >= 3
 #include <gio/gio.h>
+#endif
+#if IDLE_FLOOR_LAYER == 3
 #include <json-glib/json-glib.h>
 #elif IDLE_FLOOR_LAYER >= 2
 #include <glib-object.h>
@@ -29,8 +33,10 @@ main (void)
 #if IDLE_FLOOR_LAYER >= 2
   g_autoptr(GObject) object = g_object_new (G_TYPE_OBJECT, NULL);
 #endif
-#if IDLE_FLOOR_LAYER >= 3
+#if IDLE_FLOOR_LAYER == 3
   g_autoptr(JsonNode) node = json_from_string ("{}", NULL);
+#endif
+#if IDLE_FLOOR_LAYER >= 3
   g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
                                             G_SOCKET_PROTOCOL_DEFAULT, NULL);
 #endif
