@@ -4,7 +4,7 @@
  * idles in a main loop. Its RSS is mostly the shared libraries' pages,
  * which any such process has; dirty-bench-conns measures it.
  *
- * Built four times (meson.build), each linking one layer more, so the
+ * Built in layers (meson.build), each linking one library more, so the
  * floor shows what each library costs: IDLE_FLOOR_LAYER 0 links libc
  * only, 1 GLib, 2 GObject, 3 GIO and json-glib (the arbiter's). Layer 4
  * is layer 3 with GLib, GObject and GIO linked statically, and without
