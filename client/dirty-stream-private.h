@@ -31,9 +31,13 @@ void              dirty_stream_queue_unref  (DirtyStreamQueue  *queue);
 /* I/O thread: a CHUNK frame, decoded later by the reader */
 void              dirty_stream_queue_push   (DirtyStreamQueue  *queue,
                                              DirtyFrame        *frame);
-/* I/O thread, once: the stream ended (@error NULL: END) */
+/* I/O thread, once: the stream ended (@error NULL: END). It ends the
+ * call first (dirty_client_call_finish ()), so a queue that has ended
+ * belongs to a call the I/O thread is done with. */
 void              dirty_stream_queue_finish (DirtyStreamQueue  *queue,
                                              const GError      *error);
+/* Any thread: whether dirty_stream_queue_finish () was called */
+gboolean          dirty_stream_queue_has_ended (DirtyStreamQueue *queue);
 
 /* The reader's side of @queue; holds @client alive and @call to send
  * credits and cancel. */

@@ -205,6 +205,17 @@ dirty_stream_queue_finish (DirtyStreamQueue *queue,
   g_mutex_unlock (&queue->lock);
 }
 
+gboolean
+dirty_stream_queue_has_ended (DirtyStreamQueue *queue)
+{
+  gboolean ended;
+
+  g_mutex_lock (&queue->lock);
+  ended = queue->ended;
+  g_mutex_unlock (&queue->lock);
+  return ended;
+}
+
 /* Every chunk that arrived moves to the reader's own queue. Only once
  * the reader used up what it took before: every caller pops from
  * @taken first and takes only when it is empty. */
@@ -614,8 +625,9 @@ dirty_stream_create_source (GPollableInputStream *stream,
   return g_pollable_source_new_full (stream, child, cancellable);
 }
 
-/* Closing before the end cancels the call; after it, it does nothing
- * (the call has ended: the abandon finds it done). */
+/* Closing before the end cancels the call. After it there is nothing to
+ * do: the I/O thread ended the call before its queue, so it is not asked
+ * (a wake-up of that thread per stream read to its end). */
 static gboolean
 dirty_stream_close_fn (GInputStream  *stream,
                        GCancellable  *cancellable,
@@ -623,7 +635,8 @@ dirty_stream_close_fn (GInputStream  *stream,
 {
   DirtyStream *self = DIRTY_STREAM (stream);
 
-  dirty_client_call_abandon (self->call);
+  if (!dirty_stream_queue_has_ended (self->queue))
+    dirty_client_call_abandon (self->call);
   g_clear_pointer (&self->current, g_bytes_unref);
   return TRUE;
 }
@@ -660,8 +673,8 @@ dirty_stream_finalize (GObject *object)
   g_clear_pointer (&self->attachments, g_ptr_array_unref);
   g_clear_pointer (&self->call, dirty_client_call_unref);
   g_clear_pointer (&self->queue, dirty_stream_queue_unref);
-  /* after the abandon was scheduled (dispose closed the stream), so the
-   * client's shutdown, if this was its last reference, comes after it */
+  /* after the abandon, if any, was scheduled (dispose closed the stream),
+   * so the client's shutdown, if this was its last reference, comes after it */
   g_clear_object (&self->client);
 
   G_OBJECT_CLASS (dirty_stream_parent_class)->finalize (object);
