@@ -43,7 +43,8 @@ void             dirty_client_call_unref    (DirtyClientCall *call);
 void             dirty_client_call_credit   (DirtyClientCall *call,
                                              guint            n);
 /* From any thread: nobody reads the stream any more; CANCEL it if it is
- * still in flight. */
+ * still in flight (nothing, not even a wake-up of the I/O thread, once
+ * the stream has ended). */
 void             dirty_client_call_abandon  (DirtyClientCall *call);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirtyClientCall, dirty_client_call_unref)

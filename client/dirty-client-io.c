@@ -332,6 +332,12 @@ call_abandon_io_cb (gpointer data)
 void
 dirty_client_call_abandon (DirtyClientCall *call)
 {
+  /* dirty_client_call_finish () ends a call before its stream's queue
+   * (@queue is set once, at its creation): a stream whose queue has ended
+   * has nothing to abandon, and the I/O thread is not woken for it (a
+   * wake-up per stream read to its end) */
+  if (call->queue != NULL && dirty_stream_queue_has_ended (call->queue))
+    return;
   dirty_io_schedule (call_abandon_io_cb, call_ref (call), (GDestroyNotify) call_unref);
 }
 

@@ -625,9 +625,8 @@ dirty_stream_create_source (GPollableInputStream *stream,
   return g_pollable_source_new_full (stream, child, cancellable);
 }
 
-/* Closing before the end cancels the call. After it there is nothing to
- * do: the I/O thread ended the call before its queue, so it is not asked
- * (a wake-up of that thread per stream read to its end). */
+/* Closing before the end cancels the call; after it, it does nothing
+ * (dirty_client_call_abandon () finds the call ended). */
 static gboolean
 dirty_stream_close_fn (GInputStream  *stream,
                        GCancellable  *cancellable,
@@ -635,8 +634,7 @@ dirty_stream_close_fn (GInputStream  *stream,
 {
   DirtyStream *self = DIRTY_STREAM (stream);
 
-  if (!dirty_stream_queue_has_ended (self->queue))
-    dirty_client_call_abandon (self->call);
+  dirty_client_call_abandon (self->call);
   g_clear_pointer (&self->current, g_bytes_unref);
   return TRUE;
 }
