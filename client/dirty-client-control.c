@@ -11,24 +11,8 @@
 #include "dirty-error.h"
 #include "dirty-message.h"
 
-static void
-control_reply_cb (GObject      *source,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(DirtyReply) reply = g_task_propagate_pointer (G_TASK (result), &error);
-
-  if (reply == NULL)
-    g_task_return_error (task, g_steal_pointer (&error));
-  else
-    g_task_return_pointer (task, json_node_ref (dirty_reply_get_result (reply)),
-                           (GDestroyNotify) json_node_unref);
-}
-
 /* Sends a @type frame with body @root and returns its result through
- * @task (taken). The inner task carries the DirtyReply, as for a call. */
+ * @task (taken). */
 static void
 control_start (DirtyClient    *self,
                DirtyFrameType  type,
@@ -37,13 +21,11 @@ control_start (DirtyClient    *self,
                GTask          *task)
 {
   g_autoptr(DirtyClientCall) call = NULL;
-  GTask *inner = g_task_new (self, cancellable, control_reply_cb, task);
 
   /* no timeout of its own: the arbiter answers these from its loop at
    * once; a caller that cannot wait cancels */
-  call = dirty_client_io_start_call (dirty_client_get_io (self), inner, cancellable,
-                                     dirty_frame_encode (type, 0, 0, 0, root, NULL),
-                                     0, NULL);
+  call = dirty_client_io_start_result_call (dirty_client_get_io (self), task, cancellable,
+                                            dirty_frame_encode (type, 0, 0, 0, root, NULL), 0);
 }
 
 static JsonNode *

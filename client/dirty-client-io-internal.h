@@ -40,6 +40,7 @@ struct _DirtyClientCall {
   guint64          id;
   GSource         *timer;
   DirtyStreamQueue *queue;      /* a stream's chunks go there; NULL: not a stream */
+  gboolean         result_only; /* the task returns the result, not a DirtyReply */
   gboolean         args_kept;   /* a reply holds one of its argument memfds */
   /* A stream started on its caller's thread (dirty_client_io_start_
    * stream_here ()): the connection it went out on, until adopted here */
@@ -89,10 +90,12 @@ Call *dirty_client_call_new     (ClientIo         *io,
                                  DirtyFrame       *frame,
                                  guint32           timeout_ms,
                                  DirtyStreamQueue *queue);
-/* Ends @call with @reply or @error (both transfer full; neither for a
- * connect-only call). Only on the I/O thread; a no-op once DONE. */
+/* Ends @call with @value or @error (both transfer full; neither for a
+ * connect-only call). @value is what its task returns for a RESPONSE:
+ * a DirtyReply, or the result's JsonNode for a result-only call. Only on
+ * the I/O thread; a no-op once DONE. */
 void  dirty_client_call_finish  (Call             *call,
-                                 DirtyReply       *reply,
+                                 gpointer          value,
                                  GError           *error);
 /* Ends @call with G_IO_ERROR_CANCELLED and @message, first telling the
  * arbiter (CANCEL) if it was sent. */

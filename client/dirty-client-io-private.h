@@ -37,6 +37,15 @@ DirtyClientCall *dirty_client_io_start_call (DirtyClientIo    *io,
                                              guint32           timeout_ms,
                                              DirtyStreamQueue *queue);
 
+/* Starts the call of a REQUEST @frame (taken) whose @task (taken)
+ * returns the RESPONSE's result alone: a JsonNode (transfer full; JSON
+ * null when it has none), its attachments dropped. No DirtyReply is
+ * made, and no second task is needed to unwrap one. */
+DirtyClientCall *dirty_client_io_start_result_call (DirtyClientIo *io,
+                                                    GTask         *task,
+                                                    GCancellable  *cancellable,
+                                                    DirtyFrame    *frame,
+                                                    guint32        timeout_ms);
 DirtyClientCall *dirty_client_call_ref      (DirtyClientCall *call);
 void             dirty_client_call_unref    (DirtyClientCall *call);
 /* From any thread: CREDIT @n for a stream still in flight. */

@@ -79,20 +79,36 @@ dirty_client_call_new (ClientIo         *io,
   return call;
 }
 
-/* Ends @call with @reply or @error (both transfer full; neither for a
+/* Frees what a call's task would have returned (see dirty_client_call_
+ * finish ()). */
+static void
+call_value_free (Call     *call,
+                 gpointer  value)
+{
+  if (value == NULL)
+    return;
+  if (call->result_only)
+    json_node_unref (value);
+  else
+    g_object_unref (value);
+}
+
+/* Ends @call with @value or @error (both transfer full; neither for a
  * connect-only call). Only on the I/O thread; a no-op once DONE. */
 void
-dirty_client_call_finish (Call       *call,
-                          DirtyReply *reply,
-                          GError     *error)
+dirty_client_call_finish (Call     *call,
+                          gpointer  value,
+                          GError   *error)
 {
   g_autoptr(Call) hold = call_ref (call);
-  g_autoptr(DirtyReply) owned_reply = reply;
   g_autoptr(GError) owned_error = error;
   g_autoptr(GTask) task = NULL;
 
   if (call->state == CALL_DONE)
-    return;
+    {
+      call_value_free (call, value);
+      return;
+    }
 
   if (call->state != CALL_SENT)
     client_io_sent_or_ended (call->io);
@@ -128,15 +144,16 @@ dirty_client_call_finish (Call       *call,
 
   if (call->queue != NULL)
     dirty_stream_queue_finish (call->queue, owned_error);
+  /* NULL: a stream's task, returned at its first chunk */
   task = g_steal_pointer (&call->task);
-  if (task == NULL)
-    return;   /* a stream already handed to its reader */
-  if (owned_error != NULL)
+  if (task != NULL && owned_error != NULL)
     g_task_return_error (task, g_steal_pointer (&owned_error));
-  else if (call->frame == NULL || call->queue != NULL)
+  else if (task != NULL && (call->frame == NULL || call->queue != NULL))
     g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_pointer (task, g_steal_pointer (&owned_reply), g_object_unref);
+  else if (task != NULL)
+    g_task_return_pointer (task, g_steal_pointer (&value),
+                           call->result_only ? (GDestroyNotify) json_node_unref : g_object_unref);
+  call_value_free (call, value);
 }
 
 static void
@@ -255,7 +272,19 @@ call_submit_io_cb (gpointer data)
   client_io_flush (io);
 }
 
-/* Called on the caller's thread. */
+/* Called on the caller's thread: hands @call (taken) to the I/O thread. */
+static DirtyClientCall *
+client_io_submit (ClientIo *io,
+                  Call     *call)
+{
+  g_mutex_lock (&io->sync_lock);
+  io->n_unsent++;
+  g_mutex_unlock (&io->sync_lock);
+  dirty_client_call_watch_cancellable (call);
+  dirty_io_schedule (call_submit_io_cb, call_ref (call), (GDestroyNotify) call_unref);
+  return call;
+}
+
 DirtyClientCall *
 dirty_client_io_start_call (DirtyClientIo    *io,
                             GTask            *task,
@@ -264,14 +293,22 @@ dirty_client_io_start_call (DirtyClientIo    *io,
                             guint32           timeout_ms,
                             DirtyStreamQueue *queue)
 {
-  Call *call = dirty_client_call_new (io, task, cancellable, frame, timeout_ms, queue);
+  return client_io_submit (io, dirty_client_call_new (io, task, cancellable, frame,
+                                                      timeout_ms, queue));
+}
 
-  g_mutex_lock (&io->sync_lock);
-  io->n_unsent++;
-  g_mutex_unlock (&io->sync_lock);
-  dirty_client_call_watch_cancellable (call);
-  dirty_io_schedule (call_submit_io_cb, call_ref (call), (GDestroyNotify) call_unref);
-  return call;
+DirtyClientCall *
+dirty_client_io_start_result_call (DirtyClientIo *io,
+                                   GTask         *task,
+                                   GCancellable  *cancellable,
+                                   DirtyFrame    *frame,
+                                   guint32        timeout_ms)
+{
+  Call *call = dirty_client_call_new (io, task, cancellable, frame, timeout_ms, NULL);
+
+  /* set before the I/O thread sees the call */
+  call->result_only = TRUE;
+  return client_io_submit (io, call);
 }
 
 DirtyClientCall *
@@ -484,13 +521,18 @@ client_io_handle_response (ClientIo        *io,
   JsonNode *result;
   g_autoptr(GPtrArray) attachments = NULL;
   GError *error = NULL;
-  DirtyReply *reply = NULL;
+  gpointer value = NULL;
 
   if (dirty_frame_decode_member (frame, dirty_connection_get_limits (connection), "result",
                                  &result, &attachments, &error))
-    reply = dirty_reply_new (result, attachments);
+    {
+      if (!call->result_only)
+        value = dirty_reply_new (result, attachments);
+      else
+        value = result != NULL ? result : json_node_new (JSON_NODE_NULL);
+    }
   call_release_arguments (call);
-  dirty_client_call_finish (call, reply, error);
+  dirty_client_call_finish (call, value, error);
 }
 
 /* The stream's task returns at its first chunk; the reader decodes it. */

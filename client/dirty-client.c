@@ -608,24 +608,6 @@ dirty_client_send_sync (DirtyClient   *self,
   return dirty_reply_new (result, attachments);
 }
 
-static void
-dirty_client_execute_send_cb (GObject      *source,
-                              GAsyncResult *result,
-                              gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(DirtyReply) reply = NULL;
-
-  reply = dirty_client_send_finish (DIRTY_CLIENT (source), result, &error);
-  if (reply == NULL)
-    g_task_return_error (task, g_steal_pointer (&error));
-  else
-    /* the reply dies here, so its result is the caller's alone */
-    g_task_return_pointer (task, json_node_ref (dirty_reply_get_result (reply)),
-                           (GDestroyNotify) json_node_unref);
-}
-
 /**
  * dirty_client_execute:
  * @self: a #DirtyClient
@@ -654,6 +636,7 @@ dirty_client_execute (DirtyClient         *self,
                       GAsyncReadyCallback  callback,
                       gpointer             user_data)
 {
+  g_autoptr(DirtyClientCall) call = NULL;
   GTask *task;
   guint timeout_ms;
 
@@ -664,11 +647,14 @@ dirty_client_execute (DirtyClient         *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, dirty_client_execute);
-  /* no DirtyRequest, no copy of the arguments: encoded here and now */
+  /* no DirtyRequest, no copy of the arguments: encoded here and now; and
+   * no DirtyReply: the task returns the result itself */
   timeout_ms = dirty_client_get_timeout (self);
-  send_frame (self, dirty_request_encode_json (app, action, args, kwargs,
-                                               DIRTY_FRAME_FLAG_NONE, timeout_ms),
-              timeout_ms, cancellable, dirty_client_execute_send_cb, task);
+  call = dirty_client_io_start_result_call (self->io, task, cancellable,
+                                            dirty_request_encode_json (app, action, args, kwargs,
+                                                                       DIRTY_FRAME_FLAG_NONE,
+                                                                       timeout_ms),
+                                            timeout_ms);
 }
 
 /**
