@@ -428,16 +428,6 @@ placed_rtt_clear (PlacedRtt *rtt)
   g_clear_pointer (&rtt->dirty, g_array_unref);
 }
 
-static gboolean
-pin_thread (pid_t tid, int cpu)
-{
-  cpu_set_t set;
-
-  CPU_ZERO (&set);
-  CPU_SET (cpu, &set);
-  return sched_setaffinity (tid, sizeof set, &set) == 0;
-}
-
 /* Moves every thread of every child of @pid (the workers) to @cpu. */
 static gboolean
 pin_children (GPid pid, int cpu)
@@ -457,7 +447,7 @@ pin_children (GPid pid, int cpu)
       const char *tid;
 
       while (dir != NULL && (tid = g_dir_read_name (dir)) != NULL)
-        n += pin_thread (atoi (tid), cpu);
+        n += relay_floor_pin_task (atoi (tid), cpu);
     }
   return n > 0;
 }
@@ -485,7 +475,7 @@ placed_round_trips (const char *config, JsonArray *args, gboolean split, PlacedR
 
   if (sched_getaffinity (0, sizeof saved, &saved) != 0 ||
       (split && (there = other_cpu (&saved, here)) < 0) ||
-      !pin_thread (0, here))
+      !relay_floor_pin_task (0, here))
     return FALSE;
 
   processes = relay_floor_new_processes (1);

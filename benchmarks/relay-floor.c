@@ -297,15 +297,22 @@ relay_floor_new_processes (guint n_callers)
 }
 
 gboolean
-relay_floor_pin_echoes (RelayFloor *floor,
-                        int         cpu)
+relay_floor_pin_task (pid_t tid,
+                      int   cpu)
 {
   cpu_set_t set;
 
   CPU_ZERO (&set);
   CPU_SET (cpu, &set);
+  return sched_setaffinity (tid, sizeof set, &set) == 0;
+}
+
+gboolean
+relay_floor_pin_echoes (RelayFloor *floor,
+                        int         cpu)
+{
   for (guint i = 0; i < N_ECHO; i++)
-    if (floor->pids[1 + i] <= 0 || sched_setaffinity (floor->pids[1 + i], sizeof set, &set) != 0)
+    if (floor->pids[1 + i] <= 0 || !relay_floor_pin_task (floor->pids[1 + i], cpu))
       return FALSE;
   return TRUE;
 }

@@ -7,6 +7,7 @@
  * echo threads (like the workers) and routes the echo back by id. */
 
 #include <glib.h>
+#include <sys/types.h>
 
 typedef struct _RelayFloor RelayFloor;
 
@@ -26,11 +27,15 @@ gint64      relay_floor_stream         (RelayFloor *floor,
                                         guint       caller,
                                         guint32     n_chunks,
                                         guint32     chunk_size);
-/* One round trip of @size payload bytes for caller @caller. */
+/* Moves task @tid (a thread or a process; 0: the calling thread) to
+ * CPU @cpu alone. FALSE if it could not be moved. */
+gboolean    relay_floor_pin_task       (pid_t       tid,
+                                        int         cpu);
 /* relay_floor_new_processes () only: moves the echo processes to CPU
  * @cpu. FALSE if they could not be moved (or it has none). */
 gboolean    relay_floor_pin_echoes     (RelayFloor *floor,
                                         int         cpu);
+/* One round trip of @size payload bytes for caller @caller. */
 void        relay_floor_call           (RelayFloor *floor,
                                         guint       caller,
                                         gsize       size);
