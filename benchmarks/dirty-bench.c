@@ -385,6 +385,12 @@ dirty_round_trips (gpointer d, guint n)
 }
 
 static GArray *
+dirty_async_round_trips (gpointer d, guint n)
+{
+  return time_calls (dirty_tiny_async, d, n);
+}
+
+static GArray *
 dirty_first_chunks (gpointer client, guint n)
 {
   return first_chunk_samples (client, NULL, n);
@@ -589,7 +595,7 @@ main (int argc, char **argv)
   g_autoptr(DirtyTestDaemon) daemon = NULL;
   g_autoptr(DirtyClient) client = NULL;
   g_autoptr(GArray) floor_rtt = NULL, dirty_rtt = NULL, floor_big = NULL, dirty_big = NULL;
-  g_autoptr(GArray) floor_process_rtt = NULL, floor_handoff_rtt = NULL;
+  g_autoptr(GArray) floor_process_rtt = NULL, floor_handoff_rtt = NULL, async_rtt = NULL;
   g_autoptr(GOptionContext) context = g_option_context_new ("- dirty-arbiter benchmarks");
   g_autofree char *table = NULL;
   g_autofree char *profile_what = NULL;
@@ -691,6 +697,7 @@ main (int argc, char **argv)
       { floor_round_trips, processes, NULL },
       { floor_round_trips, handoff, NULL },
       { dirty_round_trips, &d, NULL },
+      { dirty_async_round_trips, &d, NULL },
     };
 
     sample_in_turns (rtt, G_N_ELEMENTS (rtt), n_round_trips);
@@ -698,6 +705,7 @@ main (int argc, char **argv)
     floor_process_rtt = rtt[1].samples;
     floor_handoff_rtt = rtt[2].samples;
     dirty_rtt = rtt[3].samples;
+    async_rtt = rtt[4].samples;
     relay_floor_free (processes);
     relay_floor_free (handoff);
   }
@@ -747,6 +755,8 @@ main (int argc, char **argv)
           percentile (floor_rtt, 0.5), TRUE);
   report ("execute round trip, tiny, p99", percentile (dirty_rtt, 0.99), "us",
           percentile (floor_rtt, 0.99), TRUE);
+  report ("async execute round trip p50, vs blocking", percentile (async_rtt, 0.5), "us",
+          percentile (dirty_rtt, 0.5), TRUE);
   report ("round trip p50, relay in processes", percentile (dirty_rtt, 0.5), "us",
           percentile (floor_process_rtt, 0.5), TRUE);
   report ("round trip p50, echo hands to a thread", percentile (dirty_rtt, 0.5), "us",
@@ -794,6 +804,10 @@ main (int argc, char **argv)
   /* the floor of a design whose workers hand blocking calls to a thread */
   bench_table_add ("1. execute round trip p50 vs relay + thread hop", exec_p50, "us",
                    percentile (floor_handoff_rtt, 0.5), BENCH_INFO, 0);
+  /* what a GLib application's async call costs more: its reply comes
+   * through the client's I/O thread to its main context */
+  bench_table_add ("1. async execute p50 vs blocking execute p50", percentile (async_rtt, 0.5), "us",
+                   exec_p50, BENCH_INFO, 0);
   /* the work a round trip costs, with no wake-up crossing vCPUs */
   if (one_cpu_ok)
     {
