@@ -7,7 +7,7 @@
 # vCPUs halt, a wake-up on another vCPU pays for that vCPU's wake-up; the
 # kernel then records it as done by the target's idle task ("swapper"),
 # since the target runs it when it resumes. That is the cost behind
-# target 1 as the machine is (benchmarks/README.md, session 12).
+# target 1 as the machine is (benchmarks/HISTORY.md, session 12).
 # Usage: benchmarks/crossings.sh BUILDDIR [rtt|first|async] [N]
 # Needs perf and the right to trace the whole system (root, or
 # kernel.perf_event_paranoid at most 0).

@@ -555,7 +555,7 @@ profile (DirtyClient *client, Dirty *d, const char *what)
   else if (g_strcmp0 (what, "floor") == 0)
     {
       /* the raw relay alone, not in turns with ours: where its threads
-       * land decides its figure (benchmarks/README.md, session 9) */
+       * land decides its figure (benchmarks/HISTORY.md, session 9) */
       RelayFloor *floor = relay_floor_new (1);
       g_autoptr(GArray) samples = time_calls (floor_tiny, floor, n_round_trips);
 
@@ -574,7 +574,7 @@ profile (DirtyClient *client, Dirty *d, const char *what)
 /* What decides a cross-CPU wake-up's cost, printed with the figures: in a
  * VM whose idle vCPUs halt (cpuidle-haltpoll with guest_halt_poll_ns 0),
  * waking a thread on an idle vCPU goes through the host and costs tens of
- * microseconds, more than a round trip's own work (benchmarks/README.md,
+ * microseconds, more than a round trip's own work (benchmarks/HISTORY.md,
  * session 10). */
 static void
 print_machine (void)

@@ -45,7 +45,7 @@ typedef enum {
  * "window" CHUNKs of a stream beyond those the reader gave back as
  * CREDIT. The REQUEST member "window" sets it, within these bounds. The
  * default is what keeps a stream of small chunks flowing while a CREDIT
- * crosses back to the worker (benchmarks/README.md: 64 capped a stream
+ * crosses back to the worker (benchmarks/HISTORY.md: 64 capped a stream
  * of 16-byte chunks at about 280,000 chunks/s, 128 gave 370,000 to
  * 410,000), at twice 64's worst case of memory for big chunks. */
 #define DIRTY_STREAM_DEFAULT_WINDOW 128
