@@ -526,10 +526,10 @@ client_io_handle_response (ClientIo        *io,
   if (dirty_frame_decode_member (frame, dirty_connection_get_limits (connection), "result",
                                  &result, &attachments, &error))
     {
-      if (!call->result_only)
-        value = dirty_reply_new (result, attachments);
-      else
+      if (call->result_only)
         value = result != NULL ? result : json_node_new (JSON_NODE_NULL);
+      else
+        value = dirty_reply_new (result, attachments);
     }
   call_release_arguments (call);
   dirty_client_call_finish (call, value, error);
