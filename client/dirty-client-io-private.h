@@ -98,6 +98,15 @@ DirtyClientCall *dirty_client_io_start_stream_here (DirtyClientIo    *io,
                                                     guint32           timeout_ms,
                                                     DirtyStreamQueue *queue);
 const char      *dirty_client_io_get_socket_path (DirtyClientIo *io);
+/* A RESPONSE's result (transfer full; a JSON null node when it has
+ * none) and attachments, or NULL with @error set. The worker is done
+ * with @request's memfds (@request may be NULL): they go back to the
+ * pool. For a blocking call and the I/O thread's alike. */
+JsonNode        *dirty_client_response_result (const DirtyLimits  *limits,
+                                               DirtyFrame         *request,
+                                               DirtyFrame         *response,
+                                               GPtrArray         **attachments,
+                                               GError            **error);
 /* The error an ERROR frame carries. (transfer full) */
 GError          *dirty_client_io_body_error (DirtyConnection *connection,
                                              DirtyFrame      *frame);

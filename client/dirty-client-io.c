@@ -495,6 +495,25 @@ call_release_arguments (Call *call)
     dirty_fd_set_release_reusable (call->frame->fds);
 }
 
+JsonNode *
+dirty_client_response_result (const DirtyLimits  *limits,
+                              DirtyFrame         *request,
+                              DirtyFrame         *response,
+                              GPtrArray         **attachments,
+                              GError            **error)
+{
+  JsonNode *result = NULL;
+
+  if (dirty_frame_decode_member (response, limits, "result", &result, attachments, error) &&
+      result == NULL)
+    result = json_node_new (JSON_NODE_NULL);
+  /* decoded first: a memfd the reply hands back is mapped through the
+   * pool, which then keeps it until that GBytes is gone too */
+  if (request != NULL && request->fds != NULL)
+    dirty_fd_set_release_reusable (request->fds);
+  return result;
+}
+
 GError *
 dirty_client_io_body_error (DirtyConnection *connection,
                             DirtyFrame      *frame)
@@ -518,20 +537,16 @@ client_io_handle_response (ClientIo        *io,
                            Call            *call,
                            DirtyFrame      *frame)
 {
-  JsonNode *result;
   g_autoptr(GPtrArray) attachments = NULL;
   GError *error = NULL;
+  JsonNode *result;
   gpointer value = NULL;
 
-  if (dirty_frame_decode_member (frame, dirty_connection_get_limits (connection), "result",
-                                 &result, &attachments, &error))
-    {
-      if (call->result_only)
-        value = result != NULL ? result : json_node_new (JSON_NODE_NULL);
-      else
-        value = dirty_reply_new (result, attachments);
-    }
-  call_release_arguments (call);
+  /* a call that gets a RESPONSE is no stream: no chunk kept an argument */
+  result = dirty_client_response_result (dirty_connection_get_limits (connection), call->frame,
+                                         frame, &attachments, &error);
+  if (result != NULL)
+    value = call->result_only ? (gpointer) result : dirty_reply_new (result, attachments);
   dirty_client_call_finish (call, value, error);
 }
 

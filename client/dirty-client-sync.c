@@ -20,31 +20,9 @@
  * The same answers as the I/O thread's path, in the same words: a
  * timeout (the call's plus DIRTY_CLIENT_SAFETY_MARGIN_MS) and a cancel
  * send CANCEL; the connection's loss or the arbiter's ERROR for the whole
- * connection end the call; the request's memfds go back to the pool only
- * after a RESPONSE that does not hand one back (see call_note_reply_fds ()
- * in dirty-client-io.c). */
-
-/* No DirtyReply: the caller takes the parts, so a blocking execute
- * makes and finalizes no GObject (about 2,700 instructions a call). */
-static JsonNode *
-result_from_response (DirtyConnection  *connection,
-                      DirtyFrame       *request,
-                      DirtyFrame       *frame,
-                      GPtrArray       **attachments,
-                      GError          **error)
-{
-  JsonNode *result = NULL;
-
-  if (dirty_frame_decode_member (frame, dirty_connection_get_limits (connection), "result",
-                                 &result, attachments, error) &&
-      result == NULL)
-    result = json_node_new (JSON_NODE_NULL);
-  /* the worker is done with the arguments; an echoed one is the reply's */
-  if (request->fds != NULL &&
-      !(frame->fds != NULL && dirty_fd_set_shares_file (request->fds, frame->fds)))
-    dirty_fd_set_release_reusable (request->fds);
-  return result;
-}
+ * connection end the call; the request's memfds go back to the pool once
+ * its RESPONSE is decoded (dirty_client_response_result (), shared with
+ * the I/O thread's path). */
 
 static JsonNode *
 result_from_frame (DirtyConnection  *connection,
@@ -56,7 +34,10 @@ result_from_frame (DirtyConnection  *connection,
   switch (frame->header.type)
     {
     case DIRTY_FRAME_RESPONSE:
-      return result_from_response (connection, request, frame, attachments, error);
+      /* no DirtyReply: the caller takes the parts, so a blocking execute
+       * makes and finalizes no GObject (about 2,700 instructions a call) */
+      return dirty_client_response_result (dirty_connection_get_limits (connection), request,
+                                           frame, attachments, error);
     case DIRTY_FRAME_ERROR:
       g_propagate_error (error, dirty_client_io_body_error (connection, frame));
       return NULL;

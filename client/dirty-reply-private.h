@@ -5,9 +5,9 @@
 
 G_BEGIN_DECLS
 
-/* A reply from a decoded RESPONSE (dirty_frame_decode_member () of its
- * "result"): @result (taken) may be NULL, a JSON null result;
- * @attachments (of GBytes, referenced) may be NULL. */
+/* A reply from a decoded RESPONSE (dirty_client_response_result ()):
+ * @result (taken) is not NULL; @attachments (of GBytes, referenced) may
+ * be NULL. */
 DirtyReply *dirty_reply_new (JsonNode  *result,
                              GPtrArray *attachments);
 

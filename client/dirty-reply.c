@@ -66,9 +66,11 @@ DirtyReply *
 dirty_reply_new (JsonNode  *result,
                  GPtrArray *attachments)
 {
-  DirtyReply *self = g_object_new (DIRTY_TYPE_REPLY, NULL);
+  DirtyReply *self;
 
-  self->result = result != NULL ? result : json_node_new (JSON_NODE_NULL);
+  g_return_val_if_fail (result != NULL, NULL);
+  self = g_object_new (DIRTY_TYPE_REPLY, NULL);
+  self->result = result;
   if (attachments != NULL)
     self->attachments = g_ptr_array_ref (attachments);
   else

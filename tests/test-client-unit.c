@@ -15,6 +15,7 @@
 #include <gio/gunixsocketaddress.h>
 
 #include "dirty.h"
+#include "dirty-client-io-private.h"
 #include "dirty-connection.h"
 #include "dirty-message.h"
 #include "dirty-reply-private.h"
@@ -259,7 +260,8 @@ reply_from_body (const char  *json,
   JsonNode *result;
 
   dirty_limits_init (&limits);
-  if (!dirty_frame_decode_member (frame, &limits, "result", &result, &parts, error))
+  result = dirty_client_response_result (&limits, NULL, frame, &parts, error);
+  if (result == NULL)
     return NULL;
   return dirty_reply_new (result, parts);
 }
