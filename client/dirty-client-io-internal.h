@@ -97,6 +97,10 @@ Call *dirty_client_call_new     (ClientIo         *io,
 void  dirty_client_call_finish  (Call             *call,
                                  gpointer          value,
                                  GError           *error);
+/* Ends a stream whose END its caller read, on the caller's thread, as
+ * dirty_client_call_finish () would; only for a call the I/O thread
+ * never adopted (dirty-client-io-stream.c), after its chunks were queued. */
+void  dirty_client_call_end_here (Call            *call);
 /* Ends @call with G_IO_ERROR_CANCELLED and @message, first telling the
  * arbiter (CANCEL) if it was sent. */
 void  dirty_client_call_cancel  (Call             *call,

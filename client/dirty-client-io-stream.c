@@ -18,7 +18,11 @@
  * (waking the I/O thread only to adopt it would cost the first chunk a
  * wake-up on a busy CPU). Until the caller has taken the first frame,
  * the frames after it wait in call->held, so the queue gets them in
- * order. */
+ * order. The frames that came in the caller's own read of the first one
+ * come back with it (dirty_connection_wait ()'s @more) and go before
+ * those; when they end the stream, as a short stream's mostly do, the
+ * stream ends on the caller's thread, and the I/O thread never hears of
+ * it (call_end_here ()). */
 
 /* The connection the stream went out on is gone. */
 static void
@@ -79,6 +83,7 @@ dirty_client_io_adopt (ClientIo *io)
 typedef struct {
   Call *call;
   DirtyFrame *frame;              /* its first frame, if it came */
+  GQueue more;                    /* frames of it read along with that one */
   gboolean taken;                 /* a CHUNK the caller queued itself */
   DirtyConnectionWaitEnd end;
   GError *error;
@@ -91,6 +96,7 @@ first_frame_free (gpointer data)
 
   dirty_client_call_unref (first->call);
   g_clear_pointer (&first->frame, dirty_frame_unref);
+  g_queue_clear_full (&first->more, (GDestroyNotify) dirty_frame_unref);
   g_clear_error (&first->error);
   g_free (first);
 }
@@ -143,6 +149,9 @@ call_first_frame_io_cb (gpointer data)
       return;
     }
   connection = g_object_ref (io->connection);
+  /* those read along with the first frame come before those read here */
+  while ((held = g_queue_pop_tail (&first->more)) != NULL)
+    g_queue_push_head (&call->held, held);
   if (first->frame == NULL)
     call_first_failed (call, first);
   else if (first->taken)
@@ -196,6 +205,38 @@ call_send_here (ClientIo        *io,
   return client_io_unadopt (io, call) ? NULL : call;
 }
 
+/* The caller read its stream's first chunk, and with it (@more) the
+ * rest of the stream, to its END: if the I/O thread has not adopted it,
+ * it ends here, with no wake-up of the I/O thread (the call handed over,
+ * its END handed back). A short stream's END comes so, mostly. */
+static gboolean
+call_end_here (ClientIo   *io,
+               Call       *call,
+               DirtyFrame *first,
+               GQueue     *more)
+{
+  DirtyFrame *end = g_queue_peek_tail (more);
+  DirtyFrame *frame;
+
+  if (end == NULL || end->header.type != DIRTY_FRAME_END)
+    return FALSE;
+  for (GList *l = more->head; l->data != end; l = l->next)
+    if (((DirtyFrame *) l->data)->header.type != DIRTY_FRAME_CHUNK)
+      return FALSE;
+  if (!client_io_unadopt (io, call))
+    return FALSE;
+  dirty_client_call_note_reply_fds (call, first);
+  while ((frame = g_queue_pop_head (more)) != end)
+    {
+      dirty_client_call_note_reply_fds (call, frame);
+      dirty_stream_queue_push (call->queue, frame);
+      dirty_frame_unref (frame);
+    }
+  dirty_frame_unref (end);
+  dirty_client_call_end_here (call);
+  return TRUE;
+}
+
 DirtyClientCall *
 dirty_client_io_start_stream_here (DirtyClientIo    *io,
                                    GCancellable     *cancellable,
@@ -246,12 +287,17 @@ dirty_client_io_start_stream_here (DirtyClientIo    *io,
   outcome = g_new0 (FirstFrame, 1);
   outcome->call = dirty_client_call_ref (call);
   outcome->frame = dirty_connection_wait (connection, waiter, deadline, cancellable,
-                                          &outcome->end, &outcome->error);
+                                          &outcome->end, &outcome->more, &outcome->error);
   /* the reader finds it at once, with no wake-up of this thread */
   if (outcome->frame != NULL && outcome->frame->header.type == DIRTY_FRAME_CHUNK)
     {
       dirty_stream_queue_push (queue, outcome->frame);
       outcome->taken = TRUE;
+      if (call_end_here (io, call, outcome->frame, &outcome->more))
+        {
+          first_frame_free (outcome);
+          return call;
+        }
     }
   dirty_io_schedule (call_first_frame_io_cb, outcome, first_frame_free);
   return call;

@@ -495,6 +495,21 @@ call_release_arguments (Call *call)
     dirty_fd_set_release_reusable (call->frame->fds);
 }
 
+/* Stays NEW: a cancel's callback, queued before the disconnect, leaves
+ * a NEW call alone (call_cancel_io_cb ()), and nothing else on the I/O
+ * thread knows of it. */
+void
+dirty_client_call_end_here (Call *call)
+{
+  if (call->cancelled_id != 0)
+    g_cancellable_disconnect (call->cancellable, call->cancelled_id);
+  call->cancelled_id = 0;
+  call_release_arguments (call);
+  /* its slot is free before its reader sees the end */
+  dirty_client_io_sync_end (call->io);
+  dirty_stream_queue_finish (call->queue, NULL);
+}
+
 JsonNode *
 dirty_client_response_result (const DirtyLimits  *limits,
                               DirtyFrame         *request,

@@ -77,7 +77,8 @@ wait_reply (DirtyClientIo          *io,
   if (timeout_ms > 0)
     deadline = g_get_monotonic_time () +
                ((gint64) timeout_ms + DIRTY_CLIENT_SAFETY_MARGIN_MS) * G_TIME_SPAN_MILLISECOND;
-  frame = dirty_connection_wait (connection, waiter, deadline, cancellable, &end, &wait_error);
+  frame = dirty_connection_wait (connection, waiter, deadline, cancellable, &end, NULL,
+                                 &wait_error);
   switch (end)
     {
     case DIRTY_CONNECTION_WAIT_FRAME:

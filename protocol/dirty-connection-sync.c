@@ -30,6 +30,7 @@ struct _DirtyConnectionWaiter {
   DirtyConnectionWaitEnd end;
   DirtyFrame *frame;
   GError     *error;
+  GQueue     *more;       /* dirty_connection_wait ()'s, or NULL */
 };
 
 static void
@@ -287,6 +288,7 @@ dirty_connection_wait (DirtyConnection        *self,
                        gint64                  deadline,
                        GCancellable           *cancellable,
                        DirtyConnectionWaitEnd *end,
+                       GQueue                 *more,
                        GError                **error)
 {
   g_autoptr(DirtyConnection) hold = g_object_ref (self);
@@ -300,6 +302,7 @@ dirty_connection_wait (DirtyConnection        *self,
     cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (waiter_cancelled_cb),
                                        &cancel, NULL);
   g_mutex_lock (&self->sync_lock);
+  waiter->more = more;
   for (;;)
     {
       if (waiter->done)
@@ -394,6 +397,15 @@ dirty_connection_sync_route (DirtyConnection *self,
     {
       g_mutex_unlock (&self->sync_lock);
       return FALSE;
+    }
+  /* the rest of a stream the leader just read the first frame of, for
+   * itself: it takes them along, instead of the owner handing them back */
+  if (self->leader != NULL && self->leader_answered && self->leader->more != NULL &&
+      self->leader->id == id)
+    {
+      g_queue_push_tail (self->leader->more, dirty_frame_ref (frame));
+      g_mutex_unlock (&self->sync_lock);
+      return TRUE;
     }
   g_queue_push_tail (&self->forwarded, dirty_frame_ref (frame));
   if (self->forward_source == NULL)

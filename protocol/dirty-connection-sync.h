@@ -51,12 +51,17 @@ void        dirty_connection_unexpect (DirtyConnection       *self,
  * passes, @cancellable is cancelled or the connection closes, reading
  * for itself and the other waiters while it leads. Frees @waiter. The
  * frame (transfer full) for WAIT_FRAME, else NULL with @error set for
- * WAIT_FAILED and maybe for WAIT_CLOSED. */
+ * WAIT_FAILED and maybe for WAIT_CLOSED.
+ * With @more (a stream's first frame): the frames of the same id that
+ * came in the same read as that frame, when this thread read it, are
+ * appended to @more (transfer full) instead of going to the owner's
+ * context; the frames after them still go there. */
 DirtyFrame *dirty_connection_wait (DirtyConnection        *self,
                                    DirtyConnectionWaiter  *waiter,
                                    gint64                  deadline,
                                    GCancellable           *cancellable,
                                    DirtyConnectionWaitEnd *end,
+                                   GQueue                 *more,
                                    GError                **error);
 
 /* Ends every waiter with @error (WAIT_FAILED): the peer said why it

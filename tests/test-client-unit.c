@@ -17,6 +17,7 @@
 #include "dirty.h"
 #include "dirty-client-io-private.h"
 #include "dirty-connection.h"
+#include "dirty-io-private.h"
 #include "dirty-message.h"
 #include "dirty-reply-private.h"
 #include "dirty-request-private.h"
@@ -517,6 +518,10 @@ test_checks_execute (void)
  *   pair      held until a second "pair" arrives; both answered newest first
  *   drop      closes the connection
  *   fatal     ERROR id 0 (protocol), then closes
+ *   short     a stream: CHUNK of args, then END, in one write
+ *   split     a stream: CHUNKs 1 and 2 in one write; the rest waits for
+ *   finish    CHUNK 3 and END of the split stream, then its own RESPONSE,
+ *             in one write
  * Every CANCEL id is pushed to `cancels`. With `n_refuse` set, the first
  * n_refuse connections get ERROR id 0 with `refuse_code` at once, and the
  * close, as the arbiter refuses a client (dirty_access_refuse ()). */
@@ -532,6 +537,7 @@ typedef struct {
   GPtrArray    *connections;
   GAsyncQueue  *cancels;      /* of GUINT_TO_POINTER (id) */
   guint64       held_id;
+  guint64       split_id;
   guint         n_accepted;   /* atomic */
   guint         n_requests;   /* atomic */
   guint         hello_max_in_flight;  /* 0: send no HELLO */
@@ -553,6 +559,40 @@ fake_reply (DirtyConnection *connection,
                           args ? json_node_copy (args) : json_node_new (JSON_NODE_NULL));
   json_node_set_object (root, object);
   frame = dirty_frame_encode (DIRTY_FRAME_RESPONSE, 0, id, 0, root, attachments);
+  dirty_connection_send (connection, frame);
+}
+
+static void
+fake_chunk (DirtyConnection *connection,
+            guint64          id,
+            JsonNode        *data)
+{
+  g_autoptr(JsonObject) object = json_object_new ();
+  g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr(DirtyFrame) frame = NULL;
+
+  json_object_set_member (object, "data", json_node_copy (data));
+  json_node_set_object (root, object);
+  frame = dirty_frame_encode (DIRTY_FRAME_CHUNK, 0, id, 0, root, NULL);
+  dirty_connection_send (connection, frame);
+}
+
+static void
+fake_int_chunk (DirtyConnection *connection,
+                guint64          id,
+                gint64           value)
+{
+  g_autoptr(JsonNode) data = json_node_init_int (json_node_alloc (), value);
+
+  fake_chunk (connection, id, data);
+}
+
+static void
+fake_end (DirtyConnection *connection,
+          guint64          id)
+{
+  g_autoptr(DirtyFrame) frame = dirty_frame_new_empty (DIRTY_FRAME_END, id, 0);
+
   dirty_connection_send (connection, frame);
 }
 
@@ -610,6 +650,23 @@ fake_frame_cb (DirtyConnection *connection,
           fake_reply (connection, fake->held_id, first, NULL);
           fake->held_id = 0;
         }
+    }
+  else if (g_str_equal (action, "short"))
+    {
+      fake_chunk (connection, id, args);
+      fake_end (connection, id);
+    }
+  else if (g_str_equal (action, "split"))
+    {
+      fake_int_chunk (connection, id, 1);
+      fake_int_chunk (connection, id, 2);
+      fake->split_id = id;
+    }
+  else if (g_str_equal (action, "finish"))
+    {
+      fake_int_chunk (connection, fake->split_id, 3);
+      fake_end (connection, fake->split_id);
+      fake_reply (connection, id, args, attachments);
     }
   else if (g_str_equal (action, "no_result"))
     {
@@ -1220,6 +1277,121 @@ test_fake_in_flight_limit (void)
     g_object_unref (cancellables[i]);
 }
 
+/* A short stream's chunk and END come in one read: its caller reads
+ * both and ends the stream on its own thread. Each frees its in-flight
+ * slot (the arbiter allows one call at a time here), none sends a
+ * CANCEL, and the client goes on serving calls. */
+static void
+test_fake_short_streams (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = NULL;
+  g_autoptr(JsonNode) first = NULL;
+  g_autoptr(JsonNode) last = NULL;
+  g_autoptr(GError) error = NULL;
+
+  fake->hello_max_in_flight = 1;
+  client = fake_client (fake);
+  /* a slot never freed would hold the next call back: it times out */
+  dirty_client_set_timeout (client, 5000);
+  first = call_sync (client, "echo", NULL, &error);
+  g_assert_no_error (error);
+
+  for (gint64 i = 0; i < 20; i++)
+    {
+      g_autoptr(JsonArray) args = json_array_new ();
+      g_autoptr(DirtyStream) stream = NULL;
+      g_autoptr(JsonNode) chunk = NULL;
+      g_autoptr(JsonNode) end = NULL;
+
+      json_array_add_int_element (args, i);
+      stream = dirty_client_stream_sync (client, "fake:App", "short", args, NULL, NULL, &error);
+      g_assert_no_error (error);
+      chunk = dirty_stream_next_chunk_sync (stream, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (chunk);
+      g_assert_cmpint (json_array_get_int_element (json_node_get_array (chunk), 0), ==, i);
+      end = dirty_stream_next_chunk_sync (stream, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_null (end);
+    }
+  last = call_sync (client, "echo", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_async_queue_length (fake->cancels), ==, 0);
+  g_assert_cmpuint (g_atomic_int_get (&fake->n_requests), ==, 22);
+}
+
+typedef struct {
+  GMutex   lock;
+  GCond    cond;
+  gboolean blocked;
+  gboolean open;
+} Gate;
+
+/* On the I/O thread: holds it until the gate opens */
+static void
+gate_block_cb (gpointer data)
+{
+  Gate *gate = data;
+
+  g_mutex_lock (&gate->lock);
+  gate->blocked = TRUE;
+  g_cond_broadcast (&gate->cond);
+  while (!gate->open)
+    g_cond_wait (&gate->cond, &gate->lock);
+  g_mutex_unlock (&gate->lock);
+}
+
+/* A stream's caller reads chunks 1 and 2 in one read and hands the
+ * stream to the I/O thread, which is busy. Another blocking call then
+ * reads chunk 3 and the END, which reach the I/O thread before the
+ * handover. The reader still gets 1, 2, 3, then the end. */
+static void
+test_fake_stream_read_in_turns (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(DirtyStream) stream = NULL;
+  g_autoptr(JsonNode) warm = NULL;
+  g_autoptr(JsonNode) finished = NULL;
+  g_autoptr(JsonNode) end = NULL;
+  g_autoptr(GError) error = NULL;
+  Gate gate = { .blocked = FALSE, .open = FALSE };
+
+  warm = call_sync (client, "echo", NULL, &error);
+  g_assert_no_error (error);
+  g_mutex_init (&gate.lock);
+  g_cond_init (&gate.cond);
+  dirty_io_schedule (gate_block_cb, &gate, NULL);
+  g_mutex_lock (&gate.lock);
+  while (!gate.blocked)
+    g_cond_wait (&gate.cond, &gate.lock);
+  g_mutex_unlock (&gate.lock);
+
+  stream = dirty_client_stream_sync (client, "fake:App", "split", NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  finished = call_sync (client, "finish", NULL, &error);
+  g_assert_no_error (error);
+
+  g_mutex_lock (&gate.lock);
+  gate.open = TRUE;
+  g_cond_broadcast (&gate.cond);
+  g_mutex_unlock (&gate.lock);
+  for (gint64 i = 1; i <= 3; i++)
+    {
+      g_autoptr(JsonNode) chunk = dirty_stream_next_chunk_sync (stream, NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (chunk);
+      g_assert_cmpint (json_node_get_int (chunk), ==, i);
+    }
+  end = dirty_stream_next_chunk_sync (stream, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (end);
+  g_mutex_clear (&gate.lock);
+  g_cond_clear (&gate.cond);
+}
+
 typedef struct {
   DirtyClient *client;
   guint        n_calls;
@@ -1296,6 +1468,8 @@ main (int   argc,
   g_test_add_func ("/client/fake/fatal", test_fake_fatal);
   g_test_add_func ("/client/fake/threads", test_fake_threads);
   g_test_add_func ("/client/fake/in-flight-limit", test_fake_in_flight_limit);
+  g_test_add_func ("/client/fake/short-streams", test_fake_short_streams);
+  g_test_add_func ("/client/fake/stream-read-in-turns", test_fake_stream_read_in_turns);
   g_test_add_data_func ("/client/fake/refused-idle/permission-denied",
                         GINT_TO_POINTER (DIRTY_ERROR_PERMISSION_DENIED), test_fake_refused_idle);
   g_test_add_data_func ("/client/fake/refused-idle/busy",

@@ -88,7 +88,8 @@ wait_thread (gpointer data)
   Waiter *w = data;
   g_autoptr(GError) error = NULL;
 
-  w->frame = dirty_connection_wait (w->conn, w->waiter, w->deadline, NULL, &w->end, &error);
+  w->frame = dirty_connection_wait (w->conn, w->waiter, w->deadline, NULL, &w->end, NULL,
+                                    &error);
   g_atomic_int_set (&w->done, 1);
   return NULL;
 }
@@ -307,10 +308,56 @@ test_hang_up_delivers_unread (Fixture *fx, gconstpointer data)
   g_assert_no_error (fx->close_error);
   g_assert_cmpuint (fx->frames->len, ==, 1);
   g_assert_cmpuint (((DirtyFrame *) fx->frames->pdata[0])->header.id, ==, 8);
-  frame = dirty_connection_wait (fx->conn, waiter, 0, NULL, &end, &error);
+  frame = dirty_connection_wait (fx->conn, waiter, 0, NULL, &end, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpint (end, ==, DIRTY_CONNECTION_WAIT_FRAME);
   g_assert_cmpuint (frame->header.id, ==, 6);
+}
+
+/* A leader that read its own frame takes the frames of the same id that
+ * came in that read along (a stream's next chunks, its END) when it asked
+ * for them; the other frames of that read, and all of them for a waiter
+ * that did not ask, go to the owner, in order. */
+static void
+test_leader_takes_its_stream (Fixture *fx, gconstpointer data)
+{
+  const guint64 ids[] = { 5, 7, 5, 9, 5 };
+  /* in the order read: with @more, without the 5s */
+  const guint64 owner_gets[2][4] = { { 7, 9 }, { 7, 5, 9, 5 } };
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  for (guint round = 0; round < 2; round++)
+    {
+      gboolean ask = round == 0;
+      DirtyConnectionWaiter *waiter = dirty_connection_expect (fx->conn, 5 + 10 * round);
+      g_autoptr(DirtyFrame) frame = NULL;
+      g_autoptr(GError) error = NULL;
+      GQueue more = G_QUEUE_INIT;
+      DirtyConnectionWaitEnd end;
+      guint64 sent[G_N_ELEMENTS (ids)];
+
+      for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+        sent[i] = ids[i] + 10 * round;
+      /* all in the socket before the wait: one read */
+      write_frames (fx, sent, G_N_ELEMENTS (sent));
+      frame = dirty_connection_wait (fx->conn, waiter, 0, NULL, &end, ask ? &more : NULL,
+                                     &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (end, ==, DIRTY_CONNECTION_WAIT_FRAME);
+      g_assert_cmpuint (frame->header.id, ==, 5 + 10 * round);
+      g_assert_cmpuint (g_queue_get_length (&more), ==, ask ? 2 : 0);
+      for (GList *l = more.head; l != NULL; l = l->next)
+        g_assert_cmpuint (((DirtyFrame *) l->data)->header.id, ==, 5 + 10 * round);
+      g_queue_clear_full (&more, (GDestroyNotify) dirty_frame_unref);
+
+      while (g_main_context_iteration (fx->context, FALSE))
+        ;
+      g_assert_cmpuint (fx->frames->len, ==, ask ? 2 : 4);
+      for (guint i = 0; i < fx->frames->len; i++)
+        g_assert_cmpuint (((DirtyFrame *) fx->frames->pdata[i])->header.id, ==,
+                          owner_gets[round][i] + 10 * round);
+      g_ptr_array_set_size (fx->frames, 0);
+    }
 }
 
 /* The same while a leader polls: it is not cut off from its reply. */
@@ -473,6 +520,7 @@ main (int argc, char **argv)
   ADD ("leader-meets-garbage", test_leader_meets_garbage);
   ADD ("hang-up-delivers-unread", test_hang_up_delivers_unread);
   ADD ("hang-up-under-leader", test_hang_up_under_leader);
+  ADD ("leader-takes-its-stream", test_leader_takes_its_stream);
   ADD ("peer-not-gone", test_peer_not_gone);
   ADD ("send-from-thread-closed", test_send_from_thread_closed);
   ADD ("unexpect", test_unexpect);
