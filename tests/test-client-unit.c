@@ -519,9 +519,9 @@ test_checks_execute (void)
  *   drop      closes the connection
  *   fatal     ERROR id 0 (protocol), then closes
  *   short     a stream: CHUNK of args, then END, in one write
- *   split     a stream: CHUNKs 1 and 2 in one write; the rest waits for
- *   finish    CHUNK 3 and END of the split stream, then its own RESPONSE,
- *             in one write
+ *   split     a stream: CHUNKs 1 and 2 in one write, the rest held back
+ *   finish    the held rest of "split" (CHUNK 3, END), then its own
+ *             RESPONSE, in one write
  * Every CANCEL id is pushed to `cancels`. With `n_refuse` set, the first
  * n_refuse connections get ERROR id 0 with `refuse_code` at once, and the
  * close, as the arbiter refuses a client (dirty_access_refuse ()). */
