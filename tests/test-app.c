@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -1474,19 +1475,19 @@ worker_program (void)
   return g_test_build_filename (G_TEST_BUILT, "..", "daemon", "worker", "dirty-worker", NULL);
 }
 
-static GSubprocess *
-spawn_worker (Fixture *fixture, const char *const *extra_args, GError **error)
+/* The program's argv, with @extra_args; the test's end of the socket
+ * is fixture->fd, the worker's end is returned in @worker_fd. */
+static GPtrArray *
+worker_argv (Fixture *fixture, const char *const *extra_args, int *worker_fd)
 {
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
   int fds[2];
 
   g_assert_no_errno (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds));
   fixture->fd = fds[0];
   fixture->next_id = 1;
   fixture->statuses = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
-  g_subprocess_launcher_take_fd (launcher, fds[1], 3);
+  *worker_fd = fds[1];
 
   g_ptr_array_add (argv, worker_program ());
   for (guint i = 0; app_path[i]; i++)
@@ -1494,6 +1495,18 @@ spawn_worker (Fixture *fixture, const char *const *extra_args, GError **error)
   for (guint i = 0; extra_args[i]; i++)
     g_ptr_array_add (argv, g_strdup (extra_args[i]));
   g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
+static GSubprocess *
+spawn_worker (Fixture *fixture, const char *const *extra_args, GError **error)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  int worker_fd;
+  g_autoptr(GPtrArray) argv = worker_argv (fixture, extra_args, &worker_fd);
+
+  g_subprocess_launcher_take_fd (launcher, worker_fd, 3);
   return g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, error);
 }
 
@@ -1537,6 +1550,52 @@ test_program_serve (void)
   g_assert_true (g_subprocess_get_if_exited (worker));
   g_assert_cmpint (g_subprocess_get_exit_status (worker), ==, 0);
   fixture_clear (&fixture);
+}
+
+/* The arbiter signals a worker it retired once more when it stops
+ * itself: stop signals that come while the worker stops, however many,
+ * must let it finish and exit with status 0, not kill it on its way out.
+ * Signalled until it has exited: left unreaped (no GSubprocess, whose
+ * child watch would reap it), its pid cannot be reused meanwhile. Several
+ * rounds, as each one hits a different point of the worker's exit. */
+static void
+test_program_stop_signals_while_stopping (void)
+{
+  const char *args[] = { "--fd=3", "--app=echo:DirtyEchoApp", NULL };
+
+  for (guint round = 0; round < 8; round++)
+    {
+      Fixture fixture = { 0 };
+      g_autoptr(GError) error = NULL;
+      int worker_fd, target_fd = 3, status;
+      g_autoptr(GPtrArray) argv = worker_argv (&fixture, args, &worker_fd);
+      g_autoptr(JsonNode) ready = NULL;
+      siginfo_t exited = { 0 };
+      GPid pid;
+      guint sent = 0;
+
+      g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) argv->pdata, NULL,
+                                        G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                                        -1, -1, -1, &worker_fd, &target_fd, 1,
+                                        &pid, NULL, NULL, NULL, &error);
+      g_assert_no_error (error);
+      close (worker_fd);
+      ready = wait_for_state (&fixture, "echo:DirtyEchoApp", "ready");
+      for (;;)
+        {
+          g_assert_no_errno (waitid (P_PID, pid, &exited, WEXITED | WNOHANG | WNOWAIT));
+          if (exited.si_pid == pid)
+            break;
+          g_assert_no_errno (kill (pid, SIGTERM));
+          sent++;
+        }
+      g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+      if (!WIFEXITED (status))
+        g_error ("round %u: the worker was killed by signal %d after %u SIGTERMs", round,
+                 WTERMSIG (status), sent);
+      g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+      fixture_clear (&fixture);
+    }
 }
 
 static void
@@ -1646,6 +1705,8 @@ main (int argc, char *argv[])
   g_test_add_func ("/examples/thumbnail", test_examples_thumbnail);
   g_test_add_func ("/program/serve", test_program_serve);
   g_test_add_func ("/program/bad-options", test_program_bad_options);
+  g_test_add_func ("/program/stop-signals-while-stopping",
+                   test_program_stop_signals_while_stopping);
 
   ret = g_test_run ();
   g_unlink (failinit_file);

@@ -6,12 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib/gi18n.h>
+#include <glib-unix.h>
 
 #include <dirty.h>
 
@@ -284,6 +287,30 @@ check_parent_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* SIGTERM and SIGINT stay blocked until dirty_worker_run () has its
+ * handlers in place (the arbiter starts a worker so already, in its
+ * child_setup; systemd and a shell do not): told to stop while it loads
+ * its apps, the worker stops once it can, in order. And GLib keeps its
+ * handler for a signal while any source for it exists, restoring the
+ * default action when the last one goes: the two held here, never
+ * attached nor freed, outlive the worker's own, so a stop signal that
+ * comes while the worker exits (the arbiter signals a worker it retired
+ * once more when it stops itself) is absorbed, not fatal. */
+static GSource *stop_signal_holds[2];
+
+static void
+hold_stop_signals (void)
+{
+  sigset_t stop;
+
+  sigemptyset (&stop);
+  sigaddset (&stop, SIGTERM);
+  sigaddset (&stop, SIGINT);
+  pthread_sigmask (SIG_BLOCK, &stop, NULL);
+  stop_signal_holds[0] = g_unix_signal_source_new (SIGTERM);
+  stop_signal_holds[1] = g_unix_signal_source_new (SIGINT);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -296,6 +323,7 @@ main (int   argc,
   ParentWatch watch = { NULL, 0, 0 };
   int status;
 
+  hold_stop_signals ();
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, g_getenv ("DIRTY_LOCALEDIR") ? g_getenv ("DIRTY_LOCALEDIR")
                                                                  : LOCALEDIR);
