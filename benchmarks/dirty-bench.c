@@ -571,19 +571,41 @@ profile (DirtyClient *client, Dirty *d, const char *what)
   return 0;
 }
 
+/* The CPU's model name from /proc/cpuinfo, or NULL */
+static char *
+cpu_model (void)
+{
+  g_autofree char *cpuinfo = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  if (!g_file_get_contents ("/proc/cpuinfo", &cpuinfo, NULL, NULL))
+    return NULL;
+  lines = g_strsplit (cpuinfo, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *colon = strchr (lines[i], ':');
+
+      if (g_str_has_prefix (lines[i], "model name") && colon != NULL)
+        return g_strstrip (g_strdup (colon + 1));
+    }
+  return NULL;
+}
+
 /* What decides a cross-CPU wake-up's cost, printed with the figures: in a
  * VM whose idle vCPUs halt (cpuidle-haltpoll with guest_halt_poll_ns 0),
  * waking a thread on an idle vCPU goes through the host and costs tens of
  * microseconds, more than a round trip's own work (benchmarks/HISTORY.md,
- * session 10). */
+ * session 10). The host counts as much: the raw relay took 19-25 us on
+ * one and 43-45 us on another (session 15), so the CPU is named too. */
 static void
 print_machine (void)
 {
-  g_autofree char *driver = NULL, *poll_ns = NULL;
+  g_autofree char *driver = NULL, *poll_ns = NULL, *model = cpu_model ();
 
   g_file_get_contents ("/sys/devices/system/cpu/cpuidle/current_driver", &driver, NULL, NULL);
   g_file_get_contents ("/sys/module/haltpoll/parameters/guest_halt_poll_ns", &poll_ns, NULL, NULL);
-  g_print ("machine: %u CPUs, cpuidle driver %s, guest_halt_poll_ns %s\n", g_get_num_processors (),
+  g_print ("machine: %s, %u CPUs, cpuidle driver %s, guest_halt_poll_ns %s\n",
+           model != NULL ? model : "(CPU model unknown)", g_get_num_processors (),
            driver != NULL ? g_strstrip (driver) : "(none)",
            poll_ns != NULL ? g_strstrip (poll_ns) : "(not haltpoll)");
 }
