@@ -1573,6 +1573,7 @@ test_program_stop_signals_while_stopping (void)
       siginfo_t exited = { 0 };
       GPid pid;
       guint sent = 0;
+      gint64 give_up;
 
       g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) argv->pdata, NULL,
                                         G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
@@ -1581,11 +1582,14 @@ test_program_stop_signals_while_stopping (void)
       g_assert_no_error (error);
       close (worker_fd);
       ready = wait_for_state (&fixture, "echo:DirtyEchoApp", "ready");
+      give_up = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
       for (;;)
         {
           g_assert_no_errno (waitid (P_PID, pid, &exited, WEXITED | WNOHANG | WNOWAIT));
           if (exited.si_pid == pid)
             break;
+          if (g_get_monotonic_time () > give_up)
+            g_error ("round %u: the worker still runs 60 s and %u SIGTERMs later", round, sent);
           g_assert_no_errno (kill (pid, SIGTERM));
           sent++;
         }
