@@ -415,7 +415,10 @@ stop_in_context_cb (gpointer user_data)
  * %DIRTY_ACTION_ASYNC actions run.
  *
  * Call it once per worker. It handles SIGTERM and SIGINT itself while it
- * runs.
+ * runs. When it returns, GLib gives both their default action again,
+ * unless the program holds a source of its own for each (see
+ * g_unix_signal_source_new()), as `dirty-worker` does so that a stop
+ * signal that comes while it exits does not kill it.
  *
  * Returns: the exit status for the process: 0 after an orderly shutdown,
  *   1 if the worker could not start
