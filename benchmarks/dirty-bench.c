@@ -521,8 +521,45 @@ placed_round_trips (const char *config, JsonArray *args, gboolean split, PlacedR
   return placed;
 }
 
+/* --profile=floors: the relay in each shape a design could take, in
+ * turns, against the raw relay: what the shape costs before any work of
+ * ours. A worker that hands a call from its reading thread to a call
+ * thread cannot be faster than "relay + thread hop"; one whose threads
+ * take turns as the reader, "relay + leader/follower echo". */
+static void
+profile_floors (void)
+{
+  const char *names[] = {
+    "raw relay", "relay in processes", "relay + thread hop", "relay + leader/follower echo",
+  };
+  /* the processes first: they hold copies of the fds open when they fork */
+  RelayFloor *processes = relay_floor_new_processes (1);
+  Subject floors[] = {
+    { floor_round_trips, relay_floor_new (1), NULL },
+    { floor_round_trips, processes, NULL },
+    { floor_round_trips, relay_floor_new_handoff (1), NULL },
+    { floor_round_trips, relay_floor_new_leaders (1), NULL },
+  };
+
+  sample_in_turns (floors, G_N_ELEMENTS (floors), n_round_trips);
+  for (guint i = 0; i < G_N_ELEMENTS (floors); i++)
+    {
+      g_autofree char *what = g_strdup_printf ("%s, p50", names[i]);
+
+      report (what, percentile (floors[i].samples, 0.5), "us",
+              percentile (floors[0].samples, 0.5), TRUE);
+    }
+  relay_floor_free (processes);
+  for (guint i = 0; i < G_N_ELEMENTS (floors); i++)
+    {
+      if (floors[i].data != processes)
+        relay_floor_free (floors[i].data);
+      g_array_unref (floors[i].samples);
+    }
+}
+
 /* --profile: one figure, for callgrind or a quick look: one of the
- * dirty-arbiter side, without the floor, or the raw relay alone. */
+ * dirty-arbiter side, without the floor, or the relay's floors alone. */
 static int
 profile (DirtyClient *client, Dirty *d, const char *what)
 {
@@ -563,9 +600,11 @@ profile (DirtyClient *client, Dirty *d, const char *what)
                percentile (samples, 0.5), percentile (samples, 0.99));
       relay_floor_free (floor);
     }
+  else if (g_strcmp0 (what, "floors") == 0)
+    profile_floors ();
   else
     {
-      g_printerr ("--profile takes rtt, async, stream, tput, first or floor\n");
+      g_printerr ("--profile takes rtt, async, stream, tput, first, floor or floors\n");
       return 1;
     }
   return 0;
@@ -618,6 +657,7 @@ main (int argc, char **argv)
   g_autoptr(DirtyClient) client = NULL;
   g_autoptr(GArray) floor_rtt = NULL, dirty_rtt = NULL, floor_big = NULL, dirty_big = NULL;
   g_autoptr(GArray) floor_process_rtt = NULL, floor_handoff_rtt = NULL, async_rtt = NULL;
+  g_autoptr(GArray) floor_leaders_rtt = NULL;
   g_autoptr(GOptionContext) context = g_option_context_new ("- dirty-arbiter benchmarks");
   g_autofree char *table = NULL;
   g_autofree char *profile_what = NULL;
@@ -628,7 +668,7 @@ main (int argc, char **argv)
   g_autoptr(GArray) rtt_near_first = NULL;
   g_autofree guint8 *payload = g_malloc0 (1024 * 1024);
   gint64 floor_gib_us = 0, dirty_gib_us;
-  RelayFloor *floor = NULL, *processes = NULL, *handoff = NULL;
+  RelayFloor *floor = NULL, *processes = NULL, *handoff = NULL, *leaders = NULL;
   PlacedRtt one_cpu = { 0 }, split = { 0 };
   gboolean one_cpu_ok, split_ok;
   Dirty d = { 0 };
@@ -638,7 +678,7 @@ main (int argc, char **argv)
     { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "Fewer iterations (a smoke run)", NULL },
     { "table", 0, 0, G_OPTION_ARG_FILENAME, &table, "Append the result rows to FILE", "FILE" },
     { "profile", 0, 0, G_OPTION_ARG_STRING, &profile_what,
-      "Run only one figure (rtt, async, stream, tput, first; floor: the raw relay alone)",
+      "Run only one figure (rtt, async, stream, tput, first; floor: the raw relay alone; floors: the relay's shapes in turns)",
       "WHAT" },
     { "count", 0, 0, G_OPTION_ARG_INT, &count,
       "Round trips, or chunks of the 16-byte stream (after --quick)", "N" },
@@ -680,6 +720,7 @@ main (int argc, char **argv)
       floor = relay_floor_new (N_CALLERS);
       processes = relay_floor_new_processes (1);
       handoff = relay_floor_new_handoff (1);
+      leaders = relay_floor_new_leaders (1);
       floor_big = time_calls (floor_large, floor, n_large);
       echo_payload = payload;
       floor_copy = time_calls (floor_memcpy, floor, n_large);
@@ -720,6 +761,7 @@ main (int argc, char **argv)
       { floor_round_trips, handoff, NULL },
       { dirty_round_trips, &d, NULL },
       { dirty_async_round_trips, &d, NULL },
+      { floor_round_trips, leaders, NULL },
     };
 
     sample_in_turns (rtt, G_N_ELEMENTS (rtt), n_round_trips);
@@ -728,8 +770,10 @@ main (int argc, char **argv)
     floor_handoff_rtt = rtt[2].samples;
     dirty_rtt = rtt[3].samples;
     async_rtt = rtt[4].samples;
+    floor_leaders_rtt = rtt[5].samples;
     relay_floor_free (processes);
     relay_floor_free (handoff);
+    relay_floor_free (leaders);
   }
   g_printerr ("measuring dirty-arbiter: throughput...\n");
   {
@@ -783,6 +827,8 @@ main (int argc, char **argv)
           percentile (floor_process_rtt, 0.5), TRUE);
   report ("round trip p50, echo hands to a thread", percentile (dirty_rtt, 0.5), "us",
           percentile (floor_handoff_rtt, 0.5), TRUE);
+  report ("round trip p50, echo's threads take turns", percentile (dirty_rtt, 0.5), "us",
+          percentile (floor_leaders_rtt, 0.5), TRUE);
   if (one_cpu_ok)
     {
       report ("round trip p50, all on one CPU", percentile (one_cpu.dirty, 0.5), "us",
@@ -826,6 +872,10 @@ main (int argc, char **argv)
   /* the floor of a design whose workers hand blocking calls to a thread */
   bench_table_add ("1. execute round trip p50 vs relay + thread hop", exec_p50, "us",
                    percentile (floor_handoff_rtt, 0.5), BENCH_INFO, 0);
+  /* the floor of a design whose worker threads take turns as the reader
+   * and run what they read: no hop (relay-floor.h) */
+  bench_table_add ("1. execute p50 vs relay + leader/follower echo", exec_p50, "us",
+                   percentile (floor_leaders_rtt, 0.5), BENCH_INFO, 0);
   /* what a GLib application's async call costs more: its reply comes
    * through the client's I/O thread to its main context */
   bench_table_add ("1. async execute p50 vs blocking execute p50", percentile (async_rtt, 0.5), "us",

@@ -178,6 +178,78 @@ echo_handoff_thread (gpointer data)
   return NULL;
 }
 
+/* The leaders floor's echo: its two threads take turns as the reader.
+ * The one that reads a frame hands the reading to the other (a wake-up
+ * the answer does not wait for) and answers the frame itself: a worker
+ * that keeps a reader free for cancels, deadlines and heartbeats without
+ * a hop between reading a call and running it. */
+typedef struct {
+  int      fd;
+  GMutex   lock;
+  GCond    turn;
+  gboolean reading;     /* a thread is the reader */
+  gboolean done;
+  GMutex   write_lock;  /* answers of both threads, whole frames */
+} Leaders;
+
+static gpointer
+leader_thread (gpointer data)
+{
+  Leaders *leaders = data;
+  guint8 *buf = NULL;
+  gsize cap = 0, total;
+  guint32 caller;
+
+  for (;;)
+    {
+      gboolean got;
+
+      g_mutex_lock (&leaders->lock);
+      while (leaders->reading && !leaders->done)
+        g_cond_wait (&leaders->turn, &leaders->lock);
+      if (leaders->done)
+        {
+          g_mutex_unlock (&leaders->lock);
+          break;
+        }
+      leaders->reading = TRUE;
+      g_mutex_unlock (&leaders->lock);
+
+      got = read_frame (leaders->fd, &buf, &cap, &caller, &total);
+
+      g_mutex_lock (&leaders->lock);
+      leaders->reading = FALSE;
+      leaders->done = leaders->done || !got;
+      g_cond_broadcast (&leaders->turn);
+      g_mutex_unlock (&leaders->lock);
+      if (!got)
+        break;
+      g_mutex_lock (&leaders->write_lock);
+      answer_frame (leaders->fd, buf, total);
+      g_mutex_unlock (&leaders->write_lock);
+    }
+  g_free (buf);
+  return NULL;
+}
+
+static gpointer
+echo_leaders_thread (gpointer data)
+{
+  Leaders leaders = { .fd = GPOINTER_TO_INT (data) };
+  GThread *other;
+
+  g_mutex_init (&leaders.lock);
+  g_cond_init (&leaders.turn);
+  g_mutex_init (&leaders.write_lock);
+  other = g_thread_new ("leader", leader_thread, &leaders);
+  leader_thread (&leaders);
+  g_thread_join (other);
+  g_mutex_clear (&leaders.lock);
+  g_cond_clear (&leaders.turn);
+  g_mutex_clear (&leaders.write_lock);
+  return NULL;
+}
+
 static gpointer
 relay_thread (gpointer data)
 {
@@ -267,6 +339,12 @@ RelayFloor *
 relay_floor_new_handoff (guint n_callers)
 {
   return floor_new_threads (n_callers, echo_handoff_thread);
+}
+
+RelayFloor *
+relay_floor_new_leaders (guint n_callers)
+{
+  return floor_new_threads (n_callers, echo_leaders_thread);
 }
 
 /* A child that runs @func (@data) and exits; it only reads and writes

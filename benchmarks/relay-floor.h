@@ -20,6 +20,12 @@ RelayFloor *relay_floor_new_processes  (guint n_callers);
  * frame to another thread, which answers, as a worker's main loop hands a
  * blocking call to its pool. What this design costs at the least. */
 RelayFloor *relay_floor_new_handoff    (guint n_callers);
+/* The same with two threads in each echo taking turns as its reader: the
+ * one that reads a frame hands the reading to the other and answers the
+ * frame itself, so no hop comes between reading a call and running it,
+ * and a reader is still free for the next frame (leader/follower). What
+ * a worker built so would cost at the least. */
+RelayFloor *relay_floor_new_leaders    (guint n_callers);
 void        relay_floor_free           (RelayFloor *floor);
 /* One stream: @n_chunks frames of @chunk_size payload bytes, then an end
  * frame, for caller @caller. Returns the microseconds to the first. */
