@@ -146,13 +146,17 @@ dirty_client_call_finish (Call     *call,
     dirty_stream_queue_finish (call->queue, owned_error);
   /* NULL: a stream's task, returned at its first chunk */
   task = g_steal_pointer (&call->task);
-  if (task != NULL && owned_error != NULL)
-    g_task_return_error (task, g_steal_pointer (&owned_error));
-  else if (task != NULL && (call->frame == NULL || call->queue != NULL))
-    g_task_return_boolean (task, TRUE);
-  else if (task != NULL)
-    g_task_return_pointer (task, g_steal_pointer (&value),
-                           call->result_only ? (GDestroyNotify) json_node_unref : g_object_unref);
+  if (task != NULL)
+    {
+      if (owned_error != NULL)
+        g_task_return_error (task, g_steal_pointer (&owned_error));
+      else if (call->frame == NULL || call->queue != NULL)
+        g_task_return_boolean (task, TRUE);
+      else
+        g_task_return_pointer (task, g_steal_pointer (&value),
+                               call->result_only ? (GDestroyNotify) json_node_unref
+                                                 : g_object_unref);
+    }
   call_value_free (call, value);
 }
 
