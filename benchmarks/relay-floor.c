@@ -16,16 +16,23 @@
 /* same header size as a real frame, so the floor moves the same bytes */
 #define HEADER 32
 
+/* An echo's end of its socket, and the CPU it spends on each frame */
+typedef struct {
+  int   fd;
+  guint work_us;
+} EchoEnd;
+
 struct _RelayFloor {
   guint    n_callers;
   int     *caller_fds;   /* caller's end */
   int     *relay_fds;    /* relay's end of each caller */
   int      echo_relay[N_ECHO];
-  int      echo_fds[N_ECHO];
+  EchoEnd  echo_ends[N_ECHO];
   int      stop_pipe[2];
   GThread *relay;
   GThread *echo[N_ECHO];
   GPid     pids[N_ECHO + 1];   /* relay_floor_new_processes (): relay, echoes */
+  RelayWork work;        /* CPU spent on each call (relay_floor_new_working ()) */
   guint8 **buffers;      /* per caller */
 };
 
@@ -120,16 +127,30 @@ answer_frame (int fd, const guint8 *frame, gsize total)
     write_all (fd, frame, total);
 }
 
+/* Busy for @usec of CPU: a call's own work, which keeps the vCPU it
+ * runs on from idling as a plain echo lets it */
+static void
+spend_cpu (guint usec)
+{
+  gint64 end = g_get_monotonic_time () + usec;
+
+  while (g_get_monotonic_time () < end)
+    ;
+}
+
 static gpointer
 echo_thread (gpointer data)
 {
-  int fd = GPOINTER_TO_INT (data);
+  const EchoEnd *end = data;
   guint8 *buf = NULL;
   gsize cap = 0, total;
   guint32 caller;
 
-  while (read_frame (fd, &buf, &cap, &caller, &total))
-    answer_frame (fd, buf, total);
+  while (read_frame (end->fd, &buf, &cap, &caller, &total))
+    {
+      spend_cpu (end->work_us);
+      answer_frame (end->fd, buf, total);
+    }
   g_free (buf);
   return NULL;
 }
@@ -163,7 +184,7 @@ answer_thread (gpointer data)
 static gpointer
 echo_handoff_thread (gpointer data)
 {
-  Handoff handoff = { GPOINTER_TO_INT (data), g_async_queue_new () };
+  Handoff handoff = { ((EchoEnd *) data)->fd, g_async_queue_new () };
   GThread *answer = g_thread_new ("answer", answer_thread, &handoff);
   guint8 *buf = NULL;
   gsize cap = 0, total;
@@ -235,7 +256,7 @@ leader_thread (gpointer data)
 static gpointer
 echo_leaders_thread (gpointer data)
 {
-  Leaders leaders = { .fd = GPOINTER_TO_INT (data) };
+  Leaders leaders = { .fd = ((EchoEnd *) data)->fd };
   GThread *other;
 
   g_mutex_init (&leaders.lock);
@@ -281,7 +302,10 @@ relay_thread (gpointer data)
           if (!read_frame (fds[i].fd, &buf, &cap, &caller, &total))
             goto out;
           if (i < floor->n_callers)
-            write_all (floor->echo_relay[next++ % N_ECHO], buf, total);
+            {
+              spend_cpu (floor->work.relay_us);
+              write_all (floor->echo_relay[next++ % N_ECHO], buf, total);
+            }
           else
             write_all (floor->relay_fds[caller], buf, total);
         }
@@ -313,18 +337,23 @@ floor_new (guint n_callers)
   for (guint i = 0; i < n_callers; i++)
     pair (&floor->caller_fds[i], &floor->relay_fds[i]);
   for (guint i = 0; i < N_ECHO; i++)
-    pair (&floor->echo_relay[i], &floor->echo_fds[i]);
+    pair (&floor->echo_relay[i], &floor->echo_ends[i].fd);
   g_assert_cmpint (pipe (floor->stop_pipe), ==, 0);
   return floor;
 }
 
 static RelayFloor *
-floor_new_threads (guint n_callers, GThreadFunc echo)
+floor_new_threads (guint n_callers, GThreadFunc echo, const RelayWork *work)
 {
   RelayFloor *floor = floor_new (n_callers);
 
+  if (work != NULL)
+    floor->work = *work;
   for (guint i = 0; i < N_ECHO; i++)
-    floor->echo[i] = g_thread_new ("echo", echo, GINT_TO_POINTER (floor->echo_fds[i]));
+    {
+      floor->echo_ends[i].work_us = floor->work.echo_us;
+      floor->echo[i] = g_thread_new ("echo", echo, &floor->echo_ends[i]);
+    }
   floor->relay = g_thread_new ("relay", relay_thread, floor);
   return floor;
 }
@@ -332,19 +361,26 @@ floor_new_threads (guint n_callers, GThreadFunc echo)
 RelayFloor *
 relay_floor_new (guint n_callers)
 {
-  return floor_new_threads (n_callers, echo_thread);
+  return floor_new_threads (n_callers, echo_thread, NULL);
+}
+
+RelayFloor *
+relay_floor_new_working (guint            n_callers,
+                         const RelayWork *work)
+{
+  return floor_new_threads (n_callers, echo_thread, work);
 }
 
 RelayFloor *
 relay_floor_new_handoff (guint n_callers)
 {
-  return floor_new_threads (n_callers, echo_handoff_thread);
+  return floor_new_threads (n_callers, echo_handoff_thread, NULL);
 }
 
 RelayFloor *
 relay_floor_new_leaders (guint n_callers)
 {
-  return floor_new_threads (n_callers, echo_leaders_thread);
+  return floor_new_threads (n_callers, echo_leaders_thread, NULL);
 }
 
 /* A child that runs @func (@data) and exits; it only reads and writes
@@ -369,7 +405,7 @@ relay_floor_new_processes (guint n_callers)
   RelayFloor *floor = floor_new (n_callers);
 
   for (guint i = 0; i < N_ECHO; i++)
-    floor->pids[1 + i] = fork_running (echo_thread, GINT_TO_POINTER (floor->echo_fds[i]));
+    floor->pids[1 + i] = fork_running (echo_thread, &floor->echo_ends[i]);
   floor->pids[0] = fork_running (relay_thread, floor);
   return floor;
 }
@@ -404,6 +440,7 @@ relay_floor_call (RelayFloor *floor,
   gsize cap = HEADER + size, total;
   guint8 *buf = floor->buffers[caller] = g_realloc (floor->buffers[caller], cap);
 
+  spend_cpu (floor->work.caller_us);
   memset (buf, 0, HEADER);
   memcpy (buf, &id, 4);
   memcpy (buf + 4, &len, 4);
@@ -446,7 +483,7 @@ relay_floor_free (RelayFloor *floor)
       for (guint i = 0; i < N_ECHO; i++)
         {
           close (floor->echo_relay[i]);
-          close (floor->echo_fds[i]);
+          close (floor->echo_ends[i].fd);
         }
     }
   else
@@ -457,7 +494,7 @@ relay_floor_free (RelayFloor *floor)
         {
           close (floor->echo_relay[i]);
           g_thread_join (floor->echo[i]);
-          close (floor->echo_fds[i]);
+          close (floor->echo_ends[i].fd);
         }
     }
   for (guint i = 0; i < floor->n_callers; i++)

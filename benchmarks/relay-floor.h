@@ -26,6 +26,22 @@ RelayFloor *relay_floor_new_handoff    (guint n_callers);
  * and a reader is still free for the next frame (leader/follower). What
  * a worker built so would cost at the least. */
 RelayFloor *relay_floor_new_leaders    (guint n_callers);
+/* CPU spent on each call, in microseconds: by the caller before it
+ * sends (relay_floor_call () only), by the relay before it forwards a
+ * request, by the echo before it answers */
+typedef struct {
+  guint caller_us;
+  guint relay_us;
+  guint echo_us;
+} RelayWork;
+
+/* The raw relay doing @work on each call, as a client, an arbiter and a
+ * worker do theirs: the floor of a round trip that does that much. On a
+ * VM whose idle vCPUs halt, another thread's work lets a waiting vCPU
+ * halt in the meantime, so work can cost a round trip more than its own
+ * time. */
+RelayFloor *relay_floor_new_working    (guint            n_callers,
+                                        const RelayWork *work);
 void        relay_floor_free           (RelayFloor *floor);
 /* One stream: @n_chunks frames of @chunk_size payload bytes, then an end
  * frame, for caller @caller. Returns the microseconds to the first. */
