@@ -558,8 +558,6 @@ profile_floors (void)
     }
 }
 
-/* --profile: one figure, for callgrind or a quick look: one of the
- * dirty-arbiter side, without the floor, or the relay's floors alone. */
 /* How the CPU a round trip of ours costs more than the raw relay's
  * divides among the client, the arbiter and the worker: each one's CPU
  * time on one CPU (/proc/PID/task/TID/schedstat, session 17: 1.0, 2.7
@@ -651,6 +649,8 @@ working_round_trips (Dirty *d, const PlacedRtt *one_cpu)
   return out;
 }
 
+/* --profile: one figure, for callgrind or a quick look: one of the
+ * dirty-arbiter side, without the floor, or the relay's floors alone. */
 static int
 profile (DirtyClient *client, Dirty *d, const char *what)
 {
@@ -772,7 +772,7 @@ main (int argc, char **argv)
     { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "Fewer iterations (a smoke run)", NULL },
     { "table", 0, 0, G_OPTION_ARG_FILENAME, &table, "Append the result rows to FILE", "FILE" },
     { "profile", 0, 0, G_OPTION_ARG_STRING, &profile_what,
-      "Run only one figure (rtt, async, stream, tput, first; floor: the raw relay alone; floors: the relay's shapes in turns; work: the raw relay with CPU spent in its echo, against ours)",
+      "Run only one figure (rtt, async, stream, tput, first; floor: the raw relay alone; floors: the relay's shapes in turns; work: the raw relay with CPU spent on each call, against ours)",
       "WHAT" },
     { "count", 0, 0, G_OPTION_ARG_INT, &count,
       "Round trips, or chunks of the 16-byte stream (after --quick)", "N" },
@@ -938,7 +938,7 @@ main (int argc, char **argv)
               "us", percentile (one_cpu.handoff, 0.5), TRUE);
       g_print ("our CPU per round trip beyond the raw relay's (one CPU): %.0f us\n",
                working.work_us);
-      report ("round trip p50, relay's echo works as long", working.dirty_p50, "us",
+      report ("round trip p50, relay doing our CPU per call", working.dirty_p50, "us",
               working.floor_p50, TRUE);
     }
   else
@@ -994,7 +994,7 @@ main (int argc, char **argv)
                        "us", percentile (one_cpu.handoff, 0.5), BENCH_INFO, 0);
       /* the floor of a design that spends as much CPU on a call as ours
        * (relay-floor.h): what is left is the path, not the work */
-      bench_table_add ("1. p50 vs raw relay + our CPU work in its echo", working.dirty_p50, "us",
+      bench_table_add ("1. p50 vs raw relay doing our CPU per call", working.dirty_p50, "us",
                        working.floor_p50, BENCH_INFO, 0);
     }
   /* the same two vCPU crossings per round trip for both */
