@@ -2,7 +2,20 @@
 #pragma once
 
 /* The threads that run a worker's %DIRTY_ACTION_SYNC calls: a fixed set,
- * started at once, taking items from one queue. Not installed.
+ * started at once, taking items from one queue, and taking turns with
+ * the worker's own thread at running its main context. Not installed.
+ *
+ * Leader and followers: one thread at a time runs the context. A pool
+ * thread that reads a call there claims it, leaves the context and runs
+ * the call itself, keeping its turn: the call goes from the socket to
+ * the action on one thread, and no other thread is woken (on a VM whose
+ * idle vCPUs halt, the wake-up of a thread the call was handed to cost
+ * a tenth of a round trip: benchmarks/HISTORY.md, session 18). Nobody
+ * runs the context while that call runs, so the worker's own thread
+ * watches the socket and a timer meanwhile: it takes the turn at once
+ * when a frame comes (CANCEL, CREDIT, another call) and 1 ms into a call
+ * otherwise (heartbeats, deadlines, signals). It never runs calls
+ * itself; it keeps the turn while every pool thread is busy.
  *
  * Why not GThreadPool: its queue signals a waiting thread while it still
  * holds the queue's lock, so the woken thread first blocks on that lock
@@ -23,6 +36,25 @@ DirtyWorkerPool *dirty_worker_pool_new  (guint            n_threads,
                                          gpointer         user_data,
                                          GDestroyNotify   free_item,
                                          GError         **error);
+/* Runs @context until @loop quits (g_main_loop_quit ()): @loop must
+ * have been made running (g_main_loop_new (context, TRUE)). The pool's
+ * threads take turns at it unless the calling thread owns @context (a
+ * context pushed as its thread-default): then only the caller runs it.
+ * @input_fd is the socket whose input @context reads. Returns with no
+ * pool thread running @context, nor running it again. */
+void             dirty_worker_pool_run  (DirtyWorkerPool *pool,
+                                         GMainContext    *context,
+                                         GMainLoop       *loop,
+                                         int              input_fd);
+/* From a source's dispatch: when a pool thread is running the context,
+ * it takes @item to run once this dispatch's turn ends, and TRUE is
+ * returned; otherwise FALSE (push it). */
+gboolean         dirty_worker_pool_claim (DirtyWorkerPool *pool,
+                                          gpointer         item);
+/* From an item's function, before it sends the reply of a call claimed
+ * (dirty_worker_pool_claim ()): input that comes after the reply is the
+ * next call's, which this thread reads itself once the item returns. */
+void             dirty_worker_pool_replying (void);
 /* Queues @item (any thread). FALSE once the pool is being freed: the
  * item is then the caller's still. */
 gboolean         dirty_worker_pool_push (DirtyWorkerPool *pool,

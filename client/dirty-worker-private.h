@@ -14,7 +14,8 @@
  *                         the frames that go back to the arbiter
  *   dirty-worker-backtrace.c  BACKTRACE: what the thread running a call
  *                         is doing (a signal to that thread)
- *   dirty-worker-pool.c   the threads that run sync calls
+ *   dirty-worker-pool.c   the threads that run sync calls, and their
+ *                         turns at running the main context
  *
  * Everything here runs on the worker's main context unless it says
  * otherwise: only that context touches the connection, the in-flight

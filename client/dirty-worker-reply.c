@@ -464,6 +464,7 @@ send_reply_now (ReplyTarget *target,
   /* before the reply goes out, as reply_cb () does: the client may reuse
    * the arguments' memfds once it has the reply */
   dirty_call_release_arguments (call);
+  dirty_worker_pool_replying ();
   send_from_this_thread (target->worker, frame);
   return TRUE;
 }

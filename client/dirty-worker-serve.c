@@ -69,13 +69,14 @@ dispatch_call (DirtyWorker      *self,
       return;
     }
   dirty_worker_track_call_thread (entry->call);
-  if (!dirty_worker_pool_push (self->pool, g_object_ref (entry->call)))
-    {
-      g_object_unref (entry->call);
-      dirty_call_complete_if_pending (entry->call,
-                                      g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_SHUTTING_DOWN,
-                                                           _("The worker is shutting down")));
-    }
+  /* run by the thread that read it when a pool thread did: no hop */
+  if (dirty_worker_pool_claim (self->pool, g_object_ref (entry->call)) ||
+      dirty_worker_pool_push (self->pool, entry->call))
+    return;
+  g_object_unref (entry->call);
+  dirty_call_complete_if_pending (entry->call,
+                                  g_error_new_literal (DIRTY_ERROR, DIRTY_ERROR_SHUTTING_DOWN,
+                                                       _("The worker is shutting down")));
 }
 
 /* Cancelling calls */

@@ -26,8 +26,13 @@
  * Each REQUEST becomes a [class@Dirty.Call]. A %DIRTY_ACTION_SYNC action
  * runs on one of `n_threads` dedicated threads (so that many blocking
  * calls really run at once); a %DIRTY_ACTION_ASYNC action runs on the main
- * loop. CANCEL, the request's deadline and shutdown fire the call's
- * cancellable. Every REQUEST gets exactly one RESPONSE or ERROR; a
+ * loop. Those threads take turns with the thread that called
+ * [method@Dirty.Worker.run] at running the main loop: the one that reads
+ * a sync call runs it, and the main loop goes on in another thread (at
+ * once if a frame comes, within a millisecond otherwise). So main-loop
+ * callbacks, async actions included, may run on any of these threads,
+ * one at a time, with the main context as their thread-default. CANCEL,
+ * the request's deadline and shutdown fire the call's cancellable. Every REQUEST gets exactly one RESPONSE or ERROR; a
  * REQUEST with the STREAM flag gets CHUNKs, within its credit window,
  * then exactly one END or ERROR.
  *
@@ -412,7 +417,9 @@ stop_in_context_cb (gpointer user_data)
  * Serves the arbiter on @fd until it closes the connection, until SIGTERM
  * or SIGINT, or until [method@Dirty.Worker.stop]. Runs a main loop on the
  * thread-default main context of the calling thread, which is where
- * %DIRTY_ACTION_ASYNC actions run.
+ * %DIRTY_ACTION_ASYNC actions run. Unless the calling thread holds that
+ * context (pushed with g_main_context_push_thread_default ()), the
+ * worker's call threads take turns at running it (see #DirtyWorker).
  *
  * Call it once per worker. It handles SIGTERM and SIGINT itself while it
  * runs. When it returns, GLib gives both their default action again,
@@ -448,7 +455,9 @@ dirty_worker_run (DirtyWorker *self,
   self->forced = FALSE;
 
   g_mutex_lock (&self->stop_lock);
-  self->loop = g_main_loop_new (self->context, FALSE);
+  /* running from the start: dirty_worker_pool_run () runs it until it
+   * quits, in turns among threads */
+  self->loop = g_main_loop_new (self->context, TRUE);
   stop_requested = self->stop_requested;
   g_mutex_unlock (&self->stop_lock);
 
@@ -465,7 +474,7 @@ dirty_worker_run (DirtyWorker *self,
   if (stop_requested)
     begin_shutdown (self);
 
-  g_main_loop_run (self->loop);
+  dirty_worker_pool_run (self->pool, self->context, self->loop, fd);
   stop_everything (self);
 
   g_mutex_lock (&self->stop_lock);
@@ -494,7 +503,15 @@ dirty_worker_stop (DirtyWorker *self)
   if (self->loop == NULL)
     self->stop_requested = TRUE;
   else
-    g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, stop_in_context_cb,
-                                g_object_ref (self), g_object_unref);
+    {
+      /* a source, not g_main_context_invoke (): between two threads'
+       * turns at the context nobody holds it, and invoke () would run
+       * the shutdown here, in the middle of an action perhaps */
+      g_autoptr(GSource) source = g_idle_source_new ();
+
+      g_source_set_callback (source, stop_in_context_cb, g_object_ref (self), g_object_unref);
+      g_source_set_static_name (source, "[dirty-worker] stop");
+      g_source_attach (source, self->context);
+    }
   g_mutex_unlock (&self->stop_lock);
 }

@@ -3,10 +3,16 @@
 /* The threads that run a worker's sync calls (client/dirty-worker-pool.c):
  * calls really run at once, the queue waits for a free thread, and the
  * two ways of stopping (drain and wait, or drop and leave a stuck thread
- * behind) keep their promises. Links the library's objects for the
- * private header, as test-client-unit does. */
+ * behind) keep their promises. With a context to run, the threads take
+ * turns at it and run what they read, and the context goes on running
+ * while a call does. Links the library's objects for the private
+ * header, as test-client-unit does. */
 
 #include "config.h"
+
+#include <glib-unix.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "dirty-worker-pool.h"
 
@@ -232,6 +238,272 @@ test_push_after_free (void)
   g_assert_false (late.pushed);
 }
 
+/* ---- turns at a context (dirty_worker_pool_run ()) ---------------------- */
+
+/* A context that reads bytes from a socket, as a worker reads frames:
+ * each byte becomes an item, claimed by the thread that read it when it
+ * can, queued otherwise; 'q' quits. */
+typedef struct {
+  DirtyWorkerPool *pool;
+  GMainContext    *context;
+  GMainLoop       *loop;
+  int              fds[2];     /* [0]: the context reads; [1]: the test writes */
+  GThread         *runner;     /* in dirty_worker_pool_run () */
+  gboolean         own_context; /* the runner holds the context (pushed) */
+  GMutex           lock;
+  GCond            cond;
+  guint            n_read;
+  guint            n_claimed;
+  guint            n_on_reader; /* items run by the thread that read them */
+  guint            n_running;
+  guint            n_done;
+  guint            ticks;      /* of a 2 ms timeout on the context */
+  gboolean         quit_on_pool; /* 'q' was read by a pool thread */
+  gboolean         block;      /* items wait for !block */
+} Turns;
+
+typedef struct {
+  Turns   *t;
+  GThread *reader;
+} Item;
+
+static void
+bump (Turns *t, guint *field, gint by)
+{
+  g_mutex_lock (&t->lock);
+  *field += by;
+  g_cond_broadcast (&t->cond);
+  g_mutex_unlock (&t->lock);
+}
+
+static void
+run_turns_item (gpointer data,
+                gpointer user_data)
+{
+  Item *item = data;
+  Turns *t = item->t;
+
+  g_mutex_lock (&t->lock);
+  t->n_on_reader += item->reader == g_thread_self ();
+  t->n_running++;
+  g_cond_broadcast (&t->cond);
+  while (t->block)
+    g_cond_wait (&t->cond, &t->lock);
+  t->n_running--;
+  t->n_done++;
+  g_cond_broadcast (&t->cond);
+  g_mutex_unlock (&t->lock);
+  g_free (item);
+}
+
+static gboolean
+read_cb (int fd, GIOCondition condition, gpointer user_data)
+{
+  Turns *t = user_data;
+  char byte;
+
+  while (read (fd, &byte, 1) == 1)
+    {
+      Item *item;
+
+      if (byte == 'q')
+        {
+          t->quit_on_pool = g_thread_self () != t->runner;
+          g_main_loop_quit (t->loop);
+          continue;
+        }
+      item = g_new0 (Item, 1);
+      item->t = t;
+      item->reader = g_thread_self ();
+      bump (t, &t->n_read, 1);
+      if (dirty_worker_pool_claim (t->pool, item))
+        bump (t, &t->n_claimed, 1);
+      else
+        g_assert_true (dirty_worker_pool_push (t->pool, item));
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+tick_cb (gpointer user_data)
+{
+  Turns *t = user_data;
+
+  bump (t, &t->ticks, 1);
+  return G_SOURCE_CONTINUE;
+}
+
+static gpointer
+run_turns (gpointer data)
+{
+  Turns *t = data;
+
+  if (t->own_context)
+    g_main_context_push_thread_default (t->context);
+  dirty_worker_pool_run (t->pool, t->context, t->loop, t->fds[0]);
+  if (t->own_context)
+    g_main_context_pop_thread_default (t->context);
+  return NULL;
+}
+
+static void
+turns_start (Turns *t, guint n_threads, gboolean own_context)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSource) reader = NULL;
+  g_autoptr(GSource) ticker = g_timeout_source_new (2);
+
+  g_mutex_init (&t->lock);
+  g_cond_init (&t->cond);
+  g_assert_no_errno (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, t->fds));
+  t->own_context = own_context;
+  t->context = g_main_context_new ();
+  t->loop = g_main_loop_new (t->context, TRUE);
+  t->pool = dirty_worker_pool_new (n_threads, run_turns_item, t, g_free, &error);
+  g_assert_no_error (error);
+  reader = g_unix_fd_source_new (t->fds[0], G_IO_IN);
+  g_source_set_callback (reader, G_SOURCE_FUNC (read_cb), t, NULL);
+  g_source_attach (reader, t->context);
+  g_source_set_callback (ticker, tick_cb, t, NULL);
+  g_source_attach (ticker, t->context);
+  t->runner = g_thread_new ("runner", run_turns, t);
+}
+
+static void
+send_byte (Turns *t, char byte)
+{
+  g_assert_cmpint (write (t->fds[1], &byte, 1), ==, 1);
+}
+
+/* waits (bounded) until *field reaches @value */
+static void
+turns_wait (Turns *t, guint *field, guint value)
+{
+  gint64 end = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+
+  g_mutex_lock (&t->lock);
+  while (*field < value)
+    g_assert_true (g_cond_wait_until (&t->cond, &t->lock, end));
+  g_mutex_unlock (&t->lock);
+}
+
+static void
+set_block (Turns *t, gboolean block)
+{
+  g_mutex_lock (&t->lock);
+  t->block = block;
+  g_cond_broadcast (&t->cond);
+  g_mutex_unlock (&t->lock);
+}
+
+/* one item at a time, each after the last ran */
+static void
+send_items (Turns *t, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      guint done = t->n_done;
+
+      send_byte (t, 'x');
+      turns_wait (t, &t->n_done, done + 1);
+    }
+}
+
+static void
+turns_stop (Turns *t)
+{
+  send_byte (t, 'q');
+  g_thread_join (t->runner);
+  dirty_worker_pool_free (t->pool, FALSE, TRUE);
+  g_main_loop_unref (t->loop);
+  g_main_context_unref (t->context);
+  close (t->fds[0]);
+  close (t->fds[1]);
+  g_mutex_clear (&t->lock);
+  g_cond_clear (&t->cond);
+}
+
+/* A call runs on the thread that read it: after the first (read by the
+ * runner, which then hands its turn on), nearly every one is claimed
+ * (the runner takes the turn of a call that lasts 1 ms, which a loaded
+ * machine can make any call do). */
+static void
+test_turns_no_hop (void)
+{
+  Turns t = { 0 };
+
+  turns_start (&t, 2, FALSE);
+  send_items (&t, 200);
+  g_test_message ("%u of 200 calls claimed by the thread that read them", t.n_claimed);
+  g_assert_cmpuint (t.n_claimed, >=, 10);
+  g_assert_cmpuint (t.n_on_reader, ==, t.n_claimed);
+  turns_stop (&t);
+}
+
+/* While a call runs in its turn, the context still runs: its timeout
+ * keeps firing and input is read (heartbeats and CANCEL in a worker).
+ * Twice: the second call gets the same from a timer used before. */
+static void
+test_turns_long_call (void)
+{
+  Turns t = { 0 };
+
+  turns_start (&t, 1, FALSE);
+  send_items (&t, 3);   /* the pool's thread has the turn now */
+  for (guint round = 0; round < 2; round++)
+    {
+      guint done = t.n_done, read, ticks;
+
+      set_block (&t, TRUE);
+      send_byte (&t, 'x');
+      turns_wait (&t, &t.n_running, 1);
+      ticks = t.ticks;
+      turns_wait (&t, &t.ticks, ticks + 5);
+      read = t.n_read;
+      send_byte (&t, 'x');   /* queued behind the running one */
+      turns_wait (&t, &t.n_read, read + 1);
+      g_assert_cmpuint (t.n_running, ==, 1);
+      set_block (&t, FALSE);
+      turns_wait (&t, &t.n_done, done + 2);
+      /* and the pool's thread has the turn again */
+      send_items (&t, 3);
+    }
+  turns_stop (&t);
+}
+
+/* The loop quits from a pool thread's turn: run() returns. Which thread
+ * reads the 'q' is the scheduler's choice: tried until a pool thread did. */
+static void
+test_turns_quit_from_pool_thread (void)
+{
+  gboolean quit_on_pool = FALSE;
+
+  for (guint i = 0; i < 50 && !quit_on_pool; i++)
+    {
+      Turns t = { 0 };
+
+      turns_start (&t, 2, FALSE);
+      send_items (&t, 5);
+      turns_stop (&t);
+      quit_on_pool = t.quit_on_pool;
+    }
+  g_assert_true (quit_on_pool);
+}
+
+/* A context its runner holds is run by the runner only: every item is
+ * queued, and runs */
+static void
+test_turns_owned_context (void)
+{
+  Turns t = { 0 };
+
+  turns_start (&t, 2, TRUE);
+  send_items (&t, 20);
+  g_assert_cmpuint (t.n_claimed, ==, 0);
+  g_assert_cmpuint (t.n_done, ==, 20);
+  turns_stop (&t);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -242,5 +514,9 @@ main (int argc, char **argv)
   g_test_add_func ("/worker-pool/free-drains", test_free_drains);
   g_test_add_func ("/worker-pool/free-immediate", test_free_immediate);
   g_test_add_func ("/worker-pool/push-after-free", test_push_after_free);
+  g_test_add_func ("/worker-pool/turns/no-hop", test_turns_no_hop);
+  g_test_add_func ("/worker-pool/turns/long-call", test_turns_long_call);
+  g_test_add_func ("/worker-pool/turns/quit-from-pool-thread", test_turns_quit_from_pool_thread);
+  g_test_add_func ("/worker-pool/turns/owned-context", test_turns_owned_context);
   return g_test_run ();
 }
