@@ -20,8 +20,8 @@ G_BEGIN_DECLS
  *   action returned no result. The default.
  * @DIRTY_ACTION_ASYNC: the action does not block: it runs on the worker's
  *   main loop (the thread-default main context, run by the worker's
- *   threads in turns: see #DirtyWorker), starts its work and returns at
- *   once, and completes the call later, from any thread.
+ *   threads in turns: see [class@Dirty.Worker]), starts its work and
+ *   returns at once, and completes the call later, from any thread.
  * @DIRTY_ACTION_STREAM: the action streams its result: it sends chunks
  *   with [method@Dirty.Call.send_chunk] (a sync action) or
  *   [method@Dirty.Call.send_chunk_async] (an async one) and ends with

@@ -32,9 +32,10 @@
  * once if a frame comes, within a millisecond otherwise). So main-loop
  * callbacks, async actions included, may run on any of these threads,
  * one at a time, with the main context as their thread-default. CANCEL,
- * the request's deadline and shutdown fire the call's cancellable. Every REQUEST gets exactly one RESPONSE or ERROR; a
- * REQUEST with the STREAM flag gets CHUNKs, within its credit window,
- * then exactly one END or ERROR.
+ * the request's deadline and shutdown fire the call's cancellable.
+ * Every REQUEST gets exactly one RESPONSE or ERROR; a REQUEST with the
+ * STREAM flag gets CHUNKs, within its credit window, then exactly one
+ * END or ERROR.
  *
  * The worker stops when the arbiter closes the connection, on SIGTERM or
  * SIGINT, or on [method@Dirty.Worker.stop]: it cancels the calls in
@@ -419,7 +420,8 @@ stop_in_context_cb (gpointer user_data)
  * thread-default main context of the calling thread, which is where
  * %DIRTY_ACTION_ASYNC actions run. Unless the calling thread holds that
  * context (pushed with g_main_context_push_thread_default ()), the
- * worker's call threads take turns at running it (see #DirtyWorker).
+ * worker's call threads take turns at running it (see
+ * [class@Dirty.Worker]).
  *
  * Call it once per worker. It handles SIGTERM and SIGINT itself while it
  * runs. When it returns, GLib gives both their default action again,
