@@ -51,6 +51,9 @@ struct _DirtyWorkerPool {
   int             main_event; /* eventfd: it is the caller of run()'s turn */
   int             timer_fd; /* see run_call_in_turn () */
   gboolean        timer_armed;
+  gboolean        nudged;   /* an idle thread woke the context for the turn */
+  gpointer        handed;   /* read in the caller of run()'s turn: goes with
+                             * the next turn to an idle pool thread */
   gint64          call_since; /* TURN_CALL since (monotonic µs) */
 };
 
@@ -58,6 +61,8 @@ struct _DirtyWorkerPool {
  * took from a dispatch to run once its turn ends */
 static _Thread_local DirtyWorkerPool *leading;
 static _Thread_local gpointer claimed;
+/* The pool whose context the caller of run() is running */
+static _Thread_local DirtyWorkerPool *main_leading;
 /* The pool whose turn this thread keeps while it runs a call, while its
  * socket's input would end that turn */
 static _Thread_local DirtyWorkerPool *watching;
@@ -197,16 +202,23 @@ main_wait_close (DirtyWorkerPool *pool)
 
 /* Ends the caller of run()'s turn (lock held): the next is an idle pool
  * thread's when one is left over after the queued items, so that the
- * next call read runs where it is read. Returns whether it is, and the
- * thread to wake once the lock is dropped. */
+ * next call read runs where it is read; the call the caller of run()
+ * read goes with it, or to the head of the queue if it cannot. Returns
+ * whether to wake an idle thread once the lock is dropped. */
 static gboolean
 pass_turn (DirtyWorkerPool *pool)
 {
-  if (pool->context == NULL || !g_main_loop_is_running (pool->loop) || pool->stopping ||
-      pool->n_idle <= pool->queue.length)
-    return FALSE;
-  pool->turn = TURN_FOLLOWER;
-  return TRUE;
+  gboolean pass = pool->context != NULL && g_main_loop_is_running (pool->loop) &&
+                  !pool->stopping && pool->n_idle > pool->queue.length;
+
+  if (pool->handed != NULL && !pass)
+    {
+      g_queue_push_head (&pool->queue, g_steal_pointer (&pool->handed));
+      return pool->n_idle > 0;
+    }
+  if (pass)
+    pool->turn = TURN_FOLLOWER;
+  return pass;
 }
 
 /* Runs the context until a dispatch claims an item for this thread
@@ -245,7 +257,7 @@ static gboolean
 run_call_in_turn (DirtyWorkerPool *pool,
                   gpointer         item)
 {
-  gboolean arm, kept;
+  gboolean arm, kept, give_up;
 
   g_mutex_lock (&pool->lock);
   pool->turn = TURN_CALL;
@@ -261,25 +273,41 @@ run_call_in_turn (DirtyWorkerPool *pool,
     watch_input (pool, FALSE);
   g_mutex_lock (&pool->lock);
   kept = pool->turn == TURN_CALL;
-  if (kept)
+  /* Calls queued meanwhile that no idle thread will take (more than the
+   * host sent for our threads, or read with this one) are older than
+   * any this thread would read next: it runs them, and the caller of
+   * run() takes the turn. */
+  give_up = kept && pool->queue.length > pool->n_idle;
+  if (give_up)
+    pool->turn = TURN_MAIN;
+  else if (kept)
     pool->turn = TURN_TAKEN;
   g_mutex_unlock (&pool->lock);
-  return kept;
+  if (give_up)
+    wake_main (pool);
+  return kept && !give_up;
 }
 
 /* A pool thread's turn (lock held on entry and on return) */
 static void
 take_turn (DirtyWorkerPool *pool)
 {
-  gpointer item = NULL;
+  gpointer item = g_steal_pointer (&pool->handed);
 
   pool->turn = TURN_TAKEN;
   g_mutex_unlock (&pool->lock);
+  /* the call the caller of run() read, first */
+  if (item != NULL && !run_call_in_turn (pool, item))
+    {
+      g_mutex_lock (&pool->lock);
+      return;
+    }
   while (run_context (pool, &item) && item != NULL)
     {
       if (!run_call_in_turn (pool, item))
         {
-          /* the caller of run() took the turn: an idle thread now */
+          /* the caller of run() took the turn, or has it for the queue's
+           * sake: an idle thread now */
           g_mutex_lock (&pool->lock);
           return;
         }
@@ -288,6 +316,27 @@ take_turn (DirtyWorkerPool *pool)
   pool->turn = TURN_MAIN;
   g_mutex_unlock (&pool->lock);
   wake_main (pool);
+  g_mutex_lock (&pool->lock);
+}
+
+/* A pool thread going idle while the caller of run() has the turn (lock
+ * held, and dropped meanwhile): it wakes the context, so that the turn
+ * comes back to it when the caller of run()'s iteration ends
+ * (pass_turn ()). Without it, a caller of run() that reads every call
+ * (each one queued for the one idle thread) would keep the turn as long
+ * as calls keep coming. */
+static void
+nudge_main (DirtyWorkerPool *pool)
+{
+  GMainContext *context = pool->context;
+
+  if (context == NULL || pool->turn != TURN_MAIN || pool->nudged)
+    return;
+  pool->nudged = TRUE;
+  g_main_context_ref (context);
+  g_mutex_unlock (&pool->lock);
+  g_main_context_wakeup (context);
+  g_main_context_unref (context);
   g_mutex_lock (&pool->lock);
 }
 
@@ -301,10 +350,13 @@ pool_thread (gpointer data)
     {
       gpointer item;
 
-      while (pool->turn != TURN_FOLLOWER && g_queue_is_empty (&pool->queue) && !pool->stopping)
+      if (pool->turn != TURN_FOLLOWER && g_queue_is_empty (&pool->queue) && !pool->stopping)
         {
           pool->n_idle++;
-          g_cond_wait (&pool->cond, &pool->lock);
+          nudge_main (pool);
+          while (pool->turn != TURN_FOLLOWER && g_queue_is_empty (&pool->queue) &&
+                 !pool->stopping)
+            g_cond_wait (&pool->cond, &pool->lock);
           pool->n_idle--;
         }
       /* the turn first: while nobody runs the context, nobody reads */
@@ -385,8 +437,11 @@ dirty_worker_pool_run (DirtyWorkerPool *pool,
       if (!g_main_loop_is_running (loop))
         break;
       g_mutex_unlock (&pool->lock);
+      main_leading = pool->context != NULL ? pool : NULL;
       g_main_context_iteration (context, TRUE);
+      main_leading = NULL;
       g_mutex_lock (&pool->lock);
+      pool->nudged = FALSE;
       if (pass_turn (pool))
         {
           /* after the unlock, as in dirty_worker_pool_push () */
@@ -405,13 +460,28 @@ gboolean
 dirty_worker_pool_claim (DirtyWorkerPool *pool,
                          gpointer         item)
 {
+  gboolean handed = FALSE;
+
   g_return_val_if_fail (item != NULL, FALSE);
 
   /* one item a turn: the others of the same read go to idle threads */
-  if (leading != pool || claimed != NULL)
+  if (leading == pool && claimed == NULL)
+    {
+      claimed = item;
+      return TRUE;
+    }
+  if (main_leading != pool)
     return FALSE;
-  claimed = item;
-  return TRUE;
+  /* the caller of run() runs no calls: one it reads goes with its turn
+   * to an idle thread, which then has the turn (pass_turn ()) */
+  g_mutex_lock (&pool->lock);
+  if (pool->handed == NULL && pool->n_idle > pool->queue.length)
+    {
+      pool->handed = item;
+      handed = TRUE;
+    }
+  g_mutex_unlock (&pool->lock);
+  return handed;
 }
 
 void

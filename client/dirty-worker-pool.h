@@ -15,7 +15,10 @@
  * watches the socket and a timer meanwhile: it takes the turn at once
  * when a frame comes (CANCEL, CREDIT, another call) and 1 ms into a call
  * otherwise (heartbeats, deadlines, signals). It never runs calls
- * itself; it keeps the turn while every pool thread is busy.
+ * itself: one it reads goes with its turn to an idle pool thread, and
+ * it keeps the turn only while every pool thread is busy (a thread that
+ * goes idle meanwhile wakes the context for it). A thread whose call
+ * ends with older calls queued for nobody runs those before it reads.
  *
  * Why not GThreadPool: its queue signals a waiting thread while it still
  * holds the queue's lock, so the woken thread first blocks on that lock
@@ -47,8 +50,9 @@ void             dirty_worker_pool_run  (DirtyWorkerPool *pool,
                                          GMainLoop       *loop,
                                          int              input_fd);
 /* From a source's dispatch: when a pool thread is running the context,
- * it takes @item to run once this dispatch's turn ends, and TRUE is
- * returned; otherwise FALSE (push it). */
+ * it takes @item to run once this dispatch's turn ends; when the caller
+ * of run() is, @item goes with the next turn to an idle pool thread.
+ * Then TRUE is returned; otherwise FALSE (push it). */
 gboolean         dirty_worker_pool_claim (DirtyWorkerPool *pool,
                                           gpointer         item);
 /* From an item's function, before it sends the reply of a call claimed

@@ -253,7 +253,8 @@ typedef struct {
   GMutex           lock;
   GCond            cond;
   guint            n_read;
-  guint            n_claimed;
+  guint            n_claimed;  /* by the pool thread that read them */
+  guint            n_handed;   /* read by the runner, sent with its turn */
   guint            n_on_reader; /* items run by the thread that read them */
   guint            n_running;
   guint            n_done;
@@ -316,8 +317,9 @@ read_cb (int fd, GIOCondition condition, gpointer user_data)
       item->t = t;
       item->reader = g_thread_self ();
       bump (t, &t->n_read, 1);
+      /* the runner hands a call it claims to a pool thread with its turn */
       if (dirty_worker_pool_claim (t->pool, item))
-        bump (t, &t->n_claimed, 1);
+        bump (t, item->reader == t->runner ? &t->n_handed : &t->n_claimed, 1);
       else
         g_assert_true (dirty_worker_pool_push (t->pool, item));
     }
@@ -409,6 +411,17 @@ send_items (Turns *t, guint n)
     }
 }
 
+/* Sends items until one is claimed: a pool thread has the turn then */
+static void
+until_claimed (Turns *t)
+{
+  guint claimed = t->n_claimed;
+
+  for (guint i = 0; i < 100 && t->n_claimed == claimed; i++)
+    send_items (t, 1);
+  g_assert_cmpuint (t->n_claimed, >, claimed);
+}
+
 static void
 turns_stop (Turns *t)
 {
@@ -449,7 +462,7 @@ test_turns_long_call (void)
   Turns t = { 0 };
 
   turns_start (&t, 1, FALSE);
-  send_items (&t, 3);   /* the pool's thread has the turn now */
+  until_claimed (&t);   /* the pool's thread has the turn now */
   for (guint round = 0; round < 2; round++)
     {
       guint done = t.n_done, read, ticks;
@@ -466,8 +479,26 @@ test_turns_long_call (void)
       set_block (&t, FALSE);
       turns_wait (&t, &t.n_done, done + 2);
       /* and the pool's thread has the turn again */
-      send_items (&t, 3);
+      until_claimed (&t);
     }
+  turns_stop (&t);
+}
+
+/* Two calls read at once by the only pool thread: it runs the one it
+ * claimed, then the one it queued, though no input comes to end its
+ * turn (a host that sends more calls than the worker has threads) */
+static void
+test_turns_queued_call_runs (void)
+{
+  Turns t = { 0 };
+  guint done;
+
+  turns_start (&t, 1, FALSE);
+  until_claimed (&t);   /* the pool's thread has the turn now */
+  done = t.n_done;
+  g_assert_cmpint (write (t.fds[1], "xx", 2), ==, 2);
+  turns_wait (&t, &t.n_done, done + 2);
+  until_claimed (&t);
   turns_stop (&t);
 }
 
@@ -499,7 +530,7 @@ test_turns_owned_context (void)
 
   turns_start (&t, 2, TRUE);
   send_items (&t, 20);
-  g_assert_cmpuint (t.n_claimed, ==, 0);
+  g_assert_cmpuint (t.n_claimed + t.n_handed, ==, 0);
   g_assert_cmpuint (t.n_done, ==, 20);
   turns_stop (&t);
 }
@@ -516,6 +547,7 @@ main (int argc, char **argv)
   g_test_add_func ("/worker-pool/push-after-free", test_push_after_free);
   g_test_add_func ("/worker-pool/turns/no-hop", test_turns_no_hop);
   g_test_add_func ("/worker-pool/turns/long-call", test_turns_long_call);
+  g_test_add_func ("/worker-pool/turns/queued-call-runs", test_turns_queued_call_runs);
   g_test_add_func ("/worker-pool/turns/quit-from-pool-thread", test_turns_quit_from_pool_thread);
   g_test_add_func ("/worker-pool/turns/owned-context", test_turns_owned_context);
   return g_test_run ();
