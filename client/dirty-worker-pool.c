@@ -322,9 +322,9 @@ take_turn (DirtyWorkerPool *pool)
 /* A pool thread going idle while the caller of run() has the turn (lock
  * held, and dropped meanwhile): it wakes the context, so that the turn
  * comes back to it when the caller of run()'s iteration ends
- * (pass_turn ()). Without it, a caller of run() that reads every call
- * (each one queued for the one idle thread) would keep the turn as long
- * as calls keep coming. */
+ * (pass_turn ()). Without it, the caller of run() would keep the turn
+ * after every pool thread was busy until the next call came, and that
+ * call would cost the wake-up of the thread it is handed to. */
 static void
 nudge_main (DirtyWorkerPool *pool)
 {
