@@ -200,6 +200,14 @@ main_wait_close (DirtyWorkerPool *pool)
 
 /* Turns */
 
+/* Whether an idle pool thread is left over once each queued item has
+ * one (lock held): the one the next turn, or a call with it, can go to */
+static gboolean
+idle_thread_left (DirtyWorkerPool *pool)
+{
+  return pool->n_idle > pool->queue.length;
+}
+
 /* Ends the caller of run()'s turn (lock held): the next is an idle pool
  * thread's when one is left over after the queued items, so that the
  * next call read runs where it is read; the call the caller of run()
@@ -209,7 +217,7 @@ static gboolean
 pass_turn (DirtyWorkerPool *pool)
 {
   gboolean pass = pool->context != NULL && g_main_loop_is_running (pool->loop) &&
-                  !pool->stopping && pool->n_idle > pool->queue.length;
+                  !pool->stopping && idle_thread_left (pool);
 
   if (pool->handed != NULL && !pass)
     {
@@ -249,10 +257,11 @@ run_context (DirtyWorkerPool  *pool,
  * short call costs no wake-up of another thread. The caller of run()
  * watches for input meanwhile, and for time: the timer, once armed,
  * stays so while calls keep the turn (main_timer_expired ()), since a
- * timer armed for each call cost a round trip 8 µs on a VM (two
- * reprogrammings of the vCPU's timer). Returns whether the turn is
- * still this thread's after the call (lock dropped on entry and on
- * return). */
+ * timer armed and disarmed for each call (two timerfd_settime () a
+ * call) cost a round trip 8 µs on a VM, measured against the timer
+ * left off (benchmarks/HISTORY.md, session 18). Returns whether the
+ * turn is still this thread's after the call (lock dropped on entry
+ * and on return). */
 static gboolean
 run_call_in_turn (DirtyWorkerPool *pool,
                   gpointer         item)
@@ -475,7 +484,7 @@ dirty_worker_pool_claim (DirtyWorkerPool *pool,
   /* the caller of run() runs no calls: one it reads goes with its turn
    * to an idle thread, which then has the turn (pass_turn ()) */
   g_mutex_lock (&pool->lock);
-  if (pool->handed == NULL && pool->n_idle > pool->queue.length)
+  if (pool->handed == NULL && idle_thread_left (pool))
     {
       pool->handed = item;
       handed = TRUE;
