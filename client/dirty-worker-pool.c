@@ -40,6 +40,7 @@ struct _DirtyWorkerPool {
   gboolean        stopping;
   GFunc           func;
   gpointer        user_data;
+  DirtyWorkerPoolAfterCall after_call; /* see dirty_worker_pool_set_after_call () */
   GDestroyNotify  free_item;
   GPtrArray      *threads;  /* GThread*: joined, or let go, when freed */
   /* While run() runs with the pool threads in the turns: */
@@ -230,9 +231,12 @@ pass_turn (DirtyWorkerPool *pool)
 }
 
 /* Runs the context until a dispatch claims an item for this thread
- * (returned) or the loop quits (NULL). FALSE if it cannot hold it. */
+ * (returned) or the loop quits (NULL), first finishing what the call
+ * this thread just ran in its turn left for the context, if
+ * @after_call. FALSE if it cannot hold it. */
 static gboolean
 run_context (DirtyWorkerPool  *pool,
+             gboolean          after_call,
              gpointer         *item)
 {
   /* The last turn's thread released the context before it passed the
@@ -243,6 +247,8 @@ run_context (DirtyWorkerPool  *pool,
   /* for the async actions and sources that dispatch here */
   g_main_context_push_thread_default (pool->context);
   leading = pool;
+  if (after_call && pool->after_call != NULL)
+    pool->after_call (pool->user_data);
   while (claimed == NULL && g_main_loop_is_running (pool->loop))
     g_main_context_iteration (pool->context, TRUE);
   leading = NULL;
@@ -302,6 +308,7 @@ static void
 take_turn (DirtyWorkerPool *pool)
 {
   gpointer item = g_steal_pointer (&pool->handed);
+  gboolean after_call = item != NULL;
 
   pool->turn = TURN_TAKEN;
   g_mutex_unlock (&pool->lock);
@@ -311,8 +318,9 @@ take_turn (DirtyWorkerPool *pool)
       g_mutex_lock (&pool->lock);
       return;
     }
-  while (run_context (pool, &item) && item != NULL)
+  while (run_context (pool, after_call, &item) && item != NULL)
     {
+      after_call = TRUE;
       if (!run_call_in_turn (pool, item))
         {
           /* the caller of run() took the turn, or has it for the queue's
@@ -463,6 +471,13 @@ dirty_worker_pool_run (DirtyWorkerPool *pool,
   pool->loop = NULL;
   g_mutex_unlock (&pool->lock);
   main_wait_close (pool);
+}
+
+void
+dirty_worker_pool_set_after_call (DirtyWorkerPool          *pool,
+                                  DirtyWorkerPoolAfterCall  func)
+{
+  pool->after_call = func;
 }
 
 gboolean

@@ -333,6 +333,15 @@ static GSourceFuncs sent_source_funcs = {
   .dispatch = sent_source_dispatch,
 };
 
+/* A pool thread whose call's reply is out runs the context next: it
+ * forgets the call before it polls, rather than have the sent source
+ * ready and the loop iterate (poll included) for it alone. */
+static void
+forget_sent_after_call (gpointer user_data)
+{
+  dirty_worker_forget_sent (user_data, FALSE);
+}
+
 void
 dirty_worker_start_forgetting (DirtyWorker *self)
 {
@@ -344,6 +353,7 @@ dirty_worker_start_forgetting (DirtyWorker *self)
   g_source_set_static_name (&source->source, "[dirty-worker] sent replies");
   g_source_attach (&source->source, self->context);
   self->sent_source = &source->source;
+  dirty_worker_pool_set_after_call (self->pool, forget_sent_after_call);
 }
 
 void
