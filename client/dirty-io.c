@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "dirty-io-private.h"
+#include "dirty-poller.h"
 
 /* Like GDBus's worker thread: one thread and one GMainContext for every
  * client in the process, started on first use and never stopped (its
@@ -113,6 +114,8 @@ static gpointer
 dirty_io_start (gpointer data)
 {
   io_context = g_main_context_new ();
+  /* its connections' epoll set waits for the context's wakeup too */
+  dirty_poller_own_context (io_context);
   schedule_source_attach (io_context);
   io_thread = g_thread_new ("dirty-io", dirty_io_thread,
                             g_main_context_ref (io_context));

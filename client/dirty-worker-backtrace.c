@@ -11,6 +11,7 @@
 
 #include <glib-unix.h>
 
+#include "dirty-poller.h"
 #include "dirty-worker-private.h"
 
 /* BACKTRACE (docs/protocol.md): what the thread running a call is doing,
@@ -62,7 +63,7 @@ typedef struct {
 struct _DirtyWorkerBacktrace
 {
   DirtyWorker *worker;        /* unowned: it owns us */
-  GSource     *wake_source;
+  DirtyWatch  *wake_watch;   /* capture.wake[0], in the connection's epoll set */
   GSource     *timeout_source;
   GQueue       pending;       /* Pending*, waiting for their turn */
   guint64      current_id;    /* the capture in progress, 0 for none */
@@ -367,15 +368,14 @@ collect_c_stack (DirtyWorkerBacktrace *bt)
     bt->c_text = symbolize (capture.frames, capture.n_frames, capture.pc);
 }
 
-static gboolean
-wake_cb (gint         fd,
-         GIOCondition condition,
+static void
+wake_cb (GIOCondition condition,
          gpointer     user_data)
 {
   DirtyWorkerBacktrace *bt = user_data;
   char buf[16];
 
-  while (read (fd, buf, sizeof buf) > 0)
+  while (read (capture.wake[0], buf, sizeof buf) > 0)
     ;
   if (bt->current_id != 0 && bt->c_pending &&
       g_atomic_int_get (&capture.target) == TARGET_CAPTURED)
@@ -383,7 +383,6 @@ wake_cb (gint         fd,
       collect_c_stack (bt);
       maybe_finish_capture (bt);
     }
-  return G_SOURCE_CONTINUE;
 }
 
 static gboolean
@@ -586,9 +585,8 @@ dirty_worker_backtrace_new (DirtyWorker *self)
   g_queue_init (&bt->pending);
   if (capture.wake[0] >= 0)
     {
-      bt->wake_source = g_unix_fd_source_new (capture.wake[0], G_IO_IN);
-      g_source_set_callback (bt->wake_source, G_SOURCE_FUNC (wake_cb), bt, NULL);
-      g_source_attach (bt->wake_source, self->context);
+      bt->wake_watch = dirty_watch_new (self->context, capture.wake[0], wake_cb, bt);
+      dirty_watch_set_events (bt->wake_watch, G_IO_IN);
     }
   return bt;
 }
@@ -598,7 +596,7 @@ dirty_worker_backtrace_free (DirtyWorkerBacktrace *bt)
 {
   if (bt == NULL)
     return;
-  dirty_worker_clear_source (&bt->wake_source);
+  g_clear_pointer (&bt->wake_watch, dirty_watch_destroy);
   dirty_worker_clear_source (&bt->timeout_source);
   stop_describe (bt);
   g_clear_object (&bt->current_call);

@@ -7,6 +7,7 @@
 
 #include <glib-unix.h>
 
+#include "dirty-poller.h"
 #include "dirty-worker-private.h"
 
 /**
@@ -421,7 +422,11 @@ stop_in_context_cb (gpointer user_data)
  * %DIRTY_ACTION_ASYNC actions run. Unless the calling thread holds that
  * context (pushed with g_main_context_push_thread_default ()), the
  * worker's call threads take turns at running it (see
- * [class@Dirty.Worker]).
+ * [class@Dirty.Worker]). The worker then also sets that context's poll
+ * function (g_main_context_set_poll_func ()), unless it already polls
+ * an fd of the program's or has a poll function of its own, so that
+ * each wake-up is one epoll_wait (); it stays set, and polls as
+ * g_poll() does whenever a source of the program has an fd attached.
  *
  * Call it once per worker. It handles SIGTERM and SIGINT itself while it
  * runs. When it returns, GLib gives both their default action again,
@@ -447,6 +452,10 @@ dirty_worker_run (DirtyWorker *self,
 
   self->has_run = TRUE;
   self->context = g_main_context_ref_thread_default ();
+  /* a context the call threads take turns at: each wake-up is then one
+   * epoll_wait () while it polls nothing but the connection */
+  if (!g_main_context_is_owner (self->context))
+    dirty_poller_own_context (self->context);
   self->worker_id = worker_id;
   self->worker_id_str = g_strdup_printf ("%u", worker_id);
   self->pid = getpid ();

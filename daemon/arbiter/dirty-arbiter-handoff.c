@@ -122,10 +122,7 @@ dirty_arbiter_begin_handoff (DirtyArbiter *self)
   self->handing_off = TRUE;
   /* unit mode: idle workers go to the store too, and keep running */
   dirty_pool_set_handoff (self->pool, TRUE);
-  g_clear_handle_id (&self->accept_pause, g_source_remove);
-  if (self->accept_source != NULL)
-    g_source_destroy (self->accept_source);
-  g_clear_pointer (&self->accept_source, g_source_unref);
+  dirty_arbiter_stop_accepting (self);
   g_hash_table_iter_init (&iter, self->peers);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     dirty_peer_hold (key);

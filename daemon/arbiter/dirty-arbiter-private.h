@@ -25,7 +25,7 @@ struct _DirtyArbiter
 
   GSocket         *listener;
   char            *bound_path;     /* unlinked at exit; NULL when activated */
-  GSource         *accept_source;
+  DirtyWatch      *accept_watch;  /* the listener, in the connections' epoll set */
   guint            accept_pause;
   GHashTable      *peers;          /* DirtyPeer (ref) -> its uid */
   GHashTable      *uid_counts;     /* uid -> open connections */
@@ -77,6 +77,8 @@ gboolean dirty_arbiter_add_peer        (DirtyArbiter *self,
                                         GSocket      *socket,
                                         GBytes       *unread,
                                         GArray       *fds);
+/* No more connections are accepted (shutdown, or a handoff under way) */
+void     dirty_arbiter_stop_accepting  (DirtyArbiter *self);
 
 /* dirty-arbiter-handoff.c */
 

@@ -75,10 +75,7 @@ dirty_arbiter_dispose (GObject *object)
   g_clear_handle_id (&self->watchdog_source, g_source_remove);
   g_clear_handle_id (&self->graceful_source, g_source_remove);
   g_clear_handle_id (&self->flush_source, g_source_remove);
-  g_clear_handle_id (&self->accept_pause, g_source_remove);
-  if (self->accept_source != NULL)
-    g_source_destroy (self->accept_source);
-  g_clear_pointer (&self->accept_source, g_source_unref);
+  dirty_arbiter_stop_accepting (self);
   if (self->peers != NULL)
     g_hash_table_remove_all (self->peers);
   if (self->scheduler != NULL)
@@ -695,16 +692,25 @@ dirty_arbiter_accept_fd (DirtyArbiter *self,
   dirty_arbiter_start_peer (self, socket, uid, NULL, NULL);
 }
 
-static gboolean dirty_arbiter_accept_cb (GSocket      *socket,
-                                         GIOCondition  condition,
-                                         gpointer      user_data);
+static void dirty_arbiter_accept_cb (GIOCondition  condition,
+                                     gpointer      user_data);
 
+/* The listener is watched in the connections' epoll set, like them: the
+ * loop then polls nothing of its own (dirty_poller_own_context ()). */
 static void
 dirty_arbiter_watch_listener (DirtyArbiter *self)
 {
-  self->accept_source = g_socket_create_source (self->listener, G_IO_IN, NULL);
-  g_source_set_callback (self->accept_source, G_SOURCE_FUNC (dirty_arbiter_accept_cb), self, NULL);
-  g_source_attach (self->accept_source, g_main_context_get_thread_default ());
+  self->accept_watch = dirty_watch_new (g_main_context_get_thread_default (),
+                                        g_socket_get_fd (self->listener),
+                                        dirty_arbiter_accept_cb, self);
+  dirty_watch_set_events (self->accept_watch, G_IO_IN);
+}
+
+void
+dirty_arbiter_stop_accepting (DirtyArbiter *self)
+{
+  g_clear_handle_id (&self->accept_pause, g_source_remove);
+  g_clear_pointer (&self->accept_watch, dirty_watch_destroy);
 }
 
 static gboolean
@@ -713,7 +719,7 @@ dirty_arbiter_resume_accept_cb (gpointer user_data)
   DirtyArbiter *self = user_data;
 
   self->accept_pause = 0;
-  dirty_arbiter_watch_listener (self);
+  dirty_watch_set_events (self->accept_watch, G_IO_IN);
   return G_SOURCE_REMOVE;
 }
 
@@ -725,16 +731,16 @@ dirty_arbiter_resume_accept_cb (gpointer user_data)
  * costs far less than a turn of the clients' frames, so the clients
  * keep their share of the loop; what a flood still takes from them is
  * CPU: the connector and the arbiter's accepts run on the same cores. */
-static gboolean
-dirty_arbiter_accept_cb (GSocket      *listener,
-                         GIOCondition  condition,
+static void
+dirty_arbiter_accept_cb (GIOCondition  condition,
                          gpointer      user_data)
 {
   DirtyArbiter *self = user_data;
 
   for (guint i = 0; i < ACCEPT_BATCH; i++)
     {
-      int fd = accept4 (g_socket_get_fd (listener), NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int fd = accept4 (g_socket_get_fd (self->listener), NULL, NULL,
+                        SOCK_NONBLOCK | SOCK_CLOEXEC);
       int saved_errno = errno;
 
       if (fd >= 0)
@@ -746,12 +752,11 @@ dirty_arbiter_accept_cb (GSocket      *listener,
           /* out of fds or similar: retrying at once would spin */
           dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0, "accept: %s",
                      g_strerror (saved_errno));
-          g_clear_pointer (&self->accept_source, g_source_unref);
+          dirty_watch_set_events (self->accept_watch, 0);
           self->accept_pause = g_timeout_add (ACCEPT_PAUSE_MS, dirty_arbiter_resume_accept_cb, self);
-          return G_SOURCE_REMOVE;
+          return;
         }
     }
-  return G_SOURCE_CONTINUE;
 }
 
 /* ---- shutdown ---- */

@@ -12,6 +12,7 @@
 #include "dirty-error-private.h"
 #include "dirty-log.h"
 #include "dirty-message.h"
+#include "dirty-poller.h"
 #include "dirty-unit-launcher.h"
 #include "dirty-worker-proc.h"
 
@@ -33,7 +34,7 @@ struct _DirtyUnitLauncher
   GDBusConnection *bus;
   GSocket         *listener;
   char            *socket_path;   /* unlinked on dispose */
-  GSource         *accept_source;
+  DirtyWatch      *accept_watch;  /* the listener, in the connections' epoll set */
   DirtyLimits      limits;
   GHashTable      *expected;      /* worker id -> DirtyWorkerProc (unowned) */
 };
@@ -45,9 +46,7 @@ dirty_unit_launcher_dispose (GObject *object)
 {
   DirtyUnitLauncher *self = DIRTY_UNIT_LAUNCHER (object);
 
-  if (self->accept_source != NULL)
-    g_source_destroy (self->accept_source);
-  g_clear_pointer (&self->accept_source, g_source_unref);
+  g_clear_pointer (&self->accept_watch, dirty_watch_destroy);
   if (self->listener != NULL)
     g_socket_close (self->listener, NULL);
   g_clear_object (&self->listener);
@@ -160,9 +159,8 @@ bind_worker_socket (const char  *path,
   return g_steal_pointer (&socket);
 }
 
-static gboolean dirty_unit_launcher_accept_cb (GSocket      *listener,
-                                               GIOCondition  condition,
-                                               gpointer      user_data);
+static void dirty_unit_launcher_accept_cb (GIOCondition  condition,
+                                           gpointer      user_data);
 
 DirtyUnitLauncher *
 dirty_unit_launcher_new (const char         *socket_path,
@@ -182,10 +180,10 @@ dirty_unit_launcher_new (const char         *socket_path,
   if (self->listener == NULL)
     return NULL;
   self->socket_path = g_strdup (socket_path);
-  self->accept_source = g_socket_create_source (self->listener, G_IO_IN, NULL);
-  g_source_set_callback (self->accept_source, G_SOURCE_FUNC (dirty_unit_launcher_accept_cb),
-                         self, NULL);
-  g_source_attach (self->accept_source, g_main_context_get_thread_default ());
+  self->accept_watch = dirty_watch_new (g_main_context_get_thread_default (),
+                                        g_socket_get_fd (self->listener),
+                                        dirty_unit_launcher_accept_cb, self);
+  dirty_watch_set_events (self->accept_watch, G_IO_IN);
   dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0,
              "unit mode: workers are %s*%s units, connecting to %s",
              UNIT_PREFIX, UNIT_SUFFIX, socket_path);
@@ -379,9 +377,8 @@ dirty_unit_launcher_handle (DirtyUnitLauncher *self,
                           unit_by_pid_cb, check);
 }
 
-static gboolean
-dirty_unit_launcher_accept_cb (GSocket      *listener,
-                               GIOCondition  condition,
+static void
+dirty_unit_launcher_accept_cb (GIOCondition  condition,
                                gpointer      user_data)
 {
   DirtyUnitLauncher *self = user_data;
@@ -389,7 +386,7 @@ dirty_unit_launcher_accept_cb (GSocket      *listener,
   for (;;)
     {
       g_autoptr(GError) error = NULL;
-      g_autoptr(GSocket) socket = g_socket_accept (listener, NULL, &error);
+      g_autoptr(GSocket) socket = g_socket_accept (self->listener, NULL, &error);
 
       if (socket == NULL)
         {
@@ -397,7 +394,7 @@ dirty_unit_launcher_accept_cb (GSocket      *listener,
             dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
                        "worker socket: accept: %s", error->message);
           /* a failure such as EMFILE: the next worker retries */
-          return G_SOURCE_CONTINUE;
+          return;
         }
       dirty_unit_launcher_handle (self, socket, NULL);
     }

@@ -9,6 +9,7 @@
 #include "dirty-config.h"
 #include "dirty-hooks-module.h"
 #include "dirty-log.h"
+#include "dirty-poller.h"
 #include "dirty-util.h"
 
 /* Exit status: 0 ok, 1 bad config or usage (or another arbiter owns the
@@ -64,6 +65,10 @@ main (int    argc,
   /* a client that hangs up must not kill the daemon */
   signal (SIGPIPE, SIG_IGN);
   dirty_util_raise_fd_limit ();
+  /* first, while the loop polls nothing but its wakeup: each wake-up is
+   * then one epoll_wait () (the listener and every connection are in
+   * the connections' epoll set) */
+  dirty_poller_own_context (g_main_context_default ());
 
   config = dirty_config_new ();
   if (!dirty_config_parse_command_line (config, argv, &error))
