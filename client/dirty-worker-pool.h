@@ -49,13 +49,12 @@ void             dirty_worker_pool_run  (DirtyWorkerPool *pool,
                                          GMainContext    *context,
                                          GMainLoop       *loop,
                                          int              input_fd);
+/* Sets @func, called with the pool's user_data, to run in a pool
+ * thread's turn once a call it ran there has ended, before the thread
+ * runs the context again, with the context held: what the call left
+ * for the context (forgetting it) is then done without an iteration of
+ * the main loop for it alone. Set before run(). */
 typedef void (*DirtyWorkerPoolAfterCall) (gpointer user_data);
-
-/* Sets @func (the pool's user_data) to run in a pool thread's
- * turn once a call it ran there has ended, before the thread runs the
- * context again, with the context held: what the call left for the
- * context (forgetting it) is then done without an iteration of the
- * main loop for it alone. Set before run(). */
 void             dirty_worker_pool_set_after_call (DirtyWorkerPool          *pool,
                                                    DirtyWorkerPoolAfterCall  func);
 /* From a source's dispatch: when a pool thread is running the context,
