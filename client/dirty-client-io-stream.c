@@ -190,14 +190,12 @@ call_send_here (ClientIo        *io,
                 DirtyConnection *connection,
                 Call            *call)
 {
-  g_autoptr(DirtyFrame) request = dirty_frame_copy_with_id (call->frame, call->id,
-                                                            call->timeout_ms);
-
   g_mutex_lock (&io->sync_lock);
   g_queue_push_tail (&io->adopting, dirty_client_call_ref (call));
   g_atomic_int_add (&io->n_adopting, 1);
   g_mutex_unlock (&io->sync_lock);
-  if (dirty_connection_send_from_thread (connection, request))
+  if (dirty_connection_send_from_thread_with_id (connection, call->frame, call->id,
+                                                 call->timeout_ms))
     return call;
   /* closed since: the request never left, and the I/O thread's path
    * sends it on the next connection, unless adopted already: then the

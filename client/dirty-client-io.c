@@ -924,7 +924,6 @@ static void
 client_io_send_call (ClientIo *io,
                      Call     *call)
 {
-  g_autoptr(DirtyFrame) frame = NULL;
   g_autoptr(DirtyConnection) connection = g_object_ref (io->connection);
   GError *error;
 
@@ -943,8 +942,7 @@ client_io_send_call (ClientIo *io,
   call->state = CALL_SENT;
   g_hash_table_insert (io->pending, &call->id, call_ref (call));
   dirty_client_io_update_read_mode (io);
-  frame = dirty_frame_copy_with_id (call->frame, call->id, call->timeout_ms);
-  dirty_connection_send (connection, frame);
+  dirty_connection_send_with_id (connection, call->frame, call->id, call->timeout_ms);
   /* only now, with the frame in the connection's queue: a blocking call
    * on another thread that sees no call unsent writes behind it, never
    * before it (dirty_client_io_sync_begin ()) */

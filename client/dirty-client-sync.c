@@ -117,7 +117,6 @@ dirty_client_io_call_sync (DirtyClientIo  *io,
                            GError        **error)
 {
   g_autoptr(DirtyConnection) connection = NULL;
-  g_autoptr(DirtyFrame) request = NULL;
   g_autoptr(GError) local_error = NULL;
   DirtyConnectionWaiter *waiter;
   JsonNode *result;
@@ -147,8 +146,7 @@ dirty_client_io_call_sync (DirtyClientIo  *io,
       *handled = FALSE;
       return NULL;
     }
-  request = dirty_frame_copy_with_id (frame, id, timeout_ms);
-  if (!dirty_connection_send_from_thread (connection, request))
+  if (!dirty_connection_send_from_thread_with_id (connection, frame, id, timeout_ms))
     {
       /* it closed since (the arbiter's ERROR, say): the request never
        * left, and the I/O thread's path sends it on the next connection */

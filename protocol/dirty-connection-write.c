@@ -241,18 +241,25 @@ dirty_connection_on_writable (GSocket      *socket,
   return self->writing ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
-/* Queues @frame (write_lock held); TRUE if the queue now holds more than
- * max_queued_bytes: a peer that does not read cannot be told so, and the
- * owner drops it. */
+/* Queues @frame under @id and @aux (write_lock held); TRUE if the queue
+ * now holds more than max_queued_bytes: a peer that does not read cannot
+ * be told so, and the owner drops it. */
 static gboolean
 enqueue_locked (DirtyConnection *self,
-                DirtyFrame      *frame)
+                DirtyFrame      *frame,
+                guint64          id,
+                guint32          aux)
 {
   OutFrame *out = g_new (OutFrame, 1);
+  DirtyFrameHeader header = frame->header;
 
   out->link = (GList) { .data = out };
   out->frame = dirty_frame_ref (frame);
-  dirty_frame_header_write (&frame->header, out->header);
+  /* the header is written here, so a frame forwarded under another id
+   * needs no copy of its own */
+  header.id = id;
+  header.aux = aux;
+  dirty_frame_header_write (&header, out->header);
   g_queue_push_tail_link (&self->out, &out->link);
   self->queued_bytes += out_frame_size (out);
   return self->limits.max_queued_bytes > 0 && self->queued_bytes > self->limits.max_queued_bytes;
@@ -395,6 +402,17 @@ void
 dirty_connection_send (DirtyConnection *self,
                        DirtyFrame      *frame)
 {
+  g_return_if_fail (frame != NULL);
+
+  dirty_connection_send_with_id (self, frame, frame->header.id, frame->header.aux);
+}
+
+void
+dirty_connection_send_with_id (DirtyConnection *self,
+                               DirtyFrame      *frame,
+                               guint64          id,
+                               guint32          aux)
+{
   g_autoptr(GRecMutexLocker) locker = NULL;
   gboolean was_empty;
 
@@ -405,7 +423,7 @@ dirty_connection_send (DirtyConnection *self,
   if (self->closed || self->failing)
     return;
   was_empty = g_queue_is_empty (&self->out);
-  if (enqueue_locked (self, frame))
+  if (enqueue_locked (self, frame, id, aux))
     {
       drop_slow_reader (self);
       return;
@@ -422,6 +440,18 @@ gboolean
 dirty_connection_send_from_thread (DirtyConnection *self,
                                    DirtyFrame      *frame)
 {
+  g_return_val_if_fail (frame != NULL, FALSE);
+
+  return dirty_connection_send_from_thread_with_id (self, frame, frame->header.id,
+                                                    frame->header.aux);
+}
+
+gboolean
+dirty_connection_send_from_thread_with_id (DirtyConnection *self,
+                                           DirtyFrame      *frame,
+                                           guint64          id,
+                                           guint32          aux)
+{
   g_autoptr(GRecMutexLocker) locker = NULL;
   gboolean was_empty;
 
@@ -433,7 +463,7 @@ dirty_connection_send_from_thread (DirtyConnection *self,
     return FALSE;
   if (self->context == NULL || g_main_context_is_owner (self->context))
     {
-      dirty_connection_send (self, frame);
+      dirty_connection_send_with_id (self, frame, id, aux);
       return TRUE;
     }
   was_empty = g_queue_is_empty (&self->out);
@@ -441,7 +471,7 @@ dirty_connection_send_from_thread (DirtyConnection *self,
    * waiting for room; all else (a full socket, an error, the queue
    * limit: owner_flush_cb () checks it) is the owner's to handle, from
    * its context. */
-  if (!enqueue_locked (self, frame) && was_empty && !self->writing &&
+  if (!enqueue_locked (self, frame, id, aux) && was_empty && !self->writing &&
       self->flush_source == NULL)
     {
       self->foreign = TRUE;

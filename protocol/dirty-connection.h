@@ -49,6 +49,13 @@ void      dirty_connection_start     (DirtyConnection           *self,
  * closed or closing. */
 void      dirty_connection_send      (DirtyConnection *self,
                                       DirtyFrame      *frame);
+/* The same, with @id and @aux in the header written instead of @frame's
+ * own (@frame is not changed): a frame forwarded under another id, or a
+ * request sent under its call's, needs no copy. */
+void      dirty_connection_send_with_id (DirtyConnection *self,
+                                         DirtyFrame      *frame,
+                                         guint64          id,
+                                         guint32          aux);
 
 /* The same from any thread (the others are for the thread that runs the
  * connection's context). Written at once when nothing is queued before
@@ -57,6 +64,10 @@ void      dirty_connection_send      (DirtyConnection *self,
  * left, and a request may still go out on another connection. */
 gboolean  dirty_connection_send_from_thread (DirtyConnection *self,
                                              DirtyFrame      *frame);
+gboolean  dirty_connection_send_from_thread_with_id (DirtyConnection *self,
+                                                     DirtyFrame      *frame,
+                                                     guint64          id,
+                                                     guint32          aux);
 
 /* Batches, for the thread that owns the connections it sends on: between
  * dirty_connection_batch_begin () and _end () (they nest), a frame

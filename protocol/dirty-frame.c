@@ -156,18 +156,6 @@ dirty_frame_new_empty (DirtyFrameType type,
 }
 
 DirtyFrame *
-dirty_frame_copy_with_id (DirtyFrame *frame,
-                          guint64     id,
-                          guint32     aux)
-{
-  DirtyFrameHeader header = frame->header;
-
-  header.id = id;
-  header.aux = aux;
-  return dirty_frame_new_with_fds (&header, frame->body, frame->fds);
-}
-
-DirtyFrame *
 dirty_frame_ref (DirtyFrame *frame)
 {
   return g_atomic_rc_box_acquire (frame);

@@ -134,11 +134,6 @@ DirtyFrame *dirty_frame_new_with_fds (const DirtyFrameHeader *header,
 DirtyFrame *dirty_frame_new_empty    (DirtyFrameType type,
                                       guint64        id,
                                       guint32        aux);
-/* A copy sharing the body (and fds) with another id: how the arbiter
- * forwards. */
-DirtyFrame *dirty_frame_copy_with_id (DirtyFrame *frame,
-                                      guint64     id,
-                                      guint32     aux);
 DirtyFrame *dirty_frame_ref          (DirtyFrame *frame);
 void        dirty_frame_unref        (DirtyFrame *frame);
 

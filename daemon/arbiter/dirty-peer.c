@@ -119,13 +119,10 @@ dirty_peer_deliver (DirtyPeer  *self,
                     DirtyFrame *frame,
                     gboolean    terminal)
 {
-  g_autoptr(DirtyFrame) copy = NULL;
-
   g_return_if_fail (job->peer == self);
 
-  /* only the id changes; the body is shared, never decoded */
-  copy = dirty_frame_copy_with_id (frame, job->client_id, frame->header.aux);
-  dirty_connection_send (self->connection, copy);
+  /* only the id changes; the body is sent as it came, never decoded */
+  dirty_connection_send_with_id (self->connection, frame, job->client_id, frame->header.aux);
   if (terminal)
     {
       job->peer = NULL;

@@ -562,8 +562,6 @@ void
 dirty_worker_proc_run_job (DirtyWorkerProc *self,
                            DirtyJob        *job)
 {
-  g_autoptr(DirtyFrame) frame = NULL;
-
   g_return_if_fail (DIRTY_IS_WORKER_PROC (self));
   g_return_if_fail (job->worker == NULL);
 
@@ -572,9 +570,8 @@ dirty_worker_proc_run_job (DirtyWorkerProc *self,
   job->state = DIRTY_JOB_RUNNING;
   job->cancel_sent = FALSE;
   g_hash_table_insert (self->in_flight, &job->worker_rid, dirty_job_ref (job));
-  frame = dirty_frame_copy_with_id (job->frame, job->worker_rid,
-                                    dirty_job_remaining_ms (job, g_get_monotonic_time ()));
-  dirty_connection_send (self->connection, frame);
+  dirty_connection_send_with_id (self->connection, job->frame, job->worker_rid,
+                                 dirty_job_remaining_ms (job, g_get_monotonic_time ()));
 }
 
 void
