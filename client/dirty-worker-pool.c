@@ -307,27 +307,23 @@ run_call_in_turn (DirtyWorkerPool *pool,
 static void
 take_turn (DirtyWorkerPool *pool)
 {
+  /* the call the caller of run() read, first */
   gpointer item = g_steal_pointer (&pool->handed);
-  gboolean after_call = item != NULL;
 
   pool->turn = TURN_TAKEN;
   g_mutex_unlock (&pool->lock);
-  /* the call the caller of run() read, first */
-  if (item != NULL && !run_call_in_turn (pool, item))
+  for (;;)
     {
-      g_mutex_lock (&pool->lock);
-      return;
-    }
-  while (run_context (pool, after_call, &item) && item != NULL)
-    {
-      after_call = TRUE;
-      if (!run_call_in_turn (pool, item))
+      if (item != NULL && !run_call_in_turn (pool, item))
         {
           /* the caller of run() took the turn, or has it for the queue's
            * sake: an idle thread now */
           g_mutex_lock (&pool->lock);
           return;
         }
+      /* after a call, what it left for the context comes first */
+      if (!run_context (pool, item != NULL, &item) || item == NULL)
+        break;
     }
   g_mutex_lock (&pool->lock);
   pool->turn = TURN_MAIN;

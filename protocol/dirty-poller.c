@@ -48,7 +48,7 @@ static GHashTable *owned;
 
 /* The poller whose prepare ran in this thread's iteration, for the
  * poll that follows it (a reference) */
-static _Thread_local Poller *polling;
+static _Thread_local GSource *polling;
 
 static void
 watch_sync (DirtyWatch *watch)
@@ -173,9 +173,9 @@ static gboolean
 poller_prepare (GSource *source,
                 gint    *timeout)
 {
-  g_clear_pointer ((GSource **) &polling, g_source_unref);
+  g_clear_pointer (&polling, g_source_unref);
   if (((Poller *) source)->wakeup_fd >= 0)
-    polling = (Poller *) g_source_ref (source);
+    polling = g_source_ref (source);
   *timeout = -1;
   return FALSE;
 }
@@ -220,7 +220,7 @@ poller_poll (GPollFD *fds,
              guint    n_fds,
              gint     timeout)
 {
-  g_autoptr(GSource) source = (GSource *) g_steal_pointer (&polling);
+  g_autoptr(GSource) source = g_steal_pointer (&polling);
   Poller *poller = (Poller *) source;
   struct epoll_event events[MAX_EVENTS];
   GPollFD *set;
