@@ -6,6 +6,8 @@
 #include "config.h"
 
 #include <string.h>
+#include <glib/gstdio.h>
+#include <sys/resource.h>
 
 #include "dirty-test-daemon.h"
 #include "dirty-test-raw.h"
@@ -306,6 +308,120 @@ test_hello (void)
   g_assert_cmpint (dirty_json_get_int (root, "max_in_flight", 0), ==, limits.max_in_flight);
 }
 
+/* ---- out of descriptors ---- */
+
+#define EMFILE_RECORD "accept: Too many open files"
+
+/* The lowest descriptor number @pid does not use: with the soft
+ * RLIMIT_NOFILE set to it, its next accept () fails with EMFILE (fds
+ * it holds above it, such as valgrind's own, do not matter). */
+static int
+lowest_free_fd (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", (int) pid);
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  g_autoptr(GHashTable) used = g_hash_table_new (NULL, NULL);
+  const char *name;
+  int fd = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    g_hash_table_add (used, GINT_TO_POINTER (atoi (name)));
+  while (g_hash_table_contains (used, GINT_TO_POINTER (fd)))
+    fd++;
+  return fd;
+}
+
+static guint
+count_records (const char *log, const char *needle)
+{
+  g_autofree char *text = NULL;
+  guint n = 0;
+
+  g_assert_true (g_file_get_contents (log, &text, NULL, NULL));
+  for (const char *p = strstr (text, needle); p != NULL; p = strstr (p + 1, needle))
+    n++;
+  return n;
+}
+
+/* The CPU time @pid has used, in clock ticks */
+static guint64
+cpu_ticks (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *text = NULL;
+  g_auto(GStrv) fields = NULL;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  /* after "(comm)", state is field 3; utime and stime are 14 and 15 */
+  fields = g_strsplit (strrchr (text, ')') + 2, " ", 0);
+  return g_ascii_strtoull (fields[11], NULL, 10) + g_ascii_strtoull (fields[12], NULL, 10);
+}
+
+/* Out of descriptors, with a connection waiting in the backlog: the
+ * listener stays readable while every accept () fails with EMFILE, so
+ * the arbiter pauses accepting rather than retrying on each turn of its
+ * loop (which spins a CPU and floods the journal). It serves its
+ * connections meanwhile, and takes the waiting one once a descriptor
+ * is free. The unit launcher's worker socket is accepted by the same
+ * code (dirty-acceptor.c). */
+static void
+test_out_of_descriptors (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("dirty-emfile-XXXXXX", NULL);
+  g_autofree char *log = g_build_filename (dir, "arbiter.log", NULL);
+  g_autofree char *log_arg = g_strconcat ("--log-file=", log, NULL);
+  const char *args[] = { log_arg, NULL };
+  g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (
+    "[dirty-arbiter]\ndirty_apps=" ECHO "\ndirty_workers=1\n", args);
+  GPid pid = dirty_test_daemon_get_pid (daemon);
+  g_autoptr(GSocket) served = raw_connect (daemon);
+  g_autoptr(GSocket) waiting = NULL;
+  g_autoptr(DirtyFrame) req = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  struct rlimit saved, lowered;
+  guint64 ticks;
+  guint records;
+
+  /* @served is accepted before the limit is lowered */
+  req = dirty_test_raw_request (1, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[40,2]}", 0);
+  g_assert_true (dirty_test_raw_send_frame (served, req));
+  result = expect_result (served, 1);
+  g_clear_pointer (&result, json_node_unref);
+
+  g_assert_cmpint (prlimit (pid, RLIMIT_NOFILE, NULL, &saved), ==, 0);
+  lowered = saved;
+  lowered.rlim_cur = lowest_free_fd (pid);
+  g_assert_cmpint (prlimit (pid, RLIMIT_NOFILE, &lowered, NULL), ==, 0);
+  waiting = raw_connect (daemon);
+  g_free (dirty_test_wait_for_text (log, EMFILE_RECORD));
+
+  /* 2 s of EMFILE: a pause a second, not a retry a turn */
+  ticks = cpu_ticks (pid);
+  g_usleep (2 * G_USEC_PER_SEC);
+  ticks = cpu_ticks (pid) - ticks;
+  records = count_records (log, EMFILE_RECORD);
+  g_test_message ("out of descriptors for 2 s: %u records, %" G_GUINT64_FORMAT
+                  " ticks of CPU (%ld a second)", records, ticks, sysconf (_SC_CLK_TCK));
+  g_assert_cmpuint (records, <=, 4);
+  g_assert_cmpuint (ticks, <, (guint64) sysconf (_SC_CLK_TCK) / 2);
+
+  /* the connections it holds are served meanwhile */
+  g_assert_true (dirty_test_raw_send_frame (served, req));
+  result = expect_result (served, 1);
+  g_clear_pointer (&result, json_node_unref);
+
+  /* a descriptor again: the waiting connection is taken and served */
+  g_assert_cmpint (prlimit (pid, RLIMIT_NOFILE, &saved, NULL), ==, 0);
+  g_assert_true (dirty_test_raw_send_frame (waiting, req));
+  result = expect_result (waiting, 1);
+  g_assert_cmpint (json_node_get_int (result), ==, 42);
+
+  g_clear_pointer (&daemon, dirty_test_daemon_stop);
+  g_unlink (log);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -323,5 +439,6 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/replies-out-of-order", test_replies_out_of_order);
   g_test_add_func ("/protocol/client-disconnect-mid-call", test_client_disconnect_mid_call);
   g_test_add_func ("/protocol/hello", test_hello);
+  g_test_add_func ("/hostile/out-of-descriptors", test_out_of_descriptors);
   return g_test_run ();
 }

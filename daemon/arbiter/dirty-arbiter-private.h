@@ -4,6 +4,7 @@
 /* DirtyArbiter's state, shared by dirty-arbiter.c and
  * dirty-arbiter-handoff.c (the restart handoff). Not installed. */
 
+#include "dirty-acceptor.h"
 #include "dirty-arbiter.h"
 #include "dirty-handoff.h"
 #include "dirty-poller.h"
@@ -25,8 +26,7 @@ struct _DirtyArbiter
 
   GSocket         *listener;
   char            *bound_path;     /* unlinked at exit; NULL when activated */
-  DirtyWatch      *accept_watch;  /* the listener, in the connections' epoll set */
-  guint            accept_pause;
+  DirtyAcceptor   *acceptor;      /* of the listener; NULL when not accepting */
   GHashTable      *peers;          /* DirtyPeer (ref) -> its uid */
   GHashTable      *uid_counts;     /* uid -> open connections */
   gint64           cap_logged_at;  /* last max_connections_per_uid record */

@@ -27,9 +27,15 @@
 
 #define STATUS_INTERVAL_MS  250   /* STATUS= at most this often */
 #define FLUSH_LIMIT_US      (1 * G_USEC_PER_SEC)
-#define ACCEPT_PAUSE_MS     1000  /* after accept() fails, e.g. EMFILE */
 /* Connections accepted per turn of the main loop, before the connected
- * clients' frames get their turn (see dirty_arbiter_accept_cb). One
+ * clients' frames get their turn. A flood of connects refills the
+ * backlog as fast as it is drained, so accepting until EAGAIN held the
+ * loop for the whole flood (10,000 accepts in one callback: 165-186 ms
+ * on an idle machine, 0.6-1.5 s on a loaded one, while no connected
+ * client was served). A batch costs far less than a turn of the
+ * clients' frames, so the clients keep their share of the loop; what a
+ * flood still takes from them is CPU: the connector and the arbiter's
+ * accepts run on the same cores. One connection
  * costs ~11 µs of CPU, its close included (perf stat, 10,000 connects
  * of which 2,500 admitted: 103-127 ms; 154-203 ms when each got a
  * GSocket and a freshly encoded ERROR), so a batch holds the loop for
@@ -692,71 +698,24 @@ dirty_arbiter_accept_fd (DirtyArbiter *self,
   dirty_arbiter_start_peer (self, socket, uid, NULL, NULL);
 }
 
-static void dirty_arbiter_accept_cb (GIOCondition  condition,
-                                     gpointer      user_data);
+static void
+dirty_arbiter_accept_cb (int      fd,
+                         gpointer user_data)
+{
+  dirty_arbiter_accept_fd (user_data, fd);
+}
 
-/* The listener is watched in the connections' epoll set, like them: the
- * loop then polls nothing of its own (dirty_poller_own_context ()). */
 static void
 dirty_arbiter_watch_listener (DirtyArbiter *self)
 {
-  self->accept_watch = dirty_watch_new (g_main_context_get_thread_default (),
-                                        g_socket_get_fd (self->listener),
-                                        dirty_arbiter_accept_cb, self);
-  dirty_watch_set_events (self->accept_watch, G_IO_IN);
+  self->acceptor = dirty_acceptor_new (g_socket_get_fd (self->listener), ACCEPT_BATCH, "",
+                                       dirty_arbiter_accept_cb, self);
 }
 
 void
 dirty_arbiter_stop_accepting (DirtyArbiter *self)
 {
-  g_clear_handle_id (&self->accept_pause, g_source_remove);
-  g_clear_pointer (&self->accept_watch, dirty_watch_destroy);
-}
-
-static gboolean
-dirty_arbiter_resume_accept_cb (gpointer user_data)
-{
-  DirtyArbiter *self = user_data;
-
-  self->accept_pause = 0;
-  dirty_watch_set_events (self->accept_watch, G_IO_IN);
-  return G_SOURCE_REMOVE;
-}
-
-/* At most ACCEPT_BATCH connections, then the other sources get their
- * turn: a flood of connects refills the backlog as fast as it is
- * drained, so accepting until EAGAIN held the loop for the whole flood
- * (10,000 accepts in one callback: 165-186 ms on an idle machine, 0.6-1.5
- * s on a loaded one, while no connected client was served). A batch
- * costs far less than a turn of the clients' frames, so the clients
- * keep their share of the loop; what a flood still takes from them is
- * CPU: the connector and the arbiter's accepts run on the same cores. */
-static void
-dirty_arbiter_accept_cb (GIOCondition  condition,
-                         gpointer      user_data)
-{
-  DirtyArbiter *self = user_data;
-
-  for (guint i = 0; i < ACCEPT_BATCH; i++)
-    {
-      int fd = accept4 (g_socket_get_fd (self->listener), NULL, NULL,
-                        SOCK_NONBLOCK | SOCK_CLOEXEC);
-      int saved_errno = errno;
-
-      if (fd >= 0)
-        dirty_arbiter_accept_fd (self, fd);
-      else if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK)
-        break;
-      else if (saved_errno != EINTR && saved_errno != ECONNABORTED)
-        {
-          /* out of fds or similar: retrying at once would spin */
-          dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0, "accept: %s",
-                     g_strerror (saved_errno));
-          dirty_watch_set_events (self->accept_watch, 0);
-          self->accept_pause = g_timeout_add (ACCEPT_PAUSE_MS, dirty_arbiter_resume_accept_cb, self);
-          return;
-        }
-    }
+  g_clear_pointer (&self->acceptor, dirty_acceptor_free);
 }
 
 /* ---- shutdown ---- */

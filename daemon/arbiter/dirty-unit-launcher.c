@@ -8,11 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dirty-acceptor.h"
 #include "dirty-connection.h"
 #include "dirty-error-private.h"
 #include "dirty-log.h"
 #include "dirty-message.h"
-#include "dirty-poller.h"
 #include "dirty-unit-launcher.h"
 #include "dirty-worker-proc.h"
 
@@ -23,6 +23,8 @@
 #define UNIT_PREFIX      "dirty-worker@"
 #define UNIT_SUFFIX      ".service"
 #define WAIT_POLL_MS     100
+/* Workers connect once each, at start: a batch is rarely more than one */
+#define ACCEPT_BATCH     8
 /* A unit that is still not inactive after this long is reported as gone
  * anyway: the slot must not wait forever on a manager that is stuck. */
 #define WAIT_LIMIT_US    (30 * G_USEC_PER_SEC)
@@ -34,7 +36,7 @@ struct _DirtyUnitLauncher
   GDBusConnection *bus;
   GSocket         *listener;
   char            *socket_path;   /* unlinked on dispose */
-  DirtyWatch      *accept_watch;  /* the listener, in the connections' epoll set */
+  DirtyAcceptor   *acceptor;      /* of the listener */
   DirtyLimits      limits;
   GHashTable      *expected;      /* worker id -> DirtyWorkerProc (unowned) */
 };
@@ -46,7 +48,7 @@ dirty_unit_launcher_dispose (GObject *object)
 {
   DirtyUnitLauncher *self = DIRTY_UNIT_LAUNCHER (object);
 
-  g_clear_pointer (&self->accept_watch, dirty_watch_destroy);
+  g_clear_pointer (&self->acceptor, dirty_acceptor_free);
   if (self->listener != NULL)
     g_socket_close (self->listener, NULL);
   g_clear_object (&self->listener);
@@ -159,8 +161,8 @@ bind_worker_socket (const char  *path,
   return g_steal_pointer (&socket);
 }
 
-static void dirty_unit_launcher_accept_cb (GIOCondition  condition,
-                                           gpointer      user_data);
+static void dirty_unit_launcher_accept_cb (int      fd,
+                                           gpointer user_data);
 
 DirtyUnitLauncher *
 dirty_unit_launcher_new (const char         *socket_path,
@@ -180,10 +182,8 @@ dirty_unit_launcher_new (const char         *socket_path,
   if (self->listener == NULL)
     return NULL;
   self->socket_path = g_strdup (socket_path);
-  self->accept_watch = dirty_watch_new (g_main_context_get_thread_default (),
-                                        g_socket_get_fd (self->listener),
-                                        dirty_unit_launcher_accept_cb, self);
-  dirty_watch_set_events (self->accept_watch, G_IO_IN);
+  self->acceptor = dirty_acceptor_new (g_socket_get_fd (self->listener), ACCEPT_BATCH,
+                                       "worker socket: ", dirty_unit_launcher_accept_cb, self);
   dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0,
              "unit mode: workers are %s*%s units, connecting to %s",
              UNIT_PREFIX, UNIT_SUFFIX, socket_path);
@@ -378,26 +378,21 @@ dirty_unit_launcher_handle (DirtyUnitLauncher *self,
 }
 
 static void
-dirty_unit_launcher_accept_cb (GIOCondition  condition,
-                               gpointer      user_data)
+dirty_unit_launcher_accept_cb (int      fd,
+                               gpointer user_data)
 {
   DirtyUnitLauncher *self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = g_socket_new_from_fd (fd, &error);
 
-  for (;;)
+  if (socket == NULL)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GSocket) socket = g_socket_accept (self->listener, NULL, &error);
-
-      if (socket == NULL)
-        {
-          if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-            dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
-                       "worker socket: accept: %s", error->message);
-          /* a failure such as EMFILE: the next worker retries */
-          return;
-        }
-      dirty_unit_launcher_handle (self, socket, NULL);
+      close (fd);
+      dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
+                 "worker socket: accept: %s", error->message);
+      return;
     }
+  dirty_unit_launcher_handle (self, socket, NULL);
 }
 
 void
