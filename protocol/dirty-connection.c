@@ -742,11 +742,29 @@ dirty_connection_start (DirtyConnection           *self,
   g_rec_mutex_unlock (&self->write_lock);
 }
 
+static void
+weak_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+/* The close is reported from the owner's context, but the last
+ * reference may go on another thread (a blocking caller's, or one that
+ * sent a request from there), whose finalize then destroys the source
+ * while the owner's context may be about to dispatch it: the source
+ * holds a weak reference, which says whether the connection still
+ * lives. (A strong one would report the close after its owner let go
+ * of the connection, to an owner maybe gone.) */
 static gboolean
 dispatch_closed (gpointer user_data)
 {
-  g_autoptr(DirtyConnection) self = g_object_ref (DIRTY_CONNECTION (user_data));
-  g_autoptr(GError) error = g_steal_pointer (&self->close_error);
+  g_autoptr(DirtyConnection) self = g_weak_ref_get (user_data);
+  g_autoptr(GError) error = NULL;
+
+  if (self == NULL)
+    return G_SOURCE_REMOVE;
+  error = g_steal_pointer (&self->close_error);
 
   g_clear_pointer (&self->closed_source, g_source_unref);
   if (self->closed_func)
@@ -762,6 +780,7 @@ connection_shutdown (DirtyConnection *self,
 {
   g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new (&self->write_lock);
   GError *copy = error ? g_error_copy (error) : NULL;
+  GWeakRef *weak;
 
   if (self->closed)
     {
@@ -789,9 +808,11 @@ connection_shutdown (DirtyConnection *self,
 
   if (self->context == NULL)
     return;
+  weak = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (weak, self);
   self->closed_source = g_idle_source_new ();
   g_source_set_priority (self->closed_source, G_PRIORITY_HIGH);
-  g_source_set_callback (self->closed_source, dispatch_closed, self, NULL);
+  g_source_set_callback (self->closed_source, dispatch_closed, weak, weak_ref_free);
   g_source_attach (self->closed_source, self->context);
 }
 

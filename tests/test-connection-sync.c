@@ -47,6 +47,11 @@ on_frame (DirtyConnection *conn, DirtyFrame *frame, gpointer user_data)
 }
 
 static void
+on_frame_ignored (DirtyConnection *conn, DirtyFrame *frame, gpointer user_data)
+{
+}
+
+static void
 on_closed (DirtyConnection *conn, const GError *error, gpointer user_data)
 {
   Fixture *fx = user_data;
@@ -506,6 +511,102 @@ test_leader_poll_fails (Fixture *fx, gconstpointer data)
   waiter_join (&w);
 }
 
+/* ---- the last reference on another thread ---- */
+
+/* without the fix every run failed within them (10 of 10); valgrind
+ * runs one thread at a time, and checks each round for what ASan
+ * catches at once: a few suffice there */
+#define LAST_UNREF_ROUNDS          3000
+#define LAST_UNREF_ROUNDS_VALGRIND 100
+
+typedef struct {
+  GMainContext    *context;
+  gpointer         closed;     /* atomic: a connection the owner closed */
+  gint             n_reports;  /* atomic */
+  gint             stop;       /* atomic */
+} LastUnref;
+
+static void
+count_report (DirtyConnection *conn, const GError *error, gpointer user_data)
+{
+  LastUnref *lu = user_data;
+
+  g_atomic_int_inc (&lu->n_reports);
+}
+
+/* On the owner's thread: a connection, started and closed, handed to
+ * the main thread with the only reference */
+static gboolean
+open_and_close_cb (gpointer user_data)
+{
+  LastUnref *lu = user_data;
+  int fds[2];
+  g_autoptr(GSocket) socket = NULL;
+  DirtyConnection *conn;
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  close (fds[1]);
+  socket = g_socket_new_from_fd (fds[0], NULL);
+  conn = dirty_connection_new (socket, NULL);
+  dirty_connection_start (conn, lu->context, on_frame_ignored, count_report, lu);
+  dirty_connection_close (conn);
+  g_atomic_pointer_set (&lu->closed, conn);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+owner_thread (gpointer data)
+{
+  LastUnref *lu = data;
+
+  g_main_context_push_thread_default (lu->context);
+  while (!g_atomic_int_get (&lu->stop))
+    g_main_context_iteration (lu->context, TRUE);
+  g_main_context_pop_thread_default (lu->context);
+  return NULL;
+}
+
+static gboolean
+stop_cb (gpointer user_data)
+{
+  LastUnref *lu = user_data;
+
+  g_atomic_int_set (&lu->stop, 1);
+  return G_SOURCE_REMOVE;
+}
+
+/* The owner closes a connection whose last reference another thread
+ * holds (a caller that sent from its own thread), and that thread lets
+ * it go while the owner's context may be about to report the close:
+ * the report comes while the connection lives, or not at all, never
+ * after its finalize. Without the closed source's weak reference, one
+ * of these rounds in a few thousand reported to a finalized connection
+ * (GLib's critical "g_object_ref: assertion '!object_already_finalized'",
+ * fatal in the tests; a use after free under ASan). */
+static void
+test_last_unref_elsewhere (void)
+{
+  LastUnref lu = { g_main_context_new (), NULL, 0, 0 };
+  GThread *thread = g_thread_new ("owner", owner_thread, &lu);
+  guint rounds = g_getenv ("DIRTY_TEST_VALGRIND") != NULL ? LAST_UNREF_ROUNDS_VALGRIND
+                                                          : LAST_UNREF_ROUNDS;
+
+  for (guint i = 0; i < rounds; i++)
+    {
+      DirtyConnection *conn;
+
+      g_main_context_invoke (lu.context, open_and_close_cb, &lu);
+      /* at once: the owner is about to report the close */
+      while ((conn = g_atomic_pointer_exchange (&lu.closed, NULL)) == NULL)
+        g_thread_yield ();
+      g_object_unref (conn);
+    }
+  g_main_context_invoke (lu.context, stop_cb, &lu);
+  g_thread_join (thread);
+  g_test_message ("%d of %u closes reported", g_atomic_int_get (&lu.n_reports), rounds);
+  g_main_context_unref (lu.context);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -526,5 +627,6 @@ main (int argc, char **argv)
   ADD ("unexpect", test_unexpect);
   ADD ("leader-poll-fails", test_leader_poll_fails);
 #undef ADD
+  g_test_add_func ("/connection-sync/last-unref-elsewhere", test_last_unref_elsewhere);
   return g_test_run ();
 }
