@@ -75,7 +75,7 @@ struct _DirtyClientIo {
   guint            in_flight;     /* calls sent: io->pending and sync calls */
   guint            n_unsent;      /* calls started here, not yet SENT or DONE */
   gboolean         held_back;     /* a call waits for a free slot */
-  GQueue           adopting;      /* streams sent by their callers, not yet in pending */
+  GQueue           adopting;      /* calls sent by their callers, not yet in pending */
   /* end of sync_lock */
   gint             n_adopting;    /* adopting's length, atomic: read without the lock */
   guint            n_first_waiting;  /* pending streams whose caller waits for the first frame */
@@ -127,8 +127,33 @@ void  dirty_client_io_call_frame  (ClientIo        *io,
                                    DirtyFrame      *frame);
 /* The I/O thread reads the socket while a call of its own is in flight. */
 void  dirty_client_io_update_read_mode (ClientIo  *io);
-/* Takes the streams their callers sent into io->pending
- * (dirty-client-io-stream.c). */
+ClientIo *dirty_client_io_ref    (ClientIo       *io);
+void  dirty_client_io_unref       (ClientIo       *io);
+
+/* Calls sent from their callers' threads (dirty-client-io-here.c) */
+
+/* Sends @call's REQUEST from the calling thread, the I/O thread woken
+ * to adopt it, when it may go out at once; FALSE (nothing done) when
+ * the I/O thread's path must send it: not connected, an earlier call
+ * still to be sent, no free slot, too large, cancelled. */
+gboolean dirty_client_io_try_send_here (ClientIo *io,
+                                        Call     *call);
+/* Puts @call (its id set, a slot taken, started_on set) in io->adopting
+ * and sends its REQUEST from the calling thread on @connection. FALSE
+ * when the request never left (the connection closed) and @call is
+ * still the caller's: the I/O thread's path may send it. */
+gboolean dirty_client_io_send_here (ClientIo        *io,
+                                    DirtyConnection *connection,
+                                    Call            *call);
+/* Takes @call back out of io->adopting; FALSE if the I/O thread has
+ * adopted it already. */
+gboolean dirty_client_io_unadopt  (ClientIo       *io,
+                                   Call           *call);
+/* Takes the calls their callers sent into io->pending. On the I/O
+ * thread. */
 void  dirty_client_io_adopt       (ClientIo       *io);
+/* Ends @call: the connection its request went out on is gone. */
+void  dirty_client_call_lost      (Call           *call,
+                                   const char     *why);
 
 G_END_DECLS

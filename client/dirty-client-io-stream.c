@@ -12,72 +12,17 @@
  * (dirty-client-sync.c): through the I/O thread its first chunk cost two
  * wake-ups more (the request handed to it, the chunk handed back). The
  * rest of the stream is the I/O thread's, as any stream's: the call is
- * put in io->adopting before its request leaves, and the I/O thread
- * adopts it into io->pending when the caller hands it the first frame
- * (or the end of its wait), or earlier if it reads a frame of it first
- * (waking the I/O thread only to adopt it would cost the first chunk a
- * wake-up on a busy CPU). Until the caller has taken the first frame,
+ * sent as an async call's is (dirty-client-io-here.c), and the I/O
+ * thread adopts it when the caller hands it the first frame (or the end
+ * of its wait), or earlier if it reads a frame of it first: unlike an
+ * async call's, it is not woken only to adopt it (that would cost the
+ * first chunk a wake-up on a busy CPU). Until the caller has taken the first frame,
  * the frames after it wait in call->held, so the queue gets them in
  * order. The frames that came in the caller's own read of the first one
  * come back with it (dirty_connection_wait ()'s @more) and go before
  * those; when they end the stream, as a short stream's mostly do, the
  * stream ends on the caller's thread, and the I/O thread never hears of
  * it (call_end_here ()). */
-
-/* The connection the stream went out on is gone. */
-static void
-call_lost (Call       *call,
-           const char *why)
-{
-  dirty_client_call_finish (call, NULL,
-                            g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
-                                         _("Lost the connection to dirty-arbiter at %s: %s"),
-                                         call->io->socket_path, why));
-}
-
-static void
-client_io_adopt_call (ClientIo *io,
-                      Call     *call)
-{
-  g_autoptr(DirtyConnection) sent_on = g_steal_pointer (&call->started_on);
-
-  /* CALL_SENT from here on: dirty_client_call_finish () frees its slot */
-  call->state = CALL_SENT;
-  if (sent_on != io->connection)
-    {
-      call->first_to_waiter = FALSE;
-      call_lost (call, "closed by the arbiter");
-      return;
-    }
-  g_hash_table_insert (io->pending, &call->id, dirty_client_call_ref (call));
-  if (call->first_to_waiter)
-    io->n_first_waiting++;
-  dirty_client_call_arm_timer (call);
-  /* cancelled before this: its handler found the call not yet here */
-  if (g_cancellable_is_cancelled (call->cancellable))
-    dirty_client_call_cancel (call, _("Operation was cancelled"));
-}
-
-void
-dirty_client_io_adopt (ClientIo *io)
-{
-  GQueue calls;
-  Call *call;
-
-  g_mutex_lock (&io->sync_lock);
-  calls = io->adopting;
-  g_queue_init (&io->adopting);
-  g_atomic_int_set (&io->n_adopting, 0);
-  g_mutex_unlock (&io->sync_lock);
-
-  while ((call = g_queue_pop_head (&calls)) != NULL)
-    {
-      g_autoptr(DirtyClientCall) owned = call;
-
-      client_io_adopt_call (io, call);
-    }
-  dirty_client_io_update_read_mode (io);
-}
 
 /* What the caller's wait for the first frame ended with */
 typedef struct {
@@ -121,7 +66,7 @@ call_first_failed (Call       *call,
     case DIRTY_CONNECTION_WAIT_CLOSED:
     case DIRTY_CONNECTION_WAIT_FRAME:
     default:
-      call_lost (call, first->error ? first->error->message : "closed by the arbiter");
+      dirty_client_call_lost (call, first->error ? first->error->message : "closed by the arbiter");
       return;
     }
 }
@@ -145,7 +90,7 @@ call_first_frame_io_cb (gpointer data)
   io->n_first_waiting--;
   if (io->connection == NULL)
     {
-      call_lost (call, "closed by the arbiter");
+      dirty_client_call_lost (call, "closed by the arbiter");
       return;
     }
   connection = g_object_ref (io->connection);
@@ -167,42 +112,6 @@ call_first_frame_io_cb (gpointer data)
   dirty_client_io_update_read_mode (io);
 }
 
-/* Takes @call back out of io->adopting; FALSE if the I/O thread has
- * adopted it already. */
-static gboolean
-client_io_unadopt (ClientIo *io,
-                   Call     *call)
-{
-  gboolean found;
-
-  g_mutex_lock (&io->sync_lock);
-  found = g_queue_remove (&io->adopting, call);
-  if (found)
-    g_atomic_int_add (&io->n_adopting, -1);
-  g_mutex_unlock (&io->sync_lock);
-  if (found)
-    dirty_client_call_unref (call);
-  return found;
-}
-
-static DirtyClientCall *
-call_send_here (ClientIo        *io,
-                DirtyConnection *connection,
-                Call            *call)
-{
-  g_mutex_lock (&io->sync_lock);
-  g_queue_push_tail (&io->adopting, dirty_client_call_ref (call));
-  g_atomic_int_add (&io->n_adopting, 1);
-  g_mutex_unlock (&io->sync_lock);
-  if (dirty_connection_send_from_thread_with_id (connection, call->frame, call->id,
-                                                 call->timeout_ms))
-    return call;
-  /* closed since: the request never left, and the I/O thread's path
-   * sends it on the next connection, unless adopted already: then the
-   * close fails it, as any call in flight */
-  return client_io_unadopt (io, call) ? NULL : call;
-}
-
 /* The caller read its stream's first chunk, and with it (@more) the
  * rest of the stream, to its END: if the I/O thread has not adopted it,
  * it ends here, with no wake-up of the I/O thread (the call handed over,
@@ -221,7 +130,7 @@ call_end_here (ClientIo   *io,
   for (GList *l = more->head; l->data != end; l = l->next)
     if (((DirtyFrame *) l->data)->header.type != DIRTY_FRAME_CHUNK)
       return FALSE;
-  if (!client_io_unadopt (io, call))
+  if (!dirty_client_io_unadopt (io, call))
     return FALSE;
   dirty_client_call_note_reply_fds (call, first);
   while ((frame = g_queue_pop_head (more)) != end)
@@ -267,7 +176,7 @@ dirty_client_io_start_stream_here (DirtyClientIo    *io,
   call->first_to_waiter = TRUE;
   call->started_on = g_object_ref (connection);
   dirty_client_call_watch_cancellable (call);
-  if (call_send_here (io, connection, call) == NULL)
+  if (!dirty_client_io_send_here (io, connection, call))
     {
       dirty_connection_unexpect (connection, waiter);
       if (call->cancelled_id != 0)

@@ -276,11 +276,14 @@ call_submit_io_cb (gpointer data)
   client_io_flush (io);
 }
 
-/* Called on the caller's thread: hands @call (taken) to the I/O thread. */
+/* Called on the caller's thread: hands @call (taken) to the I/O thread,
+ * its request sent from here when it may (dirty-client-io-here.c). */
 static DirtyClientCall *
 client_io_submit (ClientIo *io,
                   Call     *call)
 {
+  if (dirty_client_io_try_send_here (io, call))
+    return call;
   g_mutex_lock (&io->sync_lock);
   io->n_unsent++;
   g_mutex_unlock (&io->sync_lock);
@@ -384,15 +387,15 @@ dirty_client_call_abandon (DirtyClientCall *call)
 
 /* ---- The connection, on the I/O thread ---- */
 
-static ClientIo *
-client_io_ref (ClientIo *io)
+ClientIo *
+dirty_client_io_ref (ClientIo *io)
 {
   g_atomic_ref_count_inc (&io->ref_count);
   return io;
 }
 
-static void
-client_io_unref (ClientIo *io)
+void
+dirty_client_io_unref (ClientIo *io)
 {
   if (!g_atomic_ref_count_dec (&io->ref_count))
     return;
@@ -666,6 +669,17 @@ client_io_is_refusal (const GError *error)
          g_error_matches (error, DIRTY_ERROR, DIRTY_ERROR_BUSY);
 }
 
+/* Adopts the calls sent from their callers' threads now, if any: TRUE
+ * if there were */
+static gboolean
+client_io_adopt_all (ClientIo *io)
+{
+  if (g_atomic_int_get (&io->n_adopting) == 0)
+    return FALSE;
+  dirty_client_io_adopt (io);
+  return TRUE;
+}
+
 static void
 client_io_frame_cb (DirtyConnection *connection,
                     DirtyFrame      *frame,
@@ -691,6 +705,8 @@ client_io_frame_cb (DirtyConnection *connection,
 
           g_debug ("The arbiter at %s closes the connection: %s",
                    io->socket_path, error->message);
+          /* calls sent from their callers' threads get this error too */
+          client_io_adopt_all (io);
           dirty_connection_fail_waiters (connection, error);
           client_io_drop_connection (io);
           client_io_fail_pending (io, error);
@@ -708,12 +724,9 @@ client_io_frame_cb (DirtyConnection *connection,
     case DIRTY_FRAME_CHUNK:
     case DIRTY_FRAME_END:
       call = g_hash_table_lookup (io->pending, &id);
-      /* maybe a stream its caller sent, whose adoption is still to run */
-      if (call == NULL && g_atomic_int_get (&io->n_adopting) > 0)
-        {
-          dirty_client_io_adopt (io);
-          call = g_hash_table_lookup (io->pending, &id);
-        }
+      /* maybe a call its caller sent, whose adoption is still to run */
+      if (call == NULL && client_io_adopt_all (io))
+        call = g_hash_table_lookup (io->pending, &id);
       /* a late reply for a call that has already ended (or the rest of a
        * stream its reader left) is dropped: ids are never reused, so it
        * cannot reach another call */
@@ -753,6 +766,7 @@ client_io_closed_cb (DirtyConnection *connection,
                                             io->socket_path,
                                             error ? error->message : "closed by the arbiter");
 
+      client_io_adopt_all (io);
       client_io_drop_connection (io);
       client_io_fail_pending (io, lost);
       /* calls held back while it was read to its end: a new one */
@@ -844,7 +858,7 @@ client_io_try_connect (ClientIo *io)
     {
       io->connect_source = g_socket_create_source (io->connecting, G_IO_OUT, NULL);
       g_source_set_callback (io->connect_source, G_SOURCE_FUNC (client_io_connect_ready_cb),
-                             client_io_ref (io), (GDestroyNotify) client_io_unref);
+                             dirty_client_io_ref (io), (GDestroyNotify) dirty_client_io_unref);
       g_source_attach (io->connect_source, dirty_io_get_context ());
       return;
     }
@@ -855,8 +869,8 @@ client_io_try_connect (ClientIo *io)
       g_get_monotonic_time () < io->connect_deadline)
     {
       io->connect_source = dirty_io_add_timeout (CONNECT_RETRY_MS, client_io_connect_retry_cb,
-                                                 client_io_ref (io),
-                                                 (GDestroyNotify) client_io_unref);
+                                                 dirty_client_io_ref (io),
+                                                 (GDestroyNotify) dirty_client_io_unref);
       return;
     }
 
@@ -1017,7 +1031,7 @@ client_io_schedule_flush (ClientIo *io)
   if (io->flush_scheduled)
     return;
   io->flush_scheduled = TRUE;
-  dirty_io_schedule (client_io_flush_cb, client_io_ref (io), (GDestroyNotify) client_io_unref);
+  dirty_io_schedule (client_io_flush_cb, dirty_client_io_ref (io), (GDestroyNotify) dirty_client_io_unref);
 }
 
 static void
@@ -1032,7 +1046,7 @@ client_io_shutdown_cb (gpointer user_data)
 void
 dirty_client_io_shutdown (DirtyClientIo *io)
 {
-  dirty_io_schedule (client_io_shutdown_cb, io, (GDestroyNotify) client_io_unref);
+  dirty_io_schedule (client_io_shutdown_cb, io, (GDestroyNotify) dirty_client_io_unref);
 }
 
 /* The owner (this thread) reads while a call of its own is in flight
@@ -1092,5 +1106,5 @@ dirty_client_io_sync_end (DirtyClientIo *io)
   held_back = io->held_back;
   g_mutex_unlock (&io->sync_lock);
   if (held_back)
-    dirty_io_schedule (client_io_flush_cb, client_io_ref (io), (GDestroyNotify) client_io_unref);
+    dirty_io_schedule (client_io_flush_cb, dirty_client_io_ref (io), (GDestroyNotify) dirty_client_io_unref);
 }

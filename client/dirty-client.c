@@ -31,7 +31,9 @@
  * may be called from any thread. Asynchronous callbacks run in the
  * thread-default main context of the thread that started the call. A
  * blocking call on a connected client sends its request and takes its
- * reply on the calling thread, without a detour through the I/O thread.
+ * reply on the calling thread, without a detour through the I/O thread;
+ * an asynchronous call sends its request from the calling thread too,
+ * and the I/O thread reads its reply.
  *
  * Many calls may be in flight at once on one client; each reply is matched
  * to its call by id. Cancelling a call's #GCancellable tells the arbiter

@@ -97,6 +97,7 @@ struct _DirtyConnection {
   gboolean     read_error_protocol;
   int          wake_fd;       /* eventfd: ends a leader's poll; -1 until needed */
   GQueue       forwarded;     /* frames a leader read for nobody waiting */
+  guint        n_forwarding;  /* of them, taken by the owner, not yet handled */
   GSource     *forward_source;
 
   gboolean closed;       /* no more I/O at all */

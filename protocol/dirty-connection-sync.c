@@ -123,6 +123,34 @@ peer_gone (DirtyConnection *self)
   return poll (&fd, 1, 0) > 0 && (fd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+/* Under sync_lock */
+static gboolean
+may_send_locked (DirtyConnection *self)
+{
+  if (self->read_side == DIRTY_READ_SIDE_CLOSED || self->read_broken || self->hung_up)
+    return FALSE;
+  /* Frames a leader read for the owner may change what it sends next (a
+   * HELLO's limits, an ERROR for the whole connection): not before the
+   * owner has handled them. */
+  if (!g_queue_is_empty (&self->forwarded) || self->n_forwarding > 0)
+    return FALSE;
+  /* Nobody may have read for a while: a peer that hung up meanwhile
+   * (the arbiter restarted) would fail this call. The owner's path
+   * connects again instead (dirty_connection_peer_gone ()). */
+  return !(self->read_side == DIRTY_READ_SIDE_CALLERS && self->leader == NULL && peer_gone (self));
+}
+
+gboolean
+dirty_connection_may_send (DirtyConnection *self)
+{
+  g_autoptr(GMutexLocker) locker = NULL;
+
+  g_return_val_if_fail (DIRTY_IS_CONNECTION (self), FALSE);
+
+  locker = g_mutex_locker_new (&self->sync_lock);
+  return may_send_locked (self);
+}
+
 gboolean
 dirty_connection_peer_gone (DirtyConnection *self)
 {
@@ -154,12 +182,7 @@ dirty_connection_expect (DirtyConnection *self,
   g_return_val_if_fail (id != 0, NULL);
 
   locker = g_mutex_locker_new (&self->sync_lock);
-  if (self->read_side == DIRTY_READ_SIDE_CLOSED || self->read_broken || self->hung_up)
-    return NULL;
-  /* Nobody may have read for a while: a peer that hung up meanwhile
-   * (the arbiter restarted) would fail this call. The owner's path
-   * connects again instead (dirty_connection_peer_gone ()). */
-  if (self->read_side == DIRTY_READ_SIDE_CALLERS && self->leader == NULL && peer_gone (self))
+  if (!may_send_locked (self))
     return NULL;
   if (self->wake_fd < 0)
     {
@@ -427,13 +450,18 @@ dirty_connection_sync_owner_turn (DirtyConnection *self)
 {
   GQueue frames = G_QUEUE_INIT;
   DirtyFrame *frame;
+  guint n;
 
   if (!g_atomic_int_get (&self->sync_used))
     return;
   g_mutex_lock (&self->sync_lock);
   frames = self->forwarded;
   g_queue_init (&self->forwarded);
+  n = frames.length;
+  self->n_forwarding += n;
   g_mutex_unlock (&self->sync_lock);
+  if (n == 0)
+    return;
   while ((frame = g_queue_pop_head (&frames)) != NULL)
     {
       /* no frame callback after the close */
@@ -441,6 +469,9 @@ dirty_connection_sync_owner_turn (DirtyConnection *self)
         self->frame_func (self, frame, self->user_data);
       dirty_frame_unref (frame);
     }
+  g_mutex_lock (&self->sync_lock);
+  self->n_forwarding -= n;
+  g_mutex_unlock (&self->sync_lock);
 }
 
 static gboolean

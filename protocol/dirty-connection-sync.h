@@ -37,10 +37,17 @@ typedef enum {
  * waiter instead of the frame callback. NULL if the connection is closed
  * or closing, or when nobody reads and the peer hung up (or the owner
  * saw it hang up): the owner's context should notice that first
- * (dirty_connection_peer_gone ()).
+ * (dirty_connection_peer_gone ()); NULL too while frames a leader read
+ * for the owner wait to be handled there (a HELLO's limits, say, may
+ * change what it may send).
  * Register before sending the request. */
 DirtyConnectionWaiter *dirty_connection_expect (DirtyConnection *self,
                                                 guint64          id);
+
+/* From any thread: whether a request whose reply the owner's context
+ * will read may go out now, as dirty_connection_expect () judges (no
+ * waiter is registered). */
+gboolean    dirty_connection_may_send (DirtyConnection *self);
 
 /* Gives up @waiter before waiting (its request could not be sent): its
  * id is no longer expected. Frees @waiter. */

@@ -1342,6 +1342,35 @@ gate_block_cb (gpointer data)
   g_mutex_unlock (&gate->lock);
 }
 
+/* Holds the I/O thread until gate_release () */
+static void
+gate_hold_io (Gate *gate)
+{
+  g_mutex_init (&gate->lock);
+  g_cond_init (&gate->cond);
+  dirty_io_schedule (gate_block_cb, gate, NULL);
+  g_mutex_lock (&gate->lock);
+  while (!gate->blocked)
+    g_cond_wait (&gate->cond, &gate->lock);
+  g_mutex_unlock (&gate->lock);
+}
+
+static void
+gate_release (Gate *gate)
+{
+  g_mutex_lock (&gate->lock);
+  gate->open = TRUE;
+  g_cond_broadcast (&gate->cond);
+  g_mutex_unlock (&gate->lock);
+}
+
+static void
+gate_clear (Gate *gate)
+{
+  g_mutex_clear (&gate->lock);
+  g_cond_clear (&gate->cond);
+}
+
 /* A stream's caller reads chunks 1 and 2 in one read and hands the
  * stream to the I/O thread, which is busy. Another blocking call then
  * reads chunk 3 and the END, which reach the I/O thread before the
@@ -1360,23 +1389,14 @@ test_fake_stream_read_in_turns (void)
 
   warm = call_sync (client, "echo", NULL, &error);
   g_assert_no_error (error);
-  g_mutex_init (&gate.lock);
-  g_cond_init (&gate.cond);
-  dirty_io_schedule (gate_block_cb, &gate, NULL);
-  g_mutex_lock (&gate.lock);
-  while (!gate.blocked)
-    g_cond_wait (&gate.cond, &gate.lock);
-  g_mutex_unlock (&gate.lock);
+  gate_hold_io (&gate);
 
   stream = dirty_client_stream_sync (client, "fake:App", "split", NULL, NULL, NULL, &error);
   g_assert_no_error (error);
   finished = call_sync (client, "finish", NULL, &error);
   g_assert_no_error (error);
 
-  g_mutex_lock (&gate.lock);
-  gate.open = TRUE;
-  g_cond_broadcast (&gate.cond);
-  g_mutex_unlock (&gate.lock);
+  gate_release (&gate);
   for (gint64 i = 1; i <= 3; i++)
     {
       g_autoptr(JsonNode) chunk = dirty_stream_next_chunk_sync (stream, NULL, &error);
@@ -1388,8 +1408,54 @@ test_fake_stream_read_in_turns (void)
   end = dirty_stream_next_chunk_sync (stream, NULL, &error);
   g_assert_no_error (error);
   g_assert_null (end);
-  g_mutex_clear (&gate.lock);
-  g_cond_clear (&gate.cond);
+  gate_clear (&gate);
+}
+
+static void
+echo_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  guint *pending = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) value = dirty_client_execute_finish (DIRTY_CLIENT (source), result, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_array_get_string_element (json_node_get_array (value), 0), ==, "echo");
+  (*pending)--;
+}
+
+/* An async call's request leaves from its caller's thread, once
+ * connected: the arbiter has it while the I/O thread is busy (as a busy
+ * or sleeping I/O thread would make it wait before). That thread, free
+ * again, takes the calls over and hands each its reply. */
+#define ASYNC_WHILE_BUSY 8
+static void
+test_fake_async_sent_here (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(JsonNode) warm = NULL;
+  g_autoptr(GError) error = NULL;
+  Gate gate = { .blocked = FALSE, .open = FALSE };
+  guint pending = 0;
+
+  warm = call_sync (client, "echo", NULL, &error);
+  g_assert_no_error (error);
+  gate_hold_io (&gate);
+  for (guint i = 0; i < ASYNC_WHILE_BUSY; i++)
+    {
+      g_autoptr(JsonArray) args = json_array_new ();
+
+      json_array_add_string_element (args, "echo");
+      pending++;
+      dirty_client_execute (client, "fake:App", "echo", args, NULL, NULL, echo_cb, &pending);
+    }
+  wait_for_count (&fake->n_requests, 1 + ASYNC_WHILE_BUSY);
+  gate_release (&gate);
+  while (pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+  gate_clear (&gate);
 }
 
 typedef struct {
@@ -1466,6 +1532,7 @@ main (int   argc,
   g_test_add_func ("/client/fake/connection-lost", test_fake_connection_lost);
   g_test_add_func ("/client/fake/connection-lost-async", test_fake_connection_lost_async);
   g_test_add_func ("/client/fake/fatal", test_fake_fatal);
+  g_test_add_func ("/client/fake/async-sent-here", test_fake_async_sent_here);
   g_test_add_func ("/client/fake/threads", test_fake_threads);
   g_test_add_func ("/client/fake/in-flight-limit", test_fake_in_flight_limit);
   g_test_add_func ("/client/fake/short-streams", test_fake_short_streams);

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include "dirty-client-io-internal.h"
+#include "dirty-connection-sync.h"
+#include "dirty-error.h"
+#include "dirty-io-private.h"
+#include "dirty-i18n-private.h"
+
+/* Calls whose REQUEST leaves from their caller's thread, then become
+ * the I/O thread's, as if it had sent them.
+ *
+ * An async call (dirty_client_io_start_call ()) that may go out at once
+ * (connected, a slot free, no call started before it still to be sent)
+ * is written by its caller, as a blocking call's request is: handed to
+ * the I/O thread to write, it waited for that thread to wake up (10-20
+ * µs when it sleeps on another CPU) before it even left. The I/O thread
+ * is woken at the same time, to adopt the call (io->adopting into
+ * io->pending, where its replies find it) while the request travels: its
+ * wake-up is then off the call's path. It adopts it earlier if it reads
+ * a frame of the call first (dirty_client_io_adopt () from the frame
+ * callback), and the reply cannot be lost meanwhile: nobody reads for
+ * a call nobody has adopted, so the kernel keeps its reply until then.
+ *
+ * A blocking stream's first frame is read by its caller
+ * (dirty-client-io-stream.c), which sends its request so too. */
+
+void
+dirty_client_call_lost (Call       *call,
+                        const char *why)
+{
+  dirty_client_call_finish (call, NULL,
+                            g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
+                                         _("Lost the connection to dirty-arbiter at %s: %s"),
+                                         call->io->socket_path, why));
+}
+
+static void
+client_io_adopt_call (ClientIo *io,
+                      Call     *call)
+{
+  g_autoptr(DirtyConnection) sent_on = g_steal_pointer (&call->started_on);
+
+  /* CALL_SENT from here on: dirty_client_call_finish () frees its slot */
+  call->state = CALL_SENT;
+  if (sent_on != io->connection)
+    {
+      call->first_to_waiter = FALSE;
+      dirty_client_call_lost (call, "closed by the arbiter");
+      return;
+    }
+  g_hash_table_insert (io->pending, &call->id, dirty_client_call_ref (call));
+  if (call->first_to_waiter)
+    io->n_first_waiting++;
+  dirty_client_call_arm_timer (call);
+  /* cancelled before this: its handler found the call not yet here */
+  if (g_cancellable_is_cancelled (call->cancellable))
+    dirty_client_call_cancel (call, _("Operation was cancelled"));
+}
+
+void
+dirty_client_io_adopt (ClientIo *io)
+{
+  GQueue calls;
+  Call *call;
+
+  g_mutex_lock (&io->sync_lock);
+  calls = io->adopting;
+  g_queue_init (&io->adopting);
+  g_atomic_int_set (&io->n_adopting, 0);
+  g_mutex_unlock (&io->sync_lock);
+
+  while ((call = g_queue_pop_head (&calls)) != NULL)
+    {
+      g_autoptr(DirtyClientCall) owned = call;
+
+      client_io_adopt_call (io, call);
+    }
+  dirty_client_io_update_read_mode (io);
+}
+
+gboolean
+dirty_client_io_unadopt (ClientIo *io,
+                         Call     *call)
+{
+  gboolean found;
+
+  g_mutex_lock (&io->sync_lock);
+  found = g_queue_remove (&io->adopting, call);
+  if (found)
+    g_atomic_int_add (&io->n_adopting, -1);
+  g_mutex_unlock (&io->sync_lock);
+  if (found)
+    dirty_client_call_unref (call);
+  return found;
+}
+
+gboolean
+dirty_client_io_send_here (ClientIo        *io,
+                           DirtyConnection *connection,
+                           Call            *call)
+{
+  g_mutex_lock (&io->sync_lock);
+  g_queue_push_tail (&io->adopting, dirty_client_call_ref (call));
+  g_atomic_int_add (&io->n_adopting, 1);
+  g_mutex_unlock (&io->sync_lock);
+  if (dirty_connection_send_from_thread_with_id (connection, call->frame, call->id,
+                                                 call->timeout_ms))
+    return TRUE;
+  /* closed since: the request never left, and the I/O thread's path
+   * sends it on the next connection, unless adopted already: then the
+   * close fails it, as any call in flight */
+  return !dirty_client_io_unadopt (io, call);
+}
+
+static void
+client_io_adopt_cb (gpointer data)
+{
+  dirty_client_io_adopt (data);
+}
+
+gboolean
+dirty_client_io_try_send_here (ClientIo *io,
+                               Call     *call)
+{
+  g_autoptr(DirtyConnection) connection = NULL;
+
+  /* a size error, a cancel: the I/O thread's path says it, as always */
+  if (call->frame == NULL || g_cancellable_is_cancelled (call->cancellable))
+    return FALSE;
+  connection = dirty_client_io_sync_begin (io, call->frame, &call->id, NULL);
+  if (connection == NULL)
+    return FALSE;
+  /* a hang-up nobody read yet: the I/O thread's path reads it first */
+  if (!dirty_connection_may_send (connection))
+    {
+      dirty_client_io_sync_end (io);
+      return FALSE;
+    }
+  call->started_on = g_object_ref (connection);
+  dirty_client_call_watch_cancellable (call);
+  if (!dirty_client_io_send_here (io, connection, call))
+    {
+      if (call->cancelled_id != 0)
+        g_cancellable_disconnect (call->cancellable, call->cancelled_id);
+      call->cancelled_id = 0;
+      g_clear_object (&call->started_on);
+      dirty_client_io_sync_end (io);
+      return FALSE;
+    }
+  dirty_io_schedule (client_io_adopt_cb, dirty_client_io_ref (io),
+                     (GDestroyNotify) dirty_client_io_unref);
+  return TRUE;
+}
