@@ -127,6 +127,8 @@ void  dirty_client_io_call_frame  (ClientIo        *io,
                                    DirtyFrame      *frame);
 /* The I/O thread reads the socket while a call of its own is in flight. */
 void  dirty_client_io_update_read_mode (ClientIo  *io);
+/* The client holds @io, and so does each callback queued for it on the
+ * I/O thread */
 ClientIo *dirty_client_io_ref    (ClientIo       *io);
 void  dirty_client_io_unref       (ClientIo       *io);
 
