@@ -16,9 +16,9 @@
  * thread adopts it when the caller hands it the first frame (or the end
  * of its wait), or earlier if it reads a frame of it first: unlike an
  * async call's, it is not woken only to adopt it (that would cost the
- * first chunk a wake-up on a busy CPU). Until the caller has taken the first frame,
- * the frames after it wait in call->held, so the queue gets them in
- * order. The frames that came in the caller's own read of the first one
+ * first chunk a wake-up on a busy CPU). Until the caller has taken the
+ * first frame, the frames after it wait in call->held, so the queue
+ * gets them in order. The frames that came in the caller's own read of the first one
  * come back with it (dirty_connection_wait ()'s @more) and go before
  * those; when they end the stream, as a short stream's mostly do, the
  * stream ends on the caller's thread, and the I/O thread never hears of

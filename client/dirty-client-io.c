@@ -1031,7 +1031,8 @@ client_io_schedule_flush (ClientIo *io)
   if (io->flush_scheduled)
     return;
   io->flush_scheduled = TRUE;
-  dirty_io_schedule (client_io_flush_cb, dirty_client_io_ref (io), (GDestroyNotify) dirty_client_io_unref);
+  dirty_io_schedule (client_io_flush_cb, dirty_client_io_ref (io),
+                     (GDestroyNotify) dirty_client_io_unref);
 }
 
 static void
@@ -1106,5 +1107,6 @@ dirty_client_io_sync_end (DirtyClientIo *io)
   held_back = io->held_back;
   g_mutex_unlock (&io->sync_lock);
   if (held_back)
-    dirty_io_schedule (client_io_flush_cb, dirty_client_io_ref (io), (GDestroyNotify) dirty_client_io_unref);
+    dirty_io_schedule (client_io_flush_cb, dirty_client_io_ref (io),
+                     (GDestroyNotify) dirty_client_io_unref);
 }
