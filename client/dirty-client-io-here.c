@@ -141,9 +141,7 @@ dirty_client_io_try_send_here (ClientIo *io,
   dirty_client_call_watch_cancellable (call);
   if (!dirty_client_io_send_here (io, connection, call))
     {
-      if (call->cancelled_id != 0)
-        g_cancellable_disconnect (call->cancellable, call->cancelled_id);
-      call->cancelled_id = 0;
+      dirty_client_call_unwatch_cancellable (call);
       g_clear_object (&call->started_on);
       dirty_client_io_sync_end (io);
       return FALSE;

@@ -112,6 +112,8 @@ void  dirty_client_call_time_out (Call            *call);
 void  dirty_client_call_arm_timer (Call           *call);
 /* Cancelling the call's cancellable ends it, on the I/O thread. */
 void  dirty_client_call_watch_cancellable (Call   *call);
+/* No longer: the call has ended, or goes another way. */
+void  dirty_client_call_unwatch_cancellable (Call *call);
 /* A reply of @call that hands back one of its argument memfds. */
 void  dirty_client_call_note_reply_fds (Call      *call,
                                         DirtyFrame *reply);

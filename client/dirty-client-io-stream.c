@@ -179,9 +179,7 @@ dirty_client_io_start_stream_here (DirtyClientIo    *io,
   if (!dirty_client_io_send_here (io, connection, call))
     {
       dirty_connection_unexpect (connection, waiter);
-      if (call->cancelled_id != 0)
-        g_cancellable_disconnect (cancellable, call->cancelled_id);
-      call->cancelled_id = 0;
+      dirty_client_call_unwatch_cancellable (call);
       call->state = CALL_DONE;
       dirty_client_call_unref (call);
       dirty_client_io_sync_end (io);

@@ -136,11 +136,7 @@ dirty_client_call_finish (Call     *call,
       g_source_destroy (call->timer);
       g_clear_pointer (&call->timer, g_source_unref);
     }
-  /* only blocks while a cancel handler runs in another thread, and that
-   * handler merely queues work for this thread (dirty_io_schedule ()) */
-  if (call->cancelled_id != 0)
-    g_cancellable_disconnect (call->cancellable, call->cancelled_id);
-  call->cancelled_id = 0;
+  dirty_client_call_unwatch_cancellable (call);
 
   if (call->queue != NULL)
     dirty_stream_queue_finish (call->queue, owned_error);
@@ -252,6 +248,16 @@ dirty_client_call_watch_cancellable (Call *call)
   if (call->cancellable != NULL)
     call->cancelled_id = g_cancellable_connect (call->cancellable, G_CALLBACK (call_cancelled_cb),
                                                 call_ref (call), (GDestroyNotify) call_unref);
+}
+
+void
+dirty_client_call_unwatch_cancellable (Call *call)
+{
+  /* only blocks while a cancel handler runs in another thread, and that
+   * handler merely queues work for the I/O thread (dirty_io_schedule ()) */
+  if (call->cancelled_id != 0)
+    g_cancellable_disconnect (call->cancellable, call->cancelled_id);
+  call->cancelled_id = 0;
 }
 
 static void
@@ -508,9 +514,7 @@ call_release_arguments (Call *call)
 void
 dirty_client_call_end_here (Call *call)
 {
-  if (call->cancelled_id != 0)
-    g_cancellable_disconnect (call->cancellable, call->cancelled_id);
-  call->cancelled_id = 0;
+  dirty_client_call_unwatch_cancellable (call);
   call_release_arguments (call);
   /* its slot is free before its reader sees the end */
   dirty_client_io_sync_end (call->io);
