@@ -221,23 +221,6 @@ rewrite_config (DirtyTestDaemon *daemon, const char *text)
   g_assert_true (g_file_set_contents (path, text, -1, NULL));
 }
 
-/* Waits until @path holds @needle */
-static void
-wait_for_text (const char *path, const char *needle)
-{
-  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-  for (;;)
-    {
-      g_autofree char *text = NULL;
-
-      if (g_file_get_contents (path, &text, NULL, NULL) && strstr (text, needle) != NULL)
-        return;
-      g_assert_cmpint (g_get_monotonic_time (), <, end);
-      g_usleep (20 * 1000);
-    }
-}
-
 /* ---- SIGTERM, SIGQUIT ---- */
 
 /* What becomes of the workers once the daemon has exited */
@@ -443,7 +426,7 @@ test_reload_invalid (void)
 
   rewrite_config (daemon, "[dirty-arbiter]\ndirty_apps=" ECHO "\ndirty_workers=lots\n");
   kill (dirty_test_daemon_get_pid (daemon), SIGHUP);
-  wait_for_text (log, needle);
+  g_free (dirty_test_wait_for_text (log, needle));
   g_assert_cmpint (manage (socket, "{\"verb\":\"reload\"}", "generation", &code, &message), ==, -1);
   g_assert_cmpstr (code, ==, "failed");
   g_assert_nonnull (strstr (message, needle));
@@ -468,10 +451,10 @@ test_sigusr1_reopens_log (void)
     dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO "\n", args);
   g_autofree char *old_text = NULL;
 
-  wait_for_text (log, "started");
+  g_free (dirty_test_wait_for_text (log, "started"));
   g_assert_cmpint (g_rename (log, rotated), ==, 0);
   kill (dirty_test_daemon_get_pid (daemon), SIGUSR1);
-  wait_for_text (log, "reopened");
+  g_free (dirty_test_wait_for_text (log, "reopened"));
   g_assert_true (g_file_get_contents (rotated, &old_text, NULL, NULL));
   g_assert_null (strstr (old_text, "reopened"));
   g_clear_pointer (&daemon, dirty_test_daemon_stop);
