@@ -162,4 +162,30 @@ void     dirty_connection_sync_read_error (DirtyConnection *self,
                                            const GError    *error,
                                            gboolean         protocol);
 
+/* dirty-connection-sync.c, for the async wait (dirty-connection-wait-source.c) */
+
+struct _DirtyConnectionWaiter {
+  guint64     id;
+  GCond       cond;       /* a blocked waiter's */
+  GSource    *source;     /* an async waiter's (not a reference), or NULL */
+  gboolean    done;       /* out of @waiters with an answer */
+  gboolean    cancelled;
+  DirtyConnectionWaitEnd end;
+  DirtyFrame *frame;
+  GError     *error;
+  GQueue     *more;       /* dirty_connection_wait ()'s, or NULL */
+};
+
+void     dirty_connection_waiter_free    (DirtyConnectionWaiter  *waiter);
+/* Under sync_lock: @waiter leaves the waiters with its answer, and is told. */
+void     dirty_connection_waiter_answer  (DirtyConnection        *self,
+                                          DirtyConnectionWaiter  *waiter,
+                                          DirtyConnectionWaitEnd  end);
+/* Called and returns under sync_lock, as the leader: one round of
+ * reads (dirty_connection_read_as_leader ()), without the lock. */
+void     dirty_connection_lead_round     (DirtyConnection        *self);
+/* Under sync_lock: a leader that stops leading passes the turn on, and
+ * lets an owner that waits to take the read side back go on. */
+void     dirty_connection_stop_leading   (DirtyConnection        *self);
+
 G_END_DECLS

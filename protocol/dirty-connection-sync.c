@@ -22,19 +22,8 @@
  *   the connection closed or failed them all, or it gave up (timeout,
  *   cancel). Whichever comes first is its one answer. */
 
-struct _DirtyConnectionWaiter {
-  guint64     id;
-  GCond       cond;
-  gboolean    done;       /* out of @waiters with an answer */
-  gboolean    cancelled;
-  DirtyConnectionWaitEnd end;
-  DirtyFrame *frame;
-  GError     *error;
-  GQueue     *more;       /* dirty_connection_wait ()'s, or NULL */
-};
-
-static void
-waiter_free (DirtyConnectionWaiter *waiter)
+void
+dirty_connection_waiter_free (DirtyConnectionWaiter *waiter)
 {
   g_cond_clear (&waiter->cond);
   g_clear_pointer (&waiter->frame, dirty_frame_unref);
@@ -72,11 +61,21 @@ dirty_connection_sync_clear (DirtyConnection *self)
   g_mutex_clear (&self->sync_lock);
 }
 
-/* Under sync_lock. */
+/* Under sync_lock: tells @waiter to look at its state again. A blocked
+ * thread waits on its GCond; an async waiter's source is made ready. */
 static void
-waiter_answer (DirtyConnection        *self,
-               DirtyConnectionWaiter  *waiter,
-               DirtyConnectionWaitEnd  end)
+waiter_wake (DirtyConnectionWaiter *waiter)
+{
+  if (waiter->source != NULL)
+    g_source_set_ready_time (waiter->source, 0);
+  else
+    g_cond_signal (&waiter->cond);
+}
+
+void
+dirty_connection_waiter_answer (DirtyConnection        *self,
+                                DirtyConnectionWaiter  *waiter,
+                                DirtyConnectionWaitEnd  end)
 {
   g_hash_table_remove (self->waiters, &waiter->id);
   waiter->done = TRUE;
@@ -85,7 +84,7 @@ waiter_answer (DirtyConnection        *self,
   if (waiter == self->leader)
     self->leader_answered = TRUE;
   else
-    g_cond_signal (&waiter->cond);
+    waiter_wake (waiter);
 }
 
 /* Under sync_lock: wakes the leader out of its poll. */
@@ -99,10 +98,14 @@ wake_leader (DirtyConnection *self)
     g_warning ("Could not wake a connection's reader: %s", g_strerror (errno));
 }
 
-/* Under sync_lock: if the waiters may read and nobody leads, one of them
- * is told to. */
+/* Under sync_lock: if the waiters may read and nobody leads, a blocked
+ * waiter is told to lead; with none, every async waiter but @except (the
+ * leader that just stopped) is told it may read: it polls the socket as
+ * long as its context runs, and one that does not run must not keep the
+ * others, or a blocked waiter, from reading. */
 static void
-nominate (DirtyConnection *self)
+nominate (DirtyConnection       *self,
+          DirtyConnectionWaiter *except)
 {
   GHashTableIter iter;
   gpointer value;
@@ -110,8 +113,16 @@ nominate (DirtyConnection *self)
   if (self->read_side != DIRTY_READ_SIDE_CALLERS || self->leader != NULL || self->read_broken)
     return;
   g_hash_table_iter_init (&iter, self->waiters);
-  if (g_hash_table_iter_next (&iter, NULL, &value))
-    g_cond_signal (&((DirtyConnectionWaiter *) value)->cond);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (((DirtyConnectionWaiter *) value)->source == NULL)
+      {
+        g_cond_signal (&((DirtyConnectionWaiter *) value)->cond);
+        return;
+      }
+  g_hash_table_iter_init (&iter, self->waiters);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (value != except)
+      waiter_wake (value);
 }
 
 /* Under sync_lock or on the owner's thread (the socket stays open). */
@@ -210,20 +221,30 @@ dirty_connection_unexpect (DirtyConnection       *self,
   if (!waiter->done)
     g_hash_table_remove (self->waiters, &waiter->id);
   /* it never waited: a turn to lead it was given goes to another */
-  nominate (self);
+  nominate (self, NULL);
   g_mutex_unlock (&self->sync_lock);
-  waiter_free (waiter);
+  dirty_connection_waiter_free (waiter);
 }
 
-/* A leader that stops leading passes the turn on, and lets an owner that
- * waits to take the read side back go on. Under sync_lock. */
-static void
-stop_leading (DirtyConnection *self)
+void
+dirty_connection_lead_round (DirtyConnection *self)
 {
+  g_mutex_unlock (&self->sync_lock);
+  self->leader_reading = TRUE;
+  dirty_connection_read_as_leader (self);
+  self->leader_reading = FALSE;
+  g_mutex_lock (&self->sync_lock);
+}
+
+void
+dirty_connection_stop_leading (DirtyConnection *self)
+{
+  DirtyConnectionWaiter *leader = self->leader;
+
   self->leader = NULL;
   if (self->owner_waiting)
     g_cond_broadcast (&self->sync_cond);
-  nominate (self);
+  nominate (self, leader);
 }
 
 /* Reads for everyone until @waiter's frame came, it gave up, or the
@@ -273,15 +294,9 @@ lead (DirtyConnection       *self,
       g_mutex_lock (&self->sync_lock);
       if ((self->pending != NULL || (n > 0 && fds[0].revents != 0)) &&
           self->read_side == DIRTY_READ_SIDE_CALLERS)
-        {
-          g_mutex_unlock (&self->sync_lock);
-          self->leader_reading = TRUE;
-          dirty_connection_read_as_leader (self);
-          self->leader_reading = FALSE;
-          g_mutex_lock (&self->sync_lock);
-        }
+        dirty_connection_lead_round (self);
     }
-  stop_leading (self);
+  dirty_connection_stop_leading (self);
 }
 
 typedef struct {
@@ -332,8 +347,9 @@ dirty_connection_wait (DirtyConnection        *self,
         break;
       if (waiter->cancelled || (deadline != 0 && g_get_monotonic_time () >= deadline))
         {
-          waiter_answer (self, waiter, waiter->cancelled ? DIRTY_CONNECTION_WAIT_CANCELLED
-                                                         : DIRTY_CONNECTION_WAIT_TIMEOUT);
+          dirty_connection_waiter_answer (self, waiter,
+                                          waiter->cancelled ? DIRTY_CONNECTION_WAIT_CANCELLED
+                                                            : DIRTY_CONNECTION_WAIT_TIMEOUT);
           break;
         }
       if (self->read_side == DIRTY_READ_SIDE_CALLERS && self->leader == NULL &&
@@ -345,7 +361,7 @@ dirty_connection_wait (DirtyConnection        *self,
         g_cond_wait (&waiter->cond, &self->sync_lock);
     }
   /* a follower told to lead that leaves now passes the turn on */
-  nominate (self);
+  nominate (self, NULL);
   g_mutex_unlock (&self->sync_lock);
   /* blocks while the handler runs in another thread: it only takes the
    * lock we no longer hold */
@@ -356,7 +372,7 @@ dirty_connection_wait (DirtyConnection        *self,
   if (waiter->error != NULL)
     g_propagate_error (error, g_steal_pointer (&waiter->error));
   frame = g_steal_pointer (&waiter->frame);
-  waiter_free (waiter);
+  dirty_connection_waiter_free (waiter);
   return frame;
 }
 
@@ -378,7 +394,7 @@ answer_all (DirtyConnection        *self,
       waiter->done = TRUE;
       waiter->end = end;
       waiter->error = error ? g_error_copy (error) : NULL;
-      g_cond_signal (&waiter->cond);
+      waiter_wake (waiter);
     }
   wake_leader (self);
 }
@@ -412,7 +428,7 @@ dirty_connection_sync_route (DirtyConnection *self,
   if (waiter != NULL)
     {
       waiter->frame = dirty_frame_ref (frame);
-      waiter_answer (self, waiter, DIRTY_CONNECTION_WAIT_FRAME);
+      dirty_connection_waiter_answer (self, waiter, DIRTY_CONNECTION_WAIT_FRAME);
       g_mutex_unlock (&self->sync_lock);
       return TRUE;
     }
@@ -495,7 +511,7 @@ dirty_connection_sync_owner_done (DirtyConnection *self)
   if (self->read_side == DIRTY_READ_SIDE_OWNER)
     {
       self->read_side = DIRTY_READ_SIDE_CALLERS;
-      nominate (self);
+      nominate (self, NULL);
     }
   g_mutex_unlock (&self->sync_lock);
 }

@@ -16,6 +16,13 @@
  * waiter lead. With no waiter and the owner not reading, nobody reads:
  * the kernel keeps the bytes for the next reader.
  *
+ * An async waiter (dirty_connection_wait_async()) waits in a main context
+ * instead: it polls the socket there while it may lead, and reads in that
+ * context's dispatch, for itself and the others, as a leader does; a
+ * frame another reader hands it makes its source ready. It leads only
+ * within a dispatch, so neither the owner nor a blocked waiter ever waits
+ * for a context to run.
+ *
  * Errors the leader meets are the owner's to act on (from its context);
  * closing the connection answers every waiter. */
 
@@ -70,6 +77,28 @@ DirtyFrame *dirty_connection_wait (DirtyConnection        *self,
                                    DirtyConnectionWaitEnd *end,
                                    GQueue                 *more,
                                    GError                **error);
+
+/* What an async wait ends with, in its context: @frame (transfer none)
+ * for WAIT_FRAME, else NULL, with @error (or NULL) as
+ * dirty_connection_wait () would set it. */
+typedef void (*DirtyConnectionWaitFunc) (DirtyConnection        *connection,
+                                         DirtyFrame             *frame,
+                                         DirtyConnectionWaitEnd  end,
+                                         const GError           *error,
+                                         gpointer                user_data);
+
+/* dirty_connection_wait () without blocking: @waiter waits in @context
+ * (its thread must run it), which reads the socket when the waiters may,
+ * and @func is called there once with the end. Frees @waiter; @destroy
+ * frees @user_data after @func. */
+void        dirty_connection_wait_async (DirtyConnection         *self,
+                                         DirtyConnectionWaiter   *waiter,
+                                         gint64                   deadline,
+                                         GCancellable            *cancellable,
+                                         GMainContext            *context,
+                                         DirtyConnectionWaitFunc  func,
+                                         gpointer                 user_data,
+                                         GDestroyNotify           destroy);
 
 /* Ends every waiter with @error (WAIT_FAILED): the peer said why it
  * closes. */

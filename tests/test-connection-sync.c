@@ -161,6 +161,79 @@ assert_got (Waiter *w, guint64 id)
   g_assert_cmpuint (w->frame->header.id, ==, id);
 }
 
+/* Async waiters (dirty_connection_wait_async ()) */
+
+typedef struct {
+  gboolean               done;
+  DirtyConnectionWaitEnd end;
+  guint64                id;      /* of the frame it got, or 0 */
+} AsyncWait;
+
+static void
+async_wait_cb (DirtyConnection        *conn,
+               DirtyFrame             *frame,
+               DirtyConnectionWaitEnd  end,
+               const GError           *error,
+               gpointer                user_data)
+{
+  AsyncWait *a = user_data;
+
+  g_assert_false (a->done);
+  a->end = end;
+  a->id = frame != NULL ? frame->header.id : 0;
+  g_atomic_int_set (&a->done, TRUE);
+}
+
+/* Registers @id now and waits for it in @context */
+static void
+async_start (AsyncWait    *a,
+             Fixture      *fx,
+             GMainContext *context,
+             guint64       id,
+             guint         timeout_ms,
+             GCancellable *cancellable)
+{
+  DirtyConnectionWaiter *waiter = dirty_connection_expect (fx->conn, id);
+  gint64 deadline = 0;
+
+  g_assert_nonnull (waiter);
+  *a = (AsyncWait) { .done = FALSE };
+  if (timeout_ms > 0)
+    deadline = g_get_monotonic_time () + timeout_ms * G_TIME_SPAN_MILLISECOND;
+  dirty_connection_wait_async (fx->conn, waiter, deadline, cancellable, context, async_wait_cb,
+                               a, NULL);
+}
+
+/* Runs @context (only) until @a ended */
+static void
+async_run_until (GMainContext *context,
+                 AsyncWait    *a)
+{
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  while (!a->done)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_main_context_iteration (context, FALSE);
+      g_usleep (1000);
+    }
+}
+
+/* Cancels @asyncs, waiting in @context, and runs it until they ended */
+static void
+async_cancel_all (GMainContext *context,
+                  GCancellable *cancellable,
+                  AsyncWait    *asyncs,
+                  guint         n)
+{
+  g_cancellable_cancel (cancellable);
+  for (guint i = 0; i < n; i++)
+    {
+      async_run_until (context, &asyncs[i]);
+      g_assert_cmpint (asyncs[i].end, ==, DIRTY_CONNECTION_WAIT_CANCELLED);
+    }
+}
+
 /* The owner gives the read side away inside a frame callback, in a turn
  * that read more frames than its budget: the waiter, as leader, reads
  * the frames left over (without waiting for the socket, which has no
@@ -204,17 +277,25 @@ test_owner_takes_back (Fixture *fx, gconstpointer data)
   waiter_join (&w);
 }
 
-/* The leader's deadline passes: the other waiter leads and gets its own
- * frame. */
+/* The leader's deadline passes: the other blocked waiter leads and gets
+ * its own frame; not one of the async waiters whose context nobody runs
+ * (dirty_connection_wait_async ()), which it would wait for. Then those
+ * are cancelled. */
+#define N_IDLE_ASYNC 8
 static void
 test_next_waiter_leads (Fixture *fx, gconstpointer data)
 {
+  g_autoptr(GMainContext) idle = g_main_context_new ();
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   const guint64 id = 2;
+  AsyncWait asyncs[N_IDLE_ASYNC];
   Waiter first, second;
 
   dirty_connection_set_owner_reads (fx->conn, FALSE);
   waiter_start (&first, fx, 1, 200);
   g_usleep (50 * 1000);
+  for (guint i = 0; i < N_IDLE_ASYNC; i++)
+    async_start (&asyncs[i], fx, idle, 100 + i, 0, cancellable);
   waiter_start (&second, fx, 2, 0);
   iterate_until (fx, &first, 0);
   g_assert_cmpint (first.end, ==, DIRTY_CONNECTION_WAIT_TIMEOUT);
@@ -225,6 +306,7 @@ test_next_waiter_leads (Fixture *fx, gconstpointer data)
   g_assert_cmpuint (fx->frames->len, ==, 0);
   waiter_join (&first);
   waiter_join (&second);
+  async_cancel_all (idle, cancellable, asyncs, N_IDLE_ASYNC);
 }
 
 /* The peer hangs up under a leader: the owner closes the connection, the
@@ -607,6 +689,108 @@ test_last_unref_elsewhere (void)
   g_main_context_unref (lu.context);
 }
 
+/* The owner does not read: an async waiter reads in its own context,
+ * gets its frame, and forwards the one nobody waits for to the owner's
+ * context. */
+static void
+test_async_reads (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  const guint64 ids[] = { 9, 7 };
+  AsyncWait a;
+  Waiter none = { .done = 1 };
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  async_start (&a, fx, context, 7, 0, NULL);
+  write_frames (fx, ids, G_N_ELEMENTS (ids));
+  async_run_until (context, &a);
+  g_assert_cmpint (a.end, ==, DIRTY_CONNECTION_WAIT_FRAME);
+  g_assert_cmpuint (a.id, ==, 7);
+  iterate_until (fx, &none, 1);
+  g_assert_cmpuint (((DirtyFrame *) fx->frames->pdata[0])->header.id, ==, 9);
+}
+
+typedef struct {
+  GMainContext *context;
+  GMainLoop    *loop;
+} LoopThread;
+
+static gpointer
+loop_thread (gpointer data)
+{
+  LoopThread *lt = data;
+
+  g_main_context_push_thread_default (lt->context);
+  g_main_loop_run (lt->loop);
+  g_main_context_pop_thread_default (lt->context);
+  return NULL;
+}
+
+static gboolean
+quit_cb (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* A blocked leader gives up with only async waiters left: each of them
+ * may read again, so the one whose context runs (blocked in its poll,
+ * on another thread) reads its frame, though the others' context is
+ * never run. */
+static void
+test_async_after_leader (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GMainContext) idle = g_main_context_new ();
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GMainContext) running = g_main_context_new ();
+  g_autoptr(GMainLoop) loop = g_main_loop_new (running, FALSE);
+  LoopThread lt = { running, loop };
+  const guint64 id = 2;
+  AsyncWait asyncs[N_IDLE_ASYNC], own;
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  GThread *thread;
+  Waiter first;
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  waiter_start (&first, fx, 1, 200);
+  g_usleep (50 * 1000);
+  for (guint i = 0; i < N_IDLE_ASYNC; i++)
+    async_start (&asyncs[i], fx, idle, 100 + i, 0, cancellable);
+  async_start (&own, fx, running, id, 0, NULL);
+  /* its context polls (without the socket: the leader reads) */
+  thread = g_thread_new ("running", loop_thread, &lt);
+  iterate_until (fx, &first, 0);
+  g_assert_cmpint (first.end, ==, DIRTY_CONNECTION_WAIT_TIMEOUT);
+  write_frames (fx, &id, 1);
+  while (!g_atomic_int_get (&own.done) && g_get_monotonic_time () < end)
+    g_usleep (1000);
+  g_main_context_invoke (running, quit_cb, loop);
+  g_thread_join (thread);
+  g_assert_true (own.done);
+  g_assert_cmpint (own.end, ==, DIRTY_CONNECTION_WAIT_FRAME);
+  g_assert_cmpuint (own.id, ==, id);
+  waiter_join (&first);
+  async_cancel_all (idle, cancellable, asyncs, N_IDLE_ASYNC);
+}
+
+/* An async waiter's deadline passes (WAIT_TIMEOUT); the connection
+ * closes under another (WAIT_CLOSED). */
+static void
+test_async_timeout_and_close (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  AsyncWait late, closed;
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  async_start (&late, fx, context, 3, 50, NULL);
+  async_run_until (context, &late);
+  g_assert_cmpint (late.end, ==, DIRTY_CONNECTION_WAIT_TIMEOUT);
+  async_start (&closed, fx, context, 4, 0, NULL);
+  dirty_connection_close (fx->conn);
+  async_run_until (context, &closed);
+  g_assert_cmpint (closed.end, ==, DIRTY_CONNECTION_WAIT_CLOSED);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -626,6 +810,9 @@ main (int argc, char **argv)
   ADD ("send-from-thread-closed", test_send_from_thread_closed);
   ADD ("unexpect", test_unexpect);
   ADD ("leader-poll-fails", test_leader_poll_fails);
+  ADD ("async-reads", test_async_reads);
+  ADD ("async-after-leader", test_async_after_leader);
+  ADD ("async-timeout-and-close", test_async_timeout_and_close);
 #undef ADD
   g_test_add_func ("/connection-sync/last-unref-elsewhere", test_last_unref_elsewhere);
   return g_test_run ();
