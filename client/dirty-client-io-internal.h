@@ -142,6 +142,12 @@ void  dirty_client_io_unref       (ClientIo       *io);
  * still to be sent, no free slot, too large, cancelled. */
 gboolean dirty_client_io_try_send_here (ClientIo *io,
                                         Call     *call);
+/* Sends @call's REQUEST from the calling thread and waits for its reply
+ * in the context of its task, when it may go out at once and is not a
+ * stream; FALSE (nothing done) when another path must take it, as for
+ * dirty_client_io_try_send_here (). The I/O thread never sees it. */
+gboolean dirty_client_io_try_wait_here (ClientIo *io,
+                                        Call     *call);
 /* Puts @call (its id set, a slot taken, started_on set) in io->adopting
  * and sends its REQUEST from the calling thread on @connection. FALSE
  * when the request never left (the connection closed) and @call is

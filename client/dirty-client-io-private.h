@@ -12,6 +12,7 @@
 #include <gio/gio.h>
 
 #include "dirty-connection.h"
+#include "dirty-connection-sync.h"
 #include "dirty-frame.h"
 #include "dirty-reply.h"
 #include "dirty-stream-private.h"
@@ -86,6 +87,22 @@ DirtyConnection *dirty_client_io_sync_begin (DirtyClientIo  *io,
                                              guint64        *id,
                                              GError        **error);
 void             dirty_client_io_sync_end   (DirtyClientIo  *io);
+/* For calls whose reply is read on their caller's side: when the client
+ * gives up on a call of @timeout_ms (monotonic µs; 0: never) */
+gint64           dirty_client_io_reply_deadline (guint32 timeout_ms);
+/* What a call gets once its wait on @connection ended with @end (and
+ * @frame, or @wait_error): as dirty_client_io_call_sync () returns it;
+ * a timeout or a cancel sends CANCEL for @id. */
+JsonNode        *dirty_client_io_reply_result (DirtyClientIo           *io,
+                                               DirtyConnection         *connection,
+                                               DirtyFrame              *request,
+                                               guint64                  id,
+                                               guint32                  timeout_ms,
+                                               DirtyConnectionWaitEnd   end,
+                                               DirtyFrame              *frame,
+                                               const GError            *wait_error,
+                                               GPtrArray              **attachments,
+                                               GError                 **error);
 /* Starts a stream on the calling thread: sends its REQUEST and waits
  * there for its first frame, which is in @queue (a CHUNK) when this
  * returns, or on its way there through the I/O thread (the end, an

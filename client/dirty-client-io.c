@@ -288,7 +288,7 @@ static DirtyClientCall *
 client_io_submit (ClientIo *io,
                   Call     *call)
 {
-  if (dirty_client_io_try_send_here (io, call))
+  if (dirty_client_io_try_wait_here (io, call) || dirty_client_io_try_send_here (io, call))
     return call;
   g_mutex_lock (&io->sync_lock);
   io->n_unsent++;

@@ -58,27 +58,27 @@ send_cancel (DirtyConnection *connection,
   dirty_connection_send_from_thread (connection, frame);
 }
 
-static JsonNode *
-wait_reply (DirtyClientIo          *io,
-            DirtyConnection        *connection,
-            DirtyConnectionWaiter  *waiter,
-            DirtyFrame             *request,
-            guint64                 id,
-            guint32                 timeout_ms,
-            GCancellable           *cancellable,
-            GPtrArray             **attachments,
-            GError                **error)
+gint64
+dirty_client_io_reply_deadline (guint32 timeout_ms)
 {
-  g_autoptr(DirtyFrame) frame = NULL;
-  g_autoptr(GError) wait_error = NULL;
-  DirtyConnectionWaitEnd end;
-  gint64 deadline = 0;
+  if (timeout_ms == 0)
+    return 0;
+  return g_get_monotonic_time () +
+         ((gint64) timeout_ms + DIRTY_CLIENT_SAFETY_MARGIN_MS) * G_TIME_SPAN_MILLISECOND;
+}
 
-  if (timeout_ms > 0)
-    deadline = g_get_monotonic_time () +
-               ((gint64) timeout_ms + DIRTY_CLIENT_SAFETY_MARGIN_MS) * G_TIME_SPAN_MILLISECOND;
-  frame = dirty_connection_wait (connection, waiter, deadline, cancellable, &end, NULL,
-                                 &wait_error);
+JsonNode *
+dirty_client_io_reply_result (DirtyClientIo           *io,
+                              DirtyConnection         *connection,
+                              DirtyFrame              *request,
+                              guint64                  id,
+                              guint32                  timeout_ms,
+                              DirtyConnectionWaitEnd   end,
+                              DirtyFrame              *frame,
+                              const GError            *wait_error,
+                              GPtrArray              **attachments,
+                              GError                 **error)
+{
   switch (end)
     {
     case DIRTY_CONNECTION_WAIT_FRAME:
@@ -95,7 +95,7 @@ wait_reply (DirtyClientIo          *io,
                            _("Operation was cancelled"));
       return NULL;
     case DIRTY_CONNECTION_WAIT_FAILED:
-      g_propagate_error (error, g_steal_pointer (&wait_error));
+      g_propagate_error (error, g_error_copy (wait_error));
       return NULL;
     case DIRTY_CONNECTION_WAIT_CLOSED:
     default:
@@ -105,6 +105,27 @@ wait_reply (DirtyClientIo          *io,
                    wait_error ? wait_error->message : "closed by the arbiter");
       return NULL;
     }
+}
+
+static JsonNode *
+wait_reply (DirtyClientIo          *io,
+            DirtyConnection        *connection,
+            DirtyConnectionWaiter  *waiter,
+            DirtyFrame             *request,
+            guint64                 id,
+            guint32                 timeout_ms,
+            GCancellable           *cancellable,
+            GPtrArray             **attachments,
+            GError                **error)
+{
+  g_autoptr(DirtyFrame) frame = NULL;
+  g_autoptr(GError) wait_error = NULL;
+  DirtyConnectionWaitEnd end;
+
+  frame = dirty_connection_wait (connection, waiter, dirty_client_io_reply_deadline (timeout_ms),
+                                 cancellable, &end, NULL, &wait_error);
+  return dirty_client_io_reply_result (io, connection, request, id, timeout_ms, end, frame,
+                                       wait_error, attachments, error);
 }
 
 JsonNode *

@@ -911,26 +911,33 @@ test_fake_late_reply (void)
 }
 
 typedef struct {
-  GMainLoop *loop;
-  guint      pending;
-  JsonNode  *results[2];
+  GMainLoop  *loop;
+  guint       pending;
 } PairState;
+
+typedef struct {
+  PairState  *state;
+  const char *expected;
+} PairCall;
 
 static void
 pair_cb (GObject      *source,
          GAsyncResult *result,
          gpointer      user_data)
 {
-  PairState *state = user_data;
+  PairCall *call = user_data;
   g_autoptr(GError) error = NULL;
-  JsonNode *value = dirty_client_execute_finish (DIRTY_CLIENT (source), result, &error);
+  g_autoptr(JsonNode) value = dirty_client_execute_finish (DIRTY_CLIENT (source), result, &error);
 
   g_assert_no_error (error);
-  state->results[state->results[0] == NULL ? 0 : 1] = value;
-  if (--state->pending == 0)
-    g_main_loop_quit (state->loop);
+  g_assert_cmpstr (json_node_get_string (value), ==, call->expected);
+  if (--call->state->pending == 0)
+    g_main_loop_quit (call->state->loop);
 }
 
+/* The fake answers the newer call first: each call still gets its own
+ * result (replies are told apart by id, never by order; the callbacks of
+ * replies read together run in any order). */
 static void
 test_fake_out_of_order_execute (void)
 {
@@ -939,19 +946,15 @@ test_fake_out_of_order_execute (void)
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   g_autoptr(JsonArray) first = json_array_new ();
   g_autoptr(JsonArray) second = json_array_new ();
-  PairState state = { loop, 2, { NULL, NULL } };
+  PairState state = { loop, 2 };
+  PairCall calls[] = { { &state, "first" }, { &state, "second" } };
 
   json_array_add_string_element (first, "1");
   json_array_add_string_element (second, "2");
-  dirty_client_execute (client, "fake:App", "pair", first, NULL, NULL, pair_cb, &state);
-  dirty_client_execute (client, "fake:App", "pair", second, NULL, NULL, pair_cb, &state);
+  dirty_client_execute (client, "fake:App", "pair", first, NULL, NULL, pair_cb, &calls[0]);
+  dirty_client_execute (client, "fake:App", "pair", second, NULL, NULL, pair_cb, &calls[1]);
   g_main_loop_run (loop);
-
-  /* the fake answers the newer one first, each with its own result */
-  g_assert_cmpstr (json_node_get_string (state.results[0]), ==, "second");
-  g_assert_cmpstr (json_node_get_string (state.results[1]), ==, "first");
-  json_node_unref (state.results[0]);
-  json_node_unref (state.results[1]);
+  g_assert_cmpuint (state.pending, ==, 0);
 }
 
 typedef struct {
@@ -1169,18 +1172,27 @@ test_fake_fatal (void)
 }
 
 /* Waits until @counter (the fake's, atomic) reaches @n. */
+/* Runs @context (NULL: the global default one) until @counter reaches @n */
 static void
-wait_for_count (guint *counter,
-                guint  n)
+wait_for_count_in (GMainContext *context,
+                   guint        *counter,
+                   guint         n)
 {
   gint64 deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
 
   while ((guint) g_atomic_int_get (counter) < n)
     {
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, FALSE);
+      g_main_context_iteration (context, FALSE);
       g_usleep (1000);
     }
+}
+
+static void
+wait_for_count (guint *counter,
+                guint  n)
+{
+  wait_for_count_in (NULL, counter, n);
 }
 
 /* The fake's first connection is in, and what it sent then has reached
@@ -1416,45 +1428,100 @@ echo_cb (GObject      *source,
          GAsyncResult *result,
          gpointer      user_data)
 {
-  guint *pending = user_data;
+  guint *answered = user_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) value = dirty_client_execute_finish (DIRTY_CLIENT (source), result, &error);
 
   g_assert_no_error (error);
   g_assert_cmpstr (json_array_get_string_element (json_node_get_array (value), 0), ==, "echo");
-  (*pending)--;
+  (*answered)++;
+}
+
+static void
+execute_echo (DirtyClient *client,
+              guint       *answered)
+{
+  g_autoptr(JsonArray) args = json_array_new ();
+
+  json_array_add_string_element (args, "echo");
+  dirty_client_execute (client, "fake:App", "echo", args, NULL, NULL, echo_cb, answered);
 }
 
 /* An async call's request leaves from its caller's thread, once
- * connected: the arbiter has it while the I/O thread is busy (as a busy
- * or sleeping I/O thread would make it wait before). That thread, free
- * again, takes the calls over and hands each its reply. */
+ * connected, and its reply is read in its caller's context: the calls
+ * are answered while the I/O thread is busy (a busy or sleeping I/O
+ * thread made each wait twice before: to send, and to hand the reply
+ * back). */
 #define ASYNC_WHILE_BUSY 8
 static void
-test_fake_async_sent_here (void)
+test_fake_async_here (void)
 {
   g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
   g_autoptr(DirtyClient) client = fake_client (fake);
   g_autoptr(JsonNode) warm = NULL;
   g_autoptr(GError) error = NULL;
   Gate gate = { .blocked = FALSE, .open = FALSE };
-  guint pending = 0;
+  guint answered = 0;
 
   warm = call_sync (client, "echo", NULL, &error);
   g_assert_no_error (error);
   gate_hold_io (&gate);
   for (guint i = 0; i < ASYNC_WHILE_BUSY; i++)
-    {
-      g_autoptr(JsonArray) args = json_array_new ();
-
-      json_array_add_string_element (args, "echo");
-      pending++;
-      dirty_client_execute (client, "fake:App", "echo", args, NULL, NULL, echo_cb, &pending);
-    }
-  wait_for_count (&fake->n_requests, 1 + ASYNC_WHILE_BUSY);
+    execute_echo (client, &answered);
+  wait_for_count (&answered, ASYNC_WHILE_BUSY);
   gate_release (&gate);
-  while (pending > 0)
-    g_main_context_iteration (NULL, TRUE);
+  gate_clear (&gate);
+}
+
+typedef struct {
+  DirtyClient *client;
+  JsonNode    *result;
+  GError      *error;
+} SyncCall;
+
+static gpointer
+sync_call_thread (gpointer data)
+{
+  SyncCall *call = data;
+
+  call->result = call_sync (call->client, "echo", NULL, &call->error);
+  return NULL;
+}
+
+/* An async call waits in a context nobody runs for now, with the I/O
+ * thread busy: a blocking call on another thread still reads its own
+ * reply (it never waits for that context), and hands the async call its
+ * reply, which the context delivers once it runs. */
+static void
+test_fake_async_idle_context (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(JsonNode) warm = NULL;
+  g_autoptr(GError) error = NULL;
+  Gate gate = { .blocked = FALSE, .open = FALSE };
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  SyncCall call = { client, NULL, NULL };
+  GThread *thread;
+  guint answered = 0;
+
+  warm = call_sync (client, "echo", NULL, &error);
+  g_assert_no_error (error);
+  gate_hold_io (&gate);
+  /* the async call's context, run only at the end (wait_for_count ()
+   * runs the global default context) */
+  g_main_context_push_thread_default (context);
+  execute_echo (client, &answered);
+  wait_for_count (&fake->n_requests, 2);
+  thread = g_thread_new ("sync-call", sync_call_thread, &call);
+  g_thread_join (thread);
+  g_assert_no_error (call.error);
+  g_assert_nonnull (call.result);
+  g_clear_pointer (&call.result, json_node_unref);
+  g_assert_cmpuint (answered, ==, 0);
+  wait_for_count_in (context, &answered, 1);
+  g_main_context_pop_thread_default (context);
+  gate_release (&gate);
   gate_clear (&gate);
 }
 
@@ -1532,7 +1599,8 @@ main (int   argc,
   g_test_add_func ("/client/fake/connection-lost", test_fake_connection_lost);
   g_test_add_func ("/client/fake/connection-lost-async", test_fake_connection_lost_async);
   g_test_add_func ("/client/fake/fatal", test_fake_fatal);
-  g_test_add_func ("/client/fake/async-sent-here", test_fake_async_sent_here);
+  g_test_add_func ("/client/fake/async-here", test_fake_async_here);
+  g_test_add_func ("/client/fake/async-idle-context", test_fake_async_idle_context);
   g_test_add_func ("/client/fake/threads", test_fake_threads);
   g_test_add_func ("/client/fake/in-flight-limit", test_fake_in_flight_limit);
   g_test_add_func ("/client/fake/short-streams", test_fake_short_streams);
