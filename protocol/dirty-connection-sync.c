@@ -110,7 +110,9 @@ nominate (DirtyConnection       *self,
   GHashTableIter iter;
   gpointer value;
 
-  if (self->read_side != DIRTY_READ_SIDE_CALLERS || self->leader != NULL || self->read_broken)
+  /* an iteration walks every bucket: none for the usual empty table */
+  if (self->read_side != DIRTY_READ_SIDE_CALLERS || self->leader != NULL || self->read_broken ||
+      g_hash_table_size (self->waiters) == 0)
     return;
   g_hash_table_iter_init (&iter, self->waiters);
   while (g_hash_table_iter_next (&iter, NULL, &value))
