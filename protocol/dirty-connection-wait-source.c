@@ -147,9 +147,16 @@ wait_source_finalize (GSource *source)
 {
   WaitSource *ws = (WaitSource *) source;
 
-  /* the end always comes before the last reference goes (the owner's
-   * close answers every waiter), unless the context is never run again */
-  g_warn_if_fail (ws->waiter == NULL);
+  /* destroyed before its end (its context was): the waiter leaves
+   * unanswered, and nobody may reach this source through it any more */
+  if (ws->waiter != NULL)
+    {
+      g_mutex_lock (&ws->connection->sync_lock);
+      if (!ws->waiter->done)
+        g_hash_table_remove (ws->connection->waiters, &ws->waiter->id);
+      g_mutex_unlock (&ws->connection->sync_lock);
+      dirty_connection_waiter_free (g_steal_pointer (&ws->waiter));
+    }
   if (ws->destroy != NULL)
     ws->destroy (ws->user_data);
   g_clear_object (&ws->cancellable);
@@ -188,13 +195,15 @@ dirty_connection_wait_async (DirtyConnection         *self,
                              gpointer                 user_data,
                              GDestroyNotify           destroy)
 {
-  GSource *source = g_source_new (&wait_source_funcs, sizeof (WaitSource));
-  WaitSource *ws = (WaitSource *) source;
+  GSource *source;
+  WaitSource *ws;
 
   g_return_if_fail (DIRTY_IS_CONNECTION (self));
   g_return_if_fail (waiter != NULL && waiter->source == NULL);
   g_return_if_fail (func != NULL);
 
+  source = g_source_new (&wait_source_funcs, sizeof (WaitSource));
+  ws = (WaitSource *) source;
   ws->connection = g_object_ref (self);
   ws->waiter = waiter;
   ws->deadline = deadline;

@@ -773,6 +773,24 @@ test_async_after_leader (Fixture *fx, gconstpointer data)
   async_cancel_all (idle, cancellable, asyncs, N_IDLE_ASYNC);
 }
 
+/* The context of an async waiter goes away before its end: the waiter
+ * leaves with it, and its frame goes to the owner's frame callback. */
+static void
+test_async_context_gone (Fixture *fx, gconstpointer data)
+{
+  GMainContext *context = g_main_context_new ();
+  const guint64 id = 6;
+  AsyncWait a;
+  Waiter none = { .done = 1 };
+
+  async_start (&a, fx, context, id, 0, NULL);
+  g_main_context_unref (context);
+  write_frames (fx, &id, 1);
+  iterate_until (fx, &none, 1);
+  g_assert_cmpuint (((DirtyFrame *) fx->frames->pdata[0])->header.id, ==, id);
+  g_assert_false (a.done);
+}
+
 /* An async waiter's deadline passes (WAIT_TIMEOUT); the connection
  * closes under another (WAIT_CLOSED). */
 static void
@@ -813,6 +831,7 @@ main (int argc, char **argv)
   ADD ("async-reads", test_async_reads);
   ADD ("async-after-leader", test_async_after_leader);
   ADD ("async-timeout-and-close", test_async_timeout_and_close);
+  ADD ("async-context-gone", test_async_context_gone);
 #undef ADD
   g_test_add_func ("/connection-sync/last-unref-elsewhere", test_last_unref_elsewhere);
   return g_test_run ();
