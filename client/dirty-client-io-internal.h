@@ -26,7 +26,9 @@ typedef enum {
  * the I/O thread reads or writes it, so completing it is race-free: the
  * first of reply, error, cancel, timeout or disconnect to run there wins,
  * and the task is returned once. A stream's task returns at its first
- * reply; the call goes on until the stream's end. */
+ * reply; the call goes on until the stream's end. An async call that
+ * waits in its caller's context (dirty_client_io_try_wait_here ()) never
+ * reaches the I/O thread: that context alone ends it. */
 struct _DirtyClientCall {
   gatomicrefcount  ref_count;
   ClientIo        *io;          /* valid until DONE: the task, then the DirtyStream,
