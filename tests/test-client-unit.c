@@ -1171,8 +1171,8 @@ test_fake_fatal (void)
   g_assert_no_error (error);
 }
 
-/* Waits until @counter (the fake's, atomic) reaches @n. */
-/* Runs @context (NULL: the global default one) until @counter reaches @n */
+/* Runs @context (NULL: the global default one) until @counter (atomic)
+ * reaches @n */
 static void
 wait_for_count_in (GMainContext *context,
                    guint        *counter,
@@ -1188,6 +1188,7 @@ wait_for_count_in (GMainContext *context,
     }
 }
 
+/* Waits until @counter (the fake's, atomic) reaches @n */
 static void
 wait_for_count (guint *counter,
                 guint  n)
