@@ -5,7 +5,6 @@
 #include "dirty-connection-sync.h"
 #include "dirty-error.h"
 #include "dirty-io-private.h"
-#include "dirty-reply-private.h"
 #include "dirty-i18n-private.h"
 
 /* Calls whose REQUEST leaves from their caller's thread, then become
@@ -199,12 +198,8 @@ wait_here_done (DirtyConnection        *connection,
                                          &attachments, &error);
   call->state = CALL_DONE;
   dirty_client_io_sync_end (here->io);
-  if (result == NULL)
-    g_task_return_error (task, error);
-  else if (call->result_only)
-    g_task_return_pointer (task, result, (GDestroyNotify) json_node_unref);
-  else
-    g_task_return_pointer (task, dirty_reply_new (result, attachments), g_object_unref);
+  dirty_client_call_return (call, task, result ? dirty_client_call_value (call, result, attachments)
+                                               : NULL, error);
 }
 
 gboolean
@@ -218,24 +213,10 @@ dirty_client_io_try_wait_here (ClientIo *io,
   /* a stream, a connect, a cancel: the other paths, as always */
   if (call->frame == NULL || call->queue != NULL || g_cancellable_is_cancelled (call->cancellable))
     return FALSE;
-  connection = dirty_client_io_sync_begin (io, call->frame, &call->id, NULL);
+  connection = dirty_client_io_sync_send (io, call->frame, call->timeout_ms, &call->id, &waiter,
+                                          NULL);
   if (connection == NULL)
     return FALSE;
-  /* registered before the request leaves: the reply cannot miss it */
-  waiter = dirty_connection_expect (connection, call->id);
-  if (waiter == NULL)
-    {
-      dirty_client_io_sync_end (io);
-      return FALSE;
-    }
-  if (!dirty_connection_send_from_thread_with_id (connection, call->frame, call->id,
-                                                  call->timeout_ms))
-    {
-      /* closed since: the I/O thread's path sends it on the next one */
-      dirty_connection_unexpect (connection, waiter);
-      dirty_client_io_sync_end (io);
-      return FALSE;
-    }
   here = g_new0 (WaitHere, 1);
   here->io = dirty_client_io_ref (io);
   here->call = dirty_client_call_ref (call);

@@ -99,6 +99,18 @@ Call *dirty_client_call_new     (ClientIo         *io,
 void  dirty_client_call_finish  (Call             *call,
                                  gpointer          value,
                                  GError           *error);
+/* What @call's task returns for a RESPONSE's @result (transfer full):
+ * the result itself for a result-only call, else a DirtyReply with
+ * @attachments. (transfer full) */
+gpointer dirty_client_call_value (Call          *call,
+                                  JsonNode      *result,
+                                  GPtrArray     *attachments);
+/* Returns @task, @call's: @error, else @value (both transfer full;
+ * freed if the task returns neither). */
+void  dirty_client_call_return  (Call             *call,
+                                 GTask            *task,
+                                 gpointer          value,
+                                 GError           *error);
 /* Ends a stream whose END its caller read, on the caller's thread, as
  * dirty_client_call_finish () would; only for a call the I/O thread
  * never adopted (dirty-client-io-stream.c), after its chunks were queued. */

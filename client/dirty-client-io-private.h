@@ -87,6 +87,16 @@ DirtyConnection *dirty_client_io_sync_begin (DirtyClientIo  *io,
                                              guint64        *id,
                                              GError        **error);
 void             dirty_client_io_sync_end   (DirtyClientIo  *io);
+/* dirty_client_io_sync_begin (), then @frame sent from the calling
+ * thread with *@waiter registered for its reply: the connection, or NULL
+ * (nothing held; @error set if @frame is too large) when the I/O
+ * thread's path must take the call. */
+DirtyConnection *dirty_client_io_sync_send  (DirtyClientIo          *io,
+                                             DirtyFrame             *frame,
+                                             guint32                 timeout_ms,
+                                             guint64                *id,
+                                             DirtyConnectionWaiter **waiter,
+                                             GError                **error);
 /* For calls whose reply is read on their caller's side: when the client
  * gives up on a call of @timeout_ms (monotonic µs; 0: never) */
 gint64           dirty_client_io_reply_deadline (guint32 timeout_ms);

@@ -143,15 +143,33 @@ dirty_client_call_finish (Call     *call,
   /* NULL: a stream's task, returned at its first chunk */
   task = g_steal_pointer (&call->task);
   if (task != NULL)
+    dirty_client_call_return (call, task, g_steal_pointer (&value), g_steal_pointer (&owned_error));
+  call_value_free (call, value);
+}
+
+gpointer
+dirty_client_call_value (Call      *call,
+                         JsonNode  *result,
+                         GPtrArray *attachments)
+{
+  return call->result_only ? (gpointer) result : dirty_reply_new (result, attachments);
+}
+
+void
+dirty_client_call_return (Call     *call,
+                          GTask    *task,
+                          gpointer  value,
+                          GError   *error)
+{
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else if (call->frame == NULL || call->queue != NULL)
+    g_task_return_boolean (task, TRUE);
+  else
     {
-      if (owned_error != NULL)
-        g_task_return_error (task, g_steal_pointer (&owned_error));
-      else if (call->frame == NULL || call->queue != NULL)
-        g_task_return_boolean (task, TRUE);
-      else
-        g_task_return_pointer (task, g_steal_pointer (&value),
-                               call->result_only ? (GDestroyNotify) json_node_unref
-                                                 : g_object_unref);
+      g_task_return_pointer (task, value, call->result_only ? (GDestroyNotify) json_node_unref
+                                                             : g_object_unref);
+      return;
     }
   call_value_free (call, value);
 }
@@ -572,7 +590,7 @@ client_io_handle_response (ClientIo        *io,
   result = dirty_client_response_result (dirty_connection_get_limits (connection), call->frame,
                                          frame, &attachments, &error);
   if (result != NULL)
-    value = call->result_only ? (gpointer) result : dirty_reply_new (result, attachments);
+    value = dirty_client_call_value (call, result, attachments);
   dirty_client_call_finish (call, value, error);
 }
 

@@ -128,6 +128,37 @@ wait_reply (DirtyClientIo          *io,
                                        wait_error, attachments, error);
 }
 
+DirtyConnection *
+dirty_client_io_sync_send (DirtyClientIo          *io,
+                           DirtyFrame             *frame,
+                           guint32                 timeout_ms,
+                           guint64                *id,
+                           DirtyConnectionWaiter **waiter,
+                           GError                **error)
+{
+  g_autoptr(DirtyConnection) connection = dirty_client_io_sync_begin (io, frame, id, error);
+
+  if (connection == NULL)
+    return NULL;
+  /* registered before the request leaves: the reply cannot miss it */
+  *waiter = dirty_connection_expect (connection, *id);
+  if (*waiter == NULL)
+    {
+      /* closing: the I/O thread's path connects again */
+      dirty_client_io_sync_end (io);
+      return NULL;
+    }
+  if (!dirty_connection_send_from_thread_with_id (connection, frame, *id, timeout_ms))
+    {
+      /* it closed since (the arbiter's ERROR, say): the request never
+       * left, and the I/O thread's path sends it on the next connection */
+      dirty_connection_unexpect (connection, g_steal_pointer (waiter));
+      dirty_client_io_sync_end (io);
+      return NULL;
+    }
+  return g_steal_pointer (&connection);
+}
+
 JsonNode *
 dirty_client_io_call_sync (DirtyClientIo  *io,
                            DirtyFrame     *frame,
@@ -150,30 +181,12 @@ dirty_client_io_call_sync (DirtyClientIo  *io,
                            _("Operation was cancelled"));
       return NULL;
     }
-  connection = dirty_client_io_sync_begin (io, frame, &id, &local_error);
+  connection = dirty_client_io_sync_send (io, frame, timeout_ms, &id, &waiter, &local_error);
   if (connection == NULL)
     {
       *handled = local_error != NULL;
       if (local_error != NULL)
         g_propagate_error (error, g_steal_pointer (&local_error));
-      return NULL;
-    }
-  /* registered before the request leaves: the reply cannot miss it */
-  waiter = dirty_connection_expect (connection, id);
-  if (waiter == NULL)
-    {
-      /* closing: the I/O thread's path connects again */
-      dirty_client_io_sync_end (io);
-      *handled = FALSE;
-      return NULL;
-    }
-  if (!dirty_connection_send_from_thread_with_id (connection, frame, id, timeout_ms))
-    {
-      /* it closed since (the arbiter's ERROR, say): the request never
-       * left, and the I/O thread's path sends it on the next connection */
-      dirty_connection_unexpect (connection, waiter);
-      dirty_client_io_sync_end (io);
-      *handled = FALSE;
       return NULL;
     }
   result = wait_reply (io, connection, waiter, frame, id, timeout_ms, cancellable, attachments,

@@ -181,6 +181,15 @@ void     dirty_connection_waiter_free    (DirtyConnectionWaiter  *waiter);
 void     dirty_connection_waiter_answer  (DirtyConnection        *self,
                                           DirtyConnectionWaiter  *waiter,
                                           DirtyConnectionWaitEnd  end);
+/* Under sync_lock: whether @waiter has its answer, answering it
+ * WAIT_CANCELLED or WAIT_TIMEOUT first if it was cancelled or @deadline
+ * (monotonic µs; 0: none) passed. */
+gboolean dirty_connection_waiter_ended   (DirtyConnection        *self,
+                                          DirtyConnectionWaiter  *waiter,
+                                          gint64                  deadline);
+/* Under sync_lock: whether a waiter may read now (the waiters have the
+ * read side, nobody leads, no error broke the reading). */
+gboolean dirty_connection_may_lead       (DirtyConnection        *self);
 /* Called and returns under sync_lock, as the leader: one round of
  * reads (dirty_connection_read_as_leader ()), without the lock. */
 void     dirty_connection_lead_round     (DirtyConnection        *self);

@@ -87,6 +87,24 @@ dirty_connection_waiter_answer (DirtyConnection        *self,
     waiter_wake (waiter);
 }
 
+gboolean
+dirty_connection_waiter_ended (DirtyConnection       *self,
+                               DirtyConnectionWaiter *waiter,
+                               gint64                 deadline)
+{
+  if (!waiter->done && (waiter->cancelled || (deadline != 0 && g_get_monotonic_time () >= deadline)))
+    dirty_connection_waiter_answer (self, waiter,
+                                    waiter->cancelled ? DIRTY_CONNECTION_WAIT_CANCELLED
+                                                      : DIRTY_CONNECTION_WAIT_TIMEOUT);
+  return waiter->done;
+}
+
+gboolean
+dirty_connection_may_lead (DirtyConnection *self)
+{
+  return self->read_side == DIRTY_READ_SIDE_CALLERS && self->leader == NULL && !self->read_broken;
+}
+
 /* Under sync_lock: wakes the leader out of its poll. */
 static void
 wake_leader (DirtyConnection *self)
@@ -111,8 +129,7 @@ nominate (DirtyConnection       *self,
   gpointer value;
 
   /* an iteration walks every bucket: none for the usual empty table */
-  if (self->read_side != DIRTY_READ_SIDE_CALLERS || self->leader != NULL || self->read_broken ||
-      g_hash_table_size (self->waiters) == 0)
+  if (!dirty_connection_may_lead (self) || g_hash_table_size (self->waiters) == 0)
     return;
   g_hash_table_iter_init (&iter, self->waiters);
   while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -345,17 +362,9 @@ dirty_connection_wait (DirtyConnection        *self,
   waiter->more = more;
   for (;;)
     {
-      if (waiter->done)
+      if (dirty_connection_waiter_ended (self, waiter, deadline))
         break;
-      if (waiter->cancelled || (deadline != 0 && g_get_monotonic_time () >= deadline))
-        {
-          dirty_connection_waiter_answer (self, waiter,
-                                          waiter->cancelled ? DIRTY_CONNECTION_WAIT_CANCELLED
-                                                            : DIRTY_CONNECTION_WAIT_TIMEOUT);
-          break;
-        }
-      if (self->read_side == DIRTY_READ_SIDE_CALLERS && self->leader == NULL &&
-          !self->read_broken)
+      if (dirty_connection_may_lead (self))
         lead (self, waiter, deadline);
       else if (deadline != 0)
         g_cond_wait_until (&waiter->cond, &self->sync_lock, deadline);

@@ -26,22 +26,6 @@ typedef struct {
   GDestroyNotify           destroy;
 } WaitSource;
 
-/* Under sync_lock */
-static gboolean
-may_lead (DirtyConnection *self)
-{
-  return self->read_side == DIRTY_READ_SIDE_CALLERS && self->leader == NULL &&
-         !self->read_broken;
-}
-
-/* Under sync_lock: whether the wait is over, or about to be (given up) */
-static gboolean
-wait_over (WaitSource *ws)
-{
-  return ws->waiter->done || ws->waiter->cancelled ||
-         (ws->deadline != 0 && g_get_monotonic_time () >= ws->deadline);
-}
-
 /* The socket is polled only while this waiter may read it: polled for
  * nothing, a hung-up socket would still wake the context every time. */
 static void
@@ -67,9 +51,10 @@ wait_source_prepare (GSource *source,
 
   *timeout = -1;
   g_mutex_lock (&self->sync_lock);
-  may_read = may_lead (self);
+  may_read = dirty_connection_may_lead (self);
   /* frames the owner read but left past its frame budget: ready now */
-  ready = wait_over (ws) || (may_read && self->pending != NULL);
+  ready = dirty_connection_waiter_ended (self, ws->waiter, ws->deadline) ||
+          (may_read && self->pending != NULL);
   g_mutex_unlock (&self->sync_lock);
   poll_socket (ws, may_read && !ready);
   if (ws->deadline != 0)
@@ -86,7 +71,7 @@ wait_source_check (GSource *source)
   if (ws->fd_tag != NULL && g_source_query_unix_fd (source, ws->fd_tag) != 0)
     return TRUE;
   g_mutex_lock (&ws->connection->sync_lock);
-  ready = wait_over (ws);
+  ready = dirty_connection_waiter_ended (ws->connection, ws->waiter, ws->deadline);
   g_mutex_unlock (&ws->connection->sync_lock);
   return ready;
 }
@@ -115,11 +100,8 @@ wait_source_dispatch (GSource     *source,
   /* before the state is read: a wake-up after this is seen again */
   g_source_set_ready_time (source, -1);
   g_mutex_lock (&self->sync_lock);
-  if (!waiter->done && (waiter->cancelled || wait_over (ws)))
-    dirty_connection_waiter_answer (self, waiter,
-                                    waiter->cancelled ? DIRTY_CONNECTION_WAIT_CANCELLED
-                                                      : DIRTY_CONNECTION_WAIT_TIMEOUT);
-  else if (!waiter->done && may_lead (self) && (readable || self->pending != NULL))
+  if (!dirty_connection_waiter_ended (self, waiter, ws->deadline) &&
+      dirty_connection_may_lead (self) && (readable || self->pending != NULL))
     lead_once (self, waiter);
   if (!waiter->done)
     {
@@ -213,7 +195,6 @@ dirty_connection_wait_async (DirtyConnection         *self,
   /* polled from the start (the usual case), so attaching is all it costs */
   ws->fd_tag = g_source_add_unix_fd (source, self->fd, G_IO_IN);
   g_source_set_static_name (source, "[dirty] reply wait");
-  g_source_set_priority (source, G_PRIORITY_DEFAULT);
   /* not blocked while dispatched: GLib would take the socket out of its
    * poll set and put it back, each a write to the context's wake-up; its
    * dispatch runs no code of others before the source is destroyed */
