@@ -26,6 +26,7 @@
 
 /* What the caller's wait for the first frame ended with */
 typedef struct {
+  ClientIo *io;                   /* a reference: call->io is gone once it ends */
   Call *call;
   DirtyFrame *frame;              /* its first frame, if it came */
   GQueue more;                    /* frames of it read along with that one */
@@ -34,11 +35,23 @@ typedef struct {
   GError *error;
 } FirstFrame;
 
+static FirstFrame *
+first_frame_new (ClientIo *io,
+                 Call     *call)
+{
+  FirstFrame *first = g_new0 (FirstFrame, 1);
+
+  first->io = dirty_client_io_ref (io);
+  first->call = dirty_client_call_ref (call);
+  return first;
+}
+
 static void
 first_frame_free (gpointer data)
 {
   FirstFrame *first = data;
 
+  dirty_client_io_unref (first->io);
   dirty_client_call_unref (first->call);
   g_clear_pointer (&first->frame, dirty_frame_unref);
   g_queue_clear_full (&first->more, (GDestroyNotify) dirty_frame_unref);
@@ -77,7 +90,7 @@ call_first_frame_io_cb (gpointer data)
 {
   FirstFrame *first = data;
   Call *call = first->call;
-  ClientIo *io = call->io;
+  ClientIo *io = first->io;
   g_autoptr(DirtyConnection) connection = NULL;
   DirtyFrame *held;
 
@@ -189,8 +202,7 @@ dirty_client_io_start_stream_here (DirtyClientIo    *io,
   if (timeout_ms > 0)
     deadline = g_get_monotonic_time () +
                ((gint64) timeout_ms + DIRTY_CLIENT_SAFETY_MARGIN_MS) * G_TIME_SPAN_MILLISECOND;
-  outcome = g_new0 (FirstFrame, 1);
-  outcome->call = dirty_client_call_ref (call);
+  outcome = first_frame_new (io, call);
   outcome->frame = dirty_connection_wait (connection, waiter, deadline, cancellable,
                                           &outcome->end, &outcome->more, &outcome->error);
   /* the reader finds it at once, with no wake-up of this thread */

@@ -656,6 +656,8 @@ fake_frame_cb (DirtyConnection *connection,
       fake_chunk (connection, id, args);
       fake_end (connection, id);
     }
+  else if (g_str_equal (action, "empty"))
+    fake_end (connection, id);
   else if (g_str_equal (action, "split"))
     {
       fake_int_chunk (connection, id, 1);
@@ -1475,6 +1477,119 @@ test_fake_async_here (void)
 }
 
 typedef struct {
+  DirtyStream *stream;
+  GError      *error;
+  guint        done;
+} StreamStart;
+
+static void
+stream_start_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  StreamStart *start = user_data;
+
+  start->stream = dirty_client_stream_finish (DIRTY_CLIENT (source), result, &start->error);
+  start->done = 1;
+}
+
+static void
+stream_start (DirtyClient  *client,
+              const char   *action,
+              gint64        arg,
+              GCancellable *cancellable,
+              StreamStart  *start)
+{
+  g_autoptr(JsonArray) args = json_array_new ();
+
+  json_array_add_int_element (args, arg);
+  dirty_client_stream (client, "fake:App", action, args, NULL, cancellable, stream_start_cb,
+                       start);
+}
+
+/* Starts @action as a stream, blocking (@async FALSE) or not, on a
+ * connected client: the start's error, or NULL and the stream's first
+ * chunk in @first (NULL: it ended at once) */
+static GError *
+stream_start_ends (DirtyClient   *client,
+                   const char    *action,
+                   GCancellable  *cancellable,
+                   gboolean       async,
+                   JsonNode     **first)
+{
+  g_autoptr(JsonNode) warm = NULL;
+  g_autoptr(GError) error = NULL;
+  StreamStart start = { NULL, NULL, 0 };
+
+  warm = call_sync (client, "echo", NULL, &error);
+  g_assert_no_error (error);
+  if (async)
+    {
+      stream_start (client, action, 0, cancellable, &start);
+      wait_for_count (&start.done, 1);
+    }
+  else
+    {
+      g_autoptr(JsonArray) args = json_array_new ();
+
+      json_array_add_int_element (args, 0);
+      start.stream = dirty_client_stream_sync (client, "fake:App", action, args, NULL,
+                                               cancellable, &start.error);
+    }
+  g_assert_true ((start.stream == NULL) != (start.error == NULL));
+  if (start.stream != NULL)
+    {
+      *first = dirty_stream_next_chunk_sync (start.stream, NULL, &error);
+      g_assert_no_error (error);
+    }
+  g_clear_object (&start.stream);
+  return start.error;
+}
+
+/* Streams that end before any chunk, started blocking or async: the
+ * start fails as the I/O thread's path fails it (an ERROR, the
+ * connection lost, the call's timeout, a cancel), or the stream is empty
+ * (an END) */
+static void
+test_fake_stream_start_ends (gconstpointer data)
+{
+  gboolean async = GPOINTER_TO_INT (data);
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  CancelLater later = { cancellable, 100 };
+  g_autoptr(JsonNode) first = NULL;
+  g_autoptr(GError) error = NULL;
+  GThread *thread;
+
+  error = stream_start_ends (client, "fail", NULL, async, &first);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_APP);
+  g_clear_error (&error);
+
+  error = stream_start_ends (client, "empty", NULL, async, &first);
+  g_assert_no_error (error);
+  g_assert_null (first);
+
+  error = stream_start_ends (client, "drop", NULL, async, &first);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
+  g_clear_error (&error);
+
+  dirty_client_set_timeout (client, 200);
+  error = stream_start_ends (client, "hang", NULL, async, &first);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_TIMEOUT);
+  g_clear_error (&error);
+  dirty_client_set_timeout (client, 0);
+
+  thread = g_thread_new ("cancel", cancel_later_thread, &later);
+  error = stream_start_ends (client, "hang", cancellable, async, &first);
+  g_thread_join (thread);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  /* the arbiter heard of both calls given up */
+  for (guint i = 0; i < 2; i++)
+    g_assert_nonnull (g_async_queue_timeout_pop (fake->cancels, 5 * G_TIME_SPAN_SECOND));
+}
+
+typedef struct {
   DirtyClient *client;
   JsonNode    *result;
   GError      *error;
@@ -1602,6 +1717,8 @@ main (int   argc,
   g_test_add_func ("/client/fake/fatal", test_fake_fatal);
   g_test_add_func ("/client/fake/async-here", test_fake_async_here);
   g_test_add_func ("/client/fake/async-idle-context", test_fake_async_idle_context);
+  g_test_add_data_func ("/client/fake/stream-start-ends/blocking", GINT_TO_POINTER (FALSE),
+                        test_fake_stream_start_ends);
   g_test_add_func ("/client/fake/threads", test_fake_threads);
   g_test_add_func ("/client/fake/in-flight-limit", test_fake_in_flight_limit);
   g_test_add_func ("/client/fake/short-streams", test_fake_short_streams);
