@@ -184,6 +184,7 @@ wait_here_done (DirtyConnection        *connection,
                 DirtyFrame             *frame,
                 DirtyConnectionWaitEnd  end,
                 const GError           *wait_error,
+                GQueue                 *more,
                 gpointer                user_data)
 {
   WaitHere *here = user_data;

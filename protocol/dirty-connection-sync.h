@@ -80,11 +80,15 @@ DirtyFrame *dirty_connection_wait (DirtyConnection        *self,
 
 /* What an async wait ends with, in its context: @frame (transfer none)
  * for WAIT_FRAME, else NULL, with @error (or NULL) as
- * dirty_connection_wait () would set it. */
+ * dirty_connection_wait () would set it, and in @more the frames
+ * dirty_connection_wait ()'s @more would get (a stream's first frame,
+ * read in this context): @func may take them (transfer full each), and
+ * those it leaves are freed after it. */
 typedef void (*DirtyConnectionWaitFunc) (DirtyConnection        *connection,
                                          DirtyFrame             *frame,
                                          DirtyConnectionWaitEnd  end,
                                          const GError           *error,
+                                         GQueue                 *more,
                                          gpointer                user_data);
 
 /* dirty_connection_wait () without blocking: @waiter waits in @context

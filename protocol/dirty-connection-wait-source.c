@@ -24,6 +24,7 @@ typedef struct {
   DirtyConnectionWaitFunc  func;
   gpointer                 user_data;
   GDestroyNotify           destroy;
+  GQueue                   more;        /* the waiter's more (a stream's) */
 } WaitSource;
 
 /* The socket is polled only while this waiter may read it: polled for
@@ -119,7 +120,7 @@ wait_source_dispatch (GSource     *source,
   ws->cancel_id = 0;
   /* gone before @func runs, which may iterate this context */
   g_source_destroy (source);
-  ws->func (self, waiter->frame, waiter->end, waiter->error, ws->user_data);
+  ws->func (self, waiter->frame, waiter->end, waiter->error, &ws->more, ws->user_data);
   dirty_connection_waiter_free (waiter);
   return G_SOURCE_REMOVE;
 }
@@ -141,6 +142,7 @@ wait_source_finalize (GSource *source)
     }
   if (ws->destroy != NULL)
     ws->destroy (ws->user_data);
+  g_queue_clear_full (&ws->more, (GDestroyNotify) dirty_frame_unref);
   g_clear_object (&ws->cancellable);
   g_clear_object (&ws->connection);
 }
@@ -199,8 +201,11 @@ dirty_connection_wait_async (DirtyConnection         *self,
    * poll set and put it back, each a write to the context's wake-up; its
    * dispatch runs no code of others before the source is destroyed */
   g_source_set_can_recurse (source, TRUE);
+  g_queue_init (&ws->more);
   g_mutex_lock (&self->sync_lock);
   waiter->source = source;
+  /* used while this waiter leads (lead_once ()), in its dispatch */
+  waiter->more = &ws->more;
   g_mutex_unlock (&self->sync_lock);
   g_source_attach (source, context);
   /* after the attach: already cancelled, the handler runs now */

@@ -167,6 +167,7 @@ typedef struct {
   gboolean               done;
   DirtyConnectionWaitEnd end;
   guint64                id;      /* of the frame it got, or 0 */
+  guint                  n_more;  /* frames of that id it got along */
 } AsyncWait;
 
 static void
@@ -174,6 +175,7 @@ async_wait_cb (DirtyConnection        *conn,
                DirtyFrame             *frame,
                DirtyConnectionWaitEnd  end,
                const GError           *error,
+               GQueue                 *more,
                gpointer                user_data)
 {
   AsyncWait *a = user_data;
@@ -181,6 +183,9 @@ async_wait_cb (DirtyConnection        *conn,
   g_assert_false (a->done);
   a->end = end;
   a->id = frame != NULL ? frame->header.id : 0;
+  a->n_more = g_queue_get_length (more);
+  for (GList *l = more->head; l != NULL; l = l->next)
+    g_assert_cmpuint (((DirtyFrame *) l->data)->header.id, ==, a->id);
   g_atomic_int_set (&a->done, TRUE);
 }
 
@@ -445,6 +450,30 @@ test_leader_takes_its_stream (Fixture *fx, gconstpointer data)
                           owner_gets[round][i] + 10 * round);
       g_ptr_array_set_size (fx->frames, 0);
     }
+}
+
+/* An async waiter that reads its frame takes the frames of the same id
+ * that came in that read along too (a stream's first chunk waited for in
+ * its caller's context); the owner gets the others, in order. */
+static void
+test_async_takes_its_stream (Fixture *fx, gconstpointer data)
+{
+  const guint64 ids[] = { 5, 7, 5, 9, 5 };
+  AsyncWait a;
+
+  dirty_connection_set_owner_reads (fx->conn, FALSE);
+  async_start (&a, fx, fx->context, 5, 0, NULL);
+  /* all in the socket before the wait's first dispatch: one read */
+  write_frames (fx, ids, G_N_ELEMENTS (ids));
+  async_run_until (fx->context, &a);
+  g_assert_cmpint (a.end, ==, DIRTY_CONNECTION_WAIT_FRAME);
+  g_assert_cmpuint (a.id, ==, 5);
+  g_assert_cmpuint (a.n_more, ==, 2);
+  while (g_main_context_iteration (fx->context, FALSE))
+    ;
+  g_assert_cmpuint (fx->frames->len, ==, 2);
+  g_assert_cmpuint (((DirtyFrame *) fx->frames->pdata[0])->header.id, ==, 7);
+  g_assert_cmpuint (((DirtyFrame *) fx->frames->pdata[1])->header.id, ==, 9);
 }
 
 /* The same while a leader polls: it is not cut off from its reply. */
@@ -824,6 +853,7 @@ main (int argc, char **argv)
   ADD ("hang-up-delivers-unread", test_hang_up_delivers_unread);
   ADD ("hang-up-under-leader", test_hang_up_under_leader);
   ADD ("leader-takes-its-stream", test_leader_takes_its_stream);
+  ADD ("async-takes-its-stream", test_async_takes_its_stream);
   ADD ("peer-not-gone", test_peer_not_gone);
   ADD ("send-from-thread-closed", test_send_from_thread_closed);
   ADD ("unexpect", test_unexpect);
