@@ -4,34 +4,30 @@
 #include "dirty-client-io-internal.h"
 #include "dirty-connection-sync.h"
 #include "dirty-error.h"
-#include "dirty-io-private.h"
 #include "dirty-i18n-private.h"
 
-/* Calls whose REQUEST leaves from their caller's thread, then become
- * the I/O thread's, as if it had sent them.
+/* Calls whose REQUEST leaves from their caller's thread, as a blocking
+ * call's does, when it may go out at once (connected, a slot free, no
+ * call started before it still to be sent). Handed to the I/O thread to
+ * write, it waited for that thread to wake up (10-20 µs when it sleeps
+ * on another CPU) before it even left.
  *
- * An async call (dirty_client_io_start_call ()) that may go out at once
- * (connected, a slot free, no call started before it still to be sent)
- * is written by its caller, as a blocking call's request is: handed to
- * the I/O thread to write, it waited for that thread to wake up (10-20
- * µs when it sleeps on another CPU) before it even left. The I/O thread
- * is woken at the same time, to adopt the call (io->adopting into
- * io->pending, where its replies find it) while the request travels: its
- * wake-up is then off the call's path. It adopts it earlier if it reads
- * a frame of the call first (dirty_client_io_adopt () from the frame
- * callback), and the reply cannot be lost meanwhile: nobody reads for
- * a call nobody has adopted, so the kernel keeps its reply until then.
- *
- * A call that is not a stream goes further (dirty_client_io_try_wait_
- * here ()): its caller's context waits for the reply itself, as a
- * blocked caller does (dirty_connection_wait_async ()), and reads it when
- * nobody else does: the I/O thread hears of the call at no point, and
- * the reply reaches the task without waking that thread and being handed
- * back across threads (two wake-ups a call, each 10-20 µs when the thread
+ * An async call that is not a stream (dirty_client_io_try_wait_here ())
+ * then waits for its reply in its caller's context, as a blocked caller
+ * does (dirty_connection_wait_async ()), reading it when nobody else
+ * does: the I/O thread hears of the call at no point, and the reply
+ * reaches the task without waking that thread and being handed back
+ * across threads (two wake-ups a call, each 10-20 µs when the thread
  * woken sleeps on another CPU).
  *
- * A blocking stream's first frame is read by its caller
- * (dirty-client-io-stream.c), which sends its request so too. */
+ * A stream's first frame is read so too, by its blocked caller or in its
+ * task's context (dirty-client-io-stream.c). The rest of the stream is
+ * the I/O thread's, as if it had sent the call: it adopts it (io->adopting
+ * into io->pending, where its frames find it) when the caller hands it
+ * the first frame, or earlier if it reads a frame of the call first
+ * (dirty_client_io_adopt () from the frame callback). Nothing is lost
+ * meanwhile: nobody reads for a call nobody has adopted, so the kernel
+ * keeps its frames until then. */
 
 void
 dirty_client_call_lost (Call       *call,
@@ -121,58 +117,27 @@ dirty_client_io_send_here (ClientIo        *io,
   return !dirty_client_io_unadopt (io, call);
 }
 
-static void
-client_io_adopt_cb (gpointer data)
+WaitHere *
+dirty_client_wait_here_new (ClientIo *io,
+                            Call     *call,
+                            GTask    *task)
 {
-  dirty_client_io_adopt (data);
+  WaitHere *here = g_new0 (WaitHere, 1);
+
+  here->io = dirty_client_io_ref (io);
+  here->call = dirty_client_call_ref (call);
+  here->task = task;
+  return here;
 }
 
-gboolean
-dirty_client_io_try_send_here (ClientIo *io,
-                               Call     *call)
-{
-  g_autoptr(DirtyConnection) connection = NULL;
-
-  /* a size error, a cancel: the I/O thread's path says it, as always */
-  if (call->frame == NULL || g_cancellable_is_cancelled (call->cancellable))
-    return FALSE;
-  connection = dirty_client_io_sync_begin (io, call->frame, &call->id, NULL);
-  if (connection == NULL)
-    return FALSE;
-  /* a hang-up nobody read yet: the I/O thread's path reads it first */
-  if (!dirty_connection_may_send (connection))
-    {
-      dirty_client_io_sync_end (io);
-      return FALSE;
-    }
-  call->started_on = g_object_ref (connection);
-  dirty_client_call_watch_cancellable (call);
-  if (!dirty_client_io_send_here (io, connection, call))
-    {
-      dirty_client_call_unwatch_cancellable (call);
-      g_clear_object (&call->started_on);
-      dirty_client_io_sync_end (io);
-      return FALSE;
-    }
-  dirty_io_schedule (client_io_adopt_cb, dirty_client_io_ref (io),
-                     (GDestroyNotify) dirty_client_io_unref);
-  return TRUE;
-}
-
-/* A call waited for in its caller's context (dirty_client_io_try_wait_
- * here ()) */
-typedef struct {
-  ClientIo *io;     /* a reference: the slot it holds goes back to it */
-  Call     *call;   /* a reference: its task, request and id */
-} WaitHere;
-
-static void
-wait_here_free (gpointer data)
+void
+dirty_client_wait_here_free (gpointer data)
 {
   WaitHere *here = data;
 
   dirty_client_io_unref (here->io);
   dirty_client_call_unref (here->call);
+  g_clear_object (&here->task);
   g_free (here);
 }
 
@@ -189,7 +154,7 @@ wait_here_done (DirtyConnection        *connection,
 {
   WaitHere *here = user_data;
   Call *call = here->call;
-  g_autoptr(GTask) task = g_steal_pointer (&call->task);
+  g_autoptr(GTask) task = g_steal_pointer (&here->task);
   g_autoptr(GPtrArray) attachments = NULL;
   GError *error = NULL;
   JsonNode *result;
@@ -218,11 +183,9 @@ dirty_client_io_try_wait_here (ClientIo *io,
                                           NULL);
   if (connection == NULL)
     return FALSE;
-  here = g_new0 (WaitHere, 1);
-  here->io = dirty_client_io_ref (io);
-  here->call = dirty_client_call_ref (call);
+  here = dirty_client_wait_here_new (io, call, g_steal_pointer (&call->task));
   dirty_connection_wait_async (connection, waiter, dirty_client_io_reply_deadline (call->timeout_ms),
-                               call->cancellable, g_task_get_context (call->task),
-                               wait_here_done, here, wait_here_free);
+                               call->cancellable, g_task_get_context (here->task),
+                               wait_here_done, here, dirty_client_wait_here_free);
   return TRUE;
 }

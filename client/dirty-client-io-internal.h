@@ -150,18 +150,30 @@ void  dirty_client_io_unref       (ClientIo       *io);
 
 /* Calls sent from their callers' threads (dirty-client-io-here.c) */
 
-/* Sends @call's REQUEST from the calling thread, the I/O thread woken
- * to adopt it, when it may go out at once; FALSE (nothing done) when
- * the I/O thread's path must send it: not connected, an earlier call
- * still to be sent, no free slot, too large, cancelled. */
-gboolean dirty_client_io_try_send_here (ClientIo *io,
-                                        Call     *call);
 /* Sends @call's REQUEST from the calling thread and waits for its reply
  * in the context of its task, when it may go out at once and is not a
- * stream; FALSE (nothing done) when another path must take it, as for
- * dirty_client_io_try_send_here (). The I/O thread never sees it. */
+ * stream; FALSE (nothing done) when another path must take it: not
+ * connected, an earlier call still to be sent, no free slot, too large,
+ * cancelled. The I/O thread never sees it. */
 gboolean dirty_client_io_try_wait_here (ClientIo *io,
                                         Call     *call);
+/* Sends the stream @call's REQUEST from the calling thread and waits for
+ * its first frame in the context of its task, when it may go out at once
+ * (dirty-client-io-stream.c); FALSE, and nothing done, otherwise. */
+gboolean dirty_client_io_try_stream_wait_here (ClientIo *io,
+                                               Call     *call);
+/* A call waited for in its caller's context: the data of its
+ * dirty_connection_wait_async () */
+typedef struct {
+  ClientIo *io;     /* a reference: call->io is gone once the call ends */
+  Call     *call;   /* a reference: its request and id */
+  GTask    *task;   /* the call's, out of it: only that context returns it */
+} WaitHere;
+
+WaitHere *dirty_client_wait_here_new  (ClientIo *io,
+                                       Call     *call,
+                                       GTask    *task);
+void      dirty_client_wait_here_free (gpointer  data);
 /* Puts @call (its id set, a slot taken, started_on set) in io->adopting
  * and sends its REQUEST from the calling thread on @connection. FALSE
  * when the request never left (the connection closed) and @call is

@@ -22,7 +22,14 @@
  * come back with it (dirty_connection_wait ()'s @more) and go before
  * those; when they end the stream, as a short stream's mostly do, the
  * stream ends on the caller's thread, and the I/O thread never hears of
- * it (call_end_here ()). */
+ * it (call_end_here ()).
+ *
+ * An async stream start (dirty_client_io_try_stream_wait_here ()) does
+ * the same in its task's context: it waits there for the first frame
+ * (dirty_connection_wait_async ()), reading the socket itself when nobody
+ * else does, and its task returns in that dispatch at a first chunk.
+ * Through the I/O thread, that chunk cost two wake-ups more (the I/O
+ * thread's, to read it; the context's, to be handed it). */
 
 /* What the caller's wait for the first frame ended with */
 typedef struct {
@@ -33,6 +40,7 @@ typedef struct {
   gboolean taken;                 /* a CHUNK the caller queued itself */
   DirtyConnectionWaitEnd end;
   GError *error;
+  GTask *started;                 /* an async start's task, if no chunk came */
 } FirstFrame;
 
 static FirstFrame *
@@ -56,6 +64,7 @@ first_frame_free (gpointer data)
   g_clear_pointer (&first->frame, dirty_frame_unref);
   g_queue_clear_full (&first->more, (GDestroyNotify) dirty_frame_unref);
   g_clear_error (&first->error);
+  g_clear_object (&first->started);
   g_free (first);
 }
 
@@ -84,6 +93,24 @@ call_first_failed (Call       *call,
     }
 }
 
+/* An async start whose first frame was no chunk: its task (taken)
+ * returns as the I/O thread's path returns it, at the first chunk or the
+ * end; at once if the call has ended already, with how it ended. */
+static void
+call_take_started (Call  *call,
+                   GTask *started)
+{
+  g_autoptr(GTask) task = started;
+  GError *error = NULL;
+
+  if (call->state == CALL_SENT)
+    call->task = g_steal_pointer (&task);
+  else if (dirty_stream_queue_started (call->queue, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
 /* The caller is done with the first frame: the I/O thread takes over. */
 static void
 call_first_frame_io_cb (gpointer data)
@@ -96,6 +123,8 @@ call_first_frame_io_cb (gpointer data)
 
   /* adopted here at the latest, without a wake-up of its own */
   dirty_client_io_adopt (io);
+  if (first->started != NULL)
+    call_take_started (call, g_steal_pointer (&first->started));
   /* ended meanwhile: a cancel, its timer, the connection's loss */
   if (call->state != CALL_SENT || !call->first_to_waiter)
     return;
@@ -157,6 +186,70 @@ call_end_here (ClientIo   *io,
   return TRUE;
 }
 
+/* The caller's wait for @call's first frame ended (@first, taken): a
+ * CHUNK goes to the queue at once, for the reader to find with no
+ * wake-up of the caller's thread, and a stream read to its end with it
+ * ends here; the rest is the I/O thread's. TRUE if a chunk came. */
+static gboolean
+first_frame_done (ClientIo   *io,
+                  Call       *call,
+                  FirstFrame *first)
+{
+  gboolean chunk = first->frame != NULL && first->frame->header.type == DIRTY_FRAME_CHUNK;
+
+  if (chunk)
+    {
+      dirty_stream_queue_push (call->queue, first->frame);
+      first->taken = TRUE;
+      if (call_end_here (io, call, first->frame, &first->more))
+        {
+          first_frame_free (first);
+          return TRUE;
+        }
+    }
+  dirty_io_schedule (call_first_frame_io_cb, first, first_frame_free);
+  return chunk;
+}
+
+/* Sends @call's stream REQUEST from this thread, its first frame to be
+ * waited for here: the waiter, with the connection in @connection; NULL
+ * if it may not go out at once (the I/O thread's path sends it). */
+static DirtyConnectionWaiter *
+send_stream_here (ClientIo         *io,
+                  Call             *call,
+                  DirtyConnection **connection)
+{
+  DirtyConnectionWaiter *waiter;
+
+  /* a size error, a cancel: the I/O thread's path says it, as always */
+  if (call->frame == NULL || g_cancellable_is_cancelled (call->cancellable))
+    return NULL;
+  *connection = dirty_client_io_sync_begin (io, call->frame, &call->id, NULL);
+  if (*connection == NULL)
+    return NULL;
+  waiter = dirty_connection_expect (*connection, call->id);
+  if (waiter == NULL)
+    {
+      g_clear_object (connection);
+      dirty_client_io_sync_end (io);
+      return NULL;
+    }
+  call->first_to_waiter = TRUE;
+  call->started_on = g_object_ref (*connection);
+  dirty_client_call_watch_cancellable (call);
+  if (!dirty_client_io_send_here (io, *connection, call))
+    {
+      dirty_connection_unexpect (*connection, waiter);
+      dirty_client_call_unwatch_cancellable (call);
+      call->first_to_waiter = FALSE;
+      g_clear_object (&call->started_on);
+      g_clear_object (connection);
+      dirty_client_io_sync_end (io);
+      return NULL;
+    }
+  return waiter;
+}
+
 DirtyClientCall *
 dirty_client_io_start_stream_here (DirtyClientIo    *io,
                                    GCancellable     *cancellable,
@@ -165,57 +258,77 @@ dirty_client_io_start_stream_here (DirtyClientIo    *io,
                                    DirtyStreamQueue *queue)
 {
   g_autoptr(DirtyConnection) connection = NULL;
-  g_autoptr(GError) error = NULL;
   DirtyConnectionWaiter *waiter;
   FirstFrame *outcome;
   Call *call;
-  guint64 id;
-  gint64 deadline = 0;
 
-  /* a size error, a cancel: the I/O thread's path says it, as always */
-  if (g_cancellable_is_cancelled (cancellable))
-    return NULL;
-  connection = dirty_client_io_sync_begin (io, frame, &id, &error);
-  if (connection == NULL)
-    return NULL;
-  waiter = dirty_connection_expect (connection, id);
+  call = dirty_client_call_new (io, NULL, cancellable, dirty_frame_ref (frame), timeout_ms, queue);
+  waiter = send_stream_here (io, call, &connection);
   if (waiter == NULL)
     {
-      dirty_client_io_sync_end (io);
-      return NULL;
-    }
-  call = dirty_client_call_new (io, NULL, cancellable, dirty_frame_ref (frame), timeout_ms, queue);
-  call->id = id;
-  call->first_to_waiter = TRUE;
-  call->started_on = g_object_ref (connection);
-  dirty_client_call_watch_cancellable (call);
-  if (!dirty_client_io_send_here (io, connection, call))
-    {
-      dirty_connection_unexpect (connection, waiter);
-      dirty_client_call_unwatch_cancellable (call);
       call->state = CALL_DONE;
       dirty_client_call_unref (call);
-      dirty_client_io_sync_end (io);
       return NULL;
     }
-
-  if (timeout_ms > 0)
-    deadline = g_get_monotonic_time () +
-               ((gint64) timeout_ms + DIRTY_CLIENT_SAFETY_MARGIN_MS) * G_TIME_SPAN_MILLISECOND;
   outcome = first_frame_new (io, call);
-  outcome->frame = dirty_connection_wait (connection, waiter, deadline, cancellable,
-                                          &outcome->end, &outcome->more, &outcome->error);
-  /* the reader finds it at once, with no wake-up of this thread */
-  if (outcome->frame != NULL && outcome->frame->header.type == DIRTY_FRAME_CHUNK)
-    {
-      dirty_stream_queue_push (queue, outcome->frame);
-      outcome->taken = TRUE;
-      if (call_end_here (io, call, outcome->frame, &outcome->more))
-        {
-          first_frame_free (outcome);
-          return call;
-        }
-    }
-  dirty_io_schedule (call_first_frame_io_cb, outcome, first_frame_free);
+  outcome->frame = dirty_connection_wait (connection, waiter,
+                                          dirty_client_io_reply_deadline (timeout_ms),
+                                          cancellable, &outcome->end, &outcome->more,
+                                          &outcome->error);
+  first_frame_done (io, call, outcome);
   return call;
+}
+
+/* In the task's context: a first chunk returns the task now, in this
+ * dispatch; anything else, the I/O thread's path (call_take_started ()) */
+static void
+stream_here_done (DirtyConnection        *connection,
+                  DirtyFrame             *frame,
+                  DirtyConnectionWaitEnd  end,
+                  const GError           *error,
+                  GQueue                 *more,
+                  gpointer                user_data)
+{
+  WaitHere *here = user_data;
+  g_autoptr(GTask) started = g_steal_pointer (&here->task);
+  FirstFrame *first = first_frame_new (here->io, here->call);
+
+  first->frame = frame != NULL ? dirty_frame_ref (frame) : NULL;
+  first->end = end;
+  first->error = error != NULL ? g_error_copy (error) : NULL;
+  first->more = *more;
+  g_queue_init (more);
+  if (frame == NULL || frame->header.type != DIRTY_FRAME_CHUNK)
+    first->started = g_steal_pointer (&started);
+  /* after the chunk is in the queue: the stream it returns reads it */
+  if (first_frame_done (here->io, here->call, first))
+    g_task_return_boolean (started, TRUE);
+}
+
+gboolean
+dirty_client_io_try_stream_wait_here (ClientIo *io,
+                                      Call     *call)
+{
+  g_autoptr(DirtyConnection) connection = NULL;
+  DirtyConnectionWaiter *waiter;
+  WaitHere *here;
+  GTask *started;
+
+  /* not a stream, or a blocking one gone the I/O thread's way */
+  if (call->queue == NULL || call->task == NULL)
+    return FALSE;
+  /* out of the call before the I/O thread may see it: this context
+   * returns it, or hands it back (call_take_started ()) */
+  started = g_steal_pointer (&call->task);
+  waiter = send_stream_here (io, call, &connection);
+  if (waiter == NULL)
+    {
+      call->task = started;
+      return FALSE;
+    }
+  here = dirty_client_wait_here_new (io, call, started);
+  dirty_connection_wait_async (connection, waiter, dirty_client_io_reply_deadline (call->timeout_ms),
+                               call->cancellable, g_task_get_context (started),
+                               stream_here_done, here, dirty_client_wait_here_free);
+  return TRUE;
 }

@@ -300,13 +300,15 @@ call_submit_io_cb (gpointer data)
   client_io_flush (io);
 }
 
-/* Called on the caller's thread: hands @call (taken) to the I/O thread,
- * its request sent from here when it may (dirty-client-io-here.c). */
+/* Called on the caller's thread: sends @call (taken) from here, its
+ * reply (a stream's first frame) waited for in its task's context, when
+ * it may go out at once (dirty-client-io-here.c); else hands it to the
+ * I/O thread. */
 static DirtyClientCall *
 client_io_submit (ClientIo *io,
                   Call     *call)
 {
-  if (dirty_client_io_try_wait_here (io, call) || dirty_client_io_try_send_here (io, call))
+  if (dirty_client_io_try_wait_here (io, call) || dirty_client_io_try_stream_wait_here (io, call))
     return call;
   g_mutex_lock (&io->sync_lock);
   io->n_unsent++;

@@ -38,6 +38,11 @@ void              dirty_stream_queue_finish (DirtyStreamQueue  *queue,
                                              const GError      *error);
 /* Any thread: whether dirty_stream_queue_finish () was called */
 gboolean          dirty_stream_queue_has_ended (DirtyStreamQueue *queue);
+/* Any thread, before the reader's first read, once a chunk came or the
+ * stream ended: FALSE with @error set if it ended with an error before
+ * any chunk (dirty_stream_wait_started () without the wait). */
+gboolean          dirty_stream_queue_started   (DirtyStreamQueue  *queue,
+                                                GError           **error);
 
 /* The reader's side of @queue; holds @client alive and @call to send
  * credits and cancel. */

@@ -331,6 +331,18 @@ queue_peek (DirtyStreamQueue *queue)
   return g_queue_peek_head (&queue->taken);
 }
 
+/* Once readable (lock held): whether the stream started, that is a
+ * chunk came or it ended with no error; else that error in @error */
+static gboolean
+queue_started_locked (DirtyStreamQueue  *queue,
+                      GError           **error)
+{
+  if (!g_queue_is_empty (&queue->frames) || queue->error == NULL)
+    return TRUE;
+  g_propagate_error (error, g_error_copy (queue->error));
+  return FALSE;
+}
+
 static gboolean
 queue_wait_started (DirtyStreamQueue  *queue,
                     GError           **error)
@@ -340,9 +352,20 @@ queue_wait_started (DirtyStreamQueue  *queue,
   g_mutex_lock (&queue->lock);
   while (!queue_readable_locked (queue))
     queue_wait_locked (queue);
-  ok = !g_queue_is_empty (&queue->frames) || queue->error == NULL;
-  if (!ok)
-    g_propagate_error (error, g_error_copy (queue->error));
+  ok = queue_started_locked (queue, error);
+  g_mutex_unlock (&queue->lock);
+  return ok;
+}
+
+gboolean
+dirty_stream_queue_started (DirtyStreamQueue  *queue,
+                            GError           **error)
+{
+  gboolean ok;
+
+  g_mutex_lock (&queue->lock);
+  g_warn_if_fail (queue_readable_locked (queue));
+  ok = queue_started_locked (queue, error);
   g_mutex_unlock (&queue->lock);
   return ok;
 }

@@ -1507,6 +1507,56 @@ stream_start (DirtyClient  *client,
                        start);
 }
 
+static void
+stream_start_clear (StreamStart *start)
+{
+  g_clear_object (&start->stream);
+  g_clear_error (&start->error);
+}
+
+/* An async stream's request leaves from its caller's thread, and its
+ * first chunk is read in its caller's context: the streams start, with
+ * their chunk, while the I/O thread is busy; their ends come once it is
+ * free (or with the chunk). */
+static void
+test_fake_async_stream_here (void)
+{
+  g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
+  g_autoptr(DirtyClient) client = fake_client (fake);
+  g_autoptr(JsonNode) warm = NULL;
+  g_autoptr(GError) error = NULL;
+  Gate gate = { .blocked = FALSE, .open = FALSE };
+  StreamStart starts[ASYNC_WHILE_BUSY] = { { 0 } };
+
+  warm = call_sync (client, "echo", NULL, &error);
+  g_assert_no_error (error);
+  gate_hold_io (&gate);
+  for (guint i = 0; i < ASYNC_WHILE_BUSY; i++)
+    stream_start (client, "short", i, NULL, &starts[i]);
+  for (guint i = 0; i < ASYNC_WHILE_BUSY; i++)
+    {
+      g_autoptr(JsonNode) chunk = NULL;
+
+      wait_for_count (&starts[i].done, 1);
+      g_assert_no_error (starts[i].error);
+      chunk = dirty_stream_next_chunk_sync (starts[i].stream, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (chunk);
+      g_assert_cmpint (json_array_get_int_element (json_node_get_array (chunk), 0), ==, i);
+    }
+  gate_release (&gate);
+  for (guint i = 0; i < ASYNC_WHILE_BUSY; i++)
+    {
+      g_autoptr(JsonNode) end = dirty_stream_next_chunk_sync (starts[i].stream, NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_null (end);
+      stream_start_clear (&starts[i]);
+    }
+  gate_clear (&gate);
+  g_assert_cmpint (g_async_queue_length (fake->cancels), ==, 0);
+}
+
 /* Starts @action as a stream, blocking (@async FALSE) or not, on a
  * connected client: the start's error, or NULL and the stream's first
  * chunk in @first (NULL: it ended at once) */
@@ -1717,7 +1767,10 @@ main (int   argc,
   g_test_add_func ("/client/fake/fatal", test_fake_fatal);
   g_test_add_func ("/client/fake/async-here", test_fake_async_here);
   g_test_add_func ("/client/fake/async-idle-context", test_fake_async_idle_context);
+  g_test_add_func ("/client/fake/async-stream-here", test_fake_async_stream_here);
   g_test_add_data_func ("/client/fake/stream-start-ends/blocking", GINT_TO_POINTER (FALSE),
+                        test_fake_stream_start_ends);
+  g_test_add_data_func ("/client/fake/stream-start-ends/async", GINT_TO_POINTER (TRUE),
                         test_fake_stream_start_ends);
   g_test_add_func ("/client/fake/threads", test_fake_threads);
   g_test_add_func ("/client/fake/in-flight-limit", test_fake_in_flight_limit);
