@@ -4,9 +4,9 @@
  * the CPUs chosen for both sides, calls/s with 8 concurrent callers, a
  * 1 MiB bytes echo (also against a plain memcpy-and-socket echo), a
  * 1 GiB bytes echo, and streams: chunks/s of a 100,000-chunk stream of
- * 16-byte chunks, time to the first chunk, and MB/s of 64 KiB bytes
- * chunks. Prints figures; it is not a test and asserts nothing about
- * speed. */
+ * 16-byte chunks, time to the first chunk (also through the async API,
+ * with the chunks read so), and MB/s of 64 KiB bytes chunks. Prints
+ * figures; it is not a test and asserts nothing about speed. */
 #include "config.h"
 
 #include <sched.h>
@@ -291,6 +291,72 @@ floor_stream_seconds (RelayFloor *floor, guint n, guint size)
   return (g_get_monotonic_time () - t0) / (double) G_USEC_PER_SEC;
 }
 
+/* A stream read with the async API in this thread's main context, as a
+ * GLib application reads one: dirty_client_stream (), then
+ * dirty_stream_next_chunk () from each chunk's callback */
+typedef struct {
+  DirtyStream *stream;
+  gint64       started;   /* when the start's callback ran */
+  guint64      chunks;
+  gboolean     done;
+} AsyncStream;
+
+static void
+async_chunk_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  AsyncStream *as = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) chunk = dirty_stream_next_chunk_finish (DIRTY_STREAM (source), result,
+                                                              &error);
+
+  if (chunk == NULL)
+    {
+      if (error != NULL)
+        g_error ("stream read failed: %s", error->message);
+      as->done = TRUE;
+      return;
+    }
+  as->chunks++;
+  dirty_stream_next_chunk (as->stream, NULL, async_chunk_cb, as);
+}
+
+static void
+async_stream_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  AsyncStream *as = user_data;
+  g_autoptr(GError) error = NULL;
+
+  as->started = g_get_monotonic_time ();
+  as->stream = dirty_client_stream_finish (DIRTY_CLIENT (source), result, &error);
+  if (as->stream == NULL)
+    g_error ("stream failed: %s", error->message);
+  dirty_stream_next_chunk (as->stream, NULL, async_chunk_cb, as);
+}
+
+/* Reads a stream of @n chunks of @size bytes so; returns the time to its
+ * start (µs: the first chunk has come), and the seconds to its end in
+ * @seconds if not NULL */
+static gint64
+dirty_async_stream (DirtyClient *client, guint n, guint size, double *seconds)
+{
+  g_autoptr(JsonObject) kwargs = json_object_new ();
+  AsyncStream as = { 0 };
+  gint64 t0 = g_get_monotonic_time ();
+
+  json_object_set_int_member (kwargs, "n", n);
+  json_object_set_string_member (kwargs, "kind", "bytes");
+  json_object_set_int_member (kwargs, "size", size);
+  dirty_client_stream (client, STREAMAPP, "count", NULL, kwargs, NULL, async_stream_cb, &as);
+  while (!as.done)
+    g_main_context_iteration (NULL, TRUE);
+  if (as.chunks != n)
+    g_error ("stream read %" G_GUINT64_FORMAT " chunks of %u", as.chunks, n);
+  g_object_unref (as.stream);
+  if (seconds != NULL)
+    *seconds = (g_get_monotonic_time () - t0) / (double) G_USEC_PER_SEC;
+  return as.started - t0;
+}
+
 static GArray *
 first_chunk_samples (DirtyClient *client, RelayFloor *floor, guint n)
 {
@@ -394,6 +460,24 @@ static GArray *
 dirty_first_chunks (gpointer client, guint n)
 {
   return first_chunk_samples (client, NULL, n);
+}
+
+/* time to first chunk through the async API (dirty_async_stream ()) */
+static GArray *
+dirty_async_first_chunks (gpointer client, guint n)
+{
+  GArray *samples = g_array_sized_new (FALSE, FALSE, sizeof (gint64), n);
+
+  for (guint i = 0; i < n + n / 10; i++)
+    {
+      gint64 dt = dirty_async_stream (client, 1, SMALL_CHUNK, NULL);
+
+      if (gap_us > 0)
+        g_usleep (gap_us);
+      if (i >= n / 10)   /* after the warm-up */
+        g_array_append_val (samples, dt);
+    }
+  return samples;
 }
 
 static void
@@ -680,6 +764,19 @@ profile (DirtyClient *client, Dirty *d, const char *what)
 
       g_print ("time to first chunk p50 %.0f us\n", percentile (samples, 0.5));
     }
+  else if (g_strcmp0 (what, "async-first") == 0)
+    {
+      g_autoptr(GArray) samples = dirty_async_first_chunks (client, n_round_trips);
+
+      g_print ("async time to first chunk p50 %.0f us\n", percentile (samples, 0.5));
+    }
+  else if (g_strcmp0 (what, "async-stream") == 0)
+    {
+      double seconds;
+
+      dirty_async_stream (client, n_small_chunks, SMALL_CHUNK, &seconds);
+      g_print ("%.0f chunks/s, read with dirty_stream_next_chunk ()\n", n_small_chunks / seconds);
+    }
   else if (g_strcmp0 (what, "floor") == 0)
     {
       /* the raw relay alone, not in turns with ours: where its threads
@@ -697,7 +794,8 @@ profile (DirtyClient *client, Dirty *d, const char *what)
     profile_work (d);
   else
     {
-      g_printerr ("--profile takes rtt, async, stream, tput, first, floor, floors or work\n");
+      g_printerr ("--profile takes rtt, async, stream, tput, first, async-first, async-stream, "
+                  "floor, floors or work\n");
       return 1;
     }
   return 0;
@@ -755,10 +853,10 @@ main (int argc, char **argv)
   g_autofree char *table = NULL;
   g_autofree char *profile_what = NULL;
   double floor_tput = 0, dirty_tput, dirty_tput_conns;
-  double floor_small_s = 1, dirty_small_s, floor_big_s = 1, dirty_big_s;
+  double floor_small_s = 1, dirty_small_s, async_small_s, floor_big_s = 1, dirty_big_s;
   double exec_p50;
   g_autoptr(GArray) floor_first = NULL, dirty_first = NULL, floor_copy = NULL;
-  g_autoptr(GArray) rtt_near_first = NULL;
+  g_autoptr(GArray) rtt_near_first = NULL, async_first = NULL, async_near_first = NULL;
   g_autofree guint8 *payload = g_malloc0 (1024 * 1024);
   gint64 floor_gib_us = 0, dirty_gib_us;
   RelayFloor *floor = NULL, *processes = NULL, *handoff = NULL, *leaders = NULL;
@@ -772,7 +870,7 @@ main (int argc, char **argv)
     { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "Fewer iterations (a smoke run)", NULL },
     { "table", 0, 0, G_OPTION_ARG_FILENAME, &table, "Append the result rows to FILE", "FILE" },
     { "profile", 0, 0, G_OPTION_ARG_STRING, &profile_what,
-      "Run only one figure (rtt, async, stream, tput, first; floor: the raw relay alone; floors: the relay's shapes in turns; work: the raw relay with CPU spent on each call, against ours)",
+      "Run only one figure (rtt, async, stream, tput, first, async-first, async-stream; floor: the raw relay alone; floors: the relay's shapes in turns; work: the raw relay with CPU spent on each call, against ours)",
       "WHAT" },
     { "count", 0, 0, G_OPTION_ARG_INT, &count,
       "Round trips, or chunks of the 16-byte stream (after --quick)", "N" },
@@ -889,18 +987,23 @@ main (int argc, char **argv)
   g_printerr ("measuring dirty-arbiter: streams...\n");
   dirty_stream_seconds (client, n_small_chunks / 10, SMALL_CHUNK);   /* warm up */
   dirty_small_s = dirty_stream_seconds (client, n_small_chunks, SMALL_CHUNK);
+  dirty_async_stream (client, n_small_chunks, SMALL_CHUNK, &async_small_s);
   {
     /* time to first chunk is measured against our own round trip */
     Subject first[] = {
       { floor_first_chunks, floor, NULL },
       { dirty_first_chunks, client, NULL },
       { dirty_round_trips, &d, NULL },
+      { dirty_async_first_chunks, client, NULL },
+      { dirty_async_round_trips, &d, NULL },
     };
 
     sample_in_turns (first, G_N_ELEMENTS (first), n_first_chunk);
     floor_first = first[0].samples;
     dirty_first = first[1].samples;
     rtt_near_first = first[2].samples;
+    async_first = first[3].samples;
+    async_near_first = first[4].samples;
     relay_floor_free (floor);
   }
   dirty_big_s = dirty_stream_seconds (client, n_big_chunks, BIG_CHUNK);
@@ -961,6 +1064,10 @@ main (int argc, char **argv)
           n_small_chunks / floor_small_s, FALSE);
   report ("time to first chunk, p50", percentile (dirty_first, 0.5), "us",
           percentile (floor_first, 0.5), TRUE);
+  report ("async time to first chunk p50, vs async execute", percentile (async_first, 0.5), "us",
+          percentile (async_near_first, 0.5), TRUE);
+  report ("stream of 16-byte chunks, next_chunk async", n_small_chunks / async_small_s, "chunk/s",
+          n_small_chunks / dirty_small_s, FALSE);
   report ("stream of 64 KiB bytes chunks", n_big_chunks * (double) BIG_CHUNK / 1e6 / dirty_big_s,
           "MB/s", n_big_chunks * (double) BIG_CHUNK / 1e6 / floor_big_s, FALSE);
 
@@ -979,8 +1086,8 @@ main (int argc, char **argv)
    * and run what they read: no hop (relay-floor.h) */
   bench_table_add ("1. execute p50 vs relay + leader/follower echo", exec_p50, "us",
                    percentile (floor_leaders_rtt, 0.5), BENCH_INFO, 0);
-  /* what a GLib application's async call costs more: its reply comes
-   * through the client's I/O thread to its main context */
+  /* what a GLib application's async call costs more: a GTask, and its
+   * reply read in its main context (a GSource) */
   bench_table_add ("1. async execute p50 vs blocking execute p50", percentile (async_rtt, 0.5), "us",
                    exec_p50, BENCH_INFO, 0);
   /* the work a round trip costs, with no wake-up crossing vCPUs */
@@ -1013,6 +1120,12 @@ main (int argc, char **argv)
    * turns with it */
   bench_table_add ("3. time to first chunk p50 vs execute p50", percentile (dirty_first, 0.5),
                    "us", percentile (rtt_near_first, 0.5), BENCH_LOWER_IS_BETTER, 1.5);
+  /* the same through the async API, against the async execute */
+  bench_table_add ("3. async time to first chunk p50 vs async execute", percentile (async_first, 0.5),
+                   "us", percentile (async_near_first, 0.5), BENCH_INFO, 0);
+  /* chunk by chunk with a GTask each, against the blocking reads */
+  bench_table_add ("3. 16-byte chunks, next_chunk async, vs blocking", n_small_chunks / async_small_s,
+                   "chunk/s", n_small_chunks / dirty_small_s, BENCH_INFO, 0);
   bench_table_add ("4. 1 MiB bytes echo p50 vs memcpy+socket", percentile (dirty_big, 0.5) / 1000.0,
                    "ms", percentile (floor_copy, 0.5) / 1000.0, BENCH_LOWER_IS_BETTER, 3.0);
   bench_table_add ("4. 1 GiB bytes echo (memfd) vs sockets", dirty_gib_us / 1000.0, "ms",
