@@ -246,16 +246,25 @@ dirty_echo_once (DirtyClient *client, gsize size)
 
 /* ---- streams ------------------------------------------------------------ */
 
-static DirtyStream *
-dirty_open_stream (DirtyClient *client, guint n, guint size)
+/* The streamapp's "count" arguments for @n bytes chunks of @size bytes */
+static JsonObject *
+count_kwargs (guint n, guint size)
 {
-  g_autoptr(JsonObject) kwargs = json_object_new ();
-  g_autoptr(GError) error = NULL;
-  DirtyStream *stream;
+  JsonObject *kwargs = json_object_new ();
 
   json_object_set_int_member (kwargs, "n", n);
   json_object_set_string_member (kwargs, "kind", "bytes");
   json_object_set_int_member (kwargs, "size", size);
+  return kwargs;
+}
+
+static DirtyStream *
+dirty_open_stream (DirtyClient *client, guint n, guint size)
+{
+  g_autoptr(JsonObject) kwargs = count_kwargs (n, size);
+  g_autoptr(GError) error = NULL;
+  DirtyStream *stream;
+
   stream = dirty_client_stream_sync (client, STREAMAPP, "count", NULL, kwargs, NULL, &error);
   if (stream == NULL)
     g_error ("stream failed: %s", error->message);
@@ -339,13 +348,10 @@ async_stream_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 static gint64
 dirty_async_stream (DirtyClient *client, guint n, guint size, double *seconds)
 {
-  g_autoptr(JsonObject) kwargs = json_object_new ();
+  g_autoptr(JsonObject) kwargs = count_kwargs (n, size);
   AsyncStream as = { 0 };
   gint64 t0 = g_get_monotonic_time ();
 
-  json_object_set_int_member (kwargs, "n", n);
-  json_object_set_string_member (kwargs, "kind", "bytes");
-  json_object_set_int_member (kwargs, "size", size);
   dirty_client_stream (client, STREAMAPP, "count", NULL, kwargs, NULL, async_stream_cb, &as);
   while (!as.done)
     g_main_context_iteration (NULL, TRUE);
@@ -357,8 +363,10 @@ dirty_async_stream (DirtyClient *client, guint n, guint size, double *seconds)
   return as.started - t0;
 }
 
+/* Times to first chunk: the floor's with @floor, else ours, blocking
+ * or through the async API (@async) */
 static GArray *
-first_chunk_samples (DirtyClient *client, RelayFloor *floor, guint n)
+first_chunk_samples (DirtyClient *client, RelayFloor *floor, gboolean async, guint n)
 {
   GArray *samples = g_array_sized_new (FALSE, FALSE, sizeof (gint64), n);
 
@@ -368,6 +376,8 @@ first_chunk_samples (DirtyClient *client, RelayFloor *floor, guint n)
 
       if (floor != NULL)
         dt = relay_floor_stream (floor, 0, 1, SMALL_CHUNK);
+      else if (async)
+        dt = dirty_async_stream (client, 1, SMALL_CHUNK, NULL);
       else
         {
           gint64 t0 = g_get_monotonic_time ();
@@ -441,7 +451,7 @@ floor_round_trips (gpointer floor, guint n)
 static GArray *
 floor_first_chunks (gpointer floor, guint n)
 {
-  return first_chunk_samples (NULL, floor, n);
+  return first_chunk_samples (NULL, floor, FALSE, n);
 }
 
 static GArray *
@@ -459,25 +469,13 @@ dirty_async_round_trips (gpointer d, guint n)
 static GArray *
 dirty_first_chunks (gpointer client, guint n)
 {
-  return first_chunk_samples (client, NULL, n);
+  return first_chunk_samples (client, NULL, FALSE, n);
 }
 
-/* time to first chunk through the async API (dirty_async_stream ()) */
 static GArray *
 dirty_async_first_chunks (gpointer client, guint n)
 {
-  GArray *samples = g_array_sized_new (FALSE, FALSE, sizeof (gint64), n);
-
-  for (guint i = 0; i < n + n / 10; i++)
-    {
-      gint64 dt = dirty_async_stream (client, 1, SMALL_CHUNK, NULL);
-
-      if (gap_us > 0)
-        g_usleep (gap_us);
-      if (i >= n / 10)   /* after the warm-up */
-        g_array_append_val (samples, dt);
-    }
-  return samples;
+  return first_chunk_samples (client, NULL, TRUE, n);
 }
 
 static void
@@ -760,7 +758,7 @@ profile (DirtyClient *client, Dirty *d, const char *what)
              throughput (dirty_tiny, d, throughput_seconds), N_CALLERS);
   else if (g_strcmp0 (what, "first") == 0)
     {
-      g_autoptr(GArray) samples = first_chunk_samples (client, NULL, n_round_trips);
+      g_autoptr(GArray) samples = first_chunk_samples (client, NULL, FALSE, n_round_trips);
 
       g_print ("time to first chunk p50 %.0f us\n", percentile (samples, 0.5));
     }
