@@ -87,10 +87,16 @@ DirtyConnection *dirty_client_io_sync_begin (DirtyClientIo  *io,
                                              guint64        *id,
                                              GError        **error);
 void             dirty_client_io_sync_end   (DirtyClientIo  *io);
-/* dirty_client_io_sync_begin (), then @frame sent from the calling
- * thread with *@waiter registered for its reply: the connection, or NULL
- * (nothing held; @error set if @frame is too large) when the I/O
- * thread's path must take the call. */
+/* dirty_client_io_sync_begin (), with *@waiter registered for the new
+ * id: the connection, or NULL (nothing held; @error set if @frame is too
+ * large) when the I/O thread's path must take the call. */
+DirtyConnection *dirty_client_io_sync_expect (DirtyClientIo          *io,
+                                              DirtyFrame             *frame,
+                                              guint64                *id,
+                                              DirtyConnectionWaiter **waiter,
+                                              GError                **error);
+/* dirty_client_io_sync_expect (), then @frame sent from the calling
+ * thread: the connection, or NULL, as that. */
 DirtyConnection *dirty_client_io_sync_send  (DirtyClientIo          *io,
                                              DirtyFrame             *frame,
                                              guint32                 timeout_ms,

@@ -224,16 +224,9 @@ send_stream_here (ClientIo         *io,
   /* a size error, a cancel: the I/O thread's path says it, as always */
   if (call->frame == NULL || g_cancellable_is_cancelled (call->cancellable))
     return NULL;
-  *connection = dirty_client_io_sync_begin (io, call->frame, &call->id, NULL);
+  *connection = dirty_client_io_sync_expect (io, call->frame, &call->id, &waiter, NULL);
   if (*connection == NULL)
     return NULL;
-  waiter = dirty_connection_expect (*connection, call->id);
-  if (waiter == NULL)
-    {
-      g_clear_object (connection);
-      dirty_client_io_sync_end (io);
-      return NULL;
-    }
   call->first_to_waiter = TRUE;
   call->started_on = g_object_ref (*connection);
   dirty_client_call_watch_cancellable (call);

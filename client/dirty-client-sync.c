@@ -129,12 +129,11 @@ wait_reply (DirtyClientIo          *io,
 }
 
 DirtyConnection *
-dirty_client_io_sync_send (DirtyClientIo          *io,
-                           DirtyFrame             *frame,
-                           guint32                 timeout_ms,
-                           guint64                *id,
-                           DirtyConnectionWaiter **waiter,
-                           GError                **error)
+dirty_client_io_sync_expect (DirtyClientIo          *io,
+                             DirtyFrame             *frame,
+                             guint64                *id,
+                             DirtyConnectionWaiter **waiter,
+                             GError                **error)
 {
   g_autoptr(DirtyConnection) connection = dirty_client_io_sync_begin (io, frame, id, error);
 
@@ -148,6 +147,22 @@ dirty_client_io_sync_send (DirtyClientIo          *io,
       dirty_client_io_sync_end (io);
       return NULL;
     }
+  return g_steal_pointer (&connection);
+}
+
+DirtyConnection *
+dirty_client_io_sync_send (DirtyClientIo          *io,
+                           DirtyFrame             *frame,
+                           guint32                 timeout_ms,
+                           guint64                *id,
+                           DirtyConnectionWaiter **waiter,
+                           GError                **error)
+{
+  g_autoptr(DirtyConnection) connection = dirty_client_io_sync_expect (io, frame, id, waiter,
+                                                                       error);
+
+  if (connection == NULL)
+    return NULL;
   if (!dirty_connection_send_from_thread_with_id (connection, frame, *id, timeout_ms))
     {
       /* it closed since (the arbiter's ERROR, say): the request never
