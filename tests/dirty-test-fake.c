@@ -296,6 +296,16 @@ call_sync (DirtyClient   *client,
                                     cancellable, error);
 }
 
+void
+fake_warm_up (DirtyClient *client)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = call_sync (client, "echo", NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (result);
+}
+
 gpointer
 cancel_later_thread (gpointer data)
 {

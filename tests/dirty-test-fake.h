@@ -53,6 +53,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (FakeArbiter, fake_arbiter_free)
 
 /* A client of @fake, connected (transfer full) */
 DirtyClient *fake_client       (FakeArbiter *fake);
+/* One call, so that @client is connected and has read the HELLO: the
+ * calls after it may go out from their callers' threads */
+void         fake_warm_up      (DirtyClient  *client);
 /* A blocking execute of @action, its one argument the action's name */
 JsonNode    *call_sync         (DirtyClient   *client,
                                 const char    *action,

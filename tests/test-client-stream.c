@@ -71,14 +71,12 @@ test_fake_stream_read_in_turns (void)
   g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
   g_autoptr(DirtyClient) client = fake_client (fake);
   g_autoptr(DirtyStream) stream = NULL;
-  g_autoptr(JsonNode) warm = NULL;
   g_autoptr(JsonNode) finished = NULL;
   g_autoptr(JsonNode) end = NULL;
   g_autoptr(GError) error = NULL;
   Gate gate = { .blocked = FALSE, .open = FALSE };
 
-  warm = call_sync (client, "echo", NULL, &error);
-  g_assert_no_error (error);
+  fake_warm_up (client);
   gate_hold_io (&gate);
 
   stream = dirty_client_stream_sync (client, "fake:App", "split", NULL, NULL, NULL, &error);
@@ -148,13 +146,11 @@ test_fake_async_stream_here (void)
 {
   g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
   g_autoptr(DirtyClient) client = fake_client (fake);
-  g_autoptr(JsonNode) warm = NULL;
   g_autoptr(GError) error = NULL;
   Gate gate = { .blocked = FALSE, .open = FALSE };
   StreamStart starts[STREAMS_WHILE_BUSY] = { { 0 } };
 
-  warm = call_sync (client, "echo", NULL, &error);
-  g_assert_no_error (error);
+  fake_warm_up (client);
   gate_hold_io (&gate);
   for (guint i = 0; i < STREAMS_WHILE_BUSY; i++)
     stream_start (client, "short", i, NULL, &starts[i]);
@@ -192,12 +188,10 @@ stream_start_ends (DirtyClient   *client,
                    gboolean       async,
                    JsonNode     **first)
 {
-  g_autoptr(JsonNode) warm = NULL;
   g_autoptr(GError) error = NULL;
   StreamStart start = { NULL, NULL, 0 };
 
-  warm = call_sync (client, "echo", NULL, &error);
-  g_assert_no_error (error);
+  fake_warm_up (client);
   if (async)
     {
       stream_start (client, action, 0, cancellable, &start);

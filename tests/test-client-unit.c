@@ -958,13 +958,11 @@ test_fake_async_here (void)
 {
   g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
   g_autoptr(DirtyClient) client = fake_client (fake);
-  g_autoptr(JsonNode) warm = NULL;
   g_autoptr(GError) error = NULL;
   Gate gate = { .blocked = FALSE, .open = FALSE };
   guint answered = 0;
 
-  warm = call_sync (client, "echo", NULL, &error);
-  g_assert_no_error (error);
+  fake_warm_up (client);
   gate_hold_io (&gate);
   for (guint i = 0; i < ASYNC_WHILE_BUSY; i++)
     execute_echo (client, &answered);
@@ -997,7 +995,6 @@ test_fake_async_idle_context (void)
 {
   g_autoptr(FakeArbiter) fake = fake_arbiter_new ();
   g_autoptr(DirtyClient) client = fake_client (fake);
-  g_autoptr(JsonNode) warm = NULL;
   g_autoptr(GError) error = NULL;
   Gate gate = { .blocked = FALSE, .open = FALSE };
   g_autoptr(GMainContext) context = g_main_context_new ();
@@ -1005,8 +1002,7 @@ test_fake_async_idle_context (void)
   GThread *thread;
   guint answered = 0;
 
-  warm = call_sync (client, "echo", NULL, &error);
-  g_assert_no_error (error);
+  fake_warm_up (client);
   gate_hold_io (&gate);
   /* the async call's context, run only at the end (wait_for_count ()
    * runs the global default context) */
