@@ -171,17 +171,6 @@ may_send_locked (DirtyConnection *self)
 }
 
 gboolean
-dirty_connection_may_send (DirtyConnection *self)
-{
-  g_autoptr(GMutexLocker) locker = NULL;
-
-  g_return_val_if_fail (DIRTY_IS_CONNECTION (self), FALSE);
-
-  locker = g_mutex_locker_new (&self->sync_lock);
-  return may_send_locked (self);
-}
-
-gboolean
 dirty_connection_peer_gone (DirtyConnection *self)
 {
   g_return_val_if_fail (DIRTY_IS_CONNECTION (self), TRUE);

@@ -51,11 +51,6 @@ typedef enum {
 DirtyConnectionWaiter *dirty_connection_expect (DirtyConnection *self,
                                                 guint64          id);
 
-/* From any thread: whether a request whose reply the owner's context
- * will read may go out now, as dirty_connection_expect () judges (no
- * waiter is registered). */
-gboolean    dirty_connection_may_send (DirtyConnection *self);
-
 /* Gives up @waiter before waiting (its request could not be sent): its
  * id is no longer expected. Frees @waiter. */
 void        dirty_connection_unexpect (DirtyConnection       *self,
