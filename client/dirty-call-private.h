@@ -49,8 +49,10 @@ GCancellable *dirty_call_peek_cancellable     (DirtyCall *self);
 gboolean      dirty_call_complete_if_pending  (DirtyCall *self,
                                                GError    *error);
 
-/* The outcome, valid once completed. (transfer none) */
-JsonNode     *dirty_call_get_result           (DirtyCall *self);
+/* The outcome, valid once completed: the result as JSON text, written
+ * when the call completed (NULL for an error), for the one reply frame
+ * that carries it (transfer full); and its attachments (transfer none). */
+GString      *dirty_call_steal_result_json   (DirtyCall *self);
 GPtrArray    *dirty_call_get_reply_attachments (DirtyCall *self);
 /* The call is over and its reply encoded: drops its arguments and reply
  * attachments, and detaches argument bytes the app still holds from the

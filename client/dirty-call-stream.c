@@ -5,6 +5,7 @@
 
 #include "dirty-call-private.h"
 #include "dirty-call-stream-private.h"
+#include "dirty-json-write.h"
 #include "dirty-message.h"
 
 /* One chunk without credit yet, and the async send waiting for it */
@@ -448,13 +449,18 @@ dirty_call_stream_end_now (DirtyCallStream *self,
 
 /* ---- the public face, on DirtyCall ---- */
 
+/* A CHUNK of @bytes, or of JSON @data; NULL, with
+ * %DIRTY_ERROR_INVALID_ARGUMENT, if JSON cannot carry @data (a number
+ * that is not finite, a string that is not UTF-8, nesting past the
+ * protocol's limit): the app hears of it from its send, and the stream
+ * goes on; sent, it would cost the client its connection. */
 static DirtyFrame *
-encode_chunk (DirtyCallStream *stream,
-              JsonNode        *data,
-              GBytes          *bytes)
+encode_chunk (DirtyCallStream  *stream,
+              JsonNode         *data,
+              GBytes           *bytes,
+              GError          **error)
 {
-  g_autoptr(JsonNode) root = NULL;
-  JsonObject *object;
+  g_autoptr(GString) text = NULL;
 
   if (bytes != NULL)
     {
@@ -468,12 +474,14 @@ encode_chunk (DirtyCallStream *stream,
                                                sizeof DIRTY_BYTES_CHUNK_JSON - 1, attachments,
                                                NULL);
     }
-  root = json_node_new (JSON_NODE_OBJECT);
-  object = json_object_new ();
-  json_object_set_member (object, "data",
-                          data ? json_node_copy (data) : json_node_new (JSON_NODE_NULL));
-  json_node_take_object (root, object);
-  return dirty_frame_encode (DIRTY_FRAME_CHUNK, 0, stream->id, 0, root, NULL);
+  text = g_string_new ("{\"data\":");
+  if (data == NULL)
+    g_string_append (text, "null");
+  else if (!dirty_json_append (text, data, 1, error))
+    return NULL;
+  g_string_append_c (text, '}');
+  return dirty_frame_encode_string_with_fds (DIRTY_FRAME_CHUNK, 0, stream->id, 0,
+                                             g_steal_pointer (&text), NULL, NULL);
 }
 
 /* The stream to send on, or NULL with @error set */
@@ -502,11 +510,15 @@ send_chunk (DirtyCall     *self,
             GError       **error)
 {
   DirtyCallStream *stream = require_stream (self, error);
+  DirtyFrame *frame;
 
   if (stream == NULL)
     return FALSE;
   /* encoded here, on the app's thread: the main loop only writes */
-  return dirty_call_stream_send (stream, encode_chunk (stream, data, bytes), cancellable, error);
+  frame = encode_chunk (stream, data, bytes, error);
+  if (frame == NULL)
+    return FALSE;
+  return dirty_call_stream_send (stream, frame, cancellable, error);
 }
 
 /**
@@ -529,6 +541,11 @@ send_chunk (DirtyCall     *self,
  * with that error. On the worker's main loop (an async action) it never
  * blocks: without credit it fails with %G_IO_ERROR_WOULD_BLOCK; use
  * [method@Dirty.Call.send_chunk_async] there.
+ *
+ * A chunk JSON cannot carry (a number that is not finite, a string that
+ * is not UTF-8, arrays and objects nested past the protocol's limit of
+ * 64 levels, counting the message around the chunk) fails with
+ * %DIRTY_ERROR_INVALID_ARGUMENT and is not sent; the stream goes on.
  *
  * Returns: %TRUE if the chunk was queued for sending
  *
@@ -586,16 +603,19 @@ send_chunk_async (DirtyCall           *self,
   g_autoptr(GError) error = NULL;
   GTask *task = g_task_new (self, cancellable, callback, user_data);
   DirtyCallStream *stream;
+  DirtyFrame *frame = NULL;
 
   g_task_set_source_tag (task, dirty_call_send_chunk_async);
   stream = require_stream (self, &error);
-  if (stream == NULL)
+  if (stream != NULL)
+    frame = encode_chunk (stream, data, bytes, &error);
+  if (frame == NULL)
     {
       g_task_return_error (task, g_steal_pointer (&error));
       g_object_unref (task);
       return;
     }
-  dirty_call_stream_send_async (stream, encode_chunk (stream, data, bytes), task);
+  dirty_call_stream_send_async (stream, frame, task);
 }
 
 /**
@@ -615,7 +635,8 @@ send_chunk_async (DirtyCall           *self,
  * [method@Dirty.Call.end_stream] or an error may follow at once: they are
  * sent after the chunks queued before them (unless the call is cancelled,
  * which drops queued chunks and fails their sends with
- * %G_IO_ERROR_CANCELLED).
+ * %G_IO_ERROR_CANCELLED). A chunk JSON cannot carry fails at once, as
+ * with [method@Dirty.Call.send_chunk].
  *
  * Since: 0.1
  */

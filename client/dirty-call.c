@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <math.h>
-
 #include "dirty-i18n-private.h"
 
 #include "dirty-app.h"
 #include "dirty-call-private.h"
 #include "dirty-call-stream-private.h"
+#include "dirty-json-write.h"
 #include "dirty-message.h"
 
 /**
@@ -67,7 +66,7 @@ struct _DirtyCall
   /* Guards everything below: apps complete and attach from any thread. */
   GMutex lock;
   gboolean completed;
-  JsonNode *result;
+  GString *result_json;  /* the result as JSON text, written at completion */
   GPtrArray *reply_attachments;
   GError *error;
   char *detail;
@@ -125,7 +124,8 @@ dirty_call_finalize (GObject *object)
   g_clear_pointer (&self->kwargs, json_object_unref);
   g_clear_pointer (&self->attachments, g_ptr_array_unref);
   g_clear_object (&self->cancellable);
-  g_clear_pointer (&self->result, json_node_unref);
+  if (self->result_json != NULL)
+    g_string_free (self->result_json, TRUE);
   g_clear_pointer (&self->reply_attachments, g_ptr_array_unref);
   g_clear_error (&self->error);
   g_free (self->detail);
@@ -324,6 +324,31 @@ dirty_call_get_deadline (DirtyCall *self)
 
 /* Completion */
 
+/* @result (taken) as the JSON text of the reply, written on the thread
+ * that completes the call; NULL with @error set if JSON cannot carry it
+ * (a number that is not finite, a string that is not UTF-8, nesting past
+ * the protocol's limit). That fails this call, as the app's error:
+ * sent as it was, it would break the protocol and cost the client its
+ * connection, with every call on it. */
+static GString *
+write_result (DirtyCall  *self,
+              JsonNode   *result,
+              GError    **error)
+{
+  g_autoptr(JsonNode) owned = result;
+  g_autoptr(GError) local_error = NULL;
+  GString *text = g_string_sized_new (64);
+
+  /* inside the reply's object ({"result": ...}): depth 1 */
+  if (dirty_json_append (text, result, 1, &local_error))
+    return text;
+  g_string_free (text, TRUE);
+  g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_APP,
+               _("The result of action %s of app %s cannot be sent: %s"), self->action,
+               self->app_name ? self->app_name : "?", local_error->message);
+  return NULL;
+}
+
 /* Stores the outcome and runs the completion callback, once. Takes
  * @result and @error. */
 static gboolean
@@ -332,6 +357,14 @@ complete (DirtyCall *self,
           GError    *error,
           gboolean   quiet_if_done)
 {
+  GString *result_json = NULL;
+
+  /* outside the lock, which other threads take to attach or to check */
+  if (result != NULL && error == NULL)
+    result_json = write_result (self, result, &error);
+  else if (result != NULL)
+    json_node_unref (result);
+
   g_mutex_lock (&self->lock);
   if (self->completed)
     {
@@ -340,13 +373,13 @@ complete (DirtyCall *self,
         g_critical ("Action %s of app %s completed its call more than once; "
                     "the later result is ignored",
                     self->action, self->app_name ? self->app_name : "?");
-      if (result)
-        json_node_unref (result);
+      if (result_json != NULL)
+        g_string_free (result_json, TRUE);
       g_clear_error (&error);
       return FALSE;
     }
   self->completed = TRUE;
-  self->result = result;
+  self->result_json = result_json;
   self->error = error;
   g_mutex_unlock (&self->lock);
 
@@ -413,6 +446,11 @@ dirty_call_set_detail (DirtyCall  *self,
  *
  * Completes the call with a result. Bytes inside @value must be
  * references made by [method@Dirty.Call.attach].
+ *
+ * A value JSON cannot carry (a number that is not finite, a string that
+ * is not UTF-8, arrays and objects nested past the protocol's limit of
+ * 64 levels, counting the reply around the value) completes the call
+ * with a %DIRTY_ERROR_APP error that says so instead.
  */
 void
 dirty_call_return_value (DirtyCall *self,
@@ -472,12 +510,6 @@ dirty_call_return_double (DirtyCall *self,
 {
   g_return_if_fail (DIRTY_IS_CALL (self));
 
-  if (!isfinite (value))
-    {
-      dirty_call_return_new_error (self, DIRTY_ERROR, DIRTY_ERROR_APP,
-                                   _("The result %g cannot be sent as JSON"), value);
-      return;
-    }
   dirty_call_return_value (self, json_node_init_double (json_node_alloc (), value));
 }
 
@@ -679,12 +711,14 @@ dirty_call_complete_if_pending (DirtyCall *self,
 }
 
 /* The outcome is written once under the lock before the completion
- * callback runs, and never changes after: reading it afterwards is safe. */
-JsonNode *
-dirty_call_get_result (DirtyCall *self)
+ * callback runs, and never changes after: reading it afterwards is safe.
+ * The result's text goes to the one frame that carries it: taken, not
+ * copied. */
+GString *
+dirty_call_steal_result_json (DirtyCall *self)
 {
   g_return_val_if_fail (DIRTY_IS_CALL (self), NULL);
-  return self->result;
+  return g_steal_pointer (&self->result_json);
 }
 
 void

@@ -51,33 +51,42 @@ dirty_client_start_stream_frame (DirtyClient  *self,
 }
 
 /* @request's stream REQUEST, and its timeout (the client's if it has
- * none) in @timeout_ms */
+ * none) in @timeout_ms; NULL if it cannot be encoded */
 static DirtyFrame *
-encode_stream_request (DirtyClient  *self,
-                       DirtyRequest *request,
-                       guint        *timeout_ms)
+encode_stream_request (DirtyClient   *self,
+                       DirtyRequest  *request,
+                       guint         *timeout_ms,
+                       GError       **error)
 {
   *timeout_ms = dirty_request_get_timeout (request);
   if (*timeout_ms == 0)
     *timeout_ms = dirty_client_get_timeout (self);
-  return dirty_request_encode_stream (request, 0, *timeout_ms);
+  return dirty_request_encode_stream (request, 0, *timeout_ms, error);
 }
 
 /* The async start of a stream: the task @callback finishes (tagged
  * @source_tag) holds the stream and returns it once the stream has
- * started. */
+ * started. A NULL @frame could not be encoded: the task fails with
+ * @error (taken) instead, nothing sent. */
 static void
 start_stream_task (DirtyClient         *self,
                    DirtyFrame          *frame,
+                   GError              *error,
                    guint                timeout_ms,
                    GCancellable        *cancellable,
                    gpointer             source_tag,
                    GAsyncReadyCallback  callback,
                    gpointer             user_data)
 {
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
-  GTask *started = g_task_new (self, cancellable, dirty_client_stream_started_cb, task);
+  GTask *task, *started;
 
+  if (frame == NULL)
+    {
+      g_task_report_error (self, callback, user_data, source_tag, error);
+      return;
+    }
+  task = g_task_new (self, cancellable, callback, user_data);
+  started = g_task_new (self, cancellable, dirty_client_stream_started_cb, task);
   g_task_set_source_tag (task, source_tag);
   g_task_set_source_tag (started, dirty_client_stream_started_cb);
   g_task_set_task_data (task,
@@ -120,6 +129,7 @@ dirty_client_send_stream (DirtyClient         *self,
                           GAsyncReadyCallback  callback,
                           gpointer             user_data)
 {
+  GError *error = NULL;
   DirtyFrame *frame;
   guint timeout_ms;
 
@@ -127,8 +137,8 @@ dirty_client_send_stream (DirtyClient         *self,
   g_return_if_fail (DIRTY_IS_REQUEST (request));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  frame = encode_stream_request (self, request, &timeout_ms);
-  start_stream_task (self, frame, timeout_ms, cancellable, dirty_client_send_stream,
+  frame = encode_stream_request (self, request, &timeout_ms, &error);
+  start_stream_task (self, frame, error, timeout_ms, cancellable, dirty_client_send_stream,
                      callback, user_data);
 }
 
@@ -193,7 +203,9 @@ dirty_client_send_stream_sync (DirtyClient   *self,
    * the first chunk, one GCond wake-up, rather than for a task returned
    * through its main context. A cancel, a timeout or an error ends the
    * queue as it ends the stream. */
-  frame = encode_stream_request (self, request, &timeout_ms);
+  frame = encode_stream_request (self, request, &timeout_ms, error);
+  if (frame == NULL)
+    return NULL;
   stream = dirty_client_start_stream_frame (self, frame, timeout_ms, cancellable, NULL, TRUE);
   if (!dirty_stream_wait_started (stream, error))
     return NULL;
@@ -242,6 +254,8 @@ dirty_client_stream (DirtyClient         *self,
                      GAsyncReadyCallback  callback,
                      gpointer             user_data)
 {
+  GError *error = NULL;
+  DirtyFrame *frame;
   guint timeout_ms;
 
   g_return_if_fail (DIRTY_IS_CLIENT (self));
@@ -251,10 +265,10 @@ dirty_client_stream (DirtyClient         *self,
 
   /* no DirtyRequest, as dirty_client_stream_sync () */
   timeout_ms = dirty_client_get_timeout (self);
-  start_stream_task (self,
-                     dirty_request_encode_json (app, action, args, kwargs,
-                                                DIRTY_FRAME_FLAG_STREAM, timeout_ms),
-                     timeout_ms, cancellable, dirty_client_stream, callback, user_data);
+  frame = dirty_request_encode_json (app, action, args, kwargs, DIRTY_FRAME_FLAG_STREAM,
+                                     timeout_ms, &error);
+  start_stream_task (self, frame, error, timeout_ms, cancellable, dirty_client_stream, callback,
+                     user_data);
 }
 
 /**
@@ -312,6 +326,7 @@ dirty_client_stream_sync (DirtyClient   *self,
                           GError       **error)
 {
   g_autoptr(DirtyStream) stream = NULL;
+  DirtyFrame *frame;
   guint timeout_ms;
 
   g_return_val_if_fail (DIRTY_IS_CLIENT (self), NULL);
@@ -324,11 +339,11 @@ dirty_client_stream_sync (DirtyClient   *self,
    * (made, then freed) cost more than the rest of a stream's start;
    * they are written here, before this returns. */
   timeout_ms = dirty_client_get_timeout (self);
-  stream = dirty_client_start_stream_frame (self,
-                                            dirty_request_encode_json (app, action, args, kwargs,
-                                                                       DIRTY_FRAME_FLAG_STREAM,
-                                                                       timeout_ms),
-                                            timeout_ms, cancellable, NULL, TRUE);
+  frame = dirty_request_encode_json (app, action, args, kwargs, DIRTY_FRAME_FLAG_STREAM,
+                                     timeout_ms, error);
+  if (frame == NULL)
+    return NULL;
+  stream = dirty_client_start_stream_frame (self, frame, timeout_ms, cancellable, NULL, TRUE);
   if (!dirty_stream_wait_started (stream, error))
     return NULL;
   return g_steal_pointer (&stream);

@@ -486,6 +486,8 @@ dirty_client_send (DirtyClient         *self,
                    GAsyncReadyCallback  callback,
                    gpointer             user_data)
 {
+  GError *error = NULL;
+  DirtyFrame *frame;
   guint timeout_ms;
 
   g_return_if_fail (DIRTY_IS_CLIENT (self));
@@ -495,15 +497,19 @@ dirty_client_send (DirtyClient         *self,
   timeout_ms = dirty_request_get_timeout (request);
   if (timeout_ms == 0)
     timeout_ms = dirty_client_get_timeout (self);
-  send_frame (self, dirty_request_encode (request, 0, timeout_ms), timeout_ms, cancellable,
-              callback, user_data);
+  frame = dirty_request_encode (request, 0, timeout_ms, &error);
+  if (frame == NULL)
+    g_task_report_error (self, callback, user_data, dirty_client_send, error);
+  else
+    send_frame (self, frame, timeout_ms, cancellable, callback, user_data);
 }
 
 /* A blocking call of REQUEST @frame (taken): on the calling thread when
  * the client is connected, else through the I/O thread (which connects,
  * or holds the call back for the arbiter's in-flight limit). Returns the
  * result and its attachments (@attachments, may be NULL), not a
- * DirtyReply, which only dirty_client_send_sync () needs. */
+ * DirtyReply, which only dirty_client_send_sync () needs. A NULL @frame
+ * is a request that could not be encoded: @error is already set. */
 static JsonNode *
 call_frame_sync (DirtyClient   *self,
                  DirtyFrame    *frame,
@@ -519,6 +525,8 @@ call_frame_sync (DirtyClient   *self,
   JsonNode *value;
 
   *attachments = NULL;
+  if (frame == NULL)
+    return NULL;
   value = dirty_client_io_call_sync (self->io, frame, timeout_ms, cancellable, &handled,
                                      attachments, error);
   if (handled)
@@ -552,7 +560,10 @@ dirty_client_get_io (DirtyClient *self)
  *
  * Returns: (transfer full): the reply, or %NULL with @error set: a
  *   %DIRTY_ERROR (the arbiter's, the app's, or %DIRTY_ERROR_CONNECTION
- *   and %DIRTY_ERROR_TIMEOUT from the client itself) or
+ *   and %DIRTY_ERROR_TIMEOUT from the client itself, and
+ *   %DIRTY_ERROR_INVALID_ARGUMENT, before anything is sent, for
+ *   arguments JSON cannot carry: a number that is not finite, a string
+ *   that is not UTF-8, arrays and objects nested more than 64 deep) or
  *   %G_IO_ERROR_CANCELLED
  *
  * Since: 0.1
@@ -603,7 +614,7 @@ dirty_client_send_sync (DirtyClient   *self,
   timeout_ms = dirty_request_get_timeout (request);
   if (timeout_ms == 0)
     timeout_ms = dirty_client_get_timeout (self);
-  result = call_frame_sync (self, dirty_request_encode (request, 0, timeout_ms), timeout_ms,
+  result = call_frame_sync (self, dirty_request_encode (request, 0, timeout_ms, error), timeout_ms,
                            cancellable, &attachments, error);
   if (result == NULL)
     return NULL;
@@ -639,6 +650,8 @@ dirty_client_execute (DirtyClient         *self,
                       gpointer             user_data)
 {
   g_autoptr(DirtyClientCall) call = NULL;
+  GError *error = NULL;
+  DirtyFrame *frame;
   GTask *task;
   guint timeout_ms;
 
@@ -647,16 +660,19 @@ dirty_client_execute (DirtyClient         *self,
   g_return_if_fail (action != NULL && *action != '\0');
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, dirty_client_execute);
   /* no DirtyRequest, no copy of the arguments: encoded here and now; and
    * no DirtyReply: the task returns the result itself */
   timeout_ms = dirty_client_get_timeout (self);
-  call = dirty_client_io_start_result_call (self->io, task, cancellable,
-                                            dirty_request_encode_json (app, action, args, kwargs,
-                                                                       DIRTY_FRAME_FLAG_NONE,
-                                                                       timeout_ms),
-                                            timeout_ms);
+  frame = dirty_request_encode_json (app, action, args, kwargs, DIRTY_FRAME_FLAG_NONE, timeout_ms,
+                                     &error);
+  if (frame == NULL)
+    {
+      g_task_report_error (self, callback, user_data, dirty_client_execute, error);
+      return;
+    }
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, dirty_client_execute);
+  call = dirty_client_io_start_result_call (self->io, task, cancellable, frame, timeout_ms);
 }
 
 /**
@@ -727,6 +743,7 @@ dirty_client_execute_sync (DirtyClient   *self,
   timeout_ms = dirty_client_get_timeout (self);
   /* JSON only: attachments the result refers to are dropped */
   return call_frame_sync (self, dirty_request_encode_json (app, action, args, kwargs,
-                                                           DIRTY_FRAME_FLAG_NONE, timeout_ms),
+                                                           DIRTY_FRAME_FLAG_NONE, timeout_ms,
+                                                           error),
                           timeout_ms, cancellable, &attachments, error);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include "dirty-i18n-private.h"
+#include "dirty-json-write.h"
 #include "dirty-message.h"
 #include "dirty-request-private.h"
 #include "dirty-stream-private.h"
@@ -481,31 +483,33 @@ dirty_request_get_timeout (DirtyRequest *self)
 }
 
 /* The REQUEST's JSON text, written directly (no tree: this runs for
- * every call); FALSE if a value needs JsonGenerator. */
+ * every call); fails for what JSON cannot carry (dirty-json-write.h). */
 static gboolean
-write_request (GString    *out,
-               const char *app,
-               const char *action,
-               JsonArray  *args,
-               JsonObject *kwargs,
-               guint       window)
+write_request (GString     *out,
+               const char  *app,
+               const char  *action,
+               JsonArray   *args,
+               JsonObject  *kwargs,
+               guint        window,
+               GError     **error)
 {
   g_string_append (out, "{\"app\":");
-  if (!dirty_json_append_string (out, app))
+  if (!dirty_json_append_string (out, app, error))
     return FALSE;
   g_string_append (out, ",\"action\":");
-  if (!dirty_json_append_string (out, action))
+  if (!dirty_json_append_string (out, action, error))
     return FALSE;
+  /* both inside the request's object: depth 1 */
   if (args != NULL && json_array_get_length (args) > 0)
     {
       g_string_append (out, ",\"args\":");
-      if (!dirty_json_append_array (out, args))
+      if (!dirty_json_append_array (out, args, 1, error))
         return FALSE;
     }
   if (kwargs != NULL && json_object_get_size (kwargs) > 0)
     {
       g_string_append (out, ",\"kwargs\":");
-      if (!dirty_json_append_object (out, kwargs))
+      if (!dirty_json_append_object (out, kwargs, 1, error))
         return FALSE;
     }
   if (window > 0)
@@ -517,86 +521,80 @@ write_request (GString    *out,
   return TRUE;
 }
 
-/* The REQUEST body; @args and @kwargs are referenced, not copied: the
- * tree lives only while it is written, on the caller's thread. A stream's
- * REQUEST carries the credit @window the client reads it with. */
+/* The REQUEST body; @args and @kwargs are only read, on the caller's
+ * thread. A stream's REQUEST carries the credit @window the client reads
+ * it with. NULL if JSON cannot carry the arguments: the call fails alone,
+ * before anything is sent (the arbiter would close the connection for
+ * such a frame, failing every call on it). */
 static DirtyFrame *
-encode_parts (const char *app,
-              const char *action,
-              JsonArray  *args,
-              JsonObject *kwargs,
-              GPtrArray  *attachments,
-              guint16     flags,
-              guint64     id,
-              guint32     timeout_ms)
+encode_parts (const char  *app,
+              const char  *action,
+              JsonArray   *args,
+              JsonObject  *kwargs,
+              GPtrArray   *attachments,
+              guint16      flags,
+              guint64      id,
+              guint32      timeout_ms,
+              GError     **error)
 {
   guint window = (flags & DIRTY_FRAME_FLAG_STREAM) ? DIRTY_STREAM_CLIENT_WINDOW : 0;
-  g_autoptr(JsonNode) root = NULL;
   g_autoptr(GString) text = g_string_sized_new (128);
-  JsonObject *object;
+  g_autoptr(GError) local_error = NULL;
 
+  if (!write_request (text, app, action, args, kwargs, window, &local_error))
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                   _("The request cannot be sent: %s"), local_error->message);
+      return NULL;
+    }
   /* large arguments in memfds from the process's pool: the call gives
    * them back once its answer shows the worker is done with them */
-  if (write_request (text, app, action, args, kwargs, window))
-    return dirty_frame_encode_string_with_fds (DIRTY_FRAME_REQUEST, flags, id, timeout_ms,
-                                               g_steal_pointer (&text), attachments,
-                                               dirty_memfd_pool_get_default ());
-
-  object = json_object_new ();
-  /* as a tree, for JsonGenerator */
-  json_object_set_string_member (object, "app", app);
-  json_object_set_string_member (object, "action", action);
-  /* both optional on the wire: leave out what is empty */
-  if (args != NULL && json_array_get_length (args) > 0)
-    json_object_set_array_member (object, "args", json_array_ref (args));
-  if (kwargs != NULL && json_object_get_size (kwargs) > 0)
-    json_object_set_object_member (object, "kwargs", json_object_ref (kwargs));
-  if (window > 0)
-    json_object_set_int_member (object, "window", window);
-  root = json_node_init_object (json_node_alloc (), object);
-  json_object_unref (object);
-
-  return dirty_frame_encode_with_fds (DIRTY_FRAME_REQUEST, flags, id, timeout_ms, root,
-                                      attachments, dirty_memfd_pool_get_default ());
+  return dirty_frame_encode_string_with_fds (DIRTY_FRAME_REQUEST, flags, id, timeout_ms,
+                                             g_steal_pointer (&text), attachments,
+                                             dirty_memfd_pool_get_default ());
 }
 
 static DirtyFrame *
-encode (DirtyRequest *self,
-        guint16       flags,
-        guint64       id,
-        guint32       timeout_ms)
+encode (DirtyRequest  *self,
+        guint16        flags,
+        guint64        id,
+        guint32        timeout_ms,
+        GError       **error)
 {
   g_return_val_if_fail (DIRTY_IS_REQUEST (self), NULL);
 
   return encode_parts (self->app, self->action, self->args, self->kwargs, self->attachments,
-                       flags, id, timeout_ms);
+                       flags, id, timeout_ms, error);
 }
 
 DirtyFrame *
-dirty_request_encode_json (const char *app,
-                           const char *action,
-                           JsonArray  *args,
-                           JsonObject *kwargs,
-                           guint16     flags,
-                           guint32     timeout_ms)
+dirty_request_encode_json (const char  *app,
+                           const char  *action,
+                           JsonArray   *args,
+                           JsonObject  *kwargs,
+                           guint16      flags,
+                           guint32      timeout_ms,
+                           GError     **error)
 {
-  return encode_parts (app, action, args, kwargs, NULL, flags, 0, timeout_ms);
+  return encode_parts (app, action, args, kwargs, NULL, flags, 0, timeout_ms, error);
 }
 
 DirtyFrame *
-dirty_request_encode (DirtyRequest *self,
-                      guint64       id,
-                      guint32       timeout_ms)
+dirty_request_encode (DirtyRequest  *self,
+                      guint64        id,
+                      guint32        timeout_ms,
+                      GError       **error)
 {
-  return encode (self, DIRTY_FRAME_FLAG_NONE, id, timeout_ms);
+  return encode (self, DIRTY_FRAME_FLAG_NONE, id, timeout_ms, error);
 }
 
 DirtyFrame *
-dirty_request_encode_stream (DirtyRequest *self,
-                             guint64       id,
-                             guint32       timeout_ms)
+dirty_request_encode_stream (DirtyRequest  *self,
+                             guint64        id,
+                             guint32        timeout_ms,
+                             GError       **error)
 {
-  return encode (self, DIRTY_FRAME_FLAG_STREAM, id, timeout_ms);
+  return encode (self, DIRTY_FRAME_FLAG_STREAM, id, timeout_ms, error);
 }
 
 DirtyRequest *

@@ -133,46 +133,31 @@ error_frame (DirtyWorker  *self,
 
 /* A RESPONSE ({"result": ...}) or a CHUNK ({"data": ...}) carrying the
  * call's result, JSON null if it returned none, and its attachments.
- * The text is written around the result's, without building the object
- * (a JsonObject costs a hash table per reply). */
+ * The result's text was written when the call completed; the object
+ * goes around it here, without building one (a JsonObject costs a hash
+ * table per reply). Once per call: the frame takes the text. */
 static DirtyFrame *
 call_result_frame (guint64         id,
                    DirtyCall      *call,
-                   DirtyFrameType  type,
-                   const char     *member)
+                   DirtyFrameType  type)
 {
-  g_autoptr(GString) text = g_string_sized_new (64);
-  JsonNode *result = dirty_call_get_result (call);
+  GString *text = dirty_call_steal_result_json (call);
   /* large results in new write-sealed memfds, never pooled: the client
    * may keep them as long as it likes */
   GPtrArray *attachments = dirty_call_get_reply_attachments (call);
 
-  g_string_append_c (text, '{');
-  dirty_json_append_string (text, member);
-  g_string_append_c (text, ':');
-  if (result == NULL)
-    g_string_append (text, "null");
-  else if (!dirty_json_append (text, result))
-    {
-      /* what only JsonGenerator writes: let the encoder build it */
-      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
-      JsonObject *object = json_object_new ();
-
-      json_object_set_member (object, member, json_node_ref (result));
-      json_node_take_object (root, object);
-      return dirty_frame_encode_with_fds (type, 0, id, 0, root, attachments, NULL);
-    }
+  if (text == NULL)
+    text = g_string_new ("null");
+  g_string_prepend (text, type == DIRTY_FRAME_CHUNK ? "{\"data\":" : "{\"result\":");
   g_string_append_c (text, '}');
-  return dirty_frame_encode_string_with_fds (type, 0, id, 0, g_steal_pointer (&text),
-                                             attachments, NULL);
+  return dirty_frame_encode_string_with_fds (type, 0, id, 0, text, attachments, NULL);
 }
 
 static DirtyFrame *
 result_frame (InFlight       *entry,
-              DirtyFrameType  type,
-              const char     *member)
+              DirtyFrameType  type)
 {
-  return call_result_frame (entry->id, entry->call, type, member);
+  return call_result_frame (entry->id, entry->call, type);
 }
 
 static DirtyFrame *
@@ -183,7 +168,7 @@ build_reply (DirtyWorker *self,
 
   if (error != NULL)
     return error_frame (self, entry, error);
-  return result_frame (entry, DIRTY_FRAME_RESPONSE, "result");
+  return result_frame (entry, DIRTY_FRAME_RESPONSE);
 }
 
 /* The call's last frame has gone out. */
@@ -241,7 +226,7 @@ stream_completed (DirtyWorker *self,
   /* A value returned to a caller that reads a stream is its one chunk. */
   if (dirty_call_get_error (call) == NULL && !dirty_call_get_stream_ended (call))
     dirty_call_stream_send_async (dirty_call_get_stream (call),
-                                  result_frame (entry, DIRTY_FRAME_CHUNK, "data"), NULL);
+                                  result_frame (entry, DIRTY_FRAME_CHUNK), NULL);
   dirty_worker_stream_pump (self, entry);
 }
 
@@ -470,7 +455,7 @@ send_reply_now (ReplyTarget *target,
     return FALSE;
   if (dirty_call_get_stream (call) != NULL)
     return end_stream_now (target, call);
-  frame = call_result_frame (target->id, call, DIRTY_FRAME_RESPONSE, "result");
+  frame = call_result_frame (target->id, call, DIRTY_FRAME_RESPONSE);
   /* before the reply goes out, as reply_cb () does: the client may reuse
    * the arguments' memfds once it has the reply */
   dirty_call_release_arguments (call);

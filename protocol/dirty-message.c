@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <math.h>
 #include <string.h>
 
 #include <gio/gio.h>
 
 #include "dirty-be-private.h"
-#include "dirty-json-lexer-private.h"
 #include "dirty-json-scan.h"
+#include "dirty-json-write.h"
 #include "dirty-message.h"
 
 /* Pooled fds go back to their pool, for reuse only when the peer is done
@@ -136,213 +135,6 @@ encode_body (DirtyFrameType  type,
   }
 }
 
-/* Runs of plain characters go in with one append each; only '"', '\\'
- * and control characters are escaped. */
-static gboolean
-write_json_string (GString    *out,
-                   const char *text)
-{
-  const char *run, *p;
-
-  if (text == NULL || !dirty_lexer_valid_utf8 (text, strlen (text)))
-    return FALSE;
-  g_string_append_c (out, '"');
-  for (run = p = text; *p; p++)
-    {
-      guchar c = *p;
-
-      if (c != '"' && c != '\\' && c >= 0x20)
-        continue;
-      g_string_append_len (out, run, p - run);
-      if (c < 0x20)
-        g_string_append_printf (out, "\\u%04x", c);
-      else
-        {
-          g_string_append_c (out, '\\');
-          g_string_append_c (out, c);
-        }
-      run = p + 1;
-    }
-  g_string_append_len (out, run, p - run);
-  g_string_append_c (out, '"');
-  return TRUE;
-}
-
-/* printf costs about 1,000 instructions an integer, and every call's
- * request and result usually carries one (callgrind) */
-void
-dirty_json_append_int (GString *out,
-                       gint64   value)
-{
-  char buf[24];
-  char *p = buf + sizeof buf;
-  guint64 magnitude = value < 0 ? -(guint64) value : (guint64) value;
-
-  do
-    *--p = (char) ('0' + magnitude % 10);
-  while ((magnitude /= 10) > 0);
-  if (value < 0)
-    *--p = '-';
-  g_string_append_len (out, p, buf + sizeof buf - p);
-}
-
-/* JSON text without JsonGenerator, whose setup costs more than a small
- * body's text. FALSE for what only json-glib should decide how to write
- * (non-finite doubles, strings that are not UTF-8): the caller falls back
- * to it. Strict JSON: escapes for '"', '\\' and control characters,
- * doubles with 17 significant digits (exact round trip). */
-static gboolean write_json (GString  *out,
-                            JsonNode *node,
-                            guint     depth);
-
-static gboolean
-write_json_object (GString    *out,
-                   JsonObject *object,
-                   guint       depth)
-{
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *member;
-  gboolean first = TRUE;
-
-  g_string_append_c (out, '{');
-  json_object_iter_init_ordered (&iter, object);
-  while (json_object_iter_next_ordered (&iter, &name, &member))
-    {
-      if (!first)
-        g_string_append_c (out, ',');
-      first = FALSE;
-      if (!write_json_string (out, name))
-        return FALSE;
-      g_string_append_c (out, ':');
-      if (!write_json (out, member, depth + 1))
-        return FALSE;
-    }
-  g_string_append_c (out, '}');
-  return TRUE;
-}
-
-static gboolean
-write_json_array (GString   *out,
-                  JsonArray *array,
-                  guint      depth)
-{
-  guint n = json_array_get_length (array);
-
-  g_string_append_c (out, '[');
-  for (guint i = 0; i < n; i++)
-    {
-      if (i > 0)
-        g_string_append_c (out, ',');
-      if (!write_json (out, json_array_get_element (array, i), depth + 1))
-        return FALSE;
-    }
-  g_string_append_c (out, ']');
-  return TRUE;
-}
-
-static gboolean
-write_json (GString  *out,
-            JsonNode *node,
-            guint     depth)
-{
-  if (depth > 512)
-    return FALSE;
-  switch (json_node_get_node_type (node))
-    {
-    case JSON_NODE_OBJECT:
-      return write_json_object (out, json_node_get_object (node), depth);
-    case JSON_NODE_ARRAY:
-      return write_json_array (out, json_node_get_array (node), depth);
-    case JSON_NODE_NULL:
-      g_string_append (out, "null");
-      return TRUE;
-    case JSON_NODE_VALUE:
-    default:
-      switch (json_node_get_value_type (node))
-        {
-        case G_TYPE_INT64:
-          dirty_json_append_int (out, json_node_get_int (node));
-          return TRUE;
-        case G_TYPE_BOOLEAN:
-          g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
-          return TRUE;
-        case G_TYPE_STRING:
-          return write_json_string (out, json_node_get_string (node));
-        case G_TYPE_DOUBLE:
-          {
-            double d = json_node_get_double (node);
-            char buf[G_ASCII_DTOSTR_BUF_SIZE];
-
-            if (!isfinite (d))
-              return FALSE;
-            g_ascii_formatd (buf, sizeof buf, "%.17g", d);
-            g_string_append (out, buf);
-            /* keep it a double for the reader: 1 would come back an integer */
-            if (strpbrk (buf, ".eE") == NULL)
-              g_string_append (out, ".0");
-            return TRUE;
-          }
-        default:
-          return FALSE;
-        }
-    }
-}
-
-gboolean
-dirty_json_append (GString  *out,
-                   JsonNode *node)
-{
-  return write_json (out, node, 0);
-}
-
-gboolean
-dirty_json_append_string (GString    *out,
-                          const char *text)
-{
-  return write_json_string (out, text);
-}
-
-gboolean
-dirty_json_append_array (GString   *out,
-                         JsonArray *array)
-{
-  return write_json_array (out, array, 0);
-}
-
-gboolean
-dirty_json_append_object (GString    *out,
-                          JsonObject *object)
-{
-  return write_json_object (out, object, 0);
-}
-
-/* @root as JSON text: write_json, or JsonGenerator for what it declines */
-static char *
-json_text (JsonNode *root,
-           gsize    *json_length)
-{
-  GString *text;
-
-  *json_length = 0;
-  if (root == NULL)
-    return NULL;
-  text = g_string_sized_new (128);
-  if (write_json (text, root, 0))
-    {
-      *json_length = text->len;
-      return g_string_free (text, FALSE);
-    }
-  else
-    {
-      g_autoptr(JsonGenerator) generator = json_generator_new ();
-
-      g_string_free (text, TRUE);
-      json_generator_set_root (generator, root);
-      return json_generator_to_data (generator, json_length);
-    }
-}
-
 DirtyFrame *
 dirty_frame_encode_text (DirtyFrameType  type,
                          guint16         flags,
@@ -391,8 +183,8 @@ dirty_frame_encode (DirtyFrameType  type,
                     JsonNode       *root,
                     GPtrArray      *attachments)
 {
-  gsize json_length;
-  char *json = json_text (root, &json_length);
+  gsize json_length = 0;
+  char *json = root ? dirty_json_to_text (root, &json_length) : NULL;
 
   return encode_body (type, flags, id, aux, json, json_length, TRUE, attachments, FALSE, NULL);
 }
@@ -406,8 +198,8 @@ dirty_frame_encode_with_fds (DirtyFrameType  type,
                              GPtrArray      *attachments,
                              DirtyMemfdPool *pool)
 {
-  gsize json_length;
-  char *json = json_text (root, &json_length);
+  gsize json_length = 0;
+  char *json = root ? dirty_json_to_text (root, &json_length) : NULL;
 
   return encode_body (type, flags, id, aux, json, json_length, TRUE, attachments, TRUE, pool);
 }

@@ -65,22 +65,6 @@ DirtyFrame *dirty_frame_encode_string_with_fds (DirtyFrameType  type,
                                                 GPtrArray      *attachments,
                                                 DirtyMemfdPool *pool);
 
-/* Appends @node (or a string) as strict JSON text, as dirty_frame_encode
- * writes it; FALSE (with @out partly written) for what only JsonGenerator
- * should write: non-finite doubles, strings that are not UTF-8. */
-gboolean    dirty_json_append        (GString    *out,
-                                      JsonNode   *node);
-gboolean    dirty_json_append_string (GString    *out,
-                                      const char *text);
-/* The same for an array or an object without a JsonNode around it. */
-gboolean    dirty_json_append_array  (GString    *out,
-                                      JsonArray  *array);
-gboolean    dirty_json_append_object (GString    *out,
-                                      JsonObject *object);
-/* An integer, without printf (about 1,000 instructions an integer) */
-void        dirty_json_append_int    (GString    *out,
-                                      gint64      value);
-
 /* A CHUNK whose data is its only attachment, as a worker writes it: the
  * JSON text is always this, so neither side needs json-glib per chunk. */
 #define DIRTY_BYTES_CHUNK_JSON "{\"data\":{\"$bytes\":0}}"

@@ -77,7 +77,7 @@ test_request_encode (void)
   g_assert_cmpuint (json_array_get_length (dirty_request_get_args (request)), ==, 4);
   g_assert_cmpuint (dirty_request_get_timeout (request), ==, 1500);
 
-  frame = dirty_request_encode (request, 42, 1500);
+  frame = dirty_request_encode (request, 42, 1500, NULL);
   g_assert_cmpuint (frame->header.type, ==, DIRTY_FRAME_REQUEST);
   g_assert_cmpuint (frame->header.id, ==, 42);
   g_assert_cmpuint (frame->header.aux, ==, 1500);
@@ -114,7 +114,7 @@ static void
 test_request_empty (void)
 {
   g_autoptr(DirtyRequest) request = dirty_request_new ("counter:DirtyCounterApp", "get");
-  g_autoptr(DirtyFrame) frame = dirty_request_encode (request, 7, 0);
+  g_autoptr(DirtyFrame) frame = dirty_request_encode (request, 7, 0, NULL);
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(GPtrArray) attachments = NULL;
   g_autoptr(GError) error = NULL;
@@ -137,8 +137,8 @@ static void
 test_request_stream_window (void)
 {
   g_autoptr(DirtyRequest) request = dirty_request_new ("streamapp:DirtyStreamTestApp", "count");
-  g_autoptr(DirtyFrame) stream = dirty_request_encode_stream (request, 3, 0);
-  g_autoptr(DirtyFrame) call = dirty_request_encode (request, 4, 0);
+  g_autoptr(DirtyFrame) stream = dirty_request_encode_stream (request, 3, 0, NULL);
+  g_autoptr(DirtyFrame) call = dirty_request_encode (request, 4, 0, NULL);
   g_autoptr(JsonNode) stream_root = dirty_test_raw_frame_json (stream);
   g_autoptr(JsonNode) call_root = dirty_test_raw_frame_json (call);
 
@@ -168,13 +168,13 @@ test_request_encode_json (void)
 
   frame = dirty_request_encode_json ("e:E\"", "act", json_node_get_array (args_node),
                                      json_node_get_object (kwargs_node), DIRTY_FRAME_FLAG_NONE,
-                                     250);
+                                     250, NULL);
   g_assert_cmpuint (frame->header.aux, ==, 250);
   root = dirty_test_raw_frame_json (frame);
   g_assert_true (json_node_equal (root, expected));
   g_assert_cmpuint (json_array_get_length (json_node_get_array (args_node)), ==, 4);
 
-  bare = dirty_request_encode_json ("e:E", "act", NULL, NULL, DIRTY_FRAME_FLAG_NONE, 0);
+  bare = dirty_request_encode_json ("e:E", "act", NULL, NULL, DIRTY_FRAME_FLAG_NONE, 0, NULL);
   bare_root = dirty_test_raw_frame_json (bare);
   g_assert_false (json_object_has_member (json_node_get_object (bare_root), "args"));
   g_assert_false (json_object_has_member (json_node_get_object (bare_root), "kwargs"));
@@ -201,9 +201,9 @@ test_request_snapshot (void)
   json_array_add_int_element (args, 2);
   g_assert_cmpuint (json_array_get_length (dirty_request_get_args (request)), ==, 1);
 
-  before = dirty_request_encode (request, 1, 0);
+  before = dirty_request_encode (request, 1, 0, NULL);
   dirty_request_add_arg (request, NULL);
-  after = dirty_request_encode (request, 2, 0);
+  after = dirty_request_encode (request, 2, 0, NULL);
   g_assert_cmpuint (g_bytes_get_size (before->body), <, g_bytes_get_size (after->body));
 
   dirty_limits_init (&limits);

@@ -3,6 +3,7 @@
  * the framed connection, over a real socketpair. */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,7 +11,9 @@
 #include "dirty-connection.h"
 #include "dirty-json-lexer-private.h"
 #include "dirty-json-scan.h"
+#include "dirty-json-write.h"
 #include "dirty-message.h"
+#include "dirty-test-json.h"
 
 static DirtyLimits limits;
 
@@ -727,6 +730,61 @@ test_encode_string (void)
     }
 }
 
+/* The writer refuses exactly what a reader refuses: whatever it writes,
+ * the reader takes (dirty_json_check, as every frame is read). Nesting
+ * of 64 passes both, 65 neither; a NaN, an infinity and a byte that is
+ * not UTF-8 fail with INVALID_ARGUMENT. Frames of our own making repair
+ * them instead (dirty_json_to_text): null, U+FFFD. */
+static void
+test_json_write_limits (void)
+{
+  g_autoptr(JsonNode) deepest = dirty_test_nested_arrays (DIRTY_DEFAULT_MAX_DEPTH);
+  g_autoptr(JsonNode) too_deep = dirty_test_nested_arrays (DIRTY_DEFAULT_MAX_DEPTH + 1);
+  JsonNode *unwritable[] = {
+    json_node_init_double (json_node_alloc (), NAN),
+    json_node_init_double (json_node_alloc (), -INFINITY),
+    json_node_init_string (json_node_alloc (), "bad \xff byte"),
+    too_deep,
+  };
+  static const char *const repaired[] = { "null", "null", "\"bad \xef\xbf\xbd byte\"", NULL };
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (dirty_json_append (text, deepest, 0, &error));
+  g_assert_no_error (error);
+  g_assert_true (dirty_json_check (text->str, text->len, DIRTY_DEFAULT_MAX_DEPTH, &error));
+  g_assert_no_error (error);
+  /* one level less room inside a frame's object */
+  g_assert_false (dirty_json_append (text, deepest, 1, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (unwritable); i++)
+    {
+      g_autofree char *fixed = NULL;
+      gsize length;
+
+      g_string_truncate (text, 0);
+      g_assert_false (dirty_json_append (text, unwritable[i], 0, &error));
+      g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+      g_clear_error (&error);
+
+      fixed = dirty_json_to_text (unwritable[i], &length);
+      g_assert_true (dirty_json_check (fixed, length, DIRTY_DEFAULT_MAX_DEPTH, &error));
+      g_assert_no_error (error);
+      if (repaired[i] != NULL)
+        g_assert_cmpstr (fixed, ==, repaired[i]);
+      if (unwritable[i] != too_deep)
+        json_node_unref (unwritable[i]);
+    }
+  /* and the reader refuses what the writer refused */
+  g_string_truncate (text, 0);
+  for (guint i = 0; i <= DIRTY_DEFAULT_MAX_DEPTH; i++)
+    g_string_prepend_c (g_string_append_c (text, ']'), '[');
+  g_assert_false (dirty_json_check (text->str, text->len, DIRTY_DEFAULT_MAX_DEPTH, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+}
+
 static void
 test_attachment_table_lies (void)
 {
@@ -1415,6 +1473,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/attachment-check", test_attachment_check);
   g_test_add_func ("/protocol/fd-attachment-fast-paths", test_fd_attachment_fast_paths);
   g_test_add_func ("/protocol/encode-string", test_encode_string);
+  g_test_add_func ("/protocol/json-write-limits", test_json_write_limits);
   g_test_add_func ("/protocol/body/round-trip", test_body_round_trip);
   g_test_add_func ("/protocol/body/empty", test_empty_body);
   g_test_add_func ("/protocol/body/rejects", test_body_rejects);

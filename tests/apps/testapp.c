@@ -32,16 +32,25 @@
  *                fails the test instead of the machine
  *   keep BYTES   keeps its bytes argument past the call (returns null)
  *   kept         returns the bytes the last keep kept
+ *   unsendable KIND  returns what JSON cannot carry: "nan" (a NaN), "utf8"
+ *                (a string with a byte that is not UTF-8), "deep" (arrays
+ *                nested 64 deep, one past the limit inside the reply);
+ *                "error" fails with such a string in its message
+ *   unsendable_stream (stream)  sends a NaN chunk, then a chunk saying how
+ *                that send failed ("DOMAIN CODE"), then ends
  *
  * init() appends "init pid=PID" to $DIRTY_TEST_HOOKS_LOG when it is set
  * (test-recycle.c checks that dirty_worker_init comes after it).
  */
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <dirty.h>
+
+#include "../dirty-test-json.h"
 
 #define DIRTY_TYPE_TEST_APP (dirty_test_app_get_type ())
 G_DECLARE_FINAL_TYPE (DirtyTestApp, dirty_test_app, DIRTY, TEST_APP, DirtyApp)
@@ -435,6 +444,50 @@ dirty_test_app_class_init (DirtyTestAppClass *klass)
 }
 
 static void
+unsendable_action (DirtyApp  *app,
+                   DirtyCall *call,
+                   gpointer   user_data)
+{
+  GError *error = NULL;
+  const char *kind;
+
+  if (!dirty_call_get_arg_string (call, 0, &kind, &error))
+    dirty_call_return_error (call, error);
+  else if (g_str_equal (kind, "nan"))
+    dirty_call_return_double (call, NAN);
+  else if (g_str_equal (kind, "utf8"))
+    dirty_call_return_string (call, "bad \xff byte");
+  else if (g_str_equal (kind, "deep"))
+    dirty_call_return_value (call, dirty_test_nested_arrays (64));
+  else
+    dirty_call_return_new_error (call, DIRTY_ERROR, DIRTY_ERROR_APP, "bad \xff byte");
+}
+
+static void
+unsendable_stream_action (DirtyApp  *app,
+                          DirtyCall *call,
+                          gpointer   user_data)
+{
+  g_autoptr(JsonNode) nan = json_node_init_double (json_node_alloc (), NAN);
+  g_autoptr(JsonNode) how = NULL;
+  g_autoptr(GError) refused = NULL;
+  g_autofree char *text = NULL;
+  GError *error = NULL;
+
+  if (dirty_call_send_chunk (call, nan, NULL, &refused))
+    text = g_strdup ("sent");
+  else
+    text = g_strdup_printf ("%s %d", g_quark_to_string (refused->domain), refused->code);
+  how = json_node_init_string (json_node_alloc (), text);
+  if (!dirty_call_send_chunk (call, how, NULL, &error))
+    {
+      dirty_call_return_error (call, error);
+      return;
+    }
+  dirty_call_end_stream (call);
+}
+
+static void
 dirty_test_app_init (DirtyTestApp *self)
 {
   DirtyApp *app = DIRTY_APP (self);
@@ -454,5 +507,8 @@ dirty_test_app_init (DirtyTestApp *self)
   dirty_app_add_action (app, "grow", DIRTY_ACTION_SYNC, grow_action, NULL, NULL);
   dirty_app_add_action (app, "keep", DIRTY_ACTION_SYNC, keep_action, NULL, NULL);
   dirty_app_add_action (app, "kept", DIRTY_ACTION_SYNC, kept_action, NULL, NULL);
+  dirty_app_add_action (app, "unsendable", DIRTY_ACTION_SYNC, unsendable_action, NULL, NULL);
+  dirty_app_add_action (app, "unsendable_stream", DIRTY_ACTION_SYNC | DIRTY_ACTION_STREAM,
+                        unsendable_stream_action, NULL, NULL);
   g_mutex_init (&self->lock);
 }

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* End-to-end tests of values JSON cannot carry: a number that is not
+ * finite, a string that is not UTF-8, nesting past the protocol's limit
+ * of 64. A reader refuses such a frame as a protocol error and closes the
+ * connection, so none may ever be sent: arguments fail their call in the
+ * client before anything goes out, a result fails its call as the app's
+ * error, a chunk fails its send, an error message is repaired. Each test
+ * keeps a slow call in flight on the same connection, which must still
+ * succeed: a client's connection is shared by all its callers. */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <dirty.h>
+
+#include "dirty-test-daemon.h"
+#include "dirty-test-json.h"
+
+#define ECHO    "echo:DirtyEchoApp"
+#define TESTAPP "testapp:DirtyTestApp"
+
+/* one worker with two threads: the slow call holds one, the others run
+ * on the other */
+#define CONFIG \
+  "[dirty-arbiter]\n" \
+  "dirty_apps=" ECHO ";" TESTAPP "\n" \
+  "dirty_workers=1\n" \
+  "dirty_threads=2\n"
+
+typedef struct {
+  DirtyTestDaemon *daemon;
+  DirtyClient     *client;
+  GAsyncResult    *slow;    /* the slow call's result, once it is back */
+} Fixture;
+
+static void
+slow_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Fixture *f = user_data;
+
+  f->slow = g_object_ref (result);
+}
+
+/* The daemon, a client, and a call of 3 s in flight on its connection */
+static void
+fixture_set_up (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonArray) args = json_array_new ();
+
+  f->daemon = dirty_test_daemon_start (CONFIG, NULL);
+  f->client = dirty_client_new_sync (dirty_test_daemon_get_socket_path (f->daemon), NULL, &error);
+  g_assert_no_error (error);
+  json_array_add_double_element (args, 3.0);
+  dirty_client_execute (f->client, TESTAPP, "sleep", args, NULL, NULL, slow_done_cb, f);
+}
+
+/* The slow call ends as it would have alone: the connection it shares
+ * with the calls of the test stayed up. */
+static void
+fixture_tear_down (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+
+  while (f->slow == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  result = dirty_client_execute_finish (f->client, f->slow, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (result));
+  g_clear_object (&f->slow);
+  g_clear_object (&f->client);
+  g_clear_pointer (&f->daemon, dirty_test_daemon_stop);
+}
+
+/* @depth arrays, one inside the other, as the one argument */
+static JsonArray *
+nested_args (guint depth)
+{
+  JsonArray *args = json_array_new ();
+
+  json_array_add_element (args, dirty_test_nested_arrays (depth));
+  return args;
+}
+
+static void
+async_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+static GAsyncResult *
+wait_for (GAsyncResult **result)
+{
+  while (*result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return *result;
+}
+
+/* Every way to call with @args fails with INVALID_ARGUMENT. */
+static void
+assert_arguments_refused (DirtyClient *client, JsonArray *args)
+{
+  g_autoptr(DirtyRequest) request = dirty_request_new (ECHO, "echo");
+  g_autoptr(GAsyncResult) executed = NULL;
+  g_autoptr(GAsyncResult) streamed = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  g_autoptr(DirtyReply) reply = NULL;
+  g_autoptr(DirtyStream) stream = NULL;
+
+  result = dirty_client_execute_sync (client, ECHO, "echo", args, NULL, NULL, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+  g_assert_null (result);
+  g_clear_error (&error);
+
+  dirty_client_execute (client, ECHO, "echo", args, NULL, NULL, async_done_cb, &executed);
+  result = dirty_client_execute_finish (client, wait_for (&executed), &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  dirty_request_set_args (request, args);
+  reply = dirty_client_send_sync (client, request, NULL, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  stream = dirty_client_stream_sync (client, ECHO, "echo", args, NULL, NULL, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  dirty_client_send_stream (client, request, NULL, async_done_cb, &streamed);
+  stream = dirty_client_send_stream_finish (client, wait_for (&streamed), &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+}
+
+static void
+test_arguments (Fixture *f, gconstpointer data)
+{
+  g_autoptr(JsonArray) nan = json_array_new ();
+  g_autoptr(JsonArray) bytes = json_array_new ();
+  g_autoptr(JsonArray) deep = nested_args (63);
+  g_autoptr(JsonArray) deepest = nested_args (62);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+
+  json_array_add_double_element (nan, NAN);
+  json_array_add_string_element (bytes, "bad \xff byte");
+  assert_arguments_refused (f->client, nan);
+  assert_arguments_refused (f->client, bytes);
+  /* 63 arrays in the arguments' array in the request's object: 65 */
+  assert_arguments_refused (f->client, deep);
+
+  /* 64 in all is the limit, not past it: the echo (of its one
+   * argument) comes back whole */
+  result = dirty_client_execute_sync (f->client, ECHO, "echo", deepest, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (json_node_equal (result, json_array_get_element (deepest, 0)));
+}
+
+static void
+assert_result_refused (DirtyClient *client, const char *kind, const char *message)
+{
+  g_autoptr(JsonArray) args = json_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+
+  json_array_add_string_element (args, kind);
+  result = dirty_client_execute_sync (client, TESTAPP, "unsendable", args, NULL, NULL, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_APP);
+  g_assert_nonnull (strstr (error->message, message));
+}
+
+static void
+test_results (Fixture *f, gconstpointer data)
+{
+  assert_result_refused (f->client, "nan", "not finite");
+  assert_result_refused (f->client, "utf8", "not valid UTF-8");
+  assert_result_refused (f->client, "deep", "nested deeper than 64");
+  /* an error message is the app's words: repaired, U+FFFD for the byte */
+  assert_result_refused (f->client, "error", "bad \xef\xbf\xbd byte");
+}
+
+static void
+test_chunk (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyStream) stream = NULL;
+  g_autoptr(JsonNode) chunk = NULL;
+  g_autoptr(JsonNode) end = NULL;
+  g_autofree char *refused = g_strdup_printf ("%s %d", g_quark_to_string (DIRTY_ERROR),
+                                              DIRTY_ERROR_INVALID_ARGUMENT);
+
+  stream = dirty_client_stream_sync (f->client, TESTAPP, "unsendable_stream", NULL, NULL, NULL,
+                                     &error);
+  g_assert_no_error (error);
+  /* the NaN chunk was refused to the app, and not sent */
+  chunk = dirty_stream_next_chunk_sync (stream, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_node_get_string (chunk), ==, refused);
+  end = dirty_stream_next_chunk_sync (stream, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (end);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add ("/unsendable/arguments", Fixture, NULL, fixture_set_up, test_arguments,
+              fixture_tear_down);
+  g_test_add ("/unsendable/results", Fixture, NULL, fixture_set_up, test_results,
+              fixture_tear_down);
+  g_test_add ("/unsendable/chunk", Fixture, NULL, fixture_set_up, test_chunk, fixture_tear_down);
+  return g_test_run ();
+}
