@@ -9,6 +9,7 @@
 #include "dirty-io-private.h"
 #include "dirty-message.h"
 #include "dirty-reply-private.h"
+#include "dirty-socket.h"
 #include "dirty-i18n-private.h"
 
 /* How long a connect() may be retried while the arbiter's listen backlog is
@@ -906,6 +907,11 @@ client_io_connect (ClientIo *io)
 {
   g_autoptr(GError) error = NULL;
 
+  if (!dirty_socket_check_path (io->socket_path, &error))
+    {
+      client_io_connect_failed (io, error);
+      return;
+    }
   io->connecting = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
                                  G_SOCKET_PROTOCOL_DEFAULT, &error);
   if (io->connecting == NULL)

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <gio/gio.h>
 
 #include "dirty-socket.h"
 
@@ -16,6 +20,21 @@ dirty_socket_default_path (void)
   if (getuid () == 0)
     return g_strdup ("/run/dirty-arbiter.sock");
   return g_build_filename (g_get_user_runtime_dir (), "dirty-arbiter.sock", NULL);
+}
+
+gboolean
+dirty_socket_check_path (const char  *path,
+                         GError     **error)
+{
+  struct sockaddr_un address;
+  gsize length = strlen (path);
+
+  if (length < sizeof address.sun_path)
+    return TRUE;
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG,
+               "the path is %" G_GSIZE_FORMAT " bytes long; a Unix socket's is at most %"
+               G_GSIZE_FORMAT, length, sizeof address.sun_path - 1);
+  return FALSE;
 }
 
 int *

@@ -12,6 +12,13 @@ G_BEGIN_DECLS
  * user, else /run/dirty-arbiter.sock for root. (transfer full) */
 char *dirty_socket_default_path (void);
 
+/* Whether @path fits a Unix socket address (sun_path, 107 bytes and its
+ * NUL). GLib truncates a longer one without a word: a daemon would bind,
+ * and a client connect to, some other path. G_IO_ERROR_FILENAME_TOO_LONG
+ * saying so if not (the message does not repeat the path). */
+gboolean dirty_socket_check_path (const char  *path,
+                                  GError     **error);
+
 /* Gives @msg control data for one SCM_RIGHTS message of @n_fds (at least
  * 1) fds and returns where they go; g_free (@msg->msg_control) once it
  * is sent. For every sender of fds: frames, and sd_notify's FDSTORE=1. */

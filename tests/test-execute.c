@@ -636,6 +636,59 @@ test_bad_config_exits_1 (void)
   g_rmdir (dir);
 }
 
+/* A path of exactly @length bytes in @dir */
+static char *
+path_of_length (const char *dir, gsize length)
+{
+  gsize base = strlen (dir) + 1;
+  g_autofree char *name = NULL;
+
+  g_assert_cmpuint (length, >, base);
+  name = g_strnfill (length - base, 's');
+  return g_build_filename (dir, name, NULL);
+}
+
+/* A Unix socket's path holds 107 bytes, and GLib cuts a longer one short
+ * without a word: an arbiter would listen, and a client connect, at
+ * another path (a client here: at another arbiter's socket). Both refuse
+ * it instead, saying why. */
+static void
+test_socket_path_too_long (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("dirty-sock-XXXXXX", &error);
+  g_autofree char *longest = path_of_length (dir, 107);
+  g_autofree char *too_long = g_strconcat (longest, "zzzz", NULL);
+  g_autofree char *listen_longest = g_strdup_printf ("--socket=%s", longest);
+  g_autofree char *listen_too_long = g_strdup_printf ("--socket=%s", too_long);
+  const char *argv[] = { listen_too_long, "--dirty-app=" ECHO, NULL };
+  const char *args[] = { listen_longest, NULL };
+  g_autofree char *err = NULL;
+  int status;
+
+  g_assert_no_error (error);
+  status = dirty_test_run_arbiter (argv, &err);
+  g_assert_false (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  g_assert_nonnull (strstr (err, "at most 107"));
+  g_assert_false (g_file_test (longest, G_FILE_TEST_EXISTS));
+
+  /* an arbiter on the longest path serves; a client given that path and
+   * four bytes more must not reach it */
+  {
+    g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (BASIC_CONFIG, args);
+    g_autoptr(DirtyClient) client = dirty_client_new_sync (longest, NULL, &error);
+    g_autoptr(DirtyClient) other = NULL;
+
+    g_assert_no_error (error);
+    g_assert_cmpint (call_int (client, ECHO, "add", "[40,2]"), ==, 42);
+    other = dirty_client_new_sync (too_long, NULL, &error);
+    g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
+    g_assert_nonnull (strstr (error->message, "at most 107"));
+  }
+  g_unlink (longest);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -661,5 +714,6 @@ main (int argc, char **argv)
   g_test_add_func ("/process/no-orphans", test_no_orphans_when_arbiter_killed);
   g_test_add_func ("/process/sigterm-clean-exit", test_sigterm_clean_exit);
   g_test_add_func ("/config/bad-values-exit-1", test_bad_config_exits_1);
+  g_test_add_func ("/config/socket-path-too-long", test_socket_path_too_long);
   return g_test_run ();
 }

@@ -488,6 +488,11 @@ bind_socket (const char   *path,
   g_autoptr(GSocketAddress) address = NULL;
   g_autofree char *dir = g_path_get_dirname (path);
 
+  if (!dirty_socket_check_path (path, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return NULL;
+    }
   if (!check_existing_socket (path, error))
     return NULL;
   if (g_mkdir_with_parents (dir, 0755) < 0)

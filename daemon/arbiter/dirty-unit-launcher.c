@@ -13,6 +13,7 @@
 #include "dirty-error-private.h"
 #include "dirty-log.h"
 #include "dirty-message.h"
+#include "dirty-socket.h"
 #include "dirty-unit-launcher.h"
 #include "dirty-worker-proc.h"
 
@@ -130,6 +131,11 @@ bind_worker_socket (const char  *path,
   g_autofree char *dir = g_path_get_dirname (path);
   struct stat st;
 
+  if (!dirty_socket_check_path (path, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return NULL;
+    }
   /* only we use this path: a leftover socket is stale (the main socket's
    * check for a live arbiter has already run) */
   if (lstat (path, &st) == 0 && S_ISSOCK (st.st_mode))
