@@ -81,10 +81,22 @@ dirtyctl_parse (GOptionContext   *context,
 {
   g_autoptr(GError) error = NULL;
 
-  if (g_option_context_parse (context, argc, argv, &error))
-    return TRUE;
-  dirtyctl_usage (_("%s (see “%s --help”)"), error->message, (*argv)[0]);
-  return FALSE;
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      dirtyctl_usage (_("%s (see “%s --help”)"), error->message, (*argv)[0]);
+      return FALSE;
+    }
+  /* GLib leaves the "--" that ended the options in argv when an argument
+   * after it starts with "-" (a negative number, the very case "--" is
+   * for): the first one left is that "--", never an argument */
+  for (int i = 1; i < *argc; i++)
+    if (g_str_equal ((*argv)[i], "--"))
+      {
+        memmove (*argv + i, *argv + i + 1, (*argc - i) * sizeof (char *));
+        (*argc)--;
+        break;
+      }
+  return TRUE;
 }
 
 DirtyClient *

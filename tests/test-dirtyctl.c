@@ -163,6 +163,41 @@ test_call (void)
   }
 }
 
+/* What a shell user types that GLib would take otherwise: "--" before
+ * negative numbers (GLib leaves it in argv then). */
+static void
+test_call_literals (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (CONFIG, NULL);
+  struct {
+    const char *args[5];
+    const char *expected;
+  } cases[] = {
+    { { "add", "--", "-5", "2" }, "-3" },
+    { { "echo", "--", "-5" }, "-5" },
+    { { "echo", "--", "--" }, "\"--\"" },
+    { { "echo", "x", "--", "y" }, "[\"x\",\"y\"]" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const char *argv[8] = { "call", ECHO };
+      g_autofree char *out = NULL;
+      g_autoptr(JsonNode) got = NULL;
+      g_autoptr(JsonNode) expected = parse_json (cases[i].expected);
+
+      for (guint k = 0; cases[i].args[k] != NULL; k++)
+        argv[2 + k] = cases[i].args[k];
+      g_assert_cmpint (run_ctl (daemon, &out, NULL, argv), ==, 0);
+      got = parse_json (out);
+      g_test_message ("%s -> %s", cases[i].args[1], out);
+      g_assert_true (json_node_equal (got, expected));
+      /* a double stays a double: json_node_equal compares 1.0 and 1 alike */
+      g_assert_cmpint (JSON_NODE_HOLDS_VALUE (got) ? json_node_get_value_type (got) : 0, ==,
+                       JSON_NODE_HOLDS_VALUE (expected) ? json_node_get_value_type (expected) : 0);
+    }
+}
+
 static void
 test_call_errors (void)
 {
@@ -475,6 +510,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/dirtyctl/help", test_help);
   g_test_add_func ("/dirtyctl/call", test_call);
+  g_test_add_func ("/dirtyctl/call-literals", test_call_literals);
   g_test_add_func ("/dirtyctl/call-errors", test_call_errors);
   g_test_add_func ("/dirtyctl/stream", test_stream);
   g_test_add_func ("/dirtyctl/stream-interrupt", test_stream_interrupt);
