@@ -38,6 +38,57 @@ static const char args_help[] = N_(
 
 /* ---- arguments ---- */
 
+/* @text with ".0" after each integer that does not fit 64 bits, outside
+ * strings, so json-glib reads it as the nearest double, as the protocol
+ * does: json-glib 1.6 wraps such an integer around instead (2^64 - 1
+ * would be sent as -1). */
+static char *
+fit_integers (const char *text)
+{
+  GString *out = g_string_new (NULL);
+  const char *p = text;
+
+  while (*p != '\0')
+    {
+      const char *start = p;
+      gboolean integer = TRUE;
+
+      if (*p == '"')
+        {
+          for (p++; *p != '\0' && *p != '"'; p++)
+            if (*p == '\\' && p[1] != '\0')
+              p++;
+          p += *p == '"';
+        }
+      else if (*p == '-' || g_ascii_isdigit (*p))
+        {
+          /* a whole number token: -?digits(.digits)?([eE][+-]?digits)? */
+          p += *p == '-';
+          while (g_ascii_isdigit (*p))
+            p++;
+          if (*p == '.' || *p == 'e' || *p == 'E')
+            {
+              integer = FALSE;
+              p++;
+              while (g_ascii_isdigit (*p) || *p == '.' || *p == 'e' || *p == 'E' ||
+                     *p == '+' || *p == '-')
+                p++;
+            }
+        }
+      else
+        p++;
+      g_string_append_len (out, start, p - start);
+      if (integer && p - start >= 19 && g_ascii_isdigit (p[-1]))
+        {
+          g_autofree char *digits = g_strndup (start, p - start);
+
+          if (!g_ascii_string_to_signed (digits, 10, G_MININT64, G_MAXINT64, NULL, NULL))
+            g_string_append (out, ".0");
+        }
+    }
+  return g_string_free (out, FALSE);
+}
+
 /* ARG or VALUE: @PATH as bytes (set in @bytes), else JSON, else a string */
 static gboolean
 parse_value (const char  *text,
@@ -46,6 +97,7 @@ parse_value (const char  *text,
              GError     **error)
 {
   g_autoptr(JsonNode) parsed = NULL;
+  g_autofree char *fitted = NULL;
 
   *node = NULL;
   *bytes = NULL;
@@ -59,7 +111,8 @@ parse_value (const char  *text,
       *bytes = g_bytes_new_take (g_steal_pointer (&contents), length);
       return TRUE;
     }
-  parsed = json_from_string (text, NULL);
+  fitted = fit_integers (text);
+  parsed = json_from_string (fitted, NULL);
   *node = parsed != NULL ? g_steal_pointer (&parsed)
                          : json_node_init_string (json_node_alloc (), text);
   return TRUE;

@@ -7,6 +7,8 @@
  * Any crash, leak or sanitizer report is a bug. */
 #include "config.h"
 
+#include <math.h>
+
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,9 +93,57 @@ check_request_scan (DirtyFrame *frame, const DirtyLimits *limits)
   dirty_request_head_clear (&head);
 }
 
+/* json-glib's tree, but for integers beyond 64 bits: json-glib 1.6 wraps
+ * them around, where the strict parser reads the nearest double. */
+static gboolean
+same_tree (JsonNode *fast,
+           JsonNode *slow)
+{
+  if (JSON_NODE_TYPE (fast) != JSON_NODE_TYPE (slow))
+    return FALSE;
+  switch (JSON_NODE_TYPE (fast))
+    {
+    case JSON_NODE_OBJECT:
+      {
+        JsonObject *a = json_node_get_object (fast), *b = json_node_get_object (slow);
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *member;
+
+        if (json_object_get_size (a) != json_object_get_size (b))
+          return FALSE;
+        json_object_iter_init (&iter, a);
+        while (json_object_iter_next (&iter, &name, &member))
+          if (!json_object_has_member (b, name) ||
+              !same_tree (member, json_object_get_member (b, name)))
+            return FALSE;
+        return TRUE;
+      }
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *a = json_node_get_array (fast), *b = json_node_get_array (slow);
+
+        if (json_array_get_length (a) != json_array_get_length (b))
+          return FALSE;
+        for (guint i = 0; i < json_array_get_length (a); i++)
+          if (!same_tree (json_array_get_element (a, i), json_array_get_element (b, i)))
+            return FALSE;
+        return TRUE;
+      }
+    case JSON_NODE_VALUE:
+      if (json_node_get_value_type (fast) == G_TYPE_DOUBLE &&
+          json_node_get_value_type (slow) == G_TYPE_INT64)
+        return fabs (json_node_get_double (fast)) >= 9223372036854775808.0;
+      return json_node_equal (fast, slow);
+    case JSON_NODE_NULL:
+    default:
+      return TRUE;
+    }
+}
+
 /* The strict parser refuses all that dirty_json_check () refuses (the
  * decode runs that check only when the parser gives up), and builds
- * json-glib's tree. */
+ * json-glib's tree (same_tree ()). */
 static void
 check_strict_parse (DirtyFrame *frame, const DirtyLimits *limits)
 {
@@ -108,7 +158,7 @@ check_strict_parse (DirtyFrame *frame, const DirtyLimits *limits)
     g_error ("the strict parser accepted JSON that dirty_json_check refuses");
   parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, json, length, NULL) ||
-      !json_node_equal (fast, json_parser_get_root (parser)))
+      !same_tree (fast, json_parser_get_root (parser)))
     g_error ("the strict parser built another tree than json-glib");
 }
 

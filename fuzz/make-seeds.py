@@ -21,6 +21,8 @@ SEEDS = {
     "request-bytes": frame(2, 8, b'{"app":"a:B","action":"echo","args":[{"$bytes":0},{"$bytes":1}]}', [b"abc", b"\x00\xff"]),
     "request-stream": frame(2, 9, b'{"app":"m:M","action":"gen","window":4}', flags=1),
     "response": frame(3, 7, b'{"result":{"nested":[true,null,{"$bytes":0}]}}', [b"\x01\x02\x03"]),
+    # integers at and past 64 bits: the strict parser reads the latter as doubles
+    "response-numbers": frame(3, 7, b'{"result":[9223372036854775807,-9223372036854775808,18446744073709551615,-9223372036854775809,1180591620717411303424,1.5e300]}'),
     "error": frame(6, 7, b'{"code":"app-error","message":"boom","app":"a:B","action":"x","detail":"#0 f ()","worker_pid":42}'),
     "hello": frame(1, 0, b'{"role":"worker","pid":1,"worker_id":1,"apps":{"a:B":{"state":"ready"},"c:D":{"state":"failed","error":"e","retry_ms":1000}}}'),
     "stream": frame(4, 5, b'{"data":"tok "}') + frame(4, 5, b'{"data":{"$bytes":0}}', [b"raw"]) + frame(5, 5),

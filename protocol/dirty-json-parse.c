@@ -5,6 +5,7 @@
  * is walked once. */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "dirty-json-lexer-private.h"
@@ -79,6 +80,32 @@ build_string (Builder *b)
   return escaped ? dirty_lexer_decode_string (raw, length) : g_strndup (raw, length);
 }
 
+/* An integer literal: an int node when it fits 64 bits, else a double
+ * node, the nearest (as most JSON readers do; json-glib 1.6 wraps it
+ * around instead, and 2^64 - 1 would come back as -1). */
+static JsonNode *
+integer_node (const char *start,
+              gsize       length)
+{
+  char buf[24];
+  g_autofree char *heap = NULL;
+  const char *digits = buf;
+  gint64 value;
+
+  if (length < sizeof buf)
+    {
+      memcpy (buf, start, length);
+      buf[length] = '\0';
+    }
+  else
+    digits = heap = g_strndup (start, length);
+  errno = 0;
+  value = g_ascii_strtoll (digits, NULL, 10);
+  if (errno == ERANGE)
+    return json_node_init_double (json_node_alloc (), g_ascii_strtod (digits, NULL));
+  return json_node_init_int (json_node_alloc (), value);
+}
+
 static JsonNode *
 build_scalar (Builder *b)
 {
@@ -107,13 +134,12 @@ build_scalar (Builder *b)
         if ((*b->sc.p != '-' && !g_ascii_isdigit (*b->sc.p)) || !dirty_lexer_number (&b->sc, &kind))
           return NULL;
         length = b->sc.p - start;
-        /* past 18 digits an integer may not fit: json-glib decides */
-        if (length >= (kind == DIRTY_JSON_INTEGER ? 19 + (*start == '-') : sizeof digits))
+        if (kind == DIRTY_JSON_INTEGER)
+          return integer_node (start, length);
+        if (length >= sizeof digits)
           return NULL;
         memcpy (digits, start, length);
         digits[length] = '\0';
-        if (kind == DIRTY_JSON_INTEGER)
-          return json_node_init_int (json_node_alloc (), g_ascii_strtoll (digits, NULL, 10));
         return json_node_init_double (json_node_alloc (), g_ascii_strtod (digits, NULL));
       }
     }

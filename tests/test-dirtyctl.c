@@ -163,8 +163,11 @@ test_call (void)
   }
 }
 
-/* What a shell user types that GLib would take otherwise: "--" before
- * negative numbers (GLib leaves it in argv then). */
+/* What a shell user types that GLib or json-glib would take otherwise:
+ * "--" before negative numbers (GLib leaves it in argv then), and
+ * integers beyond 64 bits (json-glib 1.6 wraps them around: 2^64 - 1
+ * came back as -1); they travel as the nearest double, as the protocol
+ * reads them. */
 static void
 test_call_literals (void)
 {
@@ -177,6 +180,11 @@ test_call_literals (void)
     { { "echo", "--", "-5" }, "-5" },
     { { "echo", "--", "--" }, "\"--\"" },
     { { "echo", "x", "--", "y" }, "[\"x\",\"y\"]" },
+    { { "echo", "18446744073709551615" }, "1.8446744073709552e+19" },
+    { { "echo", "--", "-9223372036854775808" }, "-9223372036854775808" },
+    { { "echo", "[9223372036854775808,\"9223372036854775808\",1.25]" },
+      "[9.2233720368547758e+18,\"9223372036854775808\",1.25]" },
+    { { "echo", "id18446744073709551615" }, "\"id18446744073709551615\"" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)

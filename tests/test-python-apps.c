@@ -18,6 +18,7 @@
 #include "dirty-test-daemon.h"
 
 #define NUMSTATS "python:numstats:NumStats"
+#define VALUES   "python:pyvalues:Values"
 #define ECHO     "echo:DirtyEchoApp"
 #define STUCK    "python:pystuck:Stuck"
 #define STUCK_TIMEOUT_MS 400
@@ -26,7 +27,7 @@
  * hosts a C app beside the Python one. */
 #define CONFIG \
   "[dirty-arbiter]\n" \
-  "dirty_apps=" NUMSTATS ";" ECHO "\n" \
+  "dirty_apps=" NUMSTATS ";" VALUES ";" ECHO "\n" \
   "dirty_workers=1\n" \
   "dirty_threads=2\n"
 
@@ -150,6 +151,32 @@ test_value (void)
   sum = execute (client, ECHO, "add", "[20, 22]", &error);
   g_assert_no_error (error);
   g_assert_cmpint (json_node_get_int (sum), ==, 42);
+}
+
+/* Integers beyond 64 bits, from Python's ints and numpy's uint64: the
+ * nearest double, not wrapped around (2^64 - 1 came back as -1). */
+static void
+test_big_integers (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon ());
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = execute (client, VALUES, "big_integers", "[]", &error);
+  JsonArray *array;
+  JsonArray *numpy;
+
+  g_assert_no_error (error);
+  array = json_node_get_array (result);
+  g_assert_cmpuint (json_array_get_length (array), ==, 6);
+  g_assert_cmpint (json_node_get_value_type (json_array_get_element (array, 0)), ==, G_TYPE_DOUBLE);
+  g_assert_cmpfloat (json_array_get_double_element (array, 0), ==, 18446744073709551615.0);
+  g_assert_cmpint (json_array_get_int_element (array, 1), ==, G_MININT64);
+  g_assert_cmpint (json_array_get_int_element (array, 2), ==, G_MAXINT64);
+  g_assert_cmpfloat (json_object_get_double_member (json_array_get_object_element (array, 3), "k"),
+                     ==, 1180591620717411303424.0);
+  g_assert_cmpstr (json_array_get_string_element (array, 4), ==, "18446744073709551615");
+  numpy = json_array_get_array_element (array, 5);
+  g_assert_cmpfloat (json_array_get_double_element (numpy, 0), ==, 18446744073709551615.0);
+  g_assert_cmpint (json_array_get_int_element (numpy, 1), ==, 5);
 }
 
 /* Raw float64 bytes in (an attachment, not base64) and out. */
@@ -701,6 +728,7 @@ main (int argc, char *argv[])
 
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/python-apps/value", test_value);
+  g_test_add_func ("/python-apps/big-integers", test_big_integers);
   g_test_add_func ("/python-apps/bytes", test_bytes);
   g_test_add_func ("/python-apps/sync-generator", test_sync_generator);
   g_test_add_func ("/python-apps/async-generator", test_async_generator);

@@ -9,6 +9,7 @@ base64.
 """
 
 import json
+import re
 
 from gi.repository import GLib, Json
 
@@ -54,6 +55,23 @@ def _is_raw(value):
     return isinstance(value, (bytes, bytearray, memoryview))
 
 
+_INT64 = range(-2 ** 63, 2 ** 63)
+# an integer literal of 19 digits or more may not fit 64 bits
+_LONG_DIGITS = re.compile(r"\d{19}")
+# a JSON string (skipped whole: digits in it are text) or a JSON number
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?')
+
+
+def _fit_int(match):
+    """A number token beyond 64 bits as the nearest float, as the protocol
+    reads such a number: json-glib's parser, which makes the JsonNode,
+    would wrap it around instead (2**64 - 1 would be -1)."""
+    text = match.group(0)
+    if text[0] == '"' or not text.lstrip("-").isdigit() or int(text) in _INT64:
+        return text
+    return repr(float(int(text)))
+
+
 def _encoder(call):
     """A JSON encoder for results: bytes become attachments of @call,
     objects with tolist() (numpy arrays and scalars) their tolist()."""
@@ -78,6 +96,9 @@ def _encoder(call):
 def to_node(value, call=None):
     """@value as a JsonNode; with @call, nested bytes become attachments."""
     text = _encoder(call).encode(value)
+    # rare, and only then tokenized: a long run of digits, maybe in a string
+    if _LONG_DIGITS.search(text):
+        text = _TOKEN.sub(_fit_int, text)
     return Json.from_string(text)
 
 
