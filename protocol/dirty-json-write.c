@@ -138,6 +138,8 @@ nests_too_deep (guint depth)
   return depth >= DIRTY_DEFAULT_MAX_DEPTH;
 }
 
+#define TOO_DEEP "arrays and objects nested deeper than " G_STRINGIFY (DIRTY_DEFAULT_MAX_DEPTH)
+
 static gboolean
 write_object (Writer     *w,
               JsonObject *object,
@@ -149,7 +151,7 @@ write_object (Writer     *w,
   gboolean first = TRUE;
 
   if (nests_too_deep (depth))
-    return fault (w, "arrays and objects nested deeper than 64");
+    return fault (w, TOO_DEEP);
   g_string_append_c (w->out, '{');
   json_object_iter_init_ordered (&iter, object);
   while (json_object_iter_next_ordered (&iter, &name, &member))
@@ -175,7 +177,7 @@ write_array (Writer    *w,
   guint n = json_array_get_length (array);
 
   if (nests_too_deep (depth))
-    return fault (w, "arrays and objects nested deeper than 64");
+    return fault (w, TOO_DEEP);
   g_string_append_c (w->out, '[');
   for (guint i = 0; i < n; i++)
     {
