@@ -563,7 +563,8 @@ dirty_client_get_io (DirtyClient *self)
  *   and %DIRTY_ERROR_TIMEOUT from the client itself, and
  *   %DIRTY_ERROR_INVALID_ARGUMENT, before anything is sent, for
  *   arguments JSON cannot carry: a number that is not finite, a string
- *   that is not UTF-8, arrays and objects nested more than 64 deep) or
+ *   that is not UTF-8, arrays and objects nested past the protocol's
+ *   limit of 64 levels, counting the request around them) or
  *   %G_IO_ERROR_CANCELLED
  *
  * Since: 0.1

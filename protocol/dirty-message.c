@@ -269,8 +269,28 @@ dirty_json_check (const char  *json,
   return TRUE;
 }
 
+/* Whether a string of @json escapes U+0000 ("\u0000" after an even
+ * number of backslashes): backslashes are only found in strings. */
+static gboolean
+holds_escaped_nul (const char *json,
+                   gsize       length)
+{
+  for (const char *p = json; (p = memmem (p, json + length - p, "u0000", 5)) != NULL; p += 5)
+    {
+      gsize slashes = 0;
+
+      while (p - slashes > json && p[-1 - (gssize) slashes] == '\\')
+        slashes++;
+      if (slashes % 2 == 1)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* json-glib's tree of @json (checked for depth already), for what the
- * strict builder leaves to it; NULL for an empty text */
+ * strict builder leaves to it; NULL for an empty text. Not a string
+ * holding U+0000: a JsonNode's string ends there, and json-glib cuts it
+ * short without a word ("a\u0000b" would be read "a"). */
 static gboolean
 parse_with_json_glib (const char  *json,
                       gsize        length,
@@ -281,6 +301,12 @@ parse_with_json_glib (const char  *json,
   g_autoptr(GError) local_error = NULL;
   JsonNode *root;
 
+  if (holds_escaped_nul (json, length))
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
+                           "Frame JSON has a string holding U+0000, which it cannot carry");
+      return FALSE;
+    }
   if (!json_parser_load_from_data (parser, json, length, &local_error))
     {
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL,
@@ -596,8 +622,9 @@ parse_member (const char  *json,
 {
   if ((*node = dirty_json_parse_container_strict (json, length, max_depth)) != NULL)
     return TRUE;
-  /* what the fast builder leaves to json-glib (a string holding NUL, an
-   * integer beyond 18 digits); the scan checked the depth already */
+  /* what the fast builder leaves to json-glib (a number of 64 characters
+   * or more, a string holding U+0000, refused there); the scan checked
+   * the depth already */
   return parse_with_json_glib (json, length, node, error);
 }
 

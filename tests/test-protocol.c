@@ -560,11 +560,48 @@ test_bytes_chunk (void)
 /* The worker's decode of a REQUEST: the routing members, "args" and
  * "kwargs" built as json-glib reads them, the attachments; the root
  * object is never built. */
+/* A string holding U+0000 cannot be a JsonNode's (json-glib cut it
+ * short, "a\u0000b" read as "a"): its request fails, with a reason; a
+ * backslash before "u0000" is text, and stays. */
+static void
+test_decode_escaped_nul (void)
+{
+  static const char nul[] = "{\"app\":\"a:A\",\"action\":\"x\",\"args\":[\"a\\u0000b\"]}";
+  static const char text[] = "{\"app\":\"a:A\",\"action\":\"x\",\"args\":[\"a\\\\u0000b\"]}";
+  const char *docs[] = { nul, text };
+
+  for (guint i = 0; i < G_N_ELEMENTS (docs); i++)
+    {
+      g_autoptr(DirtyFrame) frame = dirty_frame_encode_text (DIRTY_FRAME_REQUEST, 0, 1, 0, docs[i],
+                                                             strlen (docs[i]), NULL);
+      g_auto(DirtyRequestHead) head = { 0 };
+      g_autoptr(JsonNode) args = NULL;
+      g_autoptr(JsonNode) kwargs = NULL;
+      g_autoptr(GPtrArray) parts = NULL;
+      g_autoptr(GError) error = NULL;
+      gboolean ok = dirty_frame_decode_request (frame, &limits, &head, &args, &kwargs, &parts,
+                                                &error);
+
+      if (docs[i] == nul)
+        {
+          g_assert_false (ok);
+          g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+          g_assert_nonnull (strstr (error->message, "U+0000"));
+        }
+      else
+        {
+          g_assert_no_error (error);
+          g_assert_cmpstr (json_array_get_string_element (json_node_get_array (args), 0), ==,
+                           "a\\u0000b");
+        }
+    }
+}
+
 static void
 test_decode_request (void)
 {
   static const char *const docs[] = {
-    /* a string holding NUL: json-glib builds that one */
+    /* (json_from_string () cuts "a\u0000b" to "a": no NUL is sent) */
     "{\"app\":\"a:A\",\"action\":\"x\",\"args\":[1,{\"$bytes\":0},\"a\\u0000b\"],"
     "\"kwargs\":{\"k\":[true]},\"window\":7}",
     "{\"app\":\"a:A\",\"action\":\"x\",\"args\":\"no\",\"kwargs\":null}",
@@ -1512,6 +1549,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/valid-utf8", test_valid_utf8);
   g_test_add_func ("/protocol/bytes-chunk", test_bytes_chunk);
   g_test_add_func ("/protocol/decode-request", test_decode_request);
+  g_test_add_func ("/protocol/decode-escaped-nul", test_decode_escaped_nul);
   g_test_add_func ("/protocol/encode-round-trip", test_encode_round_trip);
   g_test_add_func ("/protocol/attachment-check", test_attachment_check);
   g_test_add_func ("/protocol/fd-attachment-fast-paths", test_fd_attachment_fast_paths);

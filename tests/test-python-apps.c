@@ -179,6 +179,24 @@ test_big_integers (void)
   g_assert_cmpint (json_array_get_int_element (numpy, 1), ==, 5);
 }
 
+/* A string holding NUL fails its call, saying why, instead of arriving
+ * cut short ("a\0b" came back as "a"); the text backslash-u0000 stays. */
+static void
+test_nul_string (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon ());
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) cut = execute (client, VALUES, "nul_string", "[]", &error);
+  g_autoptr(JsonNode) text = NULL;
+
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_APP);
+  g_assert_nonnull (strstr (error->message, "U+0000"));
+  g_clear_error (&error);
+  text = execute (client, VALUES, "nul_string", "[true]", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_node_get_string (text), ==, "a\\u0000b");
+}
+
 /* Raw float64 bytes in (an attachment, not base64) and out. */
 static void
 test_bytes (void)
@@ -729,6 +747,7 @@ main (int argc, char *argv[])
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/python-apps/value", test_value);
   g_test_add_func ("/python-apps/big-integers", test_big_integers);
+  g_test_add_func ("/python-apps/nul-string", test_nul_string);
   g_test_add_func ("/python-apps/bytes", test_bytes);
   g_test_add_func ("/python-apps/sync-generator", test_sync_generator);
   g_test_add_func ("/python-apps/async-generator", test_async_generator);

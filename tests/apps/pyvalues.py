@@ -15,3 +15,9 @@ class Values(dirty.App):
         arrived as -1). Digits in a string stay text."""
         return [2 ** 64 - 1, -2 ** 63, 2 ** 63 - 1, {"k": 2 ** 70}, "18446744073709551615",
                 np.array([2 ** 64 - 1, 5], dtype=np.uint64)]
+
+    @dirty.action
+    def nul_string(self, literal=False):
+        """A NUL in a string fails the call (a JsonNode's string ends
+        there: json-glib cut it short); a backslash and "u0000" are text."""
+        return "a\\u0000b" if literal else "a\x00b"

@@ -58,6 +58,8 @@ def _is_raw(value):
 _INT64 = range(-2 ** 63, 2 ** 63)
 # an integer literal of 19 digits or more may not fit 64 bits
 _LONG_DIGITS = re.compile(r"\d{19}")
+# "\u0000" after an even number of backslashes: U+0000 in a string
+_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 # a JSON string (skipped whole: digits in it are text) or a JSON number
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?')
 
@@ -96,6 +98,10 @@ def _encoder(call):
 def to_node(value, call=None):
     """@value as a JsonNode; with @call, nested bytes become attachments."""
     text = _encoder(call).encode(value)
+    # a JsonNode's string ends at a NUL: json-glib would cut it short
+    if "\\u0000" in text and _NUL.search(text):
+        raise ValueError("a string holds U+0000 (NUL), which cannot be sent as JSON "
+                         "here; send bytes instead")
     # rare, and only then tokenized: a long run of digits, maybe in a string
     if _LONG_DIGITS.search(text):
         text = _TOKEN.sub(_fit_int, text)
