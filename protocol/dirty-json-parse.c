@@ -80,16 +80,18 @@ build_string (Builder *b)
   return escaped ? dirty_lexer_decode_string (raw, length) : g_strndup (raw, length);
 }
 
-/* An integer literal: an int node when it fits 64 bits, else a double
- * node, the nearest (as most JSON readers do; json-glib 1.6 wraps it
- * around instead, and 2^64 - 1 would come back as -1). */
+/* A number literal (checked by the lexer) as a node. An integer is an
+ * int node when it fits 64 bits, else a double node, the nearest (as most
+ * JSON readers do; json-glib 1.6 wraps it around instead, and 2^64 - 1
+ * would come back as -1). Any length: nothing valid is left to json-glib. */
 static JsonNode *
-integer_node (const char *start,
-              gsize       length)
+number_node (const char    *start,
+             gsize          length,
+             DirtyJsonKind  kind)
 {
-  char buf[24];
+  char buf[64];
   g_autofree char *heap = NULL;
-  const char *digits = buf;
+  const char *text = buf;
   gint64 value;
 
   if (length < sizeof buf)
@@ -98,11 +100,13 @@ integer_node (const char *start,
       buf[length] = '\0';
     }
   else
-    digits = heap = g_strndup (start, length);
+    text = heap = g_strndup (start, length);
+  if (kind != DIRTY_JSON_INTEGER)
+    return json_node_init_double (json_node_alloc (), g_ascii_strtod (text, NULL));
   errno = 0;
-  value = g_ascii_strtoll (digits, NULL, 10);
+  value = g_ascii_strtoll (text, NULL, 10);
   if (errno == ERANGE)
-    return json_node_init_double (json_node_alloc (), g_ascii_strtod (digits, NULL));
+    return json_node_init_double (json_node_alloc (), g_ascii_strtod (text, NULL));
   return json_node_init_int (json_node_alloc (), value);
 }
 
@@ -127,21 +131,9 @@ build_scalar (Builder *b)
     case 'n':
       return dirty_lexer_literal (&b->sc, "null") ? json_node_init_null (json_node_alloc ()) : NULL;
     default:
-      {
-        char digits[64];
-        gsize length;
-
-        if ((*b->sc.p != '-' && !g_ascii_isdigit (*b->sc.p)) || !dirty_lexer_number (&b->sc, &kind))
-          return NULL;
-        length = b->sc.p - start;
-        if (kind == DIRTY_JSON_INTEGER)
-          return integer_node (start, length);
-        if (length >= sizeof digits)
-          return NULL;
-        memcpy (digits, start, length);
-        digits[length] = '\0';
-        return json_node_init_double (json_node_alloc (), g_ascii_strtod (digits, NULL));
-      }
+      if ((*b->sc.p != '-' && !g_ascii_isdigit (*b->sc.p)) || !dirty_lexer_number (&b->sc, &kind))
+        return NULL;
+      return number_node (start, b->sc.p - start, kind);
     }
 }
 

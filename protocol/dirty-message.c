@@ -622,9 +622,9 @@ parse_member (const char  *json,
 {
   if ((*node = dirty_json_parse_container_strict (json, length, max_depth)) != NULL)
     return TRUE;
-  /* what the fast builder leaves to json-glib (a number of 64 characters
-   * or more, a string holding U+0000, refused there); the scan checked
-   * the depth already */
+  /* what the fast builder leaves to json-glib (a string holding U+0000,
+   * refused there, or text that is not JSON, for json-glib's message);
+   * the scan checked the depth already */
   return parse_with_json_glib (json, length, node, error);
 }
 
