@@ -57,10 +57,13 @@ fixture_set_up (Fixture *f, gconstpointer data)
 }
 
 /* The slow call ends as it would have alone: the connection it shares
- * with the calls of the test stayed up. */
+ * with the calls of the test stayed up. And it was still running in its
+ * worker when they were done (its "end" is CLOCK_MONOTONIC, as ours), or
+ * its success would prove nothing. */
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
+  gint64 tests_done = g_get_monotonic_time ();
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) result = NULL;
 
@@ -69,6 +72,8 @@ fixture_tear_down (Fixture *f, gconstpointer data)
   result = dirty_client_execute_finish (f->client, f->slow, &error);
   g_assert_no_error (error);
   g_assert_true (JSON_NODE_HOLDS_OBJECT (result));
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (result), "end"), >,
+                   tests_done);
   g_clear_object (&f->slow);
   g_clear_object (&f->client);
   g_clear_pointer (&f->daemon, dirty_test_daemon_stop);
