@@ -566,6 +566,71 @@ test_bad_app_counts (void)
     }
 }
 
+/* ---- no app configured ---- */
+
+/* No worker process for @ms: none is started, not even to fail */
+static void
+assert_no_worker_for (DirtyTestDaemon *daemon, guint ms)
+{
+  gint64 end = g_get_monotonic_time () + ms * 1000;
+
+  while (g_get_monotonic_time () < end)
+    {
+      g_autoptr(GArray) pids = workers_of (daemon);
+
+      g_assert_cmpuint (pids->len, ==, 0);
+      g_usleep (20 * 1000);
+    }
+}
+
+/* A config without dirty_apps (as the packaged one ships) starts no
+ * worker: a worker refuses to start without an app, and used to be
+ * restarted for ever. A reload that lists apps starts them; one that
+ * lists none again stops them. */
+static void
+test_no_apps (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_workers=2\n", NULL);
+  g_autoptr(GSocket) socket = raw_connect (daemon);
+  g_autoptr(GArray) served = NULL;
+  g_autofree char *code = NULL;
+  g_autofree char *message = NULL;
+  g_autofree char *ready = NULL;
+  g_autoptr(JsonNode) missing = NULL;
+
+  assert_no_worker_for (daemon, 1500);
+  missing = call (socket, 1, ECHO, "add", "[]", &code);
+  g_assert_cmpstr (code, ==, "app-not-found");
+  g_clear_pointer (&code, g_free);
+  g_assert_cmpint (manage (socket, "{\"verb\":\"workers\",\"delta\":1}", "workers", &code,
+                           &message), ==, -1);
+  g_assert_cmpstr (code, ==, "failed");
+  g_assert_nonnull (strstr (message, "no app is configured"));
+  assert_no_worker_for (daemon, 100);
+
+  rewrite_config (daemon, "[dirty-arbiter]\ndirty_apps=" ECHO "\ndirty_workers=2\n");
+  kill (dirty_test_daemon_get_pid (daemon), SIGHUP);
+  ready = dirty_test_daemon_wait_notify (daemon, "READY=1", 20000);
+  g_assert_nonnull (ready);
+  wait_for_workers (daemon, 2);
+  g_assert_cmpint (call_int (socket, ECHO, "add"), ==, 0);
+
+  served = workers_of (daemon);
+  rewrite_config (daemon, "[dirty-arbiter]\ndirty_workers=2\n");
+  kill (dirty_test_daemon_get_pid (daemon), SIGHUP);
+  g_clear_pointer (&ready, g_free);
+  ready = dirty_test_daemon_wait_notify (daemon, "READY=1", 20000);
+  g_assert_nonnull (ready);
+  for (guint i = 0; i < served->len; i++)
+    wait_gone (g_array_index (served, GPid, i));
+  assert_no_worker_for (daemon, 1500);
+  g_clear_pointer (&missing, json_node_unref);
+  g_clear_pointer (&code, g_free);
+  missing = call (socket, 2, ECHO, "add", "[]", &code);
+  g_assert_cmpstr (code, ==, "app-not-found");
+}
+
 /* ---- MANAGE ---- */
 
 static void
@@ -622,6 +687,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/lifecycle/sigquit-immediate", &sigquit_immediate, test_signal_in_flight);
   g_test_add_func ("/lifecycle/sighup-reload", test_sighup_reload);
   g_test_add_func ("/lifecycle/reload-invalid", test_reload_invalid);
+  g_test_add_func ("/lifecycle/no-apps", test_no_apps);
   g_test_add_func ("/lifecycle/sigusr1-reopens-log", test_sigusr1_reopens_log);
   g_test_add_func ("/lifecycle/per-app-count", test_per_app_count);
   g_test_add_func ("/lifecycle/bad-app-counts", test_bad_app_counts);

@@ -881,7 +881,6 @@ dirty_arbiter_reload (DirtyArbiter  *self,
 {
   g_autoptr(DirtyConfig) fresh = NULL;
   g_autoptr(GError) local_error = NULL;
-  guint generation;
 
   g_return_val_if_fail (DIRTY_IS_ARBITER (self), FALSE);
 
@@ -913,10 +912,7 @@ dirty_arbiter_reload (DirtyArbiter  *self,
   g_set_object (&self->config, fresh);
   dirty_arbiter_update_client_limits (self);
   dirty_scheduler_set_config (self->scheduler, fresh);
-  generation = dirty_pool_reload (self->pool, fresh);
-  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
-             "reload: starting generation %u (%u workers)", generation,
-             dirty_config_get_workers (fresh));
+  dirty_pool_reload (self->pool, fresh);
   return TRUE;
 }
 

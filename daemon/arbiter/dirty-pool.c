@@ -506,6 +506,20 @@ dirty_pool_slot_spawn_or_retry (Slot *slot)
   slot_schedule_respawn (slot, slot->pool->backoff_ms);
 }
 
+/* The workers @config asks for: none while it lists no app. A worker
+ * refuses to start without one, so it would only be restarted, with
+ * backoff, for as long as the daemon runs. */
+static guint
+dirty_pool_wanted (DirtyConfig *config)
+{
+  if (dirty_config_get_apps (config)[0] != NULL)
+    return dirty_config_get_workers (config);
+  dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
+             "no apps are configured (dirty_apps or --dirty-app): no worker starts, and "
+             "every call fails until a reload (SIGHUP) brings some");
+  return 0;
+}
+
 /* Adds @n slots for the newest config, with their apps. */
 static GPtrArray *
 dirty_pool_add_generation (DirtyPool *self,
@@ -563,9 +577,9 @@ dirty_pool_start (DirtyPool  *self,
       !dirty_pool_start_launcher (self, error))
     return FALSE;
   if (self->adopted != NULL && self->launcher != NULL)
-    added = dirty_pool_adopt_generation (self, dirty_config_get_workers (self->config));
+    added = dirty_pool_adopt_generation (self, dirty_pool_wanted (self->config));
   else
-    added = dirty_pool_add_generation (self, dirty_config_get_workers (self->config));
+    added = dirty_pool_add_generation (self, dirty_pool_wanted (self->config));
   /* fork mode now: unit workers of a previous arbiter exit on EOF */
   g_clear_pointer (&self->adopted, dirty_pool_close_handoff);
   for (guint i = 0; i < added->len; i++)
@@ -670,9 +684,13 @@ dirty_pool_reload (DirtyPool   *self,
   dirty_pool_watch_rss (self);
   self->generation++;
   self->reloading = TRUE;
-  added = dirty_pool_add_generation (self, dirty_config_get_workers (config));
+  added = dirty_pool_add_generation (self, dirty_pool_wanted (config));
+  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
+             "reload: starting generation %u (%u workers)", self->generation, added->len);
   for (guint i = 0; i < added->len; i++)
     dirty_pool_slot_spawn_or_retry (added->pdata[i]);
+  /* with no worker to wait for (no app listed), the old ones go now */
+  dirty_pool_check_generation (self);
   return self->generation;
 }
 
@@ -691,6 +709,12 @@ dirty_pool_grow (DirtyPool  *self,
     {
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
                    "at most %u workers", DIRTY_CONFIG_MAX_WORKERS);
+      return FALSE;
+    }
+  if (dirty_config_get_apps (self->config)[0] == NULL)
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_FAILED,
+                           "no app is configured (dirty_apps): a worker would have none to load");
       return FALSE;
     }
   for (guint i = 0; i < n; i++)

@@ -81,8 +81,6 @@ main (int    argc,
       g_print ("dirty-arbiter %s\n", PACKAGE_VERSION);
       return EXIT_OK;
     }
-  if (dirty_config_get_apps (config)[0] == NULL)
-    g_warning ("no apps are configured (dirty_apps or --dirty-app): every call will fail");
 
   if (dirty_config_get_hooks_module (config) != NULL)
     {
