@@ -186,6 +186,11 @@ build_request (const char  *parameters,
       dirtyctl_usage (_("%s needs APP and ACTION (see “%s --help”)"), argv[0], argv[0]);
       return NULL;
     }
+  if (*argv[1] == '\0' || *argv[2] == '\0')
+    {
+      dirtyctl_usage (_("%s needs a non-empty APP and ACTION"), argv[0]);
+      return NULL;
+    }
   if (options.timeout_ms < 0)
     {
       dirtyctl_usage (_("--timeout must be 0 or more milliseconds"));

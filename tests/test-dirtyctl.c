@@ -214,6 +214,17 @@ test_call_errors (void)
   g_assert_cmpint (RUN (daemon, NULL, NULL, "call", ECHO, "nope"), ==, 4);
   g_assert_cmpint (RUN (daemon, NULL, NULL, "call", "nope:Nope", "x"), ==, 4);
   g_assert_cmpint (RUN (daemon, NULL, NULL, "call", SLOW, "sleep", "10", "--timeout", "300"), ==, 5);
+  /* empty names are a usage error, said so (they were criticals) */
+  for (guint i = 0; i < 2; i++)
+    {
+      g_clear_pointer (&err, g_free);
+      g_assert_cmpint (RUN (daemon, NULL, &err, i == 0 ? "call" : "stream", "", "x"), ==, 1);
+      g_assert_nonnull (strstr (err, "needs a non-empty APP and ACTION"));
+      g_assert_null (strstr (err, "CRITICAL"));
+    }
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (RUN (daemon, NULL, &err, "call", ECHO, ""), ==, 1);
+  g_assert_nonnull (strstr (err, "needs a non-empty APP and ACTION"));
   g_assert_cmpint (run_ctl (NULL, NULL, NULL, (const char * const[]) {
                      "--socket", "/nonexistent/dirty.sock", "status", NULL }), ==, 2);
 }
