@@ -477,7 +477,7 @@ encode_chunk (DirtyCallStream  *stream,
   text = g_string_new ("{\"data\":");
   if (data == NULL)
     g_string_append (text, "null");
-  else if (!dirty_json_append (text, data, 1, error))
+  else if (!dirty_json_append (text, data, 1, 0, error))   /* JSON chunks carry no bytes */
     return NULL;
   g_string_append_c (text, '}');
   return dirty_frame_encode_string_with_fds (DIRTY_FRAME_CHUNK, 0, stream->id, 0,

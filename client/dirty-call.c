@@ -327,7 +327,8 @@ dirty_call_get_deadline (DirtyCall *self)
 /* @result (taken) as the JSON text of the reply, written on the thread
  * that completes the call; NULL with @error set if JSON cannot carry it
  * (a number that is not finite, a string that is not UTF-8, nesting past
- * the protocol's limit). That fails this call, as the app's error:
+ * the protocol's limit), or if it refers to bytes it does not attach
+ * (an argument's, say). That fails this call, as the app's error:
  * sent as it was, it would break the protocol and cost the client its
  * connection, with every call on it. */
 static GString *
@@ -338,9 +339,13 @@ write_result (DirtyCall  *self,
   g_autoptr(JsonNode) owned = result;
   g_autoptr(GError) local_error = NULL;
   GString *text = g_string_sized_new (64);
+  guint n_attachments;
 
+  g_mutex_lock (&self->lock);
+  n_attachments = self->reply_attachments->len;
+  g_mutex_unlock (&self->lock);
   /* inside the reply's object ({"result": ...}): depth 1 */
-  if (dirty_json_append (text, result, 1, &local_error))
+  if (dirty_json_append (text, result, 1, n_attachments, &local_error))
     return text;
   g_string_free (text, TRUE);
   g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_APP,
@@ -445,7 +450,10 @@ dirty_call_set_detail (DirtyCall  *self,
  * @value: (transfer full) (nullable): the result; %NULL for JSON null
  *
  * Completes the call with a result. Bytes inside @value must be
- * references made by [method@Dirty.Call.attach].
+ * references made by [method@Dirty.Call.attach]: a reference taken from
+ * the arguments names one of the request's attachments, not the reply's,
+ * and one the reply does not carry completes the call with a
+ * %DIRTY_ERROR_APP error instead.
  *
  * A value JSON cannot carry (a number that is not finite, a string that
  * is not UTF-8, arrays and objects nested past the protocol's limit of

@@ -490,6 +490,7 @@ write_request (GString     *out,
                const char  *action,
                JsonArray   *args,
                JsonObject  *kwargs,
+               guint        n_attachments,
                guint        window,
                GError     **error)
 {
@@ -503,13 +504,13 @@ write_request (GString     *out,
   if (args != NULL && json_array_get_length (args) > 0)
     {
       g_string_append (out, ",\"args\":");
-      if (!dirty_json_append_array (out, args, 1, error))
+      if (!dirty_json_append_array (out, args, 1, n_attachments, error))
         return FALSE;
     }
   if (kwargs != NULL && json_object_get_size (kwargs) > 0)
     {
       g_string_append (out, ",\"kwargs\":");
-      if (!dirty_json_append_object (out, kwargs, 1, error))
+      if (!dirty_json_append_object (out, kwargs, 1, n_attachments, error))
         return FALSE;
     }
   if (window > 0)
@@ -541,7 +542,8 @@ encode_parts (const char  *app,
   g_autoptr(GString) text = g_string_sized_new (128);
   g_autoptr(GError) local_error = NULL;
 
-  if (!write_request (text, app, action, args, kwargs, window, &local_error))
+  if (!write_request (text, app, action, args, kwargs, attachments ? attachments->len : 0,
+                      window, &local_error))
     {
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
                    _("The request cannot be sent: %s"), local_error->message);

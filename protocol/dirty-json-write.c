@@ -8,6 +8,7 @@
 #include "dirty-frame.h"
 #include "dirty-json-lexer-private.h"
 #include "dirty-json-write.h"
+#include "dirty-message.h"
 
 /* JSON text from json-glib trees, without JsonGenerator (whose setup
  * costs more than a small body's text), and only text every peer
@@ -24,8 +25,9 @@
 
 typedef struct {
   GString  *out;
-  gboolean  repair;  /* null for a bad value, U+FFFD for a bad byte */
-  GError  **error;   /* else why it failed */
+  gboolean  repair;        /* null for a bad value, U+FFFD for a bad byte */
+  guint     n_attachments; /* what a {"$bytes": i} may refer to */
+  GError  **error;         /* else why it failed */
 } Writer;
 
 static gboolean
@@ -140,6 +142,25 @@ nests_too_deep (guint depth)
 
 #define TOO_DEEP "arrays and objects nested deeper than " G_STRINGIFY (DIRTY_DEFAULT_MAX_DEPTH)
 
+/* A reference to bytes the frame does not carry, such as one an app
+ * copied from its arguments into its result: the reader would find
+ * nothing there, and the bytes would be lost without a word. */
+static gboolean
+refers_past_attachments (Writer     *w,
+                         JsonObject *object)
+{
+  guint index;
+
+  if (w->repair || !dirty_json_object_is_bytes_ref (object, &index) ||
+      index < w->n_attachments)
+    return FALSE;
+  g_set_error (w->error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+               "{\"$bytes\": %u} refers to bytes the frame does not carry (it has %u "
+               "attachments): bytes go in with dirty_call_attach () or "
+               "dirty_request_add_bytes ()", index, w->n_attachments);
+  return TRUE;
+}
+
 static gboolean
 write_object (Writer     *w,
               JsonObject *object,
@@ -152,6 +173,8 @@ write_object (Writer     *w,
 
   if (nests_too_deep (depth))
     return fault (w, TOO_DEEP);
+  if (refers_past_attachments (w, object))
+    return FALSE;
   g_string_append_c (w->out, '{');
   json_object_iter_init_ordered (&iter, object);
   while (json_object_iter_next_ordered (&iter, &name, &member))
@@ -228,9 +251,10 @@ gboolean
 dirty_json_append (GString   *out,
                    JsonNode  *node,
                    guint      depth,
+                   guint      n_attachments,
                    GError   **error)
 {
-  Writer w = { out, FALSE, error };
+  Writer w = { out, FALSE, n_attachments, error };
 
   return write_node (&w, node, depth);
 }
@@ -240,7 +264,7 @@ dirty_json_append_string (GString     *out,
                           const char  *text,
                           GError     **error)
 {
-  Writer w = { out, FALSE, error };
+  Writer w = { out, FALSE, 0, error };
 
   return write_string (&w, text);
 }
@@ -249,9 +273,10 @@ gboolean
 dirty_json_append_array (GString    *out,
                          JsonArray  *array,
                          guint       depth,
+                         guint       n_attachments,
                          GError    **error)
 {
-  Writer w = { out, FALSE, error };
+  Writer w = { out, FALSE, n_attachments, error };
 
   return write_array (&w, array, depth);
 }
@@ -260,9 +285,10 @@ gboolean
 dirty_json_append_object (GString     *out,
                           JsonObject  *object,
                           guint        depth,
+                          guint        n_attachments,
                           GError     **error)
 {
-  Writer w = { out, FALSE, error };
+  Writer w = { out, FALSE, n_attachments, error };
 
   return write_object (&w, object, depth);
 }
@@ -271,7 +297,7 @@ char *
 dirty_json_to_text (JsonNode *root,
                     gsize    *length)
 {
-  Writer w = { g_string_sized_new (128), TRUE, NULL };
+  Writer w = { g_string_sized_new (128), TRUE, G_MAXUINT, NULL };
 
   write_node (&w, root, 0);
   *length = w.out->len;

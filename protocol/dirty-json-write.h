@@ -11,10 +11,13 @@ G_BEGIN_DECLS
  * Fails with DIRTY_ERROR_INVALID_ARGUMENT, and @out partly written, for
  * what JSON cannot carry: a number that is not finite, a string that is
  * not UTF-8, nesting past DIRTY_DEFAULT_MAX_DEPTH (which the reader would
- * refuse as a protocol error, closing the connection). */
+ * refuse as a protocol error, closing the connection); and for a bytes
+ * reference {"$bytes": i} with i not below @n_attachments, the frame's
+ * attachments (the reader would find no bytes there). */
 gboolean    dirty_json_append        (GString     *out,
                                       JsonNode    *node,
                                       guint        depth,
+                                      guint        n_attachments,
                                       GError     **error);
 gboolean    dirty_json_append_string (GString     *out,
                                       const char  *text,
@@ -22,10 +25,12 @@ gboolean    dirty_json_append_string (GString     *out,
 gboolean    dirty_json_append_array  (GString     *out,
                                       JsonArray   *array,
                                       guint        depth,
+                                      guint        n_attachments,
                                       GError     **error);
 gboolean    dirty_json_append_object (GString     *out,
                                       JsonObject  *object,
                                       guint        depth,
+                                      guint        n_attachments,
                                       GError     **error);
 /* An integer, without printf (about 1,000 instructions an integer) */
 void        dirty_json_append_int    (GString     *out,

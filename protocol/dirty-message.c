@@ -681,13 +681,18 @@ gboolean
 dirty_json_is_bytes_ref (JsonNode *node,
                          guint    *index)
 {
-  JsonObject *object;
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return FALSE;
+  return dirty_json_object_is_bytes_ref (json_node_get_object (node), index);
+}
+
+gboolean
+dirty_json_object_is_bytes_ref (JsonObject *object,
+                                guint      *index)
+{
   JsonNode *member;
   gint64 value;
 
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    return FALSE;
-  object = json_node_get_object (node);
   if (json_object_get_size (object) != 1)
     return FALSE;
   member = json_object_get_member (object, "$bytes");

@@ -142,6 +142,8 @@ gboolean dirty_json_check (const char  *json,
 JsonNode   *dirty_json_bytes_ref_new (guint     index);
 gboolean    dirty_json_is_bytes_ref  (JsonNode *node,
                                       guint    *index);
+gboolean    dirty_json_object_is_bytes_ref (JsonObject *object,
+                                            guint      *index);
 /* The attachment @node refers to, or NULL if @node is not a reference or
  * points past the end of @attachments. (transfer none) */
 GBytes     *dirty_json_lookup_bytes  (JsonNode  *node,

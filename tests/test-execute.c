@@ -230,6 +230,41 @@ test_bytes_round_trip (void)
   g_assert_true (g_bytes_equal (dirty_reply_get_bytes (reply), bytes));
 }
 
+/* echo returns bytes as bytes, nested too: an app that hands an
+ * argument's reference back attaches its bytes to the reply, and one
+ * that forgets fails with app-error (dirty-json-write.c) rather than
+ * send a reference to nothing. */
+static void
+test_bytes_echoed (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = start (BASIC_CONFIG);
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(DirtyRequest) request = dirty_request_new (ECHO, "echo");
+  g_autoptr(GBytes) small = g_bytes_new_static ("\0ab", 3);
+  g_autoptr(GBytes) large = g_bytes_new_take (g_malloc0 (256 * 1024), 256 * 1024);
+  g_autoptr(JsonNode) nested = json_from_string ("{\"k\": null}", NULL);
+  g_autoptr(DirtyReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  JsonArray *result;
+
+  dirty_request_add_arg (request, json_node_init_int (json_node_alloc (), 1));
+  dirty_request_add_bytes (request, small);
+  json_object_set_member (json_node_get_object (nested), "k",
+                          dirty_request_attach (request, large));
+  dirty_request_add_arg (request, json_node_ref (nested));
+  reply = dirty_client_send_sync (client, request, NULL, &error);
+  g_assert_no_error (error);
+  result = json_node_get_array (dirty_reply_get_result (reply));
+  g_assert_cmpuint (json_array_get_length (result), ==, 3);
+  g_assert_cmpint (json_array_get_int_element (result, 0), ==, 1);
+  g_assert_true (g_bytes_equal (dirty_reply_lookup_bytes (reply, json_array_get_element (result, 1)),
+                                small));
+  g_assert_true (g_bytes_equal (dirty_reply_lookup_bytes (reply,
+                                  json_object_get_member (json_array_get_object_element (result, 2),
+                                                          "k")),
+                                large));
+}
+
 /* ---- typed errors ----------------------------------------------------- */
 
 static void
@@ -699,6 +734,7 @@ main (int argc, char **argv)
   g_test_add_func ("/execute/async-many-in-flight", test_async_many_in_flight);
   g_test_add_func ("/execute/threads-share-client", test_threads_share_client);
   g_test_add_func ("/execute/bytes-round-trip", test_bytes_round_trip);
+  g_test_add_func ("/execute/bytes-echoed", test_bytes_echoed);
   g_test_add_func ("/execute/errors", test_errors);
   g_test_add_func ("/deadline/running", test_timeout_running);
   g_test_add_func ("/deadline/queued-never-dispatched", test_timeout_queued_never_dispatched);

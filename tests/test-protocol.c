@@ -831,12 +831,12 @@ test_json_write_limits (void)
   g_autoptr(GString) text = g_string_new (NULL);
   g_autoptr(GError) error = NULL;
 
-  g_assert_true (dirty_json_append (text, deepest, 0, &error));
+  g_assert_true (dirty_json_append (text, deepest, 0, 0, &error));
   g_assert_no_error (error);
   g_assert_true (dirty_json_check (text->str, text->len, DIRTY_DEFAULT_MAX_DEPTH, &error));
   g_assert_no_error (error);
   /* one level less room inside a frame's object */
-  g_assert_false (dirty_json_append (text, deepest, 1, &error));
+  g_assert_false (dirty_json_append (text, deepest, 1, 0, &error));
   g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
 
@@ -846,7 +846,7 @@ test_json_write_limits (void)
       gsize length;
 
       g_string_truncate (text, 0);
-      g_assert_false (dirty_json_append (text, unwritable[i], 0, &error));
+      g_assert_false (dirty_json_append (text, unwritable[i], 0, 0, &error));
       g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
       g_clear_error (&error);
 
@@ -858,6 +858,28 @@ test_json_write_limits (void)
       if (unwritable[i] != too_deep)
         json_node_unref (unwritable[i]);
     }
+  /* a bytes reference must name one of the frame's attachments; an
+   * object with more members is plain JSON */
+  {
+    g_autoptr(JsonNode) ref = json_from_string ("[{\"$bytes\": 1}]", NULL);
+    g_autoptr(JsonNode) plain = json_from_string ("{\"$bytes\": 1, \"x\": 2}", NULL);
+    g_autofree char *kept = NULL;
+    gsize length;
+
+    g_string_truncate (text, 0);
+    g_assert_false (dirty_json_append (text, ref, 1, 1, &error));
+    g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull (strstr (error->message, "{\"$bytes\": 1} refers to bytes"));
+    g_clear_error (&error);
+    g_string_truncate (text, 0);
+    g_assert_true (dirty_json_append (text, ref, 1, 2, &error));
+    g_assert_cmpstr (text->str, ==, "[{\"$bytes\":1}]");
+    g_string_truncate (text, 0);
+    g_assert_true (dirty_json_append (text, plain, 1, 0, &error));
+    g_assert_no_error (error);
+    kept = dirty_json_to_text (ref, &length);
+    g_assert_cmpstr (kept, ==, "[{\"$bytes\":1}]");
+  }
   /* and the reader refuses what the writer refused */
   g_string_truncate (text, 0);
   for (guint i = 0; i <= DIRTY_DEFAULT_MAX_DEPTH; i++)

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* End-to-end tests of values JSON cannot carry: a number that is not
+/* End-to-end tests of values a frame cannot carry: a number that is not
  * finite, a string that is not UTF-8, nesting past the protocol's limit
- * of 64. A reader refuses such a frame as a protocol error and closes the
- * connection, so none may ever be sent: arguments fail their call in the
- * client before anything goes out, a result fails its call as the app's
- * error, a chunk fails its send, an error message is repaired. Each test
- * keeps a slow call in flight on the same connection, which must still
- * succeed: a client's connection is shared by all its callers. */
+ * of 64 (a reader refuses such a frame as a protocol error and closes
+ * the connection), and a reference to bytes the frame does not carry
+ * (the reader would find nothing there). None may ever be sent:
+ * arguments fail their call in the client before anything goes out, a
+ * result fails its call as the app's error, a chunk fails its send, an
+ * error message is repaired. Each test keeps a slow call in flight on
+ * the same connection, which must still succeed: a client's connection
+ * is shared by all its callers. */
 #include "config.h"
 
 #include <math.h>
@@ -144,6 +146,7 @@ test_arguments (Fixture *f, gconstpointer data)
 {
   g_autoptr(JsonArray) nan = json_array_new ();
   g_autoptr(JsonArray) bytes = json_array_new ();
+  g_autoptr(JsonArray) dangling = json_array_new ();
   g_autoptr(JsonArray) deep = nested_args (63);
   g_autoptr(JsonArray) deepest = nested_args (62);
   g_autoptr(GError) error = NULL;
@@ -151,8 +154,11 @@ test_arguments (Fixture *f, gconstpointer data)
 
   json_array_add_double_element (nan, NAN);
   json_array_add_string_element (bytes, "bad \xff byte");
+  json_array_add_element (dangling, json_from_string ("{\"$bytes\": 0}", NULL));
   assert_arguments_refused (f->client, nan);
   assert_arguments_refused (f->client, bytes);
+  /* a reference to bytes the request does not carry */
+  assert_arguments_refused (f->client, dangling);
   /* 63 arrays in the arguments' array in the request's object: 65 */
   assert_arguments_refused (f->client, deep);
 
@@ -182,6 +188,7 @@ test_results (Fixture *f, gconstpointer data)
   assert_result_refused (f->client, "nan", "not finite");
   assert_result_refused (f->client, "utf8", "not valid UTF-8");
   assert_result_refused (f->client, "deep", "nested deeper than 64");
+  assert_result_refused (f->client, "bytes", "refers to bytes the frame does not carry");
   /* an error message is the app's words: repaired, U+FFFD for the byte */
   assert_result_refused (f->client, "error", "bad \xef\xbf\xbd byte");
 }

@@ -4,7 +4,8 @@
  *
  *   echo [ARGS...]      returns its args: the array of them, or the single
  *                       arg itself when there is exactly one (so echo("hi")
- *                       returns "hi", and echo(1, 2) returns [1, 2])
+ *                       returns "hi", and echo(1, 2) returns [1, 2]); bytes
+ *                       come back as bytes, wherever they are
  *   add NUMBER...       the sum; an integer if every arg is one
  *   echo_bytes BYTES    returns its bytes argument as bytes
  *   fail [MESSAGE]      fails with an app error whose detail looks like a
@@ -25,17 +26,58 @@ struct _DirtyEchoApp
 
 G_DEFINE_FINAL_TYPE (DirtyEchoApp, dirty_echo_app, DIRTY_TYPE_APP)
 
+/* @node for the reply: a {"$bytes": i} reference names one of the
+ * request's attachments, so the bytes it names are attached to the reply
+ * again (a reply carries its own attachments). */
+static JsonNode *
+echo_node (DirtyCall *call,
+           JsonNode  *node)
+{
+  GBytes *bytes = dirty_call_lookup_bytes (call, node);
+  JsonNode *copy;
+
+  if (bytes != NULL)
+    return dirty_call_attach (call, bytes);
+  if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+      JsonArray *out = json_array_sized_new (json_array_get_length (array));
+
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        json_array_add_element (out, echo_node (call, json_array_get_element (array, i)));
+      copy = json_node_init_array (json_node_alloc (), out);
+      json_array_unref (out);
+      return copy;
+    }
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObjectIter iter;
+      JsonObject *out = json_object_new ();
+      const char *name;
+      JsonNode *member;
+
+      json_object_iter_init_ordered (&iter, json_node_get_object (node));
+      while (json_object_iter_next_ordered (&iter, &name, &member))
+        json_object_set_member (out, name, echo_node (call, member));
+      copy = json_node_init_object (json_node_alloc (), out);
+      json_object_unref (out);
+      return copy;
+    }
+  return json_node_ref (node);
+}
+
 static void
 echo_action (DirtyApp  *app,
              DirtyCall *call,
              gpointer   user_data)
 {
   JsonArray *args = dirty_call_get_args (call);
+  g_autoptr(JsonNode) all = json_node_init_array (json_node_alloc (), args);
 
   if (json_array_get_length (args) == 1)
-    dirty_call_return_value (call, json_node_ref (json_array_get_element (args, 0)));
+    dirty_call_return_value (call, echo_node (call, json_array_get_element (args, 0)));
   else
-    dirty_call_return_value (call, json_node_init_array (json_node_alloc (), args));
+    dirty_call_return_value (call, echo_node (call, all));
 }
 
 static void

@@ -34,7 +34,8 @@
  *   kept         returns the bytes the last keep kept
  *   unsendable KIND  returns what JSON cannot carry: "nan" (a NaN), "utf8"
  *                (a string with a byte that is not UTF-8), "deep" (arrays
- *                nested 64 deep, one past the limit inside the reply);
+ *                nested 64 deep, one past the limit inside the reply),
+ *                "bytes" (a reference to bytes it did not attach);
  *                "error" fails with such a string in its message
  *   unsendable_stream (stream)  sends a NaN chunk, then a chunk saying how
  *                that send failed ("DOMAIN CODE"), then ends
@@ -459,6 +460,8 @@ unsendable_action (DirtyApp  *app,
     dirty_call_return_string (call, "bad \xff byte");
   else if (g_str_equal (kind, "deep"))
     dirty_call_return_value (call, dirty_test_nested_arrays (64));
+  else if (g_str_equal (kind, "bytes"))
+    dirty_call_return_value (call, json_from_string ("[{\"$bytes\": 0}]", NULL));
   else
     dirty_call_return_new_error (call, DIRTY_ERROR, DIRTY_ERROR_APP, "bad \xff byte");
 }
