@@ -57,7 +57,8 @@ test_good_file (void)
     "dirty_queue_size=12\n"
     "socket=/run/x.sock\n"
     "\n"
-    "[some-other-group]\n"
+    /* groups of one's own, named X-* as in systemd's units */
+    "[X-Local]\n"
     "whatever=1\n";
   const char * const *apps;
 
@@ -94,6 +95,10 @@ test_bad_values (void)
     { "[dirty-arbiter]\ndirty_graceful_timeout=\n", "dirty_graceful_timeout" },
     { "[dirty-arbiter]\ndirty_queue_size=99999999999999999999\n", "dirty_queue_size" },
     { "[dirty-arbiter]\ndirty_wrokers=2\n", "test.conf:2: dirty_wrokers: unknown key" },
+    /* a mistyped group would have every setting in it ignored */
+    { "[dirty_arbiter]\ndirty_workers=2\n",
+      "test.conf:1: unknown group [dirty_arbiter]: settings go in [dirty-arbiter]" },
+    { "# comment\n[dirty-arbiter]\ndirty_workers=2\n  [other]\nx=1\n", "test.conf:4: unknown group [other]" },
     { "[dirty-arbiter]\ndirty_apps=:DirtyEchoApp\n", "test.conf:2: dirty_apps:" },
     { "[dirty-arbiter]\ndirty_apps=echo:\n", "dirty_apps" },
     { "[dirty-arbiter]\ndirty_apps=echo:Dirty:Echo:App\n", "dirty_apps" },

@@ -188,6 +188,42 @@ is_known_key (const char *key)
          g_strv_contains (recycle_keys_other, key) || g_strv_contains (python_keys, key);
 }
 
+/* The line where group @group starts, for messages; 0 if not found */
+static guint
+find_group_line (const char *data,
+                 const char *group)
+{
+  g_auto(GStrv) lines = g_strsplit (data, "\n", -1);
+  g_autofree char *header = g_strdup_printf ("[%s]", group);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (g_strchug (lines[i]), header))
+      return i + 1;
+  return 0;
+}
+
+/* Settings under any other group would be ignored without a word: a
+ * typo in the group name ([dirty_arbiter]) loses them all. X-* groups
+ * are the user's own, as in systemd's unit files. */
+static gboolean
+check_groups (GKeyFile    *keyfile,
+              const char  *name,
+              const char  *data,
+              GError     **error)
+{
+  g_auto(GStrv) groups = g_key_file_get_groups (keyfile, NULL);
+
+  for (guint i = 0; groups[i] != NULL; i++)
+    if (!g_str_equal (groups[i], DIRTY_CONFIG_GROUP) && !g_str_has_prefix (groups[i], "X-"))
+      {
+        g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                     _("%s:%u: unknown group [%s]: settings go in [%s] (a group of your own: [X-...])"), name,
+                     find_group_line (data, groups[i]), groups[i], DIRTY_CONFIG_GROUP);
+        return FALSE;
+      }
+  return TRUE;
+}
+
 static gboolean
 check_keys (GKeyFile    *keyfile,
             const char  *name,
@@ -195,6 +231,9 @@ check_keys (GKeyFile    *keyfile,
             GError     **error)
 {
   g_auto(GStrv) keys = g_key_file_get_keys (keyfile, DIRTY_CONFIG_GROUP, NULL, NULL);
+
+  if (!check_groups (keyfile, name, data, error))
+    return FALSE;
 
   for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
     if (!is_known_key (keys[i]))
