@@ -29,6 +29,13 @@ dirty_socket_check_path (const char  *path,
   struct sockaddr_un address;
   gsize length = strlen (path);
 
+  if (length == 0)
+    {
+      /* not "connection refused", as connect () would say */
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_FILENAME,
+                           "the socket path is empty");
+      return FALSE;
+    }
   if (length < sizeof address.sun_path)
     return TRUE;
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG,

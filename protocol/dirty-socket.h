@@ -15,7 +15,8 @@ char *dirty_socket_default_path (void);
 /* Whether @path fits a Unix socket address (sun_path, 107 bytes and its
  * NUL). GLib truncates a longer one without a word: a daemon would bind,
  * and a client connect to, some other path. G_IO_ERROR_FILENAME_TOO_LONG
- * saying so if not (the message does not repeat the path). */
+ * saying so if not (the message does not repeat the path);
+ * G_IO_ERROR_INVALID_FILENAME for an empty path. */
 gboolean dirty_socket_check_path (const char  *path,
                                   GError     **error);
 

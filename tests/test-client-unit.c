@@ -354,6 +354,11 @@ test_connect_missing (void)
   g_assert_null (client);
   g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
   g_assert_nonnull (strstr (error->message, path));
+  g_clear_error (&error);
+  /* an empty path is said to be one, not "connection refused" */
+  g_assert_null (dirty_client_new_sync ("", NULL, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
+  g_assert_nonnull (strstr (error->message, "the socket path is empty"));
 }
 
 static void

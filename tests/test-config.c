@@ -194,6 +194,10 @@ test_command_line_errors (void)
     { { "--dirty-threads=x" }, DIRTY_CONFIG_ERROR_USAGE, "--dirty-threads" },
     { { "--dirty-timeout=-3" }, DIRTY_CONFIG_ERROR_USAGE, "--dirty-timeout" },
     { { "--dirty-app=nocolon" }, DIRTY_CONFIG_ERROR_USAGE, "--dirty-app" },
+    /* an empty path is refused, as socket= is in a file */
+    { { "--socket=" }, DIRTY_CONFIG_ERROR_USAGE, "--socket: the path is empty" },
+    { { "--log-file", "" }, DIRTY_CONFIG_ERROR_USAGE, "--log-file: the path is empty" },
+    { { "--worker-socket=" }, DIRTY_CONFIG_ERROR_USAGE, "--worker-socket: the path is empty" },
     { { "--no-such-option" }, DIRTY_CONFIG_ERROR_USAGE, "no-such-option" },
     { { "stray" }, DIRTY_CONFIG_ERROR_USAGE, "stray" },
     { { "--config=/nonexistent/dirty.conf" }, DIRTY_CONFIG_ERROR_NOT_FOUND, "/nonexistent/dirty.conf" },

@@ -250,6 +250,24 @@ fail_usage (GError    **error,
   return FALSE;
 }
 
+/* A path option, if given: an empty one is refused, as in a file */
+static gboolean
+apply_path (const char  *option,
+            const char  *value,
+            char       **field,
+            GError     **error)
+{
+  if (value == NULL)
+    return TRUE;
+  if (*value == '\0')
+    return fail_usage (error, option,
+                       g_error_new_literal (DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_USAGE,
+                                            _("the path is empty")));
+  g_free (*field);
+  *field = g_strdup (value);
+  return TRUE;
+}
+
 /* The numeric options of one key table: @values in the table's order */
 static gboolean
 apply_uints (DirtyConfig    *self,
@@ -297,25 +315,13 @@ apply_options (DirtyConfig  *self,
       g_strfreev (self->app_path);
       self->app_path = dirty_config_clean_list (options->app_path, FALSE, NULL);
     }
-  if (options->socket != NULL)
-    {
-      g_free (self->socket);
-      self->socket = g_strdup (options->socket);
-    }
-  if (options->log_file != NULL)
-    {
-      g_free (self->log_file);
-      self->log_file = g_strdup (options->log_file);
-    }
+  if (!apply_path ("socket", options->socket, &self->socket, error) ||
+      !apply_path ("log-file", options->log_file, &self->log_file, error))
+    return FALSE;
   if (options->worker_mode != NULL &&
       !dirty_config_parse_worker_mode (options->worker_mode, &self->worker_mode, &local_error))
     return fail_usage (error, "worker-mode", local_error);
-  if (options->worker_socket != NULL)
-    {
-      g_free (self->worker_socket);
-      self->worker_socket = g_strdup (options->worker_socket);
-    }
-  return TRUE;
+  return apply_path ("worker-socket", options->worker_socket, &self->worker_socket, error);
 }
 
 /* Checks between keys, once every source is applied: a per-app count
