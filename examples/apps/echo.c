@@ -72,12 +72,15 @@ echo_action (DirtyApp  *app,
              gpointer   user_data)
 {
   JsonArray *args = dirty_call_get_args (call);
-  g_autoptr(JsonNode) all = json_node_init_array (json_node_alloc (), args);
+  g_autoptr(JsonNode) all = NULL;
 
   if (json_array_get_length (args) == 1)
-    dirty_call_return_value (call, echo_node (call, json_array_get_element (args, 0)));
-  else
-    dirty_call_return_value (call, echo_node (call, all));
+    {
+      dirty_call_return_value (call, echo_node (call, json_array_get_element (args, 0)));
+      return;
+    }
+  all = json_node_init_array (json_node_alloc (), args);
+  dirty_call_return_value (call, echo_node (call, all));
 }
 
 static void
