@@ -16,8 +16,12 @@
 #include "dirty-test-daemon.h"
 #include "dirty-test-raw.h"
 
-#define TESTAPP "testapp:DirtyTestApp"
-#define ECHO    "echo:DirtyEchoApp"
+#define TESTAPP  "testapp:DirtyTestApp"
+#define ECHO     "echo:DirtyEchoApp"
+#define FAILINIT "failinit:DirtyFailInitApp"
+
+/* init() of FAILINIT hangs while this file exists ($DIRTY_TEST_FAILINIT_HANG) */
+static char *hang_file;
 
 static DirtyLimits limits;
 
@@ -398,6 +402,40 @@ test_sighup_reload (void)
   g_assert_cmpuint (count_live_workers (daemon), ==, 2);
 }
 
+/* A reload whose new app hangs in init() never gets ready; a second
+ * reload, with that app taken out again, supersedes it (it was refused
+ * as busy, leaving only a restart): the hanging worker goes, the new
+ * ones serve. The first workers serve until then. */
+static void
+test_reload_supersedes (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO "\ndirty_workers=1\n", NULL);
+  g_autoptr(GArray) old = workers_of (daemon);
+  g_autoptr(GSocket) socket = raw_connect (daemon);
+  g_autofree char *reloading = NULL;
+  g_autofree char *ready = NULL;
+
+  g_assert_true (g_file_set_contents (hang_file, "", 0, NULL));
+  rewrite_config (daemon, "[dirty-arbiter]\ndirty_apps=" ECHO ";" FAILINIT "\ndirty_workers=1\n");
+  kill (dirty_test_daemon_get_pid (daemon), SIGHUP);
+  reloading = dirty_test_daemon_wait_notify (daemon, "RELOADING=1", 10000);
+  g_assert_nonnull (reloading);
+  wait_loading (daemon, FAILINIT, 1);
+  g_assert_cmpint (call_int (socket, ECHO, "add"), ==, 0);
+
+  rewrite_config (daemon, "[dirty-arbiter]\ndirty_apps=" ECHO "\ndirty_workers=2\n");
+  kill (dirty_test_daemon_get_pid (daemon), SIGHUP);
+  ready = dirty_test_daemon_wait_notify (daemon, "READY=1", 20000);
+  g_assert_nonnull (ready);
+  wait_gone (g_array_index (old, GPid, 0));
+  wait_for_workers (daemon, 2);
+  g_assert_cmpuint (count_loading (daemon, FAILINIT), ==, 0);
+  g_assert_cmpuint (count_loading (daemon, ECHO), ==, 2);
+  g_assert_cmpint (call_int (socket, ECHO, "add"), ==, 0);
+  g_unlink (hang_file);
+}
+
 /* An invalid config is refused, named (file, line, key) in the log, and
  * the old config keeps serving. MANAGE reload reports the same. */
 static void
@@ -696,6 +734,11 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   dirty_limits_init (&limits);
+  /* before any thread exists: the daemons' workers inherit it */
+  hang_file = g_build_filename (g_get_tmp_dir (), "dirty-lifecycle-hang-XXXXXX", NULL);
+  g_close (g_mkstemp (hang_file), NULL);
+  g_unlink (hang_file);
+  g_setenv ("DIRTY_TEST_FAILINIT_HANG", hang_file, TRUE);
 
   g_test_add_data_func ("/lifecycle/sigterm-drains", &sigterm_drains, test_signal_in_flight);
   g_test_add_data_func ("/lifecycle/sigterm-graceful-timeout", &sigterm_graceful_timeout,
@@ -703,6 +746,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/lifecycle/sigquit-immediate", &sigquit_immediate, test_signal_in_flight);
   g_test_add_func ("/lifecycle/sighup-reload", test_sighup_reload);
   g_test_add_func ("/lifecycle/reload-invalid", test_reload_invalid);
+  g_test_add_func ("/lifecycle/reload-supersedes", test_reload_supersedes);
   g_test_add_func ("/lifecycle/no-apps", test_no_apps);
   g_test_add_func ("/lifecycle/sigusr1-reopens-log", test_sigusr1_reopens_log);
   g_test_add_func ("/lifecycle/per-app-count", test_per_app_count);

@@ -890,12 +890,6 @@ dirty_arbiter_reload (DirtyArbiter  *self,
                            "the arbiter is shutting down");
       return FALSE;
     }
-  if (dirty_pool_is_reloading (self->pool))
-    {
-      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_BUSY,
-                           "a reload is in progress: its new workers are not ready yet");
-      return FALSE;
-    }
   fresh = dirty_config_reload (self->config, &local_error);
   if (fresh == NULL || !dirty_arbiter_apply_log_file (fresh, &local_error))
     {

@@ -48,9 +48,9 @@ void          dirty_arbiter_shutdown (DirtyArbiter  *self,
  * it was read at start (same command line). Invalid: logged, the old
  * config keeps serving, DIRTY_ERROR_FAILED naming file, line and key.
  * Valid: RELOADING=1, new workers start next to the old ones; once they
- * are ready READY=1, and the old ones finish their calls and exit.
- * Also DIRTY_ERROR_BUSY (a reload is still starting its workers) and
- * DIRTY_ERROR_SHUTTING_DOWN. */
+ * are ready READY=1, and the old ones finish their calls and exit. A
+ * reload whose workers are not all ready yet is superseded (its workers
+ * retire). Also DIRTY_ERROR_SHUTTING_DOWN. */
 gboolean      dirty_arbiter_reload   (DirtyArbiter  *self,
                                       GError       **error);
 /* 1 at start, one more per accepted reload */

@@ -640,29 +640,44 @@ dirty_pool_generation_settled (DirtyPool *self)
   return TRUE;
 }
 
+/* Retires the workers of generation @generation (or of every other
+ * generation, with @others); returns how many */
+static guint
+dirty_pool_retire_generation (DirtyPool *self,
+                              guint      generation,
+                              gboolean   others)
+{
+  g_autoptr(GPtrArray) retired = g_ptr_array_new ();
+
+  /* first the list: retiring a worker waiting for its respawn removes
+   * its slot */
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = self->slots->pdata[i];
+
+      if (!slot->retiring && (slot->generation == generation) != others)
+        g_ptr_array_add (retired, slot);
+    }
+  for (guint i = 0; i < retired->len; i++)
+    dirty_pool_slot_retire (retired->pdata[i]);
+  return retired->len;
+}
+
 /* After a reload, once the new workers are ready: the old ones take no
  * new calls, finish theirs and leave. Until then both serve, so no call
  * waits on the switch. */
 static void
 dirty_pool_check_generation (DirtyPool *self)
 {
-  g_autoptr(GPtrArray) old = g_ptr_array_new ();
+  guint retired;
 
   if (!self->reloading || self->stopping || !dirty_pool_generation_settled (self))
     return;
   self->reloading = FALSE;
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      Slot *slot = self->slots->pdata[i];
-
-      if (slot->generation != self->generation && !slot->retiring)
-        g_ptr_array_add (old, slot);
-    }
-  for (guint i = 0; i < old->len; i++)
-    dirty_pool_slot_retire (old->pdata[i]);
+  retired = dirty_pool_retire_generation (self, self->generation, TRUE);
   dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
              "reload: the new workers are ready; %u old ones finish their calls and exit",
-             old->len);
+             retired);
   g_signal_emit (self, dirty_pool_signals[SIGNAL_GENERATION_READY], 0, self->generation);
 }
 
@@ -673,7 +688,18 @@ dirty_pool_reload (DirtyPool   *self,
   g_autoptr(GPtrArray) added = NULL;
 
   g_return_val_if_fail (DIRTY_IS_POOL (self), 0);
-  g_return_val_if_fail (!self->reloading && !self->stopping, 0);
+  g_return_val_if_fail (!self->stopping, 0);
+
+  /* A reload before the last one's workers are ready supersedes it:
+   * those give way (finishing any call they took), and the workers
+   * before them serve on until the newest are ready. Refusing it left
+   * a config whose new app hangs in init() with no way back but a
+   * restart. */
+  if (self->reloading)
+    dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
+               "reload: generation %u, not ready yet, gives way (%u workers)",
+               self->generation,
+               dirty_pool_retire_generation (self, self->generation, FALSE));
 
   if (dirty_config_get_worker_mode (config) != dirty_config_get_worker_mode (self->config) ||
       g_strcmp0 (dirty_config_get_worker_socket (config),
@@ -692,12 +718,6 @@ dirty_pool_reload (DirtyPool   *self,
   /* with no worker to wait for (no app listed), the old ones go now */
   dirty_pool_check_generation (self);
   return self->generation;
-}
-
-gboolean
-dirty_pool_is_reloading (DirtyPool *self)
-{
-  return self->reloading;
 }
 
 static gboolean

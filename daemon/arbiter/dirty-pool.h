@@ -58,7 +58,6 @@ void       dirty_pool_stop         (DirtyPool          *self,
  * returns the new generation. Not while reloading or stopping. */
 guint      dirty_pool_reload       (DirtyPool          *self,
                                     DirtyConfig        *config);
-gboolean   dirty_pool_is_reloading (DirtyPool          *self);
 guint      dirty_pool_get_generation (DirtyPool        *self);
 /* Adds (@delta > 0) or retires (@delta < 0) workers; all or nothing.
  * Errors in DIRTY_ERROR: INVALID_ARGUMENT (0, too many), FAILED (removing

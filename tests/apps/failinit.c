@@ -2,7 +2,9 @@
 /* failinit:DirtyFailInitApp: an app whose init() fails while the file
  * named by $DIRTY_TEST_FAILINIT_FILE exists, and succeeds once it is gone
  * (or when the variable is unset), so a test can watch the worker report
- * "failed", retry with backoff, and turn "ready".
+ * "failed", retry with backoff, and turn "ready". While the file named by
+ * $DIRTY_TEST_FAILINIT_HANG exists, init() does not return (until its
+ * cancellable fires).
  *
  *   ok       returns "ok"
  *   inits    how many times init() has run in this worker
@@ -28,7 +30,12 @@ dirty_fail_init_app_real_init (DirtyApp      *app,
 {
   DirtyFailInitApp *self = DIRTY_FAIL_INIT_APP (app);
   const char *file = g_getenv ("DIRTY_TEST_FAILINIT_FILE");
+  const char *hang = g_getenv ("DIRTY_TEST_FAILINIT_HANG");
 
+  /* an init that never ends (until cancelled) while that file exists */
+  while (hang != NULL && g_file_test (hang, G_FILE_TEST_EXISTS) &&
+         !g_cancellable_is_cancelled (cancellable))
+    g_usleep (20 * 1000);
   g_atomic_int_inc (&self->n_inits);
   if (file != NULL && g_file_test (file, G_FILE_TEST_EXISTS))
     {
