@@ -2,7 +2,7 @@
 /* The arbiter's structured records (dirty-log.h): a call that overran its
  * deadline carries its backtrace as the journal field DIRTY_BACKTRACE,
  * and, where only MESSAGE is shown (a terminal, a pipe), after the
- * message. */
+ * message; records of failed calls are rate-limited. */
 #include "config.h"
 
 #include <string.h>
@@ -10,6 +10,7 @@
 #include "dirty-log.h"
 
 static GHashTable *captured;   /* field name -> value of the last record */
+static guint n_captured;
 
 static GLogWriterOutput
 capture_writer (GLogLevelFlags   level,
@@ -17,6 +18,7 @@ capture_writer (GLogLevelFlags   level,
                 gsize            n_fields,
                 gpointer         user_data)
 {
+  n_captured++;
   g_hash_table_remove_all (captured);
   for (gsize i = 0; i < n_fields; i++)
     g_hash_table_insert (captured, g_strdup (fields[i].key),
@@ -50,6 +52,37 @@ test_no_backtrace (void)
   g_assert_cmpstr (g_hash_table_lookup (captured, "MESSAGE"), ==, "call b failed");
 }
 
+/* A flood of failed calls logs at most 100 records in 5 s; the others
+ * are counted in one record when the 5 s end (journald, past its own
+ * burst, would drop every record of the service for a while). */
+static void
+test_call_rate_limit (void)
+{
+  guint before = n_captured, logged;
+  g_autofree char *expected = NULL;
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  for (guint i = 0; i < 300; i++)
+    dirty_log_call_error (G_LOG_LEVEL_MESSAGE, "a", "b", i + 1, 0, 0, DIRTY_ERROR_APP_NOT_FOUND,
+                          NULL, "call %u refused", i);
+  logged = n_captured - before;
+  /* the other tests' records count in the same 5 s */
+  g_assert_cmpuint (logged, <=, 100);
+  g_assert_cmpuint (logged, >=, 90);
+  g_assert_cmpstr (g_hash_table_lookup (captured, "DIRTY_ERROR_CODE"), ==, "app-not-found");
+
+  while (n_captured == before + logged)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  expected = g_strdup_printf ("%u more failed calls were not logged in the last 5 s", 300 - logged);
+  g_assert_true (g_str_has_prefix (g_hash_table_lookup (captured, "MESSAGE"), expected));
+  /* a new 5 s: logged again */
+  dirty_log_call_error (G_LOG_LEVEL_MESSAGE, "a", "b", 1, 0, 0, DIRTY_ERROR_APP, NULL, "again");
+  g_assert_cmpstr (g_hash_table_lookup (captured, "MESSAGE"), ==, "again");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -60,5 +93,6 @@ main (int argc, char **argv)
 
   g_test_add_func ("/log/backtrace-field", test_backtrace_field);
   g_test_add_func ("/log/no-backtrace", test_no_backtrace);
+  g_test_add_func ("/log/call-rate-limit", test_call_rate_limit);
   return g_test_run ();
 }

@@ -276,6 +276,70 @@ dirty_log (GLogLevelFlags  level,
   va_end (args);
 }
 
+/* Records of failed calls: a client or an app can fail calls by the
+ * thousand a second, and past its burst (10,000 per 30 s by default)
+ * journald drops every record of the service for the rest of its
+ * interval, a worker's crash with the rest. So at most CALL_LOG_BURST
+ * such records per CALL_LOG_INTERVAL_S; the others are counted, and the
+ * count is logged when the interval ends. Debug records (cancelled
+ * calls, and only with G_MESSAGES_DEBUG) are not limited. The arbiter
+ * logs calls from its main loop only: no lock. */
+#define CALL_LOG_BURST      100
+#define CALL_LOG_INTERVAL_S 5
+
+static struct {
+  gint64 window_end;   /* monotonic, µs */
+  guint  logged;       /* in the window */
+  guint  suppressed;   /* in the window */
+  guint  summary_source;
+} call_log;
+
+static gboolean
+call_log_summary_cb (gpointer user_data)
+{
+  call_log.summary_source = 0;
+  if (call_log.suppressed > 0)
+    dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
+               "%u more failed calls were not logged in the last %u s (at most %u a %u s "
+               "are); the status counts every one",
+               call_log.suppressed, CALL_LOG_INTERVAL_S, CALL_LOG_BURST, CALL_LOG_INTERVAL_S);
+  call_log.suppressed = 0;
+  return G_SOURCE_REMOVE;
+}
+
+/* Whether a failed call's record at @level may be logged now */
+static gboolean
+call_log_allows (GLogLevelFlags level)
+{
+  gint64 now;
+
+  if (level & G_LOG_LEVEL_DEBUG)
+    return TRUE;
+  now = g_get_monotonic_time ();
+  if (now >= call_log.window_end)
+    {
+      /* a new window: the last one's count first, if its timer has not
+       * fired yet */
+      if (call_log.summary_source != 0)
+        {
+          g_source_remove (call_log.summary_source);
+          call_log_summary_cb (NULL);
+        }
+      call_log.window_end = now + CALL_LOG_INTERVAL_S * G_USEC_PER_SEC;
+      call_log.logged = 0;
+    }
+  if (call_log.logged < CALL_LOG_BURST)
+    {
+      call_log.logged++;
+      return TRUE;
+    }
+  if (call_log.suppressed++ == 0)
+    call_log.summary_source =
+      g_timeout_add_full (G_PRIORITY_DEFAULT, (call_log.window_end - now) / 1000 + 1,
+                          call_log_summary_cb, NULL, NULL);
+  return FALSE;
+}
+
 void
 dirty_log_call_error (GLogLevelFlags  level,
                       const char     *app,
@@ -290,7 +354,7 @@ dirty_log_call_error (GLogLevelFlags  level,
 {
   va_list args;
 
-  if (dirty_log_would_drop (level))
+  if (dirty_log_would_drop (level) || !call_log_allows (level))
     return;
   va_start (args, format);
   dirty_log_valist (level, app, action, request_id, worker_pid, worker_id,

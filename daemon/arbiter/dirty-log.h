@@ -10,7 +10,8 @@
  *
  * Levels, as an operator sees them (see dirty_log_init()):
  *   warning   something is wrong (a worker died, an app failed to load)
- *   message   lifecycle and every failed call (always recorded)
+ *   message   lifecycle and every failed call (always recorded; failed
+ *             calls up to 100 a 5 s, then a count of the others)
  *   info      lifecycle details (ready, worker hello, app states):
  *             recorded in the journal, shown on a terminal only with
  *             G_MESSAGES_DEBUG
@@ -54,7 +55,9 @@ void dirty_log (GLogLevelFlags  level,
                 ...) G_GNUC_PRINTF (7, 8);
 
 /* A call that failed with @code: like dirty_log() plus DIRTY_ERROR_CODE,
- * and DIRTY_BACKTRACE=@backtrace when it is not %NULL: what the call's
+ * rate-limited (at most 100 a 5 s but for debug records; the count of
+ * the others is logged at the end of the 5 s), and
+ * DIRTY_BACKTRACE=@backtrace when it is not %NULL: what the call's
  * thread was doing when it overran its deadline, or why that is not
  * known. Outside the journal (a terminal, a pipe, the log file) the
  * backtrace follows the message on its own lines. */
