@@ -604,6 +604,35 @@ test_bad_app_counts (void)
     }
 }
 
+/* ---- the socket file ---- */
+
+/* An arbiter that stops removes its socket file only if it is still
+ * its own: once that file was removed (by hand, by a cleanup script),
+ * a second arbiter may have bound the same path, and the first one's
+ * stop took the second one's socket file with it: nobody could connect
+ * to the second any more. */
+static void
+test_stop_keeps_successor_socket (void)
+{
+  g_autoptr(DirtyTestDaemon) first =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO "\n", NULL);
+  g_autofree char *path = g_strdup (dirty_test_daemon_get_socket_path (first));
+  g_autofree char *socket_arg = g_strconcat ("--socket=", path, NULL);
+  const char *args[] = { socket_arg, NULL };
+  g_autoptr(DirtyTestDaemon) second = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  int status;
+
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  second = dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO "\n", args);
+  status = dirty_test_daemon_signal_and_wait (first, SIGTERM, 20000);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+  socket = dirty_test_raw_connect (path);
+  g_assert_cmpint (call_int (socket, ECHO, "add"), ==, 0);
+}
+
 /* ---- no app configured ---- */
 
 /* Until the arbiter has reaped every worker it had */
@@ -748,6 +777,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lifecycle/reload-invalid", test_reload_invalid);
   g_test_add_func ("/lifecycle/reload-supersedes", test_reload_supersedes);
   g_test_add_func ("/lifecycle/no-apps", test_no_apps);
+  g_test_add_func ("/lifecycle/stop-keeps-successor-socket", test_stop_keeps_successor_socket);
   g_test_add_func ("/lifecycle/sigusr1-reopens-log", test_sigusr1_reopens_log);
   g_test_add_func ("/lifecycle/per-app-count", test_per_app_count);
   g_test_add_func ("/lifecycle/bad-app-counts", test_bad_app_counts);

@@ -11,6 +11,7 @@
 #include "dirty-pool.h"
 #include "dirty-scheduler.h"
 #include "dirty-timer.h"
+#include "dirty-util.h"
 
 G_BEGIN_DECLS
 
@@ -25,7 +26,7 @@ struct _DirtyArbiter
   DirtyScheduler  *scheduler;
 
   GSocket         *listener;
-  char            *bound_path;     /* unlinked at exit; NULL when activated */
+  DirtyBoundPath   bound;          /* unlinked at exit; no path when activated */
   DirtyAcceptor   *acceptor;      /* of the listener; NULL when not accepting */
   GHashTable      *peers;          /* DirtyPeer (ref) -> its uid */
   GHashTable      *uid_counts;     /* uid -> open connections */

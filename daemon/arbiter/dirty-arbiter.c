@@ -93,9 +93,7 @@ dirty_arbiter_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (self->pool, self);
   g_clear_object (&self->scheduler);
   g_clear_object (&self->pool);
-  if (self->bound_path != NULL)
-    unlink (self->bound_path);
-  g_clear_pointer (&self->bound_path, g_free);
+  dirty_util_bound_path_remove (&self->bound);
   if (self->listener != NULL)
     g_socket_close (self->listener, NULL);
   g_clear_object (&self->listener);
@@ -543,8 +541,8 @@ dirty_arbiter_listen (DirtyArbiter  *self,
       self->listener = bind_socket (path, self->config, error);
       if (self->listener == NULL)
         return FALSE;
-      self->bound_path = g_steal_pointer (&path);
-      dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0, "listening on %s", self->bound_path);
+      dirty_util_bound_path_set (&self->bound, path);
+      dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0, "listening on %s", path);
     }
   g_socket_set_blocking (self->listener, FALSE);
   return TRUE;

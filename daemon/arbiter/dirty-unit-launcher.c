@@ -15,6 +15,7 @@
 #include "dirty-message.h"
 #include "dirty-socket.h"
 #include "dirty-unit-launcher.h"
+#include "dirty-util.h"
 #include "dirty-worker-proc.h"
 
 #define SYSTEMD_NAME     "org.freedesktop.systemd1"
@@ -36,7 +37,7 @@ struct _DirtyUnitLauncher
 
   GDBusConnection *bus;
   GSocket         *listener;
-  char            *socket_path;   /* unlinked on dispose */
+  DirtyBoundPath   bound;         /* unlinked on dispose */
   DirtyAcceptor   *acceptor;      /* of the listener */
   DirtyLimits      limits;
   GHashTable      *expected;      /* worker id -> DirtyWorkerProc (unowned) */
@@ -53,9 +54,7 @@ dirty_unit_launcher_dispose (GObject *object)
   if (self->listener != NULL)
     g_socket_close (self->listener, NULL);
   g_clear_object (&self->listener);
-  if (self->socket_path != NULL)
-    unlink (self->socket_path);
-  g_clear_pointer (&self->socket_path, g_free);
+  dirty_util_bound_path_remove (&self->bound);
   g_clear_object (&self->bus);
   G_OBJECT_CLASS (dirty_unit_launcher_parent_class)->dispose (object);
 }
@@ -187,7 +186,7 @@ dirty_unit_launcher_new (const char         *socket_path,
   self->listener = bind_worker_socket (socket_path, error);
   if (self->listener == NULL)
     return NULL;
-  self->socket_path = g_strdup (socket_path);
+  dirty_util_bound_path_set (&self->bound, socket_path);
   self->acceptor = dirty_acceptor_new (g_socket_get_fd (self->listener), ACCEPT_BATCH,
                                        "worker socket: ", dirty_unit_launcher_accept_cb, self);
   dirty_log (G_LOG_LEVEL_INFO, NULL, NULL, 0, 0, 0,
@@ -199,7 +198,7 @@ dirty_unit_launcher_new (const char         *socket_path,
 const char *
 dirty_unit_launcher_get_socket (DirtyUnitLauncher *self)
 {
-  return self->socket_path;
+  return self->bound.path;
 }
 
 void

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "dirty-util.h"
 
@@ -51,4 +53,30 @@ dirty_util_restore_fd_limit (void)
 {
   if (fd_limit_raised)
     setrlimit (RLIMIT_NOFILE, &saved_fd_limit);
+}
+
+void
+dirty_util_bound_path_set (DirtyBoundPath *bound,
+                           const char     *path)
+{
+  struct stat st;
+
+  g_free (bound->path);
+  bound->path = g_strdup (path);
+  if (lstat (path, &st) == 0)
+    {
+      bound->dev = st.st_dev;
+      bound->ino = st.st_ino;
+    }
+}
+
+void
+dirty_util_bound_path_remove (DirtyBoundPath *bound)
+{
+  struct stat st;
+
+  if (bound->path != NULL && lstat (bound->path, &st) == 0 && S_ISSOCK (st.st_mode) &&
+      st.st_dev == bound->dev && st.st_ino == bound->ino)
+    unlink (bound->path);
+  g_clear_pointer (&bound->path, g_free);
 }
