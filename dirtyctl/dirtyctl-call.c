@@ -269,19 +269,27 @@ write_out (const char  *path,
   g_autoptr(GFile) file = g_file_new_for_commandline_arg (path);
   g_autoptr(GFileOutputStream) stream = NULL;
 
-  stream = append ? g_file_append_to (file, G_FILE_CREATE_NONE, NULL, error)
-                  : g_file_replace (file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, error);
+  /* a device or a pipe (-o /dev/stdout) is written to: there is no file
+   * to replace */
+  if (append || g_file_query_file_type (file, G_FILE_QUERY_INFO_NONE, NULL) == G_FILE_TYPE_SPECIAL)
+    stream = g_file_append_to (file, G_FILE_CREATE_NONE, NULL, error);
+  else
+    stream = g_file_replace (file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, error);
   return stream != NULL &&
          g_output_stream_write_all (G_OUTPUT_STREAM (stream), data, size, NULL, NULL, error) &&
          g_output_stream_close (G_OUTPUT_STREAM (stream), NULL, error);
 }
 
-static void
-print_out (const void *data,
-           gsize       size)
+/* Standard output, flushed: a result lost to a full disk must fail */
+static gboolean
+print_out (const void  *data,
+           gsize        size,
+           GError     **error)
 {
-  fwrite (data, 1, size, stdout);
-  fflush (stdout);
+  if (fwrite (data, 1, size, stdout) == size && fflush (stdout) == 0)
+    return TRUE;
+  dirtyctl_set_output_error (error);
+  return FALSE;
 }
 
 static int
@@ -296,7 +304,8 @@ print_reply (DirtyReply *reply)
 
   if (options.output == NULL)
     {
-      print_out (line, strlen (line));
+      if (!print_out (line, strlen (line), &error))
+        return dirtyctl_usage ("%s", error->message);
       if (bytes != NULL)
         g_printerr (_("dirtyctl: the result is %lu bytes; --output FILE writes them\n"),
                     (unsigned long) g_bytes_get_size (bytes));
@@ -389,14 +398,11 @@ print_chunk (DirtyStream  *stream,
     {
       const char *text = json_node_get_string (chunk);
 
-      print_out (text, strlen (text));
-      return TRUE;
+      return print_out (text, strlen (text), error);
     }
   shown = summarise (chunk, (LookupBytes) dirty_stream_lookup_bytes, stream);
   line = json_to_string (shown, FALSE);
-  print_out (line, strlen (line));
-  print_out ("\n", 1);
-  return TRUE;
+  return print_out (line, strlen (line), error) && print_out ("\n", 1, error);
 }
 
 static void

@@ -2,6 +2,7 @@
 /* dirtyctl: call, stream, watch and steer a dirty-arbiter from a shell. */
 #include "config.h"
 
+#include <errno.h>
 #include <glib-unix.h>
 #include <locale.h>
 #include <signal.h>
@@ -97,6 +98,34 @@ dirtyctl_parse (GOptionContext   *context,
         break;
       }
   return TRUE;
+}
+
+void
+dirtyctl_set_output_error (GError **error)
+{
+  int saved_errno = errno;
+
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+               _("cannot write to standard output: %s"), g_strerror (saved_errno));
+}
+
+/* Whatever a verb printed with g_print () sits in stdout's buffer, or
+ * failed to be written: a status lost to a full disk must not exit 0.
+ * (A verb that failed has said why already.) */
+static int
+check_output (int status)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (fflush (stdout) == 0 && !ferror (stdout))
+    return status;
+  if (status != DIRTYCTL_EXIT_OK)
+    return status;
+  if (errno == 0)
+    errno = EIO;
+  dirtyctl_set_output_error (&error);
+  g_printerr ("dirtyctl: %s\n", error->message);
+  return DIRTYCTL_EXIT_USAGE;
 }
 
 DirtyClient *
@@ -310,5 +339,6 @@ main (int    argc,
   /* the verb sees "dirtyctl VERB" as its argv[0], then its arguments */
   name = g_strconcat ("dirtyctl ", verb->name, NULL);
   argv[first] = name;
-  return verb->run (argc - first, argv + first);
+  errno = 0;
+  return check_output (verb->run (argc - first, argv + first));
 }

@@ -13,7 +13,7 @@ G_BEGIN_DECLS
 /* Exit codes, one per kind of failure (documented in --help and README) */
 typedef enum {
   DIRTYCTL_EXIT_OK = 0,
-  DIRTYCTL_EXIT_USAGE = 1,         /* bad options or arguments, unreadable file */
+  DIRTYCTL_EXIT_USAGE = 1,         /* bad options or arguments, unreadable file, unwritable output */
   DIRTYCTL_EXIT_CONNECTION = 2,    /* cannot connect, connection lost, protocol */
   DIRTYCTL_EXIT_FAILED = 3,        /* the call failed: app error, bad arguments, worker lost */
   DIRTYCTL_EXIT_NOT_FOUND = 4,     /* no such app or action */
@@ -28,7 +28,8 @@ typedef enum {
   N_(\
   "Exit status:\n" \
   "  0    success\n" \
-  "  1    usage error: bad options or arguments, unreadable @file\n" \
+  "  1    usage error: bad options or arguments, unreadable @file,\n" \
+  "       output that cannot be written\n" \
   "  2    could not connect to the arbiter, or the connection was lost\n" \
   "  3    the call failed (app-error, invalid-argument, worker-lost, failed)\n" \
   "  4    no such app or action (app-not-found, action-not-found)\n" \
@@ -53,6 +54,8 @@ int             dirtyctl_usage       (const char *format,
                                       ...) G_GNUC_PRINTF (1, 2);
 
 DirtyClient    *dirtyctl_connect     (GError **error);
+/* G_IO_ERROR from errno: writing standard output failed */
+void            dirtyctl_set_output_error (GError **error);
 /* Prints @error ("dirtyctl: CODE: message", and the app's detail) and
  * returns its exit code. */
 int             dirtyctl_fail        (const GError *error);

@@ -40,12 +40,14 @@ dirtyctl_path (void)
 }
 
 /* Runs dirtyctl with @args (NULL-terminated) and returns its exit status;
- * @out and @err (optional) get its stdout and stderr. */
+ * @out and @err (optional) get its stdout and stderr, unless stdout goes
+ * to the file @stdout_path. */
 static int
-run_ctl (DirtyTestDaemon    *daemon,
-         char              **out,
-         char              **err,
-         const char * const *args)
+run_ctl_to (const char         *stdout_path,
+            DirtyTestDaemon    *daemon,
+            char              **out,
+            char              **err,
+            const char * const *args)
 {
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_autofree char *stdout_text = NULL;
@@ -53,6 +55,13 @@ run_ctl (DirtyTestDaemon    *daemon,
   g_autoptr(GError) error = NULL;
   int wait_status = 0;
 
+  if (stdout_path != NULL)
+    {
+      g_ptr_array_add (argv, (char *) "/bin/sh");
+      g_ptr_array_add (argv, (char *) "-c");
+      g_ptr_array_add (argv, (char *) "exec \"$@\" > \"$0\"");
+      g_ptr_array_add (argv, (char *) stdout_path);
+    }
   dirty_test_add_valgrind (argv);
   g_ptr_array_add (argv, (char *) dirtyctl_path ());
   if (daemon != NULL)
@@ -74,6 +83,15 @@ run_ctl (DirtyTestDaemon    *daemon,
     *err = g_steal_pointer (&stderr_text);
   g_assert_true (WIFEXITED (wait_status));
   return WEXITSTATUS (wait_status);
+}
+
+static int
+run_ctl (DirtyTestDaemon    *daemon,
+         char              **out,
+         char              **err,
+         const char * const *args)
+{
+  return run_ctl_to (NULL, daemon, out, err, args);
 }
 
 #define RUN(daemon, out, err, ...) \
@@ -161,6 +179,47 @@ test_call (void)
     node = parse_json (out);
     g_assert_cmpint (json_object_get_int_member (json_node_get_object (node), "size"), ==, sizeof data);
   }
+}
+
+/* Output that cannot be written fails (exit 1, saying so): a result
+ * printed to a full disk exited 0. A device or a pipe is a fine
+ * --output: its bytes are written there (there is no file to replace). */
+static void
+test_output (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (CONFIG, NULL);
+  g_autofree char *file = g_build_filename (dirty_test_daemon_get_dir (daemon), "in.bin", NULL);
+  g_autofree char *arg = g_strconcat ("@", file, NULL);
+  static const char data[] = "raw bytes\xff";   /* stdout is read as a string */
+  const char *const *verbs[] = {
+    (const char *const[]) { "call", ECHO, "echo", "hello", NULL },
+    (const char *const[]) { "stream", STREAM, "count", "--kwarg", "n=3", NULL },
+    (const char *const[]) { "status", NULL },
+    (const char *const[]) { "metrics", NULL },
+  };
+  g_autofree char *out = NULL;
+  g_autoptr(JsonNode) node = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (verbs); i++)
+    {
+      g_autofree char *err = NULL;
+
+      g_assert_cmpint (run_ctl_to ("/dev/full", daemon, NULL, &err, verbs[i]), ==, 1);
+      g_assert_nonnull (strstr (err, "cannot write to standard output: No space left on device"));
+    }
+
+  g_assert_true (g_file_set_contents (file, data, -1, NULL));
+  g_assert_cmpint (RUN (daemon, &out, NULL, "call", ECHO, "echo_bytes", arg, "-o", "/dev/stdout"),
+                   ==, 0);
+  g_assert_cmpstr (out, ==, data);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (RUN (daemon, NULL, NULL, "call", ECHO, "echo_bytes", arg, "-o", "/dev/full"),
+                   ==, 1);
+  /* echo gives bytes back as bytes */
+  g_assert_cmpint (RUN (daemon, &out, NULL, "call", ECHO, "echo", arg), ==, 0);
+  node = parse_json (out);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (node), "size"), ==,
+                   strlen (data));
 }
 
 /* What a shell user types that GLib or json-glib would take otherwise:
@@ -528,6 +587,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dirtyctl/call", test_call);
   g_test_add_func ("/dirtyctl/call-literals", test_call_literals);
   g_test_add_func ("/dirtyctl/call-errors", test_call_errors);
+  g_test_add_func ("/dirtyctl/output", test_output);
   g_test_add_func ("/dirtyctl/stream", test_stream);
   g_test_add_func ("/dirtyctl/stream-interrupt", test_stream_interrupt);
   g_test_add_func ("/dirtyctl/status", test_status);
