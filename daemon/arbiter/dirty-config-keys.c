@@ -217,8 +217,9 @@ check_groups (GKeyFile    *keyfile,
     if (!g_str_equal (groups[i], DIRTY_CONFIG_GROUP) && !g_str_has_prefix (groups[i], "X-"))
       {
         g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
-                     _("%s:%u: unknown group [%s]: settings go in [%s] (a group of your own: [X-...])"), name,
-                     find_group_line (data, groups[i]), groups[i], DIRTY_CONFIG_GROUP);
+                     _("%s:%u: unknown group [%s]: settings go in [%s] "
+                       "(a group of your own: [X-...])"),
+                     name, find_group_line (data, groups[i]), groups[i], DIRTY_CONFIG_GROUP);
         return FALSE;
       }
   return TRUE;

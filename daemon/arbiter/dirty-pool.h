@@ -55,7 +55,8 @@ gboolean   dirty_pool_start        (DirtyPool          *self,
 void       dirty_pool_stop         (DirtyPool          *self,
                                     gboolean            immediate);
 /* Starts the workers of @config next to the current ones (see above);
- * returns the new generation. Not while reloading or stopping. */
+ * returns the new generation. Not while stopping; a reload whose
+ * workers are not ready yet is superseded (they retire). */
 guint      dirty_pool_reload       (DirtyPool          *self,
                                     DirtyConfig        *config);
 guint      dirty_pool_get_generation (DirtyPool        *self);
