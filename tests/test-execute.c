@@ -243,15 +243,16 @@ test_bytes_echoed (void)
   g_autoptr(GBytes) small = g_bytes_new_static ("\0ab", 3);
   g_autoptr(GBytes) large = g_bytes_new_take (g_malloc0 (256 * 1024), 256 * 1024);
   g_autoptr(JsonNode) nested = json_from_string ("{\"k\": null}", NULL);
+  g_autoptr(JsonNode) one = json_node_init_int (json_node_alloc (), 1);
   g_autoptr(DirtyReply) reply = NULL;
   g_autoptr(GError) error = NULL;
   JsonArray *result;
 
-  dirty_request_add_arg (request, json_node_init_int (json_node_alloc (), 1));
+  dirty_request_add_arg (request, one);   /* (transfer none): a copy */
   dirty_request_add_bytes (request, small);
   json_object_set_member (json_node_get_object (nested), "k",
                           dirty_request_attach (request, large));
-  dirty_request_add_arg (request, json_node_ref (nested));
+  dirty_request_add_arg (request, nested);
   reply = dirty_client_send_sync (client, request, NULL, &error);
   g_assert_no_error (error);
   result = json_node_get_array (dirty_reply_get_result (reply));
