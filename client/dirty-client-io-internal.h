@@ -69,6 +69,7 @@ struct _DirtyClientIo {
   GHashTable      *pending;       /* &call->id -> Call (a reference each) */
   /* sync_lock: */
   guint64          next_id;
+  gboolean         hello_sent;    /* on this connection: its first request went */
   guint32          max_body;      /* from the arbiter's HELLO */
   guint            max_attachments;
   guint            max_fds;

@@ -833,6 +833,7 @@ client_io_connected (ClientIo *io)
   client_io_stop_connecting (io);
   g_mutex_lock (&io->sync_lock);
   io->connection = dirty_connection_new (socket, NULL);
+  io->hello_sent = FALSE;
   g_mutex_unlock (&io->sync_lock);
   dirty_connection_start (io->connection, dirty_io_get_context (),
                           client_io_frame_cb, client_io_closed_cb, io);
@@ -964,12 +965,29 @@ client_io_take_slot (ClientIo *io)
 }
 
 /* Sends @call (its slot taken) or ends it with the size error. */
+/* The arbiter answers a HELLO with its limits (client_io_handle_hello ()),
+ * which a client must know to refuse an oversized request alone; it
+ * sends none unasked. Sent with a connection's first request, not at
+ * connect: a connection the arbiter refuses at once (access, the per-uid
+ * cap) is then read, its refusal with it, instead of written to after
+ * the arbiter closed it. Until the answer is in, the defaults apply. */
+static void
+client_io_send_hello (DirtyConnection *connection)
+{
+  static const char hello[] = "{\"role\":\"client\"}";
+  g_autoptr(DirtyFrame) frame = dirty_frame_encode_text (DIRTY_FRAME_HELLO, 0, 0, 0, hello,
+                                                         sizeof hello - 1, NULL);
+
+  dirty_connection_send (connection, frame);
+}
+
 static void
 client_io_send_call (ClientIo *io,
                      Call     *call)
 {
   g_autoptr(DirtyConnection) connection = g_object_ref (io->connection);
   GError *error;
+  gboolean first;
 
   g_mutex_lock (&io->sync_lock);
   error = client_io_check_size (io, call->frame);
@@ -977,7 +995,11 @@ client_io_send_call (ClientIo *io,
     io->in_flight--;
   else
     call->id = io->next_id++;
+  first = error == NULL && !io->hello_sent;
+  io->hello_sent = io->hello_sent || first;
   g_mutex_unlock (&io->sync_lock);
+  if (first)
+    client_io_send_hello (connection);
   if (error != NULL)
     {
       dirty_client_call_finish (call, NULL, error);
@@ -1112,7 +1134,9 @@ dirty_client_io_sync_begin (DirtyClientIo  *io,
 
   /* connecting is the I/O thread's; and a call started before this one
    * (on any thread) but not yet sent by the I/O thread goes first */
-  if (io->connection == NULL || io->n_unsent > 0)
+  /* a connection's first request goes with its HELLO, from the I/O
+   * thread (client_io_send_call ()) */
+  if (io->connection == NULL || io->n_unsent > 0 || !io->hello_sent)
     return NULL;
   size_error = client_io_check_size (io, frame);
   if (size_error != NULL)

@@ -725,6 +725,57 @@ test_socket_path_too_long (void)
   g_rmdir (dir);
 }
 
+static void
+async_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+static GAsyncResult *
+wait_for (GAsyncResult **result)
+{
+  while (*result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return *result;
+}
+
+/* A request over the arbiter's max_body fails alone, with
+ * invalid-argument, and a call in flight on the same connection goes on.
+ * The client never asked for the arbiter's limits (a HELLO, which the
+ * arbiter answers), so it sent the request, and the arbiter closed the
+ * connection for the oversized frame: "protocol" for it, and the other
+ * call lost. */
+static void
+test_over_max_body (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = start (BASIC_CONFIG "max_body=2048\n");
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autofree char *big = g_strnfill (5000, 'x');
+  g_autoptr(JsonArray) args = json_array_new ();
+  g_autoptr(JsonArray) sleep_args = json_args ("[1]");
+  g_autoptr(JsonArray) add_args = json_args ("[1, 2]");
+  g_autoptr(GAsyncResult) first = NULL;
+  g_autoptr(GAsyncResult) slow = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+
+  json_array_add_string_element (args, big);
+  /* an async call first: the I/O thread reads, the HELLO's answer first */
+  dirty_client_execute (client, ECHO, "add", add_args, NULL, NULL, async_done_cb, &first);
+  result = dirty_client_execute_finish (client, wait_for (&first), &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&result, json_node_unref);
+
+  dirty_client_execute (client, SLOW, "sleep", sleep_args, NULL, NULL, async_done_cb, &slow);
+  result = dirty_client_execute_sync (client, ECHO, "echo", args, NULL, NULL, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "at most 2048 bytes"));
+  g_clear_error (&error);
+  result = dirty_client_execute_finish (client, wait_for (&slow), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (call_int (client, ECHO, "add", "[40, 2]"), ==, 42);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -752,5 +803,6 @@ main (int argc, char **argv)
   g_test_add_func ("/process/sigterm-clean-exit", test_sigterm_clean_exit);
   g_test_add_func ("/config/bad-values-exit-1", test_bad_config_exits_1);
   g_test_add_func ("/config/socket-path-too-long", test_socket_path_too_long);
+  g_test_add_func ("/execute/over-max-body", test_over_max_body);
   return g_test_run ();
 }
