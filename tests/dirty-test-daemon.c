@@ -445,3 +445,19 @@ dirty_test_pid_alive (GPid pid)
   close_paren = strrchr (contents, ')');
   return close_paren != NULL && close_paren[2] != 'Z';
 }
+
+void
+dirty_test_store_result_cb (GObject      *source,
+                            GAsyncResult *result,
+                            gpointer      user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+GAsyncResult *
+dirty_test_wait_result (GAsyncResult **result)
+{
+  while (*result == NULL)
+    g_main_context_iteration (g_main_context_get_thread_default (), TRUE);
+  return *result;
+}

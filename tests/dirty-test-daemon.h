@@ -56,6 +56,14 @@ guint            dirty_test_count_fds       (GPid pid);
  * that one); otherwise does nothing. */
 void             dirty_test_add_valgrind    (GPtrArray *argv);
 
+/* An async call's callback that stores its result (a reference) in
+ * *@user_data, a GAsyncResult pointer that starts NULL; and the wait for
+ * it, iterating the thread-default context. */
+void             dirty_test_store_result_cb (GObject      *source,
+                                             GAsyncResult *result,
+                                             gpointer      user_data);
+GAsyncResult    *dirty_test_wait_result     (GAsyncResult **result);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirtyTestDaemon, dirty_test_daemon_stop)
 
 G_END_DECLS

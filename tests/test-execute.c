@@ -725,20 +725,6 @@ test_socket_path_too_long (void)
   g_rmdir (dir);
 }
 
-static void
-async_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  *(GAsyncResult **) user_data = g_object_ref (result);
-}
-
-static GAsyncResult *
-wait_for (GAsyncResult **result)
-{
-  while (*result == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  return *result;
-}
-
 /* A request over the arbiter's max_body fails alone, with
  * invalid-argument, and a call in flight on the same connection goes on.
  * The client never asked for the arbiter's limits (a HELLO, which the
@@ -761,17 +747,17 @@ test_over_max_body (void)
 
   json_array_add_string_element (args, big);
   /* an async call first: the I/O thread reads, the HELLO's answer first */
-  dirty_client_execute (client, ECHO, "add", add_args, NULL, NULL, async_done_cb, &first);
-  result = dirty_client_execute_finish (client, wait_for (&first), &error);
+  dirty_client_execute (client, ECHO, "add", add_args, NULL, NULL, dirty_test_store_result_cb, &first);
+  result = dirty_client_execute_finish (client, dirty_test_wait_result (&first), &error);
   g_assert_no_error (error);
   g_clear_pointer (&result, json_node_unref);
 
-  dirty_client_execute (client, SLOW, "sleep", sleep_args, NULL, NULL, async_done_cb, &slow);
+  dirty_client_execute (client, SLOW, "sleep", sleep_args, NULL, NULL, dirty_test_store_result_cb, &slow);
   result = dirty_client_execute_sync (client, ECHO, "echo", args, NULL, NULL, &error);
   g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
   g_assert_nonnull (strstr (error->message, "at most 2048 bytes"));
   g_clear_error (&error);
-  result = dirty_client_execute_finish (client, wait_for (&slow), &error);
+  result = dirty_client_execute_finish (client, dirty_test_wait_result (&slow), &error);
   g_assert_no_error (error);
   g_assert_cmpint (call_int (client, ECHO, "add", "[40, 2]"), ==, 42);
 }

@@ -91,20 +91,6 @@ nested_args (guint depth)
   return args;
 }
 
-static void
-async_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  *(GAsyncResult **) user_data = g_object_ref (result);
-}
-
-static GAsyncResult *
-wait_for (GAsyncResult **result)
-{
-  while (*result == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  return *result;
-}
-
 /* Every way to call with @args fails with INVALID_ARGUMENT. */
 static void
 assert_arguments_refused (DirtyClient *client, JsonArray *args)
@@ -122,8 +108,8 @@ assert_arguments_refused (DirtyClient *client, JsonArray *args)
   g_assert_null (result);
   g_clear_error (&error);
 
-  dirty_client_execute (client, ECHO, "echo", args, NULL, NULL, async_done_cb, &executed);
-  result = dirty_client_execute_finish (client, wait_for (&executed), &error);
+  dirty_client_execute (client, ECHO, "echo", args, NULL, NULL, dirty_test_store_result_cb, &executed);
+  result = dirty_client_execute_finish (client, dirty_test_wait_result (&executed), &error);
   g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
 
@@ -136,8 +122,8 @@ assert_arguments_refused (DirtyClient *client, JsonArray *args)
   g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
 
-  dirty_client_send_stream (client, request, NULL, async_done_cb, &streamed);
-  stream = dirty_client_send_stream_finish (client, wait_for (&streamed), &error);
+  dirty_client_send_stream (client, request, NULL, dirty_test_store_result_cb, &streamed);
+  stream = dirty_client_send_stream_finish (client, dirty_test_wait_result (&streamed), &error);
   g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
 }
 
