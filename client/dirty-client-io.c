@@ -964,7 +964,6 @@ client_io_take_slot (ClientIo *io)
   return TRUE;
 }
 
-/* Sends @call (its slot taken) or ends it with the size error. */
 /* The arbiter answers a HELLO with its limits (client_io_handle_hello ()),
  * which a client must know to refuse an oversized request alone; it
  * sends none unasked. Sent with a connection's first request, not at
@@ -981,6 +980,8 @@ client_io_send_hello (DirtyConnection *connection)
   dirty_connection_send (connection, frame);
 }
 
+/* Sends @call (its slot taken), after the connection's HELLO if it is the
+ * first, or ends it with the size error. */
 static void
 client_io_send_call (ClientIo *io,
                      Call     *call)
@@ -996,7 +997,8 @@ client_io_send_call (ClientIo *io,
   else
     call->id = io->next_id++;
   first = error == NULL && !io->hello_sent;
-  io->hello_sent = io->hello_sent || first;
+  if (first)
+    io->hello_sent = TRUE;
   g_mutex_unlock (&io->sync_lock);
   if (first)
     client_io_send_hello (connection);
@@ -1132,10 +1134,10 @@ dirty_client_io_sync_begin (DirtyClientIo  *io,
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&io->sync_lock);
   GError *size_error;
 
-  /* connecting is the I/O thread's; and a call started before this one
-   * (on any thread) but not yet sent by the I/O thread goes first */
-  /* a connection's first request goes with its HELLO, from the I/O
-   * thread (client_io_send_call ()) */
+  /* connecting is the I/O thread's; a call started before this one (on
+   * any thread) but not yet sent by the I/O thread goes first; and a
+   * connection's first request goes with its HELLO, from the I/O thread
+   * (client_io_send_call ()) */
   if (io->connection == NULL || io->n_unsent > 0 || !io->hello_sent)
     return NULL;
   size_error = client_io_check_size (io, frame);

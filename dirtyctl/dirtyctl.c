@@ -100,29 +100,40 @@ dirtyctl_parse (GOptionContext   *context,
   return TRUE;
 }
 
+/* The errno of the first write to standard output that failed, 0 if
+ * none did: by the time the verb ends, errno says something else. */
+static int output_errno;
+
 void
 dirtyctl_set_output_error (GError **error)
 {
-  int saved_errno = errno;
-
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
-               _("cannot write to standard output: %s"), g_strerror (saved_errno));
+  if (output_errno == 0)
+    output_errno = errno;
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (output_errno),
+               _("cannot write to standard output: %s"), g_strerror (output_errno));
 }
 
-/* Whatever a verb printed with g_print () sits in stdout's buffer, or
- * failed to be written: a status lost to a full disk must not exit 0.
- * (A verb that failed has said why already.) */
+/* g_print ()'s (status, metrics), as GLib's own but noting a failure */
+static void
+print_handler (const char *text)
+{
+  if ((fputs (text, stdout) == EOF || fflush (stdout) != 0) && output_errno == 0)
+    output_errno = errno;
+}
+
+/* What stdout still buffers is written now: a status lost to a full disk
+ * must not exit 0. (A verb that failed has said why already.) */
 static int
 check_output (int status)
 {
   g_autoptr(GError) error = NULL;
 
-  if (fflush (stdout) == 0 && !ferror (stdout))
+  if (fflush (stdout) != 0 && output_errno == 0)
+    output_errno = errno;
+  if (ferror (stdout) && output_errno == 0)
+    output_errno = EIO;
+  if (output_errno == 0 || status != DIRTYCTL_EXIT_OK)
     return status;
-  if (status != DIRTYCTL_EXIT_OK)
-    return status;
-  if (errno == 0)
-    errno = EIO;
   dirtyctl_set_output_error (&error);
   g_printerr ("dirtyctl: %s\n", error->message);
   return DIRTYCTL_EXIT_USAGE;
@@ -319,6 +330,7 @@ main (int    argc,
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("dirtyctl");
+  g_set_print_handler (print_handler);
   /* a closed pipe (dirtyctl stream ... | head) ends us quietly */
   signal (SIGPIPE, SIG_DFL);
 
@@ -339,6 +351,5 @@ main (int    argc,
   /* the verb sees "dirtyctl VERB" as its argv[0], then its arguments */
   name = g_strconcat ("dirtyctl ", verb->name, NULL);
   argv[first] = name;
-  errno = 0;
   return check_output (verb->run (argc - first, argv + first));
 }
