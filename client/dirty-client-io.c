@@ -925,9 +925,9 @@ client_io_connect (ClientIo *io)
   client_io_try_connect (io);
 }
 
-/* The arbiter would close the whole connection on an oversized frame,
- * failing every other call in flight: refuse it here, alone. Under
- * sync_lock. */
+/* A request over the arbiter's limits fails here, alone, before its
+ * bytes are written for the arbiter to read past and refuse (it would
+ * fail it alone too: docs/protocol.md, "Limits"). Under sync_lock. */
 static GError *
 client_io_check_size (ClientIo   *io,
                       DirtyFrame *request)
@@ -965,8 +965,8 @@ client_io_take_slot (ClientIo *io)
 }
 
 /* The arbiter answers a HELLO with its limits (client_io_handle_hello ()),
- * which a client must know to refuse an oversized request alone; it
- * sends none unasked. Sent with a connection's first request, not at
+ * which the client checks requests against (client_io_check_size ());
+ * it sends none unasked. Sent with a connection's first request, not at
  * connect: a connection the arbiter refuses at once (access, the per-uid
  * cap) is then read, its refusal with it, instead of written to after
  * the arbiter closed it. Until the answer is in, the defaults apply. */

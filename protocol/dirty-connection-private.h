@@ -36,6 +36,7 @@ struct _DirtyConnection {
 
   DirtyConnectionFrameFunc  frame_func;
   DirtyConnectionClosedFunc closed_func;
+  DirtyConnectionOversizedFunc oversized_func;
   gpointer                  user_data;
 
   DirtyWatch *watch;        /* from dirty_connection_start () until closed */
@@ -58,6 +59,7 @@ struct _DirtyConnection {
   gsize            header_have;
   gint64           frame_started;  /* monotonic time of its first byte */
   gboolean         in_body;
+  gboolean         skipping;       /* the body is read past, not kept: an oversized frame */
   DirtyFrameHeader header;
   guint8          *body;
   gsize            body_have;

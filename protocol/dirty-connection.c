@@ -137,6 +137,28 @@ read_fail (DirtyConnection *self,
     dirty_connection_fail (self, 0, error);
 }
 
+/* Whether the owner answered a frame over the limits itself (see
+ * dirty_connection_set_oversized_func ()). Not on a leader's thread: the
+ * callback is the owner's. */
+static gboolean
+refuse_oversized (DirtyConnection        *self,
+                  const DirtyFrameHeader *header,
+                  const GError           *error)
+{
+  return self->oversized_func != NULL && !self->leader_reading &&
+         self->oversized_func (self, header, error, self->user_data);
+}
+
+static void
+end_frame (DirtyConnection *self)
+{
+  self->in_body = FALSE;
+  self->skipping = FALSE;
+  self->header_have = 0;
+  self->body_have = 0;
+  self->frames_this_dispatch++;
+}
+
 static void
 deliver_frame (DirtyConnection *self)
 {
@@ -146,15 +168,14 @@ deliver_frame (DirtyConnection *self)
   g_autoptr(DirtyFrame) frame = dirty_frame_new_with_fds (&self->header, body, fds);
   g_autoptr(GError) error = NULL;
 
-  self->in_body = FALSE;
-  self->header_have = 0;
-  self->body_have = 0;
-  self->frames_this_dispatch++;
+  end_frame (self);
   /* a lying fd (not a sealed memfd, shorter than said) never reaches a
    * callback: a mapping of it could fault */
   if (fds != NULL && !dirty_frame_check_fds (frame, &self->limits, &error))
     {
-      read_fail (self, error);
+      if (dirty_frame_get_fd_payload (frame) <= self->limits.max_fd_payload ||
+          !refuse_oversized (self, &frame->header, error))
+        read_fail (self, error);
       return;
     }
   if (dirty_connection_sync_route (self, frame))
@@ -184,12 +205,31 @@ claim_fds (DirtyConnection *self)
   return TRUE;
 }
 
+/* A header over max_body or max_attachments, well-formed otherwise (the
+ * wire's bounds): if the owner answers the frame, its body is read past
+ * and not kept, and the connection goes on. */
+static gboolean
+skip_oversized (DirtyConnection *self,
+                const GError    *error)
+{
+  DirtyLimits lax = self->limits;
+
+  lax.max_body = G_MAXUINT32;
+  lax.max_attachments = G_MAXUINT16;
+  if (self->oversized_func == NULL ||
+      !dirty_frame_header_parse (self->header_buf, &lax, &self->header, NULL))
+    return FALSE;
+  self->skipping = refuse_oversized (self, &self->header, error);
+  return self->skipping;
+}
+
 static gboolean
 start_body (DirtyConnection *self)
 {
   g_autoptr(GError) error = NULL;
 
-  if (!dirty_frame_header_parse (self->header_buf, &self->limits, &self->header, &error))
+  if (!dirty_frame_header_parse (self->header_buf, &self->limits, &self->header, &error) &&
+      !skip_oversized (self, error))
     {
       read_fail (self, error);
       return FALSE;
@@ -198,6 +238,11 @@ start_body (DirtyConnection *self)
     return FALSE;
   self->in_body = TRUE;
   self->body_have = 0;
+  if (self->skipping)
+    {
+      g_clear_pointer (&self->body_fds, dirty_fd_set_unref);
+      return TRUE;
+    }
   /* +1 so a zero-length body still has a buffer to hand over */
   self->body = g_malloc (dirty_frame_header_body_length (&self->header) + 1);
   return TRUE;
@@ -234,7 +279,7 @@ consume_buffer (DirtyConnection *self)
           gsize want = dirty_frame_header_body_length (&self->header) - self->body_have;
 
           take = MIN (avail, want);
-          if (take)
+          if (take && !self->skipping)
             memcpy (self->body + self->body_have, self->rbuf + self->rbuf_pos, take);
           self->body_have += take;
           self->rbuf_pos += take;
@@ -243,7 +288,12 @@ consume_buffer (DirtyConnection *self)
         }
       if (self->in_body &&
           self->body_have == dirty_frame_header_body_length (&self->header))
-        deliver_frame (self);
+        {
+          if (self->skipping)
+            end_frame (self);
+          else
+            deliver_frame (self);
+        }
     }
   return FALSE;
 }
@@ -338,7 +388,7 @@ receive_some (DirtyConnection  *self,
               gboolean         *drained,
               GError          **error)
 {
-  if (self->in_body && self->rbuf_pos == self->rbuf_len)
+  if (self->in_body && !self->skipping && self->rbuf_pos == self->rbuf_len)
     {
       gsize want = dirty_frame_header_body_length (&self->header) - self->body_have;
 
@@ -713,6 +763,16 @@ feed_unread (gpointer user_data)
 }
 
 void
+dirty_connection_set_oversized_func (DirtyConnection              *self,
+                                     DirtyConnectionOversizedFunc  func)
+{
+  g_return_if_fail (DIRTY_IS_CONNECTION (self));
+  g_return_if_fail (self->context == NULL);
+
+  self->oversized_func = func;
+}
+
+void
 dirty_connection_start (DirtyConnection           *self,
                         GMainContext              *context,
                         DirtyConnectionFrameFunc   frame_func,
@@ -1002,6 +1062,13 @@ dirty_connection_detach_with_fds (DirtyConnection *self,
   /* the bytes go on; fds already received go only where the caller
    * takes them (a new owner would read a frame whose fds never arrive) */
   if (fds == NULL && (self->body_fds != NULL || self->pending_fds->len > 0))
+    {
+      errno = EBUSY;
+      return -1;
+    }
+  /* the bytes of a frame being skipped are gone: a new owner could not
+   * tell where the next frame begins */
+  if (self->skipping)
     {
       errno = EBUSY;
       return -1;

@@ -34,6 +34,18 @@ typedef void (*DirtyConnectionClosedFunc) (DirtyConnection *connection,
                                            const GError    *error,
                                            gpointer         user_data);
 
+/* Called, on the owner's context, for a frame over the size limits
+ * (max_body, max_attachments, max_fd_payload) but well-formed otherwise:
+ * TRUE when the owner answered it itself, and the frame is dropped, its
+ * bytes read past without being kept and its fds closed; FALSE fails the
+ * connection with @error, as without the callback. Over max_body or
+ * max_attachments this comes with the header, before the body is read;
+ * over max_fd_payload, with the complete frame. */
+typedef gboolean (*DirtyConnectionOversizedFunc) (DirtyConnection        *connection,
+                                                  const DirtyFrameHeader *header,
+                                                  const GError           *error,
+                                                  gpointer                user_data);
+
 /* Takes a reference on @socket and makes it non-blocking. @limits is
  * copied; NULL means the defaults. */
 DirtyConnection *dirty_connection_new (GSocket           *socket,
@@ -44,6 +56,11 @@ void      dirty_connection_start     (DirtyConnection           *self,
                                       DirtyConnectionFrameFunc   frame_func,
                                       DirtyConnectionClosedFunc  closed_func,
                                       gpointer                   user_data);
+
+/* Before start: frames over the limits go to @func (with the start's
+ * user_data) before they fail the connection. */
+void      dirty_connection_set_oversized_func (DirtyConnection              *self,
+                                               DirtyConnectionOversizedFunc  func);
 
 /* Queues @frame (a reference is taken). Dropped if the connection is
  * closed or closing. */

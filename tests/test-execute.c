@@ -762,6 +762,42 @@ test_over_max_body (void)
   g_assert_cmpint (call_int (client, ECHO, "add", "[40, 2]"), ==, 42);
 }
 
+/* A connection's first calls go out before the arbiter's limits are in
+ * (the answer to the HELLO sent with the first): checked against the
+ * defaults, a call over a lowered max_body or max_fd_payload reaches the
+ * arbiter. It fails alone, with invalid-argument, and the connection
+ * serves on. Before, the arbiter closed the connection for the
+ * oversized frame: "protocol", and every call on it lost. */
+static void
+test_over_limits_first_call (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = start (BASIC_CONFIG "max_body=2048\nmax_fd_payload=1\n");
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autoptr(DirtyClient) other = connect_to (daemon);
+  g_autofree char *big = g_strnfill (5000, 'x');
+  g_autoptr(JsonArray) args = json_array_new ();
+  g_autoptr(DirtyRequest) request = dirty_request_new (ECHO, "echo_bytes");
+  g_autoptr(GBytes) bytes = g_bytes_new_take (g_malloc0 (2 * 1024 * 1024), 2 * 1024 * 1024);
+  g_autoptr(DirtyReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+
+  json_array_add_string_element (args, big);
+  result = dirty_client_execute_sync (client, ECHO, "echo", args, NULL, NULL, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "exceeds the limit of 2048 bytes"));
+  g_clear_error (&error);
+  g_assert_cmpint (call_int (client, ECHO, "add", "[40, 2]"), ==, 42);
+
+  /* 2 MiB of bytes travel in a memfd: over max_fd_payload (1 MiB) */
+  dirty_request_add_bytes (request, bytes);
+  reply = dirty_client_send_sync (other, request, NULL, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+  g_assert_null (reply);
+  g_clear_error (&error);
+  g_assert_cmpint (call_int (other, ECHO, "add", "[1, 2]"), ==, 3);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -790,5 +826,6 @@ main (int argc, char **argv)
   g_test_add_func ("/config/bad-values-exit-1", test_bad_config_exits_1);
   g_test_add_func ("/config/socket-path-too-long", test_socket_path_too_long);
   g_test_add_func ("/execute/over-max-body", test_over_max_body);
+  g_test_add_func ("/execute/over-limits-first-call", test_over_limits_first_call);
   return g_test_run ();
 }

@@ -150,6 +150,18 @@ read_error_and_close (GSocket *socket, const char *code)
   return message;
 }
 
+/* Reads an ERROR for request @id with @code: the connection stays. */
+static void
+read_request_error (GSocket *socket, guint64 id, const char *code)
+{
+  g_autoptr(DirtyFrame) frame = dirty_test_raw_read_frame (socket);
+
+  g_assert_nonnull (frame);
+  g_assert_cmpint (frame->header.type, ==, DIRTY_FRAME_ERROR);
+  g_assert_cmpuint (frame->header.id, ==, id);
+  g_assert_cmpstr (error_code (frame, NULL), ==, code);
+}
+
 /* The same, naming @needle, and logged */
 static void
 expect_error_and_close (GSocket *socket, const char *code, const char *needle)
@@ -1054,17 +1066,27 @@ test_queue_flood (void)
   g_array_unref (flood.latency);
 }
 
-/* Over the configured max_body (not just the protocol's): refused from
- * the header. */
+/* A request over the configured max_body (not just the protocol's):
+ * refused from the header, before its body is read; the body is then
+ * read past, not kept, and the connection serves on. */
 static void
 test_over_max_body (void)
 {
   g_autoptr(GSocket) socket = raw_connect ();
+  g_autoptr(DirtyFrame) tiny = tiny_frame (2);
+  g_autofree guint8 *body = g_malloc0 (MAX_BODY + 1);
+  g_autoptr(DirtyFrame) reply = NULL;
   guint8 header[DIRTY_FRAME_HEADER_SIZE];
 
   write_header (header, 1, MAX_BODY + 1);
   g_assert_true (dirty_test_raw_send (socket, header, sizeof header));
-  expect_error_and_close (socket, "protocol", NULL);
+  read_request_error (socket, 1, "invalid-argument");
+  g_assert_true (dirty_test_raw_send (socket, body, MAX_BODY + 1));
+  g_assert_true (dirty_test_raw_send_frame (socket, tiny));
+  reply = dirty_test_raw_read_frame (socket);
+  g_assert_nonnull (reply);
+  g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_RESPONSE);
+  g_assert_cmpuint (reply->header.id, ==, 2);
 }
 
 /* A header claiming fewer bytes than the JSON that follows: the cut JSON
@@ -1118,8 +1140,10 @@ send_too_deep (GSocket *socket)
   dirty_test_raw_send (socket, json->str, json->len);
 }
 
-/* Three malformed frames (over max_body, a length too short, nesting too
- * deep), each on a fresh connection: each gets its ERROR and the close. */
+/* Three malformed frames (a request over max_body, a length too short,
+ * nesting too deep), each on a fresh connection: each gets its ERROR,
+ * the last two the close; the first is answered from its header, and
+ * the attacker hangs up instead of sending the body. */
 static void
 malformed_round (void)
 {
@@ -1136,7 +1160,7 @@ malformed_round (void)
   dirty_test_raw_send (cut, json, sizeof json - 1);
   send_too_deep (deep);
   /* (not logged: thousands of them) */
-  g_free (read_error_and_close (oversize, "protocol"));
+  read_request_error (oversize, 1, "invalid-argument");
   g_free (read_error_and_close (cut, "protocol"));
   g_free (read_error_and_close (deep, "protocol"));
 }
@@ -1174,9 +1198,9 @@ test_malformed_flood (void)
     }
   while (probe_running (&probe));
   probe_finish (&probe, thread, "malformed frames", &unloaded, HEAVY_CHECK);
-  printf ("# FIGURE malformed frames: %u x 3 connections (over max_body, length too short, "
-          "nesting too deep) and %u with a length too long, each answered protocol and "
-          "closed\n", rounds, long_ones);
+  printf ("# FIGURE malformed frames: %u x 3 connections (a request over max_body, "
+          "length too short, nesting too deep) and %u with a length too long, each "
+          "answered with its error\n", rounds, long_ones);
   check_rss ("after malformed frames");
 }
 

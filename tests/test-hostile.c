@@ -132,19 +132,72 @@ test_bad_version (void)
   assert_still_serving (daemon);
 }
 
+/* Over the wire's bound (a body of 4 GiB or more), or a frame other
+ * than a request over max_body: refused from the header alone, and the
+ * connection closed; the daemon never buffers the body. */
 static void
 test_oversize_frame (void)
 {
   g_autoptr(DirtyTestDaemon) daemon = start ();
   g_autoptr(GSocket) socket = raw_connect (daemon);
+  g_autoptr(GSocket) cancel = raw_connect (daemon);
+  DirtyFrameHeader h = { .type = DIRTY_FRAME_REQUEST, .id = 1, .json_length = G_MAXUINT32,
+                         .attachments_length = G_MAXUINT32 };
   guint8 header[DIRTY_FRAME_HEADER_SIZE];
 
-  /* refused from the header alone: the daemon never buffers the body */
-  write_header (header, DIRTY_FRAME_REQUEST, 1, 0x7fffffff);
+  dirty_frame_header_write (&h, header);
   send_raw (socket, header, sizeof header);
   expect_error (socket, 0, "protocol");
   expect_closed (socket);
+
+  write_header (header, DIRTY_FRAME_CANCEL, 1, limits.max_body + 1);
+  send_raw (cancel, header, sizeof header);
+  expect_error (cancel, 0, "protocol");
+  expect_closed (cancel);
   assert_still_serving (daemon);
+}
+
+/* A request over max_body or max_attachments fails alone, with
+ * invalid-argument: its bytes are read past, not kept, and the
+ * connection and the calls in flight on it go on. A client sends such a
+ * request when it does not know the limits yet (its first call) or never
+ * asks. The id is free again: the request never was in flight. */
+static void
+test_oversize_request (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO ";" TESTAPP "\n"
+                             "dirty_workers=1\ndirty_threads=2\nmax_body=4096\n", NULL);
+  g_autoptr(GSocket) socket = raw_connect (daemon);
+  g_autoptr(DirtyFrame) slow = dirty_test_raw_request (2, "{\"app\":\"" TESTAPP "\",\"action\":\"sleep\",\"args\":[2]}", 0);
+  g_autoptr(DirtyFrame) good = dirty_test_raw_request (1, "{\"app\":\"" ECHO "\",\"action\":\"add\",\"args\":[40,2]}", 0);
+  g_autofree char *x = g_strnfill (8 * 1024 * 1024, 'x');
+  g_autofree char *json = g_strconcat ("{\"app\":\"" ECHO "\",\"action\":\"echo\",\"args\":[\"",
+                                       x, "\"]}", NULL);
+  /* 8 MiB: more than one read, and more than the daemon reads at once */
+  g_autoptr(DirtyFrame) big = dirty_test_raw_request (1, json, 0);
+  g_autoptr(JsonNode) result = NULL;
+  g_autoptr(JsonNode) slept = NULL;
+  DirtyFrameHeader h = { .type = DIRTY_FRAME_REQUEST, .id = 3, .json_length = 2,
+                         .attachments_length = 4 * (DIRTY_DEFAULT_MAX_ATTACHMENTS + 1),
+                         .n_attachments = DIRTY_DEFAULT_MAX_ATTACHMENTS + 1 };
+  guint8 *many = g_malloc0 (DIRTY_FRAME_HEADER_SIZE + 2 + h.attachments_length);
+
+  g_assert_true (dirty_test_raw_send_frame (socket, slow));
+  g_assert_true (dirty_test_raw_send_frame (socket, big));
+  expect_error (socket, 1, "invalid-argument");
+  g_assert_true (dirty_test_raw_send_frame (socket, good));
+  result = expect_result (socket, 1);
+  g_assert_cmpint (json_node_get_int (result), ==, 42);
+
+  /* one attachment too many, all empty: a body of a few bytes */
+  dirty_frame_header_write (&h, many);
+  memcpy (many + DIRTY_FRAME_HEADER_SIZE, "{}", 2);
+  send_raw (socket, many, DIRTY_FRAME_HEADER_SIZE + 2 + h.attachments_length);
+  g_free (many);
+  expect_error (socket, 3, "invalid-argument");
+  slept = expect_result (socket, 2);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (slept));
 }
 
 static void
@@ -431,6 +484,7 @@ main (int argc, char **argv)
   g_test_add_func ("/hostile/bad-magic", test_bad_magic);
   g_test_add_func ("/hostile/bad-version", test_bad_version);
   g_test_add_func ("/hostile/oversize-frame", test_oversize_frame);
+  g_test_add_func ("/hostile/oversize-request", test_oversize_request);
   g_test_add_func ("/hostile/truncated-frame", test_truncated_frame);
   g_test_add_func ("/hostile/invalid-utf8", test_invalid_utf8);
   g_test_add_func ("/hostile/too-deep-json", test_too_deep_json);

@@ -3,6 +3,7 @@
  * the framed connection, over a real socketpair. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -938,6 +939,8 @@ typedef struct {
   GPtrArray       *frames;
   gboolean         closed;
   GError          *close_error;
+  guint64          refused_id;   /* the last oversized frame refused */
+  guint            n_refused;
 } ConnFixture;
 
 static void
@@ -957,11 +960,12 @@ on_closed (DirtyConnection *conn, const GError *error, gpointer user_data)
 }
 
 static void
-conn_setup (ConnFixture *fx, gconstpointer data)
+conn_open (ConnFixture                  *fx,
+           const DirtyLimits            *fixture_limits,
+           DirtyConnectionOversizedFunc  oversized_func)
 {
   int fds[2];
   g_autoptr(GSocket) socket = NULL;
-  const DirtyLimits *fixture_limits = data;
 
   g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
   socket = g_socket_new_from_fd (fds[0], NULL);
@@ -970,7 +974,41 @@ conn_setup (ConnFixture *fx, gconstpointer data)
   fx->context = g_main_context_new ();
   fx->frames = g_ptr_array_new_with_free_func ((GDestroyNotify) dirty_frame_unref);
   fx->conn = dirty_connection_new (socket, fixture_limits);
+  dirty_connection_set_oversized_func (fx->conn, oversized_func);
   dirty_connection_start (fx->conn, fx->context, on_frame, on_closed, fx);
+}
+
+static void
+conn_setup (ConnFixture *fx, gconstpointer data)
+{
+  conn_open (fx, data, NULL);
+}
+
+/* Refuses oversized frames but those of id 99 (left to fail the
+ * connection) */
+static gboolean
+on_oversized (DirtyConnection *conn, const DirtyFrameHeader *header, const GError *error,
+              gpointer user_data)
+{
+  ConnFixture *fx = user_data;
+
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+  if (header->id == 99)
+    return FALSE;
+  fx->refused_id = header->id;
+  fx->n_refused++;
+  return TRUE;
+}
+
+/* max_body 4096 and an oversized callback */
+static void
+conn_setup_refusing (ConnFixture *fx, gconstpointer data)
+{
+  DirtyLimits small;
+
+  dirty_limits_init (&small);
+  small.max_body = 4096;
+  conn_open (fx, &small, on_oversized);
 }
 
 static void
@@ -997,6 +1035,7 @@ iterate_until (ConnFixture *fx, gboolean (*done) (ConnFixture *))
 }
 
 static gboolean has_closed (ConnFixture *fx) { return fx->closed; }
+static gboolean has_one_frame (ConnFixture *fx) { return fx->frames->len >= 1; }
 static gboolean has_two_frames (ConnFixture *fx) { return fx->frames->len >= 2; }
 
 static void
@@ -1409,6 +1448,76 @@ test_conn_large_frame (ConnFixture *fx, gconstpointer data)
   g_assert_true (g_bytes_equal (((DirtyFrame *) fx->frames->pdata[0])->body, frame->body));
 }
 
+/* Writes @len bytes of @data with @fd as SCM_RIGHTS, as a frame's first
+ * bytes carry its fds */
+static void
+write_with_fd (int peer_fd, const void *data, gsize len, int fd)
+{
+  union { struct cmsghdr header; char space[CMSG_SPACE (sizeof (int))]; } control;
+  struct iovec iov = { .iov_base = (void *) data, .iov_len = len };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = &control, .msg_controllen = sizeof control };
+  struct cmsghdr *c;
+
+  memset (&control, 0, sizeof control);
+  c = CMSG_FIRSTHDR (&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (c), &fd, sizeof fd);
+  g_assert_cmpint (sendmsg (peer_fd, &msg, 0), ==, (gssize) len);
+}
+
+static gboolean has_refused (ConnFixture *fx) { return fx->n_refused >= 1; }
+
+/* A frame over max_body that the owner refuses (an oversized request
+ * the arbiter answers) is read past: its 1 MiB body never buffered, its
+ * fd closed, the next frame delivered, the connection open. One it does
+ * not refuse fails the connection, as without the callback. */
+static void
+test_conn_oversized_skipped (ConnFixture *fx, gconstpointer data)
+{
+  gsize json_len = 1024 * 1024;
+  g_autofree guint8 *body = g_malloc0 (json_len + 12);
+  g_autoptr(DirtyFrame) heartbeat = dirty_frame_new_empty (DIRTY_FRAME_HEARTBEAT, 0, 0);
+  DirtyFrameHeader h = { .type = DIRTY_FRAME_REQUEST, .id = 7, .json_length = json_len,
+                         .attachments_length = 12, .n_attachments = 1, .n_fds = 1 };
+  guint8 header[DIRTY_FRAME_HEADER_SIZE];
+  int pipe_fds[2];
+  char byte;
+
+  g_assert_cmpint (pipe2 (pipe_fds, O_NONBLOCK), ==, 0);
+  dirty_frame_header_write (&h, header);
+  write_with_fd (fx->peer_fd, header, sizeof header, pipe_fds[1]);
+  close (pipe_fds[1]);
+  iterate_until (fx, has_refused);
+  g_assert_cmpuint (fx->refused_id, ==, 7);
+  /* refused from the header: the fd it carried is closed already, and
+   * the pipe's only writer gone */
+  g_assert_cmpint (read (pipe_fds[0], &byte, 1), ==, 0);
+  close (pipe_fds[0]);
+
+  for (gsize off = 0; off < json_len + 12; off += 65536)
+    {
+      write_all (fx->peer_fd, body + off, MIN (65536, json_len + 12 - off));
+      while (g_main_context_iteration (fx->context, FALSE))
+        ;
+    }
+  dirty_frame_header_write (&heartbeat->header, header);
+  write_all (fx->peer_fd, header, sizeof header);
+  iterate_until (fx, has_one_frame);
+  g_assert_cmpint (((DirtyFrame *) fx->frames->pdata[0])->header.type, ==, DIRTY_FRAME_HEARTBEAT);
+  g_assert_cmpuint (fx->n_refused, ==, 1);
+  g_assert_false (fx->closed);
+
+  write_header (header, DIRTY_FRAME_REQUEST, 99, 5000, 0, 0);
+  write_all (fx->peer_fd, header, sizeof header);
+  iterate_until (fx, has_closed);
+  g_assert_error (fx->close_error, DIRTY_ERROR, DIRTY_ERROR_PROTOCOL);
+  g_assert_nonnull (strstr (fx->close_error->message, "exceeds the limit of 4096"));
+  g_assert_cmpuint (fx->n_refused, ==, 1);
+}
+
 /* Slowloris: a frame trickling in one byte at a time is cut off at the
  * frame timeout, with a protocol error the peer can read. */
 static void
@@ -1477,7 +1586,6 @@ test_conn_unread_queue_is_capped (ConnFixture *fx, gconstpointer data)
   g_assert_nonnull (strstr (fx->close_error->message, "not reading"));
 }
 
-static gboolean has_one_frame (ConnFixture *fx) { return fx->frames->len >= 1; }
 
 /* The restart handoff (daemon/arbiter/dirty-handoff.c): a connection
  * paused mid-frame and detached gives its fd and the partial frame to a
@@ -1602,6 +1710,8 @@ main (int argc, char **argv)
               conn_setup, test_conn_frame_budget, conn_teardown);
   g_test_add ("/protocol/connection/large-frame", ConnFixture, NULL,
               conn_setup, test_conn_large_frame, conn_teardown);
+  g_test_add ("/protocol/connection/oversized-skipped", ConnFixture, NULL,
+              conn_setup_refusing, test_conn_oversized_skipped, conn_teardown);
   g_test_add ("/protocol/connection/incomplete-frame-times-out", ConnFixture,
               &short_frame_timeout, conn_setup, test_conn_incomplete_frame_times_out,
               conn_teardown);

@@ -308,6 +308,31 @@ dirty_peer_handle_request (DirtyPeer  *self,
     }
 }
 
+/* A request over the limits (max_body, max_attachments, max_fd_payload)
+ * fails alone, its bytes skipped: a client that sent it before it had the
+ * limits (their HELLO answer comes after its first call goes out), or
+ * that never asks for them, keeps its connection and its other calls.
+ * Anything else over them is a protocol error. */
+static gboolean
+dirty_peer_on_oversized (DirtyConnection        *connection,
+                         const DirtyFrameHeader *header,
+                         const GError           *error,
+                         gpointer                user_data)
+{
+  DirtyPeer *self = user_data;
+  guint64 id = header->id;
+
+  if (header->type != DIRTY_FRAME_REQUEST || id == 0 ||
+      g_hash_table_contains (self->jobs, &id))
+    return FALSE;
+  dirty_log_call_error (G_LOG_LEVEL_MESSAGE, NULL, NULL, id, 0, 0,
+                        DIRTY_ERROR_INVALID_ARGUMENT, NULL,
+                        "client %" G_GUINT64_FORMAT ": request refused: %s",
+                        self->serial, error->message);
+  dirty_peer_send_error (self, id, DIRTY_ERROR_INVALID_ARGUMENT, error->message);
+  return TRUE;
+}
+
 static void
 dirty_peer_handle_cancel (DirtyPeer  *self,
                           DirtyFrame *frame)
@@ -602,6 +627,7 @@ dirty_peer_abandon_jobs (DirtyPeer *self)
 void
 dirty_peer_start (DirtyPeer *self)
 {
+  dirty_connection_set_oversized_func (self->connection, dirty_peer_on_oversized);
   dirty_connection_start (self->connection, g_main_context_get_thread_default (),
                           dirty_peer_frame_cb, dirty_peer_closed_cb, self);
 }
