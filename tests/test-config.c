@@ -78,6 +78,41 @@ test_good_file (void)
   g_assert_cmpstr (dirty_config_get_socket (config), ==, "/run/x.sock");
 }
 
+/* A byte order mark before the first group (Notepad writes one) is not
+ * part of it; the line numbers of errors stay right. */
+/* A NUL byte ends the text for the parser: the settings after it would
+ * be ignored without a word. The file is refused, naming the line. */
+static void
+test_nul_byte (void)
+{
+  static const char text[] = "[dirty-arbiter]\ndirty_workers=2\n\0\ndirty_workers=x\n";
+  g_autoptr(DirtyConfig) config = dirty_config_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = write_config ("");
+
+  g_assert_true (g_file_set_contents (path, text, sizeof text - 1, &error));
+  g_assert_false (dirty_config_load_file (config, path, TRUE, &error));
+  g_assert_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_PARSE);
+  g_assert_true (g_str_has_suffix (error->message, ":3: a NUL byte: this is not a text file"));
+  g_unlink (path);
+}
+
+static void
+test_byte_order_mark (void)
+{
+  g_autoptr(DirtyConfig) config = dirty_config_new ();
+  g_autoptr(DirtyConfig) bad = dirty_config_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (dirty_config_load_data (config, "\xef\xbb\xbf[dirty-arbiter]\ndirty_workers=3\n",
+                                         "test.conf", &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (dirty_config_get_workers (config), ==, 3);
+  g_assert_false (dirty_config_load_data (bad, "\xef\xbb\xbf[dirty-arbiter]\ndirty_workers=x\n",
+                                          "test.conf", &error));
+  g_assert_nonnull (strstr (error->message, "test.conf:2: dirty_workers:"));
+}
+
 typedef struct {
   const char *text;
   const char *expected;   /* a substring of the message */
@@ -397,6 +432,8 @@ main (int    argc,
 
   g_test_add_func ("/config/defaults", test_defaults);
   g_test_add_func ("/config/good-file", test_good_file);
+  g_test_add_func ("/config/byte-order-mark", test_byte_order_mark);
+  g_test_add_func ("/config/nul-byte", test_nul_byte);
   g_test_add_func ("/config/bad-values", test_bad_values);
   g_test_add_func ("/config/app-spec", test_app_spec);
   g_test_add_func ("/config/command-line-wins", test_command_line_wins);

@@ -498,6 +498,10 @@ dirty_config_load_data (DirtyConfig  *self,
   g_return_val_if_fail (DIRTY_IS_CONFIG (self), FALSE);
   g_return_val_if_fail (data != NULL && name != NULL, FALSE);
 
+  /* a byte order mark, as some editors write: skipped, as systemd does
+   * in its own config files (GKeyFile would call the first line bad) */
+  if (g_str_has_prefix (data, "\xef\xbb\xbf"))
+    data += 3;
   if (!g_key_file_load_from_data (keyfile, data, -1, G_KEY_FILE_NONE, &local_error))
     {
       g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_PARSE,

@@ -18,16 +18,31 @@ dirty_config_load_file (DirtyConfig  *self,
 {
   g_autofree char *data = NULL;
   g_autoptr(GError) local_error = NULL;
+  gsize length;
+  const char *nul;
 
   g_return_val_if_fail (DIRTY_IS_CONFIG (self), FALSE);
   g_return_val_if_fail (path != NULL, FALSE);
 
-  if (!g_file_get_contents (path, &data, NULL, &local_error))
+  if (!g_file_get_contents (path, &data, &length, &local_error))
     {
       if (!must_exist && g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
         return TRUE;
       g_set_error_literal (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_NOT_FOUND,
                            local_error->message);
+      return FALSE;
+    }
+  /* the text ends at a NUL for the parser: what follows it would be
+   * ignored without a word */
+  nul = memchr (data, '\0', length);
+  if (nul != NULL)
+    {
+      guint line = 1;
+
+      for (const char *p = data; p < nul; p++)
+        line += *p == '\n';
+      g_set_error (error, DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_PARSE,
+                   _("%s:%u: a NUL byte: this is not a text file"), path, line);
       return FALSE;
     }
   if (!dirty_config_load_data (self, data, path, error))
