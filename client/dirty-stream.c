@@ -10,6 +10,7 @@
 
 #include "dirty-client-io-private.h"
 #include "dirty-error.h"
+#include "dirty-json-write.h"
 #include "dirty-message.h"
 #include "dirty-stream-private.h"
 #include "dirty-i18n-private.h"
@@ -480,9 +481,10 @@ chunk_to_bytes (JsonNode  *data,
   if (JSON_NODE_HOLDS_VALUE (data) && json_node_get_value_type (data) == G_TYPE_STRING)
     return g_bytes_new (json_node_get_string (data), strlen (json_node_get_string (data)));
   {
-    char *text = json_to_string (data, FALSE);
+    gsize length;
+    char *text = dirty_json_to_text (data, FALSE, &length);
 
-    return g_bytes_new_take (text, strlen (text));
+    return g_bytes_new_take (text, length);
   }
 }
 

@@ -13,5 +13,6 @@
 #include "dirty-app.h"
 #include "dirty-worker.h"
 #include "dirty-hooks.h"
+#include "dirty-json.h"
 
 #undef __DIRTY_H_INSIDE__

@@ -251,8 +251,9 @@ summarise (JsonNode    *node,
       JsonNode *member;
       g_autoptr(JsonObject) out = json_object_new ();
 
-      json_object_iter_init (&iter, json_node_get_object (node));
-      while (json_object_iter_next (&iter, &name, &member))
+      /* in the order the action wrote them */
+      json_object_iter_init_ordered (&iter, json_node_get_object (node));
+      while (json_object_iter_next_ordered (&iter, &name, &member))
         json_object_set_member (out, name, summarise (member, lookup, owner));
       return json_node_init_object (json_node_alloc (), out);
     }
@@ -298,7 +299,7 @@ print_reply (DirtyReply *reply)
   GBytes *bytes = dirty_reply_get_bytes (reply);
   g_autoptr(JsonNode) shown = summarise (dirty_reply_get_result (reply),
                                          (LookupBytes) dirty_reply_lookup_bytes, reply);
-  g_autofree char *json = json_to_string (shown, TRUE);
+  g_autofree char *json = dirty_json_to_string (shown, TRUE);
   g_autofree char *line = g_strconcat (json, "\n", NULL);
   g_autoptr(GError) error = NULL;
 
@@ -401,7 +402,7 @@ print_chunk (DirtyStream  *stream,
       return print_out (text, strlen (text), error);
     }
   shown = summarise (chunk, (LookupBytes) dirty_stream_lookup_bytes, stream);
-  line = json_to_string (shown, FALSE);
+  line = dirty_json_to_string (shown, FALSE);
   return print_out (line, strlen (line), error) && print_out ("\n", 1, error);
 }
 

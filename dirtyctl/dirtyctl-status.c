@@ -214,7 +214,7 @@ dirtyctl_status (int    argc,
 
   if (opt_json)
     {
-      g_autofree char *json = json_to_string (root, TRUE);
+      g_autofree char *json = dirty_json_to_string (root, TRUE);
 
       g_print ("%s\n", json);
       return DIRTYCTL_EXIT_OK;

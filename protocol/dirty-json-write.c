@@ -13,7 +13,10 @@
 /* JSON text from json-glib trees, without JsonGenerator (whose setup
  * costs more than a small body's text), and only text every peer
  * accepts: strict JSON (RFC 8259), escapes for '"', '\\' and control
- * characters, doubles with 17 significant digits (an exact round trip).
+ * characters, doubles in the fewest of 15 to 17 significant digits that
+ * read back exactly (0.1, not 0.10000000000000001), always with a '.' or
+ * an exponent (1.0, 1e+20: json-glib 1.6's generator writes 1e+20.0,
+ * which is not JSON).
  *
  * What JSON cannot say (a number that is not finite, a string that is
  * not UTF-8) and nesting past the protocol's limit either fail, for a
@@ -28,6 +31,7 @@ typedef struct {
   gboolean  repair;        /* null for a bad value, U+FFFD for a bad byte */
   guint     n_attachments; /* what a {"$bytes": i} may refer to */
   GError  **error;         /* else why it failed */
+  gboolean  pretty;        /* a member or element a line, indented by 2 */
 } Writer;
 
 static gboolean
@@ -118,9 +122,17 @@ write_double (Writer *w,
 {
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
 
+  static const char * const formats[] = { "%.15g", "%.16g", "%.17g" };
+
   if (!isfinite (d))
     return fault (w, "a number that is not finite (NaN or infinity)");
-  g_ascii_formatd (buf, sizeof buf, "%.17g", d);
+  /* 17 digits always read back as @d; fewer usually do */
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++)
+    {
+      g_ascii_formatd (buf, sizeof buf, formats[i], d);
+      if (g_ascii_strtod (buf, NULL) == d)
+        break;
+    }
   g_string_append (w->out, buf);
   /* keep it a double for the reader: 1 would come back an integer */
   if (strpbrk (buf, ".eE") == NULL)
@@ -131,6 +143,18 @@ write_double (Writer *w,
 static gboolean write_node (Writer   *w,
                             JsonNode *node,
                             guint     depth);
+
+/* Pretty text: a new line, indented for @depth */
+static void
+new_line (Writer *w,
+          guint   depth)
+{
+  if (!w->pretty)
+    return;
+  g_string_append_c (w->out, '\n');
+  for (guint i = 0; i < depth; i++)
+    g_string_append (w->out, "  ");
+}
 
 /* @depth counts the arrays and objects around the one written: a reader
  * refuses a frame whose JSON nests deeper than DIRTY_DEFAULT_MAX_DEPTH */
@@ -182,12 +206,15 @@ write_object (Writer     *w,
       if (!first)
         g_string_append_c (w->out, ',');
       first = FALSE;
+      new_line (w, depth + 1);
       if (!write_string (w, name))
         return FALSE;
-      g_string_append_c (w->out, ':');
+      g_string_append (w->out, w->pretty ? ": " : ":");
       if (!write_node (w, member, depth + 1))
         return FALSE;
     }
+  if (!first)
+    new_line (w, depth);
   g_string_append_c (w->out, '}');
   return TRUE;
 }
@@ -206,9 +233,12 @@ write_array (Writer    *w,
     {
       if (i > 0)
         g_string_append_c (w->out, ',');
+      new_line (w, depth + 1);
       if (!write_node (w, json_array_get_element (array, i), depth + 1))
         return FALSE;
     }
+  if (n > 0)
+    new_line (w, depth);
   g_string_append_c (w->out, ']');
   return TRUE;
 }
@@ -295,11 +325,13 @@ dirty_json_append_object (GString     *out,
 
 char *
 dirty_json_to_text (JsonNode *root,
+                    gboolean  pretty,
                     gsize    *length)
 {
-  Writer w = { g_string_sized_new (128), TRUE, G_MAXUINT, NULL };
+  Writer w = { g_string_sized_new (128), TRUE, G_MAXUINT, NULL, pretty };
 
   write_node (&w, root, 0);
-  *length = w.out->len;
+  if (length != NULL)
+    *length = w.out->len;
   return g_string_free (w.out, FALSE);
 }

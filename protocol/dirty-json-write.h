@@ -38,9 +38,11 @@ void        dirty_json_append_int    (GString     *out,
 
 /* @root as JSON text, as above, but repairing instead of failing: null
  * for a value JSON cannot carry, U+FFFD for bytes that are not UTF-8.
- * For frames of our own making, whose text is sent whatever it holds.
- * (transfer full) */
+ * For frames of our own making, whose text is sent whatever it holds,
+ * and for text shown to people (@pretty: a member or element a line).
+ * @length may be NULL. (transfer full) */
 char       *dirty_json_to_text       (JsonNode    *root,
+                                      gboolean     pretty,
                                       gsize       *length);
 
 G_END_DECLS

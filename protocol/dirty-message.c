@@ -184,7 +184,7 @@ dirty_frame_encode (DirtyFrameType  type,
                     GPtrArray      *attachments)
 {
   gsize json_length = 0;
-  char *json = root ? dirty_json_to_text (root, &json_length) : NULL;
+  char *json = root ? dirty_json_to_text (root, FALSE, &json_length) : NULL;
 
   return encode_body (type, flags, id, aux, json, json_length, TRUE, attachments, FALSE, NULL);
 }
@@ -199,7 +199,7 @@ dirty_frame_encode_with_fds (DirtyFrameType  type,
                              DirtyMemfdPool *pool)
 {
   gsize json_length = 0;
-  char *json = root ? dirty_json_to_text (root, &json_length) : NULL;
+  char *json = root ? dirty_json_to_text (root, FALSE, &json_length) : NULL;
 
   return encode_body (type, flags, id, aux, json, json_length, TRUE, attachments, TRUE, pool);
 }

@@ -157,6 +157,12 @@ test_call (void)
   node = parse_json (out);
   expected = parse_json ("[\"hello\", [1, {\"a\": null}]]");
   g_assert_true (json_node_equal (node, expected));
+  /* JSON that reads back (json-glib's generator wrote 1e+20.0), doubles
+   * in their fewest digits, members in their order */
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (RUN (daemon, &out, NULL, "call", ECHO, "echo", "1e20", "0.1", "2.0",
+                        "{\"z\":[],\"a\":{}}"), ==, 0);
+  g_assert_cmpstr (out, ==, "[\n  1e+20,\n  0.1,\n  2.0,\n  {\n    \"z\": [],\n    \"a\": {}\n  }\n]\n");
 
   /* --kwarg, its value parsed as JSON */
   g_assert_cmpint (RUN (daemon, NULL, NULL, "call", COUNTER, "reset"), ==, 0);

@@ -817,6 +817,35 @@ test_encode_string (void)
  * of 64 passes both, 65 neither; a NaN, an infinity and a byte that is
  * not UTF-8 fail with INVALID_ARGUMENT. Frames of our own making repair
  * them instead (dirty_json_to_text): null, U+FFFD. */
+/* Doubles in the fewest digits that read back exactly, always with a
+ * '.' or an exponent (json-glib 1.6 writes 1e+20.0 and
+ * 0.10000000000000001); pretty text a member or element a line. */
+static void
+test_json_write_doubles (void)
+{
+  static const struct { double value; const char *text; } cases[] = {
+    { 0.1, "0.1" }, { 1.0, "1.0" }, { -0.0, "-0.0" }, { 1e20, "1e+20" },
+    { 1.5e-7, "1.5e-07" }, { 2.0 / 3.0, "0.6666666666666666" },
+    { 1.7976931348623157e308, "1.7976931348623157e+308" }, { 123456.789, "123456.789" },
+    { 9007199254740993.0, "9007199254740992.0" },
+  };
+  g_autoptr(JsonNode) tree = parse ("{\"a\":[1,{\"b\":null}],\"c\":[],\"d\":{}}");
+  g_autofree char *pretty = dirty_json_to_text (tree, TRUE, NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(JsonNode) node = json_node_init_double (json_node_alloc (), cases[i].value);
+      gsize length;
+      g_autofree char *text = dirty_json_to_text (node, FALSE, &length);
+
+      g_assert_cmpstr (text, ==, cases[i].text);
+      g_assert_cmpuint (length, ==, strlen (text));
+      g_assert_true (g_ascii_strtod (text, NULL) == cases[i].value);
+    }
+  g_assert_cmpstr (pretty, ==, "{\n  \"a\": [\n    1,\n    {\n      \"b\": null\n    }\n  ],\n"
+                               "  \"c\": [],\n  \"d\": {}\n}");
+}
+
 static void
 test_json_write_limits (void)
 {
@@ -851,7 +880,7 @@ test_json_write_limits (void)
       g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
       g_clear_error (&error);
 
-      fixed = dirty_json_to_text (unwritable[i], &length);
+      fixed = dirty_json_to_text (unwritable[i], FALSE, &length);
       g_assert_true (dirty_json_check (fixed, length, DIRTY_DEFAULT_MAX_DEPTH, &error));
       g_assert_no_error (error);
       if (repaired[i] != NULL)
@@ -878,7 +907,7 @@ test_json_write_limits (void)
     g_string_truncate (text, 0);
     g_assert_true (dirty_json_append (text, plain, 1, 0, &error));
     g_assert_no_error (error);
-    kept = dirty_json_to_text (ref, &length);
+    kept = dirty_json_to_text (ref, FALSE, &length);
     g_assert_cmpstr (kept, ==, "[{\"$bytes\":1}]");
   }
   /* and the reader refuses what the writer refused */
@@ -1685,6 +1714,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/encode-round-trip", test_encode_round_trip);
   g_test_add_func ("/protocol/attachment-check", test_attachment_check);
   g_test_add_func ("/protocol/fd-attachment-fast-paths", test_fd_attachment_fast_paths);
+  g_test_add_func ("/protocol/json-write-doubles", test_json_write_doubles);
   g_test_add_func ("/protocol/encode-string", test_encode_string);
   g_test_add_func ("/protocol/json-write-limits", test_json_write_limits);
   g_test_add_func ("/protocol/body/round-trip", test_body_round_trip);

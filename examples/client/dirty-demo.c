@@ -40,7 +40,7 @@ static void
 print_result (const char *what,
               JsonNode   *result)
 {
-  g_autofree char *json = json_to_string (result, FALSE);
+  g_autofree char *json = dirty_json_to_string (result, FALSE);
 
   g_print ("%s: %s\n", what, json);
 }

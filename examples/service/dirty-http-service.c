@@ -127,7 +127,7 @@ error_json (const GError *error)
   json_builder_add_string_value (builder, error->message);
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
-  return json_to_string (root, FALSE);
+  return dirty_json_to_string (root, FALSE);
 }
 
 static guint
@@ -238,7 +238,7 @@ add_done_cb (GObject      *source,
     }
   else
     {
-      value = json_to_string (sum, FALSE);
+      value = dirty_json_to_string (sum, FALSE);
       respond_json (exchange->msg, SOUP_STATUS_OK, g_strdup_printf ("{\"result\":%s}", value));
     }
   soup_server_message_unpause (exchange->msg);
@@ -315,7 +315,7 @@ next_token_cb (GObject      *source,
     return;
   if (token != NULL)
     {
-      data = json_to_string (token, FALSE);
+      data = dirty_json_to_string (token, FALSE);
       send_event (exchange, NULL, data);   /* on_wrote_chunk reads the next */
       return;
     }

@@ -81,6 +81,16 @@ def execute_sync(client):
 
 
 @test
+def result_as_json_text(client):
+    args = Json.Array.new()
+    args.add_double_element(1e20)
+    args.add_double_element(0.1)
+    result = client.execute_sync(ECHO, "echo", args, None, None)
+    text = Dirty.json_to_string(result, False)
+    assert text == "[1e+20,0.1]", text
+
+
+@test
 def execute_async_on_main_loop(client):
     def start(done):
         client.execute(ECHO, "add", numbers(40, 2), None, None,
