@@ -141,6 +141,11 @@ test_bad_values (void)
     { "[dirty-arbiter]\ndirty_apps=echo:Bad-Name\n", "dirty_apps" },
     { "[dirty-arbiter]\ndirty_apps=echo:A;echo:A\n", "listed twice" },
     { "[dirty-arbiter]\nsocket=\n", "test.conf:2: socket:" },
+    /* relative to what? a daemon's directory is whatever started it */
+    { "[dirty-arbiter]\nsocket=rel.sock\n", "test.conf:2: socket: “rel.sock” is not an absolute path" },
+    { "[dirty-arbiter]\nlog_file=a.log\n", "test.conf:2: log_file: “a.log” is not an absolute" },
+    { "[dirty-arbiter]\nworker_socket=w.sock\n", "test.conf:2: worker_socket: “w.sock” is not" },
+    { "[dirty-arbiter]\ndirty_app_path=/a;apps\n", "test.conf:2: dirty_app_path: “apps” is not" },
     { "not a key file\n", "test.conf" },
   };
 
@@ -212,6 +217,31 @@ test_command_line_wins (void)
   g_assert_cmpstr (dirty_config_get_socket (config), ==, "/cli.sock");
   g_assert_cmpstr (dirty_config_get_file (config), ==, path);
   g_unlink (path);
+}
+
+/* Relative paths on the command line are taken against the directory
+ * the arbiter was started in, once: a reload, or a worker unit (whose
+ * directory is /), finds the same files. */
+static void
+test_command_line_relative (void)
+{
+  g_autoptr(DirtyConfig) config = dirty_config_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *cwd = g_get_current_dir ();
+  g_autofree char *socket = g_build_filename (cwd, "a.sock", NULL);
+  g_autofree char *log = g_build_filename (cwd, "a.log", NULL);
+  g_autofree char *apps = g_build_filename (cwd, "apps", NULL);
+  char *argv[] = {
+    "dirty-arbiter", "--socket=./a.sock", "--log-file=a.log", "--app-path=apps/", "--app-path=/x",
+    "--dirty-app=a:A", NULL
+  };
+
+  g_assert_true (dirty_config_parse_command_line (config, argv, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (dirty_config_get_socket (config), ==, socket);
+  g_assert_cmpstr (dirty_config_get_log_file (config), ==, log);
+  g_assert_cmpstr (dirty_config_get_app_path (config)[0], ==, apps);
+  g_assert_cmpstr (dirty_config_get_app_path (config)[1], ==, "/x");
 }
 
 static void
@@ -438,6 +468,7 @@ main (int    argc,
   g_test_add_func ("/config/app-spec", test_app_spec);
   g_test_add_func ("/config/command-line-wins", test_command_line_wins);
   g_test_add_func ("/config/command-line-errors", test_command_line_errors);
+  g_test_add_func ("/config/command-line-relative", test_command_line_relative);
   g_test_add_func ("/config/app-counts", test_app_counts);
   g_test_add_func ("/config/python-apps", test_python_apps);
   g_test_add_func ("/config/drop-ins", test_drop_ins);

@@ -281,6 +281,15 @@ load_uints (DirtyConfig *self,
                           keyfile, name, data, error);
 }
 
+/* Relative to what? A daemon's directory is whatever started it (/
+ * under systemd, and a worker unit's differs from the arbiter's). */
+static GError *
+not_absolute (const char *path)
+{
+  return g_error_new (DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
+                      _("“%s” is not an absolute path"), path);
+}
+
 static gboolean
 load_list (GKeyFile    *keyfile,
            const char  *key,
@@ -308,12 +317,20 @@ load_list (GKeyFile    *keyfile,
       dirty_config_set_apps (self, cleaned);
       return TRUE;
     }
+  for (guint i = 0; cleaned[i] != NULL; i++)
+    if (!g_path_is_absolute (cleaned[i]))
+      {
+        local_error = not_absolute (cleaned[i]);
+        g_strfreev (cleaned);
+        return fail_key (error, local_error, name, data, key);
+      }
   g_strfreev (*out);
   *out = cleaned;
   return TRUE;
 }
 
-/* A single path value (socket, log_file): not empty. */
+/* A single path value (socket, log_file, worker_socket, python): not
+ * empty, absolute. */
 static gboolean
 load_path (GKeyFile    *keyfile,
            const char  *key,
@@ -336,6 +353,8 @@ load_path (GKeyFile    *keyfile,
                      g_error_new_literal (DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
                                           _("the path is empty")),
                      name, data, key);
+  if (!g_path_is_absolute (value))
+    return fail_key (error, not_absolute (value), name, data, key);
   g_free (*out);
   *out = g_steal_pointer (&value);
   return TRUE;
@@ -439,14 +458,7 @@ load_python (DirtyConfig *self,
              const char  *data,
              GError     **error)
 {
-  if (!load_path (keyfile, "python", &self->python, name, data, error))
-    return FALSE;
-  if (!g_path_is_absolute (self->python))
-    return fail_key (error,
-                     g_error_new (DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
-                                  _("“%s” is not an absolute path"), self->python),
-                     name, data, "python");
-  return TRUE;
+  return load_path (keyfile, "python", &self->python, name, data, error);
 }
 
 /* dirty_max_requests, dirty_max_requests_jitter, dirty_max_rss, dirty_kill_rss,
@@ -479,10 +491,7 @@ load_recycle (DirtyConfig *self,
   if (!load_path (keyfile, "hooks_module", &self->hooks_module, name, data, error))
     return FALSE;
   if (self->hooks_module != NULL && !g_path_is_absolute (self->hooks_module))
-    return fail_key (error,
-                     g_error_new (DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_INVALID,
-                                  _("“%s” is not an absolute path"), self->hooks_module),
-                     name, data, "hooks_module");
+    return fail_key (error, not_absolute (self->hooks_module), name, data, "hooks_module");
   return TRUE;
 }
 

@@ -96,7 +96,8 @@ static const char description_files[] = N_(
   "Config (GKeyFile syntax): %s/dirty-arbiter/dirty-arbiter.conf,\n"
   "then dirty-arbiter.conf.d/*.conf beside it in lexical order; a user instance\n"
   "(not root, XDG_RUNTIME_DIR set) reads $XDG_CONFIG_HOME/dirty-arbiter/ instead.\n"
-  "--config FILE reads FILE alone.\n");
+  "--config FILE reads FILE alone. Paths in a file must be absolute; on the\n"
+  "command line a relative path is taken against the current directory.\n");
 
 static const char description_keys[] = N_(
   "  [dirty-arbiter]\n"
@@ -279,7 +280,9 @@ apply_path (const char  *option,
                        g_error_new_literal (DIRTY_CONFIG_ERROR, DIRTY_CONFIG_ERROR_USAGE,
                                             _("the path is empty")));
   g_free (*field);
-  *field = g_strdup (value);
+  /* against the directory it was started in, now: a reload, or a worker
+   * unit started elsewhere, finds the same file */
+  *field = g_canonicalize_filename (value, NULL);
   return TRUE;
 }
 
@@ -329,6 +332,13 @@ apply_options (DirtyConfig  *self,
     {
       g_strfreev (self->app_path);
       self->app_path = dirty_config_clean_list (options->app_path, FALSE, NULL);
+      for (guint i = 0; self->app_path[i] != NULL; i++)
+        {
+          char *absolute = g_canonicalize_filename (self->app_path[i], NULL);
+
+          g_free (self->app_path[i]);
+          self->app_path[i] = absolute;
+        }
     }
   if (!apply_path ("socket", options->socket, &self->socket, error) ||
       !apply_path ("log-file", options->log_file, &self->log_file, error))
