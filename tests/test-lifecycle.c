@@ -247,6 +247,7 @@ typedef struct {
   DirtyFrameType  reply_type;
   gboolean        reply_optional;  /* or no answer at all */
   WorkersEnd      workers;
+  gboolean        quiet;           /* the workers' ends logged without a warning */
 } SignalCase;
 
 /* A call in flight finishes and is answered; a new one is refused with
@@ -267,12 +268,32 @@ static const SignalCase sigterm_graceful_timeout = {
   DIRTY_FRAME_ERROR, FALSE, WORKERS_DEAD,
 };
 
-/* SIGQUIT: no draining, workers killed, exit status 0. */
+/* SIGQUIT: no draining, workers killed, exit status 0. The operator
+ * asked for it: one record says so, and each worker's end is no warning
+ * (it was two warnings a worker). */
 static const SignalCase sigquit_immediate = {
   "dirty_workers=2\ndirty_graceful_timeout=60\n",
   "\"action\":\"hang\",\"args\":[60]", SIGQUIT, 5000, FALSE, 0, 0,
-  DIRTY_FRAME_ERROR, TRUE, WORKERS_GONE,
+  DIRTY_FRAME_ERROR, TRUE, WORKERS_GONE, TRUE,
 };
+
+/* The records of a daemon run with --log-file=@log: no warning, one
+ * "immediate shutdown", a "killed by signal 9" per worker. */
+static void
+assert_quiet_stop (const char *log,
+                   guint       n_workers)
+{
+  g_autofree char *text = NULL;
+  guint killed = 0;
+
+  g_assert_true (g_file_get_contents (log, &text, NULL, NULL));
+  g_test_message ("%s", text);
+  g_assert_null (strstr (text, "WARNING"));
+  g_assert_nonnull (strstr (text, "immediate shutdown"));
+  for (const char *p = strstr (text, "killed by signal 9"); p; p = strstr (p + 1, "killed by signal 9"))
+    killed++;
+  g_assert_cmpuint (killed, ==, n_workers);
+}
 
 static void
 test_signal_in_flight (gconstpointer data)
@@ -280,7 +301,11 @@ test_signal_in_flight (gconstpointer data)
   const SignalCase *c = data;
   g_autofree char *config = g_strconcat ("[dirty-arbiter]\ndirty_apps=" TESTAPP "\n", c->config, NULL);
   g_autofree char *json = g_strconcat ("{\"app\":\"" TESTAPP "\",", c->action_args, "}", NULL);
-  g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (config, NULL);
+  g_autofree char *dir = g_dir_make_tmp ("dirty-signal-XXXXXX", NULL);
+  g_autofree char *log = g_build_filename (dir, "arbiter.log", NULL);
+  g_autofree char *log_arg = g_strconcat ("--log-file=", log, NULL);
+  const char *args[] = { log_arg, NULL };
+  g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (config, args);
   g_autoptr(GArray) workers = workers_of (daemon);
   g_autoptr(GSocket) socket = raw_connect (daemon);
   g_autoptr(GSocket) late = c->late_refused ? raw_connect (daemon) : NULL;
@@ -323,6 +348,10 @@ test_signal_in_flight (gconstpointer data)
     g_assert_false (dirty_test_pid_alive (g_array_index (workers, GPid, i)));
   for (guint i = 0; i < workers->len && c->workers == WORKERS_GONE; i++)
     wait_gone (g_array_index (workers, GPid, i));
+  if (c->quiet)
+    assert_quiet_stop (log, workers->len);
+  g_unlink (log);
+  g_rmdir (dir);
 }
 
 /* ---- SIGHUP ---- */

@@ -868,8 +868,9 @@ dirty_pool_stop (DirtyPool *self,
       g_clear_handle_id (&slot->respawn_source, g_source_remove);
       if (slot->proc == NULL)
         continue;
+      /* the arbiter said "immediate shutdown" once for all of them */
       if (immediate)
-        dirty_worker_proc_kill (slot->proc, "immediate shutdown");
+        dirty_worker_proc_kill (slot->proc, NULL);
       else
         dirty_worker_proc_terminate (slot->proc);
     }

@@ -40,6 +40,7 @@ struct _DirtyWorkerProc
   guint64               served;      /* calls it ended, for STATUS */
   guint64               errors;      /* of those, ended with ERROR */
   gboolean              terminating; /* sent SIGTERM: its exit is expected */
+  gboolean              killed;      /* sent SIGKILL, and why was logged */
   gboolean              retiring;    /* takes no new calls (reload, scaling down) */
   /* unit mode: the unit's launcher (NULL in fork mode), and the settings
    * the worker is sent once it connects */

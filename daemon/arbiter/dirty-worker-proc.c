@@ -421,10 +421,12 @@ dirty_worker_proc_kill (DirtyWorkerProc *self,
 
   if (self->state == DIRTY_WORKER_PROC_EXITED)
     return;
-  {
-    g_autofree char *message = g_strdup_printf ("killing: %s", reason);
-    dirty_worker_proc_log (self, G_LOG_LEVEL_WARNING, message);
-  }
+  if (reason != NULL)
+    {
+      g_autofree char *message = g_strdup_printf ("killing: %s", reason);
+      dirty_worker_proc_log (self, G_LOG_LEVEL_WARNING, message);
+    }
+  self->killed = TRUE;
   dirty_worker_proc_signal_group (self, SIGKILL);
   /* a unit that never connected may still have its start job queued */
   if (self->launcher != NULL && self->pid == 0)
@@ -453,6 +455,7 @@ dirty_worker_proc_watchdog_cb (gpointer user_data)
     {
       dirty_worker_proc_log (self, G_LOG_LEVEL_WARNING,
                              "killing: still running 5 s after losing its connection");
+      self->killed = TRUE;
       dirty_worker_proc_signal_group (self, SIGKILL);
     }
   else
@@ -480,7 +483,8 @@ log_exit (DirtyWorkerProc *self)
       int sig = g_subprocess_get_term_sig (self->process);
 
       message = g_strdup_printf ("killed by signal %d (%s)", sig, g_strsignal (sig));
-      if (!(self->terminating && sig == SIGTERM))
+      /* the SIGTERM or SIGKILL we sent (why was said then) is no news */
+      if (!(self->terminating && sig == SIGTERM) && !(self->killed && sig == SIGKILL))
         level = G_LOG_LEVEL_WARNING;
     }
   else

@@ -160,7 +160,8 @@ gboolean   dirty_worker_proc_is_retiring  (DirtyWorkerProc *self);
 gboolean   dirty_worker_proc_has_app      (DirtyWorkerProc *self,
                                            const char      *app);
 
-/* SIGKILL to its process group; the worker is lost. */
+/* SIGKILL to its process group; the worker is lost. @reason is logged as
+ * a warning; NULL when the caller logged why (an immediate shutdown). */
 void       dirty_worker_proc_kill       (DirtyWorkerProc *self,
                                          const char      *reason);
 /* SIGTERM to its process group: the worker cancels its calls, closes its
