@@ -16,9 +16,19 @@ manage (const char *verb,
   g_autoptr(DirtyClient) client = NULL;
   g_autoptr(JsonNode) answer = NULL;
   g_autoptr(GError) error = NULL;
+  g_auto(DirtyctlRun) run;
+  int status;
 
-  if ((client = dirtyctl_connect (&error)) == NULL ||
-      (answer = dirty_client_manage_sync (client, verb, params, NULL, &error)) == NULL)
+  dirtyctl_run_init (&run);
+  if ((client = dirtyctl_connect (&error)) == NULL)
+    return dirtyctl_fail (error);
+  dirty_client_manage (client, verb, params, run.cancellable, dirtyctl_run_store_cb, &run);
+  if ((status = dirtyctl_run_control (&run)) == DIRTYCTL_EXIT_TIMEOUT)
+    g_printerr (_("dirtyctl: the %s request was sent: it may still take effect when the "
+                  "arbiter resumes\n"), verb);
+  if (status != DIRTYCTL_EXIT_OK)
+    return status;
+  if ((answer = dirty_client_manage_finish (client, run.result, &error)) == NULL)
     return dirtyctl_fail (error);
   if (JSON_NODE_HOLDS_OBJECT (answer))
     g_print ("%s %" G_GINT64_FORMAT "\n", label,
@@ -45,6 +55,7 @@ dirtyctl_workers (int    argc,
     "  dirtyctl workers add 2\n"
     "  dirtyctl workers remove 1\n"),
     NULL);
+  dirtyctl_add_control_options (context);
   if (!dirtyctl_parse (context, &argc, &argv))
     return DIRTYCTL_EXIT_USAGE;
   if (argc != 3 || (!g_str_equal (argv[1], "add") && !g_str_equal (argv[1], "remove")))
@@ -72,6 +83,7 @@ dirtyctl_reload (int    argc,
     "file, line and key) and the old one keeps serving. Prints the new\n"
     "configuration generation. Only root and the arbiter's own user may do this."),
     NULL, NULL);
+  dirtyctl_add_control_options (context);
   if (!dirtyctl_parse (context, &argc, &argv))
     return DIRTYCTL_EXIT_USAGE;
   if (argc > 1)

@@ -285,6 +285,7 @@ dirtyctl_metrics (int    argc,
     "  dirtyctl metrics > DIR/dirty-arbiter.prom.tmp &&\n"
     "    mv DIR/dirty-arbiter.prom.tmp DIR/dirty-arbiter.prom\n"),
     NULL);
+  dirtyctl_add_control_options (context);
   if (!dirtyctl_parse (context, &argc, &argv))
     return DIRTYCTL_EXIT_USAGE;
   if (argc > 1)

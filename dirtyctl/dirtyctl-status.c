@@ -21,10 +21,17 @@ dirtyctl_query_status (int *status)
 {
   g_autoptr(DirtyClient) client = NULL;
   g_autoptr(GError) error = NULL;
+  g_auto(DirtyctlRun) run;
   JsonNode *node = NULL;
 
+  dirtyctl_run_init (&run);
   if ((client = dirtyctl_connect (&error)) != NULL)
-    node = dirty_client_query_status_sync (client, NULL, &error);
+    {
+      dirty_client_query_status (client, run.cancellable, dirtyctl_run_store_cb, &run);
+      if ((*status = dirtyctl_run_control (&run)) != DIRTYCTL_EXIT_OK)
+        return NULL;
+      node = dirty_client_query_status_finish (client, run.result, &error);
+    }
   if (node != NULL && !JSON_NODE_HOLDS_OBJECT (node))
     {
       g_clear_pointer (&node, json_node_unref);
@@ -205,6 +212,7 @@ dirtyctl_status (int    argc,
     "  --json has them by code). Latency runs from the call's arrival at the\n"
     "  arbiter to its end, queueing included.\n"),
     status_entries);
+  dirtyctl_add_control_options (context);
   if (!dirtyctl_parse (context, &argc, &argv))
     return DIRTYCTL_EXIT_USAGE;
   if (argc > 1)

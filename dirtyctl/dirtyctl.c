@@ -207,8 +207,10 @@ dirtyctl_run_init (DirtyctlRun *run)
   run->loop = g_main_loop_new (NULL, FALSE);
   run->cancellable = g_cancellable_new ();
   run->interrupted = FALSE;
+  run->timed_out = FALSE;
   run->status = DIRTYCTL_EXIT_OK;
   run->sigint_source = 0;
+  run->result = NULL;
 }
 
 int
@@ -233,6 +235,66 @@ dirtyctl_run_clear (DirtyctlRun *run)
 {
   g_clear_pointer (&run->loop, g_main_loop_unref);
   g_clear_object (&run->cancellable);
+  g_clear_object (&run->result);
+}
+
+/* ---- control verbs: a bounded wait ---- */
+
+static int control_timeout_ms = 25000;
+
+static GOptionEntry control_entries[] = {
+  { "timeout", 't', 0, G_OPTION_ARG_INT, &control_timeout_ms,
+    N_("How long to wait for the arbiter's answer, in milliseconds (default 25000; 0: no limit)"),
+    N_("MS") },
+  G_OPTION_ENTRY_NULL
+};
+
+void
+dirtyctl_add_control_options (GOptionContext *context)
+{
+  g_option_context_add_main_entries (context, control_entries, GETTEXT_PACKAGE);
+}
+
+void
+dirtyctl_run_store_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  DirtyctlRun *run = user_data;
+
+  run->result = g_object_ref (result);
+  dirtyctl_run_done (run, DIRTYCTL_EXIT_OK);
+}
+
+/* The request ends "cancelled" at once, its callback quits the loop */
+static gboolean
+control_timeout_cb (gpointer user_data)
+{
+  DirtyctlRun *run = user_data;
+
+  run->timed_out = TRUE;
+  g_cancellable_cancel (run->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+int
+dirtyctl_run_control (DirtyctlRun *run)
+{
+  guint timer = 0;
+  int status;
+
+  if (control_timeout_ms < 0)
+    return dirtyctl_usage (_("--timeout must be 0 or more milliseconds"));
+  if (control_timeout_ms > 0)
+    timer = g_timeout_add (control_timeout_ms, control_timeout_cb, run);
+  status = dirtyctl_run_until (run);
+  if (!run->timed_out)
+    g_clear_handle_id (&timer, g_source_remove);
+  if (status != DIRTYCTL_EXIT_OK || !run->timed_out)
+    return status;
+  g_printerr (_("dirtyctl: timeout: the arbiter did not answer within %d ms; is it stopped "
+                "or hung?\n"), control_timeout_ms);
+  return DIRTYCTL_EXIT_TIMEOUT;
 }
 
 /* ---- main ---- */

@@ -33,7 +33,8 @@ typedef enum {
   "  2    could not connect to the arbiter, or the connection was lost\n" \
   "  3    the call failed (app-error, invalid-argument, worker-lost, failed)\n" \
   "  4    no such app or action (app-not-found, action-not-found)\n" \
-  "  5    the call timed out (timeout)\n" \
+  "  5    the call timed out (timeout), or the arbiter did not answer\n" \
+  "       status, metrics, workers or reload within --timeout\n" \
   "  6    no capacity now: busy, no-worker, shutting-down\n" \
   "  7    permission denied\n" \
   "  130  interrupted by Ctrl-C (SIGINT); the call was cancelled in its worker\n")
@@ -67,8 +68,10 @@ typedef struct {
   GMainLoop    *loop;
   GCancellable *cancellable;
   gboolean      interrupted;
+  gboolean      timed_out;
   int           status;
   guint         sigint_source;
+  GAsyncResult *result;       /* dirtyctl_run_store_cb ()'s */
 } DirtyctlRun;
 
 void dirtyctl_run_init  (DirtyctlRun *run);
@@ -76,6 +79,21 @@ int  dirtyctl_run_until (DirtyctlRun *run);
 void dirtyctl_run_done  (DirtyctlRun *run,
                          int          status);
 void dirtyctl_run_clear (DirtyctlRun *run);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (DirtyctlRun, dirtyctl_run_clear)
+
+/* The control verbs (status, metrics, workers, reload) are answered by
+ * the arbiter's main loop at once: their --timeout (25 s by default)
+ * turns a stopped or hung arbiter into an error instead of a dirtyctl
+ * that hangs with it. add_control_options () gives a verb --timeout;
+ * run_control () runs @run until the request started with
+ * dirtyctl_run_store_cb (and run->cancellable) answers, into
+ * run->result: DIRTYCTL_EXIT_OK, or the exit code of a timeout (said on
+ * stderr) or of Ctrl-C. */
+void dirtyctl_add_control_options (GOptionContext *context);
+void dirtyctl_run_store_cb        (GObject        *source,
+                                   GAsyncResult   *result,
+                                   gpointer        user_data);
+int  dirtyctl_run_control         (DirtyctlRun    *run);
 
 int dirtyctl_call     (int argc, char **argv);
 int dirtyctl_stream   (int argc, char **argv);

@@ -584,6 +584,30 @@ test_manage (void)
   g_assert_cmpstr (reloaded, ==, "generation: 2\n");
 }
 
+/* A stopped (or hung) arbiter still accepts connections (the kernel
+ * does), and never answers: the control verbs give up after --timeout
+ * with exit status 5 and say so, rather than hang with it. */
+static void
+test_control_timeout (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (CONFIG, NULL);
+  GPid pid = dirty_test_daemon_get_pid (daemon);
+  const char *verbs[][3] = { { "status" }, { "metrics" }, { "reload" }, { "workers", "add", "1" } };
+
+  g_assert_cmpint (RUN (daemon, NULL, NULL, "status", "--timeout=-1"), ==, 1);
+  g_assert_cmpint (kill (pid, SIGSTOP), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (verbs); i++)
+    {
+      g_autofree char *err = NULL;
+      const char *args[] = { verbs[i][0], "--timeout=300", verbs[i][1], verbs[i][2], NULL };
+
+      g_assert_cmpint (run_ctl (daemon, NULL, &err, args), ==, 5);
+      g_assert_nonnull (strstr (err, "did not answer within 300 ms"));
+    }
+  g_assert_cmpint (kill (pid, SIGCONT), ==, 0);
+  g_assert_cmpint (RUN (daemon, NULL, NULL, "status", "-t", "20000"), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -599,5 +623,6 @@ main (int argc, char **argv)
   g_test_add_func ("/dirtyctl/status", test_status);
   g_test_add_func ("/dirtyctl/metrics", test_metrics);
   g_test_add_func ("/dirtyctl/manage", test_manage);
+  g_test_add_func ("/dirtyctl/control-timeout", test_control_timeout);
   return g_test_run ();
 }
