@@ -33,8 +33,8 @@ static const char args_help[] = N_(
   "  actions. Each ARG, and each --kwarg VALUE, is parsed as JSON (42, 1.5,\n"
   "  true, null, \"text\", [1,2], {\"a\":1}); what does not parse is passed as\n"
   "  a string, so plain words need no quotes. @PATH passes the bytes of the\n"
-  "  file PATH as a bytes argument (raw, never base64). To pass a string that\n"
-  "  starts with @, quote it as JSON: '\"@home\"'.\n");
+  "  file PATH as a bytes argument (raw, never base64), @- those of standard\n"
+  "  input. To pass a string that starts with @, quote it as JSON: '\"@home\"'.\n");
 
 /* ---- arguments ---- */
 
@@ -89,6 +89,8 @@ fit_integers (const char *text)
   return g_string_free (out, FALSE);
 }
 
+static guint stdin_taken;
+
 /* ARG or VALUE: @PATH as bytes (set in @bytes), else JSON, else a string */
 static gboolean
 parse_value (const char  *text,
@@ -106,7 +108,15 @@ parse_value (const char  *text,
       g_autofree char *contents = NULL;
       gsize length;
 
-      if (!g_file_get_contents (text + 1, &contents, &length, error))
+      /* @- is standard input, to the end: a pipe has one end */
+      if (g_str_equal (text, "@-") && stdin_taken++ > 0)
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                               _("@- (standard input) can be given once"));
+          return FALSE;
+        }
+      if (!g_file_get_contents (g_str_equal (text, "@-") ? "/dev/stdin" : text + 1,
+                                &contents, &length, error))
         return FALSE;
       *bytes = g_bytes_new_take (g_steal_pointer (&contents), length);
       return TRUE;

@@ -40,27 +40,29 @@ dirtyctl_path (void)
 }
 
 /* Runs dirtyctl with @args (NULL-terminated) and returns its exit status;
- * @out and @err (optional) get its stdout and stderr, unless stdout goes
- * to the file @stdout_path. */
+ * @out and @err (optional) get its stdout and stderr. With @redirect (">"
+ * or "<"), its stdout goes to, or its stdin comes from, the file @path. */
 static int
-run_ctl_to (const char         *stdout_path,
+run_ctl_io (const char         *redirect,
+            const char         *path,
             DirtyTestDaemon    *daemon,
             char              **out,
             char              **err,
             const char * const *args)
 {
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autofree char *script = g_strdup_printf ("exec \"$@\" %s \"$0\"", redirect ? redirect : "");
   g_autofree char *stdout_text = NULL;
   g_autofree char *stderr_text = NULL;
   g_autoptr(GError) error = NULL;
   int wait_status = 0;
 
-  if (stdout_path != NULL)
+  if (redirect != NULL)
     {
       g_ptr_array_add (argv, (char *) "/bin/sh");
       g_ptr_array_add (argv, (char *) "-c");
-      g_ptr_array_add (argv, (char *) "exec \"$@\" > \"$0\"");
-      g_ptr_array_add (argv, (char *) stdout_path);
+      g_ptr_array_add (argv, script);
+      g_ptr_array_add (argv, (char *) path);
     }
   dirty_test_add_valgrind (argv);
   g_ptr_array_add (argv, (char *) dirtyctl_path ());
@@ -91,7 +93,7 @@ run_ctl (DirtyTestDaemon    *daemon,
          char              **err,
          const char * const *args)
 {
-  return run_ctl_to (NULL, daemon, out, err, args);
+  return run_ctl_io (NULL, NULL, daemon, out, err, args);
 }
 
 #define RUN(daemon, out, err, ...) \
@@ -185,6 +187,20 @@ test_call (void)
     node = parse_json (out);
     g_assert_cmpint (json_object_get_int_member (json_node_get_object (node), "size"), ==, sizeof data);
   }
+  /* @- is standard input's bytes (a pipe has one end: once) */
+  {
+    const char *from_stdin[] = { "call", ECHO, "echo_bytes", "@-", "--output", copy, NULL };
+    const char *twice[] = { "call", ECHO, "echo", "@-", "@-", NULL };
+    g_autofree char *err = NULL;
+
+    g_unlink (copy);
+    g_clear_pointer (&written, g_free);
+    g_assert_cmpint (run_ctl_io ("<", file, daemon, NULL, NULL, from_stdin), ==, 0);
+    g_assert_true (g_file_get_contents (copy, &written, &length, NULL));
+    g_assert_cmpmem (written, length, data, sizeof data);
+    g_assert_cmpint (run_ctl_io ("<", file, daemon, NULL, &err, twice), ==, 1);
+    g_assert_nonnull (strstr (err, "@- (standard input) can be given once"));
+  }
 }
 
 /* Output that cannot be written fails (exit 1, saying so): a result
@@ -210,7 +226,7 @@ test_output (void)
     {
       g_autofree char *err = NULL;
 
-      g_assert_cmpint (run_ctl_to ("/dev/full", daemon, NULL, &err, verbs[i]), ==, 1);
+      g_assert_cmpint (run_ctl_io (">", "/dev/full", daemon, NULL, &err, verbs[i]), ==, 1);
       g_assert_nonnull (strstr (err, "cannot write to standard output: No space left on device"));
     }
 
