@@ -220,7 +220,7 @@ dirty_app_real_call (DirtyApp  *self,
   if (func == NULL)
     {
       dirty_call_return_new_error (call, DIRTY_ERROR, DIRTY_ERROR_ACTION_NOT_FOUND,
-                                   _("App %s has no action %s"),
+                                   _("App %s has no action “%s”"),
                                    priv->name ? priv->name : G_OBJECT_TYPE_NAME (self),
                                    name);
       return;

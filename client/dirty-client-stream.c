@@ -259,8 +259,8 @@ dirty_client_stream (DirtyClient         *self,
   guint timeout_ms;
 
   g_return_if_fail (DIRTY_IS_CLIENT (self));
-  g_return_if_fail (app != NULL && *app != '\0');
-  g_return_if_fail (action != NULL && *action != '\0');
+  g_return_if_fail (app != NULL);
+  g_return_if_fail (action != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
   /* no DirtyRequest, as dirty_client_stream_sync () */
@@ -330,8 +330,8 @@ dirty_client_stream_sync (DirtyClient   *self,
   guint timeout_ms;
 
   g_return_val_if_fail (DIRTY_IS_CLIENT (self), NULL);
-  g_return_val_if_fail (app != NULL && *app != '\0', NULL);
-  g_return_val_if_fail (action != NULL && *action != '\0', NULL);
+  g_return_val_if_fail (app != NULL, NULL);
+  g_return_val_if_fail (action != NULL, NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 

@@ -657,8 +657,8 @@ dirty_client_execute (DirtyClient         *self,
   guint timeout_ms;
 
   g_return_if_fail (DIRTY_IS_CLIENT (self));
-  g_return_if_fail (app != NULL && *app != '\0');
-  g_return_if_fail (action != NULL && *action != '\0');
+  g_return_if_fail (app != NULL);
+  g_return_if_fail (action != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
   /* no DirtyRequest, no copy of the arguments: encoded here and now; and
@@ -736,8 +736,8 @@ dirty_client_execute_sync (DirtyClient   *self,
   guint timeout_ms;
 
   g_return_val_if_fail (DIRTY_IS_CLIENT (self), NULL);
-  g_return_val_if_fail (app != NULL && *app != '\0', NULL);
-  g_return_val_if_fail (action != NULL && *action != '\0', NULL);
+  g_return_val_if_fail (app != NULL, NULL);
+  g_return_val_if_fail (action != NULL, NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 

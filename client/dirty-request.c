@@ -189,7 +189,9 @@ dirty_request_init (DirtyRequest *self)
  * @app: the app to call, as `MODULE:TypeName`
  * @action: the action to call
  *
- * Creates a request for @action of @app, with no arguments.
+ * Creates a request for @action of @app, with no arguments. A name the
+ * arbiter does not serve, an empty one included, fails the call with
+ * %DIRTY_ERROR_APP_NOT_FOUND or %DIRTY_ERROR_ACTION_NOT_FOUND.
  *
  * Returns: (transfer full): a new #DirtyRequest
  *
@@ -199,8 +201,8 @@ DirtyRequest *
 dirty_request_new (const char *app,
                    const char *action)
 {
-  g_return_val_if_fail (app != NULL && *app != '\0', NULL);
-  g_return_val_if_fail (action != NULL && *action != '\0', NULL);
+  g_return_val_if_fail (app != NULL, NULL);
+  g_return_val_if_fail (action != NULL, NULL);
 
   return g_object_new (DIRTY_TYPE_REQUEST, "app", app, "action", action, NULL);
 }

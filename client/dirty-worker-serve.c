@@ -333,7 +333,7 @@ lookup_action (DirtyWorker            *self,
     }
   if (!dirty_app_lookup_action (wapp->app, action, out_flags))
     {
-      message = g_strdup_printf (_("App %s has no action %s"), app_name, action);
+      message = g_strdup_printf (_("App %s has no action “%s”"), app_name, action);
       dirty_worker_send_error (self, id, DIRTY_ERROR_ACTION_NOT_FOUND, app_name, action, message);
       return NULL;
     }

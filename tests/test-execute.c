@@ -280,6 +280,10 @@ test_errors (void)
     { "nosuch:DirtyNoSuchApp", "echo", "[]", DIRTY_ERROR_APP_NOT_FOUND },
     { ECHO, "no_such_action", "[]", DIRTY_ERROR_ACTION_NOT_FOUND },
     { ECHO, "_secret", "[]", DIRTY_ERROR_ACTION_NOT_FOUND },
+    /* names that come from data (a URL, a form) may be empty: an error,
+     * as for any other name, not a critical */
+    { "", "echo", "[]", DIRTY_ERROR_APP_NOT_FOUND },
+    { ECHO, "", "[]", DIRTY_ERROR_ACTION_NOT_FOUND },
     { ECHO, "add", "[1,\"two\"]", DIRTY_ERROR_INVALID_ARGUMENT },
     { ECHO, "fail", "[]", DIRTY_ERROR_APP },
   };
