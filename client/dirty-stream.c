@@ -26,10 +26,11 @@
  * [struct@Json.Node], %NULL at the end. Or read it as the
  * [class@Gio.InputStream] it is: the bytes of the chunks one after the
  * other, a string chunk as its UTF-8 text, a bytes chunk raw, and any
- * other JSON value (number, object, array, boolean, null) as its compact
- * JSON text. So a stream of text plugs into a [class@Gio.DataInputStream]
- * to read lines, into g_output_stream_splice(), or into an HTTP response
- * body. It implements [iface@Gio.PollableInputStream], so
+ * other JSON value (number, object, array, boolean, null) as a line of
+ * compact JSON text (JSON Lines: the text and a newline, so that values
+ * in a row stay apart; see dirty_json_to_string()). So a stream of text
+ * or of values plugs into a [class@Gio.DataInputStream] to read lines,
+ * into g_output_stream_splice(), or into an HTTP response body. It implements [iface@Gio.PollableInputStream], so
  * g_input_stream_read_async() runs on the caller's main loop, without a
  * thread.
  *
@@ -469,7 +470,8 @@ decode_chunk (DirtyStream  *self,
 }
 
 /* A chunk as the bytes read() gives: a string's UTF-8, bytes raw, any
- * other value its JSON text. */
+ * other value a line of JSON text (without the newline, the numbers 1
+ * and 2 would read as 12). */
 static GBytes *
 chunk_to_bytes (JsonNode  *data,
                 GPtrArray *attachments)
@@ -482,9 +484,12 @@ chunk_to_bytes (JsonNode  *data,
     return g_bytes_new (json_node_get_string (data), strlen (json_node_get_string (data)));
   {
     gsize length;
-    char *text = dirty_json_to_text (data, FALSE, &length);
+    char *line = dirty_json_to_text (data, FALSE, &length);
 
-    return g_bytes_new_take (text, length);
+    line = g_realloc (line, length + 2);
+    line[length] = '\n';
+    line[length + 1] = '\0';
+    return g_bytes_new_take (line, length + 1);
   }
 }
 
