@@ -417,6 +417,54 @@ test_invalid_argument (void)
   g_assert_nonnull (strstr (error->message, "chunk must be at least 1"));
 }
 
+/* Arguments that do not fit the action's parameters are the caller's
+ * mistake: invalid-argument naming the action, without a traceback of
+ * the runtime (they were an app-error, "TypeError: ... missing 1 required
+ * positional argument", with one). A TypeError the app raises itself
+ * stays an app-error. */
+static void
+test_arguments_do_not_fit (void)
+{
+  g_autoptr(DirtyClient) client = connect_to (shared_daemon ());
+  struct { const char *app, *action, *args, *kwargs, *message; } cases[] = {
+    { NUMSTATS, "describe", "[]", NULL, "describe(): missing a required argument: 'data'" },
+    { NUMSTATS, "describe", "[[1], 2]", NULL, "describe(): too many positional arguments" },
+    { NUMSTATS, "describe", "[[1]]", "{\"bogus\": 1}",
+      "describe(): got an unexpected keyword argument 'bogus'" },
+    /* a generator, and an async generator */
+    { NUMSTATS, "running", "[]", NULL, "running(): missing a required argument: 'data'" },
+    { NUMSTATS, "walk", "[1, 2, 3, 4, 5]", NULL, "walk(): too many positional arguments" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(JsonArray) args = json_args (cases[i].args);
+      g_autoptr(JsonObject) kwargs = cases[i].kwargs ? json_kwargs (cases[i].kwargs) : NULL;
+      g_autoptr(JsonNode) result = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(DirtyStream) stream = NULL;
+
+      if (g_str_equal (cases[i].action, "describe"))
+        result = dirty_client_execute_sync (client, cases[i].app, cases[i].action, args, kwargs,
+                                            NULL, &error);
+      else
+        stream = dirty_client_stream_sync (client, cases[i].app, cases[i].action, args, kwargs,
+                                           NULL, &error);
+      g_test_message ("%s: %s", cases[i].action, error ? error->message : "(ok)");
+      g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+      g_assert_nonnull (strstr (error->message, cases[i].message));
+      g_assert_null (dirty_error_get_detail (error));
+    }
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) result = execute (client, VALUES, "type_error", "[5]", &error);
+
+    g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_APP);
+    g_assert_nonnull (strstr (error->message, "TypeError: object of type 'int' has no len()"));
+    g_assert_nonnull (strstr (dirty_error_get_detail (error), ", in type_error\n"));
+  }
+}
+
 /* Apps that cannot be made are reported with the reason (no-worker, as
  * for a C module that cannot be loaded or whose init() fails); the
  * worker's other apps serve. */
@@ -755,6 +803,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/python-apps/cancel-async-generator", test_cancel_async_generator);
   g_test_add_func ("/python-apps/exception", test_exception);
   g_test_add_func ("/python-apps/invalid-argument", test_invalid_argument);
+  g_test_add_func ("/python-apps/arguments-do-not-fit", test_arguments_do_not_fit);
   g_test_add_func ("/python-apps/dirtyctl", test_dirtyctl);
   g_test_add_func ("/python-apps/broken-apps", test_broken_apps);
   g_test_add_func ("/python-apps/hooks", test_hooks);

@@ -17,6 +17,12 @@ class Values(dirty.App):
                 np.array([2 ** 64 - 1, 5], dtype=np.uint64)]
 
     @dirty.action
+    def type_error(self, value):
+        """A TypeError of the app's own, not of the call's arguments: an
+        app-error with its traceback."""
+        return len(value)
+
+    @dirty.action
     def nul_string(self, literal=False):
         """A NUL in a string fails the call (a JsonNode's string ends
         there: json-glib cut it short); a backslash and "u0000" are text."""

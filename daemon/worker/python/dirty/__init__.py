@@ -24,7 +24,9 @@ None), ``bytes`` (a top-level result or chunk is sent raw; bytes nested in
 a result become attachments) and anything with a ``tolist()`` method
 (numpy arrays and scalars). An exception ends the call with the error
 ``app-error``, its message ``Type: message`` and its detail the Python
-traceback; :class:`InvalidArgument` gives ``invalid-argument`` instead.
+traceback; :class:`InvalidArgument` gives ``invalid-argument`` instead,
+and so do arguments that do not fit the method's parameters (too few,
+too many, an unknown keyword), checked before it runs.
 When the caller cancels (or the deadline passes) a generator is closed
 (``GeneratorExit`` at its ``yield``) and an async action's task is
 cancelled (``asyncio.CancelledError`` at its ``await``). At the deadline,
@@ -55,6 +57,11 @@ class InvalidArgument(ValueError):
     """Raise it for bad arguments: the caller gets ``invalid-argument``."""
 
 
+class _ArgumentsDoNotFit(InvalidArgument):
+    """The call's arguments do not fit the action's parameters: the
+    caller's mistake, which a traceback of this module would not explain."""
+
+
 def current_call():
     """The ``Dirty.Call`` being served in this thread or task: its
     cancellable (``get_cancellable()``), deadline, raw attachments."""
@@ -75,6 +82,8 @@ def action(func=None, *, name=None):
 
 def _app_error(exc):
     message = "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
+    if isinstance(exc, _ArgumentsDoNotFit):  # says it all, in the caller's terms
+        message = str(exc)
     code = Dirty.Error.INVALID_ARGUMENT if isinstance(exc, InvalidArgument) else Dirty.Error.APP
     return GLib.Error.new_literal(Dirty.error_quark(), message, code)
 
@@ -101,7 +110,8 @@ def _fail(call, exc):
                                                    Gio.IOErrorEnum.CANCELLED):
         call.return_error(exc)  # the worker's reply says why: cancel, deadline
         return
-    call.set_detail(_format_traceback(exc))
+    if not isinstance(exc, _ArgumentsDoNotFit):
+        call.set_detail(_format_traceback(exc))
     # a GLib.Error keeps its domain and code (a DIRTY_ERROR one its meaning)
     call.return_error(exc if isinstance(exc, GLib.Error) else _app_error(exc))
 
@@ -122,8 +132,30 @@ def _send(call, value):
         call.send_chunk(_convert.to_node(value), cancellable)
 
 
+_signatures = {}
+
+
+def _check_arguments(call, method, args, kwargs):
+    """Too few or too many arguments, or an unknown keyword, is the
+    caller's invalid-argument, not an app-error with a TypeError raised
+    here: checked against the signature before the action runs (a
+    TypeError from inside the action stays the app's)."""
+    function = getattr(method, "__func__", method)
+    signature = _signatures.get(function)
+    if signature is None:
+        try:
+            signature = _signatures[function] = inspect.signature(method)
+        except (TypeError, ValueError):  # no signature to check against
+            return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise _ArgumentsDoNotFit("%s(): %s" % (call.get_action(), exc)) from None
+
+
 def _run_sync(call, method):
     args, kwargs = _convert.call_arguments(call)
+    _check_arguments(call, method, args, kwargs)
     return method(*args, **kwargs)
 
 
