@@ -53,6 +53,10 @@ gboolean      dirty_call_complete_if_pending  (DirtyCall *self,
  * when the call completed (NULL for an error), for the one reply frame
  * that carries it (transfer full); and its attachments (transfer none). */
 GString      *dirty_call_steal_result_json   (DirtyCall *self);
+/* A completed call whose result could not be sent gets @error (taken)
+ * instead, for the reply that goes out in its place. */
+void          dirty_call_fail_unsent         (DirtyCall *self,
+                                              GError    *error);
 GPtrArray    *dirty_call_get_reply_attachments (DirtyCall *self);
 /* The call is over and its reply encoded: drops its arguments and reply
  * attachments, and detaches argument bytes the app still holds from the

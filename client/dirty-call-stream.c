@@ -452,8 +452,10 @@ dirty_call_stream_end_now (DirtyCallStream *self,
 /* A CHUNK of @bytes, or of JSON @data; NULL, with
  * %DIRTY_ERROR_INVALID_ARGUMENT, if JSON cannot carry @data (a number
  * that is not finite, a string that is not UTF-8, nesting past the
- * protocol's limit): the app hears of it from its send, and the stream
- * goes on; sent, it would cost the client its connection. */
+ * protocol's limit) or the frame would be past the arbiter's limits
+ * (JSON text over max_body): the app hears of it from its send, and the
+ * stream goes on; sent, it would cost the client its connection, or the
+ * worker its own. */
 static DirtyFrame *
 encode_chunk (DirtyCallStream  *stream,
               JsonNode         *data,
@@ -461,6 +463,8 @@ encode_chunk (DirtyCallStream  *stream,
               GError          **error)
 {
   g_autoptr(GString) text = NULL;
+  g_autoptr(DirtyFrame) frame = NULL;
+  g_autoptr(GError) local_error = NULL;
 
   if (bytes != NULL)
     {
@@ -480,8 +484,17 @@ encode_chunk (DirtyCallStream  *stream,
   else if (!dirty_json_append (text, data, 1, 0, error))   /* JSON chunks carry no bytes */
     return NULL;
   g_string_append_c (text, '}');
-  return dirty_frame_encode_string_with_fds (DIRTY_FRAME_CHUNK, 0, stream->id, 0,
-                                             g_steal_pointer (&text), NULL, NULL);
+  frame = dirty_frame_encode_string_with_fds (DIRTY_FRAME_CHUNK, 0, stream->id, 0,
+                                              g_steal_pointer (&text), NULL, NULL);
+  /* the worker's connection to the arbiter keeps the default limits */
+  if (!dirty_frame_check_sendable (frame, dirty_limits_get_default (), &local_error))
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                   _("The chunk cannot be sent: %s (send large data as bytes)"),
+                   local_error->message);
+      return NULL;
+    }
+  return g_steal_pointer (&frame);
 }
 
 /* The stream to send on, or NULL with @error set */

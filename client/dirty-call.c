@@ -730,6 +730,16 @@ dirty_call_steal_result_json (DirtyCall *self)
 }
 
 void
+dirty_call_fail_unsent (DirtyCall *self,
+                        GError    *error)
+{
+  g_mutex_lock (&self->lock);
+  g_clear_error (&self->error);
+  self->error = error;
+  g_mutex_unlock (&self->lock);
+}
+
+void
 dirty_call_release_arguments (DirtyCall *self)
 {
   GPtrArray *arguments = NULL;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include "dirty-i18n-private.h"
 #include "dirty-worker-private.h"
 
 /* Replies: every REQUEST gets exactly one RESPONSE or ERROR; a streamed
@@ -135,7 +136,12 @@ error_frame (DirtyWorker  *self,
  * call's result, JSON null if it returned none, and its attachments.
  * The result's text was written when the call completed; the object
  * goes around it here, without building one (a JsonObject costs a hash
- * table per reply). Once per call: the frame takes the text. */
+ * table per reply). Once per call: the frame takes the text.
+ *
+ * NULL when the arbiter would refuse the frame (JSON text past max_body,
+ * more attachments than a frame takes): the call fails with that, as
+ * the app's error, instead of costing the worker its connection and
+ * every call on it. */
 static DirtyFrame *
 call_result_frame (guint64         id,
                    DirtyCall      *call,
@@ -145,12 +151,23 @@ call_result_frame (guint64         id,
   /* large results in new write-sealed memfds, never pooled: the client
    * may keep them as long as it likes */
   GPtrArray *attachments = dirty_call_get_reply_attachments (call);
+  g_autoptr(DirtyFrame) frame = NULL;
+  g_autoptr(GError) error = NULL;
 
   if (text == NULL)
     text = g_string_new ("null");
   g_string_prepend (text, type == DIRTY_FRAME_CHUNK ? "{\"data\":" : "{\"result\":");
   g_string_append_c (text, '}');
-  return dirty_frame_encode_string_with_fds (type, 0, id, 0, text, attachments, NULL);
+  frame = dirty_frame_encode_string_with_fds (type, 0, id, 0, text, attachments, NULL);
+  /* the worker's connection to the arbiter keeps the default limits */
+  if (dirty_frame_check_sendable (frame, dirty_limits_get_default (), &error))
+    return g_steal_pointer (&frame);
+  dirty_call_fail_unsent (call, g_error_new (DIRTY_ERROR, DIRTY_ERROR_APP,
+                                             _("The result of action %s of app %s cannot be "
+                                               "sent: %s (return large data as bytes)"),
+                                             dirty_call_get_action (call),
+                                             dirty_call_get_app_name (call), error->message));
+  return NULL;
 }
 
 static DirtyFrame *
@@ -164,11 +181,12 @@ static DirtyFrame *
 build_reply (DirtyWorker *self,
              InFlight    *entry)
 {
-  const GError *error = dirty_call_get_error (entry->call);
+  DirtyFrame *frame;
 
-  if (error != NULL)
-    return error_frame (self, entry, error);
-  return result_frame (entry, DIRTY_FRAME_RESPONSE);
+  if (dirty_call_get_error (entry->call) == NULL &&
+      (frame = result_frame (entry, DIRTY_FRAME_RESPONSE)) != NULL)
+    return frame;
+  return error_frame (self, entry, dirty_call_get_error (entry->call));
 }
 
 /* The call's last frame has gone out. */
@@ -223,10 +241,15 @@ stream_completed (DirtyWorker *self,
   DirtyCall *call = entry->call;
 
   entry->completed = TRUE;
-  /* A value returned to a caller that reads a stream is its one chunk. */
+  /* A value returned to a caller that reads a stream is its one chunk
+   * (if it fits; else the call now has the error, the stream's end) */
   if (dirty_call_get_error (call) == NULL && !dirty_call_get_stream_ended (call))
-    dirty_call_stream_send_async (dirty_call_get_stream (call),
-                                  result_frame (entry, DIRTY_FRAME_CHUNK), NULL);
+    {
+      DirtyFrame *chunk = result_frame (entry, DIRTY_FRAME_CHUNK);
+
+      if (chunk != NULL)
+        dirty_call_stream_send_async (dirty_call_get_stream (call), chunk, NULL);
+    }
   dirty_worker_stream_pump (self, entry);
 }
 
@@ -456,6 +479,9 @@ send_reply_now (ReplyTarget *target,
   if (dirty_call_get_stream (call) != NULL)
     return end_stream_now (target, call);
   frame = call_result_frame (target->id, call, DIRTY_FRAME_RESPONSE);
+  /* it does not fit: the call has the error now, the main context sends it */
+  if (frame == NULL)
+    return FALSE;
   /* before the reply goes out, as reply_cb () does: the client may reuse
    * the arguments' memfds once it has the reply */
   dirty_call_release_arguments (call);

@@ -7,17 +7,27 @@
 #include "dirty-error-private.h"
 #include "dirty-frame.h"
 
+const DirtyLimits *
+dirty_limits_get_default (void)
+{
+  static const DirtyLimits defaults = {
+    .max_body = DIRTY_DEFAULT_MAX_BODY,
+    .max_depth = DIRTY_DEFAULT_MAX_DEPTH,
+    .max_attachments = DIRTY_DEFAULT_MAX_ATTACHMENTS,
+    .max_in_flight = DIRTY_DEFAULT_MAX_IN_FLIGHT,
+    .frame_timeout_ms = DIRTY_DEFAULT_FRAME_TIMEOUT_MS,
+    .max_queued_bytes = DIRTY_DEFAULT_MAX_QUEUED_BYTES,
+    .max_fds = DIRTY_DEFAULT_MAX_FDS,
+    .max_fd_payload = DIRTY_DEFAULT_MAX_FD_PAYLOAD,
+  };
+
+  return &defaults;
+}
+
 void
 dirty_limits_init (DirtyLimits *limits)
 {
-  limits->max_body = DIRTY_DEFAULT_MAX_BODY;
-  limits->max_depth = DIRTY_DEFAULT_MAX_DEPTH;
-  limits->max_attachments = DIRTY_DEFAULT_MAX_ATTACHMENTS;
-  limits->max_in_flight = DIRTY_DEFAULT_MAX_IN_FLIGHT;
-  limits->frame_timeout_ms = DIRTY_DEFAULT_FRAME_TIMEOUT_MS;
-  limits->max_queued_bytes = DIRTY_DEFAULT_MAX_QUEUED_BYTES;
-  limits->max_fds = DIRTY_DEFAULT_MAX_FDS;
-  limits->max_fd_payload = DIRTY_DEFAULT_MAX_FD_PAYLOAD;
+  *limits = *dirty_limits_get_default ();
 }
 
 gboolean

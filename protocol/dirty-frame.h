@@ -88,6 +88,9 @@ typedef struct {
 #define DIRTY_ATTACHMENT_FD_MARK 0xffffffffu
 
 void dirty_limits_init (DirtyLimits *limits);
+/* The defaults, as dirty_limits_init () sets them: those of a worker's
+ * connection to its arbiter, on both sides */
+const DirtyLimits *dirty_limits_get_default (void);
 
 typedef struct {
   guint8  type;              /* DirtyFrameType */

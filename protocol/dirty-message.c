@@ -472,6 +472,41 @@ dirty_frame_get_fd_payload (DirtyFrame *frame)
 }
 
 gboolean
+dirty_frame_check_sendable (DirtyFrame         *frame,
+                            const DirtyLimits  *limits,
+                            GError            **error)
+{
+  const DirtyFrameHeader *h = &frame->header;
+  guint8 header[DIRTY_FRAME_HEADER_SIZE];
+  DirtyFrameHeader parsed;
+  g_autoptr(GError) local_error = NULL;
+
+  /* the header's lengths are 32 bits: the body's own size is the truth */
+  if (g_bytes_get_size (frame->body) != dirty_frame_header_body_length (h))
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                   "Frame body of %" G_GSIZE_FORMAT " bytes is more than a frame can carry",
+                   g_bytes_get_size (frame->body));
+      return FALSE;
+    }
+  /* the reader's own checks, on the header it will read */
+  dirty_frame_header_write (h, header);
+  if (!dirty_frame_header_parse (header, limits, &parsed, &local_error))
+    {
+      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT, local_error->message);
+      return FALSE;
+    }
+  if (dirty_frame_get_fd_payload (frame) > limits->max_fd_payload)
+    {
+      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                   "File descriptor attachments of more than %" G_GUINT64_FORMAT
+                   " bytes in one frame exceed the limit", limits->max_fd_payload);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
 dirty_frame_check_fds (DirtyFrame         *frame,
                        const DirtyLimits  *limits,
                        GError            **error)

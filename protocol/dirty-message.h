@@ -131,6 +131,15 @@ gboolean dirty_frame_check_fds (DirtyFrame         *frame,
  * header was checked (saturates at G_MAXUINT64) */
 guint64  dirty_frame_get_fd_payload (DirtyFrame *frame);
 
+/* Before sending a frame of our own making: whether a peer with @limits
+ * takes it (its body, attachments, fds and fd payload; a body past the
+ * header's 32-bit lengths too). A frame over them would be a protocol
+ * error there, costing the connection and every call on it. Sets
+ * DIRTY_ERROR_INVALID_ARGUMENT. */
+gboolean dirty_frame_check_sendable (DirtyFrame         *frame,
+                                     const DirtyLimits  *limits,
+                                     GError            **error);
+
 /* Fails when the JSON text nests deeper than @max_depth or is not valid
  * UTF-8. Linear, no allocation. */
 gboolean dirty_json_check (const char  *json,

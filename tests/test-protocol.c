@@ -846,6 +846,34 @@ test_json_write_doubles (void)
                                "  \"c\": [],\n  \"d\": {}\n}");
 }
 
+/* A frame of our own making is checked against the peer's limits before
+ * it goes: the reader would close the connection for it. */
+static void
+test_check_sendable (void)
+{
+  g_autoptr(GPtrArray) many = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  g_autoptr(JsonNode) root = parse ("{\"result\":\"0123456789\"}");
+  g_autoptr(DirtyFrame) small = dirty_frame_encode (DIRTY_FRAME_RESPONSE, 0, 1, 0, root, NULL);
+  g_autoptr(DirtyFrame) crowded = NULL;
+  g_autoptr(GError) error = NULL;
+  DirtyLimits small_limits;
+
+  dirty_limits_init (&small_limits);
+  for (guint i = 0; i <= small_limits.max_attachments; i++)
+    g_ptr_array_add (many, g_bytes_new_static ("x", 1));
+  crowded = dirty_frame_encode (DIRTY_FRAME_RESPONSE, 0, 1, 0, root, many);
+
+  g_assert_true (dirty_frame_check_sendable (small, &small_limits, &error));
+  g_assert_no_error (error);
+  g_assert_false (dirty_frame_check_sendable (crowded, &small_limits, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "more than the limit of 64"));
+  g_clear_error (&error);
+  small_limits.max_body = 16;
+  g_assert_false (dirty_frame_check_sendable (small, &small_limits, &error));
+  g_assert_nonnull (strstr (error->message, "exceeds the limit of 16 bytes"));
+}
+
 static void
 test_json_write_limits (void)
 {
@@ -1715,6 +1743,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protocol/attachment-check", test_attachment_check);
   g_test_add_func ("/protocol/fd-attachment-fast-paths", test_fd_attachment_fast_paths);
   g_test_add_func ("/protocol/json-write-doubles", test_json_write_doubles);
+  g_test_add_func ("/protocol/check-sendable", test_check_sendable);
   g_test_add_func ("/protocol/encode-string", test_encode_string);
   g_test_add_func ("/protocol/json-write-limits", test_json_write_limits);
   g_test_add_func ("/protocol/body/round-trip", test_body_round_trip);

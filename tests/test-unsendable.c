@@ -177,11 +177,18 @@ test_results (Fixture *f, gconstpointer data)
   assert_result_refused (f->client, "bytes", "refers to bytes the frame does not carry");
   /* an error message is the app's words: repaired, U+FFFD for the byte */
   assert_result_refused (f->client, "error", "bad \xef\xbf\xbd byte");
+  /* past the frame's limits: the arbiter would have closed the worker's
+   * connection for it, killing the slow call too */
+  assert_result_refused (f->client, "big", "exceeds the limit of 67108864 bytes");
+  assert_result_refused (f->client, "many", "65 attachments, more than the limit of 64");
 }
 
+/* The NaN chunk (or, "big", 64 MiB of JSON text) is refused to the app,
+ * not sent, and the stream goes on. */
 static void
-test_chunk (Fixture *f, gconstpointer data)
+assert_chunk_refused (DirtyClient *client, const char *kind)
 {
+  g_autoptr(JsonArray) args = json_array_new ();
   g_autoptr(GError) error = NULL;
   g_autoptr(DirtyStream) stream = NULL;
   g_autoptr(JsonNode) chunk = NULL;
@@ -189,16 +196,23 @@ test_chunk (Fixture *f, gconstpointer data)
   g_autofree char *refused = g_strdup_printf ("%s %d", g_quark_to_string (DIRTY_ERROR),
                                               DIRTY_ERROR_INVALID_ARGUMENT);
 
-  stream = dirty_client_stream_sync (f->client, TESTAPP, "unsendable_stream", NULL, NULL, NULL,
+  json_array_add_string_element (args, kind);
+  stream = dirty_client_stream_sync (client, TESTAPP, "unsendable_stream", args, NULL, NULL,
                                      &error);
   g_assert_no_error (error);
-  /* the NaN chunk was refused to the app, and not sent */
   chunk = dirty_stream_next_chunk_sync (stream, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (json_node_get_string (chunk), ==, refused);
   end = dirty_stream_next_chunk_sync (stream, NULL, &error);
   g_assert_no_error (error);
   g_assert_null (end);
+}
+
+static void
+test_chunk (Fixture *f, gconstpointer data)
+{
+  assert_chunk_refused (f->client, "nan");
+  assert_chunk_refused (f->client, "big");
 }
 
 int

@@ -36,9 +36,12 @@
  *                (a string with a byte that is not UTF-8), "deep" (arrays
  *                nested 64 deep, one past the limit inside the reply),
  *                "bytes" (a reference to bytes it did not attach);
- *                "error" fails with such a string in its message
- *   unsendable_stream (stream)  sends a NaN chunk, then a chunk saying how
- *                that send failed ("DOMAIN CODE"), then ends
+ *                "error" fails with such a string in its message; or
+ *                what no frame carries: "big" (64 MiB of JSON text),
+ *                "many" (65 attachments)
+ *   unsendable_stream [KIND]  (stream)  sends a NaN chunk ("big": 64 MiB
+ *                of JSON text), then a chunk saying how that send failed
+ *                ("DOMAIN CODE"), then ends
  *
  * init() appends "init pid=PID" to $DIRTY_TEST_HOOKS_LOG when it is set
  * (test-recycle.c checks that dirty_worker_init comes after it).
@@ -444,6 +447,31 @@ dirty_test_app_class_init (DirtyTestAppClass *klass)
   DIRTY_APP_CLASS (klass)->describe_call = dirty_test_app_describe_call;
 }
 
+#define BIG_TEXT (64 * 1024 * 1024)
+
+/* A string whose JSON is past the frame's max_body */
+static JsonNode *
+big_string (void)
+{
+  g_autofree char *text = g_malloc (BIG_TEXT + 1);
+
+  memset (text, 'x', BIG_TEXT);
+  text[BIG_TEXT] = '\0';
+  return json_node_init_string (json_node_alloc (), text);
+}
+
+/* 65 attachments: one more than a frame takes */
+static JsonNode *
+many_attachments (DirtyCall *call)
+{
+  g_autoptr(JsonArray) refs = json_array_new ();
+  g_autoptr(GBytes) one = g_bytes_new_static ("x", 1);
+
+  for (guint i = 0; i < 65; i++)
+    json_array_add_element (refs, dirty_call_attach (call, one));
+  return json_node_init_array (json_node_alloc (), refs);
+}
+
 static void
 unsendable_action (DirtyApp  *app,
                    DirtyCall *call,
@@ -462,6 +490,10 @@ unsendable_action (DirtyApp  *app,
     dirty_call_return_value (call, dirty_test_nested_arrays (64));
   else if (g_str_equal (kind, "bytes"))
     dirty_call_return_value (call, json_from_string ("[{\"$bytes\": 0}]", NULL));
+  else if (g_str_equal (kind, "big"))
+    dirty_call_return_value (call, big_string ());
+  else if (g_str_equal (kind, "many"))
+    dirty_call_return_value (call, many_attachments (call));
   else
     dirty_call_return_new_error (call, DIRTY_ERROR, DIRTY_ERROR_APP, "bad \xff byte");
 }
@@ -471,13 +503,16 @@ unsendable_stream_action (DirtyApp  *app,
                           DirtyCall *call,
                           gpointer   user_data)
 {
-  g_autoptr(JsonNode) nan = json_node_init_double (json_node_alloc (), NAN);
+  JsonNode *kind = dirty_call_get_arg (call, 0);
+  gboolean big = kind != NULL && g_strcmp0 (json_node_get_string (kind), "big") == 0;
+  g_autoptr(JsonNode) unsendable = big ? big_string ()
+                                       : json_node_init_double (json_node_alloc (), NAN);
   g_autoptr(JsonNode) how = NULL;
   g_autoptr(GError) refused = NULL;
   g_autofree char *text = NULL;
   GError *error = NULL;
 
-  if (dirty_call_send_chunk (call, nan, NULL, &refused))
+  if (dirty_call_send_chunk (call, unsendable, NULL, &refused))
     text = g_strdup ("sent");
   else
     text = g_strdup_printf ("%s %d", g_quark_to_string (refused->domain), refused->code);
