@@ -313,6 +313,7 @@ start (DirtyWorker *self,
        GError     **error)
 {
   g_autoptr(GSocket) gsocket = NULL;
+  DirtyLimits limits;
 
   /* first, before any thread starts: threads inherit the signal mask, and
    * what an app's thread spawns must not start with SIGTERM blocked. The
@@ -334,7 +335,14 @@ start (DirtyWorker *self,
   self->backtrace = dirty_worker_backtrace_new (self);
   dirty_worker_start_forgetting (self);
   self->deadline_source = dirty_worker_deadline_source_new (self);
-  self->connection = dirty_connection_new (gsocket, NULL);
+  /* Requests come as the arbiter took them from its clients, whose
+   * max_body its config may raise past the default: a request it
+   * accepted must not cost this worker its connection. The arbiter is
+   * trusted; the wire's 32-bit lengths bound the body. (Results and
+   * chunks keep to the defaults the arbiter reads them with.) */
+  dirty_limits_init (&limits);
+  limits.max_body = G_MAXUINT32;
+  self->connection = dirty_connection_new (gsocket, &limits);
   dirty_connection_start (self->connection, self->context,
                           connection_frame_cb, connection_closed_cb, self);
   dirty_worker_send_status (self, DIRTY_FRAME_HELLO);

@@ -802,6 +802,42 @@ test_over_limits_first_call (void)
   g_assert_cmpint (call_int (other, ECHO, "add", "[1, 2]"), ==, 3);
 }
 
+/* max_body raised past the default (64 MiB) lets clients send larger
+ * requests, and the workers take them: a worker read its arbiter's
+ * frames with the default limit, so a 70 MB request killed the worker
+ * ("worker-lost", restarted). Results keep to the default: one that
+ * large fails alone with app-error, and the worker serves on. */
+static void
+test_raised_max_body (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = start ("[dirty-arbiter]\ndirty_apps=" ECHO ";" TESTAPP "\n"
+                                             "max_body=104857600\n");
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  g_autofree char *big = g_strnfill (70 * 1000 * 1000, 'x');
+  g_autoptr(JsonArray) args = json_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  g_autoptr(JsonNode) pid = NULL;
+
+  pid = dirty_client_execute_sync (client, TESTAPP, "pid", NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  json_array_add_string_element (args, big);
+  g_clear_pointer (&big, g_free);
+  result = dirty_client_execute_sync (client, TESTAPP, "ok", args, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_node_get_string (result), ==, "ok");
+  g_clear_pointer (&result, json_node_unref);
+
+  result = dirty_client_execute_sync (client, ECHO, "echo", args, NULL, NULL, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_APP);
+  g_assert_nonnull (strstr (error->message, "cannot be sent"));
+  g_clear_error (&error);
+  /* the same worker, never restarted */
+  result = dirty_client_execute_sync (client, TESTAPP, "pid", NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (json_node_get_int (result), ==, json_node_get_int (pid));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -831,5 +867,6 @@ main (int argc, char **argv)
   g_test_add_func ("/config/socket-path-too-long", test_socket_path_too_long);
   g_test_add_func ("/execute/over-max-body", test_over_max_body);
   g_test_add_func ("/execute/over-limits-first-call", test_over_limits_first_call);
+  g_test_add_func ("/execute/raised-max-body", test_raised_max_body);
   return g_test_run ();
 }
