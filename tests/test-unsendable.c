@@ -183,6 +183,29 @@ test_results (Fixture *f, gconstpointer data)
   assert_result_refused (f->client, "many", "65 attachments, more than the limit of 64");
 }
 
+/* An error's message and detail are cut (at a character) to 64 KiB and
+ * 1 MiB, saying how much went: megabytes of them made a frame past the
+ * limit, which cost the worker its connection. */
+static void
+test_long_error (Fixture *f, gconstpointer data)
+{
+  g_autoptr(JsonArray) args = json_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  const char *detail;
+
+  json_array_add_string_element (args, "long-error");
+  result = dirty_client_execute_sync (f->client, TESTAPP, "unsendable", args, NULL, NULL, &error);
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_APP);
+  g_assert_true (g_utf8_validate (error->message, -1, NULL));
+  /* "a" and 32,767 "é" fit in 65,536 bytes; 7,233 "é" went */
+  g_assert_cmpuint (strlen (error->message), ==, 65535 + strlen ("… (14466 more bytes)"));
+  g_assert_true (g_str_has_suffix (error->message, "é… (14466 more bytes)"));
+  detail = dirty_error_get_detail (error);
+  g_assert_nonnull (detail);
+  g_assert_true (g_str_has_suffix (detail, "d… (1048576 more bytes)"));
+}
+
 /* The NaN chunk (or, "big", 64 MiB of JSON text) is refused to the app,
  * not sent, and the stream goes on. */
 static void
@@ -225,5 +248,7 @@ main (int argc, char **argv)
   g_test_add ("/unsendable/results", Fixture, NULL, fixture_set_up, test_results,
               fixture_tear_down);
   g_test_add ("/unsendable/chunk", Fixture, NULL, fixture_set_up, test_chunk, fixture_tear_down);
+  g_test_add ("/unsendable/long-error", Fixture, NULL, fixture_set_up, test_long_error,
+              fixture_tear_down);
   return g_test_run ();
 }

@@ -38,7 +38,8 @@
  *                "bytes" (a reference to bytes it did not attach);
  *                "error" fails with such a string in its message; or
  *                what no frame carries: "big" (64 MiB of JSON text),
- *                "many" (65 attachments)
+ *                "many" (65 attachments); "long-error" fails with a
+ *                message of "a" and 40,000 "é" and a detail of 2 MiB
  *   unsendable_stream [KIND]  (stream)  sends a NaN chunk ("big": 64 MiB
  *                of JSON text), then a chunk saying how that send failed
  *                ("DOMAIN CODE"), then ends
@@ -494,6 +495,16 @@ unsendable_action (DirtyApp  *app,
     dirty_call_return_value (call, big_string ());
   else if (g_str_equal (kind, "many"))
     dirty_call_return_value (call, many_attachments (call));
+  else if (g_str_equal (kind, "long-error"))
+    {
+      g_autoptr(GString) message = g_string_new ("a");
+      g_autofree char *detail = g_strnfill (2 * 1024 * 1024, 'd');
+
+      for (guint i = 0; i < 40000; i++)
+        g_string_append (message, "\xc3\xa9");
+      dirty_call_set_detail (call, detail);
+      dirty_call_return_new_error (call, DIRTY_ERROR, DIRTY_ERROR_APP, "%s", message->str);
+    }
   else
     dirty_call_return_new_error (call, DIRTY_ERROR, DIRTY_ERROR_APP, "bad \xff byte");
 }
