@@ -242,8 +242,27 @@ dirtyctl_run_clear (DirtyctlRun *run)
 
 static int control_timeout_ms = 25000;
 
+/* Checked as it is parsed: a bad value must not leave after the request */
+static gboolean
+parse_control_timeout (const char  *option,
+                       const char  *value,
+                       gpointer     data,
+                       GError     **error)
+{
+  gint64 ms;
+
+  if (!g_ascii_string_to_signed (value, 10, 0, G_MAXINT, &ms, NULL))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--timeout must be 0 or more milliseconds, not “%s”"), value);
+      return FALSE;
+    }
+  control_timeout_ms = (int) ms;
+  return TRUE;
+}
+
 static GOptionEntry control_entries[] = {
-  { "timeout", 't', 0, G_OPTION_ARG_INT, &control_timeout_ms,
+  { "timeout", 't', 0, G_OPTION_ARG_CALLBACK, parse_control_timeout,
     N_("How long to wait for the arbiter's answer, in milliseconds (default 25000; 0: no limit)"),
     N_("MS") },
   G_OPTION_ENTRY_NULL
@@ -283,8 +302,6 @@ dirtyctl_run_control (DirtyctlRun *run)
   guint timer = 0;
   int status;
 
-  if (control_timeout_ms < 0)
-    return dirtyctl_usage (_("--timeout must be 0 or more milliseconds"));
   if (control_timeout_ms > 0)
     timer = g_timeout_add (control_timeout_ms, control_timeout_cb, run);
   status = dirtyctl_run_until (run);

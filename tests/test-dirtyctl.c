@@ -609,8 +609,13 @@ test_control_timeout (void)
   g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (CONFIG, NULL);
   GPid pid = dirty_test_daemon_get_pid (daemon);
   const char *verbs[][3] = { { "status" }, { "metrics" }, { "reload" }, { "workers", "add", "1" } };
+  g_autofree char *out = NULL;
 
+  /* refused before anything is sent: a reload does not happen */
   g_assert_cmpint (RUN (daemon, NULL, NULL, "status", "--timeout=-1"), ==, 1);
+  g_assert_cmpint (RUN (daemon, NULL, NULL, "reload", "--timeout=soon"), ==, 1);
+  g_assert_cmpint (RUN (daemon, &out, NULL, "reload"), ==, 0);
+  g_assert_cmpstr (out, ==, "generation: 2\n");
   g_assert_cmpint (kill (pid, SIGSTOP), ==, 0);
   for (guint i = 0; i < G_N_ELEMENTS (verbs); i++)
     {
