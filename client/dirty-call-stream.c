@@ -473,20 +473,24 @@ encode_chunk (DirtyCallStream  *stream,
 
       g_ptr_array_add (attachments, bytes);
       /* large ones in a new memfd each (no pool), as replies */
-      return dirty_frame_encode_text_with_fds (DIRTY_FRAME_CHUNK, 0, stream->id, 0,
-                                               DIRTY_BYTES_CHUNK_JSON,
-                                               sizeof DIRTY_BYTES_CHUNK_JSON - 1, attachments,
-                                               NULL);
+      frame = dirty_frame_encode_text_with_fds (DIRTY_FRAME_CHUNK, 0, stream->id, 0,
+                                                DIRTY_BYTES_CHUNK_JSON,
+                                                sizeof DIRTY_BYTES_CHUNK_JSON - 1, attachments,
+                                                NULL);
     }
-  text = g_string_new ("{\"data\":");
-  if (data == NULL)
-    g_string_append (text, "null");
-  else if (!dirty_json_append (text, data, 1, 0, error))   /* JSON chunks carry no bytes */
-    return NULL;
-  g_string_append_c (text, '}');
-  frame = dirty_frame_encode_string_with_fds (DIRTY_FRAME_CHUNK, 0, stream->id, 0,
-                                              g_steal_pointer (&text), NULL, NULL);
-  /* the worker's connection to the arbiter keeps the default limits */
+  else
+    {
+      text = g_string_new ("{\"data\":");
+      if (data == NULL)
+        g_string_append (text, "null");
+      else if (!dirty_json_append (text, data, 1, 0, error))   /* JSON chunks carry no bytes */
+        return NULL;
+      g_string_append_c (text, '}');
+      frame = dirty_frame_encode_string_with_fds (DIRTY_FRAME_CHUNK, 0, stream->id, 0,
+                                                  g_steal_pointer (&text), NULL, NULL);
+    }
+  /* the worker's connection to the arbiter keeps the default limits (a
+   * bytes chunk too: inline when no memfd could be made) */
   if (!dirty_frame_check_sendable (frame, dirty_limits_get_default (), &local_error))
     {
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
