@@ -489,14 +489,20 @@ dirty_frame_check_sendable (DirtyFrame         *frame,
                    g_bytes_get_size (frame->body));
       return FALSE;
     }
-  /* the reader's own checks, on the header it will read */
-  dirty_frame_header_write (h, header);
-  if (!dirty_frame_header_parse (header, limits, &parsed, &local_error))
+  /* every reply and chunk passes here: the sizes first, and the reader's
+   * own checks (and their words) only for a frame past one of them */
+  if (dirty_frame_header_body_length (h) > limits->max_body ||
+      h->n_attachments > limits->max_attachments || h->n_fds > limits->max_fds)
     {
-      g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT, local_error->message);
-      return FALSE;
+      dirty_frame_header_write (h, header);
+      if (!dirty_frame_header_parse (header, limits, &parsed, &local_error))
+        {
+          g_set_error_literal (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
+                               local_error->message);
+          return FALSE;
+        }
     }
-  if (dirty_frame_get_fd_payload (frame) > limits->max_fd_payload)
+  if (h->n_fds > 0 && dirty_frame_get_fd_payload (frame) > limits->max_fd_payload)
     {
       g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
                    "File descriptor attachments of more than %" G_GUINT64_FORMAT
