@@ -96,23 +96,35 @@ send_with_fds (GSocket    *socket,
   g_assert_cmpint (sendmsg (g_socket_get_fd (socket), &msg, MSG_NOSIGNAL), ==, (gssize) size);
 }
 
+/* The next frame is an ERROR for @id with @code, its message naming
+ * @expected */
+static void
+expect_error (GSocket    *socket,
+              guint64     id,
+              const char *code,
+              const char *expected)
+{
+  g_autoptr(DirtyFrame) frame = dirty_test_raw_read_frame (socket);
+  g_autoptr(JsonNode) root = NULL;
+
+  g_assert_nonnull (frame);
+  g_assert_cmpint (frame->header.type, ==, DIRTY_FRAME_ERROR);
+  g_assert_cmpuint (frame->header.id, ==, id);
+  root = dirty_test_raw_frame_json (frame);
+  g_test_message ("%s", dirty_json_get_string (root, "message"));
+  g_assert_cmpstr (dirty_json_get_string (root, "code"), ==, code);
+  g_assert_nonnull (strstr (dirty_json_get_string (root, "message"), expected));
+}
+
 /* The arbiter's answer to a hostile frame: ERROR protocol (id 0) naming
  * @expected, then the close */
 static void
 expect_protocol_close (GSocket    *socket,
                        const char *expected)
 {
-  g_autoptr(DirtyFrame) frame = dirty_test_raw_read_frame (socket);
   g_autoptr(DirtyFrame) after = NULL;
-  g_autoptr(JsonNode) root = NULL;
 
-  g_assert_nonnull (frame);
-  g_assert_cmpint (frame->header.type, ==, DIRTY_FRAME_ERROR);
-  g_assert_cmpuint (frame->header.id, ==, 0);
-  root = dirty_test_raw_frame_json (frame);
-  g_test_message ("%s", dirty_json_get_string (root, "message"));
-  g_assert_cmpstr (dirty_json_get_string (root, "code"), ==, "protocol");
-  g_assert_nonnull (strstr (dirty_json_get_string (root, "message"), expected));
+  expect_error (socket, 0, "protocol", expected);
   after = dirty_test_raw_read_frame (socket);
   g_assert_null (after);
 }
@@ -191,19 +203,10 @@ check_over_fd_payload (void)
   g_autoptr(GSocket) socket = dirty_test_raw_connect (dirty_test_daemon_get_socket_path (daemon_));
   g_autoptr(GBytes) frame = fd_request (1, 2 * 1024 * 1024);
   int fd = make_memfd (2 * 1024 * 1024, F_SEAL_SHRINK | F_SEAL_GROW);
-  g_autoptr(DirtyFrame) reply = NULL;
-  g_autoptr(JsonNode) root = NULL;
 
   send_with_fds (socket, frame, &fd, 1);
   close (fd);
-  reply = dirty_test_raw_read_frame (socket);
-  g_assert_nonnull (reply);
-  g_assert_cmpint (reply->header.type, ==, DIRTY_FRAME_ERROR);
-  g_assert_cmpuint (reply->header.id, ==, 1);
-  root = dirty_test_raw_frame_json (reply);
-  g_test_message ("%s", dirty_json_get_string (root, "message"));
-  g_assert_cmpstr (dirty_json_get_string (root, "code"), ==, "invalid-argument");
-  g_assert_nonnull (strstr (dirty_json_get_string (root, "message"), "exceed the limit"));
+  expect_error (socket, 1, "invalid-argument", "exceed the limit");
   check_serving_on (socket);
 }
 
