@@ -52,7 +52,7 @@ add_worker_app (DirtyWorker *self,
   wapp->name = g_strdup (name);
   wapp->app = app ? g_object_ref (app) : NULL;
   wapp->state = app ? APP_STARTING : APP_UNAVAILABLE;
-  wapp->error = g_strdup (load_error);
+  wapp->error = load_error ? dirty_error_text_cut (load_error, DIRTY_ERROR_MESSAGE_MAX) : NULL;
   wapp->next_retry_ms = INIT_RETRY_MIN_MS;
   g_ptr_array_add (self->apps, wapp);
   g_hash_table_insert (self->apps_by_name, wapp->name, wapp);
@@ -302,13 +302,14 @@ init_done_cb (GObject      *source_object,
     {
       wapp->state = APP_FAILED;
       g_free (wapp->error);
-      wapp->error = g_strdup (error->message);
+      /* it goes in every HELLO and STATUS frame, and in the journal */
+      wapp->error = dirty_error_text_cut (error->message, DIRTY_ERROR_MESSAGE_MAX);
       schedule_retry (self, wapp);
       g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE,
                         "DIRTY_APP", wapp->name,
                         "DIRTY_WORKER_ID", self->worker_id_str,
                         "MESSAGE", "App %s failed to initialise: %s; retrying in %u ms",
-                        wapp->name, error->message, wapp->retry_ms);
+                        wapp->name, wapp->error, wapp->retry_ms);
     }
 
   if (!self->shutting_down)

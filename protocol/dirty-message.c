@@ -799,22 +799,15 @@ wire_code_for (const GError *error)
   return DIRTY_ERROR_APP;
 }
 
-/* An error's message and detail are for people and logs, and go in one
- * frame: an app that fails with megabytes of text (a whole input in its
- * message) must not make a frame the reader refuses, which would cost
- * the worker its connection. Cut at a character, saying how much went. */
-#define ERROR_MESSAGE_MAX (64 * 1024)
-#define ERROR_DETAIL_MAX  (1024 * 1024)
-
-static char *
-bounded_text (const char *text,
-              gsize       max)
+char *
+dirty_error_text_cut (const char *text,
+                      gsize       max)
 {
   gsize length = strlen (text);
   const char *cut;
 
   if (length <= max)
-    return NULL;
+    return g_strdup (text);
   cut = g_utf8_find_prev_char (text, text + max + 1);
   return g_strdup_printf ("%.*s… (%" G_GSIZE_FORMAT " more bytes)", (int) (cut - text), text,
                           length - (cut - text));
@@ -830,8 +823,10 @@ dirty_frame_new_error (guint64       id,
   g_autoptr(JsonBuilder) builder = json_builder_new_immutable ();
   g_autoptr(JsonNode) root = NULL;
   const char *detail = dirty_error_get_detail (error);
-  g_autofree char *short_message = bounded_text (error->message, ERROR_MESSAGE_MAX);
-  g_autofree char *short_detail = detail ? bounded_text (detail, ERROR_DETAIL_MAX) : NULL;
+  g_autofree char *short_message = dirty_error_text_cut (error->message,
+                                                         DIRTY_ERROR_MESSAGE_MAX);
+  g_autofree char *short_detail = detail ? dirty_error_text_cut (detail, DIRTY_ERROR_DETAIL_MAX)
+                                         : NULL;
 
   app = dirty_error_get_app (error) ? dirty_error_get_app (error) : app;
   action = dirty_error_get_action (error) ? dirty_error_get_action (error) : action;
@@ -842,7 +837,7 @@ dirty_frame_new_error (guint64       id,
   json_builder_set_member_name (builder, "code");
   json_builder_add_string_value (builder, dirty_error_to_wire (wire_code_for (error)));
   json_builder_set_member_name (builder, "message");
-  json_builder_add_string_value (builder, short_message ? short_message : error->message);
+  json_builder_add_string_value (builder, short_message);
   if (app)
     {
       json_builder_set_member_name (builder, "app");
@@ -856,7 +851,7 @@ dirty_frame_new_error (guint64       id,
   if (detail)
     {
       json_builder_set_member_name (builder, "detail");
-      json_builder_add_string_value (builder, short_detail ? short_detail : detail);
+      json_builder_add_string_value (builder, short_detail);
     }
   if (worker_pid > 0)
     {

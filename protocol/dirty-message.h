@@ -158,8 +158,21 @@ gboolean    dirty_json_object_is_bytes_ref (JsonObject *object,
 GBytes     *dirty_json_lookup_bytes  (JsonNode  *node,
                                       GPtrArray *attachments);
 
+/* An error's text is for people and logs, and goes in a frame: an app
+ * that fails with megabytes of it (a whole input in its message) must
+ * not make a frame the reader refuses, which would cost the worker its
+ * connection. A message is cut to DIRTY_ERROR_MESSAGE_MAX bytes, a
+ * detail to DIRTY_ERROR_DETAIL_MAX. */
+#define DIRTY_ERROR_MESSAGE_MAX (64 * 1024)
+#define DIRTY_ERROR_DETAIL_MAX  (1024 * 1024)
+
+/* @text, or its first @max bytes or fewer, cut at a character and saying
+ * how many bytes went ("… (N more bytes)"). (transfer full) */
+char       *dirty_error_text_cut     (const char *text,
+                                      gsize       max);
+
 /* ERROR frames: {"code", "message", and optionally "app", "action",
- * "detail", "worker_pid"}. */
+ * "detail", "worker_pid"}, the message and detail cut as above. */
 DirtyFrame *dirty_frame_new_error    (guint64       id,
                                       const GError *error,
                                       const char   *app,

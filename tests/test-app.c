@@ -1195,6 +1195,25 @@ test_worker_failinit (void)
   call_expect_error (&fixture, "{\"app\":\"failinit:DirtyFailInitApp\",\"action\":\"ok\"}",
                      "no-worker", "init failed on purpose");
 
+  /* An init error goes in every HELLO and STATUS: megabytes of it would
+   * make a frame the arbiter refuses. It is cut to 64 KiB, saying so. */
+  {
+    g_autofree char *long_text = g_strnfill (100 * 1024, 'e');
+    g_autoptr(JsonNode) cut = NULL;
+    const char *message;
+
+    g_assert_true (g_file_set_contents (file, long_text, -1, NULL));
+    do
+      {
+        g_clear_pointer (&cut, json_node_unref);
+        cut = wait_for_state (&fixture, "failinit:DirtyFailInitApp", "failed");
+        message = app_state (cut, "failinit:DirtyFailInitApp", "error");
+      }
+    while (strlen (message) < 64 * 1024);
+    g_assert_cmpuint (strlen (message), <=, 64 * 1024 + 32);
+    g_assert_true (g_str_has_suffix (message, " more bytes)"));
+  }
+
   /* Once the cause is gone, the retry succeeds */
   start = g_get_monotonic_time ();
   g_assert_no_errno (g_unlink (file));

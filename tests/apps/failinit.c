@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* failinit:DirtyFailInitApp: an app whose init() fails while the file
- * named by $DIRTY_TEST_FAILINIT_FILE exists, and succeeds once it is gone
+ * named by $DIRTY_TEST_FAILINIT_FILE exists (its message ends with the
+ * file's text), and succeeds once it is gone
  * (or when the variable is unset), so a test can watch the worker report
  * "failed", retry with backoff, and turn "ready". While the file named by
  * $DIRTY_TEST_FAILINIT_HANG exists, init() does not return (until its
@@ -39,8 +40,11 @@ dirty_fail_init_app_real_init (DirtyApp      *app,
   g_atomic_int_inc (&self->n_inits);
   if (file != NULL && g_file_test (file, G_FILE_TEST_EXISTS))
     {
+      g_autofree char *text = NULL;
+
+      g_file_get_contents (file, &text, NULL, NULL);
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
-                   "init failed on purpose: %s exists", file);
+                   "init failed on purpose: %s exists%s", file, text ? text : "");
       return FALSE;
     }
   return TRUE;
