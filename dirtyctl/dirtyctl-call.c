@@ -16,10 +16,19 @@ typedef struct {
 
 static CallOptions options;
 
+static gboolean
+parse_call_timeout (const char  *option,
+                    const char  *value,
+                    gpointer     data,
+                    GError     **error)
+{
+  return dirtyctl_parse_timeout (value, &options.timeout_ms, error);
+}
+
 static GOptionEntry call_entries[] = {
   { "kwarg", 'k', 0, G_OPTION_ARG_STRING_ARRAY, &options.kwargs,
     N_("A keyword argument; VALUE is parsed like ARG (repeatable)"), N_("NAME=VALUE") },
-  { "timeout", 't', 0, G_OPTION_ARG_INT, &options.timeout_ms,
+  { "timeout", 't', 0, G_OPTION_ARG_CALLBACK, parse_call_timeout,
     N_("The call's timeout in milliseconds (default: the arbiter's dirty_timeout)"), N_("MS") },
   { "output", 'o', 0, G_OPTION_ARG_FILENAME, &options.output,
     N_("Write the result there instead of stdout: its bytes when it is bytes, else its JSON "
@@ -199,11 +208,6 @@ build_request (const char  *parameters,
   if (*argv[1] == '\0' || *argv[2] == '\0')
     {
       dirtyctl_usage (_("%s needs a non-empty APP and ACTION"), argv[0]);
-      return NULL;
-    }
-  if (options.timeout_ms < 0)
-    {
-      dirtyctl_usage (_("--timeout must be 0 or more milliseconds"));
       return NULL;
     }
   request = dirty_request_new (argv[1], argv[2]);

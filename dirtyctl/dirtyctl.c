@@ -242,6 +242,23 @@ dirtyctl_run_clear (DirtyctlRun *run)
 
 static int control_timeout_ms = 25000;
 
+gboolean
+dirtyctl_parse_timeout (const char  *value,
+                        int         *ms,
+                        GError     **error)
+{
+  gint64 parsed;
+
+  if (!g_ascii_string_to_signed (value, 10, 0, G_MAXINT, &parsed, NULL))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--timeout must be 0 or more milliseconds, not “%s”"), value);
+      return FALSE;
+    }
+  *ms = (int) parsed;
+  return TRUE;
+}
+
 /* Checked as it is parsed: a bad value must not leave after the request */
 static gboolean
 parse_control_timeout (const char  *option,
@@ -249,16 +266,7 @@ parse_control_timeout (const char  *option,
                        gpointer     data,
                        GError     **error)
 {
-  gint64 ms;
-
-  if (!g_ascii_string_to_signed (value, 10, 0, G_MAXINT, &ms, NULL))
-    {
-      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   _("--timeout must be 0 or more milliseconds, not “%s”"), value);
-      return FALSE;
-    }
-  control_timeout_ms = (int) ms;
-  return TRUE;
+  return dirtyctl_parse_timeout (value, &control_timeout_ms, error);
 }
 
 static GOptionEntry control_entries[] = {

@@ -55,6 +55,10 @@ int             dirtyctl_usage       (const char *format,
                                       ...) G_GNUC_PRINTF (1, 2);
 
 DirtyClient    *dirtyctl_connect     (GError **error);
+/* --timeout MS, for a G_OPTION_ARG_CALLBACK: 0 or more milliseconds */
+gboolean        dirtyctl_parse_timeout (const char  *value,
+                                        int         *ms,
+                                        GError     **error);
 /* G_IO_ERROR from errno: writing standard output failed */
 void            dirtyctl_set_output_error (GError **error);
 /* Prints @error ("dirtyctl: CODE: message", and the app's detail) and
