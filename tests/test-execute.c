@@ -310,6 +310,28 @@ test_errors (void)
     g_assert_nonnull (dirty_error_get_detail (error));
     g_assert_cmpint (dirty_error_get_worker_pid (error), >, 0);
   }
+  /* an app named by a part of its spec, as one would guess it, gets
+   * the whole spec as a hint; an unrelated name gets none */
+  {
+    const char *names[][2] = {
+      { "echo", "did you mean “" ECHO "”?" },
+      { "DirtyCounterApp", "did you mean “" COUNTER "”?" },
+      { "nosuch", NULL },
+      { "echo:DirtyCounterApp", NULL },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+      {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) result = call (client, names[i][0], "echo", "[]", &error);
+
+        g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_APP_NOT_FOUND);
+        if (names[i][1] != NULL)
+          g_assert_true (g_str_has_suffix (error->message, names[i][1]));
+        else
+          g_assert_null (strstr (error->message, "did you mean"));
+      }
+  }
   /* and none of that broke the connection */
   g_assert_cmpint (call_int (client, ECHO, "add", "[2,2]"), ==, 4);
 }

@@ -74,6 +74,9 @@ void           dirty_app_queue_end_turn     (DirtyJob       *job);
 /* Takes @job off its queue and drops the queue's reference */
 void           dirty_scheduler_queue_remove (DirtyScheduler *self,
                                              DirtyJob       *job);
+void           dirty_scheduler_set_app_not_found (DirtyScheduler  *self,
+                                                  const char      *name,
+                                                  GError         **error);
 
 /* dirty-scheduler.c */
 void     dirty_scheduler_fail_job_full       (DirtyScheduler  *self,

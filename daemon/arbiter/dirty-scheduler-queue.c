@@ -3,7 +3,10 @@
  * FIFOs taking turns (the fairness described at struct _DirtyAppQueue). */
 #include "config.h"
 
+#include <string.h>
+
 #include "dirty-scheduler-private.h"
+#include "dirty-util.h"
 
 DirtyAppQueue *
 dirty_app_queue_new (const char *name)
@@ -110,4 +113,51 @@ dirty_scheduler_queue_remove (DirtyScheduler *self,
     }
   self->n_queued--;
   dirty_job_unref (job);
+}
+
+/* Whether @name is one part of the app spec @spec: its module (also
+ * without a path and “.so”) or its type name. */
+static gboolean
+is_part_of_spec (const char *spec,
+                 const char *name)
+{
+  g_auto(GStrv) parts = g_strsplit (spec, ":", -1);
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      const char *base = strrchr (parts[i], '/');
+      g_autofree char *module = NULL;
+
+      base = base != NULL ? base + 1 : parts[i];
+      module = g_str_has_suffix (base, ".so") ? g_strndup (base, strlen (base) - 3)
+                                              : g_strdup (base);
+      if (strcmp (parts[i], name) == 0 || strcmp (module, name) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* A call names its app by the whole spec (“echo:DirtyEchoApp”); one that
+ * gave a part of it (“echo”, “DirtyEchoApp”) is told the specs it may
+ * have meant, so the error is a hint and not only a refusal. */
+void
+dirty_scheduler_set_app_not_found (DirtyScheduler  *self,
+                                   const char      *name,
+                                   GError         **error)
+{
+  g_autoptr(GPtrArray) specs = dirty_util_sorted_keys (self->apps);
+  g_autoptr(GString) meant = g_string_new (NULL);
+  guint n_meant = 0;
+
+  for (guint i = 0; name[0] != '\0' && i < specs->len; i++)
+    if (is_part_of_spec (specs->pdata[i], name))
+      g_string_append_printf (meant, "%s“%s”", n_meant++ > 0 ? ", " : "",
+                              (const char *) specs->pdata[i]);
+  if (n_meant == 0)
+    g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_APP_NOT_FOUND,
+                 "no app “%s” is configured", name);
+  else
+    g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_APP_NOT_FOUND,
+                 "no app “%s” is configured; did you mean %s%s?", name,
+                 n_meant > 1 ? "one of " : "", meant->str);
 }

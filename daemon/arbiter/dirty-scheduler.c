@@ -537,8 +537,7 @@ dirty_scheduler_submit (DirtyScheduler  *self,
   queue = g_hash_table_lookup (self->apps, job->app);
   if (queue == NULL)
     {
-      g_set_error (error, DIRTY_ERROR, DIRTY_ERROR_APP_NOT_FOUND,
-                   "no app “%s” is configured", job->app);
+      dirty_scheduler_set_app_not_found (self, job->app, error);
       return FALSE;
     }
   /* Nothing of the app waits: a free worker with the app ready takes the
