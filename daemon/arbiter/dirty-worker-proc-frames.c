@@ -32,16 +32,16 @@ log_app_state (DirtyWorkerProc *self,
                AppStatus       *status)
 {
   static const char *const names[] = {
-    [DIRTY_APP_STATE_STARTING] = "starting",
-    [DIRTY_APP_STATE_READY] = "ready",
-    [DIRTY_APP_STATE_FAILED] = "failed",
-    [DIRTY_APP_STATE_UNAVAILABLE] = "unavailable",
+    [DIRTY_APP_STATE_STARTING] = "is starting",
+    [DIRTY_APP_STATE_READY] = "is ready",
+    [DIRTY_APP_STATE_FAILED] = "failed to initialize",
+    [DIRTY_APP_STATE_UNAVAILABLE] = "is unavailable",
   };
   gboolean bad = status->state == DIRTY_APP_STATE_FAILED ||
                  status->state == DIRTY_APP_STATE_UNAVAILABLE;
 
   dirty_log (bad ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO, app, NULL, 0, self->pid, self->id,
-             "worker %u: app %s is %s%s%s", self->id, app, names[status->state],
+             "worker %u: app %s %s%s%s", self->id, app, names[status->state],
              bad ? ": " : "", bad ? (status->error ? status->error : "no reason given") : "");
 }
 
