@@ -104,6 +104,13 @@ add_arbiter (GString    *out,
       sample_int (out, "dirty_arbiter_generation", "", NULL,
                   dirtyctl_get_int (arbiter, "generation"));
     }
+  if (arbiter != NULL && json_object_has_member (arbiter, "reloading"))
+    {
+      family (out, "dirty_arbiter_reloading", "gauge",
+              "1 while a reload's new workers are not all ready (old ones serve).");
+      sample_int (out, "dirty_arbiter_reloading", "", NULL,
+                  dirtyctl_get_int (arbiter, "reloading"));
+    }
 }
 
 /* One family over every worker: @member of each, as an integer */

@@ -107,6 +107,27 @@ format_rss (gint64 bytes)
   return bytes < 0 ? g_strdup ("-") : g_format_size_full (bytes, G_FORMAT_SIZE_IEC_UNITS);
 }
 
+/* A reload not complete: the old workers still serve, and why */
+static void
+print_reload (JsonObject *arbiter)
+{
+  JsonNode *held = arbiter ? json_object_get_member (arbiter, "held_apps") : NULL;
+  g_autoptr(GString) apps = g_string_new (NULL);
+
+  if (dirtyctl_get_int (arbiter, "reloading") == 0)
+    return;
+  for (guint i = 0; held != NULL && JSON_NODE_HOLDS_ARRAY (held) &&
+                    i < json_array_get_length (json_node_get_array (held)); i++)
+    g_string_append_printf (apps, "%s%s", apps->len ? ", " : "",
+                            json_array_get_string_element (json_node_get_array (held), i));
+  if (apps->len == 0)
+    g_print (_("Reload:  the new workers are starting; the old ones serve meanwhile\n"));
+  else
+    /* TRANSLATORS: %s is a list of app names */
+    g_print (_("Reload:  held: %s did not start in the new workers; "
+               "the old ones serve it\n"), apps->str);
+}
+
 static void
 print_arbiter (JsonObject *arbiter)
 {
@@ -123,6 +144,7 @@ print_arbiter (JsonObject *arbiter)
            (long long) dirtyctl_get_int (arbiter, "errors"));
   if (arbiter != NULL && json_object_has_member (arbiter, "generation"))
     g_print (_("Config:  generation %lld\n"), (long long) dirtyctl_get_int (arbiter, "generation"));
+  print_reload (arbiter);
 }
 
 static char *

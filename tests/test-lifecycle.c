@@ -22,6 +22,8 @@
 
 /* init() of FAILINIT hangs while this file exists ($DIRTY_TEST_FAILINIT_HANG) */
 static char *hang_file;
+/* and fails while this one does ($DIRTY_TEST_FAILINIT_FILE) */
+static char *fail_file;
 
 static DirtyLimits limits;
 
@@ -465,6 +467,86 @@ test_reload_supersedes (void)
   g_unlink (hang_file);
 }
 
+/* Waits until STATUS says whether a reload is under way, and which apps
+ * hold it (their names joined with ";") */
+static void
+wait_reload_state (GSocket    *socket,
+                   gboolean    reloading,
+                   const char *held)
+{
+  static guint64 id = 1u << 20;
+  gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_autofree char *code = NULL;
+      g_autoptr(JsonNode) status = exchange (socket, DIRTY_FRAME_STATUS, ++id, "{}", &code, NULL);
+      JsonObject *arbiter = json_object_get_object_member (json_node_get_object (status), "arbiter");
+      JsonArray *apps = json_object_get_array_member (arbiter, "held_apps");
+      g_autoptr(GString) names = g_string_new (NULL);
+
+      for (guint i = 0; i < json_array_get_length (apps); i++)
+        g_string_append_printf (names, "%s%s", i ? ";" : "", json_array_get_string_element (apps, i));
+      if (json_object_get_boolean_member (arbiter, "reloading") == reloading &&
+          g_str_equal (names->str, held))
+        return;
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (50 * 1000);
+    }
+}
+
+static void
+assert_call_ok (GSocket *socket, const char *app)
+{
+  static guint64 id = 1u << 21;
+  g_autofree char *code = NULL;
+  g_autoptr(JsonNode) result = call (socket, ++id, app, "ok", "[]", &code);
+
+  g_assert_cmpstr (code, ==, NULL);
+  g_assert_cmpstr (json_node_get_string (result), ==, "ok");
+}
+
+/* A reload whose new workers cannot start an app that served before
+ * keeps the old workers that serve it (only those: the other old one
+ * leaves), so the app is never down. Once its init() succeeds on a
+ * retry, the reload completes and they leave too. */
+static void
+test_reload_keeps_served_app (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (
+    "[dirty-arbiter]\ndirty_apps=" ECHO ";" FAILINIT ":1\ndirty_workers=2\n", NULL);
+  g_autoptr(GSocket) socket = raw_connect (daemon);
+  g_autoptr(GArray) old = NULL;
+  g_autofree char *reloading = NULL;
+  g_autofree char *ready = NULL;
+  GPid serving, other;
+
+  wait_loading (daemon, FAILINIT, 1);
+  old = workers_of (daemon);
+  g_assert_cmpuint (old->len, ==, 2);
+  serving = g_array_index (old, GPid, worker_loads (g_array_index (old, GPid, 0), FAILINIT) ? 0 : 1);
+  other = g_array_index (old, GPid, serving == g_array_index (old, GPid, 0) ? 1 : 0);
+  assert_call_ok (socket, FAILINIT);
+
+  g_assert_true (g_file_set_contents (fail_file, "", 0, NULL));
+  kill (dirty_test_daemon_get_pid (daemon), SIGHUP);
+  reloading = dirty_test_daemon_wait_notify (daemon, "RELOADING=1", 10000);
+  g_assert_nonnull (reloading);
+  wait_reload_state (socket, TRUE, FAILINIT);
+  wait_gone (other);
+  g_assert_true (dirty_test_pid_alive (serving));
+  for (guint i = 0; i < 10; i++)
+    assert_call_ok (socket, FAILINIT);
+  g_assert_cmpint (call_int (socket, ECHO, "add"), ==, 0);
+
+  g_unlink (fail_file);
+  ready = dirty_test_daemon_wait_notify (daemon, "READY=1", 20000);
+  g_assert_nonnull (ready);
+  wait_reload_state (socket, FALSE, "");
+  wait_gone (serving);
+  assert_call_ok (socket, FAILINIT);
+}
+
 /* An invalid config is refused, named (file, line, key) in the log, and
  * the old config keeps serving. MANAGE reload reports the same. */
 static void
@@ -797,6 +879,10 @@ main (int argc, char **argv)
   g_close (g_mkstemp (hang_file), NULL);
   g_unlink (hang_file);
   g_setenv ("DIRTY_TEST_FAILINIT_HANG", hang_file, TRUE);
+  fail_file = g_build_filename (g_get_tmp_dir (), "dirty-lifecycle-fail-XXXXXX", NULL);
+  g_close (g_mkstemp (fail_file), NULL);
+  g_unlink (fail_file);
+  g_setenv ("DIRTY_TEST_FAILINIT_FILE", fail_file, TRUE);
 
   g_test_add_data_func ("/lifecycle/sigterm-drains", &sigterm_drains, test_signal_in_flight);
   g_test_add_data_func ("/lifecycle/sigterm-graceful-timeout", &sigterm_graceful_timeout,
@@ -805,6 +891,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lifecycle/sighup-reload", test_sighup_reload);
   g_test_add_func ("/lifecycle/reload-invalid", test_reload_invalid);
   g_test_add_func ("/lifecycle/reload-supersedes", test_reload_supersedes);
+  g_test_add_func ("/lifecycle/reload-keeps-served-app", test_reload_keeps_served_app);
   g_test_add_func ("/lifecycle/no-apps", test_no_apps);
   g_test_add_func ("/lifecycle/stop-keeps-successor-socket", test_stop_keeps_successor_socket);
   g_test_add_func ("/lifecycle/sigusr1-reopens-log", test_sigusr1_reopens_log);

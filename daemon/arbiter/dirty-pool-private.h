@@ -3,10 +3,12 @@
 
 /* What the pieces of DirtyPool share; not installed:
  *   dirty-pool.c          the object: slots and their apps, spawning and
- *                         respawning workers, reload, scaling, stopping,
- *                         and the queries
+ *                         respawning workers, scaling, stopping, and the
+ *                         queries
  *   dirty-pool-recycle.c  recycling (dirty_max_requests, dirty_max_rss) and
  *                         dirty_kill_rss
+ *   dirty-pool-reload.c   reload: the new generation, the old one
+ *                         retiring once it is ready
  *   dirty-pool-handoff.c  the restart handoff (unit mode, dirty-handoff.h):
  *                         workers adopted at start, released at stop */
 
@@ -49,6 +51,8 @@ struct _DirtyPool
   gpointer     reply_data;
   guint        generation;       /* 1, then one more per reload */
   gboolean     reloading;        /* the newest generation is not ready yet */
+  gboolean     holding;          /* it settled, but old workers stay for an
+                                  * app that did not start in it */
   guint        backoff_ms;       /* delay before replacing a worker that died young */
   gboolean     stopping;
   gboolean     stopped;          /* "stopped" was emitted */
@@ -91,6 +95,15 @@ void                   dirty_pool_slot_terminate_if_idle (Slot        *slot);
 void                   dirty_pool_slot_retire            (Slot        *slot);
 /* Whether @slot's worker said hello and every app it loads settled */
 gboolean               dirty_pool_slot_is_settled        (Slot        *slot);
+/* The workers @config asks for (0 while it lists no app, said in the log) */
+guint                  dirty_pool_wanted                 (DirtyConfig *config);
+/* Adds @n slots for the newest config, with their apps (not started) */
+GPtrArray             *dirty_pool_add_generation         (DirtyPool   *self,
+                                                          guint        n);
+
+/* dirty-pool-reload.c */
+/* Ends a reload whose new workers are ready (old ones retire) */
+void                   dirty_pool_check_generation       (DirtyPool   *self);
 
 /* dirty-pool-recycle.c */
 void                   dirty_pool_slot_recycle           (Slot        *slot,

@@ -21,8 +21,10 @@ dirty_pool_slot_recycle (Slot       *slot,
   DirtyPool *self = slot->pool;
   Slot *replacement;
 
-  /* a reload replaces every worker anyway */
-  if (self->stopping || self->reloading || slot->retiring || slot->recycle != RECYCLE_NONE ||
+  /* a reload replaces every worker anyway; one held for an app that
+   * did not start (dirty-pool-reload.c) may last, and its new workers
+   * are settled */
+  if (self->stopping || (self->reloading && !self->holding) || slot->retiring || slot->recycle != RECYCLE_NONE ||
       slot->generation != self->generation || slot->proc == NULL ||
       dirty_worker_proc_get_state (slot->proc) != DIRTY_WORKER_PROC_LIVE)
     return;

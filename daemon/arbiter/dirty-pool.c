@@ -271,7 +271,6 @@ dirty_pool_apps_for_new_worker (DirtyPool *self)
 
 /* ---- worker events ---- */
 
-static void dirty_pool_check_generation (DirtyPool *self);
 static void
 slot_apps_changed_cb (DirtyWorkerProc *proc,
                       Slot            *slot)
@@ -509,7 +508,7 @@ dirty_pool_slot_spawn_or_retry (Slot *slot)
 /* The workers @config asks for: none while it lists no app. A worker
  * refuses to start without one, so it would only be restarted, with
  * backoff, for as long as the daemon runs. */
-static guint
+guint
 dirty_pool_wanted (DirtyConfig *config)
 {
   if (dirty_config_get_apps (config)[0] != NULL)
@@ -521,7 +520,7 @@ dirty_pool_wanted (DirtyConfig *config)
 }
 
 /* Adds @n slots for the newest config, with their apps. */
-static GPtrArray *
+GPtrArray *
 dirty_pool_add_generation (DirtyPool *self,
                            guint      n)
 {
@@ -621,103 +620,6 @@ dirty_pool_slot_is_settled (Slot *slot)
         DIRTY_APP_STATE_STARTING)
       return FALSE;
   return TRUE;
-}
-
-/* Every worker of the newest generation said hello and every app it
- * loads has settled (ready, failed or unavailable). */
-static gboolean
-dirty_pool_generation_settled (DirtyPool *self)
-{
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      Slot *slot = self->slots->pdata[i];
-
-      if (slot->generation != self->generation || slot->retiring)
-        continue;
-      if (!dirty_pool_slot_is_settled (slot))
-        return FALSE;
-    }
-  return TRUE;
-}
-
-/* Retires the workers of generation @generation (or of every other
- * generation, with @others); returns how many */
-static guint
-dirty_pool_retire_generation (DirtyPool *self,
-                              guint      generation,
-                              gboolean   others)
-{
-  g_autoptr(GPtrArray) retired = g_ptr_array_new ();
-
-  /* first the list: retiring a worker waiting for its respawn removes
-   * its slot */
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      Slot *slot = self->slots->pdata[i];
-
-      if (!slot->retiring && (slot->generation == generation) != others)
-        g_ptr_array_add (retired, slot);
-    }
-  for (guint i = 0; i < retired->len; i++)
-    dirty_pool_slot_retire (retired->pdata[i]);
-  return retired->len;
-}
-
-/* After a reload, once the new workers are ready: the old ones take no
- * new calls, finish theirs and leave. Until then both serve, so no call
- * waits on the switch. */
-static void
-dirty_pool_check_generation (DirtyPool *self)
-{
-  guint retired;
-
-  if (!self->reloading || self->stopping || !dirty_pool_generation_settled (self))
-    return;
-  self->reloading = FALSE;
-  retired = dirty_pool_retire_generation (self, self->generation, TRUE);
-  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
-             "reload: the new workers are ready; %u old ones finish their calls and exit",
-             retired);
-  g_signal_emit (self, dirty_pool_signals[SIGNAL_GENERATION_READY], 0, self->generation);
-}
-
-guint
-dirty_pool_reload (DirtyPool   *self,
-                   DirtyConfig *config)
-{
-  g_autoptr(GPtrArray) added = NULL;
-
-  g_return_val_if_fail (DIRTY_IS_POOL (self), 0);
-  g_return_val_if_fail (!self->stopping, 0);
-
-  /* A reload before the last one's workers are ready supersedes it:
-   * those give way (finishing any call they took), and the workers
-   * before them serve on until the newest are ready. Refusing it left
-   * a config whose new app hangs in init() with no way back but a
-   * restart. */
-  if (self->reloading)
-    dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
-               "reload: generation %u, not ready yet, gives way (%u workers)",
-               self->generation,
-               dirty_pool_retire_generation (self, self->generation, FALSE));
-
-  if (dirty_config_get_worker_mode (config) != dirty_config_get_worker_mode (self->config) ||
-      g_strcmp0 (dirty_config_get_worker_socket (config),
-                 dirty_config_get_worker_socket (self->config)) != 0)
-    dirty_log (G_LOG_LEVEL_WARNING, NULL, NULL, 0, 0, 0,
-               "reload: worker_mode and worker_socket apply at the next start");
-  g_set_object (&self->config, config);
-  dirty_pool_watch_rss (self);
-  self->generation++;
-  self->reloading = TRUE;
-  added = dirty_pool_add_generation (self, dirty_pool_wanted (config));
-  dirty_log (G_LOG_LEVEL_MESSAGE, NULL, NULL, 0, 0, 0,
-             "reload: starting generation %u (%u workers)", self->generation, added->len);
-  for (guint i = 0; i < added->len; i++)
-    dirty_pool_slot_spawn_or_retry (added->pdata[i]);
-  /* with no worker to wait for (no app listed), the old ones go now */
-  dirty_pool_check_generation (self);
-  return self->generation;
 }
 
 static gboolean

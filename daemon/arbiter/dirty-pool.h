@@ -33,7 +33,9 @@ G_DECLARE_FINAL_TYPE (DirtyPool, dirty_pool, DIRTY, POOL, GObject)
  * "worker-lost" (DirtyWorkerProc)
  * "worker-exited" (DirtyWorkerProc): after the slot was emptied.
  * "generation-ready" (guint generation): after dirty_pool_reload(), the
- *   new workers are ready and the old ones retire.
+ *   new workers are ready and the old ones retire. Not before every app
+ *   that an old worker serves is ready in a new one: an app that does not
+ *   start there keeps the old workers serving it.
  * "stopped" (): after dirty_pool_stop(), every worker has exited.
  * "worker-started" (DirtyWorkerProc): a worker process was started (in
  *   unit mode its pid is 0 until it connects).
@@ -60,6 +62,11 @@ void       dirty_pool_stop         (DirtyPool          *self,
 guint      dirty_pool_reload       (DirtyPool          *self,
                                     DirtyConfig        *config);
 guint      dirty_pool_get_generation (DirtyPool        *self);
+/* Whether a reload's new workers are not all ready yet (old ones still
+ * serve). @out_held (nullable, transfer container): the apps that keep
+ * old workers because they did not start in the new ones. */
+gboolean   dirty_pool_get_reloading (DirtyPool         *self,
+                                     GPtrArray        **out_held);
 /* Adds (@delta > 0) or retires (@delta < 0) workers; all or nothing.
  * Errors in DIRTY_ERROR: INVALID_ARGUMENT (0, too many), FAILED (removing
  * would leave an app short of its :N or the pool empty; adding would

@@ -241,6 +241,23 @@ typedef struct {
   guint64 errors;
 } Totals;
 
+/* "reloading" and "held_apps": a reload not complete, and why */
+static void
+add_reload (JsonBuilder *builder,
+            DirtyPool   *pool)
+{
+  g_autoptr(GPtrArray) held = NULL;
+  gboolean reloading = dirty_pool_get_reloading (pool, &held);
+
+  json_builder_set_member_name (builder, "reloading");
+  json_builder_add_boolean_value (builder, reloading);
+  json_builder_set_member_name (builder, "held_apps");
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < held->len; i++)
+    json_builder_add_string_value (builder, held->pdata[i]);
+  json_builder_end_array (builder);
+}
+
 static void
 add_arbiter (JsonBuilder    *builder,
              DirtyScheduler *scheduler,
@@ -260,6 +277,7 @@ add_arbiter (JsonBuilder    *builder,
   add_int (builder, "workers", totals->live);
   add_int (builder, "workers_configured", dirty_pool_get_size (dirty_scheduler_get_pool (scheduler)));
   add_int (builder, "generation", dirty_pool_get_generation (dirty_scheduler_get_pool (scheduler)));
+  add_reload (builder, dirty_scheduler_get_pool (scheduler));
   add_int (builder, "in_flight", totals->in_flight);
   add_int (builder, "queued", totals->queued);
   add_int (builder, "served", totals->served);
