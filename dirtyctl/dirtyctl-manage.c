@@ -80,7 +80,9 @@ dirtyctl_reload (int    argc,
     "for its answer: new workers start with the new configuration and take\n"
     "new calls once ready; the old ones finish their calls, then exit. No call\n"
     "is dropped. An invalid configuration is refused (exit status 3, with the\n"
-    "file, line and key) and the old one keeps serving. Prints the new\n"
+    "file, line and key) and the old one keeps serving. An app that served\n"
+    "before and does not start in the new workers keeps the old workers that\n"
+    "serve it until it does (“dirtyctl status” shows it). Prints the new\n"
     "configuration generation. Only root and the arbiter's own user may do this."),
     NULL, NULL);
   dirtyctl_add_control_options (context);
