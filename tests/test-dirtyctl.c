@@ -17,6 +17,10 @@
 #define COUNTER "counter:DirtyCounterApp"
 #define SLOW    "slow:DirtySlowApp"
 #define STREAM  "streamapp:DirtyStreamTestApp"
+#define FAILINIT "failinit:DirtyFailInitApp"
+
+/* init() of FAILINIT fails while this file exists ($DIRTY_TEST_FAILINIT_FILE) */
+static char *fail_file;
 
 #define CONFIG \
   "[dirty-arbiter]\n" \
@@ -600,6 +604,52 @@ test_manage (void)
   g_assert_cmpstr (reloaded, ==, "generation: 2\n");
 }
 
+/* Polls status and metrics until both say whether a reload is held */
+static void
+wait_reload_shown (DirtyTestDaemon *daemon,
+                   gboolean         held)
+{
+  gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC * dirty_test_timeout_scale ();
+
+  for (;;)
+    {
+      g_autofree char *table = NULL;
+      g_autofree char *metrics = NULL;
+      gboolean shown;
+
+      g_assert_cmpint (RUN (daemon, &table, NULL, "status"), ==, 0);
+      g_assert_cmpint (RUN (daemon, &metrics, NULL, "metrics"), ==, 0);
+      validate_openmetrics (metrics);
+      shown = strstr (table, "Reload:  held: " FAILINIT " did not start in the new workers; "
+                             "the old ones serve it\n") != NULL &&
+              strstr (metrics, "\ndirty_arbiter_reloading 1\n") != NULL;
+      if (held ? shown : (strstr (table, "Reload:") == NULL &&
+                          strstr (metrics, "\ndirty_arbiter_reloading 0\n") != NULL))
+        return;
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (100 * 1000);
+    }
+}
+
+/* A reload held by an app that does not start in the new workers: the
+ * operator sees it in status and metrics, and sees it end. */
+static void
+test_reload_held (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO ";" FAILINIT "\n", NULL);
+  g_autofree char *out = NULL;
+
+  g_assert_cmpint (RUN (daemon, NULL, NULL, "call", FAILINIT, "ok"), ==, 0);
+  g_assert_true (g_file_set_contents (fail_file, "", 0, NULL));
+  g_assert_cmpint (RUN (daemon, &out, NULL, "reload"), ==, 0);
+  g_assert_cmpstr (out, ==, "generation: 2\n");
+  wait_reload_shown (daemon, TRUE);
+  g_assert_cmpint (RUN (daemon, NULL, NULL, "call", FAILINIT, "ok"), ==, 0);
+  g_unlink (fail_file);
+  wait_reload_shown (daemon, FALSE);
+}
+
 /* A stopped (or hung) arbiter still accepts connections (the kernel
  * does), and never answers: the control verbs give up after --timeout
  * with exit status 5 and say so, rather than hang with it. */
@@ -634,6 +684,12 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
+  /* before any thread exists: the daemons' workers inherit it */
+  fail_file = g_build_filename (g_get_tmp_dir (), "dirty-dirtyctl-fail-XXXXXX", NULL);
+  g_close (g_mkstemp (fail_file), NULL);
+  g_unlink (fail_file);
+  g_setenv ("DIRTY_TEST_FAILINIT_FILE", fail_file, TRUE);
+
   g_test_add_func ("/dirtyctl/help", test_help);
   g_test_add_func ("/dirtyctl/call", test_call);
   g_test_add_func ("/dirtyctl/call-literals", test_call_literals);
@@ -644,6 +700,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dirtyctl/status", test_status);
   g_test_add_func ("/dirtyctl/metrics", test_metrics);
   g_test_add_func ("/dirtyctl/manage", test_manage);
+  g_test_add_func ("/dirtyctl/reload-held", test_reload_held);
   g_test_add_func ("/dirtyctl/control-timeout", test_control_timeout);
   return g_test_run ();
 }
