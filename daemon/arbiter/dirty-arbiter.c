@@ -825,8 +825,10 @@ dirty_arbiter_shutdown (DirtyArbiter *self,
       dirty_arbiter_stop_workers (self, TRUE);
       return;
     }
-  self->graceful_source = g_timeout_add_seconds (dirty_config_get_graceful_timeout (self->config),
-                                                 dirty_arbiter_graceful_timeout_cb, self);
+  /* in milliseconds: g_timeout_add_seconds () may fire a quarter of a
+   * second early, cutting the promised grace short */
+  self->graceful_source = g_timeout_add (dirty_config_get_graceful_timeout (self->config) * 1000,
+                                         dirty_arbiter_graceful_timeout_cb, self);
   /* new calls get "shutting-down" rather than a refused connection; if
    * nothing runs, "idle" is emitted at once */
   dirty_scheduler_drain (self->scheduler);
