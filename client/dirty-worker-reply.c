@@ -123,12 +123,16 @@ error_frame (DirtyWorker  *self,
   const char *app = entry->wapp->name;
   const char *action = dirty_call_get_action (call);
   const char *detail = dirty_call_get_detail (call);
+  DirtyError code = reply_error_code (error, entry->reason);
+  const char *message = error->message;
   g_autoptr(GError) wire_error = NULL;
 
   if (detail == NULL)
     detail = dirty_error_get_detail (error);
-  wire_error = dirty_error_new_full (reply_error_code (error, entry->reason),
-                                     app, action, detail, self->pid, error->message);
+  /* GIO's “Operation was cancelled” would not say by whom */
+  if (code == DIRTY_ERROR_SHUTTING_DOWN && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    message = _("The call was cancelled: its worker is shutting down");
+  wire_error = dirty_error_new_full (code, app, action, detail, self->pid, message);
   return dirty_frame_new_error (entry->id, wire_error, app, action, self->pid);
 }
 

@@ -250,6 +250,8 @@ typedef struct {
   gboolean        reply_optional;  /* or no answer at all */
   WorkersEnd      workers;
   gboolean        quiet;           /* the workers' ends logged without a warning */
+  const char     *reply_code;      /* the ERROR's code and part of its message */
+  const char     *reply_message;   /* (NULL: not checked) */
 } SignalCase;
 
 /* A call in flight finishes and is answered; a new one is refused with
@@ -268,6 +270,15 @@ static const SignalCase sigterm_graceful_timeout = {
   "dirty_workers=1\ndirty_graceful_timeout=1\n",
   "\"action\":\"hang\",\"args\":[60]", SIGTERM, 30000, FALSE, 1, 20,
   DIRTY_FRAME_ERROR, FALSE, WORKERS_DEAD,
+};
+
+/* A call that honours its cancellation, still running when
+ * dirty_graceful_timeout ends: cancelled, and its client told why. */
+static const SignalCase sigterm_cancels_at_timeout = {
+  "dirty_workers=1\ndirty_graceful_timeout=1\n",
+  "\"action\":\"sleep\",\"args\":[30]", SIGTERM, 20000, FALSE, 1, 15,
+  DIRTY_FRAME_ERROR, FALSE, WORKERS_GONE, FALSE,
+  "shutting-down", "The call was cancelled: its worker is shutting down",
 };
 
 /* SIGQUIT: no draining, workers killed, exit status 0. The operator
@@ -345,6 +356,14 @@ test_signal_in_flight (gconstpointer data)
     {
       g_assert_nonnull (reply);
       g_assert_cmpint (reply->header.type, ==, c->reply_type);
+    }
+  if (c->reply_code != NULL)
+    {
+      g_autoptr(JsonNode) root = NULL;
+
+      g_assert_true (dirty_frame_decode (reply, &limits, &root, NULL, NULL));
+      g_assert_cmpstr (dirty_json_get_string (root, "code"), ==, c->reply_code);
+      g_assert_nonnull (strstr (dirty_json_get_string (root, "message"), c->reply_message));
     }
   for (guint i = 0; i < workers->len && c->workers == WORKERS_DEAD; i++)
     g_assert_false (dirty_test_pid_alive (g_array_index (workers, GPid, i)));
@@ -888,6 +907,8 @@ main (int argc, char **argv)
   g_test_add_data_func ("/lifecycle/sigterm-graceful-timeout", &sigterm_graceful_timeout,
                         test_signal_in_flight);
   g_test_add_data_func ("/lifecycle/sigquit-immediate", &sigquit_immediate, test_signal_in_flight);
+  g_test_add_data_func ("/lifecycle/sigterm-cancels-at-timeout", &sigterm_cancels_at_timeout,
+                        test_signal_in_flight);
   g_test_add_func ("/lifecycle/sighup-reload", test_sighup_reload);
   g_test_add_func ("/lifecycle/reload-invalid", test_reload_invalid);
   g_test_add_func ("/lifecycle/reload-supersedes", test_reload_supersedes);
