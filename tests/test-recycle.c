@@ -16,7 +16,11 @@
 
 #include "dirty-test-daemon.h"
 
-#define TESTAPP "testapp:DirtyTestApp"
+#define TESTAPP  "testapp:DirtyTestApp"
+#define FAILINIT "failinit:DirtyFailInitApp"
+
+/* init() of FAILINIT fails while this file exists ($DIRTY_TEST_FAILINIT_FILE) */
+static char *fail_file;
 
 static DirtyClient *
 connect_to (DirtyTestDaemon *daemon)
@@ -243,6 +247,43 @@ test_max_rss (void)
   g_assert_cmpint (now_pid, !=, first);
 }
 
+/* replace-first promises the replacement is ready before the old worker
+ * leaves: one whose app's init() fails is not, so the worker over
+ * dirty_max_rss serves that app on (rather than take it down) until a
+ * retry succeeds; then it leaves. */
+static void
+test_max_rss_replacement_fails (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon =
+    dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" TESTAPP ";" FAILINIT "\n"
+                             "dirty_workers=1\ndirty_max_rss=64\n", NULL);
+  g_autoptr(DirtyClient) client = connect_to (daemon);
+  gint64 first = call_int (client, "pid", -1);
+  gint64 end;
+
+  g_assert_true (g_file_set_contents (fail_file, "", 0, NULL));
+  g_assert_cmpint (call_int (client, "alloc", 128), ==, first);
+  /* the replacement starts within a check (250 ms) and fails at once */
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) result = dirty_client_execute_sync (client, FAILINIT, "ok", NULL, NULL,
+                                                              NULL, &error);
+
+      g_assert_no_error (error);
+      g_usleep (100 * 1000);
+    }
+  g_assert_true (dirty_test_pid_alive ((GPid) first));
+  g_unlink (fail_file);
+  end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC * dirty_test_timeout_scale ();
+  while (dirty_test_pid_alive ((GPid) first))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (50 * 1000);
+    }
+  g_assert_cmpint (call_int (client, "pid", -1), !=, first);
+}
+
 /* dirty_kill_rss: a call that allocates without end is not waited for
  * (recycling would wait for its deadline): its worker is killed, the
  * call ends worker-lost, and a new worker serves the next call. 256 MiB
@@ -280,12 +321,18 @@ main (int    argc,
       char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  /* before any thread exists: the daemons' workers inherit it */
+  fail_file = g_build_filename (g_get_tmp_dir (), "dirty-recycle-fail-XXXXXX", NULL);
+  g_close (g_mkstemp (fail_file), NULL);
+  g_unlink (fail_file);
+  g_setenv ("DIRTY_TEST_FAILINIT_FILE", fail_file, TRUE);
 
   g_test_add_func ("/recycle/hooks-order", test_hooks_order);
   g_test_add_func ("/recycle/hooks-bad-module", test_hooks_bad_module);
   g_test_add_func ("/recycle/max-requests", test_max_requests);
   g_test_add_func ("/recycle/max-requests-retire-first", test_max_requests_retire_first);
   g_test_add_func ("/recycle/max-rss", test_max_rss);
+  g_test_add_func ("/recycle/max-rss-replacement-fails", test_max_rss_replacement_fails);
   g_test_add_func ("/recycle/kill-rss", test_kill_rss);
   return g_test_run ();
 }

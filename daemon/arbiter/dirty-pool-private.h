@@ -34,6 +34,7 @@ typedef struct {
   guint            max_requests; /* this process's dirty_max_requests + jitter, 0 = none */
   RecycleState     recycle;
   guint            replacement;  /* RECYCLE_REPLACING: the new slot's id */
+  gboolean         recycle_held; /* ... which did not start an app it serves (logged) */
   DirtyWorkerProc *proc;         /* (nullable) */
   guint            respawn_source;
 } Slot;

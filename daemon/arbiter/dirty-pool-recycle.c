@@ -54,6 +54,52 @@ dirty_pool_slot_recycle (Slot       *slot,
   g_signal_emit (self, dirty_pool_signals[SIGNAL_WORKER_CHANGED], 0, replacement->proc);
 }
 
+/* The first app @slot serves that its settled @replacement does not:
+ * its init() failed there (it is retried), or NULL. A worker recycled
+ * for dirty_max_rss serves on until then rather than take the app down
+ * with it; one at dirty_max_requests takes no calls anyway. */
+static const char *
+replacement_lacks (Slot *slot,
+                   Slot *replacement)
+{
+  if (slot->proc == NULL || dirty_worker_proc_is_retiring (slot->proc))
+    return NULL;
+  for (guint a = 0; slot->apps[a] != NULL; a++)
+    if (dirty_worker_proc_get_app_state (slot->proc, slot->apps[a], NULL) == DIRTY_APP_STATE_READY &&
+        dirty_worker_proc_get_app_state (replacement->proc, slot->apps[a], NULL) !=
+          DIRTY_APP_STATE_READY)
+      return slot->apps[a];
+  return NULL;
+}
+
+/* Whether @slot, replaced by @replacement, may retire now; said once
+ * when it may not */
+static gboolean
+replacement_is_ready (Slot *slot,
+                      Slot *replacement)
+{
+  const char *lacking;
+  const char *why = NULL;
+
+  if (replacement == NULL || replacement->retiring)
+    return TRUE;
+  if (!dirty_pool_slot_is_settled (replacement))
+    return FALSE;
+  lacking = replacement_lacks (slot, replacement);
+  if (lacking == NULL)
+    return TRUE;
+  if (!slot->recycle_held)
+    {
+      slot->recycle_held = TRUE;
+      dirty_worker_proc_get_app_state (replacement->proc, lacking, &why);
+      dirty_log (G_LOG_LEVEL_WARNING, lacking, NULL, 0, dirty_worker_proc_get_pid (slot->proc),
+                 slot->id, "worker %u: its replacement, worker %u, did not start app %s (%s); "
+                 "worker %u serves on until it does", slot->id, replacement->id, lacking,
+                 why ? why : "no reason given", slot->id);
+    }
+  return FALSE;
+}
+
 /* replace-first: a worker whose replacement is ready (or gone) retires */
 void
 dirty_pool_check_recycles (DirtyPool *self)
@@ -70,7 +116,7 @@ dirty_pool_check_recycles (DirtyPool *self)
       if (slot->recycle != RECYCLE_REPLACING || slot->retiring)
         continue;
       replacement = dirty_pool_find_slot (self, slot->replacement);
-      if (replacement == NULL || replacement->retiring || dirty_pool_slot_is_settled (replacement))
+      if (replacement_is_ready (slot, replacement))
         g_ptr_array_add (done, slot);
     }
   for (guint i = 0; i < done->len; i++)

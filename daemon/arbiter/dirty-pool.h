@@ -45,7 +45,9 @@ G_DECLARE_FINAL_TYPE (DirtyPool, dirty_pool, DIRTY, POOL, GObject)
  * resident memory exceeds dirty_max_rss MiB (checked every 250 ms) is
  * replaced; one above dirty_kill_rss MiB is killed at once.
  * recycle_order=replace-first (the default) starts a new slot with the
- * same apps and retires the old one once the new one has settled;
+ * same apps and retires the old one once the new one has settled, with
+ * every app the old one serves ready (one over dirty_max_rss serves on
+ * while an app's init() fails in its replacement);
  * retire-first retires it at once and restarts its slot when it has
  * exited. */
 
