@@ -447,6 +447,19 @@ dirty_test_pid_alive (GPid pid)
 }
 
 void
+dirty_test_wait_gone (GPid  pid,
+                      guint ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
+
+  while (dirty_test_pid_alive (pid))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (20 * 1000);
+    }
+}
+
+void
 dirty_test_store_result_cb (GObject      *source,
                             GAsyncResult *result,
                             gpointer      user_data)

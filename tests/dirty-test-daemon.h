@@ -39,6 +39,9 @@ int              dirty_test_run_arbiter     (const char * const *argv,
 /* Pids of the processes whose parent is @pid (the daemon's workers). */
 GArray          *dirty_test_list_children   (GPid pid);
 gboolean         dirty_test_pid_alive       (GPid pid);
+/* Waits until @pid is dead (or a zombie); fails the test after @ms */
+void             dirty_test_wait_gone       (GPid  pid,
+                                             guint ms);
 
 /* Whether the daemon runs under valgrind (meson test --setup=valgrind),
  * and so how much longer than usual the test's waits should be: 10, or 1. */

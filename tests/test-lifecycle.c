@@ -204,13 +204,7 @@ wait_loading (DirtyTestDaemon *daemon, const char *app, guint n)
 static void
 wait_gone (GPid pid)
 {
-  gint64 end = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
-
-  while (dirty_test_pid_alive (pid))
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, end);
-      g_usleep (20 * 1000);
-    }
+  dirty_test_wait_gone (pid, 15000);
 }
 
 static char *

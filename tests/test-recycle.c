@@ -259,7 +259,6 @@ test_max_rss_replacement_fails (void)
                              "dirty_workers=1\ndirty_max_rss=64\n", NULL);
   g_autoptr(DirtyClient) client = connect_to (daemon);
   gint64 first = call_int (client, "pid", -1);
-  gint64 end;
 
   g_assert_true (g_file_set_contents (fail_file, "", 0, NULL));
   g_assert_cmpint (call_int (client, "alloc", 128), ==, first);
@@ -275,12 +274,7 @@ test_max_rss_replacement_fails (void)
     }
   g_assert_true (dirty_test_pid_alive ((GPid) first));
   g_unlink (fail_file);
-  end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC * dirty_test_timeout_scale ();
-  while (dirty_test_pid_alive ((GPid) first))
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, end);
-      g_usleep (50 * 1000);
-    }
+  dirty_test_wait_gone ((GPid) first, 20000 * dirty_test_timeout_scale ());
   g_assert_cmpint (call_int (client, "pid", -1), !=, first);
 }
 
@@ -299,7 +293,6 @@ test_kill_rss (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) result = NULL;
   gint64 first = call_int (client, "pid", -1);
-  gint64 end;
 
   json_array_add_int_element (args, 4);   /* MiB per 10 ms */
   result = dirty_client_execute_sync (client, TESTAPP, "grow", args, NULL, NULL, &error);
@@ -308,12 +301,7 @@ test_kill_rss (void)
   g_assert_cmpint (call_int (client, "pid", -1), !=, first);
   /* the call ends when SIGKILL is sent; the kernel may still be freeing
    * the worker's hundreds of MiB a moment later */
-  end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
-  while (dirty_test_pid_alive ((GPid) first))
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, end);
-      g_usleep (20 * 1000);
-    }
+  dirty_test_wait_gone ((GPid) first, 5000);
 }
 
 int
