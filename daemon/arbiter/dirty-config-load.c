@@ -158,7 +158,8 @@ static const char description_recycle[] = N_(
 static const char description_signals[] = N_(
   "Signals:\n"
   "  SIGTERM, SIGINT  graceful stop: no new calls, running and queued calls\n"
-  "                   get dirty_graceful_timeout seconds, then workers stop\n"
+  "                   get dirty_graceful_timeout seconds, then workers stop;\n"
+  "                   a second one stops at once, as SIGQUIT does\n"
   "  SIGQUIT          immediate stop: workers are killed (exit status 0)\n"
   "  SIGHUP           reload the config: new workers, then the old ones leave;\n"
   "                   an invalid config is logged and the old one kept\n"

@@ -859,6 +859,12 @@ dirty_pool_get_generation (DirtyPool *self)
   return self->generation;
 }
 
+gboolean
+dirty_pool_is_stopping (DirtyPool *self)
+{
+  return self->stopping;
+}
+
 guint
 dirty_pool_get_restarts (DirtyPool *self,
                          guint      worker_id)

@@ -64,6 +64,8 @@ void       dirty_pool_stop         (DirtyPool          *self,
 guint      dirty_pool_reload       (DirtyPool          *self,
                                     DirtyConfig        *config);
 guint      dirty_pool_get_generation (DirtyPool        *self);
+/* Whether dirty_pool_stop () was called */
+gboolean   dirty_pool_is_stopping  (DirtyPool          *self);
 /* Whether a reload's new workers are not all ready yet (old ones still
  * serve). @out_held (nullable, transfer container): the apps that keep
  * old workers because they did not start in the new ones. */

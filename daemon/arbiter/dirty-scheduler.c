@@ -452,6 +452,10 @@ dirty_scheduler_worker_lost_cb (DirtyPool       *pool,
                                 DirtyScheduler  *self)
 {
   g_autoptr(GPtrArray) jobs = dirty_worker_proc_steal_jobs (worker);
+  /* gone after the daemon's stop stopped it (SIGQUIT: SIGKILL; SIGTERM
+   * past dirty_graceful_timeout: SIGTERM, then it leaves or is killed):
+   * the arbiter's doing, not a crash */
+  gboolean stopped = dirty_pool_is_stopping (pool) && dirty_worker_proc_was_stopped (worker);
 
   for (guint i = 0; i < jobs->len; i++)
     {
@@ -461,8 +465,11 @@ dirty_scheduler_worker_lost_cb (DirtyPool       *pool,
       job->in_grace = FALSE;
       record_slot_freed (self, job);
       if (job->state == DIRTY_JOB_RUNNING)
-        dirty_scheduler_fail_job (self, job, DIRTY_ERROR_WORKER_LOST,
-                                  "the worker running the call died",
+        dirty_scheduler_fail_job (self, job,
+                                  stopped ? DIRTY_ERROR_SHUTTING_DOWN : DIRTY_ERROR_WORKER_LOST,
+                                  stopped ? "the arbiter stopped before the call ended: its "
+                                            "worker was stopped"
+                                          : "the worker running the call died",
                                   dirty_worker_proc_get_pid (worker));
     }
   /* queued calls stay queued for the other workers or the replacement */

@@ -727,6 +727,12 @@ dirty_worker_proc_is_retiring (DirtyWorkerProc *self)
 }
 
 gboolean
+dirty_worker_proc_was_stopped (DirtyWorkerProc *self)
+{
+  return self->terminating || self->killed;
+}
+
+gboolean
 dirty_worker_proc_has_app (DirtyWorkerProc *self,
                            const char      *app)
 {

@@ -160,6 +160,9 @@ gboolean   dirty_worker_proc_is_retiring  (DirtyWorkerProc *self);
 gboolean   dirty_worker_proc_has_app      (DirtyWorkerProc *self,
                                            const char      *app);
 
+/* Whether the arbiter stopped it: SIGTERM (dirty_worker_proc_terminate ())
+ * or SIGKILL (dirty_worker_proc_kill ()) */
+gboolean   dirty_worker_proc_was_stopped (DirtyWorkerProc *self);
 /* SIGKILL to its process group; the worker is lost. @reason is logged as
  * a warning; NULL when the caller logged why (an immediate shutdown). */
 void       dirty_worker_proc_kill       (DirtyWorkerProc *self,
