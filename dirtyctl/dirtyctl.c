@@ -109,6 +109,14 @@ dirtyctl_set_output_error (GError **error)
 {
   if (output_errno == 0)
     output_errno = errno;
+  /* the reader has gone (dirtyctl stream ... | head): end as any tool
+   * in a pipeline does, by SIGPIPE and without a word. GIO ignores the
+   * signal process-wide once it made a socket, so it is raised here. */
+  if (output_errno == EPIPE)
+    {
+      signal (SIGPIPE, SIG_DFL);
+      raise (SIGPIPE);
+    }
   g_set_error (error, G_IO_ERROR, g_io_error_from_errno (output_errno),
                _("cannot write to standard output: %s"), g_strerror (output_errno));
 }
@@ -418,8 +426,6 @@ main (int    argc,
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("dirtyctl");
   g_set_print_handler (print_handler);
-  /* a closed pipe (dirtyctl stream ... | head) ends us quietly */
-  signal (SIGPIPE, SIG_DFL);
 
   if ((status = skip_global_options (argc, argv, &first)) >= 0)
     return status;

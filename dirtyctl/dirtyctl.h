@@ -37,7 +37,9 @@ typedef enum {
   "       status, metrics, workers or reload within --timeout\n" \
   "  6    no capacity now: busy, no-worker, shutting-down\n" \
   "  7    permission denied\n" \
-  "  130  interrupted by Ctrl-C (SIGINT); the call was cancelled in its worker\n")
+  "  130  interrupted by Ctrl-C (SIGINT); the call was cancelled in its worker\n" \
+  "  141  killed by SIGPIPE: the reader of its output went away (… | head);\n" \
+  "       the call was cancelled in its worker\n")
 
 /* --socket: NULL for the library's default */
 extern char *dirtyctl_socket;

@@ -385,6 +385,47 @@ test_stream_interrupt (void)
   g_assert_cmpint (cancel_fired (client), >, 0);
 }
 
+/* dirtyctl stream ... | head: once the reader has gone, dirtyctl ends by
+ * SIGPIPE, as any tool in a pipeline, without a message (GIO ignores
+ * the signal; it printed “Broken pipe” and exited 1), and the worker's
+ * action is cancelled. */
+static void
+test_stream_closed_pipe (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (ONE_WORKER_CONFIG, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DirtyClient) client = dirty_client_new_sync (dirty_test_daemon_get_socket_path (daemon),
+                                                         NULL, &error);
+  g_autoptr(GSubprocess) ctl = NULL;
+  g_autoptr(GDataInputStream) lines = NULL;
+  char err[256];
+  gsize err_length = 0;
+  gint64 deadline;
+
+  g_assert_no_error (error);
+  ctl = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
+                          dirtyctl_path (), "--socket", dirty_test_daemon_get_socket_path (daemon),
+                          "stream", STREAM, "count", "--kwarg", "n=-1", "--kwarg", "interval=0.02",
+                          NULL);
+  g_assert_no_error (error);
+  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (ctl));
+  for (int i = 0; i < 2; i++)
+    g_free (g_data_input_stream_read_line (lines, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_input_stream_close (g_subprocess_get_stdout_pipe (ctl), NULL, &error));
+  g_assert_true (g_input_stream_read_all (g_subprocess_get_stderr_pipe (ctl), err, sizeof err,
+                                          &err_length, NULL, &error));
+  g_assert_true (g_subprocess_wait (ctl, NULL, &error));
+  g_assert_true (g_subprocess_get_if_signaled (ctl));
+  g_assert_cmpint (g_subprocess_get_term_sig (ctl), ==, SIGPIPE);
+  g_assert_cmpuint (err_length, ==, 0);
+
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (cancel_fired (client) == 0 && g_get_monotonic_time () < deadline)
+    g_usleep (50 * 1000);
+  g_assert_cmpint (cancel_fired (client), >, 0);
+}
+
 /* ---- status ------------------------------------------------------------- */
 
 static void
@@ -697,6 +738,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dirtyctl/output", test_output);
   g_test_add_func ("/dirtyctl/stream", test_stream);
   g_test_add_func ("/dirtyctl/stream-interrupt", test_stream_interrupt);
+  g_test_add_func ("/dirtyctl/stream-closed-pipe", test_stream_closed_pipe);
   g_test_add_func ("/dirtyctl/status", test_status);
   g_test_add_func ("/dirtyctl/metrics", test_metrics);
   g_test_add_func ("/dirtyctl/manage", test_manage);
