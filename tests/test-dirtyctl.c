@@ -345,6 +345,17 @@ cancel_fired (DirtyClient *client)
   return json_object_get_int_member (json_node_get_object (report), "stopped");
 }
 
+/* The worker's action stopped (a bounded wait: it is another process) */
+static void
+assert_cancel_fired (DirtyClient *client)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (cancel_fired (client) == 0 && g_get_monotonic_time () < deadline)
+    g_usleep (50 * 1000);
+  g_assert_cmpint (cancel_fired (client), >, 0);
+}
+
 /* Ctrl-C: the action sees its cancellable fire, dirtyctl exits 130 */
 static void
 test_stream_interrupt (void)
@@ -355,7 +366,6 @@ test_stream_interrupt (void)
                                                          NULL, &error);
   g_autoptr(GSubprocess) ctl = NULL;
   g_autoptr(GDataInputStream) lines = NULL;
-  gint64 deadline;
 
   g_assert_no_error (error);
   g_assert_cmpint (cancel_fired (client), ==, 0);
@@ -378,11 +388,7 @@ test_stream_interrupt (void)
   g_assert_true (g_subprocess_get_if_exited (ctl));
   g_assert_cmpint (g_subprocess_get_exit_status (ctl), ==, 130);
 
-  /* the worker's action stopped (bounded wait: it is another process) */
-  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while (cancel_fired (client) == 0 && g_get_monotonic_time () < deadline)
-    g_usleep (50 * 1000);
-  g_assert_cmpint (cancel_fired (client), >, 0);
+  assert_cancel_fired (client);
 }
 
 /* dirtyctl stream ... | head: once the reader has gone, dirtyctl ends by
@@ -400,7 +406,6 @@ test_stream_closed_pipe (void)
   g_autoptr(GDataInputStream) lines = NULL;
   char err[256];
   gsize err_length = 0;
-  gint64 deadline;
 
   g_assert_no_error (error);
   ctl = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
@@ -420,10 +425,7 @@ test_stream_closed_pipe (void)
   g_assert_cmpint (g_subprocess_get_term_sig (ctl), ==, SIGPIPE);
   g_assert_cmpuint (err_length, ==, 0);
 
-  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while (cancel_fired (client) == 0 && g_get_monotonic_time () < deadline)
-    g_usleep (50 * 1000);
-  g_assert_cmpint (cancel_fired (client), >, 0);
+  assert_cancel_fired (client);
 }
 
 /* ---- status ------------------------------------------------------------- */
