@@ -32,7 +32,7 @@ static GOptionEntry call_entries[] = {
     N_("The call's timeout in milliseconds (default: the arbiter's dirty_timeout)"), N_("MS") },
   { "output", 'o', 0, G_OPTION_ARG_FILENAME, &options.output,
     N_("Write the result there instead of stdout: its bytes when it is bytes, else its JSON "
-       "(stream: bytes chunks are appended there)"), N_("FILE") },
+       "(stream: the bytes chunks, one after the other); FILE is replaced"), N_("FILE") },
   G_OPTION_ENTRY_NULL
 };
 
@@ -274,39 +274,6 @@ summarise (JsonNode    *node,
   return json_node_copy (node);
 }
 
-static gboolean
-write_out (const char  *path,
-           const void  *data,
-           gsize        size,
-           gboolean     append,
-           GError     **error)
-{
-  g_autoptr(GFile) file = g_file_new_for_commandline_arg (path);
-  g_autoptr(GFileOutputStream) stream = NULL;
-
-  /* a device or a pipe (-o /dev/stdout) is written to: there is no file
-   * to replace */
-  if (append || g_file_query_file_type (file, G_FILE_QUERY_INFO_NONE, NULL) == G_FILE_TYPE_SPECIAL)
-    stream = g_file_append_to (file, G_FILE_CREATE_NONE, NULL, error);
-  else
-    stream = g_file_replace (file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, error);
-  return stream != NULL &&
-         g_output_stream_write_all (G_OUTPUT_STREAM (stream), data, size, NULL, NULL, error) &&
-         g_output_stream_close (G_OUTPUT_STREAM (stream), NULL, error);
-}
-
-/* Standard output, flushed: a result lost to a full disk must fail */
-static gboolean
-print_out (const void  *data,
-           gsize        size,
-           GError     **error)
-{
-  if (fwrite (data, 1, size, stdout) == size && fflush (stdout) == 0)
-    return TRUE;
-  dirtyctl_set_output_error (error);
-  return FALSE;
-}
-
 static int
 print_reply (DirtyReply *reply)
 {
@@ -319,7 +286,7 @@ print_reply (DirtyReply *reply)
 
   if (options.output == NULL)
     {
-      if (!print_out (line, strlen (line), &error))
+      if (!dirtyctl_print_out (line, strlen (line), &error))
         return dirtyctl_usage ("%s", error->message);
       if (bytes != NULL)
         g_printerr (_("dirtyctl: the result is %lu bytes; --output FILE writes them\n"),
@@ -327,10 +294,10 @@ print_reply (DirtyReply *reply)
       return DIRTYCTL_EXIT_OK;
     }
   if (bytes != NULL)
-    write_out (options.output, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
-               FALSE, &error);
+    dirtyctl_write_output (options.output, g_bytes_get_data (bytes, NULL),
+                           g_bytes_get_size (bytes), &error);
   else
-    write_out (options.output, line, strlen (line), FALSE, &error);
+    dirtyctl_write_output (options.output, line, strlen (line), &error);
   if (error != NULL)
     return dirtyctl_usage ("%s", error->message);
   return DIRTYCTL_EXIT_OK;
@@ -375,6 +342,8 @@ dirtyctl_call (int    argc,
                            argc, argv, &status);
   if (request == NULL)
     return status;
+  if (options.output != NULL && !dirtyctl_check_output (options.output, &error))
+    return dirtyctl_usage ("%s", error->message);
   if ((client = dirtyctl_connect (&error)) == NULL)
     return dirtyctl_fail (error);
 
@@ -388,8 +357,9 @@ dirtyctl_call (int    argc,
 /* ---- stream ---- */
 
 typedef struct {
-  DirtyctlRun  run;
-  DirtyStream *stream;
+  DirtyctlRun    run;
+  DirtyStream   *stream;
+  GOutputStream *output;   /* --output, opened before the call */
 } StreamState;
 
 static void stream_next_cb (GObject      *source,
@@ -397,27 +367,28 @@ static void stream_next_cb (GObject      *source,
                             gpointer      user_data);
 
 static gboolean
-print_chunk (DirtyStream  *stream,
+print_chunk (StreamState  *state,
              JsonNode     *chunk,
              GError      **error)
 {
+  DirtyStream *stream = state->stream;
   GBytes *bytes = dirty_stream_lookup_bytes (stream, chunk);
   g_autoptr(JsonNode) shown = NULL;
   g_autofree char *line = NULL;
 
-  if (bytes != NULL && options.output != NULL)
-    return write_out (options.output, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
-                      TRUE, error);
+  if (bytes != NULL && state->output != NULL)
+    return g_output_stream_write_all (state->output, g_bytes_get_data (bytes, NULL),
+                                      g_bytes_get_size (bytes), NULL, NULL, error);
   /* text as the action wrote it: a generator of tokens reads naturally */
   if (JSON_NODE_HOLDS_VALUE (chunk) && json_node_get_value_type (chunk) == G_TYPE_STRING)
     {
       const char *text = json_node_get_string (chunk);
 
-      return print_out (text, strlen (text), error);
+      return dirtyctl_print_out (text, strlen (text), error);
     }
   shown = summarise (chunk, (LookupBytes) dirty_stream_lookup_bytes, stream);
   line = dirty_json_to_string (shown, FALSE);
-  return print_out (line, strlen (line), error) && print_out ("\n", 1, error);
+  return dirtyctl_print_out (line, strlen (line), error) && dirtyctl_print_out ("\n", 1, error);
 }
 
 static void
@@ -436,7 +407,7 @@ stream_next_cb (GObject      *source,
   g_autoptr(JsonNode) chunk = dirty_stream_next_chunk_finish (DIRTY_STREAM (source), result,
                                                               &error);
 
-  if (chunk != NULL && print_chunk (state->stream, chunk, &error))
+  if (chunk != NULL && print_chunk (state, chunk, &error))
     stream_read_next (state);
   else if (error == NULL)
     dirtyctl_run_done (&state->run, DIRTYCTL_EXIT_OK);   /* the end */
@@ -477,8 +448,8 @@ dirtyctl_stream (int    argc,
   request = build_request ("stream APP ACTION [ARG...]",
                            N_("Calls ACTION of APP as a stream and prints each chunk as it arrives:\n"
                            "string chunks as they are (no newline added), other chunks as one\n"
-                           "line of JSON each. Bytes chunks are appended to --output FILE, or\n"
-                           "summarised as {\"$bytes\": 0, \"size\": N}. Ctrl-C cancels the call\n"
+                           "line of JSON each. Bytes chunks go to --output FILE (replaced), or\n"
+                           "are summarised as {\"$bytes\": 0, \"size\": N}. Ctrl-C cancels the call\n"
                            "in its worker and exits with status 130. The timeout covers the\n"
                            "whole stream."),
                            N_("Examples:\n"
@@ -487,6 +458,9 @@ dirtyctl_stream (int    argc,
                            argc, argv, &status);
   if (request == NULL)
     return status;
+  if (options.output != NULL &&
+      (state.output = dirtyctl_open_output (options.output, &error)) == NULL)
+    return dirtyctl_usage ("%s", error->message);
   if ((client = dirtyctl_connect (&error)) == NULL)
     return dirtyctl_fail (error);
 
@@ -496,5 +470,10 @@ dirtyctl_stream (int    argc,
   /* an unfinished stream's last reference cancels it in the worker */
   g_clear_object (&state.stream);
   dirtyctl_run_clear (&state.run);
+  /* what came is kept, even when the stream failed on the way */
+  if (state.output != NULL && !g_output_stream_close (state.output, NULL, &error) &&
+      status == DIRTYCTL_EXIT_OK)
+    status = dirtyctl_usage ("%s", error->message);
+  g_clear_object (&state.output);
   return status;
 }

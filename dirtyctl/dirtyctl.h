@@ -101,6 +101,23 @@ void dirtyctl_run_store_cb        (GObject        *source,
                                    gpointer        user_data);
 int  dirtyctl_run_control         (DirtyctlRun    *run);
 
+/* dirtyctl-output.c: results on stdout or in --output FILE */
+/* Whether @path can take a result (an existing file replaced, a new one
+ * created, a device written to): checked before the call is sent */
+gboolean       dirtyctl_check_output (const char  *path,
+                                      GError     **error);
+/* @path replaced (a device or a pipe: appended to) */
+GOutputStream *dirtyctl_open_output  (const char  *path,
+                                      GError     **error);
+gboolean       dirtyctl_write_output (const char  *path,
+                                      const void  *data,
+                                      gsize        size,
+                                      GError     **error);
+/* Standard output, flushed: a result lost to a full disk must fail */
+gboolean       dirtyctl_print_out    (const void  *data,
+                                      gsize        size,
+                                      GError     **error);
+
 int dirtyctl_call     (int argc, char **argv);
 int dirtyctl_stream   (int argc, char **argv);
 int dirtyctl_status   (int argc, char **argv);

@@ -248,6 +248,60 @@ test_output (void)
                    strlen (data));
 }
 
+/* The calls an app has ended, from status --json */
+static gint64
+app_served (DirtyTestDaemon *daemon,
+            const char      *app)
+{
+  g_autofree char *out = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *apps;
+
+  g_assert_cmpint (RUN (daemon, &out, NULL, "status", "--json"), ==, 0);
+  root = parse_json (out);
+  apps = json_object_get_object_member (json_node_get_object (root), "apps");
+  return json_object_get_int_member (json_object_get_object_member (apps, app), "served");
+}
+
+/* --output that cannot be written fails before the call is sent (the
+ * work is not done for nothing); a stream's --output is replaced, not
+ * appended to, and holds its bytes chunks in order, also those that came
+ * before the stream failed. */
+static void
+test_output_file (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (CONFIG, NULL);
+  const char *dir = dirty_test_daemon_get_dir (daemon);
+  g_autofree char *missing = g_build_filename (dir, "no", "such", "dir", NULL);
+  g_autofree char *file = g_build_filename (dir, "chunks.bin", NULL);
+  const char *bad[] = { dir, missing };
+  g_autofree char *contents = NULL;
+  gsize length;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *err = NULL;
+      gint64 served = app_served (daemon, COUNTER);
+
+      g_assert_cmpint (RUN (daemon, NULL, &err, "call", COUNTER, "incr", "-o", bad[i]), ==, 1);
+      g_assert_nonnull (strstr (err, "cannot write the result to"));
+      g_assert_cmpint (RUN (daemon, NULL, &err, "stream", STREAM, "count", "-o", bad[i]), ==, 1);
+      g_assert_cmpint (app_served (daemon, COUNTER), ==, served);
+    }
+
+  g_assert_true (g_file_set_contents (file, "old contents", -1, NULL));
+  g_assert_cmpint (RUN (daemon, NULL, NULL, "stream", STREAM, "count", "-k", "n=3",
+                        "-k", "kind=\"bytes\"", "-k", "size=2", "-o", file), ==, 0);
+  g_assert_true (g_file_get_contents (file, &contents, &length, NULL));
+  g_assert_cmpmem (contents, length, "\0\0\1\1\2\2", 6);
+  g_clear_pointer (&contents, g_free);
+  g_assert_cmpint (RUN (daemon, NULL, NULL, "stream", STREAM, "count", "-k", "n=5",
+                        "-k", "kind=\"bytes\"", "-k", "size=1", "-k", "error_after=2",
+                        "-o", file), ==, 3);
+  g_assert_true (g_file_get_contents (file, &contents, &length, NULL));
+  g_assert_cmpmem (contents, length, "\0\1", 2);
+}
+
 /* What a shell user types that GLib or json-glib would take otherwise:
  * "--" before negative numbers (GLib leaves it in argv then), and
  * integers beyond 64 bits (json-glib 1.6 wraps them around: 2^64 - 1
@@ -738,6 +792,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dirtyctl/call-literals", test_call_literals);
   g_test_add_func ("/dirtyctl/call-errors", test_call_errors);
   g_test_add_func ("/dirtyctl/output", test_output);
+  g_test_add_func ("/dirtyctl/output-file", test_output_file);
   g_test_add_func ("/dirtyctl/stream", test_stream);
   g_test_add_func ("/dirtyctl/stream-interrupt", test_stream_interrupt);
   g_test_add_func ("/dirtyctl/stream-closed-pipe", test_stream_closed_pipe);
