@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <gio/gunixsocketaddress.h>
 
 #include "dirty-client-io-internal.h"
@@ -813,13 +815,41 @@ client_io_stop_connecting (ClientIo *io)
   g_clear_object (&io->connecting);
 }
 
+/* What a failed connect () means there, for a person; NULL when its
+ * message says it all */
+static const char *
+connect_failure_hint (const char   *path,
+                      const GError *reason)
+{
+  struct stat st;
+
+  if (g_error_matches (reason, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
+    return _("this user may not open it: see socket_mode and socket_group");
+  if (!g_error_matches (reason, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED) ||
+      stat (path, &st) != 0)
+    return NULL;
+  if (!S_ISSOCK (st.st_mode))
+    return _("it is not a socket");
+  return _("no arbiter listens on it: one that stopped without removing it?");
+}
+
 static void
 client_io_connect_failed (ClientIo     *io,
                           const GError *reason)
 {
-  g_autoptr(GError) error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_CONNECTION,
-                                         _("Could not connect to dirty-arbiter at %s: %s"),
-                                         io->socket_path, reason->message);
+  const char *hint = connect_failure_hint (io->socket_path, reason);
+  /* kept out by the socket's mode, as by the arbiter's allowed_users */
+  DirtyError code = g_error_matches (reason, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED)
+                      ? DIRTY_ERROR_PERMISSION_DENIED : DIRTY_ERROR_CONNECTION;
+  g_autoptr(GError) error = NULL;
+
+  if (hint != NULL)
+    /* TRANSLATORS: the socket's path, the system's reason, what it means */
+    error = g_error_new (DIRTY_ERROR, code, _("Could not connect to dirty-arbiter at %s: %s (%s)"),
+                         io->socket_path, reason->message, hint);
+  else
+    error = g_error_new (DIRTY_ERROR, code, _("Could not connect to dirty-arbiter at %s: %s"),
+                         io->socket_path, reason->message);
 
   client_io_stop_connecting (io);
   client_io_fail_waiting (io, error);

@@ -279,12 +279,31 @@ test_manage_other_user (void)
   g_assert_cmpstr (out, ==, "workers: 2\n");
 }
 
+/* A socket whose mode keeps the user out (root's 0660) is
+ * permission-denied, exit status 7, saying what decides it: it was a
+ * bare "connection" error, exit status 2. */
+static void
+test_socket_mode_refuses (void)
+{
+  g_autoptr(DirtyTestDaemon) daemon = NULL;
+  g_autofree char *err = NULL;
+
+  if (!can_run_as_nobody ())
+    return;
+  daemon = dirty_test_daemon_start ("[dirty-arbiter]\ndirty_apps=" ECHO "\n", NULL);
+  open_dir (daemon);
+  g_assert_cmpint (CTL (daemon, TRUE, NULL, &err, "call", ECHO, "add", "2", "3"), ==, 7);
+  g_assert_true (g_str_has_prefix (err, "dirtyctl: permission-denied: Could not connect"));
+  g_assert_nonnull (strstr (err, "see socket_mode and socket_group"));
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/access/socket-mode", test_socket_mode);
+  g_test_add_func ("/access/socket-mode-refuses", test_socket_mode_refuses);
   g_test_add_func ("/access/bad-settings", test_bad_settings);
   g_test_add_func ("/access/allowed-users", test_allowed_users);
   g_test_add_func ("/access/allowed-groups", test_allowed_groups);

@@ -11,6 +11,9 @@
 
 #include "config.h"
 
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
+
 #include "dirty.h"
 #include "dirty-client-io-private.h"
 #include "dirty-connection.h"
@@ -359,6 +362,37 @@ test_connect_missing (void)
   g_assert_null (dirty_client_new_sync ("", NULL, &error));
   g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
   g_assert_nonnull (strstr (error->message, "the socket path is empty"));
+}
+
+/* A refused connect () is explained: a socket no arbiter listens on (one
+ * left by an arbiter that was killed), or a file that is no socket */
+static void
+test_connect_refused (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("dirty-refused-XXXXXX", &error);
+  g_autofree char *stale = g_build_filename (dir, "stale.sock", NULL);
+  g_autofree char *file = g_build_filename (dir, "file", NULL);
+  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (stale);
+  g_autoptr(GSocket) bound = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                           G_SOCKET_PROTOCOL_DEFAULT, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (bound, address, FALSE, &error));
+  g_assert_true (g_socket_close (bound, &error));
+  g_assert_true (g_file_set_contents (file, "", 0, &error));
+
+  g_assert_null (dirty_client_new_sync (stale, NULL, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
+  g_assert_nonnull (strstr (error->message, "(no arbiter listens on it: one that stopped "
+                                            "without removing it?)"));
+  g_clear_error (&error);
+  g_assert_null (dirty_client_new_sync (file, NULL, &error));
+  g_assert_error (error, DIRTY_ERROR, DIRTY_ERROR_CONNECTION);
+  g_assert_nonnull (strstr (error->message, "(it is not a socket)"));
+  g_unlink (stale);
+  g_unlink (file);
+  g_rmdir (dir);
 }
 
 static void
@@ -1082,6 +1116,7 @@ main (int   argc,
   g_test_add_func ("/client/reply/bodies", test_reply_bodies);
   g_test_add_func ("/client/connect/missing", test_connect_missing);
   g_test_add_func ("/client/connect/missing-async", test_connect_missing_async);
+  g_test_add_func ("/client/connect/refused", test_connect_refused);
   g_test_add_func ("/client/connect/lazy", test_connect_lazy);
   g_test_add_func ("/client/connect/cancelled", test_connect_cancelled);
   g_test_add_func ("/client/connect/default-path", test_default_path);
