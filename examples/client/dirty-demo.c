@@ -13,6 +13,7 @@
  *
  * Each result is printed as JSON on its own line. */
 
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -235,6 +236,9 @@ main (int   argc,
   g_autoptr(GError) error = NULL;
   g_autoptr(DirtyClient) client = NULL;
   gboolean ok = TRUE;
+
+  /* --help and error messages in the user's language and charset */
+  setlocale (LC_ALL, "");
 
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))

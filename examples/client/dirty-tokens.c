@@ -11,6 +11,7 @@
  * with a GDataInputStream, also on the main loop. --sync-action calls the
  * sync generator ("generate") instead of the async one. */
 
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -134,6 +135,9 @@ main (int   argc,
   g_autoptr(JsonObject) kwargs = json_object_new ();
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   Reader reader = { loop, NULL, 0, 0 };
+
+  /* --help and error messages in the user's language and charset */
+  setlocale (LC_ALL, "");
 
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))

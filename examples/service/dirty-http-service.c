@@ -25,6 +25,7 @@
  * that goes away cancels its call at once. Once listening it prints
  * "listening on http://127.0.0.1:PORT/". */
 
+#include <locale.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -402,6 +403,9 @@ main (int   argc,
   g_autoptr(SoupServer) server = NULL;
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   GSList *uris;
+
+  /* --help and error messages in the user's language and charset */
+  setlocale (LC_ALL, "");
 
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
