@@ -34,7 +34,7 @@ log_app_state (DirtyWorkerProc *self,
   static const char *const names[] = {
     [DIRTY_APP_STATE_STARTING] = "is starting",
     [DIRTY_APP_STATE_READY] = "is ready",
-    [DIRTY_APP_STATE_FAILED] = "failed to initialize",
+    [DIRTY_APP_STATE_FAILED] = "failed to initialise",
     [DIRTY_APP_STATE_UNAVAILABLE] = "is unavailable",
   };
   gboolean bad = status->state == DIRTY_APP_STATE_FAILED ||
