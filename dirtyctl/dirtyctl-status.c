@@ -112,14 +112,18 @@ static void
 print_reload (JsonObject *arbiter)
 {
   JsonNode *held = arbiter ? json_object_get_member (arbiter, "held_apps") : NULL;
+  JsonArray *names = held != NULL && JSON_NODE_HOLDS_ARRAY (held) ? json_node_get_array (held) : NULL;
   g_autoptr(GString) apps = g_string_new (NULL);
 
   if (dirtyctl_get_int (arbiter, "reloading") == 0)
     return;
-  for (guint i = 0; held != NULL && JSON_NODE_HOLDS_ARRAY (held) &&
-                    i < json_array_get_length (json_node_get_array (held)); i++)
-    g_string_append_printf (apps, "%s%s", apps->len ? ", " : "",
-                            json_array_get_string_element (json_node_get_array (held), i));
+  for (guint i = 0; names != NULL && i < json_array_get_length (names); i++)
+    {
+      JsonNode *name = json_array_get_element (names, i);
+
+      if (JSON_NODE_HOLDS_VALUE (name) && json_node_get_value_type (name) == G_TYPE_STRING)
+        g_string_append_printf (apps, "%s%s", apps->len ? ", " : "", json_node_get_string (name));
+    }
   if (apps->len == 0)
     g_print (_("Reload:  the new workers are starting; the old ones serve meanwhile\n"));
   else
