@@ -285,6 +285,7 @@ test_output_file (void)
 
       g_assert_cmpint (RUN (daemon, NULL, &err, "call", COUNTER, "incr", "-o", bad[i]), ==, 1);
       g_assert_nonnull (strstr (err, "cannot write the result to"));
+      g_clear_pointer (&err, g_free);
       g_assert_cmpint (RUN (daemon, NULL, &err, "stream", STREAM, "count", "-o", bad[i]), ==, 1);
       g_assert_cmpint (app_served (daemon, COUNTER), ==, served);
     }
