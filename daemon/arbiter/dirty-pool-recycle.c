@@ -54,26 +54,46 @@ dirty_pool_slot_recycle (Slot       *slot,
   g_signal_emit (self, dirty_pool_signals[SIGNAL_WORKER_CHANGED], 0, replacement->proc);
 }
 
-/* The first app @slot serves that its settled @replacement does not:
- * its init() failed there (it is retried), or NULL. A worker recycled
- * for dirty_max_rss serves on until then rather than take the app down
- * with it; one at dirty_max_requests takes no calls anyway. */
+/* Whether a worker other than @slot, settled in its place (live, not
+ * retiring, not being replaced itself), has @app ready */
+static gboolean
+served_elsewhere (Slot       *slot,
+                  const char *app)
+{
+  GPtrArray *slots = slot->pool->slots;
+
+  for (guint i = 0; i < slots->len; i++)
+    {
+      Slot *other = slots->pdata[i];
+
+      if (other != slot && !other->retiring && other->recycle == RECYCLE_NONE &&
+          other->proc != NULL &&
+          dirty_worker_proc_get_state (other->proc) == DIRTY_WORKER_PROC_LIVE &&
+          dirty_worker_proc_get_app_state (other->proc, app, NULL) == DIRTY_APP_STATE_READY)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* The first app @slot serves that no other worker does now: its init()
+ * failed in the replacement (it is retried there), or NULL. A worker
+ * recycled for dirty_max_rss serves on until then rather than take the
+ * app down with it, also when the replacement is recycled in turn; one
+ * at dirty_max_requests takes no calls anyway. */
 static const char *
-replacement_lacks (Slot *slot,
-                   Slot *replacement)
+only_server_of (Slot *slot)
 {
   if (slot->proc == NULL || dirty_worker_proc_is_retiring (slot->proc))
     return NULL;
   for (guint a = 0; slot->apps[a] != NULL; a++)
     if (dirty_worker_proc_get_app_state (slot->proc, slot->apps[a], NULL) == DIRTY_APP_STATE_READY &&
-        dirty_worker_proc_get_app_state (replacement->proc, slot->apps[a], NULL) !=
-          DIRTY_APP_STATE_READY)
+        !served_elsewhere (slot, slot->apps[a]))
       return slot->apps[a];
   return NULL;
 }
 
-/* Whether @slot, replaced by @replacement, may retire now; said once
- * when it may not */
+/* Whether @slot, replaced by @replacement (NULL once gone), may retire
+ * now; said once when it may not */
 static gboolean
 replacement_is_ready (Slot *slot,
                       Slot *replacement)
@@ -81,20 +101,19 @@ replacement_is_ready (Slot *slot,
   const char *lacking;
   const char *why = NULL;
 
-  if (replacement == NULL || replacement->retiring)
-    return TRUE;
-  if (!dirty_pool_slot_is_settled (replacement))
+  if (replacement != NULL && !replacement->retiring && !dirty_pool_slot_is_settled (replacement))
     return FALSE;
-  lacking = replacement_lacks (slot, replacement);
+  lacking = only_server_of (slot);
   if (lacking == NULL)
     return TRUE;
   if (!slot->recycle_held)
     {
       slot->recycle_held = TRUE;
-      dirty_worker_proc_get_app_state (replacement->proc, lacking, &why);
+      if (replacement != NULL && replacement->proc != NULL)
+        dirty_worker_proc_get_app_state (replacement->proc, lacking, &why);
       dirty_log (G_LOG_LEVEL_WARNING, lacking, NULL, 0, dirty_worker_proc_get_pid (slot->proc),
                  slot->id, "worker %u: its replacement, worker %u, did not start app %s (%s); "
-                 "worker %u serves on until it does", slot->id, replacement->id, lacking,
+                 "worker %u serves on until a worker does", slot->id, slot->replacement, lacking,
                  why ? why : "no reason given", slot->id);
     }
   return FALSE;
