@@ -260,7 +260,8 @@ dirtyctl_parse_timeout (const char  *value,
   if (!g_ascii_string_to_signed (value, 10, 0, G_MAXINT, &parsed, NULL))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   _("--timeout must be 0 or more milliseconds, not “%s”"), value);
+                   _("--timeout must be a whole number of milliseconds from 0 to %d, not “%s”"),
+                   G_MAXINT, value);
       return FALSE;
     }
   *ms = (int) parsed;
