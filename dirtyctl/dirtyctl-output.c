@@ -31,6 +31,9 @@ dirtyctl_check_output (const char  *path,
   /* an existing file is replaced, a new one created in its directory */
   const char *checked = type == G_FILE_TYPE_UNKNOWN ? dir : local;
 
+  /* a URI that GIO writes through a VFS: its own error tells, later */
+  if (!g_file_is_native (file))
+    return TRUE;
   if (type == G_FILE_TYPE_DIRECTORY)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY,
