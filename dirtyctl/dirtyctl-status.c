@@ -163,8 +163,25 @@ format_worker_apps (JsonObject *apps)
   return g_string_free (g_steal_pointer (&text), FALSE);
 }
 
+/* retiring, or old: a worker of an older generation that a held reload
+ * keeps (see print_reload ()); else its state */
+static const char *
+worker_state (JsonObject *worker,
+              gint64      generation)
+{
+  JsonNode *retiring = json_object_get_member (worker, "retiring");
+  gint64 born = dirtyctl_get_int (worker, "generation");
+
+  if (retiring != NULL && JSON_NODE_HOLDS_VALUE (retiring) && json_node_get_boolean (retiring))
+    return "retiring";
+  if (born > 0 && born < generation)
+    return "old";
+  return dirtyctl_get_string (worker, "state");
+}
+
 static void
-print_workers (JsonArray *workers)
+print_workers (JsonArray *workers,
+               gint64     generation)
 {
   g_print ("\n%-6s %-8s %-8s %9s %8s %7s %10s %9s %8s  %s\n",
            /* TRANSLATORS: table headers, at most 6, 8, 8, 9, 8, 7, 10, 9 and 8 characters */
@@ -178,9 +195,7 @@ print_workers (JsonArray *workers)
       g_autofree char *rss = format_rss (dirtyctl_get_int (worker, "rss_bytes"));
       g_autofree char *apps = format_worker_apps (dirtyctl_get_object (worker, "apps"));
       g_autofree char *uptime = g_strdup_printf ("%.0f s", dirtyctl_get_double (worker, "uptime_s"));
-      JsonNode *retiring = json_object_get_member (worker, "retiring");
-      const char *state = retiring && json_node_get_boolean (retiring)
-                            ? "retiring" : dirtyctl_get_string (worker, "state");
+      const char *state = worker_state (worker, generation);
 
       g_print ("%-6" G_GINT64_FORMAT " %-8" G_GINT64_FORMAT " %-8s %9" G_GINT64_FORMAT
                " %8" G_GINT64_FORMAT " %7" G_GINT64_FORMAT " %10s %9s %8" G_GINT64_FORMAT "  %s\n",
@@ -255,7 +270,8 @@ dirtyctl_status (int    argc,
     }
   object = json_node_get_object (root);
   print_arbiter (dirtyctl_get_object (object, "arbiter"));
-  print_workers (dirtyctl_get_workers (object));
+  print_workers (dirtyctl_get_workers (object),
+                 dirtyctl_get_int (dirtyctl_get_object (object, "arbiter"), "generation"));
   print_apps (dirtyctl_get_object (object, "apps"));
   return DIRTYCTL_EXIT_OK;
 }

@@ -541,7 +541,7 @@ test_status (void)
   arbiter = json_object_get_object_member (json_node_get_object (root), "arbiter");
   assert_members (arbiter, (const char *[]) { "pid", "uptime_s", "state", "connections",
                   "connections_total", "workers", "workers_configured", "in_flight",
-                  "queued", "served", "errors", "generation", NULL });
+                  "queued", "served", "errors", "generation", "reloading", "held_apps", NULL });
   g_assert_cmpint (json_object_get_int_member (arbiter, "pid"), ==,
                    dirty_test_daemon_get_pid (daemon));
   g_assert_cmpint (json_object_get_int_member (arbiter, "workers"), ==, 2);
@@ -554,7 +554,9 @@ test_status (void)
       JsonObject *worker = json_array_get_object_element (workers, i);
 
       assert_members (worker, (const char *[]) { "id", "pid", "state", "apps", "in_flight",
-                      "served", "errors", "rss_bytes", "uptime_s", "restarts", NULL });
+                      "served", "errors", "rss_bytes", "uptime_s", "restarts", "generation",
+                      NULL });
+      g_assert_cmpint (json_object_get_int_member (worker, "generation"), ==, 1);
       g_assert_cmpstr (json_object_get_string_member (worker, "state"), ==, "live");
       g_assert_cmpint (json_object_get_int_member (worker, "rss_bytes"), >, 0);
       g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (worker, "apps"),
@@ -718,10 +720,12 @@ wait_reload_shown (DirtyTestDaemon *daemon,
       g_assert_cmpint (RUN (daemon, &table, NULL, "status"), ==, 0);
       g_assert_cmpint (RUN (daemon, &metrics, NULL, "metrics"), ==, 0);
       validate_openmetrics (metrics);
+      /* and the worker kept is marked old */
       shown = strstr (table, "Reload:  held: " FAILINIT " did not start in the new workers; "
                              "the old ones serve it\n") != NULL &&
+              g_regex_match_simple ("^[0-9]+ +[0-9]+ +old ", table, G_REGEX_MULTILINE, 0) &&
               strstr (metrics, "\ndirty_arbiter_reloading 1\n") != NULL;
-      if (held ? shown : (strstr (table, "Reload:") == NULL &&
+      if (held ? shown : (strstr (table, "Reload:") == NULL && strstr (table, " old ") == NULL &&
                           strstr (metrics, "\ndirty_arbiter_reloading 0\n") != NULL))
         return;
       g_assert_cmpint (g_get_monotonic_time (), <, end);

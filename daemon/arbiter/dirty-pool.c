@@ -869,12 +869,16 @@ guint
 dirty_pool_get_restarts (DirtyPool *self,
                          guint      worker_id)
 {
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      Slot *slot = self->slots->pdata[i];
+  Slot *slot = dirty_pool_find_slot (self, worker_id);
 
-      if (slot->id == worker_id)
-        return slot->restarts;
-    }
-  return 0;
+  return slot != NULL ? slot->restarts : 0;
+}
+
+guint
+dirty_pool_get_worker_generation (DirtyPool *self,
+                                  guint      worker_id)
+{
+  Slot *slot = dirty_pool_find_slot (self, worker_id);
+
+  return slot != NULL ? slot->generation : 0;
 }

@@ -116,5 +116,8 @@ guint      dirty_pool_get_size     (DirtyPool          *self);
 /* How many times worker @worker_id's slot started a replacement (STATUS) */
 guint      dirty_pool_get_restarts (DirtyPool          *self,
                                     guint               worker_id);
+/* The generation (config) worker @worker_id was started with, 0 if none */
+guint      dirty_pool_get_worker_generation (DirtyPool *self,
+                                             guint      worker_id);
 
 G_END_DECLS

@@ -193,6 +193,8 @@ add_worker (JsonBuilder     *builder,
   add_int (builder, "rss_bytes", read_rss (dirty_worker_proc_get_pid (worker)));
   add_seconds (builder, "uptime_s", now - dirty_worker_proc_get_started (worker));
   add_int (builder, "restarts", dirty_pool_get_restarts (pool, dirty_worker_proc_get_id (worker)));
+  add_int (builder, "generation",
+           dirty_pool_get_worker_generation (pool, dirty_worker_proc_get_id (worker)));
   json_builder_end_object (builder);
 }
 
