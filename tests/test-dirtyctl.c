@@ -697,9 +697,14 @@ test_manage (void)
   g_autoptr(DirtyTestDaemon) daemon = dirty_test_daemon_start (CONFIG, NULL);
   g_autofree char *out = NULL;
   g_autofree char *reloaded = NULL;
+  g_autofree char *err = NULL;
 
   g_assert_cmpint (RUN (daemon, &out, NULL, "workers", "add", "1"), ==, 0);
   g_assert_cmpstr (out, ==, "workers: 3\n");
+  /* past the arbiter's bound: refused in words a shell user can follow */
+  g_assert_cmpint (RUN (daemon, NULL, &err, "workers", "add", "99999"), ==, 3);
+  g_assert_nonnull (strstr (err, "the workers to add (or to remove, when below 0), must be a "
+                                 "non-zero integer from -1024 to 1024"));
   g_assert_cmpint (RUN (daemon, &reloaded, NULL, "reload"), ==, 0);
   g_assert_cmpstr (reloaded, ==, "generation: 2\n");
 }

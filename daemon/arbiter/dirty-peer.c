@@ -453,7 +453,8 @@ dirty_peer_run_verb (DirtyPeer  *self,
     {
       if (!read_delta (root, &delta))
         error = g_error_new (DIRTY_ERROR, DIRTY_ERROR_INVALID_ARGUMENT,
-                             "\"delta\" must be a non-zero integer from %d to %d",
+                             "\"delta\", the workers to add (or to remove, when below 0), "
+                             "must be a non-zero integer from %d to %d",
                              -DIRTY_CONFIG_MAX_WORKERS, DIRTY_CONFIG_MAX_WORKERS);
       else if (dirty_arbiter_scale (self->arbiter, delta, &total, &error))
         dirty_peer_send_result (self, id, "workers", total);
