@@ -533,6 +533,7 @@ test_reload_keeps_served_app (void)
   g_autoptr(GSocket) socket = raw_connect (daemon);
   g_autoptr(GArray) old = NULL;
   g_autofree char *reloading = NULL;
+  g_autofree char *held = NULL;
   g_autofree char *ready = NULL;
   GPid serving, other;
 
@@ -548,6 +549,10 @@ test_reload_keeps_served_app (void)
   reloading = dirty_test_daemon_wait_notify (daemon, "RELOADING=1", 10000);
   g_assert_nonnull (reloading);
   wait_reload_state (socket, TRUE, FAILINIT);
+  /* systemctl status says so too */
+  held = dirty_test_daemon_wait_notify (daemon, "STATUS=Reload held, the old workers serve "
+                                        FAILINIT ": ", 10000);
+  g_assert_nonnull (held);
   wait_gone (other);
   g_assert_true (dirty_test_pid_alive (serving));
   for (guint i = 0; i < 10; i++)

@@ -201,9 +201,19 @@ static char *
 dirty_arbiter_dup_status (DirtyArbiter *self)
 {
   g_autofree char *status = dirty_scheduler_dup_status (self->scheduler);
+  g_autoptr(GPtrArray) held = NULL;
 
   if (!self->ready_sent && !self->stopping)
     return g_strconcat ("Starting: ", status, NULL);
+  /* a reload held for apps that did not start in its new workers */
+  if (dirty_pool_get_reloading (self->pool, &held) && held->len > 0)
+    {
+      g_autofree char *apps = NULL;
+
+      g_ptr_array_add (held, NULL);
+      apps = g_strjoinv (", ", (char **) held->pdata);
+      return g_strdup_printf ("Reload held, the old workers serve %s: %s", apps, status);
+    }
   return g_steal_pointer (&status);
 }
 
