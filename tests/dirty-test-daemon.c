@@ -10,6 +10,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+
 #include "dirty-test-daemon.h"
 
 struct _DirtyTestDaemon {
@@ -444,6 +447,19 @@ dirty_test_pid_alive (GPid pid)
     return FALSE;
   close_paren = strrchr (contents, ')');
   return close_paren != NULL && close_paren[2] != 'Z';
+}
+
+char *
+dirty_test_export_temp_path (const char *variable,
+                             const char *name)
+{
+  g_autofree char *template = g_strconcat ("dirty-", name, "-XXXXXX", NULL);
+  char *path = g_build_filename (g_get_tmp_dir (), template, NULL);
+
+  g_close (g_mkstemp (path), NULL);
+  g_unlink (path);
+  g_setenv (variable, path, TRUE);
+  return path;
 }
 
 void

@@ -39,6 +39,11 @@ int              dirty_test_run_arbiter     (const char * const *argv,
 /* Pids of the processes whose parent is @pid (the daemon's workers). */
 GArray          *dirty_test_list_children   (GPid pid);
 gboolean         dirty_test_pid_alive       (GPid pid);
+/* A fresh path in the temporary directory, not created, exported as
+ * @variable for the daemons' workers (a test app's switch file). Call it
+ * in main () before any thread exists. (transfer full) */
+char            *dirty_test_export_temp_path (const char *variable,
+                                              const char *name);
 /* Waits until @pid is dead (or a zombie); fails the test after @ms */
 void             dirty_test_wait_gone       (GPid  pid,
                                              guint ms);

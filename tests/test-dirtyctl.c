@@ -411,6 +411,26 @@ assert_cancel_fired (DirtyClient *client)
   g_assert_cmpint (cancel_fired (client), >, 0);
 }
 
+/* dirtyctl streaming the count app's chunks for ever (@interval, a
+ * kwarg, apart); @lines reads its stdout, @flags adds to the pipe */
+static GSubprocess *
+spawn_endless_stream (DirtyTestDaemon    *daemon,
+                      GSubprocessFlags    flags,
+                      const char         *interval,
+                      GDataInputStream  **lines)
+{
+  g_autoptr(GError) error = NULL;
+  GSubprocess *ctl = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | flags, &error,
+                                       dirtyctl_path (), "--socket",
+                                       dirty_test_daemon_get_socket_path (daemon), "stream",
+                                       STREAM, "count", "--kwarg", "n=-1", "--kwarg", interval,
+                                       NULL);
+
+  g_assert_no_error (error);
+  *lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (ctl));
+  return ctl;
+}
+
 /* Ctrl-C: the action sees its cancellable fire, dirtyctl exits 130 */
 static void
 test_stream_interrupt (void)
@@ -424,11 +444,7 @@ test_stream_interrupt (void)
 
   g_assert_no_error (error);
   g_assert_cmpint (cancel_fired (client), ==, 0);
-  ctl = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, dirtyctl_path (),
-                          "--socket", dirty_test_daemon_get_socket_path (daemon), "stream",
-                          STREAM, "count", "--kwarg", "n=-1", "--kwarg", "interval=0.05", NULL);
-  g_assert_no_error (error);
-  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (ctl));
+  ctl = spawn_endless_stream (daemon, G_SUBPROCESS_FLAGS_NONE, "interval=0.05", &lines);
   for (int i = 0; i < 3; i++)
     {
       g_autofree char *line = g_data_input_stream_read_line (lines, NULL, NULL, &error);
@@ -463,12 +479,7 @@ test_stream_closed_pipe (void)
   gsize err_length = 0;
 
   g_assert_no_error (error);
-  ctl = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
-                          dirtyctl_path (), "--socket", dirty_test_daemon_get_socket_path (daemon),
-                          "stream", STREAM, "count", "--kwarg", "n=-1", "--kwarg", "interval=0.02",
-                          NULL);
-  g_assert_no_error (error);
-  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (ctl));
+  ctl = spawn_endless_stream (daemon, G_SUBPROCESS_FLAGS_STDERR_PIPE, "interval=0.02", &lines);
   for (int i = 0; i < 2; i++)
     g_free (g_data_input_stream_read_line (lines, NULL, NULL, &error));
   g_assert_no_error (error);
@@ -792,10 +803,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
   /* before any thread exists: the daemons' workers inherit it */
-  fail_file = g_build_filename (g_get_tmp_dir (), "dirty-dirtyctl-fail-XXXXXX", NULL);
-  g_close (g_mkstemp (fail_file), NULL);
-  g_unlink (fail_file);
-  g_setenv ("DIRTY_TEST_FAILINIT_FILE", fail_file, TRUE);
+  fail_file = dirty_test_export_temp_path ("DIRTY_TEST_FAILINIT_FILE", "dirtyctl-fail");
 
   g_test_add_func ("/dirtyctl/help", test_help);
   g_test_add_func ("/dirtyctl/call", test_call);

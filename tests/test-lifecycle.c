@@ -895,14 +895,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   dirty_limits_init (&limits);
   /* before any thread exists: the daemons' workers inherit it */
-  hang_file = g_build_filename (g_get_tmp_dir (), "dirty-lifecycle-hang-XXXXXX", NULL);
-  g_close (g_mkstemp (hang_file), NULL);
-  g_unlink (hang_file);
-  g_setenv ("DIRTY_TEST_FAILINIT_HANG", hang_file, TRUE);
-  fail_file = g_build_filename (g_get_tmp_dir (), "dirty-lifecycle-fail-XXXXXX", NULL);
-  g_close (g_mkstemp (fail_file), NULL);
-  g_unlink (fail_file);
-  g_setenv ("DIRTY_TEST_FAILINIT_FILE", fail_file, TRUE);
+  hang_file = dirty_test_export_temp_path ("DIRTY_TEST_FAILINIT_HANG", "lifecycle-hang");
+  fail_file = dirty_test_export_temp_path ("DIRTY_TEST_FAILINIT_FILE", "lifecycle-fail");
 
   g_test_add_data_func ("/lifecycle/sigterm-drains", &sigterm_drains, test_signal_in_flight);
   g_test_add_data_func ("/lifecycle/sigterm-graceful-timeout", &sigterm_graceful_timeout,

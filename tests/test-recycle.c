@@ -310,10 +310,7 @@ main (int    argc,
 {
   g_test_init (&argc, &argv, NULL);
   /* before any thread exists: the daemons' workers inherit it */
-  fail_file = g_build_filename (g_get_tmp_dir (), "dirty-recycle-fail-XXXXXX", NULL);
-  g_close (g_mkstemp (fail_file), NULL);
-  g_unlink (fail_file);
-  g_setenv ("DIRTY_TEST_FAILINIT_FILE", fail_file, TRUE);
+  fail_file = dirty_test_export_temp_path ("DIRTY_TEST_FAILINIT_FILE", "recycle-fail");
 
   g_test_add_func ("/recycle/hooks-order", test_hooks_order);
   g_test_add_func ("/recycle/hooks-bad-module", test_hooks_bad_module);

@@ -96,6 +96,9 @@ void                   dirty_pool_slot_terminate_if_idle (Slot        *slot);
 void                   dirty_pool_slot_retire            (Slot        *slot);
 /* Whether @slot's worker said hello and every app it loads settled */
 gboolean               dirty_pool_slot_is_settled        (Slot        *slot);
+/* Whether @slot takes calls for @app now: live, not retiring, @app ready */
+gboolean               dirty_pool_slot_serves            (Slot        *slot,
+                                                          const char  *app);
 /* The workers @config asks for (0 while it lists no app, said in the log) */
 guint                  dirty_pool_wanted                 (DirtyConfig *config);
 /* Adds @n slots for the newest config, with their apps (not started) */

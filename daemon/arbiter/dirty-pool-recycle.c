@@ -66,10 +66,7 @@ served_elsewhere (Slot       *slot,
     {
       Slot *other = slots->pdata[i];
 
-      if (other != slot && !other->retiring && other->recycle == RECYCLE_NONE &&
-          other->proc != NULL &&
-          dirty_worker_proc_get_state (other->proc) == DIRTY_WORKER_PROC_LIVE &&
-          dirty_worker_proc_get_app_state (other->proc, app, NULL) == DIRTY_APP_STATE_READY)
+      if (other != slot && other->recycle == RECYCLE_NONE && dirty_pool_slot_serves (other, app))
         return TRUE;
     }
   return FALSE;
@@ -86,8 +83,7 @@ only_server_of (Slot *slot)
   if (slot->proc == NULL || dirty_worker_proc_is_retiring (slot->proc))
     return NULL;
   for (guint a = 0; slot->apps[a] != NULL; a++)
-    if (dirty_worker_proc_get_app_state (slot->proc, slot->apps[a], NULL) == DIRTY_APP_STATE_READY &&
-        !served_elsewhere (slot, slot->apps[a]))
+    if (dirty_pool_slot_serves (slot, slot->apps[a]) && !served_elsewhere (slot, slot->apps[a]))
       return slot->apps[a];
   return NULL;
 }

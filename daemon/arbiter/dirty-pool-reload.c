@@ -26,14 +26,6 @@ dirty_pool_generation_settled (DirtyPool *self)
   return TRUE;
 }
 
-static gboolean
-slot_serves (Slot       *slot,
-             const char *app)
-{
-  return !slot->retiring && slot->proc != NULL &&
-         dirty_worker_proc_get_app_state (slot->proc, app, NULL) == DIRTY_APP_STATE_READY;
-}
-
 /* Whether @app is ready on no worker of the newest generation but on
  * one of an older generation: the reload would take it down. */
 static gboolean
@@ -46,7 +38,7 @@ dirty_pool_app_regressed (DirtyPool  *self,
     {
       Slot *slot = self->slots->pdata[i];
 
-      if (!slot_serves (slot, app))
+      if (!dirty_pool_slot_serves (slot, app))
         continue;
       if (slot->generation == self->generation)
         return FALSE;
@@ -108,7 +100,7 @@ dirty_pool_retire_generation (DirtyPool *self,
       gboolean kept = FALSE;
 
       for (guint k = 0; keep != NULL && k < keep->len && !kept; k++)
-        kept = slot_serves (slot, keep->pdata[k]);
+        kept = dirty_pool_slot_serves (slot, keep->pdata[k]);
       if (!slot->retiring && !kept && (slot->generation == generation) != others)
         g_ptr_array_add (retired, slot);
     }

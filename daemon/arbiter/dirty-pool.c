@@ -609,6 +609,15 @@ dirty_pool_slot_retire (Slot *slot)
   dirty_pool_slot_terminate_if_idle (slot);
 }
 
+gboolean
+dirty_pool_slot_serves (Slot       *slot,
+                        const char *app)
+{
+  return !slot->retiring && slot->proc != NULL &&
+         dirty_worker_proc_get_state (slot->proc) == DIRTY_WORKER_PROC_LIVE &&
+         dirty_worker_proc_get_app_state (slot->proc, app, NULL) == DIRTY_APP_STATE_READY;
+}
+
 /* Whether @slot's worker said hello and every app it loads settled */
 gboolean
 dirty_pool_slot_is_settled (Slot *slot)
